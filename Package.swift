@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Settings every target shares: Swift 6 language mode (strict concurrency) plus
+/// the upcoming features that make existentials and imports explicit.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "slabwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "slabwatch", targets: ["slabwatch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Pure: bytes in, values out. No files, clocks, Dispatch or sockets.
+        .target(name: "SlabWatchCore", swiftSettings: strict),
+        // The small HTTP/1.1 server; knows nothing about slabs.
+        .target(
+            name: "SlabWatchHTTP",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        // The daemon: reading /proc and /sys, the sampler, config, wiring.
+        .target(
+            name: "SlabWatch",
+            dependencies: [
+                "SlabWatchCore", "SlabWatchHTTP",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "slabwatch",
+            dependencies: [
+                "SlabWatch", "SlabWatchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "SlabWatchCoreTests", dependencies: ["SlabWatchCore"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP"], swiftSettings: strict),
+        .testTarget(
+            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["SlabWatchCore"], swiftSettings: strict),
+    ]
+)

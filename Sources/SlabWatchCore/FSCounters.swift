@@ -1,0 +1,70 @@
+/// The VFS counters slab growth is measured against (the detector's drivers).
+///
+/// - `/proc/sys/fs/inode-nr`: `nr_inodes nr_free_inodes`
+/// - `/proc/sys/fs/dentry-state`: `nr_dentry nr_unused age_limit want_pages nr_negative dummy`
+/// - `/proc/sys/fs/file-nr`: `allocated free max`
+public struct InodeCounts: Sendable, Equatable {
+    public var inodes: UInt64
+    public var freeInodes: UInt64
+}
+
+public struct DentryCounts: Sendable, Equatable {
+    public var dentries: UInt64
+    public var unusedDentries: UInt64
+    /// Only non-zero on kernels that count negative dentries (4.19 and later).
+    public var negativeDentries: UInt64?
+}
+
+public struct FileHandleCounts: Sendable, Equatable {
+    public var allocated: UInt64
+    public var maximum: UInt64
+}
+
+public enum FSCountersParser {
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case wrongFieldCount(expected: Int, found: Int)
+        case notANumber(field: Int)
+
+        public var description: String {
+            switch self {
+            case .wrongFieldCount(let expected, let found):
+                "expected at least \(expected) numbers, found \(found) fields"
+            case .notANumber(let field): "field \(field) is not an unsigned number"
+            }
+        }
+    }
+
+    public static func inodeNr(_ bytes: ArraySlice<UInt8>) throws(Failure) -> InodeCounts {
+        let n = try numbers(bytes, atLeast: 2)
+        return InodeCounts(inodes: n[0], freeInodes: n[1])
+    }
+
+    public static func dentryState(_ bytes: ArraySlice<UInt8>) throws(Failure) -> DentryCounts {
+        let n = try numbers(bytes, atLeast: 2)
+        return DentryCounts(
+            dentries: n[0], unusedDentries: n[1], negativeDentries: n.count > 4 ? n[4] : nil)
+    }
+
+    public static func fileNr(_ bytes: ArraySlice<UInt8>) throws(Failure) -> FileHandleCounts {
+        let n = try numbers(bytes, atLeast: 3)
+        return FileHandleCounts(allocated: n[0], maximum: n[2])
+    }
+
+    /// The first line's fields, all of which must be numbers (extra fields a
+    /// newer kernel adds are accepted; fewer than `atLeast` is an error).
+    private static func numbers(_ bytes: ArraySlice<UInt8>, atLeast: Int) throws(Failure) -> [UInt64] {
+        var lines = LineCursor(bytes)
+        var fields: [ArraySlice<UInt8>] = []
+        splitFields(lines.next() ?? [], into: &fields)
+        guard fields.count >= atLeast else {
+            throw .wrongFieldCount(expected: atLeast, found: fields.count)
+        }
+        var values: [UInt64] = []
+        values.reserveCapacity(fields.count)
+        for (index, field) in fields.enumerated() {
+            guard let value = parseUInt64(field) else { throw .notANumber(field: index + 1) }
+            values.append(value)
+        }
+        return values
+    }
+}

@@ -1,0 +1,176 @@
+/// Counters the sampler keeps about itself, exported as `slabwatch_*` metrics.
+public struct SamplerStatistics: Sendable, Equatable {
+    public var samplesTotal: UInt64 = 0
+    /// Ticks not run because the previous one overran the interval.
+    public var samplesSkipped: UInt64 = 0
+    /// Cumulative malformed lines skipped, per source.
+    public var parseErrors: [Source: UInt64] = [:]
+    /// Wall time the last tick spent reading and parsing, in seconds.
+    public var lastDurationSeconds: Double = 0
+
+    public init() {}
+}
+
+/// The standard `process_*` metrics, read by the daemon from /proc/self.
+public struct ProcessStatistics: Sendable, Equatable {
+    public var cpuSeconds: Double
+    public var residentBytes: UInt64
+    public var virtualBytes: UInt64
+    public var openFileDescriptors: UInt64
+    public var maxFileDescriptors: UInt64
+    public var startTimeSeconds: Double
+
+    public init(
+        cpuSeconds: Double, residentBytes: UInt64, virtualBytes: UInt64,
+        openFileDescriptors: UInt64, maxFileDescriptors: UInt64, startTimeSeconds: Double
+    ) {
+        self.cpuSeconds = cpuSeconds
+        self.residentBytes = residentBytes
+        self.virtualBytes = virtualBytes
+        self.openFileDescriptors = openFileDescriptors
+        self.maxFileDescriptors = maxFileDescriptors
+        self.startTimeSeconds = startTimeSeconds
+    }
+}
+
+/// Renders one sample as the `/metrics` body.
+///
+/// Families come in byte order of their names and series in byte order of
+/// their labels, so the same input renders byte for byte the same output
+/// (the golden test holds this). A source that is down omits its families and
+/// shows as `slabwatch_source_up{source="…"} 0`; it never fails the scrape.
+public enum MetricsRenderer {
+    public struct Input: Sendable {
+        public var sample: Sample
+        /// Caches that passed the filter, sorted by name.
+        public var exportedCaches: [SlabCache]
+        public var statistics: SamplerStatistics
+        public var process: ProcessStatistics?
+        public var version: String
+
+        public init(
+            sample: Sample, exportedCaches: [SlabCache], statistics: SamplerStatistics,
+            process: ProcessStatistics?, version: String
+        ) {
+            self.sample = sample
+            self.exportedCaches = exportedCaches
+            self.statistics = statistics
+            self.process = process
+            self.version = version
+        }
+    }
+
+    public static func render(_ input: Input, sizeHint: Int = 64 * 1024) -> [UInt8] {
+        var out = PrometheusText(reservingCapacity: sizeHint)
+        if let process = input.process { renderProcess(process, &out) }
+        out.family("slabwatch_build_info", .gauge, help: "A metric with a constant '1' value labelled by the slabwatch version.")
+        out.sample("slabwatch_build_info", label: "version", input.version, 1 as UInt64)
+        renderCacheCounts(input, &out)
+        renderFS(input.sample, &out)
+        renderMemory(input.sample.meminfo, &out)
+        renderSampler(input, &out)
+        renderCaches(input.exportedCaches, &out)
+        out.family("slabwatch_source_up", .gauge, help: "Whether the last sample read and parsed this source (1) or not (0).")
+        for source in Source.allCases.sorted() {
+            out.sample("slabwatch_source_up", label: "source", source.rawValue,
+                       input.sample.status(of: source).up ? 1 as UInt64 : 0)
+        }
+        return out.bytes
+    }
+
+    private static func renderProcess(_ p: ProcessStatistics, _ out: inout PrometheusText) {
+        out.family("process_cpu_seconds_total", .counter, help: "Total user and system CPU time spent in seconds.")
+        out.sample("process_cpu_seconds_total", p.cpuSeconds)
+        out.family("process_max_fds", .gauge, help: "Maximum number of open file descriptors.")
+        out.sample("process_max_fds", p.maxFileDescriptors)
+        out.family("process_open_fds", .gauge, help: "Number of open file descriptors.")
+        out.sample("process_open_fds", p.openFileDescriptors)
+        out.family("process_resident_memory_bytes", .gauge, help: "Resident memory size in bytes.")
+        out.sample("process_resident_memory_bytes", p.residentBytes)
+        out.family("process_start_time_seconds", .gauge, help: "Start time of the process since unix epoch in seconds.")
+        out.sample("process_start_time_seconds", p.startTimeSeconds)
+        out.family("process_virtual_memory_bytes", .gauge, help: "Virtual memory size in bytes.")
+        out.sample("process_virtual_memory_bytes", p.virtualBytes)
+    }
+
+    private static func renderCacheCounts(_ input: Input, _ out: inout PrometheusText) {
+        out.family("slabwatch_caches", .gauge, help: "Slab caches in the last sample, by whether the cache filter exported them.")
+        let exported = UInt64(input.exportedCaches.count)
+        let total = UInt64(input.sample.caches.count)
+        out.sample("slabwatch_caches", label: "state", "exported", exported)
+        out.sample("slabwatch_caches", label: "state", "filtered", total - min(total, exported))
+    }
+
+    private static func renderFS(_ sample: Sample, _ out: inout PrometheusText) {
+        if let d = sample.dentries {
+            out.family("slabwatch_fs_dentries", .gauge, help: "Allocated dentries (nr_dentry in /proc/sys/fs/dentry-state).")
+            out.sample("slabwatch_fs_dentries", d.dentries)
+            out.family("slabwatch_fs_dentries_unused", .gauge, help: "Unused dentries kept in the dentry cache (nr_unused).")
+            out.sample("slabwatch_fs_dentries_unused", d.unusedDentries)
+        }
+        if let f = sample.fileHandles {
+            out.family("slabwatch_fs_file_handles_allocated", .gauge, help: "Allocated file handles (first field of /proc/sys/fs/file-nr).")
+            out.sample("slabwatch_fs_file_handles_allocated", f.allocated)
+            out.family("slabwatch_fs_file_handles_max", .gauge, help: "Maximum file handles (fs.file-max).")
+            out.sample("slabwatch_fs_file_handles_max", f.maximum)
+        }
+        if let i = sample.inodes {
+            out.family("slabwatch_fs_inodes", .gauge, help: "Allocated inodes (nr_inodes in /proc/sys/fs/inode-nr).")
+            out.sample("slabwatch_fs_inodes", i.inodes)
+            out.family("slabwatch_fs_inodes_free", .gauge, help: "Free inodes (nr_free_inodes in /proc/sys/fs/inode-nr).")
+            out.sample("slabwatch_fs_inodes_free", i.freeInodes)
+        }
+    }
+
+    private static func renderMemory(_ meminfo: Meminfo?, _ out: inout PrometheusText) {
+        guard let m = meminfo else { return }
+        func gauge(_ name: StaticString, _ help: StaticString, _ value: UInt64?) {
+            guard let value else { return }
+            out.family(name, .gauge, help: help)
+            out.sample(name, value)
+        }
+        gauge("slabwatch_memory_available_bytes", "MemAvailable from /proc/meminfo, in bytes.", m.availableBytes)
+        gauge("slabwatch_memory_kernel_reclaimable_bytes", "KReclaimable from /proc/meminfo, in bytes.", m.kernelReclaimableBytes)
+        gauge("slabwatch_memory_slab_bytes", "Slab from /proc/meminfo, in bytes.", m.slabBytes)
+        gauge("slabwatch_memory_slab_reclaimable_bytes", "SReclaimable from /proc/meminfo, in bytes.", m.slabReclaimableBytes)
+        gauge("slabwatch_memory_slab_unreclaimable_bytes", "SUnreclaim from /proc/meminfo, in bytes.", m.slabUnreclaimableBytes)
+        gauge("slabwatch_memory_total_bytes", "MemTotal from /proc/meminfo, in bytes.", m.totalBytes)
+    }
+
+    private static func renderSampler(_ input: Input, _ out: inout PrometheusText) {
+        let stats = input.statistics
+        out.family("slabwatch_parse_errors_total", .counter, help: "Malformed lines skipped while parsing, by source.")
+        for source in Source.allCases.sorted() {
+            out.sample("slabwatch_parse_errors_total", label: "source", source.rawValue, stats.parseErrors[source] ?? 0)
+        }
+        out.family("slabwatch_sample_duration_seconds", .gauge, help: "Time the last sample took to read and parse all sources.")
+        out.sample("slabwatch_sample_duration_seconds", stats.lastDurationSeconds)
+        out.family("slabwatch_sample_timestamp_seconds", .gauge, help: "Unix time at which the last sample was taken.")
+        out.sample("slabwatch_sample_timestamp_seconds", Double(input.sample.timestampMilliseconds) / 1000)
+        out.family("slabwatch_samples_skipped_total", .counter, help: "Sampler ticks skipped because the previous one overran the interval.")
+        out.sample("slabwatch_samples_skipped_total", stats.samplesSkipped)
+        out.family("slabwatch_samples_total", .counter, help: "Samples taken since start.")
+        out.sample("slabwatch_samples_total", stats.samplesTotal)
+    }
+
+    private static func renderCaches(_ caches: [SlabCache], _ out: inout PrometheusText) {
+        func family(_ name: StaticString, _ help: StaticString, _ value: (SlabCache) -> UInt64) {
+            out.family(name, .gauge, help: help)
+            for cache in caches { out.sample(name, label: "slab", cache.name, value(cache)) }
+        }
+        family("slabwatch_slab_memory_bytes", "Footprint of the cache: slabs x pages per slab x page size, in bytes.") { $0.memoryBytes }
+        family("slabwatch_slab_object_size_bytes", "Size of one object in the cache, in bytes.") { $0.objectSize }
+        family("slabwatch_slab_objects", "Objects allocated in the cache's slabs (num_objs).") { $0.objects }
+        family("slabwatch_slab_objects_active", "Objects in use (active_objs).") { $0.activeObjects }
+        family("slabwatch_slab_objects_per_slab", "Objects that fit in one slab.") { $0.objectsPerSlab }
+        family("slabwatch_slab_pages_per_slab", "Pages per slab.") { $0.pagesPerSlab }
+        out.family("slabwatch_slab_reclaimable", .gauge, help: "1 if the cache is accounted as reclaimable (SReclaimable), 0 if not; absent when unknown.")
+        for cache in caches {
+            if let reclaimable = cache.reclaimable {
+                out.sample("slabwatch_slab_reclaimable", label: "slab", cache.name, reclaimable ? 1 as UInt64 : 0)
+            }
+        }
+        family("slabwatch_slab_slabs", "Slabs allocated to the cache (num_slabs).") { $0.slabs }
+        family("slabwatch_slab_waste_bytes", "Footprint not used by active objects, in bytes.") { $0.wasteBytes }
+    }
+}

@@ -1,0 +1,53 @@
+/// RFC 3339 timestamps (`2026-11-25T12:44:20.123Z`) from Unix milliseconds,
+/// computed without Foundation or the C library so the core stays pure.
+public enum RFC3339 {
+    public static func format(unixMilliseconds: Int64) -> String {
+        var text = TextBuffer(reservingCapacity: 24)
+        append(unixMilliseconds: unixMilliseconds, to: &text)
+        return String(decoding: text.bytes, as: UTF8.self)
+    }
+
+    public static func append(unixMilliseconds: Int64, to text: inout TextBuffer) {
+        let seconds = floorDivide(unixMilliseconds, 1000)
+        let millis = Int(unixMilliseconds - seconds * 1000)
+        let days = Int(floorDivide(seconds, 86_400))
+        let secondOfDay = Int(seconds - Int64(days) * 86_400)
+        let (year, month, day) = civil(daysSinceEpoch: days)
+        pad(year, 4, &text); text.append(byte: 0x2D)
+        pad(month, 2, &text); text.append(byte: 0x2D)
+        pad(day, 2, &text); text.append(byte: 0x54)
+        pad(secondOfDay / 3600, 2, &text); text.append(byte: 0x3A)
+        pad(secondOfDay / 60 % 60, 2, &text); text.append(byte: 0x3A)
+        pad(secondOfDay % 60, 2, &text); text.append(byte: 0x2E)
+        pad(millis, 3, &text); text.append(byte: 0x5A)
+    }
+
+    /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    static func civil(daysSinceEpoch: Int) -> (year: Int, month: Int, day: Int) {
+        let z = daysSinceEpoch + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    private static func pad(_ value: Int, _ width: Int, _ text: inout TextBuffer) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var remaining = value
+        while divisor > 0 {
+            text.append(byte: UInt8(remaining / divisor % 10) + 0x30)
+            remaining %= divisor
+            divisor /= 10
+        }
+    }
+
+    private static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+    }
+}

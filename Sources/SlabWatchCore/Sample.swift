@@ -1,0 +1,64 @@
+/// A file (or file family) slabwatch samples. The raw value is the
+/// `source` label in `slabwatch_source_up` and the key in the snapshot.
+public enum Source: String, CaseIterable, Sendable, Comparable {
+    case slabinfo
+    /// /sys/kernel/slab: reclaimability and aliases, and the cache counts
+    /// themselves when /proc/slabinfo cannot be read.
+    case sysfsSlab = "sysfs_slab"
+    case meminfo
+    case inodeNr = "inode_nr"
+    case dentryState = "dentry_state"
+    case fileNr = "file_nr"
+
+    public static func < (a: Source, b: Source) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// Whether one source could be read and parsed in one sample.
+public struct SourceStatus: Sendable, Equatable {
+    public var up: Bool
+    /// Why the source is down, or what was wrong with part of it; nil when all is well.
+    public var error: String?
+    /// Lines skipped because they could not be parsed (the source stays up).
+    public var malformedLines: Int
+
+    public init(up: Bool, error: String? = nil, malformedLines: Int = 0) {
+        self.up = up
+        self.error = error
+        self.malformedLines = malformedLines
+    }
+
+    public static let notSampled = SourceStatus(up: false, error: "not sampled yet")
+}
+
+/// Everything one sampler tick read, as plain values. A source that failed
+/// leaves its field nil (or `caches` empty) and says why in `sources`.
+public struct Sample: Sendable, Equatable {
+    /// Wall-clock time of the sample, milliseconds since the Unix epoch.
+    public var timestampMilliseconds: Int64
+    /// Caches in the kernel's order.
+    public var caches: [SlabCache]
+    public var meminfo: Meminfo?
+    public var inodes: InodeCounts?
+    public var dentries: DentryCounts?
+    public var fileHandles: FileHandleCounts?
+    /// Status of every source that was sampled.
+    public var sources: [Source: SourceStatus]
+
+    public init(
+        timestampMilliseconds: Int64, caches: [SlabCache] = [], meminfo: Meminfo? = nil,
+        inodes: InodeCounts? = nil, dentries: DentryCounts? = nil,
+        fileHandles: FileHandleCounts? = nil, sources: [Source: SourceStatus] = [:]
+    ) {
+        self.timestampMilliseconds = timestampMilliseconds
+        self.caches = caches
+        self.meminfo = meminfo
+        self.inodes = inodes
+        self.dentries = dentries
+        self.fileHandles = fileHandles
+        self.sources = sources
+    }
+
+    public func status(of source: Source) -> SourceStatus {
+        sources[source] ?? .notSampled
+    }
+}

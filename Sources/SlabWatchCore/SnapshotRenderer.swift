@@ -1,0 +1,161 @@
+/// Renders one sample as the `/snapshot` JSON document (schema in README).
+///
+/// Keys come in a fixed order and caches are sorted by footprint (largest
+/// first, then by name), so the same sample renders to the same bytes.
+/// A value the kernel did not report is `null`, never a made-up zero.
+public enum SnapshotRenderer {
+    public static func render(_ sample: Sample, intervalSeconds: Double) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 128 + sample.caches.count * 320)
+        json.beginObject()
+        json.key("timestamp"); json.string(RFC3339.format(unixMilliseconds: sample.timestampMilliseconds))
+        json.key("interval_seconds"); json.number(intervalSeconds)
+        json.key("memory"); renderMemory(sample.meminfo, &json)
+        json.key("fs"); renderFS(sample, &json)
+        json.key("caches"); renderCaches(sample.caches, &json)
+        json.key("sources"); renderSources(sample, &json)
+        json.key("findings"); json.beginArray(); json.endArray()
+        json.endObject()
+        json.newline()
+        return json.bytes
+    }
+
+    private static func renderMemory(_ m: Meminfo?, _ json: inout JSONWriter) {
+        json.beginObject()
+        json.key("total_bytes"); json.number(m?.totalBytes)
+        json.key("available_bytes"); json.number(m?.availableBytes)
+        json.key("slab_bytes"); json.number(m?.slabBytes)
+        json.key("slab_reclaimable_bytes"); json.number(m?.slabReclaimableBytes)
+        json.key("slab_unreclaimable_bytes"); json.number(m?.slabUnreclaimableBytes)
+        json.key("kernel_reclaimable_bytes"); json.number(m?.kernelReclaimableBytes)
+        json.endObject()
+    }
+
+    private static func renderFS(_ sample: Sample, _ json: inout JSONWriter) {
+        json.beginObject()
+        json.key("inodes"); json.number(sample.inodes?.inodes)
+        json.key("free_inodes"); json.number(sample.inodes?.freeInodes)
+        json.key("dentries"); json.number(sample.dentries?.dentries)
+        json.key("unused_dentries"); json.number(sample.dentries?.unusedDentries)
+        json.key("open_files"); json.number(sample.fileHandles?.allocated)
+        json.key("max_files"); json.number(sample.fileHandles?.maximum)
+        json.endObject()
+    }
+
+    private static func renderCaches(_ caches: [SlabCache], _ json: inout JSONWriter) {
+        let ordered = caches.sorted {
+            $0.memoryBytes != $1.memoryBytes ? $0.memoryBytes > $1.memoryBytes : $0.name < $1.name
+        }
+        json.beginArray()
+        for cache in ordered {
+            json.beginObject()
+            json.key("name"); json.string(cache.name)
+            json.key("active_objects"); json.number(cache.activeObjects)
+            json.key("objects"); json.number(cache.objects)
+            json.key("object_size_bytes"); json.number(cache.objectSize)
+            json.key("objects_per_slab"); json.number(cache.objectsPerSlab)
+            json.key("pages_per_slab"); json.number(cache.pagesPerSlab)
+            json.key("slabs"); json.number(cache.slabs)
+            json.key("memory_bytes"); json.number(cache.memoryBytes)
+            json.key("waste_bytes"); json.number(cache.wasteBytes)
+            json.key("reclaimable"); json.bool(cache.reclaimable)
+            json.key("aliases"); json.beginArray()
+            for alias in cache.aliases { json.string(alias) }
+            json.endArray()
+            json.endObject()
+        }
+        json.endArray()
+    }
+
+    private static func renderSources(_ sample: Sample, _ json: inout JSONWriter) {
+        json.beginObject()
+        for source in Source.allCases.sorted() {
+            let status = sample.status(of: source)
+            json.key(source.rawValue); json.beginObject()
+            json.key("up"); json.bool(status.up)
+            json.key("error"); json.string(status.error)
+            json.key("malformed_lines"); json.number(UInt64(status.malformedLines))
+            json.endObject()
+        }
+        json.endObject()
+    }
+}
+
+/// A minimal streaming JSON writer: commas are placed automatically, strings
+/// escaped per RF 8259. Compact output, one document per buffer.
+public struct JSONWriter: Sendable {
+    private var text: TextBuffer
+    private var needsComma = false
+
+    public init(reservingCapacity capacity: Int = 0) {
+        text = TextBuffer(reservingCapacity: capacity)
+    }
+
+    public var bytes: [UInt8] { text.bytes }
+
+    private mutating func separate() {
+        if needsComma { text.append(byte: 0x2C) }
+        needsComma = true
+    }
+
+    public mutating func beginObject() { separate(); text.append(byte: 0x7B); needsComma = false }
+    public mutating func endObject() { text.append(byte: 0x7D); needsComma = true }
+    public mutating func beginArray() { separate(); text.append(byte: 0x5B); needsComma = false }
+    public mutating func endArray() { text.append(byte: 0x5D); needsComma = true }
+    public mutating func newline() { text.append(byte: 0x0A) }
+
+    public mutating func key(_ name: StaticString) {
+        separate()
+        text.append(byte: 0x22); text.append(name); text.append("\":")
+        needsComma = false
+    }
+
+    public mutating func key(_ name: String) {
+        separate()
+        escaped(name)
+        text.append(byte: 0x3A)
+        needsComma = false
+    }
+
+    public mutating func string(_ value: String?) {
+        separate()
+        guard let value else { text.append("null"); return }
+        escaped(value)
+    }
+
+    public mutating func number(_ value: UInt64?) {
+        separate()
+        guard let value else { text.append("null"); return }
+        text.append(value)
+    }
+
+    public mutating func number(_ value: Double?) {
+        separate()
+        guard let value, value.isFinite else { text.append("null"); return }
+        text.append(value)
+    }
+
+    public mutating func bool(_ value: Bool?) {
+        separate()
+        guard let value else { text.append("null"); return }
+        text.append(value ? "true" : "false")
+    }
+
+    private mutating func escaped(_ value: String) {
+        text.append(byte: 0x22)
+        for byte in value.utf8 {
+            switch byte {
+            case 0x22: text.append("\\\"")
+            case 0x5C: text.append("\\\\")
+            case 0x0A: text.append("\\n")
+            case 0x0D: text.append("\\r")
+            case 0x09: text.append("\\t")
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                text.append("\\u00")
+                text.append(byte: hex[Int(byte >> 4)]); text.append(byte: hex[Int(byte & 0xF)])
+            default: text.append(byte: byte)
+            }
+        }
+        text.append(byte: 0x22)
+    }
+}

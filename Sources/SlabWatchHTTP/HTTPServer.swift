@@ -1,0 +1,379 @@
+import Dispatch
+import Glibc
+public import Logging
+import Synchronization
+
+/// Limits that keep a misbehaving or hostile client from holding the server.
+public struct HTTPServerLimits: Sendable, Equatable {
+    /// Open connections beyond this are answered 503 and closed.
+    public var maxConnections: Int = 64
+    /// A request head larger than this is answered 431.
+    public var maxHeaderBytes: Int = 8192
+    /// Time from a request's first byte to the end of its head.
+    public var headerTimeoutSeconds: Double = 5
+    /// Time a keep-alive connection may sit idle between requests.
+    public var idleTimeoutSeconds: Double = 60
+    /// Time a client may take to read a response.
+    public var writeTimeoutSeconds: Double = 10
+
+    public init() {}
+}
+
+/// Counters about the server itself; read with `HTTPServer.statistics`.
+public struct HTTPServerStatistics: Sendable, Equatable {
+    public var requests: UInt64 = 0
+    public var connectionsAccepted: UInt64 = 0
+    public var connectionsRejected: UInt64 = 0
+    public var connectionsTimedOut: UInt64 = 0
+    public var acceptErrors: UInt64 = 0
+    public var badRequests: UInt64 = 0
+}
+
+/// A small HTTP/1.1 server: keep-alive, `GET`/`HEAD` routing left to the
+/// handler, no request bodies, bounded heads, deadlines and a connection cap.
+///
+/// All connection state lives on one serial queue; the handler runs there too,
+/// so it must be fast and must not block (slabwatch's handler copies bytes
+/// rendered once per sampler tick). `start` and `stop` may be called from any thread.
+public final class HTTPServer: @unchecked Sendable {
+    public typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
+
+    private let queue = DispatchQueue(label: "slabwatch.http")
+    private let limits: HTTPServerLimits
+    private let logger: Logger
+    private let handler: Handler
+    private var listeners: [(fd: Int32, source: any DispatchSourceRead)] = []
+    private var connections: [Int32: Connection] = [:]
+    private var sweeper: (any DispatchSourceTimer)?
+    private let stats = Mutex(HTTPServerStatistics())
+
+    public init(limits: HTTPServerLimits, logger: Logger, handler: @escaping Handler) {
+        self.limits = limits
+        self.logger = logger
+        self.handler = handler
+    }
+
+    public var statistics: HTTPServerStatistics { stats.withLock { $0 } }
+
+    /// Binds every address and starts accepting. Returns the bound addresses
+    /// (with the real port where 0 was asked for).
+    /// - Throws: `SocketError` if any address cannot be bound; nothing stays open then.
+    @discardableResult
+    public func start(listeningOn addresses: [ListenAddress]) throws(SocketError) -> [ListenAddress] {
+        var fds: [Int32] = []
+        for address in addresses {
+            do { fds.append(try Socket.listen(on: address)) } catch {
+                fds.forEach { _ = close($0) }
+                throw error
+            }
+        }
+        return start(listeningDescriptors: fds)
+    }
+
+    /// Serves on already-listening sockets (socket activation passes these).
+    @discardableResult
+    public func start(listeningDescriptors fds: [Int32]) -> [ListenAddress] {
+        queue.sync {
+            for fd in fds { addListener(fd) }
+            startSweeper()
+        }
+        return fds.compactMap(Socket.localAddress)
+    }
+
+    /// Stops accepting, closes every connection and waits until that is done.
+    public func stop() {
+        queue.sync {
+            for listener in listeners { listener.source.cancel() }
+            listeners.removeAll()
+            for connection in connections.values { connection.close() }
+            connections.removeAll()
+            sweeper?.cancel()
+            sweeper = nil
+        }
+    }
+
+    // MARK: accepting
+
+    private func addListener(_ fd: Int32) {
+        Socket.setNonBlocking(fd)
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setEventHandler { [unowned self] in acceptAll(fd, source) }
+        source.setCancelHandler { close(fd) }
+        listeners.append((fd, source))
+        source.resume()
+    }
+
+    private func acceptAll(_ listenFD: Int32, _ source: any DispatchSourceRead) {
+        while true {
+            let fd = accept(listenFD, nil, nil)
+            if fd < 0 {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED: return
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    backOff(source, errno: errno)
+                    return
+                default:
+                    stats.withLock { $0.acceptErrors += 1 }
+                    logger.warning("accept failed", metadata: ["errno": "\(errno)"])
+                    return
+                }
+            }
+            guard connections.count < limits.maxConnections else {
+                reject(fd)
+                continue
+            }
+            stats.withLock { $0.connectionsAccepted += 1 }
+            Socket.prepareAccepted(fd)
+            let connection = Connection(fd: fd, server: self)
+            connections[fd] = connection
+            connection.start()
+        }
+    }
+
+    /// Out of descriptors: stop accepting for a moment (the backlog holds
+    /// clients meanwhile) instead of spinning on a listener that stays readable.
+    private func backOff(_ source: any DispatchSourceRead, errno code: Int32) {
+        let fd = Int32(source.handle)
+        stats.withLock { $0.acceptErrors += 1 }
+        logger.warning("accept: out of file descriptors, pausing 100 ms", metadata: ["errno": "\(code)"])
+        source.suspend()
+        queue.asyncAfter(deadline: .now() + .milliseconds(100)) { [weak self] in
+            guard let self, let listener = listeners.first(where: { $0.fd == fd }) else { return }
+            listener.source.resume()
+        }
+    }
+
+    private func reject(_ fd: Int32) {
+        stats.withLock { $0.connectionsRejected += 1 }
+        let bytes = HTTPResponse(status: 503, text: "too many connections\n")
+            .serialized(keepAlive: false, omitBody: false)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        close(fd)
+    }
+
+    // MARK: deadlines
+
+    private func startSweeper() {
+        guard sweeper == nil else { return }
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250), leeway: .milliseconds(50))
+        timer.setEventHandler { [unowned self] in sweep() }
+        sweeper = timer
+        timer.resume()
+    }
+
+    private func sweep() {
+        let now = DispatchTime.now()
+        for connection in connections.values where connection.deadline < now {
+            stats.withLock { $0.connectionsTimedOut += 1 }
+            connection.timeOut()
+        }
+    }
+
+    // MARK: called by connections (on `queue`)
+
+    fileprivate func closed(_ fd: Int32) { connections[fd] = nil }
+    fileprivate var serverLimits: HTTPServerLimits { limits }
+    fileprivate var serverQueue: DispatchQueue { queue }
+
+    fileprivate func respond(to request: HTTPRequest) -> HTTPResponse {
+        stats.withLock { $0.requests += 1 }
+        return handler(request)
+    }
+
+    fileprivate func countBadRequest() { stats.withLock { $0.badRequests += 1 } }
+}
+
+/// One client connection; every method runs on the server's queue.
+private final class Connection {
+    let fd: Int32
+    private unowned let server: HTTPServer
+    private let readSource: any DispatchSourceRead
+    private var writeSource: (any DispatchSourceWrite)?
+    private var input: [UInt8] = []
+    private var scanned = 0  // bytes of `input` already searched for the end of the head
+    private var output: [UInt8] = []
+    private var written = 0
+    private var closeAfterWrite = false
+    private var readSuspended = false
+    private var writeSuspended = false
+    private var openSources = 1
+    private var isClosed = false
+    private(set) var deadline: DispatchTime
+
+    init(fd: Int32, server: HTTPServer) {
+        self.fd = fd
+        self.server = server
+        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: server.serverQueue)
+        deadline = .now() + server.serverLimits.headerTimeoutSeconds
+        input.reserveCapacity(1024)
+    }
+
+    func start() {
+        readSource.setEventHandler { [self] in readAvailable() }
+        readSource.setCancelHandler { [self] in sourceCancelled() }
+        readSource.resume()
+    }
+
+    private func readAvailable() {
+        var chunk = (0..<4096).map { _ in UInt8(0) }
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                if input.isEmpty { deadline = .now() + server.serverLimits.headerTimeoutSeconds }
+                input.append(contentsOf: chunk[0..<n])
+                if input.count > server.serverLimits.maxHeaderBytes + 4096 { break }
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+            if n < 0 && errno == EINTR { continue }
+            close()  // EOF or error
+            return
+        }
+        processInput()
+    }
+
+    /// Answers every complete request in the buffer, in order (pipelining).
+    private func processInput() {
+        while !isClosed && output.isEmpty {
+            guard let headEnd = findEndOfHead() else {
+                if input.count > server.serverLimits.maxHeaderBytes {
+                    fail(431, "request head larger than \(server.serverLimits.maxHeaderBytes) bytes\n")
+                }
+                return
+            }
+            if headEnd.head > server.serverLimits.maxHeaderBytes {
+                fail(431, "request head larger than \(server.serverLimits.maxHeaderBytes) bytes\n")
+                return
+            }
+            let head = input[0..<headEnd.head]
+            input.removeFirst(headEnd.next)
+            scanned = 0
+            handle(head: head)
+        }
+    }
+
+    private func handle(head: ArraySlice<UInt8>) {
+        let request: HTTPRequest
+        do { request = try RequestHeadParser.parse(head) } catch {
+            switch error {
+            case .unsupportedVersion: fail(505, "only HTTP/1.0 and HTTP/1.1 are supported\n")
+            case .malformed(let why): fail(400, "bad request: \(why)\n")
+            }
+            return
+        }
+        if request.header("Transfer-Encoding") != nil
+            || (request.header("Content-Length").map { $0 != "0" } ?? false) {
+            fail(413, "request bodies are not accepted\n")
+            return
+        }
+        let keepAlive = request.wantsKeepAlive
+        let response = server.respond(to: request)
+        send(response.serialized(keepAlive: keepAlive, omitBody: request.method == "HEAD"),
+             thenClose: !keepAlive)
+    }
+
+    /// Finds `\r\n\r\n` (or `\n\n`), resuming where the last search stopped so
+    /// a head trickling in byte by byte is scanned once in total.
+    private func findEndOfHead() -> (head: Int, next: Int)? {
+        var i = max(0, scanned - 3)
+        while i < input.count {
+            if input[i] == 0x0A {
+                if i + 1 < input.count, input[i + 1] == 0x0A { return (i, i + 2) }
+                if i + 2 < input.count, input[i + 1] == 0x0D, input[i + 2] == 0x0A {
+                    return (i > 0 && input[i - 1] == 0x0D ? i - 1 : i, i + 3)
+                }
+            }
+            i += 1
+        }
+        scanned = input.count
+        return nil
+    }
+
+    private func fail(_ status: Int, _ message: String) {
+        server.countBadRequest()
+        send(HTTPResponse(status: status, text: message).serialized(keepAlive: false, omitBody: false),
+             thenClose: true)
+    }
+
+    // MARK: writing
+
+    private func send(_ bytes: [UInt8], thenClose: Bool) {
+        output = bytes
+        written = 0
+        closeAfterWrite = thenClose
+        flush()
+    }
+
+    private func flush() {
+        while written < output.count {
+            let n = output.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 { written += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                waitUntilWritable()
+                return
+            }
+            close()
+            return
+        }
+        output = []
+        if closeAfterWrite { close(); return }
+        deadline = .now() + server.serverLimits.idleTimeoutSeconds
+        if readSuspended { readSuspended = false; readSource.resume() }
+        if !input.isEmpty { processInput() }
+    }
+
+    private func waitUntilWritable() {
+        deadline = .now() + server.serverLimits.writeTimeoutSeconds
+        if !readSuspended { readSuspended = true; readSource.suspend() }
+        if writeSource == nil {
+            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: server.serverQueue)
+            source.setEventHandler { [self] in
+                writeSuspended = true
+                writeSource?.suspend()
+                flush()
+            }
+            source.setCancelHandler { [self] in sourceCancelled() }
+            openSources += 1
+            writeSource = source
+            source.resume()
+        } else if writeSuspended {
+            writeSuspended = false
+            writeSource?.resume()
+        }
+    }
+
+    // MARK: closing
+
+    func timeOut() {
+        if output.isEmpty && !input.isEmpty && !isClosed {
+            send(HTTPResponse(status: 408, text: "request head not received in time\n")
+                .serialized(keepAlive: false, omitBody: false), thenClose: true)
+            if !isClosed { close() }
+            return
+        }
+        close()
+    }
+
+    /// Cancels the sources; the descriptor is closed once both have finished,
+    /// as Dispatch requires.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        if readSuspended { readSuspended = false; readSource.resume() }
+        readSource.cancel()
+        if let writeSource {
+            if writeSuspended { writeSuspended = false; writeSource.resume() }
+            writeSource.cancel()
+        }
+        server.closed(fd)
+    }
+
+    private func sourceCancelled() {
+        openSources -= 1
+        if openSources == 0 { Glibc.close(fd) }
+    }
+}
