@@ -8,7 +8,7 @@
 @usableFromInline let asciiColon: UInt8 = 0x3A
 
 @inlinable func isBlank(_ byte: UInt8) -> Bool {
-    byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0B || byte == 0x0C
+    byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0B || byte == 0x0C
 }
 
 /// Iterates the lines of a byte buffer (without their newlines) and allocates

@@ -1,0 +1,117 @@
+import Logging
+import SlabWatchCore
+import SlabWatchHTTP
+
+/// Why a value was refused, without the key (the caller adds key and line).
+struct InvalidValue: Error {
+    var message: String
+}
+
+/// The table of every configuration key: how to parse its text and where it goes.
+/// YAML and flags both go through it, so they cannot disagree.
+extension Configuration {
+    typealias Setter = @Sendable (inout Configuration, [String]) throws(InvalidValue) -> Void
+
+    static let sections: Set<String> = ["web", "path", "sampler", "ring", "slab", "log"]
+    static let listKeys: Set<String> = ["web.listen-address"]
+
+    static let settings: [String: Setter] = [
+        "web.listen-address": { config, values throws(InvalidValue) in
+            guard !values.isEmpty else { throw InvalidValue(message: "needs at least one address") }
+            config.listenAddresses = try values.map { (text) throws(InvalidValue) -> ListenAddress in
+                do { return try ListenAddress(parsing: text) } catch { throw InvalidValue(message: "\(error)") }
+            }
+        },
+        "web.max-connections": { config, values throws(InvalidValue) in
+            config.limits.maxConnections = try integer(values, in: 1...65536)
+        },
+        "web.max-header-bytes": { config, values throws(InvalidValue) in
+            config.limits.maxHeaderBytes = Int(try byteSize(values, in: 256...(1 << 20)))
+        },
+        "web.header-timeout": { config, values throws(InvalidValue) in
+            config.limits.headerTimeoutSeconds = try duration(values, in: 0.1...600)
+        },
+        "web.idle-timeout": { config, values throws(InvalidValue) in
+            config.limits.idleTimeoutSeconds = try duration(values, in: 0.1...3600)
+        },
+        "web.write-timeout": { config, values throws(InvalidValue) in
+            config.limits.writeTimeoutSeconds = try duration(values, in: 0.1...600)
+        },
+        "path.procfs": { config, values throws(InvalidValue) in
+            config.sampler.paths.procfs = try path(values)
+        },
+        "path.sysfs": { config, values throws(InvalidValue) in
+            config.sampler.paths.sysfs = try path(values)
+        },
+        "sampler.interval": { config, values throws(InvalidValue) in
+            config.sampler.intervalSeconds = try duration(values, in: 0.1...3600)
+        },
+        "ring.fine-samples": { config, values throws(InvalidValue) in
+            config.ring.fineCapacity = try integer(values, in: 2...1_000_000)
+        },
+        "ring.coarse-samples": { config, values throws(InvalidValue) in
+            config.ring.coarseCapacity = try integer(values, in: 2...1_000_000)
+        },
+        "ring.coarse-every": { config, values throws(InvalidValue) in
+            config.ring.coarseEvery = try integer(values, in: 1...100_000)
+        },
+        "slab.include": { config, values throws(InvalidValue) in
+            config.sampler.include = try single(values)
+        },
+        "slab.exclude": { config, values throws(InvalidValue) in
+            config.sampler.exclude = try single(values)
+        },
+        "slab.min-memory-bytes": { config, values throws(InvalidValue) in
+            config.sampler.minimumMemoryBytes = try byteSize(values, in: 0...UInt64.max)
+        },
+        "log.level": { config, values throws(InvalidValue) in
+            let text = try single(values)
+            guard let level = Logger.Level(rawValue: text) else {
+                throw InvalidValue(message: "'\(text)' is not one of trace, debug, info, notice, warning, error, critical")
+            }
+            config.logLevel = level
+        },
+    ]
+
+    private static func single(_ values: [String]) throws(InvalidValue) -> String {
+        guard values.count == 1 else { throw InvalidValue(message: "expected one value") }
+        return values[0]
+    }
+
+    private static func integer(_ values: [String], in range: ClosedRange<Int>) throws(InvalidValue) -> Int {
+        let text = try single(values)
+        guard let value = Int(text) else { throw InvalidValue(message: "'\(text)' is not a whole number") }
+        guard range.contains(value) else {
+            throw InvalidValue(message: "\(value) is out of range (\(range.lowerBound) to \(range.upperBound))")
+        }
+        return value
+    }
+
+    private static func duration(_ values: [String], in range: ClosedRange<Double>) throws(InvalidValue) -> Double {
+        let text = try single(values)
+        guard let value = Units.seconds(text) else {
+            throw InvalidValue(message: "'\(text)' is not a duration (e.g. 500ms, 5s, 1m)")
+        }
+        guard range.contains(value) else {
+            throw InvalidValue(message: "\(text) is out of range (\(range.lowerBound)s to \(range.upperBound)s)")
+        }
+        return value
+    }
+
+    private static func byteSize(_ values: [String], in range: ClosedRange<UInt64>) throws(InvalidValue) -> UInt64 {
+        let text = try single(values)
+        guard let value = Units.bytes(text) else {
+            throw InvalidValue(message: "'\(text)' is not a size in bytes (e.g. 4096, 64KiB, 64MiB)")
+        }
+        guard range.contains(value) else {
+            throw InvalidValue(message: "\(text) is out of range (\(range.lowerBound) to \(range.upperBound) bytes)")
+        }
+        return value
+    }
+
+    private static func path(_ values: [String]) throws(InvalidValue) -> String {
+        let text = try single(values)
+        guard text.hasPrefix("/") else { throw InvalidValue(message: "'\(text)' must be an absolute path") }
+        return text.count > 1 && text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+}

@@ -1,0 +1,79 @@
+import Glibc
+
+/// Why a file could not be read; the message names the path and the errno text.
+public struct FileReadError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var call: String
+    public var errno: Int32
+
+    public var description: String {
+        var text = "\(call) \(path): \(String(cString: strerror(errno)))"
+        if errno == EACCES || errno == EPERM {
+            text += " (needs root or CAP_DAC_READ_SEARCH)"
+        }
+        return text
+    }
+}
+
+/// Reads whole files into one reused buffer.
+///
+/// /proc and /sys files report size 0, so they are read until EOF; the buffer
+/// grows to the largest file seen and is then reused, which keeps a steady-state
+/// sample free of per-file allocations. The returned slice is valid until the
+/// next read. Not thread-safe: one owner.
+final class FileReader {
+    private var buffer: [UInt8]
+    /// Files larger than this are refused rather than read into memory without bound.
+    static let maximumSize = 64 << 20
+
+    init(initialCapacity: Int = 64 << 10) {
+        buffer = Array(repeating: 0, count: initialCapacity)
+    }
+
+    func read(_ path: String) throws(FileReadError) -> ArraySlice<UInt8> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileReadError(path: path, call: "open", errno: errno) }
+        defer { close(fd) }
+        var length = 0
+        while true {
+            if length == buffer.count {
+                guard buffer.count < Self.maximumSize else {
+                    throw FileReadError(path: path, call: "read", errno: EFBIG)
+                }
+                buffer.append(contentsOf: repeatElement(0, count: buffer.count))
+            }
+            let n = buffer.withUnsafeMutableBytes { raw in
+                Glibc.read(fd, raw.baseAddress! + length, raw.count - length)
+            }
+            if n > 0 { length += n; continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            throw FileReadError(path: path, call: "read", errno: errno)
+        }
+        return buffer[0..<length]
+    }
+
+    /// The entries of a directory with the targets of those that are symlinks.
+    func listDirectory(_ path: String) throws(FileReadError) -> [(name: String, linkTarget: String?)] {
+        guard let dir = opendir(path) else { throw FileReadError(path: path, call: "opendir", errno: errno) }
+        defer { closedir(dir) }
+        var entries: [(String, String?)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let target = entry.pointee.d_type == UInt8(DT_LNK) ? readLink("\(path)/\(name)") : nil
+            entries.append((name, target))
+        }
+        return entries
+    }
+
+    private func readLink(_ path: String) -> String? {
+        var target = [CChar](repeating: 0, count: 4096)
+        let n = readlink(path, &target, target.count - 1)
+        guard n > 0 else { return nil }
+        let text = String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(separator: "/").last.map(String.init)
+    }
+}

@@ -1,0 +1,179 @@
+public import SlabWatchCore
+
+/// Where slabwatch reads the kernel from. Both roots are configurable, like
+/// node_exporter's `--path.procfs`/`--path.sysfs`, which is also how tests and
+/// recordings replay other machines.
+public struct KernelPaths: Sendable, Equatable {
+    public var procfs: String
+    public var sysfs: String
+
+    public init(procfs: String = "/proc", sysfs: String = "/sys") {
+        self.procfs = procfs
+        self.sysfs = sysfs
+    }
+
+    var slabinfo: String { procfs + "/slabinfo" }
+    var meminfo: String { procfs + "/meminfo" }
+    var inodeNr: String { procfs + "/sys/fs/inode-nr" }
+    var dentryState: String { procfs + "/sys/fs/dentry-state" }
+    var fileNr: String { procfs + "/sys/fs/file-nr" }
+    var slabDirectory: String { sysfs + "/kernel/slab" }
+}
+
+/// The only place that opens kernel files: reads every source, hands the bytes
+/// to the core parsers and assembles one `Sample`. A source that fails is marked
+/// down with the reason; the others still make the sample. Never throws.
+///
+/// /sys/kernel/slab (reclaimability, aliases) costs milliseconds for ~400
+/// entries, so it is re-read only when the set of cache names changes.
+/// Not thread-safe: owned by the sampler.
+public final class ProcReader {
+    public let paths: KernelPaths
+    public let pageSize: UInt64
+    private let files = FileReader()
+    private var sysfsIndex: SysfsSlabIndex?
+    private var indexedNames: [String] = []
+    private var fallbackSamplesSinceIndex = 0
+    private var previous: Sample?
+
+    public init(paths: KernelPaths, pageSize: UInt64) {
+        self.paths = paths
+        self.pageSize = pageSize
+    }
+
+    public func sample(timestampMilliseconds: Int64) -> Sample {
+        var sample = Sample(timestampMilliseconds: timestampMilliseconds)
+        readCaches(into: &sample)
+        readMeminfo(into: &sample)
+        sample.inodes = readCounter(.inodeNr, paths.inodeNr, into: &sample, FSCountersParser.inodeNr)
+        sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
+        sample.fileHandles = readCounter(.fileNr, paths.fileNr, into: &sample, FSCountersParser.fileNr)
+        previous = sample
+        return sample
+    }
+
+    // MARK: slab caches
+
+    private func readCaches(into sample: inout Sample) {
+        do {
+            let bytes = try files.read(paths.slabinfo)
+            let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [])
+            sample.caches = parsed.caches
+            sample.sources[.slabinfo] = SourceStatus(
+                up: true, error: parsed.malformedLines > 0 ? "\(parsed.malformedLines) malformed lines skipped" : nil,
+                malformedLines: parsed.malformedLines)
+            annotateFromSysfs(&sample)
+        } catch let error as FileReadError {
+            sample.sources[.slabinfo] = SourceStatus(up: false, error: error.description)
+            readCachesFromSysfs(into: &sample)
+        } catch {
+            sample.sources[.slabinfo] = SourceStatus(up: false, error: "\(paths.slabinfo): \(error)")
+            readCachesFromSysfs(into: &sample)
+        }
+    }
+
+    private func annotateFromSysfs(_ sample: inout Sample) {
+        if sysfsIndex == nil || !namesMatchIndex(sample.caches) {
+            refreshSysfsIndex(&sample)
+            indexedNames = sample.caches.map(\.name)
+        } else {
+            sample.sources[.sysfsSlab] = previous?.sources[.sysfsSlab]
+        }
+        sysfsIndex?.annotate(&sample.caches)
+    }
+
+    private func namesMatchIndex(_ caches: [SlabCache]) -> Bool {
+        caches.count == indexedNames.count
+            && zip(caches, indexedNames).allSatisfy { $0.name == $1 }
+    }
+
+    private func refreshSysfsIndex(_ sample: inout Sample) {
+        do {
+            let listing = try files.listDirectory(paths.slabDirectory)
+            var reclaimable: [String: Bool] = [:]
+            var unreadable = 0
+            for entry in listing where entry.linkTarget == nil {
+                do {
+                    let bytes = try files.read("\(paths.slabDirectory)/\(entry.name)/reclaim_account")
+                    reclaimable[entry.name] = SysfsSlabIndex.parseFlag(bytes)
+                } catch { unreadable += 1 }
+            }
+            sysfsIndex = SysfsSlabIndex(
+                entries: listing.map { .init(name: $0.name, target: $0.linkTarget) }, reclaimable: reclaimable)
+            sample.sources[.sysfsSlab] = SourceStatus(
+                up: true, error: unreadable > 0 ? "reclaim_account unreadable for \(unreadable) caches" : nil)
+        } catch {
+            sysfsIndex = SysfsSlabIndex()
+            sample.sources[.sysfsSlab] = SourceStatus(up: false, error: error.description)
+        }
+    }
+
+    /// Without /proc/slabinfo (mode 0400), SLUB's per-cache sysfs files give the
+    /// same counts. The index is refreshed every 60 such samples, since there is
+    /// no cheap name list to compare.
+    private func readCachesFromSysfs(into sample: inout Sample) {
+        if sysfsIndex == nil || fallbackSamplesSinceIndex >= 60 {
+            refreshSysfsIndex(&sample)
+            fallbackSamplesSinceIndex = 0
+        } else {
+            sample.sources[.sysfsSlab] = previous?.sources[.sysfsSlab]
+        }
+        fallbackSamplesSinceIndex += 1
+        guard let index = sysfsIndex, sample.status(of: .sysfsSlab).up else { return }
+        var unreadable = 0
+        for directory in index.directories {
+            if let cache = readSysfsCache(directory, index) { sample.caches.append(cache) } else { unreadable += 1 }
+        }
+        if unreadable > 0 { fallbackSamplesSinceIndex = 60 }
+        if sample.caches.isEmpty {
+            sample.sources[.sysfsSlab] = SourceStatus(up: false, error: "no readable cache counts under \(paths.slabDirectory)")
+        }
+    }
+
+    private func readSysfsCache(_ directory: String, _ index: SysfsSlabIndex) -> SlabCache? {
+        func count(_ file: String) -> UInt64? {
+            (try? files.read("\(paths.slabDirectory)/\(directory)/\(file)")).flatMap(SysfsSlabIndex.parseCount)
+        }
+        guard let active = count("objects"), let total = count("total_objects"),
+              let size = count("object_size"), let perSlab = count("objs_per_slab"),
+              let order = count("order"), order < 32, let slabs = count("slabs")
+        else { return nil }
+        let name = index.displayName(ofDirectory: directory)
+        return SlabCache(
+            name: name, activeObjects: active, objects: total, objectSize: size,
+            objectsPerSlab: perSlab, pagesPerSlab: 1 << order, activeSlabs: slabs, slabs: slabs,
+            pageSize: pageSize, reclaimable: index.reclaimable[directory], aliases: index.aliases(of: name))
+    }
+
+    // MARK: memory and VFS counters
+
+    private func readMeminfo(into sample: inout Sample) {
+        do {
+            let parsed = MeminfoParser.parse(try files.read(paths.meminfo), previous: previous?.meminfo)
+            sample.meminfo = parsed.meminfo
+            let empty = parsed.meminfo.fields.isEmpty
+            sample.sources[.meminfo] = SourceStatus(
+                up: !empty,
+                error: empty ? "no fields found" : parsed.malformedLines > 0 ? "\(parsed.malformedLines) malformed lines skipped" : nil,
+                malformedLines: parsed.malformedLines)
+        } catch {
+            sample.sources[.meminfo] = SourceStatus(up: false, error: error.description)
+        }
+    }
+
+    private func readCounter<Value>(
+        _ source: Source, _ path: String, into sample: inout Sample,
+        _ parse: (ArraySlice<UInt8>) throws(FSCountersParser.Failure) -> Value
+    ) -> Value? {
+        do {
+            let value = try parse(try files.read(path))
+            sample.sources[source] = SourceStatus(up: true)
+            return value
+        } catch let error as FileReadError {
+            sample.sources[source] = SourceStatus(up: false, error: error.description)
+        } catch {
+            sample.sources[source] = SourceStatus(up: false, error: "\(path): \(error)", malformedLines: 1)
+        }
+        return nil
+    }
+}

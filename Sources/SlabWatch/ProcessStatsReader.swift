@@ -1,0 +1,63 @@
+import Glibc
+import SlabWatchCore
+
+/// Reads the daemon's own `process_*` figures from the real /proc/self (never
+/// from the configured procfs root, which may be a recording of another machine).
+final class ProcessStatsReader {
+    private let files = FileReader(initialCapacity: 4096)
+    private let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+    private lazy var startTimeSeconds: Double = computeStartTime()
+
+    func read() -> ProcessStatistics? {
+        guard let fields = statFields() else { return nil }
+        // Fields after the command name, numbered from 3 (state) as in proc(5).
+        func field(_ number: Int) -> UInt64 { UInt64(fields[number - 3]) ?? 0 }
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return ProcessStatistics(
+            cpuSeconds: Double(field(14) + field(15)) / ticksPerSecond,
+            residentBytes: field(24) * pageSize,
+            virtualBytes: field(23),
+            openFileDescriptors: openDescriptors(),
+            maxFileDescriptors: UInt64(limit.rlim_cur),
+            startTimeSeconds: startTimeSeconds)
+    }
+
+    /// /proc/self/stat's fields after `(comm)`; comm may hold spaces and parentheses.
+    private func statFields() -> [Substring]? {
+        guard let bytes = try? files.read("/proc/self/stat"),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
+        let rest = String(decoding: bytes[(close + 1)...], as: UTF8.self)
+        let fields = rest.split(separator: " ")
+        return fields.count >= 22 ? fields : nil
+    }
+
+    private func openDescriptors() -> UInt64 {
+        guard let dir = opendir("/proc/self/fd") else { return 0 }
+        defer { closedir(dir) }
+        var count: UInt64 = 0
+        while readdir(dir) != nil { count += 1 }
+        return count >= 2 ? count - 2 : 0  // "." and ".."
+    }
+
+    private func computeStartTime() -> Double {
+        guard let fields = statFields(), let bytes = try? files.read("/proc/stat") else { return 0 }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+              let bootTime = Double(line.dropFirst(6).trimmingCharacters(in: " ")),
+              let startTicks = Double(fields[22 - 3])
+        else { return 0 }
+        return bootTime + startTicks / ticksPerSecond
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return s
+    }
+}

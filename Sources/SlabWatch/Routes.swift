@@ -1,0 +1,66 @@
+import Glibc
+import SlabWatchCore
+public import SlabWatchHTTP
+
+/// Maps requests to the published state. Never reads /proc and never waits on
+/// the sampler: every answer is a copy of bytes rendered at the last tick.
+public struct Routes: Sendable {
+    let store: StateStore
+
+    public init(store: StateStore) { self.store = store }
+
+    static let paths = ["/", "/metrics", "/snapshot", "/healthz"]
+
+    public func respond(to request: HTTPRequest) -> HTTPResponse {
+        guard Self.paths.contains(request.path) else {
+            return HTTPResponse(status: 404, text: "not found; try /metrics, /snapshot or /healthz\n")
+        }
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return HTTPResponse(status: 405, text: "only GET and HEAD are allowed\n", headers: [("Allow", "GET, HEAD")])
+        }
+        switch request.path {
+        case "/metrics": return published { HTTPResponse(status: 200, contentType: PrometheusText.contentType, body: $0.metrics) }
+        case "/snapshot": return published { HTTPResponse(status: 200, contentType: "application/json", body: $0.snapshot) }
+        case "/healthz": return health(now: Clock.monotonicNanoseconds())
+        default: return HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: Self.indexPage)
+        }
+    }
+
+    private func published(_ body: (PublishedState) -> HTTPResponse) -> HTTPResponse {
+        guard let state = store.latest else {
+            return HTTPResponse(status: 503, text: "no sample taken yet\n", headers: [("Retry-After", "1")])
+        }
+        return body(state)
+    }
+
+    /// Fresh means a sample was published within three intervals (plus a second
+    /// of slack for short intervals); otherwise the sampler is stuck.
+    func health(now: UInt64) -> HTTPResponse {
+        guard let state = store.latest else {
+            return HTTPResponse(status: 503, text: "no sample taken yet\n")
+        }
+        let age = Double(now &- state.publishedAtNanoseconds) / 1e9
+        let limit = 3 * state.intervalSeconds + 1
+        guard age <= limit else {
+            return HTTPResponse(status: 503, text: "sampler stuck: last sample \(Int(age)) s ago (interval \(state.intervalSeconds) s)\n")
+        }
+        let down = Source.allCases.filter { !state.sample.status(of: $0).up }.map(\.rawValue)
+        let note = down.isEmpty ? "" : " (sources down: \(down.joined(separator: ", ")))"
+        return HTTPResponse(status: 200, text: "ok\(note)\n")
+    }
+
+    static let indexPage = Array("""
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>slabwatch</title></head>
+        <body>
+        <h1>slabwatch</h1>
+        <p>Kernel slab cache monitor.</p>
+        <ul>
+        <li><a href="/metrics">/metrics</a> &mdash; Prometheus metrics</li>
+        <li><a href="/snapshot">/snapshot</a> &mdash; the latest sample as JSON</li>
+        <li><a href="/healthz">/healthz</a> &mdash; 200 while samples are fresh</li>
+        </ul>
+        </body></html>
+
+        """.utf8)
+}

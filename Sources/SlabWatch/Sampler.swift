@@ -1,0 +1,167 @@
+import Dispatch
+public import Logging
+public import SlabWatchCore
+
+/// Takes a sample every interval on its own serial queue: read → parse →
+/// append to the ring → render → publish one immutable state.
+///
+/// The timer and the tick share one serial queue, so a tick that overruns the
+/// interval delays the next instead of queueing more; the ticks that did not
+/// happen are counted in `samplesSkipped`. Scheduling uses the monotonic clock,
+/// timestamps the wall clock. Thread-safe: every entry point hops onto the queue.
+public final class Sampler: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var paths: KernelPaths
+        public var intervalSeconds: Double
+        public var include: String?
+        public var exclude: String?
+        public var minimumMemoryBytes: UInt64
+
+        public init(paths: KernelPaths = .init(), intervalSeconds: Double = 5, include: String? = nil,
+                    exclude: String? = nil, minimumMemoryBytes: UInt64 = 0) {
+            self.paths = paths
+            self.intervalSeconds = intervalSeconds
+            self.include = include
+            self.exclude = exclude
+            self.minimumMemoryBytes = minimumMemoryBytes
+        }
+
+        /// Compiles the cache filter. - Throws: `CacheFilter.InvalidPattern`.
+        func makeFilter() throws -> CacheFilter {
+            try CacheFilter(include: include, exclude: exclude, minimumMemoryBytes: minimumMemoryBytes)
+        }
+    }
+
+    public static let version = "0.1.0"
+
+    private let queue = DispatchQueue(label: "slabwatch.sampler")
+    private let store: StateStore
+    private let logger: Logger
+    private var settings: Settings
+    private var reader: ProcReader
+    private var filter: CacheFilter
+    private var ring: SampleRing
+    private let process = ProcessStatsReader()
+    private var statistics = SamplerStatistics()
+    private var timer: (any DispatchSourceTimer)?
+    private var lastTickNanoseconds: UInt64?
+    private var metricsSizeHint = 64 * 1024
+    private var onTick: (@Sendable (Sample) -> Void)?
+
+    /// - Throws: `CacheFilter.InvalidPattern` for a bad include/exclude regex.
+    public init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, logger: Logger) throws {
+        self.settings = settings
+        self.store = store
+        self.logger = logger
+        self.filter = try settings.makeFilter()
+        self.reader = ProcReader(paths: settings.paths, pageSize: Clock.pageSize)
+        self.ring = SampleRing(configuration: ring)
+    }
+
+    /// Samples immediately, then every interval. `onTick` runs on the sampler
+    /// queue after each publish (the daemon uses it for readiness).
+    public func start(onTick: (@Sendable (Sample) -> Void)? = nil) {
+        queue.sync {
+            self.onTick = onTick
+            schedule()
+        }
+    }
+
+    /// Cancels the timer and waits for a running tick to finish.
+    public func stop() {
+        queue.sync {
+            timer?.cancel()
+            timer = nil
+        }
+    }
+
+    /// Takes one sample now, synchronously (for `slabwatch snapshot` and tests).
+    @discardableResult
+    public func sampleOnce() -> PublishedState {
+        queue.sync { tick() }
+    }
+
+    /// Applies new settings; the ring and its history are kept.
+    /// - Throws: `CacheFilter.InvalidPattern`; the old settings then stay.
+    public func apply(_ new: Settings) throws {
+        let newFilter = try new.makeFilter()
+        queue.sync {
+            let intervalChanged = new.intervalSeconds != settings.intervalSeconds
+            if new.paths != settings.paths { reader = ProcReader(paths: new.paths, pageSize: Clock.pageSize) }
+            settings = new
+            filter = newFilter
+            if intervalChanged && timer != nil { schedule() }
+        }
+    }
+
+    public var ringSnapshot: SampleRing { queue.sync { ring } }
+    public var currentStatistics: SamplerStatistics { queue.sync { statistics } }
+
+    private func schedule() {
+        timer?.cancel()
+        let interval = DispatchTimeInterval.nanoseconds(Int(settings.intervalSeconds * 1e9))
+        let source = DispatchSource.makeTimerSource(queue: queue)
+        source.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(10))
+        source.setEventHandler { [unowned self] in
+            let published = tick()
+            onTick?(published.sample)
+        }
+        timer = source
+        lastTickNanoseconds = nil
+        source.resume()
+    }
+
+    @discardableResult
+    private func tick() -> PublishedState {
+        let started = Clock.monotonicNanoseconds()
+        countSkippedTicks(now: started)
+        let sample = reader.sample(timestampMilliseconds: Clock.wallMilliseconds())
+        ring.append(sample)
+        statistics.samplesTotal += 1
+        for (source, status) in sample.sources where status.malformedLines > 0 {
+            statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
+        }
+        statistics.lastDurationSeconds = Double(Clock.monotonicNanoseconds() - started) / 1e9
+        let state = render(sample)
+        store.publish(state)
+        logDownSources(sample)
+        return state
+    }
+
+    /// A tick that arrives more than one interval after the last means the
+    /// ticks in between never ran (the previous one overran, or the host stalled).
+    private func countSkippedTicks(now: UInt64) {
+        defer { lastTickNanoseconds = now }
+        guard let last = lastTickNanoseconds, timer != nil else { return }
+        let intervals = Double(now - last) / (settings.intervalSeconds * 1e9)
+        if intervals >= 2 { statistics.samplesSkipped += UInt64(intervals) - 1 }
+    }
+
+    private func render(_ sample: Sample) -> PublishedState {
+        let metrics = MetricsRenderer.render(
+            .init(sample: sample, exportedCaches: filter.exported(sample.caches), statistics: statistics,
+                  process: process.read(), version: Self.version),
+            sizeHint: metricsSizeHint)
+        metricsSizeHint = metrics.count + metrics.count / 8
+        return PublishedState(
+            sample: sample, metrics: metrics,
+            snapshot: SnapshotRenderer.render(sample, intervalSeconds: settings.intervalSeconds),
+            publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: settings.intervalSeconds)
+    }
+
+    private var downSources: Set<Source> = []
+
+    /// Logs when a source goes down or comes back, not on every tick.
+    private func logDownSources(_ sample: Sample) {
+        for source in Source.allCases {
+            let status = sample.status(of: source)
+            if !status.up && !downSources.contains(source) {
+                downSources.insert(source)
+                logger.warning("source down", metadata: ["source": "\(source.rawValue)", "error": "\(status.error ?? "")"])
+            } else if status.up && downSources.contains(source) {
+                downSources.remove(source)
+                logger.info("source up again", metadata: ["source": "\(source.rawValue)"])
+            }
+        }
+    }
+}

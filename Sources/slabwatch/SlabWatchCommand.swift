@@ -1,0 +1,148 @@
+import ArgumentParser
+import Glibc
+import Logging
+import SlabWatch
+
+/// `slabwatch`: the daemon (`run`, the default) and its operator commands.
+@main
+struct SlabWatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slabwatch",
+        abstract: "Watch kernel slab caches and tell which one grows, with what, and whether it comes back.",
+        discussion: """
+            Serves Prometheus metrics on /metrics, the latest sample as JSON on /snapshot
+            and a health check on /healthz (default port \(Configuration.defaultPort)).
+            Reading /proc/slabinfo needs root or CAP_DAC_READ_SEARCH.
+            Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration, 3 cannot listen.
+            """,
+        version: Sampler.version,
+        subcommands: [Run.self, Snapshot.self, CheckConfig.self],
+        defaultSubcommand: Run.self)
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (the default command).")
+
+    @OptionGroup var options: DaemonOptions
+
+    func run() throws {
+        let configuration = try options.loadOrExit()
+        let logger = makeLogger(configuration.logLevel)
+        let daemon = Daemon(source: options.source, configuration: configuration, logger: logger)
+        let code = daemon.run()
+        if code != .success { throw ExitCode(code.rawValue) }
+    }
+}
+
+struct Snapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Take one sample and print it as the /snapshot JSON, without starting the daemon.")
+
+    @OptionGroup var options: DaemonOptions
+
+    func run() throws {
+        let configuration = try options.loadOrExit()
+        let sampler = try Sampler(
+            settings: configuration.sampler, ring: .init(fineCapacity: 2, coarseCapacity: 2),
+            store: StateStore(), logger: makeLogger(.error))
+        let state = sampler.sampleOnce()
+        _ = state.snapshot.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file and exit (0 valid, 2 invalid).")
+
+    @Argument(help: "The YAML configuration file to check.") var file: String
+
+    func run() throws {
+        do {
+            _ = try ConfigurationSource(file: file, overrides: []).load()
+            print("\(file): ok")
+        } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// Every configuration key as a flag of the same dotted name.
+struct DaemonOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "YAML configuration file (see config/slabwatch.yml).")
+    var config: String?
+
+    @Option(name: .customLong("web.listen-address"), help: "Address to serve on, e.g. 127.0.0.1:10077, [::1]:10077, :10077 (repeatable; default :\(Configuration.defaultPort)).")
+    var listenAddress: [String] = []
+    @Option(name: .customLong("web.max-connections"), help: "Open connections beyond this are refused with 503 (default 64).")
+    var maxConnections: String?
+    @Option(name: .customLong("web.max-header-bytes"), help: "Largest request head accepted; larger gets 431 (default 8KiB).")
+    var maxHeaderBytes: String?
+    @Option(name: .customLong("web.header-timeout"), help: "Time a client has to send a request head (default 5s).")
+    var headerTimeout: String?
+    @Option(name: .customLong("web.idle-timeout"), help: "Idle keep-alive connections are closed after this (default 60s).")
+    var idleTimeout: String?
+    @Option(name: .customLong("path.procfs"), help: "procfs mount point (default /proc).")
+    var procfs: String?
+    @Option(name: .customLong("path.sysfs"), help: "sysfs mount point (default /sys).")
+    var sysfs: String?
+    @Option(name: .customLong("sampler.interval"), help: "Time between samples: 500ms, 5s, 1m (default 5s).")
+    var interval: String?
+    @Option(name: .customLong("ring.fine-samples"), help: "Samples kept at full resolution (default 720).")
+    var fineSamples: String?
+    @Option(name: .customLong("ring.coarse-samples"), help: "Samples kept in the coarse tier (default 720).")
+    var coarseSamples: String?
+    @Option(name: .customLong("ring.coarse-every"), help: "Keep every Nth sample in the coarse tier (default 12).")
+    var coarseEvery: String?
+    @Option(name: .customLong("slab.include"), help: "Export only caches whose whole name matches this regex.")
+    var include: String?
+    @Option(name: .customLong("slab.exclude"), help: "Do not export caches whose whole name matches this regex.")
+    var exclude: String?
+    @Option(name: .customLong("slab.min-memory-bytes"), help: "Do not export caches smaller than this footprint, e.g. 1MiB (default 0).")
+    var minMemoryBytes: String?
+    @Option(name: .customLong("log.level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    var source: ConfigurationSource {
+        var overrides: [(key: String, value: String)] = []
+        let single: [(String, String?)] = [
+            ("web.max-connections", maxConnections), ("web.max-header-bytes", maxHeaderBytes),
+            ("web.header-timeout", headerTimeout), ("web.idle-timeout", idleTimeout),
+            ("path.procfs", procfs), ("path.sysfs", sysfs), ("sampler.interval", interval),
+            ("ring.fine-samples", fineSamples), ("ring.coarse-samples", coarseSamples),
+            ("ring.coarse-every", coarseEvery), ("slab.include", include), ("slab.exclude", exclude),
+            ("slab.min-memory-bytes", minMemoryBytes), ("log.level", logLevel),
+        ]
+        for (key, value) in single { if let value { overrides.append((key, value)) } }
+        return ConfigurationSource(file: config, overrides: overrides)
+    }
+
+    /// Loads defaults, file and flags; on error prints one line and exits 2.
+    func loadOrExit() throws -> Configuration {
+        do {
+            var configuration = try source.load()
+            if !listenAddress.isEmpty {
+                for (index, address) in listenAddress.enumerated() {
+                    // Repeated flags add addresses; the first replaces the file's list.
+                    var one = Configuration()
+                    try one.set("web.listen-address", to: address, origin: "flag --web.listen-address")
+                    if index == 0 { configuration.listenAddresses = [] }
+                    configuration.listenAddresses += one.listenAddresses
+                }
+            }
+            return configuration
+        } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+    }
+}
+
+func makeLogger(_ level: Logger.Level) -> Logger {
+    Logger(label: "slabwatch") { LogfmtLogHandler(label: $0, level: level) }
+}
+
+func printError(_ message: String) {
+    let line = "slabwatch: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
