@@ -133,25 +133,18 @@ public enum SlabInfoParser {
     /// Two lines with one name must neither break a scrape nor merge silently:
     /// the second becomes `name#2`, the third `name#3`, in file order.
     static func disambiguateDuplicates(_ caches: inout [SlabCache]) {
-        var seen = Set<String>(minimumCapacity: caches.count)
+        var taken = Set<String>(minimumCapacity: caches.count)
         var hasDuplicates = false
-        for cache in caches where !seen.insert(cache.name).inserted {
-            hasDuplicates = true
-            break
-        }
+        for cache in caches where !taken.insert(cache.name).inserted { hasDuplicates = true }
         guard hasDuplicates else { return }
-        var counts: [String: Int] = [:]
+        var kept = Set<String>()
         for index in caches.indices {
             let base = caches[index].name
-            let n = (counts[base] ?? 0) + 1
-            counts[base] = n
-            if n > 1 {
-                var candidate = "\(base)#\(n)"
-                var bump = n
-                while seen.contains(candidate) { bump += 1; candidate = "\(base)#\(bump)" }
-                seen.insert(candidate)
-                caches[index].name = candidate
-            }
+            if kept.insert(base).inserted { continue }
+            var n = 2
+            while taken.contains("\(base)#\(n)") { n += 1 }
+            caches[index].name = "\(base)#\(n)"
+            taken.insert(caches[index].name)
         }
     }
 }
