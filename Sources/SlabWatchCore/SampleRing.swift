@@ -61,7 +61,7 @@ public struct SampleRing: Sendable {
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
     public mutating func append(_ sample: Sample) {
         for cache in sample.caches where seriesIndex[cache.name] == nil {
-            register(cache.name)
+            register(cache.name, keeping: sample)
         }
         let drivers = (
             sample.inodes?.inodes ?? Self.absent,
@@ -80,8 +80,8 @@ public struct SampleRing: Sendable {
         appended += 1
     }
 
-    private mutating func register(_ name: String) {
-        if let reused = recyclableSeries() {
+    private mutating func register(_ name: String, keeping sample: Sample) {
+        if let reused = recyclableSeries(keeping: sample) {
             seriesIndex[seriesNames[reused]] = nil
             seriesNames[reused] = name
             seriesIndex[name] = reused
@@ -100,9 +100,14 @@ public struct SampleRing: Sendable {
     /// A series whose cache is absent from every stored slot (a module loaded
     /// and unloaded long ago) can hold a new cache; this keeps memory bounded
     /// on hosts that churn cache names.
-    private func recyclableSeries() -> Int? {
+    /// Series of caches in the sample being appended are never recycled (they
+    /// may be new and so not stored anywhere yet).
+    private func recyclableSeries(keeping sample: Sample) -> Int? {
         guard seriesNames.count >= fine.seriesCapacity else { return nil }
-        return seriesNames.indices.first { fine.isAbsentEverywhere($0) && coarse.isAbsentEverywhere($0) }
+        return seriesNames.indices.first { id in
+            fine.isAbsentEverywhere(id) && coarse.isAbsentEverywhere(id)
+                && !sample.caches.contains { $0.name == seriesNames[id] }
+        }
     }
 }
 

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import SlabWatchCore
+
+struct MetricsRendererTests {
+    static func render(_ caches: [SlabCache], sample: Sample? = nil) -> String {
+        let sample = sample ?? Sample(timestampMilliseconds: 1_000, caches: caches)
+        let bytes = MetricsRenderer.render(.init(
+            sample: sample, exportedCaches: caches, statistics: SamplerStatistics(),
+            process: ProcessStatistics(cpuSeconds: 1.5, residentBytes: 1, virtualBytes: 2, openFileDescriptors: 3,
+                                       maxFileDescriptors: 4, startTimeSeconds: 5),
+            version: "test"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test func familiesAreSortedAndEachHasHelpAndType() {
+        let text = Self.render([SampleRingTests.cache("b", slabs: 1), SampleRingTests.cache("a", slabs: 2)],
+                               sample: Sample(timestampMilliseconds: 0, meminfo: Meminfo(fields: [.init(name: "Slab", value: 1, isBytes: true)]),
+                                              inodes: .init(inodes: 1, freeInodes: 0)))
+        let helps = text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] }
+        let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+        #expect(helps == types)
+        #expect(helps == helps.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        #expect(Set(helps).count == helps.count)
+        let samples = text.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        for line in samples {
+            let family = line.prefix { $0 != "{" && $0 != " " }
+            #expect(helps.contains(family), "\(line) has no HELP")
+        }
+    }
+
+    @Test func labelValuesAreEscaped() {
+        let text = Self.render([SampleRingTests.cache("we\"ird\\name\nx", slabs: 1)])
+        #expect(text.contains(#"slabwatch_slab_slabs{slab="we\"ird\\name\nx"} 1"#))
+    }
+
+    @Test func sameInputSameBytes() {
+        let caches = (0..<50).map { SampleRingTests.cache("c\($0)", slabs: UInt64($0)) }
+        #expect(Self.render(caches) == Self.render(caches))
+    }
+
+    @Test func downSourceOmitsItsFamiliesAndShowsDown() {
+        var sample = Sample(timestampMilliseconds: 0)
+        sample.sources[.meminfo] = SourceStatus(up: false, error: "gone")
+        sample.sources[.slabinfo] = SourceStatus(up: true)
+        let text = Self.render([], sample: sample)
+        #expect(!text.contains("slabwatch_memory_"))
+        #expect(text.contains("slabwatch_source_up{source=\"meminfo\"} 0"))
+        #expect(text.contains("slabwatch_source_up{source=\"slabinfo\"} 1"))
+    }
+
+    @Test func reclaimableOnlyWhenKnown() {
+        var known = SampleRingTests.cache("known", slabs: 1)
+        known.reclaimable = true
+        let text = Self.render([known, SampleRingTests.cache("unknown", slabs: 1)])
+        #expect(text.contains("slabwatch_slab_reclaimable{slab=\"known\"} 1"))
+        #expect(!text.contains("slabwatch_slab_reclaimable{slab=\"unknown\"}"))
+    }
+}
+
+struct SnapshotRendererTests {
+    @Test func schemaAndOrdering() throws {
+        var small = SampleRingTests.cache("small", slabs: 1)
+        small.reclaimable = false
+        var big = SampleRingTests.cache("big", slabs: 10)
+        big.aliases = ["alias_a", "alias_b"]
+        let sample = Sample(
+            timestampMilliseconds: 1_795_611_213_889, caches: [small, big],
+            meminfo: Meminfo(fields: [.init(name: "MemTotal", value: 1 << 30, isBytes: true)]),
+            fileHandles: .init(allocated: 12, maximum: 100),
+            sources: [.slabinfo: SourceStatus(up: true), .meminfo: SourceStatus(up: false, error: "open: \"denied\"")])
+        let bytes = SnapshotRenderer.render(sample, intervalSeconds: 0.5)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect(json["timestamp"] as? String == "2026-11-25T12:53:33.889Z")
+        #expect(json["interval_seconds"] as? Double == 0.5)
+        let memory = try #require(json["memory"] as? [String: Any])
+        #expect(memory["total_bytes"] as? Int == 1 << 30)
+        #expect(memory["slab_bytes"] is NSNull)
+        let fs = try #require(json["fs"] as? [String: Any])
+        #expect(fs["open_files"] as? Int == 12 && fs["inodes"] is NSNull)
+        let caches = try #require(json["caches"] as? [[String: Any]])
+        #expect(caches.map { $0["name"] as? String } == ["big", "small"])
+        #expect(caches[0]["aliases"] as? [String] == ["alias_a", "alias_b"])
+        #expect(caches[0]["reclaimable"] is NSNull && caches[1]["reclaimable"] as? Bool == false)
+        #expect(caches[0]["memory_bytes"] as? Int == 10 * 4096)
+        let sources = try #require(json["sources"] as? [String: [String: Any]])
+        #expect(sources["meminfo"]?["error"] as? String == "open: \"denied\"")
+        #expect(sources["slabinfo"]?["up"] as? Bool == true)
+        #expect(sources["inode_nr"]?["up"] as? Bool == false)
+        #expect((json["findings"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test func controlCharactersInNamesStayValidJSON() throws {
+        let sample = Sample(timestampMilliseconds: 0, caches: [SampleRingTests.cache("a\u{01}b\tc\u{7F}é", slabs: 1)])
+        let bytes = SnapshotRenderer.render(sample, intervalSeconds: 5)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        let caches = try #require(json["caches"] as? [[String: Any]])
+        #expect(caches[0]["name"] as? String == "a\u{01}b\tc\u{7F}é")
+    }
+}
+
+struct CacheFilterTests {
+    @Test func includeExcludeAndMinimumFootprint() throws {
+        var filter = try CacheFilter(include: "kmalloc-.*|dentry", exclude: "kmalloc-cg-.*", minimumMemoryBytes: 8192)
+        let caches = [
+            SampleRingTests.cache("kmalloc-32", slabs: 4), SampleRingTests.cache("kmalloc-cg-32", slabs: 4),
+            SampleRingTests.cache("dentry", slabs: 1), SampleRingTests.cache("xdentry", slabs: 9),
+            SampleRingTests.cache("dentry#2", slabs: 9),
+        ]
+        #expect(filter.exported(caches).map(\.name) == ["kmalloc-32"])
+    }
+
+    @Test func invalidPatternIsAnError() {
+        #expect(throws: CacheFilter.InvalidPattern.self) { try CacheFilter(include: "kmalloc-[") }
+    }
+}

@@ -1,0 +1,79 @@
+import Testing
+@testable import SlabWatchCore
+
+struct SampleRingTests {
+    static func cache(_ name: String, slabs: UInt64) -> SlabCache {
+        SlabCache(name: name, activeObjects: slabs, objects: slabs, objectSize: 64, objectsPerSlab: 64,
+                  pagesPerSlab: 1, activeSlabs: slabs, slabs: slabs, pageSize: 4096)
+    }
+
+    static func sample(_ t: Int64, _ caches: [SlabCache], inodes: UInt64? = nil) -> Sample {
+        Sample(timestampMilliseconds: t, caches: caches, inodes: inodes.map { InodeCounts(inodes: $0, freeInodes: 0) })
+    }
+
+    @Test func fineTierKeepsTheNewestSamplesInOrder() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 2))
+        for t in 0..<10 { ring.append(Self.sample(Int64(t), [Self.cache("a", slabs: UInt64(t))], inodes: UInt64(t * 10))) }
+        #expect(ring.fine.count == 4)
+        #expect((0..<4).map { ring.fine.time(at: $0) } == [6, 7, 8, 9])
+        let a = try! #require(ring.series(named: "a"))
+        #expect((0..<4).map { ring.fine.footprint(series: a, at: $0) } == [6, 7, 8, 9].map { UInt64($0) * 4096 })
+        #expect(ring.fine.driver(.inodes, at: 3) == 90)
+        #expect(ring.fine.driver(.dentries, at: 3) == nil)
+    }
+
+    @Test func coarseTierKeepsEveryNthSample() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 3, coarseCapacity: 3, coarseEvery: 4))
+        for t in 0..<13 { ring.append(Self.sample(Int64(t), [Self.cache("a", slabs: 1)])) }
+        #expect(ring.coarse.count == 3)
+        #expect((0..<3).map { ring.coarse.time(at: $0) } == [4, 8, 12])
+        #expect(ring.coarse.footprint(series: 0, at: 2) == 4096)
+    }
+
+    @Test func cachesThatAppearAndVanishReadAsAbsent() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 2, coarseEvery: 100))
+        ring.append(Self.sample(0, [Self.cache("a", slabs: 1)]))
+        ring.append(Self.sample(1, [Self.cache("a", slabs: 2), Self.cache("module_cache", slabs: 5)]))
+        ring.append(Self.sample(2, [Self.cache("a", slabs: 3)]))
+        let module = try! #require(ring.series(named: "module_cache"))
+        #expect((0..<3).map { ring.fine.footprint(series: module, at: $0) } == [nil, 5 * 4096, nil])
+    }
+
+    @Test func widensWhenMoreCachesThanInitialCapacityAndKeepsHistory() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 1), initialSeriesCapacity: 2)
+        ring.append(Self.sample(0, [Self.cache("a", slabs: 1), Self.cache("b", slabs: 2)]))
+        ring.append(Self.sample(1, (0..<5).map { Self.cache("c\($0)", slabs: UInt64($0)) } + [Self.cache("a", slabs: 9)]))
+        #expect(ring.fine.seriesCapacity >= 7)
+        #expect(ring.fine.footprint(series: ring.series(named: "a")!, at: 0) == 4096)
+        #expect(ring.fine.footprint(series: ring.series(named: "b")!, at: 0) == 2 * 4096)
+        #expect(ring.fine.footprint(series: ring.series(named: "c4")!, at: 1) == 4 * 4096)
+        #expect(ring.coarse.footprint(series: ring.series(named: "b")!, at: 0) == 2 * 4096)
+    }
+
+    @Test func storageStaysConstantInSteadyState() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 16, coarseEvery: 3))
+        let caches = (0..<250).map { Self.cache("cache\($0)", slabs: UInt64($0)) }
+        ring.append(Self.sample(0, caches))
+        let bytes = ring.storageBytes
+        for t in 1..<200 { ring.append(Self.sample(Int64(t), caches)) }
+        #expect(ring.storageBytes == bytes)
+    }
+
+    @Test func churningCacheNamesRecycleSeriesInsteadOfGrowing() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 2, coarseCapacity: 2, coarseEvery: 1000), initialSeriesCapacity: 4)
+        for t in 0..<50 {
+            ring.append(Self.sample(Int64(t), [Self.cache("base", slabs: 1), Self.cache("module\(t)", slabs: 1)]))
+        }
+        #expect(ring.fine.seriesCapacity <= 8)
+        #expect(ring.fine.footprint(series: ring.series(named: "module49")!, at: 1) == 4096)
+        // module0 is still in the coarse tier (sample 0), so it keeps its series;
+        // module1 is stored nowhere any more and gave its series away.
+        #expect(ring.coarse.footprint(series: ring.series(named: "module0")!, at: 0) == 4096)
+        #expect(ring.series(named: "module1") == nil)
+    }
+
+    @Test func documentedDefaultCostsAFewMegabytes() {
+        let ring = SampleRing(configuration: .init())
+        #expect(ring.storageBytes < 4 << 20)
+    }
+}
