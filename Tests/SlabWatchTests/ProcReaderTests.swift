@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+@testable import SlabWatch
+import SlabWatchCore
+
+/// ProcReader on recorded trees: this machine's capture (with sysfs symlinks),
+/// other kernels' captures, and broken trees made by the test.
+struct ProcReaderTests {
+    @Test func localCaptureHasReclaimabilityAndAliasesFromSysfs() throws {
+        let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0)
+        for source in Source.allCases { #expect(sample.status(of: source).up, "\(source)") }
+        let dentry = try #require(sample.caches.first { $0.name == "dentry" })
+        #expect(dentry.reclaimable == true)
+        let kmalloc = try #require(sample.caches.first { $0.name == "kmalloc-32" })
+        #expect(kmalloc.reclaimable == false)
+        // lsm_file_cache is the slabinfo name of the merged :0000024 directory.
+        let merged = try #require(sample.caches.first { $0.name == "lsm_file_cache" })
+        #expect(merged.aliases.contains("fsnotify_mark_connector"))
+        #expect(merged.reclaimable == false)
+    }
+
+    @Test func otherKernelWithoutSysfsStillServesEverythingElse() throws {
+        let root = TestPaths.sharedCaptures.appendingPathComponent("coreos-sosreport-4.18.0-80.11.2.el8_0.x86_64")
+        let reader = ProcReader(paths: KernelPaths(procfs: root.appendingPathComponent("proc").path, sysfs: root.appendingPathComponent("sys").path), pageSize: 4096)
+        let sample = reader.sample(timestampMilliseconds: 0)
+        #expect(sample.caches.count == 142)
+        #expect(sample.status(of: .sysfsSlab).up == false)
+        #expect(sample.status(of: .sysfsSlab).error?.contains("No such file or directory") == true)
+        #expect(sample.caches.allSatisfy { $0.reclaimable == nil })
+        #expect(sample.meminfo?.totalBytes != nil && sample.inodes != nil)
+    }
+
+    @Test func withoutSlabinfoTheSysfsCountsAreUsed() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.copyItem(at: TestPaths.localCapture.appendingPathComponent("sys"), to: dir.url.appendingPathComponent("sys"))
+        try dir.write("proc/meminfo", "MemTotal: 1 kB\n")
+        let sample = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+            .sample(timestampMilliseconds: 0)
+        #expect(sample.status(of: .slabinfo).up == false)
+        #expect(sample.status(of: .sysfsSlab).up)
+        #expect(sample.caches.count == 235)
+        let fromSlabinfo = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0)
+        let kmalloc = try #require(sample.caches.first { $0.name == "kmalloc-32" })
+        let same = try #require(fromSlabinfo.caches.first { $0.name == "kmalloc-32" })
+        #expect(kmalloc.objectSize == same.objectSize && kmalloc.pagesPerSlab == same.pagesPerSlab)
+        #expect(kmalloc.objectsPerSlab == same.objectsPerSlab)
+        #expect(kmalloc.reclaimable == false)
+        // A merged directory shows under its first alias, with the rest as aliases.
+        let merged = try #require(sample.caches.first { $0.aliases.contains("lsm_file_cache") })
+        #expect(merged.name == "fsnotify_mark_connector")
+        #expect(!sample.caches.contains { $0.name.hasPrefix(":") })
+    }
+
+    @Test(arguments: [
+        ("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\nbroken line\n\u{FF}\u{FE}\n", Source.slabinfo, true, 2),
+        ("proc/slabinfo", "", Source.slabinfo, false, 0),
+        ("proc/slabinfo", "\u{00}\u{01}garbage", Source.slabinfo, false, 0),
+        ("proc/sys/fs/inode-nr", "12 x\n", Source.inodeNr, false, 1),
+        ("proc/sys/fs/dentry-state", "", Source.dentryState, false, 1),
+        ("proc/meminfo", "\u{FF}\n", Source.meminfo, false, 1),
+    ])
+    func brokenFileMarksOnlyItsSourceAndCountsBadLines(file: String, text: String, source: Source, up: Bool, malformed: Int) throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n")
+        try dir.write("proc/meminfo", "MemTotal: 1 kB\n")
+        try dir.write("proc/sys/fs/inode-nr", "1 0\n")
+        try dir.write("proc/sys/fs/dentry-state", "1 0 45 0 0 0\n")
+        try dir.write("proc/sys/fs/file-nr", "1 0 10\n")
+        try dir.write(file, text)
+        let sample = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+            .sample(timestampMilliseconds: 0)
+        let status = sample.status(of: source)
+        #expect(status.up == up)
+        #expect(status.malformedLines == malformed)
+        if !up { #expect(status.error != nil) }
+        for other in [Source.meminfo, .inodeNr, .dentryState, .fileNr] where other != source {
+            #expect(sample.status(of: other).up, "\(other)")
+        }
+    }
+
+    @Test func sysfsIsReadAgainOnlyWhenTheCacheSetChanges() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n")
+        try dir.write("sys/kernel/slab/dentry/reclaim_account", "1\n")
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+        #expect(reader.sample(timestampMilliseconds: 0).caches.first?.reclaimable == true)
+        try dir.write("sys/kernel/slab/dentry/reclaim_account", "0\n")
+        #expect(reader.sample(timestampMilliseconds: 1).caches.first?.reclaimable == true)  // same caches: not re-read
+        try dir.write("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\nnew_module_cache 1 1 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n")
+        #expect(reader.sample(timestampMilliseconds: 2).caches.first?.reclaimable == false)  // a cache appeared: re-read
+    }
+}
+
+/// The whole /metrics body for this machine's capture, byte for byte.
+/// Run with UPDATE_GOLDEN=1 to rewrite the golden file after an intended change.
+struct GoldenMetricsTests {
+    static let golden = TestPaths.fixtures.appendingPathComponent("golden/local-6.18.metrics")
+
+    static func render() -> [UInt8] {
+        let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 1_795_611_213_889)
+        var statistics = SamplerStatistics()
+        statistics.samplesTotal = 1
+        statistics.lastDurationSeconds = 0.0125
+        var filter = CacheFilter.all
+        return MetricsRenderer.render(.init(sample: sample, exportedCaches: filter.exported(sample.caches),
+                                            statistics: statistics, process: nil, version: "golden"))
+    }
+
+    @Test func metricsMatchGoldenFile() throws {
+        let rendered = Self.render()
+        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
+            try FileManager.default.createDirectory(at: Self.golden.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(rendered).write(to: Self.golden)
+        }
+        let expected = try Data(contentsOf: Self.golden)
+        #expect(Data(rendered) == expected, "golden differs; rerun with UPDATE_GOLDEN=1 if intended, then review the diff")
+    }
+
+    @Test func goldenFileIsPromtoolClean() throws {
+        let promtool = try #require(["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                    "promtool is not installed (Debian package prometheus)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: promtool)
+        process.arguments = ["check", "metrics"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        input.fileHandleForWriting.write(try Data(contentsOf: Self.golden))
+        try input.fileHandleForWriting.close()
+        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(report)")
+        #expect(report.isEmpty, "\(report)")
+    }
+}
