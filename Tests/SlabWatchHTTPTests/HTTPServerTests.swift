@@ -1,0 +1,176 @@
+import Foundation
+import Glibc
+import Logging
+import Testing
+@testable import SlabWatchHTTP
+
+/// The real server on a real loopback socket, driven by raw bytes.
+struct HTTPServerTests {
+    final class Running {
+        let server: HTTPServer
+        let port: UInt16
+
+        init(limits: HTTPServerLimits = HTTPServerLimits(), address: String = "127.0.0.1:0") throws {
+            server = HTTPServer(limits: limits, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }) { request in
+                switch request.path {
+                case "/echo": HTTPResponse(status: 200, text: "\(request.method) \(request.path) \(request.query ?? "-")\n")
+                case "/big": HTTPResponse(status: 200, body: [UInt8](repeating: 0x61, count: 4 << 20))
+                default: HTTPResponse(status: 404, text: "nope\n")
+                }
+            }
+            let bound = try server.start(listeningOn: [try ListenAddress(parsing: address)])
+            port = bound[0].port
+        }
+
+        deinit { server.stop() }
+    }
+
+    @Test func keepAliveServesSeveralRequestsOnOneConnection() throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo?x=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        let first = client.receive(until: "\n-\n") + client.receive(until: "x=1\n")
+        #expect(first.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(first.contains("Connection: keep-alive\r\n"))
+        #expect(first.hasSuffix("GET /echo x=1\n"))
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        let second = client.receive()
+        #expect(second.contains("Connection: close\r\n"))
+        #expect(second.hasSuffix("GET /echo -\n"))
+        #expect(running.server.statistics.requests == 2)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo?a HTTP/1.1\r\n\r\nGET /echo?b HTTP/1.1\r\n\r\nGET /echo?c HTTP/1.1\r\nConnection: close\r\n\r\n")
+        let all = client.receive()
+        let bodies = all.components(separatedBy: "\r\n\r\n").dropFirst().map { $0.prefix { $0 != "\n" } }
+        #expect(bodies == ["GET /echo a", "GET /echo b", "GET /echo c"])
+    }
+
+    @Test func headHasLengthButNoBody() throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send("HEAD /echo HTTP/1.1\r\nConnection: close\r\n\r\n")
+        let response = client.receive()
+        #expect(response.contains("Content-Length: 13\r\n"))  // "HEAD /echo -\n"
+        #expect(response.hasSuffix("\r\n\r\n"))
+    }
+
+    @Test func http10ClosesUnlessKeepAlive() throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo HTTP/1.0\r\n\r\n")
+        #expect(client.receive().contains("Connection: close"))
+        #expect(client.isClosedByPeer())
+    }
+
+    @Test(arguments: [
+        ("garbage\r\n\r\n", "400"),
+        ("GET\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\nBad Header\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\n: empty name\r\n\r\n", "400"),
+        ("GET echo HTTP/1.1\r\n\r\n", "400"),
+        ("G@T /echo HTTP/1.1\r\n\r\n", "400"),
+        ("GET /echo HTTP/2.0\r\n\r\n", "505"),
+        ("GET /echo SPDY/1.1\r\n\r\n", "400"),
+        ("POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", "413"),
+        ("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "413"),
+        ("\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}\u{00}\u{01}\u{fc}\u{03}\u{03}\r\n\r\n", "400"),
+    ])
+    func badRequestsGetAStatusAndAClose(request: String, status: String) throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send(bytes: Array(request.utf8))  // may hold NUL bytes
+        let response = client.receive()
+        #expect(response.hasPrefix("HTTP/1.1 \(status) "), "got \(response.debugDescription)")
+        #expect(response.contains("Connection: close"))
+        #expect(client.isClosedByPeer())
+    }
+
+    @Test func oversizedHeadGets431() throws {
+        var limits = HTTPServerLimits()
+        limits.maxHeaderBytes = 1024
+        let running = try Running(limits: limits)
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo HTTP/1.1\r\nX-Long: \(String(repeating: "a", count: 2000))\r\n\r\n")
+        #expect(client.receive().hasPrefix("HTTP/1.1 431 "))
+        let endless = try RawClient(port: running.port)
+        endless.send("GET /echo HTTP/1.1\r\n" + String(repeating: "X-A: b\r\n", count: 400))  // never ends the head
+        #expect(endless.receive().hasPrefix("HTTP/1.1 431 "))
+    }
+
+    @Test func slowClientIsClosedAtTheHeaderDeadline() throws {
+        var limits = HTTPServerLimits()
+        limits.headerTimeoutSeconds = 0.5
+        let running = try Running(limits: limits)
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo HTTP/1.1\r\n")
+        for _ in 0..<3 { usleep(200_000); client.send("X-Drip: 1\r\n") }  // still dripping past the deadline
+        let response = client.receive()
+        #expect(response.hasPrefix("HTTP/1.1 408 "))
+        #expect(running.server.statistics.connectionsTimedOut >= 1)
+        let silent = try RawClient(port: running.port)  // connects and says nothing
+        #expect(silent.isClosedByPeer())
+    }
+
+    @Test func idleKeepAliveConnectionIsClosed() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeoutSeconds = 0.3
+        let running = try Running(limits: limits)
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo HTTP/1.1\r\n\r\n")
+        #expect(client.receive(until: "GET /echo -\n").hasSuffix("GET /echo -\n"))
+        #expect(client.isClosedByPeer())
+    }
+
+    @Test func connectionsBeyondTheCapAreRefused() throws {
+        var limits = HTTPServerLimits()
+        limits.maxConnections = 2
+        let running = try Running(limits: limits)
+        let held = try (0..<2).map { _ in try RawClient(port: running.port) }
+        held[0].send("GET /echo HTTP/1.1\r\n\r\n")
+        _ = held[0].receive(until: "-\n")  // both held connections are accepted by now
+        let extra = try RawClient(port: running.port)
+        #expect(extra.receive().hasPrefix("HTTP/1.1 503 "))
+        #expect(running.server.statistics.connectionsRejected == 1)
+        held[1].send("GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(held[1].receive().hasSuffix("GET /echo -\n"))
+    }
+
+    @Test func largeBodyToASlowReaderArrivesWhole() throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send("GET /big HTTP/1.1\r\nConnection: close\r\n\r\n")
+        usleep(300_000)  // 4 MiB exceeds the socket buffers: the server must wait for writability
+        let response = client.receive()
+        let body = response.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        #expect(body.utf8.count == 4 << 20)
+    }
+
+    @Test func servesIPv6Loopback() throws {
+        let running = try Running(address: "[::1]:0")
+        let client = try RawClient(port: running.port, ipv6: true)
+        client.send("GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(client.receive().hasSuffix("GET /echo -\n"))
+    }
+
+    @Test func portInUseIsAnError() throws {
+        let running = try Running()
+        let second = HTTPServer(limits: .init(), logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }) { _ in HTTPResponse(status: 200) }
+        #expect(throws: SocketError.self) {
+            try second.start(listeningOn: [ListenAddress(host: .ipv4("127.0.0.1"), port: running.port)])
+        }
+    }
+
+    @Test func stopClosesEverything() throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo HTTP/1.1\r\n\r\n")
+        _ = client.receive(until: "-\n")
+        running.server.stop()
+        #expect(client.isClosedByPeer())
+        #expect(throws: SocketError.self) { try RawClient(port: running.port) }
+    }
+}
