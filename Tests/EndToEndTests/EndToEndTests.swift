@@ -1,0 +1,234 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The real binary, real curl, real promtool, on a recorded root and on this
+/// machine's live /proc. Serialized: each test owns a daemon process.
+@Suite(.serialized)
+struct EndToEndTests {
+    static var fixtureArguments: [String] {
+        ["--path.procfs", Paths.localCapture.appendingPathComponent("proc").path,
+         "--path.sysfs", Paths.localCapture.appendingPathComponent("sys").path,
+         "--sampler.interval", "200ms"]
+    }
+
+    @Test func fixtureRootServesEveryEndpoint() throws {
+        let daemon = try DaemonProcess(arguments: Self.fixtureArguments)
+        let metrics = try daemon.get("/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.headers.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"))
+        let values = samples(metrics.body)
+        let recorded = try String(contentsOf: Paths.localCapture.appendingPathComponent("proc/slabinfo"), encoding: .utf8)
+        let line = try #require(recorded.split(separator: "\n").first { $0.hasPrefix("ext4_inode_cache ") }).split(separator: " ")
+        #expect(values["slabwatch_slab_memory_bytes{slab=\"ext4_inode_cache\"}"] == Double(line[14])! * Double(line[5])! * 4096)
+        #expect(values["slabwatch_slab_reclaimable{slab=\"ext4_inode_cache\"}"] == 1)
+        #expect(values["slabwatch_source_up{source=\"slabinfo\"}"] == 1)
+        #expect(values["process_resident_memory_bytes"] ?? 0 > 0)
+        let lint = try DaemonProcess.run(Paths.promtool, ["check", "metrics"], input: Data(metrics.body.utf8))
+        #expect(lint.status == 0 && lint.output.isEmpty && lint.error.isEmpty, "\(lint.output)\(lint.error)")
+
+        let snapshot = try daemon.get("/snapshot")
+        #expect(snapshot.headers.contains("Content-Type: application/json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(snapshot.body.utf8)) as? [String: Any])
+        let caches = try #require(json["caches"] as? [[String: Any]])
+        #expect(caches.count == 235)
+        #expect(caches.first?["name"] as? String == "ext4_inode_cache")
+        #expect(json["interval_seconds"] as? Double == 0.2)
+
+        #expect(try daemon.get("/healthz").status == 200)
+        #expect(try daemon.get("/").body.contains("href=\"/metrics\""))
+        let head = try DaemonProcess.run("/usr/bin/curl", ["-sS", "-I", "--max-time", "5", "http://127.0.0.1:\(daemon.port)/metrics"])
+        #expect(head.status == 0 && head.output.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(head.output.contains("Content-Length: \(metrics.body.utf8.count)\r\n"))
+        #expect(try daemon.get("/nope").status == 404)
+        let post = try daemon.get("/metrics", extra: ["-X", "DELETE"])
+        #expect(post.status == 405 && post.headers.contains("Allow: GET, HEAD"))
+        let huge = try daemon.get("/metrics", extra: ["-H", "X-Big: \(String(repeating: "x", count: 10_000))"])
+        #expect(huge.status == 431)
+        #expect(daemon.process.isRunning)
+
+        let exit = daemon.terminate()
+        #expect(exit.status == 0)
+        #expect(exit.seconds < 1)
+        #expect(daemon.log.contains("msg=stopped"))
+    }
+
+    @Test func slowClientDoesNotBlockOthers() throws {
+        let daemon = try DaemonProcess(arguments: Self.fixtureArguments + ["--web.header-timeout", "1s"])
+        let slow = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(slow) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = daemon.port.bigEndian
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(slow, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        _ = "GET /metrics HTTP/1.1\r\n".withCString { send(slow, $0, strlen($0), 0) }
+        #expect(try daemon.get("/healthz").status == 200)  // served while the slow one dangles
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = recv(slow, &buffer, buffer.count, 0)
+        #expect(n > 0 && String(decoding: buffer[0..<max(n, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 408 "))
+    }
+
+    @Test func sighupReloadsAndKeepsServingOnABrokenFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("slabwatch.yml")
+        try "slab:\n  include: \"dentry|ext4_.*\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(arguments: Self.fixtureArguments + ["--config", config.path])
+        let before = samples(try daemon.get("/metrics").body)
+        #expect(before["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] != nil)
+        #expect(before["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] == nil)
+        let samplesBefore = before["slabwatch_samples_total"] ?? 0
+
+        try "slab:\n  include: \"kmalloc-32\"\n".write(to: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try daemon.waitFor("reload") {
+            samples(try daemon.get("/metrics").body)["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] != nil
+        }
+        let after = samples(try daemon.get("/metrics").body)
+        #expect(after["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] == nil)
+        #expect(after["slabwatch_samples_total"] ?? 0 > samplesBefore)  // history and counters kept
+
+        try "slab:\n  include: [broken\n".write(to: config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try daemon.waitFor("reload failure logged") { daemon.log.contains("reload failed") }
+        #expect(daemon.log.contains("YAML syntax error"))
+        #expect(samples(try daemon.get("/metrics").body)["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] != nil)
+        #expect(daemon.terminate().status == 0)
+    }
+
+    @Test func liveProcFootprintsMatchSlabinfo() throws {
+        let daemon = try DaemonProcess(arguments: ["--sampler.interval", "500ms"])
+        let values = samples(try daemon.get("/metrics").body)
+        let slabinfo = try DaemonProcess.run("/bin/cat", ["/proc/slabinfo"]).output  // /proc sizes read as 0
+        let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+        var compared = 0
+        for line in slabinfo.split(separator: "\n").dropFirst(2) {
+            let fields = line.split(separator: " ")
+            guard let pages = Double(fields[5]), let slabs = Double(fields[14]), slabs > 100 else { continue }
+            let kernel = slabs * pages * pageSize
+            let ours = try #require(values["slabwatch_slab_memory_bytes{slab=\"\(fields[0])\"}"])
+            #expect(abs(ours - kernel) / kernel < 0.2, "\(fields[0]): \(ours) vs \(kernel)")  // sampled moments apart
+            compared += 1
+        }
+        #expect(compared > 5)
+        #expect(values["slabwatch_memory_slab_unreclaimable_bytes"] ?? 0 > 0)
+        #expect(values["slabwatch_source_up{source=\"sysfs_slab\"}"] == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(try daemon.get("/snapshot").body.utf8)) as? [String: Any])
+        let dentry = try #require((json["caches"] as? [[String: Any]])?.first { $0["name"] as? String == "dentry" })
+        #expect(dentry["reclaimable"] as? Bool == true)
+    }
+
+    @Test func unprivilegedUserKeepsServingWhatItCanRead() throws {
+        guard getuid() == 0 else { return }  // needs root to drop to nobody
+        let daemon = try DaemonProcess(
+            arguments: ["--sampler.interval", "500ms"],
+            wrapper: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+        let values = samples(try daemon.get("/metrics").body)
+        #expect(values["slabwatch_source_up{source=\"slabinfo\"}"] == 0)
+        #expect(values["slabwatch_source_up{source=\"meminfo\"}"] == 1)
+        #expect(values["slabwatch_memory_total_bytes"] ?? 0 > 0)
+        let health = try daemon.get("/healthz")
+        #expect(health.status == 200 && health.body.contains("slabinfo"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(try daemon.get("/snapshot").body.utf8)) as? [String: Any])
+        let sources = try #require(json["sources"] as? [String: [String: Any]])
+        #expect((sources["slabinfo"]?["error"] as? String)?.contains("CAP_DAC_READ_SEARCH") == true)
+        #expect(daemon.log.contains("source down"))
+    }
+
+    @Test func realPrometheusScrapesTheDaemon() throws {
+        let daemon = try DaemonProcess(arguments: Self.fixtureArguments)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-prom-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try """
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: slabwatch
+                static_configs:
+                  - targets: ["127.0.0.1:\(daemon.port)"]
+            """.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
+        let promPort = freePort()
+        let prometheus = Process()
+        prometheus.executableURL = URL(fileURLWithPath: Paths.prometheus)
+        prometheus.arguments = [
+            "--config.file=\(dir.appendingPathComponent("prometheus.yml").path)",
+            "--storage.tsdb.path=\(dir.appendingPathComponent("data").path)",
+            "--web.listen-address=127.0.0.1:\(promPort)",
+        ]
+        prometheus.standardOutput = FileHandle.nullDevice
+        prometheus.standardError = FileHandle.nullDevice
+        try prometheus.run()
+        defer { prometheus.terminate(); prometheus.waitUntilExit() }
+
+        func query(_ promQL: String) throws -> [[String: Any]] {
+            let encoded = promQL.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let result = try DaemonProcess.run("/usr/bin/curl", ["-sS", "--max-time", "5", "http://127.0.0.1:\(promPort)/api/v1/query?query=\(encoded)"])
+            guard let json = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
+                  let data = json["data"] as? [String: Any] else { return [] }
+            return data["result"] as? [[String: Any]] ?? []
+        }
+        try daemon.waitFor("Prometheus to scrape", timeout: 60) {
+            let up = try query("up{job=\"slabwatch\"}")
+            return ((up.first?["value"] as? [Any])?.last as? String) == "1"
+        }
+        let series = try query("count(slabwatch_slab_memory_bytes)")
+        #expect(((series.first?["value"] as? [Any])?.last as? String) == "235")
+        let failures = try query("scrape_samples_post_metric_relabeling{job=\"slabwatch\"} > 0")
+        #expect(!failures.isEmpty)
+    }
+
+    @Test func commandsAndExitCodes() throws {
+        let snapshot = try DaemonProcess.run(DaemonProcess.binary.path, ["snapshot"] + Self.fixtureArguments.prefix(4))
+        #expect(snapshot.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(snapshot.output.utf8)) as? [String: Any])
+        #expect((json["caches"] as? [Any])?.count == 235)
+
+        let good = try DaemonProcess.run(DaemonProcess.binary.path, ["check-config", Paths.repositoryRoot.appendingPathComponent("config/slabwatch.yml").path])
+        #expect(good.status == 0)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-cc-\(UUID().uuidString).yml")
+        try "sampler:\n  interval: 5 parsecs\n".write(to: dir, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bad = try DaemonProcess.run(DaemonProcess.binary.path, ["check-config", dir.path])
+        #expect(bad.status == 2)
+        #expect(bad.error.contains(":2: sampler.interval:"))
+
+        let badFlag = try DaemonProcess.run(DaemonProcess.binary.path, ["--sampler.interval", "never"])
+        #expect(badFlag.status == 2)
+        #expect(badFlag.error.split(separator: "\n").count == 1)
+
+        let daemon = try DaemonProcess(arguments: Self.fixtureArguments)
+        let clash = try DaemonProcess.run(DaemonProcess.binary.path, Self.fixtureArguments + ["--web.listen-address", "127.0.0.1:\(daemon.port)"])
+        #expect(clash.status == 3)
+        #expect(clash.error.contains("Address already in use"))
+
+        let version = try DaemonProcess.run(DaemonProcess.binary.path, ["--version"])
+        #expect(version.status == 0 && !version.output.isEmpty)
+        let help = try DaemonProcess.run(DaemonProcess.binary.path, ["--help"])
+        #expect(help.output.contains("snapshot") && help.output.contains("check-config"))
+    }
+}
+
+/// An unused loopback port (bind to 0, read it back, release it).
+func freePort() -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            _ = bind(fd, $0, length)
+            _ = getsockname(fd, $0, &length)
+        }
+    }
+    return UInt16(bigEndian: addr.sin_port)
+}
