@@ -44,6 +44,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Measures CPU per sample against the kernel's cost of the same reads.
+        .executableTarget(
+            name: "slabwatch-bench",
+            dependencies: ["SlabWatch", "SlabWatchCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .testTarget(
             name: "SlabWatchCoreTests", dependencies: ["SlabWatchCore"],
             swiftSettings: strict),

@@ -88,3 +88,15 @@ struct LineCursor {
 @inlinable func decodeName(_ bytes: ArraySlice<UInt8>) -> String {
     String(decoding: bytes, as: UTF8.self)
 }
+
+/// Whether any UTF-8 byte of `text` satisfies `test`; scans contiguous storage
+/// directly (the renderers ask this for every label value, every tick).
+@inline(__always) func containsByte(_ text: String, where test: (UInt8) -> Bool) -> Bool {
+    if let found = text.utf8.withContiguousStorageIfAvailable({ bytes in
+        for byte in bytes where test(byte) { return true }
+        return false
+    }) {
+        return found
+    }
+    return text.utf8.contains(where: test)
+}

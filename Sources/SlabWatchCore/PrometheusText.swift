@@ -50,6 +50,10 @@ public struct PrometheusText: Sendable {
 
     /// Label values escape backslash, double quote and newline (and nothing else).
     mutating func appendEscapedLabelValue(_ value: String) {
+        if !containsByte(value, where: { $0 == 0x5C || $0 == 0x22 || $0 == 0x0A }) {
+            text.append(value)  // the common case: one bulk copy
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case 0x5C: text.append("\\\\")

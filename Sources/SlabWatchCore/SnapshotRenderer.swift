@@ -81,7 +81,7 @@ public enum SnapshotRenderer {
 }
 
 /// A minimal streaming JSON writer: commas are placed automatically, strings
-/// escaped per RF 8259. Compact output, one document per buffer.
+/// escaped per RFC 8259. Compact output, one document per buffer.
 public struct JSONWriter: Sendable {
     private var text: TextBuffer
     private var needsComma = false
@@ -142,6 +142,11 @@ public struct JSONWriter: Sendable {
 
     private mutating func escaped(_ value: String) {
         text.append(byte: 0x22)
+        defer { text.append(byte: 0x22) }
+        if !containsByte(value, where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            text.append(value)  // the common case: one bulk copy
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case 0x22: text.append("\\\"")
@@ -156,6 +161,5 @@ public struct JSONWriter: Sendable {
             default: text.append(byte: byte)
             }
         }
-        text.append(byte: 0x22)
     }
 }

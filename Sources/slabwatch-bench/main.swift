@@ -1,0 +1,71 @@
+// Measures what one sample costs, next to what the kernel spends producing the
+// same files. Prints a table; asserts nothing. See README "Benchmarks".
+//
+//   swift run -c release slabwatch-bench [iterations] [procfs] [sysfs]
+import Glibc
+import Logging
+import SlabWatch
+import SlabWatchCore
+
+let arguments = CommandLine.arguments
+let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 2000 : 2000
+let paths = KernelPaths(procfs: arguments.count > 2 ? arguments[2] : "/proc", sysfs: arguments.count > 3 ? arguments[3] : "/sys")
+let files = ["slabinfo", "meminfo", "sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"].map { "\(paths.procfs)/\($0)" }
+
+/// CPU seconds (user + system) of this process so far.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+func measure(_ label: String, _ body: () -> Void) -> Double {
+    for _ in 0..<min(50, iterations) { body() }  // warm caches and buffers
+    let start = cpuSeconds()
+    for _ in 0..<iterations { body() }
+    let perIteration = (cpuSeconds() - start) / Double(iterations)
+    print("\(label.padding(toLength: 46, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", perIteration * 1e6)) µs CPU")
+    return perIteration
+}
+
+// 1. The kernel's cost: open, read to EOF and close the same files, no parsing.
+var raw = [UInt8](repeating: 0, count: 1 << 20)
+let kernel = measure("kernel: read the 5 files (no parsing)") {
+    for path in files {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { continue }
+        while raw.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+    }
+}
+
+// 2. slabwatch's read + parse (sysfs is re-read only when caches change).
+let reader = ProcReader(paths: paths, pageSize: UInt64(sysconf(Int32(_SC_PAGESIZE))))
+var sample = reader.sample(timestampMilliseconds: 0)
+let readParse = measure("slabwatch: read + parse (ProcReader)") {
+    sample = reader.sample(timestampMilliseconds: 0)
+}
+
+// 3. The rest of a tick: ring append and rendering both bodies.
+var ring = SampleRing()
+var filter = CacheFilter.all
+let renderCost = measure("slabwatch: ring append + /metrics + /snapshot") {
+    ring.append(sample)
+    _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: filter.exported(sample.caches),
+                                     statistics: SamplerStatistics(), process: nil, version: "bench"))
+    _ = SnapshotRenderer.render(sample, intervalSeconds: 5)
+}
+
+// 4. A whole tick through the real Sampler (includes /proc/self process stats).
+let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
+                          logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+let tick = measure("slabwatch: whole sampler tick") { sampler.sampleOnce() }
+
+let metricsBytes = sampler.sampleOnce().metrics.count
+print("")
+print("caches: \(sample.caches.count), /metrics body: \(metricsBytes) bytes, ring: \(SampleRing().storageBytes) bytes")
+print(String(format: "whole tick / kernel read cost: %.2fx; at a 5 s interval one tick is %.4f%% of one core",
+             tick / kernel, tick / 5 * 100))
+_ = readParse
+_ = renderCost

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and runs all of it: unit, integration and
+# end-to-end tests (the latter start the real binary, curl, promtool and a
+# Prometheus server on loopback). Run as root on Debian: the tests read
+# /proc/slabinfo and drop to an unprivileged user for one case.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v setpriv >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The Debian package starts its own Prometheus service where an init system
+# runs; the tests start theirs on an ephemeral port and need nothing else.
+
+swift build
+swift test
