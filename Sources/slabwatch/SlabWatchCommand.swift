@@ -82,6 +82,8 @@ struct DaemonOptions: ParsableArguments {
     var headerTimeout: String?
     @Option(name: .customLong("web.idle-timeout"), help: "Idle keep-alive connections are closed after this (default 60s).")
     var idleTimeout: String?
+    @Option(name: .customLong("web.write-timeout"), help: "Time a client may take to read a response (default 10s).")
+    var writeTimeout: String?
     @Option(name: .customLong("path.procfs"), help: "procfs mount point (default /proc).")
     var procfs: String?
     @Option(name: .customLong("path.sysfs"), help: "sysfs mount point (default /sys).")
@@ -108,6 +110,7 @@ struct DaemonOptions: ParsableArguments {
         let single: [(String, String?)] = [
             ("web.max-connections", maxConnections), ("web.max-header-bytes", maxHeaderBytes),
             ("web.header-timeout", headerTimeout), ("web.idle-timeout", idleTimeout),
+            ("web.write-timeout", writeTimeout),
             ("path.procfs", procfs), ("path.sysfs", sysfs), ("sampler.interval", interval),
             ("ring.fine-samples", fineSamples), ("ring.coarse-samples", coarseSamples),
             ("ring.coarse-every", coarseEvery), ("slab.include", include), ("slab.exclude", exclude),
