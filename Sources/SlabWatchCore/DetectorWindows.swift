@@ -1,0 +1,153 @@
+/// One stretch of the ring the detector fits: a tier, the suffix of its slots
+/// newer than `now − window`, and each driver's values there, centred once
+/// and shared by every cache.
+struct FittedWindow: Sendable {
+    enum TierKind: Sendable { case fine, coarse }
+
+    struct DriverColumn: Sendable {
+        var driver: GrowthDriver
+        var centred: [Double]
+        var values: [Double]
+        var mean: Double
+        var sxx: Double
+        /// max − min over the window.
+        var range: Double
+        /// last − first.
+        var change: Double
+    }
+
+    let kind: TierKind
+    let tier: SampleRing.Tier
+    let start: Int
+    let count: Int
+    /// Span actually covered, first to last slot.
+    let seconds: Double
+    let drivers: [DriverColumn]
+
+    init(kind: TierKind, tier: SampleRing.Tier, start: Int) {
+        self.kind = kind
+        self.tier = tier
+        self.start = start
+        count = tier.count - start
+        seconds = Double(tier.time(at: tier.count - 1) - tier.time(at: start)) / 1000
+        var columns: [DriverColumn] = []
+        for driver in GrowthDriver.allCases {
+            var values: [Double] = []
+            values.reserveCapacity(count)
+            for i in 0..<count {
+                let position = start + i
+                if let column = driver.ringColumn {
+                    guard let value = tier.driver(column, at: position) else { break }
+                    values.append(Double(value))
+                } else {
+                    values.append(Double(tier.time(at: position) - tier.time(at: start)) / 1000)
+                }
+            }
+            guard values.count == count, count >= 2 else { continue }
+            let mean = values.reduce(0, +) / Double(count)
+            let centred = values.map { $0 - mean }
+            let sxx = centred.reduce(0) { $0 + $1 * $1 }
+            columns.append(DriverColumn(
+                driver: driver, centred: centred, values: values, mean: mean, sxx: sxx,
+                range: (values.max() ?? 0) - (values.min() ?? 0), change: values[count - 1] - values[0]))
+        }
+        drivers = columns
+    }
+
+    func time(_ index: Int) -> Int64 { tier.time(at: start + index) }
+
+    func footprint(series: Int, at index: Int) -> UInt64? { tier.footprint(series: series, at: start + index) }
+
+    func driverValue(_ driver: GrowthDriver, at index: Int) -> Double {
+        if driver == .time { return Double(time(index)) / 1000 }
+        return drivers.first { $0.driver == driver }?.values[index] ?? 0
+    }
+
+    func memory(_ column: SampleRing.Driver) -> [Double]? {
+        var values: [Double] = []
+        for i in 0..<count {
+            guard let value = tier.driver(column, at: start + i) else { return nil }
+            values.append(Double(value))
+        }
+        return values
+    }
+}
+
+/// The windows one evaluation fits, shortest first, without duplicates.
+///
+/// A window reads the fine tier when that covers it, else the coarse tier;
+/// a window covered less than half by either is skipped (a two-minute-old
+/// daemon has no one-hour trend to report).
+struct WindowSet: Sendable {
+    let windows: [FittedWindow]
+
+    init(ring: SampleRing, now: Int64, settings: DetectorSettings) {
+        var chosen: [FittedWindow] = []
+        for seconds in settings.windowsSeconds.sorted() {
+            guard let (kind, tier) = Self.tier(for: seconds, ring: ring, now: now) else { continue }
+            let cutoff = now - Int64(seconds * 1000)
+            var start = 0
+            while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
+            guard tier.count - start >= settings.minPoints else { continue }
+            if chosen.contains(where: { $0.kind == kind && $0.start == start }) { continue }
+            chosen.append(FittedWindow(kind: kind, tier: tier, start: start))
+        }
+        windows = chosen
+    }
+
+    var longest: FittedWindow? { windows.last }
+
+    private static func tier(for seconds: Double, ring: SampleRing, now: Int64)
+        -> (FittedWindow.TierKind, SampleRing.Tier)?
+    {
+        let tiers: [(FittedWindow.TierKind, SampleRing.Tier)] = [(.fine, ring.fine), (.coarse, ring.coarse)]
+        func span(_ tier: SampleRing.Tier) -> Double {
+            tier.count == 0 ? 0 : Double(now - tier.time(at: 0)) / 1000
+        }
+        if let covering = tiers.first(where: { span($0.1) >= 0.9 * seconds }) { return covering }
+        guard let widest = tiers.max(by: { span($0.1) < span($1.1) }), span(widest.1) >= 0.5 * seconds else { return nil }
+        return widest
+    }
+}
+
+/// Where slab memory as a whole is heading: SUnreclaim and Slab against time
+/// and each file driver over the longest window, and when SUnreclaim would
+/// reach a share of MemTotal at its current rate (the `predict_linear` idea).
+public struct SlabTrend: Sendable, Equatable {
+    public struct Fit: Sendable, Equatable {
+        /// `slab_unreclaimable` or `slab`.
+        public var memory: String
+        public var driver: GrowthDriver
+        public var bytesPerUnit: Double
+        public var rSquared: Double
+    }
+
+    public var windowSeconds: Double
+    public var fits: [Fit]
+    /// SUnreclaim share of MemTotal the projection aims at, and that amount in bytes.
+    public var limitShare: Double
+    public var limitBytes: Double?
+    /// Seconds until SUnreclaim reaches `limitBytes` at the current rate; nil when it is not rising.
+    public var secondsToLimit: Double?
+
+    static func fit(_ window: FittedWindow?, latest: Sample, limitShare: Double) -> SlabTrend? {
+        guard let window else { return nil }
+        var fits: [Fit] = []
+        for (name, column) in [("slab", SampleRing.Driver.slabBytes), ("slab_unreclaimable", .slabUnreclaimableBytes)] {
+            guard let y = window.memory(column) else { continue }
+            for driver in window.drivers {
+                guard let fit = LinearFit.fit(driver.values, y) else { continue }
+                fits.append(Fit(memory: name, driver: driver.driver, bytesPerUnit: fit.slope, rSquared: fit.rSquared))
+            }
+        }
+        let limit = latest.meminfo?.totalBytes.map { Double($0) * limitShare }
+        var seconds: Double?
+        if let limit, let current = latest.meminfo?.slabUnreclaimableBytes,
+           let rate = fits.first(where: { $0.memory == "slab_unreclaimable" && $0.driver == .time }),
+           rate.bytesPerUnit > 0 {
+            seconds = max(0, (limit - Double(current)) / rate.bytesPerUnit)
+        }
+        return SlabTrend(windowSeconds: window.seconds, fits: fits, limitShare: limitShare,
+                         limitBytes: limit, secondsToLimit: seconds)
+    }
+}

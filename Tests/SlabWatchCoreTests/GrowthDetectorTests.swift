@@ -1,0 +1,202 @@
+import Testing
+@testable import SlabWatchCore
+
+/// Synthetic machines: one sample every `interval` seconds, replayed through
+/// the real ring and detector.
+struct Scenario {
+    var interval = 5.0
+    var memTotal: UInt64 = 256 << 30
+    var memAvailable: UInt64 = 200 << 30
+    var samples: [Sample] = []
+    var noise: UInt64 = 7
+
+    /// Adds one sample; `caches` maps name → (footprint bytes, reclaimable).
+    mutating func add(inodes: Double, dentries: Double? = nil, caches: [(String, Double, Bool)]) {
+        let t = Int64(Double(samples.count) * interval * 1000) + 1_700_000_000_000
+        let list = caches.map { name, bytes, reclaimable in
+            SlabCache(name: name, activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                      pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(max(0, bytes) / 4096), pageSize: 4096,
+                      reclaimable: reclaimable)
+        }
+        let unreclaimable = list.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.memoryBytes }
+        let reclaimable = list.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.memoryBytes }
+        samples.append(Sample(
+            timestampMilliseconds: t, caches: list,
+            meminfo: Meminfo(fields: [
+                .init(name: "MemTotal", value: memTotal, isBytes: true),
+                .init(name: "MemAvailable", value: memAvailable, isBytes: true),
+                .init(name: "Slab", value: unreclaimable + reclaimable, isBytes: true),
+                .init(name: "SReclaimable", value: reclaimable, isBytes: true),
+                .init(name: "SUnreclaim", value: unreclaimable, isBytes: true),
+            ]),
+            inodes: InodeCounts(inodes: UInt64(max(0, inodes)), freeInodes: 0),
+            dentries: DentryCounts(dentries: UInt64(max(0, dentries ?? inodes * 1.2)), unusedDentries: 0),
+            fileHandles: FileHandleCounts(allocated: UInt64(1000 + jitter(50)), maximum: 1 << 20)))
+    }
+
+    mutating func jitter(_ amplitude: Double) -> Double { amplitude * nextNoise(&noise) }
+
+    /// Ordinary caches that wobble but do not grow.
+    mutating func background() -> [(String, Double, Bool)] {
+        (0..<20).map { ("cache\($0)", 50e6 + jitter(2e6), $0 % 2 == 0) }
+    }
+
+    /// Runs every sample through ring and detector; returns the last report
+    /// and every event in order.
+    func replay(_ settings: DetectorSettings = .init()) -> (GrowthDetector.Report, [GrowthDetector.Event]) {
+        var ring = SampleRing()
+        var detector = GrowthDetector(settings: settings)
+        var report = GrowthDetector.Report()
+        var events: [GrowthDetector.Event] = []
+        for sample in samples {
+            ring.append(sample)
+            report = detector.evaluate(ring, latest: sample)
+            events += report.events
+        }
+        return (report, events)
+    }
+
+    /// The seed story: kmalloc-32 rises 32 KiB per inode over 1 M inodes in
+    /// 10 minutes; then inodes are evicted and it falls slowly; then quiet.
+    static func seed(cacheFalls: Bool = true) -> Scenario {
+        var s = Scenario()
+        let perInode = 32.0 * 1024
+        var inodes = 40_000.0, kmalloc = 200e6
+        for _ in 0..<24 { s.add(inodes: inodes + s.jitter(300), caches: [("kmalloc-32", kmalloc + s.jitter(1e6), false)] + s.background()) }
+        for _ in 0..<120 {  // 10 minutes, 1 M inodes
+            inodes += 1_000_000 / 120
+            s.add(inodes: inodes + s.jitter(2000), dentries: inodes * 1.1 + s.jitter(60_000),
+                  caches: [("kmalloc-32", kmalloc + perInode * (inodes - 40_000) + s.jitter(64e6), false)] + s.background())
+        }
+        let peak = kmalloc + perInode * (inodes - 40_000)
+        inodes = 60_000  // echo 2 > drop_caches
+        for step in 0..<240 {  // falls over 3 minutes, then stays
+            let fallen = cacheFalls ? min(1, Double(step) / 36) : 0
+            let value = peak - fallen * perInode * (1_040_000 - 60_000)
+            s.add(inodes: inodes + s.jitter(300), caches: [("kmalloc-32", value + s.jitter(1e6), false)] + s.background())
+        }
+        return s
+    }
+}
+
+struct GrowthDetectorTests {
+    @Test func seedScenarioIsAPerInodeCacheThatTracksEviction() throws {
+        let (report, events) = Scenario.seed().replay()
+        let finding = try #require(report.findings.first { $0.slab == "kmalloc-32" })
+        #expect(finding.driver == .inodes)
+        #expect(abs(finding.bytesPerUnit - 32768) / 32768 < 0.03, "\(finding.bytesPerUnit)")
+        #expect(finding.rSquared > 0.99)
+        #expect(finding.reclaimable == false)
+        #expect(finding.classification == .tracksEviction)
+        #expect(finding.state == .resolved)
+        #expect(finding.growthBytes > 25e9)
+        #expect(finding.message.hasPrefix("kmalloc-32 grows 32.0 KiB per cached inode (R² "))
+        #expect(finding.message.contains("while inodes rose by 1,00"))
+        #expect(finding.message.contains("Unreclaimable. It fell with the inode count when inodes were evicted: memory attached to cached inodes, not a leak."))
+        #expect(finding.otherDrivers.contains { $0.driver == .dentries })
+        #expect(finding.evidence.count <= 60 && finding.evidence.count >= 8)
+        #expect(events.map(\.kind).first == .opened)
+        #expect(events.first?.finding.severity == .critical)  // 53 MB/s would exhaust 200 GiB within 6 h
+        #expect(events.contains { $0.kind == .reclassified && $0.finding.classification == .tracksEviction })
+        #expect(events.last?.kind == .resolved)
+        #expect(report.findings.count == 1, "\(report.findings.map(\.slab))")
+    }
+
+    @Test func escalatesWhenTheCacheReachesAShareOfMemory() throws {
+        var s = Scenario()
+        s.memTotal = 16 << 30
+        s.memAvailable = 1 << 50  // no exhaustion in sight: only the share counts
+        var inodes = 10_000.0
+        for _ in 0..<200 {
+            inodes += 5000
+            s.add(inodes: inodes, caches: [("kmalloc-64", 2048 * inodes + s.jitter(1e6), false)] + s.background())
+        }
+        let (report, events) = s.replay()
+        #expect(events.map(\.kind).prefix(2) == [.opened, .escalated])
+        #expect(events.first?.finding.severity == .warning)
+        #expect(report.findings.first?.severity == .critical)  // 2 GiB > 10 % of 16 GiB
+    }
+
+    @Test func leakLikeWhenInodesFallAndTheCacheDoesNot() throws {
+        let (report, events) = Scenario.seed(cacheFalls: false).replay()
+        let finding = try #require(report.findings.first { $0.slab == "kmalloc-32" })
+        #expect(finding.classification == .leakLike)
+        #expect(finding.message.contains("The inode count fell but it did not: leak-like."))
+        #expect(!events.contains { $0.finding.classification == .tracksEviction })
+    }
+
+    @Test func openFindingWhileStillRising() throws {
+        var s = Scenario.seed()
+        s.samples = Array(s.samples.prefix(24 + 120))
+        let (report, _) = s.replay()
+        let finding = try #require(report.findings.first)
+        #expect(finding.state == .open && finding.classification == .undetermined)
+        #expect(finding.severity == .critical)
+        #expect(report.openCounts[.critical] == 1)
+        #expect(finding.message.contains("Inodes have only risen so far"))
+        let trend = try #require(report.trend)
+        #expect(trend.secondsToLimit != nil)
+        let perInode = try #require(trend.fits.first { $0.memory == "slab_unreclaimable" && $0.driver == .inodes })
+        #expect(abs(perInode.bytesPerUnit - 32768) / 32768 < 0.05)
+    }
+
+    @Test func reclaimableGrowthIsInfoAndCanBeSwitchedOff() throws {
+        var s = Scenario()
+        var dentries = 100_000.0
+        for _ in 0..<180 {
+            dentries += 5000
+            s.add(inodes: dentries / 2, dentries: dentries + s.jitter(500),
+                  caches: [("dentry", 192 * dentries + s.jitter(1e6), true)] + s.background())
+        }
+        let (report, _) = s.replay()
+        let finding = try #require(report.findings.first { $0.slab == "dentry" })
+        #expect(finding.severity == .info)
+        #expect(finding.reclaimable == true)
+        #expect(abs(finding.bytesPerUnit - 192) / 192 < 0.05 || finding.driver == .inodes)
+        var off = DetectorSettings()
+        off.reportReclaimable = false
+        #expect(s.replay(off).0.findings.isEmpty)
+    }
+
+    @Test(arguments: ["idle", "random walk", "sawtooth", "bursty", "constant"])
+    func ordinaryMachinesStaySilent(_ shape: String) {
+        var s = Scenario()
+        var walk = 3e9, inodes = 500_000.0
+        for i in 0..<1440 {  // two hours at 5 s
+            inodes += s.jitter(2000)
+            let value: Double
+            switch shape {
+            case "random walk": walk += s.jitter(8e6); value = walk
+            case "sawtooth": value = 1e9 + Double(i % 60) * 4e6  // fills, then reclaimed, every 5 min
+            case "bursty": value = 1e9 + (i % 97 < 3 ? 300e6 : 0) + s.jitter(2e6)
+            case "constant": value = 1e9
+            default: value = 1e9 + s.jitter(20e6)
+            }
+            s.add(inodes: inodes, caches: [("subject", value, false)] + s.background())
+        }
+        let (report, events) = s.replay()
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+        #expect(events.isEmpty)
+        for finding in report.findings { #expect(finding.bytesPerUnit.isFinite && finding.rSquared.isFinite) }
+        if let trend = report.trend {
+            for fit in trend.fits { #expect(fit.bytesPerUnit.isFinite && fit.rSquared.isFinite) }
+        }
+    }
+
+    @Test func cachesAppearingAndVanishingMidway() throws {
+        var s = Scenario()
+        var inodes = 10_000.0
+        for i in 0..<300 {
+            inodes += 4000
+            var caches = s.background()
+            if i >= 50 && i < 250 { caches.append(("module_cache", 300 * (inodes - 210_000) + 1e6, false)) }
+            if i < 100 { caches.append(("early_cache", 1e6, false)) }
+            s.add(inodes: inodes, caches: caches)
+        }
+        let (report, events) = s.replay()
+        let finding = try #require(report.findings.first { $0.slab == "module_cache" })
+        #expect(finding.state == .resolved)  // the module was unloaded
+        #expect(abs(finding.bytesPerUnit - 300) / 300 < 0.05)
+        #expect(events.filter { $0.kind == .opened }.count == 1)
+    }
+}
