@@ -12,8 +12,8 @@ struct InvalidValue: Error {
 extension Configuration {
     typealias Setter = @Sendable (inout Configuration, [String]) throws(InvalidValue) -> Void
 
-    static let sections: Set<String> = ["web", "path", "sampler", "ring", "slab", "log"]
-    static let listKeys: Set<String> = ["web.listen-address"]
+    static let sections: Set<String> = ["web", "path", "sampler", "ring", "slab", "detector", "log"]
+    static let listKeys: Set<String> = ["web.listen-address", "detector.windows"]
 
     static let settings: [String: Setter] = [
         "web.listen-address": { config, values throws(InvalidValue) in
@@ -64,6 +64,47 @@ extension Configuration {
         "slab.min-memory-bytes": { config, values throws(InvalidValue) in
             config.sampler.minimumMemoryBytes = try byteSize(values, in: 0...UInt64.max)
         },
+        "detector.min-r-squared": { config, values throws(InvalidValue) in
+            config.sampler.detector.minRSquared = try fraction(values)
+        },
+        "detector.min-growth-bytes": { config, values throws(InvalidValue) in
+            config.sampler.detector.minGrowthBytes = Double(try byteSize(values, in: 1...UInt64.max))
+        },
+        "detector.min-driver-change": { config, values throws(InvalidValue) in
+            config.sampler.detector.minDriverChange = try number(values, in: 1...1e15)
+        },
+        "detector.min-bytes-per-unit": { config, values throws(InvalidValue) in
+            config.sampler.detector.minBytesPerUnit = Double(try byteSize(values, in: 0...UInt64.max))
+        },
+        "detector.open-after": { config, values throws(InvalidValue) in
+            config.sampler.detector.openAfterEvaluations = try integer(values, in: 1...10_000)
+        },
+        "detector.resolve-after": { config, values throws(InvalidValue) in
+            config.sampler.detector.resolveAfterSeconds = try duration(values, in: 1...86_400 * 7)
+        },
+        "detector.leak-grace": { config, values throws(InvalidValue) in
+            config.sampler.detector.leakGraceSeconds = try duration(values, in: 0...86_400)
+        },
+        "detector.critical-memory-share": { config, values throws(InvalidValue) in
+            config.sampler.detector.criticalMemoryShare = try fraction(values)
+        },
+        "detector.critical-exhaustion": { config, values throws(InvalidValue) in
+            config.sampler.detector.criticalExhaustionSeconds = try duration(values, in: 0...86_400 * 365)
+        },
+        "detector.windows": { config, values throws(InvalidValue) in
+            // A YAML list, or one comma-separated value (as a flag gives it).
+            let texts = values.flatMap { $0.split(separator: ",").map { String($0.trimmingPrefix(" ")) } }
+            guard !texts.isEmpty else { throw InvalidValue(message: "needs at least one window") }
+            config.sampler.detector.windowsSeconds = try texts.map { (text) throws(InvalidValue) -> Double in
+                try duration([text], in: 1...86_400 * 30)
+            }
+        },
+        "detector.reclaimable": { config, values throws(InvalidValue) in
+            config.sampler.detector.reportReclaimable = try boolean(values)
+        },
+        "detector.trend-limit-share": { config, values throws(InvalidValue) in
+            config.sampler.detector.trendLimitShare = try fraction(values)
+        },
         "log.level": { config, values throws(InvalidValue) in
             let text = try single(values)
             guard let level = Logger.Level(rawValue: text) else {
@@ -85,6 +126,29 @@ extension Configuration {
             throw InvalidValue(message: "\(value) is out of range (\(range.lowerBound) to \(range.upperBound))")
         }
         return value
+    }
+
+    private static func number(_ values: [String], in range: ClosedRange<Double>) throws(InvalidValue) -> Double {
+        let text = try single(values)
+        guard let value = Double(text), value.isFinite else { throw InvalidValue(message: "'\(text)' is not a number") }
+        guard range.contains(value) else { throw InvalidValue(message: "\(text) is out of range (\(range.lowerBound) to \(range.upperBound))") }
+        return value
+    }
+
+    private static func fraction(_ values: [String]) throws(InvalidValue) -> Double {
+        let text = try single(values)
+        guard let value = Double(text), value > 0, value <= 1 else {
+            throw InvalidValue(message: "'\(text)' must be a number above 0 and at most 1")
+        }
+        return value
+    }
+
+    private static func boolean(_ values: [String]) throws(InvalidValue) -> Bool {
+        switch try single(values).lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw InvalidValue(message: "'\(values[0])' is not true or false")
+        }
     }
 
     private static func duration(_ values: [String], in range: ClosedRange<Double>) throws(InvalidValue) -> Double {

@@ -74,7 +74,7 @@ public final class Daemon: @unchecked Sendable {
             logger.error("invalid configuration", metadata: ["error": "\(error)"])
             return .badConfiguration
         }
-        let routes = Routes(store: store)
+        let routes = Routes(store: store) { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) }
         let server = HTTPServer(limits: configuration.limits, logger: logger) { routes.respond(to: $0) }
         do {
             let bound = try server.start(listeningOn: configuration.listenAddresses)

@@ -12,9 +12,12 @@ public final class PublishedState: Sendable {
     /// Monotonic time of publication (CLOCK_MONOTONIC nanoseconds), for /healthz.
     public let publishedAtNanoseconds: UInt64
     public let intervalSeconds: Double
+    public let report: GrowthDetector.Report
 
-    public init(sample: Sample, metrics: [UInt8], snapshot: [UInt8], publishedAtNanoseconds: UInt64, intervalSeconds: Double) {
+    public init(sample: Sample, metrics: [UInt8], snapshot: [UInt8], report: GrowthDetector.Report,
+                publishedAtNanoseconds: UInt64, intervalSeconds: Double) {
         self.sample = sample
+        self.report = report
         self.metrics = metrics
         self.snapshot = snapshot
         self.publishedAtNanoseconds = publishedAtNanoseconds

@@ -1,13 +1,18 @@
 import Glibc
-import SlabWatchCore
+public import SlabWatchCore
 public import SlabWatchHTTP
 
 /// Maps requests to the published state. Never reads /proc and never waits on
 /// the sampler: every answer is a copy of bytes rendered at the last tick.
 public struct Routes: Sendable {
+    public typealias History = @Sendable (_ slab: String, _ seconds: Double) -> [HistoryPoint]?
     let store: StateStore
+    let history: History?
 
-    public init(store: StateStore) { self.store = store }
+    public init(store: StateStore, history: History? = nil) {
+        self.store = store
+        self.history = history
+    }
 
     static let paths = ["/", "/metrics", "/snapshot", "/healthz"]
 
@@ -20,10 +25,30 @@ public struct Routes: Sendable {
         }
         switch request.path {
         case "/metrics": return published { HTTPResponse(status: 200, contentType: PrometheusText.contentType, body: $0.metrics) }
+        case "/snapshot" where request.query != nil: return cacheHistory(request)
         case "/snapshot": return published { HTTPResponse(status: 200, contentType: "application/json", body: $0.snapshot) }
         case "/healthz": return health(now: Clock.monotonicNanoseconds())
         default: return HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: Self.indexPage)
         }
+    }
+
+    /// `/snapshot?slab=NAME&history=SECONDS`: one cache's series from the ring.
+    private func cacheHistory(_ request: HTTPRequest) -> HTTPResponse {
+        guard let items = request.queryItems else { return HTTPResponse(status: 400, text: "malformed query string\n") }
+        let slab = items.first { $0.name == "slab" }?.value
+        let historyText = items.first { $0.name == "history" }?.value ?? "3600"
+        if let unknown = items.first(where: { $0.name != "slab" && $0.name != "history" }) {
+            return HTTPResponse(status: 400, text: "unknown query parameter '\(unknown.name)' (use slab and history)\n")
+        }
+        guard let slab, !slab.isEmpty else { return HTTPResponse(status: 400, text: "slab=NAME is required with a query\n") }
+        guard let seconds = Double(historyText), seconds.isFinite, seconds >= 0 else {
+            return HTTPResponse(status: 400, text: "history must be a number of seconds\n")
+        }
+        guard let points = history?(slab, seconds) else {
+            return HTTPResponse(status: 404, text: "no cache named '\(slab)' in the history\n")
+        }
+        return HTTPResponse(status: 200, contentType: "application/json",
+                            body: HistoryPoint.render(slab: slab, seconds: seconds, points: points))
     }
 
     private func published(_ body: (PublishedState) -> HTTPResponse) -> HTTPResponse {

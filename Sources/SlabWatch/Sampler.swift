@@ -1,6 +1,7 @@
 import Dispatch
 public import Logging
 public import SlabWatchCore
+import Synchronization
 
 /// Takes a sample every interval on its own serial queue: read → parse →
 /// append to the ring → render → publish one immutable state.
@@ -16,10 +17,12 @@ public final class Sampler: @unchecked Sendable {
         public var include: String?
         public var exclude: String?
         public var minimumMemoryBytes: UInt64
+        public var detector: DetectorSettings
 
         public init(paths: KernelPaths = .init(), intervalSeconds: Double = 5, include: String? = nil,
-                    exclude: String? = nil, minimumMemoryBytes: UInt64 = 0) {
+                    exclude: String? = nil, minimumMemoryBytes: UInt64 = 0, detector: DetectorSettings = .init()) {
             self.paths = paths
+            self.detector = detector
             self.intervalSeconds = intervalSeconds
             self.include = include
             self.exclude = exclude
@@ -40,7 +43,9 @@ public final class Sampler: @unchecked Sendable {
     private var settings: Settings
     private var reader: ProcReader
     private var filter: CacheFilter
-    private var ring: SampleRing
+    /// Locked so `/snapshot?history=` can read it between ticks without waiting for one.
+    private let ring: Mutex<SampleRing>
+    private var detector: GrowthDetector
     private let process = ProcessStatsReader()
     private var statistics = SamplerStatistics()
     private var timer: (any DispatchSourceTimer)?
@@ -55,7 +60,8 @@ public final class Sampler: @unchecked Sendable {
         self.logger = logger
         self.filter = try settings.makeFilter()
         self.reader = ProcReader(paths: settings.paths, pageSize: Clock.pageSize)
-        self.ring = SampleRing(configuration: ring)
+        self.ring = Mutex(SampleRing(configuration: ring))
+        self.detector = GrowthDetector(settings: settings.detector)
     }
 
     /// Samples immediately, then every interval. `onTick` runs on the sampler
@@ -90,11 +96,17 @@ public final class Sampler: @unchecked Sendable {
             if new.paths != settings.paths { reader = ProcReader(paths: new.paths, pageSize: Clock.pageSize) }
             settings = new
             filter = newFilter
+            detector.settings = new.detector
             if intervalChanged && timer != nil { schedule() }
         }
     }
 
-    public var ringSnapshot: SampleRing { queue.sync { ring } }
+    /// One cache's footprints (and the drivers) over the last `seconds`, oldest
+    /// first, from the coarse tier where the fine one does not reach back far enough.
+    /// Nil when the cache has never been seen.
+    public func history(slab: String, seconds: Double) -> [HistoryPoint]? {
+        ring.withLock { ring in HistoryPoint.collect(ring, slab: slab, seconds: seconds) }
+    }
     public var currentStatistics: SamplerStatistics { queue.sync { statistics } }
 
     private func schedule() {
@@ -116,13 +128,16 @@ public final class Sampler: @unchecked Sendable {
         let started = Clock.monotonicNanoseconds()
         countSkippedTicks(now: started)
         let sample = reader.sample(timestampMilliseconds: Clock.wallMilliseconds())
-        ring.append(sample)
+        let report = ring.withLock { ring in
+            ring.append(sample)
+            return detector.evaluate(ring, latest: sample)
+        }
         statistics.samplesTotal += 1
         for (source, status) in sample.sources where status.malformedLines > 0 {
             statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
         }
         statistics.lastDurationSeconds = Double(Clock.monotonicNanoseconds() - started) / 1e9
-        let state = render(sample)
+        let state = render(sample, report)
         store.publish(state)
         logDownSources(sample)
         return state
@@ -137,15 +152,16 @@ public final class Sampler: @unchecked Sendable {
         if intervals >= 2 { statistics.samplesSkipped += UInt64(intervals) - 1 }
     }
 
-    private func render(_ sample: Sample) -> PublishedState {
+    private func render(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
         let metrics = MetricsRenderer.render(
             .init(sample: sample, exportedCaches: filter.exported(sample.caches), statistics: statistics,
-                  process: process.read(), version: Self.version),
+                  process: process.read(), version: Self.version, report: report),
             sizeHint: metricsSizeHint)
         metricsSizeHint = metrics.count + metrics.count / 8
         return PublishedState(
             sample: sample, metrics: metrics,
-            snapshot: SnapshotRenderer.render(sample, intervalSeconds: settings.intervalSeconds),
+            snapshot: SnapshotRenderer.render(sample, intervalSeconds: settings.intervalSeconds, report: report),
+            report: report,
             publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: settings.intervalSeconds)
     }
 

@@ -82,7 +82,7 @@ public struct GrowthDetector: Sendable {
 
     /// The longest window in which some driver passes every threshold, with the
     /// best-fitting driver there. Time only wins over a file driver that fits
-    /// almost as well: "per inode" explains more than "per second".
+    /// clearly worse: "per inode" explains more than "per second".
     private mutating func bestCandidate(series: Int, windows: WindowSet) -> Candidate? {
         for window in windows.windows.reversed() {
             guard scratch.load(series: series, from: window), scratch.count == window.count else { continue }
@@ -92,7 +92,11 @@ public struct GrowthDetector: Sendable {
             let fits = fitDrivers(window)
             let flagged = fits.filter(\.flagged)
             guard !flagged.isEmpty else { continue }
-            let files = flagged.filter { $0.driver != .time }.max { $0.rSquared < $1.rSquared }
+            // Near-ties (inodes and dentries usually rise together) go to the
+            // driver listed first: inodes, then dentries, then open files.
+            let fileFits = flagged.filter { $0.driver != .time }
+            let bestR2 = fileFits.map(\.rSquared).max() ?? 0
+            let files = fileFits.sorted { $0.driver < $1.driver }.first { $0.rSquared >= bestR2 - 0.005 }
             let time = flagged.first { $0.driver == .time }
             var best = files ?? time!
             if let time, let files, time.rSquared > files.rSquared + 0.02 { best = time }

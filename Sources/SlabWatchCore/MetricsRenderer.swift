@@ -47,12 +47,14 @@ public enum MetricsRenderer {
         public var statistics: SamplerStatistics
         public var process: ProcessStatistics?
         public var version: String
+        public var report: GrowthDetector.Report
 
         public init(
             sample: Sample, exportedCaches: [SlabCache], statistics: SamplerStatistics,
-            process: ProcessStatistics?, version: String
+            process: ProcessStatistics?, version: String, report: GrowthDetector.Report = .init()
         ) {
             self.sample = sample
+            self.report = report
             self.exportedCaches = exportedCaches
             self.statistics = statistics
             self.process = process
@@ -66,6 +68,7 @@ public enum MetricsRenderer {
         out.family("slabwatch_build_info", .gauge, help: "A metric with a constant '1' value labelled by the slabwatch version.")
         out.sample("slabwatch_build_info", label: "version", input.version, 1 as UInt64)
         renderCacheCounts(input, &out)
+        renderFindings(input.report, &out)
         renderFS(input.sample, &out)
         renderMemory(input.sample.meminfo, &out)
         renderSampler(input, &out)
@@ -75,6 +78,7 @@ public enum MetricsRenderer {
             out.sample("slabwatch_source_up", label: "source", source.rawValue,
                        input.sample.status(of: source).up ? 1 as UInt64 : 0)
         }
+        renderTrend(input.report.trend, &out)
         return out.bytes
     }
 
@@ -99,6 +103,51 @@ public enum MetricsRenderer {
         let total = UInt64(input.sample.caches.count)
         out.sample("slabwatch_caches", label: "state", "exported", exported)
         out.sample("slabwatch_caches", label: "state", "filtered", total - min(total, exported))
+    }
+
+    /// Per finding (open, or resolved and still remembered) and driver: slope,
+    /// R² and whether that driver passed. Bounded by the findings kept, not by
+    /// the number of caches.
+    private static func renderFindings(_ report: GrowthDetector.Report, _ out: inout PrometheusText) {
+        var latest: [String: Finding] = [:]  // one entry per cache: its newest finding
+        for finding in report.findings where latest[finding.slab] == nil || finding.state == .open {
+            latest[finding.slab] = finding
+        }
+        let findings = latest.values.sorted { $0.slab < $1.slab }
+        func family(_ name: StaticString, _ help: StaticString, _ value: (Finding, Finding.DriverFit) -> Double) {
+            out.family(name, .gauge, help: help)
+            for finding in findings {
+                for fit in finding.fits {
+                    out.sample(name, labels: ["driver": fit.driver.rawValue, "slab": finding.slab], value(finding, fit))
+                }
+            }
+        }
+        family("slabwatch_finding_bytes_per_unit", "Slope of the cache's footprint against the driver over the finding's window (bytes per inode, dentry, open file or second).") { $1.bytesPerUnit }
+        family("slabwatch_finding_flagged", "1 while the finding is open and this driver passes every threshold, else 0.") { $0.state == .open && $1.flagged ? 1 : 0 }
+        family("slabwatch_finding_r_squared", "R squared of the footprint-against-driver fit.") { $1.rSquared }
+        let counts = report.openCounts
+        out.family("slabwatch_findings_open", .gauge, help: "Open findings by severity.")
+        for severity in Finding.Severity.allCases.map(\.rawValue).sorted() {
+            out.sample("slabwatch_findings_open", label: "severity", severity,
+                       UInt64(counts[Finding.Severity(rawValue: severity)!] ?? 0))
+        }
+    }
+
+    private static func renderTrend(_ trend: SlabTrend?, _ out: inout PrometheusText) {
+        guard let trend else { return }
+        let fits = trend.fits.sorted { ($0.driver.rawValue, $0.memory) < ($1.driver.rawValue, $1.memory) }
+        out.family("slabwatch_trend_bytes_per_unit", .gauge, help: "Slope of Slab / SUnreclaim against each driver over the longest window.")
+        for fit in fits {
+            out.sample("slabwatch_trend_bytes_per_unit", labels: ["driver": fit.driver.rawValue, "memory": fit.memory], fit.bytesPerUnit)
+        }
+        if let seconds = trend.secondsToLimit {
+            out.family("slabwatch_trend_limit_seconds", .gauge, help: "Seconds until SUnreclaim reaches the configured share of MemTotal at its current rate.")
+            out.sample("slabwatch_trend_limit_seconds", seconds)
+        }
+        out.family("slabwatch_trend_r_squared", .gauge, help: "R squared of the Slab / SUnreclaim trend fits.")
+        for fit in fits {
+            out.sample("slabwatch_trend_r_squared", labels: ["driver": fit.driver.rawValue, "memory": fit.memory], fit.rSquared)
+        }
     }
 
     private static func renderFS(_ sample: Sample, _ out: inout PrometheusText) {

@@ -66,6 +66,17 @@ public struct PrometheusText: Sendable {
 
     /// For samples with several labels: writes `name{a="x",b="y"} value`.
     public mutating func sample(_ name: StaticString, labels: KeyValuePairs<StaticString, String>, _ value: UInt64) {
+        labelled(name, labels)
+        text.append(value); text.append(byte: 0x0A)
+    }
+
+    public mutating func sample(_ name: StaticString, labels: KeyValuePairs<StaticString, String>, _ value: Double) {
+        labelled(name, labels)
+        text.append(value); text.append(byte: 0x0A)
+    }
+
+    /// Labels must be given in byte order of their names (the output stays sorted).
+    private mutating func labelled(_ name: StaticString, _ labels: KeyValuePairs<StaticString, String>) {
         text.append(name); text.append(byte: 0x7B)
         var first = true
         for (label, labelValue) in labels {
@@ -73,6 +84,6 @@ public struct PrometheusText: Sendable {
             first = false
             text.append(label); text.append("=\""); appendEscapedLabelValue(labelValue); text.append(byte: 0x22)
         }
-        text.append("} "); text.append(value); text.append(byte: 0x0A)
+        text.append("} ")
     }
 }

@@ -4,7 +4,7 @@
 /// first, then by name), so the same sample renders to the same bytes.
 /// A value the kernel did not report is `null`, never a made-up zero.
 public enum SnapshotRenderer {
-    public static func render(_ sample: Sample, intervalSeconds: Double) -> [UInt8] {
+    public static func render(_ sample: Sample, intervalSeconds: Double, report: GrowthDetector.Report = .init()) -> [UInt8] {
         var json = JSONWriter(reservingCapacity: 128 + sample.caches.count * 320)
         json.beginObject()
         json.key("timestamp"); json.string(RFC3339.format(unixMilliseconds: sample.timestampMilliseconds))
@@ -13,7 +13,8 @@ public enum SnapshotRenderer {
         json.key("fs"); renderFS(sample, &json)
         json.key("caches"); renderCaches(sample.caches, &json)
         json.key("sources"); renderSources(sample, &json)
-        json.key("findings"); json.beginArray(); json.endArray()
+        json.key("findings"); renderFindings(report.findings, &json)
+        json.key("trend"); renderTrend(report.trend, &json)
         json.endObject()
         json.newline()
         return json.bytes
@@ -64,6 +65,77 @@ public enum SnapshotRenderer {
             json.endObject()
         }
         json.endArray()
+    }
+
+    /// A JSON array of findings in the snapshot schema (also `slabwatch replay --json`).
+    public static func renderFindings(_ findings: [Finding]) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 1024 + findings.count * 4096)
+        renderFindings(findings, &json)
+        json.newline()
+        return json.bytes
+    }
+
+    static func renderFindings(_ findings: [Finding], _ json: inout JSONWriter) {
+        json.beginArray()
+        for f in findings {
+            json.beginObject()
+            json.key("slab"); json.string(f.slab)
+            json.key("driver"); json.string(f.driver.rawValue)
+            json.key("bytes_per_unit"); json.number(f.bytesPerUnit)
+            json.key("r_squared"); json.number(f.rSquared)
+            json.key("window_seconds"); json.number(f.windowSeconds)
+            json.key("growth_bytes"); json.number(f.growthBytes)
+            json.key("driver_change"); json.number(f.driverChange)
+            json.key("bytes_per_second"); json.number(f.bytesPerSecond)
+            json.key("reclaimable"); json.bool(f.reclaimable)
+            json.key("classification"); json.string(f.classification.rawValue)
+            json.key("state"); json.string(f.state.rawValue)
+            json.key("severity"); json.string(f.severity.rawValue)
+            json.key("first_seen"); json.string(RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds))
+            json.key("last_seen"); json.string(RFC3339.format(unixMilliseconds: f.lastSeenMilliseconds))
+            json.key("other_drivers"); json.beginArray()
+            for other in f.otherDrivers {
+                json.beginObject()
+                json.key("driver"); json.string(other.driver.rawValue)
+                json.key("bytes_per_unit"); json.number(other.bytesPerUnit)
+                json.key("r_squared"); json.number(other.rSquared)
+                json.key("driver_change"); json.number(other.driverChange)
+                json.endObject()
+            }
+            json.endArray()
+            json.key("message"); json.string(f.message)
+            json.key("evidence"); json.beginArray()
+            for point in f.evidence {
+                json.beginObject()
+                json.key("timestamp"); json.string(RFC3339.format(unixMilliseconds: point.timestampMilliseconds))
+                json.key("driver"); json.number(point.driver)
+                json.key("footprint_bytes"); json.number(point.footprintBytes)
+                json.endObject()
+            }
+            json.endArray()
+            json.endObject()
+        }
+        json.endArray()
+    }
+
+    private static func renderTrend(_ trend: SlabTrend?, _ json: inout JSONWriter) {
+        guard let trend else { json.string(nil); return }
+        json.beginObject()
+        json.key("window_seconds"); json.number(trend.windowSeconds)
+        json.key("fits"); json.beginArray()
+        for fit in trend.fits {
+            json.beginObject()
+            json.key("memory"); json.string(fit.memory)
+            json.key("driver"); json.string(fit.driver.rawValue)
+            json.key("bytes_per_unit"); json.number(fit.bytesPerUnit)
+            json.key("r_squared"); json.number(fit.rSquared)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("limit_share"); json.number(trend.limitShare)
+        json.key("limit_bytes"); json.number(trend.limitBytes)
+        json.key("seconds_to_limit"); json.number(trend.secondsToLimit)
+        json.endObject()
     }
 
     private static func renderSources(_ sample: Sample, _ json: inout JSONWriter) {

@@ -22,6 +22,43 @@ public struct HTTPRequest: Sendable, Equatable {
         return headers.first { $0.name.lowercased() == wanted }?.value
     }
 
+    /// The query's `name=value` pairs, percent- and `+`-decoded; nil when malformed.
+    public var queryItems: [(name: String, value: String)]? {
+        guard let query, !query.isEmpty else { return [] }
+        var items: [(String, String)] = []
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.percentDecoded(parts[0]),
+                  let value = Self.percentDecoded(parts.count > 1 ? parts[1] : "") else { return nil }
+            items.append((name, value))
+        }
+        return items
+    }
+
+    static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(0x20)
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            default: bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
     /// HTTP/1.1 keeps the connection unless told `close`; 1.0 only with `keep-alive`.
     public var wantsKeepAlive: Bool {
         let connection = header("Connection")?.lowercased() ?? ""

@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import Logging
 import SlabWatch
+import SlabWatchCore
 
 /// `slabwatch`: the daemon (`run`, the default) and its operator commands.
 @main
@@ -16,7 +17,7 @@ struct SlabWatchCommand: ParsableCommand {
             Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration, 3 cannot listen.
             """,
         version: Sampler.version,
-        subcommands: [Run.self, Snapshot.self, CheckConfig.self],
+        subcommands: [Run.self, Snapshot.self, CheckConfig.self, Record.self, Replay.self],
         defaultSubcommand: Run.self)
 }
 
@@ -67,6 +68,107 @@ struct CheckConfig: ParsableCommand {
     }
 }
 
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record samples of this machine into DIR (one subdirectory per sample) for replay anywhere.")
+
+    @Argument(help: "Directory to write the recording into (created if missing).") var directory: String
+    @Option(name: .customLong("duration"), help: "Stop after this long, e.g. 30m (default: until SIGINT/SIGTERM).")
+    var duration: String?
+    @OptionGroup var options: DaemonOptions
+
+    func run() throws {
+        let configuration = try options.loadOrExit()
+        var stopAfter = Double.infinity
+        if let duration {
+            guard let seconds = parseDuration(duration) else {
+                printError("--duration: '\(duration)' is not a duration (e.g. 500ms, 5s, 1m)")
+                throw ExitCode(2)
+            }
+            stopAfter = seconds
+        }
+        let recorder: Recorder
+        do { recorder = try Recorder(paths: configuration.sampler.paths, directory: directory) } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        do {
+            let count = try recorder.run(intervalSeconds: configuration.sampler.intervalSeconds, durationSeconds: stopAfter)
+            printError("recorded \(count) samples into \(directory)")
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a recording through the sampler, ring and detector as fast as possible and print the findings.")
+
+    @Argument(help: "A directory written by 'slabwatch record' (or by cp, see README).") var directory: String
+    @Flag(name: .customLong("json"), help: "Print a JSON array of every finding that opened, in the /snapshot schema.")
+    var json = false
+    @Option(name: .customLong("config"), help: "YAML configuration file; its detector.* and ring.* keys apply.")
+    var config: String?
+    @OptionGroup var detector: DetectorOptions
+
+    func run() throws {
+        let configuration: Configuration
+        do { configuration = try ConfigurationSource(file: config, overrides: detector.overrides).load() } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+        let replay = SlabWatch.Replay(settings: configuration.sampler.detector, ring: configuration.ring)
+        let outcome: SlabWatch.Replay.Outcome
+        do {
+            outcome = try replay.run(directory) { event, _ in
+                if !json { print(Timeline.line(event)) }
+            }
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        for skipped in outcome.skipped { printError("skipped \(skipped.path): \(skipped.reason)") }
+        if json {
+            let bytes = SnapshotRenderer.renderFindings(outcome.findings)
+            _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        } else {
+            print(Timeline.summary(outcome))
+        }
+    }
+}
+
+/// The detector's thresholds as flags, shared by `run`, `record` and `replay`.
+struct DetectorOptions: ParsableArguments {
+    @Option(name: .customLong("detector.min-r-squared"), help: "A fit must reach this R² (default 0.9).")
+    var minRSquared: String?
+    @Option(name: .customLong("detector.min-growth-bytes"), help: "The footprint must grow this much over a window, e.g. 64MiB (default).")
+    var minGrowthBytes: String?
+    @Option(name: .customLong("detector.min-driver-change"), help: "Inodes, dentries or open files must move this much (default 10000).")
+    var minDriverChange: String?
+    @Option(name: .customLong("detector.min-bytes-per-unit"), help: "Slope must be at least this many bytes per inode/dentry/file (default 16).")
+    var minBytesPerUnit: String?
+    @Option(name: .customLong("detector.open-after"), help: "Consecutive passing evaluations before a finding opens (default 3).")
+    var openAfter: String?
+    @Option(name: .customLong("detector.resolve-after"), help: "Resolve once the footprint has not exceeded its peak for this long (default 10m).")
+    var resolveAfter: String?
+    @Option(name: .customLong("detector.leak-grace"), help: "After the driver falls, time for the cache to follow before it is leak-like (default 5m).")
+    var leakGrace: String?
+    @Option(name: .customLong("detector.windows"), help: "Window lengths to fit, comma-separated (default 5m,15m,1h,3h,12h).")
+    var windows: String?
+    @Option(name: .customLong("detector.reclaimable"), help: "Report reclaimable caches (severity info): true or false (default true).")
+    var reclaimable: String?
+
+    var overrides: [(key: String, value: String)] {
+        [("detector.min-r-squared", minRSquared), ("detector.min-growth-bytes", minGrowthBytes),
+         ("detector.min-driver-change", minDriverChange), ("detector.min-bytes-per-unit", minBytesPerUnit),
+         ("detector.open-after", openAfter), ("detector.resolve-after", resolveAfter),
+         ("detector.leak-grace", leakGrace), ("detector.windows", windows), ("detector.reclaimable", reclaimable)]
+            .compactMap { key, value in value.map { (key, $0) } }
+    }
+}
+
 /// Every configuration key as a flag of the same dotted name.
 struct DaemonOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "YAML configuration file (see config/slabwatch.yml).")
@@ -104,6 +206,7 @@ struct DaemonOptions: ParsableArguments {
     var minMemoryBytes: String?
     @Option(name: .customLong("log.level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
+    @OptionGroup var detector: DetectorOptions
 
     var source: ConfigurationSource {
         var overrides: [(key: String, value: String)] = []
@@ -117,7 +220,7 @@ struct DaemonOptions: ParsableArguments {
             ("slab.min-memory-bytes", minMemoryBytes), ("log.level", logLevel),
         ]
         for (key, value) in single { if let value { overrides.append((key, value)) } }
-        return ConfigurationSource(file: config, overrides: overrides)
+        return ConfigurationSource(file: config, overrides: overrides + detector.overrides)
     }
 
     /// Loads defaults, file and flags; on error prints one line and exits 2.
@@ -149,3 +252,5 @@ func printError(_ message: String) {
     let line = "slabwatch: \(message)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
+
+func parseDuration(_ text: String) -> Double? { Units.seconds(text) }

@@ -3,20 +3,25 @@ import Testing
 @testable import SlabWatchCore
 
 struct MetricsRendererTests {
-    static func render(_ caches: [SlabCache], sample: Sample? = nil) -> String {
+    static func render(_ caches: [SlabCache], sample: Sample? = nil, report: GrowthDetector.Report = .init()) -> String {
         let sample = sample ?? Sample(timestampMilliseconds: 1_000, caches: caches)
         let bytes = MetricsRenderer.render(.init(
             sample: sample, exportedCaches: caches, statistics: SamplerStatistics(),
             process: ProcessStatistics(cpuSeconds: 1.5, residentBytes: 1, virtualBytes: 2, openFileDescriptors: 3,
                                        maxFileDescriptors: 4, startTimeSeconds: 5),
-            version: "test"))
+            version: "test", report: report))
         return String(decoding: bytes, as: UTF8.self)
     }
 
     @Test func familiesAreSortedAndEachHasHelpAndType() {
+        var seed = Scenario.seed()
+        seed.samples = Array(seed.samples.prefix(150))  // a finding is open, the trend is rising
+        let (report, _) = seed.replay()
+        #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
         let text = Self.render([SampleRingTests.cache("b", slabs: 1), SampleRingTests.cache("a", slabs: 2)],
-                               sample: Sample(timestampMilliseconds: 0, meminfo: Meminfo(fields: [.init(name: "Slab", value: 1, isBytes: true)]),
-                                              inodes: .init(inodes: 1, freeInodes: 0)))
+                               sample: seed.samples.last!, report: report)
+        #expect(text.contains("slabwatch_finding_flagged{driver=\"inodes\",slab=\"kmalloc-32\"} 1"))
+        #expect(text.contains("slabwatch_findings_open{severity=\"critical\"} 1"))
         let helps = text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] }
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
         #expect(helps == types)

@@ -1,0 +1,28 @@
+import SlabWatch
+import SlabWatchCore
+
+/// How `slabwatch replay` tells people what happened, one line per transition.
+enum Timeline {
+    static func line(_ event: GrowthDetector.Event) -> String {
+        let f = event.finding
+        let when = RFC3339.format(unixMilliseconds: event.kind == .opened ? f.firstSeenMilliseconds : f.lastSeenMilliseconds)
+        let kind = event.kind.rawValue.padding(to: 12)
+        return "\(when)  \(kind) \(f.severity.rawValue.padding(to: 8)) \(f.classification.rawValue.padding(to: 15)) \(f.message)"
+    }
+
+    static func summary(_ outcome: SlabWatch.Replay.Outcome) -> String {
+        var text = "\(outcome.samplesUsed) samples replayed, \(outcome.skipped.count) skipped; "
+        let open = outcome.findings.filter { $0.state == .open }.count
+        text += "\(outcome.findings.count) findings (\(open) still open)"
+        for finding in outcome.findings {
+            text += "\n  [\(finding.state.rawValue), \(finding.severity.rawValue), \(finding.classification.rawValue)] \(finding.message)"
+        }
+        return text
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import SlabWatch
+import SlabWatchCore
+
+/// Recordings on disk through the same ProcReader → ring → detector path as the daemon.
+struct ReplayTests {
+    static func replay(_ dir: URL, _ settings: DetectorSettings = .init()) throws -> Replay.Outcome {
+        try Replay(settings: settings, ring: .init()).run(dir.path)
+    }
+
+    @Test func seedRecordingGivesTheStorysFinding() throws {
+        let dir = try TemporaryDirectory()
+        try RecordingWriter.seed(at: dir.url)
+        var events: [GrowthDetector.Event.Kind] = []
+        let outcome = try Replay(settings: .init(), ring: .init()).run(dir.url.path) { event, _ in events.append(event.kind) }
+        #expect(outcome.samplesUsed == 304 && outcome.skipped.isEmpty)
+        let finding = try #require(outcome.findings.first)
+        #expect(outcome.findings.count == 1)
+        #expect(finding.slab == "kmalloc-32" && finding.driver == .inodes)
+        #expect(abs(finding.bytesPerUnit - 32768) / 32768 < 0.03)
+        #expect(finding.reclaimable == false)
+        #expect(finding.classification == .tracksEviction)
+        #expect(finding.message.hasPrefix("kmalloc-32 grows 32.0 KiB per cached inode (R² "))
+        #expect(finding.message.hasSuffix("Unreclaimable. It fell with the inode count when inodes were evicted: memory attached to cached inodes, not a leak."))
+        #expect(events.first == .opened && events.contains(.reclassified))
+    }
+
+    @Test func leakLikeRecording() throws {
+        let dir = try TemporaryDirectory()
+        try RecordingWriter.seed(at: dir.url, cacheFalls: false)
+        var settings = DetectorSettings()
+        settings.leakGraceSeconds = 120
+        let finding = try #require(try Self.replay(dir.url, settings).findings.first)
+        #expect(finding.classification == .leakLike)
+    }
+
+    @Test func reclaimableRiseIsReportedAsInfo() throws {
+        let dir = try TemporaryDirectory()
+        var w = RecordingWriter(root: dir.url)
+        var dentries = 200_000.0
+        for _ in 0..<150 {
+            dentries += 6000
+            try w.add(inodes: dentries * 0.8 + w.jitter(20_000), dentries: dentries,
+                      caches: [("dentry", 192 * dentries + w.jitter(2e6), true)] + w.background())
+        }
+        let finding = try #require(try Self.replay(dir.url).findings.first)
+        #expect(finding.slab == "dentry" && finding.severity == .info && finding.reclaimable == true)
+        #expect(finding.driver == .dentries)
+        #expect(abs(finding.bytesPerUnit - 192) / 192 < 0.05)
+        #expect(finding.message.contains("Reclaimable (counted in SReclaimable)."))
+    }
+
+    @Test func idleMachineWithJitterStaysSilent() throws {
+        let dir = try TemporaryDirectory()
+        var w = RecordingWriter(root: dir.url)
+        w.interval = 60  // two hours, one sample a minute
+        var inodes = 300_000.0
+        for _ in 0..<120 {
+            inodes += w.jitter(5000)
+            try w.add(inodes: inodes, caches: [("kmalloc-32", 500e6 + w.jitter(30e6), false)] + w.background())
+        }
+        let outcome = try Self.replay(dir.url)
+        #expect(outcome.findings.isEmpty, "\(outcome.findings.map(\.message))")
+        #expect(outcome.samplesUsed == 120)
+    }
+
+    @Test func brokenAndForeignEntriesAreSkippedNotFatal() throws {
+        let dir = try TemporaryDirectory()
+        var w = RecordingWriter(root: dir.url)
+        for _ in 0..<5 { try w.add(inodes: 1000, caches: w.background()) }
+        let victim = try #require(try Recording.sampleDirectories(dir.url.path).dropFirst(2).first)
+        try FileManager.default.removeItem(atPath: victim.path + "/proc/meminfo")
+        try "garbage".write(toFile: try Recording.sampleDirectories(dir.url.path)[3].path + "/proc/slabinfo", atomically: true, encoding: .utf8)
+        try dir.write("README.txt", "notes beside the samples are ignored")
+        let outcome = try Self.replay(dir.url)
+        #expect(outcome.samplesUsed == 3)
+        #expect(outcome.skipped.count == 2)
+        #expect(outcome.skipped[0].reason.hasPrefix("meminfo:"))
+        #expect(outcome.skipped[1].reason.hasPrefix("slabinfo:"))
+    }
+
+    @Test func missingRecordingIsAnError() {
+        #expect(throws: FileReadError.self) { try Self.replay(URL(fileURLWithPath: "/nonexistent/recording")) }
+    }
+
+    @Test func recorderWritesWhatReplayReads() throws {
+        let dir = try TemporaryDirectory()
+        let recorder = try Recorder(paths: TestPaths.localKernelPaths, directory: dir.path("rec"))
+        try recorder.record(timestampMilliseconds: 1000)
+        try recorder.record(timestampMilliseconds: 2000)
+        let samples = try Recording.sampleDirectories(dir.path("rec"))
+        #expect(samples.map(\.milliseconds) == [1000, 2000])
+        #expect(FileManager.default.fileExists(atPath: samples[0].path + "/sys/kernel/slab/dentry/reclaim_account"))
+        #expect(!FileManager.default.fileExists(atPath: samples[1].path + "/sys"))  // same caches: not written again
+        let original = try Data(contentsOf: TestPaths.localCapture.appendingPathComponent("proc/slabinfo"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: samples[1].path + "/proc/slabinfo")) == original)
+        let replayed = ProcReader(paths: KernelPaths(procfs: samples[1].path + "/proc", sysfs: samples[0].path + "/sys"), pageSize: 4096)
+            .sample(timestampMilliseconds: 2000)
+        #expect(replayed.caches.first { $0.name == "dentry" }?.reclaimable == true)
+        #expect(replayed.caches.first { $0.name == "kmalloc-32" }?.reclaimable == false)
+        #expect(try Self.replay(dir.url.appendingPathComponent("rec")).samplesUsed == 2)
+    }
+}
