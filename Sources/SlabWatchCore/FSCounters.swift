@@ -6,6 +6,11 @@
 public struct InodeCounts: Sendable, Equatable {
     public var inodes: UInt64
     public var freeInodes: UInt64
+
+    public init(inodes: UInt64, freeInodes: UInt64) {
+        self.inodes = inodes
+        self.freeInodes = freeInodes
+    }
 }
 
 public struct DentryCounts: Sendable, Equatable {
@@ -13,11 +18,22 @@ public struct DentryCounts: Sendable, Equatable {
     public var unusedDentries: UInt64
     /// Only non-zero on kernels that count negative dentries (4.19 and later).
     public var negativeDentries: UInt64?
+
+    public init(dentries: UInt64, unusedDentries: UInt64, negativeDentries: UInt64? = nil) {
+        self.dentries = dentries
+        self.unusedDentries = unusedDentries
+        self.negativeDentries = negativeDentries
+    }
 }
 
 public struct FileHandleCounts: Sendable, Equatable {
     public var allocated: UInt64
     public var maximum: UInt64
+
+    public init(allocated: UInt64, maximum: UInt64) {
+        self.allocated = allocated
+        self.maximum = maximum
+    }
 }
 
 public enum FSCountersParser {

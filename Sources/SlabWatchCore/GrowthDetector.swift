@@ -85,7 +85,12 @@ public struct GrowthDetector: Sendable {
     /// clearly worse: "per inode" explains more than "per second".
     private mutating func bestCandidate(series: Int, windows: WindowSet) -> Candidate? {
         for window in windows.windows.reversed() {
-            guard scratch.load(series: series, from: window), scratch.count == window.count else { continue }
+            // Most caches do not grow: two reads settle it before any copying.
+            guard let first = window.footprint(series: series, at: 0),
+                  let last = window.footprint(series: series, at: window.count - 1),
+                  Double(last) - Double(first) >= settings.minGrowthBytes
+            else { continue }
+            guard scratch.load(series: series, from: window) else { continue }
             guard scratch.maximum - scratch.minimum >= settings.minGrowthBytes else { continue }
             let growth = scratch.values[scratch.count - 1] - scratch.values[0]
             guard growth >= settings.minGrowthBytes else { continue }
@@ -156,21 +161,25 @@ public struct GrowthDetector: Sendable {
 
     private mutating func advanceLifecycles(_ candidates: [String: Candidate], latest: Sample, events: inout [Event]) {
         let now = latest.timestampMilliseconds
+        guard !candidates.isEmpty || !open.isEmpty || !streaks.isEmpty else { return }
+        var cachesByName: [String: SlabCache] = [:]
+        cachesByName.reserveCapacity(latest.caches.count)
+        for cache in latest.caches { cachesByName[cache.name] = cache }
         // Peaks and classification first, so a refit below already knows
         // whether the driver has fallen.
         var classificationBefore: [String: Finding.Classification] = [:]
         for (name, finding) in open {
             classificationBefore[name] = finding.classification
-            guard let cache = latest.caches.first(where: { $0.name == name }) else { continue }
-            track(&open[name]!, cache: cache, latest: latest)
+            guard let cache = cachesByName[name] else { continue }
+            Self.track(&open[name]!, cache: cache, latest: latest, settings: settings)
         }
         for name in streaks.keys where candidates[name] == nil { streaks[name] = nil }
         for (name, candidate) in candidates {
             let streak = (streaks[name] ?? 0) + 1
             streaks[name] = streak
             if open[name] != nil {
-                update(&open[name]!, from: candidate, now: now)
-            } else if streak >= settings.openAfterEvaluations, let cache = latest.caches.first(where: { $0.name == name }) {
+                Self.update(&open[name]!, from: candidate, now: now, evidence: evidence(candidate))
+            } else if streak >= settings.openAfterEvaluations, let cache = cachesByName[name] {
                 var finding = makeFinding(name, candidate, cache: cache, now: now)
                 finding.severity = severity(of: finding, cache: cache, latest: latest)
                 open[name] = finding
@@ -179,7 +188,7 @@ public struct GrowthDetector: Sendable {
         }
         for name in Array(open.keys) {
             var finding = open[name]!
-            guard let cache = latest.caches.first(where: { $0.name == name }) else {
+            guard let cache = cachesByName[name] else {
                 resolve(&finding, now: now, events: &events)  // the cache is gone (module unloaded)
                 continue
             }
@@ -218,7 +227,10 @@ public struct GrowthDetector: Sendable {
 
     /// Refits while the driver is still rising; once it has fallen, the fit of
     /// the rise is kept (windows holding the fall describe eviction, not growth).
-    private func update(_ finding: inout Finding, from c: Candidate, now: Int64) {
+    ///
+    /// Static, like `track`: a method on `self` taking `&open[name]!` would make
+    /// the compiler copy the whole detector (and so every finding) per call.
+    private static func update(_ finding: inout Finding, from c: Candidate, now: Int64, evidence: [Finding.EvidencePoint]) {
         finding.lastSeenMilliseconds = now
         guard finding.driverFellAt == nil,
               let fit = c.fits.first(where: { $0.driver == finding.driver && $0.flagged })  // keeps its driver
@@ -230,12 +242,12 @@ public struct GrowthDetector: Sendable {
         finding.growthBytes = c.growthBytes
         finding.bytesPerSecond = c.bytesPerSecond
         finding.fits = c.fits
-        finding.evidence = evidence(c)
+        finding.evidence = evidence
     }
 
     /// Follows the peaks and decides the classification: when the driver has
     /// fallen clearly from its peak, did the cache fall along the fitted line?
-    private func track(_ finding: inout Finding, cache: SlabCache, latest: Sample) {
+    private static func track(_ finding: inout Finding, cache: SlabCache, latest: Sample, settings: DetectorSettings) {
         let now = latest.timestampMilliseconds
         finding.reclaimable = cache.reclaimable
         if cache.memoryBytes > finding.peakFootprint {
@@ -321,15 +333,14 @@ private struct Scratch: Sendable {
     mutating func load(series: Int, from window: FittedWindow) -> Bool {
         if values.count < window.count { values = Array(repeating: 0, count: window.count) }
         count = 0
+        guard window.tier.copyFootprints(series: series, start: window.start, count: window.count, into: &values)
+        else { return false }
+        count = window.count
         minimum = .infinity
         maximum = -.infinity
-        for i in 0..<window.count {
-            guard let footprint = window.footprint(series: series, at: i) else { return false }
-            let value = Double(footprint)
-            values[i] = value
-            minimum = min(minimum, value)
-            maximum = max(maximum, value)
-            count += 1
+        for i in 0..<count {
+            minimum = min(minimum, values[i])
+            maximum = max(maximum, values[i])
         }
         return true
     }

@@ -9,6 +9,12 @@ public struct Meminfo: Sendable, Equatable {
         /// Bytes when `isBytes`, otherwise the kernel's plain count.
         public var value: UInt64
         public var isBytes: Bool
+
+        public init(name: String, value: UInt64, isBytes: Bool) {
+            self.name = name
+            self.value = value
+            self.isBytes = isBytes
+        }
     }
 
     public var fields: [Field]

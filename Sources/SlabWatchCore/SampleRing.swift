@@ -121,7 +121,10 @@ extension SampleRing {
         private var head = 0  // next slot to write
         private var times: [Int64]
         private var drivers: [UInt64]  // capacity × Driver.allCases.count
-        private var footprints: [UInt64]  // capacity × seriesCapacity
+        /// Series-major: each series' slots are contiguous, so the detector reads
+        /// a cache's history sequentially (slot-major strided by the number of
+        /// caches and thrashed the CPU caches at a few thousand of them).
+        private var footprints: [UInt64]  // seriesCapacity × capacity
 
         init(capacity: Int, seriesCapacity: Int) {
             self.capacity = capacity
@@ -150,8 +153,29 @@ extension SampleRing {
         /// A series' footprint at `position`, or nil when the cache was absent.
         public func footprint(series: Int, at position: Int) -> UInt64? {
             guard series < seriesCapacity else { return nil }
-            let value = footprints[slot(position) * seriesCapacity + series]
+            let value = footprints[series * capacity + slot(position)]
             return value == SampleRing.absent ? nil : value
+        }
+
+        /// Copies a series' footprints at positions `start..<start+count` into
+        /// `values` as Doubles. False (and `values` partly written) when the
+        /// cache is absent anywhere in the range. One pass, no per-slot modulo.
+        func copyFootprints(series: Int, start: Int, count: Int, into values: inout [Double]) -> Bool {
+            guard series < seriesCapacity else { return false }
+            var slot = self.slot(start)
+            return footprints.withUnsafeBufferPointer { storage in
+                values.withUnsafeMutableBufferPointer { out in
+                    let base = series * capacity
+                    for i in 0..<count {
+                        let value = storage[base + slot]
+                        if value == SampleRing.absent { return false }
+                        out[i] = Double(value)
+                        slot += 1
+                        if slot == capacity { slot = 0 }
+                    }
+                    return true
+                }
+            }
         }
 
         mutating func beginRow(
@@ -166,9 +190,8 @@ extension SampleRing {
             drivers[base + 3] = values.3
             drivers[base + 4] = values.4
             drivers[base + 5] = values.5
-            let start = row * seriesCapacity
             footprints.withUnsafeMutableBufferPointer { buffer in
-                buffer[start..<(start + seriesCapacity)].update(repeating: SampleRing.absent)
+                for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absent }
             }
             head = (head + 1) % capacity
             count = min(count + 1, capacity)
@@ -176,7 +199,7 @@ extension SampleRing {
         }
 
         mutating func set(row: Int, series: Int, value: UInt64) {
-            footprints[row * seriesCapacity + series] = value
+            footprints[series * capacity + row] = value
         }
 
         mutating func copyRow(_ row: Int, from other: Tier) {
@@ -185,18 +208,13 @@ extension SampleRing {
             for d in 0..<width { drivers[target * width + d] = other.drivers[row * width + d] }
             let columns = min(seriesCapacity, other.seriesCapacity)
             for s in 0..<columns {
-                footprints[target * seriesCapacity + s] = other.footprints[row * other.seriesCapacity + s]
+                footprints[s * capacity + target] = other.footprints[s * other.capacity + row]
             }
         }
 
+        /// Adds room for more series; existing series keep their slots as they are.
         mutating func widen(to newCapacity: Int) {
-            var wider = Array(repeating: SampleRing.absent, count: capacity * newCapacity)
-            for row in 0..<capacity {
-                for s in 0..<seriesCapacity {
-                    wider[row * newCapacity + s] = footprints[row * seriesCapacity + s]
-                }
-            }
-            footprints = wider
+            footprints.append(contentsOf: repeatElement(SampleRing.absent, count: (newCapacity - seriesCapacity) * capacity))
             seriesCapacity = newCapacity
         }
 

@@ -9,7 +9,9 @@ import SlabWatchCore
 
 let arguments = CommandLine.arguments
 let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 2000 : 2000
-let paths = KernelPaths(procfs: arguments.count > 2 ? arguments[2] : "/proc", sysfs: arguments.count > 3 ? arguments[3] : "/sys")
+let detectorOnly = arguments.contains("--detector-only")
+let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
+                        sysfs: arguments.count > 3 ? arguments[3] : "/sys")
 let files = ["slabinfo", "meminfo", "sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"].map { "\(paths.procfs)/\($0)" }
 
 /// CPU seconds (user + system) of this process so far.
@@ -29,6 +31,7 @@ func measure(_ label: String, _ body: () -> Void) -> Double {
     return perIteration
 }
 
+if !detectorOnly {
 // 1. The kernel's cost: open, read to EOF and close the same files, no parsing.
 var raw = [UInt8](repeating: 0, count: 1 << 20)
 let kernel = measure("kernel: read the 5 files (no parsing)") {
@@ -69,3 +72,46 @@ print(String(format: "whole tick / kernel read cost: %.2fx; at a 5 s interval on
              tick / kernel, tick / 5 * 100))
 _ = readParse
 _ = renderCost
+
+}
+
+// 5. The detector: one evaluation over a full ring (12 h of 5 s samples), at
+//    250 and 5,000 caches, with quiet caches (most rejected by the growth
+//    check) and with every cache growing (every cache fitted against every driver).
+print("")
+let detectorCases: [(Int, Bool)] = arguments.contains("--detector-only")
+    ? [(5000, true)] : [(250, false), (250, true), (5000, false), (5000, true)]
+for (cacheCount, growing) in detectorCases {
+    do {
+        var ring = SampleRing()
+        var state: UInt64 = 1
+        func jitter() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(state >> 11) / Double(1 << 53) - 0.5
+        }
+        var latest = Sample(timestampMilliseconds: 0)
+        for step in 0..<(720 * 12) {
+            let inodes = 100_000 + Double(step) * (growing ? 100 : 0) + jitter() * 1000
+            latest = Sample(
+                timestampMilliseconds: Int64(step) * 5000,
+                caches: (0..<cacheCount).map { i in
+                    let bytes = 10e6 + (growing ? Double(step) * 50_000 : 0) + jitter() * 1e5
+                    return SlabCache(name: "cache\(i)", activeObjects: 1, objects: 1, objectSize: 64, objectsPerSlab: 64,
+                                     pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(bytes / 4096), pageSize: 4096, reclaimable: false)
+                },
+                meminfo: Meminfo(fields: [.init(name: "MemTotal", value: 1 << 40, isBytes: true)]),
+                inodes: .init(inodes: UInt64(inodes), freeInodes: 0),
+                dentries: .init(dentries: UInt64(inodes), unusedDentries: 0),
+                fileHandles: .init(allocated: 1000, maximum: 100_000))
+            ring.append(latest)
+        }
+        var detector = GrowthDetector()
+        let rounds = max(3, iterations / (cacheCount >= 5000 ? 400 : 40))
+        for _ in 0..<3 { _ = detector.evaluate(ring, latest: latest) }  // open the findings first
+        let start = cpuSeconds()
+        for _ in 0..<rounds { _ = detector.evaluate(ring, latest: latest) }
+        let perEvaluation = (cpuSeconds() - start) / Double(rounds)
+        let label = "detector: \(cacheCount) caches, \(growing ? "all growing" : "quiet")"
+        print("\(label.padding(toLength: 46, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", perEvaluation * 1e6)) µs CPU")
+    }
+}
