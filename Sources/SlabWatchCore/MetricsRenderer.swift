@@ -115,6 +115,7 @@ public enum MetricsRenderer {
         }
         let findings = latest.values.sorted { $0.slab < $1.slab }
         func family(_ name: StaticString, _ help: StaticString, _ value: (Finding, Finding.DriverFit) -> Double) {
+            guard !findings.isEmpty else { return }
             out.family(name, .gauge, help: help)
             for finding in findings {
                 for fit in finding.fits {
