@@ -14,6 +14,7 @@ struct ConfigurationTests {
         #expect(loaded.sampler.intervalSeconds == defaults.sampler.intervalSeconds)
         #expect(loaded.sampler.paths == defaults.sampler.paths)
         #expect(loaded.logLevel == defaults.logLevel)
+        #expect(loaded.sampler.detector == defaults.sampler.detector)
     }
 
     @Test func fileValuesAndFlagOverrides() throws {
@@ -46,6 +47,9 @@ struct ConfigurationTests {
         ("- just\n- a list\n", "c.yml:1: top level must be a mapping of sections"),
         ("web:\n  max-connections: 5\n   bad: indent\n", "c.yml:3: YAML syntax error"),
         ("log:\n  level: loud\n", "c.yml:2: log.level: 'loud' is not one of"),
+        ("detector:\n  min-r-squared: 1.5\n", "c.yml:2: detector.min-r-squared: '1.5' must be a number above 0 and at most 1"),
+        ("detector:\n  reclaimable: maybe\n", "c.yml:2: detector.reclaimable: 'maybe' is not true or false"),
+        ("detector:\n  windows: [5m, soon]\n", "c.yml:2: detector.windows: 'soon' is not a duration"),
     ])
     func badFileIsOneClearLineNamingKeyAndLine(yaml: String, expected: String) throws {
         let dir = try TemporaryDirectory()
