@@ -22,6 +22,9 @@ let package = Package(
     targets: [
         // Pure: bytes in, values out. No files, clocks, Dispatch or sockets.
         .target(name: "SlabWatchCore", swiftSettings: strict),
+        // libsystemd's headers; the Swift layer over them holds no policy.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: strict),
         // The small HTTP/1.1 server; knows nothing about slabs.
         .target(
             name: "SlabWatchHTTP",
@@ -31,7 +34,7 @@ let package = Package(
         .target(
             name: "SlabWatch",
             dependencies: [
-                "SlabWatchCore", "SlabWatchHTTP",
+                "SlabWatchCore", "SlabWatchHTTP", "Systemd",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -17,6 +17,11 @@ public struct Configuration: Sendable {
     public var sampler = Sampler.Settings()
     public var ring = SampleRing.Configuration()
     public var logLevel = Logger.Level.info
+    public var alerts = AlertPolicy.Settings()
+    /// Where journald's socket is expected; with none there, alerts go to stderr.
+    public var journalSocket = "/run/systemd/journal/socket"
+    /// Read when no `--config` is given and the file exists.
+    public static let defaultFile = "/etc/slabwatch/slabwatch.yml"
 
     public init() {}
 

@@ -12,7 +12,7 @@ struct InvalidValue: Error {
 extension Configuration {
     typealias Setter = @Sendable (inout Configuration, [String]) throws(InvalidValue) -> Void
 
-    static let sections: Set<String> = ["web", "path", "sampler", "ring", "slab", "detector", "log"]
+    static let sections: Set<String> = ["web", "path", "sampler", "ring", "slab", "detector", "alerts", "log"]
     static let listKeys: Set<String> = ["web.listen-address", "detector.windows"]
 
     static let settings: [String: Setter] = [
@@ -104,6 +104,15 @@ extension Configuration {
         },
         "detector.trend-limit-share": { config, values throws(InvalidValue) in
             config.sampler.detector.trendLimitShare = try fraction(values)
+        },
+        "alerts.cooldown": { config, values throws(InvalidValue) in
+            config.alerts.cooldownSeconds = try duration(values, in: 0...86_400 * 7)
+        },
+        "alerts.trend-horizon": { config, values throws(InvalidValue) in
+            config.alerts.trendHorizonSeconds = try duration(values, in: 60...86_400 * 365)
+        },
+        "alerts.journal-socket": { config, values throws(InvalidValue) in
+            config.journalSocket = try path(values)
         },
         "log.level": { config, values throws(InvalidValue) in
             let text = try single(values)

@@ -3,6 +3,8 @@ import Glibc
 public import Logging
 import SlabWatchCore
 import SlabWatchHTTP
+import Synchronization
+import Systemd
 
 /// Exit codes, documented in README.
 public enum ExitCode: Int32 {
@@ -57,6 +59,8 @@ public final class Daemon: @unchecked Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     private var sampler: Sampler?
     private var server: HTTPServer?
+    private var alerts: AlertRouter?
+    private let readiness = ServiceNotifier()
 
     public init(source: ConfigurationSource, configuration: Configuration, logger: Logger) {
         self.source = source
@@ -76,21 +80,45 @@ public final class Daemon: @unchecked Sendable {
         }
         let routes = Routes(store: store) { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) }
         let server = HTTPServer(limits: configuration.limits, logger: logger) { routes.respond(to: $0) }
-        do {
-            let bound = try server.start(listeningOn: configuration.listenAddresses)
-            for address in bound { logger.info("listening", metadata: ["address": "\(address)"]) }
-        } catch {
-            logger.error("cannot listen", metadata: ["error": "\(error)"])
-            return .cannotListen
-        }
+        guard listen(server) else { return .cannotListen }
+        let alerts = AlertRouter(settings: configuration.alerts, journalSocket: configuration.journalSocket, logger: logger)
         self.sampler = sampler
         self.server = server
+        self.alerts = alerts
         installSignalHandlers()
         logStart()
-        sampler.start()
+        sampler.start(hooks: hooks(alerts))
         stopped.wait()
         shutDown()
         return .success
+    }
+
+    /// Serves on sockets passed by systemd (socket activation) when there are
+    /// any, otherwise binds the configured addresses.
+    private func listen(_ server: HTTPServer) -> Bool {
+        do {
+            let inherited = try ServiceManager.listenDescriptors()
+            let bound = inherited.isEmpty
+                ? try server.start(listeningOn: configuration.listenAddresses)
+                : server.start(listeningDescriptors: inherited)
+            for address in bound {
+                logger.info("listening", metadata: ["address": "\(address)", "activated": "\(!inherited.isEmpty)"])
+            }
+            return true
+        } catch {
+            logger.error("cannot listen", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    private func hooks(_ alerts: AlertRouter) -> Sampler.Hooks {
+        var hooks = Sampler.Hooks()
+        hooks.evaluated = { report, now in alerts.route(report, now: now) }
+        hooks.alertOutcomes = { alerts.outcomes }
+        let readiness = readiness
+        let interval = configuration.sampler.intervalSeconds
+        hooks.published = { state in readiness.ticked(state, intervalSeconds: interval) }
+        return hooks
     }
 
     /// Stops a running daemon as SIGTERM would (for embedding and tests).
@@ -123,6 +151,8 @@ public final class Daemon: @unchecked Sendable {
     /// SIGHUP: read the file again. On error keep the old configuration; on
     /// success apply what can change at run time (the ring keeps its history).
     private func reload() {
+        readiness.send("RELOADING=1")
+        defer { readiness.send("READY=1") }
         let new: Configuration
         do { new = try source.load() } catch {
             logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
@@ -132,6 +162,7 @@ public final class Daemon: @unchecked Sendable {
             logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
             return
         }
+        alerts?.apply(new.alerts)
         if new.listenAddresses != configuration.listenAddresses || new.limits != configuration.limits
             || new.ring != configuration.ring {
             logger.warning("web.* and ring.* changes take effect after a restart")
@@ -141,9 +172,45 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func shutDown() {
+        readiness.send("STOPPING=1")
         for source in signalSources { source.cancel() }
         server?.stop()
         sampler?.stop()
+        alerts?.drain()
         logger.info("stopped")
+    }
+}
+
+/// Tells the service manager how the daemon is doing: `READY=1` after the first
+/// sample (the listening socket is up by then), `WATCHDOG=1` from every tick so
+/// a hung sampler gets the service restarted, and `STATUS=` when it changes.
+/// Without `NOTIFY_SOCKET` every call is a cheap no-op.
+final class ServiceNotifier: Sendable {
+    private struct State {
+        var ready = false
+        var status = ""
+    }
+
+    private let state = Mutex(State())
+    private let watchdog = ServiceManager.watchdogMicroseconds() != nil
+
+    func ticked(_ published: PublishedState, intervalSeconds: Double) {
+        let counts = published.report.openCounts
+        let open = counts.values.reduce(0, +)
+        let status = "STATUS=sampling \(published.sample.caches.count) caches every \(Finding.duration(intervalSeconds)); "
+            + "\(open) open findings (\(counts[.critical] ?? 0) critical)"
+        let (becameReady, statusChanged) = state.withLock { s -> (Bool, Bool) in
+            let first = !s.ready
+            s.ready = true
+            let changed = s.status != status
+            s.status = status
+            return (first, changed)
+        }
+        if becameReady { send("READY=1\n" + status) } else if statusChanged { send(status) }
+        if watchdog { send("WATCHDOG=1") }
+    }
+
+    func send(_ message: String) {
+        _ = try? ServiceManager.notify(message)
     }
 }

@@ -51,7 +51,19 @@ public final class Sampler: @unchecked Sendable {
     private var timer: (any DispatchSourceTimer)?
     private var lastTickNanoseconds: UInt64?
     private var metricsSizeHint = 64 * 1024
-    private var onTick: (@Sendable (Sample) -> Void)?
+    private var hooks = Hooks()
+
+    /// What the daemon plugs into each tick (all called on the sampler queue).
+    public struct Hooks: Sendable {
+        /// After each detector evaluation, with the sample's time (alerting).
+        public var evaluated: (@Sendable (GrowthDetector.Report, Int64) -> Void)?
+        /// Alert outcomes so far, for `slabwatch_alerts_total`.
+        public var alertOutcomes: (@Sendable () -> [AlertOutcome: UInt64])?
+        /// After each publish (readiness, watchdog, status).
+        public var published: (@Sendable (PublishedState) -> Void)?
+
+        public init() {}
+    }
 
     /// - Throws: `CacheFilter.InvalidPattern` for a bad include/exclude regex.
     public init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, logger: Logger) throws {
@@ -64,11 +76,10 @@ public final class Sampler: @unchecked Sendable {
         self.detector = GrowthDetector(settings: settings.detector)
     }
 
-    /// Samples immediately, then every interval. `onTick` runs on the sampler
-    /// queue after each publish (the daemon uses it for readiness).
-    public func start(onTick: (@Sendable (Sample) -> Void)? = nil) {
+    /// Samples immediately, then every interval, calling `hooks` each tick.
+    public func start(hooks: Hooks = Hooks()) {
         queue.sync {
-            self.onTick = onTick
+            self.hooks = hooks
             schedule()
         }
     }
@@ -116,7 +127,7 @@ public final class Sampler: @unchecked Sendable {
         source.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(10))
         source.setEventHandler { [unowned self] in
             let published = tick()
-            onTick?(published.sample)
+            hooks.published?(published)
         }
         timer = source
         lastTickNanoseconds = nil
@@ -132,6 +143,7 @@ public final class Sampler: @unchecked Sendable {
             ring.append(sample)
             return detector.evaluate(ring, latest: sample)
         }
+        hooks.evaluated?(report, sample.timestampMilliseconds)
         statistics.samplesTotal += 1
         for (source, status) in sample.sources where status.malformedLines > 0 {
             statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
@@ -155,7 +167,8 @@ public final class Sampler: @unchecked Sendable {
     private func render(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
         let metrics = MetricsRenderer.render(
             .init(sample: sample, exportedCaches: filter.exported(sample.caches), statistics: statistics,
-                  process: process.read(), version: Self.version, report: report),
+                  process: process.read(), version: Self.version, report: report,
+                  alerts: hooks.alertOutcomes?() ?? [:]),
             sizeHint: metricsSizeHint)
         metricsSizeHint = metrics.count + metrics.count / 8
         return PublishedState(

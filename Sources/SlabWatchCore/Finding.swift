@@ -152,7 +152,7 @@ public struct Finding: Sendable, Equatable {
     }
 
     /// `10 min`, `2.5 h`, `45 s`.
-    static func duration(_ seconds: Double) -> String {
+    public static func duration(_ seconds: Double) -> String {
         if seconds < 120 { return "\(decimal(seconds, 0)) s" }
         if seconds < 7200 { return "\(decimal(seconds / 60, seconds.truncatingRemainder(dividingBy: 60) == 0 ? 0 : 1)) min" }
         return "\(decimal(seconds / 3600, 1)) h"

@@ -11,6 +11,19 @@ public struct SamplerStatistics: Sendable, Equatable {
     public init() {}
 }
 
+/// How many alerts went to a sink with a result (`slabwatch_alerts_total`).
+public struct AlertOutcome: Sendable, Hashable {
+    /// `journal` or `stderr`.
+    public var sink: String
+    /// `sent`, `failed` or `suppressed` (held back by the per-cache cooldown).
+    public var result: String
+
+    public init(sink: String, result: String) {
+        self.sink = sink
+        self.result = result
+    }
+}
+
 /// The standard `process_*` metrics, read by the daemon from /proc/self.
 public struct ProcessStatistics: Sendable, Equatable {
     public var cpuSeconds: Double
@@ -48,12 +61,15 @@ public enum MetricsRenderer {
         public var process: ProcessStatistics?
         public var version: String
         public var report: GrowthDetector.Report
+        public var alerts: [AlertOutcome: UInt64]
 
         public init(
             sample: Sample, exportedCaches: [SlabCache], statistics: SamplerStatistics,
-            process: ProcessStatistics?, version: String, report: GrowthDetector.Report = .init()
+            process: ProcessStatistics?, version: String, report: GrowthDetector.Report = .init(),
+            alerts: [AlertOutcome: UInt64] = [:]
         ) {
             self.sample = sample
+            self.alerts = alerts
             self.report = report
             self.exportedCaches = exportedCaches
             self.statistics = statistics
@@ -65,6 +81,7 @@ public enum MetricsRenderer {
     public static func render(_ input: Input, sizeHint: Int = 64 * 1024) -> [UInt8] {
         var out = PrometheusText(reservingCapacity: sizeHint)
         if let process = input.process { renderProcess(process, &out) }
+        renderAlerts(input.alerts, &out)
         out.family("slabwatch_build_info", .gauge, help: "A metric with a constant '1' value labelled by the slabwatch version.")
         out.sample("slabwatch_build_info", label: "version", input.version, 1 as UInt64)
         renderCacheCounts(input, &out)
@@ -95,6 +112,17 @@ public enum MetricsRenderer {
         out.sample("process_start_time_seconds", p.startTimeSeconds)
         out.family("process_virtual_memory_bytes", .gauge, help: "Virtual memory size in bytes.")
         out.sample("process_virtual_memory_bytes", p.virtualBytes)
+    }
+
+    /// Every sink × result, zeros included, so rate() works from the first alert.
+    private static func renderAlerts(_ alerts: [AlertOutcome: UInt64], _ out: inout PrometheusText) {
+        out.family("slabwatch_alerts_total", .counter, help: "Alerts by sink (journal, stderr) and result (sent, failed, suppressed by the per-cache cooldown).")
+        for result in ["failed", "sent", "suppressed"] {
+            for sink in ["journal", "stderr"] {
+                out.sample("slabwatch_alerts_total", labels: ["result": result, "sink": sink],
+                           alerts[AlertOutcome(sink: sink, result: result)] ?? 0)
+            }
+        }
     }
 
     private static func renderCacheCounts(_ input: Input, _ out: inout PrometheusText) {

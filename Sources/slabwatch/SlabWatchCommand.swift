@@ -171,7 +171,7 @@ struct DetectorOptions: ParsableArguments {
 
 /// Every configuration key as a flag of the same dotted name.
 struct DaemonOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: "YAML configuration file (see config/slabwatch.yml).")
+    @Option(name: .customLong("config"), help: "YAML configuration file (see config/slabwatch.yml; default /etc/slabwatch/slabwatch.yml when present).")
     var config: String?
 
     @Option(name: .customLong("web.listen-address"), help: "Address to serve on, e.g. 127.0.0.1:10077, [::1]:10077, :10077 (repeatable; default :\(Configuration.defaultPort)).")
@@ -220,7 +220,9 @@ struct DaemonOptions: ParsableArguments {
             ("slab.min-memory-bytes", minMemoryBytes), ("log.level", logLevel),
         ]
         for (key, value) in single { if let value { overrides.append((key, value)) } }
-        return ConfigurationSource(file: config, overrides: overrides + detector.overrides)
+        // Like systemd's own daemons: /etc/slabwatch/slabwatch.yml when present.
+        let file = config ?? (access(Configuration.defaultFile, F_OK) == 0 ? Configuration.defaultFile : nil)
+        return ConfigurationSource(file: file, overrides: overrides + detector.overrides)
     }
 
     /// Loads defaults, file and flags; on error prints one line and exits 2.

@@ -1,0 +1,63 @@
+import Dispatch
+import Logging
+import SlabWatchCore
+import Synchronization
+import Systemd
+
+/// Delivers alerts to the journal (or, with no journald, as one structured
+/// line on stderr) on its own queue, so a slow or missing journal never delays
+/// the sampler. Counts every outcome for `slabwatch_alerts_total`.
+final class AlertRouter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "slabwatch.alerts")
+    private var policy: AlertPolicy  // sampler queue only
+    private let journalSocket: String
+    private let logger: Logger
+    private let counts = Mutex<[AlertOutcome: UInt64]>([:])
+
+    init(settings: AlertPolicy.Settings, journalSocket: String, logger: Logger) {
+        policy = AlertPolicy(settings: settings)
+        self.journalSocket = journalSocket
+        self.logger = logger
+    }
+
+    /// Called on the sampler queue after each evaluation; returns at once.
+    func route(_ report: GrowthDetector.Report, now: Int64) {
+        let (alerts, suppressed) = policy.alerts(for: report, now: now)
+        if suppressed > 0 { count(AlertOutcome(sink: currentSink, result: "suppressed"), by: UInt64(suppressed)) }
+        guard !alerts.isEmpty else { return }
+        queue.async { [self] in alerts.forEach(deliver) }
+    }
+
+    func apply(_ settings: AlertPolicy.Settings) { policy.settings = settings }
+
+    /// Waits until every alert handed over so far has been delivered (shutdown, tests).
+    func drain() { queue.sync {} }
+
+    var outcomes: [AlertOutcome: UInt64] { counts.withLock { $0 } }
+
+    private var currentSink: String { Journal.isAvailable(socketPath: journalSocket) ? "journal" : "stderr" }
+
+    private func deliver(_ alert: Alert) {
+        if Journal.isAvailable(socketPath: journalSocket) {
+            do {
+                try Journal.send(alert.fields.map { ($0.name, $0.value) })
+                count(AlertOutcome(sink: "journal", result: "sent"))
+                return
+            } catch {
+                count(AlertOutcome(sink: "journal", result: "failed"))
+                logger.warning("journal send failed, alert goes to stderr", metadata: ["error": "\(error)"])
+            }
+        }
+        var metadata: Logger.Metadata = [:]
+        for field in alert.fields where field.name != "MESSAGE" {
+            metadata[field.name.lowercased()] = "\(field.value)"
+        }
+        logger.log(level: alert.priority <= 2 ? .critical : alert.priority <= 4 ? .warning : .notice,
+                   "\(alert.message)", metadata: metadata)
+        count(AlertOutcome(sink: "stderr", result: "sent"))
+    }
+
+    private func count(_ outcome: AlertOutcome, by amount: UInt64 = 1) {
+        counts.withLock { $0[outcome, default: 0] += amount }
+    }
+}

@@ -1,0 +1,164 @@
+/// One journal entry to send: the fields journald stores, in order.
+public struct Alert: Sendable, Equatable {
+    /// Alert kinds; each has a fixed MESSAGE_ID (documented in README and the catalog).
+    public enum Kind: String, Sendable, CaseIterable {
+        case findingOpened = "finding-opened"
+        case findingEscalated = "finding-escalated"
+        case findingReclassified = "finding-reclassified"
+        case findingResolved = "finding-resolved"
+        case unreclaimableTrend = "unreclaimable-trend"
+
+        /// Made once with `systemd-id128 new`; never change them: operators
+        /// search by them (`journalctl MESSAGE_ID=…`) on every host.
+        public var messageID: String {
+            switch self {
+            case .findingOpened: "aaecc68b8b2e4066a6955852ef5fcbf7"
+            case .findingEscalated: "1ef0c3ca9b25410b8fd813f02d3e36b3"
+            case .findingReclassified: "5a41cb2d46fb436d87c8fd0c56d4de21"
+            case .findingResolved: "658cdcdd33714f8e9e921425b5c7783a"
+            case .unreclaimableTrend: "5354dd2fca384fc8939a5d9d754e1486"
+            }
+        }
+    }
+
+    public struct Field: Sendable, Equatable {
+        public var name: String
+        public var value: String
+    }
+
+    public var kind: Kind
+    /// syslog priority: 2 critical, 4 warning, 5 notice, 6 info.
+    public var priority: Int
+    public var message: String
+    /// Every field, MESSAGE, MESSAGE_ID and PRIORITY included.
+    public var fields: [Field]
+    /// The cache the alert is about (nil for the global trend).
+    public var slab: String?
+
+    public func value(_ name: String) -> String? { fields.first { $0.name == name }?.value }
+}
+
+/// Turns detector transitions into alerts: one per finding transition and one
+/// when the unreclaimable-slab trend comes within the horizon, never one per
+/// tick, and at most one new finding per cache per cooldown so a flapping
+/// cache cannot flood the journal. Pure; owned by the sampler side.
+public struct AlertPolicy: Sendable {
+    public struct Settings: Sendable, Equatable {
+        /// A cache whose finding opened less than this ago does not alert again.
+        public var cooldownSeconds: Double = 600
+        /// Alert when SUnreclaim would reach its limit within this long.
+        public var trendHorizonSeconds: Double = 24 * 3600
+        /// The trend's time fit must be at least this good to alert.
+        public var trendMinRSquared: Double = 0.9
+
+        public init() {}
+    }
+
+    public var settings: Settings
+    private var lastOpenedAlert: [String: Int64] = [:]
+    private var suppressedFindings: Set<FindingID> = []
+    private var trendArmed = true
+    public private(set) var suppressedCount = 0
+
+    private struct FindingID: Hashable, Sendable {
+        var slab: String
+        var firstSeen: Int64
+    }
+
+    public init(settings: Settings = .init()) { self.settings = settings }
+
+    /// The alerts one detector report calls for; `suppressed` counts those held back.
+    public mutating func alerts(for report: GrowthDetector.Report, now: Int64) -> (alerts: [Alert], suppressed: Int) {
+        var alerts: [Alert] = []
+        var suppressed = 0
+        for event in report.events {
+            let id = FindingID(slab: event.finding.slab, firstSeen: event.finding.firstSeenMilliseconds)
+            if event.kind == .opened {
+                if let last = lastOpenedAlert[id.slab], Double(now - last) / 1000 < settings.cooldownSeconds {
+                    suppressedFindings.insert(id)
+                } else {
+                    lastOpenedAlert[id.slab] = now
+                }
+            }
+            if suppressedFindings.contains(id) {
+                suppressed += 1
+                if event.kind == .resolved { suppressedFindings.remove(id) }
+                continue
+            }
+            alerts.append(Self.alert(event))
+        }
+        if let trend = trendAlert(report.trend) { alerts.append(trend) }
+        suppressedCount += suppressed
+        return (alerts, suppressed)
+    }
+
+    static func alert(_ event: GrowthDetector.Event) -> Alert {
+        let f = event.finding
+        let kind: Alert.Kind
+        let priority: Int
+        switch event.kind {
+        case .opened:
+            kind = .findingOpened
+            priority = f.severity == .critical ? 2 : f.severity == .info ? 6 : 4
+        case .escalated:
+            kind = .findingEscalated
+            priority = 2
+        case .reclassified:
+            kind = .findingReclassified
+            priority = f.classification == .leakLike ? 4 : 5
+        case .resolved:
+            kind = .findingResolved
+            priority = 6
+        }
+        let message = event.kind == .resolved ? "Resolved: \(f.message)" : f.message
+        let fields: [Alert.Field] = [
+            .init(name: "MESSAGE", value: message),
+            .init(name: "MESSAGE_ID", value: kind.messageID),
+            .init(name: "PRIORITY", value: String(priority)),
+            .init(name: "SYSLOG_IDENTIFIER", value: "slabwatch"),
+            .init(name: "SLABWATCH_ALERT", value: kind.rawValue),
+            .init(name: "SLABWATCH_SLAB", value: f.slab),
+            .init(name: "SLABWATCH_DRIVER", value: f.driver.rawValue),
+            .init(name: "SLABWATCH_BYTES_PER_UNIT", value: Finding.decimal(f.bytesPerUnit, 1)),
+            .init(name: "SLABWATCH_R_SQUARED", value: Finding.decimal(f.rSquared, 4)),
+            .init(name: "SLABWATCH_GROWTH_BYTES", value: Finding.decimal(f.growthBytes, 0)),
+            .init(name: "SLABWATCH_DRIVER_CHANGE", value: Finding.decimal(f.driverChange, 0)),
+            .init(name: "SLABWATCH_WINDOW_SECONDS", value: Finding.decimal(f.windowSeconds, 0)),
+            .init(name: "SLABWATCH_RECLAIMABLE", value: f.reclaimable.map { $0 ? "true" : "false" } ?? "unknown"),
+            .init(name: "SLABWATCH_CLASSIFICATION", value: f.classification.rawValue),
+            .init(name: "SLABWATCH_STATE", value: f.state.rawValue),
+            .init(name: "SLABWATCH_SEVERITY", value: f.severity.rawValue),
+            .init(name: "SLABWATCH_FIRST_SEEN", value: RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds)),
+        ]
+        return Alert(kind: kind, priority: priority, message: message, fields: fields, slab: f.slab)
+    }
+
+    /// Once per approach: fires when the projection comes within the horizon,
+    /// re-arms when it recedes past twice the horizon or the trend stops rising.
+    private mutating func trendAlert(_ trend: SlabTrend?) -> Alert? {
+        guard let trend, let fit = trend.fits.first(where: { $0.memory == "slab_unreclaimable" && $0.driver == .time }),
+              let seconds = trend.secondsToLimit, fit.rSquared >= settings.trendMinRSquared
+        else {
+            trendArmed = true
+            return nil
+        }
+        if seconds > 2 * settings.trendHorizonSeconds { trendArmed = true }
+        guard trendArmed, seconds <= settings.trendHorizonSeconds else { return nil }
+        trendArmed = false
+        let limit = trend.limitBytes.map { Finding.bytes($0) } ?? "the limit"
+        let message = "Unreclaimable slab grows \(Finding.bytes(fit.bytesPerUnit * 3600)) per hour (R² \(Finding.decimal(fit.rSquared, 3)) over \(Finding.duration(trend.windowSeconds))); at this rate it reaches \(limit) (\(Finding.decimal(trend.limitShare * 100, 0)) % of MemTotal) in \(Finding.duration(seconds))."
+        let kind = Alert.Kind.unreclaimableTrend
+        return Alert(kind: kind, priority: 4, message: message, fields: [
+            .init(name: "MESSAGE", value: message),
+            .init(name: "MESSAGE_ID", value: kind.messageID),
+            .init(name: "PRIORITY", value: "4"),
+            .init(name: "SYSLOG_IDENTIFIER", value: "slabwatch"),
+            .init(name: "SLABWATCH_ALERT", value: kind.rawValue),
+            .init(name: "SLABWATCH_BYTES_PER_SECOND", value: Finding.decimal(fit.bytesPerUnit, 1)),
+            .init(name: "SLABWATCH_R_SQUARED", value: Finding.decimal(fit.rSquared, 4)),
+            .init(name: "SLABWATCH_SECONDS_TO_LIMIT", value: Finding.decimal(seconds, 0)),
+            .init(name: "SLABWATCH_LIMIT_BYTES", value: trend.limitBytes.map { Finding.decimal($0, 0) } ?? ""),
+            .init(name: "SLABWATCH_WINDOW_SECONDS", value: Finding.decimal(trend.windowSeconds, 0)),
+        ], slab: nil)
+    }
+}

@@ -1,0 +1,71 @@
+import Testing
+@testable import SlabWatchCore
+
+struct AlertPolicyTests {
+    static func finding(_ slab: String, firstSeen: Int64, state: Finding.State = .open) -> Finding {
+        var f = Finding(slab: slab, driver: .inodes, bytesPerUnit: 32768, rSquared: 0.998, windowSeconds: 600,
+                        growthBytes: 33e9, driverChange: 1e6, bytesPerSecond: 5e7, reclaimable: false,
+                        classification: .undetermined, state: state, severity: .warning,
+                        firstSeenMilliseconds: firstSeen, lastSeenMilliseconds: firstSeen, fits: [], evidence: [])
+        f.state = state
+        return f
+    }
+
+    static func report(_ events: [(GrowthDetector.Event.Kind, Finding)]) -> GrowthDetector.Report {
+        GrowthDetector.Report(findings: [], events: events.map { .init(kind: $0.0, finding: $0.1) })
+    }
+
+    @Test func findingAlertCarriesEveryField() throws {
+        var policy = AlertPolicy()
+        let (alerts, _) = policy.alerts(for: Self.report([(.opened, Self.finding("kmalloc-32", firstSeen: 0))]), now: 0)
+        let alert = try #require(alerts.first)
+        #expect(alert.kind == .findingOpened && alert.priority == 4)
+        #expect(alert.value("MESSAGE_ID") == "aaecc68b8b2e4066a6955852ef5fcbf7")
+        #expect(alert.value("SYSLOG_IDENTIFIER") == "slabwatch")
+        #expect(alert.value("SLABWATCH_SLAB") == "kmalloc-32")
+        #expect(alert.value("SLABWATCH_BYTES_PER_UNIT") == "32768.0")
+        #expect(alert.value("SLABWATCH_R_SQUARED") == "0.9980")
+        #expect(alert.value("SLABWATCH_RECLAIMABLE") == "false")
+        #expect(alert.value("MESSAGE")?.hasPrefix("kmalloc-32 grows 32.0 KiB per cached inode") == true)
+        for name in ["SLABWATCH_DRIVER", "SLABWATCH_GROWTH_BYTES", "SLABWATCH_CLASSIFICATION", "SLABWATCH_STATE", "SLABWATCH_SEVERITY"] {
+            #expect(alert.value(name) != nil, "\(name)")
+        }
+        #expect(Set(Alert.Kind.allCases.map(\.messageID)).count == Alert.Kind.allCases.count)
+    }
+
+    @Test func flappingCacheAlertsOncePerCooldown() {
+        var policy = AlertPolicy()  // 10 min cooldown
+        var sent = 0, suppressed = 0
+        for cycle in 0..<5 {  // opens and resolves every 2 minutes
+            let t = Int64(cycle) * 120_000
+            let f = Self.finding("flappy", firstSeen: t)
+            let a = policy.alerts(for: Self.report([(.opened, f)]), now: t)
+            let b = policy.alerts(for: Self.report([(.resolved, Self.finding("flappy", firstSeen: t, state: .resolved))]), now: t + 60_000)
+            sent += a.alerts.count + b.alerts.count
+            suppressed += a.suppressed + b.suppressed
+        }
+        #expect(sent == 2)  // the first opening and its resolution
+        #expect(suppressed == 8)
+        let later = policy.alerts(for: Self.report([(.opened, Self.finding("flappy", firstSeen: 700_000))]), now: 700_000)
+        #expect(later.alerts.count == 1)
+        let other = policy.alerts(for: Self.report([(.opened, Self.finding("other", firstSeen: 700_000))]), now: 700_000)
+        #expect(other.alerts.count == 1)  // per cache, not global
+    }
+
+    @Test func trendAlertsOnceUntilItRecedes() {
+        var policy = AlertPolicy()
+        func trend(_ seconds: Double?) -> GrowthDetector.Report {
+            GrowthDetector.Report(trend: SlabTrend(
+                windowSeconds: 3600, fits: [.init(memory: "slab_unreclaimable", driver: .time, bytesPerUnit: 1e5, rSquared: 0.99)],
+                limitShare: 0.5, limitBytes: 8e9, secondsToLimit: seconds))
+        }
+        #expect(policy.alerts(for: trend(200_000), now: 0).alerts.isEmpty)  // beyond the 24 h horizon
+        let first = policy.alerts(for: trend(50_000), now: 1).alerts
+        #expect(first.map(\.kind) == [.unreclaimableTrend])
+        #expect(first[0].value("MESSAGE_ID") == "5354dd2fca384fc8939a5d9d754e1486")
+        #expect(first[0].message.contains("reaches 7.5 GiB (50 % of MemTotal)"))
+        #expect(policy.alerts(for: trend(40_000), now: 2).alerts.isEmpty)  // still approaching: once only
+        #expect(policy.alerts(for: trend(nil), now: 3).alerts.isEmpty)  // stopped rising: re-armed
+        #expect(policy.alerts(for: trend(30_000), now: 4).alerts.count == 1)
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds slabwatch and installs it with its units, default configuration and
+# journal catalog:  scripts/install.sh            (PREFIX=/usr/local)
+#                   scripts/install.sh uninstall
+# DESTDIR=… stages the files for packaging; then nothing is reloaded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX=${PREFIX:-/usr/local}
+DESTDIR=${DESTDIR:-}
+bin=$DESTDIR$PREFIX/bin
+units=$DESTDIR$PREFIX/lib/systemd/system
+catalog=$DESTDIR$PREFIX/lib/systemd/catalog
+doc=$DESTDIR$PREFIX/share/doc/slabwatch
+etc=$DESTDIR/etc/slabwatch
+
+live() { [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; }
+
+if [ "${1:-install}" = uninstall ]; then
+  live && systemctl disable --now slabwatch.socket slabwatch.service 2>/dev/null || true
+  rm -f "$bin/slabwatch" "$units/slabwatch.service" "$units/slabwatch.socket" "$catalog/slabwatch.catalog"
+  rm -rf "$doc"
+  # The configuration may hold local edits: removed only when it is the shipped one.
+  if [ -f "$etc/slabwatch.yml" ] && cmp -s config/slabwatch.yml "$etc/slabwatch.yml"; then
+    rm -f "$etc/slabwatch.yml"; rmdir "$etc" 2>/dev/null || true
+  fi
+  [ -z "$DESTDIR" ] && journalctl --update-catalog 2>/dev/null || true
+  live && systemctl daemon-reload || true
+  echo "slabwatch uninstalled"
+  exit 0
+fi
+
+command -v pkg-config >/dev/null && pkg-config --exists libsystemd || {
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev pkg-config >/dev/null
+}
+swift build -c release --product slabwatch
+install -D -m 0755 .build/release/slabwatch "$bin/slabwatch"
+sed "s|/usr/local/bin/slabwatch|$PREFIX/bin/slabwatch|" systemd/slabwatch.service > /tmp/slabwatch.service.$$
+install -D -m 0644 /tmp/slabwatch.service.$$ "$units/slabwatch.service"
+rm -f /tmp/slabwatch.service.$$
+install -D -m 0644 systemd/slabwatch.socket "$units/slabwatch.socket"
+install -D -m 0644 systemd/slabwatch.catalog "$catalog/slabwatch.catalog"
+install -D -m 0644 README.md "$doc/README.md"
+[ -f "$etc/slabwatch.yml" ] || install -D -m 0644 config/slabwatch.yml "$etc/slabwatch.yml"
+[ -z "$DESTDIR" ] && journalctl --update-catalog
+live && systemctl daemon-reload || true
+echo "slabwatch installed into $PREFIX; start it with: systemctl enable --now slabwatch.service"
