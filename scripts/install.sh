@@ -3,6 +3,7 @@
 # journal catalog:  scripts/install.sh            (PREFIX=/usr/local)
 #                   scripts/install.sh uninstall
 # DESTDIR=… stages the files for packaging; then nothing is reloaded.
+# BINARY=path installs an already built binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
@@ -23,18 +24,21 @@ if [ "${1:-install}" = uninstall ]; then
   if [ -f "$etc/slabwatch.yml" ] && cmp -s config/slabwatch.yml "$etc/slabwatch.yml"; then
     rm -f "$etc/slabwatch.yml"; rmdir "$etc" 2>/dev/null || true
   fi
-  [ -z "$DESTDIR" ] && journalctl --update-catalog 2>/dev/null || true
+  if [ -z "$DESTDIR" ]; then journalctl --update-catalog 2>/dev/null || true; fi
   live && systemctl daemon-reload || true
   echo "slabwatch uninstalled"
   exit 0
 fi
 
-command -v pkg-config >/dev/null && pkg-config --exists libsystemd || {
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev pkg-config >/dev/null
-}
-swift build -c release --product slabwatch
-install -D -m 0755 .build/release/slabwatch "$bin/slabwatch"
+if [ -z "${BINARY:-}" ]; then
+  command -v pkg-config >/dev/null && pkg-config --exists libsystemd || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev pkg-config >/dev/null
+  }
+  swift build -c release --product slabwatch
+  BINARY=.build/release/slabwatch
+fi
+install -D -m 0755 "$BINARY" "$bin/slabwatch"
 sed "s|/usr/local/bin/slabwatch|$PREFIX/bin/slabwatch|" systemd/slabwatch.service > /tmp/slabwatch.service.$$
 install -D -m 0644 /tmp/slabwatch.service.$$ "$units/slabwatch.service"
 rm -f /tmp/slabwatch.service.$$
@@ -42,6 +46,6 @@ install -D -m 0644 systemd/slabwatch.socket "$units/slabwatch.socket"
 install -D -m 0644 systemd/slabwatch.catalog "$catalog/slabwatch.catalog"
 install -D -m 0644 README.md "$doc/README.md"
 [ -f "$etc/slabwatch.yml" ] || install -D -m 0644 config/slabwatch.yml "$etc/slabwatch.yml"
-[ -z "$DESTDIR" ] && journalctl --update-catalog
+if [ -z "$DESTDIR" ]; then journalctl --update-catalog; fi
 live && systemctl daemon-reload || true
 echo "slabwatch installed into $PREFIX; start it with: systemctl enable --now slabwatch.service"

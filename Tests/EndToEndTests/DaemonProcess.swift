@@ -17,13 +17,17 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
     private(set) var port: UInt16 = 0
 
     /// Starts the daemon and waits until it is listening and has published a sample.
-    init(arguments: [String], wrapper: [String] = []) throws {
+    init(arguments: [String], wrapper: [String] = [], environment: [String: String] = [:], listen: Bool = true) throws {
         if wrapper.isEmpty {
             process.executableURL = Self.binary
-            process.arguments = ["--web.listen-address", "127.0.0.1:0"] + arguments
+            process.arguments = (listen ? ["--web.listen-address", "127.0.0.1:0"] : []) + arguments
         } else {
             process.executableURL = URL(fileURLWithPath: wrapper[0])
-            process.arguments = Array(wrapper.dropFirst()) + [Self.binary.path, "--web.listen-address", "127.0.0.1:0"] + arguments
+            process.arguments = Array(wrapper.dropFirst()) + [Self.binary.path]
+                + (listen ? ["--web.listen-address", "127.0.0.1:0"] : []) + arguments
+        }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
