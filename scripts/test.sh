@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and runs all of it: unit, integration and
-# end-to-end tests (the latter start the real binary, curl, promtool and a
-# Prometheus server on loopback). Run as root on Debian: the tests read
-# /proc/slabinfo and drop to an unprivileged user for one case.
+# end-to-end tests (the latter start the real binary, curl, promtool, a
+# Prometheus server on loopback, and a standalone journald when none runs).
+# Run as root on Debian: the tests read /proc/slabinfo, mount a tmpfs, drop to an
+# unprivileged user for one case, and briefly install the journal catalog.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,11 @@ need=()
 command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists libsystemd 2>/dev/null || need+=(libsystemd-dev)
+# journald, journalctl, systemd-analyze and systemd-socket-activate
+{ [ -x /lib/systemd/systemd-journald ] && command -v systemd-analyze >/dev/null \
+  && command -v systemd-socket-activate >/dev/null; } || need+=(systemd)
 if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
