@@ -43,6 +43,10 @@ public final class HTTPServer: @unchecked Sendable {
     private let logger: Logger
     private let handler: Handler
     private var listeners: [(fd: Int32, source: any DispatchSourceRead)] = []
+    private var pausedListeners: Set<Int32> = []  // suspended while out of descriptors
+    /// One read buffer shared by every connection (all run on `queue`), so a
+    /// request costs no allocation to receive.
+    fileprivate var receiveBuffer = [UInt8](repeating: 0, count: 16 * 1024)
     private var connections: [Int32: Connection] = [:]
     private var sweeper: (any DispatchSourceTimer)?
     private let stats = Mutex(HTTPServerStatistics())
@@ -83,7 +87,11 @@ public final class HTTPServer: @unchecked Sendable {
     /// Stops accepting, closes every connection and waits until that is done.
     public func stop() {
         queue.sync {
-            for listener in listeners { listener.source.cancel() }
+            for listener in listeners {
+                // A suspended source never runs its cancel handler (which closes the fd).
+                if pausedListeners.remove(listener.fd) != nil { listener.source.resume() }
+                listener.source.cancel()
+            }
             listeners.removeAll()
             for connection in connections.values { connection.close() }
             connections.removeAll()
@@ -137,8 +145,10 @@ public final class HTTPServer: @unchecked Sendable {
         stats.withLock { $0.acceptErrors += 1 }
         logger.warning("accept: out of file descriptors, pausing 100 ms", metadata: ["errno": "\(code)"])
         source.suspend()
+        pausedListeners.insert(fd)
         queue.asyncAfter(deadline: .now() + .milliseconds(100)) { [weak self] in
-            guard let self, let listener = listeners.first(where: { $0.fd == fd }) else { return }
+            guard let self, pausedListeners.remove(fd) != nil,
+                  let listener = listeners.first(where: { $0.fd == fd }) else { return }
             listener.source.resume()
         }
     }
@@ -216,12 +226,11 @@ private final class Connection {
     }
 
     private func readAvailable() {
-        var chunk = (0..<4096).map { _ in UInt8(0) }
         while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = server.receiveBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
                 if input.isEmpty { deadline = .now() + server.serverLimits.headerTimeoutSeconds }
-                input.append(contentsOf: chunk[0..<n])
+                input.append(contentsOf: server.receiveBuffer[0..<n])
                 if input.count > server.serverLimits.maxHeaderBytes + 4096 { break }
                 continue
             }

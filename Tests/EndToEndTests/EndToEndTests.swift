@@ -37,9 +37,13 @@ struct EndToEndTests {
 
         #expect(try daemon.get("/healthz").status == 200)
         #expect(try daemon.get("/").body.contains("href=\"/metrics\""))
-        let head = try DaemonProcess.run("/usr/bin/curl", ["-sS", "-I", "--max-time", "5", "http://127.0.0.1:\(daemon.port)/metrics"])
+        // HEAD on / (its body never changes; /metrics changes every tick).
+        let index = try daemon.get("/")
+        let head = try DaemonProcess.run("/usr/bin/curl", ["-sS", "-I", "--max-time", "5", "http://127.0.0.1:\(daemon.port)/"])
         #expect(head.status == 0 && head.output.hasPrefix("HTTP/1.1 200 OK"))
-        #expect(head.output.contains("Content-Length: \(metrics.body.utf8.count)\r\n"))
+        #expect(head.output.contains("Content-Length: \(index.body.utf8.count)\r\n"))
+        let metricsHead = try DaemonProcess.run("/usr/bin/curl", ["-sS", "-I", "--max-time", "5", "http://127.0.0.1:\(daemon.port)/metrics"])
+        #expect(metricsHead.output.contains("Content-Type: text/plain; version=0.0.4"))
         #expect(try daemon.get("/nope").status == 404)
         let post = try daemon.get("/metrics", extra: ["-X", "DELETE"])
         #expect(post.status == 405 && post.headers.contains("Allow: GET, HEAD"))

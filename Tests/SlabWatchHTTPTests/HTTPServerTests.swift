@@ -171,6 +171,10 @@ struct HTTPServerTests {
         _ = client.receive(until: "-\n")
         running.server.stop()
         #expect(client.isClosedByPeer())
-        #expect(throws: SocketError.self) { try RawClient(port: running.port) }
+        // The listener is closed: its port can be bound again at once. (A failed
+        // connect would prove less: parallel tests may be handed the freed port.)
+        let again = HTTPServer(limits: .init(), logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }) { _ in HTTPResponse(status: 200) }
+        #expect(throws: Never.self) { try again.start(listeningOn: [ListenAddress(host: .ipv4("127.0.0.1"), port: running.port)]) }
+        again.stop()
     }
 }
