@@ -175,7 +175,7 @@ public final class Daemon: @unchecked Sendable {
         readiness.send("STOPPING=1")
         for source in signalSources { source.cancel() }
         server?.stop()
-        sampler?.stop()
+        if sampler?.stop() == false { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }
         alerts?.drain()
         logger.info("stopped")
     }

@@ -84,12 +84,18 @@ public final class Sampler: @unchecked Sendable {
         }
     }
 
-    /// Cancels the timer and waits for a running tick to finish.
-    public func stop() {
-        queue.sync {
+    /// Cancels the timer and waits up to `timeout` seconds for a running tick to
+    /// finish. A tick stuck in the kernel (a hung procfs read) is abandoned so
+    /// shutdown stays prompt. Returns false when it was abandoned.
+    @discardableResult
+    public func stop(timeout: Double = 0.5) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        queue.async { [self] in
             timer?.cancel()
             timer = nil
+            done.signal()
         }
+        return done.wait(timeout: .now() + timeout) == .success
     }
 
     /// Takes one sample now, synchronously (for `slabwatch snapshot` and tests).

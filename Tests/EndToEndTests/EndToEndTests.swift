@@ -236,3 +236,44 @@ func freePort() -> UInt16 {
     }
     return UInt16(bigEndian: addr.sin_port)
 }
+
+extension EndToEndTests {
+    /// A FIFO as /proc/slabinfo blocks the sampler in open(2) the way a hung
+    /// procfs read would: ticks are skipped and counted, /healthz turns 503,
+    /// and SIGTERM still stops the daemon within a second.
+    @Test func stuckSamplerIsSkippedReportedAndStillStops() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-fifo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("proc/sys/fs"), withIntermediateDirectories: true)
+        for (file, text) in ["meminfo": "MemTotal: 1 kB\n", "sys/fs/inode-nr": "1 0\n",
+                             "sys/fs/dentry-state": "1 0 45 0 0 0\n", "sys/fs/file-nr": "1 0 9\n"] {
+            try text.write(to: root.appendingPathComponent("proc/\(file)"), atomically: true, encoding: .utf8)
+        }
+        let fifo = root.appendingPathComponent("proc/slabinfo").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let slabinfo = "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+        // Feed the FIFO once a second for a while: each tick waits for the writer.
+        let feeder = Thread {
+            for _ in 0..<4 {
+                let fd = open(fifo, O_WRONLY)
+                _ = slabinfo.withCString { write(fd, $0, strlen($0)) }
+                close(fd)
+                usleep(1_000_000)
+            }
+        }
+        feeder.start()
+        let daemon = try DaemonProcess(arguments: ["--path.procfs", root.appendingPathComponent("proc").path,
+                                                   "--path.sysfs", root.appendingPathComponent("sys").path,
+                                                   "--sampler.interval", "200ms"])
+        try daemon.waitFor("skipped ticks counted", timeout: 10) {
+            samples(try daemon.get("/metrics").body)["slabwatch_samples_skipped_total"] ?? 0 >= 3
+        }
+        // The feeder stops: the next tick blocks for good and the sampler is stuck.
+        try daemon.waitFor("/healthz to report the stuck sampler", timeout: 15) { try daemon.get("/healthz").status == 503 }
+        #expect(try daemon.get("/healthz").body.hasPrefix("sampler stuck: last sample"))
+        #expect(try daemon.get("/metrics").status == 200)  // still serving the last state
+        let exit = daemon.terminate()
+        #expect(exit.status == 0 && exit.seconds < 1.5)
+        #expect(daemon.log.contains("sampler tick still blocked at shutdown"))
+    }
+}
