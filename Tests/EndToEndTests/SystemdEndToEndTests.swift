@@ -238,7 +238,7 @@ extension EndToEndTests {
         activator.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
         activator.arguments = ["-l", "127.0.0.1:\(port)", DaemonProcess.binary.path] + Self.fixtureArguments
         let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-activate-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: logFile.path, contents: nil))
         defer { try? FileManager.default.removeItem(at: logFile) }
         activator.standardError = try FileHandle(forWritingTo: logFile)  // a file, not a pipe: curl children may hold a pipe open
         activator.standardOutput = FileHandle.nullDevice
