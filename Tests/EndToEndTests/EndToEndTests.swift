@@ -277,3 +277,14 @@ extension EndToEndTests {
         #expect(daemon.log.contains("sampler tick still blocked at shutdown"))
     }
 }
+
+extension EndToEndTests {
+    /// The shipped fleet rules are valid and behave as their unit tests say.
+    @Test func prometheusRulesPassPromtool() throws {
+        let dir = Paths.repositoryRoot.appendingPathComponent("config/prometheus")
+        let check = try DaemonProcess.run(Paths.promtool, ["check", "rules", dir.appendingPathComponent("slabwatch-rules.yml").path])
+        #expect(check.status == 0, "\(check.output)\(check.error)")
+        let test = try DaemonProcess.run(Paths.promtool, ["test", "rules", dir.appendingPathComponent("slabwatch-rules.test.yml").path])
+        #expect(test.status == 0, "\(test.output)\(test.error)")
+    }
+}
