@@ -62,13 +62,6 @@ public struct GrowthDetector: Sendable {
                       trend: SlabTrend.fit(windows.longest, latest: latest, limitShare: settings.trendLimitShare))
     }
 
-    /// Forgets findings and streaks (e.g. when the detector is switched off and on).
-    public mutating func reset() {
-        streaks = [:]
-        open = [:]
-        resolved = []
-    }
-
     // MARK: fitting
 
     struct Candidate {

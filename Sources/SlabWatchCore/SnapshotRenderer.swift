@@ -13,7 +13,7 @@ public enum SnapshotRenderer {
         json.key("fs"); renderFS(sample, &json)
         json.key("caches"); renderCaches(sample.caches, &json)
         json.key("sources"); renderSources(sample, &json)
-        json.key("findings"); renderFindings(report.findings, &json)
+        json.key("findings"); renderFindings(Self.snapshotFindings(report.findings), &json)
         json.key("trend"); renderTrend(report.trend, &json)
         json.endObject()
         json.newline()
@@ -65,6 +65,15 @@ public enum SnapshotRenderer {
             json.endObject()
         }
         json.endArray()
+    }
+
+    /// Resolved findings shown in a snapshot (the detector remembers more, for
+    /// replay); keeps the body rendered every tick small.
+    static let resolvedInSnapshot = 32
+
+    static func snapshotFindings(_ findings: [Finding]) -> [Finding] {
+        let open = findings.filter { $0.state == .open }
+        return open + findings.filter { $0.state == .resolved }.prefix(resolvedInSnapshot)
     }
 
     /// A JSON array of findings in the snapshot schema (also `slabwatch replay --json`).
