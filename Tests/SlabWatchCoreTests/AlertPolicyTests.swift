@@ -69,3 +69,14 @@ struct AlertPolicyTests {
         #expect(policy.alerts(for: trend(30_000), now: 4).alerts.count == 1)
     }
 }
+
+struct SnapshotFindingsTests {
+    @Test func openFindingsAndTheNewest32ResolvedOnes() throws {
+        let resolved = (0..<40).map { AlertPolicyTests.finding("cache\($0)", firstSeen: Int64($0), state: .resolved) }
+        let open = AlertPolicyTests.finding("growing", firstSeen: 100)
+        let shown = SnapshotRenderer.snapshotFindings([open] + resolved)
+        #expect(shown.count == 33)
+        #expect(shown.first?.slab == "growing")
+        #expect(shown.last?.slab == "cache31")  // the report lists resolved ones newest first
+    }
+}
