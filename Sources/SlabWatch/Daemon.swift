@@ -87,7 +87,7 @@ public final class Daemon: @unchecked Sendable {
         self.alerts = alerts
         installSignalHandlers()
         logStart()
-        sampler.start(hooks: hooks(alerts))
+        sampler.start(hooks: hooks(alerts, server))
         stopped.wait()
         shutDown()
         return .success
@@ -111,8 +111,19 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    private func hooks(_ alerts: AlertRouter) -> Sampler.Hooks {
+    private func hooks(_ alerts: AlertRouter, _ server: HTTPServer) -> Sampler.Hooks {
         var hooks = Sampler.Hooks()
+        hooks.serverStatistics = {
+            let s = server.statistics
+            var exported = ServerStatistics()
+            exported.requests = s.requests
+            exported.badRequests = s.badRequests
+            exported.connectionsAccepted = s.connectionsAccepted
+            exported.connectionsRejected = s.connectionsRejected
+            exported.connectionsTimedOut = s.connectionsTimedOut
+            exported.acceptErrors = s.acceptErrors
+            return exported
+        }
         hooks.evaluated = { report, now in alerts.route(report, now: now) }
         hooks.alertOutcomes = { alerts.outcomes }
         let readiness = readiness

@@ -59,6 +59,8 @@ public final class Sampler: @unchecked Sendable {
         public var evaluated: (@Sendable (GrowthDetector.Report, Int64) -> Void)?
         /// Alert outcomes so far, for `slabwatch_alerts_total`.
         public var alertOutcomes: (@Sendable () -> [AlertOutcome: UInt64])?
+        /// The HTTP server's counters, for `slabwatch_http_*`.
+        public var serverStatistics: (@Sendable () -> ServerStatistics)?
         /// After each publish (readiness, watchdog, status).
         public var published: (@Sendable (PublishedState) -> Void)?
 
@@ -174,7 +176,7 @@ public final class Sampler: @unchecked Sendable {
         let metrics = MetricsRenderer.render(
             .init(sample: sample, exportedCaches: filter.exported(sample.caches), statistics: statistics,
                   process: process.read(), version: Self.version, report: report,
-                  alerts: hooks.alertOutcomes?() ?? [:]),
+                  alerts: hooks.alertOutcomes?() ?? [:], server: hooks.serverStatistics?()),
             sizeHint: metricsSizeHint)
         metricsSizeHint = metrics.count + metrics.count / 8
         return PublishedState(

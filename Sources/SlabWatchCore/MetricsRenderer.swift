@@ -24,6 +24,20 @@ public struct AlertOutcome: Sendable, Hashable {
     }
 }
 
+/// The HTTP server's own counters, exported as `slabwatch_http_*`.
+public struct ServerStatistics: Sendable, Equatable {
+    public var requests: UInt64 = 0
+    public var badRequests: UInt64 = 0
+    public var connectionsAccepted: UInt64 = 0
+    /// Refused with 503 at the connection cap.
+    public var connectionsRejected: UInt64 = 0
+    /// Closed at the header, idle or write deadline.
+    public var connectionsTimedOut: UInt64 = 0
+    public var acceptErrors: UInt64 = 0
+
+    public init() {}
+}
+
 /// The standard `process_*` metrics, read by the daemon from /proc/self.
 public struct ProcessStatistics: Sendable, Equatable {
     public var cpuSeconds: Double
@@ -62,13 +76,15 @@ public enum MetricsRenderer {
         public var version: String
         public var report: GrowthDetector.Report
         public var alerts: [AlertOutcome: UInt64]
+        public var server: ServerStatistics?
 
         public init(
             sample: Sample, exportedCaches: [SlabCache], statistics: SamplerStatistics,
             process: ProcessStatistics?, version: String, report: GrowthDetector.Report = .init(),
-            alerts: [AlertOutcome: UInt64] = [:]
+            alerts: [AlertOutcome: UInt64] = [:], server: ServerStatistics? = nil
         ) {
             self.sample = sample
+            self.server = server
             self.alerts = alerts
             self.report = report
             self.exportedCaches = exportedCaches
@@ -87,6 +103,7 @@ public enum MetricsRenderer {
         renderCacheCounts(input, &out)
         renderFindings(input.report, &out)
         renderFS(input.sample, &out)
+        if let server = input.server { renderServer(server, &out) }
         renderMemory(input.sample.meminfo, &out)
         renderSampler(input, &out)
         renderCaches(input.exportedCaches, &out)
@@ -198,6 +215,19 @@ public enum MetricsRenderer {
             out.family("slabwatch_fs_inodes_free", .gauge, help: "Free inodes (nr_free_inodes in /proc/sys/fs/inode-nr).")
             out.sample("slabwatch_fs_inodes_free", i.freeInodes)
         }
+    }
+
+    private static func renderServer(_ s: ServerStatistics, _ out: inout PrometheusText) {
+        func counter(_ name: StaticString, _ help: StaticString, _ value: UInt64) {
+            out.family(name, .counter, help: help)
+            out.sample(name, value)
+        }
+        counter("slabwatch_http_accept_errors_total", "accept() failures, including running out of file descriptors.", s.acceptErrors)
+        counter("slabwatch_http_bad_requests_total", "Requests answered 400, 408, 413, 431 or 505.", s.badRequests)
+        counter("slabwatch_http_connections_accepted_total", "Connections accepted.", s.connectionsAccepted)
+        counter("slabwatch_http_connections_rejected_total", "Connections refused with 503 at web.max-connections.", s.connectionsRejected)
+        counter("slabwatch_http_connections_timed_out_total", "Connections closed at the header, idle or write deadline.", s.connectionsTimedOut)
+        counter("slabwatch_http_requests_total", "Requests answered by a route.", s.requests)
     }
 
     private static func renderMemory(_ meminfo: Meminfo?, _ out: inout PrometheusText) {

@@ -50,6 +50,10 @@ struct EndToEndTests {
         let huge = try daemon.get("/metrics", extra: ["-H", "X-Big: \(String(repeating: "x", count: 10_000))"])
         #expect(huge.status == 431)
         #expect(daemon.process.isRunning)
+        try daemon.waitFor("server counters in /metrics") {
+            samples(try daemon.get("/metrics").body)["slabwatch_http_bad_requests_total"] ?? 0 >= 1
+        }
+        #expect(samples(try daemon.get("/metrics").body)["slabwatch_http_requests_total"] ?? 0 >= 5)
 
         let exit = daemon.terminate()
         #expect(exit.status == 0)

@@ -9,7 +9,7 @@ struct MetricsRendererTests {
             sample: sample, exportedCaches: caches, statistics: SamplerStatistics(),
             process: ProcessStatistics(cpuSeconds: 1.5, residentBytes: 1, virtualBytes: 2, openFileDescriptors: 3,
                                        maxFileDescriptors: 4, startTimeSeconds: 5),
-            version: "test", report: report))
+            version: "test", report: report, server: ServerStatistics()))
         return String(decoding: bytes, as: UTF8.self)
     }
 
