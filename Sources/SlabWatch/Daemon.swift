@@ -132,9 +132,6 @@ public final class Daemon: @unchecked Sendable {
         return hooks
     }
 
-    /// Stops a running daemon as SIGTERM would (for embedding and tests).
-    public func requestStop() { stopped.signal() }
-
     private func logStart() {
         let c = configuration
         logger.info("started", metadata: [

@@ -126,7 +126,6 @@ public final class Sampler: @unchecked Sendable {
     public func history(slab: String, seconds: Double) -> [HistoryPoint]? {
         ring.withLock { ring in HistoryPoint.collect(ring, slab: slab, seconds: seconds) }
     }
-    public var currentStatistics: SamplerStatistics { queue.sync { statistics } }
 
     private func schedule() {
         timer?.cancel()

@@ -50,9 +50,6 @@ public struct SampleRing: Sendable {
         seriesIndex.reserveCapacity(width)
     }
 
-    /// Total samples ever appended.
-    public var appendedCount: Int { appended }
-
     /// Bytes held by the tiers' storage (excludes series names).
     public var storageBytes: Int { fine.storageBytes + coarse.storageBytes }
 
