@@ -251,7 +251,7 @@ public enum MetricsRenderer {
         for source in Source.allCases.sorted() {
             out.sample("slabwatch_parse_errors_total", label: "source", source.rawValue, stats.parseErrors[source] ?? 0)
         }
-        out.family("slabwatch_sample_duration_seconds", .gauge, help: "Time the last sample took to read and parse all sources.")
+        out.family("slabwatch_sample_duration_seconds", .gauge, help: "Time the last tick took to read and parse all sources, store the sample and run the detector.")
         out.sample("slabwatch_sample_duration_seconds", stats.lastDurationSeconds)
         out.family("slabwatch_sample_timestamp_seconds", .gauge, help: "Unix time at which the last sample was taken.")
         out.sample("slabwatch_sample_timestamp_seconds", Double(input.sample.timestampMilliseconds) / 1000)
