@@ -173,8 +173,10 @@ extension EndToEndTests {
         let cache = "swtest_stderr"
         let proc = try GrowingProcRoot(cache: cache)
         defer { proc.stop() }
+        let config = try Self.alertsConfig("/nonexistent/journal/socket")
+        defer { try? FileManager.default.removeItem(atPath: config) }
         let daemon = try DaemonProcess(arguments: ["--path.procfs", proc.procfs, "--path.sysfs", proc.sysfs,
-                                                   "--config", try Self.alertsConfig("/nonexistent/journal/socket")] + Self.fastDetector)
+                                                   "--config", config] + Self.fastDetector)
         try daemon.waitFor("an alert on stderr", timeout: 40) { daemon.log.contains("message_id=aaecc68b8b2e4066a6955852ef5fcbf7") }
         let line = try #require(daemon.log.split(separator: "\n").first { $0.contains("message_id=aaecc68b8b2e4066a6955852ef5fcbf7") })
         #expect(line.hasPrefix("level=warning msg=\"\(cache) grows"))
