@@ -82,6 +82,12 @@ extension Configuration {
         "detector.resolve-after": { config, values throws(InvalidValue) in
             config.sampler.detector.resolveAfterSeconds = try duration(values, in: 1...86_400 * 7)
         },
+        "detector.resolve-share": { config, values throws(InvalidValue) in
+            config.sampler.detector.resolveShare = try fraction(values)
+        },
+        "detector.hold-after": { config, values throws(InvalidValue) in
+            config.sampler.detector.holdAfterSeconds = try duration(values, in: 1...86_400)
+        },
         "detector.leak-grace": { config, values throws(InvalidValue) in
             config.sampler.detector.leakGraceSeconds = try duration(values, in: 0...86_400)
         },

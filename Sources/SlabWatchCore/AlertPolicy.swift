@@ -119,17 +119,20 @@ public struct AlertPolicy: Sendable {
             .init(name: "SLABWATCH_ALERT", value: kind.rawValue),
             .init(name: "SLABWATCH_SLAB", value: f.slab),
             .init(name: "SLABWATCH_DRIVER", value: f.driver.rawValue),
-            .init(name: "SLABWATCH_BYTES_PER_UNIT", value: Finding.decimal(f.bytesPerUnit, 1)),
-            .init(name: "SLABWATCH_R_SQUARED", value: Finding.decimal(f.rSquared, 4)),
-            .init(name: "SLABWATCH_GROWTH_BYTES", value: Finding.decimal(f.growthBytes, 0)),
-            .init(name: "SLABWATCH_DRIVER_CHANGE", value: Finding.decimal(f.driverChange, 0)),
-            .init(name: "SLABWATCH_WINDOW_SECONDS", value: Finding.decimal(f.windowSeconds, 0)),
+            .init(name: "SLABWATCH_BYTES_PER_UNIT", value: Human.decimal(f.bytesPerUnit, 1)),
+            .init(name: "SLABWATCH_R_SQUARED", value: Human.decimal(f.rSquared, 4)),
+            .init(name: "SLABWATCH_GROWTH_BYTES", value: Human.decimal(f.growthBytes, 0)),
+            .init(name: "SLABWATCH_DRIVER_CHANGE", value: Human.decimal(f.driverChange, 0)),
+            .init(name: "SLABWATCH_WINDOW_SECONDS", value: Human.decimal(f.windowSeconds, 0)),
             .init(name: "SLABWATCH_RECLAIMABLE", value: f.reclaimable.map { $0 ? "true" : "false" } ?? "unknown"),
             .init(name: "SLABWATCH_CLASSIFICATION", value: f.classification.rawValue),
+            .init(name: "SLABWATCH_PHASE", value: f.phase.rawValue),
+            .init(name: "SLABWATCH_HELD_BYTES", value: String(f.heldBytes)),
+            .init(name: "SLABWATCH_PEAK_BYTES", value: String(f.peakBytes)),
             .init(name: "SLABWATCH_STATE", value: f.state.rawValue),
             .init(name: "SLABWATCH_SEVERITY", value: f.severity.rawValue),
             .init(name: "SLABWATCH_FIRST_SEEN", value: RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds)),
-        ]
+        ] + (f.resolution.map { [.init(name: "SLABWATCH_RESOLUTION", value: $0.rawValue)] } ?? [])
         return Alert(kind: kind, priority: priority, message: message, fields: fields, slab: f.slab)
     }
 
@@ -145,8 +148,8 @@ public struct AlertPolicy: Sendable {
         if seconds > 2 * settings.trendHorizonSeconds { trendArmed = true }
         guard trendArmed, seconds <= settings.trendHorizonSeconds else { return nil }
         trendArmed = false
-        let limit = trend.limitBytes.map { Finding.bytes($0) } ?? "the limit"
-        let message = "Unreclaimable slab grows \(Finding.bytes(fit.bytesPerUnit * 3600)) per hour (R² \(Finding.decimal(fit.rSquared, 3)) over \(Finding.duration(trend.windowSeconds))); at this rate it reaches \(limit) (\(Finding.decimal(trend.limitShare * 100, 0)) % of MemTotal) in \(Finding.duration(seconds))."
+        let limit = trend.limitBytes.map { Human.bytes($0) } ?? "the limit"
+        let message = "Unreclaimable slab grows \(Human.bytes(fit.bytesPerUnit * 3600)) per hour (R² \(Human.decimal(fit.rSquared, 3)) over \(Human.duration(trend.windowSeconds))); at this rate it reaches \(limit) (\(Human.decimal(trend.limitShare * 100, 0)) % of MemTotal) in \(Human.duration(seconds))."
         let kind = Alert.Kind.unreclaimableTrend
         return Alert(kind: kind, priority: 4, message: message, fields: [
             .init(name: "MESSAGE", value: message),
@@ -154,11 +157,11 @@ public struct AlertPolicy: Sendable {
             .init(name: "PRIORITY", value: "4"),
             .init(name: "SYSLOG_IDENTIFIER", value: "slabwatch"),
             .init(name: "SLABWATCH_ALERT", value: kind.rawValue),
-            .init(name: "SLABWATCH_BYTES_PER_SECOND", value: Finding.decimal(fit.bytesPerUnit, 1)),
-            .init(name: "SLABWATCH_R_SQUARED", value: Finding.decimal(fit.rSquared, 4)),
-            .init(name: "SLABWATCH_SECONDS_TO_LIMIT", value: Finding.decimal(seconds, 0)),
-            .init(name: "SLABWATCH_LIMIT_BYTES", value: trend.limitBytes.map { Finding.decimal($0, 0) } ?? ""),
-            .init(name: "SLABWATCH_WINDOW_SECONDS", value: Finding.decimal(trend.windowSeconds, 0)),
+            .init(name: "SLABWATCH_BYTES_PER_SECOND", value: Human.decimal(fit.bytesPerUnit, 1)),
+            .init(name: "SLABWATCH_R_SQUARED", value: Human.decimal(fit.rSquared, 4)),
+            .init(name: "SLABWATCH_SECONDS_TO_LIMIT", value: Human.decimal(seconds, 0)),
+            .init(name: "SLABWATCH_LIMIT_BYTES", value: trend.limitBytes.map { Human.decimal($0, 0) } ?? ""),
+            .init(name: "SLABWATCH_WINDOW_SECONDS", value: Human.decimal(trend.windowSeconds, 0)),
         ], slab: nil)
     }
 }

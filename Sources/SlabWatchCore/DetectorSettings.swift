@@ -1,5 +1,7 @@
 /// Thresholds and timings of the growth detector. Defaults are chosen so an
 /// idle or ordinarily busy machine produces no findings (README explains each).
+/// The first group are configuration keys (`detector.*`); the rules after
+/// them are named here so they can be read and changed in one place.
 public struct DetectorSettings: Sendable, Equatable {
     /// A fit must explain at least this share of the footprint's variance.
     public var minRSquared = 0.9
@@ -11,8 +13,14 @@ public struct DetectorSettings: Sendable, Equatable {
     public var minBytesPerUnit: Double = 16
     /// Consecutive evaluations a cache must pass before a finding opens.
     public var openAfterEvaluations = 3
-    /// A finding resolves once its footprint has not exceeded its peak for this long.
+    /// How long the memory must stay back before a finding resolves (and, for
+    /// reclaimable caches, how long without growth resolves one).
     public var resolveAfterSeconds: Double = 600
+    /// The footprint has come back once it fell by this share of what it
+    /// gained, from its peak towards its level before the rise.
+    public var resolveShare = 0.75
+    /// A finding is `holding` once its footprint has neither risen nor fallen for this long.
+    public var holdAfterSeconds: Double = 120
     /// After its driver fell, a cache that has not fallen along its line for this long is leak-like.
     public var leakGraceSeconds: Double = 300
     /// Critical when the cache holds this share of MemTotal …
@@ -25,10 +33,37 @@ public struct DetectorSettings: Sendable, Equatable {
     public var trendLimitShare = 0.5
     /// Window lengths evaluated, in seconds; short ones read the fine tier, long ones the coarse.
     public var windowsSeconds: [Double] = [300, 900, 3600, 3 * 3600, 12 * 3600]
-    /// Points kept as a finding's evidence (evenly spread over the window).
+    /// Points kept as a finding's evidence: the rise's, plus the fall's once the driver falls.
     public var evidencePoints = 60
     /// A window needs at least this many samples to be fitted.
     public var minPoints = 8
+
+    // MARK: rules (not configuration keys)
+
+    /// File drivers whose R² is within this of the best are a near-tie, won
+    /// by the driver listed first (inodes, dentries, open files): inodes and
+    /// dentries usually rise together, and "per inode" is the clearer story.
+    public var nearTieRSquared = 0.005
+    /// Time wins over a file driver only when it fits this much better:
+    /// "per inode" explains more than "per second".
+    public var timeMustFitBetterBy = 0.02
+    /// Time is fitted only over windows at least this long: minutes of growth
+    /// against the clock are a burst, not a trend.
+    public var timeMinWindowSeconds: Double = 900
+    /// A time trend's increments must average this many standard errors above
+    /// zero; a driftless random walk fits time with a high R² surprisingly often.
+    public var timeMinDriftT = 4.0
+    /// The driver has fallen once it is down by this share of its rise (and of
+    /// `minDriverChange`): a quarter of the inodes evicted is an eviction.
+    public var driverFallShare = 0.25
+    /// The cache tracks eviction once it has fallen this share of what its
+    /// line predicts for the driver's fall.
+    public var followShare = 0.5
+    /// Driver changes within this share of each other tie; the higher R² wins.
+    public var fitTieShare = 0.01
+    /// Moves smaller than this share of a finding's gain (or of
+    /// `minGrowthBytes`) are noise, not a change of phase.
+    public var phaseBandShare = 0.05
 
     public init() {}
 }

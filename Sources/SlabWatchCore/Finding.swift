@@ -1,26 +1,9 @@
-/// What a cache's footprint may grow with (the x of the regression).
-public enum GrowthDriver: String, CaseIterable, Sendable, Comparable {
-    case inodes
-    case dentries
-    case openFiles = "open_files"
-    case time
-
-    public static func < (a: GrowthDriver, b: GrowthDriver) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-    }
-
-    /// The ring column holding this driver (time is the slot's timestamp).
-    var ringColumn: SampleRing.Driver? {
-        switch self {
-        case .inodes: .inodes
-        case .dentries: .dentries
-        case .openFiles: .openFiles
-        case .time: nil
-        }
-    }
-}
-
-/// A cache the detector flagged: it grows linearly with a driver.
+/// A cache the detector flagged: its footprint rose linearly with a driver.
+///
+/// A finding describes **memory**, not a moment of growth: it stays open while
+/// that memory is held (a plateau is not a recovery), reports the strongest
+/// fit seen while the driver rose, and is classified whenever the driver falls,
+/// however late. `FindingLifecycle.swift` holds the rules that move it.
 public struct Finding: Sendable, Equatable {
     public enum Classification: String, Sendable {
         /// The driver fell and the cache fell along the same line: memory
@@ -33,6 +16,26 @@ public struct Finding: Sendable, Equatable {
     }
 
     public enum State: String, Sendable { case open, resolved }
+
+    /// Where the memory stands now; a phase change is not an alert.
+    public enum Phase: String, Sendable, CaseIterable {
+        /// The footprint rose past its last level within `detector.hold-after`.
+        case rising
+        /// Neither rising nor falling: the memory is held.
+        case holding
+        /// The footprint fell below its last level within `detector.hold-after`.
+        case falling
+    }
+
+    /// Why a finding resolved.
+    public enum Resolution: String, Sendable {
+        /// The footprint came back by `detector.resolve-share` of its gain and stayed there.
+        case memoryReturned = "memory-returned"
+        /// The cache is no longer in the kernel (module unloaded, cache destroyed).
+        case cacheGone = "cache-gone"
+        /// A reclaimable cache stopped growing: the kernel gives that memory back under pressure.
+        case stoppedGrowing = "stopped-growing"
+    }
 
     /// `info` for reclaimable caches, `warning` when opened, `critical` when the
     /// cache holds a large share of memory or would exhaust it soon.
@@ -53,134 +56,140 @@ public struct Finding: Sendable, Equatable {
         public var flagged: Bool
     }
 
-    /// One point the fit used, for plotting.
+    /// One point of the evidence, for plotting footprint against the driver.
     public struct EvidencePoint: Sendable, Equatable {
+        /// `rise`: a point of the fitted window; `fall`: a sample after the driver fell.
+        public enum Segment: String, Sendable { case rise, fall }
+
         public var timestampMilliseconds: Int64
         public var driver: Double
         public var footprintBytes: UInt64
+        public var segment: Segment
+    }
+
+    /// The fit a finding reports: the strongest seen while its driver rose
+    /// (largest driver change; near-ties go to the higher R²).
+    public struct RiseFit: Sendable, Equatable {
+        public var bytesPerUnit: Double
+        public var rSquared: Double
+        public var windowSeconds: Double
+        /// Footprint change over the window (last − first), bytes.
+        public var growthBytes: Double
+        /// Driver change over the window (last − first), in its unit.
+        public var driverChange: Double
+        /// Every driver fitted over the same window, sorted by driver.
+        public var fits: [DriverFit]
+        /// The window's points, at most `detector`'s evidence count.
+        var points: [EvidencePoint]
+        /// The lowest footprint and driver in the window: the level before the rise.
+        var footprintFloor: UInt64
+        var driverFloor: Double
+        /// The driver's highest value in the window, when, and the footprint then.
+        var driverPeak: Double
+        var driverPeakAt: Int64
+        var footprintAtDriverPeak: UInt64
+
+        /// Average growth rate over the window; has the sign of `growthBytes`.
+        public var bytesPerSecond: Double { windowSeconds > 0 ? growthBytes / windowSeconds : 0 }
     }
 
     public var slab: String
     public var driver: GrowthDriver
-    public var bytesPerUnit: Double
-    public var rSquared: Double
-    public var windowSeconds: Double
-    /// Footprint change over the window (last − first), bytes.
-    public var growthBytes: Double
-    /// Driver change over the window (last − first), in its unit.
-    public var driverChange: Double
-    /// Footprint growth per second over the window (for exhaustion projections).
-    public var bytesPerSecond: Double
+    public internal(set) var fit: RiseFit
     public var reclaimable: Bool?
-    public var classification: Classification
-    public var state: State
-    public var severity: Severity
+    public var classification: Classification = .undetermined
+    public var state: State = .open
+    public var severity: Severity = .warning
+    public var phase: Phase = .rising
+    /// Why it resolved; nil while open.
+    public var resolution: Resolution?
     public var firstSeenMilliseconds: Int64
+    /// The newest sample that evaluated the finding (its resolution, once resolved).
     public var lastSeenMilliseconds: Int64
-    /// Every driver fitted over the same window, the named one included, sorted by driver.
-    public var fits: [DriverFit]
-    public var evidence: [EvidencePoint]
+    /// The newest sample at which the footprint rose past its last level.
+    public var lastRiseMilliseconds: Int64
+    /// The footprint's level before the rise.
+    public internal(set) var baselineBytes: UInt64
+    /// The highest footprint seen.
+    public internal(set) var peakBytes: UInt64
+    /// The footprint at the newest sample.
+    public internal(set) var footprintBytes: UInt64
 
-    // Lifecycle bookkeeping (not rendered).
-    var peakFootprint: UInt64 = 0
-    var peakFootprintAt: Int64 = 0
-    var peakDriver: Double = 0
-    var footprintAtPeakDriver: UInt64 = 0
-    var driverAtOpen: Double = 0
+    // Lifecycle bookkeeping: lives in the finding, not the ring, so an
+    // eviction hours after the rise still classifies.
+    var driverBaseline: Double
+    var peakDriver: Double
+    var peakDriverAt: Int64
+    var footprintAtPeakDriver: UInt64
     var driverFellAt: Int64?
+    var fallTrail: EvidenceTrail
+    var phaseLevel: UInt64
+    var lastFallMilliseconds: Int64 = .min
+    var backSince: Int64?
+    /// Total evidence points shown (rise plus fall).
+    var evidenceLimit: Int
+
+    public var bytesPerUnit: Double { fit.bytesPerUnit }
+    public var rSquared: Double { fit.rSquared }
+    public var windowSeconds: Double { fit.windowSeconds }
+    public var growthBytes: Double { fit.growthBytes }
+    public var driverChange: Double { fit.driverChange }
+    public var bytesPerSecond: Double { fit.bytesPerSecond }
+    public var fits: [DriverFit] { fit.fits }
+
+    /// What the cache holds above its level before the rise.
+    public var heldBytes: UInt64 { footprintBytes > baselineBytes ? footprintBytes - baselineBytes : 0 }
+    /// What it gained from its level before the rise to its peak.
+    public var gainedBytes: UInt64 { peakBytes > baselineBytes ? peakBytes - baselineBytes : 0 }
 
     /// The other drivers that also passed every threshold.
     public var otherDrivers: [DriverFit] { fits.filter { $0.driver != driver && $0.flagged } }
 
-    /// One sentence a person can act on.
-    public var message: String {
-        var text = "\(slab) grows \(Self.bytes(bytesPerUnit)) \(Self.perUnit(driver)) "
-        text += "(R² \(Self.decimal(rSquared, 3)) over \(Self.duration(windowSeconds)), "
-        text += "\(growthBytes >= 0 ? "+" : "−")\(Self.bytes(abs(growthBytes))) "
-        text += driver == .time ? "). " : "while \(Self.noun(driver)) rose by \(Self.grouped(driverChange))). "
-        switch reclaimable {
-        case true: text += "Reclaimable (counted in SReclaimable). "
-        case false: text += "Unreclaimable. "
-        default: text += "Reclaimability unknown. "
-        }
-        switch classification {
-        case .tracksEviction:
-            text += "It fell with the \(Self.singular(driver)) count when \(Self.noun(driver)) were evicted: memory attached to cached \(Self.noun(driver)), not a leak."
-        case .leakLike:
-            text += "The \(Self.singular(driver)) count fell but it did not: leak-like."
-        case .undetermined:
-            text += driver == .time
-                ? "It does not follow inodes, dentries or open files: check for a leak."
-                : "\(Self.noun(driver).prefix(1).uppercased() + Self.noun(driver).dropFirst()) have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-\(Self.singular(driver)) cache from a leak."
-        }
-        return text
+    /// The rise's points, then (once the driver fell) the fall's, at most
+    /// `detector`'s evidence count in all.
+    public var evidence: [EvidencePoint] {
+        let fall = fallTrail.all
+        return EvidenceTrail.spread(fit.points, to: max(2, evidenceLimit - fall.count)) + fall
+    }
+}
+
+/// Points sampled while a driver falls, bounded however long that lasts: when
+/// full, every other point is dropped and the stride doubles.
+struct EvidenceTrail: Sendable, Equatable {
+    private(set) var points: [Finding.EvidencePoint] = []
+    private(set) var latest: Finding.EvidencePoint?
+    private var stride = 1
+    private var pending = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = max(2, capacity) }
+
+    /// The kept points and the newest one.
+    var all: [Finding.EvidencePoint] {
+        guard let latest, latest != points.last else { return points }
+        return points + [latest]
     }
 
-    static func perUnit(_ driver: GrowthDriver) -> String {
-        switch driver {
-        case .inodes: "per cached inode"
-        case .dentries: "per dentry"
-        case .openFiles: "per open file"
-        case .time: "per second"
-        }
-    }
+    var isEmpty: Bool { latest == nil }
 
-    static func noun(_ driver: GrowthDriver) -> String {
-        switch driver {
-        case .inodes: "inodes"
-        case .dentries: "dentries"
-        case .openFiles: "open files"
-        case .time: "time"
+    mutating func append(_ point: Finding.EvidencePoint) {
+        latest = point
+        pending += 1
+        guard pending >= stride else { return }
+        pending = 0
+        points.append(point)
+        // One slot stays free for `latest`.
+        if points.count >= capacity {
+            points = points.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+            stride *= 2
         }
     }
 
-    static func singular(_ driver: GrowthDriver) -> String {
-        switch driver {
-        case .inodes: "inode"
-        case .dentries: "dentry"
-        case .openFiles: "open file"
-        case .time: "second"
-        }
-    }
+    mutating func removeAll() { self = EvidenceTrail(capacity: capacity) }
 
-    /// `32.0 KiB`, `31.5 GiB`, `512 B`.
-    static func bytes(_ value: Double) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var scaled = value, unit = 0
-        while abs(scaled) >= 1024 && unit < units.count - 1 { scaled /= 1024; unit += 1 }
-        return unit == 0 ? "\(decimal(scaled, abs(scaled) < 10 ? 1 : 0)) B" : "\(decimal(scaled, 1)) \(units[unit])"
-    }
-
-    /// `10 min`, `2.5 h`, `45 s`.
-    public static func duration(_ seconds: Double) -> String {
-        if seconds < 120 { return "\(decimal(seconds, 0)) s" }
-        if seconds < 7200 { return "\(decimal(seconds / 60, seconds.truncatingRemainder(dividingBy: 60) == 0 ? 0 : 1)) min" }
-        return "\(decimal(seconds / 3600, 1)) h"
-    }
-
-    /// `1,000,000`.
-    static func grouped(_ value: Double) -> String {
-        let digits = String(Int64(value.rounded()).magnitude)
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return (value < 0 ? "−" : "") + out
-    }
-
-    /// Fixed-point without Foundation: `decimal(0.9981, 3)` is `0.998`.
-    static func decimal(_ value: Double, _ places: Int) -> String {
-        guard value.isFinite else { return "∞" }
-        var scale = 1.0
-        for _ in 0..<places { scale *= 10 }
-        let scaled = (abs(value) * scale).rounded()
-        let whole = Int64(scaled / scale)
-        var text = (value < 0 && scaled > 0 ? "-" : "") + String(whole)
-        if places > 0 {
-            let fraction = String(Int64(scaled) - whole * Int64(scale))
-            text += "." + String(repeating: "0", count: places - fraction.count) + fraction
-        }
-        return text
+    /// At most `limit` of `points`, evenly spread, first and last kept.
+    static func spread<T>(_ points: [T], to limit: Int) -> [T] {
+        guard points.count > limit, limit >= 2 else { return points }
+        return (0..<limit).map { points[$0 * (points.count - 1) / (limit - 1)] }
     }
 }

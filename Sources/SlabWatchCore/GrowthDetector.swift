@@ -9,6 +9,8 @@ public struct GrowthDetector: Sendable {
     private var streaks: [String: Int] = [:]
     private var open: [String: Finding] = [:]
     private var resolved: [Finding] = []
+    /// When each cache's last finding resolved, while a window could still reach back to it.
+    private var resolvedAt: [String: Int64] = [:]
     private var scratch = Scratch()
     static let resolvedKept = 256
 
@@ -40,7 +42,16 @@ public struct GrowthDetector: Sendable {
     public struct Event: Sendable, Equatable {
         public enum Kind: String, Sendable { case opened, escalated, reclassified, resolved }
         public var kind: Kind
+        /// The finding as the transition left it.
         public var finding: Finding
+        /// The sample at which the transition happened.
+        public var timestampMilliseconds: Int64
+
+        public init(kind: Kind, finding: Finding, timestampMilliseconds: Int64) {
+            self.kind = kind
+            self.finding = finding
+            self.timestampMilliseconds = timestampMilliseconds
+        }
     }
 
     public mutating func evaluate(_ ring: SampleRing, latest: Sample) -> Report {
@@ -49,14 +60,17 @@ public struct GrowthDetector: Sendable {
         var candidates: [String: Candidate] = [:]
         for cache in latest.caches where settings.reportReclaimable || cache.reclaimable != true {
             guard let series = ring.series(named: cache.name) else { continue }
-            if let candidate = bestCandidate(series: series, windows: windows) {
+            // A resolved finding's window is spent: a new one must fit samples after it.
+            let notBefore = open[cache.name] == nil ? resolvedAt[cache.name] ?? .min : .min
+            if let candidate = bestCandidate(series: series, windows: windows, notBefore: notBefore) {
                 candidates[cache.name] = candidate
             }
         }
         var events: [Event] = []
         advanceLifecycles(candidates, latest: latest, events: &events)
         let findings = open.values.sorted { a, b in
-            a.severity != b.severity ? a.severity > b.severity : a.growthBytes > b.growthBytes
+            if a.severity != b.severity { return a.severity > b.severity }
+            return a.heldBytes != b.heldBytes ? a.heldBytes > b.heldBytes : a.slab < b.slab
         } + resolved.reversed()
         return Report(findings: findings, events: events,
                       trend: SlabTrend.fit(windows.longest, latest: latest, limitShare: settings.trendLimitShare))
@@ -69,15 +83,14 @@ public struct GrowthDetector: Sendable {
         var fits: [Finding.DriverFit]
         var best: Finding.DriverFit
         var growthBytes: Double
-        var bytesPerSecond: Double
         var series: Int
     }
 
     /// The longest window in which some driver passes every threshold, with the
     /// best-fitting driver there. Time only wins over a file driver that fits
     /// clearly worse: "per inode" explains more than "per second".
-    private mutating func bestCandidate(series: Int, windows: WindowSet) -> Candidate? {
-        for window in windows.windows.reversed() {
+    private mutating func bestCandidate(series: Int, windows: WindowSet, notBefore: Int64) -> Candidate? {
+        for window in windows.windows.reversed() where window.time(0) > notBefore {
             // Most caches do not grow: two reads settle it before any copying.
             guard let first = window.footprint(series: series, at: 0),
                   let last = window.footprint(series: series, at: window.count - 1),
@@ -94,13 +107,11 @@ public struct GrowthDetector: Sendable {
             // driver listed first: inodes, then dentries, then open files.
             let fileFits = flagged.filter { $0.driver != .time }
             let bestR2 = fileFits.map(\.rSquared).max() ?? 0
-            let files = fileFits.sorted { $0.driver < $1.driver }.first { $0.rSquared >= bestR2 - 0.005 }
+            let files = fileFits.sorted { $0.driver < $1.driver }.first { $0.rSquared >= bestR2 - settings.nearTieRSquared }
             let time = flagged.first { $0.driver == .time }
             var best = files ?? time!
-            if let time, let files, time.rSquared > files.rSquared + 0.02 { best = time }
-            let perSecond = fits.first { $0.driver == .time }?.bytesPerUnit ?? 0
-            return Candidate(window: window, fits: fits, best: best, growthBytes: growth,
-                             bytesPerSecond: perSecond, series: series)
+            if let time, let files, time.rSquared > files.rSquared + settings.timeMustFitBetterBy { best = time }
+            return Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series)
         }
         return nil
     }
@@ -123,7 +134,7 @@ public struct GrowthDetector: Sendable {
             else { continue }
             let isTime = column.driver == .time
             let flagged = fit.rSquared >= settings.minRSquared
-                && (isTime ? fit.slope > 0 && window.seconds >= 900 && hasSteadyDrift(n)
+                && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && hasSteadyDrift(n)
                            : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minDriverChange)
             fits.append(.init(driver: column.driver, bytesPerUnit: fit.slope, rSquared: fit.rSquared,
                               driverChange: column.change, flagged: flagged))
@@ -133,7 +144,7 @@ public struct GrowthDetector: Sendable {
 
     /// A random walk fits time with a high R² surprisingly often. A real trend
     /// shows in the increments: their mean is many standard errors above zero
-    /// (t ≥ 4), while a driftless walk's increments average out.
+    /// (`timeMinDriftT`), while a driftless walk's increments average out.
     private func hasSteadyDrift(_ n: Int) -> Bool {
         guard n >= 3 else { return false }
         let values = scratch.values
@@ -147,171 +158,104 @@ public struct GrowthDetector: Sendable {
         }
         let sd = (squares / Double(max(1, n - 2))).squareRoot()
         guard sd > 0 else { return mean > 0 }
-        return mean / (sd / Double(n - 1).squareRoot()) >= 4
+        return mean / (sd / Double(n - 1).squareRoot()) >= settings.timeMinDriftT
     }
 
     // MARK: lifecycle
 
+    /// One evaluation's step for every open finding, then the new ones.
+    /// Caches are visited in name order so a replay emits events in one order.
     private mutating func advanceLifecycles(_ candidates: [String: Candidate], latest: Sample, events: inout [Event]) {
         let now = latest.timestampMilliseconds
         guard !candidates.isEmpty || !open.isEmpty || !streaks.isEmpty else { return }
+        // No cache at all means the cache sources are down, not that every cache vanished.
+        guard !latest.caches.isEmpty else { return }
         var cachesByName: [String: SlabCache] = [:]
         cachesByName.reserveCapacity(latest.caches.count)
         for cache in latest.caches { cachesByName[cache.name] = cache }
-        // Peaks and classification first, so a refit below already knows
-        // whether the driver has fallen.
-        var classificationBefore: [String: Finding.Classification] = [:]
-        for (name, finding) in open {
-            classificationBefore[name] = finding.classification
-            guard let cache = cachesByName[name] else { continue }
-            Self.track(&open[name]!, cache: cache, latest: latest, settings: settings)
-        }
         for name in streaks.keys where candidates[name] == nil { streaks[name] = nil }
-        for (name, candidate) in candidates {
-            let streak = (streaks[name] ?? 0) + 1
-            streaks[name] = streak
-            if open[name] != nil {
-                Self.update(&open[name]!, from: candidate, now: now, evidence: evidence(candidate))
-            } else if streak >= settings.openAfterEvaluations, let cache = cachesByName[name] {
-                var finding = makeFinding(name, candidate, cache: cache, now: now)
-                finding.severity = severity(of: finding, cache: cache, latest: latest)
-                open[name] = finding
-                events.append(Event(kind: .opened, finding: finding))
+        for name in open.keys.sorted() {
+            guard var finding = open.removeValue(forKey: name) else { continue }
+            if let cache = cachesByName[name] {
+                advance(&finding, cache: cache, candidate: candidates[name], latest: latest, events: &events)
+            } else {
+                finding.resolve(.cacheGone, now: now)
             }
-        }
-        for name in Array(open.keys) {
-            var finding = open[name]!
-            guard let cache = cachesByName[name] else {
-                resolve(&finding, now: now, events: &events)  // the cache is gone (module unloaded)
-                continue
-            }
-            let severity = severity(of: finding, cache: cache, latest: latest)
-            if severity > finding.severity {
-                finding.severity = severity
-                events.append(Event(kind: .escalated, finding: finding))
-            }
-            if let before = classificationBefore[name], finding.classification != before {
-                events.append(Event(kind: .reclassified, finding: finding))
-            }
-            let stalled = Double(now - finding.peakFootprintAt) / 1000 >= settings.resolveAfterSeconds
-            if candidates[name] == nil && stalled {
-                resolve(&finding, now: now, events: &events)
+            if finding.state == .resolved {
+                retire(finding, now: now, events: &events)
             } else {
                 open[name] = finding
             }
         }
+        for name in candidates.keys.sorted() where open[name] == nil {
+            let streak = (streaks[name] ?? 0) + 1
+            streaks[name] = streak
+            guard streak >= settings.openAfterEvaluations, let cache = cachesByName[name], let candidate = candidates[name]
+            else { continue }
+            var finding = Finding(slab: name, driver: candidate.best.driver, fit: riseFit(candidate, candidate.best),
+                                  cache: cache, now: now, settings: settings)
+            finding.follow(cache, driverValue: finding.driver.value(in: latest), now: now, settings: settings)
+            finding.severity = finding.assessedSeverity(latest.meminfo, settings: settings)
+            open[name] = finding
+            events.append(Event(kind: .opened, finding: finding, timestampMilliseconds: now))
+        }
     }
 
-    private func makeFinding(_ name: String, _ c: Candidate, cache: SlabCache, now: Int64) -> Finding {
-        let driverNow = c.window.driverValue(c.best.driver, at: c.window.count - 1)
-        var finding = Finding(
-            slab: name, driver: c.best.driver, bytesPerUnit: c.best.bytesPerUnit, rSquared: c.best.rSquared,
-            windowSeconds: c.window.seconds, growthBytes: c.growthBytes, driverChange: c.best.driverChange,
-            bytesPerSecond: c.bytesPerSecond, reclaimable: cache.reclaimable, classification: .undetermined,
-            state: .open, severity: .warning, firstSeenMilliseconds: now, lastSeenMilliseconds: now,
-            fits: c.fits, evidence: evidence(c))
-        finding.peakFootprint = cache.memoryBytes
-        finding.peakFootprintAt = now
-        finding.peakDriver = driverNow
-        finding.footprintAtPeakDriver = cache.memoryBytes
-        finding.driverAtOpen = c.window.driverValue(c.best.driver, at: 0)
-        return finding
-    }
-
-    /// Refits while the driver is still rising; once it has fallen, the fit of
-    /// the rise is kept (windows holding the fall describe eviction, not growth).
-    ///
-    /// Static, like `track`: a method on `self` taking `&open[name]!` would make
-    /// the compiler copy the whole detector (and so every finding) per call.
-    private static func update(_ finding: inout Finding, from c: Candidate, now: Int64, evidence: [Finding.EvidencePoint]) {
-        finding.lastSeenMilliseconds = now
-        guard finding.driverFellAt == nil,
-              let fit = c.fits.first(where: { $0.driver == finding.driver && $0.flagged })  // keeps its driver
-        else { return }
-        finding.bytesPerUnit = fit.bytesPerUnit
-        finding.rSquared = fit.rSquared
-        finding.driverChange = fit.driverChange
-        finding.windowSeconds = c.window.seconds
-        finding.growthBytes = c.growthBytes
-        finding.bytesPerSecond = c.bytesPerSecond
-        finding.fits = c.fits
-        finding.evidence = evidence
-    }
-
-    /// Follows the peaks and decides the classification: when the driver has
-    /// fallen clearly from its peak, did the cache fall along the fitted line?
-    private static func track(_ finding: inout Finding, cache: SlabCache, latest: Sample, settings: DetectorSettings) {
+    /// One open finding's step: follow the memory, keep a stronger fit,
+    /// escalate, reclassify, resolve.
+    private func advance(_ finding: inout Finding, cache: SlabCache, candidate: Candidate?, latest: Sample, events: inout [Event]) {
         let now = latest.timestampMilliseconds
-        finding.reclaimable = cache.reclaimable
-        if cache.memoryBytes > finding.peakFootprint {
-            finding.peakFootprint = cache.memoryBytes
-            finding.peakFootprintAt = now
-            finding.lastSeenMilliseconds = now
+        let classification = finding.classification
+        finding.follow(cache, driverValue: finding.driver.value(in: latest), now: now, settings: settings)
+        if let candidate, let fit = candidate.fits.first(where: { $0.driver == finding.driver && $0.flagged }),
+           finding.isWeaker(than: fit.driverChange, rSquared: fit.rSquared, settings: settings) {
+            finding.keep(riseFit(candidate, fit))
         }
-        guard finding.driver != .time, let driver = Self.driverValue(finding.driver, latest) else { return }
-        if driver > finding.peakDriver {
-            finding.peakDriver = driver
-            finding.footprintAtPeakDriver = cache.memoryBytes
-            finding.driverFellAt = nil
+        let severity = finding.assessedSeverity(latest.meminfo, settings: settings)
+        if severity > finding.severity {
+            finding.severity = severity
+            events.append(Event(kind: .escalated, finding: finding, timestampMilliseconds: now))
         }
-        let fall = finding.peakDriver - driver
-        let rise = finding.peakDriver - finding.driverAtOpen
-        guard fall >= max(settings.minDriverChange / 4, rise / 4) else { return }
-        let fallAt = finding.driverFellAt ?? now
-        finding.driverFellAt = fallAt
-        let expected = finding.bytesPerUnit * fall
-        let actual = Double(finding.footprintAtPeakDriver) - Double(cache.memoryBytes)
-        if expected > 0 && actual >= expected / 2 {
-            finding.classification = .tracksEviction
-        } else if finding.classification == .undetermined && Double(now - fallAt) / 1000 >= settings.leakGraceSeconds {
-            finding.classification = .leakLike
+        if finding.classification != classification {
+            events.append(Event(kind: .reclassified, finding: finding, timestampMilliseconds: now))
         }
+        if let reason = finding.dueResolution(now: now, settings: settings) { finding.resolve(reason, now: now) }
     }
 
-    private func severity(of finding: Finding, cache: SlabCache, latest: Sample) -> Finding.Severity {
-        if cache.reclaimable == true { return .info }
-        if let total = latest.meminfo?.totalBytes, total > 0,
-           Double(cache.memoryBytes) >= settings.criticalMemoryShare * Double(total) {
-            return .critical
-        }
-        if let available = latest.meminfo?.availableBytes, finding.bytesPerSecond > 0,
-           Double(available) / finding.bytesPerSecond < settings.criticalExhaustionSeconds,
-           finding.state == .open, finding.peakFootprintAt == latest.timestampMilliseconds {
-            return .critical  // still growing, and at this rate memory runs out soon
-        }
-        return .warning
-    }
-
-    private mutating func resolve(_ finding: inout Finding, now: Int64, events: inout [Event]) {
-        finding.state = .resolved
-        finding.lastSeenMilliseconds = max(finding.lastSeenMilliseconds, finding.peakFootprintAt)
-        open[finding.slab] = nil
+    /// Moves a resolved finding to the remembered list. Its evidence is spent:
+    /// no new finding of the cache may fit a window reaching back before now.
+    private mutating func retire(_ finding: Finding, now: Int64, events: inout [Event]) {
         streaks[finding.slab] = nil
+        resolvedAt[finding.slab] = now
         resolved.append(finding)
         if resolved.count > Self.resolvedKept { resolved.removeFirst(resolved.count - Self.resolvedKept) }
-        events.append(Event(kind: .resolved, finding: finding))
+        let longest = Int64((settings.windowsSeconds.max() ?? 0) * 1000)
+        resolvedAt = resolvedAt.filter { now - $0.value <= longest }
+        events.append(Event(kind: .resolved, finding: finding, timestampMilliseconds: now))
     }
 
-    private func evidence(_ c: Candidate) -> [Finding.EvidencePoint] {
-        let n = c.window.count
-        let step = max(1, (n + settings.evidencePoints - 1) / max(1, settings.evidencePoints))
-        var points: [Finding.EvidencePoint] = []
-        var i = 0
-        while i < n {
-            points.append(.init(timestampMilliseconds: c.window.time(i), driver: c.window.driverValue(c.best.driver, at: i),
-                                footprintBytes: c.window.footprint(series: c.series, at: i) ?? 0))
-            i += i == n - 1 ? 1 : min(step, n - 1 - i)
+    /// The fit of `driver` over the candidate's window, with its points and
+    /// the levels the lifecycle needs (floor, driver peak).
+    private func riseFit(_ c: Candidate, _ fit: Finding.DriverFit) -> Finding.RiseFit {
+        let w = c.window
+        var footprintFloor = UInt64.max, driverFloor = Double.infinity
+        var peakIndex = 0, driverPeak = -Double.infinity
+        for i in 0..<w.count {
+            let driver = w.driverValue(fit.driver, at: i)
+            footprintFloor = min(footprintFloor, w.footprint(series: c.series, at: i) ?? .max)
+            driverFloor = min(driverFloor, driver)
+            if driver >= driverPeak { driverPeak = driver; peakIndex = i }
         }
-        return points
-    }
-
-    static func driverValue(_ driver: GrowthDriver, _ sample: Sample) -> Double? {
-        switch driver {
-        case .inodes: sample.inodes.map { Double($0.inodes) }
-        case .dentries: sample.dentries.map { Double($0.dentries) }
-        case .openFiles: sample.fileHandles.map { Double($0.allocated) }
-        case .time: Double(sample.timestampMilliseconds) / 1000
+        let indices = EvidenceTrail.spread(Array(0..<w.count), to: settings.evidencePoints)
+        let points = indices.map { i in
+            Finding.EvidencePoint(timestampMilliseconds: w.time(i), driver: w.driverValue(fit.driver, at: i),
+                                  footprintBytes: w.footprint(series: c.series, at: i) ?? 0, segment: .rise)
         }
+        return Finding.RiseFit(
+            bytesPerUnit: fit.bytesPerUnit, rSquared: fit.rSquared, windowSeconds: w.seconds,
+            growthBytes: c.growthBytes, driverChange: fit.driverChange, fits: c.fits, points: points,
+            footprintFloor: footprintFloor, driverFloor: driverFloor, driverPeak: driverPeak,
+            driverPeakAt: w.time(peakIndex), footprintAtDriverPeak: w.footprint(series: c.series, at: peakIndex) ?? 0)
     }
 }
 

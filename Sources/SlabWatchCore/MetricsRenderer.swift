@@ -170,6 +170,17 @@ public enum MetricsRenderer {
         }
         family("slabwatch_finding_bytes_per_unit", "Slope of the cache's footprint against the driver over the finding's window (bytes per inode, dentry, open file or second).") { $1.bytesPerUnit }
         family("slabwatch_finding_flagged", "1 while the finding is open and this driver passes every threshold, else 0.") { $0.state == .open && $1.flagged ? 1 : 0 }
+        if !findings.isEmpty {
+            out.family("slabwatch_finding_held_bytes", .gauge, help: "Footprint the finding's cache holds above its level before the rise.")
+            for finding in findings { out.sample("slabwatch_finding_held_bytes", label: "slab", finding.slab, finding.heldBytes) }
+            out.family("slabwatch_finding_phase", .gauge, help: "1 for the phase the finding's memory is in (rising, holding, falling), else 0.")
+            for finding in findings {
+                for phase in Finding.Phase.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
+                    out.sample("slabwatch_finding_phase", labels: ["phase": phase.rawValue, "slab": finding.slab],
+                               UInt64(finding.phase == phase ? 1 : 0))
+                }
+            }
+        }
         family("slabwatch_finding_r_squared", "R squared of the footprint-against-driver fit.") { $1.rSquared }
         let counts = report.openCounts
         out.family("slabwatch_findings_open", .gauge, help: "Open findings by severity.")

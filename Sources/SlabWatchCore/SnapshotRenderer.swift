@@ -99,8 +99,14 @@ public enum SnapshotRenderer {
             json.key("reclaimable"); json.bool(f.reclaimable)
             json.key("classification"); json.string(f.classification.rawValue)
             json.key("state"); json.string(f.state.rawValue)
+            json.key("resolution"); json.string(f.resolution?.rawValue)
             json.key("severity"); json.string(f.severity.rawValue)
+            json.key("phase"); json.string(f.phase.rawValue)
+            json.key("baseline_bytes"); json.number(f.baselineBytes)
+            json.key("peak_bytes"); json.number(f.peakBytes)
+            json.key("held_bytes"); json.number(f.heldBytes)
             json.key("first_seen"); json.string(RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds))
+            json.key("last_rise"); json.string(RFC3339.format(unixMilliseconds: f.lastRiseMilliseconds))
             json.key("last_seen"); json.string(RFC3339.format(unixMilliseconds: f.lastSeenMilliseconds))
             json.key("other_drivers"); json.beginArray()
             for other in f.otherDrivers {
@@ -119,6 +125,7 @@ public enum SnapshotRenderer {
                 json.key("timestamp"); json.string(RFC3339.format(unixMilliseconds: point.timestampMilliseconds))
                 json.key("driver"); json.number(point.driver)
                 json.key("footprint_bytes"); json.number(point.footprintBytes)
+                json.key("segment"); json.string(point.segment.rawValue)
                 json.endObject()
             }
             json.endArray()

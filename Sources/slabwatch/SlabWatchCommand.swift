@@ -151,8 +151,12 @@ struct DetectorOptions: ParsableArguments {
     var minBytesPerUnit: String?
     @Option(name: .customLong("detector.open-after"), help: "Consecutive passing evaluations before a finding opens (default 3).")
     var openAfter: String?
-    @Option(name: .customLong("detector.resolve-after"), help: "Resolve once the footprint has not exceeded its peak for this long (default 10m).")
+    @Option(name: .customLong("detector.resolve-after"), help: "Resolve once the memory has been back this long; reclaimable caches also after this long without growth (default 10m).")
     var resolveAfter: String?
+    @Option(name: .customLong("detector.resolve-share"), help: "The memory is back once the footprint fell by this share of its gain (default 0.75).")
+    var resolveShare: String?
+    @Option(name: .customLong("detector.hold-after"), help: "A finding is holding once its footprint has not moved for this long (default 2m).")
+    var holdAfter: String?
     @Option(name: .customLong("detector.leak-grace"), help: "After the driver falls, time for the cache to follow before it is leak-like (default 5m).")
     var leakGrace: String?
     @Option(name: .customLong("detector.windows"), help: "Window lengths to fit, comma-separated (default 5m,15m,1h,3h,12h).")
@@ -164,6 +168,7 @@ struct DetectorOptions: ParsableArguments {
         [("detector.min-r-squared", minRSquared), ("detector.min-growth-bytes", minGrowthBytes),
          ("detector.min-driver-change", minDriverChange), ("detector.min-bytes-per-unit", minBytesPerUnit),
          ("detector.open-after", openAfter), ("detector.resolve-after", resolveAfter),
+         ("detector.resolve-share", resolveShare), ("detector.hold-after", holdAfter),
          ("detector.leak-grace", leakGrace), ("detector.windows", windows), ("detector.reclaimable", reclaimable)]
             .compactMap { key, value in value.map { (key, $0) } }
     }

@@ -5,7 +5,7 @@ import SlabWatchCore
 enum Timeline {
     static func line(_ event: GrowthDetector.Event) -> String {
         let f = event.finding
-        let when = RFC3339.format(unixMilliseconds: event.kind == .opened ? f.firstSeenMilliseconds : f.lastSeenMilliseconds)
+        let when = RFC3339.format(unixMilliseconds: event.timestampMilliseconds)
         let kind = event.kind.rawValue.padding(to: 12)
         return "\(when)  \(kind) \(f.severity.rawValue.padding(to: 8)) \(f.classification.rawValue.padding(to: 15)) \(f.message)"
     }
@@ -15,7 +15,7 @@ enum Timeline {
         let open = outcome.findings.filter { $0.state == .open }.count
         text += "\(outcome.findings.count) findings (\(open) still open)"
         for finding in outcome.findings {
-            text += "\n  [\(finding.state.rawValue), \(finding.severity.rawValue), \(finding.classification.rawValue)] \(finding.message)"
+            text += "\n  [\(finding.state.rawValue), \(finding.severity.rawValue), \(finding.phase.rawValue), \(finding.classification.rawValue)] \(finding.message)"
         }
         return text
     }

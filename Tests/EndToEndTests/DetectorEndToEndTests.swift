@@ -39,7 +39,7 @@ extension EndToEndTests {
         }
         let detector = ["--detector.windows", "20s", "--detector.min-growth-bytes", "8MiB",
                         "--detector.min-driver-change", "5000", "--detector.open-after", "2",
-                        "--detector.leak-grace", "60s"]
+                        "--detector.leak-grace", "60s", "--detector.hold-after", "20s"]
         let daemon = try DaemonProcess(arguments: ["--sampler.interval", "250ms"] + detector)
         let recorder = Process()
         recorder.executableURL = DaemonProcess.binary
@@ -67,7 +67,18 @@ extension EndToEndTests {
         #expect(try daemon.get("/snapshot?slab=no_such_cache").status == 404)
         #expect(try daemon.get("/snapshot?slab=x&history=soon").status == 400)
 
-        usleep(2_000_000)
+        // The files stay for three minutes, long after the 20 s window has
+        // rolled past the rise: the finding follows the memory, so it stays
+        // open and says it is holding, as in the seed story.
+        usleep(180_000_000)
+        let held = try #require(try Self.detectorFinding(daemon, "shmem_inode_cache"))
+        #expect(held["state"] as? String == "open", "\(held)")
+        #expect(held["phase"] as? String == "holding", "\(held)")
+        #expect(held["classification"] as? String == "undetermined")
+        #expect(((held["held_bytes"] as? NSNumber)?.doubleValue ?? 0) > 0.8 * perUnit * 60_000, "\(held)")
+        #expect((held["message"] as? String)?.contains("Stopped growing") == true)
+        let heldMetrics = samples(try daemon.get("/metrics").body)
+        #expect(heldMetrics["slabwatch_finding_phase{phase=\"holding\",slab=\"shmem_inode_cache\"}"] == 1)
         // find, not rm with a glob: 60,000 paths exceed the argument limit.
         #expect(try DaemonProcess.run("/usr/bin/find", [mountPoint.path, "-mindepth", "1", "-delete"]).status == 0)
         try daemon.waitFor("tracks-eviction", timeout: 30) {

@@ -84,7 +84,13 @@ final class GrowingProcRoot: @unchecked Sendable {
     var procfs: String { root.appendingPathComponent("proc").path }
     var sysfs: String { root.appendingPathComponent("sys").path }
 
-    func stopGrowing() { lock.withLock { growing = false } }
+    /// Growth stops and the inodes are evicted; the cache (one slab per inode) follows.
+    func evict() {
+        lock.withLock {
+            growing = false
+            inodes = 100_000
+        }
+    }
 
     func stop() {
         lock.withLock { running = false }
@@ -140,7 +146,7 @@ extension EndToEndTests {
         #expect(entry["SLABWATCH_STATE"] as? String == "open")
         #expect(entry["SLABWATCH_SEVERITY"] as? String == "warning")
 
-        proc.stopGrowing()
+        proc.evict()  // a finding resolves once its memory is back, not when growth stops
         let resolved = "MESSAGE_ID=658cdcdd33714f8e9e921425b5c7783a"
         try daemon.waitFor("the resolved alert", timeout: 30) {
             !(try TestJournald.entries([resolved, "SLABWATCH_SLAB=\(cache)"])).isEmpty

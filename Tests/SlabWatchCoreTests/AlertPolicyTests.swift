@@ -3,16 +3,19 @@ import Testing
 
 struct AlertPolicyTests {
     static func finding(_ slab: String, firstSeen: Int64, state: Finding.State = .open) -> Finding {
-        var f = Finding(slab: slab, driver: .inodes, bytesPerUnit: 32768, rSquared: 0.998, windowSeconds: 600,
-                        growthBytes: 33e9, driverChange: 1e6, bytesPerSecond: 5e7, reclaimable: false,
-                        classification: .undetermined, state: state, severity: .warning,
-                        firstSeenMilliseconds: firstSeen, lastSeenMilliseconds: firstSeen, fits: [], evidence: [])
-        f.state = state
+        let fit = Finding.RiseFit(
+            bytesPerUnit: 32768, rSquared: 0.998, windowSeconds: 600, growthBytes: 33e9, driverChange: 1e6,
+            fits: [], points: [], footprintFloor: 200_000_000, driverFloor: 40_000, driverPeak: 1_040_000,
+            driverPeakAt: firstSeen, footprintAtDriverPeak: 33_200_000_000)
+        let cache = SlabCache(name: slab, activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                              pagesPerSlab: 1, activeSlabs: 1, slabs: 33_200_000_000 / 4096, pageSize: 4096, reclaimable: false)
+        var f = Finding(slab: slab, driver: .inodes, fit: fit, cache: cache, now: firstSeen, settings: .init())
+        if state == .resolved { f.resolve(.memoryReturned, now: firstSeen) }
         return f
     }
 
     static func report(_ events: [(GrowthDetector.Event.Kind, Finding)]) -> GrowthDetector.Report {
-        GrowthDetector.Report(findings: [], events: events.map { .init(kind: $0.0, finding: $0.1) })
+        GrowthDetector.Report(findings: [], events: events.map { .init(kind: $0.0, finding: $0.1, timestampMilliseconds: $0.1.lastSeenMilliseconds) })
     }
 
     @Test func findingAlertCarriesEveryField() throws {

@@ -61,6 +61,46 @@ struct RecordingWriter {
         (0..<10).map { ("cache\($0)", 40e6 + jitter(1e6), $0 % 2 == 0) }
     }
 
+    /// One stretch of a growth story: the driver moves linearly to `inodes`
+    /// over `seconds`; the cache's attached memory follows it up always, and
+    /// down only when `cacheFollows` (a per-inode cache) — not for a leak.
+    struct Leg {
+        var inodes: Double
+        var seconds: Double
+        var cacheFollows = true
+
+        static func ramp(to inodes: Double, over seconds: Double, cacheFollows: Bool = true) -> Leg {
+            Leg(inodes: inodes, seconds: seconds, cacheFollows: cacheFollows)
+        }
+    }
+
+    /// Writes a story for one cache: `perUnit` bytes attached per inode above
+    /// `startInodes`, on top of `base` bytes; `hold` legs are ramps to the
+    /// current value. Returns the sample time at which each leg ended.
+    @discardableResult
+    mutating func story(_ legs: [Leg], cache: String = "kmalloc-32", perUnit: Double, startInodes: Double = 40_000,
+                        base: Double = 200e6, reclaimable: Bool = false, noise: Double = 1e6,
+                        memTotalKiB: UInt64 = 256 << 20) throws -> [Int64] {
+        var inodes = startInodes, attached = 0.0
+        var ends: [Int64] = []
+        for leg in legs {
+            let steps = max(1, Int((leg.seconds / interval).rounded()))
+            let from = inodes
+            for step in 1...steps {
+                let next = from + (leg.inodes - from) * Double(step) / Double(steps)
+                if next > inodes || leg.cacheFollows { attached = max(0, attached + next - inodes) }
+                inodes = next
+                let footprint = base + perUnit * attached + jitter(noise)
+                try add(inodes: inodes + jitter(inodes * 0.001), dentries: inodes * 1.1,
+                        caches: [(cache, footprint, reclaimable)] + background(), memTotalKiB: memTotalKiB)
+            }
+            ends.append(start + Int64(Double(count - 1) * interval * 1000))
+        }
+        return ends
+    }
+
+    static func hold(_ seconds: Double, at inodes: Double) -> Leg { .ramp(to: inodes, over: seconds) }
+
     /// The seed story as a recording: kmalloc-32 rises 32 KiB per inode over
     /// 1 M inodes in 10 minutes, inodes are evicted, it falls (or not).
     static func seed(at root: URL, cacheFalls: Bool = true) throws {

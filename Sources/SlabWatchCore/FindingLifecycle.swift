@@ -1,0 +1,154 @@
+/// The rules that move a finding, one step each, in the order the detector
+/// applies them every evaluation (README's "Findings" has the same in prose):
+///
+/// 1. `follow`: footprint, peak and phase (rising ⇄ holding ⇄ falling); the
+///    driver's peak, and once the driver has fallen, the classification
+///    (undetermined → tracks-eviction | leak-like, however late).
+/// 2. `keep`: a stronger fit of the rise replaces the reported one, only
+///    while the driver has not fallen.
+/// 3. `assessedSeverity`: escalates, never de-escalates.
+/// 4. `dueResolution`: the memory came back and stayed back; for reclaimable
+///    caches also no growth for a while. (A vanished cache resolves in the
+///    detector, which sees the whole sample.)
+extension Finding {
+    /// A new finding from the fit that opened it.
+    init(slab: String, driver: GrowthDriver, fit: RiseFit, cache: SlabCache, now: Int64, settings: DetectorSettings) {
+        self.slab = slab
+        self.driver = driver
+        self.fit = fit
+        reclaimable = cache.reclaimable
+        firstSeenMilliseconds = now
+        lastSeenMilliseconds = now
+        lastRiseMilliseconds = now
+        baselineBytes = fit.footprintFloor
+        peakBytes = max(cache.memoryBytes, fit.footprintAtDriverPeak)
+        footprintBytes = cache.memoryBytes
+        driverBaseline = fit.driverFloor
+        peakDriver = fit.driverPeak
+        peakDriverAt = fit.driverPeakAt
+        footprintAtPeakDriver = fit.footprintAtDriverPeak
+        fallTrail = EvidenceTrail(capacity: settings.evidencePoints / 3)
+        phaseLevel = cache.memoryBytes
+        evidenceLimit = settings.evidencePoints
+    }
+
+    // MARK: follow the memory
+
+    /// Takes one sample of the cache (and the driver's value, nil when its
+    /// source is down): footprint, peak, phase, and the classification.
+    mutating func follow(_ cache: SlabCache, driverValue: Double?, now: Int64, settings: DetectorSettings) {
+        lastSeenMilliseconds = now
+        reclaimable = cache.reclaimable
+        footprintBytes = cache.memoryBytes
+        peakBytes = max(peakBytes, cache.memoryBytes)
+        followPhase(now: now, settings: settings)
+        if hasComeBack(settings) { backSince = backSince ?? now } else { backSince = nil }
+        if driver != .time, let driverValue { followDriver(driverValue, now: now, settings: settings) }
+    }
+
+    /// A dead band around the last level: moves smaller than the band are
+    /// noise; a move past it sets a new level and the time of the move.
+    private mutating func followPhase(now: Int64, settings: DetectorSettings) {
+        let band = UInt64(settings.phaseBandShare * max(Double(gainedBytes), settings.minGrowthBytes))
+        if footprintBytes > phaseLevel &+ band {
+            phaseLevel = footprintBytes
+            lastRiseMilliseconds = now
+        } else if footprintBytes &+ band < phaseLevel {
+            phaseLevel = footprintBytes
+            lastFallMilliseconds = now
+        }
+        let quiet = Int64(settings.holdAfterSeconds * 1000)
+        if now - lastRiseMilliseconds < quiet && lastRiseMilliseconds >= lastFallMilliseconds {
+            phase = .rising
+        } else if lastFallMilliseconds != .min && now - lastFallMilliseconds < quiet {
+            phase = .falling
+        } else {
+            phase = .holding
+        }
+    }
+
+    /// The footprint has fallen by `resolveShare` of its gain from the peak.
+    func hasComeBack(_ settings: DetectorSettings) -> Bool {
+        gainedBytes > 0 && Double(peakBytes - min(peakBytes, footprintBytes)) >= settings.resolveShare * Double(gainedBytes)
+    }
+
+    /// Follows the driver's peak; once it has fallen clearly from there, did
+    /// the cache fall along the fitted line?
+    private mutating func followDriver(_ value: Double, now: Int64, settings: DetectorSettings) {
+        if value > peakDriver {
+            peakDriver = value
+            peakDriverAt = now
+            footprintAtPeakDriver = footprintBytes
+            driverFellAt = nil
+            fallTrail.removeAll()
+        }
+        let rise = peakDriver - driverBaseline
+        let fall = peakDriver - value
+        guard fall >= settings.driverFallShare * max(settings.minDriverChange, rise) else { return }
+        if driverFellAt == nil {
+            driverFellAt = now
+            fallTrail.append(.init(timestampMilliseconds: peakDriverAt, driver: peakDriver,
+                                   footprintBytes: footprintAtPeakDriver, segment: .fall))
+        }
+        fallTrail.append(.init(timestampMilliseconds: now, driver: value, footprintBytes: footprintBytes, segment: .fall))
+        let predicted = bytesPerUnit * fall
+        let fallen = Double(footprintAtPeakDriver) - Double(footprintBytes)
+        if predicted > 0 && fallen >= settings.followShare * predicted {
+            classification = .tracksEviction
+        } else if classification == .undetermined,
+                  Double(now - (driverFellAt ?? now)) / 1000 >= settings.leakGraceSeconds {
+            classification = .leakLike
+        }
+    }
+
+    // MARK: the fit
+
+    /// Whether a fit with this driver change and R² is stronger evidence of
+    /// the rise than the one kept: a larger driver change, or a near-tie with
+    /// a better R².
+    func isWeaker(than change: Double, rSquared: Double, settings: DetectorSettings) -> Bool {
+        guard driverFellAt == nil else { return false }  // windows holding the fall describe eviction, not growth
+        let tolerance = settings.fitTieShare * max(abs(change), abs(fit.driverChange))
+        if abs(change - fit.driverChange) > tolerance { return change > fit.driverChange }
+        return rSquared > fit.rSquared
+    }
+
+    /// Keeps `stronger` as the finding's fit; the level before the rise only goes down.
+    mutating func keep(_ stronger: RiseFit) {
+        fit = stronger
+        baselineBytes = min(baselineBytes, stronger.footprintFloor)
+        driverBaseline = min(driverBaseline, stronger.driverFloor)
+    }
+
+    // MARK: severity and resolution
+
+    /// `info` for reclaimable caches; `critical` for a large share of
+    /// MemTotal, or while rising fast enough to use up MemAvailable soon.
+    func assessedSeverity(_ meminfo: Meminfo?, settings: DetectorSettings) -> Severity {
+        if reclaimable == true { return .info }
+        if let total = meminfo?.totalBytes, total > 0,
+           Double(footprintBytes) >= settings.criticalMemoryShare * Double(total) {
+            return .critical
+        }
+        if phase == .rising, bytesPerSecond > 0, let available = meminfo?.availableBytes,
+           Double(available) / bytesPerSecond < settings.criticalExhaustionSeconds {
+            return .critical
+        }
+        return .warning
+    }
+
+    /// Why the finding should resolve now, if it should. Held memory never
+    /// resolves an unreclaimable (or unknown) finding: only its return does.
+    func dueResolution(now: Int64, settings: DetectorSettings) -> Resolution? {
+        let after = settings.resolveAfterSeconds
+        if let backSince, Double(now - backSince) / 1000 >= after { return .memoryReturned }
+        if reclaimable == true && Double(now - lastRiseMilliseconds) / 1000 >= after { return .stoppedGrowing }
+        return nil
+    }
+
+    mutating func resolve(_ reason: Resolution, now: Int64) {
+        state = .resolved
+        resolution = reason
+        lastSeenMilliseconds = now
+    }
+}

@@ -1,0 +1,69 @@
+/// The sentence a person reads (snapshot, journal MESSAGE, replay): what grows
+/// per what, where its memory stands, and the next step that fits the driver.
+extension Finding {
+    public var message: String {
+        [fitSentence, reclaimSentence, memorySentence, classificationSentence].joined(separator: " ")
+    }
+
+    private var fitSentence: String {
+        var text = "\(slab) grows \(Human.bytes(bytesPerUnit)) \(driver.perUnit) "
+        text += "(R² \(Human.decimal(rSquared, 3)) over \(Human.duration(windowSeconds)), "
+        text += "\(growthBytes >= 0 ? "+" : "−")\(Human.bytes(abs(growthBytes)))"
+        text += driver == .time ? ")." : " while \(driver.plural) rose by \(Human.grouped(driverChange)))."
+        return text
+    }
+
+    private var reclaimSentence: String {
+        switch reclaimable {
+        case true: "Reclaimable (counted in SReclaimable)."
+        case false: "Unreclaimable."
+        default: "Reclaimability unknown."
+        }
+    }
+
+    private var memorySentence: String {
+        let held = Human.bytes(Double(heldBytes))
+        let gained = Human.bytes(Double(gainedBytes))
+        switch (state, resolution) {
+        case (.resolved, .memoryReturned?): return "Its memory came back: \(held) of the \(gained) it gained is still held."
+        case (.resolved, .cacheGone?): return "Its cache is gone (module unloaded or cache destroyed)."
+        case (.resolved, .stoppedGrowing?):
+            return "It stopped growing \(Human.elapsed(Double(lastSeenMilliseconds - lastRiseMilliseconds) / 1000)) before this and holds \(held); the kernel reclaims it under memory pressure."
+        default: break
+        }
+        switch phase {
+        case .rising: return "Still growing: holds \(held) more than before the rise."
+        case .holding:
+            let since = Human.elapsed(Double(lastSeenMilliseconds - lastRiseMilliseconds) / 1000)
+            return "Stopped growing \(since) ago and still holds \(held)."
+        case .falling: return "Falling: still holds \(held) of the \(gained) it gained."
+        }
+    }
+
+    private var classificationSentence: String {
+        let noun = driver.plural, one = driver.singular
+        switch classification {
+        case .tracksEviction:
+            let attached = driver == .openFiles ? noun : "cached \(noun)"
+            return "It fell with the \(one) count when \(noun) were \(driver.fallVerb): memory attached to \(attached), not a leak."
+        case .leakLike:
+            return "The \(one) count fell but it did not: leak-like. Its allocating code can be named by tracing kmem:kmem_cache_alloc (or kmem:kmalloc) with stack traces."
+        case .undetermined:
+            return nextStep
+        }
+    }
+
+    /// What tells a per-object cache from a leak, for each driver.
+    private var nextStep: String {
+        switch driver {
+        case .inodes:
+            "Inodes have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak."
+        case .dentries:
+            "Dentries have only risen so far: a large unused count in /proc/sys/fs/dentry-state means negative or unused dentries; evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-dentry cache from a leak."
+        case .openFiles:
+            "Open files have only risen so far: find the process holding them (count the entries of /proc/*/fd); when it closes them, a per-file cache falls and a leak does not."
+        case .time:
+            "It does not follow inodes, dentries or open files: check for a leak."
+        }
+    }
+}
