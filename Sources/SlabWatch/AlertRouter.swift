@@ -7,28 +7,29 @@ import Systemd
 /// Delivers alerts to the journal (or, with no journald, as one structured
 /// line on stderr) on its own queue, so a slow or missing journal never delays
 /// the sampler. Counts every outcome for `slabwatch_alerts_total`.
-final class AlertRouter: @unchecked Sendable {
+final class AlertRouter: Sendable {
     private let queue = DispatchQueue(label: "slabwatch.alerts")
-    private var policy: AlertPolicy  // sampler queue only
+    /// Used from the sampler queue (route) and the signal queue (apply on SIGHUP).
+    private let policy: Mutex<AlertPolicy>
     private let journalSocket: String
     private let logger: Logger
     private let counts = Mutex<[AlertOutcome: UInt64]>([:])
 
     init(settings: AlertPolicy.Settings, journalSocket: String, logger: Logger) {
-        policy = AlertPolicy(settings: settings)
+        policy = Mutex(AlertPolicy(settings: settings))
         self.journalSocket = journalSocket
         self.logger = logger
     }
 
     /// Called on the sampler queue after each evaluation; returns at once.
     func route(_ report: GrowthDetector.Report, now: Int64) {
-        let (alerts, suppressed) = policy.alerts(for: report, now: now)
+        let (alerts, suppressed) = policy.withLock { $0.alerts(for: report, now: now) }
         if suppressed > 0 { count(AlertOutcome(sink: currentSink, result: "suppressed"), by: UInt64(suppressed)) }
         guard !alerts.isEmpty else { return }
         queue.async { [self] in alerts.forEach(deliver) }
     }
 
-    func apply(_ settings: AlertPolicy.Settings) { policy.settings = settings }
+    func apply(_ settings: AlertPolicy.Settings) { policy.withLock { $0.settings = settings } }
 
     /// Waits until every alert handed over so far has been delivered (shutdown, tests).
     func drain() { queue.sync {} }
@@ -52,7 +53,7 @@ final class AlertRouter: @unchecked Sendable {
         for field in alert.fields where field.name != "MESSAGE" {
             metadata[field.name.lowercased()] = "\(field.value)"
         }
-        logger.log(level: alert.priority <= 2 ? .critical : alert.priority <= 4 ? .warning : .notice,
+        logger.log(level: alert.priority <= 2 ? .critical : alert.priority <= 4 ? .warning : alert.priority == 5 ? .notice : .info,
                    "\(alert.message)", metadata: metadata)
         count(AlertOutcome(sink: "stderr", result: "sent"))
     }

@@ -36,19 +36,25 @@ public struct Configuration: Sendable {
     /// Applies one setting given as text, e.g. from a command-line flag.
     /// - Throws: `ConfigurationError` when the key is unknown or the value impossible.
     public mutating func set(_ key: String, to value: String, origin: String) throws(ConfigurationError) {
+        try set(key, to: [value], origin: origin)
+    }
+
+    /// Applies one setting given as several texts (a list key given by a repeated flag).
+    public mutating func set(_ key: String, to values: [String], origin: String) throws(ConfigurationError) {
         guard let setting = Self.settings[key] else {
             throw ConfigurationError(origin: origin, line: nil, key: key, message: "unknown key")
         }
-        do { try setting(&self, [value]) } catch {
+        do { try setting(&self, values) } catch {
             throw ConfigurationError(origin: origin, line: nil, key: key, message: error.message)
         }
     }
 
-    /// Checks what single values cannot: that the filter regexes compile.
+    /// Checks the whole: the filter regexes compile (the setters check them
+    /// too, with a line number; this covers a configuration built in code).
     public func validate(origin: String) throws(ConfigurationError) {
         do { _ = try sampler.makeFilter() } catch {
-            let key = (error as? CacheFilter.InvalidPattern)?.pattern == sampler.include ? "slab.include" : "slab.exclude"
-            throw ConfigurationError(origin: origin, line: nil, key: key, message: "\(error)")
+            let key = error.pattern == sampler.include ? "slab.include" : "slab.exclude"
+            throw ConfigurationError(origin: origin, line: nil, key: key, message: error.message)
         }
     }
 
@@ -116,6 +122,7 @@ public struct Configuration: Sendable {
         guard let yamlError = error as? YamlError else { return nil }
         switch yamlError {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .duplicatedKeysInMapping(_, let context): return context.mark.line
         default: return nil
         }
     }
@@ -124,6 +131,8 @@ public struct Configuration: Sendable {
         guard let yamlError = error as? YamlError else { return "\(error)" }
         switch yamlError {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
+        case .duplicatedKeysInMapping(let keys, _):
+            return "duplicate key \(keys.map { "'\($0)'" }.joined(separator: ", ")) (this is its first occurrence)"
         default: return "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
         }
     }

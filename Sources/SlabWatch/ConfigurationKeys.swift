@@ -56,10 +56,10 @@ extension Configuration {
             config.ring.coarseEvery = try integer(values, in: 1...100_000)
         },
         "slab.include": { config, values throws(InvalidValue) in
-            config.sampler.include = try single(values)
+            config.sampler.include = try pattern(values)
         },
         "slab.exclude": { config, values throws(InvalidValue) in
-            config.sampler.exclude = try single(values)
+            config.sampler.exclude = try pattern(values)
         },
         "slab.min-memory-bytes": { config, values throws(InvalidValue) in
             config.sampler.minimumMemoryBytes = try byteSize(values, in: 0...UInt64.max)
@@ -148,6 +148,13 @@ extension Configuration {
         guard let value = Double(text), value.isFinite else { throw InvalidValue(message: "'\(text)' is not a number") }
         guard range.contains(value) else { throw InvalidValue(message: "\(text) is out of range (\(range.lowerBound) to \(range.upperBound))") }
         return value
+    }
+
+    /// A regular expression, compiled here so a bad one is reported with its file line.
+    private static func pattern(_ values: [String]) throws(InvalidValue) -> String {
+        let text = try single(values)
+        do { _ = try LinearRegex(text) } catch { throw InvalidValue(message: error.description) }
+        return text
     }
 
     private static func fraction(_ values: [String]) throws(InvalidValue) -> Double {

@@ -35,8 +35,11 @@ public struct ConfigurationSource: Sendable {
             }
             configuration = try Configuration.load(file: file, contents: contents)
         }
-        for (key, value) in overrides {
-            try configuration.set(key, to: value, origin: "flag --\(key)")
+        // A list key given more than once (repeated flags) is one list.
+        var done: Set<String> = []
+        for (key, _) in overrides where done.insert(key).inserted {
+            let values = overrides.filter { $0.key == key }.map(\.value)
+            try configuration.set(key, to: Configuration.listKeys.contains(key) ? values : [values.last!], origin: "flag --\(key)")
         }
         try configuration.validate(origin: "flags")
         return configuration
@@ -120,6 +123,7 @@ public final class Daemon: @unchecked Sendable {
             exported.badRequests = s.badRequests
             exported.connectionsAccepted = s.connectionsAccepted
             exported.connectionsRejected = s.connectionsRejected
+            exported.connectionsShed = s.connectionsShed
             exported.connectionsTimedOut = s.connectionsTimedOut
             exported.acceptErrors = s.acceptErrors
             return exported
@@ -142,13 +146,20 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func installSignalHandlers() {
-        for signalNumber in [SIGHUP, SIGTERM, SIGINT] {
+        // SIGUSR1/2 would kill the process by default; a stray `kill -USR1`
+        // (log rotation scripts send it) must not stop a monitoring daemon.
+        for signalNumber in [SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
             source.setEventHandler { [unowned self] in
-                if signalNumber == SIGHUP { reload() } else {
+                switch signalNumber {
+                case SIGHUP: reload()
+                case SIGTERM, SIGINT:
                     logger.info("stopping", metadata: ["signal": "\(signalNumber == SIGTERM ? "SIGTERM" : "SIGINT")"])
                     stopped.signal()
+                default:
+                    logger.notice("signal ignored (only SIGHUP, SIGTERM and SIGINT mean something)",
+                                  metadata: ["signal": "\(signalNumber == SIGUSR1 ? "SIGUSR1" : "SIGUSR2")"])
                 }
             }
             source.resume()

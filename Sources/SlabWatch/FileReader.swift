@@ -5,9 +5,18 @@ public struct FileReadError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var call: String
     public var errno: Int32
+    /// Said instead of the errno text when the failure is not the system call's.
+    public var reason: String?
+
+    public init(path: String, call: String, errno: Int32, reason: String? = nil) {
+        self.path = path
+        self.call = call
+        self.errno = errno
+        self.reason = reason
+    }
 
     public var description: String {
-        var text = "\(call) \(path): \(String(cString: strerror(errno)))"
+        var text = "\(call) \(path): \(reason ?? String(cString: strerror(errno)))"
         if errno == EACCES || errno == EPERM {
             text += " (needs root or CAP_DAC_READ_SEARCH)"
         }
@@ -30,10 +39,18 @@ final class FileReader {
         buffer = Array(repeating: 0, count: initialCapacity)
     }
 
+    /// Reads a regular file whole. Opened non-blocking and checked with fstat
+    /// before any read, so a FIFO, socket or device put in a source's place is
+    /// refused at once instead of blocking the sampler in open(2) or read(2).
     func read(_ path: String) throws(FileReadError) -> ArraySlice<UInt8> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw FileReadError(path: path, call: "open", errno: errno) }
         defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw FileReadError(path: path, call: "fstat", errno: errno) }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw FileReadError(path: path, call: "open", errno: EINVAL, reason: "not a regular file")
+        }
         var length = 0
         while true {
             if length == buffer.count {

@@ -35,6 +35,11 @@ public final class ProcReader {
     private var indexedNames: [String] = []
     private var fallbackSamplesSinceIndex = 0
     private var previous: Sample?
+    /// After a failed or partial sysfs read: samples until the next try, doubling
+    /// up to `longestSysfsBackoff`, so a transient error (out of descriptors)
+    /// does not leave reclaimability unknown for ever.
+    private var sysfsRetry = SysfsRetry()
+    static let longestSysfsBackoff = 64
 
     public init(paths: KernelPaths, pageSize: UInt64) {
         self.paths = paths
@@ -58,6 +63,14 @@ public final class ProcReader {
         do {
             let bytes = try files.read(paths.slabinfo)
             let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [])
+            guard !parsed.caches.isEmpty else {
+                // Every kernel has caches: a file none of whose lines parse is garbage, not an empty kernel.
+                sample.sources[.slabinfo] = SourceStatus(
+                    up: false, error: "\(paths.slabinfo): no cache line could be parsed (\(parsed.malformedLines) malformed)",
+                    malformedLines: parsed.malformedLines)
+                readCachesFromSysfs(into: &sample)
+                return
+            }
             sample.caches = parsed.caches
             sample.sources[.slabinfo] = SourceStatus(
                 up: true, error: parsed.malformedLines > 0 ? "\(parsed.malformedLines) malformed lines skipped" : nil,
@@ -73,7 +86,7 @@ public final class ProcReader {
     }
 
     private func annotateFromSysfs(_ sample: inout Sample) {
-        if sysfsIndex == nil || !namesMatchIndex(sample.caches) {
+        if sysfsIndex == nil || !namesMatchIndex(sample.caches) || sysfsRetry.isDue() {
             refreshSysfsIndex(&sample)
             indexedNames = sample.caches.map(\.name)
         } else {
@@ -102,9 +115,11 @@ public final class ProcReader {
                 entries: listing.map { .init(name: $0.name, target: $0.linkTarget) }, reclaimable: reclaimable)
             sample.sources[.sysfsSlab] = SourceStatus(
                 up: true, error: unreadable > 0 ? "reclaim_account unreadable for \(unreadable) caches" : nil)
+            if unreadable > 0 { sysfsRetry.failed() } else { sysfsRetry.succeeded() }
         } catch {
             sysfsIndex = SysfsSlabIndex()
             sample.sources[.sysfsSlab] = SourceStatus(up: false, error: error.description)
+            sysfsRetry.failed()
         }
     }
 
@@ -175,5 +190,29 @@ public final class ProcReader {
             sample.sources[source] = SourceStatus(up: false, error: "\(path): \(error)", malformedLines: 1)
         }
         return nil
+    }
+}
+
+/// When to read /sys/kernel/slab again after it failed: the next sample, then
+/// after 2, 4, … up to `ProcReader.longestSysfsBackoff` samples; never while it works.
+struct SysfsRetry {
+    private var backoff = 0
+    private var samplesUntilRetry = Int.max
+
+    /// Counts one sample; true when this one should re-read sysfs.
+    mutating func isDue() -> Bool {
+        guard samplesUntilRetry != .max else { return false }
+        samplesUntilRetry -= 1
+        return samplesUntilRetry <= 0
+    }
+
+    mutating func failed() {
+        backoff = min(max(1, backoff * 2), ProcReader.longestSysfsBackoff)
+        samplesUntilRetry = backoff
+    }
+
+    mutating func succeeded() {
+        backoff = 0
+        samplesUntilRetry = .max
     }
 }

@@ -29,8 +29,8 @@ public final class Sampler: @unchecked Sendable {
             self.minimumMemoryBytes = minimumMemoryBytes
         }
 
-        /// Compiles the cache filter. - Throws: `CacheFilter.InvalidPattern`.
-        func makeFilter() throws -> CacheFilter {
+        /// Compiles the cache filter. - Throws: `LinearRegex.SyntaxError`.
+        func makeFilter() throws(LinearRegex.SyntaxError) -> CacheFilter {
             try CacheFilter(include: include, exclude: exclude, minimumMemoryBytes: minimumMemoryBytes)
         }
     }
@@ -67,7 +67,7 @@ public final class Sampler: @unchecked Sendable {
         public init() {}
     }
 
-    /// - Throws: `CacheFilter.InvalidPattern` for a bad include/exclude regex.
+    /// - Throws: `LinearRegex.SyntaxError` for a bad include/exclude regex.
     public init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, logger: Logger) throws {
         self.settings = settings
         self.store = store
@@ -107,7 +107,7 @@ public final class Sampler: @unchecked Sendable {
     }
 
     /// Applies new settings; the ring and its history are kept.
-    /// - Throws: `CacheFilter.InvalidPattern`; the old settings then stay.
+    /// - Throws: `LinearRegex.SyntaxError`; the old settings then stay.
     public func apply(_ new: Settings) throws {
         let newFilter = try new.makeFilter()
         queue.sync {
@@ -146,10 +146,14 @@ public final class Sampler: @unchecked Sendable {
         let started = Clock.monotonicNanoseconds()
         countSkippedTicks(now: started)
         let sample = reader.sample(timestampMilliseconds: Clock.wallMilliseconds())
-        let report = ring.withLock { ring in
+        // The lock covers the append only: the detector reads a copy (copy on
+        // write, so no bytes are copied unless a reader mutates), and a history
+        // request never waits for it.
+        let snapshot = ring.withLock { ring in
             ring.append(sample)
-            return detector.evaluate(ring, latest: sample)
+            return ring
         }
+        let report = detector.evaluate(snapshot, latest: sample)
         hooks.evaluated?(report, sample.timestampMilliseconds)
         statistics.samplesTotal += 1
         for (source, status) in sample.sources where status.malformedLines > 0 {

@@ -2,25 +2,20 @@
 ///
 /// A cache is exported when its name fully matches `include` (if set), does
 /// not fully match `exclude` (if set), and its footprint is at least
-/// `minimumMemoryBytes`. Regex decisions are remembered per name, so a tick
-/// pays for a regex match only the first time a cache name is seen.
+/// `minimumMemoryBytes`. Patterns are `LinearRegex` (RE2 syntax, linear-time
+/// matching), and decisions are remembered per name, so a tick pays for a
+/// match only the first time a cache name is seen.
 /// Not thread-safe: owned by the sampler.
 public struct CacheFilter {
     public let includePattern: String?
     public let excludePattern: String?
     public let minimumMemoryBytes: UInt64
-    private let include: Regex<AnyRegexOutput>?
-    private let exclude: Regex<AnyRegexOutput>?
+    private let include: LinearRegex?
+    private let exclude: LinearRegex?
     private var decisions: [String: Bool] = [:]
 
-    public struct InvalidPattern: Error, CustomStringConvertible {
-        public var pattern: String
-        public var reason: String
-        public var description: String { "invalid regular expression '\(pattern)': \(reason)" }
-    }
-
-    /// - Throws: `InvalidPattern` when a pattern does not compile.
-    public init(include: String? = nil, exclude: String? = nil, minimumMemoryBytes: UInt64 = 0) throws {
+    /// - Throws: `LinearRegex.SyntaxError` when a pattern does not compile.
+    public init(include: String? = nil, exclude: String? = nil, minimumMemoryBytes: UInt64 = 0) throws(LinearRegex.SyntaxError) {
         self.includePattern = include
         self.excludePattern = exclude
         self.minimumMemoryBytes = minimumMemoryBytes
@@ -34,19 +29,16 @@ public struct CacheFilter {
         try! CacheFilter()
     }
 
-    private static func compile(_ pattern: String?) throws -> Regex<AnyRegexOutput>? {
+    private static func compile(_ pattern: String?) throws(LinearRegex.SyntaxError) -> LinearRegex? {
         guard let pattern, !pattern.isEmpty else { return nil }
-        do { return try Regex(pattern) } catch {
-            throw InvalidPattern(pattern: pattern, reason: "\(error)")
-        }
+        return try LinearRegex(pattern)
     }
 
     public mutating func admits(_ cache: SlabCache) -> Bool {
         guard cache.memoryBytes >= minimumMemoryBytes else { return false }
         if include == nil && exclude == nil { return true }
         if let known = decisions[cache.name] { return known }
-        let decision = (include.map { cache.name.wholeMatch(of: $0) != nil } ?? true)
-            && !(exclude.map { cache.name.wholeMatch(of: $0) != nil } ?? false)
+        let decision = (include?.wholeMatch(cache.name) ?? true) && !(exclude?.wholeMatch(cache.name) ?? false)
         if decisions.count > 4096 { decisions.removeAll(keepingCapacity: true) }
         decisions[cache.name] = decision
         return decision

@@ -7,12 +7,18 @@ public struct HistoryPoint: Sendable, Equatable {
     public var dentries: UInt64?
     public var openFiles: UInt64?
 
+    /// Longer spans than this ask for everything: far more than any ring holds,
+    /// and small enough that the cutoff never overflows.
+    static let longestSpanSeconds = 1e12
+
     /// The points of `slab` newer than `seconds` before the newest sample,
     /// oldest first: coarse-tier points older than the fine tier, then the fine tier.
+    /// Any `seconds` is safe (negative, huge, NaN); nil when the cache was never seen.
     public static func collect(_ ring: SampleRing, slab: String, seconds: Double) -> [HistoryPoint]? {
         guard let series = ring.series(named: slab), ring.fine.count > 0 else { return nil }
         let newest = ring.fine.time(at: ring.fine.count - 1)
-        let cutoff = newest - Int64(max(0, seconds) * 1000)
+        let span = seconds.isNaN ? 0 : min(max(0, seconds), longestSpanSeconds)
+        let cutoff = newest - Int64(span * 1000)
         let fineStart = ring.fine.time(at: 0)
         var points: [HistoryPoint] = []
         for position in 0..<ring.coarse.count {

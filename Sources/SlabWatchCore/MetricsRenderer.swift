@@ -31,6 +31,8 @@ public struct ServerStatistics: Sendable, Equatable {
     public var connectionsAccepted: UInt64 = 0
     /// Refused with 503 at the connection cap.
     public var connectionsRejected: UInt64 = 0
+    /// Idle or head-less connections closed to make room at the cap.
+    public var connectionsShed: UInt64 = 0
     /// Closed at the header, idle or write deadline.
     public var connectionsTimedOut: UInt64 = 0
     public var acceptErrors: UInt64 = 0
@@ -236,7 +238,8 @@ public enum MetricsRenderer {
         counter("slabwatch_http_accept_errors_total", "accept() failures, including running out of file descriptors.", s.acceptErrors)
         counter("slabwatch_http_bad_requests_total", "Requests answered 400, 408, 413, 431 or 505.", s.badRequests)
         counter("slabwatch_http_connections_accepted_total", "Connections accepted.", s.connectionsAccepted)
-        counter("slabwatch_http_connections_rejected_total", "Connections refused with 503 at web.max-connections.", s.connectionsRejected)
+        counter("slabwatch_http_connections_rejected_total", "Connections refused with 503 at web.max-connections because every open one was owed a response.", s.connectionsRejected)
+        counter("slabwatch_http_connections_shed_total", "Idle or head-less connections closed to make room at web.max-connections.", s.connectionsShed)
         counter("slabwatch_http_connections_timed_out_total", "Connections closed at the header, idle or write deadline.", s.connectionsTimedOut)
         counter("slabwatch_http_requests_total", "Requests answered by a route.", s.requests)
     }

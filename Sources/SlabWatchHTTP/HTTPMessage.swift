@@ -137,7 +137,28 @@ enum RequestHeadParser {
         for line in lines {
             request.headers.append(try parseHeaderLine(line))
         }
+        try checkFraming(request)
         return request
+    }
+
+    /// RFC 9112 §3.2 and §6.3: an HTTP/1.1 request has exactly one Host; a
+    /// request with two Content-Lengths, a non-numeric one, or both
+    /// Content-Length and Transfer-Encoding is framed ambiguously (the shapes
+    /// request smuggling uses) and is refused rather than guessed at.
+    private static func checkFraming(_ request: HTTPRequest) throws(Failure) {
+        func count(_ name: String) -> Int { request.headers.count { $0.name.lowercased() == name } }
+        let hosts = count("host")
+        if hosts > 1 || (request.minorVersion >= 1 && hosts == 0) {
+            throw .malformed("an HTTP/1.1 request needs exactly one Host header")
+        }
+        let lengths = request.headers.filter { $0.name.lowercased() == "content-length" }
+        if lengths.count > 1 { throw .malformed("more than one Content-Length") }
+        if let length = lengths.first {
+            guard !length.value.isEmpty, length.value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                throw .malformed("Content-Length is not a number")
+            }
+            if count("transfer-encoding") > 0 { throw .malformed("both Content-Length and Transfer-Encoding") }
+        }
     }
 
     private static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(Failure) -> HTTPRequest {
@@ -155,13 +176,28 @@ enum RequestHeadParser {
         case "HTTP/1.0": minor = 0
         default: throw .unsupportedVersion
         }
-        let target = String(decoding: parts[1], as: UTF8.self)
-        guard target.hasPrefix("/") else { throw .malformed("request target must start with '/'") }
+        let target = try originForm(String(decoding: parts[1], as: UTF8.self))
         let pathEnd = target.firstIndex(of: "?")
         return HTTPRequest(
             method: method, path: String(target[..<(pathEnd ?? target.endIndex)]),
             query: pathEnd.map { String(target[target.index(after: $0)...]) },
             minorVersion: minor, headers: [])
+    }
+
+    /// The path and query of an origin-form target (`/metrics?x`), or of an
+    /// absolute-form one (`http://host:10077/metrics`, which proxies send and
+    /// RFC 9112 §3.2.2 says a server must accept).
+    private static func originForm(_ target: String) throws(Failure) -> Substring {
+        if target.hasPrefix("/") { return target[...] }
+        let lower = target.lowercased()
+        for scheme in ["http://", "https://"] where lower.hasPrefix(scheme) {
+            let authorityAndPath = target.dropFirst(scheme.count)
+            guard let first = authorityAndPath.first, first != "/" else { break }
+            guard let slash = authorityAndPath.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+            let rest = authorityAndPath[slash...]
+            return rest.first == "?" ? "/" + rest : rest
+        }
+        throw .malformed("request target must start with '/' or be an absolute http URL")
     }
 
     private static func parseHeaderLine(_ line: ArraySlice<UInt8>) throws(Failure) -> (name: String, value: String) {

@@ -5,7 +5,8 @@ import Synchronization
 
 /// Limits that keep a misbehaving or hostile client from holding the server.
 public struct HTTPServerLimits: Sendable, Equatable {
-    /// Open connections beyond this are answered 503 and closed.
+    /// At this many open connections, a new one makes room by closing the one
+    /// idle longest (or still sending its head); 503 only when all are mid-response.
     public var maxConnections: Int = 64
     /// A request head larger than this is answered 431.
     public var maxHeaderBytes: Int = 8192
@@ -24,6 +25,8 @@ public struct HTTPServerStatistics: Sendable, Equatable {
     public var requests: UInt64 = 0
     public var connectionsAccepted: UInt64 = 0
     public var connectionsRejected: UInt64 = 0
+    /// Idle or head-less connections closed to make room at the cap.
+    public var connectionsShed: UInt64 = 0
     public var connectionsTimedOut: UInt64 = 0
     public var acceptErrors: UInt64 = 0
     public var badRequests: UInt64 = 0
@@ -126,7 +129,7 @@ public final class HTTPServer: @unchecked Sendable {
                     return
                 }
             }
-            guard connections.count < limits.maxConnections else {
+            if connections.count >= limits.maxConnections && !shedOne() {
                 reject(fd)
                 continue
             }
@@ -151,6 +154,17 @@ public final class HTTPServer: @unchecked Sendable {
                   let listener = listeners.first(where: { $0.fd == fd }) else { return }
             listener.source.resume()
         }
+    }
+
+    /// At the cap, a new connection (a scrape, say) is worth more than one
+    /// that sits idle or has not sent a whole head: close the one idle longest.
+    /// False when every connection is owed a response.
+    private func shedOne() -> Bool {
+        guard let victim = connections.values.filter(\.isSheddable).min(by: { $0.lastActivity < $1.lastActivity })
+        else { return false }
+        stats.withLock { $0.connectionsShed += 1 }
+        victim.close()
+        return true
     }
 
     private func reject(_ fd: Int32) {
@@ -209,7 +223,15 @@ private final class Connection {
     private var writeSuspended = false
     private var openSources = 1
     private var isClosed = false
+    /// The client shut down its side: answer what it sent, then close.
+    private var peerFinished = false
     private(set) var deadline: DispatchTime
+    /// When bytes last arrived or a response was last finished.
+    private(set) var lastActivity: DispatchTime = .now()
+
+    /// Between requests, or still receiving a head: nothing is owed to it yet,
+    /// so it can be shed to make room for a new connection.
+    var isSheddable: Bool { output.isEmpty && !isClosed }
 
     init(fd: Int32, server: HTTPServer) {
         self.fd = fd
@@ -229,6 +251,7 @@ private final class Connection {
         while true {
             let n = server.receiveBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
+                lastActivity = .now()
                 if input.isEmpty { deadline = .now() + server.serverLimits.headerTimeoutSeconds }
                 input.append(contentsOf: server.receiveBuffer[0..<n])
                 if input.count > server.serverLimits.maxHeaderBytes + 4096 { break }
@@ -236,10 +259,24 @@ private final class Connection {
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
             if n < 0 && errno == EINTR { continue }
-            close()  // EOF or error
+            if n == 0 {
+                finishAfterAnswering()
+            } else {
+                close()  // a reset or other error: nobody is left to answer
+            }
             return
         }
         processInput()
+    }
+
+    /// EOF after a request (`shutdown(SHUT_WR)`) still gets its answers: stop
+    /// reading (the source would fire for ever at EOF), answer every complete
+    /// request received, then close.
+    private func finishAfterAnswering() {
+        peerFinished = true
+        if !readSuspended { readSuspended = true; readSource.suspend() }
+        processInput()
+        if output.isEmpty { close() }
     }
 
     /// Answers every complete request in the buffer, in order (pipelining).
@@ -329,8 +366,14 @@ private final class Connection {
             return
         }
         output = []
+        lastActivity = .now()
         if closeAfterWrite { close(); return }
         deadline = .now() + server.serverLimits.idleTimeoutSeconds
+        if peerFinished {
+            processInput()
+            if output.isEmpty { close() }
+            return
+        }
         if readSuspended { readSuspended = false; readSource.resume() }
         if !input.isEmpty { processInput() }
     }
@@ -359,6 +402,7 @@ private final class Connection {
 
     func timeOut() {
         if output.isEmpty && !input.isEmpty && !isClosed {
+            server.countBadRequest()
             send(HTTPResponse(status: 408, text: "request head not received in time\n")
                 .serialized(keepAlive: false, omitBody: false), thenClose: true)
             if !isClosed { close() }

@@ -19,6 +19,19 @@ struct SlabWatchCommand: ParsableCommand {
         version: Sampler.version,
         subcommands: [Run.self, Snapshot.self, CheckConfig.self, Record.self, Replay.self],
         defaultSubcommand: Run.self)
+
+    /// ArgumentParser exits 64 (EX_USAGE) on an unknown flag or a missing
+    /// argument; slabwatch documents one code for every usage or configuration
+    /// error, 2, so scripts and systemd see the same code for both.
+    static func main() {
+        var command: any ParsableCommand
+        do { command = try parseAsRoot() } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }  // --help, --version
+            printError(fullMessage(for: error))
+            Glibc.exit(2)
+        }
+        do { try command.run() } catch { exit(withError: error) }
+    }
 }
 
 struct Run: ParsableCommand {
@@ -225,6 +238,8 @@ struct DaemonOptions: ParsableArguments {
             ("slab.min-memory-bytes", minMemoryBytes), ("log.level", logLevel),
         ]
         for (key, value) in single { if let value { overrides.append((key, value)) } }
+        // Repeated flags add addresses; together they replace the file's list.
+        overrides += listenAddress.map { ("web.listen-address", $0) }
         // Like systemd's own daemons: /etc/slabwatch/slabwatch.yml when present.
         let file = config ?? (access(Configuration.defaultFile, F_OK) == 0 ? Configuration.defaultFile : nil)
         return ConfigurationSource(file: file, overrides: overrides + detector.overrides)
@@ -233,17 +248,7 @@ struct DaemonOptions: ParsableArguments {
     /// Loads defaults, file and flags; on error prints one line and exits 2.
     func loadOrExit() throws -> Configuration {
         do {
-            var configuration = try source.load()
-            if !listenAddress.isEmpty {
-                for (index, address) in listenAddress.enumerated() {
-                    // Repeated flags add addresses; the first replaces the file's list.
-                    var one = Configuration()
-                    try one.set("web.listen-address", to: address, origin: "flag --web.listen-address")
-                    if index == 0 { configuration.listenAddresses = [] }
-                    configuration.listenAddresses += one.listenAddresses
-                }
-            }
-            return configuration
+            return try source.load()
         } catch {
             printError(error.description)
             throw ExitCode(2)

@@ -6,10 +6,16 @@ import Testing
 /// the test starts standalone and stops by its pid (never one it did not start).
 final class TestJournald {
     static let socketPath = "/run/systemd/journal/socket"
+    /// Where a standalone journald leaves sockets and journal files.
+    static let runtimePaths = ["/run/systemd/journal", "/run/log"]
     private var started: Process?
+    var startedHere: Bool { started != nil }
+    /// Every path under `runtimePaths` (and those themselves) before the test started journald.
+    private var before: Set<String> = []
 
     init() throws {
         if Self.isLive() { return }
+        before = Self.runtimeEntries()
         try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
         let journald = Process()
         journald.executableURL = URL(fileURLWithPath: "/lib/systemd/systemd-journald")
@@ -24,10 +30,29 @@ final class TestJournald {
         }
     }
 
+    /// Stops the journald this test started and removes what it left in
+    /// /run: its sockets would make the next program on the machine believe a
+    /// journal runs (and lose its entries to "Connection refused").
     func stop() {
-        guard let started, started.isRunning else { return }
-        started.terminate()
-        started.waitUntilExit()
+        guard let started else { return }
+        if started.isRunning {
+            started.terminate()
+            started.waitUntilExit()
+        }
+        self.started = nil
+        // Deepest first, so a directory the test created is empty when its turn comes.
+        for path in Self.runtimeEntries().subtracting(before).sorted(by: { $0.count > $1.count }) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    private static func runtimeEntries() -> Set<String> {
+        var paths: Set<String> = []
+        for root in runtimePaths where FileManager.default.fileExists(atPath: root) {
+            paths.insert(root)
+            for entry in (try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? [] { paths.insert("\(root)/\(entry)") }
+        }
+        return paths
     }
 
     /// A socket file alone may be stale: a live journald accepts a connection.
@@ -145,6 +170,7 @@ extension EndToEndTests {
         #expect(entry["SLABWATCH_CLASSIFICATION"] as? String == "undetermined")
         #expect(entry["SLABWATCH_STATE"] as? String == "open")
         #expect(entry["SLABWATCH_SEVERITY"] as? String == "warning")
+        #expect(entry["SLABWATCH_PHASE"] as? String == "rising")
 
         proc.evict()  // a finding resolves once its memory is back, not when growth stops
         let resolved = "MESSAGE_ID=658cdcdd33714f8e9e921425b5c7783a"
@@ -154,6 +180,7 @@ extension EndToEndTests {
         let closing = try #require(try TestJournald.entries([resolved, "SLABWATCH_SLAB=\(cache)"]).first)
         #expect(closing["PRIORITY"] as? String == "6")
         #expect(closing["SLABWATCH_STATE"] as? String == "resolved")
+        #expect(closing["SLABWATCH_RESOLUTION"] as? String == "memory-returned")
         usleep(1_000_000)
         #expect(try TestJournald.entries([opened, "SLABWATCH_SLAB=\(cache)"]).count == 1)  // never one per tick
         #expect(try TestJournald.entries([resolved, "SLABWATCH_SLAB=\(cache)"]).count == 1)
@@ -173,6 +200,11 @@ extension EndToEndTests {
         let explained = try DaemonProcess.run("/usr/bin/journalctl", ["-x", "--no-pager", opened, "SLABWATCH_SLAB=\(cache)"])
         #expect(explained.output.contains("Subject: Slab cache \(cache) grows with inodes"), "\(explained.output)\(explained.error)")
         #expect(explained.output.contains("echo 2 > /proc/sys/vm/drop_caches"))
+
+        // A journald the test started leaves no socket behind.
+        let startedHere = journald.startedHere
+        journald.stop()
+        if startedHere { #expect(!FileManager.default.fileExists(atPath: TestJournald.socketPath)) }
     }
 
     @Test func withoutAJournalAlertsGoToStderrAndTheCounter() throws {
@@ -272,7 +304,13 @@ extension EndToEndTests {
 
     @Test func unitsVerifyAndRateWellAndInstallStaged() throws {
         let stage = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-stage-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: stage) }
+        // systemd-analyze leaves a stamp under /run/systemd even with --root: remove it if it was not there.
+        let stamp = "/run/systemd/systemd-units-load"
+        let stampExisted = FileManager.default.fileExists(atPath: stamp)
+        defer {
+            try? FileManager.default.removeItem(at: stage)
+            if !stampExisted { try? FileManager.default.removeItem(atPath: stamp) }
+        }
         let install = try DaemonProcess.run("/usr/bin/env", [
             "DESTDIR=\(stage.path)", "BINARY=\(DaemonProcess.binary.path)",
             Paths.repositoryRoot.appendingPathComponent("scripts/install.sh").path,

@@ -30,7 +30,10 @@ struct AlertPolicyTests {
         #expect(alert.value("SLABWATCH_R_SQUARED") == "0.9980")
         #expect(alert.value("SLABWATCH_RECLAIMABLE") == "false")
         #expect(alert.value("MESSAGE")?.hasPrefix("kmalloc-32 grows 32.0 KiB per cached inode") == true)
-        for name in ["SLABWATCH_DRIVER", "SLABWATCH_GROWTH_BYTES", "SLABWATCH_CLASSIFICATION", "SLABWATCH_STATE", "SLABWATCH_SEVERITY"] {
+        #expect(alert.value("SLABWATCH_PHASE") == "rising")
+        #expect(alert.value("SLABWATCH_RESOLUTION") == nil)  // only on resolved entries
+        for name in ["SLABWATCH_DRIVER", "SLABWATCH_GROWTH_BYTES", "SLABWATCH_CLASSIFICATION", "SLABWATCH_STATE", "SLABWATCH_SEVERITY",
+                     "SLABWATCH_HELD_BYTES", "SLABWATCH_PEAK_BYTES"] {
             #expect(alert.value(name) != nil, "\(name)")
         }
         #expect(Set(Alert.Kind.allCases.map(\.messageID)).count == Alert.Kind.allCases.count)

@@ -77,3 +77,15 @@ struct SampleRingTests {
         #expect(ring.storageBytes < 4 << 20)
     }
 }
+
+/// `/snapshot?slab=&history=SECONDS` takes any number a client sends.
+struct HistoryPointTests {
+    @Test(arguments: [1e16, 9.3e15, Double.greatestFiniteMagnitude, .infinity, -5, .nan, 0])
+    func anySpanIsSafe(_ seconds: Double) throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 2))
+        for t in 0..<10 { ring.append(SampleRingTests.sample(1_795_600_000_000 + Int64(t) * 1000, [SampleRingTests.cache("a", slabs: 1)])) }
+        let points = try #require(HistoryPoint.collect(ring, slab: "a", seconds: seconds))
+        let everything = seconds > 100 && !seconds.isNaN
+        #expect(points.count == (everything ? 6 : 1), "\(points.count)")  // 4 fine + 2 older coarse, or the newest
+    }
+}

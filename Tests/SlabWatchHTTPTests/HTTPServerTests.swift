@@ -43,7 +43,7 @@ struct HTTPServerTests {
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         let running = try Running()
         let client = try RawClient(port: running.port)
-        client.send("GET /echo?a HTTP/1.1\r\n\r\nGET /echo?b HTTP/1.1\r\n\r\nGET /echo?c HTTP/1.1\r\nConnection: close\r\n\r\n")
+        client.send("GET /echo?a HTTP/1.1\r\nHost: t\r\n\r\nGET /echo?b HTTP/1.1\r\nHost: t\r\n\r\nGET /echo?c HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         let all = client.receive()
         let bodies = all.components(separatedBy: "\r\n\r\n").dropFirst().map { $0.prefix { $0 != "\n" } }
         #expect(bodies == ["GET /echo a", "GET /echo b", "GET /echo c"])
@@ -52,7 +52,7 @@ struct HTTPServerTests {
     @Test func headHasLengthButNoBody() throws {
         let running = try Running()
         let client = try RawClient(port: running.port)
-        client.send("HEAD /echo HTTP/1.1\r\nConnection: close\r\n\r\n")
+        client.send("HEAD /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         let response = client.receive()
         #expect(response.contains("Content-Length: 13\r\n"))  // "HEAD /echo -\n"
         #expect(response.hasSuffix("\r\n\r\n"))
@@ -69,15 +69,21 @@ struct HTTPServerTests {
     @Test(arguments: [
         ("garbage\r\n\r\n", "400"),
         ("GET\r\n\r\n", "400"),
-        ("GET /echo HTTP/1.1\r\nBad Header\r\n\r\n", "400"),
-        ("GET /echo HTTP/1.1\r\n: empty name\r\n\r\n", "400"),
-        ("GET echo HTTP/1.1\r\n\r\n", "400"),
-        ("G@T /echo HTTP/1.1\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\nHost: t\r\n: empty name\r\n\r\n", "400"),
+        ("GET echo HTTP/1.1\r\nHost: t\r\n\r\n", "400"),
+        ("G@T /echo HTTP/1.1\r\nHost: t\r\n\r\n", "400"),
         ("GET /echo HTTP/2.0\r\n\r\n", "505"),
         ("GET /echo SPDY/1.1\r\n\r\n", "400"),
-        ("POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", "413"),
-        ("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "413"),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello", "413"),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", "413"),
         ("\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}\u{00}\u{01}\u{fc}\u{03}\u{03}\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\n\r\n", "400"),  // no Host
+        ("GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\nHost: t\r\nContent-Length: +0\r\n\r\n", "400"),
+        ("GET /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+        ("GET ftp://host/echo HTTP/1.1\r\nHost: t\r\n\r\n", "400"),
     ])
     func badRequestsGetAStatusAndAClose(request: String, status: String) throws {
         let running = try Running()
@@ -94,10 +100,10 @@ struct HTTPServerTests {
         limits.maxHeaderBytes = 1024
         let running = try Running(limits: limits)
         let client = try RawClient(port: running.port)
-        client.send("GET /echo HTTP/1.1\r\nX-Long: \(String(repeating: "a", count: 2000))\r\n\r\n")
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Long: \(String(repeating: "a", count: 2000))\r\n\r\n")
         #expect(client.receive().hasPrefix("HTTP/1.1 431 "))
         let endless = try RawClient(port: running.port)
-        endless.send("GET /echo HTTP/1.1\r\n" + String(repeating: "X-A: b\r\n", count: 400))  // never ends the head
+        endless.send("GET /echo HTTP/1.1\r\nHost: t\r\n" + String(repeating: "X-A: b\r\n", count: 400))  // never ends the head
         #expect(endless.receive().hasPrefix("HTTP/1.1 431 "))
     }
 
@@ -106,7 +112,7 @@ struct HTTPServerTests {
         limits.headerTimeoutSeconds = 0.5
         let running = try Running(limits: limits)
         let client = try RawClient(port: running.port)
-        client.send("GET /echo HTTP/1.1\r\n")
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n")
         for _ in 0..<3 { usleep(200_000); client.send("X-Drip: 1\r\n") }  // still dripping past the deadline
         let response = client.receive()
         #expect(response.hasPrefix("HTTP/1.1 408 "))
@@ -120,29 +126,99 @@ struct HTTPServerTests {
         limits.idleTimeoutSeconds = 0.3
         let running = try Running(limits: limits)
         let client = try RawClient(port: running.port)
-        client.send("GET /echo HTTP/1.1\r\n\r\n")
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(client.receive(until: "GET /echo -\n").hasSuffix("GET /echo -\n"))
         #expect(client.isClosedByPeer())
     }
 
-    @Test func connectionsBeyondTheCapAreRefused() throws {
+    @Test func atTheCapTheConnectionIdleLongestMakesRoom() throws {
         var limits = HTTPServerLimits()
         limits.maxConnections = 2
         let running = try Running(limits: limits)
-        let held = try (0..<2).map { _ in try RawClient(port: running.port) }
-        held[0].send("GET /echo HTTP/1.1\r\n\r\n")
-        _ = held[0].receive(until: "-\n")  // both held connections are accepted by now
+        let silent = try RawClient(port: running.port)  // connects and never sends a head
+        usleep(50_000)
+        let idle = try RawClient(port: running.port)
+        idle.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        _ = idle.receive(until: "-\n")  // both are accepted by now; `silent` has been quiet longest
+        let scrape = try RawClient(port: running.port)
+        scrape.send("GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(scrape.receive().hasSuffix("GET /echo -\n"))
+        #expect(silent.isClosedByPeer())
+        #expect(running.server.statistics.connectionsShed == 1)
+        #expect(running.server.statistics.connectionsRejected == 0)
+        idle.send("GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(idle.receive().hasSuffix("GET /echo -\n"))
+    }
+
+    @Test func atTheCap503OnlyWhenEveryConnectionIsOwedAResponse() throws {
+        var limits = HTTPServerLimits()
+        limits.maxConnections = 2
+        let running = try Running(limits: limits)
+        // Two readers that ask for 4 MiB and do not read: both mid-response.
+        let busy = try (0..<2).map { _ in try RawClient(port: running.port) }
+        for client in busy { client.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n") }
+        usleep(300_000)
         let extra = try RawClient(port: running.port)
         #expect(extra.receive().hasPrefix("HTTP/1.1 503 "))
         #expect(running.server.statistics.connectionsRejected == 1)
-        held[1].send("GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n")
-        #expect(held[1].receive().hasSuffix("GET /echo -\n"))
+        #expect(running.server.statistics.connectionsShed == 0)
+    }
+
+    /// Silent connections that reconnect as soon as they are dropped cannot keep a scrape out.
+    @Test func silentConnectionsAtTheCapDoNotLockOutAScrape() throws {
+        var limits = HTTPServerLimits()
+        limits.maxConnections = 8
+        let running = try Running(limits: limits)
+        var silent = try (0..<8).map { _ in try RawClient(port: running.port) }
+        for round in 0..<5 {
+            let scrape = try RawClient(port: running.port)
+            scrape.send("GET /echo?\(round) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            #expect(scrape.receive().hasPrefix("HTTP/1.1 200 "), "round \(round)")
+            silent.append(try RawClient(port: running.port))  // the attacker comes back
+        }
+        #expect(running.server.statistics.connectionsRejected == 0)
+    }
+
+    @Test func aRequestFollowedByHalfCloseIsAlwaysAnswered() throws {
+        let running = try Running()
+        for i in 0..<20 {
+            let client = try RawClient(port: running.port)
+            client.send("GET /echo?\(i) HTTP/1.1\r\nHost: t\r\n\r\nGET /echo?again HTTP/1.1\r\nHost: t\r\n\r\n")
+            client.finishSending()
+            let response = client.receive()
+            #expect(response.contains("GET /echo \(i)\n") && response.hasSuffix("GET /echo again\n"), "\(i): \(response.debugDescription)")
+        }
+    }
+
+    @Test(arguments: [
+        ("GET http://127.0.0.1:10077/echo?x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", "GET /echo x\n"),
+        ("GET HTTP://host/echo HTTP/1.1\r\nHost: host\r\nConnection: close\r\n\r\n", "GET /echo -\n"),
+        ("GET http://host?y HTTP/1.1\r\nHost: host\r\nConnection: close\r\n\r\n", "nope\n"),  // path "/": the 404 route
+        ("GET /echo HTTP/1.0\r\n\r\n", "GET /echo -\n"),  // HTTP/1.0 needs no Host
+    ])
+    func absoluteFormAndHTTP10AreServed(request: String, body: String) throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send(request)
+        let response = client.receive()
+        #expect(response.hasPrefix("HTTP/1.1 ") && response.hasSuffix(body), "\(response.debugDescription)")
+    }
+
+    /// Two Content-Lengths (0, then 33): the "body" must not be answered as a second request.
+    @Test func ambiguousFramingIsRefusedNotSmuggled() throws {
+        let running = try Running()
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: 33\r\n\r\nGET /echo?smuggled HTTP/1.1\r\nHost: t\r\n\r\n")
+        let response = client.receive()
+        #expect(response.hasPrefix("HTTP/1.1 400 "), "\(response.debugDescription)")
+        #expect(!response.contains("smuggled"))
+        #expect(running.server.statistics.requests == 0)
     }
 
     @Test func largeBodyToASlowReaderArrivesWhole() throws {
         let running = try Running()
         let client = try RawClient(port: running.port)
-        client.send("GET /big HTTP/1.1\r\nConnection: close\r\n\r\n")
+        client.send("GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         usleep(300_000)  // 4 MiB exceeds the socket buffers: the server must wait for writability
         let response = client.receive()
         let body = response.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
@@ -152,7 +228,7 @@ struct HTTPServerTests {
     @Test func servesIPv6Loopback() throws {
         let running = try Running(address: "[::1]:0")
         let client = try RawClient(port: running.port, ipv6: true)
-        client.send("GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n")
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         #expect(client.receive().hasSuffix("GET /echo -\n"))
     }
 
@@ -167,7 +243,7 @@ struct HTTPServerTests {
     @Test func stopClosesEverything() throws {
         let running = try Running()
         let client = try RawClient(port: running.port)
-        client.send("GET /echo HTTP/1.1\r\n\r\n")
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
         _ = client.receive(until: "-\n")
         running.server.stop()
         #expect(client.isClosedByPeer())

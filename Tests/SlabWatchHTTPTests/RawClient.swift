@@ -55,6 +55,9 @@ final class RawClient {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Says "no more requests" the way some clients do after their last one.
+    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+
     /// True when the server has closed the connection (read returns EOF).
     func isClosedByPeer() -> Bool {
         var byte: UInt8 = 0

@@ -135,3 +135,67 @@ struct GoldenMetricsTests {
         #expect(report.isEmpty, "\(report)")
     }
 }
+
+/// Sources replaced by things that are not regular files: each is down with
+/// a clear error at once (none blocks), the others are still read.
+struct SourceFaultTests {
+    @Test(arguments: ["fifo", "directory", "symlink loop", "character device", "missing"])
+    func sourceThatIsNotARegularFileIsDownNotStuck(_ kind: String) throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n")
+        try dir.write("proc/sys/fs/inode-nr", "1 0\n")
+        let meminfo = dir.path("proc/meminfo")
+        switch kind {
+        case "fifo": #expect(mkfifo(meminfo, 0o600) == 0)
+        case "directory": try FileManager.default.createDirectory(atPath: meminfo, withIntermediateDirectories: true)
+        case "symlink loop":
+            #expect(symlink(dir.path("proc/loop"), meminfo) == 0)
+            #expect(symlink(meminfo, dir.path("proc/loop")) == 0)
+        case "character device": #expect(symlink("/dev/zero", meminfo) == 0)
+        default: break
+        }
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+        let sample = reader.sample(timestampMilliseconds: 0)
+        let status = sample.status(of: .meminfo)
+        #expect(!status.up)
+        let expected = ["fifo": "not a regular file", "directory": "not a regular file", "symlink loop": "Too many levels",
+                        "character device": "not a regular file", "missing": "No such file"][kind]!
+        #expect(status.error?.contains(expected) == true, "\(status.error ?? "nil")")
+        #expect(sample.status(of: .slabinfo).up && sample.caches.count == 1)
+        // Sane again: the next sample reads it.
+        unlink(meminfo)
+        try? FileManager.default.removeItem(atPath: meminfo)
+        try dir.write("proc/meminfo", "MemTotal: 1 kB\n")
+        #expect(reader.sample(timestampMilliseconds: 1).status(of: .meminfo).up)
+    }
+}
+
+extension SourceFaultTests {
+    @Test func slabinfoOfWhichNoLineParsesIsDown() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/slabinfo", "slabinfo - version: 2.1\nnot a cache line\nnor this one\n")
+        try dir.write("proc/meminfo", "MemTotal: 1 kB\n")
+        let sample = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+            .sample(timestampMilliseconds: 0)
+        let status = sample.status(of: .slabinfo)
+        #expect(!status.up)
+        #expect(status.error?.contains("no cache line could be parsed (2 malformed)") == true, "\(status.error ?? "nil")")
+        #expect(status.malformedLines == 2)
+    }
+
+    /// A transient sysfs failure (out of descriptors, say) must not leave
+    /// reclaimability unknown until the cache set happens to change.
+    @Test func sysfsThatFailedOnceIsReadAgainWithBackoff() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n")
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+        #expect(!reader.sample(timestampMilliseconds: 0).status(of: .sysfsSlab).up)  // no sysfs yet
+        try dir.write("sys/kernel/slab/dentry/reclaim_account", "1\n")
+        var recovered: Int?
+        for tick in 1...10 where recovered == nil {
+            let sample = reader.sample(timestampMilliseconds: Int64(tick))
+            if sample.status(of: .sysfsSlab).up && sample.caches.first?.reclaimable == true { recovered = tick }
+        }
+        #expect(recovered != nil && recovered! <= 3, "\(String(describing: recovered))")
+    }
+}
