@@ -13,6 +13,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "slabwatch", targets: ["slabwatch"]),
+        // For the fuzz harnesses in Fuzz/ (a package of their own, built by scripts/fuzz.sh).
+        .library(name: "SlabWatchCore", targets: ["SlabWatchCore"]),
+        .library(name: "SlabWatchHTTP", targets: ["SlabWatchHTTP"]),
+        .library(name: "SlabWatch", targets: ["SlabWatch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -17,3 +17,27 @@ enum Clock {
 
     static var pageSize: UInt64 { UInt64(sysconf(Int32(_SC_PAGESIZE))) }
 }
+
+/// Sample timestamps: the wall clock, except that they never run backwards.
+///
+/// When the wall clock is stepped back (NTP, an operator's `date -s`), the
+/// timestamps follow the monotonic clock from the last one until the wall
+/// clock catches up, so the ring and the detector never see time reversed;
+/// a step forward is a gap, as if no samples were taken meanwhile.
+struct SampleClock {
+    private var last: (wall: Int64, monotonic: UInt64)?
+
+    mutating func timestamp(wallMilliseconds wall: Int64, monotonicNanoseconds monotonic: UInt64) -> Int64 {
+        var stamp = wall
+        if let last {
+            let elapsed = Int64((monotonic &- last.monotonic) / 1_000_000)
+            stamp = max(wall, last.wall + max(1, elapsed))
+        }
+        last = (stamp, monotonic)
+        return stamp
+    }
+
+    mutating func now() -> Int64 {
+        timestamp(wallMilliseconds: Clock.wallMilliseconds(), monotonicNanoseconds: Clock.monotonicNanoseconds())
+    }
+}

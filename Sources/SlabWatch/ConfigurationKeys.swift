@@ -46,6 +46,12 @@ extension Configuration {
         "sampler.interval": { config, values throws(InvalidValue) in
             config.sampler.intervalSeconds = try duration(values, in: 0.1...3600)
         },
+        "sampler.max-caches": { config, values throws(InvalidValue) in
+            config.sampler.limits.maxCaches = try integer(values, in: 16...1_000_000)
+        },
+        "sampler.max-source-bytes": { config, values throws(InvalidValue) in
+            config.sampler.limits.maxSourceBytes = Int(try byteSize(values, in: 64 * 1024...(1 << 30)))
+        },
         "ring.fine-samples": { config, values throws(InvalidValue) in
             config.ring.fineCapacity = try integer(values, in: 2...1_000_000)
         },

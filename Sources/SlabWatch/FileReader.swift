@@ -32,10 +32,13 @@ public struct FileReadError: Error, CustomStringConvertible, Equatable {
 /// next read. Not thread-safe: one owner.
 final class FileReader {
     private var buffer: [UInt8]
+    private let initialCapacity: Int
     /// Files larger than this are refused rather than read into memory without bound.
-    static let maximumSize = 64 << 20
+    let maximumSize: Int
 
-    init(initialCapacity: Int = 64 << 10) {
+    init(initialCapacity: Int = 64 << 10, maximumSize: Int = ProcReader.Limits.defaultMaxSourceBytes) {
+        self.initialCapacity = initialCapacity
+        self.maximumSize = max(initialCapacity, maximumSize)
         buffer = Array(repeating: 0, count: initialCapacity)
     }
 
@@ -43,6 +46,10 @@ final class FileReader {
     /// before any read, so a FIFO, socket or device put in a source's place is
     /// refused at once instead of blocking the sampler in open(2) or read(2).
     func read(_ path: String) throws(FileReadError) -> ArraySlice<UInt8> {
+        // A buffer grown for one huge file goes back to its usual size.
+        if buffer.count > 4 * initialCapacity && buffer.count >= 1 << 20 {
+            buffer = Array(repeating: 0, count: initialCapacity)
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw FileReadError(path: path, call: "open", errno: errno) }
         defer { close(fd) }
@@ -54,10 +61,11 @@ final class FileReader {
         var length = 0
         while true {
             if length == buffer.count {
-                guard buffer.count < Self.maximumSize else {
-                    throw FileReadError(path: path, call: "read", errno: EFBIG)
+                guard buffer.count < maximumSize else {
+                    throw FileReadError(path: path, call: "read", errno: EFBIG,
+                                        reason: "larger than \(maximumSize) bytes (sampler.max-source-bytes); not read")
                 }
-                buffer.append(contentsOf: repeatElement(0, count: buffer.count))
+                buffer.append(contentsOf: repeatElement(0, count: min(buffer.count, maximumSize - buffer.count)))
             }
             let n = buffer.withUnsafeMutableBytes { raw in
                 Glibc.read(fd, raw.baseAddress! + length, raw.count - length)

@@ -28,9 +28,27 @@ public struct KernelPaths: Sendable, Equatable {
 /// entries, so it is re-read only when the set of cache names changes.
 /// Not thread-safe: owned by the sampler.
 public final class ProcReader {
+    /// Bounds on what one sample may hold, so a hostile or broken procfs
+    /// cannot make the daemon's memory grow without end.
+    public struct Limits: Sendable, Equatable {
+        /// Caches kept per sample; beyond it the smallest footprints are left out.
+        public var maxCaches = 2048
+        /// Source files larger than this are refused (the source is down).
+        public var maxSourceBytes = defaultMaxSourceBytes
+        /// A real /proc/slabinfo is tens of kilobytes; a few thousand caches with
+        /// SLAB statistics stay under a megabyte.
+        public static let defaultMaxSourceBytes = 4 << 20
+
+        public init(maxCaches: Int = 2048, maxSourceBytes: Int = defaultMaxSourceBytes) {
+            self.maxCaches = maxCaches
+            self.maxSourceBytes = maxSourceBytes
+        }
+    }
+
     public let paths: KernelPaths
     public let pageSize: UInt64
-    private let files = FileReader()
+    public let limits: Limits
+    private let files: FileReader
     private var sysfsIndex: SysfsSlabIndex?
     private var indexedNames: [String] = []
     private var fallbackSamplesSinceIndex = 0
@@ -41,14 +59,17 @@ public final class ProcReader {
     private var sysfsRetry = SysfsRetry()
     static let longestSysfsBackoff = 64
 
-    public init(paths: KernelPaths, pageSize: UInt64) {
+    public init(paths: KernelPaths, pageSize: UInt64, limits: Limits = .init()) {
         self.paths = paths
         self.pageSize = pageSize
+        self.limits = limits
+        files = FileReader(maximumSize: limits.maxSourceBytes)
     }
 
     public func sample(timestampMilliseconds: Int64) -> Sample {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
         readCaches(into: &sample)
+        keepLargestCaches(&sample)
         readMeminfo(into: &sample)
         sample.inodes = readCounter(.inodeNr, paths.inodeNr, into: &sample, FSCountersParser.inodeNr)
         sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
@@ -58,6 +79,16 @@ public final class ProcReader {
     }
 
     // MARK: slab caches
+
+    /// Keeps at most `limits.maxCaches` caches, the largest footprints, in the
+    /// kernel's order; a growing cache is large, so the detector loses nothing it needs.
+    private func keepLargestCaches(_ sample: inout Sample) {
+        guard sample.caches.count > limits.maxCaches else { return }
+        let byFootprint = sample.caches.indices.sorted { sample.caches[$0].memoryBytes > sample.caches[$1].memoryBytes }
+        let kept = Set(byFootprint.prefix(limits.maxCaches))
+        sample.cachesOverLimit = sample.caches.count - kept.count
+        sample.caches = sample.caches.indices.filter(kept.contains).map { sample.caches[$0] }
+    }
 
     private func readCaches(into sample: inout Sample) {
         do {

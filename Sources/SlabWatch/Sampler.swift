@@ -18,10 +18,13 @@ public final class Sampler: @unchecked Sendable {
         public var exclude: String?
         public var minimumMemoryBytes: UInt64
         public var detector: DetectorSettings
+        public var limits: ProcReader.Limits
 
         public init(paths: KernelPaths = .init(), intervalSeconds: Double = 5, include: String? = nil,
-                    exclude: String? = nil, minimumMemoryBytes: UInt64 = 0, detector: DetectorSettings = .init()) {
+                    exclude: String? = nil, minimumMemoryBytes: UInt64 = 0, detector: DetectorSettings = .init(),
+                    limits: ProcReader.Limits = .init()) {
             self.paths = paths
+            self.limits = limits
             self.detector = detector
             self.intervalSeconds = intervalSeconds
             self.include = include
@@ -50,6 +53,7 @@ public final class Sampler: @unchecked Sendable {
     private var statistics = SamplerStatistics()
     private var timer: (any DispatchSourceTimer)?
     private var lastTickNanoseconds: UInt64?
+    private var clock = SampleClock()
     private var metricsSizeHint = 64 * 1024
     private var hooks = Hooks()
 
@@ -73,8 +77,8 @@ public final class Sampler: @unchecked Sendable {
         self.store = store
         self.logger = logger
         self.filter = try settings.makeFilter()
-        self.reader = ProcReader(paths: settings.paths, pageSize: Clock.pageSize)
-        self.ring = Mutex(SampleRing(configuration: ring))
+        self.reader = ProcReader(paths: settings.paths, pageSize: Clock.pageSize, limits: settings.limits)
+        self.ring = Mutex(SampleRing(configuration: Self.bounded(ring, settings.limits)))
         self.detector = GrowthDetector(settings: settings.detector)
     }
 
@@ -112,7 +116,9 @@ public final class Sampler: @unchecked Sendable {
         let newFilter = try new.makeFilter()
         queue.sync {
             let intervalChanged = new.intervalSeconds != settings.intervalSeconds
-            if new.paths != settings.paths { reader = ProcReader(paths: new.paths, pageSize: Clock.pageSize) }
+            if new.paths != settings.paths || new.limits != settings.limits {
+                reader = ProcReader(paths: new.paths, pageSize: Clock.pageSize, limits: new.limits)
+            }
             settings = new
             filter = newFilter
             detector.settings = new.detector
@@ -125,6 +131,14 @@ public final class Sampler: @unchecked Sendable {
     /// Nil when the cache has never been seen.
     public func history(slab: String, seconds: Double) -> [HistoryPoint]? {
         ring.withLock { ring in HistoryPoint.collect(ring, slab: slab, seconds: seconds) }
+    }
+
+    /// Room in the ring for every kept cache plus a quarter for churn; the
+    /// cache that vanished longest ago gives way beyond that.
+    static func bounded(_ ring: SampleRing.Configuration, _ limits: ProcReader.Limits) -> SampleRing.Configuration {
+        var bounded = ring
+        bounded.maxSeries = limits.maxCaches + limits.maxCaches / 4
+        return bounded
     }
 
     private func schedule() {
@@ -145,7 +159,7 @@ public final class Sampler: @unchecked Sendable {
     private func tick() -> PublishedState {
         let started = Clock.monotonicNanoseconds()
         countSkippedTicks(now: started)
-        let sample = reader.sample(timestampMilliseconds: Clock.wallMilliseconds())
+        let sample = reader.sample(timestampMilliseconds: clock.now())
         // The lock covers the append only: the detector reads a copy (copy on
         // write, so no bytes are copied unless a reader mutates), and a history
         // request never waits for it.
@@ -153,6 +167,7 @@ public final class Sampler: @unchecked Sendable {
             ring.append(sample)
             return ring
         }
+        statistics.seriesEvicted = UInt64(snapshot.evictedSeries)
         let report = detector.evaluate(snapshot, latest: sample)
         hooks.evaluated?(report, sample.timestampMilliseconds)
         statistics.samplesTotal += 1
@@ -163,6 +178,7 @@ public final class Sampler: @unchecked Sendable {
         let state = render(sample, report)
         store.publish(state)
         logDownSources(sample)
+        logCacheLimit(sample)
         return state
     }
 
@@ -190,6 +206,18 @@ public final class Sampler: @unchecked Sendable {
     }
 
     private var downSources: Set<Source> = []
+    private var overLimit = false
+
+    /// Says once when the kernel lists more caches than `sampler.max-caches`, and once when that ends.
+    private func logCacheLimit(_ sample: Sample) {
+        if sample.cachesOverLimit > 0 && !overLimit {
+            logger.warning("more caches than sampler.max-caches; the smallest are left out", metadata: [
+                "caches": "\(sample.caches.count + sample.cachesOverLimit)", "max_caches": "\(settings.limits.maxCaches)"])
+        } else if sample.cachesOverLimit == 0 && overLimit {
+            logger.info("cache count back under sampler.max-caches")
+        }
+        overLimit = sample.cachesOverLimit > 0
+    }
 
     /// Logs when a source goes down or comes back, not on every tick.
     private func logDownSources(_ sample: Sample) {

@@ -7,6 +7,8 @@ public struct SamplerStatistics: Sendable, Equatable {
     public var parseErrors: [Source: UInt64] = [:]
     /// Wall time the last tick spent reading and parsing, in seconds.
     public var lastDurationSeconds: Double = 0
+    /// Ring series whose history was dropped to make room for a new cache.
+    public var seriesEvicted: UInt64 = 0
 
     public init() {}
 }
@@ -145,11 +147,12 @@ public enum MetricsRenderer {
     }
 
     private static func renderCacheCounts(_ input: Input, _ out: inout PrometheusText) {
-        out.family("slabwatch_caches", .gauge, help: "Slab caches in the last sample, by whether the cache filter exported them.")
+        out.family("slabwatch_caches", .gauge, help: "Slab caches in the last sample: exported, filtered out by slab.*, or left out beyond sampler.max-caches.")
         let exported = UInt64(input.exportedCaches.count)
         let total = UInt64(input.sample.caches.count)
         out.sample("slabwatch_caches", label: "state", "exported", exported)
         out.sample("slabwatch_caches", label: "state", "filtered", total - min(total, exported))
+        out.sample("slabwatch_caches", label: "state", "over_limit", UInt64(input.sample.cachesOverLimit))
     }
 
     /// Per finding (open, or resolved and still remembered) and driver: slope,
@@ -265,6 +268,8 @@ public enum MetricsRenderer {
         for source in Source.allCases.sorted() {
             out.sample("slabwatch_parse_errors_total", label: "source", source.rawValue, stats.parseErrors[source] ?? 0)
         }
+        out.family("slabwatch_ring_series_evicted_total", .counter, help: "Caches whose history was dropped from the ring to make room for a new cache.")
+        out.sample("slabwatch_ring_series_evicted_total", stats.seriesEvicted)
         out.family("slabwatch_sample_duration_seconds", .gauge, help: "Time the last tick took to read and parse all sources, store the sample and run the detector.")
         out.sample("slabwatch_sample_duration_seconds", stats.lastDurationSeconds)
         out.family("slabwatch_sample_timestamp_seconds", .gauge, help: "Unix time at which the last sample was taken.")

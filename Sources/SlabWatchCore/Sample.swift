@@ -43,6 +43,9 @@ public struct Sample: Sendable, Equatable {
     public var fileHandles: FileHandleCounts?
     /// Status of every source that was sampled.
     public var sources: [Source: SourceStatus]
+    /// Caches left out because the kernel listed more than the sampler keeps
+    /// (`sampler.max-caches`; the smallest footprints go first).
+    public var cachesOverLimit = 0
 
     public init(
         timestampMilliseconds: Int64, caches: [SlabCache] = [], meminfo: Meminfo? = nil,

@@ -18,11 +18,15 @@ public struct SampleRing: Sendable {
         public var coarseCapacity: Int
         /// Every how many samples one is also kept in the coarse tier.
         public var coarseEvery: Int
+        /// At most this many series: beyond it, a new cache takes the series of
+        /// the cache seen longest ago, whose history is dropped.
+        public var maxSeries: Int
 
-        public init(fineCapacity: Int = 720, coarseCapacity: Int = 720, coarseEvery: Int = 12) {
+        public init(fineCapacity: Int = 720, coarseCapacity: Int = 720, coarseEvery: Int = 12, maxSeries: Int = 2560) {
             self.fineCapacity = max(1, fineCapacity)
             self.coarseCapacity = max(1, coarseCapacity)
             self.coarseEvery = max(1, coarseEvery)
+            self.maxSeries = max(1, maxSeries)
         }
     }
 
@@ -39,11 +43,21 @@ public struct SampleRing: Sendable {
     public private(set) var coarse: Tier
     public private(set) var seriesNames: [String] = []
     private var seriesIndex: [String: Int] = [:]
+    /// The append at which each series' cache was last present, and the
+    /// coarse copy it was last present in (`Int.min` for none): together they
+    /// say in O(1) whether any stored slot still holds the series.
+    private var lastSeen: [Int] = []
+    private var lastCoarse: [Int] = []
     private var appended = 0
+    private var coarseCopies = 0
+    private let initialWidth: Int
+    /// Series whose history was dropped to make room (`maxSeries`).
+    public private(set) var evictedSeries = 0
 
     public init(configuration: Configuration = .init(), initialSeriesCapacity: Int = 256) {
         self.configuration = configuration
-        let width = max(1, initialSeriesCapacity)
+        let width = max(1, min(initialSeriesCapacity, configuration.maxSeries))
+        initialWidth = width
         fine = Tier(capacity: configuration.fineCapacity, seriesCapacity: width)
         coarse = Tier(capacity: configuration.coarseCapacity, seriesCapacity: width)
         seriesNames.reserveCapacity(width)
@@ -57,8 +71,11 @@ public struct SampleRing: Sendable {
 
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
     public mutating func append(_ sample: Sample) {
+        shrinkIfSparse()
+        // Caches of this sample are present now: none of them may give its series away.
+        for cache in sample.caches { if let series = seriesIndex[cache.name] { lastSeen[series] = appended } }
         for cache in sample.caches where seriesIndex[cache.name] == nil {
-            register(cache.name, keeping: sample)
+            register(cache.name)
         }
         let drivers = (
             sample.inodes?.inodes ?? Self.absent,
@@ -68,43 +85,88 @@ public struct SampleRing: Sendable {
             sample.meminfo?.slabUnreclaimableBytes ?? Self.absent,
             sample.meminfo?.slabReclaimableBytes ?? Self.absent)
         let row = fine.beginRow(time: sample.timestampMilliseconds, drivers: drivers)
+        let toCoarse = appended % configuration.coarseEvery == 0
         for cache in sample.caches {
-            fine.set(row: row, series: seriesIndex[cache.name]!, value: cache.memoryBytes)
+            guard let series = seriesIndex[cache.name] else { continue }  // over maxSeries in this very sample
+            fine.set(row: row, series: series, value: cache.memoryBytes)
+            lastSeen[series] = appended
+            if toCoarse { lastCoarse[series] = coarseCopies }
         }
-        if appended % configuration.coarseEvery == 0 {
+        if toCoarse {
             coarse.copyRow(row, from: fine)
+            coarseCopies += 1
         }
         appended += 1
     }
 
-    private mutating func register(_ name: String, keeping sample: Sample) {
-        if let reused = recyclableSeries(keeping: sample) {
+    /// A series whose cache has left both tiers is reused first; at
+    /// `maxSeries`, the series seen longest ago is evicted (its history
+    /// dropped); otherwise the tiers widen. A cache of the sample being
+    /// appended never loses its series.
+    private mutating func register(_ name: String) {
+        let full = seriesNames.count >= min(fine.seriesCapacity, configuration.maxSeries)
+        let (stored, gone) = full ? reusableSeries() : (nil, nil)
+        if let reused = gone ?? (seriesNames.count >= configuration.maxSeries ? stored : nil) {
+            if gone == nil {
+                fine.clear(series: reused)
+                coarse.clear(series: reused)
+                evictedSeries += 1
+            }
             seriesIndex[seriesNames[reused]] = nil
             seriesNames[reused] = name
             seriesIndex[name] = reused
+            lastSeen[reused] = appended
+            lastCoarse[reused] = .min
             return
         }
+        guard seriesNames.count < configuration.maxSeries else { return }  // every series is in this sample
         let id = seriesNames.count
         if id >= fine.seriesCapacity {
-            let wider = fine.seriesCapacity * 2
+            let wider = min(fine.seriesCapacity * 2, max(configuration.maxSeries, fine.seriesCapacity + 1))
             fine.widen(to: wider)
             coarse.widen(to: wider)
         }
         seriesNames.append(name)
         seriesIndex[name] = id
+        lastSeen.append(appended)
+        lastCoarse.append(.min)
     }
 
-    /// A series whose cache is absent from every stored slot (a module loaded
-    /// and unloaded long ago) can hold a new cache; this keeps memory bounded
-    /// on hosts that churn cache names.
-    /// Series of caches in the sample being appended are never recycled (they
-    /// may be new and so not stored anywhere yet).
-    private func recyclableSeries(keeping sample: Sample) -> Int? {
-        guard seriesNames.count >= fine.seriesCapacity else { return nil }
-        return seriesNames.indices.first { id in
-            fine.isAbsentEverywhere(id) && coarse.isAbsentEverywhere(id)
-                && !sample.caches.contains { $0.name == seriesNames[id] }
+    /// The series not in the sample under way that was seen longest ago, among
+    /// those still stored somewhere and among those stored nowhere.
+    private func reusableSeries() -> (stored: Int?, gone: Int?) {
+        var stored: Int?, gone: Int?
+        for series in lastSeen.indices where lastSeen[series] < appended {
+            if isLive(series) {
+                if stored.map({ lastSeen[series] < lastSeen[$0] }) ?? true { stored = series }
+            } else if gone.map({ lastSeen[series] < lastSeen[$0] }) ?? true {
+                gone = series
+            }
         }
+        return (stored, gone)
+    }
+
+    /// Whether a stored slot (after the append under way) may still hold the series.
+    private func isLive(_ series: Int) -> Bool {
+        appended - lastSeen[series] < configuration.fineCapacity
+            || (lastCoarse[series] != .min && coarseCopies - lastCoarse[series] <= configuration.coarseCapacity)
+    }
+
+    /// Gives memory back after a burst of short-lived caches: when at most a
+    /// quarter of a widened ring's series are live, the tiers are rebuilt at
+    /// half the width with the live series only.
+    private mutating func shrinkIfSparse() {
+        let width = fine.seriesCapacity
+        guard width > initialWidth, appended % 64 == 0 else { return }
+        let live = seriesNames.indices.filter(isLive)
+        guard live.count <= width / 4 else { return }
+        let newWidth = max(initialWidth, width / 2)
+        fine = fine.keeping(series: live, width: newWidth)
+        coarse = coarse.keeping(series: live, width: newWidth)
+        seriesNames = live.map { seriesNames[$0] }
+        lastSeen = live.map { lastSeen[$0] }
+        lastCoarse = live.map { lastCoarse[$0] }
+        seriesIndex = Dictionary(uniqueKeysWithValues: seriesNames.enumerated().map { ($1, $0) })
     }
 }
 
@@ -215,8 +277,22 @@ extension SampleRing {
             seriesCapacity = newCapacity
         }
 
-        func isAbsentEverywhere(_ series: Int) -> Bool {
-            (0..<count).allSatisfy { footprint(series: series, at: $0) == nil }
+        mutating func clear(series: Int) {
+            footprints.withUnsafeMutableBufferPointer { buffer in
+                for slot in 0..<capacity { buffer[series * capacity + slot] = SampleRing.absent }
+            }
+        }
+
+        /// A copy holding only `series` (renumbered 0, 1, … in that order), `width` wide.
+        func keeping(series: [Int], width: Int) -> Tier {
+            var copy = self
+            copy.seriesCapacity = width
+            copy.footprints = Array(repeating: SampleRing.absent, count: capacity * width)
+            for (newID, oldID) in series.enumerated() {
+                copy.footprints.replaceSubrange(newID * capacity..<(newID + 1) * capacity,
+                                                with: footprints[oldID * capacity..<(oldID + 1) * capacity])
+            }
+            return copy
         }
     }
 }

@@ -59,6 +59,12 @@ public struct HTTPRequest: Sendable, Equatable {
         }
     }
 
+    /// Parses a request head (the bytes before the blank line), as the server
+    /// does; exposed for the fuzzer. - Throws: `RequestHeadParser.Failure`.
+    public static func parse(head: ArraySlice<UInt8>) throws -> HTTPRequest {
+        try RequestHeadParser.parse(head)
+    }
+
     /// HTTP/1.1 keeps the connection unless told `close`; 1.0 only with `keep-alive`.
     public var wantsKeepAlive: Bool {
         let connection = header("Connection")?.lowercased() ?? ""

@@ -210,6 +210,10 @@ struct DaemonOptions: ParsableArguments {
     var sysfs: String?
     @Option(name: .customLong("sampler.interval"), help: "Time between samples: 500ms, 5s, 1m (default 5s).")
     var interval: String?
+    @Option(name: .customLong("sampler.max-caches"), help: "Caches kept per sample; the smallest beyond this are left out (default 2048).")
+    var maxCaches: String?
+    @Option(name: .customLong("sampler.max-source-bytes"), help: "Source files larger than this are refused (default 4MiB).")
+    var maxSourceBytes: String?
     @Option(name: .customLong("ring.fine-samples"), help: "Samples kept at full resolution (default 720).")
     var fineSamples: String?
     @Option(name: .customLong("ring.coarse-samples"), help: "Samples kept in the coarse tier (default 720).")
@@ -233,6 +237,7 @@ struct DaemonOptions: ParsableArguments {
             ("web.header-timeout", headerTimeout), ("web.idle-timeout", idleTimeout),
             ("web.write-timeout", writeTimeout),
             ("path.procfs", procfs), ("path.sysfs", sysfs), ("sampler.interval", interval),
+            ("sampler.max-caches", maxCaches), ("sampler.max-source-bytes", maxSourceBytes),
             ("ring.fine-samples", fineSamples), ("ring.coarse-samples", coarseSamples),
             ("ring.coarse-every", coarseEvery), ("slab.include", include), ("slab.exclude", exclude),
             ("slab.min-memory-bytes", minMemoryBytes), ("log.level", logLevel),

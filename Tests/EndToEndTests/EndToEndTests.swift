@@ -293,6 +293,37 @@ extension EndToEndTests {
 }
 
 extension EndToEndTests {
+    /// 10,000 caches used to cost 229 MB that never came back; now the sample
+    /// keeps sampler.max-caches of them (the largest), says so once, counts the
+    /// rest, and the daemon's memory stays bounded.
+    @Test func tenThousandCachesAreBoundedByMaxCaches() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-many-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("proc/sys/fs"), withIntermediateDirectories: true)
+        var slabinfo = "slabinfo - version: 2.1\n"
+        for i in 0..<10_000 { slabinfo += "cache\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(i + 1) \(i + 1) 0\n" }
+        for (file, text) in ["slabinfo": slabinfo, "meminfo": "MemTotal: 1 kB\n", "sys/fs/inode-nr": "1 0\n",
+                             "sys/fs/dentry-state": "1 0 45 0 0 0\n", "sys/fs/file-nr": "1 0 9\n"] {
+            try text.write(to: root.appendingPathComponent("proc/\(file)"), atomically: true, encoding: .utf8)
+        }
+        let daemon = try DaemonProcess(arguments: ["--path.procfs", root.appendingPathComponent("proc").path,
+                                                   "--path.sysfs", root.appendingPathComponent("sys").path,
+                                                   "--sampler.interval", "200ms"])
+        try daemon.waitFor("20 samples", timeout: 30) {
+            samples(try daemon.get("/metrics").body)["slabwatch_samples_total"] ?? 0 >= 20
+        }
+        let metrics = samples(try daemon.get("/metrics").body)
+        #expect(metrics["slabwatch_caches{state=\"exported\"}"] == 2048)
+        #expect(metrics["slabwatch_caches{state=\"over_limit\"}"] == 7952)
+        #expect(metrics["slabwatch_slab_memory_bytes{slab=\"cache9999\"}"] != nil)  // the largest are kept
+        #expect(metrics["slabwatch_slab_memory_bytes{slab=\"cache0\"}"] == nil)
+        #expect(daemon.log.components(separatedBy: "more caches than sampler.max-caches").count == 2)  // said once
+        let resident = try #require(metrics["process_resident_memory_bytes"])
+        #expect(resident < 120e6, "\(resident / 1e6) MB")  // 229 MB before the limit
+    }
+}
+
+extension EndToEndTests {
     /// The shipped fleet rules are valid and behave as their unit tests say.
     @Test func prometheusRulesPassPromtool() throws {
         let dir = Paths.repositoryRoot.appendingPathComponent("config/prometheus")

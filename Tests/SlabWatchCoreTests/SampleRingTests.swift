@@ -72,6 +72,40 @@ struct SampleRingTests {
         #expect(ring.series(named: "module1") == nil)
     }
 
+    /// 500 new cache names every sample (a hostile or broken procfs): the ring
+    /// stays within maxSeries, counts what it evicted, and keeps the newest.
+    @Test func churnBeyondMaxSeriesEvictsTheOldestAndStaysBounded() {
+        let configuration = SampleRing.Configuration(fineCapacity: 60, coarseCapacity: 60, coarseEvery: 12, maxSeries: 1000)
+        var ring = SampleRing(configuration: configuration, initialSeriesCapacity: 256)
+        for t in 0..<40 {
+            let caches = [Self.cache("steady", slabs: 1)] + (0..<500).map { Self.cache("churn\(t)-\($0)", slabs: 1) }
+            ring.append(Self.sample(Int64(t), caches))
+        }
+        #expect(ring.fine.seriesCapacity <= 1000)
+        #expect(ring.seriesNames.count <= 1000)
+        #expect(ring.evictedSeries > 0)
+        #expect(ring.series(named: "churn39-499") != nil)
+        #expect(ring.series(named: "churn0-0") == nil)
+        let steady = ring.series(named: "steady")!
+        #expect((0..<ring.fine.count).allSatisfy { ring.fine.footprint(series: steady, at: $0) == 4096 })  // never evicted
+        #expect(ring.storageBytes <= (60 + 60) * (1000 + 7) * 8)
+    }
+
+    /// After a burst of short-lived caches has aged out of both tiers, the
+    /// widened ring gives its memory back.
+    @Test func sparseRingShrinksAfterABurst() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 4), initialSeriesCapacity: 16)
+        ring.append(Self.sample(0, [Self.cache("steady", slabs: 1)] + (0..<200).map { Self.cache("burst\($0)", slabs: 1) }))
+        let widened = ring.storageBytes
+        #expect(ring.fine.seriesCapacity >= 201)
+        for t in 1..<400 { ring.append(Self.sample(Int64(t), [Self.cache("steady", slabs: UInt64(t))])) }
+        #expect(ring.storageBytes < widened / 4, "\(ring.storageBytes) vs \(widened)")
+        let steady = ring.series(named: "steady")!
+        #expect(ring.fine.footprint(series: steady, at: ring.fine.count - 1) == 399 * 4096)  // history kept across the rebuild
+        #expect(ring.coarse.footprint(series: steady, at: ring.coarse.count - 1) == 396 * 4096)
+        #expect(ring.series(named: "burst0") == nil)
+    }
+
     @Test func documentedDefaultCostsAFewMegabytes() {
         let ring = SampleRing(configuration: .init())
         #expect(ring.storageBytes < 4 << 20)

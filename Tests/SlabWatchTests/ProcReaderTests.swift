@@ -199,3 +199,60 @@ extension SourceFaultTests {
         #expect(recovered != nil && recovered! <= 3, "\(String(describing: recovered))")
     }
 }
+
+/// What one sample may hold is bounded: a hostile procfs cannot grow the daemon without end.
+struct SampleLimitTests {
+    static func slabinfo(caches: Int) -> String {
+        var text = "slabinfo - version: 2.1\n"
+        for i in 0..<caches { text += "cache\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(i + 1) \(i + 1) 0\n" }
+        return text
+    }
+
+    @Test func moreCachesThanTheLimitKeepsTheLargest() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/slabinfo", Self.slabinfo(caches: 100))
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096,
+                                limits: .init(maxCaches: 30))
+        let sample = reader.sample(timestampMilliseconds: 0)
+        #expect(sample.caches.count == 30 && sample.cachesOverLimit == 70)
+        #expect(sample.caches.map(\.name) == (70..<100).map { "cache\($0)" })  // the largest, in the kernel's order
+        #expect(sample.status(of: .slabinfo).up)
+    }
+
+    @Test func sourceLargerThanTheLimitIsDownWithTheReason() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/slabinfo", Self.slabinfo(caches: 3000))  // ~200 KB
+        try dir.write("proc/meminfo", "MemTotal: 1 kB\n")
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096,
+                                limits: .init(maxSourceBytes: 64 * 1024))
+        let sample = reader.sample(timestampMilliseconds: 0)
+        #expect(!sample.status(of: .slabinfo).up)
+        #expect(sample.status(of: .slabinfo).error?.contains("larger than 65536 bytes (sampler.max-source-bytes)") == true,
+                "\(sample.status(of: .slabinfo).error ?? "nil")")
+        #expect(sample.status(of: .meminfo).up)  // the others are still read
+        try dir.write("proc/slabinfo", Self.slabinfo(caches: 10))
+        #expect(reader.sample(timestampMilliseconds: 1).caches.count == 10)  // and it recovers
+    }
+}
+
+/// The wall clock stepped back and forward: sample times never run backwards.
+struct SampleClockTests {
+    @Test func stepsBackAreBridgedByTheMonotonicClockAndForwardStepsAreGaps() {
+        var clock = SampleClock()
+        let second: UInt64 = 1_000_000_000
+        var stamps: [Int64] = []
+        var wall: Int64 = 1_795_600_000_000
+        for tick in 0..<20 {
+            if tick == 5 { wall -= 3_600_000 }  // stepped back an hour
+            if tick == 15 { wall += 7_200_000 }  // and forward two
+            stamps.append(clock.timestamp(wallMilliseconds: wall, monotonicNanoseconds: UInt64(tick) * 5 * second))
+            wall += 5000
+        }
+        #expect(zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(stamps[5] - stamps[4] == 5000)  // the step back is bridged at the monotonic pace
+        #expect(stamps[15] - stamps[14] > 3_000_000)  // the step forward shows as a gap
+        // Same second twice (a coarse or frozen wall clock): still strictly increasing.
+        var frozen = SampleClock()
+        #expect(frozen.timestamp(wallMilliseconds: 10, monotonicNanoseconds: 0) < frozen.timestamp(wallMilliseconds: 10, monotonicNanoseconds: 0))
+    }
+}

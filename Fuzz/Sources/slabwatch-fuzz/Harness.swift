@@ -1,0 +1,83 @@
+import Glibc
+import SlabWatch
+import SlabWatchCore
+import SlabWatchHTTP
+
+/// One libFuzzer entry point; `SLABWATCH_FUZZ_TARGET` picks the code under test
+/// (scripts/fuzz.sh runs each in turn). Every harness only has to survive its
+/// input: a crash, a hang or a sanitizer report is the finding.
+let target = getenv("SLABWATCH_FUZZ_TARGET").map { String(cString: $0) } ?? "slabinfo"
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    switch target {
+    case "slabinfo": _ = try? SlabInfoParser.parse(bytes[...], pageSize: 4096)
+    case "meminfo": _ = MeminfoParser.parse(bytes[...])
+    case "fs":
+        _ = try? FSCountersParser.inodeNr(bytes[...])
+        _ = try? FSCountersParser.dentryState(bytes[...])
+        _ = try? FSCountersParser.fileNr(bytes[...])
+    case "http-head":
+        if let request = try? HTTPRequest.parse(head: bytes[...]) {
+            _ = request.queryItems
+            _ = request.wantsKeepAlive
+        }
+    case "query": Query.respond(bytes)
+    case "config": _ = try? Configuration.load(file: "fuzz.yml", contents: String(decoding: bytes, as: UTF8.self))
+    case "recording": Recording.replay(bytes)
+    case "regex":
+        let parts = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+        if let regex = try? LinearRegex(String(decoding: parts[0], as: UTF8.self)) {
+            _ = regex.wholeMatch(String(decoding: parts.count > 1 ? parts[1] : [], as: UTF8.self))
+        }
+    default:
+        fputs("unknown SLABWATCH_FUZZ_TARGET \(target)\n", stderr)
+        exit(2)
+    }
+    return 0
+}
+
+/// `/snapshot?<input>` against a ring holding one cache, through the real routes.
+enum Query {
+    static let routes: Routes = {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2))
+        for t in 0..<10 {
+            ring.append(Sample(timestampMilliseconds: 1_795_600_000_000 + Int64(t) * 5000, caches: [
+                SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                          pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(t + 1), pageSize: 4096),
+            ]))
+        }
+        let frozen = ring
+        return Routes(store: StateStore()) { slab, seconds in HistoryPoint.collect(frozen, slab: slab, seconds: seconds) }
+    }()
+
+    static func respond(_ bytes: [UInt8]) {
+        let query = String(decoding: bytes, as: UTF8.self)
+        for method in ["GET", "HEAD"] {
+            _ = routes.respond(to: HTTPRequest(method: method, path: "/snapshot", query: query, minorVersion: 1, headers: []))
+        }
+    }
+}
+
+/// One recorded sample made of the input (its five proc files, split at NUL
+/// bytes), replayed through ProcReader, the ring and the detector.
+enum Recording {
+    static let directory: String = {
+        var template = Array("/tmp/slabwatch-fuzz-XXXXXX".utf8CString)
+        return String(cString: mkdtemp(&template)!)
+    }()
+    static let files = ["slabinfo", "meminfo", "sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"]
+
+    static func replay(_ bytes: [UInt8]) {
+        let sample = "\(directory)/1795600000000"
+        mkdir(sample, 0o755); mkdir("\(sample)/proc", 0o755); mkdir("\(sample)/proc/sys", 0o755); mkdir("\(sample)/proc/sys/fs", 0o755)
+        let parts = bytes.split(separator: 0, maxSplits: files.count - 1, omittingEmptySubsequences: false)
+        for (index, file) in files.enumerated() {
+            let fd = open("\(sample)/proc/\(file)", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            if index < parts.count { _ = parts[index].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+            close(fd)
+        }
+        _ = try? SlabWatch.Replay(settings: .init(), ring: .init(fineCapacity: 8, coarseCapacity: 4)).run(directory)
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Fuzzes slabwatch's parsers with libFuzzer: slabinfo, meminfo, the fs
+# counters, the HTTP request head, the /snapshot query, the YAML config loader,
+# the recording reader and the cache-filter regexes. Each runs SECONDS (default
+# 60), seeded from Tests/Fixtures. A crash leaves its input in
+# .build-fuzz/artifacts/ and fails the script; replay one with
+#   SLABWATCH_FUZZ_TARGET=slabinfo .build-fuzz/debug/slabwatch-fuzz FILE
+# and turn it into a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex"}
+work=.build-fuzz
+mkdir -p "$work/artifacts"
+
+swift build --package-path Fuzz --scratch-path "$work" -c debug --sanitize=fuzzer --sanitize=address \
+  -Xswiftc -parse-as-library --product slabwatch-fuzz 2>&1 | tail -n 3
+binary="$work/debug/slabwatch-fuzz"
+
+seed() {  # TARGET DIR: fills DIR with starting inputs
+  local dir=$2 fixtures=Tests/Fixtures
+  case $1 in
+    slabinfo) find "$fixtures" -name slabinfo -exec sh -c 'cp "$1" "$2/$(echo "$1" | md5sum | cut -c1-12)"' _ {} "$dir" \; ;;
+    meminfo) find "$fixtures" -name meminfo -exec sh -c 'cp "$1" "$2/$(echo "$1" | md5sum | cut -c1-12)"' _ {} "$dir" \; ;;
+    fs) for f in inode-nr dentry-state file-nr; do cp "$fixtures/local-6.18/proc/sys/fs/$f" "$dir/$f"; done ;;
+    http-head) printf 'GET /metrics HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n' >"$dir/get"
+               printf 'GET http://h:1/snapshot?slab=dentry&history=60 HTTP/1.0\r\nContent-Length: 0\r\n' >"$dir/abs" ;;
+    query) printf 'slab=kmalloc-32&history=600' >"$dir/q1"; printf 'slab=%%6bmalloc-32&history=1e16' >"$dir/q2" ;;
+    config) cp config/slabwatch.yml "$dir/shipped.yml" ;;
+    recording) { cat "$fixtures/local-6.18/proc/slabinfo"; printf '\0'; cat "$fixtures/local-6.18/proc/meminfo"; printf '\0'
+                 cat "$fixtures/local-6.18/proc/sys/fs/inode-nr"; printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/dentry-state"
+                 printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/file-nr"; } >"$dir/local" ;;
+    regex) printf 'kmalloc-(\\d+|rcl-\\d+)k?\0kmalloc-rcl-64' >"$dir/r1"; printf '(a+)+$\0aaaaaaaaaaaaaaaaaaaa!' >"$dir/r2" ;;
+  esac
+}
+
+failed=0
+for target in $targets; do
+  corpus="$work/corpus/$target"
+  mkdir -p "$corpus"
+  [ -n "$(ls -A "$corpus")" ] || seed "$target" "$corpus"
+  echo "== $target: ${seconds}s"
+  if ! SLABWATCH_FUZZ_TARGET=$target "$binary" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+       -max_len=262144 -artifact_prefix="$work/artifacts/$target-" -print_final_stats=1 2>"$work/$target.log"; then
+    echo "!! $target failed: see $work/$target.log and $work/artifacts/"; failed=1
+  fi
+  grep -E '^stat::(number_of_executed_units|new_units_added)|^#[0-9]+.*DONE' "$work/$target.log" | tr '\n' ' '; echo
+done
+exit $failed
