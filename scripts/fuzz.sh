@@ -13,7 +13,7 @@ targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex"}
 work=.build-fuzz
 mkdir -p "$work/artifacts"
 
-swift build --package-path Fuzz --scratch-path "$work" -c debug --sanitize=fuzzer --sanitize=address \
+swift build --package-path Fuzz --scratch-path "$work" -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address \
   -Xswiftc -parse-as-library --product slabwatch-fuzz 2>&1 | tail -n 3
 binary="$work/debug/slabwatch-fuzz"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and runs all of it: unit, integration and
 # end-to-end tests (the latter start the real binary, curl, promtool, a
-# Prometheus server on loopback, and a standalone journald when none runs).
+# Prometheus server on loopback, and a standalone journald when none runs),
+# then a short fuzzing pass over every parser and a one-minute soak.
 # Run as root on Debian: the tests read /proc/slabinfo, mount a tmpfs, drop to an
 # unprivileged user for one case, and briefly install the journal catalog.
 set -euo pipefail
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
-command -v setpriv >/dev/null || need+=(util-linux)
+command -v setpriv >/dev/null && command -v prlimit >/dev/null || need+=(util-linux)
+command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive clients
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libsystemd 2>/dev/null || need+=(libsystemd-dev)
 # journald, journalctl, systemd-analyze and systemd-socket-activate
@@ -25,3 +27,6 @@ fi
 
 swift build
 swift test
+# Short passes of the long-running checks (README gives the long runs' results).
+scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+scripts/soak.sh "${SOAK_SECONDS:-60}"

@@ -173,6 +173,7 @@ public final class ProcReader {
         if unreadable > 0 { fallbackSamplesSinceIndex = 60 }
         if sample.caches.isEmpty {
             sample.sources[.sysfsSlab] = SourceStatus(up: false, error: "no readable cache counts under \(paths.slabDirectory)")
+            sysfsRetry.failed()  // or it would stay down once /proc/slabinfo is back
         }
     }
 

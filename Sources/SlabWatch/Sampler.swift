@@ -167,7 +167,7 @@ public final class Sampler: @unchecked Sendable {
             ring.append(sample)
             return ring
         }
-        statistics.seriesEvicted = UInt64(snapshot.evictedSeries)
+        logRingEvictions(UInt64(snapshot.evictedSeries))
         let report = detector.evaluate(snapshot, latest: sample)
         hooks.evaluated?(report, sample.timestampMilliseconds)
         statistics.samplesTotal += 1
@@ -207,6 +207,24 @@ public final class Sampler: @unchecked Sendable {
 
     private var downSources: Set<Source> = []
     private var overLimit = false
+    private var evicting = false
+    private var ticksWithoutEviction = 0
+
+    /// Says once when cache names churn beyond the ring's bound (histories are
+    /// being dropped), and once when a hundred ticks have passed without it.
+    private func logRingEvictions(_ total: UInt64) {
+        let evictedNow = total > statistics.seriesEvicted
+        statistics.seriesEvicted = total
+        ticksWithoutEviction = evictedNow ? 0 : ticksWithoutEviction + 1
+        if evictedNow && !evicting {
+            evicting = true
+            logger.warning("cache names churn beyond the ring's bound; the histories of caches seen longest ago are dropped",
+                           metadata: ["max_series": "\(settings.limits.maxCaches + settings.limits.maxCaches / 4)"])
+        } else if evicting && ticksWithoutEviction >= 100 {
+            evicting = false
+            logger.info("cache name churn back within the ring's bound")
+        }
+    }
 
     /// Says once when the kernel lists more caches than `sampler.max-caches`, and once when that ends.
     private func logCacheLimit(_ sample: Sample) {

@@ -324,6 +324,44 @@ extension EndToEndTests {
 }
 
 extension EndToEndTests {
+    /// Out of file descriptors: silent connections use up the daemon's limit,
+    /// so accept() and every source read fail with EMFILE. The daemon logs it,
+    /// keeps running, and once the connections time out, every source —
+    /// /sys/kernel/slab too, retried with backoff — comes back by itself.
+    @Test func outOfDescriptorsDegradesAndRecovers() throws {
+        let daemon = try DaemonProcess(arguments: Self.fixtureArguments + ["--web.header-timeout", "2s"],
+                                       wrapper: ["/usr/bin/prlimit", "--nofile=40:40"])
+        try daemon.waitFor("first samples") { samples(try daemon.get("/metrics").body)["slabwatch_samples_total"] ?? 0 >= 3 }
+        var silent: [Int32] = []
+        defer { silent.forEach { close($0) } }
+        for _ in 0..<60 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = daemon.port.bigEndian
+            inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            silent.append(fd)
+        }
+        try daemon.waitFor("sources down for lack of descriptors", timeout: 10) { daemon.log.contains("Too many open files") }
+        #expect(daemon.log.contains("accept: out of file descriptors"))
+        silent.forEach { close($0) }
+        silent = []
+        try daemon.waitFor("every source up again", timeout: 20) {
+            let m = samples((try? daemon.get("/metrics").body) ?? "")
+            return ["slabinfo", "sysfs_slab", "meminfo", "inode_nr", "dentry_state", "file_nr"]
+                .allSatisfy { m["slabwatch_source_up{source=\"\($0)\"}"] == 1 }
+        }
+        #expect(daemon.log.contains("source up again"))
+        let snapshot = try daemon.get("/snapshot").body
+        #expect(snapshot.contains("\"name\":\"dentry\"") && snapshot.contains("\"reclaimable\":true"))
+        #expect(daemon.terminate().status == 0)
+    }
+}
+
+extension EndToEndTests {
     /// The shipped fleet rules are valid and behave as their unit tests say.
     @Test func prometheusRulesPassPromtool() throws {
         let dir = Paths.repositoryRoot.appendingPathComponent("config/prometheus")

@@ -16,6 +16,23 @@ final class TestJournald {
     init() throws {
         if Self.isLive() { return }
         before = Self.runtimeEntries()
+        try launch()
+    }
+
+    /// Stops the journald this test started as a crash would: its socket files stay.
+    func kill() {
+        guard let started, started.isRunning else { return }
+        started.terminate()
+        started.waitUntilExit()
+    }
+
+    /// Starts this test's journald again after `kill`.
+    func restart() throws {
+        guard started != nil else { return }
+        try launch()
+    }
+
+    private func launch() throws {
         try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
         let journald = Process()
         journald.executableURL = URL(fileURLWithPath: "/lib/systemd/systemd-journald")
@@ -117,6 +134,8 @@ final class GrowingProcRoot: @unchecked Sendable {
         }
     }
 
+    func grow() { lock.withLock { growing = true } }
+
     func stop() {
         lock.withLock { running = false }
         usleep(200_000)
@@ -205,6 +224,39 @@ extension EndToEndTests {
         let startedHere = journald.startedHere
         journald.stop()
         if startedHere { #expect(!FileManager.default.fileExists(atPath: TestJournald.socketPath)) }
+    }
+
+    /// journald dies mid-run: alerts go to stderr meanwhile (counted as failed
+    /// on the journal, sent on stderr) and to the journal again once it is back.
+    @Test func journaldStoppedAndRestartedMidRun() throws {
+        guard getuid() == 0 else { return }
+        let journald = try TestJournald()
+        defer { journald.stop() }
+        guard journald.startedHere else { return }  // never stop a journald this test did not start
+        let cache = "swtest_\(UInt32.random(in: 0...UInt32.max))"
+        let proc = try GrowingProcRoot(cache: cache)
+        defer { proc.stop() }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-restart-\(UUID().uuidString).yml")
+        try "alerts:\n  cooldown: 0s\n".write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let daemon = try DaemonProcess(arguments: ["--path.procfs", proc.procfs, "--path.sysfs", proc.sysfs,
+                                                   "--config", config.path] + Self.fastDetector)
+        let opened = ["MESSAGE_ID=aaecc68b8b2e4066a6955852ef5fcbf7", "SLABWATCH_SLAB=\(cache)"]
+        try daemon.waitFor("the first opened alert in the journal", timeout: 40) { !(try TestJournald.entries(opened)).isEmpty }
+
+        journald.kill()
+        proc.evict()  // reclassified and resolved while there is no journal
+        try daemon.waitFor("the resolved alert on stderr", timeout: 30) {
+            daemon.log.contains("message_id=658cdcdd33714f8e9e921425b5c7783a") && daemon.log.contains("slabwatch_slab=\(cache)")
+        }
+        let during = samples(try daemon.get("/metrics").body)
+        #expect(during["slabwatch_alerts_total{result=\"failed\",sink=\"journal\"}"] ?? 0 >= 1)
+        #expect(during["slabwatch_alerts_total{result=\"sent\",sink=\"stderr\"}"] ?? 0 >= 1)
+
+        try journald.restart()
+        proc.grow()  // a new story: its opening reaches the journal again
+        try daemon.waitFor("a second opened alert in the journal", timeout: 40) { (try TestJournald.entries(opened)).count >= 2 }
+        #expect(daemon.terminate().status == 0)
     }
 
     @Test func withoutAJournalAlertsGoToStderrAndTheCounter() throws {

@@ -20,7 +20,7 @@ struct ProcReaderTests {
     }
 
     @Test func otherKernelWithoutSysfsStillServesEverythingElse() throws {
-        let root = TestPaths.sharedCaptures.appendingPathComponent("coreos-sosreport-4.18.0-80.11.2.el8_0.x86_64")
+        let root = TestPaths.captures.appendingPathComponent("coreos-sosreport-4.18.0-80.11.2.el8_0.x86_64")
         let reader = ProcReader(paths: KernelPaths(procfs: root.appendingPathComponent("proc").path, sysfs: root.appendingPathComponent("sys").path), pageSize: 4096)
         let sample = reader.sample(timestampMilliseconds: 0)
         #expect(sample.caches.count == 142)

@@ -7,8 +7,7 @@ enum TestPaths {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = repositoryRoot.appendingPathComponent("Tests/Fixtures")
     static let localCapture = fixtures.appendingPathComponent("local-6.18")
-    static let sharedCaptures = repositoryRoot.deletingLastPathComponent()
-        .appendingPathComponent("shared/fixtures/proc-captures")
+    static let captures = fixtures.appendingPathComponent("captures")
 
     static var localKernelPaths: KernelPaths {
         KernelPaths(procfs: localCapture.appendingPathComponent("proc").path,

@@ -32,7 +32,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = regex.wholeMatch(String(decoding: parts.count > 1 ? parts[1] : [], as: UTF8.self))
         }
     default:
-        fputs("unknown SLABWATCH_FUZZ_TARGET \(target)\n", stderr)
+        let message = "unknown SLABWATCH_FUZZ_TARGET \(target)\n"
+        _ = message.withCString { write(2, $0, strlen($0)) }
         exit(2)
     }
     return 0
@@ -53,10 +54,9 @@ enum Query {
     }()
 
     static func respond(_ bytes: [UInt8]) {
-        let query = String(decoding: bytes, as: UTF8.self)
-        for method in ["GET", "HEAD"] {
-            _ = routes.respond(to: HTTPRequest(method: method, path: "/snapshot", query: query, minorVersion: 1, headers: []))
-        }
+        let head = Array("GET /snapshot?".utf8) + bytes + Array(" HTTP/1.1\r\nHost: fuzz".utf8)
+        guard let request = try? HTTPRequest.parse(head: head[...]) else { return }
+        _ = routes.respond(to: request)
     }
 }
 
