@@ -12,7 +12,7 @@ let package = Package(
     name: "slabwatch",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "slabwatch", targets: ["slabwatch"]),
+        .executable(name: "slabwatch", targets: ["SlabWatchCLI"]),
         // For the fuzz harnesses in Fuzz/ (a package of their own, built by scripts/fuzz.sh).
         .library(name: "SlabWatchCore", targets: ["SlabWatchCore"]),
         .library(name: "SlabWatchHTTP", targets: ["SlabWatchHTTP"]),
@@ -43,8 +43,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // The `slabwatch` command. (Not a folder named `slabwatch`: it would
+        // differ from `SlabWatch` only by case, which breaks case-insensitive disks.)
         .executableTarget(
-            name: "slabwatch",
+            name: "SlabWatchCLI",
             dependencies: [
                 "SlabWatch", "SlabWatchCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -56,15 +58,17 @@ let package = Package(
             name: "slabwatch-bench",
             dependencies: ["SlabWatch", "SlabWatchCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        // Paths to Tests/Fixtures and scratch directories, shared by every test target.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
-            name: "SlabWatchCoreTests", dependencies: ["SlabWatchCore"],
+            name: "SlabWatchCoreTests", dependencies: ["SlabWatchCore", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP"], swiftSettings: strict),
         .testTarget(
-            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore"],
+            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["SlabWatchCore"], swiftSettings: strict),
+            name: "EndToEndTests", dependencies: ["SlabWatchCore", "TestSupport"], swiftSettings: strict),
     ]
 )

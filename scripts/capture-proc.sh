@@ -15,7 +15,7 @@ for entry in *; do
     ln -sfn "$(basename "$(readlink "$entry")")" "$dir/sys/kernel/slab/$entry"
   else
     mkdir -p "$dir/sys/kernel/slab/$entry"
-    for f in reclaim_account aliases objects total_objects object_size objs_per_slab order slabs; do
+    for f in reclaim_account aliases objects total_objects object_size slab_size objs_per_slab order slabs; do
       cat "$entry/$f" > "$dir/sys/kernel/slab/$entry/$f" 2>/dev/null || true
     done
   fi

@@ -14,8 +14,6 @@ enum Clock {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
-
-    static var pageSize: UInt64 { UInt64(sysconf(Int32(_SC_PAGESIZE))) }
 }
 
 /// Sample timestamps: the wall clock, except that they never run backwards.

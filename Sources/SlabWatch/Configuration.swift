@@ -7,7 +7,7 @@ import Yams
 /// file; a YAML file (keys in README and `config/slabwatch.yml`) overrides
 /// them; command-line flags, which use the same dotted key names
 /// (`--sampler.interval 1s`), override the file.
-public struct Configuration: Sendable {
+public struct Configuration: Sendable, Equatable {
     /// 9100–9999 is fully allocated on Prometheus's default-port list; this
     /// port past it is used by no common exporter.
     public static let defaultPort: UInt16 = 10077

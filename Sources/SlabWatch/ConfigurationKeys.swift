@@ -7,103 +7,123 @@ struct InvalidValue: Error {
     var message: String
 }
 
+/// One configuration key: its name, its default as a person writes it, a
+/// line saying what it does, whether SIGHUP applies it, and how to set it.
+struct ConfigurationKey: Sendable {
+    let name: String
+    let defaultText: String
+    let reloadable: Bool
+    let summary: String
+    let set: Configuration.Setter
+
+    init(_ name: String, default defaultText: String, reloadable: Bool, _ summary: String,
+         set: @escaping Configuration.Setter) {
+        self.name = name
+        self.defaultText = defaultText
+        self.reloadable = reloadable
+        self.summary = summary
+        self.set = set
+    }
+}
+
 /// The table of every configuration key: how to parse its text and where it goes.
 /// YAML and flags both go through it, so they cannot disagree.
 extension Configuration {
     typealias Setter = @Sendable (inout Configuration, [String]) throws(InvalidValue) -> Void
 
-    static let sections: Set<String> = ["web", "path", "sampler", "ring", "slab", "detector", "alerts", "log"]
-    static let listKeys: Set<String> = ["web.listen-address", "detector.windows"]
-
-    static let settings: [String: Setter] = [
-        "web.listen-address": { config, values throws(InvalidValue) in
+    /// Every key, in the order README and `config/slabwatch.yml` list them.
+    /// YAML, the dotted flags, `--help`, README's table and the checks of the
+    /// shipped file all come from here.
+    static let keys: [ConfigurationKey] = [
+        .init("web.listen-address", default: ":10077", reloadable: false,
+              "one address or a list: `127.0.0.1:10077`, `[::1]:10077`, `:10077` (all interfaces, IPv6 and IPv4)") { config, values throws(InvalidValue) in
             guard !values.isEmpty else { throw InvalidValue(message: "needs at least one address") }
             config.listenAddresses = try values.map { (text) throws(InvalidValue) -> ListenAddress in
                 do { return try ListenAddress(parsing: text) } catch { throw InvalidValue(message: "\(error)") }
             }
         },
-        "web.max-connections": { config, values throws(InvalidValue) in
+        .init("web.max-connections", default: "64", reloadable: false,
+              "at this many connections a new one makes room by closing the one idle longest; 503 only when all are owed a response") { config, values throws(InvalidValue) in
             config.limits.maxConnections = try integer(values, in: 1...65536)
         },
-        "web.max-header-bytes": { config, values throws(InvalidValue) in
+        .init("web.max-header-bytes", default: "8KiB", reloadable: false,
+              "larger request heads get 431") { config, values throws(InvalidValue) in
             config.limits.maxHeaderBytes = Int(try byteSize(values, in: 256...(1 << 20)))
         },
-        "web.header-timeout": { config, values throws(InvalidValue) in
+        .init("web.header-timeout", default: "5s", reloadable: false,
+              "from a request's first byte to the end of its head") { config, values throws(InvalidValue) in
             config.limits.headerTimeoutSeconds = try duration(values, in: 0.1...600)
         },
-        "web.idle-timeout": { config, values throws(InvalidValue) in
+        .init("web.idle-timeout", default: "60s", reloadable: false,
+              "idle keep-alive connections are closed") { config, values throws(InvalidValue) in
             config.limits.idleTimeoutSeconds = try duration(values, in: 0.1...3600)
         },
-        "web.write-timeout": { config, values throws(InvalidValue) in
+        .init("web.write-timeout", default: "10s", reloadable: false,
+              "time a client may take to read a response") { config, values throws(InvalidValue) in
             config.limits.writeTimeoutSeconds = try duration(values, in: 0.1...600)
         },
-        "path.procfs": { config, values throws(InvalidValue) in
+        .init("path.procfs", default: "/proc", reloadable: true,
+              "where to read the kernel's procfs (a recorded tree works too)") { config, values throws(InvalidValue) in
             config.sampler.paths.procfs = try path(values)
         },
-        "path.sysfs": { config, values throws(InvalidValue) in
+        .init("path.sysfs", default: "/sys", reloadable: true,
+              "where to read the kernel's sysfs") { config, values throws(InvalidValue) in
             config.sampler.paths.sysfs = try path(values)
         },
-        "sampler.interval": { config, values throws(InvalidValue) in
+        .init("sampler.interval", default: "5s", reloadable: true,
+              "time between samples (`500ms`, `5s`, `1m`)") { config, values throws(InvalidValue) in
             config.sampler.intervalSeconds = try duration(values, in: 0.1...3600)
         },
-        "sampler.max-caches": { config, values throws(InvalidValue) in
+        .init("sampler.max-caches", default: "2048", reloadable: false,
+              "caches kept per sample; beyond it the smallest footprints are left out") { config, values throws(InvalidValue) in
             config.sampler.limits.maxCaches = try integer(values, in: 16...1_000_000)
         },
-        "sampler.max-source-bytes": { config, values throws(InvalidValue) in
+        .init("sampler.max-source-bytes", default: "4MiB", reloadable: true,
+              "source files larger than this are refused (the source is down)") { config, values throws(InvalidValue) in
             config.sampler.limits.maxSourceBytes = Int(try byteSize(values, in: 64 * 1024...(1 << 30)))
         },
-        "ring.fine-samples": { config, values throws(InvalidValue) in
+        .init("ring.fine-samples", default: "720", reloadable: false,
+              "samples at full resolution (1 hour at 5 s)") { config, values throws(InvalidValue) in
             config.ring.fineCapacity = try integer(values, in: 2...1_000_000)
         },
-        "ring.coarse-samples": { config, values throws(InvalidValue) in
+        .init("ring.coarse-samples", default: "720", reloadable: false,
+              "samples in the coarse tier") { config, values throws(InvalidValue) in
             config.ring.coarseCapacity = try integer(values, in: 2...1_000_000)
         },
-        "ring.coarse-every": { config, values throws(InvalidValue) in
+        .init("ring.coarse-every", default: "12", reloadable: false,
+              "every Nth sample also goes to the coarse tier (1 a minute at 5 s → 12 hours)") { config, values throws(InvalidValue) in
             config.ring.coarseEvery = try integer(values, in: 1...100_000)
         },
-        "slab.include": { config, values throws(InvalidValue) in
+        .init("slab.include", default: "\"\"", reloadable: true,
+              "regex (RE2 syntax, linear time) on the whole cache name: only matching caches are exported to `/metrics`") { config, values throws(InvalidValue) in
             config.sampler.include = try pattern(values)
         },
-        "slab.exclude": { config, values throws(InvalidValue) in
+        .init("slab.exclude", default: "\"\"", reloadable: true,
+              "regex on the whole cache name: matching caches are not exported to `/metrics`") { config, values throws(InvalidValue) in
             config.sampler.exclude = try pattern(values)
         },
-        "slab.min-memory-bytes": { config, values throws(InvalidValue) in
+        .init("slab.min-memory-bytes", default: "0", reloadable: true,
+              "smaller caches are not exported (`64KiB`, `1MiB`, …)") { config, values throws(InvalidValue) in
             config.sampler.minimumMemoryBytes = try byteSize(values, in: 0...UInt64.max)
         },
-        "detector.min-r-squared": { config, values throws(InvalidValue) in
+        .init("detector.min-r-squared", default: "0.9", reloadable: true,
+              "R² a fit must reach") { config, values throws(InvalidValue) in
             config.sampler.detector.minRSquared = try fraction(values)
         },
-        "detector.min-growth-bytes": { config, values throws(InvalidValue) in
+        .init("detector.min-growth-bytes", default: "64MiB", reloadable: true,
+              "footprint growth over the window") { config, values throws(InvalidValue) in
             config.sampler.detector.minGrowthBytes = Double(try byteSize(values, in: 1...UInt64.max))
         },
-        "detector.min-driver-change": { config, values throws(InvalidValue) in
+        .init("detector.min-driver-change", default: "10000", reloadable: true,
+              "inodes/dentries/open files the driver must move") { config, values throws(InvalidValue) in
             config.sampler.detector.minDriverChange = try number(values, in: 1...1e15)
         },
-        "detector.min-bytes-per-unit": { config, values throws(InvalidValue) in
+        .init("detector.min-bytes-per-unit", default: "16", reloadable: true,
+              "smallest slope per inode/dentry/open file") { config, values throws(InvalidValue) in
             config.sampler.detector.minBytesPerUnit = Double(try byteSize(values, in: 0...UInt64.max))
         },
-        "detector.open-after": { config, values throws(InvalidValue) in
-            config.sampler.detector.openAfterEvaluations = try integer(values, in: 1...10_000)
-        },
-        "detector.resolve-after": { config, values throws(InvalidValue) in
-            config.sampler.detector.resolveAfterSeconds = try duration(values, in: 1...86_400 * 7)
-        },
-        "detector.resolve-share": { config, values throws(InvalidValue) in
-            config.sampler.detector.resolveShare = try fraction(values)
-        },
-        "detector.hold-after": { config, values throws(InvalidValue) in
-            config.sampler.detector.holdAfterSeconds = try duration(values, in: 1...86_400)
-        },
-        "detector.leak-grace": { config, values throws(InvalidValue) in
-            config.sampler.detector.leakGraceSeconds = try duration(values, in: 0...86_400)
-        },
-        "detector.critical-memory-share": { config, values throws(InvalidValue) in
-            config.sampler.detector.criticalMemoryShare = try fraction(values)
-        },
-        "detector.critical-exhaustion": { config, values throws(InvalidValue) in
-            config.sampler.detector.criticalExhaustionSeconds = try duration(values, in: 0...86_400 * 365)
-        },
-        "detector.windows": { config, values throws(InvalidValue) in
+        .init("detector.windows", default: "[5m, 15m, 1h, 3h, 12h]", reloadable: true,
+              "window lengths (a flag takes `5m,15m`)") { config, values throws(InvalidValue) in
             // A YAML list, or one comma-separated value (as a flag gives it).
             let texts = values.flatMap { $0.split(separator: ",").map { String($0.trimmingPrefix(" ")) } }
             guard !texts.isEmpty else { throw InvalidValue(message: "needs at least one window") }
@@ -111,22 +131,56 @@ extension Configuration {
                 try duration([text], in: 1...86_400 * 30)
             }
         },
-        "detector.reclaimable": { config, values throws(InvalidValue) in
+        .init("detector.open-after", default: "3", reloadable: true,
+              "passing evaluations in a row before a finding opens") { config, values throws(InvalidValue) in
+            config.sampler.detector.openAfterEvaluations = try integer(values, in: 1...10_000)
+        },
+        .init("detector.resolve-after", default: "10m", reloadable: true,
+              "how long the memory must stay back before a finding resolves; reclaimable caches also resolve after this long without growth") { config, values throws(InvalidValue) in
+            config.sampler.detector.resolveAfterSeconds = try duration(values, in: 1...86_400 * 7)
+        },
+        .init("detector.resolve-share", default: "0.75", reloadable: true,
+              "the memory is back once the footprint fell by this share of its gain, from the peak towards the level before the rise") { config, values throws(InvalidValue) in
+            config.sampler.detector.resolveShare = try fraction(values)
+        },
+        .init("detector.hold-after", default: "2m", reloadable: true,
+              "a finding is `holding` once its footprint has neither risen nor fallen for this long") { config, values throws(InvalidValue) in
+            config.sampler.detector.holdAfterSeconds = try duration(values, in: 1...86_400)
+        },
+        .init("detector.leak-grace", default: "5m", reloadable: true,
+              "time a cache has to follow its falling driver") { config, values throws(InvalidValue) in
+            config.sampler.detector.leakGraceSeconds = try duration(values, in: 0...86_400)
+        },
+        .init("detector.critical-memory-share", default: "0.1", reloadable: true,
+              "critical above this share of MemTotal …") { config, values throws(InvalidValue) in
+            config.sampler.detector.criticalMemoryShare = try fraction(values)
+        },
+        .init("detector.critical-exhaustion", default: "6h", reloadable: true,
+              "… or, while rising, when MemAvailable would be used up sooner") { config, values throws(InvalidValue) in
+            config.sampler.detector.criticalExhaustionSeconds = try duration(values, in: 0...86_400 * 365)
+        },
+        .init("detector.reclaimable", default: "true", reloadable: true,
+              "report reclaimable caches (severity info)") { config, values throws(InvalidValue) in
             config.sampler.detector.reportReclaimable = try boolean(values)
         },
-        "detector.trend-limit-share": { config, values throws(InvalidValue) in
+        .init("detector.trend-limit-share", default: "0.5", reloadable: true,
+              "SUnreclaim share of MemTotal the trend projects towards") { config, values throws(InvalidValue) in
             config.sampler.detector.trendLimitShare = try fraction(values)
         },
-        "alerts.cooldown": { config, values throws(InvalidValue) in
+        .init("alerts.cooldown", default: "10m", reloadable: true,
+              "after a finding of a cache opened, a new finding of the same cache within this long does not alert (its transitions are held back too)") { config, values throws(InvalidValue) in
             config.alerts.cooldownSeconds = try duration(values, in: 0...86_400 * 7)
         },
-        "alerts.trend-horizon": { config, values throws(InvalidValue) in
+        .init("alerts.trend-horizon", default: "24h", reloadable: true,
+              "alert when SUnreclaim would reach its limit within this long") { config, values throws(InvalidValue) in
             config.alerts.trendHorizonSeconds = try duration(values, in: 60...86_400 * 365)
         },
-        "alerts.journal-socket": { config, values throws(InvalidValue) in
+        .init("alerts.journal-socket", default: "/run/systemd/journal/socket", reloadable: false,
+              "where journald is expected; with no socket there, or nobody listening, alerts go to stderr") { config, values throws(InvalidValue) in
             config.journalSocket = try path(values)
         },
-        "log.level": { config, values throws(InvalidValue) in
+        .init("log.level", default: "info", reloadable: false,
+              "`trace` … `critical`") { config, values throws(InvalidValue) in
             let text = try single(values)
             guard let level = Logger.Level(rawValue: text) else {
                 throw InvalidValue(message: "'\(text)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -134,6 +188,10 @@ extension Configuration {
             config.logLevel = level
         },
     ]
+
+    static let settings: [String: Setter] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.set) })
+    static let listKeys: Set<String> = ["web.listen-address", "detector.windows"]
+    static let sections: Set<String> = Set(keys.map { String($0.name.prefix { $0 != "." }) })
 
     private static func single(_ values: [String]) throws(InvalidValue) -> String {
         guard values.count == 1 else { throw InvalidValue(message: "expected one value") }
@@ -156,9 +214,11 @@ extension Configuration {
         return value
     }
 
-    /// A regular expression, compiled here so a bad one is reported with its file line.
-    private static func pattern(_ values: [String]) throws(InvalidValue) -> String {
+    /// A regular expression, compiled here so a bad one is reported with its
+    /// file line; empty means no filter.
+    private static func pattern(_ values: [String]) throws(InvalidValue) -> String? {
         let text = try single(values)
+        guard !text.isEmpty else { return nil }
         do { _ = try LinearRegex(text) } catch { throw InvalidValue(message: error.description) }
         return text
     }

@@ -6,50 +6,6 @@ import SlabWatchHTTP
 import Synchronization
 import Systemd
 
-/// Exit codes, documented in README.
-public enum ExitCode: Int32 {
-    case success = 0
-    case runtimeFailure = 1
-    case badConfiguration = 2
-    case cannotListen = 3
-}
-
-/// Where the configuration came from, so SIGHUP can read it again the same way.
-public struct ConfigurationSource: Sendable {
-    public var file: String?
-    public var overrides: [(key: String, value: String)]
-
-    public init(file: String?, overrides: [(key: String, value: String)]) {
-        self.file = file
-        self.overrides = overrides
-    }
-
-    /// Defaults, then the file, then the flags.
-    /// - Throws: `ConfigurationError` for the first problem found.
-    public func load() throws(ConfigurationError) -> Configuration {
-        var configuration = Configuration()
-        if let file {
-            let contents: String
-            do { contents = try readText(file) } catch {
-                throw ConfigurationError(origin: file, line: nil, key: nil, message: error.description)
-            }
-            configuration = try Configuration.load(file: file, contents: contents)
-        }
-        // A list key given more than once (repeated flags) is one list.
-        var done: Set<String> = []
-        for (key, _) in overrides where done.insert(key).inserted {
-            let values = overrides.filter { $0.key == key }.map(\.value)
-            try configuration.set(key, to: Configuration.listKeys.contains(key) ? values : [values.last!], origin: "flag --\(key)")
-        }
-        try configuration.validate(origin: "flags")
-        return configuration
-    }
-}
-
-func readText(_ path: String) throws(FileReadError) -> String {
-    String(decoding: try FileReader(initialCapacity: 4096).read(path), as: UTF8.self)
-}
-
 /// Owns the daemon's long-lived parts — sampler, HTTP server, signal sources —
 /// starts them in order and stops them in reverse.
 public final class Daemon: @unchecked Sendable {
@@ -72,7 +28,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT. Returns the exit code.
-    public func run() -> ExitCode {
+    public func run() -> ExitStatus {
         signal(SIGPIPE, SIG_IGN)
         let sampler: Sampler
         do {
@@ -139,7 +95,7 @@ public final class Daemon: @unchecked Sendable {
     private func logStart() {
         let c = configuration
         logger.info("started", metadata: [
-            "version": "\(Sampler.version)", "interval": "\(c.sampler.intervalSeconds)s",
+            "version": "\(Host.version)", "interval": "\(c.sampler.intervalSeconds)s",
             "procfs": "\(c.sampler.paths.procfs)", "sysfs": "\(c.sampler.paths.sysfs)",
             "ring_bytes": "\(SampleRing(configuration: c.ring).storageBytes)",
         ])
@@ -182,9 +138,15 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         alerts?.apply(new.alerts)
-        if new.listenAddresses != configuration.listenAddresses || new.limits != configuration.limits
-            || new.ring != configuration.ring {
-            logger.warning("web.* and ring.* changes take effect after a restart")
+        let restartOnly = [
+            ("web.*", new.listenAddresses != configuration.listenAddresses || new.limits != configuration.limits),
+            ("ring.*", new.ring != configuration.ring),
+            ("sampler.max-caches", new.sampler.limits.maxCaches != configuration.sampler.limits.maxCaches),
+            ("alerts.journal-socket", new.journalSocket != configuration.journalSocket),
+            ("log.level", new.logLevel != configuration.logLevel),
+        ].filter(\.1).map(\.0)
+        if !restartOnly.isEmpty {
+            logger.warning("changed keys that take effect after a restart", metadata: ["keys": "\(restartOnly.joined(separator: ","))"])
         }
         configuration.sampler = new.sampler
         logger.info("configuration reloaded", metadata: ["file": "\(source.file ?? "-")"])
@@ -197,39 +159,5 @@ public final class Daemon: @unchecked Sendable {
         if sampler?.stop() == false { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }
         alerts?.drain()
         logger.info("stopped")
-    }
-}
-
-/// Tells the service manager how the daemon is doing: `READY=1` after the first
-/// sample (the listening socket is up by then), `WATCHDOG=1` from every tick so
-/// a hung sampler gets the service restarted, and `STATUS=` when it changes.
-/// Without `NOTIFY_SOCKET` every call is a cheap no-op.
-final class ServiceNotifier: Sendable {
-    private struct State {
-        var ready = false
-        var status = ""
-    }
-
-    private let state = Mutex(State())
-    private let watchdog = ServiceManager.watchdogMicroseconds() != nil
-
-    func ticked(_ published: PublishedState, intervalSeconds: Double) {
-        let counts = published.report.openCounts
-        let open = counts.values.reduce(0, +)
-        let status = "STATUS=sampling \(published.sample.caches.count) caches every \(Human.duration(intervalSeconds)); "
-            + "\(open) open findings (\(counts[.critical] ?? 0) critical)"
-        let (becameReady, statusChanged) = state.withLock { s -> (Bool, Bool) in
-            let first = !s.ready
-            s.ready = true
-            let changed = s.status != status
-            s.status = status
-            return (first, changed)
-        }
-        if becameReady { send("READY=1\n" + status) } else if statusChanged { send(status) }
-        if watchdog { send("WATCHDOG=1") }
-    }
-
-    func send(_ message: String) {
-        _ = try? ServiceManager.notify(message)
     }
 }

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Why a file could not be read; the message names the path and the errno text.
-public struct FileReadError: Error, CustomStringConvertible, Equatable {
+public struct FileError: Error, CustomStringConvertible, Equatable {
     public var path: String
     public var call: String
     public var errno: Int32
@@ -45,24 +45,24 @@ final class FileReader {
     /// Reads a regular file whole. Opened non-blocking and checked with fstat
     /// before any read, so a FIFO, socket or device put in a source's place is
     /// refused at once instead of blocking the sampler in open(2) or read(2).
-    func read(_ path: String) throws(FileReadError) -> ArraySlice<UInt8> {
+    func read(_ path: String) throws(FileError) -> ArraySlice<UInt8> {
         // A buffer grown for one huge file goes back to its usual size.
         if buffer.count > 4 * initialCapacity && buffer.count >= 1 << 20 {
             buffer = Array(repeating: 0, count: initialCapacity)
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { throw FileReadError(path: path, call: "open", errno: errno) }
+        guard fd >= 0 else { throw FileError(path: path, call: "open", errno: errno) }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw FileReadError(path: path, call: "fstat", errno: errno) }
+        guard fstat(fd, &status) == 0 else { throw FileError(path: path, call: "fstat", errno: errno) }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            throw FileReadError(path: path, call: "open", errno: EINVAL, reason: "not a regular file")
+            throw FileError(path: path, call: "open", errno: EINVAL, reason: "not a regular file")
         }
         var length = 0
         while true {
             if length == buffer.count {
                 guard buffer.count < maximumSize else {
-                    throw FileReadError(path: path, call: "read", errno: EFBIG,
+                    throw FileError(path: path, call: "read", errno: EFBIG,
                                         reason: "larger than \(maximumSize) bytes (sampler.max-source-bytes); not read")
                 }
                 buffer.append(contentsOf: repeatElement(0, count: min(buffer.count, maximumSize - buffer.count)))
@@ -73,14 +73,14 @@ final class FileReader {
             if n > 0 { length += n; continue }
             if n == 0 { break }
             if errno == EINTR { continue }
-            throw FileReadError(path: path, call: "read", errno: errno)
+            throw FileError(path: path, call: "read", errno: errno)
         }
         return buffer[0..<length]
     }
 
     /// The entries of a directory with the targets of those that are symlinks.
-    func listDirectory(_ path: String) throws(FileReadError) -> [(name: String, linkTarget: String?)] {
-        guard let dir = opendir(path) else { throw FileReadError(path: path, call: "opendir", errno: errno) }
+    func listDirectory(_ path: String) throws(FileError) -> [(name: String, linkTarget: String?)] {
+        guard let dir = opendir(path) else { throw FileError(path: path, call: "opendir", errno: errno) }
         defer { closedir(dir) }
         var entries: [(String, String?)] = []
         while let entry = readdir(dir) {

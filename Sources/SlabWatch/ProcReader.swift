@@ -107,7 +107,7 @@ public final class ProcReader {
                 up: true, error: parsed.malformedLines > 0 ? "\(parsed.malformedLines) malformed lines skipped" : nil,
                 malformedLines: parsed.malformedLines)
             annotateFromSysfs(&sample)
-        } catch let error as FileReadError {
+        } catch let error as FileError {
             sample.sources[.slabinfo] = SourceStatus(up: false, error: error.description)
             readCachesFromSysfs(into: &sample)
         } catch {
@@ -181,15 +181,19 @@ public final class ProcReader {
         func count(_ file: String) -> UInt64? {
             (try? files.read("\(paths.slabDirectory)/\(directory)/\(file)")).flatMap(SysfsSlabIndex.parseCount)
         }
+        // slabinfo's objsize is the slot (s->size), which sysfs calls slab_size;
+        // sysfs's object_size is the object alone, so waste would differ by source.
         guard let active = count("objects"), let total = count("total_objects"),
-              let size = count("object_size"), let perSlab = count("objs_per_slab"),
+              let size = count("slab_size") ?? count("object_size"), let perSlab = count("objs_per_slab"),
               let order = count("order"), order < 32, let slabs = count("slabs")
         else { return nil }
         let name = index.displayName(ofDirectory: directory)
-        return SlabCache(
+        var cache = SlabCache(
             name: name, activeObjects: active, objects: total, objectSize: size,
             objectsPerSlab: perSlab, pagesPerSlab: 1 << order, activeSlabs: slabs, slabs: slabs,
             pageSize: pageSize, reclaimable: index.reclaimable[directory], aliases: index.aliases(of: name))
+        cache.nameSource = SysfsSlabIndex.isMergedDirectoryName(directory) ? .sysfsFirstAlias : .sysfs
+        return cache
     }
 
     // MARK: memory and VFS counters
@@ -216,7 +220,7 @@ public final class ProcReader {
             let value = try parse(try files.read(path))
             sample.sources[source] = SourceStatus(up: true)
             return value
-        } catch let error as FileReadError {
+        } catch let error as FileError {
             sample.sources[source] = SourceStatus(up: false, error: error.description)
         } catch {
             sample.sources[source] = SourceStatus(up: false, error: "\(path): \(error)", malformedLines: 1)

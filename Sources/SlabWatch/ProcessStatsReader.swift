@@ -9,17 +9,22 @@ final class ProcessStatsReader {
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     private lazy var startTimeSeconds: Double = computeStartTime()
 
+    /// Nil (the `process_*` families left out) rather than made-up zeros when
+    /// /proc/self/stat cannot be read or parsed.
     func read() -> ProcessStatistics? {
         guard let fields = statFields() else { return nil }
         // Fields after the command name, numbered from 3 (state) as in proc(5).
-        func field(_ number: Int) -> UInt64 { UInt64(fields[number - 3]) ?? 0 }
+        func field(_ number: Int) -> UInt64? { UInt64(fields[number - 3]) }
+        guard let user = field(14), let system = field(15), let resident = field(24), let virtual = field(23),
+              let descriptors = openDescriptors()
+        else { return nil }
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         return ProcessStatistics(
-            cpuSeconds: Double(field(14) + field(15)) / ticksPerSecond,
-            residentBytes: field(24) * pageSize,
-            virtualBytes: field(23),
-            openFileDescriptors: openDescriptors(),
+            cpuSeconds: Double(user + system) / ticksPerSecond,
+            residentBytes: resident * pageSize,
+            virtualBytes: virtual,
+            openFileDescriptors: descriptors,
             maxFileDescriptors: UInt64(limit.rlim_cur),
             startTimeSeconds: startTimeSeconds)
     }
@@ -34,8 +39,8 @@ final class ProcessStatsReader {
         return fields.count >= 22 ? fields : nil
     }
 
-    private func openDescriptors() -> UInt64 {
-        guard let dir = opendir("/proc/self/fd") else { return 0 }
+    private func openDescriptors() -> UInt64? {
+        guard let dir = opendir("/proc/self/fd") else { return nil }
         defer { closedir(dir) }
         var count: UInt64 = 0
         while readdir(dir) != nil { count += 1 }

@@ -1,4 +1,3 @@
-import Glibc
 public import SlabWatchCore
 public import SlabWatchHTTP
 
@@ -44,11 +43,13 @@ public struct Routes: Sendable {
         guard let seconds = Double(historyText), seconds.isFinite, seconds >= 0 else {
             return HTTPResponse(status: 400, text: "history must be a number of seconds\n")
         }
-        guard let points = history?(slab, seconds) else {
+        // The snapshot lists merged caches' other names as aliases: they find the cache too.
+        let name = store.latest?.sample.caches.first { $0.aliases.contains(slab) }?.name ?? slab
+        guard let points = history?(name, seconds) else {
             return HTTPResponse(status: 404, text: "no cache named '\(slab)' in the history\n")
         }
         return HTTPResponse(status: 200, contentType: "application/json",
-                            body: HistoryPoint.render(slab: slab, seconds: seconds, points: points))
+                            body: HistoryPoint.render(slab: name, seconds: seconds, points: points))
     }
 
     private func published(_ body: (PublishedState) -> HTTPResponse) -> HTTPResponse {

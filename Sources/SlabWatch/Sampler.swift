@@ -11,7 +11,7 @@ import Synchronization
 /// happen are counted in `samplesSkipped`. Scheduling uses the monotonic clock,
 /// timestamps the wall clock. Thread-safe: every entry point hops onto the queue.
 public final class Sampler: @unchecked Sendable {
-    public struct Settings: Sendable {
+    public struct Settings: Sendable, Equatable {
         public var paths: KernelPaths
         public var intervalSeconds: Double
         public var include: String?
@@ -37,8 +37,6 @@ public final class Sampler: @unchecked Sendable {
             try CacheFilter(include: include, exclude: exclude, minimumMemoryBytes: minimumMemoryBytes)
         }
     }
-
-    public static let version = "0.1.0"
 
     private let queue = DispatchQueue(label: "slabwatch.sampler")
     private let store: StateStore
@@ -77,7 +75,7 @@ public final class Sampler: @unchecked Sendable {
         self.store = store
         self.logger = logger
         self.filter = try settings.makeFilter()
-        self.reader = ProcReader(paths: settings.paths, pageSize: Clock.pageSize, limits: settings.limits)
+        self.reader = ProcReader(paths: settings.paths, pageSize: Host.pageSize, limits: settings.limits)
         self.ring = Mutex(SampleRing(configuration: Self.bounded(ring, settings.limits)))
         self.detector = GrowthDetector(settings: settings.detector)
     }
@@ -117,7 +115,7 @@ public final class Sampler: @unchecked Sendable {
         queue.sync {
             let intervalChanged = new.intervalSeconds != settings.intervalSeconds
             if new.paths != settings.paths || new.limits != settings.limits {
-                reader = ProcReader(paths: new.paths, pageSize: Clock.pageSize, limits: new.limits)
+                reader = ProcReader(paths: new.paths, pageSize: Host.pageSize, limits: new.limits)
             }
             settings = new
             filter = newFilter
@@ -194,7 +192,7 @@ public final class Sampler: @unchecked Sendable {
     private func render(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
         let metrics = MetricsRenderer.render(
             .init(sample: sample, exportedCaches: filter.exported(sample.caches), statistics: statistics,
-                  process: process.read(), version: Self.version, report: report,
+                  process: process.read(), version: Host.version, report: report,
                   alerts: hooks.alertOutcomes?() ?? [:], server: hooks.serverStatistics?()),
             sizeHint: metricsSizeHint)
         metricsSizeHint = metrics.count + metrics.count / 8

@@ -36,8 +36,8 @@ struct FittedWindow: Sendable {
             values.reserveCapacity(count)
             for i in 0..<count {
                 let position = start + i
-                if let column = driver.ringColumn {
-                    guard let value = tier.driver(column, at: position) else { break }
+                if let column = driver.ringCounter {
+                    guard let value = tier.counter(column, at: position) else { break }
                     values.append(Double(value))
                 } else {
                     values.append(Double(tier.time(at: position) - tier.time(at: start)) / 1000)
@@ -63,10 +63,10 @@ struct FittedWindow: Sendable {
         return drivers.first { $0.driver == driver }?.values[index] ?? 0
     }
 
-    func memory(_ column: SampleRing.Driver) -> [Double]? {
+    func memory(_ column: SampleRing.Counter) -> [Double]? {
         var values: [Double] = []
         for i in 0..<count {
-            guard let value = tier.driver(column, at: start + i) else { return nil }
+            guard let value = tier.counter(column, at: start + i) else { return nil }
             values.append(Double(value))
         }
         return values
@@ -133,7 +133,7 @@ public struct SlabTrend: Sendable, Equatable {
     static func fit(_ window: FittedWindow?, latest: Sample, limitShare: Double) -> SlabTrend? {
         guard let window else { return nil }
         var fits: [Fit] = []
-        for (name, column) in [("slab", SampleRing.Driver.slabBytes), ("slab_unreclaimable", .slabUnreclaimableBytes)] {
+        for (name, column) in [("slab", SampleRing.Counter.slabBytes), ("slab_unreclaimable", .slabUnreclaimableBytes)] {
             guard let y = window.memory(column) else { continue }
             for driver in window.drivers {
                 guard let fit = LinearFit.fit(driver.values, y) else { continue }

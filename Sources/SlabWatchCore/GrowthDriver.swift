@@ -10,7 +10,7 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable {
     }
 
     /// The ring column holding this driver (time is the slot's timestamp).
-    var ringColumn: SampleRing.Driver? {
+    var ringCounter: SampleRing.Counter? {
         switch self {
         case .inodes: .inodes
         case .dentries: .dentries

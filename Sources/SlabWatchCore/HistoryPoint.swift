@@ -34,11 +34,11 @@ public struct HistoryPoint: Sendable, Equatable {
     private static func point(_ tier: SampleRing.Tier, _ series: Int, _ position: Int) -> HistoryPoint {
         HistoryPoint(
             timestampMilliseconds: tier.time(at: position), footprintBytes: tier.footprint(series: series, at: position),
-            inodes: tier.driver(.inodes, at: position), dentries: tier.driver(.dentries, at: position),
-            openFiles: tier.driver(.openFiles, at: position))
+            inodes: tier.counter(.inodes, at: position), dentries: tier.counter(.dentries, at: position),
+            openFiles: tier.counter(.openFiles, at: position))
     }
 
-    /// `{"slab": …, "history_seconds": …, "points": [{timestamp, memory_bytes, inodes, dentries, open_files}]}`
+    /// `{"slab": …, "history_seconds": …, "points": [{timestamp, footprint_bytes, inodes, dentries, open_files}]}`
     public static func render(slab: String, seconds: Double, points: [HistoryPoint]) -> [UInt8] {
         var json = JSONWriter(reservingCapacity: 64 + points.count * 120)
         json.beginObject()
@@ -48,7 +48,7 @@ public struct HistoryPoint: Sendable, Equatable {
         for p in points {
             json.beginObject()
             json.key("timestamp"); json.string(RFC3339.format(unixMilliseconds: p.timestampMilliseconds))
-            json.key("memory_bytes"); json.number(p.footprintBytes)
+            json.key("footprint_bytes"); json.number(p.footprintBytes)
             json.key("inodes"); json.number(p.inodes)
             json.key("dentries"); json.number(p.dentries)
             json.key("open_files"); json.number(p.openFiles)

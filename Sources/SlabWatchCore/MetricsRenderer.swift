@@ -1,69 +1,3 @@
-/// Counters the sampler keeps about itself, exported as `slabwatch_*` metrics.
-public struct SamplerStatistics: Sendable, Equatable {
-    public var samplesTotal: UInt64 = 0
-    /// Ticks not run because the previous one overran the interval.
-    public var samplesSkipped: UInt64 = 0
-    /// Cumulative malformed lines skipped, per source.
-    public var parseErrors: [Source: UInt64] = [:]
-    /// Wall time the last tick spent reading and parsing, in seconds.
-    public var lastDurationSeconds: Double = 0
-    /// Ring series whose history was dropped to make room for a new cache.
-    public var seriesEvicted: UInt64 = 0
-
-    public init() {}
-}
-
-/// How many alerts went to a sink with a result (`slabwatch_alerts_total`).
-public struct AlertOutcome: Sendable, Hashable {
-    /// `journal` or `stderr`.
-    public var sink: String
-    /// `sent`, `failed` or `suppressed` (held back by the per-cache cooldown).
-    public var result: String
-
-    public init(sink: String, result: String) {
-        self.sink = sink
-        self.result = result
-    }
-}
-
-/// The HTTP server's own counters, exported as `slabwatch_http_*`.
-public struct ServerStatistics: Sendable, Equatable {
-    public var requests: UInt64 = 0
-    public var badRequests: UInt64 = 0
-    public var connectionsAccepted: UInt64 = 0
-    /// Refused with 503 at the connection cap.
-    public var connectionsRejected: UInt64 = 0
-    /// Idle or head-less connections closed to make room at the cap.
-    public var connectionsShed: UInt64 = 0
-    /// Closed at the header, idle or write deadline.
-    public var connectionsTimedOut: UInt64 = 0
-    public var acceptErrors: UInt64 = 0
-
-    public init() {}
-}
-
-/// The standard `process_*` metrics, read by the daemon from /proc/self.
-public struct ProcessStatistics: Sendable, Equatable {
-    public var cpuSeconds: Double
-    public var residentBytes: UInt64
-    public var virtualBytes: UInt64
-    public var openFileDescriptors: UInt64
-    public var maxFileDescriptors: UInt64
-    public var startTimeSeconds: Double
-
-    public init(
-        cpuSeconds: Double, residentBytes: UInt64, virtualBytes: UInt64,
-        openFileDescriptors: UInt64, maxFileDescriptors: UInt64, startTimeSeconds: Double
-    ) {
-        self.cpuSeconds = cpuSeconds
-        self.residentBytes = residentBytes
-        self.virtualBytes = virtualBytes
-        self.openFileDescriptors = openFileDescriptors
-        self.maxFileDescriptors = maxFileDescriptors
-        self.startTimeSeconds = startTimeSeconds
-    }
-}
-
 /// Renders one sample as the `/metrics` body.
 ///
 /// Families come in byte order of their names and series in byte order of
@@ -280,7 +214,10 @@ public enum MetricsRenderer {
         out.sample("slabwatch_samples_total", stats.samplesTotal)
     }
 
+    /// Families with no series are left out (HELP and TYPE too), as README says
+    /// of a source that is down.
     private static func renderCaches(_ caches: [SlabCache], _ out: inout PrometheusText) {
+        guard !caches.isEmpty else { return }
         func family(_ name: StaticString, _ help: StaticString, _ value: (SlabCache) -> UInt64) {
             out.family(name, .gauge, help: help)
             for cache in caches { out.sample(name, label: "slab", cache.name, value(cache)) }
@@ -291,7 +228,9 @@ public enum MetricsRenderer {
         family("slabwatch_slab_objects_active", "Objects in use (active_objs).") { $0.activeObjects }
         family("slabwatch_slab_objects_per_slab", "Objects that fit in one slab.") { $0.objectsPerSlab }
         family("slabwatch_slab_pages_per_slab", "Pages per slab.") { $0.pagesPerSlab }
-        out.family("slabwatch_slab_reclaimable", .gauge, help: "1 if the cache is accounted as reclaimable (SReclaimable), 0 if not; absent when unknown.")
+        if caches.contains(where: { $0.reclaimable != nil }) {
+            out.family("slabwatch_slab_reclaimable", .gauge, help: "1 if the cache is accounted as reclaimable (SReclaimable), 0 if not; absent when unknown.")
+        }
         for cache in caches {
             if let reclaimable = cache.reclaimable {
                 out.sample("slabwatch_slab_reclaimable", label: "slab", cache.name, reclaimable ? 1 as UInt64 : 0)

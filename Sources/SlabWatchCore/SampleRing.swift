@@ -2,12 +2,12 @@
 ///
 /// Two tiers share one layout: a **fine** tier with every sample for a recent
 /// window, and a **coarse** tier with every `coarseEvery`-th sample for hours.
-/// Each slot stores the sample's time, its drivers (VFS counters, slab totals)
+/// Each slot stores the sample's time, its counters (VFS counters, slab totals)
 /// and the footprint of every known cache. Caches are **series** with stable ids;
 /// a cache that appears later gets a new series, one that vanishes reads as absent.
 ///
 /// Memory is fixed by the configuration and the number of series:
-/// `(fine + coarse) × (series + drivers) × 8` bytes (see `storageBytes`).
+/// `(fine + coarse) × (series + counters) × 8` bytes (see `storageBytes`).
 /// Appending allocates nothing unless a new cache name needs a series beyond
 /// the current capacity. Not thread-safe: one owner (the sampler) mutates it.
 public struct SampleRing: Sendable {
@@ -30,8 +30,9 @@ public struct SampleRing: Sendable {
         }
     }
 
-    /// The per-sample values the detector regresses against, besides time.
-    public enum Driver: Int, CaseIterable, Sendable {
+    /// System-wide values stored per slot: the file counters (inodes, dentries,
+    /// open files) and the slab totals the trend fits (Slab, SUnreclaim, SReclaimable).
+    public enum Counter: Int, CaseIterable, Sendable {
         case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes
     }
 
@@ -77,14 +78,14 @@ public struct SampleRing: Sendable {
         for cache in sample.caches where seriesIndex[cache.name] == nil {
             register(cache.name)
         }
-        let drivers = (
+        let counters = (
             sample.inodes?.inodes ?? Self.absent,
             sample.dentries?.dentries ?? Self.absent,
             sample.fileHandles?.allocated ?? Self.absent,
             sample.meminfo?.slabBytes ?? Self.absent,
             sample.meminfo?.slabUnreclaimableBytes ?? Self.absent,
             sample.meminfo?.slabReclaimableBytes ?? Self.absent)
-        let row = fine.beginRow(time: sample.timestampMilliseconds, drivers: drivers)
+        let row = fine.beginRow(time: sample.timestampMilliseconds, counters: counters)
         let toCoarse = appended % configuration.coarseEvery == 0
         for cache in sample.caches {
             guard let series = seriesIndex[cache.name] else { continue }  // over maxSeries in this very sample
@@ -179,7 +180,7 @@ extension SampleRing {
         public private(set) var count = 0
         private var head = 0  // next slot to write
         private var times: [Int64]
-        private var drivers: [UInt64]  // capacity × Driver.allCases.count
+        private var counters: [UInt64]  // capacity × Counter.allCases.count
         /// Series-major: each series' slots are contiguous, so the detector reads
         /// a cache's history sequentially (slot-major strided by the number of
         /// caches and thrashed the CPU caches at a few thousand of them).
@@ -189,11 +190,11 @@ extension SampleRing {
             self.capacity = capacity
             self.seriesCapacity = seriesCapacity
             times = Array(repeating: 0, count: capacity)
-            drivers = Array(repeating: SampleRing.absent, count: capacity * Driver.allCases.count)
+            counters = Array(repeating: SampleRing.absent, count: capacity * Counter.allCases.count)
             footprints = Array(repeating: SampleRing.absent, count: capacity * seriesCapacity)
         }
 
-        var storageBytes: Int { (times.count + drivers.count + footprints.count) * 8 }
+        var storageBytes: Int { (times.count + counters.count + footprints.count) * 8 }
 
         /// Physical slot of the `age`-th oldest sample (0 = oldest).
         private func slot(_ position: Int) -> Int {
@@ -204,8 +205,8 @@ extension SampleRing {
         public func time(at position: Int) -> Int64 { times[slot(position)] }
 
         /// A driver's value at `position`, or nil when it was not measured.
-        public func driver(_ driver: Driver, at position: Int) -> UInt64? {
-            let value = drivers[slot(position) * Driver.allCases.count + driver.rawValue]
+        public func counter(_ counter: Counter, at position: Int) -> UInt64? {
+            let value = counters[slot(position) * Counter.allCases.count + counter.rawValue]
             return value == SampleRing.absent ? nil : value
         }
 
@@ -238,17 +239,17 @@ extension SampleRing {
         }
 
         mutating func beginRow(
-            time: Int64, drivers values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+            time: Int64, counters values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
         ) -> Int {
             let row = head
             times[row] = time
-            let base = row * Driver.allCases.count
-            drivers[base] = values.0
-            drivers[base + 1] = values.1
-            drivers[base + 2] = values.2
-            drivers[base + 3] = values.3
-            drivers[base + 4] = values.4
-            drivers[base + 5] = values.5
+            let base = row * Counter.allCases.count
+            counters[base] = values.0
+            counters[base + 1] = values.1
+            counters[base + 2] = values.2
+            counters[base + 3] = values.3
+            counters[base + 4] = values.4
+            counters[base + 5] = values.5
             footprints.withUnsafeMutableBufferPointer { buffer in
                 for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absent }
             }
@@ -262,9 +263,9 @@ extension SampleRing {
         }
 
         mutating func copyRow(_ row: Int, from other: Tier) {
-            let target = beginRow(time: other.times[row], drivers: (0, 0, 0, 0, 0, 0))
-            let width = Driver.allCases.count
-            for d in 0..<width { drivers[target * width + d] = other.drivers[row * width + d] }
+            let target = beginRow(time: other.times[row], counters: (0, 0, 0, 0, 0, 0))
+            let width = Counter.allCases.count
+            for d in 0..<width { counters[target * width + d] = other.counters[row * width + d] }
             let columns = min(seriesCapacity, other.seriesCapacity)
             for s in 0..<columns {
                 footprints[s * capacity + target] = other.footprints[s * other.capacity + row]

@@ -20,6 +20,16 @@ public struct SlabCache: Sendable, Equatable {
     public var reclaimable: Bool?
     /// Other cache names the kernel merged into this one (from sysfs), sorted.
     public var aliases: [String]
+    /// Who named the cache: /proc/slabinfo (the kernel's own name), a sysfs
+    /// directory, or — for a merged cache read from sysfs, which does not say
+    /// which alias the kernel uses — its alphabetically first alias.
+    public var nameSource = NameSource.slabinfo
+
+    public enum NameSource: String, Sendable {
+        case slabinfo
+        case sysfs
+        case sysfsFirstAlias = "sysfs-first-alias"
+    }
 
     public init(
         name: String, activeObjects: UInt64, objects: UInt64, objectSize: UInt64,

@@ -56,12 +56,13 @@ public enum SnapshotRenderer {
             json.key("objects_per_slab"); json.number(cache.objectsPerSlab)
             json.key("pages_per_slab"); json.number(cache.pagesPerSlab)
             json.key("slabs"); json.number(cache.slabs)
-            json.key("memory_bytes"); json.number(cache.memoryBytes)
+            json.key("footprint_bytes"); json.number(cache.memoryBytes)
             json.key("waste_bytes"); json.number(cache.wasteBytes)
             json.key("reclaimable"); json.bool(cache.reclaimable)
             json.key("aliases"); json.beginArray()
             for alias in cache.aliases { json.string(alias) }
             json.endArray()
+            json.key("name_source"); json.string(cache.nameSource.rawValue)
             json.endObject()
         }
         json.endArray()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Glibc
 
 /// The real `slabwatch` binary, started as an operator would, on an
@@ -125,9 +126,8 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
 }
 
 enum Paths {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let localCapture = repositoryRoot.appendingPathComponent("Tests/Fixtures/local-6.18")
+    static let repositoryRoot = RepositoryPaths.root
+    static let localCapture = RepositoryPaths.localCapture
     static let promtool = "/usr/bin/promtool"
     static let prometheus = "/usr/bin/prometheus"
 }

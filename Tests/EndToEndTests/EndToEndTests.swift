@@ -34,6 +34,11 @@ struct EndToEndTests {
         #expect(caches.count == 235)
         #expect(caches.first?["name"] as? String == "ext4_inode_cache")
         #expect(json["interval_seconds"] as? Double == 0.2)
+        // A merged cache's alias, as the snapshot lists it, finds its history.
+        let merged = try #require(caches.first { $0["name"] as? String == "lsm_file_cache" })
+        #expect((merged["aliases"] as? [String])?.contains("fsnotify_mark_connector") == true)
+        let byAlias = try daemon.get("/snapshot?slab=fsnotify_mark_connector&history=60")
+        #expect(byAlias.status == 200 && byAlias.body.contains("\"slab\":\"lsm_file_cache\""), "\(byAlias.status) \(byAlias.body)")
 
         #expect(try daemon.get("/healthz").status == 200)
         #expect(try daemon.get("/").body.contains("href=\"/metrics\""))
@@ -231,6 +236,16 @@ struct EndToEndTests {
         #expect(version.status == 0 && !version.output.isEmpty)
         let help = try DaemonProcess.run(DaemonProcess.binary.path, ["--help"])
         #expect(help.output.contains("snapshot") && help.output.contains("check-config"))
+        // Every key is a flag of `run`; other commands list and take only the keys they use.
+        let runHelp = try DaemonProcess.run(DaemonProcess.binary.path, ["run", "--help"])
+        for key in ["web.listen-address", "alerts.cooldown", "alerts.journal-socket", "detector.trend-limit-share",
+                    "detector.critical-exhaustion", "sampler.max-caches", "log.level"] {
+            #expect(runHelp.output.contains("--\(key) VALUE"), "run --help lacks --\(key)")
+        }
+        let snapshotHelp = try DaemonProcess.run(DaemonProcess.binary.path, ["snapshot", "--help"])
+        #expect(!snapshotHelp.output.contains("--web."))
+        let misplaced = try DaemonProcess.run(DaemonProcess.binary.path, ["replay", "/nonexistent", "--web.listen-address", ":1"])
+        #expect(misplaced.status == 2 && misplaced.error.contains("--web.listen-address does not apply to 'replay'"))
     }
 }
 

@@ -1,14 +1,12 @@
 import Foundation
+import TestSupport
 
 /// Locates test data under Tests/Fixtures: this machine's capture and real
 /// captures from other kernels (`captures/`, each with its SOURCE.md).
 enum Fixtures {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static let local = repositoryRoot.appendingPathComponent("Tests/Fixtures/local-6.18")
-
-    static let captures = repositoryRoot.appendingPathComponent("Tests/Fixtures/captures")
+    static let repositoryRoot = RepositoryPaths.root
+    static let local = RepositoryPaths.localCapture
+    static let captures = RepositoryPaths.captures
 
     static func bytes(_ url: URL) throws -> ArraySlice<UInt8> {
         ArraySlice(try Data(contentsOf: url))

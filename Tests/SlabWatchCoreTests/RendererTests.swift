@@ -87,7 +87,8 @@ struct SnapshotRendererTests {
         #expect(caches.map { $0["name"] as? String } == ["big", "small"])
         #expect(caches[0]["aliases"] as? [String] == ["alias_a", "alias_b"])
         #expect(caches[0]["reclaimable"] is NSNull && caches[1]["reclaimable"] as? Bool == false)
-        #expect(caches[0]["memory_bytes"] as? Int == 10 * 4096)
+        #expect(caches[0]["footprint_bytes"] as? Int == 10 * 4096)
+        #expect(caches[0]["memory_bytes"] == nil)  // one name for the footprint everywhere
         let sources = try #require(json["sources"] as? [String: [String: Any]])
         #expect(sources["meminfo"]?["error"] as? String == "open: \"denied\"")
         #expect(sources["slabinfo"]?["up"] as? Bool == true)
@@ -117,5 +118,17 @@ struct CacheFilterTests {
 
     @Test func invalidPatternIsAnError() {
         #expect(throws: LinearRegex.SyntaxError.self) { try CacheFilter(include: "kmalloc-[") }
+    }
+}
+
+struct DownSourceRenderingTests {
+    /// README: a failing source never fails the scrape; its families are left out, HELP and TYPE included.
+    @Test func slabinfoDownLeavesNoSlabFamilies() {
+        let sample = Sample(timestampMilliseconds: 0, sources: [.slabinfo: SourceStatus(up: false, error: "denied")])
+        let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], statistics: .init(),
+                                                                  process: nil, version: "t")), as: UTF8.self)
+        #expect(!text.contains("slabwatch_slab_"))
+        #expect(!text.contains("slabwatch_memory_") && !text.contains("slabwatch_fs_"))
+        #expect(text.contains("slabwatch_source_up{source=\"slabinfo\"} 0"))
     }
 }

@@ -18,8 +18,8 @@ struct SampleRingTests {
         #expect((0..<4).map { ring.fine.time(at: $0) } == [6, 7, 8, 9])
         let a = try! #require(ring.series(named: "a"))
         #expect((0..<4).map { ring.fine.footprint(series: a, at: $0) } == [6, 7, 8, 9].map { UInt64($0) * 4096 })
-        #expect(ring.fine.driver(.inodes, at: 3) == 90)
-        #expect(ring.fine.driver(.dentries, at: 3) == nil)
+        #expect(ring.fine.counter(.inodes, at: 3) == 90)
+        #expect(ring.fine.counter(.dentries, at: 3) == nil)
     }
 
     @Test func coarseTierKeepsEveryNthSample() {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SlabWatch
 @testable import SlabWatchCore
 
@@ -22,7 +23,7 @@ struct FindingLifecycleTests {
 
     static func replay(_ dir: TemporaryDirectory, _ settings: DetectorSettings = .init()) throws -> Replayed {
         var events: [GrowthDetector.Event] = []
-        let outcome = try Replay(settings: settings, ring: ring).run(dir.url.path) { event, _ in events.append(event) }
+        let outcome = try Replay(settings: settings, ring: ring).run(dir.url.path, onEvent: { event, _ in events.append(event) })
         #expect(outcome.skipped.isEmpty)
         return Replayed(outcome: outcome, events: events)
     }

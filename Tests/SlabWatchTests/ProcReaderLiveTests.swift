@@ -5,7 +5,7 @@ import SlabWatchCore
 /// ProcReader against this machine's real /proc and /sys.
 struct ProcReaderLiveTests {
     @Test func liveSampleHasCachesMemoryAndCounters() throws {
-        let reader = ProcReader(paths: KernelPaths(), pageSize: Clock.pageSize)
+        let reader = ProcReader(paths: KernelPaths(), pageSize: Host.pageSize)
         let sample = reader.sample(timestampMilliseconds: 1)
         #expect(sample.status(of: .meminfo).up)
         #expect(sample.meminfo?.totalBytes ?? 0 > 0)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SlabWatch
 import SlabWatchCore
 
@@ -43,11 +44,19 @@ struct ProcReaderTests {
         let kmalloc = try #require(sample.caches.first { $0.name == "kmalloc-32" })
         let same = try #require(fromSlabinfo.caches.first { $0.name == "kmalloc-32" })
         #expect(kmalloc.objectSize == same.objectSize && kmalloc.pagesPerSlab == same.pagesPerSlab)
+        // Every cache: the same object size (slab_size is slabinfo's objsize) and so the same waste.
+        for cache in fromSlabinfo.caches {
+            guard let other = sample.caches.first(where: { $0.name == cache.name }) else { continue }
+            #expect(other.objectSize == cache.objectSize, "\(cache.name): \(other.objectSize) vs \(cache.objectSize)")
+        }
+        #expect(fromSlabinfo.caches.allSatisfy { $0.nameSource == .slabinfo })
         #expect(kmalloc.objectsPerSlab == same.objectsPerSlab)
         #expect(kmalloc.reclaimable == false)
         // A merged directory shows under its first alias, with the rest as aliases.
         let merged = try #require(sample.caches.first { $0.aliases.contains("lsm_file_cache") })
         #expect(merged.name == "fsnotify_mark_connector")
+        #expect(merged.nameSource == .sysfsFirstAlias)
+        #expect(sample.caches.first { $0.name == "dentry" }?.nameSource == .sysfs)
         #expect(!sample.caches.contains { $0.name.hasPrefix(":") })
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SlabWatch
 import SlabWatchCore
 
@@ -13,7 +14,7 @@ struct ReplayTests {
         let dir = try TemporaryDirectory()
         try RecordingWriter.seed(at: dir.url)
         var events: [GrowthDetector.Event.Kind] = []
-        let outcome = try Replay(settings: .init(), ring: .init()).run(dir.url.path) { event, _ in events.append(event.kind) }
+        let outcome = try Replay(settings: .init(), ring: .init()).run(dir.url.path, onEvent: { event, _ in events.append(event.kind) })
         #expect(outcome.samplesUsed == 304 && outcome.skipped.isEmpty)
         let finding = try #require(outcome.findings.first)
         #expect(outcome.findings.count == 1)
@@ -81,8 +82,27 @@ struct ReplayTests {
         #expect(outcome.skipped[1].reason.hasPrefix("slabinfo:"))
     }
 
+    /// A recording carries its machine's page size: a 64 KiB-page recording
+    /// replays to 64 KiB-page footprints on any machine.
+    @Test func replayUsesTheRecordedPageSize() throws {
+        let dir = try TemporaryDirectory()
+        try RecordingWriter.seed(at: dir.url)
+        var warnings: [String] = []
+        let assumed = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        #expect(warnings.count == 1 && warnings[0].contains("RECORDING missing: replaying with this machine's page size"))
+        try dir.write(Recording.metadataFile, "format=1\npage_size=65536\nkernel=6.1.0-arm64\nrecorder=slabwatch 0.1.0\n")
+        warnings = []
+        let recorded = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        #expect(warnings.isEmpty)
+        let small = try #require(assumed.findings.first), large = try #require(recorded.findings.first)
+        #expect(abs(large.bytesPerUnit / small.bytesPerUnit - 65536.0 / Double(Host.pageSize)) < 0.01)
+        try dir.write(Recording.metadataFile, "format=9\npage_size=65536\n")  // a newer format: not trusted
+        _ = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        #expect(warnings.first?.contains("unreadable") == true)
+    }
+
     @Test func missingRecordingIsAnError() {
-        #expect(throws: FileReadError.self) { try Self.replay(URL(fileURLWithPath: "/nonexistent/recording")) }
+        #expect(throws: FileError.self) { try Self.replay(URL(fileURLWithPath: "/nonexistent/recording")) }
     }
 
     @Test func recorderWritesWhatReplayReads() throws {
@@ -92,6 +112,8 @@ struct ReplayTests {
         try recorder.record(timestampMilliseconds: 2000)
         let samples = try Recording.sampleDirectories(dir.path("rec"))
         #expect(samples.map(\.milliseconds) == [1000, 2000])
+        let metadata = try String(contentsOfFile: dir.path("rec/RECORDING"), encoding: .utf8)
+        #expect(metadata.contains("page_size=\(Host.pageSize)\n") && metadata.contains("recorder=slabwatch "))
         #expect(FileManager.default.fileExists(atPath: samples[0].path + "/sys/kernel/slab/dentry/reclaim_account"))
         #expect(!FileManager.default.fileExists(atPath: samples[1].path + "/sys"))  // same caches: not written again
         let original = try Data(contentsOf: TestPaths.localCapture.appendingPathComponent("proc/slabinfo"))

@@ -1,0 +1,71 @@
+import Glibc
+public import SlabWatchCore
+
+/// Runs a recording through the same ProcReader → ring → detector path as the
+/// daemon, as fast as it can.
+public struct Replay {
+    public struct Skipped: Sendable {
+        public var path: String
+        public var reason: String
+    }
+
+    public struct Outcome: Sendable {
+        public var report: GrowthDetector.Report
+        public var samplesUsed: Int
+        public var skipped: [Skipped]
+        /// Every finding that opened, in its final state.
+        public var findings: [Finding]
+    }
+
+    public let settings: DetectorSettings
+    public let ring: SampleRing.Configuration
+
+    public init(settings: DetectorSettings, ring: SampleRing.Configuration) {
+        self.settings = settings
+        self.ring = ring
+    }
+
+    /// - Parameters:
+    ///   - warn: told (once) when the recording has no metadata and this machine's page size is assumed.
+    ///   - onEvent: called for each transition, in time order.
+    /// - Throws: `FileError` when the recording directory cannot be listed.
+    public func run(_ directory: String, warn: (String) -> Void = { _ in },
+                    onEvent: (GrowthDetector.Event, Int64) -> Void = { _, _ in }) throws(FileError) -> Outcome {
+        let pageSize = Self.pageSize(of: directory, warn: warn)
+        var ring = SampleRing(configuration: ring)
+        var detector = GrowthDetector(settings: settings)
+        var report = GrowthDetector.Report()
+        var skipped: [Skipped] = []
+        var used = 0
+        var sysfs = "\(directory)/.none"
+        for (milliseconds, path) in try Recording.sampleDirectories(directory) {
+            if access("\(path)/sys", F_OK) == 0 { sysfs = "\(path)/sys" }
+            let sample = ProcReader(paths: KernelPaths(procfs: "\(path)/proc", sysfs: sysfs), pageSize: pageSize)
+                .sample(timestampMilliseconds: milliseconds)
+            if let broken = Source.allCases.first(where: { $0 != .sysfsSlab && !sample.status(of: $0).up }) {
+                skipped.append(Skipped(path: path, reason: "\(broken.rawValue): \(sample.status(of: broken).error ?? "down")"))
+                continue
+            }
+            ring.append(sample)
+            report = detector.evaluate(ring, latest: sample)
+            for event in report.events { onEvent(event, milliseconds) }
+            used += 1
+        }
+        return Outcome(report: report, samplesUsed: used, skipped: skipped, findings: report.findings)
+    }
+
+    /// The recorded machine's page size; this machine's, with a warning, for
+    /// recordings made by hand or by slabwatch before it wrote metadata.
+    static func pageSize(of directory: String, warn: (String) -> Void) -> UInt64 {
+        let path = "\(directory)/\(Recording.metadataFile)"
+        guard let bytes = try? FileReader(initialCapacity: 512).read(path) else {
+            warn("\(path) missing: replaying with this machine's page size (\(Host.pageSize) bytes); footprints are wrong if the recorded machine's differed")
+            return Host.pageSize
+        }
+        guard let metadata = Recording.Metadata(text: String(decoding: bytes, as: UTF8.self)) else {
+            warn("\(path) unreadable (a newer format?): replaying with this machine's page size (\(Host.pageSize) bytes)")
+            return Host.pageSize
+        }
+        return metadata.pageSize
+    }
+}

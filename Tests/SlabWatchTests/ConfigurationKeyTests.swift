@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import SlabWatch
+import SlabWatchCore
+
+/// Every key is declared once, in `Configuration.keys`; README's table, the
+/// shipped file and the flags are held against it here.
+struct ConfigurationKeyTests {
+    @Test func everyDefaultTextGivesTheEmbeddedDefault() throws {
+        for key in Configuration.keys {
+            var configuration = Configuration()
+            let text = key.defaultText == "\"\"" ? "" : key.defaultText
+            let values = Configuration.listKeys.contains(key.name)
+                ? text.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).components(separatedBy: ", ") : [text]
+            try configuration.set(key.name, to: values, origin: "test")
+            #expect(configuration == Configuration(), "\(key.name): '\(key.defaultText)' is not the default")
+        }
+    }
+
+    @Test func readmeTableIsTheKeyTable() throws {
+        if ProcessInfo.processInfo.environment["PRINT_KEY_TABLE"] != nil { print(Configuration.markdownTable()) }
+        let readme = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(readme.contains(Configuration.markdownTable()), "README's key table differs from Configuration.keys; it should read:\n\(Configuration.markdownTable())")
+    }
+
+    /// The shipped file lists every key, no other, with its default value.
+    @Test func shippedFileListsExactlyTheKeys() throws {
+        let file = TestPaths.repositoryRoot.appendingPathComponent("config/slabwatch.yml")
+        var keys: [String] = []
+        var section = ""
+        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
+            if !line.hasPrefix(" "), line.hasSuffix(":") { section = String(line.dropLast()); continue }
+            let trimmed = line.drop { $0 == " " }
+            guard line.hasPrefix("  "), !trimmed.hasPrefix("#"), let colon = trimmed.firstIndex(of: ":") else { continue }
+            keys.append("\(section).\(trimmed[..<colon])")
+        }
+        #expect(keys == Configuration.keys.map(\.name))
+        #expect(try ConfigurationSource(file: file.path, overrides: []).load() == Configuration())
+    }
+
+    @Test func everyKeyIsAFlag() throws {
+        for key in Configuration.keys {
+            let value = key.defaultText == "\"\"" ? "" : key.defaultText.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                .replacingOccurrences(of: ", ", with: ",")
+            // Both spellings; a list key given twice would be a list of both.
+            let twice = !Configuration.listKeys.contains(key.name)
+            let flags = try KeyFlags.split(["run", "--\(key.name)", value] + (twice ? ["--\(key.name)=\(value)"] : []))
+            #expect(flags.rest == ["run"])
+            #expect(flags.overrides.map(\.key) == Array(repeating: key.name, count: twice ? 2 : 1))
+            #expect(try ConfigurationSource(file: nil, overrides: flags.overrides).load() == Configuration(), "\(key.name)")
+        }
+        #expect(throws: KeyFlags.UsageError.self) { try KeyFlags.split(["--sampler.interval"]) }
+        #expect(try KeyFlags.split(["--config", "x", "--json"]).rest == ["--config", "x", "--json"])
+    }
+}
+
+/// README's other tables, held against what the binary does.
+struct ReadmeTruthTests {
+    static let readme = (try? String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+
+    @Test func exitCodes() {
+        #expect(Self.readme.contains("**Exit codes:** \(ExitStatus.summary)."), "README should say: \(ExitStatus.summary)")
+    }
+
+    /// Every family /metrics can render (with a finding, a trend, the server's
+    /// and the process's figures) is in README's table, and nothing else is.
+    @Test func metricFamilies() throws {
+        let dir = try TemporaryDirectory()
+        try FindingLifecycleTests.seedStory(dir, then: [RecordingWriter.hold(600, at: 1_040_000)])
+        let report = try FindingLifecycleTests.replay(dir).outcome.report
+        #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
+        let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0)
+        let metrics = MetricsRenderer.render(.init(
+            sample: sample, exportedCaches: sample.caches, statistics: .init(),
+            process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
+            version: "t", report: report, server: .init()))
+        let rendered = Set(String(decoding: metrics, as: UTF8.self).split(separator: "\n")
+            .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+        let section = Self.readme.components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""
+        var documented: Set<String> = []
+        for row in section.split(separator: "\n") {
+            let cells = row.split(separator: "|", omittingEmptySubsequences: false)
+            guard cells.count > 2 else { continue }
+            for part in cells[1].split(separator: "`") where part.hasPrefix("slabwatch_") || part.hasPrefix("process_") {
+                documented.insert(String(part.prefix { $0 != "{" }))
+            }
+        }
+        #expect(rendered.subtracting(documented).isEmpty, "rendered but not in README: \(rendered.subtracting(documented).sorted())")
+        #expect(documented.subtracting(rendered).isEmpty, "in README but never rendered: \(documented.subtracting(rendered).sorted())")
+    }
+}
