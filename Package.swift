@@ -19,8 +19,6 @@ let package = Package(
         .library(name: "SlabWatch", targets: ["SlabWatch"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
@@ -29,6 +27,8 @@ let package = Package(
         // libsystemd's headers; the Swift layer over them holds no policy.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: strict),
+        // libyaml's header: the configuration is read with its event parser (no Foundation).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // The small HTTP/1.1 server; knows nothing about slabs.
         .target(
             name: "SlabWatchHTTP",
@@ -38,8 +38,7 @@ let package = Package(
         .target(
             name: "SlabWatch",
             dependencies: [
-                "SlabWatchCore", "SlabWatchHTTP", "Systemd",
-                .product(name: "Yams", package: "Yams"),
+                "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -49,7 +48,6 @@ let package = Package(
             name: "SlabWatchCLI",
             dependencies: [
                 "SlabWatch", "SlabWatchCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

@@ -15,6 +15,7 @@ command -v setpriv >/dev/null && command -v prlimit >/dev/null || need+=(util-li
 command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive clients
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libsystemd 2>/dev/null || need+=(libsystemd-dev)
+pkg-config --exists yaml-0.1 2>/dev/null || need+=(libyaml-dev)
 # journald, journalctl, systemd-analyze and systemd-socket-activate
 { [ -x /lib/systemd/systemd-journald ] && command -v systemd-analyze >/dev/null \
   && command -v systemd-socket-activate >/dev/null; } || need+=(systemd)

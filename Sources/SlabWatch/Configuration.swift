@@ -1,7 +1,6 @@
 public import Logging
 public import SlabWatchCore
 public import SlabWatchHTTP
-import Yams
 
 /// Everything the daemon can be told. Embedded defaults make it run with no
 /// file; a YAML file (keys in README and `config/slabwatch.yml`) overrides
@@ -61,79 +60,50 @@ public struct Configuration: Sendable, Equatable {
     // MARK: YAML
 
     mutating func merge(yaml: String, file: String) throws(ConfigurationError) {
-        let root: Node?
-        do { root = try Yams.compose(yaml: yaml) } catch {
-            throw ConfigurationError(origin: file, line: Self.line(of: error), key: nil,
-                                     message: "YAML syntax error: \(Self.problem(of: error))")
+        let root: YAMLNode?
+        do { root = try YAMLDocument.parse(yaml) } catch {
+            throw ConfigurationError(origin: file, line: error.line, key: nil, message: error.message)
         }
         guard let root else { return }  // empty file: defaults
-        guard case .mapping(let mapping) = root else {
-            throw ConfigurationError(origin: file, line: root.mark?.line, key: nil, message: "top level must be a mapping of sections")
+        guard case .mapping(let mapping, _) = root else {
+            throw ConfigurationError(origin: file, line: root.line, key: nil, message: "top level must be a mapping of sections")
         }
         try merge(mapping, prefix: "", file: file)
         try validate(origin: file)
     }
 
-    private mutating func merge(_ mapping: Node.Mapping, prefix: String, file: String) throws(ConfigurationError) {
+    private mutating func merge(_ mapping: [(key: YAMLNode, value: YAMLNode)], prefix: String, file: String) throws(ConfigurationError) {
         for (keyNode, valueNode) in mapping {
-            guard let name = keyNode.scalar?.string else {
-                throw ConfigurationError(origin: file, line: keyNode.mark?.line, key: prefix, message: "keys must be plain strings")
+            guard let name = keyNode.scalar else {
+                throw ConfigurationError(origin: file, line: keyNode.line, key: prefix, message: "keys must be plain strings")
             }
             let key = prefix + name
-            let line = keyNode.mark?.line
+            let line = keyNode.line
             if let setting = Self.settings[key] {
                 let values: [String]
                 switch valueNode {
-                case .scalar(let scalar): values = [scalar.string]
-                case .sequence(let items) where Self.listKeys.contains(key):
+                case .scalar(let text, _): values = [text]
+                case .sequence(let items, _) where Self.listKeys.contains(key):
                     values = try items.map { (item) throws(ConfigurationError) -> String in
-                        guard let text = item.scalar?.string else {
-                            throw ConfigurationError(origin: file, line: item.mark?.line, key: key, message: "list items must be strings")
+                        guard let text = item.scalar else {
+                            throw ConfigurationError(origin: file, line: item.line, key: key, message: "list items must be strings")
                         }
                         return text
                     }
                 default:
-                    throw ConfigurationError(origin: file, line: line, key: key, message: "expected a single value, found \(Self.kind(valueNode))")
+                    throw ConfigurationError(origin: file, line: line, key: key, message: "expected a single value, found \(valueNode.kind)")
                 }
                 do { try setting(&self, values) } catch {
-                    throw ConfigurationError(origin: file, line: valueNode.mark?.line ?? line, key: key, message: error.message)
+                    throw ConfigurationError(origin: file, line: valueNode.line, key: key, message: error.message)
                 }
             } else if Self.sections.contains(key) {
-                guard case .mapping(let nested) = valueNode else {
-                    throw ConfigurationError(origin: file, line: line, key: key, message: "expected a section (mapping), found \(Self.kind(valueNode))")
+                guard case .mapping(let nested, _) = valueNode else {
+                    throw ConfigurationError(origin: file, line: line, key: key, message: "expected a section (mapping), found \(valueNode.kind)")
                 }
                 try merge(nested, prefix: key + ".", file: file)
             } else {
                 throw ConfigurationError(origin: file, line: line, key: key, message: "unknown key")
             }
-        }
-    }
-
-    private static func kind(_ node: Node) -> String {
-        switch node {
-        case .scalar: "a value"
-        case .mapping: "a mapping"
-        case .sequence: "a list"
-        case .alias: "an alias"
-        }
-    }
-
-    private static func line(of error: any Error) -> Int? {
-        guard let yamlError = error as? YamlError else { return nil }
-        switch yamlError {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
-        case .duplicatedKeysInMapping(_, let context): return context.mark.line
-        default: return nil
-        }
-    }
-
-    private static func problem(of error: any Error) -> String {
-        guard let yamlError = error as? YamlError else { return "\(error)" }
-        switch yamlError {
-        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
-        case .duplicatedKeysInMapping(let keys, _):
-            return "duplicate key \(keys.map { "'\($0)'" }.joined(separator: ", ")) (this is its first occurrence)"
-        default: return "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
         }
     }
 }

@@ -6,8 +6,8 @@ enum Timeline {
     static func line(_ event: GrowthDetector.Event) -> String {
         let f = event.finding
         let when = RFC3339.format(unixMilliseconds: event.timestampMilliseconds)
-        let kind = event.kind.rawValue.padding(to: 12)
-        return "\(when)  \(kind) \(f.severity.rawValue.padding(to: 8)) \(f.classification.rawValue.padding(to: 15)) \(f.message)"
+        let kind = event.kind.rawValue.padded(12)
+        return "\(when)  \(kind) \(f.severity.rawValue.padded(8)) \(f.classification.rawValue.padded(15)) \(f.message)"
     }
 
     static func summary(_ outcome: SlabWatch.Replay.Outcome) -> String {
@@ -18,11 +18,5 @@ enum Timeline {
             text += "\n  [\(finding.state.rawValue), \(finding.severity.rawValue), \(finding.phase.rawValue), \(finding.classification.rawValue)] \(finding.message)"
         }
         return text
-    }
-}
-
-extension String {
-    func padding(to width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

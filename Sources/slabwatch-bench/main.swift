@@ -27,7 +27,7 @@ func measure(_ label: String, _ body: () -> Void) -> Double {
     let start = cpuSeconds()
     for _ in 0..<iterations { body() }
     let perIteration = (cpuSeconds() - start) / Double(iterations)
-    print("\(label.padding(toLength: 46, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", perIteration * 1e6)) µs CPU")
+    print("\(padded(label, 46)) \(fixed(perIteration * 1e6, width: 8, places: 1)) µs CPU")
     return perIteration
 }
 
@@ -68,8 +68,7 @@ let tick = measure("slabwatch: whole sampler tick") { sampler.sampleOnce() }
 let metricsBytes = sampler.sampleOnce().metrics.count
 print("")
 print("caches: \(sample.caches.count), /metrics body: \(metricsBytes) bytes, ring: \(SampleRing().storageBytes) bytes")
-print(String(format: "whole tick / kernel read cost: %.2fx; at a 5 s interval one tick is %.4f%% of one core",
-             tick / kernel, tick / 5 * 100))
+print("whole tick / kernel read cost: \(Human.decimal(tick / kernel, 2))x; at a 5 s interval one tick is \(Human.decimal(tick / 5 * 100, 4)) % of one core")
 _ = readParse
 _ = renderCost
 
@@ -112,6 +111,16 @@ for (cacheCount, growing) in detectorCases {
         for _ in 0..<rounds { _ = detector.evaluate(ring, latest: latest) }
         let perEvaluation = (cpuSeconds() - start) / Double(rounds)
         let label = "detector: \(cacheCount) caches, \(growing ? "all growing" : "quiet")"
-        print("\(label.padding(toLength: 46, withPad: " ", startingAt: 0)) \(String(format: "%8.1f", perEvaluation * 1e6)) µs CPU")
+        print("\(padded(label, 46)) \(fixed(perEvaluation * 1e6, width: 8, places: 1)) µs CPU")
     }
+}
+
+// Without Foundation: fixed-width columns for the table above.
+func padded(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
+
+func fixed(_ value: Double, width: Int, places: Int) -> String {
+    let text = Human.decimal(value, places)
+    return text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
 }

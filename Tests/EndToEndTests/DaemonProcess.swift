@@ -79,6 +79,8 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
         return Response(status: status, headers: parts[0], body: parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
 
+    var pid: Int32 { process.processIdentifier }
+
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
     /// Sends SIGTERM and returns the exit status and how long the exit took.

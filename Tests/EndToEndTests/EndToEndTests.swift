@@ -377,6 +377,23 @@ extension EndToEndTests {
 }
 
 extension EndToEndTests {
+    /// No Foundation in the process: it costs more resident memory than all
+    /// of slabwatch's own work (the YAML is read with libyaml, the command
+    /// line with a parser of our own).
+    @Test func runningDaemonMapsNoFoundation() throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-nofoundation-\(UUID().uuidString).yml")
+        try "sampler:\n  interval: 200ms\n".write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let daemon = try DaemonProcess(arguments: Self.fixtureArguments + ["--config", config.path])
+        #expect(try daemon.get("/metrics").status == 200)
+        let maps = try DaemonProcess.run("/bin/cat", ["/proc/\(daemon.pid)/maps"]).output  // /proc sizes read as 0
+        let libraries = Set(maps.split(separator: "\n").compactMap { $0.split(separator: " ").last }.filter { $0.contains(".so") })
+        #expect(!libraries.contains { $0.contains("libFoundation") || $0.contains("icu") }, "\(libraries.sorted())")
+        #expect(libraries.contains { $0.contains("libyaml") })
+    }
+}
+
+extension EndToEndTests {
     /// The shipped fleet rules are valid and behave as their unit tests say.
     @Test func prometheusRulesPassPromtool() throws {
         let dir = Paths.repositoryRoot.appendingPathComponent("config/prometheus")

@@ -46,8 +46,9 @@ struct ConfigurationTests {
         ("ring:\n  fine-samples: -3\n", "c.yml:2: ring.fine-samples: -3 is out of range (2 to 1000000)"),
         ("slab:\n  include: \"kmalloc-[\"\n", "c.yml:2: slab.include: invalid regular expression 'kmalloc-[': missing ']'"),
         ("slab:\n  exclude: \"(a)\\\\1\"\n", "c.yml:2: slab.exclude: invalid regular expression '(a)\\1': backreferences are not supported"),
-        ("sampler:\n  interval: 5s\n  interval: 1s\n", "c.yml:2: YAML syntax error: duplicate key 'interval'"),
-        ("sampler:\n  interval: 5s\nsampler:\n  interval: 1s\n", "c.yml:1: YAML syntax error: duplicate key 'sampler'"),
+        ("sampler:\n  interval: 5s\n  interval: 1s\n", "c.yml:3: duplicate key 'interval'"),
+        ("sampler:\n  interval: 5s\nsampler:\n  interval: 1s\n", "c.yml:3: duplicate key 'sampler'"),
+        ("a: &x 5s\nsampler:\n  interval: *x\n", "c.yml:1: anchors (&name) are not accepted"),
         ("- just\n- a list\n", "c.yml:1: top level must be a mapping of sections"),
         ("web:\n  max-connections: 5\n   bad: indent\n", "c.yml:3: YAML syntax error"),
         ("log:\n  level: loud\n", "c.yml:2: log.level: 'loud' is not one of"),
@@ -116,5 +117,36 @@ struct ListenAddressTests {
     @Test(arguments: ["10077", "host:1", "1.2.3:4", "[::1:80", "127.0.0.1:65536", "127.0.0.1:", "::1:80"])
     func rejects(text: String) {
         #expect(throws: ListenAddress.Invalid.self) { try ListenAddress(parsing: text) }
+    }
+}
+
+/// The YAML reader refuses what a configuration never needs and an attacker would use.
+struct YAMLDocumentTests {
+    @Test(arguments: [
+        ("a: &x [1, 2]\nb: *x\n", "anchors (&name) are not accepted"),
+        ("b: *x\n", "aliases (*name) are not accepted"),
+        ("a: 1\n---\nb: 2\n", "more than one YAML document"),
+        (String(repeating: "[", count: 40) + String(repeating: "]", count: 40), "nested deeper than 32 levels"),
+        ("# " + String(repeating: "x", count: 1 << 20) + "\n", "larger than 1048576 bytes"),
+        ("a: 1\na: 2\n", "duplicate key 'a'"),
+        ("a: [1, 2\n", "YAML syntax error"),
+    ] as [(String, String)])
+    func refuses(_ text: String, _ reason: String) {
+        #expect {
+            _ = try YAMLDocument.parse(text)
+        } throws: { error in
+            (error as? YAMLError)?.message.contains(reason) == true
+        }
+    }
+
+    @Test func readsTheShippedFileWithLines() throws {
+        let text = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("config/slabwatch.yml"), encoding: .utf8)
+        guard case .mapping(let sections, _) = try #require(try YAMLDocument.parse(text)) else { Issue.record("not a mapping"); return }
+        #expect(sections.map { $0.key.scalar } == ["web", "path", "sampler", "ring", "slab", "detector", "alerts", "log"])
+        let web = try #require(sections.first?.value)
+        guard case .mapping(let keys, _) = web else { Issue.record("web is not a mapping"); return }
+        #expect(keys.first?.key.scalar == "listen-address" && keys.first?.value.scalar == ":10077")
+        #expect(text.split(separator: "\n", omittingEmptySubsequences: false)[keys[0].key.line - 1].contains("listen-address"))
+        #expect(try YAMLDocument.parse("") == nil)
     }
 }

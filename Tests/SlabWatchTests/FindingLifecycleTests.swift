@@ -35,6 +35,7 @@ struct FindingLifecycleTests {
     }
 
     /// 20 minutes of quiet, 1 M inodes over 20 minutes, then `after`.
+    @discardableResult
     static func seedStory(_ dir: TemporaryDirectory, then after: [RecordingWriter.Leg],
                           perUnit: Double = perInode, rise: Double = 1_000_000, memTotalKiB: UInt64 = 256 << 20) throws -> [Int64] {
         var w = writer(dir)
