@@ -1,9 +1,12 @@
 import Glibc
 import SlabWatchCore
+import Synchronization
 
 /// Reads the daemon's own `process_*` figures from the real /proc/self (never
 /// from the configured procfs root, which may be a recording of another machine).
-final class ProcessStatsReader {
+/// Thread-safe: one read at a time (renders may come from any thread).
+final class ProcessStatsReader: @unchecked Sendable {
+    private let lock = Mutex(())
     private let files = FileReader(initialCapacity: 4096)
     private let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
@@ -12,6 +15,10 @@ final class ProcessStatsReader {
     /// Nil (the `process_*` families left out) rather than made-up zeros when
     /// /proc/self/stat cannot be read or parsed.
     func read() -> ProcessStatistics? {
+        lock.withLock { _ in readLocked() }
+    }
+
+    private func readLocked() -> ProcessStatistics? {
         guard let fields = statFields() else { return nil }
         // Fields after the command name, numbered from 3 (state) as in proc(5).
         func field(_ number: Int) -> UInt64? { UInt64(fields[number - 3]) }

@@ -47,12 +47,13 @@ public final class Sampler: @unchecked Sendable {
     /// Locked so `/snapshot?history=` can read it between ticks without waiting for one.
     private let ring: Mutex<SampleRing>
     private var detector: GrowthDetector
-    private let process = ProcessStatsReader()
+    private let process = ProcessStatsReader()  // read when /metrics is rendered
     private var statistics = SamplerStatistics()
     private var timer: (any DispatchSourceTimer)?
     private var lastTickNanoseconds: UInt64?
     private var clock = SampleClock()
-    private var metricsSizeHint = 64 * 1024
+    /// The last /metrics body's size, so the next render reserves enough at once.
+    private let metricsSizeHint = SizeHint()
     private var hooks = Hooks()
 
     /// What the daemon plugs into each tick (all called on the sampler queue).
@@ -173,7 +174,7 @@ public final class Sampler: @unchecked Sendable {
             statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
         }
         statistics.lastDurationSeconds = Double(Clock.monotonicNanoseconds() - started) / 1e9
-        let state = render(sample, report)
+        let state = publishable(sample, report)
         store.publish(state)
         logDownSources(sample)
         logCacheLimit(sample)
@@ -189,18 +190,25 @@ public final class Sampler: @unchecked Sendable {
         if intervals >= 2 { statistics.samplesSkipped += UInt64(intervals) - 1 }
     }
 
-    private func render(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
-        let metrics = MetricsRenderer.render(
-            .init(sample: sample, exportedCaches: filter.exported(sample.caches), statistics: statistics,
-                  process: process.read(), version: Host.version, report: report,
-                  alerts: hooks.alertOutcomes?() ?? [:], server: hooks.serverStatistics?()),
-            sizeHint: metricsSizeHint)
-        metricsSizeHint = metrics.count + metrics.count / 8
+    /// The tick's state with what rendering needs captured by value; the
+    /// bodies are rendered on first request (see `PublishedState`), with the
+    /// process, alert and server figures read then, not every tick.
+    private func publishable(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
+        let exported = filter.exported(sample.caches)
+        let statistics = statistics, interval = settings.intervalSeconds
+        let alerts = hooks.alertOutcomes, server = hooks.serverStatistics
+        let process = process, sizeHint = metricsSizeHint
         return PublishedState(
-            sample: sample, metrics: metrics,
-            snapshot: SnapshotRenderer.render(sample, intervalSeconds: settings.intervalSeconds, report: report),
-            report: report,
-            publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: settings.intervalSeconds)
+            sample: sample, report: report, publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: interval,
+            metrics: {
+                let bytes = MetricsRenderer.render(
+                    .init(sample: sample, exportedCaches: exported, statistics: statistics, process: process.read(),
+                          version: Host.version, report: report, alerts: alerts?() ?? [:], server: server?()),
+                    sizeHint: sizeHint.value)
+                sizeHint.value = bytes.count + bytes.count / 8
+                return bytes
+            },
+            snapshot: { SnapshotRenderer.render(sample, intervalSeconds: interval, report: report) })
     }
 
     private var downSources: Set<Source> = []
@@ -247,5 +255,14 @@ public final class Sampler: @unchecked Sendable {
                 logger.info("source up again", metadata: ["source": "\(source.rawValue)"])
             }
         }
+    }
+}
+
+/// A size remembered across renders on any thread.
+final class SizeHint: Sendable {
+    private let bytes = Atomic<Int>(64 * 1024)
+    var value: Int {
+        get { bytes.load(ordering: .relaxed) }
+        set { bytes.store(newValue, ordering: .relaxed) }
     }
 }
