@@ -29,10 +29,12 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: strict),
         // libyaml's header: the configuration is read with its event parser (no Foundation).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // zlib's header, for gzip responses.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The small HTTP/1.1 server; knows nothing about slabs.
         .target(
             name: "SlabWatchHTTP",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // The daemon: reading /proc and /sys, the sampler, config, wiring.
         .target(

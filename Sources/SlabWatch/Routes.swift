@@ -2,7 +2,8 @@ public import SlabWatchCore
 public import SlabWatchHTTP
 
 /// Maps requests to the published state. Never reads /proc and never waits on
-/// the sampler: every answer is a copy of bytes rendered at the last tick.
+/// the sampler: every answer comes from the last tick's published state
+/// (rendered on its first request, then reused).
 public struct Routes: Sendable {
     public typealias History = @Sendable (_ slab: String, _ seconds: Double) -> [HistoryPoint]?
     let store: StateStore
@@ -23,9 +24,9 @@ public struct Routes: Sendable {
             return HTTPResponse(status: 405, text: "only GET and HEAD are allowed\n", headers: [("Allow", "GET, HEAD")])
         }
         switch request.path {
-        case "/metrics": return published { HTTPResponse(status: 200, contentType: PrometheusText.contentType, body: $0.metrics) }
+        case "/metrics": return published { encoded(.metrics, of: $0, contentType: PrometheusText.contentType, for: request) }
         case "/snapshot" where request.query != nil: return cacheHistory(request)
-        case "/snapshot": return published { HTTPResponse(status: 200, contentType: "application/json", body: $0.snapshot) }
+        case "/snapshot": return published { encoded(.snapshot, of: $0, contentType: "application/json", for: request) }
         case "/healthz": return health(now: Clock.monotonicNanoseconds())
         default: return HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: Self.indexPage)
         }
@@ -50,6 +51,17 @@ public struct Routes: Sendable {
         }
         return HTTPResponse(status: 200, contentType: "application/json",
                             body: HistoryPoint.render(slab: name, seconds: seconds, points: points))
+    }
+
+    /// gzip when the client accepts it (Prometheus always does), identity otherwise.
+    private func encoded(_ body: PublishedState.Body, of state: PublishedState, contentType: String,
+                         for request: HTTPRequest) -> HTTPResponse {
+        let vary = (name: "Vary", value: "Accept-Encoding")
+        if Gzip.isAccepted(by: request.header("Accept-Encoding")), let compressed = state.gzipped(body) {
+            return HTTPResponse(status: 200, contentType: contentType, body: compressed,
+                                headers: [(name: "Content-Encoding", value: "gzip"), vary])
+        }
+        return HTTPResponse(status: 200, contentType: contentType, body: state.bytes(body), headers: [vary])
     }
 
     private func published(_ body: (PublishedState) -> HTTPResponse) -> HTTPResponse {

@@ -394,6 +394,23 @@ extension EndToEndTests {
 }
 
 extension EndToEndTests {
+    /// gzip when asked (curl --compressed, as Prometheus does on every scrape),
+    /// the same bytes once decompressed, identity otherwise.
+    @Test func gzipWhenTheClientAcceptsIt() throws {
+        let daemon = try DaemonProcess(arguments: Array(Self.fixtureArguments.prefix(4)) + ["--sampler.interval", "1h"])
+        for path in ["/metrics", "/snapshot"] {
+            let plain = try daemon.get(path)
+            #expect(!plain.headers.contains("Content-Encoding") && plain.headers.contains("Vary: Accept-Encoding"))
+            let compressed = try daemon.get(path, extra: ["--compressed"])
+            #expect(compressed.headers.contains("Content-Encoding: gzip"), "\(compressed.headers)")
+            #expect(compressed.body == plain.body)  // one tick (1 h interval): the same document
+            let length = try #require(compressed.headers.split(separator: "\r\n").first { $0.hasPrefix("Content-Length: ") })
+            #expect(Int(length.dropFirst(16)) ?? .max < plain.body.utf8.count / 4, "\(length)")
+        }
+    }
+}
+
+extension EndToEndTests {
     /// The shipped fleet rules are valid and behave as their unit tests say.
     @Test func prometheusRulesPassPromtool() throws {
         let dir = Paths.repositoryRoot.appendingPathComponent("config/prometheus")

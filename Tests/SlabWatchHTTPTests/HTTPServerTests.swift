@@ -254,3 +254,23 @@ struct HTTPServerTests {
         again.stop()
     }
 }
+
+struct GzipTests {
+    @Test(arguments: [
+        ("gzip", true), ("gzip, deflate, br", true), ("br;q=1.0, gzip;q=0.8, *;q=0.1", true), ("x-gzip", true),
+        ("*", true), ("gzip;q=0", false), ("GZIP;Q=0.000", false), ("identity", false), ("deflate", false), ("", false),
+    ] as [(String, Bool)])
+    func acceptEncoding(_ header: String, _ accepted: Bool) {
+        #expect(Gzip.isAccepted(by: header) == accepted)
+    }
+
+    @Test func compressesToAGzipMember() throws {
+        let text = Array(String(repeating: "slabwatch_slab_memory_bytes{slab=\"dentry\"} 18968576\n", count: 2000).utf8)
+        let gz = try #require(Gzip.compress(text))
+        #expect(gz.prefix(3) == [0x1F, 0x8B, 0x08])  // gzip magic, deflate
+        #expect(gz.count < text.count / 20)
+        // The trailer holds the input size (ISIZE, little-endian).
+        let size = gz.suffix(4).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        #expect(size == text.count)
+    }
+}
