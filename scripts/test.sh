@@ -2,7 +2,8 @@
 # Installs what the test suite needs and runs all of it: unit, integration and
 # end-to-end tests (the latter start the real binary, curl, promtool, a
 # Prometheus server on loopback, and a standalone journald when none runs),
-# then a short fuzzing pass over every parser and a one-minute soak.
+# then a short fuzzing pass over every parser, a one-minute soak, and the
+# Debian package built, installed, run and purged.
 # Run as root on Debian: the tests read /proc/slabinfo, mount a tmpfs, drop to an
 # unprivileged user for one case, and briefly install the journal catalog.
 set -euo pipefail
@@ -13,9 +14,12 @@ command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v setpriv >/dev/null && command -v prlimit >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive clients
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)  # the .deb's Depends
+command -v lintian >/dev/null || need+=(lintian)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libsystemd 2>/dev/null || need+=(libsystemd-dev)
 pkg-config --exists yaml-0.1 2>/dev/null || need+=(libyaml-dev)
+pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)
 # journald, journalctl, systemd-analyze and systemd-socket-activate
 { [ -x /lib/systemd/systemd-journald ] && command -v systemd-analyze >/dev/null \
   && command -v systemd-socket-activate >/dev/null; } || need+=(systemd)
@@ -31,3 +35,5 @@ swift test
 # Short passes of the long-running checks (README gives the long runs' results).
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 scripts/soak.sh "${SOAK_SECONDS:-60}"
+# The Debian package: built, linted, installed, run without Swift, purged.
+scripts/test-package.sh
