@@ -7,7 +7,7 @@
 /// a cache that appears later gets a new series, one that vanishes reads as absent.
 ///
 /// Memory is fixed by the configuration and the number of series:
-/// `(fine + coarse) × (series + counters) × 8` bytes (see `storageBytes`).
+/// `(fine + coarse) × (8 + 6 × 8 + series × 4)` bytes (see `storageBytes`).
 /// Appending allocates nothing unless a new cache name needs a series beyond
 /// the current capacity. Not thread-safe: one owner (the sampler) mutates it.
 public struct SampleRing: Sendable {
@@ -38,6 +38,11 @@ public struct SampleRing: Sendable {
 
     /// Marks "not measured in this sample" (cache absent, source down).
     public static let absent = UInt64.max
+    /// Footprints are whole pages, and every Linux page size is a multiple of
+    /// 4 KiB, so the ring stores them in 4 KiB units in 32 bits (up to 16 TiB
+    /// per cache): half the memory of bytes in 64 bits.
+    static let footprintUnit: UInt64 = 4096
+    static let absentFootprint = UInt32.max
 
     public let configuration: Configuration
     public private(set) var fine: Tier
@@ -184,17 +189,17 @@ extension SampleRing {
         /// Series-major: each series' slots are contiguous, so the detector reads
         /// a cache's history sequentially (slot-major strided by the number of
         /// caches and thrashed the CPU caches at a few thousand of them).
-        private var footprints: [UInt64]  // seriesCapacity × capacity
+        private var footprints: [UInt32]  // seriesCapacity × capacity, in footprintUnits
 
         init(capacity: Int, seriesCapacity: Int) {
             self.capacity = capacity
             self.seriesCapacity = seriesCapacity
             times = Array(repeating: 0, count: capacity)
             counters = Array(repeating: SampleRing.absent, count: capacity * Counter.allCases.count)
-            footprints = Array(repeating: SampleRing.absent, count: capacity * seriesCapacity)
+            footprints = Array(repeating: SampleRing.absentFootprint, count: capacity * seriesCapacity)
         }
 
-        var storageBytes: Int { (times.count + counters.count + footprints.count) * 8 }
+        var storageBytes: Int { (times.count + counters.count) * 8 + footprints.count * 4 }
 
         /// Physical slot of the `age`-th oldest sample (0 = oldest).
         private func slot(_ position: Int) -> Int {
@@ -214,7 +219,7 @@ extension SampleRing {
         public func footprint(series: Int, at position: Int) -> UInt64? {
             guard series < seriesCapacity else { return nil }
             let value = footprints[series * capacity + slot(position)]
-            return value == SampleRing.absent ? nil : value
+            return value == SampleRing.absentFootprint ? nil : UInt64(value) * SampleRing.footprintUnit
         }
 
         /// Copies a series' footprints at positions `start..<start+count` into
@@ -228,8 +233,8 @@ extension SampleRing {
                     let base = series * capacity
                     for i in 0..<count {
                         let value = storage[base + slot]
-                        if value == SampleRing.absent { return false }
-                        out[i] = Double(value)
+                        if value == SampleRing.absentFootprint { return false }
+                        out[i] = Double(UInt64(value) * SampleRing.footprintUnit)
                         slot += 1
                         if slot == capacity { slot = 0 }
                     }
@@ -251,15 +256,18 @@ extension SampleRing {
             counters[base + 4] = values.4
             counters[base + 5] = values.5
             footprints.withUnsafeMutableBufferPointer { buffer in
-                for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absent }
+                for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absentFootprint }
             }
             head = (head + 1) % capacity
             count = min(count + 1, capacity)
             return row
         }
 
+        /// Stores a footprint in bytes (rounded up to whole 4 KiB units; a
+        /// footprint beyond 16 TiB saturates just below the absent marker).
         mutating func set(row: Int, series: Int, value: UInt64) {
-            footprints[series * capacity + row] = value
+            let units = value / SampleRing.footprintUnit + (value % SampleRing.footprintUnit == 0 ? 0 : 1)
+            footprints[series * capacity + row] = UInt32(min(units, UInt64(SampleRing.absentFootprint - 1)))
         }
 
         mutating func copyRow(_ row: Int, from other: Tier) {
@@ -274,13 +282,13 @@ extension SampleRing {
 
         /// Adds room for more series; existing series keep their slots as they are.
         mutating func widen(to newCapacity: Int) {
-            footprints.append(contentsOf: repeatElement(SampleRing.absent, count: (newCapacity - seriesCapacity) * capacity))
+            footprints.append(contentsOf: repeatElement(SampleRing.absentFootprint, count: (newCapacity - seriesCapacity) * capacity))
             seriesCapacity = newCapacity
         }
 
         mutating func clear(series: Int) {
             footprints.withUnsafeMutableBufferPointer { buffer in
-                for slot in 0..<capacity { buffer[series * capacity + slot] = SampleRing.absent }
+                for slot in 0..<capacity { buffer[series * capacity + slot] = SampleRing.absentFootprint }
             }
         }
 
@@ -288,7 +296,7 @@ extension SampleRing {
         func keeping(series: [Int], width: Int) -> Tier {
             var copy = self
             copy.seriesCapacity = width
-            copy.footprints = Array(repeating: SampleRing.absent, count: capacity * width)
+            copy.footprints = Array(repeating: SampleRing.absentFootprint, count: capacity * width)
             for (newID, oldID) in series.enumerated() {
                 copy.footprints.replaceSubrange(newID * capacity..<(newID + 1) * capacity,
                                                 with: footprints[oldID * capacity..<(oldID + 1) * capacity])

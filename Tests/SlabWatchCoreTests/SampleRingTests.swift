@@ -123,3 +123,20 @@ struct HistoryPointTests {
         #expect(points.count == (everything ? 6 : 1), "\(points.count)")  // 4 fine + 2 older coarse, or the newest
     }
 }
+
+extension SampleRingTests {
+    /// Footprints are stored in 4 KiB units in 32 bits: exact for whole pages
+    /// of any page size, up to 16 TiB per cache.
+    @Test func footprintsRoundTripInFourKiBUnits() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 1))
+        let sizes: [UInt64] = [4096, 65536 * 3, 1 << 40, 16 << 40]
+        for (t, slabs) in sizes.enumerated() {
+            ring.append(Self.sample(Int64(t), [SlabCache(name: "c", activeObjects: 1, objects: 1, objectSize: 64, objectsPerSlab: 64,
+                                                         pagesPerSlab: 1, activeSlabs: 1, slabs: slabs / 4096, pageSize: 4096)]))
+        }
+        let c = ring.series(named: "c")!
+        #expect((0..<3).map { ring.fine.footprint(series: c, at: $0) } == sizes.prefix(3).map { $0 })
+        #expect(ring.fine.footprint(series: c, at: 3) == (UInt64(UInt32.max) - 1) * 4096)  // saturates, never reads as absent
+        #expect(SampleRing(configuration: .init()).storageBytes == 1440 * (8 + 6 * 8 + 256 * 4))
+    }
+}
