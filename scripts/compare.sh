@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# slabwatch beside node_exporter (slabinfo, meminfo and filefd collectors) in
+# one run on this machine: idle resident memory, CPU per sample with nobody
+# scraping (against the kernel's own cost of producing the files), CPU per
+# scrape and throughput under wrk, and resident memory after a minute of it.
+# Needs root, wrk and prometheus-node-exporter. SECONDS of wrk (default 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+for tool in wrk prometheus-node-exporter; do command -v $tool >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }; done
+swift build -c release --product slabwatch --static-swift-stdlib --scratch-path .build-static >/dev/null
+swift build -c release --product slabwatch-bench >/dev/null
+sw_bin=.build-static/release/slabwatch
+pids=(); trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }  # kB
+anon() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
+tick=$(getconf CLK_TCK)
+
+kernel=$(.build/release/slabwatch-bench 500 | awk '/kernel: read the 5 files/ {print $(NF-2)}')
+
+# CPU per sample, nobody scraping: a 100 ms interval for 30 s.
+"$sw_bin" --web.listen-address 127.0.0.1:10177 --sampler.interval 100ms 2>/dev/null & p=$!; pids+=($p)
+sleep 3; a=$(cpu $p); sleep 30; b=$(cpu $p); kill $p
+per_sample=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 * 1e6}')
+
+"$sw_bin" --web.listen-address 127.0.0.1:10077 2>/dev/null & sw=$!; pids+=($sw)
+prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.disable-defaults \
+  --collector.slabinfo --collector.meminfo --collector.filefd >/dev/null 2>&1 & ne=$!; pids+=($ne)
+sleep 5
+sw_idle=$(rss $sw); ne_idle=$(rss $ne)
+run() {  # PID URL → requests/s and CPU µs per request
+  local a b out
+  a=$(cpu $1); out=$(wrk -t2 -c16 -d"${seconds}s" -H 'Accept-Encoding: gzip' "$2"); b=$(cpu $1)
+  local rps total
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); total=$(awk '/requests in/ {print $1}' <<<"$out")
+  echo "$rps $(awk -v d=$((b - a)) -v t=$tick -v n="$total" 'BEGIN {printf "%.0f", d / t / n * 1e6}')"
+}
+read -r sw_rps sw_scrape < <(run $sw http://127.0.0.1:10077/metrics)
+read -r ne_rps ne_scrape < <(run $ne http://127.0.0.1:9100/metrics)
+printf '| | slabwatch | node_exporter |\n|---|---|---|\n'
+printf '| resident memory, idle | %.1f MB | %.1f MB |\n' "$(bc -l <<<"$sw_idle/1000")" "$(bc -l <<<"$ne_idle/1000")"
+printf '| resident memory after %s s of wrk (anonymous) | %.1f MB (%.1f) | %.1f MB (%.1f) |\n' "$seconds" \
+  "$(bc -l <<<"$(rss $sw)/1000")" "$(bc -l <<<"$(anon $sw)/1000")" "$(bc -l <<<"$(rss $ne)/1000")" "$(bc -l <<<"$(anon $ne)/1000")"
+printf '| CPU per sample, nobody scraping | %s µs (kernel reading the same files: %s µs) | – |\n' "$per_sample" "$kernel"
+printf '| /metrics with gzip, wrk 2×16 | %s requests/s, %s µs CPU each | %s requests/s, %s µs CPU each |\n' \
+  "$sw_rps" "$sw_scrape" "$ne_rps" "$ne_scrape"
