@@ -249,6 +249,30 @@ struct EndToEndTests {
     }
 }
 
+/// A procfs root with tiny meminfo and VFS counters, and the slabinfo a test
+/// gives (none: the test puts its own in place); removed when released.
+final class FakeProcRoot {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-proc-\(UUID().uuidString)")
+
+    init(slabinfo: String?) throws {
+        try FileManager.default.createDirectory(at: url.appendingPathComponent("proc/sys/fs"), withIntermediateDirectories: true)
+        var files = ["meminfo": "MemTotal: 1 kB\n", "sys/fs/inode-nr": "1 0\n",
+                     "sys/fs/dentry-state": "1 0 45 0 0 0\n", "sys/fs/file-nr": "1 0 9\n"]
+        if let slabinfo { files["slabinfo"] = slabinfo }
+        for (file, text) in files {
+            try text.write(to: url.appendingPathComponent("proc/\(file)"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    /// Daemon flags reading this root every 200 ms.
+    var arguments: [String] {
+        ["--path.procfs", url.appendingPathComponent("proc").path, "--path.sysfs", url.appendingPathComponent("sys").path,
+         "--sampler.interval", "200ms"]
+    }
+}
+
 /// An unused loopback port (bind to 0, read it back, release it).
 func freePort() -> UInt16 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -272,18 +296,10 @@ extension EndToEndTests {
     /// down (one log line), everything else keeps being sampled and served, and
     /// the source comes back by itself when a regular file replaces the FIFO.
     @Test func fifoInPlaceOfASourceIsRefusedAndRecovers() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-fifo-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("proc/sys/fs"), withIntermediateDirectories: true)
-        for (file, text) in ["meminfo": "MemTotal: 1 kB\n", "sys/fs/inode-nr": "1 0\n",
-                             "sys/fs/dentry-state": "1 0 45 0 0 0\n", "sys/fs/file-nr": "1 0 9\n"] {
-            try text.write(to: root.appendingPathComponent("proc/\(file)"), atomically: true, encoding: .utf8)
-        }
-        let fifo = root.appendingPathComponent("proc/slabinfo").path
+        let root = try FakeProcRoot(slabinfo: nil)
+        let fifo = root.url.appendingPathComponent("proc/slabinfo").path
         #expect(mkfifo(fifo, 0o600) == 0)
-        let daemon = try DaemonProcess(arguments: ["--path.procfs", root.appendingPathComponent("proc").path,
-                                                   "--path.sysfs", root.appendingPathComponent("sys").path,
-                                                   "--sampler.interval", "200ms"])
+        let daemon = try DaemonProcess(arguments: root.arguments)
         try daemon.waitFor("samples despite the FIFO", timeout: 10) {
             samples(try daemon.get("/metrics").body)["slabwatch_samples_total"] ?? 0 >= 5
         }
@@ -312,18 +328,10 @@ extension EndToEndTests {
     /// keeps sampler.max-caches of them (the largest), says so once, counts the
     /// rest, and the daemon's memory stays bounded.
     @Test func tenThousandCachesAreBoundedByMaxCaches() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-many-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("proc/sys/fs"), withIntermediateDirectories: true)
         var slabinfo = "slabinfo - version: 2.1\n"
         for i in 0..<10_000 { slabinfo += "cache\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(i + 1) \(i + 1) 0\n" }
-        for (file, text) in ["slabinfo": slabinfo, "meminfo": "MemTotal: 1 kB\n", "sys/fs/inode-nr": "1 0\n",
-                             "sys/fs/dentry-state": "1 0 45 0 0 0\n", "sys/fs/file-nr": "1 0 9\n"] {
-            try text.write(to: root.appendingPathComponent("proc/\(file)"), atomically: true, encoding: .utf8)
-        }
-        let daemon = try DaemonProcess(arguments: ["--path.procfs", root.appendingPathComponent("proc").path,
-                                                   "--path.sysfs", root.appendingPathComponent("sys").path,
-                                                   "--sampler.interval", "200ms"])
+        let root = try FakeProcRoot(slabinfo: slabinfo)
+        let daemon = try DaemonProcess(arguments: root.arguments)
         try daemon.waitFor("20 samples", timeout: 30) {
             samples(try daemon.get("/metrics").body)["slabwatch_samples_total"] ?? 0 >= 20
         }
