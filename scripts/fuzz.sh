@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex"}
 work=.build-fuzz
-mkdir -p "$work/artifacts"
+mkdir -p "$work/artifacts" "$work/tmp"
+export TMPDIR=$PWD/$work/tmp  # the recording harness writes its samples there
+trap 'rm -rf "$TMPDIR"' EXIT
 
 swift build --package-path Fuzz --scratch-path "$work" -c debug --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address \
   -Xswiftc -parse-as-library --product slabwatch-fuzz 2>&1 | tail -n 3

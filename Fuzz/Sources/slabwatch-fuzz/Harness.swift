@@ -63,8 +63,10 @@ enum Query {
 /// One recorded sample made of the input (its five proc files, split at NUL
 /// bytes), replayed through ProcReader, the ring and the detector.
 enum Recording {
+    /// Under $TMPDIR (scripts/fuzz.sh points it into its work folder and removes it).
     static let directory: String = {
-        var template = Array("/tmp/slabwatch-fuzz-XXXXXX".utf8CString)
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(base)/slabwatch-fuzz-XXXXXX".utf8CString)
         return String(cString: mkdtemp(&template)!)
     }()
     static let files = ["slabinfo", "meminfo", "sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"]
