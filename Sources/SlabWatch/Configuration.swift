@@ -32,13 +32,9 @@ public struct Configuration: Sendable, Equatable {
         return configuration
     }
 
-    /// Applies one setting given as text, e.g. from a command-line flag.
+    /// Applies one setting given as text: one value, or several for a list key
+    /// (e.g. a repeated flag).
     /// - Throws: `ConfigurationError` when the key is unknown or the value impossible.
-    public mutating func set(_ key: String, to value: String, origin: String) throws(ConfigurationError) {
-        try set(key, to: [value], origin: origin)
-    }
-
-    /// Applies one setting given as several texts (a list key given by a repeated flag).
     public mutating func set(_ key: String, to values: [String], origin: String) throws(ConfigurationError) {
         guard let setting = Self.settings[key] else {
             throw ConfigurationError(origin: origin, line: nil, key: key, message: "unknown key")

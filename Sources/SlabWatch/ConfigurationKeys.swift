@@ -13,14 +13,17 @@ struct ConfigurationKey: Sendable {
     let name: String
     let defaultText: String
     let reloadable: Bool
+    /// Takes a YAML list (or repeated flags) rather than one value.
+    let isList: Bool
     let summary: String
     let set: Configuration.Setter
 
-    init(_ name: String, default defaultText: String, reloadable: Bool, _ summary: String,
+    init(_ name: String, default defaultText: String, reloadable: Bool, list isList: Bool = false, _ summary: String,
          set: @escaping Configuration.Setter) {
         self.name = name
         self.defaultText = defaultText
         self.reloadable = reloadable
+        self.isList = isList
         self.summary = summary
         self.set = set
     }
@@ -35,7 +38,7 @@ extension Configuration {
     /// YAML, the dotted flags, `--help`, README's table and the checks of the
     /// shipped file all come from here.
     static let keys: [ConfigurationKey] = [
-        .init("web.listen-address", default: ":10077", reloadable: false,
+        .init("web.listen-address", default: ":10077", reloadable: false, list: true,
               "one address or a list: `127.0.0.1:10077`, `[::1]:10077`, `:10077` (all interfaces, IPv6 and IPv4)") { config, values throws(InvalidValue) in
             guard !values.isEmpty else { throw InvalidValue(message: "needs at least one address") }
             config.listenAddresses = try values.map { (text) throws(InvalidValue) -> ListenAddress in
@@ -122,7 +125,7 @@ extension Configuration {
               "smallest slope per inode/dentry/open file") { config, values throws(InvalidValue) in
             config.sampler.detector.minBytesPerUnit = Double(try byteSize(values, in: 0...UInt64.max))
         },
-        .init("detector.windows", default: "[5m, 15m, 1h, 3h, 12h]", reloadable: true,
+        .init("detector.windows", default: "[5m, 15m, 1h, 3h, 12h]", reloadable: true, list: true,
               "window lengths (a flag takes `5m,15m`)") { config, values throws(InvalidValue) in
             // A YAML list, or one comma-separated value (as a flag gives it).
             let texts = values.flatMap { $0.split(separator: ",").map { String($0.trimmingPrefix(" ")) } }
@@ -190,7 +193,7 @@ extension Configuration {
     ]
 
     static let settings: [String: Setter] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.set) })
-    static let listKeys: Set<String> = ["web.listen-address", "detector.windows"]
+    static let listKeys: Set<String> = Set(keys.filter(\.isList).map(\.name))
     static let sections: Set<String> = Set(keys.map { String($0.name.prefix { $0 != "." }) })
 
     private static func single(_ values: [String]) throws(InvalidValue) -> String {

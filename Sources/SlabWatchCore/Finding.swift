@@ -170,8 +170,6 @@ struct EvidenceTrail: Sendable, Equatable {
         return points + [latest]
     }
 
-    var isEmpty: Bool { latest == nil }
-
     mutating func append(_ point: Finding.EvidencePoint) {
         latest = point
         pending += 1
