@@ -81,7 +81,10 @@ public struct SampleRing: Sendable {
         // Caches of this sample are present now: none of them may give its series away.
         for cache in sample.caches { if let series = seriesIndex[cache.name] { lastSeen[series] = appended } }
         for cache in sample.caches where seriesIndex[cache.name] == nil {
-            register(cache.name)
+            // Once one cache finds no room, none after it can: every series
+            // left belongs to this sample. Stopping keeps an oversized sample
+            // from scanning every series for each cache over the limit.
+            guard register(cache.name) else { break }
         }
         let counters = (
             sample.inodes?.inodes ?? Self.absent,
@@ -109,7 +112,8 @@ public struct SampleRing: Sendable {
     /// `maxSeries`, the series seen longest ago is evicted (its history
     /// dropped); otherwise the tiers widen. A cache of the sample being
     /// appended never loses its series.
-    private mutating func register(_ name: String) {
+    /// Returns false when there is no room: every series is this sample's.
+    private mutating func register(_ name: String) -> Bool {
         let full = seriesNames.count >= min(fine.seriesCapacity, configuration.maxSeries)
         let (stored, gone) = full ? reusableSeries() : (nil, nil)
         if let reused = gone ?? (seriesNames.count >= configuration.maxSeries ? stored : nil) {
@@ -123,9 +127,9 @@ public struct SampleRing: Sendable {
             seriesIndex[name] = reused
             lastSeen[reused] = appended
             lastCoarse[reused] = .min
-            return
+            return true
         }
-        guard seriesNames.count < configuration.maxSeries else { return }  // every series is in this sample
+        guard seriesNames.count < configuration.maxSeries else { return false }
         let id = seriesNames.count
         if id >= fine.seriesCapacity {
             let wider = min(fine.seriesCapacity * 2, max(configuration.maxSeries, fine.seriesCapacity + 1))
@@ -136,6 +140,7 @@ public struct SampleRing: Sendable {
         seriesIndex[name] = id
         lastSeen.append(appended)
         lastCoarse.append(.min)
+        return true
     }
 
     /// The series not in the sample under way that was seen longest ago, among

@@ -91,6 +91,24 @@ struct SampleRingTests {
         #expect(ring.storageBytes <= (60 + 60) * (1000 + 7) * 8)
     }
 
+    /// A sample with more caches than maxSeries: the caches that fit keep
+    /// their series tick after tick, the rest are left out, and caches that
+    /// go away free their series for those left out.
+    @Test func sampleLargerThanMaxSeriesKeepsWhatFits() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 4, maxSeries: 100))
+        let oversized = (0..<150).map { Self.cache("c\($0)", slabs: 1) }
+        for t in 0..<3 { ring.append(Self.sample(Int64(t), oversized)) }
+        #expect(ring.seriesNames.count == 100)
+        #expect(ring.series(named: "c149") == nil)
+        #expect(ring.fine.footprint(series: ring.series(named: "c99")!, at: 2) == 4096)
+        // c0…c49 leave; once they have aged out of both tiers, c100…c149 get series.
+        let rest = Array(oversized[50...])
+        for t in 3..<60 { ring.append(Self.sample(Int64(t), rest)) }
+        #expect(ring.series(named: "c149") != nil)
+        #expect(ring.series(named: "c0") == nil)
+        #expect(ring.seriesNames.count == 100)
+    }
+
     /// After a burst of short-lived caches has aged out of both tiers, the
     /// widened ring gives its memory back.
     @Test func sparseRingShrinksAfterABurst() {
