@@ -53,10 +53,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Counts heap allocations; linked by the bench only (it replaces malloc process-wide).
+        .target(name: "CAllocationCounter"),
         // Measures CPU per sample against the kernel's cost of the same reads.
         .executableTarget(
             name: "slabwatch-bench",
-            dependencies: ["SlabWatch", "SlabWatchCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SlabWatch", "SlabWatchCore", "CAllocationCounter",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         // Paths to Tests/Fixtures and scratch directories, shared by every test target.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),

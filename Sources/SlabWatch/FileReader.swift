@@ -50,7 +50,9 @@ final class FileReader {
         if buffer.count > 4 * initialCapacity && buffer.count >= 1 << 20 {
             buffer = Array(repeating: 0, count: initialCapacity)
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        // withCString passes the string's own bytes; an implicit String
+        // argument would copy them into a new array on every call.
+        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
         guard fd >= 0 else { throw FileError(path: path, call: "open", errno: errno) }
         defer { close(fd) }
         var status = stat()

@@ -4,20 +4,36 @@ public import SlabWatchCore
 /// node_exporter's `--path.procfs`/`--path.sysfs`, which is also how tests and
 /// recordings replay other machines.
 public struct KernelPaths: Sendable, Equatable {
-    public var procfs: String
-    public var sysfs: String
+    public var procfs: String { didSet { files = .init(procfs: procfs, sysfs: sysfs) } }
+    public var sysfs: String { didSet { files = .init(procfs: procfs, sysfs: sysfs) } }
+    /// The files' paths, joined once: a path built per read is a heap string every tick.
+    private var files: Files
 
     public init(procfs: String = "/proc", sysfs: String = "/sys") {
         self.procfs = procfs
         self.sysfs = sysfs
+        files = .init(procfs: procfs, sysfs: sysfs)
     }
 
-    var slabinfo: String { procfs + "/slabinfo" }
-    var meminfo: String { procfs + "/meminfo" }
-    var inodeNr: String { procfs + "/sys/fs/inode-nr" }
-    var dentryState: String { procfs + "/sys/fs/dentry-state" }
-    var fileNr: String { procfs + "/sys/fs/file-nr" }
-    var slabDirectory: String { sysfs + "/kernel/slab" }
+    var slabinfo: String { files.slabinfo }
+    var meminfo: String { files.meminfo }
+    var inodeNr: String { files.inodeNr }
+    var dentryState: String { files.dentryState }
+    var fileNr: String { files.fileNr }
+    var slabDirectory: String { files.slabDirectory }
+
+    private struct Files: Sendable, Equatable {
+        let slabinfo, meminfo, inodeNr, dentryState, fileNr, slabDirectory: String
+
+        init(procfs: String, sysfs: String) {
+            slabinfo = procfs + "/slabinfo"
+            meminfo = procfs + "/meminfo"
+            inodeNr = procfs + "/sys/fs/inode-nr"
+            dentryState = procfs + "/sys/fs/dentry-state"
+            fileNr = procfs + "/sys/fs/file-nr"
+            slabDirectory = sysfs + "/kernel/slab"
+        }
+    }
 }
 
 /// The only place that opens kernel files: reads every source, hands the bytes
@@ -68,6 +84,7 @@ public final class ProcReader {
 
     public func sample(timestampMilliseconds: Int64) -> Sample {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
+        sample.sources.reserveCapacity(Source.count)
         readCaches(into: &sample)
         keepLargestCaches(&sample)
         readMeminfo(into: &sample)

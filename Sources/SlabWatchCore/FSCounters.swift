@@ -70,17 +70,23 @@ public enum FSCountersParser {
     /// newer kernel adds are accepted; fewer than `atLeast` is an error).
     private static func numbers(_ bytes: ArraySlice<UInt8>, atLeast: Int) throws(Failure) -> [UInt64] {
         var lines = LineCursor(bytes)
-        var fields: [ArraySlice<UInt8>] = []
-        splitFields(lines.next() ?? [], into: &fields)
-        guard fields.count >= atLeast else {
-            throw .wrongFieldCount(expected: atLeast, found: fields.count)
-        }
+        let line = lines.next() ?? []
+        // One pass, no array of fields: these files are read every tick.
         var values: [UInt64] = []
-        values.reserveCapacity(fields.count)
-        for (index, field) in fields.enumerated() {
-            guard let value = parseUInt64(field) else { throw .notANumber(field: index + 1) }
-            values.append(value)
+        values.reserveCapacity(8)
+        var fieldCount = 0
+        var firstBadField: Int?
+        var index = line.startIndex
+        while index < line.endIndex {
+            while index < line.endIndex, isBlank(line[index]) { index += 1 }
+            let start = index
+            while index < line.endIndex, !isBlank(line[index]) { index += 1 }
+            guard start < index else { break }
+            fieldCount += 1
+            if let value = parseUInt64(line[start..<index]) { values.append(value) } else if firstBadField == nil { firstBadField = fieldCount }
         }
+        guard fieldCount >= atLeast else { throw .wrongFieldCount(expected: atLeast, found: fieldCount) }
+        if let firstBadField { throw .notANumber(field: firstBadField) }
         return values
     }
 }

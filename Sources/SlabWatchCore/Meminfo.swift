@@ -45,6 +45,7 @@ public enum MeminfoParser {
     public static func parse(_ bytes: ArraySlice<UInt8>, previous: Meminfo? = nil) -> Result {
         var lines = LineCursor(bytes)
         var fields: [ArraySlice<UInt8>] = []
+        fields.reserveCapacity(8)
         var parsed: [Meminfo.Field] = []
         parsed.reserveCapacity(previous?.fields.count ?? 64)
         var malformed = 0

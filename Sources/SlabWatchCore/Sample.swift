@@ -11,6 +11,9 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
     case fileNr = "file_nr"
 
     public static func < (a: Source, b: Source) -> Bool { a.rawValue < b.rawValue }
+
+    /// How many sources there are (`allCases` builds an array on every call).
+    public static let count = allCases.count
 }
 
 /// Whether one source could be read and parsed in one sample.

@@ -68,13 +68,15 @@ public enum SlabInfoParser {
     private static func versionLine(
         _ line: ArraySlice<UInt8>
     ) throws(Failure) -> (Layout, String) {
-        let prefix = Array("slabinfo - version:".utf8)
+        let prefix = "slabinfo - version:".utf8
         guard line.starts(with: prefix) else { throw .missingVersionLine }
         var fields: [ArraySlice<UInt8>] = []
+        fields.reserveCapacity(4)
         splitFields(line.dropFirst(prefix.count), into: &fields)
-        let version = fields.map { decodeName($0) }.joined(separator: " ")
+        // Usually one short field ("2.1"): a small string, no allocation.
+        let version = fields.count == 1 ? decodeName(fields[0]) : fields.map { decodeName($0) }.joined(separator: " ")
         guard let number = fields.first else { throw .unsupportedVersion(version) }
-        if number.starts(with: Array("2.".utf8)) { return (.v2, version) }
+        if number.starts(with: "2.".utf8) { return (.v2, version) }
         if fieldEquals(number, "1.1") { return (.v1, version) }
         throw .unsupportedVersion(version)
     }

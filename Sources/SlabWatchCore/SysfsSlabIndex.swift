@@ -23,6 +23,9 @@ public struct SysfsSlabIndex: Sendable, Equatable {
     public private(set) var directoryByName: [String: String] = [:]
     /// Directory → reclaim_account.
     public var reclaimable: [String: Bool] = [:]
+    /// Name → its other names, made once per index so that annotating a
+    /// sample shares these arrays instead of allocating new ones every tick.
+    private var aliasesByName: [String: [String]] = [:]
 
     public init(entries: [Entry] = [], reclaimable: [String: Bool] = [:]) {
         for entry in entries {
@@ -33,6 +36,10 @@ public struct SysfsSlabIndex: Sendable, Equatable {
             }
         }
         for key in namesByDirectory.keys { namesByDirectory[key]!.sort() }
+        for (name, directory) in directoryByName {
+            let others = namesByDirectory[directory]?.filter { $0 != name } ?? []
+            if !others.isEmpty { aliasesByName[name] = others }
+        }
         self.reclaimable = reclaimable
     }
 
@@ -48,10 +55,7 @@ public struct SysfsSlabIndex: Sendable, Equatable {
     }
 
     /// The other names of the cache called `name`, sorted; empty when unmerged or unknown.
-    public func aliases(of name: String) -> [String] {
-        guard let directory = directoryByName[name], let names = namesByDirectory[directory] else { return [] }
-        return names.filter { $0 != name }
-    }
+    public func aliases(of name: String) -> [String] { aliasesByName[name] ?? [] }
 
     /// The name to show for a directory when /proc/slabinfo is unavailable.
     /// sysfs does not say which alias the kernel calls a merged cache, so a
