@@ -15,9 +15,14 @@ pids=(); trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }  # kB
 anon() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
+# Private: pages no other process shares (what the node gains by stopping it);
+# libc and libstdc++ pages are shared with every process, a Go binary's are not.
+private() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
 tick=$(getconf CLK_TCK)
 
-kernel=$(.build/release/slabwatch-bench 500 | awk '/kernel: read the 5 files/ {print $(NF-2)}')
+bench=$(.build/release/slabwatch-bench 500)
+kernel=$(awk '/kernel: read the 5 files/ {print $(NF-4)}' <<<"$bench")
+kernel_paced=$(awk '/kernel: the 5 files, one read every 100 ms/ {print $(NF-2)}' <<<"$bench")
 
 # CPU per sample, nobody scraping: a 100 ms interval for 30 s.
 "$sw_bin" --web.listen-address 127.0.0.1:10177 --sampler.interval 100ms 2>/dev/null & p=$!; pids+=($p)
@@ -28,7 +33,7 @@ per_sample=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 *
 prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.disable-defaults \
   --collector.slabinfo --collector.meminfo --collector.filefd >/dev/null 2>&1 & ne=$!; pids+=($ne)
 sleep 5
-sw_idle=$(rss $sw); ne_idle=$(rss $ne)
+sw_idle=$(rss $sw); ne_idle=$(rss $ne); sw_private=$(private $sw); ne_private=$(private $ne)
 run() {  # PID URL → requests/s and CPU µs per request
   local a b out
   a=$(cpu $1); out=$(wrk -t2 -c16 -d"${seconds}s" -H 'Accept-Encoding: gzip' "$2"); b=$(cpu $1)
@@ -40,8 +45,10 @@ read -r sw_rps sw_scrape < <(run $sw http://127.0.0.1:10077/metrics)
 read -r ne_rps ne_scrape < <(run $ne http://127.0.0.1:9100/metrics)
 printf '| | slabwatch | node_exporter |\n|---|---|---|\n'
 printf '| resident memory, idle | %.1f MB | %.1f MB |\n' "$(bc -l <<<"$sw_idle/1000")" "$(bc -l <<<"$ne_idle/1000")"
+printf '| … of it private to the process, idle | %.1f MB | %.1f MB |\n' "$(bc -l <<<"$sw_private/1000")" "$(bc -l <<<"$ne_private/1000")"
 printf '| resident memory after %s s of wrk (anonymous) | %.1f MB (%.1f) | %.1f MB (%.1f) |\n' "$seconds" \
   "$(bc -l <<<"$(rss $sw)/1000")" "$(bc -l <<<"$(anon $sw)/1000")" "$(bc -l <<<"$(rss $ne)/1000")" "$(bc -l <<<"$(anon $ne)/1000")"
-printf '| CPU per sample, nobody scraping | %s µs (kernel reading the same files: %s µs) | – |\n' "$per_sample" "$kernel"
+printf '| CPU per sample, nobody scraping (100 ms interval) | %s µs; the kernel reading the same files at the same pace: %s µs, back to back: %s µs | – |\n' \
+  "$per_sample" "$kernel_paced" "$kernel"
 printf '| /metrics with gzip, wrk 2×16 | %s requests/s, %s µs CPU each | %s requests/s, %s µs CPU each |\n' \
   "$sw_rps" "$sw_scrape" "$ne_rps" "$ne_scrape"
