@@ -30,6 +30,16 @@ fi
 # The Debian package starts its own Prometheus service where an init system
 # runs; the tests start theirs on an ephemeral port and need nothing else.
 
+# SwiftPM and XCTest leave TemporaryDirectory.* folders in /tmp on every run;
+# the tests themselves leave nothing. Remove the toolchain's new ones at exit.
+tmp_before=$(mktemp)
+ls -d /tmp/TemporaryDirectory.* 2>/dev/null | sort >"$tmp_before" || true
+toolchain_litter() {
+  ls -d /tmp/TemporaryDirectory.* 2>/dev/null | sort | comm -13 "$tmp_before" - | xargs -r rm -rf
+  rm -f "$tmp_before"
+}
+trap toolchain_litter EXIT
+
 swift build
 swift test
 # Short passes of the long-running checks (README gives the long runs' results).

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// The real binary, real curl, real promtool, on a recorded root and on this
 /// machine's live /proc. Serialized: each test owns a daemon process.
@@ -92,14 +93,14 @@ struct EndToEndTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("slabwatch.yml")
-        try "slab:\n  include: \"dentry|ext4_.*\"\n".write(to: config, atomically: true, encoding: .utf8)
+        try replaceFile(config, with: "slab:\n  include: \"dentry|ext4_.*\"\n")
         let daemon = try DaemonProcess(arguments: Self.fixtureArguments + ["--config", config.path])
         let before = samples(try daemon.get("/metrics").body)
         #expect(before["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] != nil)
         #expect(before["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] == nil)
         let samplesBefore = before["slabwatch_samples_total"] ?? 0
 
-        try "slab:\n  include: \"kmalloc-32\"\n".write(to: config, atomically: true, encoding: .utf8)
+        try replaceFile(config, with: "slab:\n  include: \"kmalloc-32\"\n")
         daemon.signal(SIGHUP)
         try daemon.waitFor("reload") {
             samples(try daemon.get("/metrics").body)["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] != nil
@@ -113,7 +114,7 @@ struct EndToEndTests {
         try daemon.waitFor("SIGUSR1 logged") { daemon.log.contains("signal ignored") }
         #expect(try daemon.get("/healthz").status == 200)
 
-        try "slab:\n  include: [broken\n".write(to: config, atomically: true, encoding: .utf8)
+        try replaceFile(config, with: "slab:\n  include: [broken\n")
         daemon.signal(SIGHUP)
         try daemon.waitFor("reload failure logged") { daemon.log.contains("reload failed") }
         #expect(daemon.log.contains("YAML syntax error"))
@@ -165,14 +166,14 @@ struct EndToEndTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-prom-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try """
+        try replaceFile(dir.appendingPathComponent("prometheus.yml"), with: """
             global:
               scrape_interval: 1s
             scrape_configs:
               - job_name: slabwatch
                 static_configs:
                   - targets: ["127.0.0.1:\(daemon.port)"]
-            """.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
+            """)
         let promPort = freePort()
         let prometheus = Process()
         prometheus.executableURL = URL(fileURLWithPath: Paths.prometheus)
@@ -212,7 +213,7 @@ struct EndToEndTests {
         let good = try DaemonProcess.run(DaemonProcess.binary.path, ["check-config", Paths.repositoryRoot.appendingPathComponent("config/slabwatch.yml").path])
         #expect(good.status == 0)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-cc-\(UUID().uuidString).yml")
-        try "sampler:\n  interval: 5 parsecs\n".write(to: dir, atomically: true, encoding: .utf8)
+        try replaceFile(dir, with: "sampler:\n  interval: 5 parsecs\n")
         defer { try? FileManager.default.removeItem(at: dir) }
         let bad = try DaemonProcess.run(DaemonProcess.binary.path, ["check-config", dir.path])
         #expect(bad.status == 2)
@@ -260,7 +261,7 @@ final class FakeProcRoot {
                      "sys/fs/dentry-state": "1 0 45 0 0 0\n", "sys/fs/file-nr": "1 0 9\n"]
         if let slabinfo { files["slabinfo"] = slabinfo }
         for (file, text) in files {
-            try text.write(to: url.appendingPathComponent("proc/\(file)"), atomically: true, encoding: .utf8)
+            try replaceFile(url.appendingPathComponent("proc/\(file)"), with: text)
         }
     }
 
@@ -312,8 +313,7 @@ extension EndToEndTests {
         #expect(daemon.log.contains("not a regular file"), "\(daemon.log)")
 
         unlink(fifo)
-        try "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n"
-            .write(toFile: fifo, atomically: true, encoding: .utf8)
+        try replaceFile(URL(fileURLWithPath: fifo), with: "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n")
         try daemon.waitFor("slabinfo up again", timeout: 10) {
             samples(try daemon.get("/metrics").body)["slabwatch_source_up{source=\"slabinfo\"}"] == 1
         }
@@ -390,7 +390,7 @@ extension EndToEndTests {
     /// line with a parser of our own).
     @Test func runningDaemonMapsNoFoundation() throws {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-nofoundation-\(UUID().uuidString).yml")
-        try "sampler:\n  interval: 200ms\n".write(to: config, atomically: true, encoding: .utf8)
+        try replaceFile(config, with: "sampler:\n  interval: 200ms\n")
         defer { try? FileManager.default.removeItem(at: config) }
         let daemon = try DaemonProcess(arguments: Self.fixtureArguments + ["--config", config.path])
         #expect(try daemon.get("/metrics").status == 200)

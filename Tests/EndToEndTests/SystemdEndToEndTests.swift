@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// A journald for the test: the running one if there is a live one, else one
 /// the test starts standalone and stops by its pid (never one it did not start).
@@ -110,7 +111,7 @@ final class GrowingProcRoot: @unchecked Sendable {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-grow-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("proc/sys/fs"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: root.appendingPathComponent("sys/kernel/slab/\(cache)"), withIntermediateDirectories: true)
-        try "0\n".write(to: root.appendingPathComponent("sys/kernel/slab/\(cache)/reclaim_account"), atomically: true, encoding: .utf8)
+        try replaceFile(root.appendingPathComponent("sys/kernel/slab/\(cache)/reclaim_account"), with: "0\n")
         try write()
         let thread = Thread { [self] in
             while lock.withLock({ running }) {
@@ -153,7 +154,7 @@ final class GrowingProcRoot: @unchecked Sendable {
             "proc/sys/fs/file-nr": "1000\t0\t100000\n",
         ]
         for (path, text) in files {
-            try text.write(to: root.appendingPathComponent(path), atomically: true, encoding: .utf8)  // rename: never half a file
+            try replaceFile(root.appendingPathComponent(path), with: text)  // rename: never half a file
         }
     }
 }
@@ -237,7 +238,7 @@ extension EndToEndTests {
         let proc = try GrowingProcRoot(cache: cache)
         defer { proc.stop() }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-restart-\(UUID().uuidString).yml")
-        try "alerts:\n  cooldown: 0s\n".write(to: config, atomically: true, encoding: .utf8)
+        try replaceFile(config, with: "alerts:\n  cooldown: 0s\n")
         defer { try? FileManager.default.removeItem(at: config) }
         let daemon = try DaemonProcess(arguments: ["--path.procfs", proc.procfs, "--path.sysfs", proc.sysfs,
                                                    "--config", config.path] + Self.fastDetector)
@@ -280,7 +281,7 @@ extension EndToEndTests {
 
     static func alertsConfig(_ socket: String) throws -> String {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-alerts-\(UUID().uuidString).yml")
-        try "alerts:\n  journal-socket: \(socket)\n".write(to: file, atomically: true, encoding: .utf8)
+        try replaceFile(file, with: "alerts:\n  journal-socket: \(socket)\n")
         return file.path
     }
 

@@ -73,7 +73,7 @@ struct ReplayTests {
         for _ in 0..<5 { try w.add(inodes: 1000, caches: w.background()) }
         let victim = try #require(try Recording.sampleDirectories(dir.url.path).dropFirst(2).first)
         try FileManager.default.removeItem(atPath: victim.path + "/proc/meminfo")
-        try "garbage".write(toFile: try Recording.sampleDirectories(dir.url.path)[3].path + "/proc/slabinfo", atomically: true, encoding: .utf8)
+        try replaceFile(URL(fileURLWithPath: try Recording.sampleDirectories(dir.url.path)[3].path + "/proc/slabinfo"), with: "garbage")
         try dir.write("README.txt", "notes beside the samples are ignored")
         let outcome = try Self.replay(dir.url)
         #expect(outcome.samplesUsed == 3)
