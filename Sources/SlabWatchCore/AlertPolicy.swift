@@ -60,12 +60,33 @@ public struct AlertPolicy: Sendable {
     private var trendArmed = true
     public private(set) var suppressedCount = 0
 
-    private struct FindingID: Hashable, Sendable {
+    fileprivate struct FindingID: Hashable, Sendable, Codable {
         var slab: String
         var firstSeen: Int64
     }
 
     public init(settings: Settings = .init()) { self.settings = settings }
+
+    /// What the policy remembers between reports — cooldowns, findings already
+    /// held back — kept across a restart so a finding that alerted is not
+    /// announced again.
+    public struct Memory: Sendable, Equatable, Codable {
+        fileprivate var lastOpenedAlert: [String: Int64]
+        fileprivate var suppressedFindings: Set<FindingID>
+        fileprivate var trendArmed: Bool
+        fileprivate var suppressedCount: Int
+    }
+
+    public var memory: Memory {
+        get { Memory(lastOpenedAlert: lastOpenedAlert, suppressedFindings: suppressedFindings,
+                     trendArmed: trendArmed, suppressedCount: suppressedCount) }
+        set {
+            lastOpenedAlert = newValue.lastOpenedAlert
+            suppressedFindings = newValue.suppressedFindings
+            trendArmed = newValue.trendArmed
+            suppressedCount = newValue.suppressedCount
+        }
+    }
 
     /// The alerts one detector report calls for; `suppressed` counts those held back.
     public mutating func alerts(for report: GrowthDetector.Report, now: Int64) -> (alerts: [Alert], suppressed: Int) {

@@ -95,8 +95,6 @@ struct WindowSet: Sendable {
         windows = chosen
     }
 
-    var longest: FittedWindow? { windows.last }
-
     private static func tier(for seconds: Double, ring: SampleRing, now: Int64)
         -> (FittedWindow.TierKind, SampleRing.Tier)?
     {

@@ -4,8 +4,8 @@
 /// that memory is held (a plateau is not a recovery), reports the strongest
 /// fit seen while the driver rose, and is classified whenever the driver falls,
 /// however late. `FindingLifecycle.swift` holds the rules that move it.
-public struct Finding: Sendable, Equatable {
-    public enum Classification: String, Sendable {
+public struct Finding: Sendable, Equatable, Codable {
+    public enum Classification: String, Sendable, Codable {
         /// The driver fell and the cache fell along the same line: memory
         /// attached to cached objects, not a leak.
         case tracksEviction = "tracks-eviction"
@@ -15,10 +15,10 @@ public struct Finding: Sendable, Equatable {
         case undetermined
     }
 
-    public enum State: String, Sendable { case open, resolved }
+    public enum State: String, Sendable, Codable { case open, resolved }
 
     /// Where the memory stands now; a phase change is not an alert.
-    public enum Phase: String, Sendable, CaseIterable {
+    public enum Phase: String, Sendable, CaseIterable, Codable {
         /// The footprint rose past its last level within `detector.hold-after`.
         case rising
         /// Neither rising nor falling: the memory is held.
@@ -28,18 +28,20 @@ public struct Finding: Sendable, Equatable {
     }
 
     /// Why a finding resolved.
-    public enum Resolution: String, Sendable {
+    public enum Resolution: String, Sendable, Codable {
         /// The footprint came back by `detector.resolve-share` of its gain and stayed there.
         case memoryReturned = "memory-returned"
         /// The cache is no longer in the kernel (module unloaded, cache destroyed).
         case cacheGone = "cache-gone"
         /// A reclaimable cache stopped growing: the kernel gives that memory back under pressure.
         case stoppedGrowing = "stopped-growing"
+        /// The machine rebooted while slabwatch was stopped: the memory the finding described is gone.
+        case reboot
     }
 
     /// `info` for reclaimable caches, `warning` when opened, `critical` when the
     /// cache holds a large share of memory or would exhaust it soon.
-    public enum Severity: String, Sendable, Comparable, CaseIterable {
+    public enum Severity: String, Sendable, Comparable, CaseIterable, Codable {
         case info, warning, critical
         public static func < (a: Severity, b: Severity) -> Bool {
             allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -47,7 +49,7 @@ public struct Finding: Sendable, Equatable {
     }
 
     /// A driver's fit over the finding's window.
-    public struct DriverFit: Sendable, Equatable {
+    public struct DriverFit: Sendable, Equatable, Codable {
         public var driver: GrowthDriver
         public var bytesPerUnit: Double
         public var rSquared: Double
@@ -57,9 +59,9 @@ public struct Finding: Sendable, Equatable {
     }
 
     /// One point of the evidence, for plotting footprint against the driver.
-    public struct EvidencePoint: Sendable, Equatable {
+    public struct EvidencePoint: Sendable, Equatable, Codable {
         /// `rise`: a point of the fitted window; `fall`: a sample after the driver fell.
-        public enum Segment: String, Sendable { case rise, fall }
+        public enum Segment: String, Sendable, Codable { case rise, fall }
 
         public var timestampMilliseconds: Int64
         public var driver: Double
@@ -69,7 +71,7 @@ public struct Finding: Sendable, Equatable {
 
     /// The fit a finding reports: the strongest seen while its driver rose
     /// (largest driver change; near-ties go to the higher R²).
-    public struct RiseFit: Sendable, Equatable {
+    public struct RiseFit: Sendable, Equatable, Codable {
         public var bytesPerUnit: Double
         public var rSquared: Double
         public var windowSeconds: Double
@@ -155,7 +157,7 @@ public struct Finding: Sendable, Equatable {
 
 /// Points sampled while a driver falls, bounded however long that lasts: when
 /// full, every other point is dropped and the stride doubles.
-struct EvidenceTrail: Sendable, Equatable {
+struct EvidenceTrail: Sendable, Equatable, Codable {
     private(set) var points: [Finding.EvidencePoint] = []
     private(set) var latest: Finding.EvidencePoint?
     private var stride = 1

@@ -27,6 +27,7 @@ extension Finding {
         switch (state, resolution) {
         case (.resolved, .memoryReturned?): return "Its memory came back: \(held) of the \(gained) it gained is still held."
         case (.resolved, .cacheGone?): return "Its cache is gone (module unloaded or cache destroyed)."
+        case (.resolved, .reboot?): return "The machine rebooted while slabwatch was stopped: the \(held) it held then is gone."
         case (.resolved, .stoppedGrowing?):
             return "It stopped growing \(Human.elapsed(Double(lastSeenMilliseconds - lastRiseMilliseconds) / 1000)) before this and holds \(held); the kernel reclaims it under memory pressure."
         default: break

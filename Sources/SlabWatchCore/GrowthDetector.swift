@@ -11,11 +11,55 @@ public struct GrowthDetector: Sendable {
     private var resolved: [Finding] = []
     /// When each cache's last finding resolved, while a window could still reach back to it.
     private var resolvedAt: [String: Int64] = [:]
+    /// Windows must start at or after this time: samples before it describe
+    /// memory of an earlier boot (see `forgetBoot`).
+    private var historyStart: Int64 = .min
     private var scratch = Scratch()
     static let resolvedKept = 256
 
     public init(settings: DetectorSettings = .init()) {
         self.settings = settings
+    }
+
+    /// Everything the detector knows besides its settings, kept across a
+    /// restart: open findings with the levels their lifecycle needs, the
+    /// remembered resolved ones, streaks towards opening.
+    public struct Memory: Sendable, Equatable, Codable {
+        fileprivate var streaks: [String: Int]
+        fileprivate var open: [String: Finding]
+        fileprivate var resolved: [Finding]
+        fileprivate var resolvedAt: [String: Int64]
+        fileprivate var historyStart: Int64
+
+        /// Findings open when this was taken.
+        public var openFindings: [Finding] { open.keys.sorted().map { open[$0]! } }
+    }
+
+    public var memory: Memory {
+        get { Memory(streaks: streaks, open: open, resolved: resolved, resolvedAt: resolvedAt, historyStart: historyStart) }
+        set {
+            streaks = newValue.streaks
+            open = newValue.open
+            resolved = newValue.resolved
+            resolvedAt = newValue.resolvedAt
+            historyStart = newValue.historyStart
+        }
+    }
+
+    /// The machine rebooted since this memory was taken: open findings
+    /// described memory that is gone, so they resolve (`reboot`) as of `now`,
+    /// and no window may reach back before `now`. Resolved ones are kept.
+    public mutating func forgetBoot(now: Int64) {
+        for name in open.keys.sorted() {
+            var finding = open[name]!
+            finding.resolve(.reboot, now: now)
+            resolved.append(finding)
+            resolvedAt[name] = now
+        }
+        if resolved.count > Self.resolvedKept { resolved.removeFirst(resolved.count - Self.resolvedKept) }
+        open = [:]
+        streaks = [:]
+        historyStart = now
     }
 
     /// What one evaluation found.
@@ -73,7 +117,8 @@ public struct GrowthDetector: Sendable {
             return a.heldBytes != b.heldBytes ? a.heldBytes > b.heldBytes : a.slab < b.slab
         } + resolved.reversed()
         return Report(findings: findings, events: events,
-                      trend: SlabTrend.fit(windows.longest, latest: latest, limitShare: settings.trendLimitShare))
+                      trend: SlabTrend.fit(windows.windows.last { $0.time(0) >= historyStart }, latest: latest,
+                                           limitShare: settings.trendLimitShare))
     }
 
     // MARK: fitting
@@ -90,7 +135,7 @@ public struct GrowthDetector: Sendable {
     /// best-fitting driver there. Time only wins over a file driver that fits
     /// clearly worse: "per inode" explains more than "per second".
     private mutating func bestCandidate(series: Int, windows: WindowSet, notBefore: Int64) -> Candidate? {
-        for window in windows.windows.reversed() where window.time(0) > notBefore {
+        for window in windows.windows.reversed() where window.time(0) > notBefore && window.time(0) >= historyStart {
             // Most caches do not grow: two reads settle it before any copying.
             guard let first = window.footprint(series: series, at: 0),
                   let last = window.footprint(series: series, at: window.count - 1),

@@ -1,5 +1,5 @@
 /// What a cache's footprint may grow with (the x of the regression).
-public enum GrowthDriver: String, CaseIterable, Sendable, Comparable {
+public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
     case inodes
     case dentries
     case openFiles = "open_files"

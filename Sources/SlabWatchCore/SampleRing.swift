@@ -310,3 +310,84 @@ extension SampleRing {
         }
     }
 }
+
+// MARK: state file
+
+extension SampleRing.Configuration: Codable {}
+
+extension SampleRing: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case configuration, fine, coarse, seriesNames, lastSeen, lastCoarse, appended, coarseCopies, initialWidth, evictedSeries
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(configuration, forKey: .configuration)
+        try c.encode(fine, forKey: .fine)
+        try c.encode(coarse, forKey: .coarse)
+        try c.encode(seriesNames, forKey: .seriesNames)
+        try c.encode(lastSeen, forKey: .lastSeen)
+        try c.encode(lastCoarse, forKey: .lastCoarse)
+        try c.encode(appended, forKey: .appended)
+        try c.encode(coarseCopies, forKey: .coarseCopies)
+        try c.encode(initialWidth, forKey: .initialWidth)
+        try c.encode(evictedSeries, forKey: .evictedSeries)
+    }
+
+    /// Checks every invariant the ring's index arithmetic relies on, so a
+    /// state file that decodes but lies cannot make a later append trap.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configuration = try c.decode(Configuration.self, forKey: .configuration)
+        fine = try c.decode(Tier.self, forKey: .fine)
+        coarse = try c.decode(Tier.self, forKey: .coarse)
+        seriesNames = try c.decode([String].self, forKey: .seriesNames)
+        lastSeen = try c.decode([Int].self, forKey: .lastSeen)
+        lastCoarse = try c.decode([Int].self, forKey: .lastCoarse)
+        appended = try c.decode(Int.self, forKey: .appended)
+        coarseCopies = try c.decode(Int.self, forKey: .coarseCopies)
+        initialWidth = try c.decode(Int.self, forKey: .initialWidth)
+        evictedSeries = try c.decode(Int.self, forKey: .evictedSeries)
+        seriesIndex = Dictionary(seriesNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        func check(_ condition: Bool, _ what: String) throws {
+            guard condition else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring: \(what)")) }
+        }
+        try check(fine.capacity == configuration.fineCapacity && coarse.capacity == configuration.coarseCapacity, "tier capacity differs from its configuration")
+        try check(fine.seriesCapacity == coarse.seriesCapacity, "tiers of different widths")
+        try check(seriesNames.count <= fine.seriesCapacity && seriesNames.count <= configuration.maxSeries, "more series than room")
+        try check(seriesIndex.count == seriesNames.count, "duplicate series names")
+        try check(lastSeen.count == seriesNames.count && lastCoarse.count == seriesNames.count, "series bookkeeping of the wrong length")
+        try check(appended >= 0 && coarseCopies >= 0 && lastSeen.allSatisfy { $0 <= appended }, "appends out of order")
+        try check(initialWidth >= 1 && initialWidth <= fine.seriesCapacity, "initial width out of range")
+    }
+}
+
+extension SampleRing.Tier: Codable {
+    private enum CodingKeys: String, CodingKey { case capacity, seriesCapacity, count, head, times, counters, footprints }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(capacity, forKey: .capacity)
+        try c.encode(seriesCapacity, forKey: .seriesCapacity)
+        try c.encode(count, forKey: .count)
+        try c.encode(head, forKey: .head)
+        try c.encode(StateColumn(times.map { UInt64(bitPattern: $0) }), forKey: .times)
+        try c.encode(StateColumn(counters), forKey: .counters)
+        try c.encode(StateColumn(footprints), forKey: .footprints)  // shared with the ring, not copied
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        capacity = try c.decode(Int.self, forKey: .capacity)
+        seriesCapacity = try c.decode(Int.self, forKey: .seriesCapacity)
+        count = try c.decode(Int.self, forKey: .count)
+        head = try c.decode(Int.self, forKey: .head)
+        times = try c.decode(StateColumn<UInt64>.self, forKey: .times).words.map { Int64(bitPattern: $0) }
+        counters = try c.decode(StateColumn<UInt64>.self, forKey: .counters).words
+        footprints = try c.decode(StateColumn<UInt32>.self, forKey: .footprints).words
+        guard capacity >= 1, seriesCapacity >= 1, (0...capacity).contains(count), (0..<capacity).contains(head),
+              times.count == capacity, counters.count == capacity * SampleRing.Counter.allCases.count,
+              footprints.count == capacity * seriesCapacity
+        else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring tier: sizes do not agree")) }
+    }
+}

@@ -1,0 +1,208 @@
+import Testing
+@testable import SlabWatchCore
+
+/// What survives a restart: the value tree, its binary form, and the ring,
+/// findings and alert memory through it.
+struct SavedStateTests {
+    @Test func everyNodeKindRoundTrips() throws {
+        let node = StateNode.object([
+            "null": .null, "yes": .bool(true), "no": .bool(false),
+            "negative": .integer(-1 << 62), "min": .integer(.min), "max": .unsigned(.max),
+            "pi": .double(3.141592653589793), "nan-free": .double(-0.0), "tiny": .double(.leastNonzeroMagnitude),
+            "name": .string("kmalloc-rnd-01-32 \u{7f}é"), "bytes": .bytes([0, 255, 7]),
+            "list": .array([.integer(1), .array([]), .object([:])]),
+        ])
+        #expect(try StateNode.parse(node.serialized()) == node)
+        // Keys are written sorted: the same value, the same bytes.
+        #expect(try node.serialized() == StateNode.parse(node.serialized()).serialized())
+    }
+
+    /// Every prefix of a valid file, and every single-byte change of it,
+    /// either parses or throws: the reader never traps on what it is given.
+    @Test func damagedBytesThrowAndNeverTrap() throws {
+        let bytes = try Self.savedState().serialized()
+        var thrown = 0
+        for length in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 400)) {
+            do { _ = try SavedState.parse(Array(bytes[0..<length])) } catch { thrown += 1 }
+        }
+        #expect(thrown > 0)
+        var state: UInt64 = 3
+        for _ in 0..<2000 {
+            var damaged = bytes
+            let index = Int(nextRandom(&state) % UInt64(damaged.count))
+            damaged[index] = UInt8(truncatingIfNeeded: nextRandom(&state))
+            _ = try? SavedState.parse(damaged)
+        }
+        // Nesting deeper than the bound is refused, not recursed into.
+        var deep: [UInt8] = []
+        for _ in 0..<10_000 { deep += [8, 1] }  // an array holding an array holding…
+        #expect(throws: StateFormatError.self) { try StateNode.parse(deep) }
+        let pastTheEnd: [UInt8] = [6, 0xff, 0xff, 0xff, 0x7f]  // a string whose length runs past the end
+        #expect(throws: StateFormatError.self) { try StateNode.parse(pastTheEnd) }
+    }
+
+    @Test func ringRoundTripsWithBothTiersAndKeepsAppending() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 3, maxSeries: 40))
+        for t in 0..<20 {
+            let caches = (0..<(t % 3 == 0 ? 30 : 20)).map { Self.cache("c\($0)", slabs: UInt64(t * 10 + $0)) }
+            ring.append(Sample(timestampMilliseconds: Int64(t) * 1000, caches: caches, inodes: .init(inodes: UInt64(t), freeInodes: 0)))
+        }
+        var restored = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring))
+        #expect(restored.seriesNames == ring.seriesNames)
+        for (tier, copy) in [(ring.fine, restored.fine), (ring.coarse, restored.coarse)] {
+            #expect(copy.count == tier.count)
+            for position in 0..<tier.count {
+                #expect(copy.time(at: position) == tier.time(at: position))
+                #expect(copy.counter(.inodes, at: position) == tier.counter(.inodes, at: position))
+                for series in ring.seriesNames.indices {
+                    #expect(copy.footprint(series: series, at: position) == tier.footprint(series: series, at: position))
+                }
+            }
+        }
+        // Both go on the same way from here.
+        let next = Sample(timestampMilliseconds: 20_000, caches: [Self.cache("new", slabs: 5), Self.cache("c1", slabs: 9)])
+        ring.append(next)
+        restored.append(next)
+        #expect(restored.seriesNames == ring.seriesNames)
+        #expect(restored.fine.footprint(series: restored.series(named: "new")!, at: restored.fine.count - 1) == 5 * 4096)
+    }
+
+    /// A ring whose numbers decode but disagree with each other is refused,
+    /// since appending to it would index out of bounds.
+    @Test func inconsistentRingIsRefused() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
+        ring.append(Sample(timestampMilliseconds: 0, caches: [Self.cache("a", slabs: 1)]))
+        guard case .object(var members) = try StateEncoder.encode(ring), case .object(var fine) = members["fine"] else {
+            Issue.record("ring does not encode as an object"); return
+        }
+        fine["head"] = .integer(4)  // one past the last slot
+        members["fine"] = .object(fine)
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+        members["fine"] = try StateEncoder.encode(ring.fine)
+        members["seriesNames"] = .array([.string("a"), .string("a")])
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+    }
+
+    /// The seed story stopped half-way and continued from its saved state
+    /// ends as the uninterrupted run does, and opens its finding only once.
+    @Test func detectorContinuesFromSavedMemoryWithoutReopening() throws {
+        let story = Scenario.seed()
+        let (uninterrupted, allEvents) = story.replay()
+        #expect(allEvents.filter { $0.kind == .opened }.count == 1)
+
+        var ring = SampleRing(), detector = GrowthDetector(), policy = AlertPolicy()
+        let half = 100  // the finding is open by then
+        var events: [GrowthDetector.Event] = []
+        for sample in story.samples[..<half] {
+            ring.append(sample)
+            let report = detector.evaluate(ring, latest: sample)
+            events += report.events
+            _ = policy.alerts(for: report, now: sample.timestampMilliseconds)
+        }
+        #expect(events.contains { $0.kind == .opened })
+        let saved = SavedState(metadata: .init(pageSize: 4096, bootID: "b", version: "test", lastSampleMilliseconds: 0),
+                               ring: ring, detector: detector.memory, alerts: policy.memory)
+        let restored = try SavedState.parse(saved.serialized())
+        #expect(restored.detector == detector.memory)
+        #expect(restored.alerts == policy.memory)
+
+        var ring2 = restored.ring, detector2 = GrowthDetector(), policy2 = AlertPolicy()
+        detector2.memory = restored.detector
+        policy2.memory = restored.alerts
+        var report = GrowthDetector.Report()
+        var alerts: [Alert] = []
+        for sample in story.samples[half...] {
+            ring2.append(sample)
+            report = detector2.evaluate(ring2, latest: sample)
+            events += report.events
+            alerts += policy2.alerts(for: report, now: sample.timestampMilliseconds).alerts
+        }
+        #expect(events.filter { $0.kind == .opened }.count == 1)
+        #expect(!alerts.contains { $0.kind == .findingOpened })
+        #expect(report.findings.map(\.slab) == uninterrupted.findings.map(\.slab))
+        #expect(report.findings.first?.firstSeenMilliseconds == uninterrupted.findings.first?.firstSeenMilliseconds)
+        #expect(report.findings.first?.classification == .tracksEviction)
+    }
+
+    /// From an earlier boot, what was open is resolved as `reboot`, and no
+    /// window reaches back into the old boot's samples.
+    @Test func anEarlierBootResolvesOpenFindingsAndFencesTheHistory() throws {
+        let story = Scenario.seed()
+        var ring = SampleRing(), detector = GrowthDetector()
+        for sample in story.samples[..<100] {
+            ring.append(sample)
+            _ = detector.evaluate(ring, latest: sample)
+        }
+        #expect(detector.memory.openFindings.count == 1)
+        let rebootAt = story.samples[99].timestampMilliseconds + 60_000
+        detector.forgetBoot(now: rebootAt)
+        #expect(detector.memory.openFindings.isEmpty)
+        // After the reboot kmalloc-32 is small and flat: the old finding
+        // stays resolved and nothing new opens.
+        var s = Scenario()
+        var report = GrowthDetector.Report()
+        var events: [GrowthDetector.Event] = []
+        for i in 0..<60 {
+            s.add(inodes: 40_000 + s.jitter(300), caches: [("kmalloc-32", 200e6 + s.jitter(1e6), false)])
+            var sample = s.samples[i]
+            sample.timestampMilliseconds = rebootAt + Int64(i) * 5000
+            ring.append(sample)
+            report = detector.evaluate(ring, latest: sample)
+            events += report.events
+        }
+        #expect(events.isEmpty)
+        let resolved = try #require(report.findings.first { $0.slab == "kmalloc-32" })
+        #expect(resolved.state == .resolved && resolved.resolution == .reboot)
+        #expect(resolved.message.contains("rebooted"))
+    }
+
+    /// A rise after the reboot is fitted on this boot's samples only, even
+    /// where the old boot's flat samples would extend the line (and the
+    /// longest passing window would otherwise be chosen); the trend too.
+    @Test func windowsNeverReachBackBeforeTheReboot() throws {
+        var s = Scenario()
+        for _ in 0..<100 { s.add(inodes: 40_000 + s.jitter(300), caches: [("kmalloc-32", 200e6 + s.jitter(1e6), false)]) }
+        var ring = SampleRing(), detector = GrowthDetector()
+        for sample in s.samples {
+            ring.append(sample)
+            _ = detector.evaluate(ring, latest: sample)
+        }
+        let rebootAt = s.samples.last!.timestampMilliseconds + 5000
+        detector.forgetBoot(now: rebootAt)
+        var inodes = 40_000.0
+        var report = GrowthDetector.Report()
+        for i in 0..<100 {
+            inodes += 10_000
+            s.add(inodes: inodes + s.jitter(300), caches: [("kmalloc-32", 200e6 + 32768 * (inodes - 40_000) + s.jitter(1e6), false)])
+            var sample = s.samples.last!
+            sample.timestampMilliseconds = rebootAt + Int64(i) * 5000
+            ring.append(sample)
+            report = detector.evaluate(ring, latest: sample)
+        }
+        let finding = try #require(report.findings.first { $0.slab == "kmalloc-32" && $0.state == .open })
+        #expect(finding.evidence.allSatisfy { $0.timestampMilliseconds >= rebootAt }, "\(finding.evidence.first!)")
+        let trend = try #require(report.trend)
+        #expect(trend.windowSeconds <= 99 * 5)
+    }
+
+    static func cache(_ name: String, slabs: UInt64) -> SlabCache {
+        SlabCache(name: name, activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128, pagesPerSlab: 1,
+                  activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: false)
+    }
+
+    static func savedState() -> SavedState {
+        var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 8, coarseEvery: 2))
+        var detector = GrowthDetector()
+        for sample in Scenario.seed().samples.prefix(40) {
+            ring.append(sample)
+            _ = detector.evaluate(ring, latest: sample)
+        }
+        return SavedState(metadata: .init(pageSize: 4096, bootID: "boot", version: "test", lastSampleMilliseconds: 1),
+                          ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
+    }
+}
+
+private func nextRandom(_ state: inout UInt64) -> UInt64 {
+    state = state &* 6364136223846793005 &+ 1442695040888963407
+    return state >> 17
+}
