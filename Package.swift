@@ -31,6 +31,8 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // zlib's header, for gzip responses.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's <malloc.h>: malloc_trim gives a checkpoint's freed buffers back.
+        .systemLibrary(name: "CMalloc"),
         // The small HTTP/1.1 server; knows nothing about slabs.
         .target(
             name: "SlabWatchHTTP",
@@ -40,7 +42,7 @@ let package = Package(
         .target(
             name: "SlabWatch",
             dependencies: [
-                "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML",
+                "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

@@ -11,7 +11,7 @@ for tool in wrk prometheus-node-exporter; do command -v $tool >/dev/null || { ec
 swift build -c release --product slabwatch --static-swift-stdlib --scratch-path .build-static >/dev/null
 swift build -c release --product slabwatch-bench >/dev/null
 sw_bin=.build-static/release/slabwatch
-pids=(); trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+pids=(); state=""; trap 'kill "${pids[@]}" 2>/dev/null || true; [ -z "$state" ] || rm -rf "$state"' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }  # kB
 anon() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
@@ -25,11 +25,12 @@ kernel=$(awk '/kernel: read the 5 files/ {print $(NF-4)}' <<<"$bench")
 kernel_paced=$(awk '/kernel: the 5 files, one read every 100 ms/ {print $(NF-2)}' <<<"$bench")
 
 # CPU per sample, nobody scraping: a 100 ms interval for 30 s.
-"$sw_bin" --web.listen-address 127.0.0.1:10177 --sampler.interval 100ms 2>/dev/null & p=$!; pids+=($p)
+state=$(mktemp -d)  # the daemon checkpoints here as it would in /var/lib/slabwatch
+"$sw_bin" --web.listen-address 127.0.0.1:10177 --sampler.interval 100ms --state.directory "$state" 2>/dev/null & p=$!; pids+=($p)
 sleep 3; a=$(cpu $p); sleep 30; b=$(cpu $p); kill $p
 per_sample=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 * 1e6}')
 
-"$sw_bin" --web.listen-address 127.0.0.1:10077 2>/dev/null & sw=$!; pids+=($sw)
+"$sw_bin" --web.listen-address 127.0.0.1:10077 --state.directory "$state" 2>/dev/null & sw=$!; pids+=($sw)
 prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.disable-defaults \
   --collector.slabinfo --collector.meminfo --collector.filefd >/dev/null 2>&1 & ne=$!; pids+=($ne)
 sleep 5

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex"}
+targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex state"}
 work=.build-fuzz
 mkdir -p "$work/artifacts" "$work/tmp"
 export TMPDIR=$PWD/$work/tmp  # the recording harness writes its samples there
@@ -32,6 +32,7 @@ seed() {  # TARGET DIR: fills DIR with starting inputs
     recording) { cat "$fixtures/local-6.18/proc/slabinfo"; printf '\0'; cat "$fixtures/local-6.18/proc/meminfo"; printf '\0'
                  cat "$fixtures/local-6.18/proc/sys/fs/inode-nr"; printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/dentry-state"
                  printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/file-nr"; } >"$dir/local" ;;
+    state) SLABWATCH_FUZZ_SEED="$dir/seed" "$binary" >/dev/null 2>&1 ;;  # a small valid state, written by the harness
     regex) printf 'kmalloc-(\\d+|rcl-\\d+)k?\0kmalloc-rcl-64' >"$dir/r1"; printf '(a+)+$\0aaaaaaaaaaaaaaaaaaaa!' >"$dir/r2" ;;
   esac
 }

@@ -87,6 +87,10 @@ if [ "$1" = "remove" ] || [ "$1" = "purge" ]; then
     if [ -d /run/systemd/system ]; then systemctl --system daemon-reload >/dev/null || true; fi
     journalctl --update-catalog >/dev/null 2>&1 || true
 fi
+if [ "$1" = "purge" ]; then
+    # The saved history and findings (StateDirectory=, under /var/lib/private with DynamicUser=).
+    rm -rf /var/lib/slabwatch /var/lib/private/slabwatch
+fi
 SCRIPT
 chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$out/$name.deb" >&2

@@ -31,6 +31,12 @@ final class AlertRouter: Sendable {
 
     func apply(_ settings: AlertPolicy.Settings) { policy.withLock { $0.settings = settings } }
 
+    /// Cooldowns and held-back findings, saved and restored with the state.
+    var memory: AlertPolicy.Memory {
+        get { policy.withLock { $0.memory } }
+        set { policy.withLock { $0.memory = newValue } }
+    }
+
     /// Waits until every alert handed over so far has been delivered (shutdown, tests).
     func drain() { queue.sync {} }
 

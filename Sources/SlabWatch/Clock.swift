@@ -35,6 +35,13 @@ struct SampleClock {
         return stamp
     }
 
+    /// Timestamps from now on come after `milliseconds` (a restored ring's
+    /// newest sample), even if the wall clock was set back while stopped.
+    mutating func continueAfter(_ milliseconds: Int64) {
+        let monotonic = Clock.monotonicNanoseconds()
+        last = (max(milliseconds, last?.wall ?? .min), monotonic)
+    }
+
     mutating func now() -> Int64 {
         timestamp(wallMilliseconds: Clock.wallMilliseconds(), monotonicNanoseconds: Clock.monotonicNanoseconds())
     }

@@ -182,6 +182,15 @@ extension Configuration {
               "where journald is expected; with no socket there, or nobody listening, alerts go to stderr") { config, values throws(InvalidValue) in
             config.journalSocket = try path(values)
         },
+        .init("state.directory", default: "/var/lib/slabwatch", reloadable: false,
+              "where history, findings and alert cooldowns are kept across restarts (the unit's `StateDirectory=`); empty: not kept") { config, values throws(InvalidValue) in
+            let text = try single(values)
+            config.state.directory = text.isEmpty ? "" : try path(values)
+        },
+        .init("state.checkpoint-interval", default: "1m", reloadable: false,
+              "how often the state is written (and once at a clean stop)") { config, values throws(InvalidValue) in
+            config.state.checkpointIntervalSeconds = try duration(values, in: 1...86_400)
+        },
         .init("log.level", default: "info", reloadable: false,
               "`trace` … `critical`") { config, values throws(InvalidValue) in
             let text = try single(values)

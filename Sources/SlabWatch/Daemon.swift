@@ -1,3 +1,4 @@
+import CMalloc
 import Dispatch
 import Glibc
 public import Logging
@@ -19,6 +20,8 @@ public final class Daemon: @unchecked Sendable {
     private var sampler: Sampler?
     private var server: HTTPServer?
     private var alerts: AlertRouter?
+    private var persistence: StatePersistence?
+    private var bootID = ""
     private let readiness = ServiceNotifier()
 
     public init(source: ConfigurationSource, configuration: Configuration, logger: Logger) {
@@ -30,6 +33,12 @@ public final class Daemon: @unchecked Sendable {
     /// Runs until SIGTERM or SIGINT. Returns the exit code.
     public func run() -> ExitStatus {
         signal(SIGPIPE, SIG_IGN)
+        // Buffers of a megabyte or more (the ring and its copy during a
+        // checkpoint, /metrics under load) are mapped and unmapped on their
+        // own. glibc would otherwise raise this threshold after the first such
+        // free and keep later ones in its heap: resident memory would stay at
+        // every peak.
+        mallopt(M_MMAP_THRESHOLD, 1 << 20)
         let sampler: Sampler
         do {
             sampler = try Sampler(settings: configuration.sampler, ring: configuration.ring, store: store, logger: logger)
@@ -41,12 +50,15 @@ public final class Daemon: @unchecked Sendable {
         let server = HTTPServer(limits: configuration.limits, logger: logger) { routes.respond(to: $0) }
         guard listen(server) else { return .cannotListen }
         let alerts = AlertRouter(settings: configuration.alerts, journalSocket: configuration.journalSocket, logger: logger)
+        let persistence = StatePersistence(settings: configuration.state, logger: logger)
         self.sampler = sampler
         self.server = server
         self.alerts = alerts
+        self.persistence = persistence
         installSignalHandlers()
         logStart()
-        sampler.start(hooks: hooks(alerts, server))
+        restore(sampler, alerts, persistence)
+        sampler.start(hooks: hooks(alerts, server, persistence))
         stopped.wait()
         shutDown()
         return .success
@@ -70,8 +82,38 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    private func hooks(_ alerts: AlertRouter, _ server: HTTPServer) -> Sampler.Hooks {
+    /// Continues from `state.directory` when it holds a usable state.
+    private func restore(_ sampler: Sampler, _ alerts: AlertRouter, _ persistence: StatePersistence) {
+        bootID = Host.bootID(procfs: configuration.sampler.paths.procfs)
+        guard let saved = persistence.load(pageSize: Host.pageSize) else { return }
+        let sameBoot = saved.metadata.bootID == bootID
+        let restored = sampler.restore(saved, sameBoot: sameBoot)
+        alerts.memory = saved.alerts
+        persistence.restored(sameBoot ? .sameBoot : .earlierBoot)
+        if !restored.ringKept {
+            logger.warning("ring.* changed since the state was saved; its history is not restored (findings are)")
+        }
+        logger.info("state restored", metadata: [
+            "file": "\(persistence.directory)/\(StatePersistence.fileName)", "boot": "\(sameBoot ? "same" : "earlier")",
+            "samples": "\(restored.samples)", "open_findings": "\(restored.openFindings)",
+            "saved_by": "\(saved.metadata.version)",
+        ])
+    }
+
+    private func savedState(_ ring: SampleRing, _ detector: GrowthDetector.Memory, _ alerts: AlertRouter) -> SavedState {
+        let newest = ring.fine.count > 0 ? ring.fine.time(at: ring.fine.count - 1) : 0
+        return SavedState(
+            metadata: .init(pageSize: Host.pageSize, bootID: bootID, version: Host.version, lastSampleMilliseconds: newest),
+            ring: ring, detector: detector, alerts: alerts.memory)
+    }
+
+    private func hooks(_ alerts: AlertRouter, _ server: HTTPServer, _ persistence: StatePersistence) -> Sampler.Hooks {
         var hooks = Sampler.Hooks()
+        hooks.checkpointDue = { now in persistence.isDue(now: now) }
+        hooks.checkpoint = { [unowned self] ring, detector, now in
+            persistence.checkpoint(savedState(ring, detector, alerts), now: now)
+        }
+        hooks.persistenceStatistics = { persistence.statistics }
         hooks.serverStatistics = {
             let s = server.statistics
             var exported = ServerStatistics()
@@ -143,6 +185,7 @@ public final class Daemon: @unchecked Sendable {
             ("ring.*", new.ring != configuration.ring),
             ("sampler.max-caches", new.sampler.limits.maxCaches != configuration.sampler.limits.maxCaches),
             ("alerts.journal-socket", new.journalSocket != configuration.journalSocket),
+            ("state.*", new.state != configuration.state),
             ("log.level", new.logLevel != configuration.logLevel),
         ].filter(\.1).map(\.0)
         if !restartOnly.isEmpty {
@@ -156,8 +199,13 @@ public final class Daemon: @unchecked Sendable {
         readiness.send("STOPPING=1")
         for source in signalSources { source.cancel() }
         server?.stop()
-        if sampler?.stop() == false { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }
+        let samplerStopped = sampler?.stop() != false
+        if !samplerStopped { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }
         alerts?.drain()
+        if samplerStopped, let sampler, let alerts, let persistence {
+            let (ring, detector) = sampler.currentState()
+            persistence.checkpointNow(savedState(ring, detector, alerts))
+        }
         logger.info("stopped")
     }
 }

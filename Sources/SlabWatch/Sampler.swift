@@ -66,6 +66,12 @@ public final class Sampler: @unchecked Sendable {
         public var serverStatistics: (@Sendable () -> ServerStatistics)?
         /// After each publish (readiness, watchdog, status).
         public var published: (@Sendable (PublishedState) -> Void)?
+        /// Asked after each evaluation with the sample's time; when it says a
+        /// checkpoint is due, `checkpoint` gets the ring and the detector's memory.
+        public var checkpointDue: (@Sendable (Int64) -> Bool)?
+        public var checkpoint: (@Sendable (SampleRing, GrowthDetector.Memory, Int64) -> Void)?
+        /// The state's counters, for `slabwatch_state_*`.
+        public var persistenceStatistics: (@Sendable () -> PersistenceStatistics)?
 
         public init() {}
     }
@@ -101,6 +107,29 @@ public final class Sampler: @unchecked Sendable {
             done.signal()
         }
         return done.wait(timeout: .now() + timeout) == .success
+    }
+
+    /// Continues from a saved state (before `start`). The ring is taken when its
+    /// layout matches this configuration's (`ring.*`); the findings always.
+    /// From an earlier boot, open findings resolve (`reboot`) and no window
+    /// reaches back before now. Returns what was restored, for the log.
+    public func restore(_ saved: SavedState, sameBoot: Bool) -> (samples: Int, openFindings: Int, ringKept: Bool) {
+        queue.sync {
+            let ringKept = ring.withLock { ring in
+                guard saved.ring.configuration == ring.configuration else { return false }
+                ring = saved.ring
+                return true
+            }
+            detector.memory = saved.detector
+            clock.continueAfter(saved.metadata.lastSampleMilliseconds)
+            if !sameBoot { detector.forgetBoot(now: clock.now()) }
+            return (ringKept ? saved.ring.fine.count : 0, detector.memory.openFindings.count, ringKept)
+        }
+    }
+
+    /// The ring and the detector's memory as of the last tick (clean stop).
+    public func currentState() -> (ring: SampleRing, detector: GrowthDetector.Memory) {
+        queue.sync { (ring.withLock { $0 }, detector.memory) }
     }
 
     /// Takes one sample now, synchronously (for `slabwatch snapshot` and tests).
@@ -169,6 +198,11 @@ public final class Sampler: @unchecked Sendable {
         logRingEvictions(UInt64(snapshot.evictedSeries))
         let report = detector.evaluate(snapshot, latest: sample)
         hooks.evaluated?(report, sample.timestampMilliseconds)
+        if let checkpoint = hooks.checkpoint, hooks.checkpointDue?(sample.timestampMilliseconds) == true {
+            // The ring is handed over by value: the next append copies it
+            // once (copy on write) while the checkpoint is encoded elsewhere.
+            checkpoint(snapshot, detector.memory, sample.timestampMilliseconds)
+        }
         statistics.samplesTotal += 1
         for (source, status) in sample.sources where status.malformedLines > 0 {
             statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
@@ -196,14 +230,15 @@ public final class Sampler: @unchecked Sendable {
     private func publishable(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
         let exported = filter.exported(sample.caches)
         let statistics = statistics, interval = settings.intervalSeconds
-        let alerts = hooks.alertOutcomes, server = hooks.serverStatistics
+        let alerts = hooks.alertOutcomes, server = hooks.serverStatistics, persistence = hooks.persistenceStatistics
         let process = process, sizeHint = metricsSizeHint
         return PublishedState(
             sample: sample, report: report, publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: interval,
             metrics: {
                 let bytes = MetricsRenderer.render(
                     .init(sample: sample, exportedCaches: exported, statistics: statistics, process: process.read(),
-                          version: Host.version, report: report, alerts: alerts?() ?? [:], server: server?()),
+                          version: Host.version, report: report, alerts: alerts?() ?? [:], server: server?(),
+                          persistence: persistence?()),
                     sizeHint: sizeHint.value)
                 sizeHint.value = bytes.count + bytes.count / 8
                 return bytes

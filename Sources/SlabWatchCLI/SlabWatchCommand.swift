@@ -10,7 +10,7 @@ import SlabWatchCore
 enum SlabWatchCommand {
     static let commands: [CommandSpec] = [
         CommandSpec(name: "run", abstract: "Run the daemon (the default command).",
-                    options: [configOption], keyPrefixes: ["web.", "path.", "sampler.", "ring.", "slab.", "detector.", "alerts.", "log."]),
+                    options: [configOption], keyPrefixes: ["web.", "path.", "sampler.", "ring.", "slab.", "detector.", "alerts.", "state.", "log."]),
         CommandSpec(name: "snapshot", abstract: "Take one sample and print it as the /snapshot JSON, without starting the daemon.",
                     options: [configOption], keyPrefixes: ["path.", "sampler.", "slab.", "log."]),
         CommandSpec(name: "check-config", abstract: "Validate a configuration file and exit (0 valid, 2 invalid).",

@@ -15,13 +15,17 @@ public enum MetricsRenderer {
         public var report: GrowthDetector.Report
         public var alerts: [AlertOutcome: UInt64]
         public var server: ServerStatistics?
+        /// Nil in one-shot output (`slabwatch snapshot`), which keeps no state.
+        public var persistence: PersistenceStatistics?
 
         public init(
             sample: Sample, exportedCaches: [SlabCache], statistics: SamplerStatistics,
             process: ProcessStatistics?, version: String, report: GrowthDetector.Report = .init(),
-            alerts: [AlertOutcome: UInt64] = [:], server: ServerStatistics? = nil
+            alerts: [AlertOutcome: UInt64] = [:], server: ServerStatistics? = nil,
+            persistence: PersistenceStatistics? = nil
         ) {
             self.sample = sample
+            self.persistence = persistence
             self.server = server
             self.alerts = alerts
             self.report = report
@@ -50,8 +54,27 @@ public enum MetricsRenderer {
             out.sample("slabwatch_source_up", label: "source", source.rawValue,
                        input.sample.status(of: source).up ? 1 as UInt64 : 0)
         }
+        if let persistence = input.persistence { renderPersistence(persistence, &out) }
         renderTrend(input.report.trend, &out)
         return out.bytes
+    }
+
+    private static func renderPersistence(_ p: PersistenceStatistics, _ out: inout PrometheusText) {
+        out.family("slabwatch_state_checkpoint_bytes", .gauge, help: "Size of the last state file written, in bytes.")
+        out.sample("slabwatch_state_checkpoint_bytes", UInt64(p.lastCheckpointBytes))
+        out.family("slabwatch_state_checkpoint_duration_seconds", .gauge, help: "Time the last state checkpoint took to encode, compress and write.")
+        out.sample("slabwatch_state_checkpoint_duration_seconds", p.lastCheckpointDurationSeconds)
+        out.family("slabwatch_state_checkpoints_total", .counter, help: "State checkpoints by result (written, failed).")
+        out.sample("slabwatch_state_checkpoints_total", label: "result", "failed", p.checkpointsFailed)
+        out.sample("slabwatch_state_checkpoints_total", label: "result", "written", p.checkpointsWritten)
+        out.family("slabwatch_state_enabled", .gauge, help: "Whether state is kept across restarts (0: state.directory empty or not writable).")
+        out.sample("slabwatch_state_enabled", p.enabled ? 1 as UInt64 : 0)
+        out.family("slabwatch_state_last_checkpoint_timestamp_seconds", .gauge, help: "Unix time of the last state checkpoint written (0: none yet).")
+        out.sample("slabwatch_state_last_checkpoint_timestamp_seconds", p.lastCheckpointSeconds ?? 0)
+        out.family("slabwatch_state_restored", .gauge, help: "What start-up did with the saved state: 1 for the outcome that applies.")
+        for outcome in PersistenceStatistics.Restore.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
+            out.sample("slabwatch_state_restored", label: "outcome", outcome.rawValue, outcome == p.restore ? 1 as UInt64 : 0)
+        }
     }
 
     private static func renderProcess(_ p: ProcessStatistics, _ out: inout PrometheusText) {

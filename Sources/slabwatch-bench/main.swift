@@ -117,9 +117,28 @@ print("whole tick / kernel read cost: \(Human.decimal(tick / kernel, 2))x back t
 _ = readParse
 _ = renderCost
 
+// 6. A state checkpoint at defaults (a full 12 h ring of these caches): what
+//    the persistence queue spends once a minute, and the file's size.
+do {
+    var ring = SampleRing()
+    var live = sample
+    for step in 0..<(720 * 12) {
+        live.timestampMilliseconds = Int64(step) * 5000
+        ring.append(live)
+    }
+    let saved = SavedState(metadata: .init(pageSize: 4096, bootID: "", version: "bench", lastSampleMilliseconds: 0),
+                           ring: ring, detector: GrowthDetector().memory, alerts: AlertPolicy().memory)
+    var fileBytes = 0
+    let rounds = max(3, iterations / 200)
+    let start = cpuSeconds()
+    for _ in 0..<rounds { fileBytes = (try? StateFile.encode(saved).count) ?? 0 }
+    report("state checkpoint: encode + compress a full ring", (cpuSeconds() - start) / Double(rounds), allocations: nil)
+    print("state file: \(fileBytes) bytes for a ring of \(ring.storageBytes) bytes")
 }
 
-// 6. The detector: one evaluation over a full ring (12 h of 5 s samples), at
+}
+
+// 7. The detector: one evaluation over a full ring (12 h of 5 s samples), at
 //    250 and 5,000 caches, with quiet caches (most rejected by the growth
 //    check) and with every cache growing (every cache fitted against every driver).
 print("")

@@ -19,6 +19,8 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
 
     /// Starts the daemon and waits until it is listening and has published a sample.
     init(arguments: [String], wrapper: [String] = [], environment: [String: String] = [:], listen: Bool = true) throws {
+        // Keep nothing under /var/lib unless the test asks for a state directory.
+        let arguments = arguments.contains("--state.directory") ? arguments : arguments + ["--state.directory", ""]
         if wrapper.isEmpty {
             process.executableURL = Self.binary
             process.arguments = (listen ? ["--web.listen-address", "127.0.0.1:0"] : []) + arguments

@@ -74,7 +74,7 @@ struct ReadmeTruthTests {
         let metrics = MetricsRenderer.render(.init(
             sample: sample, exportedCaches: sample.caches, statistics: .init(),
             process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
-            version: "t", report: report, server: .init()))
+            version: "t", report: report, server: .init(), persistence: .init()))
         let rendered = Set(String(decoding: metrics, as: UTF8.self).split(separator: "\n")
             .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
         let section = Self.readme.components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""

@@ -26,6 +26,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case "query": Query.respond(bytes)
     case "config": _ = try? Configuration.load(file: "fuzz.yml", contents: String(decoding: bytes, as: UTF8.self))
     case "recording": Recording.replay(bytes)
+    case "state": RestoredState.use(bytes)
     case "regex":
         let parts = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
         if let regex = try? LinearRegex(String(decoding: parts[0], as: UTF8.self)) {
@@ -37,6 +38,54 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         exit(2)
     }
     return 0
+}
+
+/// A state file's content (as the daemon reads it after the checksum): when
+/// it parses, the restored ring and detector must take another sample.
+enum RestoredState {
+    static func use(_ bytes: [UInt8]) {
+        guard let state = try? SavedState.parse(bytes) else { return }
+        var ring = state.ring
+        var detector = GrowthDetector()
+        detector.memory = state.detector
+        let cache = SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                              pagesPerSlab: 1, activeSlabs: 1, slabs: 1, pageSize: 4096, reclaimable: false)
+        let sample = Sample(timestampMilliseconds: state.metadata.lastSampleMilliseconds &+ 5000, caches: [cache],
+                            inodes: .init(inodes: 1, freeInodes: 0))
+        ring.append(sample)
+        _ = detector.evaluate(ring, latest: sample)
+        detector.forgetBoot(now: sample.timestampMilliseconds)
+    }
+
+    /// A valid state to start the corpus from (fuzz.sh asks for it once).
+    static func seed() -> [UInt8] {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2))
+        var detector = GrowthDetector(settings: { var s = DetectorSettings(); s.windowsSeconds = [20]; s.minGrowthBytes = 4096
+                                                  s.minDriverChange = 1; s.openAfterEvaluations = 1; s.minPoints = 3; return s }())
+        for t in 0..<8 {
+            let cache = SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                                  pagesPerSlab: 1, activeSlabs: UInt64(t + 1), slabs: UInt64(10 * t + 1), pageSize: 4096, reclaimable: false)
+            let sample = Sample(timestampMilliseconds: Int64(t) * 5000, caches: [cache], inodes: .init(inodes: UInt64(100 * t + 1), freeInodes: 0))
+            ring.append(sample)
+            _ = detector.evaluate(ring, latest: sample)
+        }
+        let state = SavedState(metadata: .init(pageSize: 4096, bootID: "seed", version: "fuzz", lastSampleMilliseconds: 35_000),
+                               ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
+        return (try? state.serialized()) ?? []
+    }
+}
+
+/// libFuzzer calls this once before fuzzing: with SLABWATCH_FUZZ_SEED set it
+/// writes the `state` harness's seed there and exits.
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+    guard let path = getenv("SLABWATCH_FUZZ_SEED") else { return 0 }
+    let seed = RestoredState.seed()
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { exit(1) }
+    _ = seed.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    exit(0)
 }
 
 /// `/snapshot?<input>` against a ring holding one cache, through the real routes.
