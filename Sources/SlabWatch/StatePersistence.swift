@@ -52,6 +52,7 @@ final class StatePersistence: Sendable {
     func load(pageSize: UInt64) -> SavedState? {
         guard isEnabled else { return nil }
         guard prepareDirectory() else { return nil }
+        unlink("\(directory)/.\(Self.fileName).tmp")  // half a write from a run killed mid-checkpoint
         defer { malloc_trim(0) }  // the file and its decompressed content are large and now free
         do throws(StateFile.ReadError) {
             let state = try StateFile.read(path)

@@ -114,6 +114,29 @@ struct StateFileTests {
         #expect(persistence.statistics.checkpointsWritten == 0 && persistence.statistics.checkpointsFailed == 0)
     }
 
+    /// A directory that goes away after start (a full or read-only disk acts
+    /// alike): each failed checkpoint is counted, the last good one stays the
+    /// last, persistence stays on to retry, and the next success writes again.
+    @Test func failingCheckpointsAreCountedAndRetried() throws {
+        let directory = try TemporaryDirectory()
+        var settings = PersistenceSettings()
+        settings.directory = directory.path("state-dir")
+        let persistence = StatePersistence(settings: settings, logger: quietLogger)
+        _ = persistence.load(pageSize: 4096)  // makes the directory
+        persistence.checkpointNow(Self.state())
+        let good = try #require(persistence.statistics.lastCheckpointSeconds)
+        try FileManager.default.removeItem(atPath: settings.directory)
+        persistence.checkpointNow(Self.state())
+        persistence.checkpointNow(Self.state())
+        #expect(persistence.statistics.checkpointsFailed == 2)
+        #expect(persistence.statistics.checkpointsWritten == 1)
+        #expect(persistence.statistics.lastCheckpointSeconds == good)
+        #expect(persistence.statistics.enabled)
+        try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: false)
+        persistence.checkpointNow(Self.state())
+        #expect(persistence.statistics.checkpointsWritten == 2)
+    }
+
     /// Checkpoints are written off the caller's thread, at most one at a time,
     /// every interval of sample time.
     @Test func checkpointsFollowTheInterval() throws {
