@@ -127,6 +127,9 @@ public final class Sampler: @unchecked Sendable {
         }
     }
 
+    /// The ring as of the last tick (`slabwatch top`); shares its storage until the next append.
+    public func ringSnapshot() -> SampleRing { ring.withLock { $0 } }
+
     /// The ring and the detector's memory as of the last tick (clean stop).
     public func currentState() -> (ring: SampleRing, detector: GrowthDetector.Memory) {
         queue.sync { (ring.withLock { $0 }, detector.memory) }

@@ -13,6 +13,11 @@ enum SlabWatchCommand {
                     options: [configOption], keyPrefixes: ["web.", "path.", "sampler.", "ring.", "slab.", "detector.", "alerts.", "state.", "log."]),
         CommandSpec(name: "snapshot", abstract: "Take one sample and print it as the /snapshot JSON, without starting the daemon.",
                     options: [configOption], keyPrefixes: ["path.", "sampler.", "slab.", "log."]),
+        CommandSpec(name: "top", abstract: "Show slab caches like slabtop, with growth per minute and the detector's findings (s: sort, /: filter, q: quit).",
+                    options: [("delay", "DURATION", "time between samples (also -d; default 2s)"),
+                              ("sort", "KEY", "footprint (default), growth, objects, size or name"), configOption],
+                    flags: [("once", "print one screen as text and exit (two samples one delay apart; no escape codes)")],
+                    keyPrefixes: ["path.", "sampler.", "ring.", "detector.", "log."]),
         CommandSpec(name: "check-config", abstract: "Validate a configuration file and exit (0 valid, 2 invalid).",
                     arguments: [("file", "the YAML configuration file to check")]),
         CommandSpec(name: "record", abstract: "Record samples of this machine into DIR (one subdirectory per sample) for replay anywhere.",
@@ -42,7 +47,9 @@ enum SlabWatchCommand {
     static func main() {
         let command: ParsedCommand
         do {
-            switch try CommandLineParser.parse(Array(CommandLine.arguments.dropFirst()), commands: commands,
+            // `-d 2s`, as slabtop and top spell the refresh delay.
+            let arguments = CommandLine.arguments.dropFirst().map { $0 == "-d" ? "--delay" : $0 }
+            switch try CommandLineParser.parse(arguments, commands: commands,
                                                defaultCommand: "run", overview: overview, version: Host.version) {
             case .print(let text): print(text); exit(ExitStatus.success.rawValue)
             case .run(let parsed): command = parsed
@@ -55,6 +62,7 @@ enum SlabWatchCommand {
         case "snapshot": snapshot(command)
         case "check-config": checkConfig(command.arguments[0])
         case "record": record(command)
+        case "top": top(command)
         default: replay(command)
         }
     }
@@ -75,6 +83,29 @@ enum SlabWatchCommand {
         } catch { fail(.badConfiguration, "\(error)") }
         let state = sampler.sampleOnce()
         _ = state.snapshot.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+    }
+
+    static func top(_ command: ParsedCommand) {
+        var configuration = load(configurationSource(command))
+        var options = TopView.Options()
+        if let text = command.options["delay"] {
+            guard let seconds = Units.seconds(text), seconds >= 0.1 else { fail(.badConfiguration, "--delay: '\(text)' is not a duration of at least 100ms") }
+            configuration.sampler.intervalSeconds = seconds
+        } else if !command.keyOverrides.contains(where: { $0.key == "sampler.interval" }) {
+            configuration.sampler.intervalSeconds = 2
+        }
+        options.intervalSeconds = configuration.sampler.intervalSeconds
+        if let key = command.options["sort"] {
+            guard let sort = TopView.SortKey(rawValue: key) else {
+                fail(.badConfiguration, "--sort: '\(key)' is not one of \(TopView.SortKey.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.sort = sort
+        }
+        let sampler: Sampler
+        do {
+            sampler = try Sampler(settings: configuration.sampler, ring: configuration.ring, store: StateStore(), logger: makeLogger(.error))
+        } catch { fail(.badConfiguration, "\(error)") }
+        Top.run(sampler: sampler, options: options, once: command.flags.contains("once"))
     }
 
     static func checkConfig(_ file: String) {

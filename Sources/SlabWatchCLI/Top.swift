@@ -1,0 +1,144 @@
+import Dispatch
+import Glibc
+import SlabWatch
+import SlabWatchCore
+
+/// `slabwatch top`: slabtop with growth and findings, on this machine's kernel
+/// through the daemon's own path (ProcReader → ring → detector), so a finding
+/// appears here too once there are enough samples.
+///
+/// Keys: `s` next sort, `/` filter (a regex; Enter applies, Esc cancels, an
+/// empty one clears), `q` quits. The terminal is restored on `q`, SIGINT,
+/// SIGTERM and SIGHUP. `--once` prints one screen without escape codes,
+/// from two samples one delay apart.
+enum Top {
+    /// Set from signal handlers; read by the loop between frames.
+    nonisolated(unsafe) static var stopSignal: sig_atomic_t = 0
+
+    static func run(sampler: Sampler, options initial: TopView.Options, once: Bool) -> Never {
+        var options = initial
+        if once {
+            options.color = false
+            options.width = 1000  // whole names and findings: for scripts and bug reports
+            // Two samples one delay apart, so the growth columns say something.
+            sampler.sampleOnce()
+            usleep(useconds_t(options.intervalSeconds * 1e6))
+            let state = sampler.sampleOnce()
+            let lines = TopView.render(sample: state.sample, ring: sampler.ringSnapshot(), report: state.report, options: options)
+            print(lines.joined(separator: "\n"))
+            exit(0)
+        }
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            SlabWatchCommand.fail(.badConfiguration, "top needs a terminal; use --once for one screen as text")
+        }
+        options.color = getenv("NO_COLOR") == nil
+        let terminal = RawTerminal()
+        // Caught, and unblocked too: a mask inherited from whatever started
+        // us (a test harness, a supervisor) would otherwise swallow Ctrl-C.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signal(signalNumber, { Top.stopSignal = $0 })
+            sigaddset(&handled, signalNumber)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
+        var prompt: String?  // the filter being typed
+        var state = sampler.sampleOnce()
+        var nextSample = Clock.now() + options.intervalSeconds
+        while stopSignal == 0 {
+            let (columns, rows) = terminal.size()
+            options.width = columns
+            options.height = rows - 1
+            var lines = TopView.render(sample: state.sample, ring: sampler.ringSnapshot(), report: state.report, options: options)
+            lines.append(prompt.map { "/\($0)" } ?? "s: sort  /: filter  q: quit")
+            terminal.draw(lines)
+            let timeout = max(0, nextSample - Clock.now())
+            if let key = terminal.readKey(timeoutSeconds: timeout) {
+                if var typed = prompt {
+                    switch key {
+                    case 13, 10: options.filterText = typed; prompt = nil
+                    case 27: prompt = nil
+                    case 127, 8: typed = String(typed.dropLast()); prompt = typed
+                    case 32...126: typed.append(Character(Unicode.Scalar(key))); prompt = typed
+                    default: break
+                    }
+                } else {
+                    switch key {
+                    case UInt8(ascii: "q"): stopSignal = SIGTERM
+                    case UInt8(ascii: "s"): options.sort = options.sort.next
+                    case UInt8(ascii: "/"): prompt = ""
+                    default: break
+                    }
+                }
+                continue  // redraw at once; the next sample stays on time
+            }
+            state = sampler.sampleOnce()
+            nextSample = Clock.now() + options.intervalSeconds
+        }
+        terminal.restore()
+        exit(0)
+    }
+}
+
+/// Monotonic seconds, for the frame loop.
+private enum Clock {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// The terminal in non-canonical, no-echo mode on the alternate screen, and back.
+final class RawTerminal {
+    private var saved = termios()
+
+    init() {
+        tcgetattr(0, &saved)
+        var raw = saved
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        withUnsafeMutableBytes(of: &raw.c_cc) { cc in
+            cc[Int(VMIN)] = 0
+            cc[Int(VTIME)] = 0
+        }
+        tcsetattr(0, TCSANOW, &raw)
+        emit("\u{1b}[?1049h\u{1b}[?25l")  // alternate screen, cursor hidden
+    }
+
+    func restore() {
+        emit("\u{1b}[0m\u{1b}[?25h\u{1b}[?1049l")
+        tcsetattr(0, TCSANOW, &saved)
+    }
+
+    /// Columns and rows now (it follows resizes: asked every frame).
+    func size() -> (Int, Int) {
+        var size = winsize()
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0, size.ws_row > 0 else { return (80, 24) }
+        return (Int(size.ws_col), Int(size.ws_row))
+    }
+
+    func draw(_ lines: [String]) {
+        // Home, then each line cleared to its end; the rest of the screen cleared.
+        emit("\u{1b}[H" + lines.map { $0 + "\u{1b}[K" }.joined(separator: "\r\n") + "\u{1b}[J")
+    }
+
+    /// One byte typed within `timeoutSeconds`, or nil (also on a signal).
+    func readKey(timeoutSeconds: Double) -> UInt8? {
+        var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, Int32(timeoutSeconds * 1000)) > 0 else { return nil }
+        var byte: UInt8 = 0
+        return read(0, &byte, 1) == 1 ? byte : nil
+    }
+
+    private func emit(_ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { if errno == EINTR { continue } else { return } }
+                offset += n
+            }
+        }
+    }
+}
