@@ -70,15 +70,19 @@ public enum TopView {
     /// (or as much of it as the ring holds, at least two samples); nil without history.
     static func growthPerMinute(_ ring: SampleRing, _ name: String, seconds: Double) -> Double? {
         guard let series = ring.series(named: name) else { return nil }
-        let tier = ring.fine
-        guard tier.count >= 2, let latest = tier.footprint(series: series, at: tier.count - 1) else { return nil }
+        return perMinute(ring.fine, seconds: seconds) { ring.fine.footprint(series: series, at: $0) }
+    }
+
+    /// How fast `value` changed per minute between the newest slot and the
+    /// oldest one at most `seconds` before it (the oldest there is, if fewer).
+    private static func perMinute(_ tier: SampleRing.Tier, seconds: Double, _ value: (Int) -> UInt64?) -> Double? {
+        guard tier.count >= 2, let latest = value(tier.count - 1) else { return nil }
         let now = tier.time(at: tier.count - 1)
         var position = tier.count - 2
         while position > 0 && Double(now - tier.time(at: position - 1)) / 1000 <= seconds { position -= 1 }
-        guard let then = tier.footprint(series: series, at: position) else { return nil }
+        guard let then = value(position) else { return nil }
         let elapsed = Double(now - tier.time(at: position)) / 1000
-        guard elapsed > 0 else { return nil }
-        return (Double(latest) - Double(then)) / elapsed * 60
+        return elapsed > 0 ? (Double(latest) - Double(then)) / elapsed * 60 : nil
     }
 
     private static func ordered(_ a: Row, _ b: Row, by key: SortKey) -> Bool {
@@ -115,14 +119,7 @@ public enum TopView {
     }
 
     private static func counterPerMinute(_ ring: SampleRing, _ counter: SampleRing.Counter) -> Double? {
-        let tier = ring.fine
-        guard tier.count >= 2, let latest = tier.counter(counter, at: tier.count - 1) else { return nil }
-        let now = tier.time(at: tier.count - 1)
-        var position = tier.count - 2
-        while position > 0 && Double(now - tier.time(at: position - 1)) / 1000 <= 300 { position -= 1 }
-        guard let then = tier.counter(counter, at: position) else { return nil }
-        let elapsed = Double(now - tier.time(at: position)) / 1000
-        return elapsed > 0 ? (Double(latest) - Double(then)) / elapsed * 60 : nil
+        perMinute(ring.fine, seconds: 300) { ring.fine.counter(counter, at: $0) }
     }
 
     /// Which columns fit: all of them from 110 columns, else the essentials
