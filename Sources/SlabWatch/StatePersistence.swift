@@ -112,7 +112,6 @@ final class StatePersistence: Sendable {
         queue.sync { write(state) }
     }
 
-
     private func write(_ state: consuming SavedState) {
         let started = Clock.monotonicNanoseconds()
         do {
@@ -141,9 +140,16 @@ final class StatePersistence: Sendable {
     private func prepareDirectory() -> Bool {
         var info = stat()
         if stat(directory, &info) != 0 && errno == ENOENT { _ = mkdir(directory, 0o700) }
-        let usable = stat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR && access(directory, W_OK | X_OK) == 0
-        if !usable {
-            let why = String(cString: strerror(errno))
+        var why: String?
+        if stat(directory, &info) != 0 {
+            why = String(cString: strerror(errno))
+        } else if info.st_mode & S_IFMT != S_IFDIR {
+            why = "not a directory"
+        } else if access(directory, W_OK | X_OK) != 0 {
+            why = String(cString: strerror(errno))
+        }
+        let usable = why == nil
+        if let why {
             logger.warning("state directory not usable; running without persistence", metadata: [
                 "directory": "\(directory)", "error": "\(why)"])
             status.withLock { $0.enabled = false }
