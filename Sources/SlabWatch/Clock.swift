@@ -2,8 +2,8 @@ import Glibc
 
 /// The two clocks slabwatch uses: monotonic for scheduling and freshness,
 /// wall-clock only for the timestamps it reports.
-enum Clock {
-    static func monotonicNanoseconds() -> UInt64 {
+public enum Clock {
+    public static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

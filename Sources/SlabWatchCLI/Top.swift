@@ -44,7 +44,7 @@ enum Top {
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         var prompt: String?  // the filter being typed
         var state = sampler.sampleOnce()
-        var nextSample = Clock.now() + options.intervalSeconds
+        var nextSample = monotonicSeconds() + options.intervalSeconds
         while stopSignal == 0 {
             let (columns, rows) = terminal.size()
             options.width = columns
@@ -52,7 +52,7 @@ enum Top {
             var lines = TopView.render(sample: state.sample, ring: sampler.ringSnapshot(), report: state.report, options: options)
             lines.append(prompt.map { "/\($0)" } ?? "s: sort  /: filter  q: quit")
             terminal.draw(lines)
-            let timeout = max(0, nextSample - Clock.now())
+            let timeout = max(0, nextSample - monotonicSeconds())
             if let key = terminal.readKey(timeoutSeconds: timeout) {
                 if var typed = prompt {
                     switch key {
@@ -73,7 +73,7 @@ enum Top {
                 continue  // redraw at once; the next sample stays on time
             }
             state = sampler.sampleOnce()
-            nextSample = Clock.now() + options.intervalSeconds
+            nextSample = monotonicSeconds() + options.intervalSeconds
         }
         terminal.restore()
         exit(0)
@@ -81,13 +81,7 @@ enum Top {
 }
 
 /// Monotonic seconds, for the frame loop.
-private enum Clock {
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-}
+private func monotonicSeconds() -> Double { Double(Clock.monotonicNanoseconds()) / 1e9 }
 
 /// The terminal in non-canonical, no-echo mode on the alternate screen, and back.
 final class RawTerminal {
