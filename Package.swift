@@ -33,10 +33,13 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // glibc's <malloc.h>: malloc_trim gives a checkpoint's freed buffers back.
         .systemLibrary(name: "CMalloc"),
+        // OpenSSL (TLS) and libcrypt (bcrypt), loaded with dlopen when a web
+        // configuration needs them (see CTLS.h); their headers at build time.
+        .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
         // The small HTTP/1.1 server; knows nothing about slabs.
         .target(
             name: "SlabWatchHTTP",
-            dependencies: ["CZlib", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CZlib", "CTLS", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // The daemon: reading /proc and /sys, the sampler, config, wiring.
         .target(

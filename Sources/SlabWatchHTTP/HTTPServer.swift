@@ -30,6 +30,10 @@ public struct HTTPServerStatistics: Sendable, Equatable {
     public var connectionsTimedOut: UInt64 = 0
     public var acceptErrors: UInt64 = 0
     public var badRequests: UInt64 = 0
+    /// TLS handshakes that failed or did not finish (plain HTTP to a TLS port among them).
+    public var tlsHandshakeFailures: UInt64 = 0
+    /// Requests refused for missing or wrong credentials.
+    public var authenticationFailures: UInt64 = 0
 }
 
 /// A small HTTP/1.1 server: keep-alive, `GET`/`HEAD` routing left to the
@@ -53,6 +57,13 @@ public final class HTTPServer: @unchecked Sendable {
     private var connections: [Int32: Connection] = [:]
     private var sweeper: (any DispatchSourceTimer)?
     private let stats = Mutex(HTTPServerStatistics())
+    private var security = WebSecurity.open
+    /// bcrypt runs here, one check at a time (as exporter-toolkit does), so a
+    /// stream of made-up passwords costs one core at most and never holds the
+    /// queue that serves scrapes.
+    private let authQueue = DispatchQueue(label: "slabwatch.http.auth")
+    private var pendingAuthChecks = 0
+    private let maxPendingAuthChecks = 16
 
     public init(limits: HTTPServerLimits, logger: Logger, handler: @escaping Handler) {
         self.limits = limits
@@ -61,6 +72,12 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     public var statistics: HTTPServerStatistics { stats.withLock { $0 } }
+
+    /// TLS, credentials and headers for connections accepted from now on
+    /// (and for every request's credentials check).
+    public func setSecurity(_ security: WebSecurity) {
+        queue.sync { self.security = security }
+    }
 
     /// Binds every address and starts accepting. Returns the bound addresses
     /// (with the real port where 0 was asked for).
@@ -135,7 +152,7 @@ public final class HTTPServer: @unchecked Sendable {
             }
             stats.withLock { $0.connectionsAccepted += 1 }
             Socket.prepareAccepted(fd)
-            let connection = Connection(fd: fd, server: self)
+            let connection = Connection(fd: fd, server: self, tls: security.tls)
             connections[fd] = connection
             connection.start()
         }
@@ -202,10 +219,57 @@ public final class HTTPServer: @unchecked Sendable {
 
     fileprivate func respond(to request: HTTPRequest) -> HTTPResponse {
         stats.withLock { $0.requests += 1 }
-        return handler(request)
+        var response = handler(request)
+        response.headers += security.headers
+        return response
     }
 
     fileprivate func countBadRequest() { stats.withLock { $0.badRequests += 1 } }
+    fileprivate func countHandshakeFailure() { stats.withLock { $0.tlsHandshakeFailures += 1 } }
+
+    fileprivate enum Admission {
+        case admitted
+        case refused(HTTPResponse)
+        case checking
+    }
+
+    /// Whether `request` may be answered. When bcrypt must run, it runs off this
+    /// queue and `then` is called back on it with the answer.
+    fileprivate func admit(_ request: HTTPRequest, then: @escaping (Admission) -> Void) -> Admission {
+        guard let authenticator = security.authenticator, !security.excludedPaths.contains(request.path) else { return .admitted }
+        switch authenticator.decide(authorization: request.header("Authorization")) {
+        case .granted: return .admitted
+        case .refused: return .refused(unauthorized())
+        case .needsCheck(let credentials):
+            guard pendingAuthChecks < maxPendingAuthChecks else {
+                return .refused(HTTPResponse(status: 503, text: "too many credential checks in progress\n",
+                                             headers: [("Retry-After", "1")] + security.headers))
+            }
+            pendingAuthChecks += 1
+            let callback = OnServerQueue(then)
+            authQueue.async { [self] in
+                let granted = authenticator.verify(credentials)
+                queue.async { [self] in
+                    pendingAuthChecks -= 1
+                    callback.value(granted ? .admitted : .refused(unauthorized()))
+                }
+            }
+            return .checking
+        }
+    }
+
+    private func unauthorized() -> HTTPResponse {
+        stats.withLock { $0.authenticationFailures += 1 }
+        return HTTPResponse(status: 401, text: "Unauthorized\n",
+                            headers: [("WWW-Authenticate", "Basic realm=\"slabwatch\"")] + security.headers)
+    }
+}
+
+/// A value that crosses to another queue and back but is only used on the
+/// server's queue (a connection's continuation).
+private struct OnServerQueue<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// One client connection; every method runs on the server's queue.
@@ -214,6 +278,12 @@ private final class Connection {
     private unowned let server: HTTPServer
     private let readSource: any DispatchSourceRead
     private var writeSource: (any DispatchSourceWrite)?
+    /// nil on a plain-HTTP server, and after a plain request reached a TLS port.
+    private var tls: TLSStream?
+    private var handshaking: Bool
+    /// OpenSSL needs the socket writable before it can go on reading (the
+    /// handshake's reply, a TLS 1.3 key update).
+    private var readNeedsWritable = false
     private var input: [UInt8] = []
     private var scanned = 0  // bytes of `input` already searched for the end of the head
     private var output: [UInt8] = []
@@ -223,21 +293,26 @@ private final class Connection {
     private var writeSuspended = false
     private var openSources = 1
     private var isClosed = false
+    /// A request is waiting for its credentials to be checked.
+    private var checkingCredentials = false
     /// The client shut down its side: answer what it sent, then close.
     private var peerFinished = false
     private(set) var deadline: DispatchTime
     /// When bytes last arrived or a response was last finished.
     private(set) var lastActivity: DispatchTime = .now()
 
-    /// Between requests, or still receiving a head: nothing is owed to it yet,
-    /// so it can be shed to make room for a new connection.
-    var isSheddable: Bool { output.isEmpty && !isClosed }
+    /// Between requests, still receiving a head, or still in its TLS handshake:
+    /// nothing is owed to it yet, so it can be shed to make room for a new connection.
+    var isSheddable: Bool { output.isEmpty && !isClosed && !checkingCredentials }
 
-    init(fd: Int32, server: HTTPServer) {
+    init(fd: Int32, server: HTTPServer, tls context: TLSContext?) {
         self.fd = fd
         self.server = server
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: server.serverQueue)
+        // The handshake and the first head share one deadline, as Go's ReadHeaderTimeout does.
         deadline = .now() + server.serverLimits.headerTimeoutSeconds
+        tls = context.flatMap { TLSStream(context: $0, fd: fd) }
+        handshaking = tls != nil
         input.reserveCapacity(1024)
     }
 
@@ -247,26 +322,84 @@ private final class Connection {
         readSource.resume()
     }
 
-    private func readAvailable() {
+    private enum Received { case bytes(Int), wouldBlock, needsWritable, closed, failed }
+
+    private func receive() -> Received {
+        if let tls {
+            switch server.receiveBuffer.withUnsafeMutableBytes({ tls.read(into: $0) }) {
+            case .bytes(let n): return .bytes(n)
+            case .wantRead: return .wouldBlock
+            case .wantWrite: return .needsWritable
+            case .closed: return .closed
+            case .failed: return .failed
+            }
+        }
         while true {
             let n = server.receiveBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
+            if n > 0 { return .bytes(n) }
+            if n == 0 { return .closed }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            default: return .failed  // a reset or other error: nobody is left to answer
+            }
+        }
+    }
+
+    private func readAvailable() {
+        if handshaking && !continueHandshake() { return }
+        reading: while true {
+            switch receive() {
+            case .bytes(let n):
                 lastActivity = .now()
                 if input.isEmpty { deadline = .now() + server.serverLimits.headerTimeoutSeconds }
                 input.append(contentsOf: server.receiveBuffer[0..<n])
-                if input.count > server.serverLimits.maxHeaderBytes + 4096 { break }
-                continue
+                if input.count > server.serverLimits.maxHeaderBytes + 4096 { break reading }
+            case .wouldBlock: break reading
+            case .needsWritable:
+                readNeedsWritable = true
+                processInput()
+                if output.isEmpty && !isClosed { waitUntilWritable(extendingDeadline: false) }
+                return
+            case .closed: finishAfterAnswering(); return
+            case .failed: close(); return
             }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
-            if n < 0 && errno == EINTR { continue }
-            if n == 0 {
-                finishAfterAnswering()
-            } else {
-                close()  // a reset or other error: nobody is left to answer
-            }
-            return
         }
         processInput()
+    }
+
+    /// Drives the TLS handshake; true once it is done and requests can be read.
+    private func continueHandshake() -> Bool {
+        guard let tls else { return true }
+        if refusePlainHTTP() { return false }
+        switch tls.handshake() {
+        case .done:
+            handshaking = false
+            return true
+        case .wantRead:
+            return false
+        case .wantWrite:
+            readNeedsWritable = true
+            waitUntilWritable(extendingDeadline: false)
+            return false
+        case .failed:
+            server.countHandshakeFailure()
+            close()
+            return false
+        }
+    }
+
+    /// A TLS record starts with 0x16; a plain request to the TLS port gets a
+    /// plain 400 saying so (as Go's servers answer), not a silent reset.
+    private func refusePlainHTTP() -> Bool {
+        var first: UInt8 = 0
+        let n = recv(fd, &first, 1, Int32(MSG_PEEK))
+        guard n == 1, first != 0x16, (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(first) else { return false }
+        server.countHandshakeFailure()
+        tls = nil
+        handshaking = false
+        fail(400, "client sent an HTTP request to an HTTPS server\n")
+        return true
     }
 
     /// EOF after a request (`shutdown(SHUT_WR)`) still gets its answers: stop
@@ -276,12 +409,12 @@ private final class Connection {
         peerFinished = true
         if !readSuspended { readSuspended = true; readSource.suspend() }
         processInput()
-        if output.isEmpty { close() }
+        if output.isEmpty && !checkingCredentials { close() }
     }
 
     /// Answers every complete request in the buffer, in order (pipelining).
     private func processInput() {
-        while !isClosed && output.isEmpty {
+        while !isClosed && output.isEmpty && !checkingCredentials {
             guard let headEnd = findEndOfHead() else {
                 if input.count > server.serverLimits.maxHeaderBytes {
                     fail(431, "request head larger than \(server.serverLimits.maxHeaderBytes) bytes\n")
@@ -313,10 +446,35 @@ private final class Connection {
             fail(413, "request bodies are not accepted\n")
             return
         }
+        let admission = server.admit(request) { [self] admission in
+            checkingCredentials = false
+            guard !isClosed else { return }
+            answer(request, admission)
+            if output.isEmpty { resumeAfterCheck() }
+        }
+        if case .checking = admission {
+            checkingCredentials = true
+            deadline = .now() + server.serverLimits.writeTimeoutSeconds
+            return
+        }
+        answer(request, admission)
+    }
+
+    private func answer(_ request: HTTPRequest, _ admission: HTTPServer.Admission) {
         let keepAlive = request.wantsKeepAlive
-        let response = server.respond(to: request)
-        send(response.serialized(keepAlive: keepAlive, omitBody: request.method == "HEAD"),
-             thenClose: !keepAlive)
+        let response: HTTPResponse
+        switch admission {
+        case .admitted: response = server.respond(to: request)
+        case .refused(let refusal): response = refusal
+        case .checking: return
+        }
+        send(response.serialized(keepAlive: keepAlive, omitBody: request.method == "HEAD"), thenClose: !keepAlive)
+    }
+
+    /// After an answer that was sent whole at once: go on with what arrived meanwhile.
+    private func resumeAfterCheck() {
+        if peerFinished { processInput(); if output.isEmpty && !checkingCredentials { close() }; return }
+        processInput()
     }
 
     /// Finds `\r\n\r\n` (or `\n\n`), resuming where the last search stopped so
@@ -351,19 +509,35 @@ private final class Connection {
         flush()
     }
 
-    private func flush() {
-        while written < output.count {
+    private enum Sent { case bytes(Int), wouldBlock, failed }
+
+    private func transmit() -> Sent {
+        if let tls {
+            let result = output.withUnsafeBytes { tls.write(UnsafeRawBufferPointer(rebasing: $0[written...])) }
+            switch result {
+            case .bytes(let n): return .bytes(n)
+            case .wantWrite: return .wouldBlock
+            case .wantRead, .closed, .failed: return .failed  // renegotiation is off: nothing to wait for
+            }
+        }
+        while true {
             let n = output.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL))
             }
-            if n > 0 { written += n; continue }
+            if n > 0 { return .bytes(n) }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                waitUntilWritable()
-                return
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .wouldBlock }
+            return .failed
+        }
+    }
+
+    private func flush() {
+        while written < output.count {
+            switch transmit() {
+            case .bytes(let n): written += n
+            case .wouldBlock: waitUntilWritable(extendingDeadline: true); return
+            case .failed: close(); return
             }
-            close()
-            return
         }
         output = []
         lastActivity = .now()
@@ -371,22 +545,24 @@ private final class Connection {
         deadline = .now() + server.serverLimits.idleTimeoutSeconds
         if peerFinished {
             processInput()
-            if output.isEmpty { close() }
+            if output.isEmpty && !checkingCredentials { close() }
             return
         }
         if readSuspended { readSuspended = false; readSource.resume() }
         if !input.isEmpty { processInput() }
     }
 
-    private func waitUntilWritable() {
-        deadline = .now() + server.serverLimits.writeTimeoutSeconds
+    /// Waits for room in the socket; reading pauses meanwhile. A response's
+    /// writes get `web.write-timeout`; a handshake keeps its own deadline.
+    private func waitUntilWritable(extendingDeadline: Bool) {
+        if extendingDeadline { deadline = .now() + server.serverLimits.writeTimeoutSeconds }
         if !readSuspended { readSuspended = true; readSource.suspend() }
         if writeSource == nil {
             let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: server.serverQueue)
             source.setEventHandler { [self] in
                 writeSuspended = true
                 writeSource?.suspend()
-                flush()
+                writable()
             }
             source.setCancelHandler { [self] in sourceCancelled() }
             openSources += 1
@@ -398,16 +574,24 @@ private final class Connection {
         }
     }
 
+    private func writable() {
+        guard readNeedsWritable else { flush(); return }
+        readNeedsWritable = false
+        if readSuspended { readSuspended = false; readSource.resume() }
+        readAvailable()
+    }
+
     // MARK: closing
 
     func timeOut() {
-        if output.isEmpty && !input.isEmpty && !isClosed {
+        if output.isEmpty && !input.isEmpty && !isClosed && !handshaking {
             server.countBadRequest()
             send(HTTPResponse(status: 408, text: "request head not received in time\n")
                 .serialized(keepAlive: false, omitBody: false), thenClose: true)
             if !isClosed { close() }
             return
         }
+        if handshaking { server.countHandshakeFailure() }
         close()
     }
 
@@ -416,6 +600,7 @@ private final class Connection {
     func close() {
         guard !isClosed else { return }
         isClosed = true
+        tls?.shutdown()
         if readSuspended { readSuspended = false; readSource.resume() }
         readSource.cancel()
         if let writeSource {
