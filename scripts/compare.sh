@@ -2,16 +2,18 @@
 # slabwatch beside node_exporter (slabinfo, meminfo and filefd collectors) in
 # one run on this machine: idle resident memory, CPU per sample with nobody
 # scraping (against the kernel's own cost of producing the files), CPU per
-# scrape and throughput under wrk, and resident memory after a minute of it.
+# scrape and throughput under wrk, and resident memory after a minute of it;
+# then both again behind the same web configuration file (TLS + basic auth).
 # Needs root, wrk and prometheus-node-exporter. SECONDS of wrk (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-for tool in wrk prometheus-node-exporter; do command -v $tool >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }; done
+for tool in wrk prometheus-node-exporter openssl; do command -v $tool >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }; done
 swift build -c release --product slabwatch --static-swift-stdlib --scratch-path .build-static >/dev/null
 swift build -c release --product slabwatch-bench >/dev/null
 sw_bin=.build-static/release/slabwatch
-pids=(); state=""; trap 'kill "${pids[@]}" 2>/dev/null || true; [ -z "$state" ] || rm -rf "$state"' EXIT
+pids=(); state=""; pki=""
+trap 'kill "${pids[@]}" 2>/dev/null || true; [ -z "$state" ] || rm -rf "$state"; [ -z "$pki" ] || rm -rf "$pki"' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }  # kB
 anon() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
@@ -35,9 +37,9 @@ prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.disable
   --collector.slabinfo --collector.meminfo --collector.filefd >/dev/null 2>&1 & ne=$!; pids+=($ne)
 sleep 5
 sw_idle=$(rss $sw); ne_idle=$(rss $ne); sw_private=$(private $sw); ne_private=$(private $ne)
-run() {  # PID URL → requests/s and CPU µs per request
+run() {  # PID URL [wrk options] → requests/s and CPU µs per request
   local a b out
-  a=$(cpu $1); out=$(wrk -t2 -c16 -d"${seconds}s" -H 'Accept-Encoding: gzip' "$2"); b=$(cpu $1)
+  a=$(cpu $1); out=$(wrk -t2 -c16 -d"${seconds}s" -H 'Accept-Encoding: gzip' "${@:3}" "$2"); b=$(cpu $1)
   local rps total
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); total=$(awk '/requests in/ {print $1}' <<<"$out")
   echo "$rps $(awk -v d=$((b - a)) -v t=$tick -v n="$total" 'BEGIN {printf "%.0f", d / t / n * 1e6}')"
@@ -53,3 +55,21 @@ printf '| CPU per sample, nobody scraping (100 ms interval) | %s µs; the kernel
   "$per_sample" "$kernel_paced" "$kernel"
 printf '| /metrics with gzip, wrk 2×16 | %s requests/s, %s µs CPU each | %s requests/s, %s µs CPU each |\n' \
   "$sw_rps" "$sw_scrape" "$ne_rps" "$ne_scrape"
+
+# The same two behind one exporter-toolkit web configuration: TLS 1.3
+# (ECDSA P-256) and basic auth, keep-alive connections (wrk's default).
+pki=$(mktemp -d)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$pki/key" -out "$pki/crt" 2>/dev/null
+printf 'tls_server_config:\n  cert_file: crt\n  key_file: key\nbasic_auth_users:\n  bench: %s\n' \
+  '$2y$10$vaGhZBVTv0F./3cFfFMOf.dVvoKnM14swfFqxR/CzI/5qhKkuoQQO' >"$pki/web.yml"  # password: hello
+auth="Authorization: Basic $(printf bench:hello | base64)"
+"$sw_bin" --web.listen-address 127.0.0.1:10078 --state.directory "$state" --web.config-file "$pki/web.yml" 2>/dev/null & swt=$!; pids+=($swt)
+prometheus-node-exporter --web.listen-address=127.0.0.1:9101 --web.config.file="$pki/web.yml" --collector.disable-defaults \
+  --collector.slabinfo --collector.meminfo --collector.filefd >/dev/null 2>&1 & net=$!; pids+=($net)
+sleep 5
+read -r swt_rps swt_scrape < <(run $swt https://127.0.0.1:10078/metrics -H "$auth")
+read -r net_rps net_scrape < <(run $net https://127.0.0.1:9101/metrics -H "$auth")
+printf '| /metrics with gzip over TLS + basic auth, keep-alive, wrk 2×16 | %s requests/s, %s µs CPU each | %s requests/s, %s µs CPU each |\n' \
+  "$swt_rps" "$swt_scrape" "$net_rps" "$net_scrape"
+printf '| resident memory after that (TLS) | %.1f MB | %.1f MB |\n' "$(bc -l <<<"$(rss $swt)/1000")" "$(bc -l <<<"$(rss $net)/1000")"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes slabwatch's parsers with libFuzzer: slabinfo, meminfo, the fs
 # counters, the HTTP request head, the /snapshot query, the YAML config loader,
-# the recording reader and the cache-filter regexes. Each runs SECONDS (default
+# the recording reader, the cache-filter regexes, the state file, the web
+# configuration and the Authorization header. Each runs SECONDS (default
 # 60), seeded from Tests/Fixtures. A crash leaves its input in
 # .build-fuzz/artifacts/ and fails the script; replay one with
 #   SLABWATCH_FUZZ_TARGET=slabinfo .build-fuzz/debug/slabwatch-fuzz FILE
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex state"}
+targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex state web-config basic-auth"}
 work=.build-fuzz
 mkdir -p "$work/artifacts" "$work/tmp"
 export TMPDIR=$PWD/$work/tmp  # the recording harness writes its samples there
@@ -33,6 +34,8 @@ seed() {  # TARGET DIR: fills DIR with starting inputs
                  cat "$fixtures/local-6.18/proc/sys/fs/inode-nr"; printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/dentry-state"
                  printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/file-nr"; } >"$dir/local" ;;
     state) SLABWATCH_FUZZ_SEED="$dir/seed" "$binary" >/dev/null 2>&1 ;;  # a small valid state, written by the harness
+    web-config) printf 'tls_server_config:\n  cert: x\n  key: y\n  client_auth_type: RequestClientCert\nbasic_auth_users:\n  a: $2y$10$vaGhZBVTv0F./3cFfFMOf.dVvoKnM14swfFqxR/CzI/5qhKkuoQQO\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n' >"$dir/web.yml" ;;
+    basic-auth) printf 'Basic YWxpY2U6aGVsbG8=' >"$dir/good"; printf 'basic  Ym9iOg==' >"$dir/empty-password" ;;
     regex) printf 'kmalloc-(\\d+|rcl-\\d+)k?\0kmalloc-rcl-64' >"$dir/r1"; printf '(a+)+$\0aaaaaaaaaaaaaaaaaaaa!' >"$dir/r2" ;;
   esac
 }

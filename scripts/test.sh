@@ -21,6 +21,9 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libsystemd 2>/dev/null || need+=(libsystemd-dev)
 pkg-config --exists yaml-0.1 2>/dev/null || need+=(libyaml-dev)
 pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)
+pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)   # TLS
+pkg-config --exists libcrypt 2>/dev/null || need+=(libcrypt-dev) # bcrypt
+command -v openssl >/dev/null || need+=(openssl)  # the TLS tests' certificates
 # journald, journalctl, systemd-analyze and systemd-socket-activate
 { [ -x /lib/systemd/systemd-journald ] && command -v systemd-analyze >/dev/null \
   && command -v systemd-socket-activate >/dev/null; } || need+=(systemd)

@@ -13,6 +13,8 @@ public struct Configuration: Sendable, Equatable {
 
     public var listenAddresses = [ListenAddress(host: .any, port: defaultPort)]
     public var limits = HTTPServerLimits()
+    /// exporter-toolkit's web configuration file; empty: plain HTTP, no credentials.
+    public var webConfigFile = ""
     public var sampler = Sampler.Settings()
     public var ring = SampleRing.Configuration()
     public var logLevel = Logger.Level.info

@@ -65,6 +65,11 @@ extension Configuration {
               "time a client may take to read a response") { config, values throws(InvalidValue) in
             config.limits.writeTimeoutSeconds = try duration(values, in: 0.1...600)
         },
+        .init("web.config-file", default: "\"\"", reloadable: true,
+              "exporter-toolkit web configuration (TLS, client certificates, basic auth, headers; see Security); re-read on SIGHUP and when it or a file it names changes; also `--web.config.file`") { config, values throws(InvalidValue) in
+            let text = try single(values)
+            config.webConfigFile = text.isEmpty ? "" : try path(values)
+        },
         .init("path.procfs", default: "/proc", reloadable: true,
               "where to read the kernel's procfs (a recorded tree works too)") { config, values throws(InvalidValue) in
             config.sampler.paths.procfs = try path(values)

@@ -21,6 +21,7 @@ public final class Daemon: @unchecked Sendable {
     private var server: HTTPServer?
     private var alerts: AlertRouter?
     private var persistence: StatePersistence?
+    private var webSecurity: WebSecurityReloader?
     private var bootID = ""
     private let readiness = ServiceNotifier()
 
@@ -48,7 +49,12 @@ public final class Daemon: @unchecked Sendable {
         }
         let routes = Routes(store: store) { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) }
         let server = HTTPServer(limits: configuration.limits, logger: logger) { routes.respond(to: $0) }
+        do { webSecurity = try WebSecurityReloader(path: configuration.webConfigFile, server: server, logger: logger) } catch {
+            logger.error("invalid web configuration", metadata: ["error": "\(error)"])
+            return .badConfiguration
+        }
         guard listen(server) else { return .cannotListen }
+        webSecurity?.watch(on: signalQueue)
         let alerts = AlertRouter(settings: configuration.alerts, journalSocket: configuration.journalSocket, logger: logger)
         let persistence = StatePersistence(settings: configuration.state, logger: logger)
         self.sampler = sampler
@@ -124,6 +130,8 @@ public final class Daemon: @unchecked Sendable {
             exported.connectionsShed = s.connectionsShed
             exported.connectionsTimedOut = s.connectionsTimedOut
             exported.acceptErrors = s.acceptErrors
+            exported.tlsHandshakeFailures = s.tlsHandshakeFailures
+            exported.authenticationFailures = s.authenticationFailures
             return exported
         }
         hooks.evaluated = { report, now in alerts.route(report, now: now) }
@@ -180,6 +188,7 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         alerts?.apply(new.alerts)
+        webSecurity?.reload(path: new.webConfigFile, reason: "SIGHUP")
         let restartOnly = [
             ("web.*", new.listenAddresses != configuration.listenAddresses || new.limits != configuration.limits),
             ("ring.*", new.ring != configuration.ring),
@@ -198,6 +207,7 @@ public final class Daemon: @unchecked Sendable {
     private func shutDown() {
         readiness.send("STOPPING=1")
         for source in signalSources { source.cancel() }
+        webSecurity?.stop()
         server?.stop()
         let samplerStopped = sampler?.stop() != false
         if !samplerStopped { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }

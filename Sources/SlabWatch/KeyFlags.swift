@@ -20,7 +20,8 @@ public struct KeyFlags: Sendable {
             index += 1
             guard argument.hasPrefix("--") else { flags.rest.append(argument); continue }
             let body = argument.dropFirst(2)
-            let name = String(body.prefix { $0 != "=" })
+            var name = String(body.prefix { $0 != "=" })
+            name = aliases[name] ?? name
             guard Configuration.settings[name] != nil else { flags.rest.append(argument); continue }
             if let equals = body.firstIndex(of: "=") {
                 flags.overrides.append((name, String(body[body.index(after: equals)...])))
@@ -32,6 +33,10 @@ public struct KeyFlags: Sendable {
         }
         return flags
     }
+
+    /// Other spellings of a key: exporter-toolkit's flag name, which operators
+    /// of Prometheus exporters type from habit.
+    static let aliases = ["web.config.file": "web.config-file"]
 
     /// Keys given that a command does not use (it reads only `prefixes`).
     public func unused(by prefixes: [String]) -> [String] {

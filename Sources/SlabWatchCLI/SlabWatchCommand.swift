@@ -18,7 +18,7 @@ enum SlabWatchCommand {
                               ("sort", "KEY", "footprint (default), growth, objects, size or name"), configOption],
                     flags: [("once", "print one screen as text and exit (two samples one delay apart; no escape codes)")],
                     keyPrefixes: ["path.", "sampler.", "ring.", "detector.", "log."]),
-        CommandSpec(name: "check-config", abstract: "Validate a configuration file and exit (0 valid, 2 invalid).",
+        CommandSpec(name: "check-config", abstract: "Validate a configuration file (and the web configuration it names) and exit (0 valid, 2 invalid).",
                     arguments: [("file", "the YAML configuration file to check")]),
         CommandSpec(name: "record", abstract: "Record samples of this machine into DIR (one subdirectory per sample) for replay anywhere.",
                     options: [("duration", "DURATION", "stop after this long, e.g. 30m (default: until SIGINT/SIGTERM)"), configOption],
@@ -108,9 +108,15 @@ enum SlabWatchCommand {
         Top.run(sampler: sampler, options: options, once: command.flags.contains("once"))
     }
 
+    /// The file, and the web configuration it names (certificates and key
+    /// loaded as the daemon would), as `promtool check web-config` does.
     static func checkConfig(_ file: String) {
         do {
-            _ = try ConfigurationSource(file: file, overrides: []).load()
+            let configuration = try ConfigurationSource(file: file, overrides: []).load()
+            if !configuration.webConfigFile.isEmpty {
+                _ = try WebConfiguration.load(path: configuration.webConfigFile).security(origin: configuration.webConfigFile)
+                print("\(configuration.webConfigFile): ok")
+            }
             print("\(file): ok")
         } catch { fail(.badConfiguration, error.description) }
     }

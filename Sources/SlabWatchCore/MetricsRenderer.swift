@@ -196,12 +196,14 @@ public enum MetricsRenderer {
             out.sample(name, value)
         }
         counter("slabwatch_http_accept_errors_total", "accept() failures, including running out of file descriptors.", s.acceptErrors)
+        counter("slabwatch_http_authentication_failures_total", "Requests answered 401: basic-auth credentials missing or wrong.", s.authenticationFailures)
         counter("slabwatch_http_bad_requests_total", "Requests answered 400, 408, 413, 431 or 505.", s.badRequests)
         counter("slabwatch_http_connections_accepted_total", "Connections accepted.", s.connectionsAccepted)
         counter("slabwatch_http_connections_rejected_total", "Connections refused with 503 at web.max-connections because every open one was owed a response.", s.connectionsRejected)
         counter("slabwatch_http_connections_shed_total", "Idle or head-less connections closed to make room at web.max-connections.", s.connectionsShed)
         counter("slabwatch_http_connections_timed_out_total", "Connections closed at the header, idle or write deadline.", s.connectionsTimedOut)
         counter("slabwatch_http_requests_total", "Requests answered by a route.", s.requests)
+        counter("slabwatch_http_tls_handshake_failures_total", "TLS handshakes that failed or did not finish in web.header-timeout, plain HTTP to the TLS port included.", s.tlsHandshakeFailures)
     }
 
     private static func renderMemory(_ meminfo: Meminfo?, _ out: inout PrometheusText) {

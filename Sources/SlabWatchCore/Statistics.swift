@@ -43,6 +43,10 @@ public struct ServerStatistics: Sendable, Equatable {
     /// Closed at the header, idle or write deadline.
     public var connectionsTimedOut: UInt64 = 0
     public var acceptErrors: UInt64 = 0
+    /// Failed or unfinished TLS handshakes (plain HTTP to the TLS port among them).
+    public var tlsHandshakeFailures: UInt64 = 0
+    /// Requests answered 401: credentials missing or wrong.
+    public var authenticationFailures: UInt64 = 0
 
     public init() {}
 }

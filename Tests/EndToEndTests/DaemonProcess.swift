@@ -16,9 +16,16 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
     private let lock = NSLock()
     private var logText = ""
     private(set) var port: UInt16 = 0
+    /// How `get` reaches it: `https` and curl's TLS and credential options when
+    /// the daemon runs with a web configuration.
+    let scheme: String
+    let clientOptions: [String]
 
     /// Starts the daemon and waits until it is listening and has published a sample.
-    init(arguments: [String], wrapper: [String] = [], environment: [String: String] = [:], listen: Bool = true) throws {
+    init(arguments: [String], wrapper: [String] = [], environment: [String: String] = [:], listen: Bool = true,
+         scheme: String = "http", clientOptions: [String] = []) throws {
+        self.scheme = scheme
+        self.clientOptions = clientOptions
         // Keep nothing under /var/lib unless the test asks for a state directory.
         let arguments = arguments.contains("--state.directory") ? arguments : arguments + ["--state.directory", ""]
         if wrapper.isEmpty {
@@ -73,13 +80,15 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
 
     /// A request made with the real curl.
     func get(_ path: String, extra: [String] = []) throws -> Response {
-        let result = try Self.run("/usr/bin/curl", ["-sS", "-D", "-", "--max-time", "5"] + extra + ["http://127.0.0.1:\(port)\(path)"])
+        let result = try Self.run("/usr/bin/curl", ["-sS", "-D", "-", "--max-time", "5"] + clientOptions + extra + [url(path)])
         guard result.status == 0 else { throw Failure(message: "curl failed: \(result.error)") }
         let parts = result.output.components(separatedBy: "\r\n\r\n")
         let statusLine = parts[0].split(separator: "\r\n").first ?? ""
         let status = Int(statusLine.split(separator: " ")[1]) ?? 0
         return Response(status: status, headers: parts[0], body: parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
+
+    func url(_ path: String) -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
 
     var pid: Int32 { process.processIdentifier }
 

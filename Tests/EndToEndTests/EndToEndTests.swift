@@ -163,44 +163,15 @@ struct EndToEndTests {
 
     @Test func realPrometheusScrapesTheDaemon() throws {
         let daemon = try DaemonProcess(arguments: Self.fixtureArguments)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-prom-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try replaceFile(dir.appendingPathComponent("prometheus.yml"), with: """
-            global:
-              scrape_interval: 1s
-            scrape_configs:
+        let prometheus = try PrometheusServer(scrapeConfigs: """
               - job_name: slabwatch
                 static_configs:
                   - targets: ["127.0.0.1:\(daemon.port)"]
-            """)
-        let promPort = freePort()
-        let prometheus = Process()
-        prometheus.executableURL = URL(fileURLWithPath: Paths.prometheus)
-        prometheus.arguments = [
-            "--config.file=\(dir.appendingPathComponent("prometheus.yml").path)",
-            "--storage.tsdb.path=\(dir.appendingPathComponent("data").path)",
-            "--web.listen-address=127.0.0.1:\(promPort)",
-        ]
-        prometheus.standardOutput = FileHandle.nullDevice
-        prometheus.standardError = FileHandle.nullDevice
-        try prometheus.run()
-        defer { prometheus.terminate(); prometheus.waitUntilExit() }
 
-        func query(_ promQL: String) throws -> [[String: Any]] {
-            let encoded = promQL.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-            let result = try DaemonProcess.run("/usr/bin/curl", ["-sS", "--max-time", "5", "http://127.0.0.1:\(promPort)/api/v1/query?query=\(encoded)"])
-            guard let json = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
-                  let data = json["data"] as? [String: Any] else { return [] }
-            return data["result"] as? [[String: Any]] ?? []
-        }
-        try daemon.waitFor("Prometheus to scrape", timeout: 60) {
-            let up = try query("up{job=\"slabwatch\"}")
-            return ((up.first?["value"] as? [Any])?.last as? String) == "1"
-        }
-        let series = try query("count(slabwatch_slab_memory_bytes)")
-        #expect(((series.first?["value"] as? [Any])?.last as? String) == "235")
-        let failures = try query("scrape_samples_post_metric_relabeling{job=\"slabwatch\"} > 0")
+            """)
+        try daemon.waitFor("Prometheus to scrape", timeout: 60) { try prometheus.value("up{job=\"slabwatch\"}") == "1" }
+        #expect(try prometheus.value("count(slabwatch_slab_memory_bytes)") == "235")
+        let failures = try prometheus.query("scrape_samples_post_metric_relabeling{job=\"slabwatch\"} > 0")
         #expect(!failures.isEmpty)
     }
 

@@ -8,6 +8,8 @@ import SlabWatchHTTP
 /// input: a crash, a hang or a sanitizer report is the finding.
 let target = getenv("SLABWATCH_FUZZ_TARGET").map { String(cString: $0) } ?? "slabinfo"
 
+let authenticator = try! BasicAuthenticator(users: ["alice": "$2y$10$vaGhZBVTv0F./3cFfFMOf.dVvoKnM14swfFqxR/CzI/5qhKkuoQQO"])
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -27,6 +29,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case "config": _ = try? Configuration.load(file: "fuzz.yml", contents: String(decoding: bytes, as: UTF8.self))
     case "recording": Recording.replay(bytes)
     case "state": RestoredState.use(bytes)
+    case "web-config":
+        // Inline PEM only: a path in the input would make the fuzzer read files.
+        let text = String(decoding: bytes, as: UTF8.self)
+        if !text.contains("_file"), let web = try? WebConfiguration.parse(text, file: "fuzz.yml") { _ = try? web.security(origin: "fuzz.yml") }
+    case "basic-auth":
+        // Decides from the header alone; bcrypt itself is libcrypt's.
+        _ = authenticator.decide(authorization: String(decoding: bytes, as: UTF8.self))
     case "regex":
         let parts = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
         if let regex = try? LinearRegex(String(decoding: parts[0], as: UTF8.self)) {
