@@ -17,6 +17,7 @@ command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive client
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)  # the .deb's Depends
 command -v lintian >/dev/null || need+=(lintian)
 command -v tmux >/dev/null || need+=(tmux)  # slabwatch top in a real terminal
+command -v chromium >/dev/null || need+=(chromium)  # the web page in a real browser
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libsystemd 2>/dev/null || need+=(libsystemd-dev)
 pkg-config --exists yaml-0.1 2>/dev/null || need+=(libyaml-dev)

@@ -47,7 +47,8 @@ public final class Daemon: @unchecked Sendable {
             logger.error("invalid configuration", metadata: ["error": "\(error)"])
             return .badConfiguration
         }
-        let routes = Routes(store: store) { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) }
+        let routes = Routes(store: store, history: { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) },
+                            ring: { [sampler] in sampler.ringSnapshot() })
         let server = HTTPServer(limits: configuration.limits, logger: logger) { routes.respond(to: $0) }
         do { webSecurity = try WebSecurityReloader(path: configuration.webConfigFile, server: server, logger: logger) } catch {
             logger.error("invalid web configuration", metadata: ["error": "\(error)"])

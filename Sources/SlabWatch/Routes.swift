@@ -6,19 +6,23 @@ public import SlabWatchHTTP
 /// (rendered on its first request, then reused).
 public struct Routes: Sendable {
     public typealias History = @Sendable (_ slab: String, _ seconds: Double) -> [HistoryPoint]?
+    /// A copy of the ring (copy-on-write: taking it costs nothing until the sampler appends).
+    public typealias Ring = @Sendable () -> SampleRing
     let store: StateStore
     let history: History?
+    let ring: Ring?
 
-    public init(store: StateStore, history: History? = nil) {
+    public init(store: StateStore, history: History? = nil, ring: Ring? = nil) {
         self.store = store
         self.history = history
+        self.ring = ring
     }
 
-    static let paths = ["/", "/metrics", "/snapshot", "/healthz"]
+    static let paths = ["/", "/metrics", "/snapshot", "/healthz", "/cache", "/chart.svg"]
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         guard Self.paths.contains(request.path) else {
-            return HTTPResponse(status: 404, text: "not found; try /metrics, /snapshot or /healthz\n")
+            return HTTPResponse(status: 404, text: "not found; try /, /metrics, /snapshot or /healthz\n")
         }
         guard request.method == "GET" || request.method == "HEAD" else {
             return HTTPResponse(status: 405, text: "only GET and HEAD are allowed\n", headers: [("Allow", "GET, HEAD")])
@@ -28,8 +32,53 @@ public struct Routes: Sendable {
         case "/snapshot" where request.query != nil: return cacheHistory(request)
         case "/snapshot": return published { encoded(.snapshot, of: $0, contentType: "application/json", for: request) }
         case "/healthz": return health(now: Clock.monotonicNanoseconds())
-        default: return HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: Self.indexPage)
+        case "/cache": return page(request) { inputs, slab in WebPage.cache(slab, inputs).map(Self.html) }
+        case "/chart.svg": return page(request) { inputs, slab in chart(inputs, slab: slab, request: request) }
+        default: return published { Self.html(WebPage.index(inputs($0))) }
         }
+    }
+
+    // MARK: pages
+
+    private func inputs(_ state: PublishedState) -> WebPage.Inputs {
+        WebPage.Inputs(sample: state.sample, report: state.report, ring: ring?() ?? SampleRing(configuration: .init()),
+                       sampleAgeSeconds: Double(Clock.monotonicNanoseconds() &- state.publishedAtNanoseconds) / 1e9,
+                       intervalSeconds: state.intervalSeconds, version: Host.version)
+    }
+
+    /// A page about one cache (`?slab=NAME`, by any of its aliases): 404 when
+    /// the latest sample has no such cache.
+    private func page(_ request: HTTPRequest, _ render: (WebPage.Inputs, String) -> HTTPResponse?) -> HTTPResponse {
+        guard let items = request.queryItems else { return HTTPResponse(status: 400, text: "malformed query string\n") }
+        guard let slab = items.first(where: { $0.name == "slab" })?.value, !slab.isEmpty else {
+            return HTTPResponse(status: 400, text: "slab=NAME is required\n")
+        }
+        return published { state in
+            render(inputs(state), slab) ?? HTTPResponse(status: 404, text: "no cache named '\(slab)' in the latest sample\n")
+        }
+    }
+
+    /// `/chart.svg?slab=NAME&kind=history|evidence`: one chart alone, to paste into a ticket.
+    private func chart(_ inputs: WebPage.Inputs, slab: String, request: HTTPRequest) -> HTTPResponse? {
+        let kind = request.queryItems?.first { $0.name == "kind" }?.value ?? "history"
+        guard let cache = inputs.sample.caches.first(where: { $0.name == slab || $0.aliases.contains(slab) }) else { return nil }
+        let chart: SVGChart
+        switch kind {
+        case "history":
+            chart = WebPage.historyChart(slab: cache.name, points: HistoryPoint.collect(inputs.ring, slab: cache.name, seconds: .infinity) ?? [])
+        case "evidence":
+            guard let finding = inputs.report.findings.first(where: { $0.slab == cache.name }) else {
+                return HTTPResponse(status: 404, text: "no finding for '\(cache.name)': its evidence chart exists only while one does\n")
+            }
+            chart = WebPage.evidenceChart(finding)
+        default: return HTTPResponse(status: 400, text: "kind must be history or evidence\n")
+        }
+        return HTTPResponse(status: 200, contentType: "image/svg+xml", body: Array(chart.render().utf8))
+    }
+
+    private static func html(_ text: String) -> HTTPResponse {
+        HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: Array(text.utf8),
+                     headers: [("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'")])
     }
 
     /// `/snapshot?slab=NAME&history=SECONDS`: one cache's series from the ring.
@@ -86,19 +135,4 @@ public struct Routes: Sendable {
         let note = down.isEmpty ? "" : " (sources down: \(down.joined(separator: ", ")))"
         return HTTPResponse(status: 200, text: "ok\(note)\n")
     }
-
-    static let indexPage = Array("""
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>slabwatch</title></head>
-        <body>
-        <h1>slabwatch</h1>
-        <p>Kernel slab cache monitor.</p>
-        <ul>
-        <li><a href="/metrics">/metrics</a> &mdash; Prometheus metrics</li>
-        <li><a href="/snapshot">/snapshot</a> &mdash; the latest sample as JSON</li>
-        <li><a href="/healthz">/healthz</a> &mdash; 200 while samples are fresh</li>
-        </ul>
-        </body></html>
-
-        """.utf8)
 }

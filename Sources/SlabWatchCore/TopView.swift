@@ -41,6 +41,8 @@ public enum TopView {
         var perMinute1: Double?
         var perMinute5: Double?
         var finding: Finding?
+        /// An open finding names this cache (the web page marks the row).
+        var flagged = false
     }
 
     public static func render(sample: Sample, ring: SampleRing, report: GrowthDetector.Report, options: Options) -> [String] {

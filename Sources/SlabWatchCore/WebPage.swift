@@ -1,0 +1,217 @@
+/// The pages a person reads in a browser: `/` (memory and slab totals, each
+/// finding with its sentence and two charts, the top caches) and `/cache`
+/// (one cache's history). Server-rendered HTML with inline SVG; nothing is
+/// fetched from elsewhere, so the page works on an air-gapped node.
+/// Pure: the daemon passes what it has published and a copy of the ring.
+public enum WebPage {
+    public struct Inputs: Sendable {
+        public var sample: Sample
+        public var report: GrowthDetector.Report
+        public var ring: SampleRing
+        /// Seconds since the sample was published.
+        public var sampleAgeSeconds: Double
+        public var intervalSeconds: Double
+        public var version: String
+
+        public init(sample: Sample, report: GrowthDetector.Report, ring: SampleRing, sampleAgeSeconds: Double,
+                    intervalSeconds: Double, version: String) {
+            self.sample = sample
+            self.report = report
+            self.ring = ring
+            self.sampleAgeSeconds = sampleAgeSeconds
+            self.intervalSeconds = intervalSeconds
+            self.version = version
+        }
+    }
+
+    /// Resolved findings stay on the page this long after they resolved.
+    static let recentSeconds = 24.0 * 3600
+    static let rise = "#1f6feb", fall = "#e8590c", fit = "#2f9e44", history = "#6741d9"
+
+    // MARK: charts
+
+    /// Footprint against its driver: the fitted line (dashed, underneath),
+    /// the rise's points, and the fall's in another colour. The line spans
+    /// every point, so a fall that comes back down it reads as a per-driver
+    /// cache and one that stays above it as memory the driver no longer explains.
+    public static func evidenceChart(_ finding: Finding) -> SVGChart {
+        let isTime = finding.driver == .time
+        func x(_ p: Finding.EvidencePoint) -> Double { isTime ? p.driver * 1000 : p.driver }
+        let rising = finding.evidence.filter { $0.segment == .rise }
+        let falling = finding.evidence.filter { $0.segment == .fall }
+        var series: [SVGChart.Series] = []
+        if let line = fittedLine(finding, rising, across: finding.evidence.map(x), x: x) {
+            series.append(.init(name: "fit: \(Human.bytes(finding.bytesPerUnit))/\(finding.driver.singular), R² \(Human.decimal(finding.rSquared, 3))",
+                                color: fit, style: .dashedLine, points: line))
+        }
+        series.append(.init(name: "rise", color: rise, style: .points, points: rising.map { (x($0), Double($0.footprintBytes)) }))
+        if !falling.isEmpty {
+            series.append(.init(name: "\(finding.driver.plural) \(finding.driver.fallVerb)", color: fall, style: .points,
+                                points: falling.map { (x($0), Double($0.footprintBytes)) }))
+        }
+        return SVGChart(title: "\(finding.slab): footprint against \(finding.driver.plural)",
+                        x: isTime ? .time : .count(finding.driver.plural), y: .bytes, series: series)
+    }
+
+    /// The detector's slope through the centre of the rise's points, from the
+    /// smallest to the largest `across` value (cut where it would go below zero).
+    static func fittedLine(_ finding: Finding, _ points: [Finding.EvidencePoint], across: [Double],
+                           x: (Finding.EvidencePoint) -> Double) -> [(x: Double, y: Double)]? {
+        guard points.count >= 2, let low = across.min(), let high = across.max(), high > low else { return nil }
+        let xs = points.map(x), ys = points.map { Double($0.footprintBytes) }
+        let meanX = xs.reduce(0, +) / Double(xs.count), meanY = ys.reduce(0, +) / Double(ys.count)
+        let slope = finding.driver == .time ? finding.bytesPerUnit / 1000 : finding.bytesPerUnit
+        func y(_ x: Double) -> Double { meanY + slope * (x - meanX) }
+        var start = low
+        if y(start) < 0, slope > 0 { start = meanX - meanY / slope }
+        return start < high ? [(start, y(start)), (high, y(high))] : nil
+    }
+
+    /// Footprint over time from the ring (coarse tier first, then fine).
+    public static func historyChart(slab: String, points: [HistoryPoint]) -> SVGChart {
+        let line = points.compactMap { p in p.footprintBytes.map { (x: Double(p.timestampMilliseconds), y: Double($0)) } }
+        return SVGChart(title: "\(slab): footprint over time", x: .time, y: .bytes,
+                        series: [.init(name: "footprint", color: history, style: .line, points: line)])
+    }
+
+    // MARK: pages
+
+    public static func index(_ inputs: Inputs) -> String {
+        var html = head(title: "slabwatch", refreshSeconds: 30)
+        html += "<h1>slabwatch <small>\(Markup.escape(inputs.version))</small></h1>\n"
+        html += summary(inputs)
+        let findings = shownFindings(inputs)
+        html += "<h2>Findings</h2>\n"
+        if findings.isEmpty {
+            html += "<p class=\"quiet\">No cache grows with inodes, dentries, open files or time. The detector needs a few minutes of samples.</p>\n"
+        }
+        for finding in findings { html += section(for: finding, inputs) }
+        html += "<h2>Caches</h2>\n<div class=\"tables\">\n"
+        html += table("Largest footprint", rows(inputs, top: 15) { $0.cache.memoryBytes > $1.cache.memoryBytes })
+        html += table("Fastest growth (5 min)", rows(inputs, top: 15) { ($0.perMinute5 ?? -.infinity) > ($1.perMinute5 ?? -.infinity) })
+        html += "</div>\n"
+        html += "<p class=\"quiet\"><a href=\"/metrics\">/metrics</a> · <a href=\"/snapshot\">/snapshot</a> · <a href=\"/healthz\">/healthz</a> · refreshes every 30 s</p>\n"
+        return html + "</body></html>\n"
+    }
+
+    /// One cache: its figures, its finding if any, its history. Nil when the
+    /// latest sample has no cache of that name.
+    public static func cache(_ name: String, _ inputs: Inputs) -> String? {
+        guard let cache = inputs.sample.caches.first(where: { $0.name == name || $0.aliases.contains(name) }) else { return nil }
+        var html = head(title: "\(cache.name) — slabwatch", refreshSeconds: 30)
+        html += "<p><a href=\"/\">← slabwatch</a></p>\n<h1>\(Markup.escape(cache.name))</h1>\n<table class=\"facts\">\n"
+        let facts: [(String, String)] = [
+            ("footprint", Human.bytes(Double(cache.memoryBytes))),
+            ("objects (active / total)", "\(Human.grouped(Double(cache.activeObjects))) / \(Human.grouped(Double(cache.objects)))"),
+            ("object size", Human.bytes(Double(cache.objectSize))),
+            ("waste", Human.bytes(Double(cache.wasteBytes))),
+            ("reclaimable", cache.reclaimable.map { $0 ? "yes (SReclaimable)" : "no (SUnreclaim)" } ?? "unknown"),
+            ("growth per minute, 1 / 5 min", "\(perMinute(TopView.growthPerMinute(inputs.ring, cache.name, seconds: 60))) / \(perMinute(TopView.growthPerMinute(inputs.ring, cache.name, seconds: 300)))"),
+        ] + (cache.aliases.isEmpty ? [] : [("also called", cache.aliases.joined(separator: ", "))])
+        for (label, value) in facts { html += "<tr><th>\(Markup.escape(label))</th><td>\(Markup.escape(value))</td></tr>\n" }
+        html += "</table>\n"
+        if let finding = inputs.report.findings.first(where: { $0.slab == cache.name }) {
+            html += section(for: finding, inputs)
+        } else {
+            html += chartBlock(historyChart(slab: cache.name, points: HistoryPoint.collect(inputs.ring, slab: cache.name, seconds: .infinity) ?? []),
+                               link: "/chart.svg?slab=\(Markup.queryValue(cache.name))&kind=history")
+        }
+        return html + "</body></html>\n"
+    }
+
+    // MARK: parts
+
+    static func shownFindings(_ inputs: Inputs) -> [Finding] {
+        let newest = inputs.sample.timestampMilliseconds
+        return inputs.report.findings.filter {
+            $0.state == .open || Double(newest - $0.lastSeenMilliseconds) / 1000 <= recentSeconds
+        }
+    }
+
+    private static func summary(_ inputs: Inputs) -> String {
+        let s = inputs.sample, m = s.meminfo
+        func bytes(_ v: UInt64?) -> String { v.map { Human.bytes(Double($0)) } ?? "?" }
+        func count(_ v: UInt64?) -> String { v.map { Human.grouped(Double($0)) } ?? "?" }
+        let down = Source.allCases.filter { !s.status(of: $0).up }
+        let open = inputs.report.findings.filter { $0.state == .open }
+        var cells: [(String, String, Bool)] = [
+            ("Memory", "\(bytes(m?.availableBytes)) available of \(bytes(m?.totalBytes))", false),
+            ("Slab", "\(bytes(m?.slabBytes)): \(bytes(m?.slabReclaimableBytes)) reclaimable, \(bytes(m?.slabUnreclaimableBytes)) unreclaimable", false),
+            ("VFS", "\(count(s.inodes?.inodes)) inodes, \(count(s.dentries?.dentries)) dentries, \(count(s.fileHandles?.allocated)) open files", false),
+            ("Sources", down.isEmpty ? "all \(Source.allCases.count) up" : "down: " + down.map(\.rawValue).joined(separator: ", "), !down.isEmpty),
+            ("Sample", "\(RFC3339.format(unixMilliseconds: s.timestampMilliseconds)), \(Human.elapsed(inputs.sampleAgeSeconds)) ago, every \(TopView.interval(inputs.intervalSeconds))",
+             inputs.sampleAgeSeconds > 3 * inputs.intervalSeconds + 1),
+        ]
+        cells.append(("Findings", open.isEmpty ? "none open" : "\(open.count) open", !open.isEmpty))
+        var html = "<div class=\"summary\">\n"
+        for (label, value, alarm) in cells {
+            html += "<div class=\"cell\(alarm ? " alarm" : "")\"><span>\(Markup.escape(label))</span>\(Markup.escape(value))</div>\n"
+        }
+        return html + "</div>\n"
+    }
+
+    private static func section(for finding: Finding, _ inputs: Inputs) -> String {
+        let slab = Markup.queryValue(finding.slab)
+        let badge = finding.state == .open ? finding.severity.rawValue : "resolved"
+        var html = "<section class=\"finding \(badge)\">\n"
+        html += "<h3><span class=\"badge\">\(Markup.escape(badge))</span> <a href=\"/cache?slab=\(slab)\">\(Markup.escape(finding.slab))</a>"
+        html += " <small>\(Markup.escape(finding.phase.rawValue)), \(Markup.escape(finding.classification.rawValue))</small></h3>\n"
+        html += "<p class=\"sentence\">\(Markup.escape(finding.message))</p>\n<div class=\"charts\">\n"
+        html += chartBlock(evidenceChart(finding), link: "/chart.svg?slab=\(slab)&kind=evidence")
+        let points = HistoryPoint.collect(inputs.ring, slab: finding.slab, seconds: .infinity) ?? []
+        html += chartBlock(historyChart(slab: finding.slab, points: points), link: "/chart.svg?slab=\(slab)&kind=history")
+        return html + "</div>\n</section>\n"
+    }
+
+    private static func chartBlock(_ chart: SVGChart, link: String) -> String {
+        "<figure>\(chart.render())<figcaption><a href=\"\(link)\">SVG</a></figcaption></figure>\n"
+    }
+
+    private static func rows(_ inputs: Inputs, top: Int, by order: (TopView.Row, TopView.Row) -> Bool) -> [TopView.Row] {
+        let open = Set(inputs.report.findings.filter { $0.state == .open }.map(\.slab))
+        return inputs.sample.caches.map { cache in
+            TopView.Row(cache: cache, perMinute1: nil, perMinute5: TopView.growthPerMinute(inputs.ring, cache.name, seconds: 300),
+                        finding: nil, flagged: open.contains(cache.name))
+        }.sorted { order($0, $1) || (!order($1, $0) && $0.cache.name < $1.cache.name) }.prefix(top).map { $0 }
+    }
+
+    private static func table(_ title: String, _ rows: [TopView.Row]) -> String {
+        var html = "<table class=\"caches\"><caption>\(Markup.escape(title))</caption>\n"
+        html += "<tr><th>cache</th><th>footprint</th><th>objects</th><th>size</th><th>+/min</th></tr>\n"
+        for row in rows {
+            let c = row.cache
+            html += "<tr\(row.flagged ? " class=\"flagged\"" : "")><td><a href=\"/cache?slab=\(Markup.queryValue(c.name))\">\(Markup.escape(c.name))</a></td>"
+            html += "<td>\(Human.bytes(Double(c.memoryBytes)))</td><td>\(Human.grouped(Double(c.objects)))</td>"
+            html += "<td>\(Human.bytes(Double(c.objectSize)))</td><td>\(Markup.escape(perMinute(row.perMinute5)))</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    private static func perMinute(_ value: Double?) -> String { value.map(TopView.signed) ?? "–" }
+
+    private static func head(title: String, refreshSeconds: Int) -> String {
+        """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="\(refreshSeconds)">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(Markup.escape(title))</title>
+        <style>
+        body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1340px;padding:0 1em;color:#222}
+        h1 small{font-size:55%;color:#888;font-weight:normal} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+        a{color:#1f5fbf;text-decoration:none} a:hover{text-decoration:underline} .quiet{color:#777}
+        .summary{display:flex;flex-wrap:wrap;gap:.6em}.cell{border:1px solid #ddd;border-radius:6px;padding:.45em .8em;background:#fafafa}
+        .cell span{display:block;font-size:80%;color:#777;text-transform:uppercase;letter-spacing:.04em}.cell.alarm{border-color:#e03131;background:#fff5f5}
+        .finding{border:1px solid #ddd;border-left:6px solid #f59f00;border-radius:6px;padding:.2em 1em 1em;margin:1em 0}
+        .finding.critical{border-left-color:#e03131}.finding.info{border-left-color:#1c7ed6}.finding.resolved{border-left-color:#adb5bd}
+        .badge{font-size:75%;text-transform:uppercase;padding:.1em .5em;border-radius:4px;background:#f59f00;color:#fff}
+        .critical .badge{background:#e03131}.info .badge{background:#1c7ed6}.resolved .badge{background:#868e96}
+        h3 small{color:#777;font-weight:normal}.sentence{font-size:105%;max-width:1100px}
+        .charts{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0} figcaption{font-size:80%;text-align:right}
+        .tables{display:flex;flex-wrap:wrap;gap:2em} table.caches{border-collapse:collapse} caption{text-align:left;font-weight:bold;padding:.3em 0}
+        td,th{padding:.2em .7em;text-align:right;border-bottom:1px solid #eee} td:first-child,th:first-child{text-align:left}
+        tr.flagged td{background:#fff5f5;font-weight:bold} table.facts th{text-align:left;color:#555;font-weight:normal}
+        </style></head><body>
+
+        """
+    }
+}
