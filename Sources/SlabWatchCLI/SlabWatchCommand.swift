@@ -15,7 +15,9 @@ enum SlabWatchCommand {
                     options: [configOption], keyPrefixes: ["path.", "sampler.", "slab.", "log."]),
         CommandSpec(name: "top", abstract: "Show slab caches like slabtop, with growth per minute and the detector's findings (s: sort, /: filter, q: quit).",
                     options: [("delay", "DURATION", "time between samples (also -d; default 2s)"),
-                              ("sort", "KEY", "footprint (default), growth, objects, size or name"), configOption],
+                              ("sort", "KEY", "footprint (default), growth, objects, size or name"),
+                              ("url", "URL", "show a running daemon (http://HOST:10077): its findings and caches, polled every delay"),
+                              configOption],
                     flags: [("once", "print one screen as text and exit (two samples one delay apart; no escape codes)")],
                     keyPrefixes: ["path.", "sampler.", "ring.", "detector.", "log."]),
         CommandSpec(name: "check-config", abstract: "Validate a configuration file (and the web configuration it names) and exit (0 valid, 2 invalid).",
@@ -101,11 +103,16 @@ enum SlabWatchCommand {
             }
             options.sort = sort
         }
-        let sampler: Sampler
-        do {
-            sampler = try Sampler(settings: configuration.sampler, ring: configuration.ring, store: StateStore(), logger: makeLogger(.error))
-        } catch { fail(.badConfiguration, "\(error)") }
-        Top.run(sampler: sampler, options: options, once: command.flags.contains("once"))
+        let feed: TopFeed
+        if let url = command.options["url"] {
+            do { feed = .remote(RemoteTop(client: try SnapshotClient(url: url))) } catch { fail(.badConfiguration, error.description) }
+            options.source = url
+        } else {
+            do {
+                feed = .local(try Sampler(settings: configuration.sampler, ring: configuration.ring, store: StateStore(), logger: makeLogger(.error)))
+            } catch { fail(.badConfiguration, "\(error)") }
+        }
+        Top.run(feed: feed, options: options, once: command.flags.contains("once"))
     }
 
     /// The file, and the web configuration it names (certificates and key

@@ -5,7 +5,8 @@ import SlabWatchCore
 
 /// `slabwatch top`: slabtop with growth and findings, on this machine's kernel
 /// through the daemon's own path (ProcReader → ring → detector), so a finding
-/// appears here too once there are enough samples.
+/// appears here too once there are enough samples; or, with `--url`, a
+/// running daemon's caches and findings (its hours of history).
 ///
 /// Keys: `s` next sort, `/` filter (a regex; Enter applies, Esc cancels, an
 /// empty one clears), `q` quits. The terminal is restored on `q`, SIGINT,
@@ -15,17 +16,18 @@ enum Top {
     /// Set from signal handlers; read by the loop between frames.
     nonisolated(unsafe) static var stopSignal: sig_atomic_t = 0
 
-    static func run(sampler: Sampler, options initial: TopView.Options, once: Bool) -> Never {
+    static func run(feed: TopFeed, options initial: TopView.Options, once: Bool) -> Never {
         var options = initial
         if once {
             options.color = false
             options.width = 1000  // whole names and findings: for scripts and bug reports
             // Two samples one delay apart, so the growth columns say something.
-            sampler.sampleOnce()
-            usleep(useconds_t(options.intervalSeconds * 1e6))
-            let state = sampler.sampleOnce()
-            let lines = TopView.render(sample: state.sample, ring: sampler.ringSnapshot(), report: state.report, options: options)
-            print(lines.joined(separator: "\n"))
+            do {
+                _ = try feed.next()
+                usleep(useconds_t(options.intervalSeconds * 1e6))
+                let frame = try feed.next()
+                print(TopView.render(sample: frame.sample, ring: frame.ring, report: frame.report, options: options).joined(separator: "\n"))
+            } catch { SlabWatchCommand.fail(.runtimeFailure, error.description) }
             exit(0)
         }
         guard isatty(0) == 1, isatty(1) == 1 else {
@@ -43,14 +45,19 @@ enum Top {
         }
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         var prompt: String?  // the filter being typed
-        var state = sampler.sampleOnce()
+        var problem: String?  // why the last refresh failed (the screen keeps the last good frame)
+        var frame: TopFrame
+        do { frame = try feed.next() } catch {
+            terminal.restore()
+            SlabWatchCommand.fail(.runtimeFailure, error.description)
+        }
         var nextSample = monotonicSeconds() + options.intervalSeconds
         while stopSignal == 0 {
             let (columns, rows) = terminal.size()
             options.width = columns
             options.height = rows - 1
-            var lines = TopView.render(sample: state.sample, ring: sampler.ringSnapshot(), report: state.report, options: options)
-            lines.append(prompt.map { "/\($0)" } ?? "s: sort  /: filter  q: quit")
+            var lines = TopView.render(sample: frame.sample, ring: frame.ring, report: frame.report, options: options)
+            lines.append(prompt.map { "/\($0)" } ?? problem.map { TopView.fit("! \($0)", columns) } ?? "s: sort  /: filter  q: quit")
             terminal.draw(lines)
             let timeout = max(0, nextSample - monotonicSeconds())
             if let key = terminal.readKey(timeoutSeconds: timeout) {
@@ -72,11 +79,59 @@ enum Top {
                 }
                 continue  // redraw at once; the next sample stays on time
             }
-            state = sampler.sampleOnce()
+            do {
+                frame = try feed.next()
+                problem = nil
+            } catch { problem = error.description }
             nextSample = monotonicSeconds() + options.intervalSeconds
         }
         terminal.restore()
         exit(0)
+    }
+}
+
+/// What one screen is drawn from.
+struct TopFrame {
+    var sample: Sample
+    var ring: SampleRing
+    var report: GrowthDetector.Report
+}
+
+struct TopFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Where the frames come from: this kernel, or a running daemon.
+enum TopFeed {
+    case local(Sampler)
+    case remote(RemoteTop)
+
+    func next() throws(TopFailure) -> TopFrame {
+        switch self {
+        case .local(let sampler):
+            let state = sampler.sampleOnce()
+            return TopFrame(sample: state.sample, ring: sampler.ringSnapshot(), report: state.report)
+        case .remote(let remote):
+            do { return try remote.next() } catch { throw TopFailure(description: error.description) }
+        }
+    }
+}
+
+/// A daemon's `/snapshot`, polled: its findings as it reports them (from
+/// its whole history), and the growth columns from the snapshots this top
+/// has seen, kept in a ring of its own.
+final class RemoteTop {
+    private let client: SnapshotClient
+    private var ring = SampleRing()
+
+    init(client: SnapshotClient) { self.client = client }
+
+    func next() throws(SnapshotClient.Failure) -> TopFrame {
+        let snapshot = try client.fetch()
+        // Two polls within one of the daemon's ticks see the same sample.
+        let newest = ring.fine.count > 0 ? ring.fine.time(at: ring.fine.count - 1) : Int64.min
+        if snapshot.sample.timestampMilliseconds > newest { ring.append(snapshot.sample) }
+        return TopFrame(sample: snapshot.sample, ring: ring, report: GrowthDetector.Report(findings: snapshot.findings))
     }
 }
 

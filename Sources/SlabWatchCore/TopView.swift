@@ -31,6 +31,8 @@ public enum TopView {
         /// ANSI colour and bold (a TTY without NO_COLOR).
         public var color = false
         public var intervalSeconds = 2.0
+        /// Where the figures come from when not this kernel (`--url`).
+        public var source: String?
 
         public init() {}
     }
@@ -111,8 +113,9 @@ public enum TopView {
         let open = report.findings.filter { $0.state == .open }
         let critical = open.filter { $0.severity == .critical }.count
         let filter = options.filterText.isEmpty ? "" : "  filter: /\(clean(options.filterText))/"
+        let source = options.source.map { " from \(clean($0))" } ?? ""
         let lines = [
-            "slabwatch top: \(shown) of \(sample.caches.count) caches, every \(interval(options.intervalSeconds)), \(String(RFC3339.format(unixMilliseconds: sample.timestampMilliseconds).dropFirst(11).prefix(8))) UTC  sort: \(options.sort.rawValue)\(filter)",
+            "slabwatch top\(source): \(shown) of \(sample.caches.count) caches, every \(interval(options.intervalSeconds)), \(String(RFC3339.format(unixMilliseconds: sample.timestampMilliseconds).dropFirst(11).prefix(8))) UTC  sort: \(options.sort.rawValue)\(filter)",
             "Mem \(bytes(m?.totalBytes)) total, \(bytes(m?.availableBytes)) available | Slab \(bytes(m?.slabBytes))\(slabTrend): reclaimable \(bytes(m?.slabReclaimableBytes)), unreclaimable \(bytes(m?.slabUnreclaimableBytes))\(unreclaimableTrend)",
             "Inodes \(count(sample.inodes?.inodes))  dentries \(count(sample.dentries?.dentries))  open files \(count(sample.fileHandles?.allocated)) | findings: \(open.count) open\(critical > 0 ? " (\(critical) critical)" : "")",
             "",
@@ -192,7 +195,7 @@ public enum TopView {
         text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
     }
 
-    static func fit(_ text: String, _ width: Int) -> String { text.count > width ? String(text.prefix(width)) : text }
+    public static func fit(_ text: String, _ width: Int) -> String { text.count > width ? String(text.prefix(width)) : text }
 
     private static func style(_ text: String, bold: Bool, _ options: Options, color: String? = nil) -> String {
         guard options.color else { return text }

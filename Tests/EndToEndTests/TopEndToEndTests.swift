@@ -82,4 +82,27 @@ extension EndToEndTests {
         let noTerminal = try DaemonProcess.run(DaemonProcess.binary.path, ["top"])
         #expect(noTerminal.status == 2 && noTerminal.error.contains("needs a terminal"), "\(noTerminal.error)")
     }
+
+    /// `--url`: a running daemon's finding (from its own history) shows in
+    /// top's first row; bad URLs and unreachable daemons get one line.
+    @Test func topReadsARunningDaemonsFindings() throws {
+        let root = try FakeProcRoot(slabinfo: nil)
+        let story = try EndToEndTests.GrowthStory(root)
+        defer { story.stop() }
+        let daemon = try DaemonProcess(arguments: root.arguments + ["--sampler.interval", "100ms"] + EndToEndTests.quickDetector)
+        try daemon.waitFor("kmalloc-32 finding", timeout: 20) { try EndToEndTests.detectorFinding(daemon, "kmalloc-32")?["state"] as? String == "open" }
+        let result = try DaemonProcess.run(DaemonProcess.binary.path, ["top", "--url", "http://127.0.0.1:\(daemon.port)", "--once", "-d", "300ms"])
+        #expect(result.status == 0, "\(result.error)")
+        let lines = result.output.components(separatedBy: "\n")
+        #expect(lines[0].hasPrefix("slabwatch top from http://127.0.0.1:\(daemon.port): 2 of 2 caches"), "\(lines[0])")
+        let first = lines.drop { !$0.hasPrefix("CACHE") }.dropFirst().first ?? ""
+        #expect(first.hasPrefix("!kmalloc-32") && first.contains("/inode R²"), "\(result.output)")
+        // Two polls 300 ms apart on a cache that grows every 100 ms: growth is known.
+        #expect(!first.contains(" - "), "\(first)")
+
+        let https = try DaemonProcess.run(DaemonProcess.binary.path, ["top", "--url", "https://127.0.0.1:\(daemon.port)", "--once"])
+        #expect(https.status == 2 && https.error.contains("must start with http://"), "\(https.error)")
+        let gone = try DaemonProcess.run(DaemonProcess.binary.path, ["top", "--url", "http://127.0.0.1:\(freePort())", "--once"])
+        #expect(gone.status == 1 && gone.error.contains("cannot connect"), "\(gone.error)")
+    }
 }

@@ -36,6 +36,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case "basic-auth":
         // Decides from the header alone; bcrypt itself is libcrypt's.
         _ = authenticator.decide(authorization: String(decoding: bytes, as: UTF8.self))
+    case "snapshot":
+        if let snapshot = try? SnapshotReader.parse(bytes) {
+            var options = TopView.Options()
+            options.width = 120
+            _ = TopView.render(sample: snapshot.sample, ring: SampleRing(), report: .init(findings: snapshot.findings), options: options)
+        }
     case "regex":
         let parts = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
         if let regex = try? LinearRegex(String(decoding: parts[0], as: UTF8.self)) {

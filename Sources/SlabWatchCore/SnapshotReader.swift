@@ -1,0 +1,80 @@
+/// Reads a `/snapshot` document back into a sample and findings: what
+/// `slabwatch top --url` shows of a running daemon. The inverse of
+/// `SnapshotRenderer` for what the screen needs; a finding carries its
+/// figures, phase and classification, not its lifecycle bookkeeping.
+public enum SnapshotReader {
+    public struct Snapshot: Sendable {
+        public var sample: Sample
+        public var findings: [Finding]
+        public var intervalSeconds: Double
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Equatable {
+        public var description: String
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws(Failure) -> Snapshot {
+        let root: JSONValue
+        do { root = try JSONValue.parse(bytes) } catch { throw Failure(description: error.description) }
+        guard let time = root["timestamp"]?.string.flatMap(RFC3339.parse), let cacheList = root["caches"]?.array else {
+            throw Failure(description: "not a slabwatch snapshot (no timestamp or caches)")
+        }
+        var caches: [SlabCache] = []
+        for value in cacheList {
+            guard let cache = cache(value) else { throw Failure(description: "a cache without its name or counts") }
+            caches.append(cache)
+        }
+        var sample = Sample(timestampMilliseconds: time, caches: caches)
+        sample.meminfo = meminfo(root["memory"])
+        let fs = root["fs"]
+        if let inodes = fs?["inodes"]?.unsigned { sample.inodes = InodeCounts(inodes: inodes, freeInodes: fs?["free_inodes"]?.unsigned ?? 0) }
+        if let dentries = fs?["dentries"]?.unsigned {
+            sample.dentries = DentryCounts(dentries: dentries, unusedDentries: fs?["unused_dentries"]?.unsigned ?? 0)
+        }
+        if let open = fs?["open_files"]?.unsigned { sample.fileHandles = FileHandleCounts(allocated: open, maximum: fs?["max_files"]?.unsigned ?? 0) }
+        let findings = (root["findings"]?.array ?? []).compactMap { finding($0, caches: caches, now: time) }
+        return Snapshot(sample: sample, findings: findings, intervalSeconds: root["interval_seconds"]?.number ?? 5)
+    }
+
+    static func cache(_ v: JSONValue) -> SlabCache? {
+        guard let name = v["name"]?.string, let objects = v["objects"]?.unsigned, let slabs = v["slabs"]?.unsigned,
+              let footprint = v["footprint_bytes"]?.unsigned else { return nil }
+        var cache = SlabCache(
+            name: name, activeObjects: v["active_objects"]?.unsigned ?? objects, objects: objects,
+            objectSize: v["object_size_bytes"]?.unsigned ?? 0, objectsPerSlab: v["objects_per_slab"]?.unsigned ?? 0,
+            pagesPerSlab: v["pages_per_slab"]?.unsigned ?? 0, activeSlabs: slabs, slabs: slabs, pageSize: 0,
+            reclaimable: v["reclaimable"]?.bool, aliases: v["aliases"]?.array?.compactMap(\.string) ?? [])
+        cache.memoryBytes = footprint  // the daemon's own figure, whatever its page size
+        return cache
+    }
+
+    static func meminfo(_ v: JSONValue?) -> Meminfo? {
+        guard let v else { return nil }
+        let names = [("MemTotal", "total_bytes"), ("MemAvailable", "available_bytes"), ("Slab", "slab_bytes"),
+                     ("SReclaimable", "slab_reclaimable_bytes"), ("SUnreclaim", "slab_unreclaimable_bytes"),
+                     ("KReclaimable", "kernel_reclaimable_bytes")]
+        let fields = names.compactMap { kernel, json in v[json]?.unsigned.map { Meminfo.Field(name: kernel, value: $0, isBytes: true) } }
+        return fields.isEmpty ? nil : Meminfo(fields: fields)
+    }
+
+    static func finding(_ v: JSONValue, caches: [SlabCache], now: Int64) -> Finding? {
+        guard let slab = v["slab"]?.string, let driver = v["driver"]?.string.flatMap(GrowthDriver.init(rawValue:)),
+              let perUnit = v["bytes_per_unit"]?.number, let rSquared = v["r_squared"]?.number else { return nil }
+        let footprint = caches.first { $0.name == slab }?.memoryBytes ?? v["peak_bytes"]?.unsigned ?? 0
+        let fit = Finding.RiseFit(
+            bytesPerUnit: perUnit, rSquared: rSquared, windowSeconds: v["window_seconds"]?.number ?? 0,
+            growthBytes: v["growth_bytes"]?.number ?? 0, driverChange: v["driver_change"]?.number ?? 0, fits: [], points: [],
+            footprintFloor: v["baseline_bytes"]?.unsigned ?? 0, driverFloor: 0, driverPeak: 0, driverPeakAt: now,
+            footprintAtDriverPeak: v["peak_bytes"]?.unsigned ?? footprint)
+        let cache = SlabCache(name: slab, activeObjects: 0, objects: 0, objectSize: 0, objectsPerSlab: 0, pagesPerSlab: 0,
+                              activeSlabs: 0, slabs: 0, pageSize: 0, reclaimable: v["reclaimable"]?.bool)
+        var finding = Finding(slab: slab, driver: driver, fit: fit, cache: cache, now: now, settings: .init())
+        finding.footprintBytes = footprint
+        finding.phase = v["phase"]?.string.flatMap(Finding.Phase.init(rawValue:)) ?? .rising
+        finding.classification = v["classification"]?.string.flatMap(Finding.Classification.init(rawValue:)) ?? .undetermined
+        finding.state = v["state"]?.string.flatMap(Finding.State.init(rawValue:)) ?? .open
+        finding.severity = v["severity"]?.string.flatMap(Finding.Severity.init(rawValue:)) ?? .warning
+        finding.firstSeenMilliseconds = v["first_seen"]?.string.flatMap(RFC3339.parse) ?? now
+        return finding
+    }
+}

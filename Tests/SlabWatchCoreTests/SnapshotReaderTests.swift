@@ -1,0 +1,67 @@
+import Testing
+@testable import SlabWatchCore
+
+/// What `slabwatch top --url` reads: JSON, timestamps, and a snapshot back
+/// into the screen's figures.
+struct SnapshotReaderTests {
+    @Test func snapshotReadsBackToTheSameScreen() throws {
+        let (sample, ring, report) = TopViewTests.story()
+        let bytes = SnapshotRenderer.render(sample, intervalSeconds: 5, report: report)
+        let read = try SnapshotReader.parse(bytes)
+        #expect(read.sample.timestampMilliseconds == sample.timestampMilliseconds)
+        #expect(Set(read.sample.caches.map(\.name)) == Set(sample.caches.map(\.name)))
+        for cache in read.sample.caches {
+            let original = try #require(sample.caches.first { $0.name == cache.name })
+            #expect(cache.memoryBytes == original.memoryBytes && cache.objects == original.objects
+                    && cache.objectSize == original.objectSize && cache.reclaimable == original.reclaimable
+                    && cache.wasteBytes == original.wasteBytes)
+        }
+        #expect(read.sample.meminfo?.totalBytes == sample.meminfo?.totalBytes)
+        #expect(read.sample.inodes?.inodes == sample.inodes?.inodes)
+        let finding = try #require(read.findings.first { $0.slab == "kmalloc-32" })
+        let original = try #require(report.findings.first { $0.slab == "kmalloc-32" })
+        #expect(finding.bytesPerUnit == original.bytesPerUnit && finding.rSquared == original.rSquared)
+        #expect(finding.phase == original.phase && finding.classification == original.classification && finding.state == original.state)
+        // The screen drawn from the snapshot shows the finding's row as the local one does.
+        var options = TopView.Options()
+        options.width = 200
+        let local = TopViewTests.rows(TopView.render(sample: sample, ring: ring, report: report, options: options))[0]
+        let remote = TopViewTests.rows(TopView.render(sample: read.sample, ring: SampleRing(), report: .init(findings: read.findings), options: options))[0]
+        #expect(remote.prefix(60) == local.prefix(60), "\(remote)\n\(local)")
+        #expect(remote.contains("/inode R² \(Human.decimal(original.rSquared, 2)) \(original.phase.rawValue)"))
+    }
+
+    @Test func notASnapshotIsAClearError() {
+        #expect(throws: SnapshotReader.Failure.self) { try SnapshotReader.parse(Array("{\"metrics\": 1}".utf8)) }
+        #expect(throws: SnapshotReader.Failure.self) { try SnapshotReader.parse(Array("<html>".utf8)) }
+    }
+
+    @Test(arguments: [
+        ("{\"a\": [1, -2.5e3, true, false, null, \"x\\u00e9\\ud83d\\ude00\\n\"]}", true),
+        ("[]", true), ("  {}  ", true), ("0", true),
+        ("{\"a\": 1,}", false), ("[1 2]", false), ("01", false), ("1.", false), ("-", false), ("\"\\ud83d\"", false),
+        ("\"a\u{1}\"", false), ("{\"a\" 1}", false), ("[1] x", false), ("1e999", false), ("", false),
+        (String(repeating: "[", count: 100) + String(repeating: "]", count: 100), false),
+    ])
+    func jsonIsStrict(_ text: String, _ valid: Bool) {
+        #expect(((try? JSONValue.parse(Array(text.utf8))) != nil) == valid, "\(text)")
+    }
+
+    @Test func jsonValuesAreRead() throws {
+        let value = try JSONValue.parse(Array("{\"a\": [1, -2.5e3, true, null, \"x\\u00e9\\ud83d\\ude00\"], \"n\": 18446744073709549568}".utf8))
+        #expect(value["a"]?.array?.count == 5)
+        #expect(value["a"]?.array?[1].number == -2500)
+        #expect(value["a"]?.array?[4].string == "xé😀")
+        #expect(value["n"]?.unsigned == 18_446_744_073_709_549_568)
+        #expect(JSONValue.number(-1).unsigned == nil && JSONValue.number(1.5).unsigned == nil)
+    }
+
+    @Test func rfc3339ReadsBackWhatItWrites() {
+        for ms: Int64 in [0, 1_795_671_600_123, 951_782_400_000 /* 2000-02-29 */, -86_400_000, 4_102_444_799_999] {
+            #expect(RFC3339.parse(RFC3339.format(unixMilliseconds: ms)) == ms, "\(ms)")
+        }
+        for bad in ["2026-11-26T05:40:00Z", "2026-13-26T05:40:00.000Z", "2026-11-26 05:40:00.000Z", "x"] {
+            #expect(RFC3339.parse(bad) == nil, "\(bad)")
+        }
+    }
+}
