@@ -1,0 +1,105 @@
+/// Who allocates a cache's memory: call sites ranked by the bytes they
+/// allocated during a window and had not freed by its end (net), each with
+/// its most common stacks. Built from a tracefs session's events, from a
+/// kernel hist trigger, or from two reads of /proc/allocinfo.
+public struct Attribution: Sendable, Equatable, Codable {
+    public enum Source: String, Sendable, Codable {
+        /// Streamed kmem events: allocations matched with their frees.
+        case trace
+        /// A hist trigger's totals: allocations only (frees cannot be matched).
+        case hist
+        /// Growth of /proc/allocinfo's per-call-site counters between two reads.
+        case allocinfo
+    }
+
+    public enum StopReason: String, Sendable, Codable {
+        case duration
+        case maxEvents = "max-events"
+        case interrupted
+    }
+
+    public struct Stack: Sendable, Equatable, Codable {
+        /// Symbolised frames, innermost first, from the call site outwards.
+        public var frames: [String]
+        public var allocations: UInt64
+        /// Allocations with this stack still live at the end.
+        public var net: UInt64
+    }
+
+    public struct CallSite: Sendable, Equatable, Codable {
+        /// `foo_attach_inode+0x2a` (the allocation's return address).
+        public var function: String
+        /// The module, from `[mod]`; nil for code built into the kernel.
+        public var module: String?
+        public var allocations: UInt64
+        public var frees: UInt64
+        /// allocations − frees (of objects allocated within the window).
+        public var netCount: Int64
+        public var netBytes: Int64
+        /// This site's part of all sites' positive net bytes, 0…1.
+        public var share: Double
+        /// At most three, most net first.
+        public var stacks: [Stack]
+
+        /// `foo_attach_inode+0x2a [foo]`, as the kernel prints it.
+        public var symbol: String { module.map { "\(function) [\($0)]" } ?? function }
+    }
+
+    public var cache: String
+    public var source: Source
+    public var callSites: [CallSite]
+    /// Events read (allocations, frees and stacks of the traced cache).
+    public var events: UInt64
+    /// Events the kernel lost (ring buffer overruns, `[LOST n EVENTS]`).
+    public var dropped: UInt64
+    public var windowSeconds: Double
+    public var stopReason: StopReason
+    /// Trace lines that could not be read (truncated or unknown), skipped.
+    public var malformedLines: UInt64
+    /// When the window ended (Unix milliseconds).
+    public var endedMilliseconds: Int64
+
+    public init(cache: String, source: Source, callSites: [CallSite], events: UInt64, dropped: UInt64, windowSeconds: Double,
+                stopReason: StopReason, malformedLines: UInt64 = 0, endedMilliseconds: Int64 = 0) {
+        self.cache = cache
+        self.source = source
+        self.callSites = callSites
+        self.events = events
+        self.dropped = dropped
+        self.windowSeconds = windowSeconds
+        self.stopReason = stopReason
+        self.malformedLines = malformedLines
+        self.endedMilliseconds = endedMilliseconds
+    }
+
+    /// "Allocated mostly by foo_attach_inode+0x2a [foo] (99 % of net bytes)."
+    public var sentence: String? {
+        guard let top = callSites.first, top.netBytes > 0 else { return nil }
+        let percent = Int((top.share * 100).rounded())
+        return "Allocated mostly by \(top.symbol) (\(percent) % of net bytes)."
+    }
+
+    /// Splits `foo+0x2a/0x60` (and a following `[mod]`) into `foo+0x2a` and the module.
+    public static func symbol(_ text: Substring, module: Substring?) -> (function: String, module: String?) {
+        var function = text
+        if let slash = function.lastIndex(of: "/"), function[function.index(after: slash)...].hasPrefix("0x") {
+            function = function[..<slash]
+        }
+        let name = module.map { $0.dropFirst().dropLast() }.flatMap { $0.isEmpty ? nil : String($0) }
+        return (String(function), name)
+    }
+
+    /// Ranks sites by net bytes (then allocations, then name) and fills in shares.
+    static func ranked(_ sites: [CallSite]) -> [CallSite] {
+        let total = sites.reduce(0.0) { $0 + Double(max(0, $1.netBytes)) }
+        return sites.map { site in
+            var site = site
+            site.share = total > 0 ? Double(max(0, site.netBytes)) / total : 0
+            return site
+        }.sorted {
+            if $0.netBytes != $1.netBytes { return $0.netBytes > $1.netBytes }
+            if $0.allocations != $1.allocations { return $0.allocations > $1.allocations }
+            return $0.symbol < $1.symbol
+        }
+    }
+}
