@@ -22,6 +22,7 @@ public struct Configuration: Sendable, Equatable {
     /// Where journald's socket is expected; with none there, alerts go to stderr.
     public var journalSocket = "/run/systemd/journal/socket"
     public var state = PersistenceSettings()
+    public var attribution = AttributionSettings()
     /// Read when no `--config` is given and the file exists.
     public static let defaultFile = "/etc/slabwatch/slabwatch.yml"
 

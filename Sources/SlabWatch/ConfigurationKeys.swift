@@ -196,6 +196,26 @@ extension Configuration {
               "how often the state is written (and once at a clean stop)") { config, values throws(InvalidValue) in
             config.state.checkpointIntervalSeconds = try duration(values, in: 1...86_400)
         },
+        .init("attribution.enabled", default: "false", reloadable: true,
+              "when a finding on an unreclaimable cache opens or rises again, trace who allocates it (needs root or the attribution drop-in; see Attribution)") { config, values throws(InvalidValue) in
+            config.attribution.enabled = try boolean(values)
+        },
+        .init("attribution.duration", default: "10s", reloadable: true,
+              "how long one tracing session lasts") { config, values throws(InvalidValue) in
+            config.attribution.durationSeconds = try duration(values, in: 0.1...600)
+        },
+        .init("attribution.max-events", default: "200000", reloadable: true,
+              "a session stops at this many events, whatever its duration") { config, values throws(InvalidValue) in
+            config.attribution.maxEvents = try integer(values, in: 1...100_000_000)
+        },
+        .init("attribution.buffer-size", default: "4MiB", reloadable: true,
+              "the session's ring buffer per CPU (lost events are counted and reported)") { config, values throws(InvalidValue) in
+            config.attribution.bufferKiBPerCPU = Int(try byteSize(values, in: 64 * 1024...(1 << 30)) / 1024)
+        },
+        .init("attribution.cooldown", default: "1h", reloadable: true,
+              "at most one session per cache in this long") { config, values throws(InvalidValue) in
+            config.attribution.cooldownSeconds = try duration(values, in: 0...86_400 * 7)
+        },
         .init("log.level", default: "info", reloadable: false,
               "`trace` … `critical`") { config, values throws(InvalidValue) in
             let text = try single(values)

@@ -5,6 +5,10 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     /// A bad configuration file, flag or argument.
     case badConfiguration = 2
     case cannotListen = 3
+    /// `attribute`: no tracefs in this kernel, or it cannot be mounted.
+    case tracingUnavailable = 4
+    /// `attribute`: tracefs needs root (or CAP_SYS_ADMIN / CAP_DAC_OVERRIDE).
+    case notPermitted = 5
 
     /// For `--help` and README: `0 stopped cleanly`, ….
     public var meaning: String {
@@ -13,6 +17,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .runtimeFailure: "runtime failure"
         case .badConfiguration: "bad configuration, flag or argument"
         case .cannotListen: "cannot listen on an address"
+        case .tracingUnavailable: "no tracefs (attribute)"
+        case .notPermitted: "not permitted to trace (attribute)"
         }
     }
 

@@ -10,7 +10,7 @@ import SlabWatchCore
 enum SlabWatchCommand {
     static let commands: [CommandSpec] = [
         CommandSpec(name: "run", abstract: "Run the daemon (the default command).",
-                    options: [configOption], keyPrefixes: ["web.", "path.", "sampler.", "ring.", "slab.", "detector.", "alerts.", "state.", "log."]),
+                    options: [configOption], keyPrefixes: ["web.", "path.", "sampler.", "ring.", "slab.", "detector.", "alerts.", "state.", "attribution.", "log."]),
         CommandSpec(name: "snapshot", abstract: "Take one sample and print it as the /snapshot JSON, without starting the daemon.",
                     options: [configOption], keyPrefixes: ["path.", "sampler.", "slab.", "log."]),
         CommandSpec(name: "top", abstract: "Show slab caches like slabtop, with growth per minute and the detector's findings (s: sort, /: filter, q: quit).",
@@ -20,6 +20,13 @@ enum SlabWatchCommand {
                               configOption],
                     flags: [("once", "print one screen as text and exit (two samples one delay apart; no escape codes)")],
                     keyPrefixes: ["path.", "sampler.", "ring.", "detector.", "log."]),
+        CommandSpec(name: "attribute", abstract: "Trace who allocates a cache: call sites ranked by net bytes, with their stacks (root; see README, Attribution).",
+                    options: [("duration", "DURATION", "how long to trace (default 10s)"),
+                              ("max-events", "N", "stop after this many events (default 200000)"), configOption],
+                    flags: [("json", "print the result as JSON"),
+                            ("allocinfo", "rank call sites by /proc/allocinfo growth over the duration instead of tracing (kernels with CONFIG_MEM_ALLOC_PROFILING)")],
+                    arguments: [("cache", "the slab cache, e.g. kmalloc-32 or shmem_inode_cache")],
+                    keyPrefixes: ["attribution.", "path.", "log."]),
         CommandSpec(name: "check-config", abstract: "Validate a configuration file (and the web configuration it names) and exit (0 valid, 2 invalid).",
                     arguments: [("file", "the YAML configuration file to check")]),
         CommandSpec(name: "record", abstract: "Record samples of this machine into DIR (one subdirectory per sample) for replay anywhere.",
@@ -65,6 +72,7 @@ enum SlabWatchCommand {
         case "check-config": checkConfig(command.arguments[0])
         case "record": record(command)
         case "top": top(command)
+        case "attribute": Attribute.run(command, configuration: load(configurationSource(command)))
         default: replay(command)
         }
     }

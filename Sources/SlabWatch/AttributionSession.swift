@@ -1,0 +1,168 @@
+import Glibc
+public import SlabWatchCore
+
+/// How long and how much one attribution session may trace.
+public struct AttributionSettings: Sendable, Equatable {
+    /// Run sessions from the daemon (needs root or the drop-in's privileges).
+    public var enabled = false
+    public var durationSeconds = 10.0
+    public var maxEvents = 200_000
+    /// Ring buffer per CPU of the private instance.
+    public var bufferKiBPerCPU = 4096
+    /// At most one session per cache in this long.
+    public var cooldownSeconds = 3600.0
+
+    public init() {}
+}
+
+/// One bounded tracefs session for one cache: a private instance with the
+/// cache's kmem events filtered in the kernel, stack traces on, read from
+/// `trace_pipe` until the duration or the event limit, then removed.
+public enum AttributionSession {
+    /// The kernel's events and filters that catch `cache`'s allocations and frees.
+    struct Plan: Equatable {
+        var filters: [(event: String, filter: String?)]
+
+        static func == (a: Plan, b: Plan) -> Bool {
+            a.filters.map { "\($0.event)|\($0.filter ?? "")" } == b.filters.map { "\($0.event)|\($0.filter ?? "")" }
+        }
+    }
+
+    /// kmem_cache_alloc/free by name; for a kmalloc cache also kmalloc by the
+    /// slot size and its gfp class, and kfree, which names no cache (so it is
+    /// not filtered, and a busy machine reaches the event limit sooner).
+    static func plan(cache: String, gfpBits: [String: Int]) -> Plan {
+        let quoted = cache.filter { $0 != "\"" && $0 != "\\" }
+        var filters: [(String, String?)] = [("kmem/kmem_cache_alloc", "name == \"\(quoted)\""), ("kmem/kmem_cache_free", "name == \"\(quoted)\"")]
+        if let kmalloc = KmallocCache(name: cache) {
+            let account = 1 << (gfpBits["__GFP_ACCOUNT"] ?? 22), reclaimable = 1 << (gfpBits["__GFP_RECLAIMABLE"] ?? 4)
+            let dma = 1 << (gfpBits["__GFP_DMA"] ?? 0)
+            let classBits: String
+            switch kmalloc.kind {
+            case .accounted: classBits = "(gfp_flags & 0x\(String(account, radix: 16)))"
+            case .reclaimable: classBits = "(gfp_flags & 0x\(String(reclaimable, radix: 16)))"
+            case .dma: classBits = "(gfp_flags & 0x\(String(dma, radix: 16)))"
+            case .normal: classBits = "!(gfp_flags & 0x\(String(account | reclaimable | dma, radix: 16)))"
+            case .random: classBits = "!(gfp_flags & 0x\(String(account | reclaimable | dma, radix: 16)))"
+            }
+            filters.append(("kmem/kmalloc", "bytes_alloc == \(kmalloc.size) && \(classBits)"))
+            filters.append(("kmem/kfree", nil))
+        }
+        return Plan(filters: filters)
+    }
+
+    /// Runs a session. `cancelled` is polled between reads (SIGINT, daemon stop).
+    public static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
+                           cancelled: () -> Bool = { false }) throws(Tracefs.Failure) -> Attribution {
+        let tracefs = try Tracefs.locate(say: say)
+        defer { tracefs.unmountIfMounted() }
+        let stale = tracefs.removeStaleInstances()
+        if !stale.isEmpty { say("removed tracefs instances left by slabwatch processes that are gone: \(stale.joined(separator: ", "))") }
+        let instance = try TraceInstance.create(in: tracefs)
+        defer { instance.remove() }
+        try instance.write("tracing_on", "0")
+        try instance.write("buffer_size_kb", "\(settings.bufferKiBPerCPU)")
+        try instance.write("options/stacktrace", "1")
+        try instance.write("options/sym-offset", "1")
+        let plan = plan(cache: cache, gfpBits: gfpBits(instance))
+        for (event, filter) in plan.filters {
+            if let filter { try instance.write("events/\(event)/filter", filter) }
+            try instance.write("events/\(event)/enable", "1")
+        }
+        let fd = open("\(instance.path)/trace_pipe", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw .failed("cannot read \(instance.path)/trace_pipe: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let started = Clock.monotonicNanoseconds()
+        try instance.write("tracing_on", "1")
+        var reader = TracePipeReader(fd: fd, accumulator: TraceAccumulator(cache: cache))
+        let stop = reader.read(until: started + UInt64(settings.durationSeconds * 1e9), maxEvents: settings.maxEvents, cancelled: cancelled)
+        try? instance.write("tracing_on", "0")
+        reader.drain(maxEvents: settings.maxEvents)
+        let window = Double(Clock.monotonicNanoseconds() - started) / 1e9
+        return reader.accumulator.result(windowSeconds: window, dropped: instance.lostEvents(), stopReason: stop,
+                                         endedMilliseconds: Clock.wallMilliseconds())
+    }
+
+    /// `__GFP_*` bit numbers from the kmalloc event's own print format, so the
+    /// filter stays right on kernels that renumber them.
+    static func gfpBits(_ instance: TraceInstance) -> [String: Int] {
+        guard let format = instance.read("events/kmem/kmalloc/format") else { return [:] }
+        var bits: [String: Int] = [:]
+        for name in ["__GFP_ACCOUNT", "__GFP_RECLAIMABLE", "__GFP_DMA"] {
+            // …<< (22))), "__GFP_ACCOUNT"}
+            guard let range = format.firstRange(of: "))), \"\(name)\"") else { continue }
+            let before = format[..<range.lowerBound]
+            guard let open = before.lastIndex(of: "(") else { continue }
+            if let bit = Int(before[before.index(after: open)...]) { bits[name] = bit }
+        }
+        return bits
+    }
+}
+
+/// The kmalloc cache families: `kmalloc-32`, `kmalloc-1k`, `kmalloc-cg-64`,
+/// `kmalloc-rcl-128`, `dma-kmalloc-256`, `kmalloc-rnd-05-32`.
+struct KmallocCache: Equatable {
+    enum Kind: Equatable { case normal, accounted, reclaimable, dma, random }
+    var size: Int
+    var kind: Kind
+
+    init?(name: String) {
+        var rest = Substring(name)
+        var kind = Kind.normal
+        if rest.hasPrefix("dma-") { kind = .dma; rest = rest.dropFirst(4) }
+        guard rest.hasPrefix("kmalloc-") else { return nil }
+        rest = rest.dropFirst(8)
+        if rest.hasPrefix("cg-") { kind = .accounted; rest = rest.dropFirst(3) }
+        else if rest.hasPrefix("rcl-") { kind = .reclaimable; rest = rest.dropFirst(4) }
+        else if rest.hasPrefix("rnd-"), let dash = rest.dropFirst(4).firstIndex(of: "-") { kind = .random; rest = rest[rest.index(after: dash)...] }
+        var multiplier = 1
+        if rest.hasSuffix("k") { multiplier = 1024; rest = rest.dropLast() }
+        guard let number = Int(rest), number > 0 else { return nil }
+        size = number * multiplier
+        self.kind = kind
+    }
+}
+
+/// Reads `trace_pipe` in chunks, hands whole lines to the accumulator.
+struct TracePipeReader {
+    let fd: Int32
+    var accumulator: TraceAccumulator
+    private var pending: [UInt8] = []
+    private var buffer = [UInt8](repeating: 0, count: 256 << 10)
+    private var lines = 0
+
+    init(fd: Int32, accumulator: TraceAccumulator) {
+        self.fd = fd
+        self.accumulator = accumulator
+    }
+
+    mutating func read(until deadline: UInt64, maxEvents: Int, cancelled: () -> Bool) -> Attribution.StopReason {
+        while true {
+            if cancelled() { return .interrupted }
+            if accumulator.events >= UInt64(maxEvents) { return .maxEvents }
+            let now = Clock.monotonicNanoseconds()
+            if now >= deadline { return .duration }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let wait = Int32(min(100, (deadline - now) / 1_000_000 + 1))
+            guard poll(&poller, 1, wait) > 0 else { continue }
+            _ = chunk()
+        }
+    }
+
+    /// What is still buffered after tracing stopped, within the event limit.
+    mutating func drain(maxEvents: Int) {
+        while accumulator.events < UInt64(maxEvents), chunk() > 0 {}
+        if !pending.isEmpty { accumulator.take(Substring(String(decoding: pending, as: UTF8.self))); pending = [] }
+    }
+
+    private mutating func chunk() -> Int {
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return 0 }
+        pending += buffer[0..<n]
+        guard let lastNewline = pending.lastIndex(of: 0x0A) else { return n }
+        let text = String(decoding: pending[...lastNewline], as: UTF8.self)
+        pending.removeSubrange(...lastNewline)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) { accumulator.take(line) }
+        return n
+    }
+}

@@ -1,0 +1,71 @@
+/// An attribution as JSON (`slabwatch attribute --json`, a finding's
+/// `attribution` in /snapshot) and as the table `slabwatch attribute` prints.
+public enum AttributionRenderer {
+    public static func json(_ a: Attribution) -> [UInt8] {
+        var json = JSONWriter(reservingCapacity: 2048)
+        write(a, &json)
+        json.newline()
+        return json.bytes
+    }
+
+    public static func write(_ a: Attribution, _ json: inout JSONWriter) {
+        json.beginObject()
+        json.key("cache"); json.string(a.cache)
+        json.key("source"); json.string(a.source.rawValue)
+        json.key("window_seconds"); json.number(a.windowSeconds)
+        json.key("events"); json.number(a.events)
+        json.key("dropped"); json.number(a.dropped)
+        json.key("stopped_by"); json.string(a.stopReason.rawValue)
+        json.key("malformed_lines"); json.number(a.malformedLines)
+        json.key("ended"); json.string(a.endedMilliseconds > 0 ? RFC3339.format(unixMilliseconds: a.endedMilliseconds) : nil)
+        json.key("call_sites"); json.beginArray()
+        for site in a.callSites {
+            json.beginObject()
+            json.key("function"); json.string(site.function)
+            json.key("module"); json.string(site.module)
+            json.key("allocations"); json.number(site.allocations)
+            json.key("frees"); json.number(site.frees)
+            json.key("net_count"); json.number(Double(site.netCount))
+            json.key("net_bytes"); json.number(Double(site.netBytes))
+            json.key("share"); json.number(site.share)
+            json.key("stacks"); json.beginArray()
+            for stack in site.stacks {
+                json.beginObject()
+                json.key("allocations"); json.number(stack.allocations)
+                json.key("net"); json.number(stack.net)
+                json.key("frames"); json.beginArray()
+                for frame in stack.frames { json.string(frame) }
+                json.endArray()
+                json.endObject()
+            }
+            json.endArray()
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+    }
+
+    /// The table: one line per call site (the top `limit`), its stacks under it.
+    public static func text(_ a: Attribution, limit: Int = 10) -> String {
+        var lines = ["\(a.cache): \(Human.decimal(a.windowSeconds, 1)) s traced (\(a.source.rawValue)), \(Human.grouped(Double(a.events))) events, "
+                     + "\(Human.grouped(Double(a.dropped))) lost, stopped by \(a.stopReason.rawValue)"]
+        if a.dropped > 0 { lines.append("  (events were lost: counts are lower bounds; raise attribution.buffer-size or shorten the window)") }
+        guard !a.callSites.isEmpty else { return (lines + ["no allocation from this cache was seen in the window"]).joined(separator: "\n") + "\n" }
+        lines.append(pad("NET BYTES", 11) + pad("SHARE", 7) + pad("ALLOCS", 10) + pad("FREES", 10) + pad("NET", 10) + "  CALL SITE")
+        for site in a.callSites.prefix(limit) {
+            lines.append(pad(Human.bytes(Double(site.netBytes)), 11) + pad("\(Int((site.share * 100).rounded())) %", 7)
+                         + pad(Human.grouped(Double(site.allocations)), 10) + pad(Human.grouped(Double(site.frees)), 10)
+                         + pad(Human.grouped(Double(site.netCount)), 10) + "  " + site.symbol)
+            for stack in site.stacks {
+                lines.append("      \(Human.grouped(Double(stack.net))) net of \(Human.grouped(Double(stack.allocations))): "
+                             + stack.frames.prefix(8).joined(separator: " < "))
+            }
+        }
+        if let sentence = a.sentence { lines.append(sentence) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// `slabwatch attribute` on the live kernel (root): tmpfs files grow
+/// shmem_inode_cache, whose allocating function the kernel's own trace names.
+@Suite(.serialized)
+struct AttributionEndToEndTests {
+    static let tracing = "/sys/kernel/tracing"
+
+    /// A tmpfs of our own, unmounted and removed when released.
+    final class Tmpfs {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-attr-\(UUID().uuidString)").path
+
+        init() throws {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            guard mount("none", path, "tmpfs", 0, nil) == 0 else { throw DaemonProcess.Failure(message: "mount tmpfs: errno \(errno)") }
+        }
+
+        deinit {
+            umount2(path, Int32(MNT_DETACH))
+            rmdir(path)
+        }
+
+        /// Creates `count` files (each a new shmem inode), optionally removing each at once.
+        func create(_ count: Int, prefix: String, removeEach: Bool = false) {
+            for i in 0..<count {
+                let file = "\(path)/\(prefix)\(i)"
+                let fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+                if fd >= 0 { close(fd) }
+                if removeEach { unlink(file) }
+            }
+        }
+    }
+
+    static func slabwatchInstances() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(tracing)/instances")) ?? []).filter { $0.hasPrefix("slabwatch-") }
+    }
+
+    /// Starts `slabwatch attribute`, runs `workload` while it traces, returns its result.
+    static func attribute(_ arguments: [String], whileRunning workload: () -> Void) throws -> DaemonProcess.RunResult {
+        let process = Process()
+        process.executableURL = DaemonProcess.binary
+        process.arguments = ["attribute"] + arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while slabwatchInstances().isEmpty && Date() < deadline { usleep(20_000) }
+        usleep(300_000)  // events enabled after the instance appears
+        workload()
+        let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return .init(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), error: String(decoding: err, as: UTF8.self))
+    }
+
+    /// The call site the kernel itself prints for a shmem inode allocation, in
+    /// an instance of the test's own (not slabwatch's code).
+    static func kernelsOwnCallSite(_ fs: Tmpfs) throws -> String {
+        let instance = "\(tracing)/instances/test-attr-\(getpid())"
+        try FileManager.default.createDirectory(atPath: instance, withIntermediateDirectories: false)
+        defer {
+            try? "0".write(toFile: "\(instance)/events/kmem/kmem_cache_alloc/enable", atomically: false, encoding: .utf8)
+            rmdir(instance)
+        }
+        try "name == \"shmem_inode_cache\"".write(toFile: "\(instance)/events/kmem/kmem_cache_alloc/filter", atomically: false, encoding: .utf8)
+        try "1".write(toFile: "\(instance)/events/kmem/kmem_cache_alloc/enable", atomically: false, encoding: .utf8)
+        fs.create(3, prefix: "probe")
+        let trace = try String(contentsOfFile: "\(instance)/trace", encoding: .utf8)
+        let line = try #require(trace.split(separator: "\n").first { $0.contains("kmem_cache_alloc:") })
+        let field = try #require(line.split(separator: " ").first { $0.hasPrefix("call_site=") })
+        return String(field.dropFirst("call_site=".count).prefix { $0 != "/" })  // shmem_alloc_inode+0x1d
+    }
+
+    @Test func growthIsAttributedToTheKernelsOwnCallSite() throws {
+        let fs = try Tmpfs()
+        let expected = try Self.kernelsOwnCallSite(fs)
+        let result = try Self.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) { fs.create(2000, prefix: "grow") }
+        #expect(result.status == 0, "\(result.error)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let sites = try #require(json["call_sites"] as? [[String: Any]])
+        let top = try #require(sites.first)
+        #expect(top["function"] as? String == expected, "\(top)")
+        #expect(top["module"] is NSNull)
+        #expect((top["net_count"] as? Double ?? 0) >= 1900, "\(top)")
+        #expect((top["net_bytes"] as? Double ?? 0) >= 1900 * 700)
+        #expect((top["share"] as? Double ?? 0) > 0.99)
+        let stack = try #require((top["stacks"] as? [[String: Any]])?.first?["frames"] as? [String])
+        #expect(stack.first == expected && stack.contains { $0.hasPrefix("shmem_mknod+") }, "\(stack)")
+        #expect(json["dropped"] as? Double == 0 && json["stopped_by"] as? String == "duration")
+        #expect(Self.slabwatchInstances().isEmpty)
+    }
+
+    @Test func churnNetsToAboutZero() throws {
+        let fs = try Tmpfs()
+        let result = try Self.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) {
+            fs.create(1500, prefix: "churn", removeEach: true)
+            usleep(1_000_000)  // inode frees wait for an RCU grace period
+        }
+        #expect(result.status == 0, "\(result.error)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let top = try #require((json["call_sites"] as? [[String: Any]])?.first)
+        let allocations = top["allocations"] as? Double ?? 0, net = top["net_count"] as? Double ?? .infinity
+        #expect(allocations >= 1400, "\(top)")
+        #expect(net <= allocations * 0.05, "churn must net to about zero: \(top)")
+    }
+
+    @Test func killedSessionsLeaveNoInstanceBehind() throws {
+        // SIGTERM: the session stops early, reports, and removes its instance.
+        let process = Process()
+        process.executableURL = DaemonProcess.binary
+        process.arguments = ["attribute", "dentry", "--duration", "60s"]
+        process.standardOutput = Pipe()
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        while Self.slabwatchInstances().isEmpty { usleep(20_000) }
+        let signalled = Date()
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(Date().timeIntervalSince(signalled) < 5, "SIGTERM ends the session early")
+        #expect(Self.slabwatchInstances().isEmpty)
+
+        // SIGKILL leaves it; the next session removes it and says so.
+        let killed = Process()
+        killed.executableURL = DaemonProcess.binary
+        killed.arguments = ["attribute", "dentry", "--duration", "60s"]
+        killed.standardOutput = FileHandle.nullDevice
+        killed.standardError = FileHandle.nullDevice
+        try killed.run()
+        while Self.slabwatchInstances().isEmpty { usleep(20_000) }
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        let left = Self.slabwatchInstances()
+        #expect(left.count == 1)
+        let next = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--duration", "200ms"])
+        #expect(next.status == 0 && next.error.contains("removed tracefs instances") && next.error.contains(left.first ?? "?"), "\(next.error)")
+        #expect(Self.slabwatchInstances().isEmpty)
+    }
+
+    @Test func badInputGetsOneLineAndItsExitCode() throws {
+        let unknown = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "no_such_cache"])
+        #expect(unknown.status == 2 && unknown.error.split(separator: "\n").count == 1 && unknown.error.contains("no slab cache named"))
+        let unprivileged = try DaemonProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                                     DaemonProcess.binary.path, "attribute", "dentry", "--duration", "1s"])
+        #expect(unprivileged.status == 5 && unprivileged.error.contains("root"), "\(unprivileged.error)")
+        // A kernel without tracefs, as a private mount namespace shows it.
+        let none = try DaemonProcess.run("/usr/bin/unshare", ["-m", "sh", "-c",
+                                                              "mount -t tmpfs none /sys/kernel && exec \(DaemonProcess.binary.path) attribute dentry --duration 1s"])
+        #expect(none.status == 4 && none.error.contains("no tracefs"), "\(none.error)")
+        let badDuration = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--duration", "forever"])
+        #expect(badDuration.status == 2)
+    }
+}
