@@ -31,9 +31,10 @@ if [ "${1:-install}" = uninstall ]; then
 fi
 
 if [ -z "${BINARY:-}" ]; then
-  command -v pkg-config >/dev/null && pkg-config --exists libsystemd yaml-0.1 zlib || {
+  command -v pkg-config >/dev/null && pkg-config --exists libsystemd yaml-0.1 zlib openssl libcrypt || {
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev libyaml-dev zlib1g-dev pkg-config >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev libyaml-dev zlib1g-dev \
+      libssl-dev libcrypt-dev pkg-config >/dev/null
   }
   swift build -c release --product slabwatch
   BINARY=.build/release/slabwatch
@@ -45,6 +46,11 @@ rm -f /tmp/slabwatch.service.$$
 install -D -m 0644 systemd/slabwatch.socket "$units/slabwatch.socket"
 install -D -m 0644 systemd/slabwatch.catalog "$catalog/slabwatch.catalog"
 install -D -m 0644 README.md "$doc/README.md"
+# Not active where it is: copied into slabwatch.service.d by an operator who
+# wants the daemon to trace (README, "Attribution").
+sed "s|/usr/local/bin/slabwatch|$PREFIX/bin/slabwatch|" systemd/slabwatch-attribution.conf > /tmp/slabwatch-attribution.conf.$$
+install -D -m 0644 /tmp/slabwatch-attribution.conf.$$ "$doc/slabwatch-attribution.conf"
+rm -f /tmp/slabwatch-attribution.conf.$$
 [ -f "$etc/slabwatch.yml" ] || install -D -m 0644 config/slabwatch.yml "$etc/slabwatch.yml"
 if [ -z "$DESTDIR" ]; then journalctl --update-catalog; fi
 live && systemctl daemon-reload || true

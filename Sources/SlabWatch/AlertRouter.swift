@@ -29,6 +29,14 @@ final class AlertRouter: Sendable {
         queue.async { [self] in alerts.forEach(deliver) }
     }
 
+    /// Transitions outside a tick (an attribution attached to a finding).
+    func route(_ events: [GrowthDetector.Event], now: Int64) {
+        let (alerts, suppressed) = policy.withLock { $0.alerts(for: events, now: now) }
+        if suppressed > 0 { count(AlertOutcome(sink: currentSink, result: "suppressed"), by: UInt64(suppressed)) }
+        guard !alerts.isEmpty else { return }
+        queue.async { [self] in alerts.forEach(deliver) }
+    }
+
     func apply(_ settings: AlertPolicy.Settings) { policy.withLock { $0.settings = settings } }
 
     /// Cooldowns and held-back findings, saved and restored with the state.

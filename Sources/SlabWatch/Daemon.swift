@@ -22,6 +22,7 @@ public final class Daemon: @unchecked Sendable {
     private var alerts: AlertRouter?
     private var persistence: StatePersistence?
     private var webSecurity: WebSecurityReloader?
+    private var attribution: AttributionScheduler?
     private var bootID = ""
     private let readiness = ServiceNotifier()
 
@@ -58,6 +59,8 @@ public final class Daemon: @unchecked Sendable {
         webSecurity?.watch(on: signalQueue)
         let alerts = AlertRouter(settings: configuration.alerts, journalSocket: configuration.journalSocket, logger: logger)
         let persistence = StatePersistence(settings: configuration.state, logger: logger)
+        let attribution = AttributionScheduler(settings: configuration.attribution, logger: logger) { [sampler] in sampler.attach($0) }
+        self.attribution = attribution
         self.sampler = sampler
         self.server = server
         self.alerts = alerts
@@ -135,7 +138,12 @@ public final class Daemon: @unchecked Sendable {
             exported.authenticationFailures = s.authenticationFailures
             return exported
         }
-        hooks.evaluated = { report, now in alerts.route(report, now: now) }
+        let attribution = attribution
+        hooks.evaluated = { report, now in
+            alerts.route(report, now: now)
+            attribution?.consider(report)
+        }
+        hooks.transitions = { events, now in alerts.route(events, now: now) }
         hooks.alertOutcomes = { alerts.outcomes }
         let readiness = readiness
         let interval = configuration.sampler.intervalSeconds
@@ -189,6 +197,7 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         alerts?.apply(new.alerts)
+        attribution?.apply(new.attribution)
         webSecurity?.reload(path: new.webConfigFile, reason: "SIGHUP")
         let restartOnly = [
             ("web.*", new.listenAddresses != configuration.listenAddresses || new.limits != configuration.limits),
@@ -209,6 +218,7 @@ public final class Daemon: @unchecked Sendable {
         readiness.send("STOPPING=1")
         for source in signalSources { source.cancel() }
         webSecurity?.stop()
+        attribution?.stop()
         server?.stop()
         let samplerStopped = sampler?.stop() != false
         if !samplerStopped { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }

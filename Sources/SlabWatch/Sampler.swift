@@ -60,6 +60,8 @@ public final class Sampler: @unchecked Sendable {
     public struct Hooks: Sendable {
         /// After each detector evaluation, with the sample's time (alerting).
         public var evaluated: (@Sendable (GrowthDetector.Report, Int64) -> Void)?
+        /// Finding transitions outside a tick (an attribution attached).
+        public var transitions: (@Sendable ([GrowthDetector.Event], Int64) -> Void)?
         /// Alert outcomes so far, for `slabwatch_alerts_total`.
         public var alertOutcomes: (@Sendable () -> [AlertOutcome: UInt64])?
         /// The HTTP server's counters, for `slabwatch_http_*`.
@@ -124,6 +126,16 @@ public final class Sampler: @unchecked Sendable {
             clock.continueAfter(saved.metadata.lastSampleMilliseconds)
             if !sameBoot { detector.forgetBoot(now: clock.now()) }
             return (ringKept ? saved.ring.fine.count : 0, detector.memory.openFindings.count, ringKept)
+        }
+    }
+
+    /// Attaches a tracing session's result to its cache's open finding (on
+    /// the sampler's queue, between ticks); the `attributed` event goes to
+    /// `hooks.transitions`. The next tick publishes it.
+    public func attach(_ attribution: Attribution) {
+        queue.async { [self] in
+            guard let event = detector.attach(attribution, now: clock.now()) else { return }
+            hooks.transitions?([event], event.timestampMilliseconds)
         }
     }
 

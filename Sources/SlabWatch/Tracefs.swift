@@ -22,16 +22,17 @@ public struct Tracefs: Sendable {
 
     static let candidates = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
 
-    /// Finds tracefs; mounts it at /sys/kernel/tracing only when neither
+    /// Finds tracefs (checked with the effective credentials, so the
+    /// capabilities of the attribution drop-in count); mounts it at /sys/kernel/tracing only when neither
     /// usual place has it (and `say` is told).
     public static func locate(say: (String) -> Void) throws(Failure) -> Tracefs {
         for root in candidates {
-            if access(root + "/instances", F_OK) == 0 { return Tracefs(root: root, mountedHere: false) }
+            if faccessat(AT_FDCWD, root + "/instances", F_OK, AT_EACCESS) == 0 { return Tracefs(root: root, mountedHere: false) }
             if errno == EACCES {
                 throw .permission("tracefs at \(root) is open to root only: run as root (or under systemd with the attribution drop-in)")
             }
         }
-        guard access("/sys/kernel/tracing", F_OK) == 0 else {
+        guard faccessat(AT_FDCWD, "/sys/kernel/tracing", F_OK, AT_EACCESS) == 0 else {
             throw .unavailable("no tracefs: neither \(candidates.joined(separator: " nor ")) exists (kernel without CONFIG_TRACING?)")
         }
         guard mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nil) == 0 else {

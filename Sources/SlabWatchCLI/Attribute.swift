@@ -60,7 +60,7 @@ enum Attribute {
     /// kernels only in /proc/slabinfo.
     static func cacheExists(_ name: String, sysfs: String, procfs: String) -> Bool {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return false }
-        if access("\(sysfs)/kernel/slab/\(name)", F_OK) == 0 { return true }
+        if faccessat(AT_FDCWD, "\(sysfs)/kernel/slab/\(name)", F_OK, AT_EACCESS) == 0 { return true }
         guard let file = fopen("\(procfs)/slabinfo", "r") else { return false }
         defer { fclose(file) }
         var line: UnsafeMutablePointer<CChar>?

@@ -6,6 +6,7 @@ public struct Alert: Sendable, Equatable {
         case findingEscalated = "finding-escalated"
         case findingReclassified = "finding-reclassified"
         case findingResolved = "finding-resolved"
+        case findingAttributed = "finding-attributed"
         case unreclaimableTrend = "unreclaimable-trend"
 
         /// Made once with `systemd-id128 new`; never change them: operators
@@ -16,6 +17,7 @@ public struct Alert: Sendable, Equatable {
             case .findingEscalated: "1ef0c3ca9b25410b8fd813f02d3e36b3"
             case .findingReclassified: "5a41cb2d46fb436d87c8fd0c56d4de21"
             case .findingResolved: "658cdcdd33714f8e9e921425b5c7783a"
+            case .findingAttributed: "ecfc041e121a42ac9decc0aa0fcfb3c1"
             case .unreclaimableTrend: "5354dd2fca384fc8939a5d9d754e1486"
             }
         }
@@ -90,9 +92,16 @@ public struct AlertPolicy: Sendable {
 
     /// The alerts one detector report calls for; `suppressed` counts those held back.
     public mutating func alerts(for report: GrowthDetector.Report, now: Int64) -> (alerts: [Alert], suppressed: Int) {
+        var (alerts, suppressed) = alerts(for: report.events, now: now)
+        if let trend = trendAlert(report.trend) { alerts.append(trend) }
+        return (alerts, suppressed)
+    }
+
+    /// The alerts for finding transitions alone (an attribution arriving between ticks).
+    public mutating func alerts(for events: [GrowthDetector.Event], now: Int64) -> (alerts: [Alert], suppressed: Int) {
         var alerts: [Alert] = []
         var suppressed = 0
-        for event in report.events {
+        for event in events {
             let id = FindingID(slab: event.finding.slab, firstSeen: event.finding.firstSeenMilliseconds)
             if event.kind == .opened {
                 if let last = lastOpenedAlert[id.slab], Double(now - last) / 1000 < settings.cooldownSeconds {
@@ -108,7 +117,6 @@ public struct AlertPolicy: Sendable {
             }
             alerts.append(Self.alert(event))
         }
-        if let trend = trendAlert(report.trend) { alerts.append(trend) }
         suppressedCount += suppressed
         return (alerts, suppressed)
     }
@@ -130,6 +138,9 @@ public struct AlertPolicy: Sendable {
         case .resolved:
             kind = .findingResolved
             priority = 6
+        case .attributed:
+            kind = .findingAttributed
+            priority = 5
         }
         let message = event.kind == .resolved ? "Resolved: \(f.message)" : f.message
         let fields: [Alert.Field] = [
@@ -154,11 +165,20 @@ public struct AlertPolicy: Sendable {
             .init(name: "SLABWATCH_SEVERITY", value: f.severity.rawValue),
             .init(name: "SLABWATCH_FIRST_SEEN", value: RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds)),
         ] + (f.resolution.map { [.init(name: "SLABWATCH_RESOLUTION", value: $0.rawValue)] } ?? [])
+            + callSiteFields(f.attribution)
         return Alert(kind: kind, priority: priority, message: message, fields: fields, slab: f.slab)
     }
 
     /// Once per approach: fires when the projection comes within the horizon,
     /// re-arms when it recedes past twice the horizon or the trend stops rising.
+    /// The top call site of an attribution with net bytes; `vmlinux` for
+    /// code built into the kernel (perf's name for it).
+    static func callSiteFields(_ attribution: Attribution?) -> [Alert.Field] {
+        guard let top = attribution?.callSites.first, top.netBytes > 0 else { return [] }
+        return [.init(name: "SLABWATCH_CALL_SITE", value: top.function), .init(name: "SLABWATCH_MODULE", value: top.module ?? "vmlinux"),
+                .init(name: "SLABWATCH_CALL_SITE_SHARE", value: Human.decimal(top.share, 3))]
+    }
+
     private mutating func trendAlert(_ trend: SlabTrend?) -> Alert? {
         guard let trend, let fit = trend.fits.first(where: { $0.memory == "slab_unreclaimable" && $0.driver == .time }),
               let seconds = trend.secondsToLimit, fit.rSquared >= settings.trendMinRSquared

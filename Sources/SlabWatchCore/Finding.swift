@@ -110,6 +110,9 @@ public struct Finding: Sendable, Equatable, Codable {
     public var lastSeenMilliseconds: Int64
     /// The newest sample at which the footprint rose past its last level.
     public var lastRiseMilliseconds: Int64
+    /// Who allocates the cache's memory, once a tracing session has said
+    /// (`attribution.enabled`); nil until then.
+    public var attribution: Attribution?
     /// The footprint's level before the rise.
     public internal(set) var baselineBytes: UInt64
     /// The highest footprint seen.

@@ -2,7 +2,8 @@
 /// per what, where its memory stands, and the next step that fits the driver.
 extension Finding {
     public var message: String {
-        [fitSentence, reclaimSentence, memorySentence, classificationSentence].joined(separator: " ")
+        ([fitSentence, reclaimSentence, memorySentence, classificationSentence] + [attribution?.sentence].compactMap { $0 })
+            .joined(separator: " ")
     }
 
     private var fitSentence: String {

@@ -84,7 +84,7 @@ public struct GrowthDetector: Sendable {
     }
 
     public struct Event: Sendable, Equatable {
-        public enum Kind: String, Sendable { case opened, escalated, reclassified, resolved }
+        public enum Kind: String, Sendable { case opened, escalated, reclassified, resolved, attributed }
         public var kind: Kind
         /// The finding as the transition left it.
         public var finding: Finding
@@ -96,6 +96,15 @@ public struct GrowthDetector: Sendable {
             self.finding = finding
             self.timestampMilliseconds = timestampMilliseconds
         }
+    }
+
+    /// Gives the open finding of `attribution.cache` its attribution; the
+    /// event says so (for the journal). Nil when that finding is gone.
+    public mutating func attach(_ attribution: Attribution, now: Int64) -> Event? {
+        guard var finding = open[attribution.cache] else { return nil }
+        finding.attribution = attribution
+        open[attribution.cache] = finding
+        return Event(kind: .attributed, finding: finding, timestampMilliseconds: now)
     }
 
     public mutating func evaluate(_ ring: SampleRing, latest: Sample) -> Report {

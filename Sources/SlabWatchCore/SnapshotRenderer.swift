@@ -120,6 +120,8 @@ public enum SnapshotRenderer {
             }
             json.endArray()
             json.key("message"); json.string(f.message)
+            json.key("attribution")
+            if let attribution = f.attribution { AttributionRenderer.write(attribution, &json) } else { json.string(nil) }
             json.key("evidence"); json.beginArray()
             for point in f.evidence {
                 json.beginObject()

@@ -10,7 +10,7 @@ struct AttributionEndToEndTests {
     static let tracing = "/sys/kernel/tracing"
 
     /// A tmpfs of our own, unmounted and removed when released.
-    final class Tmpfs {
+    final class Tmpfs: Sendable {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-attr-\(UUID().uuidString)").path
 
         init() throws {
@@ -152,5 +152,36 @@ struct AttributionEndToEndTests {
         #expect(none.status == 4 && none.error.contains("no tracefs"), "\(none.error)")
         let badDuration = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--duration", "forever"])
         #expect(badDuration.status == 2)
+    }
+
+    /// The daemon with `attribution.enabled`: the finding that opens on
+    /// shmem_inode_cache gets its attribution, the sentence names the call
+    /// site, and an `attributed` alert carries it.
+    @Test func daemonAttributesAFindingItOpens() throws {
+        let fs = try Tmpfs()
+        let detector = ["--detector.windows", "20s", "--detector.min-growth-bytes", "8MiB", "--detector.min-driver-change", "5000",
+                        "--detector.open-after", "2", "--alerts.journal-socket", "/nonexistent/journal-socket"]
+        let daemon = try DaemonProcess(arguments: ["--sampler.interval", "250ms", "--attribution.enabled", "true",
+                                                   "--attribution.duration", "2s"] + detector)
+        usleep(2_000_000)  // a quiet baseline
+        let directory = URL(fileURLWithPath: fs.path)
+        let writer = Thread { EndToEndTests.createFiles(directory, count: 80_000, perSecond: 5000) }
+        writer.start()
+        try daemon.waitFor("the finding's attribution", timeout: 60) {
+            try EndToEndTests.detectorFinding(daemon, "shmem_inode_cache")?["attribution"] is [String: Any]
+        }
+        let finding = try #require(try EndToEndTests.detectorFinding(daemon, "shmem_inode_cache"))
+        let attribution = try #require(finding["attribution"] as? [String: Any])
+        let top = try #require((attribution["call_sites"] as? [[String: Any]])?.first)
+        #expect((top["function"] as? String)?.hasPrefix("shmem_alloc_inode+") == true, "\(top)")
+        #expect((top["net_count"] as? Double ?? 0) > 1000, "\(top)")
+        #expect((finding["message"] as? String)?.contains("Allocated mostly by shmem_alloc_inode+") == true)
+        try daemon.waitFor("the attributed alert") {
+            daemon.log.contains("message_id=ecfc041e121a42ac9decc0aa0fcfb3c1") && daemon.log.contains("slabwatch_call_site=shmem_alloc_inode+")
+        }
+        #expect(daemon.log.contains("slabwatch_module=vmlinux"))
+        while writer.isExecuting { usleep(100_000) }
+        #expect(daemon.terminate().status == 0)
+        #expect(Self.slabwatchInstances().isEmpty)
     }
 }

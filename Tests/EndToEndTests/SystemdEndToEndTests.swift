@@ -386,6 +386,19 @@ extension EndToEndTests {
         let score = security.output.split(separator: "\n").last { $0.contains("Overall exposure level") }
             .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
         #expect(try #require(score) <= 2.0, "\(security.output)")
+        // The attribution drop-in, activated as README says: the unit still
+        // verifies with it, and keeps its exposure score.
+        let dropIn = stage.appendingPathComponent("etc/systemd/system/slabwatch.service.d/attribution.conf")
+        try FileManager.default.createDirectory(at: dropIn.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: stage.appendingPathComponent("usr/local/share/doc/slabwatch/slabwatch-attribution.conf"), to: dropIn)
+        let verifyDropIn = try DaemonProcess.run("/usr/bin/systemd-analyze", ["verify", "--root=\(stage.path)", "slabwatch.service"])
+        #expect(verifyDropIn.status == 0 && verifyDropIn.error.isEmpty, "\(verifyDropIn.output)\(verifyDropIn.error)")
+        let securityDropIn = try DaemonProcess.run("/usr/bin/systemd-analyze", ["security", "--offline=yes", "--root=\(stage.path)", "slabwatch.service"])
+        let dropInScore = securityDropIn.output.split(separator: "\n").last { $0.contains("Overall exposure level") }
+            .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
+        #expect(try #require(dropInScore) <= 2.0, "\(securityDropIn.output)")
+        #expect(securityDropIn.output.contains("✓ CapabilityBoundingSet=~CAP_SYS_ADMIN"), "the drop-in must not need CAP_SYS_ADMIN")
+        try FileManager.default.removeItem(at: stage.appendingPathComponent("etc/systemd"))
         let uninstall = try DaemonProcess.run("/usr/bin/env", [
             "DESTDIR=\(stage.path)", Paths.repositoryRoot.appendingPathComponent("scripts/install.sh").path, "uninstall",
         ])

@@ -142,7 +142,7 @@ struct YAMLDocumentTests {
     @Test func readsTheShippedFileWithLines() throws {
         let text = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("config/slabwatch.yml"), encoding: .utf8)
         guard case .mapping(let sections, _) = try #require(try YAMLDocument.parse(text)) else { Issue.record("not a mapping"); return }
-        #expect(sections.map { $0.key.scalar } == ["web", "path", "sampler", "ring", "slab", "detector", "alerts", "state", "log"])
+        #expect(sections.map { $0.key.scalar } == ["web", "path", "sampler", "ring", "slab", "detector", "alerts", "state", "attribution", "log"])
         let web = try #require(sections.first?.value)
         guard case .mapping(let keys, _) = web else { Issue.record("web is not a mapping"); return }
         #expect(keys.first?.key.scalar == "listen-address" && keys.first?.value.scalar == ":10077")
