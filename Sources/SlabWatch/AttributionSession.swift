@@ -62,11 +62,15 @@ public enum AttributionSession {
         defer { instance.remove() }
         try instance.write("tracing_on", "0")
         try instance.write("buffer_size_kb", "\(settings.bufferKiBPerCPU)")
-        try instance.write("options/stacktrace", "1")
         try instance.write("options/sym-offset", "1")
         let plan = plan(cache: cache, gfpBits: gfpBits(instance))
         for (event, filter) in plan.filters {
             if let filter { try instance.write("events/\(event)/filter", filter) }
+            // Stacks for allocations only (a trigger, not options/stacktrace):
+            // an unfiltered kfree with a stack each would flood the buffer.
+            if event.hasSuffix("alloc") || event.hasSuffix("kmalloc") {
+                try instance.write("events/\(event)/trigger", filter.map { "stacktrace if \($0)" } ?? "stacktrace")
+            }
             try instance.write("events/\(event)/enable", "1")
         }
         let fd = open("\(instance.path)/trace_pipe", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -77,7 +81,7 @@ public enum AttributionSession {
         var reader = TracePipeReader(fd: fd, accumulator: TraceAccumulator(cache: cache))
         let stop = reader.read(until: started + UInt64(settings.durationSeconds * 1e9), maxEvents: settings.maxEvents, cancelled: cancelled)
         try? instance.write("tracing_on", "0")
-        reader.drain(maxEvents: settings.maxEvents)
+        reader.drain(maxEvents: settings.maxEvents, until: Clock.monotonicNanoseconds() + 1_000_000_000)
         let window = Double(Clock.monotonicNanoseconds() - started) / 1e9
         return reader.accumulator.result(windowSeconds: window, dropped: instance.lostEvents(), stopReason: stop,
                                          endedMilliseconds: Clock.wallMilliseconds())
@@ -149,9 +153,10 @@ struct TracePipeReader {
         }
     }
 
-    /// What is still buffered after tracing stopped, within the event limit.
-    mutating func drain(maxEvents: Int) {
-        while accumulator.events < UInt64(maxEvents), chunk() > 0 {}
+    /// What is still buffered after tracing stopped, within the event limit
+    /// and a second (a backlog on a busy machine is not worth waiting for).
+    mutating func drain(maxEvents: Int, until deadline: UInt64) {
+        while accumulator.events < UInt64(maxEvents), Clock.monotonicNanoseconds() < deadline, chunk() > 0 {}
         if !pending.isEmpty { accumulator.take(Substring(String(decoding: pending, as: UTF8.self))); pending = [] }
     }
 

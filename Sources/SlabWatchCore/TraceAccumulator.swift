@@ -134,20 +134,22 @@ public struct TraceAccumulator: Sendable {
     private mutating func finishStack(cpu _: Int) {
         for (stackCPU, frames) in stackFrames {
             stackFrames[stackCPU] = nil
-            guard let ptr = awaitingStack.removeValue(forKey: stackCPU), var object = live[ptr] else { continue }
+            guard let ptr = awaitingStack.removeValue(forKey: stackCPU), var object = live[ptr],
+                  let trimmed = Self.fromCallSite(frames, object.site.function) else { continue }
             events += 1
-            let trimmed = Self.fromCallSite(frames, object.site.function)
             object.stack = trimmed
             live[ptr] = object
             sites[object.site]?.stackAllocations[trimmed, default: 0] += 1
         }
     }
 
-    /// Drops the tracing and allocator frames above the call site's function.
-    static func fromCallSite(_ frames: [String], _ function: String) -> [String] {
+    /// Drops the tracing and allocator frames above the call site's function;
+    /// nil when the stack does not pass through it (not this allocation's:
+    /// its event was lost, or the stack is a free's).
+    static func fromCallSite(_ frames: [String], _ function: String) -> [String]? {
         let name = function.prefix { $0 != "+" }
-        if let start = frames.firstIndex(where: { $0.prefix { $0 != "+" } == name }) { return Array(frames[start...]) }
-        return frames.filter { !$0.hasPrefix("trace_event_raw_event_") }
+        guard let start = frames.firstIndex(where: { $0.prefix { $0 != "+" } == name }) else { return nil }
+        return Array(frames[start...])
     }
 
     // MARK: line parsing

@@ -57,6 +57,10 @@ struct AttributionParserTests {
                 foo-1   [000] ..... 1.000005: kmalloc: call_site=foo_attach_inode+0x2a/0x60 [foo] ptr=000000004 bytes_req=30 bytes_alloc=32 gfp_flags=GFP_KERNEL node=-1 accounted=false
                  <idle>-0 [001] ..s1. 1.000006: kfree: call_site=bar_close+0x5/0x20 ptr=000000002
                  <idle>-0 [001] ..s1. 1.000007: kfree: call_site=x+0x5/0x20 ptr=0000000ff
+                foo-1   [000] ..... 1.000008: kmalloc: call_site=foo_attach_inode+0x2a/0x60 [foo] ptr=000000009 bytes_req=30 bytes_alloc=32 gfp_flags=GFP_KERNEL node=-1 accounted=false
+                foo-1   [000] ..... 1.000009: <stack trace>
+             => kfree+0x20f/0x300
+             => someone_elses_free+0x3f/0x90
             garbage
             """
         let accumulator = Self.accumulate(text, cache: "kmalloc-32")
@@ -64,7 +68,9 @@ struct AttributionParserTests {
         #expect(result.dropped == 45)
         #expect(result.malformedLines == 2)  // the truncated line and the garbage
         let foo = result.callSites[0]
-        #expect(foo.symbol == "foo_attach_inode+0x2a [foo]" && foo.netBytes == 64 && foo.netCount == 2)
+        #expect(foo.symbol == "foo_attach_inode+0x2a [foo]" && foo.netBytes == 96 && foo.netCount == 3)
+        // A stack that does not pass through the call site is not this allocation's.
+        #expect(foo.stacks.count == 1 && foo.stacks[0].allocations == 1)
         // The stack read on CPU 0 after CPU 1's event still belongs to CPU 0's allocation.
         #expect(foo.stacks.first?.frames == ["foo_attach_inode+0x2a [foo]", "foo_lookup+0x11 [foo]"])
         let bar = result.callSites[1]
