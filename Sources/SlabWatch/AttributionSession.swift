@@ -19,6 +19,9 @@ public struct AttributionSettings: Sendable, Equatable {
 /// cache's kmem events filtered in the kernel, stack traces on, read from
 /// `trace_pipe` until the duration or the event limit, then removed.
 public enum AttributionSession {
+    /// Stack traces per allocation event per session.
+    static let stackLimit = 5000
+
     /// The kernel's events and filters that catch `cache`'s allocations and frees.
     struct Plan: Equatable {
         var filters: [(event: String, filter: String?)]
@@ -66,10 +69,14 @@ public enum AttributionSession {
         let plan = plan(cache: cache, gfpBits: gfpBits(instance))
         for (event, filter) in plan.filters {
             if let filter { try instance.write("events/\(event)/filter", filter) }
-            // Stacks for allocations only (a trigger, not options/stacktrace):
-            // an unfiltered kfree with a stack each would flood the buffer.
+            // Stacks for allocations only (a trigger, not options/stacktrace:
+            // an unfiltered kfree with a stack each would flood the buffer),
+            // and only for the first `stackLimit` of them: a stack is fourteen
+            // lines the kernel formats and we parse, and a few thousand show
+            // the common paths as well as a million would.
             if event.hasSuffix("alloc") || event.hasSuffix("kmalloc") {
-                try instance.write("events/\(event)/trigger", filter.map { "stacktrace if \($0)" } ?? "stacktrace")
+                let trigger = "stacktrace:\(Self.stackLimit)"
+                try instance.write("events/\(event)/trigger", filter.map { "\(trigger) if \($0)" } ?? trigger)
             }
             try instance.write("events/\(event)/enable", "1")
         }
