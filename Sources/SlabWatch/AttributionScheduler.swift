@@ -3,11 +3,14 @@ import Logging
 import SlabWatchCore
 import Synchronization
 
-/// Runs attribution sessions for the daemon (`attribution.enabled`): when a
+/// Runs attribution sessions for the daemon: when a
 /// finding on an unreclaimable cache opens, or rises again after holding or
 /// falling, one session traces who allocates it — never two at once, at most
 /// one per cache per `attribution.cooldown` — and the result is attached to
-/// the finding. Failures are logged once per kind and never stop the daemon.
+/// the finding. Where the kernel keeps /proc/allocinfo (and this process can
+/// read it) the session is two reads of it, with no tracing, and runs even
+/// without `attribution.enabled`; otherwise a tracefs session, only with it.
+/// Failures are logged once per kind and never stop the daemon.
 final class AttributionScheduler: Sendable {
     private struct State {
         var settings: AttributionSettings
@@ -19,12 +22,14 @@ final class AttributionScheduler: Sendable {
     }
 
     private let state: Mutex<State>
+    private let procfs: String
     private let logger: Logger
     private let attach: @Sendable (Attribution) -> Void
     private let done = DispatchGroup()
 
-    init(settings: AttributionSettings, logger: Logger, attach: @escaping @Sendable (Attribution) -> Void) {
+    init(settings: AttributionSettings, procfs: String, logger: Logger, attach: @escaping @Sendable (Attribution) -> Void) {
         state = Mutex(State(settings: settings))
+        self.procfs = procfs
         self.logger = logger
         self.attach = attach
     }
@@ -35,12 +40,13 @@ final class AttributionScheduler: Sendable {
     func consider(_ report: GrowthDetector.Report) {
         let opened = Set(report.events.filter { $0.kind == .opened }.map(\.finding.slab))
         let now = Clock.monotonicNanoseconds()
+        let allocInfo = report.findings.contains { $0.state == .open } && AttributionSession.hasAllocInfo(procfs: procfs)
         let due: (String, AttributionSettings)? = state.withLock { state in
             var due: (String, AttributionSettings)?
             for finding in report.findings where finding.state == .open {
                 let risesAgain = finding.phase == .rising && state.lastPhase[finding.slab].map { $0 != .rising } == true
                 state.lastPhase[finding.slab] = finding.phase
-                guard state.settings.enabled, !state.running, !state.stopping, due == nil, finding.reclaimable == false,
+                guard state.settings.enabled || allocInfo, !state.running, !state.stopping, due == nil, finding.reclaimable == false,
                       opened.contains(finding.slab) || risesAgain else { continue }
                 if let last = state.lastRun[finding.slab], Double(now - last) / 1e9 < state.settings.cooldownSeconds { continue }
                 state.running = true
@@ -49,7 +55,7 @@ final class AttributionScheduler: Sendable {
             }
             return due
         }
-        if let (slab, settings) = due { start(slab, settings) }
+        if let (slab, settings) = due { start(slab, settings, allocInfo: allocInfo) }
     }
 
     /// Ends a running session early (it still cleans up) and waits for it.
@@ -58,8 +64,10 @@ final class AttributionScheduler: Sendable {
         done.wait()
     }
 
-    private func start(_ slab: String, _ settings: AttributionSettings) {
-        logger.info("attribution session started", metadata: ["slab": "\(slab)", "duration": "\(settings.durationSeconds)s"])
+    private func start(_ slab: String, _ settings: AttributionSettings, allocInfo: Bool) {
+        logger.info("attribution session started", metadata: [
+            "slab": "\(slab)", "duration": "\(settings.durationSeconds)s", "source": "\(allocInfo ? "allocinfo" : "tracefs")",
+        ])
         done.enter()
         DispatchQueue.global(qos: .utility).async { [self] in
             defer {
@@ -67,9 +75,11 @@ final class AttributionScheduler: Sendable {
                 done.leave()
             }
             do {
-                let result = try AttributionSession.run(
-                    cache: slab, settings: settings, say: { [logger] in logger.notice("\($0)") },
-                    cancelled: { self.state.withLock { $0.stopping } })
+                let cancelled = { self.state.withLock { $0.stopping } }
+                let result = allocInfo
+                    ? try AttributionSession.allocInfo(cache: slab, procfs: procfs, seconds: settings.durationSeconds, cancelled: cancelled)
+                    : try AttributionSession.run(cache: slab, settings: settings, say: { [logger] in logger.notice("\($0)") },
+                                                 cancelled: cancelled)
                 logger.info("attribution session finished", metadata: [
                     "slab": "\(slab)", "events": "\(result.events)", "dropped": "\(result.dropped)",
                     "call_site": "\(result.callSites.first?.symbol ?? "-")",

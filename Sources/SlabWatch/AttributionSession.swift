@@ -55,8 +55,10 @@ public enum AttributionSession {
     }
 
     /// Runs a session. `cancelled` is polled between reads (SIGINT, daemon stop).
+    /// Where the kernel has hist triggers and `stream` is false, the kernel
+    /// aggregates allocations by call site itself (gross, not net).
     public static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
-                           cancelled: () -> Bool = { false }) throws(Tracefs.Failure) -> Attribution {
+                           cancelled: () -> Bool = { false }, stream: Bool = false) throws(Tracefs.Failure) -> Attribution {
         let tracefs = try Tracefs.locate(say: say)
         defer { tracefs.unmountIfMounted() }
         let stale = tracefs.removeStaleInstances()
@@ -67,6 +69,9 @@ public enum AttributionSession {
         try instance.write("buffer_size_kb", "\(settings.bufferKiBPerCPU)")
         try instance.write("options/sym-offset", "1")
         let plan = plan(cache: cache, gfpBits: gfpBits(instance))
+        if !stream, instance.read("events/kmem/kmem_cache_alloc/hist") != nil {
+            return try hist(cache: cache, plan: plan, instance: instance, settings: settings, cancelled: cancelled)
+        }
         for (event, filter) in plan.filters {
             if let filter { try instance.write("events/\(event)/filter", filter) }
             // Stacks for allocations only (a trigger, not options/stacktrace:
@@ -92,6 +97,71 @@ public enum AttributionSession {
         let window = Double(Clock.monotonicNanoseconds() - started) / 1e9
         return reader.accumulator.result(windowSeconds: window, dropped: instance.lostEvents(), stopReason: stop,
                                          endedMilliseconds: Clock.wallMilliseconds())
+    }
+
+    /// The hist path: a trigger per allocation event keyed on the call site,
+    /// summing bytes; read once at the end. Nothing is streamed, so nothing
+    /// is lost but what the table has no room for (`Dropped:`).
+    static func hist(cache: String, plan: Plan, instance: TraceInstance, settings: AttributionSettings,
+                     cancelled: () -> Bool) throws(Tracefs.Failure) -> Attribution {
+        let allocations = plan.filters.filter { $0.event.hasSuffix("alloc") || $0.event.hasSuffix("kmalloc") }
+        for (event, filter) in allocations {
+            let trigger = "hist:keys=call_site.sym-offset:vals=bytes_alloc:sort=bytes_alloc.descending:size=4096"
+            try instance.write("events/\(event)/trigger", filter.map { "\(trigger) if \($0)" } ?? trigger)
+            try instance.write("events/\(event)/enable", "1")
+        }
+        let started = Clock.monotonicNanoseconds()
+        try instance.write("tracing_on", "1")
+        while !cancelled(), Double(Clock.monotonicNanoseconds() - started) / 1e9 < settings.durationSeconds { usleep(100_000) }
+        try? instance.write("tracing_on", "0")
+        let window = Double(Clock.monotonicNanoseconds() - started) / 1e9
+        var rows: [KernelAllocationTables.HistRow] = [], dropped: UInt64 = 0, malformed = 0
+        for (event, _) in allocations {
+            let table = KernelAllocationTables.parseHist(Substring(instance.read("events/\(event)/hist") ?? ""))
+            rows += table.rows
+            dropped += table.dropped
+            malformed += table.malformedLines
+        }
+        var result = KernelAllocationTables.attribution(cache: cache, hist: .init(rows: rows, dropped: dropped, malformedLines: malformed),
+                                                        windowSeconds: window)
+        result.stopReason = cancelled() ? .interrupted : .duration
+        result.endedMilliseconds = Clock.wallMilliseconds()
+        return result
+    }
+
+    /// Two reads of /proc/allocinfo `seconds` apart: the call sites whose
+    /// bytes grew, with no tracing at all (CONFIG_MEM_ALLOC_PROFILING).
+    public static func allocInfo(cache: String, procfs: String, seconds: Double,
+                                 cancelled: () -> Bool = { false }) throws(Tracefs.Failure) -> Attribution {
+        let before = try readAllocInfo(procfs: procfs)
+        let started = Clock.monotonicNanoseconds()
+        while !cancelled(), Double(Clock.monotonicNanoseconds() - started) / 1e9 < seconds { usleep(100_000) }
+        var result = KernelAllocationTables.attribution(cache: cache, from: before, to: try readAllocInfo(procfs: procfs),
+                                                        windowSeconds: Double(Clock.monotonicNanoseconds() - started) / 1e9)
+        result.stopReason = cancelled() ? .interrupted : .duration
+        result.endedMilliseconds = Clock.wallMilliseconds()
+        return result
+    }
+
+    /// True when `procfs` has an allocinfo this process can read.
+    public static func hasAllocInfo(procfs: String) -> Bool {
+        faccessat(AT_FDCWD, "\(procfs)/allocinfo", R_OK, AT_EACCESS) == 0
+    }
+
+    static func readAllocInfo(procfs: String) throws(Tracefs.Failure) -> [KernelAllocationTables.AllocInfoRow] {
+        let path = "\(procfs)/allocinfo"
+        let bytes: ArraySlice<UInt8>
+        do { bytes = try FileReader(initialCapacity: 256 << 10, maximumSize: 64 << 20).read(path) } catch {
+            if error.errno == EACCES || error.errno == EPERM { throw .permission("cannot read \(path): \(error)") }
+            if error.errno == ENOENT {
+                throw .unavailable("no \(path): this kernel is built without CONFIG_MEM_ALLOC_PROFILING (Linux 6.10 and later have it)")
+            }
+            throw .failed("\(error)")
+        }
+        guard let parsed = KernelAllocationTables.parseAllocInfo(Substring(String(decoding: bytes, as: UTF8.self))) else {
+            throw .failed("\(path) does not start with 'allocinfo - version:'")
+        }
+        return parsed.rows
     }
 
     /// `__GFP_*` bit numbers from the kmalloc event's own print format, so the

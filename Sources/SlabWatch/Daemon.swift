@@ -59,7 +59,8 @@ public final class Daemon: @unchecked Sendable {
         webSecurity?.watch(on: signalQueue)
         let alerts = AlertRouter(settings: configuration.alerts, journalSocket: configuration.journalSocket, logger: logger)
         let persistence = StatePersistence(settings: configuration.state, logger: logger)
-        let attribution = AttributionScheduler(settings: configuration.attribution, logger: logger) { [sampler] in sampler.attach($0) }
+        let attribution = AttributionScheduler(settings: configuration.attribution, procfs: configuration.sampler.paths.procfs,
+                                               logger: logger) { [sampler] in sampler.attach($0) }
         self.attribution = attribution
         self.sampler = sampler
         self.server = server

@@ -105,6 +105,15 @@ struct TraceInstance {
         }
     }
 
+    /// Writes without truncating: trigger files take `!trigger` to remove one.
+    func append(_ relative: String, _ text: String) throws(Tracefs.Failure) {
+        let fd = open("\(path)/\(relative)", O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw .failed("cannot open \(path)/\(relative)") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw .failed("the kernel refused '\(text)'") }
+    }
+
     func read(_ relative: String) -> String? {
         let fd = open("\(path)/\(relative)", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -136,6 +145,12 @@ struct TraceInstance {
     func remove() {
         for event in ["kmem/kmem_cache_alloc", "kmem/kmem_cache_free", "kmem/kmalloc", "kmem/kfree"] {
             try? write("events/\(event)/enable", "0")
+        }
+        // Hist triggers are not dropped with the directory on every kernel: remove them first.
+        for event in ["kmem/kmem_cache_alloc", "kmem/kmalloc"] {
+            for trigger in (read("events/\(event)/trigger") ?? "").split(separator: "\n") where trigger.hasPrefix("hist:") {
+                try? append("events/\(event)/trigger", "!" + (trigger.split(separator: " [").first.map(String.init) ?? String(trigger)))
+            }
         }
         try? write("tracing_on", "0")
         // rmdir fails with EBUSY while a reader holds trace_pipe: retry briefly.

@@ -36,9 +36,11 @@ enum Attribute {
         let result: Attribution
         do {
             if command.flags.contains("allocinfo") {
-                result = try allocInfo(cache, procfs: configuration.sampler.paths.procfs, seconds: settings.durationSeconds)
+                result = try AttributionSession.allocInfo(cache: cache, procfs: configuration.sampler.paths.procfs,
+                                                          seconds: settings.durationSeconds, cancelled: { interrupted != 0 })
             } else {
-                result = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) }, cancelled: { interrupted != 0 })
+                result = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) },
+                                                    cancelled: { interrupted != 0 }, stream: command.flags.contains("stream"))
             }
         } catch {
             switch error {
@@ -70,32 +72,5 @@ enum Attribute {
             if let line, String(cString: line).split(separator: " ").first.map(String.init) == name { return true }
         }
         return false
-    }
-
-    /// Two reads of /proc/allocinfo `seconds` apart: the call sites whose bytes grew.
-    static func allocInfo(_ cache: String, procfs: String, seconds: Double) throws(Tracefs.Failure) -> Attribution {
-        func read() throws(Tracefs.Failure) -> [KernelAllocationTables.AllocInfoRow] {
-            let path = "\(procfs)/allocinfo"
-            guard let file = fopen(path, "r") else {
-                let code = errno
-                if code == EACCES || code == EPERM { throw .permission("cannot read \(path): \(String(cString: strerror(code)))") }
-                throw .unavailable("no \(path): this kernel is built without CONFIG_MEM_ALLOC_PROFILING (Linux 6.10 and later have it)")
-            }
-            defer { fclose(file) }
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 64 << 10)
-            while true {
-                let n = fread(&buffer, 1, buffer.count, file)
-                if n <= 0 { break }
-                bytes += buffer[0..<n]
-            }
-            guard let parsed = KernelAllocationTables.parseAllocInfo(Substring(String(decoding: bytes, as: UTF8.self))) else {
-                throw .failed("\(path) does not start with 'allocinfo - version:'")
-            }
-            return parsed.rows
-        }
-        let before = try read()
-        usleep(useconds_t(seconds * 1e6))
-        return KernelAllocationTables.attribution(cache: cache, from: before, to: try read(), windowSeconds: seconds)
     }
 }

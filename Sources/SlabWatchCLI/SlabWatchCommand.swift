@@ -24,6 +24,7 @@ enum SlabWatchCommand {
                     options: [("duration", "DURATION", "how long to trace (default 10s)"),
                               ("max-events", "N", "stop after this many events (default 200000)"), configOption],
                     flags: [("json", "print the result as JSON"),
+                            ("stream", "stream events even where the kernel has hist triggers (net bytes need the frees)"),
                             ("allocinfo", "rank call sites by /proc/allocinfo growth over the duration instead of tracing (kernels with CONFIG_MEM_ALLOC_PROFILING)")],
                     arguments: [("cache", "the slab cache, e.g. kmalloc-32 or shmem_inode_cache")],
                     keyPrefixes: ["attribution.", "path.", "log."]),

@@ -73,10 +73,16 @@ public struct Attribution: Sendable, Equatable, Codable {
     }
 
     /// "Allocated mostly by foo_attach_inode+0x2a [foo] (99 % of net bytes)."
+    /// allocinfo counts every allocation site, not one cache's: its sentence
+    /// says what grew meanwhile, not who allocated the cache.
     public var sentence: String? {
         guard let top = callSites.first, top.netBytes > 0 else { return nil }
         let percent = Int((top.share * 100).rounded())
-        return "Allocated mostly by \(top.symbol) (\(percent) % of net bytes)."
+        switch source {
+        case .trace: return "Allocated mostly by \(top.symbol) (\(percent) % of net bytes)."
+        case .hist: return "Allocated mostly by \(top.symbol) (\(percent) % of the bytes allocated while traced)."
+        case .allocinfo: return "Meanwhile /proc/allocinfo grew most at \(top.symbol) (\(percent) % of the growth)."
+        }
     }
 
     /// Splits `foo+0x2a/0x60` (and a following `[mod]`) into `foo+0x2a` and the module.

@@ -18,6 +18,12 @@ public enum KernelAllocationTables {
         /// `Dropped:` in the totals: entries the table had no room for.
         public var dropped: UInt64
         public var malformedLines: Int
+
+        public init(rows: [HistRow], dropped: UInt64, malformedLines: Int) {
+            self.rows = rows
+            self.dropped = dropped
+            self.malformedLines = malformedLines
+        }
     }
 
     public static func parseHist(_ text: Substring) -> HistTable {

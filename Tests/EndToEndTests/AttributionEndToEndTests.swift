@@ -184,4 +184,39 @@ struct AttributionEndToEndTests {
         #expect(daemon.terminate().status == 0)
         #expect(Self.slabwatchInstances().isEmpty)
     }
+
+    /// A kernel with /proc/allocinfo (a fake procfs here: this one has none):
+    /// the daemon attributes without tracing, and without attribution.enabled.
+    @Test func daemonReadsAllocInfoWhereTheKernelHasIt() throws {
+        let story = try SeedStoryPlayer()
+        defer { story.stop() }
+        let allocinfo = story.root.url.appendingPathComponent("proc/allocinfo")
+        let grower = Thread {
+            var bytes = 0
+            while !story.isStopped {
+                bytes += 32 * 1000
+                try? replaceFile(allocinfo, with: """
+                    allocinfo - version: 1.0
+                    #     <size>  <calls> <tag info>
+                           65536       64 fs/seq_file.c:84 func:seq_open
+                    \(String(repeating: " ", count: 12 - String(bytes).count))\(bytes) \(bytes / 32) fs/foo/inode.c:42 [foo] func:foo_attach_inode
+
+                    """)
+                usleep(100_000)
+            }
+        }
+        grower.start()
+        let daemon = try DaemonProcess(arguments: story.root.arguments + ["--sampler.interval", "100ms", "--attribution.duration", "1s"]
+                                       + EndToEndTests.quickDetector)
+        try daemon.waitFor("the finding's allocinfo attribution", timeout: 60) {
+            try EndToEndTests.detectorFinding(daemon, "kmalloc-32")?["attribution"] is [String: Any]
+        }
+        let finding = try #require(try EndToEndTests.detectorFinding(daemon, "kmalloc-32"))
+        let attribution = try #require(finding["attribution"] as? [String: Any])
+        #expect(attribution["source"] as? String == "allocinfo")
+        let top = try #require((attribution["call_sites"] as? [[String: Any]])?.first)
+        #expect(top["function"] as? String == "foo_attach_inode (fs/foo/inode.c:42)" && top["module"] as? String == "foo", "\(top)")
+        #expect((finding["message"] as? String)?.contains("Meanwhile /proc/allocinfo grew most at foo_attach_inode (fs/foo/inode.c:42) [foo]") == true)
+        #expect(Self.slabwatchInstances().isEmpty, "no tracing for allocinfo")
+    }
 }

@@ -42,6 +42,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             options.width = 120
             _ = TopView.render(sample: snapshot.sample, ring: SampleRing(), report: .init(findings: snapshot.findings), options: options)
         }
+    case "attribution":
+        // trace_pipe text, a hist table and /proc/allocinfo: what a session reads from the kernel.
+        let text = Substring(String(decoding: bytes, as: UTF8.self))
+        var accumulator = TraceAccumulator(cache: "kmalloc-32")
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) { accumulator.take(line) }
+        _ = AttributionRenderer.text(accumulator.result(windowSeconds: 1, dropped: 0, stopReason: .duration, endedMilliseconds: 0))
+        _ = KernelAllocationTables.attribution(cache: "x", hist: KernelAllocationTables.parseHist(text), windowSeconds: 1)
+        if let rows = KernelAllocationTables.parseAllocInfo(text)?.rows {
+            _ = KernelAllocationTables.attribution(cache: "x", from: rows.reversed(), to: rows, windowSeconds: 1)
+        }
     case "regex":
         let parts = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
         if let regex = try? LinearRegex(String(decoding: parts[0], as: UTF8.self)) {
