@@ -157,6 +157,14 @@ struct TLSEndToEndTests {
             #expect(run.error.contains(item.says), "\(item.name): \(run.error)")
             #expect(!run.error.contains("listening"), "\(item.name) must fail before listening")
         }
+        // check-config loads the web configuration its file names, as the daemon would.
+        let config = try pki.write("slabwatch.yml", "web:\n  config-file: \(pki.path("mismatch.yml"))\n")
+        let check = try DaemonProcess.run(DaemonProcess.binary.path, ["check-config", config])
+        #expect(check.status == 2 && check.error.contains("not a PEM private key matching the certificate"), "\(check.error)")
+        try pki.write("slabwatch.yml", "web:\n  config-file: \(pki.path("good.yml"))\n")
+        try pki.write("good.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+        let good = try DaemonProcess.run(DaemonProcess.binary.path, ["check-config", config])
+        #expect(good.status == 0 && good.output.contains("good.yml: ok"), "\(good.output)\(good.error)")
         // An unreadable file, as the daemon's own unprivileged user would meet it.
         let key = pki.path("server.key")
         chmod(key, 0o600)
