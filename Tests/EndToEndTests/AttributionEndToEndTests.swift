@@ -3,10 +3,9 @@ import Glibc
 import Testing
 import TestSupport
 
-/// `slabwatch attribute` on the live kernel (root): tmpfs files grow
-/// shmem_inode_cache, whose allocating function the kernel's own trace names.
-@Suite(.serialized)
-struct AttributionEndToEndTests {
+/// What the attribution tests share: a tmpfs of their own, the session
+/// started around a workload, and the kernel's own view of the call site.
+enum AttributionTesting {
     static let tracing = "/sys/kernel/tracing"
 
     /// A tmpfs of our own, unmounted and removed when released.
@@ -73,11 +72,17 @@ struct AttributionEndToEndTests {
         let field = try #require(line.split(separator: " ").first { $0.hasPrefix("call_site=") })
         return String(field.dropFirst("call_site=".count).prefix { $0 != "/" })  // shmem_alloc_inode+0x1d
     }
+}
 
+/// `slabwatch attribute` and the daemon's attribution on the live kernel
+/// (root): tmpfs files grow shmem_inode_cache, whose allocating function the
+/// kernel's own trace names. Part of the serialized end-to-end suite: their
+/// tmpfs inodes come and go, which the live detector test must not see.
+extension EndToEndTests {
     @Test func growthIsAttributedToTheKernelsOwnCallSite() throws {
-        let fs = try Tmpfs()
-        let expected = try Self.kernelsOwnCallSite(fs)
-        let result = try Self.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) { fs.create(2000, prefix: "grow") }
+        let fs = try AttributionTesting.Tmpfs()
+        let expected = try AttributionTesting.kernelsOwnCallSite(fs)
+        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) { fs.create(2000, prefix: "grow") }
         #expect(result.status == 0, "\(result.error)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         let sites = try #require(json["call_sites"] as? [[String: Any]])
@@ -90,12 +95,12 @@ struct AttributionEndToEndTests {
         let stack = try #require((top["stacks"] as? [[String: Any]])?.first?["frames"] as? [String])
         #expect(stack.first == expected && stack.contains { $0.hasPrefix("shmem_mknod+") }, "\(stack)")
         #expect(json["dropped"] as? Double == 0 && json["stopped_by"] as? String == "duration")
-        #expect(Self.slabwatchInstances().isEmpty)
+        #expect(AttributionTesting.slabwatchInstances().isEmpty)
     }
 
     @Test func churnNetsToAboutZero() throws {
-        let fs = try Tmpfs()
-        let result = try Self.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) {
+        let fs = try AttributionTesting.Tmpfs()
+        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) {
             fs.create(1500, prefix: "churn", removeEach: true)
             usleep(1_000_000)  // inode frees wait for an RCU grace period
         }
@@ -115,13 +120,13 @@ struct AttributionEndToEndTests {
         process.standardOutput = Pipe()
         process.standardError = FileHandle.nullDevice
         try process.run()
-        while Self.slabwatchInstances().isEmpty { usleep(20_000) }
+        while AttributionTesting.slabwatchInstances().isEmpty { usleep(20_000) }
         let signalled = Date()
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(Date().timeIntervalSince(signalled) < 5, "SIGTERM ends the session early")
-        #expect(Self.slabwatchInstances().isEmpty)
+        #expect(AttributionTesting.slabwatchInstances().isEmpty)
 
         // SIGKILL leaves it; the next session removes it and says so.
         let killed = Process()
@@ -130,14 +135,14 @@ struct AttributionEndToEndTests {
         killed.standardOutput = FileHandle.nullDevice
         killed.standardError = FileHandle.nullDevice
         try killed.run()
-        while Self.slabwatchInstances().isEmpty { usleep(20_000) }
+        while AttributionTesting.slabwatchInstances().isEmpty { usleep(20_000) }
         kill(killed.processIdentifier, SIGKILL)
         killed.waitUntilExit()
-        let left = Self.slabwatchInstances()
+        let left = AttributionTesting.slabwatchInstances()
         #expect(left.count == 1)
         let next = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--duration", "200ms"])
         #expect(next.status == 0 && next.error.contains("removed tracefs instances") && next.error.contains(left.first ?? "?"), "\(next.error)")
-        #expect(Self.slabwatchInstances().isEmpty)
+        #expect(AttributionTesting.slabwatchInstances().isEmpty)
     }
 
     @Test func badInputGetsOneLineAndItsExitCode() throws {
@@ -158,19 +163,19 @@ struct AttributionEndToEndTests {
     /// shmem_inode_cache gets its attribution, the sentence names the call
     /// site, and an `attributed` alert carries it.
     @Test func daemonAttributesAFindingItOpens() throws {
-        let fs = try Tmpfs()
+        let fs = try AttributionTesting.Tmpfs()
         let detector = ["--detector.windows", "20s", "--detector.min-growth-bytes", "8MiB", "--detector.min-driver-change", "5000",
                         "--detector.open-after", "2", "--alerts.journal-socket", "/nonexistent/journal-socket"]
         let daemon = try DaemonProcess(arguments: ["--sampler.interval", "250ms", "--attribution.enabled", "true",
                                                    "--attribution.duration", "2s"] + detector)
         usleep(2_000_000)  // a quiet baseline
         let directory = URL(fileURLWithPath: fs.path)
-        let writer = Thread { EndToEndTests.createFiles(directory, count: 80_000, perSecond: 5000) }
+        let writer = Thread { Self.createFiles(directory, count: 80_000, perSecond: 5000) }
         writer.start()
         try daemon.waitFor("the finding's attribution", timeout: 60) {
-            try EndToEndTests.detectorFinding(daemon, "shmem_inode_cache")?["attribution"] is [String: Any]
+            try Self.detectorFinding(daemon, "shmem_inode_cache")?["attribution"] is [String: Any]
         }
-        let finding = try #require(try EndToEndTests.detectorFinding(daemon, "shmem_inode_cache"))
+        let finding = try #require(try Self.detectorFinding(daemon, "shmem_inode_cache"))
         let attribution = try #require(finding["attribution"] as? [String: Any])
         let top = try #require((attribution["call_sites"] as? [[String: Any]])?.first)
         #expect((top["function"] as? String)?.hasPrefix("shmem_alloc_inode+") == true, "\(top)")
@@ -182,7 +187,7 @@ struct AttributionEndToEndTests {
         #expect(daemon.log.contains("slabwatch_module=vmlinux"))
         while writer.isExecuting { usleep(100_000) }
         #expect(daemon.terminate().status == 0)
-        #expect(Self.slabwatchInstances().isEmpty)
+        #expect(AttributionTesting.slabwatchInstances().isEmpty)
     }
 
     /// A kernel with /proc/allocinfo (a fake procfs here: this one has none):
@@ -207,16 +212,16 @@ struct AttributionEndToEndTests {
         }
         grower.start()
         let daemon = try DaemonProcess(arguments: story.root.arguments + ["--sampler.interval", "100ms", "--attribution.duration", "1s"]
-                                       + EndToEndTests.quickDetector)
+                                       + Self.quickDetector)
         try daemon.waitFor("the finding's allocinfo attribution", timeout: 60) {
-            try EndToEndTests.detectorFinding(daemon, "kmalloc-32")?["attribution"] is [String: Any]
+            try Self.detectorFinding(daemon, "kmalloc-32")?["attribution"] is [String: Any]
         }
-        let finding = try #require(try EndToEndTests.detectorFinding(daemon, "kmalloc-32"))
+        let finding = try #require(try Self.detectorFinding(daemon, "kmalloc-32"))
         let attribution = try #require(finding["attribution"] as? [String: Any])
         #expect(attribution["source"] as? String == "allocinfo")
         let top = try #require((attribution["call_sites"] as? [[String: Any]])?.first)
         #expect(top["function"] as? String == "foo_attach_inode (fs/foo/inode.c:42)" && top["module"] as? String == "foo", "\(top)")
         #expect((finding["message"] as? String)?.contains("Meanwhile /proc/allocinfo grew most at foo_attach_inode (fs/foo/inode.c:42) [foo]") == true)
-        #expect(Self.slabwatchInstances().isEmpty, "no tracing for allocinfo")
+        #expect(AttributionTesting.slabwatchInstances().isEmpty, "no tracing for allocinfo")
     }
 }
