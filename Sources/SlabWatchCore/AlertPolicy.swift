@@ -104,7 +104,7 @@ public struct AlertPolicy: Sendable {
         for event in events {
             let id = FindingID(slab: event.finding.slab, firstSeen: event.finding.firstSeenMilliseconds)
             if event.kind == .opened {
-                if let last = lastOpenedAlert[id.slab], Double(now - last) / 1000 < settings.cooldownSeconds {
+                if let last = lastOpenedAlert[id.slab], Double(elapsedMilliseconds(now, since: last)) / 1000 < settings.cooldownSeconds {
                     suppressedFindings.insert(id)
                 } else {
                     lastOpenedAlert[id.slab] = now

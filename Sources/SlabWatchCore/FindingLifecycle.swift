@@ -58,9 +58,9 @@ extension Finding {
             lastFallMilliseconds = now
         }
         let quiet = Int64(settings.holdAfterSeconds * 1000)
-        if now - lastRiseMilliseconds < quiet && lastRiseMilliseconds >= lastFallMilliseconds {
+        if elapsedMilliseconds(now, since: lastRiseMilliseconds) < quiet && lastRiseMilliseconds >= lastFallMilliseconds {
             phase = .rising
-        } else if lastFallMilliseconds != .min && now - lastFallMilliseconds < quiet {
+        } else if lastFallMilliseconds != .min && elapsedMilliseconds(now, since: lastFallMilliseconds) < quiet {
             phase = .falling
         } else {
             phase = .holding
@@ -96,7 +96,7 @@ extension Finding {
         if predicted > 0 && fallen >= settings.followShare * predicted {
             classification = .tracksEviction
         } else if classification == .undetermined,
-                  Double(now - (driverFellAt ?? now)) / 1000 >= settings.leakGraceSeconds {
+                  Double(elapsedMilliseconds(now, since: driverFellAt ?? now)) / 1000 >= settings.leakGraceSeconds {
             classification = .leakLike
         }
     }
@@ -141,8 +141,8 @@ extension Finding {
     /// resolves an unreclaimable (or unknown) finding: only its return does.
     func dueResolution(now: Int64, settings: DetectorSettings) -> Resolution? {
         let after = settings.resolveAfterSeconds
-        if let backSince, Double(now - backSince) / 1000 >= after { return .memoryReturned }
-        if reclaimable == true && Double(now - lastRiseMilliseconds) / 1000 >= after { return .stoppedGrowing }
+        if let backSince, Double(elapsedMilliseconds(now, since: backSince)) / 1000 >= after { return .memoryReturned }
+        if reclaimable == true && Double(elapsedMilliseconds(now, since: lastRiseMilliseconds)) / 1000 >= after { return .stoppedGrowing }
         return nil
     }
 

@@ -284,7 +284,7 @@ public struct GrowthDetector: Sendable {
         resolved.append(finding)
         if resolved.count > Self.resolvedKept { resolved.removeFirst(resolved.count - Self.resolvedKept) }
         let longest = Int64((settings.windowsSeconds.max() ?? 0) * 1000)
-        resolvedAt = resolvedAt.filter { now - $0.value <= longest }
+        resolvedAt = resolvedAt.filter { elapsedMilliseconds(now, since: $0.value) <= longest }
         events.append(Event(kind: .resolved, finding: finding, timestampMilliseconds: now))
     }
 

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import SlabWatchCore
 
 /// What survives a restart: the value tree, its binary form, and the ring,
@@ -205,4 +206,25 @@ struct SavedStateTests {
 private func nextRandom(_ state: inout UInt64) -> UInt64 {
     state = state &* 6364136223846793005 &+ 1442695040888963407
     return state >> 17
+}
+
+/// Inputs the fuzzer found (Tests/Fixtures/fuzz/README.md).
+struct SavedStateFuzzFindingsTests {
+    /// Finding times near Int64.min in a state that parses: the next
+    /// evaluation must not trap (it did: arithmetic overflow in followPhase).
+    @Test func extremeFindingTimesDoNotTrap() throws {
+        let bytes = try Fixtures.bytes(RepositoryPaths.fixtures.appendingPathComponent("fuzz/state-time-overflow.bin"))
+        let state = try SavedState.parse(Array(bytes))
+        var ring = state.ring
+        var detector = GrowthDetector()
+        detector.memory = state.detector
+        #expect(!detector.memory.openFindings.isEmpty)
+        let cache = SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                              pagesPerSlab: 1, activeSlabs: 1, slabs: 1, pageSize: 4096, reclaimable: false)
+        let sample = Sample(timestampMilliseconds: state.metadata.lastSampleMilliseconds &+ 5000, caches: [cache],
+                            inodes: .init(inodes: 1, freeInodes: 0))
+        ring.append(sample)
+        let report = detector.evaluate(ring, latest: sample)
+        #expect(report.findings.count >= 1)
+    }
 }
