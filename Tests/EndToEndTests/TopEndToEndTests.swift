@@ -24,6 +24,8 @@ extension EndToEndTests {
                 + "\ngrower 128 128 32 128 1 : tunables 0 0 0 : slabdata \(step * 20) \(step * 20) 0\n")
         }
         try writeSlabinfo()
+        let socketDirectory = "/tmp/tmux-\(getuid())"
+        let socketDirectoryExisted = FileManager.default.fileExists(atPath: socketDirectory)
         let command = ([DaemonProcess.binary.path, "top", "-d", "300ms"] + Array(root.arguments.prefix(4))).joined(separator: " ")
         // Started through python3 (which closes inherited descriptors): the tmux
         // server would otherwise keep every pipe this test process has open.
@@ -31,7 +33,15 @@ extension EndToEndTests {
             + "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)"
         #expect(try DaemonProcess.run("/usr/bin/python3", ["-c", launch, "/usr/bin/tmux", "new-session", "-d", "-s", session,
                                                            "-x", "80", "-y", "24", command]).status == 0)
-        defer { _ = try? Self.tmux(["kill-session", "-t", session]) }
+        defer {
+            _ = try? Self.tmux(["kill-session", "-t", session])
+            // The server exits with its last session but leaves its socket and
+            // directory behind: remove them if this test made them.
+            if !socketDirectoryExisted {
+                unlink("\(socketDirectory)/default")
+                rmdir(socketDirectory)
+            }
+        }
         _ = try Self.tmux(["set-option", "-t", session, "remain-on-exit", "on"])
         func screen() throws -> [String] { try Self.tmux(["capture-pane", "-p", "-t", session]).output.components(separatedBy: "\n") }
         func waitFor(_ what: String, _ condition: ([String]) -> Bool) throws {
