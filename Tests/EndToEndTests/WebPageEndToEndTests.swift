@@ -62,10 +62,15 @@ final class Browser {
 
     private func run(_ arguments: [String]) throws -> DaemonProcess.RunResult {
         // Root needs --no-sandbox; nothing leaves loopback (no component updates, no crash uploads).
-        try DaemonProcess.run(WebPageEndToEndTests.chromium!, [
+        // HOME and the XDG folders point into the profile too: Chromium and GTK
+        // otherwise create ~/.config/chromium and ~/.cache/dconf.
+        let home = profile.path
+        return try DaemonProcess.run("/usr/bin/env", [
+            "HOME=\(home)", "XDG_CONFIG_HOME=\(home)/config", "XDG_CACHE_HOME=\(home)/cache", "XDG_DATA_HOME=\(home)/data",
+            WebPageEndToEndTests.chromium!,
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
             "--disable-background-networking", "--disable-component-update", "--disable-crash-reporter",
-            "--user-data-dir=\(profile.path)", "--hide-scrollbars",
+            "--user-data-dir=\(home)/profile", "--hide-scrollbars",
         ] + arguments)
     }
 
