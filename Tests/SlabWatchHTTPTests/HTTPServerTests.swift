@@ -245,13 +245,30 @@ struct HTTPServerTests {
         let client = try RawClient(port: running.port)
         client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
         _ = client.receive(until: "-\n")
+        #expect(Self.listeningSockets(port: running.port) == 1)
         running.server.stop()
         #expect(client.isClosedByPeer())
-        // The listener is closed: its port can be bound again at once. (A failed
-        // connect would prove less: parallel tests may be handed the freed port.)
-        let again = HTTPServer(limits: .init(), logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }) { _ in HTTPResponse(status: 200) }
-        #expect(throws: Never.self) { try again.start(listeningOn: [ListenAddress(host: .ipv4("127.0.0.1"), port: running.port)]) }
-        again.stop()
+        // The listener is closed: no socket of this process listens on the port.
+        // (Binding the port again, or connecting to it, would race with
+        // parallel tests, which the kernel may hand the freed port.)
+        #expect(Self.listeningSockets(port: running.port) == 0)
+    }
+
+    /// This process's TCP sockets in LISTEN on `port` (IPv4), from
+    /// /proc/net/tcp matched against the inodes of /proc/self/fd.
+    static func listeningSockets(port: UInt16) -> Int {
+        let ours = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { fd -> String? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+                  target.hasPrefix("socket:[") else { return nil }
+            return String(target.dropFirst(8).dropLast())
+        })
+        let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        let hexPort = String(port, radix: 16, uppercase: true)
+        let wanted = String(repeating: "0", count: 4 - hexPort.count) + hexPort
+        return table.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 9 && fields[1].hasSuffix(":\(wanted)") && fields[3] == "0A" && ours.contains(String(fields[9]))
+        }.count
     }
 }
 
