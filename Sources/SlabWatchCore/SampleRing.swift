@@ -2,12 +2,13 @@
 ///
 /// Two tiers share one layout: a **fine** tier with every sample for a recent
 /// window, and a **coarse** tier with every `coarseEvery`-th sample for hours.
-/// Each slot stores the sample's time, its counters (VFS counters, slab totals)
-/// and the footprint of every known cache. Caches are **series** with stable ids;
+/// Each slot stores the sample's time, its counters (VFS counters, slab totals),
+/// the footprint of every known cache, and the active objects of every inode
+/// cache (`inodeCaches`): those counts are drivers too, one per filesystem. Caches are **series** with stable ids;
 /// a cache that appears later gets a new series, one that vanishes reads as absent.
 ///
 /// Memory is fixed by the configuration and the number of series:
-/// `(fine + coarse) × (8 + 6 × 8 + series × 4)` bytes (see `storageBytes`).
+/// `(fine + coarse) × (8 + 6 × 8 + series × 4 + inode caches × 4)` bytes (see `storageBytes`).
 /// Appending allocates nothing unless a new cache name needs a series beyond
 /// the current capacity. Not thread-safe: one owner (the sampler) mutates it.
 public struct SampleRing: Sendable {
@@ -59,6 +60,27 @@ public struct SampleRing: Sendable {
     private let initialWidth: Int
     /// Series whose history was dropped to make room (`maxSeries`).
     public private(set) var evictedSeries = 0
+    /// Each series' inode-cache column: `undecided` until the series' cache
+    /// is next appended, then a column or `notInodeCache`. Deciding once per
+    /// name keeps the regex off the per-tick path.
+    private var inodeColumn: [Int] = []
+    static let undecided = -2
+    static let notInodeCache = -1
+    /// The inode caches whose object counts the tiers keep, by column.
+    public private(set) var inodeCacheNames: [String] = []
+    private var inodeCacheIndex: [String: Int] = [:]
+    /// Which caches count inodes. Changing it forgets the counts kept so far:
+    /// a column means one cache for as long as the ring holds it.
+    public var inodeCaches = InodeCacheSelector.standard {
+        didSet {
+            guard inodeCaches != oldValue else { return }
+            inodeCacheNames = []
+            inodeCacheIndex = [:]
+            inodeColumn = Array(repeating: Self.undecided, count: seriesNames.count)
+            fine.clearObjects()
+            coarse.clearObjects()
+        }
+    }
 
     public init(configuration: Configuration = .init(), initialSeriesCapacity: Int = 256) {
         self.configuration = configuration
@@ -74,6 +96,9 @@ public struct SampleRing: Sendable {
     public var storageBytes: Int { fine.storageBytes + coarse.storageBytes }
 
     public func series(named name: String) -> Int? { seriesIndex[name] }
+
+    /// The tiers' column holding `name`'s object count, if it is a followed inode cache.
+    public func inodeCacheColumn(named name: String) -> Int? { inodeCacheIndex[name] }
 
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
     public mutating func append(_ sample: Sample) {
@@ -100,6 +125,8 @@ public struct SampleRing: Sendable {
             fine.set(row: row, series: series, value: cache.memoryBytes)
             lastSeen[series] = appended
             if toCoarse { lastCoarse[series] = coarseCopies }
+            if inodeColumn[series] == Self.undecided { inodeColumn[series] = decideInodeColumn(cache) }
+            if inodeColumn[series] >= 0 { fine.setObjects(row: row, column: inodeColumn[series], value: cache.activeObjects) }
         }
         if toCoarse {
             coarse.copyRow(row, from: fine)
@@ -127,6 +154,7 @@ public struct SampleRing: Sendable {
             seriesIndex[name] = reused
             lastSeen[reused] = appended
             lastCoarse[reused] = .min
+            inodeColumn[reused] = Self.undecided
             return true
         }
         guard seriesNames.count < configuration.maxSeries else { return false }
@@ -140,7 +168,23 @@ public struct SampleRing: Sendable {
         seriesIndex[name] = id
         lastSeen.append(appended)
         lastCoarse.append(.min)
+        inodeColumn.append(Self.undecided)
         return true
+    }
+
+    /// The column for `cache`'s object count: its own when it is an inode
+    /// cache (a new one while there is room), else `notInodeCache`.
+    private mutating func decideInodeColumn(_ cache: SlabCache) -> Int {
+        if let column = inodeCacheIndex[cache.name] { return column }
+        guard inodeCaches.selects(cache), inodeCacheNames.count < InodeCacheSelector.maximumCaches else {
+            return Self.notInodeCache
+        }
+        let column = inodeCacheNames.count
+        inodeCacheNames.append(cache.name)
+        inodeCacheIndex[cache.name] = column
+        fine.widenObjects(to: inodeCacheNames.count)
+        coarse.widenObjects(to: inodeCacheNames.count)
+        return column
     }
 
     /// The series not in the sample under way that was seen longest ago, among
@@ -177,6 +221,7 @@ public struct SampleRing: Sendable {
         seriesNames = live.map { seriesNames[$0] }
         lastSeen = live.map { lastSeen[$0] }
         lastCoarse = live.map { lastCoarse[$0] }
+        inodeColumn = live.map { inodeColumn[$0] }
         seriesIndex = Dictionary(uniqueKeysWithValues: seriesNames.enumerated().map { ($1, $0) })
     }
 }
@@ -195,6 +240,10 @@ extension SampleRing {
         /// a cache's history sequentially (slot-major strided by the number of
         /// caches and thrashed the CPU caches at a few thousand of them).
         private var footprints: [UInt32]  // seriesCapacity × capacity, in footprintUnits
+        /// Active objects of each inode cache, column-major like `footprints`
+        /// (saturating just below the absent marker: 4 billion inodes).
+        private var objects: [UInt32] = []  // objectColumns × capacity
+        public private(set) var objectColumns = 0
 
         init(capacity: Int, seriesCapacity: Int) {
             self.capacity = capacity
@@ -204,7 +253,7 @@ extension SampleRing {
             footprints = Array(repeating: SampleRing.absentFootprint, count: capacity * seriesCapacity)
         }
 
-        var storageBytes: Int { (times.count + counters.count) * 8 + footprints.count * 4 }
+        var storageBytes: Int { (times.count + counters.count) * 8 + (footprints.count + objects.count) * 4 }
 
         /// Physical slot of the `age`-th oldest sample (0 = oldest).
         private func slot(_ position: Int) -> Int {
@@ -225,6 +274,13 @@ extension SampleRing {
             guard series < seriesCapacity else { return nil }
             let value = footprints[series * capacity + slot(position)]
             return value == SampleRing.absentFootprint ? nil : UInt64(value) * SampleRing.footprintUnit
+        }
+
+        /// An inode cache's active objects at `position`, or nil when it was absent.
+        public func inodeObjects(column: Int, at position: Int) -> UInt64? {
+            guard column < objectColumns else { return nil }
+            let value = objects[column * capacity + slot(position)]
+            return value == SampleRing.absentFootprint ? nil : UInt64(value)
         }
 
         /// Copies a series' footprints at positions `start..<start+count` into
@@ -263,6 +319,7 @@ extension SampleRing {
             footprints.withUnsafeMutableBufferPointer { buffer in
                 for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absentFootprint }
             }
+            for column in 0..<objectColumns { objects[column * capacity + row] = SampleRing.absentFootprint }
             head = (head + 1) % capacity
             count = min(count + 1, capacity)
             return row
@@ -275,6 +332,10 @@ extension SampleRing {
             footprints[series * capacity + row] = UInt32(min(units, UInt64(SampleRing.absentFootprint - 1)))
         }
 
+        mutating func setObjects(row: Int, column: Int, value: UInt64) {
+            objects[column * capacity + row] = UInt32(min(value, UInt64(SampleRing.absentFootprint - 1)))
+        }
+
         mutating func copyRow(_ row: Int, from other: Tier) {
             let target = beginRow(time: other.times[row], counters: (0, 0, 0, 0, 0, 0))
             let width = Counter.allCases.count
@@ -283,6 +344,21 @@ extension SampleRing {
             for s in 0..<columns {
                 footprints[s * capacity + target] = other.footprints[s * other.capacity + row]
             }
+            for c in 0..<min(objectColumns, other.objectColumns) {
+                objects[c * capacity + target] = other.objects[c * other.capacity + row]
+            }
+        }
+
+        /// Adds inode-cache columns, absent in every slot so far.
+        mutating func widenObjects(to columns: Int) {
+            guard columns > objectColumns else { return }
+            objects.append(contentsOf: repeatElement(SampleRing.absentFootprint, count: (columns - objectColumns) * capacity))
+            objectColumns = columns
+        }
+
+        mutating func clearObjects() {
+            objects = []
+            objectColumns = 0
         }
 
         /// Adds room for more series; existing series keep their slots as they are.
@@ -318,6 +394,7 @@ extension SampleRing.Configuration: Codable {}
 extension SampleRing: Codable {
     private enum CodingKeys: String, CodingKey {
         case configuration, fine, coarse, seriesNames, lastSeen, lastCoarse, appended, coarseCopies, initialWidth, evictedSeries
+        case inodeColumn, inodeCacheNames
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -332,6 +409,8 @@ extension SampleRing: Codable {
         try c.encode(coarseCopies, forKey: .coarseCopies)
         try c.encode(initialWidth, forKey: .initialWidth)
         try c.encode(evictedSeries, forKey: .evictedSeries)
+        try c.encode(inodeColumn, forKey: .inodeColumn)
+        try c.encode(inodeCacheNames, forKey: .inodeCacheNames)
     }
 
     /// Checks every invariant the ring's index arithmetic relies on, so a
@@ -348,6 +427,11 @@ extension SampleRing: Codable {
         coarseCopies = try c.decode(Int.self, forKey: .coarseCopies)
         initialWidth = try c.decode(Int.self, forKey: .initialWidth)
         evictedSeries = try c.decode(Int.self, forKey: .evictedSeries)
+        // State written before inode caches were followed has neither: every series is undecided.
+        inodeColumn = try c.decodeIfPresent([Int].self, forKey: .inodeColumn)
+            ?? Array(repeating: Self.undecided, count: seriesNames.count)
+        inodeCacheNames = try c.decodeIfPresent([String].self, forKey: .inodeCacheNames) ?? []
+        inodeCacheIndex = Dictionary(inodeCacheNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         seriesIndex = Dictionary(seriesNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         func check(_ condition: Bool, _ what: String) throws {
             guard condition else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring: \(what)")) }
@@ -359,11 +443,17 @@ extension SampleRing: Codable {
         try check(lastSeen.count == seriesNames.count && lastCoarse.count == seriesNames.count, "series bookkeeping of the wrong length")
         try check(appended >= 0 && coarseCopies >= 0 && lastSeen.allSatisfy { $0 <= appended }, "appends out of order")
         try check(initialWidth >= 1 && initialWidth <= fine.seriesCapacity, "initial width out of range")
+        try check(inodeColumn.count == seriesNames.count
+                  && inodeColumn.allSatisfy { $0 >= Self.undecided && $0 < inodeCacheNames.count }, "inode-cache columns out of range")
+        try check(inodeCacheIndex.count == inodeCacheNames.count && inodeCacheNames.count <= InodeCacheSelector.maximumCaches,
+                  "duplicate or too many inode caches")
+        try check(fine.objectColumns == inodeCacheNames.count && coarse.objectColumns == inodeCacheNames.count,
+                  "inode-cache columns differ from the tiers'")
     }
 }
 
 extension SampleRing.Tier: Codable {
-    private enum CodingKeys: String, CodingKey { case capacity, seriesCapacity, count, head, times, counters, footprints }
+    private enum CodingKeys: String, CodingKey { case capacity, seriesCapacity, count, head, times, counters, footprints, objectColumns, objects }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -374,6 +464,8 @@ extension SampleRing.Tier: Codable {
         try c.encode(StateColumn(times.map { UInt64(bitPattern: $0) }), forKey: .times)
         try c.encode(StateColumn(counters), forKey: .counters)
         try c.encode(StateColumn(footprints), forKey: .footprints)  // shared with the ring, not copied
+        try c.encode(objectColumns, forKey: .objectColumns)
+        try c.encode(StateColumn(objects), forKey: .objects)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -385,9 +477,12 @@ extension SampleRing.Tier: Codable {
         times = try c.decode(StateColumn<UInt64>.self, forKey: .times).words.map { Int64(bitPattern: $0) }
         counters = try c.decode(StateColumn<UInt64>.self, forKey: .counters).words
         footprints = try c.decode(StateColumn<UInt32>.self, forKey: .footprints).words
+        objectColumns = try c.decodeIfPresent(Int.self, forKey: .objectColumns) ?? 0
+        objects = try c.decodeIfPresent(StateColumn<UInt32>.self, forKey: .objects)?.words ?? []
         guard capacity >= 1, seriesCapacity >= 1, (0...capacity).contains(count), (0..<capacity).contains(head),
               times.count == capacity, counters.count == capacity * SampleRing.Counter.allCases.count,
-              footprints.count == capacity * seriesCapacity
+              footprints.count == capacity * seriesCapacity,
+              (0...InodeCacheSelector.maximumCaches).contains(objectColumns), objects.count == capacity * objectColumns
         else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring tier: sizes do not agree")) }
     }
 }

@@ -158,3 +158,80 @@ extension SampleRingTests {
         #expect(SampleRing(configuration: .init()).storageBytes == 1440 * (8 + 6 * 8 + 256 * 4))
     }
 }
+
+/// Inode caches' object counts: a column each, beside the footprints.
+struct SampleRingInodeCacheTests {
+    static func inodeCache(_ name: String, objects: UInt64, aliases: [String] = []) -> SlabCache {
+        SlabCache(name: name, activeObjects: objects, objects: objects, objectSize: 1024, objectsPerSlab: 32,
+                  pagesPerSlab: 8, activeSlabs: objects / 32, slabs: objects / 32, pageSize: 4096, aliases: aliases)
+    }
+
+    @Test func inodeCachesGetAColumnOfTheirActiveObjects() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 2))
+        for t in 0..<6 {
+            ring.append(SampleRingTests.sample(Int64(t), [
+                Self.inodeCache("ext4_inode_cache", objects: UInt64(1000 * t)),
+                SampleRingTests.cache("kmalloc-32", slabs: 3),
+                Self.inodeCache("lsm_inode_cache", objects: 7),              // excluded by name
+                Self.inodeCache("mystor_inode_cache", objects: 5, aliases: ["other"]),  // merged: not only inodes
+            ] + (t >= 3 ? [Self.inodeCache("xfs_inode", objects: UInt64(t))] : [])))
+        }
+        #expect(ring.inodeCacheNames == ["ext4_inode_cache", "xfs_inode"])
+        let ext4 = try #require(ring.inodeCacheColumn(named: "ext4_inode_cache"))
+        let xfs = try #require(ring.inodeCacheColumn(named: "xfs_inode"))
+        #expect((0..<4).map { ring.fine.inodeObjects(column: ext4, at: $0) } == [2000, 3000, 4000, 5000])
+        #expect((0..<4).map { ring.fine.inodeObjects(column: xfs, at: $0) } == [nil, 3, 4, 5])
+        #expect((0..<ring.coarse.count).map { ring.coarse.inodeObjects(column: ext4, at: $0) } == [0, 2000, 4000])
+        #expect(ring.inodeCacheColumn(named: "kmalloc-32") == nil)
+    }
+
+    @Test func anEmptyPatternFollowsNoInodeCacheAndChangingItStartsAfresh() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 2))
+        ring.append(SampleRingTests.sample(0, [Self.inodeCache("ext4_inode_cache", objects: 10)]))
+        #expect(ring.inodeCacheNames == ["ext4_inode_cache"])
+        ring.inodeCaches = try InodeCacheSelector(pattern: "")
+        ring.append(SampleRingTests.sample(1, [Self.inodeCache("ext4_inode_cache", objects: 11)]))
+        #expect(ring.inodeCacheNames.isEmpty && ring.fine.objectColumns == 0)
+        ring.inodeCaches = try InodeCacheSelector(pattern: "ext4_.*")
+        ring.append(SampleRingTests.sample(2, [Self.inodeCache("ext4_inode_cache", objects: 12)]))
+        let column = try #require(ring.inodeCacheColumn(named: "ext4_inode_cache"))
+        #expect((0..<3).map { ring.fine.inodeObjects(column: column, at: $0) } == [nil, nil, 12])
+    }
+
+    @Test func columnsRoundTripThroughTheStateAndOldStateLoadsWithoutThem() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
+        for t in 0..<5 { ring.append(SampleRingTests.sample(Int64(t), [Self.inodeCache("shmem_inode_cache", objects: UInt64(t))])) }
+        let restored = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring))
+        #expect(restored.inodeCacheNames == ["shmem_inode_cache"])
+        #expect((0..<4).map { restored.fine.inodeObjects(column: 0, at: $0) } == [1, 2, 3, 4])
+        // A state file from before inode caches were followed has none of the keys.
+        guard case .object(var members) = try StateEncoder.encode(ring),
+              case .object(var fine) = members["fine"], case .object(var coarse) = members["coarse"] else {
+            Issue.record("ring does not encode as an object"); return
+        }
+        for key in ["inodeColumn", "inodeCacheNames"] { members[key] = nil }
+        for key in ["objectColumns", "objects"] { fine[key] = nil; coarse[key] = nil }
+        members["fine"] = .object(fine)
+        members["coarse"] = .object(coarse)
+        var old = try StateDecoder.decode(SampleRing.self, from: .object(members))
+        #expect(old.inodeCacheNames.isEmpty)
+        old.append(SampleRingTests.sample(5, [Self.inodeCache("shmem_inode_cache", objects: 5)]))
+        #expect(old.inodeCacheNames == ["shmem_inode_cache"])
+        #expect(old.fine.inodeObjects(column: 0, at: old.fine.count - 1) == 5)
+        // Columns that disagree with the tiers are refused.
+        members["inodeCacheNames"] = .array([.string("a")])
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+    }
+
+    @Test(arguments: [("shmem_inode_cache", "tmpfs"), ("ext4_inode_cache", "ext4"), ("xfs_inode", "xfs"),
+                      ("mystor_inode_cache", "mystor"), ("ceph_inode_info", "ceph")])
+    func filesystemNames(cache: String, filesystem: String) {
+        #expect(InodeCacheSelector.filesystem(of: cache) == filesystem)
+    }
+
+    @Test func theGenericInodeCacheNamesNoFilesystem() {
+        #expect(InodeCacheSelector.filesystem(of: "inode_cache") == nil)
+        #expect(InodeCacheSelector.standard.selects(Self.inodeCache("inode_cache", objects: 1)))
+        #expect(!InodeCacheSelector.standard.selects(Self.inodeCache("dentry", objects: 1)))
+    }
+}
