@@ -139,6 +139,16 @@ extension Configuration {
                 try duration([text], in: 1...86_400 * 30)
             }
         },
+        .init("detector.inode-caches", default: InodeCacheSelector.defaultPattern, reloadable: true,
+              "regex on the whole cache name: caches holding one filesystem's inodes, whose object counts are drivers of the other caches (empty: only the global inode count)") { config, values throws(InvalidValue) in
+            let d = config.sampler.detector.inodeCaches
+            config.sampler.detector.inodeCaches = try inodeCaches(pattern: try single(values), exclude: d.excludePattern)
+        },
+        .init("detector.inode-caches-exclude", default: InodeCacheSelector.defaultExcludePattern, reloadable: true,
+              "regex on the whole cache name: look-alikes that count something else (LSM blobs, journal heads)") { config, values throws(InvalidValue) in
+            let d = config.sampler.detector.inodeCaches
+            config.sampler.detector.inodeCaches = try inodeCaches(pattern: d.pattern, exclude: try single(values))
+        },
         .init("detector.open-after", default: "3", reloadable: true,
               "passing evaluations in a row before a finding opens") { config, values throws(InvalidValue) in
             config.sampler.detector.openAfterEvaluations = try integer(values, in: 1...10_000)
@@ -258,6 +268,12 @@ extension Configuration {
         guard !text.isEmpty else { return nil }
         do { _ = try LinearRegex(text) } catch { throw InvalidValue(message: error.description) }
         return text
+    }
+
+    private static func inodeCaches(pattern: String, exclude: String) throws(InvalidValue) -> InodeCacheSelector {
+        do { return try InodeCacheSelector(pattern: pattern, excludePattern: exclude) } catch {
+            throw InvalidValue(message: error.description)
+        }
     }
 
     private static func fraction(_ values: [String]) throws(InvalidValue) -> Double {

@@ -56,7 +56,9 @@ extension Configuration {
     public static func markdownTable() -> String {
         var lines = ["| key | default | reloads on SIGHUP | meaning |", "|---|---|---|---|"]
         for key in keys {
-            lines.append("| `\(key.name)` | `\(key.defaultText)` | \(key.reloadable ? "yes" : "no, restart") | \(key.summary) |")
+            // A `|` in a default (a regex's alternation) would end the cell.
+            let value = key.defaultText.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
+            lines.append("| `\(key.name)` | `\(value)` | \(key.reloadable ? "yes" : "no, restart") | \(key.summary) |")
         }
         return lines.joined(separator: "\n")
     }

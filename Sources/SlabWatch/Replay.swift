@@ -33,6 +33,7 @@ public struct Replay {
                     onEvent: (GrowthDetector.Event, Int64) -> Void = { _, _ in }) throws(FileError) -> Outcome {
         let pageSize = Self.pageSize(of: directory, warn: warn)
         var ring = SampleRing(configuration: ring)
+        ring.inodeCaches = settings.inodeCaches
         var detector = GrowthDetector(settings: settings)
         var report = GrowthDetector.Report()
         var skipped: [Skipped] = []

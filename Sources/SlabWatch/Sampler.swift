@@ -85,7 +85,9 @@ public final class Sampler: @unchecked Sendable {
         self.logger = logger
         self.filter = try settings.makeFilter()
         self.reader = ProcReader(paths: settings.paths, pageSize: Host.pageSize, limits: settings.limits)
-        self.ring = Mutex(SampleRing(configuration: Self.bounded(ring, settings.limits)))
+        var emptyRing = SampleRing(configuration: Self.bounded(ring, settings.limits))
+        emptyRing.inodeCaches = settings.detector.inodeCaches
+        self.ring = Mutex(emptyRing)
         self.detector = GrowthDetector(settings: settings.detector)
     }
 
@@ -119,7 +121,9 @@ public final class Sampler: @unchecked Sendable {
         queue.sync {
             let ringKept = ring.withLock { ring in
                 guard saved.ring.configuration == ring.configuration else { return false }
+                let selector = ring.inodeCaches
                 ring = saved.ring
+                ring.inodeCaches = selector
                 return true
             }
             detector.memory = saved.detector
@@ -165,6 +169,7 @@ public final class Sampler: @unchecked Sendable {
             settings = new
             filter = newFilter
             detector.settings = new.detector
+            ring.withLock { $0.inodeCaches = new.detector.inodeCaches }
             if intervalChanged && timer != nil { schedule() }
         }
     }

@@ -37,6 +37,9 @@ public struct DetectorSettings: Sendable, Equatable {
     public var evidencePoints = 60
     /// A window needs at least this many samples to be fitted.
     public var minPoints = 8
+    /// Which caches count one filesystem's inodes (`detector.inode-caches`
+    /// and `detector.inode-caches-exclude`); their object counts are drivers.
+    public var inodeCaches = InodeCacheSelector.standard
 
     // MARK: rules (not configuration keys)
 
@@ -59,8 +62,15 @@ public struct DetectorSettings: Sendable, Equatable {
     /// The cache tracks eviction once it has fallen this share of what its
     /// line predicts for the driver's fall.
     public var followShare = 0.5
-    /// Driver changes within this share of each other tie; the higher R² wins.
-    public var fitTieShare = 0.01
+    /// A window covers a finding's rise when its footprint gain is within
+    /// this share of the largest gain any passing window of the finding saw;
+    /// among covering windows the higher R² is reported. A window that saw
+    /// more unrelated driver movement (a `find` beside the culprit) is no
+    /// better evidence, and a short window at the end of a rise never covers it.
+    public var riseCoverShare = 0.1
+    /// A finding's severity comes down only after the lower one has held this
+    /// long (memory that came mostly back; a rise that slowed), so it cannot flap.
+    public var deescalateAfterSeconds: Double = 300
     /// Moves smaller than this share of a finding's gain (or of
     /// `minGrowthBytes`) are noise, not a change of phase.
     public var phaseBandShare = 0.05

@@ -1,11 +1,16 @@
 /// One stretch of the ring the detector fits: a tier, the suffix of its slots
 /// newer than `now − window`, and each driver's values there, centred once
-/// and shared by every cache.
+/// and shared by every cache. Besides the global counters and time, every
+/// inode cache whose object count moved by `minDriverChange` in the window is
+/// a driver (`inodes`, of that cache): one that did not move cannot pass, and
+/// leaving it out keeps a quiet machine's evaluation as cheap as before.
 struct FittedWindow: Sendable {
     enum TierKind: Sendable { case fine, coarse }
 
     struct DriverColumn: Sendable {
         var driver: GrowthDriver
+        /// The inode cache whose objects these are; nil for the global counters and time.
+        var inodeCache: String?
         var centred: [Double]
         var values: [Double]
         var mean: Double
@@ -24,7 +29,7 @@ struct FittedWindow: Sendable {
     let seconds: Double
     let drivers: [DriverColumn]
 
-    init(kind: TierKind, tier: SampleRing.Tier, start: Int) {
+    init(kind: TierKind, tier: SampleRing.Tier, start: Int, inodeCaches: [String] = [], minDriverChange: Double = 0) {
         self.kind = kind
         self.tier = tier
         self.start = start
@@ -43,24 +48,38 @@ struct FittedWindow: Sendable {
                     values.append(Double(tier.time(at: position) - tier.time(at: start)) / 1000)
                 }
             }
-            guard values.count == count, count >= 2 else { continue }
-            let mean = values.reduce(0, +) / Double(count)
-            let centred = values.map { $0 - mean }
-            let sxx = centred.reduce(0) { $0 + $1 * $1 }
-            columns.append(DriverColumn(
-                driver: driver, centred: centred, values: values, mean: mean, sxx: sxx,
-                range: (values.max() ?? 0) - (values.min() ?? 0), change: values[count - 1] - values[0]))
+            if let column = Self.column(driver, nil, values, count) { columns.append(column) }
+        }
+        for (index, name) in inodeCaches.enumerated() {
+            var values: [Double] = []
+            values.reserveCapacity(count)
+            for i in 0..<count {
+                guard let value = tier.inodeObjects(column: index, at: start + i) else { break }
+                values.append(Double(value))
+            }
+            guard values.count == count, (values.max() ?? 0) - (values.min() ?? 0) >= minDriverChange else { continue }
+            if let column = Self.column(.inodes, name, values, count) { columns.append(column) }
         }
         drivers = columns
+    }
+
+    private static func column(_ driver: GrowthDriver, _ inodeCache: String?, _ values: [Double], _ count: Int) -> DriverColumn? {
+        guard values.count == count, count >= 2 else { return nil }
+        let mean = values.reduce(0, +) / Double(count)
+        let centred = values.map { $0 - mean }
+        let sxx = centred.reduce(0) { $0 + $1 * $1 }
+        return DriverColumn(
+            driver: driver, inodeCache: inodeCache, centred: centred, values: values, mean: mean, sxx: sxx,
+            range: (values.max() ?? 0) - (values.min() ?? 0), change: values[count - 1] - values[0])
     }
 
     func time(_ index: Int) -> Int64 { tier.time(at: start + index) }
 
     func footprint(series: Int, at index: Int) -> UInt64? { tier.footprint(series: series, at: start + index) }
 
-    func driverValue(_ driver: GrowthDriver, at index: Int) -> Double {
+    func driverValue(_ driver: GrowthDriver, inodeCache: String? = nil, at index: Int) -> Double {
         if driver == .time { return Double(time(index)) / 1000 }
-        return drivers.first { $0.driver == driver }?.values[index] ?? 0
+        return drivers.first { $0.driver == driver && $0.inodeCache == inodeCache }?.values[index] ?? 0
     }
 
     func memory(_ column: SampleRing.Counter) -> [Double]? {
@@ -90,7 +109,8 @@ struct WindowSet: Sendable {
             while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
             guard tier.count - start >= settings.minPoints else { continue }
             if chosen.contains(where: { $0.kind == kind && $0.start == start }) { continue }
-            chosen.append(FittedWindow(kind: kind, tier: tier, start: start))
+            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, inodeCaches: ring.inodeCacheNames,
+                                       minDriverChange: settings.minDriverChange))
         }
         windows = chosen
     }
@@ -133,7 +153,7 @@ public struct SlabTrend: Sendable, Equatable {
         var fits: [Fit] = []
         for (name, column) in [("slab", SampleRing.Counter.slabBytes), ("slab_unreclaimable", .slabUnreclaimableBytes)] {
             guard let y = window.memory(column) else { continue }
-            for driver in window.drivers {
+            for driver in window.drivers where driver.inodeCache == nil {
                 guard let fit = LinearFit.fit(driver.values, y) else { continue }
                 fits.append(Fit(memory: name, driver: driver.driver, bytesPerUnit: fit.slope, rSquared: fit.rSquared))
             }

@@ -1,9 +1,10 @@
 /// A cache the detector flagged: its footprint rose linearly with a driver.
 ///
 /// A finding describes **memory**, not a moment of growth: it stays open while
-/// that memory is held (a plateau is not a recovery), reports the strongest
-/// fit seen while the driver rose, and is classified whenever the driver falls,
-/// however late. `FindingLifecycle.swift` holds the rules that move it.
+/// that memory is held (a plateau is not a recovery), reports the fit that
+/// describes its rise, and is classified whenever the driver falls, however
+/// late. With `inodes` as driver it may name the inode cache (the filesystem)
+/// whose object count drives it. `FindingLifecycle.swift` holds the rules that move it.
 public struct Finding: Sendable, Equatable, Codable {
     public enum Classification: String, Sendable, Codable {
         /// The driver fell and the cache fell along the same line: memory
@@ -51,6 +52,8 @@ public struct Finding: Sendable, Equatable, Codable {
     /// A driver's fit over the finding's window.
     public struct DriverFit: Sendable, Equatable, Codable {
         public var driver: GrowthDriver
+        /// For `inodes`: the inode cache whose object count was the x; nil for the global count.
+        public var inodeCache: String?
         public var bytesPerUnit: Double
         public var rSquared: Double
         public var driverChange: Double
@@ -69,8 +72,8 @@ public struct Finding: Sendable, Equatable, Codable {
         public var segment: Segment
     }
 
-    /// The fit a finding reports: the strongest seen while its driver rose
-    /// (largest driver change; near-ties go to the higher R²).
+    /// The fit a finding reports: while its driver rose, the cleanest fit of a
+    /// window that covers the cache's growth (see `GrowthDetector.describingRise`).
     public struct RiseFit: Sendable, Equatable, Codable {
         public var bytesPerUnit: Double
         public var rSquared: Double
@@ -97,6 +100,9 @@ public struct Finding: Sendable, Equatable, Codable {
 
     public var slab: String
     public var driver: GrowthDriver
+    /// The inode cache whose objects drive the finding (`driver` is then
+    /// `inodes`); nil when the global inode count (or another driver) does.
+    public var inodeCache: String?
     public internal(set) var fit: RiseFit
     public var reclaimable: Bool?
     public var classification: Classification = .undetermined
@@ -133,6 +139,21 @@ public struct Finding: Sendable, Equatable, Codable {
     var backSince: Int64?
     /// Total evidence points shown (rise plus fall).
     var evidenceLimit: Int
+    /// The largest footprint gain of any passing window of this finding's
+    /// driver: a fit covers the rise when its gain comes close to it.
+    var largestRiseGain: Double?
+    /// The footprint's rate over the shortest window, at the latest evaluation.
+    public internal(set) var recentBytesPerSecond: Double?
+    /// Since when the assessed severity has been below the finding's.
+    var calmerSince: Int64?
+    /// For the global inode count: inode caches whose changes since the
+    /// finding opened are left out of its driver (their filesystems' inodes
+    /// do not carry this cache's memory), and their total count then.
+    var discountedInodeCaches: [String]?
+    var discountReference: Double?
+
+    /// The filesystem whose inodes drive the finding, where `inodeCache`'s name says.
+    public var filesystem: String? { inodeCache.flatMap(InodeCacheSelector.filesystem(of:)) }
 
     public var bytesPerUnit: Double { fit.bytesPerUnit }
     public var rSquared: Double { fit.rSquared }
@@ -148,7 +169,9 @@ public struct Finding: Sendable, Equatable, Codable {
     public var gainedBytes: UInt64 { peakBytes > baselineBytes ? peakBytes - baselineBytes : 0 }
 
     /// The other drivers that also passed every threshold.
-    public var otherDrivers: [DriverFit] { fits.filter { $0.driver != driver && $0.flagged } }
+    public var otherDrivers: [DriverFit] {
+        fits.filter { ($0.driver != driver || $0.inodeCache != inodeCache) && $0.flagged }
+    }
 
     /// The rise's points, then (once the driver fell) the fall's, at most
     /// `detector`'s evidence count in all.

@@ -4,9 +4,9 @@
 /// 1. `follow`: footprint, peak and phase (rising ⇄ holding ⇄ falling); the
 ///    driver's peak, and once the driver has fallen, the classification
 ///    (undetermined → tracks-eviction | leak-like, however late).
-/// 2. `keep`: a stronger fit of the rise replaces the reported one, only
-///    while the driver has not fallen.
-/// 3. `assessedSeverity`: escalates, never de-escalates.
+/// 2. `keep`: the fit that describes the rise replaces the reported one, only
+///    while the driver has not fallen (the detector chooses it).
+/// 3. `assessedSeverity`: escalates at once, calms down after a while.
 /// 4. `dueResolution`: the memory came back and stayed back; for reclaimable
 ///    caches also no growth for a while. (A vanished cache resolves in the
 ///    detector, which sees the whole sample.)
@@ -30,6 +30,30 @@ extension Finding {
         fallTrail = EvidenceTrail(capacity: settings.evidencePoints / 3)
         phaseLevel = cache.memoryBytes
         evidenceLimit = settings.evidencePoints
+    }
+
+    // MARK: the driver
+
+    /// The finding's driver in `sample`: its inode cache's active objects,
+    /// or the global counter — for the global inode count, less what the
+    /// discounted inode caches gained or lost since the finding opened.
+    /// Nil when the source is down or the inode cache is gone.
+    func driverValue(in sample: Sample, caches: [String: SlabCache]) -> Double? {
+        if let inodeCache { return caches[inodeCache].map { Double($0.activeObjects) } }
+        guard let global = driver.value(in: sample) else { return nil }
+        guard let discounted = discountedInodeCaches, let reference = discountReference else { return global }
+        return global - (Self.total(discounted, caches) - reference)
+    }
+
+    /// Leaves `unrelated` inode caches' changes from now on out of a global-inodes driver.
+    mutating func discountInodeCaches(_ unrelated: [String], caches: [String: SlabCache]) {
+        guard !unrelated.isEmpty else { return }
+        discountedInodeCaches = unrelated
+        discountReference = Self.total(unrelated, caches)
+    }
+
+    private static func total(_ names: [String], _ caches: [String: SlabCache]) -> Double {
+        names.reduce(0) { $0 + Double(caches[$1]?.activeObjects ?? 0) }
     }
 
     // MARK: follow the memory
@@ -103,16 +127,6 @@ extension Finding {
 
     // MARK: the fit
 
-    /// Whether a fit with this driver change and R² is stronger evidence of
-    /// the rise than the one kept: a larger driver change, or a near-tie with
-    /// a better R².
-    func isWeaker(than change: Double, rSquared: Double, settings: DetectorSettings) -> Bool {
-        guard driverFellAt == nil else { return false }  // windows holding the fall describe eviction, not growth
-        let tolerance = settings.fitTieShare * max(abs(change), abs(fit.driverChange))
-        if abs(change - fit.driverChange) > tolerance { return change > fit.driverChange }
-        return rSquared > fit.rSquared
-    }
-
     /// Keeps `stronger` as the finding's fit; the level before the rise only goes down.
     mutating func keep(_ stronger: RiseFit) {
         fit = stronger
@@ -123,15 +137,18 @@ extension Finding {
     // MARK: severity and resolution
 
     /// `info` for reclaimable caches; `critical` for a large share of
-    /// MemTotal, or while rising fast enough to use up MemAvailable soon.
+    /// MemTotal, or while rising fast enough to use up MemAvailable soon —
+    /// judged by the recent rate, not the rise's average: a cache that has
+    /// slowed down is no longer about to exhaust memory.
     func assessedSeverity(_ meminfo: Meminfo?, settings: DetectorSettings) -> Severity {
         if reclaimable == true { return .info }
         if let total = meminfo?.totalBytes, total > 0,
            Double(footprintBytes) >= settings.criticalMemoryShare * Double(total) {
             return .critical
         }
-        if phase == .rising, bytesPerSecond > 0, let available = meminfo?.availableBytes,
-           Double(available) / bytesPerSecond < settings.criticalExhaustionSeconds {
+        let rate = recentBytesPerSecond ?? bytesPerSecond
+        if phase == .rising, rate > 0, let available = meminfo?.availableBytes,
+           Double(available) / rate < settings.criticalExhaustionSeconds {
             return .critical
         }
         return .warning

@@ -110,17 +110,19 @@ public struct GrowthDetector: Sendable {
     public mutating func evaluate(_ ring: SampleRing, latest: Sample) -> Report {
         let now = latest.timestampMilliseconds
         let windows = WindowSet(ring: ring, now: now, settings: settings)
-        var candidates: [String: Candidate] = [:]
+        var candidates: [String: [Candidate]] = [:]
+        var recentRates: [String: Double] = [:]
         for cache in latest.caches where settings.reportReclaimable || cache.reclaimable != true {
             guard let series = ring.series(named: cache.name) else { continue }
             // A resolved finding's window is spent: a new one must fit samples after it.
             let notBefore = open[cache.name] == nil ? resolvedAt[cache.name] ?? .min : .min
-            if let candidate = bestCandidate(series: series, windows: windows, notBefore: notBefore) {
-                candidates[cache.name] = candidate
-            }
+            let passing = passingWindows(series: series, isInodeCache: ring.inodeCacheColumn(named: cache.name) != nil,
+                                         windows: windows, notBefore: notBefore)
+            if !passing.isEmpty { candidates[cache.name] = passing }
+            if open[cache.name] != nil, let rate = recentRate(series: series, windows: windows) { recentRates[cache.name] = rate }
         }
         var events: [Event] = []
-        advanceLifecycles(candidates, latest: latest, events: &events)
+        advanceLifecycles(candidates, recentRates: recentRates, ring: ring, latest: latest, events: &events)
         let findings = open.values.sorted { a, b in
             if a.severity != b.severity { return a.severity > b.severity }
             return a.heldBytes != b.heldBytes ? a.heldBytes > b.heldBytes : a.slab < b.slab
@@ -140,10 +142,10 @@ public struct GrowthDetector: Sendable {
         var series: Int
     }
 
-    /// The longest window in which some driver passes every threshold, with the
-    /// best-fitting driver there. Time only wins over a file driver that fits
-    /// clearly worse: "per inode" explains more than "per second".
-    private mutating func bestCandidate(series: Int, windows: WindowSet, notBefore: Int64) -> Candidate? {
+    /// Every window, longest first, in which some driver passes every
+    /// threshold, each with its best-fitting driver there.
+    private mutating func passingWindows(series: Int, isInodeCache: Bool, windows: WindowSet, notBefore: Int64) -> [Candidate] {
+        var passing: [Candidate] = []
         for window in windows.windows.reversed() where window.time(0) > notBefore && window.time(0) >= historyStart {
             // Most caches do not grow: two reads settle it before any copying.
             guard let first = window.footprint(series: series, at: 0),
@@ -154,30 +156,71 @@ public struct GrowthDetector: Sendable {
             guard scratch.maximum - scratch.minimum >= settings.minGrowthBytes else { continue }
             let growth = scratch.values[scratch.count - 1] - scratch.values[0]
             guard growth >= settings.minGrowthBytes else { continue }
-            let fits = fitDrivers(window)
-            let flagged = fits.filter(\.flagged)
-            guard !flagged.isEmpty else { continue }
-            // Near-ties (inodes and dentries usually rise together) go to the
-            // driver listed first: inodes, then dentries, then open files.
-            let fileFits = flagged.filter { $0.driver != .time }
-            let bestR2 = fileFits.map(\.rSquared).max() ?? 0
-            let files = fileFits.sorted { $0.driver < $1.driver }.first { $0.rSquared >= bestR2 - settings.nearTieRSquared }
-            let time = flagged.first { $0.driver == .time }
-            var best = files ?? time!
-            if let time, let files, time.rSquared > files.rSquared + settings.timeMustFitBetterBy { best = time }
-            return Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series)
+            let fits = fitDrivers(window, isInodeCache: isInodeCache)
+            guard let best = bestDriver(fits) else { continue }
+            passing.append(Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series))
         }
-        return nil
+        return passing
     }
 
-    private func fitDrivers(_ window: FittedWindow) -> [Finding.DriverFit] {
+    /// The driver that explains a window's growth best. File drivers within
+    /// `nearTieRSquared` of the best tie, won by the driver listed first
+    /// (inodes, dentries, open files: inodes and dentries usually rise
+    /// together), and among inodes by an inode cache over the global count:
+    /// "per inode of shmem_inode_cache" says which filesystem pays. Time only
+    /// wins over a file driver that fits clearly worse.
+    private func bestDriver(_ fits: [Finding.DriverFit]) -> Finding.DriverFit? {
+        let flagged = fits.filter(\.flagged)
+        let fileFits = flagged.filter { $0.driver != .time }
+        let bestR2 = fileFits.map(\.rSquared).max() ?? 0
+        let files = fileFits.filter { $0.rSquared >= bestR2 - settings.nearTieRSquared }.min { a, b in
+            if a.driver != b.driver { return a.driver < b.driver }
+            if (a.inodeCache == nil) != (b.inodeCache == nil) { return a.inodeCache != nil }
+            return a.rSquared > b.rSquared
+        }
+        let time = flagged.first { $0.driver == .time }
+        guard let best = files ?? time else { return nil }
+        if let time, let files, time.rSquared > files.rSquared + settings.timeMustFitBetterBy { return time }
+        return best
+    }
+
+    /// Of the passing fits, the one that describes the cache's rise: among
+    /// those whose window covers the growth (its gain within `riseCoverShare`
+    /// of `largestGain`), the highest R²; ties go to the longer window.
+    /// Returns the chosen option and whether it covers (it always does when
+    /// `largestGain` is the options' own largest gain).
+    private func describingRise<Option>(_ options: [Option], largestGain: Double,
+                                        gain: (Option) -> Double, rSquared: (Option) -> Double) -> Option? {
+        let covering = options.filter { covers(gain($0), largestGain) }
+        return covering.max { rSquared($0) < rSquared($1) }  // `max` keeps the first (longest) of equals
+    }
+
+    func covers(_ gain: Double, _ largestGain: Double) -> Bool {
+        gain >= (1 - settings.riseCoverShare) * largestGain
+    }
+
+    /// The footprint's rate over the shortest window (bytes per second), for
+    /// judging exhaustion by how fast the cache grows now, not on average.
+    private func recentRate(series: Int, windows: WindowSet) -> Double? {
+        guard let window = windows.windows.first, window.seconds > 0,
+              let first = window.footprint(series: series, at: 0),
+              let last = window.footprint(series: series, at: window.count - 1)
+        else { return nil }
+        return (Double(last) - Double(first)) / window.seconds
+    }
+
+    /// Fits the cache against every driver of the window. An inode cache is
+    /// fitted against the global counters only: its objects are its own
+    /// filesystem's inodes, so against itself it would explain nothing, and
+    /// against another filesystem's inodes it could only agree by accident.
+    private func fitDrivers(_ window: FittedWindow, isInodeCache: Bool) -> [Finding.DriverFit] {
         let values = scratch.values
         let n = window.count
         var meanY = 0.0
         for i in 0..<n { meanY += values[i] }
         meanY /= Double(n)
         var fits: [Finding.DriverFit] = []
-        for column in window.drivers {
+        for column in window.drivers where !(isInodeCache && column.inodeCache != nil) {
             var sxy = 0.0, syy = 0.0
             for i in 0..<n {
                 let dy = values[i] - meanY
@@ -190,8 +233,8 @@ public struct GrowthDetector: Sendable {
             let flagged = fit.rSquared >= settings.minRSquared
                 && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && hasSteadyDrift(n)
                            : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minDriverChange)
-            fits.append(.init(driver: column.driver, bytesPerUnit: fit.slope, rSquared: fit.rSquared,
-                              driverChange: column.change, flagged: flagged))
+            fits.append(.init(driver: column.driver, inodeCache: column.inodeCache, bytesPerUnit: fit.slope,
+                              rSquared: fit.rSquared, driverChange: column.change, flagged: flagged))
         }
         return fits
     }
@@ -219,7 +262,8 @@ public struct GrowthDetector: Sendable {
 
     /// One evaluation's step for every open finding, then the new ones.
     /// Caches are visited in name order so a replay emits events in one order.
-    private mutating func advanceLifecycles(_ candidates: [String: Candidate], latest: Sample, events: inout [Event]) {
+    private mutating func advanceLifecycles(_ candidates: [String: [Candidate]], recentRates: [String: Double],
+                                            ring: SampleRing, latest: Sample, events: inout [Event]) {
         let now = latest.timestampMilliseconds
         guard !candidates.isEmpty || !open.isEmpty || !streaks.isEmpty else { return }
         // No cache at all means the cache sources are down, not that every cache vanished.
@@ -231,7 +275,9 @@ public struct GrowthDetector: Sendable {
         for name in open.keys.sorted() {
             guard var finding = open.removeValue(forKey: name) else { continue }
             if let cache = cachesByName[name] {
-                advance(&finding, cache: cache, candidate: candidates[name], latest: latest, events: &events)
+                finding.recentBytesPerSecond = recentRates[name]
+                advance(&finding, cache: cache, candidates: candidates[name] ?? [], caches: cachesByName,
+                        latest: latest, events: &events)
             } else {
                 finding.resolve(.cacheGone, now: now)
             }
@@ -244,36 +290,80 @@ public struct GrowthDetector: Sendable {
         for name in candidates.keys.sorted() where open[name] == nil {
             let streak = (streaks[name] ?? 0) + 1
             streaks[name] = streak
-            guard streak >= settings.openAfterEvaluations, let cache = cachesByName[name], let candidate = candidates[name]
+            guard streak >= settings.openAfterEvaluations, let cache = cachesByName[name], let passing = candidates[name],
+                  let candidate = describingRise(passing, largestGain: passing.map(\.growthBytes).max() ?? 0,
+                                                 gain: \.growthBytes, rSquared: \.best.rSquared)
             else { continue }
             var finding = Finding(slab: name, driver: candidate.best.driver, fit: riseFit(candidate, candidate.best),
                                   cache: cache, now: now, settings: settings)
-            finding.follow(cache, driverValue: finding.driver.value(in: latest), now: now, settings: settings)
+            finding.inodeCache = candidate.best.inodeCache
+            if finding.driver == .inodes && finding.inodeCache == nil {
+                finding.discountInodeCaches(unrelatedInodeCaches(of: name, fits: candidate.fits, ring: ring), caches: cachesByName)
+            }
+            finding.largestRiseGain = candidate.growthBytes
+            finding.follow(cache, driverValue: finding.driverValue(in: latest, caches: cachesByName), now: now, settings: settings)
             finding.severity = finding.assessedSeverity(latest.meminfo, settings: settings)
             open[name] = finding
             events.append(Event(kind: .opened, finding: finding, timestampMilliseconds: now))
         }
     }
 
-    /// One open finding's step: follow the memory, keep a stronger fit,
-    /// escalate, reclassify, resolve.
-    private func advance(_ finding: inout Finding, cache: SlabCache, candidate: Candidate?, latest: Sample, events: inout [Event]) {
+    /// One open finding's step: follow the memory, keep the fit that
+    /// describes the rise, escalate (or calm down), reclassify, resolve.
+    private func advance(_ finding: inout Finding, cache: SlabCache, candidates: [Candidate], caches: [String: SlabCache],
+                         latest: Sample, events: inout [Event]) {
         let now = latest.timestampMilliseconds
         let classification = finding.classification
-        finding.follow(cache, driverValue: finding.driver.value(in: latest), now: now, settings: settings)
-        if let candidate, let fit = candidate.fits.first(where: { $0.driver == finding.driver && $0.flagged }),
-           finding.isWeaker(than: fit.driverChange, rSquared: fit.rSquared, settings: settings) {
-            finding.keep(riseFit(candidate, fit))
-        }
+        finding.follow(cache, driverValue: finding.driverValue(in: latest, caches: caches), now: now, settings: settings)
+        keepFitDescribingRise(&finding, candidates)
         let severity = finding.assessedSeverity(latest.meminfo, settings: settings)
         if severity > finding.severity {
             finding.severity = severity
+            finding.calmerSince = nil
             events.append(Event(kind: .escalated, finding: finding, timestampMilliseconds: now))
+        } else if severity < finding.severity {
+            // Calms down quietly, once the lower severity has held for a while: no alert says "less bad".
+            let since = finding.calmerSince ?? now
+            finding.calmerSince = since
+            if Double(elapsedMilliseconds(now, since: since)) / 1000 >= settings.deescalateAfterSeconds {
+                finding.severity = severity
+                finding.calmerSince = nil
+            }
+        } else {
+            finding.calmerSince = nil
         }
         if finding.classification != classification {
             events.append(Event(kind: .reclassified, finding: finding, timestampMilliseconds: now))
         }
         if let reason = finding.dueResolution(now: now, settings: settings) { finding.resolve(reason, now: now) }
+    }
+
+    /// While the driver rises, the finding reports the fit of its own driver
+    /// that describes the rise (`describingRise`): a window that saw more of
+    /// the growth replaces one that saw less; among windows that cover it,
+    /// the cleaner fit stays. Frozen once the driver fell: windows holding the
+    /// fall describe eviction, not growth.
+    private func keepFitDescribingRise(_ finding: inout Finding, _ candidates: [Candidate]) {
+        guard finding.driverFellAt == nil else { return }
+        let options = candidates.compactMap { candidate in
+            candidate.fits.first { $0.driver == finding.driver && $0.inodeCache == finding.inodeCache && $0.flagged }
+                .map { (candidate, $0) }
+        }
+        let largest = max(finding.largestRiseGain ?? finding.growthBytes, options.map(\.0.growthBytes).max() ?? 0)
+        finding.largestRiseGain = largest
+        guard let (candidate, fit) = describingRise(options, largestGain: largest, gain: \.0.growthBytes, rSquared: \.1.rSquared)
+        else { return }
+        if !covers(finding.growthBytes, largest) || fit.rSquared > finding.rSquared {
+            finding.keep(riseFit(candidate, fit))
+        }
+    }
+
+    /// The inode caches a global-inodes finding's cache does not follow:
+    /// every followed one but its own and those whose fit passed. Evicting
+    /// their inodes is not a fall of this finding's driver.
+    private func unrelatedInodeCaches(of cache: String, fits: [Finding.DriverFit], ring: SampleRing) -> [String] {
+        let related = Set(fits.compactMap { $0.flagged ? $0.inodeCache : nil })
+        return ring.inodeCacheNames.filter { $0 != cache && !related.contains($0) }
     }
 
     /// Moves a resolved finding to the remembered list. Its evidence is spent:
@@ -288,6 +378,12 @@ public struct GrowthDetector: Sendable {
         events.append(Event(kind: .resolved, finding: finding, timestampMilliseconds: now))
     }
 
+    /// Drivers in their listed order, the global count before inode caches by name.
+    static func fitOrder(_ a: Finding.DriverFit, _ b: Finding.DriverFit) -> Bool {
+        if a.driver != b.driver { return a.driver < b.driver }
+        return (a.inodeCache ?? "") < (b.inodeCache ?? "")
+    }
+
     /// The fit of `driver` over the candidate's window, with its points and
     /// the levels the lifecycle needs (floor, driver peak).
     private func riseFit(_ c: Candidate, _ fit: Finding.DriverFit) -> Finding.RiseFit {
@@ -295,19 +391,19 @@ public struct GrowthDetector: Sendable {
         var footprintFloor = UInt64.max, driverFloor = Double.infinity
         var peakIndex = 0, driverPeak = -Double.infinity
         for i in 0..<w.count {
-            let driver = w.driverValue(fit.driver, at: i)
+            let driver = w.driverValue(fit.driver, inodeCache: fit.inodeCache, at: i)
             footprintFloor = min(footprintFloor, w.footprint(series: c.series, at: i) ?? .max)
             driverFloor = min(driverFloor, driver)
             if driver >= driverPeak { driverPeak = driver; peakIndex = i }
         }
         let indices = EvidenceTrail.spread(Array(0..<w.count), to: settings.evidencePoints)
         let points = indices.map { i in
-            Finding.EvidencePoint(timestampMilliseconds: w.time(i), driver: w.driverValue(fit.driver, at: i),
+            Finding.EvidencePoint(timestampMilliseconds: w.time(i), driver: w.driverValue(fit.driver, inodeCache: fit.inodeCache, at: i),
                                   footprintBytes: w.footprint(series: c.series, at: i) ?? 0, segment: .rise)
         }
         return Finding.RiseFit(
             bytesPerUnit: fit.bytesPerUnit, rSquared: fit.rSquared, windowSeconds: w.seconds,
-            growthBytes: c.growthBytes, driverChange: fit.driverChange, fits: c.fits, points: points,
+            growthBytes: c.growthBytes, driverChange: fit.driverChange, fits: c.fits.sorted(by: Self.fitOrder), points: points,
             footprintFloor: footprintFloor, driverFloor: driverFloor, driverPeak: driverPeak,
             driverPeakAt: w.time(peakIndex), footprintAtDriverPeak: w.footprint(series: c.series, at: peakIndex) ?? 0)
     }
