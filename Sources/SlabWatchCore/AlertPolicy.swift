@@ -151,6 +151,7 @@ public struct AlertPolicy: Sendable {
             .init(name: "SLABWATCH_ALERT", value: kind.rawValue),
             .init(name: "SLABWATCH_SLAB", value: f.slab),
             .init(name: "SLABWATCH_DRIVER", value: f.driver.rawValue),
+            .init(name: "SLABWATCH_INODE_CACHE", value: f.inodeCache ?? ""),
             .init(name: "SLABWATCH_BYTES_PER_UNIT", value: Human.decimal(f.bytesPerUnit, 1)),
             .init(name: "SLABWATCH_R_SQUARED", value: Human.decimal(f.rSquared, 4)),
             .init(name: "SLABWATCH_GROWTH_BYTES", value: Human.decimal(f.growthBytes, 0)),

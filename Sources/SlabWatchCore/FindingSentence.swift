@@ -7,11 +7,22 @@ extension Finding {
     }
 
     private var fitSentence: String {
-        var text = "\(slab) grows \(Human.bytes(bytesPerUnit)) \(driver.perUnit) "
-        text += "(R² \(Human.decimal(rSquared, 3)) over \(Human.duration(windowSeconds)), "
+        var text = "\(slab) grows \(Human.bytes(bytesPerUnit)) \(driver.perUnit)"
+        if let inodeCache { text += " of \(inodeCache)" }
+        text += " (R² \(Human.decimal(rSquared, 3)) over \(Human.duration(windowSeconds)), "
         text += "\(growthBytes >= 0 ? "+" : "−")\(Human.bytes(abs(growthBytes)))"
-        text += driver == .time ? ")." : " while \(driver.plural) rose by \(Human.grouped(driverChange)))."
+        text += driver == .time ? ")." : " while \(driverNoun) rose by \(Human.grouped(driverChange)))."
         return text
+    }
+
+    /// "inodes", or "shmem_inode_cache inodes" for an inode cache.
+    private var driverNoun: String {
+        inodeCache.map { "\($0) inodes" } ?? driver.plural
+    }
+
+    /// "inode count", or "inode count of shmem_inode_cache".
+    private var countNoun: String {
+        "\(driver.singular) count" + (inodeCache.map { " of \($0)" } ?? "")
     }
 
     private var reclaimSentence: String {
@@ -30,26 +41,31 @@ extension Finding {
         case (.resolved, .cacheGone?): return "Its cache is gone (module unloaded or cache destroyed)."
         case (.resolved, .reboot?): return "The machine rebooted while slabwatch was stopped: the \(held) it held then is gone."
         case (.resolved, .stoppedGrowing?):
-            return "It stopped growing \(Human.elapsed(Double(lastSeenMilliseconds - lastRiseMilliseconds) / 1000)) before this and holds \(held); the kernel reclaims it under memory pressure."
+            return "It stopped growing \(Human.elapsed(secondsSinceLastRise)) before this and holds \(held); the kernel reclaims it under memory pressure."
         default: break
         }
         switch phase {
         case .rising: return "Still growing: holds \(held) more than before the rise."
         case .holding:
-            let since = Human.elapsed(Double(lastSeenMilliseconds - lastRiseMilliseconds) / 1000)
+            let since = Human.elapsed(secondsSinceLastRise)
             return "Stopped growing \(since) ago and still holds \(held)."
         case .falling: return "Falling: still holds \(held) of the \(gained) it gained."
         }
     }
 
+    /// Restored times may be anything: the difference saturates.
+    private var secondsSinceLastRise: Double {
+        Double(elapsedMilliseconds(lastSeenMilliseconds, since: lastRiseMilliseconds)) / 1000
+    }
+
     private var classificationSentence: String {
-        let noun = driver.plural, one = driver.singular
+        let noun = driver.plural
         switch classification {
         case .tracksEviction:
             let attached = driver == .openFiles ? noun : "cached \(noun)"
-            return "It fell with the \(one) count when \(noun) were \(driver.fallVerb): memory attached to \(attached), not a leak."
+            return "It fell with the \(countNoun) when \(noun) were \(driver.fallVerb): memory attached to \(attached), not a leak."
         case .leakLike:
-            return "The \(one) count fell but it did not: leak-like. Its allocating code can be named by tracing kmem:kmem_cache_alloc (or kmem:kmalloc) with stack traces."
+            return "The \(countNoun) fell but it did not: leak-like. Its allocating code can be named by tracing kmem:kmem_cache_alloc (or kmem:kmalloc) with stack traces."
         case .undetermined:
             return nextStep
         }
@@ -58,6 +74,8 @@ extension Finding {
     /// What tells a per-object cache from a leak, for each driver.
     private var nextStep: String {
         switch driver {
+        case .inodes where inodeCache != nil:
+            "Inodes of \(inodeCache ?? "") have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches; deleting the files, for tmpfs) tells a per-inode cache from a leak."
         case .inodes:
             "Inodes have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak."
         case .dentries:

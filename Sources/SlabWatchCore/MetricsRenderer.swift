@@ -126,7 +126,8 @@ public enum MetricsRenderer {
             out.family(name, .gauge, help: help)
             for finding in findings {
                 for fit in finding.fits {
-                    out.sample(name, labels: ["driver": fit.driver.rawValue, "slab": finding.slab], value(finding, fit))
+                    out.sample(name, labels: ["driver": fit.driver.rawValue, "inode_cache": fit.inodeCache ?? "", "slab": finding.slab],
+                               value(finding, fit))
                 }
             }
         }

@@ -69,6 +69,7 @@ public enum SnapshotReader {
         let cache = SlabCache(name: slab, activeObjects: 0, objects: 0, objectSize: 0, objectsPerSlab: 0, pagesPerSlab: 0,
                               activeSlabs: 0, slabs: 0, pageSize: 0, reclaimable: v["reclaimable"]?.bool)
         var finding = Finding(slab: slab, driver: driver, fit: fit, cache: cache, now: now, settings: .init())
+        finding.inodeCache = v["inode_cache"]?.string
         finding.footprintBytes = footprint
         finding.phase = v["phase"]?.string.flatMap(Finding.Phase.init(rawValue:)) ?? .rising
         finding.classification = v["classification"]?.string.flatMap(Finding.Classification.init(rawValue:)) ?? .undetermined

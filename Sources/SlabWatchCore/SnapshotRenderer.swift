@@ -91,6 +91,8 @@ public enum SnapshotRenderer {
             json.beginObject()
             json.key("slab"); json.string(f.slab)
             json.key("driver"); json.string(f.driver.rawValue)
+            json.key("inode_cache"); json.string(f.inodeCache)
+            json.key("filesystem"); json.string(f.filesystem)
             json.key("bytes_per_unit"); json.number(f.bytesPerUnit)
             json.key("r_squared"); json.number(f.rSquared)
             json.key("window_seconds"); json.number(f.windowSeconds)
@@ -113,6 +115,7 @@ public enum SnapshotRenderer {
             for other in f.otherDrivers {
                 json.beginObject()
                 json.key("driver"); json.string(other.driver.rawValue)
+                json.key("inode_cache"); json.string(other.inodeCache)
                 json.key("bytes_per_unit"); json.number(other.bytesPerUnit)
                 json.key("r_squared"); json.number(other.rSquared)
                 json.key("driver_change"); json.number(other.driverChange)

@@ -154,7 +154,7 @@ public enum TopView {
             if wide { text += right(row.perMinute1.map(signed) ?? "-", 11) }
             text += right(row.perMinute5.map(signed) ?? "-", 11)
             if let f = row.finding {
-                text += "  \(Human.bytes(f.bytesPerUnit))/\(f.driver.singular) R² \(Human.decimal(f.rSquared, 2)) \(f.phase.rawValue)"
+                text += "  \(Human.bytes(f.bytesPerUnit))/\(f.filesystem.map { "\($0) " } ?? "")\(f.driver.singular) R² \(Human.decimal(f.rSquared, 2)) \(f.phase.rawValue)"
                     + (f.classification == .undetermined ? "" : " \(f.classification.rawValue)")
             }
             return text

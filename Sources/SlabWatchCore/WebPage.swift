@@ -45,12 +45,13 @@ public enum WebPage {
                                 color: fit, style: .dashedLine, points: line))
         }
         series.append(.init(name: "rise", color: rise, style: .points, points: rising.map { (x($0), Double($0.footprintBytes)) }))
+        let drivers = finding.inodeCache.map { "\($0) inodes" } ?? finding.driver.plural
         if !falling.isEmpty {
-            series.append(.init(name: "\(finding.driver.plural) \(finding.driver.fallVerb)", color: fall, style: .points,
+            series.append(.init(name: "\(drivers) \(finding.driver.fallVerb)", color: fall, style: .points,
                                 points: falling.map { (x($0), Double($0.footprintBytes)) }))
         }
-        return SVGChart(title: "\(finding.slab): footprint against \(finding.driver.plural)",
-                        x: isTime ? .time : .count(finding.driver.plural), y: .bytes, series: series)
+        return SVGChart(title: "\(finding.slab): footprint against \(drivers)",
+                        x: isTime ? .time : .count(drivers), y: .bytes, series: series)
     }
 
     /// The detector's slope through the centre of the rise's points, from the

@@ -59,7 +59,7 @@ extension EndToEndTests {
         #expect(open["reclaimable"] as? Bool == false)
         #expect(open["classification"] as? String == "undetermined")
         let metrics = samples(try daemon.get("/metrics").body)
-        #expect(metrics["slabwatch_finding_flagged{driver=\"inodes\",slab=\"shmem_inode_cache\"}"] == 1)
+        #expect(metrics["slabwatch_finding_flagged{driver=\"inodes\",inode_cache=\"\",slab=\"shmem_inode_cache\"}"] == 1)
 
         let history = try daemon.get("/snapshot?slab=shmem_inode_cache&history=30")
         let points = try #require((try JSONSerialization.jsonObject(with: Data(history.body.utf8)) as? [String: Any])?["points"] as? [[String: Any]])

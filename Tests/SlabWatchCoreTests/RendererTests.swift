@@ -20,7 +20,7 @@ struct MetricsRendererTests {
         #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
         let text = Self.render([SampleRingTests.cache("b", slabs: 1), SampleRingTests.cache("a", slabs: 2)],
                                sample: seed.samples.last!, report: report)
-        #expect(text.contains("slabwatch_finding_flagged{driver=\"inodes\",slab=\"kmalloc-32\"} 1"))
+        #expect(text.contains("slabwatch_finding_flagged{driver=\"inodes\",inode_cache=\"\",slab=\"kmalloc-32\"} 1"))
         #expect(text.contains("slabwatch_findings_open{severity=\"critical\"} 1"))
         let helps = text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] }
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }

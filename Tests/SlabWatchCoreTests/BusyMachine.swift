@@ -1,0 +1,131 @@
+@testable import SlabWatchCore
+
+/// A machine with several filesystems, for the detector on a busy day: each
+/// filesystem's inodes live in its own inode cache, the global inode count is
+/// their sum (plus a wobbling rest), every inode has a dentry, and culprit
+/// caches attach a fixed number of bytes to each inode of one filesystem.
+/// Around them: ordinary caches that wobble, and a generic cache whose level
+/// wanders by tens of MiB on its own. One sample every `interval` seconds.
+///
+/// What the generator puts in is what a test asserts: a culprit's
+/// `bytesPerInode` is exactly the cost per inode of its filesystem.
+struct BusyMachine {
+    /// A filesystem: its inode cache's name, object size and slab layout.
+    struct Filesystem: Hashable {
+        var cache: String
+        var objectSize: UInt64
+        var objectsPerSlab: UInt64
+        var pagesPerSlab: UInt64
+        var reclaimable: Bool
+
+        static let ext4 = Filesystem(cache: "ext4_inode_cache", objectSize: 1128, objectsPerSlab: 29, pagesPerSlab: 8, reclaimable: true)
+        static let tmpfs = Filesystem(cache: "shmem_inode_cache", objectSize: 752, objectsPerSlab: 21, pagesPerSlab: 4, reclaimable: false)
+        static let mystor = Filesystem(cache: "mystor_inode_cache", objectSize: 1024, objectsPerSlab: 32, pagesPerSlab: 8, reclaimable: true)
+
+        /// Footprint of the inode cache per inode: slab pages over objects per slab.
+        var footprintPerInode: Double { Double(pagesPerSlab * 4096) / Double(objectsPerSlab) }
+    }
+
+    /// A cache that holds `bytesPerInode` for every inode of `filesystem` (above `base`).
+    struct Culprit {
+        var cache: String
+        var filesystem: Filesystem
+        var bytesPerInode: Double
+        var base: Double = 100e6
+    }
+
+    var interval = 5.0
+    var filesystems: [Filesystem] = [.ext4, .tmpfs, .mystor]
+    var culprits: [Culprit] = []
+    var inodes: [Filesystem: Double] = [.ext4: 60_000, .tmpfs: 2_000, .mystor: 0]
+    /// Inodes of no inode cache the machine names (pipes, sockets, …).
+    var otherInodes = 20_000.0
+    var wandering = 300e6
+    var samples: [Sample] = []
+    var noise: UInt64 = 23
+    var memTotal: UInt64 = 64 << 30
+    var memAvailable: UInt64 = 48 << 30
+
+    mutating func jitter(_ amplitude: Double) -> Double { amplitude * nextNoise(&noise) }
+
+    /// Moves each named filesystem's inode count linearly to its target over
+    /// `seconds`, one sample per interval (a hold when `to` is empty).
+    mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:]) {
+        let steps = max(1, Int((seconds / interval).rounded()))
+        let from = inodes
+        for step in 1...steps {
+            for (fs, target) in targets {
+                let start = from[fs] ?? 0
+                inodes[fs] = start + (target - start) * Double(step) / Double(steps)
+            }
+            addSample()
+        }
+    }
+
+    /// The inode count of `fs` now.
+    func count(_ fs: Filesystem) -> Double { inodes[fs] ?? 0 }
+
+    private mutating func addSample() {
+        let t = Int64(Double(samples.count) * interval * 1000) + 1_700_000_000_000
+        var caches: [SlabCache] = []
+        for fs in filesystems {
+            let objects = UInt64(max(0, count(fs)).rounded())
+            let slabs = (objects + fs.objectsPerSlab - 1) / fs.objectsPerSlab
+            caches.append(SlabCache(name: fs.cache, activeObjects: objects, objects: slabs * fs.objectsPerSlab,
+                                    objectSize: fs.objectSize, objectsPerSlab: fs.objectsPerSlab,
+                                    pagesPerSlab: fs.pagesPerSlab, activeSlabs: slabs, slabs: slabs, pageSize: 4096,
+                                    reclaimable: fs.reclaimable))
+        }
+        let total = filesystems.reduce(otherInodes) { $0 + count($1) } + jitter(300)
+        let dentries = 1.1 * total + jitter(2000)
+        caches.append(Self.cache("dentry", bytes: 192 * dentries + 20e6 + jitter(1e6), reclaimable: true))
+        for culprit in culprits {
+            let bytes = culprit.base + culprit.bytesPerInode * count(culprit.filesystem) + jitter(1e6)
+            caches.append(Self.cache(culprit.cache, bytes: bytes, reclaimable: false))
+        }
+        wandering += jitter(3e6)  // a random walk: tens of MiB over an hour, for no reason
+        caches.append(Self.cache("kmalloc-256", bytes: wandering, reclaimable: false))
+        for i in 0..<16 { caches.append(Self.cache("cache\(i)", bytes: 50e6 + jitter(2e6), reclaimable: i % 2 == 0)) }
+        let unreclaimable = caches.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.memoryBytes }
+        let reclaimable = caches.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.memoryBytes }
+        samples.append(Sample(
+            timestampMilliseconds: t, caches: caches,
+            meminfo: Meminfo(fields: [
+                .init(name: "MemTotal", value: memTotal, isBytes: true),
+                .init(name: "MemAvailable", value: memAvailable, isBytes: true),
+                .init(name: "Slab", value: unreclaimable + reclaimable, isBytes: true),
+                .init(name: "SReclaimable", value: reclaimable, isBytes: true),
+                .init(name: "SUnreclaim", value: unreclaimable, isBytes: true),
+            ]),
+            inodes: InodeCounts(inodes: UInt64(max(0, total)), freeInodes: 0),
+            dentries: DentryCounts(dentries: UInt64(max(0, dentries)), unusedDentries: 0),
+            fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50)), maximum: 1 << 20)))
+    }
+
+    /// A kmalloc-like cache of 32-byte objects holding `bytes`.
+    static func cache(_ name: String, bytes: Double, reclaimable: Bool) -> SlabCache {
+        let slabs = UInt64(max(0, bytes) / 4096)
+        return SlabCache(name: name, activeObjects: slabs * 128, objects: slabs * 128, objectSize: 32, objectsPerSlab: 128,
+                         pagesPerSlab: 1, activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: reclaimable)
+    }
+
+    /// Every sample through ring and detector: the report after each sample
+    /// (by time) and every event in order.
+    func replay(_ settings: DetectorSettings = .init()) -> (reports: [Int64: GrowthDetector.Report], events: [GrowthDetector.Event]) {
+        var ring = SampleRing()
+        ring.inodeCaches = settings.inodeCaches
+        var detector = GrowthDetector(settings: settings)
+        var reports: [Int64: GrowthDetector.Report] = [:]
+        var events: [GrowthDetector.Event] = []
+        for sample in samples {
+            ring.append(sample)
+            let report = detector.evaluate(ring, latest: sample)
+            reports[sample.timestampMilliseconds] = report
+            events += report.events
+        }
+        return (reports, events)
+    }
+
+    /// The time of the newest sample so far.
+    var now: Int64 { samples.last?.timestampMilliseconds ?? 0 }
+}
