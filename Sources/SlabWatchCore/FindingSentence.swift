@@ -74,8 +74,10 @@ extension Finding {
     /// What tells a per-object cache from a leak, for each driver.
     private var nextStep: String {
         switch driver {
+        case .inodes where filesystem == "tmpfs":
+            "Inodes of \(inodeCache ?? "") have only risen so far: tmpfs inodes go only when their files are deleted, and a per-inode cache falls with them where a leak does not."
         case .inodes where inodeCache != nil:
-            "Inodes of \(inodeCache ?? "") have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches; deleting the files, for tmpfs) tells a per-inode cache from a leak."
+            "Inodes of \(inodeCache ?? "") have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak."
         case .inodes:
             "Inodes have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak."
         case .dentries:

@@ -25,6 +25,32 @@ struct FindingSentenceTests {
         if driver == .openFiles { #expect(!message.contains("drop_caches")) }  // it closes no file
     }
 
+    @Test(arguments: [("shmem_inode_cache", "tmpfs inodes go only when their files are deleted"),
+                      ("mystor_inode_cache", "echo 2 > /proc/sys/vm/drop_caches")])
+    func anInodeCacheDriverIsNamedWithItsNextStep(_ cache: String, _ advice: String) {
+        var f = Self.finding(.inodes)
+        f.inodeCache = cache
+        #expect(f.message.hasPrefix("filp grows 4.0 KiB per cached inode of \(cache) (R² 0.990"), "\(f.message)")
+        #expect(f.message.contains("while \(cache) inodes rose by 800,000"))
+        #expect(f.message.contains(advice), "\(f.message)")
+    }
+
+    /// A restored finding may hold any times: a state file once trapped the
+    /// daemon on its first /snapshot with `lastSeen − lastRise` overflowing.
+    @Test(arguments: [Finding.Phase.holding, .rising, .falling])
+    func extremeRestoredTimesSaturate(_ phase: Finding.Phase) {
+        var f = Self.finding(.inodes)
+        f.phase = phase
+        f.lastSeenMilliseconds = .max
+        f.lastRiseMilliseconds = .min
+        #expect(!f.message.isEmpty)
+        f.state = .resolved
+        f.resolution = .stoppedGrowing
+        f.lastSeenMilliseconds = .min
+        f.lastRiseMilliseconds = .max
+        #expect(f.message.contains("It stopped growing"))
+    }
+
     @Test func bytesPerSecondHasTheSignOfTheGrowth() {
         let f = Self.finding(.inodes)
         #expect(f.bytesPerSecond > 0)
