@@ -2,8 +2,9 @@
 /// newer than `now − window`, and each driver's values there, centred once
 /// and shared by every cache. Besides the global counters and time, every
 /// inode cache whose object count moved by `minDriverChange` in the window is
-/// a driver (`inodes`, of that cache): one that did not move cannot pass, and
-/// leaving it out keeps a quiet machine's evaluation as cheap as before.
+/// a driver (`inodes`, of that cache), added only once some cache grew enough
+/// in the window to be fitted (`addInodeCaches`): one that did not move cannot
+/// pass, and a quiet machine's evaluation never reads their columns.
 struct FittedWindow: Sendable {
     enum TierKind: Sendable { case fine, coarse }
 
@@ -27,9 +28,10 @@ struct FittedWindow: Sendable {
     let count: Int
     /// Span actually covered, first to last slot.
     let seconds: Double
-    let drivers: [DriverColumn]
+    private(set) var drivers: [DriverColumn]
+    private var inodeCachesAdded = false
 
-    init(kind: TierKind, tier: SampleRing.Tier, start: Int, inodeCaches: [String] = [], minDriverChange: Double = 0) {
+    init(kind: TierKind, tier: SampleRing.Tier, start: Int) {
         self.kind = kind
         self.tier = tier
         self.start = start
@@ -50,17 +52,22 @@ struct FittedWindow: Sendable {
             }
             if let column = Self.column(driver, nil, values, count) { columns.append(column) }
         }
-        for (index, name) in inodeCaches.enumerated() {
-            var values: [Double] = []
-            values.reserveCapacity(count)
-            for i in 0..<count {
-                guard let value = tier.inodeObjects(column: index, at: start + i) else { break }
-                values.append(Double(value))
-            }
-            guard values.count == count, (values.max() ?? 0) - (values.min() ?? 0) >= minDriverChange else { continue }
-            if let column = Self.column(.inodes, name, values, count) { columns.append(column) }
-        }
         drivers = columns
+    }
+
+    /// Adds the inode caches (the ring's columns, by name) whose object count
+    /// moved by `minDriverChange` here and was present in every slot. Once.
+    mutating func addInodeCaches(_ names: [String], minDriverChange: Double) {
+        guard !inodeCachesAdded else { return }
+        inodeCachesAdded = true
+        var values = [Double](repeating: 0, count: count)
+        for (index, name) in names.enumerated() {
+            guard tier.copyInodeObjects(column: index, start: start, count: count, into: &values),
+                  let low = values.min(), let high = values.max(), high - low >= minDriverChange,
+                  let column = Self.column(.inodes, name, values, count)
+            else { continue }
+            drivers.append(column)
+        }
     }
 
     private static func column(_ driver: GrowthDriver, _ inodeCache: String?, _ values: [Double], _ count: Int) -> DriverColumn? {
@@ -74,6 +81,12 @@ struct FittedWindow: Sendable {
     }
 
     func time(_ index: Int) -> Int64 { tier.time(at: start + index) }
+
+    /// Whether a series' last footprint is at least `bytes` above its first.
+    func grows(series: Int, by bytes: Double) -> Bool {
+        guard let first = footprint(series: series, at: 0), let last = footprint(series: series, at: count - 1) else { return false }
+        return Double(last) - Double(first) >= bytes
+    }
 
     func footprint(series: Int, at index: Int) -> UInt64? { tier.footprint(series: series, at: start + index) }
 
@@ -98,9 +111,19 @@ struct FittedWindow: Sendable {
 /// a window covered less than half by either is skipped (a two-minute-old
 /// daemon has no one-hour trend to report).
 struct WindowSet: Sendable {
-    let windows: [FittedWindow]
+    private(set) var windows: [FittedWindow]
+    private let inodeCaches: [String]
+    private let minDriverChange: Double
+
+    /// The window at `index`, with the inode caches' drivers added.
+    mutating func withInodeCaches(_ index: Int) -> FittedWindow {
+        windows[index].addInodeCaches(inodeCaches, minDriverChange: minDriverChange)
+        return windows[index]
+    }
 
     init(ring: SampleRing, now: Int64, settings: DetectorSettings) {
+        inodeCaches = ring.inodeCacheNames
+        minDriverChange = settings.minDriverChange
         var chosen: [FittedWindow] = []
         for seconds in settings.windowsSeconds.sorted() {
             guard let (kind, tier) = Self.tier(for: seconds, ring: ring, now: now) else { continue }
@@ -109,8 +132,7 @@ struct WindowSet: Sendable {
             while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
             guard tier.count - start >= settings.minPoints else { continue }
             if chosen.contains(where: { $0.kind == kind && $0.start == start }) { continue }
-            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, inodeCaches: ring.inodeCacheNames,
-                                       minDriverChange: settings.minDriverChange))
+            chosen.append(FittedWindow(kind: kind, tier: tier, start: start))
         }
         windows = chosen
     }

@@ -109,15 +109,14 @@ public struct GrowthDetector: Sendable {
 
     public mutating func evaluate(_ ring: SampleRing, latest: Sample) -> Report {
         let now = latest.timestampMilliseconds
-        let windows = WindowSet(ring: ring, now: now, settings: settings)
+        var windows = WindowSet(ring: ring, now: now, settings: settings)
         var candidates: [String: [Candidate]] = [:]
         var recentRates: [String: Double] = [:]
         for cache in latest.caches where settings.reportReclaimable || cache.reclaimable != true {
             guard let series = ring.series(named: cache.name) else { continue }
             // A resolved finding's window is spent: a new one must fit samples after it.
             let notBefore = open[cache.name] == nil ? resolvedAt[cache.name] ?? .min : .min
-            let passing = passingWindows(series: series, isInodeCache: ring.inodeCacheColumn(named: cache.name) != nil,
-                                         windows: windows, notBefore: notBefore)
+            let passing = passingWindows(series: series, cache: cache.name, ring: ring, windows: &windows, notBefore: notBefore)
             if !passing.isEmpty { candidates[cache.name] = passing }
             if open[cache.name] != nil, let rate = recentRate(series: series, windows: windows) { recentRates[cache.name] = rate }
         }
@@ -144,18 +143,20 @@ public struct GrowthDetector: Sendable {
 
     /// Every window, longest first, in which some driver passes every
     /// threshold, each with its best-fitting driver there.
-    private mutating func passingWindows(series: Int, isInodeCache: Bool, windows: WindowSet, notBefore: Int64) -> [Candidate] {
+    private mutating func passingWindows(series: Int, cache: String, ring: SampleRing, windows: inout WindowSet,
+                                         notBefore: Int64) -> [Candidate] {
         var passing: [Candidate] = []
-        for window in windows.windows.reversed() where window.time(0) > notBefore && window.time(0) >= historyStart {
+        for index in windows.windows.indices.reversed() {
             // Most caches do not grow: two reads settle it before any copying.
-            guard let first = window.footprint(series: series, at: 0),
-                  let last = window.footprint(series: series, at: window.count - 1),
-                  Double(last) - Double(first) >= settings.minGrowthBytes
+            guard windows.windows[index].time(0) > notBefore && windows.windows[index].time(0) >= historyStart,
+                  windows.windows[index].grows(series: series, by: settings.minGrowthBytes),
+                  scratch.load(series: series, from: windows.windows[index]),
+                  scratch.maximum - scratch.minimum >= settings.minGrowthBytes
             else { continue }
-            guard scratch.load(series: series, from: window) else { continue }
-            guard scratch.maximum - scratch.minimum >= settings.minGrowthBytes else { continue }
             let growth = scratch.values[scratch.count - 1] - scratch.values[0]
             guard growth >= settings.minGrowthBytes else { continue }
+            let isInodeCache = ring.inodeCacheColumn(named: cache) != nil
+            let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
             let fits = fitDrivers(window, isInodeCache: isInodeCache)
             guard let best = bestDriver(fits) else { continue }
             passing.append(Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series))

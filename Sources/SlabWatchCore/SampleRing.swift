@@ -283,6 +283,26 @@ extension SampleRing {
             return value == SampleRing.absentFootprint ? nil : UInt64(value)
         }
 
+        /// Copies an inode cache's object counts at positions
+        /// `start..<start+count` into `values`; false when absent anywhere there.
+        func copyInodeObjects(column: Int, start: Int, count: Int, into values: inout [Double]) -> Bool {
+            guard column < objectColumns else { return false }
+            var slot = self.slot(start)
+            return objects.withUnsafeBufferPointer { storage in
+                values.withUnsafeMutableBufferPointer { out in
+                    let base = column * capacity
+                    for i in 0..<count {
+                        let value = storage[base + slot]
+                        if value == SampleRing.absentFootprint { return false }
+                        out[i] = Double(value)
+                        slot += 1
+                        if slot == capacity { slot = 0 }
+                    }
+                    return true
+                }
+            }
+        }
+
         /// Copies a series' footprints at positions `start..<start+count` into
         /// `values` as Doubles. False (and `values` partly written) when the
         /// cache is absent anywhere in the range. One pass, no per-slot modulo.
@@ -394,7 +414,7 @@ extension SampleRing.Configuration: Codable {}
 extension SampleRing: Codable {
     private enum CodingKeys: String, CodingKey {
         case configuration, fine, coarse, seriesNames, lastSeen, lastCoarse, appended, coarseCopies, initialWidth, evictedSeries
-        case inodeColumn, inodeCacheNames
+        case inodeColumn, inodeCacheNames, inodeCachesPattern, inodeCachesExclude
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -411,6 +431,8 @@ extension SampleRing: Codable {
         try c.encode(evictedSeries, forKey: .evictedSeries)
         try c.encode(inodeColumn, forKey: .inodeColumn)
         try c.encode(inodeCacheNames, forKey: .inodeCacheNames)
+        try c.encode(inodeCaches.pattern, forKey: .inodeCachesPattern)
+        try c.encode(inodeCaches.excludePattern, forKey: .inodeCachesExclude)
     }
 
     /// Checks every invariant the ring's index arithmetic relies on, so a
@@ -432,6 +454,14 @@ extension SampleRing: Codable {
             ?? Array(repeating: Self.undecided, count: seriesNames.count)
         inodeCacheNames = try c.decodeIfPresent([String].self, forKey: .inodeCacheNames) ?? []
         inodeCacheIndex = Dictionary(inodeCacheNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        // The selector that chose these columns, so a restart with the same
+        // configuration keeps them (an owner with another one starts afresh).
+        if let pattern = try c.decodeIfPresent(String.self, forKey: .inodeCachesPattern),
+           let exclude = try c.decodeIfPresent(String.self, forKey: .inodeCachesExclude) {
+            do { inodeCaches = try InodeCacheSelector(pattern: pattern, excludePattern: exclude) } catch {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring: \(error)"))
+            }
+        }
         seriesIndex = Dictionary(seriesNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         func check(_ condition: Bool, _ what: String) throws {
             guard condition else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring: \(what)")) }

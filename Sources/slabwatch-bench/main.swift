@@ -140,14 +140,17 @@ do {
 
 // 7. The detector: one evaluation over a full ring (12 h of 5 s samples), at
 //    250 and 5,000 caches, with quiet caches (most rejected by the growth
-//    check) and with every cache growing (every cache fitted against every driver).
+//    check) and with every cache growing (every cache fitted against every
+//    driver). Beside them, 16 inode caches as on a real machine; while the
+//    caches grow, 4 of them move with the inodes too, so every growing cache
+//    is also fitted against 4 per-filesystem drivers.
 print("")
 let detectorCases: [(Int, Bool)] = arguments.contains("--detector-only")
     ? [(5000, true)] : [(250, false), (250, true), (5000, false), (5000, true)]
 for (cacheCount, growing) in detectorCases {
     do {
         // Room for every cache: the default ring keeps at most 2,560 series.
-        var ring = SampleRing(configuration: .init(maxSeries: cacheCount + cacheCount / 4))
+        var ring = SampleRing(configuration: .init(maxSeries: 16 + cacheCount + cacheCount / 4))
         var state: UInt64 = 1
         func jitter() -> Double {
             state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -156,9 +159,15 @@ for (cacheCount, growing) in detectorCases {
         var latest = Sample(timestampMilliseconds: 0)
         for step in 0..<(720 * 12) {
             let inodes = 100_000 + Double(step) * (growing ? 100 : 0) + jitter() * 1000
+            let inodeCaches = (0..<16).map { i in
+                let objects = UInt64(5000 + (growing && i < 4 ? Double(step) * 25 : 0) + jitter() * 100)
+                return SlabCache(name: "fs\(i)_inode_cache", activeObjects: objects, objects: objects, objectSize: 1024,
+                                 objectsPerSlab: 32, pagesPerSlab: 8, activeSlabs: objects / 32, slabs: objects / 32,
+                                 pageSize: 4096, reclaimable: true)
+            }
             latest = Sample(
                 timestampMilliseconds: Int64(step) * 5000,
-                caches: (0..<cacheCount).map { i in
+                caches: inodeCaches + (0..<cacheCount).map { i in
                     let bytes = 10e6 + (growing ? Double(step) * 50_000 : 0) + jitter() * 1e5
                     return SlabCache(name: "cache\(i)", activeObjects: 1, objects: 1, objectSize: 64, objectsPerSlab: 64,
                                      pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(bytes / 4096), pageSize: 4096, reclaimable: false)

@@ -201,15 +201,21 @@ struct SampleRingInodeCacheTests {
     @Test func columnsRoundTripThroughTheStateAndOldStateLoadsWithoutThem() throws {
         var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
         for t in 0..<5 { ring.append(SampleRingTests.sample(Int64(t), [Self.inodeCache("shmem_inode_cache", objects: UInt64(t))])) }
-        let restored = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring))
+        var restored = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring))
         #expect(restored.inodeCacheNames == ["shmem_inode_cache"])
-        #expect((0..<4).map { restored.fine.inodeObjects(column: 0, at: $0) } == [1, 2, 3, 4])
+        ring.inodeCaches = try InodeCacheSelector(pattern: "shmem_.*")
+        ring.append(SampleRingTests.sample(5, [Self.inodeCache("shmem_inode_cache", objects: 5)]))
+        restored = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring))
+        #expect(restored.inodeCaches == ring.inodeCaches, "the selector that chose the columns comes back with them")
+        restored.inodeCaches = try InodeCacheSelector(pattern: "shmem_.*")  // the same configuration: nothing forgotten
+        #expect(restored.inodeCacheNames == ["shmem_inode_cache"])
+        #expect(restored.fine.inodeObjects(column: 0, at: 3) == 5)
         // A state file from before inode caches were followed has none of the keys.
         guard case .object(var members) = try StateEncoder.encode(ring),
               case .object(var fine) = members["fine"], case .object(var coarse) = members["coarse"] else {
             Issue.record("ring does not encode as an object"); return
         }
-        for key in ["inodeColumn", "inodeCacheNames"] { members[key] = nil }
+        for key in ["inodeColumn", "inodeCacheNames", "inodeCachesPattern", "inodeCachesExclude"] { members[key] = nil }
         for key in ["objectColumns", "objects"] { fine[key] = nil; coarse[key] = nil }
         members["fine"] = .object(fine)
         members["coarse"] = .object(coarse)
