@@ -118,6 +118,7 @@ final class StatePersistence: Sendable {
             let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0o600)
             var info = stat()
             var why: String?
+            var heldByAnother = false
             if fd < 0 {
                 why = "open \(lockPath): \(String(cString: strerror(errno)))"
             } else if fstat(fd, &info) != 0 || info.st_mode & S_IFMT != S_IFREG {
@@ -125,14 +126,17 @@ final class StatePersistence: Sendable {
             } else if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 let error = errno
                 let holder = Self.holder(fd)
-                why = error == EWOULDBLOCK
+                heldByAnother = error == EWOULDBLOCK
+                why = heldByAnother
                     ? "locked by another slabwatch (pid \(holder ?? "unknown")) using the same state.directory"
                     : "flock \(lockPath): \(String(cString: strerror(error)))"
             }
             if let why {
                 if fd >= 0 { close(fd) }
-                logger.warning("state directory in use; running without persistence", metadata: [
-                    "directory": "\(directory)", "error": "\(why)"])
+                let message: Logger.Message = heldByAnother
+                    ? "state directory in use; running without persistence"
+                    : "state directory cannot be locked; running without persistence"
+                logger.warning(message, metadata: ["directory": "\(directory)", "error": "\(why)"])
                 status.withLock { $0.enabled = false }
                 return false
             }
@@ -149,7 +153,8 @@ final class StatePersistence: Sendable {
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { return nil }
         let text = bytes[0..<n].prefix { $0 != UInt8(ascii: "\n") }
-        return !text.isEmpty && text.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) ? String(decoding: text, as: UTF8.self) : nil
+        guard !text.isEmpty, text.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return String(decoding: text, as: UTF8.self)
     }
 
     func restored(_ restore: PersistenceStatistics.Restore) { status.withLock { $0.restore = restore } }
