@@ -83,7 +83,7 @@ final class StatePersistence: Sendable {
             guard state.metadata.pageSize == source.pageSize else {
                 throw .corrupt("written on a machine with \(state.metadata.pageSize)-byte pages, this one has \(source.pageSize)")
             }
-            guard state.metadata.procfs == source.procfs else {
+            guard Self.sameRoot(state.metadata.procfs, source.procfs) else {
                 throw .foreign("recorded from procfs \(state.metadata.procfs), this daemon reads \(source.procfs)")
             }
             do { try state.checkTimes(now: now) } catch { throw .corrupt("\(error)") }
@@ -102,6 +102,16 @@ final class StatePersistence: Sendable {
             status.withLock { $0.restore = .discarded }
             return nil
         }
+    }
+
+    /// Whether two procfs roots name the same directory as written (`/proc/` is `/proc`).
+    static func sameRoot(_ a: String, _ b: String) -> Bool {
+        func trimmed(_ path: String) -> Substring {
+            var path = Substring(path)
+            while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+            return path
+        }
+        return trimmed(a) == trimmed(b)
     }
 
     /// The saved state for this machine's page size and the default procfs root (tests).

@@ -293,6 +293,9 @@ struct StateFileTests {
         #expect(FileManager.default.fileExists(atPath: directory.path("state.corrupt")))
         let kept = try StateFile.read(directory.path("state.corrupt"))
         #expect(kept.metadata.procfs == "/proc")
+        // The same root written another way is the same source.
+        _ = try StateFile.write(Self.state(procfs: "/proc"), directory: directory.url.path, name: "state")
+        #expect(persistence.load(.init(pageSize: 4096, procfs: "/proc/"))?.metadata.procfs == "/proc")
     }
 }
 
