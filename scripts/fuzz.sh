@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes slabwatch's parsers with libFuzzer: slabinfo, meminfo, the fs
 # counters, the HTTP request head, the /snapshot query, the YAML config loader,
-# the recording reader, the cache-filter regexes, the state file, the web
+# the recording reader and its sample directory names, the cache-filter
+# regexes, the state file (restored, ticked and rendered), the web
 # configuration, the Authorization header, a /snapshot read by top --url, and
 # what an attribution session reads (trace text, hist tables, allocinfo). Each runs SECONDS (default
 # 60), seeded from Tests/Fixtures. A crash leaves its input in
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording regex state web-config basic-auth snapshot attribution"}
+targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording replay-names regex state web-config basic-auth snapshot attribution"}
 work=.build-fuzz
 mkdir -p "$work/artifacts" "$work/tmp"
 export TMPDIR=$PWD/$work/tmp  # the recording harness writes its samples there
@@ -34,6 +35,8 @@ seed() {  # TARGET DIR: fills DIR with starting inputs
     recording) { cat "$fixtures/local-6.18/proc/slabinfo"; printf '\0'; cat "$fixtures/local-6.18/proc/meminfo"; printf '\0'
                  cat "$fixtures/local-6.18/proc/sys/fs/inode-nr"; printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/dentry-state"
                  printf '\0'; cat "$fixtures/local-6.18/proc/sys/fs/file-nr"; } >"$dir/local" ;;
+    replay-names) printf '1795600000000\n1795600005000\n1795600010000\n' >"$dir/times"
+                  printf -- '-9223372036854775808\n9223372036854775807\n0\n' >"$dir/ends" ;;
     state) SLABWATCH_FUZZ_SEED="$dir/seed" "$binary" >/dev/null 2>&1 ;;  # a small valid state, written by the harness
     web-config) printf 'tls_server_config:\n  cert: x\n  key: y\n  client_auth_type: RequestClientCert\nbasic_auth_users:\n  a: $2y$10$vaGhZBVTv0F./3cFfFMOf.dVvoKnM14swfFqxR/CzI/5qhKkuoQQO\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n' >"$dir/web.yml" ;;
     basic-auth) printf 'Basic YWxpY2U6aGVsbG8=' >"$dir/good"; printf 'basic  Ym9iOg==' >"$dir/empty-password" ;;

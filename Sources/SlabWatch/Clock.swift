@@ -29,7 +29,9 @@ struct SampleClock {
         var stamp = wall
         if let last {
             let elapsed = Int64((monotonic &- last.monotonic) / 1_000_000)
-            stamp = max(wall, last.wall + max(1, elapsed))
+            // Saturating: `last` may be a restored time, and no restored time may trap.
+            let next = last.wall.addingReportingOverflow(max(1, elapsed))
+            stamp = max(wall, next.overflow ? .max : next.partialValue)
         }
         last = (stamp, monotonic)
         return stamp

@@ -96,7 +96,9 @@ public final class Daemon: @unchecked Sendable {
     /// Continues from `state.directory` when it holds a usable state.
     private func restore(_ sampler: Sampler, _ alerts: AlertRouter, _ persistence: StatePersistence) {
         bootID = Host.bootID(procfs: configuration.sampler.paths.procfs)
-        guard let saved = persistence.load(pageSize: Host.pageSize) else { return }
+        let source = StatePersistence.Source(pageSize: Host.pageSize, procfs: configuration.sampler.paths.procfs,
+                                             ring: Sampler.bounded(configuration.ring, configuration.sampler.limits))
+        guard let saved = persistence.load(source) else { return }
         let sameBoot = saved.metadata.bootID == bootID
         let restored = sampler.restore(saved, sameBoot: sameBoot)
         alerts.memory = saved.alerts
@@ -114,7 +116,8 @@ public final class Daemon: @unchecked Sendable {
     private func savedState(_ ring: SampleRing, _ detector: GrowthDetector.Memory, _ alerts: AlertRouter) -> SavedState {
         let newest = ring.fine.count > 0 ? ring.fine.time(at: ring.fine.count - 1) : 0
         return SavedState(
-            metadata: .init(pageSize: Host.pageSize, bootID: bootID, version: Host.version, lastSampleMilliseconds: newest),
+            metadata: .init(pageSize: Host.pageSize, bootID: bootID, procfs: configuration.sampler.paths.procfs,
+                            version: Host.version, lastSampleMilliseconds: newest),
             ring: ring, detector: detector, alerts: alerts.memory)
     }
 

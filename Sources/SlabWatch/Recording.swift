@@ -13,6 +13,8 @@ public enum Recording {
 
     /// `DIR/RECORDING`: what replay needs to read the samples as they were.
     static let metadataFile = "RECORDING"
+    /// A few short lines; anything much larger is not a RECORDING file.
+    static let maximumMetadataBytes = 64 << 10
 
     /// What a recording says about the machine it was made on.
     public struct Metadata: Sendable, Equatable {
@@ -50,6 +52,12 @@ public enum Recording {
             recorder = fields["recorder"].map(String.init) ?? "unknown"
         }
     }
+
+    /// The sample times replay takes, Unix milliseconds: 1970 to the end of
+    /// 9999. A directory named `-9223372036854775808` or `9223372036854775807`
+    /// is a number, but no time a machine sampled at; its sample is skipped
+    /// with a reason rather than fed to the detector.
+    public static let sampleTimes: ClosedRange<Int64> = 0...253_402_300_799_999
 
     /// Sample directories of a recording, oldest first (names that are not
     /// all digits are ignored, so notes or a README may sit beside them).

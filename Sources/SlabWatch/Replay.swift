@@ -40,6 +40,11 @@ public struct Replay {
         var used = 0
         var sysfs = "\(directory)/.none"
         for (milliseconds, path) in try Recording.sampleDirectories(directory) {
+            guard Recording.sampleTimes.contains(milliseconds) else {
+                skipped.append(Skipped(path: path, reason: "name \(milliseconds) is not a sample time (Unix milliseconds, "
+                                       + "\(Recording.sampleTimes.lowerBound) to \(Recording.sampleTimes.upperBound))"))
+                continue
+            }
             if access("\(path)/sys", F_OK) == 0 { sysfs = "\(path)/sys" }
             let sample = ProcReader(paths: KernelPaths(procfs: "\(path)/proc", sysfs: sysfs), pageSize: pageSize)
                 .sample(timestampMilliseconds: milliseconds)
@@ -59,8 +64,15 @@ public struct Replay {
     /// recordings made by hand or by slabwatch before it wrote metadata.
     static func pageSize(of directory: String, warn: (String) -> Void) -> UInt64 {
         let path = "\(directory)/\(Recording.metadataFile)"
-        guard let bytes = try? FileReader(initialCapacity: 512).read(path) else {
-            warn("\(path) missing: replaying with this machine's page size (\(Host.pageSize) bytes); footprints are wrong if the recorded machine's differed")
+        let bytes: ArraySlice<UInt8>
+        do { bytes = try FileReader(initialCapacity: 512, maximumSize: Recording.maximumMetadataBytes).read(path) } catch {
+            // Say what is there: a FIFO or a huge file is not "missing".
+            let what = switch error.errno {
+            case ENOENT: "missing"
+            case EFBIG: "larger than \(Recording.maximumMetadataBytes) bytes, not read"
+            default: "not read (\(error.reason ?? String(cString: strerror(error.errno))))"
+            }
+            warn("\(path) \(what): replaying with this machine's page size (\(Host.pageSize) bytes); footprints are wrong if the recorded machine's differed")
             return Host.pageSize
         }
         guard let metadata = Recording.Metadata(text: String(decoding: bytes, as: UTF8.self)) else {

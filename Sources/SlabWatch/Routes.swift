@@ -81,6 +81,17 @@ public struct Routes: Sendable {
                      headers: [("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'")])
     }
 
+    /// Seconds written in decimal digits (`600`, `1.5`). Double's own parser
+    /// also takes `0x10`, `1e3`, `inf` and `nan`, none of which README promises.
+    static func decimalSeconds(_ text: String) -> Double? {
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false)
+        let isDigit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(isDigit),
+              parts.count == 1 || (!parts[1].isEmpty && parts[1].allSatisfy(isDigit))
+        else { return nil }
+        return Double(text)
+    }
+
     /// `/snapshot?slab=NAME&history=SECONDS`: one cache's series from the ring.
     private func cacheHistory(_ request: HTTPRequest) -> HTTPResponse {
         guard let items = request.queryItems else { return HTTPResponse(status: 400, text: "malformed query string\n") }
@@ -90,7 +101,7 @@ public struct Routes: Sendable {
             return HTTPResponse(status: 400, text: "unknown query parameter '\(unknown.name)' (use slab and history)\n")
         }
         guard let slab, !slab.isEmpty else { return HTTPResponse(status: 400, text: "slab=NAME is required with a query\n") }
-        guard let seconds = Double(historyText), seconds.isFinite, seconds >= 0 else {
+        guard let seconds = Self.decimalSeconds(historyText) else {
             return HTTPResponse(status: 400, text: "history must be a number of seconds\n")
         }
         // The snapshot lists merged caches' other names as aliases: they find the cache too.

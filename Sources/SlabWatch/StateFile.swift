@@ -19,19 +19,37 @@ public import SlabWatchCore
 public enum StateFile {
     static let magic = Array("SLABWATCH-STATE\n".utf8)
     static let headerSize = 16 + 4 + 4 + 8
-    /// Larger content is refused when reading (the ring's bound is far below).
+    /// Larger content is refused whatever the ring (`maximumContentBytes(for:)` is usually far below).
     static let maximumContentBytes: UInt64 = 1 << 30
+    /// deflate cannot shrink anything more than this (zlib's FAQ: 1032:1), so
+    /// a header claiming more per compressed byte lies, and is refused before
+    /// anything is allocated for it.
+    static let maximumCompressionRatio: UInt64 = 1032
     private static let chunkSize = 64 << 10
+
+    /// The most content a state of a ring with `ring`'s geometry can hold: both
+    /// tiers at full width (time, counters and every series' footprint per
+    /// slot), twice over for columns added later, plus 64 MiB for series names,
+    /// findings and alert memory. A file claiming more is not this daemon's.
+    static func maximumContentBytes(for ring: SampleRing.Configuration) -> UInt64 {
+        let slots = UInt64(ring.fineCapacity) + UInt64(ring.coarseCapacity)
+        let perSlot = 8 + UInt64(SampleRing.Counter.allCases.count) * 8 + UInt64(ring.maxSeries) * 4
+        let (ringBytes, overflow) = slots.multipliedReportingOverflow(by: 2 * perSlot)
+        return overflow ? maximumContentBytes : min(maximumContentBytes, ringBytes + (64 << 20))
+    }
 
     enum ReadError: Error, Equatable, CustomStringConvertible {
         case missing
         case unreadable(String)
         case corrupt(String)
         case newerFormat(UInt32)
+        /// Whole and valid, but describing another source (procfs root).
+        case foreign(String)
 
         var description: String {
             switch self {
             case .missing: "no state file"
+            case .foreign(let why): why
             case .unreadable(let why): "cannot be read: \(why)"
             case .corrupt(let why): "corrupt: \(why)"
             case .newerFormat(let v): "written in format \(v), newer than this slabwatch reads (\(SavedState.formatVersion))"
@@ -41,23 +59,50 @@ public enum StateFile {
 
     /// The whole file in memory (tests, the bench).
     public static func encode(_ state: SavedState) throws -> [UInt8] {
+        try encode(.state(state))
+    }
+
+    /// A file around content that need not be a valid state (tests of the reader).
+    static func encode(content: [UInt8]) throws -> [UInt8] {
+        try encode(.bytes(content))
+    }
+
+    /// What a file holds: a state, or (for tests) any bytes.
+    private enum Content {
+        case state(SavedState)
+        case bytes([UInt8])
+
+        func write(to sink: (UnsafeRawBufferPointer) -> Void) throws {
+            switch self {
+            case .state(let state): try state.write(to: sink)
+            case .bytes(let bytes): bytes.withUnsafeBytes(sink)
+            }
+        }
+    }
+
+    private static func encode(_ content: Content) throws -> [UInt8] {
         var body: [UInt8] = []
-        let header = try compress(state) { (piece: UnsafeRawBufferPointer) throws(FileError) in body.append(contentsOf: piece) }
+        let header = try compress(content) { (piece: UnsafeRawBufferPointer) throws(FileError) in body.append(contentsOf: piece) }
         return header + body
     }
 
     /// Writes `state` to `directory/name` via a temporary file: the content
     /// streamed in, the header put in front, fsync, rename over the old file,
     /// fsync the directory.
+    ///
+    /// The temporary file is always a new one (unlinked, then created with
+    /// O_EXCL): whatever stood in its place — a FIFO that would block open(2)
+    /// until someone reads it, a symlink — is never opened.
     public static func write(_ state: SavedState, directory: String, name: String) throws -> Int {
         let path = "\(directory)/\(name)", temporary = "\(directory)/.\(name).tmp"
-        let fd = temporary.withCString { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600) }
+        unlink(temporary)  // a directory there stays, and O_EXCL below says so
+        let fd = temporary.withCString { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600) }
         guard fd >= 0 else { throw FileError(path: temporary, call: "open", errno: errno) }
         var size = headerSize
         do {
             // The header goes in last (its CRC and length are known only then).
             guard lseek(fd, off_t(headerSize), SEEK_SET) == off_t(headerSize) else { throw FileError(path: temporary, call: "lseek", errno: errno) }
-            let header = try compress(state) { (piece: UnsafeRawBufferPointer) throws(FileError) in
+            let header = try compress(.state(state)) { (piece: UnsafeRawBufferPointer) throws(FileError) in
                 try writeAll(fd, piece, path: temporary)
                 size += piece.count
             }
@@ -78,7 +123,10 @@ public enum StateFile {
         return size
     }
 
-    static func decode(_ file: [UInt8]) throws(ReadError) -> SavedState {
+    /// - Parameter limit: the most content this daemon's ring can need
+    ///   (`maximumContentBytes(for:)`); a header claiming more is refused
+    ///   before anything is allocated.
+    static func decode(_ file: [UInt8], limit: UInt64 = maximumContentBytes) throws(ReadError) -> SavedState {
         guard file.count >= headerSize else { throw .corrupt("\(file.count) bytes, shorter than the header") }
         guard file.starts(with: magic) else { throw .corrupt("not a slabwatch state file") }
         let version: UInt32 = read(file, at: 16)
@@ -87,7 +135,13 @@ public enum StateFile {
         let crc = file.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + headerSize, uInt($0.count - headerSize))) }
         guard crc == read(file, at: 20) else { throw .corrupt("checksum mismatch (truncated or damaged)") }
         let length: UInt64 = read(file, at: 24)
-        guard length <= maximumContentBytes else { throw .corrupt("content of \(length) bytes") }
+        guard length <= min(limit, maximumContentBytes) else {
+            throw .corrupt("content of \(length) bytes, more than a ring of this configuration holds (\(min(limit, maximumContentBytes)))")
+        }
+        let compressed = UInt64(file.count - headerSize)
+        guard length <= compressed * maximumCompressionRatio else {
+            throw .corrupt("content of \(length) bytes claimed for \(compressed) compressed bytes (deflate expands at most \(maximumCompressionRatio)-fold)")
+        }
         var content = [UInt8](repeating: 0, count: Int(length))
         var produced = uLong(length)
         let status = content.withUnsafeMutableBufferPointer { out in
@@ -97,19 +151,21 @@ public enum StateFile {
         do { return try SavedState.parse(content) } catch { throw .corrupt("\(error)") }
     }
 
-    static func read(_ path: String) throws(ReadError) -> SavedState {
+    static func read(_ path: String, limit: UInt64 = maximumContentBytes) throws(ReadError) -> SavedState {
         let bytes: ArraySlice<UInt8>
-        do { bytes = try FileReader(initialCapacity: 64 << 10, maximumSize: Int(maximumContentBytes)).read(path) } catch {
+        // Compressed content is never much larger than the content itself.
+        let fileLimit = Int(min(limit, maximumContentBytes)) + Int(min(limit, maximumContentBytes) / 64) + (1 << 16)
+        do { bytes = try FileReader(initialCapacity: 64 << 10, maximumSize: fileLimit).read(path) } catch {
             if error.errno == ENOENT { throw .missing }
             throw .unreadable(error.description)
         }
-        return try decode(Array(bytes))
+        return try decode(Array(bytes), limit: limit)
     }
 
-    /// Streams the serialized state through zlib's deflate into `emit`, 64 KiB
+    /// Streams the serialized content through zlib's deflate into `emit`, 64 KiB
     /// at a time; returns the header that belongs in front of what was emitted.
     private static func compress(
-        _ state: SavedState, emit: (UnsafeRawBufferPointer) throws(FileError) -> Void
+        _ content: Content, emit: (UnsafeRawBufferPointer) throws(FileError) -> Void
     ) throws -> [UInt8] {
         var stream = z_stream()
         guard deflateInit_(&stream, 6, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -146,7 +202,7 @@ public enum StateFile {
                 }
             } while stream.avail_out == 0 || (flush == Z_FINISH)
         }
-        try state.write { piece in
+        try content.write { piece in
             contentLength += UInt64(piece.count)
             // zlib takes at most 4 GiB per call; pieces are the ring's columns at most.
             deflatePiece(piece)

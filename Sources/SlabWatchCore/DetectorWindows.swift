@@ -36,7 +36,7 @@ struct FittedWindow: Sendable {
         self.tier = tier
         self.start = start
         count = tier.count - start
-        seconds = Double(tier.time(at: tier.count - 1) - tier.time(at: start)) / 1000
+        seconds = Double(elapsedMilliseconds(tier.time(at: tier.count - 1), since: tier.time(at: start))) / 1000
         var columns: [DriverColumn] = []
         for driver in GrowthDriver.allCases {
             var values: [Double] = []
@@ -47,7 +47,7 @@ struct FittedWindow: Sendable {
                     guard let value = tier.counter(column, at: position) else { break }
                     values.append(Double(value))
                 } else {
-                    values.append(Double(tier.time(at: position) - tier.time(at: start)) / 1000)
+                    values.append(Double(elapsedMilliseconds(tier.time(at: position), since: tier.time(at: start))) / 1000)
                 }
             }
             if let column = Self.column(driver, nil, values, count) { columns.append(column) }
@@ -127,7 +127,7 @@ struct WindowSet: Sendable {
         var chosen: [FittedWindow] = []
         for seconds in settings.windowsSeconds.sorted() {
             guard let (kind, tier) = Self.tier(for: seconds, ring: ring, now: now) else { continue }
-            let cutoff = now - Int64(seconds * 1000)
+            let cutoff = earlier(now, by: saturatingMilliseconds(seconds))
             var start = 0
             while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
             guard tier.count - start >= settings.minPoints else { continue }
@@ -142,7 +142,7 @@ struct WindowSet: Sendable {
     {
         let tiers: [(FittedWindow.TierKind, SampleRing.Tier)] = [(.fine, ring.fine), (.coarse, ring.coarse)]
         func span(_ tier: SampleRing.Tier) -> Double {
-            tier.count == 0 ? 0 : Double(now - tier.time(at: 0)) / 1000
+            tier.count == 0 ? 0 : Double(elapsedMilliseconds(now, since: tier.time(at: 0))) / 1000
         }
         if let covering = tiers.first(where: { span($0.1) >= 0.9 * seconds }) { return covering }
         guard let widest = tiers.max(by: { span($0.1) < span($1.1) }), span(widest.1) >= 0.5 * seconds else { return nil }

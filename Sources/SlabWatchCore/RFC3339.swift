@@ -7,7 +7,13 @@ public enum RFC3339 {
         return String(decoding: text.bytes, as: UTF8.self)
     }
 
+    /// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: RFC 3339 has
+    /// four-digit years, so times beyond (a restored or replayed time can be
+    /// anything) are written as the nearest end.
+    static let representable: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
+
     public static func append(unixMilliseconds: Int64, to text: inout TextBuffer) {
+        let unixMilliseconds = min(max(unixMilliseconds, representable.lowerBound), representable.upperBound)
         let seconds = floorDivide(unixMilliseconds, 1000)
         let millis = Int(unixMilliseconds - seconds * 1000)
         let days = Int(floorDivide(seconds, 86_400))

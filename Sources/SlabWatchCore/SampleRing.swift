@@ -479,7 +479,22 @@ extension SampleRing: Codable {
                   "duplicate or too many inode caches")
         try check(fine.objectColumns == inodeCacheNames.count && coarse.objectColumns == inodeCacheNames.count,
                   "inode-cache columns differ from the tiers'")
+        // The counters follow from the number of appends; a file that says
+        // otherwise (or says Int.max, which the next append would overflow) lies.
+        try check(configuration.coarseEvery >= 1 && configuration.maxSeries >= 1, "configuration out of range")
+        try check(appended <= Self.maximumAppends, "\(appended) appends")
+        try check(coarseCopies == (appended + configuration.coarseEvery - 1) / configuration.coarseEvery, "coarse copies disagree with the appends")
+        try check(fine.count == min(appended, fine.capacity), "fine tier disagrees with the appends")
+        try check(coarse.count == min(coarseCopies, coarse.capacity), "coarse tier disagrees with the appends")
+        try check(lastSeen.allSatisfy { $0 >= 0 } && lastCoarse.allSatisfy { $0 == .min || (0...coarseCopies).contains($0) },
+                  "series seen outside the appends")
+        let evictable = appended.multipliedReportingOverflow(by: configuration.maxSeries)
+        try check(evictedSeries >= 0 && (evictable.overflow || evictedSeries <= evictable.partialValue), "\(evictedSeries) evicted series")
     }
+
+    /// More appends than one a millisecond since 2000 for a century: a
+    /// restored count beyond it is damage, and below it the count never overflows.
+    static let maximumAppends = 1 << 42
 }
 
 extension SampleRing.Tier: Codable {

@@ -53,13 +53,15 @@ public enum SlabInfoParser {
         var malformed = 0
         while let line = lines.next() {
             splitFields(line, into: &fields)
-            if fields.isEmpty || fields[0].first == UInt8(ascii: "#") { continue }
+            if fields.isEmpty { continue }
             let reuse = caches.count < previous.count ? previous[caches.count].name : nil
             let cache = switch layout {
             case .v2: cacheV2(fields, pageSize: pageSize, reusing: reuse)
             case .v1: cacheV1(fields, pageSize: pageSize, reusing: reuse)
             }
-            if let cache { caches.append(cache) } else { malformed += 1 }
+            // The header (`# name <active_objs> …`) is the only comment, and
+            // its columns are not numbers; a cache may well be named `#2`.
+            if let cache { caches.append(cache) } else if fields[0].first != UInt8(ascii: "#") { malformed += 1 }
         }
         disambiguateDuplicates(&caches)
         return Result(version: version, caches: caches, malformedLines: malformed)
@@ -133,20 +135,27 @@ public enum SlabInfoParser {
     }
 
     /// Two lines with one name must neither break a scrape nor merge silently:
-    /// the second becomes `name#2`, the third `name#3`, in file order.
+    /// the second becomes `name#2`, the third `name#3`, in file order (a
+    /// number a real cache already has is skipped).
+    ///
+    /// Linear in the lines: each name remembers the next number to try, so
+    /// 32,000 copies of one name do not test 1 + 2 + … + 32,000 candidates.
     static func disambiguateDuplicates(_ caches: inout [SlabCache]) {
         var taken = Set<String>(minimumCapacity: caches.count)
         var hasDuplicates = false
         for cache in caches where !taken.insert(cache.name).inserted { hasDuplicates = true }
         guard hasDuplicates else { return }
         var kept = Set<String>()
+        var nextNumber: [String: Int] = [:]
         for index in caches.indices {
             let base = caches[index].name
             if kept.insert(base).inserted { continue }
-            var n = 2
+            // The numbers before `nextNumber` are taken already: taken only grows.
+            var n = nextNumber[base, default: 2]
             while taken.contains("\(base)#\(n)") { n += 1 }
             caches[index].name = "\(base)#\(n)"
             taken.insert(caches[index].name)
+            nextNumber[base] = n + 1
         }
     }
 }

@@ -5,7 +5,8 @@
 /// property-list coder to lean on; this one is binary and small.
 ///
 /// Pure. `StateNode.parse` treats its input as hostile: every length is checked
-/// against the bytes left, nesting is bounded, and it throws rather than traps.
+/// against the bytes left, nesting and the number of nodes are bounded, and it
+/// throws rather than traps.
 public enum StateNode: Sendable, Equatable {
     case null
     case bool(Bool)
@@ -49,6 +50,11 @@ public struct StateFormatError: Error, Sendable, Equatable, CustomStringConverti
 extension StateNode {
     private enum Tag: UInt8 { case null, `false`, `true`, integer, unsigned, double, string, bytes, array, object, words32, words64 }
     static let maximumDepth = 64
+    /// Nodes one parse may build. A node takes one byte in the file but a few
+    /// dozen in memory, so a file of a million empty arrays would cost far more
+    /// than its size. The largest ring slabwatch allows (1.25 M series) needs
+    /// under 4 M (a name and two counters per series; the slots are columns).
+    static let maximumNodes = 8_000_000
     private static let isLittleEndianHost = 1.littleEndian == 1
 
     /// The node as bytes (tests and small values; the state file streams).
@@ -134,6 +140,7 @@ extension StateNode {
     private struct Reader {
         let bytes: [UInt8]
         var offset = 0
+        var nodes = 0
 
         mutating func byte() throws(StateFormatError) -> UInt8 {
             guard offset < bytes.count else { throw StateFormatError("truncated at byte \(offset)") }
@@ -184,6 +191,8 @@ extension StateNode {
 
         mutating func node(depth: Int) throws(StateFormatError) -> StateNode {
             guard depth < StateNode.maximumDepth else { throw StateFormatError("nested deeper than \(StateNode.maximumDepth)") }
+            nodes += 1
+            guard nodes <= StateNode.maximumNodes else { throw StateFormatError("more than \(StateNode.maximumNodes) values") }
             guard let tag = Tag(rawValue: try byte()) else { throw StateFormatError("unknown tag at byte \(offset - 1)") }
             switch tag {
             case .null: return .null
@@ -206,7 +215,7 @@ extension StateNode {
             case .array:
                 let n = try length()
                 var items: [StateNode] = []
-                items.reserveCapacity(n)
+                items.reserveCapacity(min(n, 4096))  // grows with the items read, not with the length claimed
                 for _ in 0..<n { items.append(try node(depth: depth + 1)) }
                 return .array(items)
             case .object:

@@ -83,9 +83,9 @@ public enum TopView {
         guard tier.count >= 2, let latest = value(tier.count - 1) else { return nil }
         let now = tier.time(at: tier.count - 1)
         var position = tier.count - 2
-        while position > 0 && Double(now - tier.time(at: position - 1)) / 1000 <= seconds { position -= 1 }
+        while position > 0 && Double(elapsedMilliseconds(now, since: tier.time(at: position - 1))) / 1000 <= seconds { position -= 1 }
         guard let then = value(position) else { return nil }
-        let elapsed = Double(now - tier.time(at: position)) / 1000
+        let elapsed = Double(elapsedMilliseconds(now, since: tier.time(at: position))) / 1000
         return elapsed > 0 ? (Double(latest) - Double(then)) / elapsed * 60 : nil
     }
 

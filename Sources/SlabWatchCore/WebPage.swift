@@ -125,7 +125,7 @@ public enum WebPage {
     static func shownFindings(_ inputs: Inputs) -> [Finding] {
         let newest = inputs.sample.timestampMilliseconds
         return inputs.report.findings.filter {
-            $0.state == .open || Double(newest - $0.lastSeenMilliseconds) / 1000 <= recentSeconds
+            $0.state == .open || Double(elapsedMilliseconds(newest, since: $0.lastSeenMilliseconds)) / 1000 <= recentSeconds
         }
     }
 

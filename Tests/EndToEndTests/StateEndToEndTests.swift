@@ -160,6 +160,65 @@ extension EndToEndTests {
     }
 }
 
+extension EndToEndTests {
+    /// Two daemons, one state directory: the second says who holds it and
+    /// runs without persistence; the first's state is the one on disk. A
+    /// daemon reading another procfs root sets that state aside.
+    @Test func aSecondDaemonOnTheSameStateDirectoryRunsWithoutPersistence() throws {
+        let slabinfo = "slabinfo - version: 2.1\nkmalloc-32 128 128 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+        let root = try FakeProcRoot(slabinfo: slabinfo)
+        let state = root.url.appendingPathComponent("state").path
+        let arguments = root.arguments + ["--state.directory", state, "--state.checkpoint-interval", "1s"]
+        let first = try DaemonProcess(arguments: arguments)
+        try first.waitFor("a checkpoint") { try first.get("/metrics").body.contains("slabwatch_state_checkpoints_total{result=\"written\"} 1") }
+
+        let second = try DaemonProcess(arguments: arguments)
+        #expect(second.log.contains("msg=\"state directory in use; running without persistence\""), "\(second.log)")
+        #expect(second.log.contains("(pid \(first.pid))"), "names the holder: \(second.log)")
+        #expect(!second.log.contains("state restored"))
+        #expect(try second.get("/metrics").body.contains("slabwatch_state_enabled 0"))
+        #expect(try first.get("/metrics").body.contains("slabwatch_state_enabled 1"))
+        let before = try FileManager.default.attributesOfItem(atPath: "\(state)/state")[.modificationDate] as? Date
+        #expect(second.terminate().status == 0)
+        let after = try FileManager.default.attributesOfItem(atPath: "\(state)/state")[.modificationDate] as? Date
+        #expect(before == after, "the second daemon's stop wrote nothing")
+        #expect(first.terminate().status == 0)
+
+        // The same directory, now read for another procfs root: not restored.
+        let other = try FakeProcRoot(slabinfo: slabinfo)
+        let third = try DaemonProcess(arguments: other.arguments + ["--state.directory", state])
+        #expect(third.log.contains("msg=\"state file describes another source; set aside, starting fresh\""), "\(third.log)")
+        #expect(third.log.contains("recorded from procfs \(root.url.appendingPathComponent("proc").path)"), "\(third.log)")
+        #expect(try third.get("/metrics").body.contains("slabwatch_state_restored{outcome=\"discarded\"} 1"))
+        #expect(FileManager.default.fileExists(atPath: "\(state)/state.corrupt"))
+        #expect(third.terminate().status == 0)
+    }
+
+    /// A FIFO where the checkpoint's temporary file goes blocked the
+    /// checkpoint thread in open(2), and SIGTERM behind it, until someone
+    /// read the FIFO. Checkpoints go on, and the stop is prompt.
+    @Test func aFIFOInTheStateDirectoryBlocksNeitherCheckpointsNorTheStop() throws {
+        let root = try FakeProcRoot(slabinfo: "slabinfo - version: 2.1\nkmalloc-32 128 128 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n")
+        let state = root.url.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        let fifo = state.appendingPathComponent(".state.tmp").path
+        let daemon = try DaemonProcess(arguments: root.arguments + ["--state.directory", state.path, "--state.checkpoint-interval", "1s"])
+        defer {  // a daemon stuck in open(2) is released, so a failure does not hang the run
+            let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+            if reader >= 0 { close(reader) }
+        }
+        // The first checkpoint's own temporary file may still be there for a moment.
+        try daemon.waitFor("the FIFO made") { mkfifo(fifo, 0o600) == 0 }
+        let written = { try samples(daemon.get("/metrics").body)["slabwatch_state_checkpoints_total{result=\"written\"}"] ?? 0 }
+        let before = try written()
+        try daemon.waitFor("two checkpoints past the FIFO") { try written() >= before + 2 }
+        #expect(try samples(daemon.get("/metrics").body)["slabwatch_state_checkpoints_total{result=\"failed\"}"] == 0)
+        #expect(mkfifo(fifo, 0o600) == 0 || errno == EEXIST)
+        let stop = daemon.terminate()
+        #expect(stop.status == 0 && stop.seconds < 5, "\(stop)")
+    }
+}
+
 extension FakeProcRoot {
     /// Replaces a file under proc/ whole (write, then rename), so the daemon never reads half of it.
     func write(_ relative: String, _ text: String) throws {

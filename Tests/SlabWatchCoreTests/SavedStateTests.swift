@@ -186,6 +186,61 @@ struct SavedStateTests {
         #expect(trend.windowSeconds <= 99 * 5)
     }
 
+    /// The state's times are its invariants: between 2000 and a day from
+    /// now, never going back within a tier, the metadata's newest the ring's.
+    @Test func timesOutsideTheirRangeAreRefused() throws {
+        let now: Int64 = 1_796_000_000_000
+        func state(_ times: [Int64], last: Int64? = nil) -> SavedState {
+            var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2))
+            for time in times { ring.append(Sample(timestampMilliseconds: time, caches: [Self.cache("a", slabs: 1)])) }
+            return SavedState(metadata: .init(pageSize: 4096, bootID: "b", version: "test", lastSampleMilliseconds: last ?? times.last ?? 0),
+                              ring: ring, detector: GrowthDetector().memory, alerts: AlertPolicy().memory)
+        }
+        #expect(throws: Never.self) { try state([now - 10_000, now - 5000, now]).checkTimes(now: now) }
+        #expect(throws: Never.self) { try state([]).checkTimes(now: now) }
+        #expect(throws: Never.self) { try state([now + 3_600_000]).checkTimes(now: now) }  // clock set back an hour
+        #expect(throws: StateFormatError.self) { try state([.min, now]).checkTimes(now: now) }
+        #expect(throws: StateFormatError.self) { try state([now], last: .max).checkTimes(now: now) }
+        #expect(throws: StateFormatError.self) { try state([now + 2 * 86_400_000]).checkTimes(now: now) }
+        #expect(throws: StateFormatError.self) { try state([SavedState.earliestMilliseconds - 1]).checkTimes(now: now) }
+        #expect(throws: StateFormatError.self) { try state([now, now - 1]).checkTimes(now: now) }
+        #expect(throws: StateFormatError.self) { try state([now - 1], last: now - 2).checkTimes(now: now) }
+    }
+
+    /// Counters the ring's own arithmetic relies on are checked as it decodes:
+    /// `appended = Int64.max` would overflow on the next append.
+    @Test(arguments: [
+        ("appended", StateNode.integer(.max)), ("appended", .integer(2)), ("coarseCopies", .integer(.max)),
+        ("lastSeen", .array([.integer(.min)])), ("lastCoarse", .array([.integer(-5)])), ("evictedSeries", .integer(-1)),
+    ])
+    func ringCountersOutsideTheGeometryAreRefused(_ key: String, _ value: StateNode) throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
+        for t in 0..<6 { ring.append(Sample(timestampMilliseconds: Int64(t), caches: [Self.cache("a", slabs: 1)])) }
+        guard case .object(var members) = try StateEncoder.encode(ring) else { Issue.record("not an object"); return }
+        #expect(throws: Never.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+        members[key] = value
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+    }
+
+    /// Ring times at both ends of Int64 (a recording's directory names, a
+    /// state file) reach the detector's window arithmetic and the page's
+    /// timestamps: they saturate instead of trapping.
+    @Test func ringTimesAtTheEndsOfInt64DoNotTrap() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 4, coarseEvery: 4))
+        var detector = GrowthDetector()
+        var report = GrowthDetector.Report()
+        for (i, time) in [Int64.min, .min + 1, -1, 0, 1, .max - 1, .max].enumerated() {
+            let sample = Sample(timestampMilliseconds: time, caches: [Self.cache("a", slabs: UInt64(1 + i * 100))],
+                                inodes: .init(inodes: UInt64(1 + i * 1000), freeInodes: 0))
+            ring.append(sample)
+            report = detector.evaluate(ring, latest: sample)
+        }
+        #expect(report.findings.allSatisfy { !$0.message.isEmpty })
+        #expect(RFC3339.format(unixMilliseconds: .min) == "0000-01-01T00:00:00.000Z")
+        #expect(RFC3339.format(unixMilliseconds: .max) == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(unixMilliseconds: 1_795_600_000_123) == "2026-11-25T09:46:40.123Z")
+    }
+
     static func cache(_ name: String, slabs: UInt64) -> SlabCache {
         SlabCache(name: name, activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128, pagesPerSlab: 1,
                   activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: false)

@@ -156,6 +156,31 @@ struct SlabInfoParserTests {
         #expect(caches.map(\.slabs) == [1, 2, 1, 3])
     }
 
+    /// 32,000 lines with one name (a hostile or broken source) parse with
+    /// every line kept and numbered. The time this takes is measured in
+    /// README (it was quadratic: 54.7 s a sample at this size).
+    @Test func manyDuplicatesOfOneNameAreNumberedInOrder() throws {
+        let line = "dup 1 1 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+        let text = Self.header + String(repeating: line, count: 32_000) + "dup#7 1 1 32 128 1 : tunables 0 0 0 : slabdata 9 9 0\n"
+        let caches = try Self.parse(text).caches
+        #expect(caches.count == 32_001)
+        #expect(Set(caches.map(\.name)).count == 32_001)
+        #expect(caches[0].name == "dup" && caches[1].name == "dup#2" && caches[5].name == "dup#6")
+        #expect(caches[6].name == "dup#8", "dup#7 is a real cache's name: skipped")
+        #expect(caches[31_999].name == "dup#32001")
+        #expect(caches[32_000].name == "dup#7" && caches[32_000].slabs == 9)
+    }
+
+    /// Only the header is a comment: a cache named `#2` is a cache.
+    @Test func aCacheNamedLikeACommentIsKept() throws {
+        let text = Self.header + "#2 128 128 32 128 1 : tunables 0 0 0 : slabdata 3 3 0\n"
+            + "# a stray comment line\n"
+        let result = try Self.parse(text)
+        #expect(result.caches.map(\.name) == ["#2"])
+        #expect(result.caches.first?.slabs == 3)
+        #expect(result.malformedLines == 0)
+    }
+
     @Test func previousNamesAreReusedWhenUnchanged() throws {
         let text = Self.header + "a_cache_with_a_long_name 1 1 8 1 1 : tunables 0 0 0 : slabdata 1 1 0\n"
         let first = try Self.parse(text)

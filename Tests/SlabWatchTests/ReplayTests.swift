@@ -101,6 +101,41 @@ struct ReplayTests {
         #expect(warnings.first?.contains("unreadable") == true)
     }
 
+    /// Directory names at the ends of Int64 are numbers but not times: they
+    /// used to trap the detector's window arithmetic; now they are skipped.
+    @Test func sampleDirectoriesNamedOutsideTimeAreSkipped() throws {
+        let dir = try TemporaryDirectory()
+        var w = RecordingWriter(root: dir.url)
+        for _ in 0..<4 { try w.add(inodes: 1000, caches: w.background()) }
+        let first = try #require(try Recording.sampleDirectories(dir.url.path).first)
+        for name in ["-9223372036854775808", "9223372036854775807", "-1", "253402300800000"] {
+            try FileManager.default.copyItem(atPath: first.path, toPath: dir.path(name))
+        }
+        let outcome = try Self.replay(dir.url)
+        #expect(outcome.samplesUsed == 4)
+        #expect(outcome.skipped.map { ($0.path as NSString).lastPathComponent }
+            == ["-9223372036854775808", "-1", "253402300800000", "9223372036854775807"])
+        #expect(outcome.skipped.allSatisfy { $0.reason.contains("is not a sample time (Unix milliseconds, 0 to 253402300799999)") })
+    }
+
+    /// A RECORDING that is a FIFO or too large is said to be so, not "missing"
+    /// (and a FIFO does not block the replay).
+    @Test func unreadableMetadataSaysWhatItIs() throws {
+        let dir = try TemporaryDirectory()
+        var w = RecordingWriter(root: dir.url)
+        for _ in 0..<2 { try w.add(inodes: 1000, caches: w.background()) }
+        let metadata = dir.path(Recording.metadataFile)
+        #expect(mkfifo(metadata, 0o600) == 0)
+        var warnings: [String] = []
+        _ = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        #expect(warnings.count == 1 && warnings[0].contains("RECORDING not read (not a regular file)"), "\(warnings)")
+        try FileManager.default.removeItem(atPath: metadata)
+        try Data(repeating: 0x61, count: 1 << 20).write(to: URL(fileURLWithPath: metadata))
+        warnings = []
+        _ = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        #expect(warnings.count == 1 && warnings[0].contains("RECORDING larger than 65536 bytes, not read"), "\(warnings)")
+    }
+
     @Test func missingRecordingIsAnError() {
         #expect(throws: FileError.self) { try Self.replay(URL(fileURLWithPath: "/nonexistent/recording")) }
     }

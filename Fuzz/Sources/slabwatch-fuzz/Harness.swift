@@ -28,6 +28,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case "query": Query.respond(bytes)
     case "config": _ = try? Configuration.load(file: "fuzz.yml", contents: String(decoding: bytes, as: UTF8.self))
     case "recording": Recording.replay(bytes)
+    case "replay-names": Recording.replayNames(bytes)
     case "state": RestoredState.use(bytes)
     case "web-config":
         // Inline PEM only: a path in the input would make the fuzzer read files.
@@ -65,36 +66,79 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// A state file's content (as the daemon reads it after the checksum): when
-/// it parses, the restored ring and detector must take another sample.
+/// A state file's content (as the daemon reads it after the checksum),
+/// restored as the daemon restores it: what its checks let through must take
+/// the first ticks (append, evaluate, alert, the reboot path) and render
+/// every page, message and metric without trapping.
 enum RestoredState {
+    /// The machine's clock in the harness: fixed, so a finding replays.
+    static let now: Int64 = 1_796_000_000_000
+
     static func use(_ bytes: [UInt8]) {
-        guard let state = try? SavedState.parse(bytes) else { return }
+        guard let state = try? SavedState.parse(bytes), (try? state.checkTimes(now: now)) != nil else { return }
         var ring = state.ring
         var detector = GrowthDetector()
         detector.memory = state.detector
-        let cache = SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
-                              pagesPerSlab: 1, activeSlabs: 1, slabs: 1, pageSize: 4096, reclaimable: false)
-        let sample = Sample(timestampMilliseconds: state.metadata.lastSampleMilliseconds &+ 5000, caches: [cache],
-                            inodes: .init(inodes: 1, freeInodes: 0))
-        ring.append(sample)
-        _ = detector.evaluate(ring, latest: sample)
-        detector.forgetBoot(now: sample.timestampMilliseconds)
+        var policy = AlertPolicy()
+        policy.memory = state.alerts
+        var time = max(now, state.metadata.lastSampleMilliseconds)
+        for tick in 0..<3 {
+            time = time &+ 5000  // the sample clock continues after the restored newest sample
+            if tick == 2 { detector.forgetBoot(now: time) }  // a restore from an earlier boot
+            let sample = Self.sample(at: time, tick: tick, names: ring.seriesNames.prefix(3))
+            ring.append(sample)
+            let report = detector.evaluate(ring, latest: sample)
+            _ = policy.alerts(for: report, now: time)
+            render(sample, report, ring)
+        }
+    }
+
+    /// A sample with kmalloc-32 and up to three of the restored caches.
+    static func sample(at time: Int64, tick: Int, names: ArraySlice<String>) -> Sample {
+        let caches = (["kmalloc-32"] + names.filter { $0 != "kmalloc-32" }).map { name in
+            SlabCache(name: name, activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                      pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(1 + tick), pageSize: 4096, reclaimable: false)
+        }
+        return Sample(timestampMilliseconds: time, caches: caches, inodes: .init(inodes: UInt64(1 + tick * 100), freeInodes: 0))
+    }
+
+    /// Everything the daemon and `top` show of a tick.
+    static func render(_ sample: Sample, _ report: GrowthDetector.Report, _ ring: SampleRing) {
+        for finding in report.findings {
+            _ = finding.message
+            _ = WebPage.evidenceChart(finding)
+        }
+        var statistics = PersistenceStatistics()
+        statistics.restore = .sameBoot
+        _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: sample.caches, statistics: SamplerStatistics(),
+                                         process: nil, version: "fuzz", report: report, persistence: statistics))
+        _ = SnapshotRenderer.render(sample, intervalSeconds: 5, report: report)
+        _ = SnapshotRenderer.renderFindings(report.findings)
+        let inputs = WebPage.Inputs(sample: sample, report: report, ring: ring, sampleAgeSeconds: 1, intervalSeconds: 5, version: "fuzz")
+        _ = WebPage.index(inputs)
+        for name in ring.seriesNames.prefix(8) + report.findings.map(\.slab) {
+            _ = WebPage.cache(name, inputs)
+            _ = WebPage.historyChart(slab: name, points: HistoryPoint.collect(ring, slab: name, seconds: .infinity) ?? [])
+        }
+        var options = TopView.Options()
+        options.width = 120
+        _ = TopView.render(sample: sample, ring: ring, report: report, options: options)
     }
 
     /// A valid state to start the corpus from (fuzz.sh asks for it once).
     static func seed() -> [UInt8] {
+        let start = now - 3_600_000  // an hour before the harness's clock: times it restores
         var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2))
         var detector = GrowthDetector(settings: { var s = DetectorSettings(); s.windowsSeconds = [20]; s.minGrowthBytes = 4096
                                                   s.minDriverChange = 1; s.openAfterEvaluations = 1; s.minPoints = 3; return s }())
         for t in 0..<8 {
             let cache = SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
                                   pagesPerSlab: 1, activeSlabs: UInt64(t + 1), slabs: UInt64(10 * t + 1), pageSize: 4096, reclaimable: false)
-            let sample = Sample(timestampMilliseconds: Int64(t) * 5000, caches: [cache], inodes: .init(inodes: UInt64(100 * t + 1), freeInodes: 0))
+            let sample = Sample(timestampMilliseconds: start + Int64(t) * 5000, caches: [cache], inodes: .init(inodes: UInt64(100 * t + 1), freeInodes: 0))
             ring.append(sample)
             _ = detector.evaluate(ring, latest: sample)
         }
-        let state = SavedState(metadata: .init(pageSize: 4096, bootID: "seed", version: "fuzz", lastSampleMilliseconds: 35_000),
+        let state = SavedState(metadata: .init(pageSize: 4096, bootID: "seed", version: "fuzz", lastSampleMilliseconds: start + 35_000),
                                ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
         return (try? state.serialized()) ?? []
     }
@@ -155,5 +199,43 @@ enum Recording {
             close(fd)
         }
         _ = try? SlabWatch.Replay(settings: .init(), ring: .init(fineCapacity: 8, coarseCapacity: 4)).run(directory)
+    }
+
+    /// `replay-names`: the input's lines as sample directory names (only
+    /// those Int64 reads, so nothing is created outside the folder), each a
+    /// link to one valid sample, replayed with a detector that fits two points.
+    static let namesDirectory: String = {
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(base)/slabwatch-fuzz-names-XXXXXX".utf8CString)
+        return String(cString: mkdtemp(&template)!)
+    }()
+    static let validSample: String = {
+        let sample = "\(namesDirectory)/.sample"
+        for dir in ["", "/proc", "/proc/sys", "/proc/sys/fs"] { mkdir(sample + dir, 0o755) }
+        let contents = ["slabinfo": "slabinfo - version: 2.1\nkmalloc-32 128 128 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n",
+                        "meminfo": "MemTotal: 1024 kB\nSlab: 4 kB\nSUnreclaim: 4 kB\nSReclaimable: 0 kB\n",
+                        "sys/fs/inode-nr": "10 0\n", "sys/fs/dentry-state": "12 0 45 0 0 0\n", "sys/fs/file-nr": "5 0 100\n"]
+        for (file, text) in contents {
+            let fd = open("\(sample)/proc/\(file)", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
+        return sample
+    }()
+
+    static func replayNames(_ bytes: [UInt8]) {
+        let names = String(decoding: bytes, as: UTF8.self).split(separator: "\n").prefix(16).map(String.init)
+            .filter { $0.utf8.count <= 24 && Int64($0) != nil }
+        var made: [String] = []
+        for name in Set(names) where symlink(validSample, "\(namesDirectory)/\(name)") == 0 { made.append(name) }
+        defer { for name in made { unlink("\(namesDirectory)/\(name)") } }
+        var settings = DetectorSettings()
+        settings.windowsSeconds = [20]
+        settings.minPoints = 2
+        settings.openAfterEvaluations = 1
+        settings.minGrowthBytes = 0
+        settings.minDriverChange = 0
+        let outcome = try? SlabWatch.Replay(settings: settings, ring: .init(fineCapacity: 8, coarseCapacity: 4)).run(namesDirectory)
+        for finding in outcome?.findings ?? [] { _ = finding.message }
     }
 }
