@@ -93,4 +93,50 @@ extension EndToEndTests {
         #expect(result.status == 1 && result.error.contains("/snapshot: invalid JSON at byte") && result.error.contains("more than 1048576 values"),
                 "\(result.error)")
     }
+
+    /// Interactive top waiting on a daemon that drips: the screen says so,
+    /// and `q` and Ctrl-C end it at once (the fetch used to block the keys).
+    @Test func topURLInATerminalQuitsWhileADaemonDrips() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else {
+            Issue.record("tmux is not installed (scripts/test.sh installs it)"); return
+        }
+        let server = try HostileServer { connection in
+            HostileServer.send(connection, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            while HostileServer.send(connection, [UInt8(ascii: " ")]) { sleep(1) }
+        }
+        defer { server.stop() }
+        let session = "slabwatch-top-url-\(getpid())"
+        let socketDirectory = "/tmp/tmux-\(getuid())"
+        let socketDirectoryExisted = FileManager.default.fileExists(atPath: socketDirectory)
+        let command = "\(DaemonProcess.binary.path) top --url \(server.url)"
+        let launch = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, "
+            + "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)"
+        #expect(try DaemonProcess.run("/usr/bin/python3", ["-c", launch, "/usr/bin/tmux", "new-session", "-d", "-s", session,
+                                                           "-x", "80", "-y", "24", command]).status == 0)
+        defer {
+            _ = try? Self.tmux(["kill-session", "-t", session])
+            if !socketDirectoryExisted {
+                unlink("\(socketDirectory)/default")
+                rmdir(socketDirectory)
+            }
+        }
+        _ = try Self.tmux(["set-option", "-t", session, "remain-on-exit", "on"])
+        func screen() throws -> String { try Self.tmux(["capture-pane", "-p", "-t", session]).output }
+        func dead() -> Bool { (try? Self.tmux(["display-message", "-p", "-t", session, "#{pane_dead}"]).output) == "1\n" }
+        func waitFor(_ what: String, within seconds: Double, _ condition: () throws -> Bool) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if try condition() { return }
+                usleep(50_000)
+            }
+            Issue.record("no \(what) within \(seconds) s; screen:\n\(try screen())")
+        }
+        for key in ["q", "C-c"] {
+            try waitFor("waiting screen", within: 5) { try screen().contains("waiting for the first sample") }
+            _ = try Self.tmux(["send-keys", "-t", session, key])
+            try waitFor("exit on \(key)", within: 2, dead)
+            #expect(try !screen().contains("slabwatch top from"), "the normal screen is back")
+            _ = try Self.tmux(["respawn-pane", "-t", session, command])
+        }
+    }
 }
