@@ -132,7 +132,10 @@ struct SnapshotClient {
             if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
             lastError = errno
             if lastError == EINPROGRESS {
-                try wait(for: Int16(POLLOUT), on: fd, before: deadline, failing: "could not connect")
+                do { try wait(for: Int16(POLLOUT), on: fd, before: deadline, failing: "could not connect") } catch {
+                    close(fd)  // top keeps polling: a refresh that fails must not leak its socket
+                    throw error
+                }
                 var socketError: Int32 = 0
                 var length = socklen_t(MemoryLayout<Int32>.size)
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length)
