@@ -3,7 +3,8 @@
 # counters, the HTTP request head, the /snapshot query, the YAML config loader,
 # the recording reader and its sample directory names, the cache-filter
 # regexes, the state file (restored, ticked and rendered), the web
-# configuration, the Authorization header, a /snapshot read by top --url, and
+# configuration, the Authorization header, a /snapshot read by top --url, the
+# HTTP response top --url reads (status line, fields, body framing), and
 # what an attribution session reads (trace text, hist tables, allocinfo). Each runs SECONDS (default
 # 60), seeded from Tests/Fixtures. A crash leaves its input in
 # .build-fuzz/artifacts/ and fails the script; replay one with
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording replay-names regex state web-config basic-auth snapshot attribution"}
+targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording replay-names regex state web-config basic-auth snapshot http-response attribution"}
 work=.build-fuzz
 mkdir -p "$work/artifacts" "$work/tmp"
 export TMPDIR=$PWD/$work/tmp  # the recording harness writes its samples there
@@ -41,6 +42,10 @@ seed() {  # TARGET DIR: fills DIR with starting inputs
     web-config) printf 'tls_server_config:\n  cert: x\n  key: y\n  client_auth_type: RequestClientCert\nbasic_auth_users:\n  a: $2y$10$vaGhZBVTv0F./3cFfFMOf.dVvoKnM14swfFqxR/CzI/5qhKkuoQQO\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n' >"$dir/web.yml" ;;
     basic-auth) printf 'Basic YWxpY2U6aGVsbG8=' >"$dir/good"; printf 'basic  Ym9iOg==' >"$dir/empty-password" ;;
     snapshot) printf '{"timestamp":"2026-11-26T05:40:00.000Z","interval_seconds":5,"memory":{"total_bytes":1024},"fs":{"inodes":5},"caches":[{"name":"kmalloc-32","objects":128,"slabs":1,"footprint_bytes":4096,"aliases":["a\\u00e9"]}],"findings":[{"slab":"kmalloc-32","driver":"inodes","bytes_per_unit":32768,"r_squared":0.99,"phase":"rising"}]}' >"$dir/snapshot.json" ;;
+    http-response) printf 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Content-Type-Options: nosniff\r\n\r\nhello' >"$dir/length"
+                   printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: t\r\n\r\n' >"$dir/chunked"
+                   printf 'HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.0 404 Not Found\nContent-Length: 2\n\nno' >"$dir/interim"
+                   printf 'HTTP/1.1 200 OK\r\n\r\n{"timestamp":"2026-11-26T05:40:00.000Z","caches":[]}' >"$dir/until-close" ;;
     attribution) cp "$fixtures"/captures/attribution/*.txt "$dir/" ;;
     regex) printf 'kmalloc-(\\d+|rcl-\\d+)k?\0kmalloc-rcl-64' >"$dir/r1"; printf '(a+)+$\0aaaaaaaaaaaaaaaaaaaa!' >"$dir/r2" ;;
   esac

@@ -195,7 +195,10 @@ func makeLogger(_ level: Logger.Level) -> Logger {
     Logger(label: "slabwatch") { LogfmtLogHandler(label: $0, level: level) }
 }
 
+/// One message on stderr. It may quote what others wrote (a server's
+/// answer, a cache name, a file): every control but its newlines is shown as `?`.
 func printError(_ message: String) {
-    let line = "slabwatch: \(message)\n"
+    let text = message.split(separator: "\n", omittingEmptySubsequences: false).map(TerminalText.printable).joined(separator: "\n")
+    let line = "slabwatch: \(text)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
 }

@@ -1,10 +1,13 @@
 import Glibc
+import SlabWatch
 import SlabWatchCore
 
 /// Fetches `/snapshot` from a running daemon for `slabwatch top --url`:
 /// plain HTTP/1.1 over a socket, one request per connection, bounded in
-/// time and size. (A daemon behind TLS or basic auth is read on its node,
-/// or through `ssh -L`.)
+/// time (`deadlineSeconds` for the whole exchange) and size (what
+/// `HTTPResponseReader` and `JSONValue` accept). Server text in an error is
+/// made safe for the terminal. (A daemon behind TLS or basic auth is read on
+/// its node, or through `ssh -L`.)
 struct SnapshotClient {
     let host: String
     let port: String
@@ -39,48 +42,77 @@ struct SnapshotClient {
         display = url
     }
 
+    /// How long one fetch may take, from connecting to the last byte of the
+    /// answer: a server that drips a byte at a time cannot hold top longer.
+    static let deadlineSeconds = 10
+
     func fetch() throws(Failure) -> SnapshotReader.Snapshot {
         let body = try get("/snapshot")
         do { return try SnapshotReader.parse(body) } catch { throw Failure(description: "\(display)/snapshot: \(error)") }
     }
 
     private func get(_ path: String) throws(Failure) -> [UInt8] {
-        let fd = try connect()
+        let deadline = Deadline(seconds: Self.deadlineSeconds)
+        let fd = try connect(before: deadline)
         defer { close(fd) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host.contains(":") ? "[\(host)]" : host):\(port)\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
-            throw Failure(description: "\(display): send failed: \(String(cString: strerror(errno)))")
+        try send(request, on: fd, before: deadline)
+        let response = try receive(on: fd, before: deadline)
+        guard response.status == 200 else {
+            var text = Substring(String(decoding: response.body.prefix(200), as: UTF8.self))
+            while text.last?.isWhitespace == true { text = text.dropLast() }  // its own newline is no control to show
+            throw Failure(description: "\(display) answered \(response.status): \(TerminalText.printable(text))")
         }
-        var response: [UInt8] = []
+        return response.body
+    }
+
+    private func send(_ request: [UInt8], on fd: Int32, before deadline: Deadline) throws(Failure) {
+        var offset = 0
+        while offset < request.count {
+            try wait(for: Int16(POLLOUT), on: fd, before: deadline, failing: "could not send the request")
+            let n = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n > 0 { offset += n } else if n < 0, errno == EINTR || errno == EAGAIN { continue } else {
+                throw Failure(description: "\(display): send failed: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Reads until the response is complete (by its length or its last
+    /// chunk: the server may keep the connection open), the server closes,
+    /// or the deadline passes.
+    private func receive(on fd: Int32, before deadline: Deadline) throws(Failure) -> HTTPResponseReader.Response {
+        var reader = HTTPResponseReader()
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while true {
+            try wait(for: Int16(POLLIN), on: fd, before: deadline, failing: "no complete answer")
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 { response += buffer[0..<n] } else if n == 0 { break } else if errno == EINTR { continue } else {
-                throw Failure(description: "\(display): \(errno == EAGAIN ? "no answer in 5 s" : String(cString: strerror(errno)))")
+            if n < 0 {
+                guard errno == EINTR || errno == EAGAIN else { throw Failure(description: "\(display): \(String(cString: strerror(errno)))") }
+                continue
             }
-            guard response.count < 64 << 20 else { throw Failure(description: "\(display): response larger than 64 MiB") }
+            do {
+                if n == 0 { return try reader.finish() }
+                if let response = try reader.take(buffer[0..<n]) { return response }
+            } catch { throw Failure(description: "\(display): \(error.description)") }
         }
-        return try Self.body(of: response, from: display)
     }
 
-    /// The body of a complete `200` response with a Content-Length.
-    static func body(of response: [UInt8], from display: String) throws(Failure) -> [UInt8] {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let end = response.indices.first(where: { response[$0...].starts(with: separator) }) else {
-            throw Failure(description: "\(display): not an HTTP response")
+    /// Waits until `fd` is ready for `events`; once the deadline has passed,
+    /// fails saying `what` ("no complete answer") happened in time.
+    private func wait(for events: Int16, on fd: Int32, before deadline: Deadline, failing what: String) throws(Failure) {
+        while true {
+            let milliseconds = deadline.remainingMilliseconds
+            guard milliseconds > 0 else {
+                throw Failure(description: "\(display): \(what) within \(Self.deadlineSeconds) s")
+            }
+            var descriptor = pollfd(fd: fd, events: events, revents: 0)
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready > 0 { return }
+            if ready < 0 && errno != EINTR { throw Failure(description: "\(display): \(String(cString: strerror(errno)))") }
         }
-        let head = String(decoding: response[..<end], as: UTF8.self).split(separator: "\r\n")
-        let status = head.first?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        let body = Array(response[(end + 4)...])
-        guard status == 200 else {
-            throw Failure(description: "\(display) answered \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
-        }
-        let length = head.first { $0.lowercased().hasPrefix("content-length:") }.flatMap { Int($0.split(separator: ":")[1].trimmingPrefix(" ")) }
-        guard let length, length <= body.count else { throw Failure(description: "\(display): response cut short") }
-        return Array(body.prefix(length))
     }
 
-    private func connect() throws(Failure) -> Int32 {
+    private func connect(before deadline: Deadline) throws(Failure) -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -93,15 +125,38 @@ struct SnapshotClient {
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let info = entry {
             entry = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            // Non-blocking: every wait is a poll bounded by the deadline.
+            let kind = info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+            let fd = socket(info.pointee.ai_family, kind, info.pointee.ai_protocol)
             guard fd >= 0 else { lastError = errno; continue }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
             lastError = errno
+            if lastError == EINPROGRESS {
+                do { try wait(for: Int16(POLLOUT), on: fd, before: deadline, failing: "could not connect") } catch {
+                    close(fd)  // top keeps polling: a refresh that fails must not leak its socket
+                    throw error
+                }
+                var socketError: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length)
+                if socketError == 0 { return fd }
+                lastError = socketError
+            }
             close(fd)
         }
         throw Failure(description: "\(display): cannot connect: \(String(cString: strerror(lastError)))")
+    }
+}
+
+/// A point on the monotonic clock that a fetch must finish by.
+private struct Deadline {
+    let nanoseconds: UInt64
+
+    init(seconds: Int) { nanoseconds = Clock.monotonicNanoseconds() + UInt64(seconds) * 1_000_000_000 }
+
+    /// Rounded up, so a poll never returns just before the deadline and spins.
+    var remainingMilliseconds: Int32 {
+        let now = Clock.monotonicNanoseconds()
+        return now >= nanoseconds ? 0 : Int32((nanoseconds - now + 999_999) / 1_000_000)
     }
 }

@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import SlabWatch
 import SlabWatchCore
+import Synchronization
 
 /// `slabwatch top`: slabtop with growth and findings, on this machine's kernel
 /// through the daemon's own path (ProcReader → ring → detector), so a finding
@@ -39,70 +40,147 @@ enum Top {
         // us (a test harness, a supervisor) would otherwise swallow Ctrl-C.
         var handled = sigset_t()
         sigemptyset(&handled)
+        _ = Wakeup.pipeEnds
         for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-            signal(signalNumber, { Top.stopSignal = $0 })
+            signal(signalNumber, { Top.stopSignal = $0; Wakeup.ring() })
             sigaddset(&handled, signalNumber)
         }
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         var prompt: String?  // the filter being typed
         var problem: String?  // why the last refresh failed (the screen keeps the last good frame)
-        var frame: TopFrame
-        do { frame = try feed.next() } catch {
-            terminal.restore()
-            SlabWatchCommand.fail(.runtimeFailure, error.description)
-        }
-        var nextSample = monotonicSeconds() + options.intervalSeconds
+        var frame: TopFrame?  // nil until the first one arrives
+        // Frames are taken on a thread of their own: keys and signals are
+        // answered while a daemon is slow (its fetch has a deadline of its own).
+        let fetcher = FrameFetcher(feed: feed)
+        fetcher.start()
+        var nextSample = Double.infinity  // set when a fetch ends
         while stopSignal == 0 {
+            if let result = fetcher.take() {
+                switch result {
+                case .success(let fresh): frame = fresh; problem = nil
+                case .failure(let failure):
+                    guard frame != nil else {  // nothing to show: the daemon cannot be read
+                        terminal.restore()
+                        SlabWatchCommand.fail(.runtimeFailure, failure.description)
+                    }
+                    problem = failure.description
+                }
+                nextSample = monotonicSeconds() + options.intervalSeconds
+            }
+            if !fetcher.busy, monotonicSeconds() >= nextSample {
+                fetcher.start()
+                nextSample = .infinity
+            }
             let (columns, rows) = terminal.size()
             options.width = columns
             options.height = rows - 1
-            var lines = TopView.render(sample: frame.sample, ring: frame.ring, report: frame.report, options: options)
-            lines.append(prompt.map { "/\($0)" } ?? problem.map { TopView.fit("! \($0)", columns) } ?? "s: sort  /: filter  q: quit")
+            var lines = frame.map { TopView.render(sample: $0.sample, ring: $0.ring, report: $0.report, options: options) }
+                ?? [TopView.fit("slabwatch top\(options.source.map { " from \(TerminalText.printable($0))" } ?? ""): waiting for the first sample", columns)]
+            let hint = problem.map { TopView.fit("! \(TerminalText.printable($0))", columns) } ?? "s: sort  /: filter  q: quit"
+            lines.append(prompt.map { "/\($0)" } ?? hint)
             terminal.draw(lines)
-            let timeout = max(0, nextSample - monotonicSeconds())
-            if let key = terminal.readKey(timeoutSeconds: timeout) {
-                if var typed = prompt {
-                    switch key {
-                    case 13, 10: options.filterText = typed; prompt = nil
-                    case 27: prompt = nil
-                    case 127, 8: typed = String(typed.dropLast()); prompt = typed
-                    case 32...126: typed.append(Character(Unicode.Scalar(key))); prompt = typed
-                    default: break
-                    }
-                } else {
-                    switch key {
-                    case UInt8(ascii: "q"): stopSignal = SIGTERM
-                    case UInt8(ascii: "s"): options.sort = options.sort.next
-                    case UInt8(ascii: "/"): prompt = ""
-                    default: break
-                    }
+            // Until a key, a signal, the fetch's end or the next sample, whichever is first.
+            let timeout = fetcher.busy ? nil : max(0, nextSample - monotonicSeconds())
+            guard let key = terminal.readKey(timeoutSeconds: timeout) else { continue }
+            if var typed = prompt {
+                switch key {
+                case 13, 10: options.filterText = typed; prompt = nil
+                case 27: prompt = nil
+                case 127, 8: typed = String(typed.dropLast()); prompt = typed
+                case 32...126: typed.append(Character(Unicode.Scalar(key))); prompt = typed
+                default: break
                 }
-                continue  // redraw at once; the next sample stays on time
+            } else {
+                switch key {
+                case UInt8(ascii: "q"): stopSignal = SIGTERM
+                case UInt8(ascii: "s"): options.sort = options.sort.next
+                case UInt8(ascii: "/"): prompt = ""
+                default: break
+                }
             }
-            do {
-                frame = try feed.next()
-                problem = nil
-            } catch { problem = error.description }
-            nextSample = monotonicSeconds() + options.intervalSeconds
         }
         terminal.restore()
-        exit(0)
+        exit(0)  // a fetch still under way ends with the process
+    }
+}
+
+/// Takes frames from the feed on a thread of its own, one at a time; the
+/// frame loop collects each when `Wakeup` rings.
+final class FrameFetcher: Sendable {
+    private struct State {
+        var busy = false
+        var finished: Result<TopFrame, TopFailure>?
+    }
+
+    private let feed: TopFeed
+    private let state = Mutex(State())
+
+    init(feed: TopFeed) { self.feed = feed }
+
+    /// A fetch is under way.
+    var busy: Bool { state.withLock { $0.busy } }
+
+    /// Starts the next fetch (the caller starts one only when none is busy).
+    func start() {
+        state.withLock { $0.busy = true }
+        DispatchQueue.global().async { [self] in
+            let result = Result { () throws(TopFailure) in try feed.next() }
+            state.withLock { $0 = State(busy: false, finished: result) }
+            Wakeup.ring()
+        }
+    }
+
+    /// The last fetch's outcome, once.
+    func take() -> Result<TopFrame, TopFailure>? {
+        state.withLock { current in
+            defer { current.finished = nil }
+            return current.finished
+        }
+    }
+}
+
+/// A pipe that wakes the frame loop's poll: written by the signal handlers
+/// (whichever thread the kernel picks to run them) and by a fetch that ended.
+enum Wakeup {
+    /// Read end, write end; both non-blocking, so a handler never waits.
+    /// Made before the handlers are installed: a lazy global's first use is
+    /// not async-signal-safe.
+    static let pipeEnds: (Int32, Int32) = {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return (-1, -1) }
+        for end in ends {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
+        return (ends[0], ends[1])
+    }()
+
+    /// Async-signal-safe: one write(2).
+    static func ring() {
+        var byte: UInt8 = 1
+        _ = write(pipeEnds.1, &byte, 1)
+    }
+
+    /// Empties the pipe once the loop is awake.
+    static func drain() {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        while read(pipeEnds.0, &bytes, bytes.count) > 0 {}
     }
 }
 
 /// What one screen is drawn from.
-struct TopFrame {
+struct TopFrame: Sendable {
     var sample: Sample
     var ring: SampleRing
     var report: GrowthDetector.Report
 }
 
-struct TopFailure: Error, CustomStringConvertible {
+struct TopFailure: Error, CustomStringConvertible, Sendable {
     var description: String
 }
 
 /// Where the frames come from: this kernel, or a running daemon.
-enum TopFeed {
+enum TopFeed: Sendable {
     case local(Sampler)
     case remote(RemoteTop)
 
@@ -119,8 +197,9 @@ enum TopFeed {
 
 /// A daemon's `/snapshot`, polled: its findings as it reports them (from
 /// its whole history), and the growth columns from the snapshots this top
-/// has seen, kept in a ring of its own.
-final class RemoteTop {
+/// has seen, kept in a ring of its own. Used by one fetch at a time
+/// (`FrameFetcher` starts the next only after the last one ended).
+final class RemoteTop: @unchecked Sendable {
     private let client: SnapshotClient
     private var ring = SampleRing()
 
@@ -171,10 +250,15 @@ final class RawTerminal {
         emit("\u{1b}[H" + lines.map { $0 + "\u{1b}[K" }.joined(separator: "\r\n") + "\u{1b}[J")
     }
 
-    /// One byte typed within `timeoutSeconds`, or nil (also on a signal).
-    func readKey(timeoutSeconds: Double) -> UInt8? {
-        var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, Int32(timeoutSeconds * 1000)) > 0 else { return nil }
+    /// One byte typed within `timeoutSeconds` (nil: no limit), or nil when
+    /// the time is up or `Wakeup` rang (a signal, a finished fetch).
+    func readKey(timeoutSeconds: Double?) -> UInt8? {
+        var descriptors = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: Wakeup.pipeEnds.0, events: Int16(POLLIN), revents: 0)]
+        let milliseconds = timeoutSeconds.map { Int32(min($0 * 1000, Double(Int32.max))) } ?? -1
+        guard poll(&descriptors, 2, milliseconds) > 0 else { return nil }
+        if descriptors[1].revents != 0 { Wakeup.drain() }
+        guard descriptors[0].revents & Int16(POLLIN) != 0 else { return nil }
         var byte: UInt8 = 0
         return read(0, &byte, 1) == 1 ? byte : nil
     }

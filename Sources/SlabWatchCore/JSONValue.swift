@@ -1,6 +1,7 @@
 /// A JSON document as values, for reading what another slabwatch serves
-/// (`slabwatch top --url`). Strict RFC 8259, bounded nesting, and every
-/// failure is an error with the byte offset, never a crash.
+/// (`slabwatch top --url`). Strict RFC 8259, bounded nesting and value count
+/// (so memory is bounded too), and every failure is an error with the byte
+/// offset, never a crash.
 public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
@@ -17,6 +18,11 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Deeper documents are refused (slabwatch's own are 5 deep).
     static let maxDepth = 64
+    /// Larger documents are refused: a value costs up to ~100 bytes once read
+    /// (`[0],` is 4 bytes of text and one array of its own), so this keeps a
+    /// hostile document near 100 MB. A snapshot holds about 15 per cache:
+    /// room for 65,000 caches.
+    static let maxValues = 1 << 20
 
     public static func parse(_ bytes: [UInt8]) throws(ParseError) -> JSONValue {
         var parser = Parser(bytes: bytes)
@@ -44,6 +50,7 @@ public enum JSONValue: Sendable, Equatable {
 private struct Parser {
     let bytes: [UInt8]
     var index = 0
+    var values = 0
 
     func error(_ reason: String) -> JSONValue.ParseError { .init(offset: index, reason: reason) }
 
@@ -53,6 +60,8 @@ private struct Parser {
 
     mutating func value(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
         guard depth < JSONValue.maxDepth else { throw error("nested deeper than \(JSONValue.maxDepth)") }
+        values += 1
+        guard values <= JSONValue.maxValues else { throw error("more than \(JSONValue.maxValues) values") }
         skipSpace()
         guard index < bytes.count else { throw error("unexpected end") }
         switch bytes[index] {

@@ -5,7 +5,7 @@
 ///
 /// Pure: the terminal handling lives with the command. Lines never exceed
 /// `width` (counted in characters; cache names are ASCII in practice, and any
-/// control byte in one is shown as `?` so it cannot move the cursor).
+/// control character in one is shown as `?` so it cannot move the cursor).
 public enum TopView {
     public enum SortKey: String, CaseIterable, Sendable {
         case footprint, growth, objects, size, name
@@ -182,10 +182,8 @@ public enum TopView {
         }
     }
 
-    /// Control bytes (and DEL) in a kernel-supplied name become `?`.
-    static func clean(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : $0 }))
-    }
+    /// Control characters (C0, DEL, C1) in a kernel-supplied name become `?`.
+    static func clean(_ text: String) -> String { TerminalText.printable(text) }
 
     static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? String(text.prefix(width - 1)) + " " : text + String(repeating: " ", count: width - text.count)

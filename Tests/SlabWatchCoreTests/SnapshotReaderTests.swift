@@ -47,6 +47,17 @@ struct SnapshotReaderTests {
         #expect(((try? JSONValue.parse(Array(text.utf8))) != nil) == valid, "\(text)")
     }
 
+    /// Width is bounded as depth is: a flat array of a million and one
+    /// values is refused (it held 1.36 GB when 60 MB of `[0],` was read).
+    @Test func jsonRefusesMoreValuesThanItsLimit() throws {
+        let atLimit = "[" + Array(repeating: "0", count: JSONValue.maxValues - 1).joined(separator: ",") + "]"
+        #expect(try JSONValue.parse(Array(atLimit.utf8)).array?.count == JSONValue.maxValues - 1)
+        let over = "[" + Array(repeating: "0", count: JSONValue.maxValues).joined(separator: ",") + "]"
+        var reason: String?
+        do { _ = try JSONValue.parse(Array(over.utf8)) } catch { reason = error.reason }
+        #expect(reason == "more than \(JSONValue.maxValues) values")
+    }
+
     @Test func jsonValuesAreRead() throws {
         let value = try JSONValue.parse(Array("{\"a\": [1, -2.5e3, true, null, \"x\\u00e9\\ud83d\\ude00\"], \"n\": 18446744073709549568}".utf8))
         #expect(value["a"]?.array?.count == 5)

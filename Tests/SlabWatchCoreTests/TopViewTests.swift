@@ -81,6 +81,11 @@ struct TopViewTests {
         let lines = TopView.render(sample: sample, ring: SampleRing(), report: .init(), options: .init())
         #expect(!lines.joined().unicodeScalars.contains { $0.value < 0x20 })
         #expect(Self.rows(lines)[0].hasPrefix("evil?[2J?name"))
+        // C1 controls too: U+009B is CSI and U+009D OSC on their own.
+        sample.caches[0].name = "c1\u{9b}2J\u{9d}0;t\u{9c}"
+        let c1 = TopView.render(sample: sample, ring: SampleRing(), report: .init(), options: .init())
+        #expect(!c1.joined().unicodeScalars.contains { (0x80...0x9F).contains($0.value) })
+        #expect(Self.rows(c1)[0].hasPrefix("c1?2J?0;t? "), "\(Self.rows(c1)[0])")
         var colored = TopView.Options()
         colored.color = true
         #expect(TopView.render(sample: sample, ring: SampleRing(), report: .init(), options: colored).joined().contains("\u{1b}[1m"))

@@ -43,6 +43,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             options.width = 120
             _ = TopView.render(sample: snapshot.sample, ring: SampleRing(), report: .init(findings: snapshot.findings), options: options)
         }
+    case "http-response": HTTPResponse.read(bytes)
     case "attribution":
         // trace_pipe text, a hist table and /proc/allocinfo: what a session reads from the kernel.
         let text = Substring(String(decoding: bytes, as: UTF8.self))
@@ -155,6 +156,28 @@ public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutable
     _ = seed.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     close(fd)
     exit(0)
+}
+
+/// A daemon's answer as `top --url` reads it: the whole input in one piece,
+/// then again in pieces (their size from the first byte), must give the same
+/// response or the same error; a 200's body then goes to the snapshot reader.
+enum HTTPResponse {
+    static func read(_ bytes: [UInt8]) {
+        let whole = outcome(bytes, pieceSize: max(1, bytes.count))
+        let pieces = outcome(bytes, pieceSize: Int(bytes.first ?? 0) % 17 + 1)
+        guard whole == pieces else { fatalError("pieces of \(Int(bytes.first ?? 0) % 17 + 1) bytes: \(pieces), whole: \(whole)") }
+        if case .success(let response) = whole, response.status == 200 { _ = try? SnapshotReader.parse(response.body) }
+    }
+
+    static func outcome(_ bytes: [UInt8], pieceSize: Int) -> Result<HTTPResponseReader.Response, HTTPResponseReader.Failure> {
+        var reader = HTTPResponseReader()
+        return Result { () throws(HTTPResponseReader.Failure) in
+            for start in stride(from: 0, to: bytes.count, by: pieceSize) {
+                if let response = try reader.take(bytes[start..<min(bytes.count, start + pieceSize)]) { return response }
+            }
+            return try reader.finish()
+        }
+    }
 }
 
 /// `/snapshot?<input>` against a ring holding one cache, through the real routes.
