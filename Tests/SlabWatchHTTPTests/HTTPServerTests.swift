@@ -18,7 +18,7 @@ struct HTTPServerTests {
                 case "/big": HTTPResponse(status: 200, body: [UInt8](repeating: 0x61, count: 4 << 20))
                 case "/page": pages(request)
                 case "/hold":  // keeps the server's queue busy, as a slow handshake or render would
-                    { usleep(300_000); return HTTPResponse(status: 200, text: "held\n") }()
+                    { usleep(UInt32(request.query.flatMap { UInt32($0) } ?? 300) * 1000); return HTTPResponse(status: 200, text: "held\n") }()
                 default: HTTPResponse(status: 404, text: "nope\n")
                 }
             }

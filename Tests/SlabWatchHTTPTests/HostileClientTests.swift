@@ -193,23 +193,27 @@ extension HTTPServerTests {
 
     /// Holds the server's queue, queues 50 dead connections, a scrape and 50
     /// more, and says whether the scrape went unanswered.
-    static func scrapeInBurst(port: UInt16, round: Int, deadPayload: [UInt8], hold: (UInt16) throws -> RawClient,
-                              scrape: (UInt16, Int) throws -> (RawClient, String) = { port, round in
-                                  (try RawClient(port: port), request("/echo?\(round)"))
-                              }, answered: (String) -> Bool = { $0.hasPrefix("HTTP/1.1 200 ") }) throws -> Bool {
+    /// `hold` and `scrape` start their request and return what waits for its answer.
+    static func scrapeInBurst(port: UInt16, round: Int, deadPayload: [UInt8], settle: UInt32 = 50_000,
+                              hold: (UInt16) throws -> Any,
+                              scrape: (UInt16, Int) throws -> () -> Bool = { port, round in
+                                  let client = try RawClient(port: port)
+                                  client.send(request("/echo?\(round)"))
+                                  return { client.receive().hasPrefix("HTTP/1.1 200 ") }
+                              }) throws -> Bool {
         let holder = try hold(port)
-        usleep(50_000)  // the server is inside the slow request now
+        usleep(settle)  // the server is inside the slow request now
         func dead() throws {
             let client = try RawClient(port: port)
             if !deadPayload.isEmpty { client.send(bytes: deadPayload) }
         }
         for _ in 0..<50 { try dead() }
-        let (client, request) = try scrape(port, round)
-        client.send(request)
+        let answered = try scrape(port, round)
+        usleep(settle)  // the scrape is in the backlog
         for _ in 0..<50 { try dead() }
-        let response = client.receive()
-        _ = holder.receive()
-        return !answered(response)
+        let missed = !answered()
+        withExtendedLifetime(holder) {}
+        return missed
     }
 
     /// Runs `scrapes` scrapes of `/echo` while threads (one per payload) open
