@@ -571,10 +571,10 @@ private final class Connection {
 
     /// Back on the server's queue with an answer: send it, then go on with
     /// what arrived meanwhile.
-    private func resume(_ send: () -> Void) {
+    private func resume(_ deliver: () -> Void) {
         awaitingAnswer = false
         guard !isFinished else { return }
-        send()
+        deliver()
         guard output.isEmpty, !isFinished else { return }
         processInput()
         if peerFinished && output.isEmpty && !awaitingAnswer { close() }
@@ -716,9 +716,10 @@ private final class Connection {
         drain()
     }
 
-    /// Reads and drops what arrived; closes at EOF or on an error.
+    /// Reads and drops what arrived (64 KiB at most per call, so a client that
+    /// never stops sending cannot hold the queue); closes at EOF or on an error.
     private func drain() {
-        while true {
+        for _ in 0..<4 {
             let n = server.receiveBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 { continue }
             if n < 0 && errno == EINTR { continue }
