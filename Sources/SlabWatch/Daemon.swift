@@ -50,7 +50,7 @@ public final class Daemon: @unchecked Sendable {
         }
         let routes = Routes(store: store, history: { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) },
                             ring: { [sampler] in sampler.ringSnapshot() })
-        let server = HTTPServer(limits: configuration.limits, logger: logger) { routes.respond(to: $0) }
+        let server = HTTPServer(limits: configuration.limits, logger: logger, isPage: Routes.isPage) { routes.respond(to: $0) }
         do { webSecurity = try WebSecurityReloader(path: configuration.webConfigFile, server: server, logger: logger) } catch {
             logger.error("invalid web configuration", metadata: ["error": "\(error)"])
             return .badConfiguration

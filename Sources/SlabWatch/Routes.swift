@@ -19,6 +19,12 @@ public struct Routes: Sendable {
     }
 
     static let paths = ["/", "/metrics", "/snapshot", "/healthz", "/cache", "/chart.svg"]
+    /// Pages for people: rendered per request, on the server's page queue, so
+    /// `/metrics` and `/healthz` never wait behind one.
+    static let pagePaths: Set<String> = ["/", "/cache", "/chart.svg"]
+
+    /// Whether the server should render `request` on its page queue.
+    @Sendable public static func isPage(_ request: HTTPRequest) -> Bool { pagePaths.contains(request.path) }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         guard Self.paths.contains(request.path) else {
@@ -54,7 +60,7 @@ public struct Routes: Sendable {
             return HTTPResponse(status: 400, text: "slab=NAME is required\n")
         }
         return published { state in
-            render(inputs(state), slab) ?? HTTPResponse(status: 404, text: "no cache named '\(slab)' in the latest sample\n")
+            render(inputs(state), slab) ?? HTTPResponse(status: 404, text: "no cache of that name in the latest sample\n")
         }
     }
 
@@ -68,7 +74,7 @@ public struct Routes: Sendable {
             chart = WebPage.historyChart(slab: cache.name, points: HistoryPoint.collect(inputs.ring, slab: cache.name, seconds: .infinity) ?? [])
         case "evidence":
             guard let finding = inputs.report.findings.first(where: { $0.slab == cache.name }) else {
-                return HTTPResponse(status: 404, text: "no finding for '\(cache.name)': its evidence chart exists only while one does\n")
+                return HTTPResponse(status: 404, text: "no finding for that cache: its evidence chart exists only while one does\n")
             }
             chart = WebPage.evidenceChart(finding)
         default: return HTTPResponse(status: 400, text: "kind must be history or evidence\n")
@@ -97,8 +103,8 @@ public struct Routes: Sendable {
         guard let items = request.queryItems else { return HTTPResponse(status: 400, text: "malformed query string\n") }
         let slab = items.first { $0.name == "slab" }?.value
         let historyText = items.first { $0.name == "history" }?.value ?? "3600"
-        if let unknown = items.first(where: { $0.name != "slab" && $0.name != "history" }) {
-            return HTTPResponse(status: 400, text: "unknown query parameter '\(unknown.name)' (use slab and history)\n")
+        if items.contains(where: { $0.name != "slab" && $0.name != "history" }) {
+            return HTTPResponse(status: 400, text: "unknown query parameter (use slab and history)\n")
         }
         guard let slab, !slab.isEmpty else { return HTTPResponse(status: 400, text: "slab=NAME is required with a query\n") }
         guard let seconds = Self.decimalSeconds(historyText) else {
@@ -107,7 +113,7 @@ public struct Routes: Sendable {
         // The snapshot lists merged caches' other names as aliases: they find the cache too.
         let name = store.latest?.sample.caches.first { $0.aliases.contains(slab) }?.name ?? slab
         guard let points = history?(name, seconds) else {
-            return HTTPResponse(status: 404, text: "no cache named '\(slab)' in the history\n")
+            return HTTPResponse(status: 404, text: "no cache of that name in the history\n")
         }
         return HTTPResponse(status: 200, contentType: "application/json",
                             body: HistoryPoint.render(slab: name, seconds: seconds, points: points))

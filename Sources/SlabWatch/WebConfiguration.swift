@@ -31,7 +31,7 @@ public struct WebConfiguration: Sendable {
             }
         }
         security.excludedPaths = Set(excludedPaths)
-        security.headers = headers
+        security.headers = WebSecurity.headers(configured: headers)
         return security
     }
 

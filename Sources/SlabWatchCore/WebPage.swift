@@ -26,6 +26,16 @@ public enum WebPage {
 
     /// Resolved findings stay on the page this long after they resolved.
     static let recentSeconds = 24.0 * 3600
+    /// The longest cache name shown whole. The kernel's are short (under 40
+    /// characters); only a fake or hostile source makes longer ones, and one
+    /// 3 MB name made `/` a 12 MB page. A longer name is cut with an ellipsis
+    /// and not linked (its link could not be requested: a request head is
+    /// 8 KiB at most).
+    static let maxNameCharacters = 64
+    /// Findings the index shows in full (each with two charts); more are counted.
+    static let maxFindingsShown = 20
+    /// Other names of a merged cache shown on its page; more are counted.
+    static let maxAliasesShown = 10
     static let rise = "#1f6feb", fall = "#e8590c", fit = "#2f9e44", history = "#6741d9"
 
     // MARK: charts
@@ -45,12 +55,12 @@ public enum WebPage {
                                 color: fit, style: .dashedLine, points: line))
         }
         series.append(.init(name: "rise", color: rise, style: .points, points: rising.map { (x($0), Double($0.footprintBytes)) }))
-        let drivers = finding.inodeCache.map { "\($0) inodes" } ?? finding.driver.plural
+        let drivers = finding.inodeCache.map { "\(shownName($0)) inodes" } ?? finding.driver.plural
         if !falling.isEmpty {
             series.append(.init(name: "\(drivers) \(finding.driver.fallVerb)", color: fall, style: .points,
                                 points: falling.map { (x($0), Double($0.footprintBytes)) }))
         }
-        return SVGChart(title: "\(finding.slab): footprint against \(drivers)",
+        return SVGChart(title: "\(shownName(finding.slab)): footprint against \(drivers)",
                         x: isTime ? .time : .count(drivers), y: .bytes, series: series)
     }
 
@@ -71,7 +81,7 @@ public enum WebPage {
     /// Footprint over time from the ring (coarse tier first, then fine).
     public static func historyChart(slab: String, points: [HistoryPoint]) -> SVGChart {
         let line = points.compactMap { p in p.footprintBytes.map { (x: Double(p.timestampMilliseconds), y: Double($0)) } }
-        return SVGChart(title: "\(slab): footprint over time", x: .time, y: .bytes,
+        return SVGChart(title: "\(shownName(slab)): footprint over time", x: .time, y: .bytes,
                         series: [.init(name: "footprint", color: history, style: .line, points: line)])
     }
 
@@ -86,7 +96,10 @@ public enum WebPage {
         if findings.isEmpty {
             html += "<p class=\"quiet\">No cache grows with inodes, dentries, open files or time. The detector needs a few minutes of samples.</p>\n"
         }
-        for finding in findings { html += section(for: finding, inputs) }
+        for finding in findings.prefix(maxFindingsShown) { html += section(for: finding, inputs) }
+        if findings.count > maxFindingsShown {
+            html += "<p class=\"quiet\">\(findings.count - maxFindingsShown) more findings not shown here: see <a href=\"/snapshot\">/snapshot</a>.</p>\n"
+        }
         html += "<h2>Caches</h2>\n<div class=\"tables\">\n"
         html += table("Largest footprint", rows(inputs, top: 15) { $0.cache.memoryBytes > $1.cache.memoryBytes })
         html += table("Fastest growth (5 min)", rows(inputs, top: 15) { ($0.perMinute5 ?? -.infinity) > ($1.perMinute5 ?? -.infinity) })
@@ -99,8 +112,8 @@ public enum WebPage {
     /// latest sample has no cache of that name.
     public static func cache(_ name: String, _ inputs: Inputs) -> String? {
         guard let cache = inputs.sample.caches.first(where: { $0.name == name || $0.aliases.contains(name) }) else { return nil }
-        var html = head(title: "\(cache.name) — slabwatch", refreshSeconds: 30)
-        html += "<p><a href=\"/\">← slabwatch</a></p>\n<h1>\(Markup.escape(cache.name))</h1>\n<table class=\"facts\">\n"
+        var html = head(title: "\(shownName(cache.name)) — slabwatch", refreshSeconds: 30)
+        html += "<p><a href=\"/\">← slabwatch</a></p>\n<h1>\(Markup.escape(shownName(cache.name)))</h1>\n<table class=\"facts\">\n"
         let facts: [(String, String)] = [
             ("footprint", Human.bytes(Double(cache.memoryBytes))),
             ("objects (active / total)", "\(Human.grouped(Double(cache.activeObjects))) / \(Human.grouped(Double(cache.objects)))"),
@@ -108,19 +121,48 @@ public enum WebPage {
             ("waste", Human.bytes(Double(cache.wasteBytes))),
             ("reclaimable", cache.reclaimable.map { $0 ? "yes (SReclaimable)" : "no (SUnreclaim)" } ?? "unknown"),
             ("growth per minute, 1 / 5 min", "\(perMinute(TopView.growthPerMinute(inputs.ring, cache.name, seconds: 60))) / \(perMinute(TopView.growthPerMinute(inputs.ring, cache.name, seconds: 300)))"),
-        ] + (cache.aliases.isEmpty ? [] : [("also called", cache.aliases.joined(separator: ", "))])
+        ] + (cache.aliases.isEmpty ? [] : [("also called", aliasList(cache.aliases))])
         for (label, value) in facts { html += "<tr><th>\(Markup.escape(label))</th><td>\(Markup.escape(value))</td></tr>\n" }
         html += "</table>\n"
         if let finding = inputs.report.findings.first(where: { $0.slab == cache.name }) {
             html += section(for: finding, inputs)
         } else {
             html += chartBlock(historyChart(slab: cache.name, points: HistoryPoint.collect(inputs.ring, slab: cache.name, seconds: .infinity) ?? []),
-                               link: "/chart.svg?slab=\(Markup.queryValue(cache.name))&kind=history")
+                               link: chartLink(cache.name, kind: "history"))
         }
         return html + "</body></html>\n"
     }
 
     // MARK: parts
+
+    /// `name`, or its first characters and an ellipsis when it is longer than `maxNameCharacters`.
+    static func shownName(_ name: String) -> String {
+        fitsWhole(name) ? name : String(name.prefix(maxNameCharacters - 1)) + "…"
+    }
+
+    private static func fitsWhole(_ name: String) -> Bool {
+        name.utf8.count <= maxNameCharacters || name.prefix(maxNameCharacters + 1).count <= maxNameCharacters
+    }
+
+    /// A cache's name, linked to its page when it is shown whole.
+    private static func cacheLink(_ name: String) -> String {
+        let shown = Markup.escape(shownName(name))
+        return fitsWhole(name) ? "<a href=\"/cache?slab=\(Markup.queryValue(name))\">\(shown)</a>" : shown
+    }
+
+    private static func chartLink(_ name: String, kind: String) -> String? {
+        fitsWhole(name) ? "/chart.svg?slab=\(Markup.queryValue(name))&kind=\(kind)" : nil
+    }
+
+    private static func aliasList(_ aliases: [String]) -> String {
+        let shown = aliases.prefix(maxAliasesShown).map(shownName).joined(separator: ", ")
+        return aliases.count > maxAliasesShown ? "\(shown) and \(aliases.count - maxAliasesShown) more" : shown
+    }
+
+    /// The finding's sentence, with its cache's name as the page shows it.
+    private static func sentence(_ finding: Finding) -> String {
+        fitsWhole(finding.slab) ? finding.message : finding.message.replacing(finding.slab, with: shownName(finding.slab))
+    }
 
     static func shownFindings(_ inputs: Inputs) -> [Finding] {
         let newest = inputs.sample.timestampMilliseconds
@@ -152,20 +194,20 @@ public enum WebPage {
     }
 
     private static func section(for finding: Finding, _ inputs: Inputs) -> String {
-        let slab = Markup.queryValue(finding.slab)
         let badge = finding.state == .open ? finding.severity.rawValue : "resolved"
         var html = "<section class=\"finding \(badge)\">\n"
-        html += "<h3><span class=\"badge\">\(Markup.escape(badge))</span> <a href=\"/cache?slab=\(slab)\">\(Markup.escape(finding.slab))</a>"
+        html += "<h3><span class=\"badge\">\(Markup.escape(badge))</span> \(cacheLink(finding.slab))"
         html += " <small>\(Markup.escape(finding.phase.rawValue)), \(Markup.escape(finding.classification.rawValue))</small></h3>\n"
-        html += "<p class=\"sentence\">\(Markup.escape(finding.message))</p>\n<div class=\"charts\">\n"
-        html += chartBlock(evidenceChart(finding), link: "/chart.svg?slab=\(slab)&kind=evidence")
+        html += "<p class=\"sentence\">\(Markup.escape(sentence(finding)))</p>\n<div class=\"charts\">\n"
+        html += chartBlock(evidenceChart(finding), link: chartLink(finding.slab, kind: "evidence"))
         let points = HistoryPoint.collect(inputs.ring, slab: finding.slab, seconds: .infinity) ?? []
-        html += chartBlock(historyChart(slab: finding.slab, points: points), link: "/chart.svg?slab=\(slab)&kind=history")
+        html += chartBlock(historyChart(slab: finding.slab, points: points), link: chartLink(finding.slab, kind: "history"))
         return html + "</div>\n</section>\n"
     }
 
-    private static func chartBlock(_ chart: SVGChart, link: String) -> String {
-        "<figure>\(chart.render())<figcaption><a href=\"\(link)\">SVG</a></figcaption></figure>\n"
+    private static func chartBlock(_ chart: SVGChart, link: String?) -> String {
+        let caption = link.map { "<figcaption><a href=\"\($0)\">SVG</a></figcaption>" } ?? ""
+        return "<figure>\(chart.render())\(caption)</figure>\n"
     }
 
     private static func rows(_ inputs: Inputs, top: Int, by order: (TopView.Row, TopView.Row) -> Bool) -> [TopView.Row] {
@@ -181,7 +223,7 @@ public enum WebPage {
         html += "<tr><th>cache</th><th>footprint</th><th>objects</th><th>size</th><th>+/min</th></tr>\n"
         for row in rows {
             let c = row.cache
-            html += "<tr\(row.flagged ? " class=\"flagged\"" : "")><td><a href=\"/cache?slab=\(Markup.queryValue(c.name))\">\(Markup.escape(c.name))</a></td>"
+            html += "<tr\(row.flagged ? " class=\"flagged\"" : "")><td>\(cacheLink(c.name))</td>"
             html += "<td>\(Human.bytes(Double(c.memoryBytes)))</td><td>\(Human.grouped(Double(c.objects)))</td>"
             html += "<td>\(Human.bytes(Double(c.objectSize)))</td><td>\(Markup.escape(perMinute(row.perMinute5)))</td></tr>\n"
         }

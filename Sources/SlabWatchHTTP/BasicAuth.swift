@@ -3,9 +3,20 @@ import Glibc
 import Synchronization
 
 /// HTTP basic authentication against bcrypt hashes, as exporter-toolkit's
-/// `basic_auth_users` does: libcrypt checks the hash, the comparison takes the
-/// same time whatever it finds, and verified credentials are remembered so a
-/// scrape every 15 s does not pay bcrypt's ~70 ms every time.
+/// `basic_auth_users` does, checked by libcrypt. Two promises:
+///
+/// - A wrong password costs the same whoever the user is: every refusal after
+///   bcrypt has cost exactly one bcrypt at the highest cost among the
+///   configured hashes (an unknown user is checked against a decoy of that
+///   cost; a known user of lower cost is padded with checks at the costs in
+///   between, 2^c + 2^c + 2^(c+1) + … + 2^(max−1) = 2^max), so timing tells
+///   neither which names exist nor which cost a user's hash has.
+/// - A scrape pays bcrypt once: credentials bcrypt accepted are remembered
+///   (by SHA-256, never the password) in a bounded cache that only accepted
+///   credentials enter, so wrong passwords, however many, evict nothing.
+///
+/// Thread-safe: `decide` is cheap and meant for the serving thread, `verify`
+/// (the slow part) for another.
 public final class BasicAuthenticator: Sendable {
     public enum Decision: Equatable {
         case granted
@@ -25,19 +36,31 @@ public final class BasicAuthenticator: Sendable {
         var digest: [UInt8]
     }
 
+    /// Checks a password against a bcrypt hash (libcrypt's in the daemon; tests
+    /// pass one that counts or holds the checks).
+    typealias HashVerifier = @Sendable (_ password: [UInt8], _ hash: String) -> Bool
+
     private let users: [String: String]
-    private let cache = Mutex<[CacheKey: Bool]>([:])
-    /// Bounds the memory an attacker can make us spend on remembered failures.
-    private let cacheLimit = 256
-    /// A valid hash of a password nobody has, checked for unknown users so
-    /// that timing does not say which user names exist.
-    private static let decoyHash = "$2b$10$NPt4cQSpUHwZTQ54vRy1xe9sp09H9ATn8YkOe8hfWQENb2w8ROyeS"
+    private let verified: VerifiedCredentials
+    private let verifier: HashVerifier
+    /// The highest cost among the users' hashes: what every refusal costs.
+    let maximumCost: Int
+    /// The salt and digest of a valid hash of a password nobody has; with any
+    /// cost in front it makes a decoy bcrypt must run in full and never matches.
+    private static let decoyTail = "NPt4cQSpUHwZTQ54vRy1xe9sp09H9ATn8YkOe8hfWQENb2w8ROyeS"
 
     /// - Parameter users: user name → bcrypt hash (`$2a$`, `$2b$` or `$2y$`).
     /// - Throws: `TLSError` when libcrypto or libcrypt cannot be loaded.
-    public init(users: [String: String]) throws(TLSError) {
+    public convenience init(users: [String: String]) throws(TLSError) {
+        try self.init(users: users, verifier: Self.bcryptMatches)
+    }
+
+    init(users: [String: String], verifier: @escaping HashVerifier, cacheCapacity: Int = 256) throws(TLSError) {
         try TLSLibrary.load()
         self.users = users
+        self.verifier = verifier
+        verified = VerifiedCredentials(capacity: cacheCapacity)
+        maximumCost = users.values.compactMap(Self.cost).max() ?? 10
     }
 
     /// True when `hash` has bcrypt's form, which libcrypt will accept.
@@ -46,28 +69,60 @@ public final class BasicAuthenticator: Sendable {
         guard bytes.count == 60, bytes[0] == UInt8(ascii: "$"), bytes[1] == UInt8(ascii: "2"),
               [UInt8(ascii: "a"), UInt8(ascii: "b"), UInt8(ascii: "y")].contains(bytes[2]),
               bytes[3] == UInt8(ascii: "$"), bytes[6] == UInt8(ascii: "$"),
-              let cost = Int(String(decoding: bytes[4..<6], as: UTF8.self)), (4...31).contains(cost)
+              let cost = cost(of: hash), (4...31).contains(cost)
         else { return false }
         return bytes[7...].allSatisfy { isBcryptBase64($0) }
+    }
+
+    /// The cost (log2 of the rounds) of a `$2?$NN$…` hash.
+    static func cost(of hash: String) -> Int? {
+        let bytes = Array(hash.utf8)
+        guard bytes.count > 6 else { return nil }
+        return Int(String(decoding: bytes[4..<6], as: UTF8.self))
     }
 
     /// Decides from the `Authorization` header alone when it can.
     public func decide(authorization: String?) -> Decision {
         guard let authorization, let (user, password) = Self.parseBasic(authorization) else { return .refused }
-        let hash = users[user] ?? Self.decoyHash
+        // crypt(3) reads a C string: it would check `secret\0anything` as `secret`.
+        guard !password.contains(0) else { return .refused }
+        let hash = users[user] ?? decoyHash(cost: maximumCost)
         let key = Self.cacheKey(user: user, password: password, hash: hash)
-        if let known = cache.withLock({ $0[key] }) { return known && users[user] != nil ? .granted : .refused }
+        if verified.contains(key) { return .granted }
         return .needsCheck(Credentials(user: user, password: password, hash: hash, key: key))
     }
 
-    /// Runs bcrypt (tens of milliseconds at cost 10) and remembers the answer.
+    /// Runs bcrypt (tens of milliseconds at cost 10) and remembers a success.
+    /// A failure returns only after one bcrypt's worth at `maximumCost`.
     public func verify(_ credentials: Credentials) -> Bool {
-        let matches = Self.bcryptMatches(password: credentials.password, hash: credentials.hash)
-        cache.withLock { cache in
-            if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
-            cache[credentials.key] = matches
+        let known = users[credentials.user] == credentials.hash
+        if verifier(credentials.password, credentials.hash) && known {
+            verified.insert(credentials.key, user: credentials.user, hash: credentials.hash)
+            return true
         }
-        return matches && users[credentials.user] != nil
+        padRefusal(after: Self.cost(of: credentials.hash) ?? maximumCost)
+        return false
+    }
+
+    /// Keeps what `previous` verified for users whose hash is unchanged, so a
+    /// reload does not make every scraper pay bcrypt again.
+    public func adoptVerified(from previous: BasicAuthenticator) {
+        guard previous !== self else { return }
+        verified.adopt(previous.verified, keepingOnly: users)
+    }
+
+    /// Brings a refusal after a check at `cost` up to one at `maximumCost`:
+    /// one check at each cost from `cost` to `maximumCost − 1` doubles the work
+    /// done so far each time.
+    private func padRefusal(after cost: Int) {
+        guard cost < maximumCost else { return }
+        for padding in cost..<maximumCost { _ = verifier(Self.decoyPassword, decoyHash(cost: padding)) }
+    }
+
+    private static let decoyPassword = Array("slabwatch decoy".utf8)
+
+    private func decoyHash(cost: Int) -> String {
+        "$2b$\(cost < 10 ? "0" : "")\(cost)$" + Self.decoyTail
     }
 
     static func bcryptMatches(password: [UInt8], hash: String) -> Bool {
@@ -103,6 +158,59 @@ public final class BasicAuthenticator: Sendable {
     private static func isBcryptBase64(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "/")
+    }
+}
+
+/// Credentials bcrypt accepted, by their SHA-256 digest, with the user and
+/// hash they were accepted for. Bounded: at capacity the entry used least
+/// recently goes. Only accepted credentials enter, so only a client that knows
+/// a password can make another's entry go.
+final class VerifiedCredentials: Sendable {
+    private struct Entry {
+        var user: String
+        var hash: String
+        var lastUsed: UInt64
+    }
+
+    private struct Table {
+        var entries: [BasicAuthenticator.CacheKey: Entry] = [:]
+        var clock: UInt64 = 0
+    }
+
+    let capacity: Int
+    private let table = Mutex(Table())
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    var count: Int { table.withLock { $0.entries.count } }
+
+    /// True when `key` was accepted (and marks it used).
+    func contains(_ key: BasicAuthenticator.CacheKey) -> Bool {
+        table.withLock { table in
+            guard table.entries[key] != nil else { return false }
+            table.clock += 1
+            table.entries[key]?.lastUsed = table.clock
+            return true
+        }
+    }
+
+    func insert(_ key: BasicAuthenticator.CacheKey, user: String, hash: String) {
+        table.withLock { table in
+            table.clock += 1
+            if table.entries[key] == nil, table.entries.count >= capacity,
+               let oldest = table.entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
+                table.entries[oldest] = nil
+            }
+            table.entries[key] = Entry(user: user, hash: hash, lastUsed: table.clock)
+        }
+    }
+
+    /// Takes `other`'s entries whose user still has the hash they were accepted for.
+    func adopt(_ other: VerifiedCredentials, keepingOnly users: [String: String]) {
+        let kept = other.table.withLock { $0.entries.filter { users[$0.value.user] == $0.value.hash } }
+        for (key, entry) in kept.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) {
+            insert(key, user: entry.user, hash: entry.hash)
+        }
     }
 }
 

@@ -41,14 +41,29 @@ public struct HTTPServerStatistics: Sendable, Equatable {
 ///
 /// All connection state lives on one serial queue; the handler runs there too,
 /// so it must be fast and must not block (slabwatch's handler copies bytes
-/// rendered once per sampler tick). `start` and `stop` may be called from any thread.
+/// rendered once per sampler tick). Requests `isPage` picks (pages for people,
+/// slower to render) are handed to the handler on a serial queue of their own,
+/// so `/metrics` and `/healthz` never wait behind a page. `start` and `stop`
+/// may be called from any thread.
 public final class HTTPServer: @unchecked Sendable {
     public typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
+    /// True for a request whose answer may take long to render.
+    public typealias PageTest = @Sendable (HTTPRequest) -> Bool
 
     private let queue = DispatchQueue(label: "slabwatch.http")
     private let limits: HTTPServerLimits
     private let logger: Logger
     private let handler: Handler
+    private let isPage: PageTest
+    /// Pages render here, one at a time, at most `maxPendingPages` waiting.
+    private let pageQueue = DispatchQueue(label: "slabwatch.http.pages")
+    private var pendingPages = 0
+    private let maxPendingPages = 8
+    /// Connections accepted per wake-up of a listener: between batches the
+    /// connections already accepted are read, so a burst of dead ones is seen
+    /// to be dead (and a live one to have sent its request) before the cap
+    /// must choose whom to shed.
+    private let acceptBatch = 16
     private var listeners: [(fd: Int32, source: any DispatchSourceRead)] = []
     private var pausedListeners: Set<Int32> = []  // suspended while out of descriptors
     /// One read buffer shared by every connection (all run on `queue`), so a
@@ -65,18 +80,26 @@ public final class HTTPServer: @unchecked Sendable {
     private var pendingAuthChecks = 0
     private let maxPendingAuthChecks = 16
 
-    public init(limits: HTTPServerLimits, logger: Logger, handler: @escaping Handler) {
+    public init(limits: HTTPServerLimits, logger: Logger, isPage: @escaping PageTest = { _ in false },
+                handler: @escaping Handler) {
         self.limits = limits
         self.logger = logger
+        self.isPage = isPage
         self.handler = handler
     }
 
     public var statistics: HTTPServerStatistics { stats.withLock { $0 } }
 
     /// TLS, credentials and headers for connections accepted from now on
-    /// (and for every request's credentials check).
+    /// (and for every request's credentials check). Credentials the running
+    /// authenticator verified stay verified where the user's hash is unchanged.
     public func setSecurity(_ security: WebSecurity) {
-        queue.sync { self.security = security }
+        queue.sync {
+            if let next = security.authenticator, let running = self.security.authenticator {
+                next.adoptVerified(from: running)
+            }
+            self.security = security
+        }
     }
 
     /// Binds every address and starts accepting. Returns the bound addresses
@@ -132,7 +155,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func acceptAll(_ listenFD: Int32, _ source: any DispatchSourceRead) {
-        while true {
+        for _ in 0..<acceptBatch {
             let fd = accept(listenFD, nil, nil)
             if fd < 0 {
                 switch errno {
@@ -174,11 +197,18 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// At the cap, a new connection (a scrape, say) is worth more than one
-    /// that sits idle or has not sent a whole head: close the one idle longest.
-    /// False when every connection is owed a response.
+    /// that is owed nothing: close one whose peer has gone first, then one
+    /// with nothing waiting to be read, and among those the one idle longest;
+    /// one whose request sits unread in the socket goes last. False when
+    /// every connection is owed a response.
     private func shedOne() -> Bool {
-        guard let victim = connections.values.filter(\.isSheddable).min(by: { $0.lastActivity < $1.lastActivity })
-        else { return false }
+        let candidates = connections.values.filter(\.isSheddable)
+        guard !candidates.isEmpty else { return false }
+        let readiness = Socket.readiness(candidates.map(\.fd))
+        let victim = candidates.min { a, b in
+            let (rankA, rankB) = (a.sheddingRank(readiness[a.fd]), b.sheddingRank(readiness[b.fd]))
+            return rankA != rankB ? rankA < rankB : a.lastActivity < b.lastActivity
+        }!
         stats.withLock { $0.connectionsShed += 1 }
         victim.close()
         return true
@@ -186,8 +216,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     private func reject(_ fd: Int32) {
         stats.withLock { $0.connectionsRejected += 1 }
-        let bytes = HTTPResponse(status: 503, text: "too many connections\n")
-            .serialized(keepAlive: false, omitBody: false)
+        let bytes = serialized(HTTPResponse(status: 503, text: "too many connections\n"), keepAlive: false, omitBody: false)
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(fd)
     }
@@ -206,7 +235,8 @@ public final class HTTPServer: @unchecked Sendable {
     private func sweep() {
         let now = DispatchTime.now()
         for connection in connections.values where connection.deadline < now {
-            stats.withLock { $0.connectionsTimedOut += 1 }
+            // A client that keeps its side open after our last response is not late: it is done.
+            if !connection.isLingering { stats.withLock { $0.connectionsTimedOut += 1 } }
             connection.timeOut()
         }
     }
@@ -219,9 +249,40 @@ public final class HTTPServer: @unchecked Sendable {
 
     fileprivate func respond(to request: HTTPRequest) -> HTTPResponse {
         stats.withLock { $0.requests += 1 }
-        var response = handler(request)
+        return handler(request)
+    }
+
+    fileprivate func isPageRequest(_ request: HTTPRequest) -> Bool { isPage(request) }
+
+    fileprivate enum PageRender {
+        case queued
+        case refused(HTTPResponse)
+    }
+
+    /// Renders a page off this queue; `then` gets the response back on it.
+    fileprivate func renderPage(_ request: HTTPRequest, then: @escaping (HTTPResponse) -> Void) -> PageRender {
+        guard pendingPages < maxPendingPages else {
+            return .refused(HTTPResponse(status: 503, text: "too many pages being rendered\n", headers: [("Retry-After", "1")]))
+        }
+        pendingPages += 1
+        stats.withLock { $0.requests += 1 }
+        let callback = OnServerQueue(then)
+        pageQueue.async { [self] in
+            let response = handler(request)
+            queue.async { [self] in
+                pendingPages -= 1
+                callback.value(response)
+            }
+        }
+        return .queued
+    }
+
+    /// Every response, the server's own refusals among them, carries the
+    /// configured headers (`X-Content-Type-Options: nosniff` by default).
+    fileprivate func serialized(_ response: HTTPResponse, keepAlive: Bool, omitBody: Bool) -> [UInt8] {
+        var response = response
         response.headers += security.headers
-        return response
+        return response.serialized(keepAlive: keepAlive, omitBody: omitBody)
     }
 
     fileprivate func countBadRequest() { stats.withLock { $0.badRequests += 1 } }
@@ -243,7 +304,7 @@ public final class HTTPServer: @unchecked Sendable {
         case .needsCheck(let credentials):
             guard pendingAuthChecks < maxPendingAuthChecks else {
                 return .refused(HTTPResponse(status: 503, text: "too many credential checks in progress\n",
-                                             headers: [("Retry-After", "1")] + security.headers))
+                                             headers: [("Retry-After", "1")]))
             }
             pendingAuthChecks += 1
             let callback = OnServerQueue(then)
@@ -261,7 +322,7 @@ public final class HTTPServer: @unchecked Sendable {
     private func unauthorized() -> HTTPResponse {
         stats.withLock { $0.authenticationFailures += 1 }
         return HTTPResponse(status: 401, text: "Unauthorized\n",
-                            headers: [("WWW-Authenticate", "Basic realm=\"slabwatch\"")] + security.headers)
+                            headers: [("WWW-Authenticate", "Basic realm=\"slabwatch\"")])
     }
 }
 
@@ -293,8 +354,15 @@ private final class Connection {
     private var writeSuspended = false
     private var openSources = 1
     private var isClosed = false
-    /// A request is waiting for its credentials to be checked.
-    private var checkingCredentials = false
+    /// A request's answer is being prepared off the server's queue (its
+    /// credentials checked, or its page rendered).
+    private var awaitingAnswer = false
+    /// The last response is sent and our side shut: what still arrives is
+    /// read and dropped until the client closes (see `lingerThenClose`).
+    private var lingering = false
+    /// Closed, or only waiting for the client to close.
+    private var isFinished: Bool { isClosed || lingering }
+    var isLingering: Bool { lingering }
     /// The client shut down its side: answer what it sent, then close.
     private var peerFinished = false
     private(set) var deadline: DispatchTime
@@ -303,7 +371,23 @@ private final class Connection {
 
     /// Between requests, still receiving a head, or still in its TLS handshake:
     /// nothing is owed to it yet, so it can be shed to make room for a new connection.
-    var isSheddable: Bool { output.isEmpty && !isClosed && !checkingCredentials }
+    var isSheddable: Bool { output.isEmpty && !isClosed && !awaitingAnswer }
+
+    /// Which sheddable connection goes first (lowest), from what its socket
+    /// holds now: 0 when the peer has gone and left nothing to answer (or we
+    /// only wait for it to go), 1 when it has gone after sending something
+    /// (half a request, most often; a whole one followed by a half-close at
+    /// times), 2 when it is open with nothing waiting to be read (idle or
+    /// silent), 3 when bytes wait (a request that came in the same burst as
+    /// the new connection, most likely).
+    func sheddingRank(_ readiness: Socket.Readiness?) -> Int {
+        guard !lingering, let readiness else { return 0 }
+        if readiness.peerGone {
+            // A handshake cannot finish once the client has stopped sending.
+            return handshaking || !readiness.hasPendingBytes ? 0 : 1
+        }
+        return readiness.hasPendingBytes ? 3 : 2
+    }
 
     init(fd: Int32, server: HTTPServer, tls context: TLSContext?) {
         self.fd = fd
@@ -347,6 +431,7 @@ private final class Connection {
     }
 
     private func readAvailable() {
+        if lingering { drain(); return }
         if handshaking && !continueHandshake() { return }
         reading: while true {
             switch receive() {
@@ -409,12 +494,12 @@ private final class Connection {
         peerFinished = true
         if !readSuspended { readSuspended = true; readSource.suspend() }
         processInput()
-        if output.isEmpty && !checkingCredentials { close() }
+        if output.isEmpty && !awaitingAnswer { close() }
     }
 
     /// Answers every complete request in the buffer, in order (pipelining).
     private func processInput() {
-        while !isClosed && output.isEmpty && !checkingCredentials {
+        while !isFinished && output.isEmpty && !awaitingAnswer {
             guard let headEnd = findEndOfHead() else {
                 if input.count > server.serverLimits.maxHeaderBytes {
                     fail(431, "request head larger than \(server.serverLimits.maxHeaderBytes) bytes\n")
@@ -447,34 +532,52 @@ private final class Connection {
             return
         }
         let admission = server.admit(request) { [self] admission in
-            checkingCredentials = false
-            guard !isClosed else { return }
-            answer(request, admission)
-            if output.isEmpty { resumeAfterCheck() }
+            resume { answer(request, admission) }
         }
         if case .checking = admission {
-            checkingCredentials = true
-            deadline = .now() + server.serverLimits.writeTimeoutSeconds
+            awaitAnswer()
             return
         }
         answer(request, admission)
     }
 
     private func answer(_ request: HTTPRequest, _ admission: HTTPServer.Admission) {
-        let keepAlive = request.wantsKeepAlive
-        let response: HTTPResponse
         switch admission {
-        case .admitted: response = server.respond(to: request)
-        case .refused(let refusal): response = refusal
+        case .admitted where server.isPageRequest(request):
+            let render = server.renderPage(request) { [self] response in
+                resume { reply(request, response) }
+            }
+            switch render {
+            case .queued: awaitAnswer()
+            case .refused(let busy): reply(request, busy)
+            }
+        case .admitted: reply(request, server.respond(to: request))
+        case .refused(let refusal): reply(request, refusal)
         case .checking: return
         }
-        send(response.serialized(keepAlive: keepAlive, omitBody: request.method == "HEAD"), thenClose: !keepAlive)
     }
 
-    /// After an answer that was sent whole at once: go on with what arrived meanwhile.
-    private func resumeAfterCheck() {
-        if peerFinished { processInput(); if output.isEmpty && !checkingCredentials { close() }; return }
+    private func reply(_ request: HTTPRequest, _ response: HTTPResponse) {
+        let keepAlive = request.wantsKeepAlive
+        send(server.serialized(response, keepAlive: keepAlive, omitBody: request.method == "HEAD"), thenClose: !keepAlive)
+    }
+
+    /// Holds the connection (no further request is read) until an answer
+    /// prepared off the queue comes back through `resume`.
+    private func awaitAnswer() {
+        awaitingAnswer = true
+        deadline = .now() + server.serverLimits.writeTimeoutSeconds
+    }
+
+    /// Back on the server's queue with an answer: send it, then go on with
+    /// what arrived meanwhile.
+    private func resume(_ deliver: () -> Void) {
+        awaitingAnswer = false
+        guard !isFinished else { return }
+        deliver()
+        guard output.isEmpty, !isFinished else { return }
         processInput()
+        if peerFinished && output.isEmpty && !awaitingAnswer { close() }
     }
 
     /// Finds `\r\n\r\n` (or `\n\n`), resuming where the last search stopped so
@@ -496,7 +599,7 @@ private final class Connection {
 
     private func fail(_ status: Int, _ message: String) {
         server.countBadRequest()
-        send(HTTPResponse(status: status, text: message).serialized(keepAlive: false, omitBody: false),
+        send(server.serialized(HTTPResponse(status: status, text: message), keepAlive: false, omitBody: false),
              thenClose: true)
     }
 
@@ -541,11 +644,11 @@ private final class Connection {
         }
         output = []
         lastActivity = .now()
-        if closeAfterWrite { close(); return }
+        if closeAfterWrite { lingerThenClose(); return }
         deadline = .now() + server.serverLimits.idleTimeoutSeconds
         if peerFinished {
             processInput()
-            if output.isEmpty && !checkingCredentials { close() }
+            if output.isEmpty && !awaitingAnswer { close() }
             return
         }
         if readSuspended { readSuspended = false; readSource.resume() }
@@ -584,15 +687,46 @@ private final class Connection {
     // MARK: closing
 
     func timeOut() {
-        if output.isEmpty && !input.isEmpty && !isClosed && !handshaking {
+        if output.isEmpty && !input.isEmpty && !isFinished && !handshaking {
             server.countBadRequest()
-            send(HTTPResponse(status: 408, text: "request head not received in time\n")
-                .serialized(keepAlive: false, omitBody: false), thenClose: true)
-            if !isClosed { close() }
+            send(server.serialized(HTTPResponse(status: 408, text: "request head not received in time\n"),
+                                   keepAlive: false, omitBody: false), thenClose: true)
+            if !output.isEmpty { close() }  // a client that reads nothing does not get to linger
             return
         }
         if handshaking { server.countHandshakeFailure() }
         close()
+    }
+
+    /// Closing with bytes unread in the receive buffer makes the kernel send a
+    /// reset, and a reset can destroy the response before the client reads it
+    /// (a 400 for plain HTTP to the TLS port, a 413 with its body unread). So
+    /// after the last response: send FIN (after close_notify on TLS), then read
+    /// and drop what still arrives until the client closes, for a second at
+    /// most (as Go's server and Apache's lingering close do).
+    private func lingerThenClose() {
+        guard !peerFinished else { close(); return }
+        tls?.shutdown()
+        tls = nil  // what still arrives is dropped unread: no need to decrypt it
+        lingering = true
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+        deadline = .now() + min(1, server.serverLimits.idleTimeoutSeconds)
+        if writeSource != nil, !writeSuspended { writeSuspended = true; writeSource?.suspend() }
+        if readSuspended { readSuspended = false; readSource.resume() }
+        drain()
+    }
+
+    /// Reads and drops what arrived (64 KiB at most per call, so a client that
+    /// never stops sending cannot hold the queue); closes at EOF or on an error.
+    private func drain() {
+        for _ in 0..<4 {
+            let n = server.receiveBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            close()
+            return
+        }
     }
 
     /// Cancels the sources; the descriptor is closed once both have finished,

@@ -17,7 +17,9 @@ enum Socket {
     /// Opens a non-blocking listening socket. For `.any` it binds `[::]` with
     /// IPV6_V6ONLY off (one socket for both families) and falls back to
     /// `0.0.0.0` on hosts without IPv6.
-    static func listen(on address: ListenAddress, backlog: Int32 = 128) throws(SocketError) -> Int32 {
+    /// The backlog is the kernel's largest (`net.core.somaxconn` caps it):
+    /// connections a burst brings wait there, not in SYN retries.
+    static func listen(on address: ListenAddress, backlog: Int32 = SOMAXCONN) throws(SocketError) -> Int32 {
         switch address.host {
         case .any:
             do { return try bindIPv6("::", port: address.port, v6Only: false, backlog: backlog) } catch {
@@ -114,6 +116,31 @@ enum Socket {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         var on: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// What a connection's socket holds, seen without reading it.
+    struct Readiness: Equatable {
+        /// The peer sent FIN or a reset.
+        var peerGone: Bool
+        /// Bytes wait to be read.
+        var hasPendingBytes: Bool
+    }
+
+    /// Readiness of each descriptor, from one `poll` that does not wait; a
+    /// descriptor poll cannot judge is left out.
+    static func readiness(_ fds: [Int32]) -> [Int32: Readiness] {
+        let POLLRDHUP: Int16 = 0x2000  // <poll.h> defines it only under _GNU_SOURCE
+        var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN) | POLLRDHUP, revents: 0) }
+        guard poll(&polls, nfds_t(polls.count), 0) >= 0 else { return [:] }
+        var result: [Int32: Readiness] = [:]
+        for entry in polls where entry.revents & Int16(POLLNVAL) == 0 {
+            var byte: UInt8 = 0
+            let pending = entry.revents & Int16(POLLIN) != 0
+                && recv(entry.fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) == 1
+            let gone = entry.revents & (POLLRDHUP | Int16(POLLHUP) | Int16(POLLERR)) != 0
+            result[entry.fd] = Readiness(peerGone: gone, hasPendingBytes: pending)
+        }
+        return result
     }
 
     /// Sets O_NONBLOCK on an inherited descriptor (socket activation).

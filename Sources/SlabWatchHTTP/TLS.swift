@@ -41,7 +41,7 @@ public struct TLSSettings: Sendable, Equatable {
     public var clientAllowedSANs: [String] = []
     public var minVersion: TLSVersion = .tls12
     public var maxVersion: TLSVersion = .tls13
-    /// OpenSSL cipher list for TLS 1.2 and older; nil keeps OpenSSL's default.
+    /// OpenSSL cipher list for TLS 1.2 and older; nil means `defaultCipherList`.
     public var cipherList: String?
     public var preferServerCiphers = true
     /// OpenSSL group list (`P-256:X25519`); nil keeps OpenSSL's default.
@@ -51,6 +51,16 @@ public struct TLSSettings: Sendable, Equatable {
         self.certificateChainPEM = certificateChainPEM
         self.privateKeyPEM = privateKeyPEM
     }
+
+    /// TLS 1.2 suites offered unless `cipher_suites` says otherwise: ECDHE key
+    /// exchange (forward secrecy) with AEAD ciphers only, as Go's stack under
+    /// exporter-toolkit offers: no static-RSA key exchange, no CBC (LUCKY13).
+    /// TLS 1.3's suites are OpenSSL's defaults (all AEAD).
+    public static let defaultCipherList = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
 }
 
 public struct TLSError: Error, CustomStringConvertible, Equatable {
@@ -95,7 +105,7 @@ public final class TLSContext: @unchecked Sendable {
     private func configure(_ settings: TLSSettings) throws(TLSError) {
         try check(slabwatch_ctx_set_proto_range(context, settings.minVersion.protocolVersion, settings.maxVersion.protocolVersion),
                   "TLS version range")
-        if let list = settings.cipherList { try check(slabwatch_ctx_set_ciphers(context, list), "cipher_suites") }
+        try check(slabwatch_ctx_set_ciphers(context, settings.cipherList ?? TLSSettings.defaultCipherList), "cipher_suites")
         if let groups = settings.groups { try check(slabwatch_ctx_set_groups(context, groups), "curve_preferences") }
         try check(Self.withPEM(settings.certificateChainPEM) { slabwatch_ctx_use_chain_pem(context, $0, $1) },
                   "certificate: no usable PEM certificate")

@@ -51,6 +51,14 @@ struct EndToEndTests {
         let metricsHead = try DaemonProcess.run("/usr/bin/curl", ["-sS", "-I", "--max-time", "5", "http://127.0.0.1:\(daemon.port)/metrics"])
         #expect(metricsHead.output.contains("Content-Type: text/plain; version=0.0.4"))
         #expect(try daemon.get("/nope").status == 404)
+        // Error texts never echo the request: a reflected body is an injection surface.
+        for target in ["/cache?slab=probe%3Cb%3E", "/snapshot?slab=probe%3Cb%3E", "/snapshot?probe%3Cb%3E=1",
+                       "/chart.svg?slab=probe%3Cb%3E", "/nope?probe"] {
+            let refused = try daemon.get(target)
+            #expect(refused.status >= 400 && !refused.body.contains("probe"), "\(target): \(refused.status) \(refused.body)")
+            #expect(refused.headers.contains("X-Content-Type-Options: nosniff"), "\(target)")
+        }
+        #expect(index.headers.contains("X-Content-Type-Options: nosniff"))
         let post = try daemon.get("/metrics", extra: ["-X", "DELETE"])
         #expect(post.status == 405 && post.headers.contains("Allow: GET, HEAD"))
         let huge = try daemon.get("/metrics", extra: ["-H", "X-Big: \(String(repeating: "x", count: 10_000))"])

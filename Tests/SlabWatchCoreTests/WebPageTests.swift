@@ -93,3 +93,48 @@ struct WebPageTests {
         #expect(SVGChart(title: "t", x: .time, y: .bytes, series: []).render().contains("no data yet"))
     }
 }
+
+/// What one hostile source can make the page cost: a 3 MB cache name and
+/// many findings are cut, not rendered whole.
+extension WebPageTests {
+    static let huge = String(repeating: "a<", count: 1_500_000)
+
+    @Test func aHugeCacheNameIsCutWithAnEllipsisAndNotLinked() throws {
+        var inputs = Self.inputs()
+        let cache = try #require(inputs.sample.caches.firstIndex { $0.name == "kmalloc-32" })
+        let finding = try #require(inputs.report.findings.firstIndex { $0.slab == "kmalloc-32" })
+        inputs.sample.caches[cache].name = Self.huge
+        inputs.sample.caches[cache].aliases = (0..<50).map { "\(Self.huge)\($0)" }
+        inputs.report.findings[finding].slab = Self.huge
+        let shown = Markup.escape(String(Self.huge.prefix(WebPage.maxNameCharacters - 1))) + "…"
+        let index = WebPage.index(inputs)
+        #expect(index.utf8.count < 100_000, "\(index.utf8.count) bytes")
+        #expect(index.contains(shown))
+        #expect(!index.contains("slab=a%3Ca%3C"))  // no link that could not be requested anyway
+        let page = try #require(WebPage.cache(Self.huge, inputs))
+        #expect(page.utf8.count < 100_000, "\(page.utf8.count) bytes")
+        #expect(page.contains("<h1>\(shown)</h1>") && page.contains("and 40 more"))
+        let svg = WebPage.historyChart(slab: Self.huge, points: []).render()
+        #expect(svg.utf8.count < 10_000 && svg.contains(shown))
+    }
+
+    @Test func atMost20FindingsAreDrawnAndTheRestCounted() throws {
+        var inputs = Self.inputs()
+        let finding = try #require(inputs.report.findings.first)
+        inputs.report.findings = (0..<30).map { index in
+            var copy = finding
+            copy.slab = "cache-\(index)"
+            return copy
+        }
+        let index = WebPage.index(inputs)
+        #expect(index.components(separatedBy: "<section class=\"finding").count - 1 == WebPage.maxFindingsShown)
+        #expect(index.contains("10 more findings not shown here"))
+    }
+
+    /// A name at the bound is shown and linked whole.
+    @Test func aNameAtTheBoundIsShownWhole() throws {
+        let name = String(repeating: "k", count: WebPage.maxNameCharacters)
+        #expect(WebPage.shownName(name) == name)
+        #expect(WebPage.shownName(name + "k") == String(repeating: "k", count: WebPage.maxNameCharacters - 1) + "…")
+    }
+}

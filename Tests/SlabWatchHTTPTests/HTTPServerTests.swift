@@ -10,14 +10,19 @@ struct HTTPServerTests {
         let server: HTTPServer
         let port: UInt16
 
-        init(limits: HTTPServerLimits = HTTPServerLimits(), address: String = "127.0.0.1:0") throws {
-            server = HTTPServer(limits: limits, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }) { request in
+        init(limits: HTTPServerLimits = HTTPServerLimits(), address: String = "127.0.0.1:0", security: WebSecurity? = nil,
+             isPage: @escaping HTTPServer.PageTest = { _ in false }, pages: @escaping HTTPServer.Handler = { _ in HTTPResponse(status: 404) }) throws {
+            server = HTTPServer(limits: limits, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }, isPage: isPage) { request in
                 switch request.path {
                 case "/echo": HTTPResponse(status: 200, text: "\(request.method) \(request.path) \(request.query ?? "-")\n")
                 case "/big": HTTPResponse(status: 200, body: [UInt8](repeating: 0x61, count: 4 << 20))
+                case "/page": pages(request)
+                case "/hold":  // keeps the server's queue busy, as a slow handshake or render would
+                    { usleep(UInt32(request.query.flatMap { UInt32($0) } ?? 300) * 1000); return HTTPResponse(status: 200, text: "held\n") }()
                 default: HTTPResponse(status: 404, text: "nope\n")
                 }
             }
+            if let security { server.setSecurity(security) }
             let bound = try server.start(listeningOn: [try ListenAddress(parsing: address)])
             port = bound[0].port
         }

@@ -70,6 +70,18 @@ struct WebConfigurationTests {
         #expect(web.excludedPaths == ["/healthz"])
     }
 
+    /// `X-Content-Type-Options: nosniff` goes on every response unless the
+    /// file sets it (to the one value exporter-toolkit allows); configured
+    /// headers come after it.
+    @Test func nosniffIsSentByDefault() throws {
+        let dir = try directory()
+        let plain = try parse("http_server_config:\n  headers:\n    X-Frame-Options: deny\n", in: dir).security(origin: "web.yml")
+        #expect(plain.headers.map { "\($0.name): \($0.value)" } == ["X-Content-Type-Options: nosniff", "X-Frame-Options: deny"])
+        let configured = try parse("http_server_config:\n  headers:\n    X-Content-Type-Options: NoSniff\n", in: dir).security(origin: "web.yml")
+        #expect(configured.headers.map { "\($0.name): \($0.value)" } == ["X-Content-Type-Options: NoSniff"])
+        #expect(WebSecurity.open.headers.map(\.name) == ["X-Content-Type-Options"])
+    }
+
     @Test func withoutTLSKeysThereIsNoTLS() throws {
         let dir = try directory()
         let web = try parse("basic_auth_users:\n  alice: \(Self.hash)\n", in: dir)
