@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and runs all of it: unit, integration and
 # end-to-end tests (the latter start the real binary, curl, promtool, a
-# Prometheus server on loopback, and a standalone journald when none runs),
+# Prometheus server and an Alertmanager on loopback, and a standalone journald
+# when none runs),
 # then a short fuzzing pass over every parser, a one-minute soak, and the
 # Debian package built, installed, run and purged.
 # Run as root on Debian: the tests read /proc/slabinfo, mount a tmpfs, drop to an
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)  # the fleet test's pages
+command -v jsonnet >/dev/null || need+=(jsonnet)  # the monitoring mixin in mixin/
 command -v setpriv >/dev/null && command -v prlimit >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive clients
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)  # the .deb's Depends
