@@ -15,6 +15,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)  # the fleet test's pages
 command -v jsonnet >/dev/null || need+=(jsonnet)  # the monitoring mixin in mixin/
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)  # .build-venv below
+command -v kubectl >/dev/null || need+=(kubernetes-client)  # kubectl kustomize deploy/kubernetes (needs kustomize 4+)
 command -v setpriv >/dev/null && command -v prlimit >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive clients
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)  # the .deb's Depends
@@ -34,6 +36,12 @@ command -v openssl >/dev/null || need+=(openssl)  # the TLS tests' certificates
 if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Offline schema checks of deploy/kubernetes and the dashboard, from PyPI, in a
+# virtual environment of the project's own (the tests run .build-venv/bin/python).
+if ! .build-venv/bin/python -c 'import kubernetes_validate, grafana_foundation_sdk' 2>/dev/null; then
+  python3 -m venv .build-venv
+  .build-venv/bin/pip install -q 'kubernetes-validate==1.37.0' 'grafana-foundation-sdk==1769699998!10.1.0'
 fi
 # The Debian package starts its own Prometheus service where an init system
 # runs; the tests start theirs on an ephemeral port and need nothing else.

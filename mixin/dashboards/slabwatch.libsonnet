@@ -46,7 +46,6 @@ local variable(name, label, query, multi=true, includeAll=true) = {
   type: 'query',
   datasource: datasource,
   query: { query: query, refId: name },
-  definition: query,
   refresh: 2,  // on time range change: nodes come and go
   sort: 1,
   multi: multi,
