@@ -149,7 +149,7 @@ local variable(name, label, query, multi=true, includeAll=true) = {
         { x: 0, y: 25, w: 16, h: 9 },
         [
           target('slabwatch_finding_bytes_per_unit{%s, slab=~"$slab"}' % sel, '{{instance}} {{slab}} per {{driver}}', 'A'),
-          target('slabwatch:finding_bytes_per_unit:median{slab=~"$slab"}' % {}, 'fleet median {{slab}} per {{driver}}', 'B'),
+          target('slabwatch:finding_bytes_per_unit:median{slab=~"$slab"}', 'fleet median {{slab}} per {{driver}}', 'B'),
         ],
       ),
       table(
