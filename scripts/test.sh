@@ -3,8 +3,8 @@
 # end-to-end tests (the latter start the real binary, curl, promtool, a
 # Prometheus server and an Alertmanager on loopback, and a standalone journald
 # when none runs),
-# then a short fuzzing pass over every parser, a one-minute soak, and the
-# Debian package built, installed, run and purged.
+# then a short fuzzing pass over every parser, a one-minute soak, the Debian
+# package built, installed, run and purged, and the OCI image built and run.
 # Run as root on Debian: the tests read /proc/slabinfo, mount a tmpfs, drop to an
 # unprivileged user for one case, and briefly install the journal catalog.
 set -euo pipefail
@@ -16,6 +16,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)  # the fleet test's pages
 command -v jsonnet >/dev/null || need+=(jsonnet)  # the monitoring mixin in mixin/
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)  # .build-venv below
+command -v buildah >/dev/null || need+=(buildah)  # scripts/image.sh
 command -v kubectl >/dev/null || need+=(kubernetes-client)  # kubectl kustomize deploy/kubernetes (needs kustomize 4+)
 command -v setpriv >/dev/null && command -v prlimit >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive clients
@@ -63,3 +64,5 @@ scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 scripts/soak.sh "${SOAK_SECONDS:-60}"
 # The Debian package: built, linted, installed, run without Swift, purged.
 scripts/test-package.sh
+# The OCI image: built from scratch, unpacked, run chrooted on its own files.
+scripts/test-image.sh
