@@ -134,6 +134,12 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
     private var running = true
     private var thread: Thread?
     private(set) var daemon: DaemonProcess!
+    /// Samples every 200 ms; a 10 s window opens a finding within seconds of
+    /// growth, and memory back for 3 s resolves it.
+    static let detector = [
+        "--sampler.interval", "200ms", "--detector.windows", "10s", "--detector.min-growth-bytes", "8MiB",
+        "--detector.min-driver-change", "5000", "--detector.open-after", "2", "--detector.resolve-after", "3s",
+    ]
 
     init(bytesPerInode: UInt64) throws {
         self.bytesPerInode = bytesPerInode
@@ -155,7 +161,7 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
             daemon = try DaemonProcess(arguments: [
                 "--path.procfs", root.appendingPathComponent("proc").path, "--path.sysfs", root.appendingPathComponent("sys").path,
                 "--alerts.journal-socket", "/nonexistent/journal-socket",
-            ] + EndToEndTests.fastDetector)
+            ] + Self.detector)
         } catch {
             stop()
             throw error
