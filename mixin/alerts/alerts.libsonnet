@@ -14,9 +14,9 @@
             labels: { severity: 'warning' },
             annotations: {
               summary: '{{ $labels.slab }} on {{ $labels.instance }} grows with {{ $labels.driver }}',
-              description: 'Slab cache {{ $labels.slab }} grows by {{ with printf "slabwatch_finding_bytes_per_unit{instance=\'%s\',slab=\'%s\',driver=\'%s\'}" $labels.instance $labels.slab $labels.driver | query }}{{ . | first | value | humanize1024 }}B{{ end }} per unit of {{ $labels.driver }}. See journalctl -x SYSLOG_IDENTIFIER=slabwatch on the node, or its /snapshot.',
+              description: 'Slab cache {{ $labels.slab }} grows by {{ with printf "slabwatch_finding_bytes_per_unit{instance=\'%s\',slab=\'%s\',driver=\'%s\',inode_cache=\'%s\'}" $labels.instance $labels.slab $labels.driver $labels.inode_cache | query }}{{ . | first | value | humanize1024 }}B{{ end }} per unit of {{ $labels.driver }}. See journalctl -x SYSLOG_IDENTIFIER=slabwatch on the node, or its /snapshot.',
               // The raw figure, for receivers that sort or compare (a webhook, a ticket).
-              bytes_per_unit: '{{ with printf "slabwatch_finding_bytes_per_unit{instance=\'%s\',slab=\'%s\',driver=\'%s\'}" $labels.instance $labels.slab $labels.driver | query }}{{ . | first | value }}{{ end }}',
+              bytes_per_unit: '{{ with printf "slabwatch_finding_bytes_per_unit{instance=\'%s\',slab=\'%s\',driver=\'%s\',inode_cache=\'%s\'}" $labels.instance $labels.slab $labels.driver $labels.inode_cache | query }}{{ . | first | value }}{{ end }}',
             },
           },
           {

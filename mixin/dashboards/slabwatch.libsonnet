@@ -59,8 +59,8 @@ local variable(name, label, query, multi=true, includeAll=true) = {
     local sel = config.slabwatchSelector,
     local node = '%s, instance=~"$instance"' % sel,
     // Findings are joined to their classification and severity on the
-    // finding's main driver (slabwatch_finding_info carries both).
-    local openFinding = 'on (instance, slab, driver) group_left (classification, severity) slabwatch_finding_info{%s, state="open"}' % node,
+    // finding's main driver and inode cache (slabwatch_finding_info carries both).
+    local openFinding = 'on (instance, slab, driver, inode_cache) group_left (classification, severity) slabwatch_finding_info{%s, state="open"}' % node,
 
     uid: config.dashboardUid,
     title: config.dashboardTitle,
@@ -135,8 +135,8 @@ local variable(name, label, query, multi=true, includeAll=true) = {
             id: 'organize',
             options: {
               excludeByName: { Time: true, job: true, 'Value #D': true },
-              indexByName: { instance: 0, slab: 1, driver: 2, 'Value #A': 3, 'Value #B': 4, phase: 5, classification: 6, 'Value #C': 7, severity: 8 },
-              renameByName: { slab: 'cache', 'Value #A': 'bytes per unit', 'Value #B': 'R²', 'Value #C': 'held bytes' },
+              indexByName: { instance: 0, slab: 1, driver: 2, inode_cache: 3, 'Value #A': 4, 'Value #B': 5, phase: 6, classification: 7, 'Value #C': 8, severity: 9 },
+              renameByName: { slab: 'cache', inode_cache: 'inode cache', 'Value #A': 'bytes per unit', 'Value #B': 'R²', 'Value #C': 'held bytes' },
             },
           },
         ],
@@ -148,8 +148,8 @@ local variable(name, label, query, multi=true, includeAll=true) = {
         "Each node's slope for the chosen cache and driver, with the fleet's median (slabwatch:finding_bytes_per_unit:median). A node far above the median runs something the others do not: a module version, a workload, a kernel.",
         { x: 0, y: 25, w: 16, h: 9 },
         [
-          target('slabwatch_finding_bytes_per_unit{%s, slab=~"$slab"}' % sel, '{{instance}} {{slab}} per {{driver}}', 'A'),
-          target('slabwatch:finding_bytes_per_unit:median{slab=~"$slab"}', 'fleet median {{slab}} per {{driver}}', 'B'),
+          target('slabwatch_finding_bytes_per_unit{%s, slab=~"$slab"}' % sel, '{{instance}} {{slab}} per {{driver}} {{inode_cache}}', 'A'),
+          target('slabwatch:finding_bytes_per_unit:median{slab=~"$slab"}', 'fleet median {{slab}} per {{driver}} {{inode_cache}}', 'B'),
         ],
       ),
       table(

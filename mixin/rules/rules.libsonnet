@@ -8,10 +8,10 @@
         name: 'slabwatch.rules',
         rules: [
           // Fleet view: the largest bytes-per-unit seen for each cache and
-          // driver, so one query finds the nodes whose per-file cost is off.
+          // driver (and inode cache, for the per-filesystem inode drivers), so one query finds the nodes whose per-file cost is off.
           {
             record: 'slabwatch:finding_bytes_per_unit:max',
-            expr: 'max by (slab, driver) (slabwatch_finding_bytes_per_unit{%(sel)s} and on (instance, slab, driver) slabwatch_finding_flagged{%(sel)s} == 1)' % { sel: sel },
+            expr: 'max by (slab, driver, inode_cache) (slabwatch_finding_bytes_per_unit{%(sel)s} and on (instance, slab, driver, inode_cache) slabwatch_finding_flagged{%(sel)s} == 1)' % { sel: sel },
           },
           {
             record: 'slabwatch:findings_open:sum',
@@ -27,13 +27,13 @@
           // still remembered) ...
           {
             record: 'slabwatch:finding_bytes_per_unit:median',
-            expr: 'quantile by (slab, driver) (0.5, slabwatch_finding_bytes_per_unit{%(sel)s})' % { sel: sel },
+            expr: 'quantile by (slab, driver, inode_cache) (0.5, slabwatch_finding_bytes_per_unit{%(sel)s})' % { sel: sel },
           },
           // ... and the nodes whose cost per file for that cache is above it,
           // with their own bytes per unit as the value.
           {
             record: 'instance:slabwatch_finding_bytes_per_unit:above_fleet_median',
-            expr: 'slabwatch_finding_bytes_per_unit{%(sel)s} > on (slab, driver) group_left () slabwatch:finding_bytes_per_unit:median' % { sel: sel },
+            expr: 'slabwatch_finding_bytes_per_unit{%(sel)s} > on (slab, driver, inode_cache) group_left () slabwatch:finding_bytes_per_unit:median' % { sel: sel },
           },
         ],
       },
