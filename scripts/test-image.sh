@@ -47,6 +47,12 @@ echo "image holds $(grep -c . <<<"$files") files, $(du -sh "$tmp/rootfs" | cut -
 unexpected=$(grep -vE '^\./usr/bin/slabwatch$|^\./(usr/)?lib(64)?/.*\.so(\.[0-9]+)*$' <<<"$files" || true)
 [ -z "$unexpected" ] || { echo "unexpected files in the image: $unexpected"; exit 1; }
 
+# What TLS and basic auth dlopen resolves inside the image alone (no ld.so.cache there).
+for lib in libssl.so.3 libcrypt.so.1; do
+  resolved=$(chroot "$tmp/rootfs" /lib64/ld-linux-x86-64.so.2 --list "/lib/x86_64-linux-gnu/$lib" 2>&1) \
+    && ! grep -q 'not found' <<<"$resolved" || { echo "$lib does not load in the image: $resolved"; exit 1; }
+done
+
 # The entrypoint and command from the image's config, plus a loopback port.
 mapfile -t argv < <(python3 -c 'import json, sys; print("\n".join(json.loads(sys.argv[1])))' "$command")
 root=$tmp/rootfs
