@@ -18,7 +18,7 @@ extension EndToEndTests {
         defer { webhook.stop() }
         let alertmanager = try Alertmanager(webhookPort: webhook.port)
         defer { alertmanager.stop() }
-        let rules = try FleetNode.scratch.appendingPathComponent("fleet-rules-\(UUID().uuidString).yml")
+        let rules = FleetNode.scratch.appendingPathComponent("fleet-rules-\(UUID().uuidString).yml")
         defer { try? FileManager.default.removeItem(at: rules) }
         try replaceFile(rules, with: try Self.mixinRules(growsPerFileFor: "10s", slabwatchDownFor: "3s"))
         let prometheus = try PrometheusServer(
