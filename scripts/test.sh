@@ -17,7 +17,7 @@ command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v jsonnet >/dev/null || need+=(jsonnet)  # the monitoring mixin in mixin/
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)  # .build-venv below
 command -v buildah >/dev/null || need+=(buildah)  # scripts/image.sh
-command -v kubectl >/dev/null || need+=(kubernetes-client)  # kubectl kustomize deploy/kubernetes (needs kustomize 4+)
+command -v kubectl >/dev/null || need+=(kubernetes-client)  # kubectl kustomize deploy/kubernetes
 command -v setpriv >/dev/null && command -v prlimit >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)  # the soak's keep-alive clients
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)  # the .deb's Depends
@@ -43,6 +43,15 @@ fi
 if ! .build-venv/bin/python -c 'import kubernetes_validate, grafana_foundation_sdk' 2>/dev/null; then
   python3 -m venv .build-venv
   .build-venv/bin/pip install -q 'kubernetes-validate==1.37.0' 'grafana-foundation-sdk==1769699998!10.1.0'
+fi
+# Debian 12's own kubectl (its kustomize is 2.0.3), unpacked beside the build,
+# so deploy/kubernetes is also rendered by the oldest kustomize a Debian user has.
+if [ ! -x .build-kubectl/usr/bin/kubectl ]; then
+  deb_dir=$(mktemp -d)
+  (cd "$deb_dir" && { apt-get download kubernetes-client >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get download kubernetes-client >/dev/null; }; })
+  dpkg -x "$deb_dir"/kubernetes-client_*.deb .build-kubectl
+  rm -rf "$deb_dir"
 fi
 # The Debian package starts its own Prometheus service where an init system
 # runs; the tests start theirs on an ephemeral port and need nothing else.

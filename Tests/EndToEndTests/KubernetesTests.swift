@@ -13,9 +13,12 @@ extension EndToEndTests {
     /// kubernetes-validate and grafana-foundation-sdk, installed by scripts/test.sh.
     static let venvPython = Paths.repositoryRoot.appendingPathComponent(".build-venv/bin/python").path
 
+    /// The machine's kubectl, and Debian 12's (kustomize 2.0.3), unpacked by scripts/test.sh.
+    static let kubectls = ["/usr/bin/kubectl", Paths.repositoryRoot.appendingPathComponent(".build-kubectl/usr/bin/kubectl").path]
+
     /// The objects `kubectl kustomize` renders from a directory, as JSON values.
-    static func rendered(_ directory: String) throws -> (yaml: String, objects: [[String: Any]]) {
-        let render = try DaemonProcess.run("/usr/bin/kubectl", ["kustomize", kubernetes.appendingPathComponent(directory).path])
+    static func rendered(_ directory: String, kubectl: String = kubectls[0]) throws -> (yaml: String, objects: [[String: Any]]) {
+        let render = try DaemonProcess.run(kubectl, ["kustomize", kubernetes.appendingPathComponent(directory).path])
         guard render.status == 0 else { throw DaemonProcess.Failure(message: "kubectl kustomize \(directory): \(render.error)") }
         let json = try DaemonProcess.run(venvPython, ["-c", "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))"],
                                          input: Data(render.output.utf8))
@@ -23,9 +26,9 @@ extension EndToEndTests {
         return (render.output, objects)
     }
 
-    @Test(arguments: ["base", "overlays/attribution"])
-    func manifestsRenderAndValidate(_ directory: String) throws {
-        let (yaml, objects) = try Self.rendered(directory)
+    @Test(arguments: ["base", "overlays/attribution"], kubectls)
+    func manifestsRenderAndValidate(_ directory: String, kubectl: String) throws {
+        let (yaml, objects) = try Self.rendered(directory, kubectl: kubectl)
         #expect(Set(objects.compactMap { $0["kind"] as? String }) ==
                 ["Namespace", "ServiceAccount", "PriorityClass", "DaemonSet", "Service", "PodMonitor", "PrometheusRule"])
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-k8s-\(UUID().uuidString).yaml")
@@ -38,6 +41,9 @@ extension EndToEndTests {
             "--crd", crds.appendingPathComponent("monitoring.coreos.com_prometheusrules.yaml").path, file.path,
         ])
         #expect(check.status == 0 && check.output.contains("7 objects checked, 0 failed"), "\(check.output)\(check.error)")
+        if directory.hasPrefix("overlays/attribution") {
+            #expect(yaml.contains("--attribution.enabled=true") && yaml.contains("mountPath: /sys/kernel/tracing"))
+        }
     }
 
     /// The validator can fail: a misspelt field in the DaemonSet and in the PodMonitor.
