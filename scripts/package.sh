@@ -14,10 +14,9 @@ name=slabwatch_${version}_${arch}
 stage=$out/$name
 for tool in dpkg-deb dpkg-shlibdeps; do command -v $tool >/dev/null || { echo "package.sh: needs $tool (apt-get install dpkg-dev)" >&2; exit 1; }; done
 
-swift build -c release --product slabwatch --static-swift-stdlib --scratch-path .build-static >&2
+binary=$(scripts/build-static.sh)
 rm -rf "$stage" && mkdir -p "$stage/DEBIAN"
-install -D -m 0755 .build-static/release/slabwatch "$stage/usr/bin/slabwatch"
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/bin/slabwatch"
+install -D -m 0755 "$binary" "$stage/usr/bin/slabwatch"
 install -d "$stage/usr/lib/systemd/system"
 sed 's|/usr/local/bin/slabwatch|/usr/bin/slabwatch|' systemd/slabwatch.service >"$stage/usr/lib/systemd/system/slabwatch.service"
 install -m 0644 systemd/slabwatch.socket "$stage/usr/lib/systemd/system/slabwatch.socket"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds slabwatch (installing libsystemd-dev, libyaml-dev, zlib1g-dev, libssl-dev, libcrypt-dev and
+# Builds slabwatch with the Swift runtime linked in (installing libsystemd-dev, libyaml-dev, zlib1g-dev, libssl-dev, libcrypt-dev and
 # pkg-config if missing: OpenSSL's headers are needed to build, its library only for TLS) and runs
 # the daemon on its embedded defaults; extra arguments go to slabwatch.
 # Run as root, or with CAP_DAC_READ_SEARCH, so /proc/slabinfo is readable.
@@ -10,4 +10,7 @@ if ! { command -v pkg-config >/dev/null && pkg-config --exists libsystemd yaml-0
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev libyaml-dev zlib1g-dev \
     libssl-dev libcrypt-dev pkg-config >/dev/null
 fi
-exec swift run -c release slabwatch "$@"
+# The same binary the .deb and the OCI image ship (scripts/build-static.sh), so
+# what a new user measures here is what a node runs.
+binary=$(scripts/build-static.sh)
+exec "$binary" "$@"

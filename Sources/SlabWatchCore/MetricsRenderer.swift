@@ -136,6 +136,15 @@ public enum MetricsRenderer {
         if !findings.isEmpty {
             out.family("slabwatch_finding_held_bytes", .gauge, help: "Footprint the finding's cache holds above its level before the rise.")
             for finding in findings { out.sample("slabwatch_finding_held_bytes", label: "slab", finding.slab, finding.heldBytes) }
+            // Classification and severity as labels of a constant 1, so a
+            // dashboard's table can join them to the finding's main driver.
+            out.family("slabwatch_finding_info", .gauge, help: "1 per finding, labelled by its main driver (and inode cache), classification, severity and state.")
+            for finding in findings {
+                out.sample("slabwatch_finding_info", labels: ["classification": finding.classification.rawValue, "driver": finding.driver.rawValue,
+                                                               "inode_cache": finding.inodeCache ?? "", "severity": finding.severity.rawValue,
+                                                               "slab": finding.slab, "state": finding.state.rawValue],
+                           1 as UInt64)
+            }
             out.family("slabwatch_finding_phase", .gauge, help: "1 for the phase the finding's memory is in (rising, holding, falling), else 0.")
             for finding in findings {
                 for phase in Finding.Phase.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {

@@ -8,12 +8,15 @@ final class PrometheusServer {
     private let process = Process()
     private let directory: URL
 
-    /// - Parameter scrapeConfigs: the YAML list under `scrape_configs:`, indented two spaces.
-    init(scrapeConfigs: String) throws {
+    /// - Parameters:
+    ///   - scrapeConfigs: the YAML list under `scrape_configs:`, indented two spaces.
+    ///   - configuration: more top-level YAML (`rule_files:`, `alerting:`), evaluated every second.
+    init(scrapeConfigs: String, configuration: String = "") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-prom-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let config = directory.appendingPathComponent("prometheus.yml")
-        try replaceFile(config, with: "global:\n  scrape_interval: 1s\nscrape_configs:\n" + scrapeConfigs)
+        try replaceFile(config, with: "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n" + configuration
+                        + "scrape_configs:\n" + scrapeConfigs)
         process.executableURL = URL(fileURLWithPath: Paths.prometheus)
         process.arguments = [
             "--config.file=\(config.path)",

@@ -22,6 +22,7 @@ struct MetricsRendererTests {
                                sample: seed.samples.last!, report: report)
         #expect(text.contains("slabwatch_finding_flagged{driver=\"inodes\",inode_cache=\"\",slab=\"kmalloc-32\"} 1"))
         #expect(text.contains("slabwatch_findings_open{severity=\"critical\"} 1"))
+        #expect(text.contains("slabwatch_finding_info{classification=\"undetermined\",driver=\"inodes\",inode_cache=\"\",severity=\"critical\",slab=\"kmalloc-32\",state=\"open\"} 1"))
         let helps = text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] }
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
         #expect(helps == types)

@@ -1,0 +1,5 @@
+{
+  grafanaDashboards+:: {
+    'slabwatch.json': (import 'slabwatch.libsonnet').new($._config),
+  },
+}
