@@ -286,36 +286,31 @@ extension SampleRing {
         /// Copies an inode cache's object counts at positions
         /// `start..<start+count` into `values`; false when absent anywhere there.
         func copyInodeObjects(column: Int, start: Int, count: Int, into values: inout [Double]) -> Bool {
-            guard column < objectColumns else { return false }
+            column < objectColumns && copy(objects, column: column, start: start, count: count, scale: 1, into: &values)
+        }
+
+        /// Copies a series' footprints at positions `start..<start+count` into
+        /// `values` as Doubles. False (and `values` partly written) when the
+        /// cache is absent anywhere in the range.
+        func copyFootprints(series: Int, start: Int, count: Int, into values: inout [Double]) -> Bool {
+            series < seriesCapacity
+                && copy(footprints, column: series, start: start, count: count,
+                        scale: Double(SampleRing.footprintUnit), into: &values)
+        }
+
+        /// One column of a column-major matrix of this tier's slots, times
+        /// `scale`, in one pass without a modulo per slot; false at the first
+        /// absent slot.
+        private func copy(_ matrix: [UInt32], column: Int, start: Int, count: Int, scale: Double,
+                          into values: inout [Double]) -> Bool {
             var slot = self.slot(start)
-            return objects.withUnsafeBufferPointer { storage in
+            return matrix.withUnsafeBufferPointer { storage in
                 values.withUnsafeMutableBufferPointer { out in
                     let base = column * capacity
                     for i in 0..<count {
                         let value = storage[base + slot]
                         if value == SampleRing.absentFootprint { return false }
-                        out[i] = Double(value)
-                        slot += 1
-                        if slot == capacity { slot = 0 }
-                    }
-                    return true
-                }
-            }
-        }
-
-        /// Copies a series' footprints at positions `start..<start+count` into
-        /// `values` as Doubles. False (and `values` partly written) when the
-        /// cache is absent anywhere in the range. One pass, no per-slot modulo.
-        func copyFootprints(series: Int, start: Int, count: Int, into values: inout [Double]) -> Bool {
-            guard series < seriesCapacity else { return false }
-            var slot = self.slot(start)
-            return footprints.withUnsafeBufferPointer { storage in
-                values.withUnsafeMutableBufferPointer { out in
-                    let base = series * capacity
-                    for i in 0..<count {
-                        let value = storage[base + slot]
-                        if value == SampleRing.absentFootprint { return false }
-                        out[i] = Double(UInt64(value) * SampleRing.footprintUnit)
+                        out[i] = Double(value) * scale
                         slot += 1
                         if slot == capacity { slot = 0 }
                     }

@@ -86,17 +86,9 @@ struct BusyMachine {
         wandering += jitter(3e6)  // a random walk: tens of MiB over an hour, for no reason
         caches.append(Self.cache("kmalloc-256", bytes: wandering, reclaimable: false))
         for i in 0..<16 { caches.append(Self.cache("cache\(i)", bytes: 50e6 + jitter(2e6), reclaimable: i % 2 == 0)) }
-        let unreclaimable = caches.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.memoryBytes }
-        let reclaimable = caches.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.memoryBytes }
         samples.append(Sample(
             timestampMilliseconds: t, caches: caches,
-            meminfo: Meminfo(fields: [
-                .init(name: "MemTotal", value: memTotal, isBytes: true),
-                .init(name: "MemAvailable", value: memAvailable, isBytes: true),
-                .init(name: "Slab", value: unreclaimable + reclaimable, isBytes: true),
-                .init(name: "SReclaimable", value: reclaimable, isBytes: true),
-                .init(name: "SUnreclaim", value: unreclaimable, isBytes: true),
-            ]),
+            meminfo: .slabTotals(of: caches, memTotal: memTotal, memAvailable: memAvailable),
             inodes: InodeCounts(inodes: UInt64(max(0, total)), freeInodes: 0),
             dentries: DentryCounts(dentries: UInt64(max(0, dentries)), unusedDentries: 0),
             fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50)), maximum: 1 << 20)))
@@ -128,4 +120,20 @@ struct BusyMachine {
 
     /// The time of the newest sample so far.
     var now: Int64 { samples.last?.timestampMilliseconds ?? 0 }
+}
+
+extension Meminfo {
+    /// MemTotal and MemAvailable as given, and Slab, SReclaimable and
+    /// SUnreclaim as the sums of `caches`' footprints.
+    static func slabTotals(of caches: [SlabCache], memTotal: UInt64, memAvailable: UInt64) -> Meminfo {
+        let unreclaimable = caches.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.memoryBytes }
+        let reclaimable = caches.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.memoryBytes }
+        return Meminfo(fields: [
+            .init(name: "MemTotal", value: memTotal, isBytes: true),
+            .init(name: "MemAvailable", value: memAvailable, isBytes: true),
+            .init(name: "Slab", value: unreclaimable + reclaimable, isBytes: true),
+            .init(name: "SReclaimable", value: reclaimable, isBytes: true),
+            .init(name: "SUnreclaim", value: unreclaimable, isBytes: true),
+        ])
+    }
 }

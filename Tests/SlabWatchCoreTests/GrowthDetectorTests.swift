@@ -18,17 +18,9 @@ struct Scenario {
                       pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(max(0, bytes) / 4096), pageSize: 4096,
                       reclaimable: reclaimable)
         }
-        let unreclaimable = list.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.memoryBytes }
-        let reclaimable = list.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.memoryBytes }
         samples.append(Sample(
             timestampMilliseconds: t, caches: list,
-            meminfo: Meminfo(fields: [
-                .init(name: "MemTotal", value: memTotal, isBytes: true),
-                .init(name: "MemAvailable", value: memAvailable, isBytes: true),
-                .init(name: "Slab", value: unreclaimable + reclaimable, isBytes: true),
-                .init(name: "SReclaimable", value: reclaimable, isBytes: true),
-                .init(name: "SUnreclaim", value: unreclaimable, isBytes: true),
-            ]),
+            meminfo: .slabTotals(of: list, memTotal: memTotal, memAvailable: memAvailable),
             inodes: InodeCounts(inodes: UInt64(max(0, inodes)), freeInodes: 0),
             dentries: DentryCounts(dentries: UInt64(max(0, dentries ?? inodes * 1.2)), unusedDentries: 0),
             fileHandles: FileHandleCounts(allocated: UInt64(1000 + jitter(50)), maximum: 1 << 20)))
