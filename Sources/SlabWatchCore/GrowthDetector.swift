@@ -187,9 +187,8 @@ public struct GrowthDetector: Sendable {
 
     /// Of the passing fits, the one that describes the cache's rise: among
     /// those whose window covers the growth (its gain within `riseCoverShare`
-    /// of `largestGain`), the highest R²; ties go to the longer window.
-    /// Returns the chosen option and whether it covers (it always does when
-    /// `largestGain` is the options' own largest gain).
+    /// of `largestGain`), the highest R²; ties go to the longer window (the
+    /// options come longest first). Nil when none covers.
     private func describingRise<Option>(_ options: [Option], largestGain: Double,
                                         gain: (Option) -> Double, rSquared: (Option) -> Double) -> Option? {
         let covering = options.filter { covers(gain($0), largestGain) }
