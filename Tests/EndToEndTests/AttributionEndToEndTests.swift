@@ -33,6 +33,25 @@ enum AttributionTesting {
         }
     }
 
+    /// Leaves tracefs as the test found it. With `mount`, mounts it where it
+    /// is absent (a test reading the kernel's own trace needs it); either way,
+    /// unmounts at the end what was not mounted before — also what a session
+    /// killed with SIGKILL mounted and could not unmount.
+    final class TracefsAsFound {
+        let wasMounted = access("\(tracing)/instances", F_OK) == 0
+
+        init(mount: Bool = false) throws {
+            guard mount && !wasMounted else { return }
+            guard Glibc.mount("nodev", tracing, "tracefs", 0, nil) == 0 else {
+                throw DaemonProcess.Failure(message: "mount tracefs: errno \(errno)")
+            }
+        }
+
+        deinit {
+            if !wasMounted && access("\(tracing)/instances", F_OK) == 0 { umount2(tracing, Int32(MNT_DETACH)) }
+        }
+    }
+
     static func slabwatchInstances() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(tracing)/instances")) ?? []).filter { $0.hasPrefix("slabwatch-") }
     }
@@ -80,6 +99,8 @@ enum AttributionTesting {
 /// tmpfs inodes come and go, which the live detector test must not see.
 extension EndToEndTests {
     @Test func growthIsAttributedToTheKernelsOwnCallSite() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
         let fs = try AttributionTesting.Tmpfs()
         let expected = try AttributionTesting.kernelsOwnCallSite(fs)
         let result = try AttributionTesting.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) { fs.create(2000, prefix: "grow") }
@@ -113,6 +134,8 @@ extension EndToEndTests {
     }
 
     @Test func killedSessionsLeaveNoInstanceBehind() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound()
+        defer { withExtendedLifetime(tracefs) {} }
         // SIGTERM: the session stops early, reports, and removes its instance.
         let process = Process()
         process.executableURL = DaemonProcess.binary
