@@ -10,6 +10,30 @@ extension EndToEndTests {
         try DaemonProcess.run("/usr/bin/tmux", arguments)
     }
 
+    /// Starts `command` in a detached 80×24 tmux session that stays after the
+    /// command exits; returns what ends it. Started through python3 (which
+    /// closes inherited descriptors): the tmux server would otherwise keep
+    /// every pipe this test process has open. The server exits with its last
+    /// session but leaves its socket and directory behind: the returned
+    /// closure removes them if this session made them.
+    static func startTmux(_ session: String, _ command: String) throws -> () -> Void {
+        let socketDirectory = "/tmp/tmux-\(getuid())"
+        let socketDirectoryExisted = FileManager.default.fileExists(atPath: socketDirectory)
+        let launch = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, "
+            + "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)"
+        #expect(try DaemonProcess.run("/usr/bin/python3", ["-c", launch, "/usr/bin/tmux", "new-session", "-d", "-s", session,
+                                                           "-x", "80", "-y", "24", command]).status == 0)
+        let end = {
+            _ = try? Self.tmux(["kill-session", "-t", session])
+            if !socketDirectoryExisted {
+                unlink("\(socketDirectory)/default")
+                rmdir(socketDirectory)
+            }
+        }
+        do { _ = try Self.tmux(["set-option", "-t", session, "remain-on-exit", "on"]) } catch { end(); throw error }
+        return end
+    }
+
     @Test func topInATerminalSortsFiltersAndQuitsCleanly() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else {
             Issue.record("tmux is not installed (scripts/test.sh installs it)"); return
@@ -24,25 +48,9 @@ extension EndToEndTests {
                 + "\ngrower 128 128 32 128 1 : tunables 0 0 0 : slabdata \(step * 20) \(step * 20) 0\n")
         }
         try writeSlabinfo()
-        let socketDirectory = "/tmp/tmux-\(getuid())"
-        let socketDirectoryExisted = FileManager.default.fileExists(atPath: socketDirectory)
         let command = ([DaemonProcess.binary.path, "top", "-d", "300ms"] + Array(root.arguments.prefix(4))).joined(separator: " ")
-        // Started through python3 (which closes inherited descriptors): the tmux
-        // server would otherwise keep every pipe this test process has open.
-        let launch = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, "
-            + "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)"
-        #expect(try DaemonProcess.run("/usr/bin/python3", ["-c", launch, "/usr/bin/tmux", "new-session", "-d", "-s", session,
-                                                           "-x", "80", "-y", "24", command]).status == 0)
-        defer {
-            _ = try? Self.tmux(["kill-session", "-t", session])
-            // The server exits with its last session but leaves its socket and
-            // directory behind: remove them if this test made them.
-            if !socketDirectoryExisted {
-                unlink("\(socketDirectory)/default")
-                rmdir(socketDirectory)
-            }
-        }
-        _ = try Self.tmux(["set-option", "-t", session, "remain-on-exit", "on"])
+        let endTmux = try Self.startTmux(session, command)
+        defer { endTmux() }
         func screen() throws -> [String] { try Self.tmux(["capture-pane", "-p", "-t", session]).output.components(separatedBy: "\n") }
         func waitFor(_ what: String, _ condition: ([String]) -> Bool) throws {
             for _ in 0..<50 {

@@ -106,21 +106,9 @@ extension EndToEndTests {
         }
         defer { server.stop() }
         let session = "slabwatch-top-url-\(getpid())"
-        let socketDirectory = "/tmp/tmux-\(getuid())"
-        let socketDirectoryExisted = FileManager.default.fileExists(atPath: socketDirectory)
         let command = "\(DaemonProcess.binary.path) top --url \(server.url)"
-        let launch = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, "
-            + "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)"
-        #expect(try DaemonProcess.run("/usr/bin/python3", ["-c", launch, "/usr/bin/tmux", "new-session", "-d", "-s", session,
-                                                           "-x", "80", "-y", "24", command]).status == 0)
-        defer {
-            _ = try? Self.tmux(["kill-session", "-t", session])
-            if !socketDirectoryExisted {
-                unlink("\(socketDirectory)/default")
-                rmdir(socketDirectory)
-            }
-        }
-        _ = try Self.tmux(["set-option", "-t", session, "remain-on-exit", "on"])
+        let endTmux = try Self.startTmux(session, command)
+        defer { endTmux() }
         func screen() throws -> String { try Self.tmux(["capture-pane", "-p", "-t", session]).output }
         func dead() -> Bool { (try? Self.tmux(["display-message", "-p", "-t", session, "#{pane_dead}"]).output) == "1\n" }
         func waitFor(_ what: String, within seconds: Double, _ condition: () throws -> Bool) throws {
