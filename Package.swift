@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "slabwatch", targets: ["SlabWatchCLI"]),
         // For the fuzz harnesses in Fuzz/ (a package of their own, built by scripts/fuzz.sh).
+        .library(name: "LinearRegex", targets: ["LinearRegex"]),
         .library(name: "SlabWatchCore", targets: ["SlabWatchCore"]),
         .library(name: "SlabWatchHTTP", targets: ["SlabWatchHTTP"]),
         .library(name: "SlabWatch", targets: ["SlabWatch"]),
@@ -22,8 +23,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
+        // RE2-syntax regular expressions matched in linear time; a leaf that knows
+        // nothing about slabs (the cache filter and the inode-cache patterns use it).
+        .target(name: "LinearRegex", swiftSettings: strict),
         // Pure: bytes in, values out. No files, clocks, Dispatch or sockets.
-        .target(name: "SlabWatchCore", swiftSettings: strict),
+        .target(name: "SlabWatchCore", dependencies: ["LinearRegex"], swiftSettings: strict),
         // libsystemd's headers; the Swift layer over them holds no policy.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: strict),
@@ -45,7 +49,7 @@ let package = Package(
         .target(
             name: "SlabWatch",
             dependencies: [
-                "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc",
+                "LinearRegex", "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -70,8 +74,9 @@ let package = Package(
             swiftSettings: strict),
         // Paths to Tests/Fixtures and scratch directories, shared by every test target.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
         .testTarget(
-            name: "SlabWatchCoreTests", dependencies: ["SlabWatchCore", "TestSupport"],
+            name: "SlabWatchCoreTests", dependencies: ["LinearRegex", "SlabWatchCore", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP"], swiftSettings: strict),

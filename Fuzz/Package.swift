@@ -18,5 +18,9 @@ let package = Package(
                 .product(name: "SlabWatchHTTP", package: root),
                 .product(name: "SlabWatch", package: root),
             ]),
+        // The regex engine on its own: a leaf, so its harness links nothing else.
+        .executableTarget(
+            name: "linearregex-fuzz",
+            dependencies: [.product(name: "LinearRegex", package: root)]),
     ]
 )

@@ -1,5 +1,5 @@
 import Testing
-@testable import SlabWatchCore
+@testable import LinearRegex
 
 /// The cache filter's regular expressions: RE2 syntax, whole-name matches,
 /// linear time.

@@ -54,11 +54,6 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if let rows = KernelAllocationTables.parseAllocInfo(text)?.rows {
             _ = KernelAllocationTables.attribution(cache: "x", from: rows.reversed(), to: rows, windowSeconds: 1)
         }
-    case "regex":
-        let parts = bytes.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
-        if let regex = try? LinearRegex(String(decoding: parts[0], as: UTF8.self)) {
-            _ = regex.wholeMatch(String(decoding: parts.count > 1 ? parts[1] : [], as: UTF8.self))
-        }
     default:
         let message = "unknown SLABWATCH_FUZZ_TARGET \(target)\n"
         _ = message.withCString { write(2, $0, strlen($0)) }

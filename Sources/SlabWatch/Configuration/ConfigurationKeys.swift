@@ -1,3 +1,4 @@
+import LinearRegex
 import Logging
 import SlabWatchCore
 import SlabWatchHTTP

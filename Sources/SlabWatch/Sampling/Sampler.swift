@@ -1,4 +1,5 @@
 import Dispatch
+import LinearRegex
 public import Logging
 public import SlabWatchCore
 import Synchronization

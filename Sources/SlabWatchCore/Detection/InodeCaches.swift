@@ -1,3 +1,5 @@
+public import LinearRegex
+
 /// Which caches hold one filesystem's inodes, so their object counts can be
 /// drivers of their own (`detector.inode-caches`).
 ///

@@ -1,3 +1,5 @@
+public import LinearRegex
+
 /// Decides which caches `/metrics` exports, to keep cardinality under control.
 ///
 /// A cache is exported when its name fully matches `include` (if set), does

@@ -1,3 +1,5 @@
+public import LinearRegex
+
 /// `slabwatch top`: one screen of text from the latest sample, the ring and
 /// the detector's report — slabtop's table with what slabwatch knows on top:
 /// growth per minute over the last 1 and 5 minutes, and for caches with a
