@@ -2,6 +2,7 @@
 // same files. Prints a table; asserts nothing. See README "Benchmarks".
 //
 //   swift run -c release slabwatch-bench [iterations] [procfs] [sysfs]
+//   swift run -c release slabwatch-bench --state-encoding-only
 import CAllocationCounter
 import Glibc
 import Logging
@@ -11,6 +12,7 @@ import SlabWatchCore
 let arguments = CommandLine.arguments
 let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 2000 : 2000
 let detectorOnly = arguments.contains("--detector-only")
+let stateEncodingOnly = arguments.contains("--state-encoding-only")
 let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
                         sysfs: arguments.count > 3 ? arguments[3] : "/sys")
 let files = ["slabinfo", "meminfo", "sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"].map { "\(paths.procfs)/\($0)" }
@@ -65,7 +67,7 @@ func readWhole(_ path: String, into buffer: inout [UInt8], chunk: Int) -> Int {
     return calls
 }
 
-if !detectorOnly {
+if !detectorOnly && !stateEncodingOnly {
 // 1. The kernel's cost: open, read to EOF and close the same files, no parsing.
 var raw = [UInt8](repeating: 0, count: 1 << 20)
 let kernel = measure("kernel: read the 5 files (no parsing)") {
@@ -147,7 +149,7 @@ do {
 print("")
 let detectorCases: [(Int, Bool)] = arguments.contains("--detector-only")
     ? [(5000, true)] : [(250, false), (250, true), (5000, false), (5000, true)]
-for (cacheCount, growing) in detectorCases {
+for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
     do {
         // Room for every cache: the default ring keeps at most 2,560 series.
         var ring = SampleRing(configuration: .init(maxSeries: 16 + cacheCount + cacheCount / 4))
@@ -187,6 +189,19 @@ for (cacheCount, growing) in detectorCases {
         let label = "detector: \(cacheCount) caches, \(growing ? "all growing" : "quiet")"
         print("\(padded(label, 46)) \(fixed(perEvaluation * 1e6, width: 8, places: 1)) µs CPU")
     }
+}
+
+// 8. The state encoder on long lists and many keys (a ring's series names, a
+//    detector's findings): each insert must cost the same however many came
+//    before, so doubling the count doubles the time.
+print("")
+for count in [10_000, 20_000, 40_000] {
+    let names = (0..<count).map { "cache-\($0)" }
+    let keyed = Dictionary(uniqueKeysWithValues: names.map { ($0, UInt64($0.utf8.count)) })
+    let start = cpuSeconds()
+    _ = try StateEncoder.encode(names)
+    _ = try StateEncoder.encode(keyed)
+    report("state encoder: \(count) list items + \(count) keys", cpuSeconds() - start, allocations: nil)
 }
 
 // Without Foundation: fixed-width columns for the table above.

@@ -48,7 +48,23 @@ public struct StateFormatError: Error, Sendable, Equatable, CustomStringConverti
 // MARK: binary form
 
 extension StateNode {
-    private enum Tag: UInt8 { case null, `false`, `true`, integer, unsigned, double, string, bytes, array, object, words32, words64 }
+    /// The first byte of every node. The values are the file format: each is
+    /// written out so that reordering or inserting a case cannot change what a
+    /// saved file means (Tests/Fixtures/state holds a file of format 2).
+    private enum Tag: UInt8 {
+        case null = 0
+        case `false` = 1
+        case `true` = 2
+        case integer = 3
+        case unsigned = 4
+        case double = 5
+        case string = 6
+        case bytes = 7
+        case array = 8
+        case object = 9
+        case words32 = 10
+        case words64 = 11
+    }
     static let maximumDepth = 64
     /// Nodes one parse may build. A node takes one byte in the file but a few
     /// dozen in memory, so a file of a million empty arrays would cost far more
@@ -243,42 +259,58 @@ public enum StateEncoder {
 }
 
 /// A node under construction; containers write into it by reference.
+///
+/// Members and items live in stored properties of their own, so an insert
+/// mutates the one array or dictionary in place. (Kept inside an enum's
+/// payload, every insert copied the whole container: encoding n items cost
+/// n²/2 copies.)
 private final class NodeRef {
-    private enum Content { case value(StateNode), object([String: NodeRef]), array([NodeRef]) }
-    private var content = Content.value(.null)
+    private enum Kind { case value, object, array }
+    private var kind = Kind.value
+    private var value = StateNode.null
+    private var members: [String: NodeRef] = [:]
+    private var items: [NodeRef] = []
 
     var node: StateNode {
-        switch content {
-        case .value(let node): node
-        case .object(let members): .object(members.mapValues(\.node))
-        case .array(let items): .array(items.map(\.node))
+        switch kind {
+        case .value: value
+        case .object: .object(members.mapValues(\.node))
+        case .array: .array(items.map(\.node))
         }
     }
 
-    func set(_ node: StateNode) { content = .value(node) }
+    /// Turns the node into `new`, dropping what it held as another kind.
+    private func become(_ new: Kind) {
+        guard kind != new else { return }
+        kind = new
+        value = .null
+        members = [:]
+        items = []
+    }
+
+    func set(_ node: StateNode) {
+        become(.value)
+        value = node
+    }
 
     func member(_ key: String) -> NodeRef {
-        var members: [String: NodeRef] = [:]
-        if case .object(let existing) = content { members = existing }
+        become(.object)
         let child = NodeRef()
         members[key] = child
-        content = .object(members)
         return child
     }
 
-    func beginObject() { if case .object = content {} else { content = .object([:]) } }
-    func beginArray() { if case .array = content {} else { content = .array([]) } }
+    func beginObject() { become(.object) }
+    func beginArray() { become(.array) }
 
     func appendItem() -> NodeRef {
-        var items: [NodeRef] = []
-        if case .array(let existing) = content { items = existing }
+        become(.array)
         let child = NodeRef()
         items.append(child)
-        content = .array(items)
         return child
     }
 
-    var itemCount: Int { if case .array(let items) = content { items.count } else { 0 } }
+    var itemCount: Int { kind == .array ? items.count : 0 }
 
     func store<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws {
         if let primitive = StateNode.primitive(value) { set(primitive); return }
