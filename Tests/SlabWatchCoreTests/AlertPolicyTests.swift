@@ -22,7 +22,7 @@ struct AlertPolicyTests {
         var policy = AlertPolicy()
         let (alerts, _) = policy.alerts(for: Self.report([(.opened, Self.finding("kmalloc-32", firstSeen: 0))]), now: 0)
         let alert = try #require(alerts.first)
-        #expect(alert.kind == .findingOpened && alert.priority == 4)
+        #expect(alert.kind == .findingOpened && alert.priority == .warning)
         #expect(alert.value("MESSAGE_ID") == "aaecc68b8b2e4066a6955852ef5fcbf7")
         #expect(alert.value("SYSLOG_IDENTIFIER") == "slabwatch")
         #expect(alert.value("SLABWATCH_SLAB") == "kmalloc-32")
@@ -58,11 +58,30 @@ struct AlertPolicyTests {
         #expect(other.alerts.count == 1)  // per cache, not global
     }
 
+    /// journald reads PRIORITY; the log line on stderr reads `priority`: for
+    /// every kind of alert the two say the same, in syslog's numbers.
+    @Test(arguments: [.opened, .escalated, .reclassified, .resolved, .attributed] as [GrowthDetector.Event.Kind])
+    func priorityFieldIsThePriority(kind: GrowthDetector.Event.Kind) throws {
+        var policy = AlertPolicy()
+        let alert = try #require(Alert.from(kind, policy: &policy))
+        #expect(alert.value("PRIORITY") == String(alert.priority.rawValue))
+        #expect(Alert.Priority.allCases.map(\.rawValue) == [2, 4, 5, 6])  // syslog's crit, warning, notice, info
+    }
+
+    @Test func trendAlertPriorityFieldIsThePriority() throws {
+        var policy = AlertPolicy()
+        let trend = GrowthDetector.Report(trend: SlabTrend(
+            windowSeconds: 3600, fits: [.init(memory: .slabUnreclaimable, driver: .time, bytesPerUnit: 1e5, rSquared: 0.99)],
+            limitShare: 0.5, limitBytes: 8e9, secondsToLimit: 50_000))
+        let alert = try #require(policy.alerts(for: trend, now: 1).alerts.first)
+        #expect(alert.priority == .warning && alert.value("PRIORITY") == "4")
+    }
+
     @Test func trendAlertsOnceUntilItRecedes() {
         var policy = AlertPolicy()
         func trend(_ seconds: Double?) -> GrowthDetector.Report {
             GrowthDetector.Report(trend: SlabTrend(
-                windowSeconds: 3600, fits: [.init(memory: "slab_unreclaimable", driver: .time, bytesPerUnit: 1e5, rSquared: 0.99)],
+                windowSeconds: 3600, fits: [.init(memory: .slabUnreclaimable, driver: .time, bytesPerUnit: 1e5, rSquared: 0.99)],
                 limitShare: 0.5, limitBytes: 8e9, secondsToLimit: seconds))
         }
         #expect(policy.alerts(for: trend(200_000), now: 0).alerts.isEmpty)  // beyond the 24 h horizon
@@ -84,5 +103,13 @@ struct SnapshotFindingsTests {
         #expect(shown.count == 33)
         #expect(shown.first?.slab == "growing")
         #expect(shown.last?.slab == "cache31")  // the report lists resolved ones newest first
+    }
+}
+
+extension Alert {
+    /// The alert `policy` sends for one event of `kind` on a fresh finding.
+    static func from(_ kind: GrowthDetector.Event.Kind, policy: inout AlertPolicy) -> Alert? {
+        let finding = AlertPolicyTests.finding("kmalloc-32", firstSeen: 0, state: kind == .resolved ? .resolved : .open)
+        return policy.alerts(for: AlertPolicyTests.report([(kind, finding)]), now: 0).alerts.first
     }
 }

@@ -41,7 +41,7 @@ struct AttributedFindingTests {
         // The alert, and every later one of the finding, names the call site.
         var policy = AlertPolicy()
         let alert = try #require(policy.alerts(for: [event], now: 5).alerts.first)
-        #expect(alert.kind == .findingAttributed && alert.priority == 5)
+        #expect(alert.kind == .findingAttributed && alert.priority == .notice)
         #expect(alert.value("SLABWATCH_CALL_SITE") == "foo_attach_inode+0x2a" && alert.value("SLABWATCH_MODULE") == "foo")
         #expect(alert.value("SLABWATCH_CALL_SITE_SHARE") == "0.990")
         // In the snapshot, ranked, with the stack.

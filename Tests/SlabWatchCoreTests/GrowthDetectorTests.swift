@@ -130,7 +130,7 @@ struct GrowthDetectorTests {
         #expect(finding.message.contains("Inodes have only risen so far"))
         let trend = try #require(report.trend)
         #expect(trend.secondsToLimit != nil)
-        let perInode = try #require(trend.fits.first { $0.memory == "slab_unreclaimable" && $0.driver == .inodes })
+        let perInode = try #require(trend.fits.first { $0.memory == .slabUnreclaimable && $0.driver == .inodes })
         #expect(abs(perInode.bytesPerUnit - 32768) / 32768 < 0.05)
     }
 

@@ -67,9 +67,18 @@ final class AlertRouter: Sendable {
         for field in alert.fields where field.name != "MESSAGE" {
             metadata[field.name.lowercased()] = "\(field.value)"
         }
-        logger.log(level: alert.priority <= 2 ? .critical : alert.priority <= 4 ? .warning : alert.priority == 5 ? .notice : .info,
-                   "\(alert.message)", metadata: metadata)
+        logger.log(level: Self.level(alert.priority), "\(alert.message)", metadata: metadata)
         count(AlertOutcome(sink: "stderr", result: "sent"))
+    }
+
+    /// The log level of an alert on stderr: its syslog priority's namesake.
+    static func level(_ priority: Alert.Priority) -> Logger.Level {
+        switch priority {
+        case .critical: .critical
+        case .warning: .warning
+        case .notice: .notice
+        case .info: .info
+        }
     }
 
     private func count(_ outcome: AlertOutcome, by amount: UInt64 = 1) {

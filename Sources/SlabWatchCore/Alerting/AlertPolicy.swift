@@ -28,9 +28,16 @@ public struct Alert: Sendable, Equatable {
         public var value: String
     }
 
+    /// The syslog priorities alerts use; the raw value is journald's `PRIORITY`.
+    public enum Priority: Int, Sendable, CaseIterable {
+        case critical = 2
+        case warning = 4
+        case notice = 5
+        case info = 6
+    }
+
     public var kind: Kind
-    /// syslog priority: 2 critical, 4 warning, 5 notice, 6 info.
-    public var priority: Int
+    public var priority: Priority
     public var message: String
     /// Every field, MESSAGE, MESSAGE_ID and PRIORITY included.
     public var fields: [Field]
@@ -124,29 +131,29 @@ public struct AlertPolicy: Sendable {
     static func alert(_ event: GrowthDetector.Event) -> Alert {
         let f = event.finding
         let kind: Alert.Kind
-        let priority: Int
+        let priority: Alert.Priority
         switch event.kind {
         case .opened:
             kind = .findingOpened
-            priority = f.severity == .critical ? 2 : f.severity == .info ? 6 : 4
+            priority = f.severity == .critical ? .critical : f.severity == .info ? .info : .warning
         case .escalated:
             kind = .findingEscalated
-            priority = 2
+            priority = .critical
         case .reclassified:
             kind = .findingReclassified
-            priority = f.classification == .leakLike ? 4 : 5
+            priority = f.classification == .leakLike ? .warning : .notice
         case .resolved:
             kind = .findingResolved
-            priority = 6
+            priority = .info
         case .attributed:
             kind = .findingAttributed
-            priority = 5
+            priority = .notice
         }
         let message = event.kind == .resolved ? "Resolved: \(f.message)" : f.message
         let fields: [Alert.Field] = [
             .init(name: "MESSAGE", value: message),
             .init(name: "MESSAGE_ID", value: kind.messageID),
-            .init(name: "PRIORITY", value: String(priority)),
+            .init(name: "PRIORITY", value: String(priority.rawValue)),
             .init(name: "SYSLOG_IDENTIFIER", value: "slabwatch"),
             .init(name: "SLABWATCH_ALERT", value: kind.rawValue),
             .init(name: "SLABWATCH_SLAB", value: f.slab),
@@ -181,7 +188,7 @@ public struct AlertPolicy: Sendable {
     }
 
     private mutating func trendAlert(_ trend: SlabTrend?) -> Alert? {
-        guard let trend, let fit = trend.fits.first(where: { $0.memory == "slab_unreclaimable" && $0.driver == .time }),
+        guard let trend, let fit = trend.fits.first(where: { $0.memory == .slabUnreclaimable && $0.driver == .time }),
               let seconds = trend.secondsToLimit, fit.rSquared >= settings.trendMinRSquared
         else {
             trendArmed = true
@@ -193,10 +200,11 @@ public struct AlertPolicy: Sendable {
         let limit = trend.limitBytes.map { Human.bytes($0) } ?? "the limit"
         let message = "Unreclaimable slab grows \(Human.bytes(fit.bytesPerUnit * 3600)) per hour (R² \(Human.decimal(fit.rSquared, 3)) over \(Human.duration(trend.windowSeconds))); at this rate it reaches \(limit) (\(Human.decimal(trend.limitShare * 100, 0)) % of MemTotal) in \(Human.duration(seconds))."
         let kind = Alert.Kind.unreclaimableTrend
-        return Alert(kind: kind, priority: 4, message: message, fields: [
+        let priority = Alert.Priority.warning
+        return Alert(kind: kind, priority: priority, message: message, fields: [
             .init(name: "MESSAGE", value: message),
             .init(name: "MESSAGE_ID", value: kind.messageID),
-            .init(name: "PRIORITY", value: "4"),
+            .init(name: "PRIORITY", value: String(priority.rawValue)),
             .init(name: "SYSLOG_IDENTIFIER", value: "slabwatch"),
             .init(name: "SLABWATCH_ALERT", value: kind.rawValue),
             .init(name: "SLABWATCH_BYTES_PER_SECOND", value: Human.decimal(fit.bytesPerUnit, 1)),

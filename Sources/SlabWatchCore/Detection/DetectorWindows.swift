@@ -154,9 +154,24 @@ struct WindowSet: Sendable {
 /// and each file driver over the longest window, and when SUnreclaim would
 /// reach a share of MemTotal at its current rate (the `predict_linear` idea).
 public struct SlabTrend: Sendable, Equatable {
+    /// Which slab total a fit is of; the raw value is the `memory` label.
+    public enum Memory: String, Sendable, CaseIterable, Comparable {
+        case slab
+        case slabUnreclaimable = "slab_unreclaimable"
+
+        /// The ring column holding it.
+        var counter: SampleRing.Counter {
+            switch self {
+            case .slab: .slabBytes
+            case .slabUnreclaimable: .slabUnreclaimableBytes
+            }
+        }
+
+        public static func < (a: Memory, b: Memory) -> Bool { a.rawValue < b.rawValue }
+    }
+
     public struct Fit: Sendable, Equatable {
-        /// `slab_unreclaimable` or `slab`.
-        public var memory: String
+        public var memory: Memory
         public var driver: GrowthDriver
         public var bytesPerUnit: Double
         public var rSquared: Double
@@ -173,17 +188,17 @@ public struct SlabTrend: Sendable, Equatable {
     static func fit(_ window: FittedWindow?, latest: Sample, limitShare: Double) -> SlabTrend? {
         guard let window else { return nil }
         var fits: [Fit] = []
-        for (name, column) in [("slab", SampleRing.Counter.slabBytes), ("slab_unreclaimable", .slabUnreclaimableBytes)] {
-            guard let y = window.memory(column) else { continue }
+        for memory in Memory.allCases {
+            guard let y = window.memory(memory.counter) else { continue }
             for driver in window.drivers where driver.inodeCache == nil {
                 guard let fit = LinearFit.fit(driver.values, y) else { continue }
-                fits.append(Fit(memory: name, driver: driver.driver, bytesPerUnit: fit.slope, rSquared: fit.rSquared))
+                fits.append(Fit(memory: memory, driver: driver.driver, bytesPerUnit: fit.slope, rSquared: fit.rSquared))
             }
         }
         let limit = latest.meminfo?.totalBytes.map { Double($0) * limitShare }
         var seconds: Double?
         if let limit, let current = latest.meminfo?.slabUnreclaimableBytes,
-           let rate = fits.first(where: { $0.memory == "slab_unreclaimable" && $0.driver == .time }),
+           let rate = fits.first(where: { $0.memory == .slabUnreclaimable && $0.driver == .time }),
            rate.bytesPerUnit > 0 {
             seconds = max(0, (limit - Double(current)) / rate.bytesPerUnit)
         }

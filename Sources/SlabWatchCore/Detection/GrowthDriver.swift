@@ -19,14 +19,11 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
         }
     }
 
-    /// The driver's value in one sample; nil when its source was down.
+    /// The driver's value in one sample; nil when its source was down. Read
+    /// through its ring column, so a sample and the ring cannot disagree.
     func value(in sample: Sample) -> Double? {
-        switch self {
-        case .inodes: sample.inodes.map { Double($0.inodes) }
-        case .dentries: sample.dentries.map { Double($0.dentries) }
-        case .openFiles: sample.fileHandles.map { Double($0.allocated) }
-        case .time: Double(sample.timestampMilliseconds) / 1000
-        }
+        guard let counter = ringCounter else { return Double(sample.timestampMilliseconds) / 1000 }
+        return counter.value(in: sample).map { Double($0) }
     }
 
     /// "per cached inode", for the sentence.

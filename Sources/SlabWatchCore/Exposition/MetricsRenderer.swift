@@ -167,7 +167,7 @@ public enum MetricsRenderer {
         let fits = trend.fits.sorted { ($0.driver.rawValue, $0.memory) < ($1.driver.rawValue, $1.memory) }
         out.family("slabwatch_trend_bytes_per_unit", .gauge, help: "Slope of Slab / SUnreclaim against each driver over the longest window.")
         for fit in fits {
-            out.sample("slabwatch_trend_bytes_per_unit", labels: ["driver": fit.driver.rawValue, "memory": fit.memory], fit.bytesPerUnit)
+            out.sample("slabwatch_trend_bytes_per_unit", labels: ["driver": fit.driver.rawValue, "memory": fit.memory.rawValue], fit.bytesPerUnit)
         }
         if let seconds = trend.secondsToLimit {
             out.family("slabwatch_trend_limit_seconds", .gauge, help: "Seconds until SUnreclaim reaches the configured share of MemTotal at its current rate.")
@@ -175,7 +175,7 @@ public enum MetricsRenderer {
         }
         out.family("slabwatch_trend_r_squared", .gauge, help: "R squared of the Slab / SUnreclaim trend fits.")
         for fit in fits {
-            out.sample("slabwatch_trend_r_squared", labels: ["driver": fit.driver.rawValue, "memory": fit.memory], fit.rSquared)
+            out.sample("slabwatch_trend_r_squared", labels: ["driver": fit.driver.rawValue, "memory": fit.memory.rawValue], fit.rSquared)
         }
     }
 

@@ -147,7 +147,7 @@ public enum SnapshotRenderer {
         json.key("fits"); json.beginArray()
         for fit in trend.fits {
             json.beginObject()
-            json.key("memory"); json.string(fit.memory)
+            json.key("memory"); json.string(fit.memory.rawValue)
             json.key("driver"); json.string(fit.driver.rawValue)
             json.key("bytes_per_unit"); json.number(fit.bytesPerUnit)
             json.key("r_squared"); json.number(fit.rSquared)

@@ -35,6 +35,20 @@ public struct SampleRing: Sendable {
     /// open files) and the slab totals the trend fits (Slab, SUnreclaim, SReclaimable).
     public enum Counter: Int, CaseIterable, Sendable {
         case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes
+
+        /// The counter's value in one sample; nil when its source was down.
+        /// The one place that says which field of a sample each column holds
+        /// (the detector's drivers read their values through it too).
+        public func value(in sample: Sample) -> UInt64? {
+            switch self {
+            case .inodes: sample.inodes?.inodes
+            case .dentries: sample.dentries?.dentries
+            case .openFiles: sample.fileHandles?.allocated
+            case .slabBytes: sample.meminfo?.slabBytes
+            case .slabUnreclaimableBytes: sample.meminfo?.slabUnreclaimableBytes
+            case .slabReclaimableBytes: sample.meminfo?.slabReclaimableBytes
+            }
+        }
     }
 
     /// Marks "not measured in this sample" (cache absent, source down).
@@ -112,12 +126,12 @@ public struct SampleRing: Sendable {
             guard register(cache.name) else { break }
         }
         let counters = (
-            sample.inodes?.inodes ?? Self.absent,
-            sample.dentries?.dentries ?? Self.absent,
-            sample.fileHandles?.allocated ?? Self.absent,
-            sample.meminfo?.slabBytes ?? Self.absent,
-            sample.meminfo?.slabUnreclaimableBytes ?? Self.absent,
-            sample.meminfo?.slabReclaimableBytes ?? Self.absent)
+            Counter.inodes.value(in: sample) ?? Self.absent,
+            Counter.dentries.value(in: sample) ?? Self.absent,
+            Counter.openFiles.value(in: sample) ?? Self.absent,
+            Counter.slabBytes.value(in: sample) ?? Self.absent,
+            Counter.slabUnreclaimableBytes.value(in: sample) ?? Self.absent,
+            Counter.slabReclaimableBytes.value(in: sample) ?? Self.absent)
         let row = fine.beginRow(time: sample.timestampMilliseconds, counters: counters)
         let toCoarse = appended % configuration.coarseEvery == 0
         for cache in sample.caches {

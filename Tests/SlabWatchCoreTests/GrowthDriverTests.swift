@@ -1,0 +1,35 @@
+import Testing
+@testable import SlabWatchCore
+
+/// Which field of a sample each driver and each ring column is: one mapping,
+/// so what the detector reads from the latest sample and what it reads from
+/// the ring are the same number.
+struct GrowthDriverTests {
+    static let sample = Sample(
+        timestampMilliseconds: 1_795_600_000_000,
+        meminfo: Meminfo(fields: [.init(name: "Slab", value: 7 << 20, isBytes: true),
+                                  .init(name: "SReclaimable", value: 3 << 20, isBytes: true),
+                                  .init(name: "SUnreclaim", value: 4 << 20, isBytes: true)]),
+        inodes: InodeCounts(inodes: 11, freeInodes: 1),
+        dentries: DentryCounts(dentries: 13, unusedDentries: 2),
+        fileHandles: FileHandleCounts(allocated: 17, maximum: 100))
+
+    @Test(arguments: GrowthDriver.allCases)
+    func driverReadsWhatTheRingStores(driver: GrowthDriver) throws {
+        var ring = SampleRing()
+        ring.append(Self.sample)
+        let value = try #require(driver.value(in: Self.sample))
+        if let counter = driver.ringCounter {
+            #expect(ring.fine.counter(counter, at: 0).map { Double($0) } == value)
+        } else {
+            #expect(driver == .time && value == Double(ring.fine.time(at: 0)) / 1000)
+        }
+    }
+
+    /// Each counter is its own field: 11 inodes, 13 dentries, 17 open files, and the slab totals.
+    @Test func eachCounterIsItsOwnField() {
+        #expect(SampleRing.Counter.allCases.map { $0.value(in: Self.sample) } == [11, 13, 17, 7 << 20, 4 << 20, 3 << 20])
+        #expect(SlabTrend.Memory.allCases.map { $0.counter.value(in: Self.sample) } == [7 << 20, 4 << 20])
+        #expect(Set(GrowthDriver.allCases.compactMap(\.ringCounter)).count == GrowthDriver.allCases.count - 1)
+    }
+}
