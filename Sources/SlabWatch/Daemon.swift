@@ -203,14 +203,7 @@ public final class Daemon: @unchecked Sendable {
         alerts?.apply(new.alerts)
         attribution?.apply(new.attribution)
         webSecurity?.reload(path: new.webConfigFile, reason: "SIGHUP")
-        let restartOnly = [
-            ("web.*", new.listenAddresses != configuration.listenAddresses || new.limits != configuration.limits),
-            ("ring.*", new.ring != configuration.ring),
-            ("sampler.max-caches", new.sampler.limits.maxCaches != configuration.sampler.limits.maxCaches),
-            ("alerts.journal-socket", new.journalSocket != configuration.journalSocket),
-            ("state.*", new.state != configuration.state),
-            ("log.level", new.logLevel != configuration.logLevel),
-        ].filter(\.1).map(\.0)
+        let restartOnly = configuration.restartOnlyChanges(to: new)
         if !restartOnly.isEmpty {
             logger.warning("changed keys that take effect after a restart", metadata: ["keys": "\(restartOnly.joined(separator: ","))"])
         }

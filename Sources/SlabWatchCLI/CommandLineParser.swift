@@ -9,8 +9,9 @@ struct CommandSpec {
     var options: [(name: String, value: String, help: String)] = []
     var flags: [(name: String, help: String)] = []
     var arguments: [(name: String, help: String)] = []
-    /// The configuration keys the command reads, by prefix.
-    var keyPrefixes: [String] = []
+    /// The configuration keys the command reads, by section.
+    var keySections: [Configuration.Section] = []
+    var keyPrefixes: [String] { keySections.map(\.prefix) }
 }
 
 /// One parsed command line.

@@ -15,7 +15,7 @@ let detectorOnly = arguments.contains("--detector-only")
 let stateEncodingOnly = arguments.contains("--state-encoding-only")
 let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
                         sysfs: arguments.count > 3 ? arguments[3] : "/sys")
-let files = ["slabinfo", "meminfo", "sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"].map { "\(paths.procfs)/\($0)" }
+let files = KernelPaths.procFiles.map { "\(paths.procfs)/\($0)" }
 
 /// CPU seconds (user + system) of this process so far.
 func cpuSeconds() -> Double {

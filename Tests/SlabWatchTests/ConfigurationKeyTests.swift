@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 @testable import SlabWatch
 import SlabWatchCore
+import Systemd
 
 /// Every key is declared once, in `Configuration.keys`; README's table, the
 /// shipped file and the flags are held against it here.
@@ -52,6 +53,60 @@ struct ConfigurationKeyTests {
         }
         #expect(throws: KeyFlags.UsageError.self) { try KeyFlags.split(["--sampler.interval"]) }
         #expect(try KeyFlags.split(["--config", "x", "--json"]).rest == ["--config", "x", "--json"])
+    }
+}
+
+/// What the key table says about each key, held against the code that acts
+/// on it: SIGHUP's restart-only warning, the sections commands name, and
+/// defaults that live in another module.
+struct ConfigurationKeyUseTests {
+    /// Texts to try as a key's other value; the first the key accepts that
+    /// changes the configuration is used.
+    static let candidates = ["false", "true", "2", "3", "100", "0.5", "0.8", "7s", "3m", "1h", "20ms", "1MiB", "64KiB",
+                             ":10078", "/tmp/slabwatch-other", "x.*", "debug", "2m, 20m"]
+
+    /// `key` set to a value other than its default, or nil when no candidate fits.
+    static func changed(_ key: ConfigurationKey) -> Configuration? {
+        for text in candidates {
+            var configuration = Configuration()
+            let values = key.isList ? text.components(separatedBy: ", ") : [text]
+            guard (try? configuration.set(key.name, to: values, origin: "test")) != nil, configuration != Configuration() else { continue }
+            return configuration
+        }
+        return nil
+    }
+
+    /// A key the table calls reloadable is applied by SIGHUP without a word; any
+    /// other is named in the restart-only warning (itself or its section as `web.*`).
+    @Test func restartOnlyWarningFollowsTheTable() throws {
+        for key in Configuration.keys {
+            let new = try #require(Self.changed(key), "\(key.name): no candidate value changes it; add one")
+            let named = Configuration().restartOnlyChanges(to: new)
+            let section = String(key.name.prefix { $0 != "." }) + ".*"
+            if key.reloadable {
+                #expect(named.isEmpty, "\(key.name) is reloadable, yet a change to it warns about \(named)")
+            } else {
+                #expect(named == [key.name] || named == [section], "\(key.name) takes a restart, yet a change to it warns about \(named)")
+            }
+        }
+    }
+
+    /// The sections commands name are the table's, in its order.
+    @Test func sectionsAreTheTables() {
+        var tableOrder: [String] = []
+        for key in Configuration.keys {
+            let section = String(key.name.prefix { $0 != "." })
+            if !tableOrder.contains(section) { tableOrder.append(section) }
+        }
+        #expect(Configuration.Section.allCases.map(\.rawValue) == tableOrder)
+        for section in Configuration.Section.allCases {
+            #expect(Configuration.keys.contains { $0.name.hasPrefix(section.prefix) }, "\(section) has no key")
+        }
+    }
+
+    @Test func journalSocketDefaultIsJournals() {
+        #expect(Configuration().journalSocket == Journal.defaultSocketPath)
+        #expect(Configuration.keys.first { $0.name == "alerts.journal-socket" }?.defaultText == Journal.defaultSocketPath)
     }
 }
 

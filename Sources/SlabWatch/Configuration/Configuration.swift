@@ -1,6 +1,7 @@
 public import Logging
 public import SlabWatchCore
 public import SlabWatchHTTP
+import Systemd
 
 /// Everything the daemon can be told. Embedded defaults make it run with no
 /// file; a YAML file (keys in README and `config/slabwatch.yml`) overrides
@@ -20,7 +21,7 @@ public struct Configuration: Sendable, Equatable {
     public var logLevel = Logger.Level.info
     public var alerts = AlertPolicy.Settings()
     /// Where journald's socket is expected; with none there, alerts go to stderr.
-    public var journalSocket = "/run/systemd/journal/socket"
+    public var journalSocket = Journal.defaultSocketPath
     public var state = PersistenceSettings()
     public var attribution = AttributionSettings()
     /// Read when no `--config` is given and the file exists.
@@ -46,6 +47,21 @@ public struct Configuration: Sendable, Equatable {
         do { try setting(&self, values) } catch {
             throw ConfigurationError(origin: origin, line: nil, key: key, message: error.message)
         }
+    }
+
+    /// What differs in `new` that SIGHUP cannot apply: the keys the table marks
+    /// `reloadable: false`, a whole section as `web.*` when all of its such
+    /// keys land in one value. `ConfigurationKeyTests` holds this list and the
+    /// table's `reloadable` together, key by key.
+    func restartOnlyChanges(to new: Configuration) -> [String] {
+        [
+            ("web.*", new.listenAddresses != listenAddresses || new.limits != limits),
+            ("ring.*", new.ring != ring),
+            ("sampler.max-caches", new.sampler.limits.maxCaches != sampler.limits.maxCaches),
+            ("alerts.journal-socket", new.journalSocket != journalSocket),
+            ("state.*", new.state != state),
+            ("log.level", new.logLevel != logLevel),
+        ].filter(\.1).map(\.0)
     }
 
     /// Checks the whole: the filter regexes compile (the setters check them

@@ -2,6 +2,7 @@ import LinearRegex
 import Logging
 import SlabWatchCore
 import SlabWatchHTTP
+import Systemd
 
 /// Why a value was refused, without the key (the caller adds key and line).
 struct InvalidValue: Error {
@@ -194,7 +195,7 @@ extension Configuration {
               "alert when SUnreclaim would reach its limit within this long") { config, values throws(InvalidValue) in
             config.alerts.trendHorizonSeconds = try duration(values, in: 60...86_400 * 365)
         },
-        .init("alerts.journal-socket", default: "/run/systemd/journal/socket", reloadable: false,
+        .init("alerts.journal-socket", default: Journal.defaultSocketPath, reloadable: false,
               "where journald is expected; with no socket there, or nobody listening, alerts go to stderr") { config, values throws(InvalidValue) in
             config.journalSocket = try path(values)
         },
@@ -240,6 +241,15 @@ extension Configuration {
     static let settings: [String: Setter] = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0.set) })
     static let listKeys: Set<String> = Set(keys.filter(\.isList).map(\.name))
     static let sections: Set<String> = Set(keys.map { String($0.name.prefix { $0 != "." }) })
+
+    /// The table's sections, in its order, for the commands to say which keys
+    /// they read (`ConfigurationKeyTests` holds them to the table).
+    public enum Section: String, CaseIterable, Sendable {
+        case web, path, sampler, ring, slab, detector, alerts, state, attribution, log
+
+        /// `web.`: what every key of the section starts with.
+        public var prefix: String { rawValue + "." }
+    }
 
     private static func single(_ values: [String]) throws(InvalidValue) -> String {
         guard values.count == 1 else { throw InvalidValue(message: "expected one value") }

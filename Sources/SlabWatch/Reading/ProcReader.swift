@@ -15,6 +15,9 @@ public struct KernelPaths: Sendable, Equatable {
         files = .init(procfs: procfs, sysfs: sysfs)
     }
 
+    /// The files read under `procfs`, relative to it: what a recording copies.
+    public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr]
+
     var slabinfo: String { files.slabinfo }
     var meminfo: String { files.meminfo }
     var inodeNr: String { files.inodeNr }
@@ -25,12 +28,18 @@ public struct KernelPaths: Sendable, Equatable {
     private struct Files: Sendable, Equatable {
         let slabinfo, meminfo, inodeNr, dentryState, fileNr, slabDirectory: String
 
+        static let slabinfo = "slabinfo"
+        static let meminfo = "meminfo"
+        static let inodeNr = "sys/fs/inode-nr"
+        static let dentryState = "sys/fs/dentry-state"
+        static let fileNr = "sys/fs/file-nr"
+
         init(procfs: String, sysfs: String) {
-            slabinfo = procfs + "/slabinfo"
-            meminfo = procfs + "/meminfo"
-            inodeNr = procfs + "/sys/fs/inode-nr"
-            dentryState = procfs + "/sys/fs/dentry-state"
-            fileNr = procfs + "/sys/fs/file-nr"
+            slabinfo = procfs + "/" + Self.slabinfo
+            meminfo = procfs + "/" + Self.meminfo
+            inodeNr = procfs + "/" + Self.inodeNr
+            dentryState = procfs + "/" + Self.dentryState
+            fileNr = procfs + "/" + Self.fileNr
             slabDirectory = sysfs + "/kernel/slab"
         }
     }

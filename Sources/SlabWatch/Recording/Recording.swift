@@ -9,7 +9,7 @@ import Glibc
 /// `cp` in a shell loop makes one too. A sample without `sys/` uses the
 /// newest earlier sample's, so reclaimability is recorded only when caches change.
 public enum Recording {
-    static let procFiles = ["slabinfo", "meminfo", "sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"]
+    static let procFiles = KernelPaths.procFiles
 
     /// `DIR/RECORDING`: what replay needs to read the samples as they were.
     static let metadataFile = "RECORDING"
