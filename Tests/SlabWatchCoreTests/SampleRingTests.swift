@@ -241,3 +241,21 @@ struct SampleRingInodeCacheTests {
         #expect(!InodeCacheSelector.standard.selects(Self.inodeCache("dentry", objects: 1)))
     }
 }
+
+/// Growth per minute, as top and the web page show it beside each cache.
+struct GrowthPerMinuteTests {
+    @Test func footprintAndCountersPerMinuteOverTheLastSeconds() {
+        var ring = SampleRing()
+        #expect(ring.footprintPerMinute("a", seconds: 60) == nil)  // no history
+        // a grows one 4 KiB slab every 5 s sample: 48 KiB per minute; the inode count by 10 a sample.
+        for t in 0..<30 {
+            ring.append(SampleRingTests.sample(Int64(t) * 5000, [SampleRingTests.cache("a", slabs: UInt64(10 + t))],
+                                               inodes: UInt64(1000 + 10 * t)))
+        }
+        for seconds in [60.0, 300] {
+            #expect(abs((ring.footprintPerMinute("a", seconds: seconds) ?? 0) - 12 * 4096) < 1e-6)
+            #expect(abs((ring.counterPerMinute(.inodes, seconds: seconds) ?? 0) - 120) < 1e-9)
+        }
+        #expect(ring.footprintPerMinute("absent", seconds: 60) == nil)
+    }
+}

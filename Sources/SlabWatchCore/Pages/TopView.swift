@@ -52,8 +52,8 @@ public enum TopView {
     public static func render(sample: Sample, ring: SampleRing, report: GrowthDetector.Report, options: Options) -> [String] {
         let open = Dictionary(report.findings.filter { $0.state == .open }.map { ($0.slab, $0) }, uniquingKeysWith: { a, _ in a })
         var rows = sample.caches.filter { options.filter?.wholeMatch($0.name) ?? true }.map { cache in
-            Row(cache: cache, perMinute1: growthPerMinute(ring, cache.name, seconds: 60),
-                perMinute5: growthPerMinute(ring, cache.name, seconds: 300), finding: open[cache.name])
+            Row(cache: cache, perMinute1: ring.footprintPerMinute(cache.name, seconds: 60),
+                perMinute5: ring.footprintPerMinute(cache.name, seconds: 300), finding: open[cache.name])
         }
         rows.sort { a, b in
             if (a.finding != nil) != (b.finding != nil) { return a.finding != nil }
@@ -71,25 +71,6 @@ public enum TopView {
     }
 
     // MARK: figures
-
-    /// Footprint change per minute over the last `seconds` of the fine tier
-    /// (or as much of it as the ring holds, at least two samples); nil without history.
-    static func growthPerMinute(_ ring: SampleRing, _ name: String, seconds: Double) -> Double? {
-        guard let series = ring.series(named: name) else { return nil }
-        return perMinute(ring.fine, seconds: seconds) { ring.fine.footprint(series: series, at: $0) }
-    }
-
-    /// How fast `value` changed per minute between the newest slot and the
-    /// oldest one at most `seconds` before it (the oldest there is, if fewer).
-    private static func perMinute(_ tier: SampleRing.Tier, seconds: Double, _ value: (Int) -> UInt64?) -> Double? {
-        guard tier.count >= 2, let latest = value(tier.count - 1) else { return nil }
-        let now = tier.time(at: tier.count - 1)
-        var position = tier.count - 2
-        while position > 0 && Double(elapsedMilliseconds(now, since: tier.time(at: position - 1))) / 1000 <= seconds { position -= 1 }
-        guard let then = value(position) else { return nil }
-        let elapsed = Double(elapsedMilliseconds(now, since: tier.time(at: position))) / 1000
-        return elapsed > 0 ? (Double(latest) - Double(then)) / elapsed * 60 : nil
-    }
 
     private static func ordered(_ a: Row, _ b: Row, by key: SortKey) -> Bool {
         func tie() -> Bool { a.cache.name < b.cache.name }
@@ -110,8 +91,8 @@ public enum TopView {
         let m = sample.meminfo
         func bytes(_ value: UInt64?) -> String { value.map { Human.bytes(Double($0)) } ?? "?" }
         func count(_ value: UInt64?) -> String { value.map { Human.grouped(Double($0)) } ?? "?" }
-        let slabTrend = counterPerMinute(ring, .slabBytes).map { " \(signed($0))/min" } ?? ""
-        let unreclaimableTrend = counterPerMinute(ring, .slabUnreclaimableBytes).map { " \(signed($0))/min" } ?? ""
+        let slabTrend = ring.counterPerMinute(.slabBytes, seconds: 300).map { " \(signed($0))/min" } ?? ""
+        let unreclaimableTrend = ring.counterPerMinute(.slabUnreclaimableBytes, seconds: 300).map { " \(signed($0))/min" } ?? ""
         let open = report.findings.filter { $0.state == .open }
         let critical = open.filter { $0.severity == .critical }.count
         let filter = options.filterText.isEmpty ? "" : "  filter: /\(clean(options.filterText))/"
@@ -123,10 +104,6 @@ public enum TopView {
             "",
         ]
         return lines.map { fit($0, options.width) }
-    }
-
-    private static func counterPerMinute(_ ring: SampleRing, _ counter: SampleRing.Counter) -> Double? {
-        perMinute(ring.fine, seconds: 300) { ring.fine.counter(counter, at: $0) }
     }
 
     /// Which columns fit: all of them from 110 columns, else the essentials

@@ -120,7 +120,7 @@ public enum WebPage {
             ("object size", Human.bytes(Double(cache.objectSize))),
             ("waste", Human.bytes(Double(cache.wasteBytes))),
             ("reclaimable", cache.reclaimable.map { $0 ? "yes (SReclaimable)" : "no (SUnreclaim)" } ?? "unknown"),
-            ("growth per minute, 1 / 5 min", "\(perMinute(TopView.growthPerMinute(inputs.ring, cache.name, seconds: 60))) / \(perMinute(TopView.growthPerMinute(inputs.ring, cache.name, seconds: 300)))"),
+            ("growth per minute, 1 / 5 min", "\(perMinute(inputs.ring.footprintPerMinute(cache.name, seconds: 60))) / \(perMinute(inputs.ring.footprintPerMinute(cache.name, seconds: 300)))"),
         ] + (cache.aliases.isEmpty ? [] : [("also called", aliasList(cache.aliases))])
         for (label, value) in facts { html += "<tr><th>\(Markup.escape(label))</th><td>\(Markup.escape(value))</td></tr>\n" }
         html += "</table>\n"
@@ -213,7 +213,7 @@ public enum WebPage {
     private static func rows(_ inputs: Inputs, top: Int, by order: (TopView.Row, TopView.Row) -> Bool) -> [TopView.Row] {
         let open = Set(inputs.report.findings.filter { $0.state == .open }.map(\.slab))
         return inputs.sample.caches.map { cache in
-            TopView.Row(cache: cache, perMinute1: nil, perMinute5: TopView.growthPerMinute(inputs.ring, cache.name, seconds: 300),
+            TopView.Row(cache: cache, perMinute1: nil, perMinute5: inputs.ring.footprintPerMinute(cache.name, seconds: 300),
                         finding: nil, flagged: open.contains(cache.name))
         }.sorted { order($0, $1) || (!order($1, $0) && $0.cache.name < $1.cache.name) }.prefix(top).map { $0 }
     }
