@@ -1,11 +1,17 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Settings every target shares: Swift 6 language mode (strict concurrency) plus
-/// the upcoming features that make existentials and imports explicit.
+/// Settings every Swift target shares, as swift-log has them: Swift 6 language
+/// mode (strict concurrency) plus the upcoming features that make existentials
+/// and imports explicit (a file uses only the members of modules it imports
+/// itself), and a warning for every public type that says neither Sendable
+/// nor unavailable-Sendable. (swift-log's NonisolatedNonsendingByDefault is
+/// left out: it changes where nonisolated async functions run.)
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .unsafeFlags(["-Xfrontend", "-require-explicit-sendable"]),
 ]
 
 let package = Package(

@@ -9,7 +9,7 @@ import Systemd
 
 /// Owns the daemon's long-lived parts — sampler, HTTP server, signal sources —
 /// starts them in order and stops them in reverse.
-public final class Daemon: @unchecked Sendable {
+public final class Daemon: @unchecked Sendable {  // fields set in run() before the signal sources start, then changed only on signalQueue
     private let source: ConfigurationSource
     private var configuration: Configuration
     private let logger: Logger

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Facts about this build and the machine it runs on.
-public enum Host {
+public enum Host: Sendable {
     /// slabwatch's version (`--version`, `slabwatch_build_info`, recordings).
     public static let version = "0.1.0"
 

@@ -199,7 +199,7 @@ enum TopFeed: Sendable {
 /// its whole history), and the growth columns from the snapshots this top
 /// has seen, kept in a ring of its own. Used by one fetch at a time
 /// (`FrameFetcher` starts the next only after the last one ended).
-final class RemoteTop: @unchecked Sendable {
+final class RemoteTop: @unchecked Sendable {  // `ring`: one fetch at a time, FrameFetcher starts the next after the last ended
     private let client: SnapshotClient
     private var ring = SampleRing()
 

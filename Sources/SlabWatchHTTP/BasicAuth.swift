@@ -18,7 +18,7 @@ import Synchronization
 /// Thread-safe: `decide` is cheap and meant for the serving thread, `verify`
 /// (the slow part) for another.
 public final class BasicAuthenticator: Sendable {
-    public enum Decision: Equatable {
+    public enum Decision: Equatable, Sendable {
         case granted
         case refused
         /// Not seen before: someone must run bcrypt (slow) with `verify`.

@@ -3,7 +3,7 @@ import CZlib
 /// gzip (RFC 1952) with zlib, for `Content-Encoding: gzip`: Prometheus asks
 /// for it on every scrape, and a fleet scraped across a network pays for
 /// every uncompressed byte.
-public enum Gzip {
+public enum Gzip: Sendable {
     /// `bytes` compressed at zlib's level 6 (its default); nil if zlib fails.
     public static func compress(_ bytes: [UInt8]) -> [UInt8]? {
         var stream = z_stream()

@@ -68,7 +68,7 @@ public struct TLSError: Error, CustomStringConvertible, Equatable {
 }
 
 /// OpenSSL and libcrypt, loaded on first use (see CTLS.h for why).
-public enum TLSLibrary {
+public enum TLSLibrary: Sendable {
     /// - Throws: `TLSError` saying which library or function is missing.
     public static func load() throws(TLSError) {
         var why = [CChar](repeating: 0, count: 256)
@@ -81,7 +81,7 @@ public enum TLSLibrary {
 /// An OpenSSL server context built from `TLSSettings`. Immutable once built
 /// (OpenSSL allows sessions to be created from it on any thread); a reload
 /// builds a new one and new connections use that.
-public final class TLSContext: @unchecked Sendable {
+public final class TLSContext: @unchecked Sendable {  // immutable after init; OpenSSL makes sessions from one context on any thread
     let context: OpaquePointer
     let allowedSANs: [String]
 

@@ -2,7 +2,7 @@ import CSystemd
 import Glibc
 
 /// Structured entries to the systemd journal, one Swift call per C call.
-public enum Journal {
+public enum Journal: Sendable {
     /// The socket journald listens on; `sd_journal_sendv` always writes here.
     public static let defaultSocketPath = "/run/systemd/journal/socket"
 

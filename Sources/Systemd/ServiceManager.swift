@@ -2,7 +2,7 @@ import CSystemd
 
 /// The service manager side of systemd: readiness notifications, the watchdog
 /// and socket activation. Thin: no policy, one function per C call.
-public enum ServiceManager {
+public enum ServiceManager: Sendable {
     /// Sends a state string such as `READY=1` or `STATUS=…`.
     /// - Returns: false when no service manager listens (`NOTIFY_SOCKET` unset).
     /// - Throws: `SystemdError` when sending failed.

@@ -9,7 +9,7 @@ import TestSupport
 /// damaged files and unusable directories start fresh and say so.
 extension EndToEndTests {
     /// kmalloc-32 grows 40.96 bytes per inode in a fake procfs, one step every 100 ms.
-    final class GrowthStory: @unchecked Sendable {
+    final class GrowthStory: @unchecked Sendable {  // `stopped` guarded by `running`
         let root: FakeProcRoot
         private let running = NSLock()
         private var stopped = false

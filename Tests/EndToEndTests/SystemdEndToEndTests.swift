@@ -97,7 +97,7 @@ final class TestJournald {
 }
 
 /// A procfs root the test rewrites every 100 ms, with one cache growing per inode.
-final class GrowingProcRoot: @unchecked Sendable {
+final class GrowingProcRoot: @unchecked Sendable {  // `growing`, `running`, `inodes` guarded by `lock`
     let root: URL
     let cache: String
     private let lock = NSLock()

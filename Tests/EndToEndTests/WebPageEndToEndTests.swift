@@ -93,7 +93,7 @@ final class Browser {
 
 /// The seed story (see `writeSeedRecording`) played into a fake procfs, one
 /// recorded sample every 100 ms, so a running daemon watches it happen.
-final class SeedStoryPlayer: @unchecked Sendable {
+final class SeedStoryPlayer: @unchecked Sendable {  // `stopped` guarded by `lock`
     let root: FakeProcRoot
     private let recording = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-story-\(UUID().uuidString)")
     private let lock = NSLock()

@@ -18,7 +18,7 @@ public struct AttributionSettings: Sendable, Equatable {
 /// One bounded tracefs session for one cache: a private instance with the
 /// cache's kmem events filtered in the kernel, stack traces on, read from
 /// `trace_pipe` until the duration or the event limit, then removed.
-public enum AttributionSession {
+public enum AttributionSession: Sendable {
     /// Stack traces per allocation event per session.
     static let stackLimit = 5000
 

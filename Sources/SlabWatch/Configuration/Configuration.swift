@@ -1,6 +1,7 @@
 public import Logging
 public import SlabWatchCore
 public import SlabWatchHTTP
+import LinearRegex
 import Systemd
 
 /// Everything the daemon can be told. Embedded defaults make it run with no

@@ -1,7 +1,7 @@
 /// Parsers for the human forms config values take: durations (`500ms`, `5s`,
 /// `1m`, `1h`, or plain seconds) and byte sizes (`4096`, `64KiB`, `64MiB`,
 /// `1GiB`, `10kB`, `10MB`). Each returns nil for anything else.
-public enum Units {
+public enum Units: Sendable {
     public static func seconds(_ text: String) -> Double? {
         let suffixes: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in suffixes where text.hasSuffix(suffix) {

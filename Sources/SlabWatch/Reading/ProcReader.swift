@@ -278,3 +278,7 @@ struct SysfsRetry {
         samplesUntilRetry = .max
     }
 }
+
+/// One owner at a time: its buffers are reused by every read.
+@available(*, unavailable)
+extension ProcReader: Sendable {}

@@ -5,7 +5,7 @@ import Synchronization
 /// Reads the daemon's own `process_*` figures from the real /proc/self (never
 /// from the configured procfs root, which may be a recording of another machine).
 /// Thread-safe: one read at a time (renders may come from any thread).
-final class ProcessStatsReader: @unchecked Sendable {
+final class ProcessStatsReader: @unchecked Sendable {  // the file buffer and start time are used only under `lock`
     private let lock = Mutex(())
     private let files = FileReader(initialCapacity: 4096)
     private let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))

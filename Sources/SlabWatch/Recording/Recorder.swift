@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import SlabWatchCore
 
 /// Writes samples of the live kernel into a recording directory.
 public final class Recorder {
@@ -86,3 +87,7 @@ public final class Recorder {
         guard written == bytes.count else { throw FileError(path: path, call: "write", errno: errno) }
     }
 }
+
+/// One owner at a time: it reuses one file buffer and remembers what it recorded.
+@available(*, unavailable)
+extension Recorder: Sendable {}

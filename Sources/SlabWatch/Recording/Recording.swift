@@ -8,7 +8,7 @@ import Glibc
 ///
 /// `cp` in a shell loop makes one too. A sample without `sys/` uses the
 /// newest earlier sample's, so reclaimability is recorded only when caches change.
-public enum Recording {
+public enum Recording: Sendable {
     static let procFiles = KernelPaths.procFiles
 
     /// `DIR/RECORDING`: what replay needs to read the samples as they were.

@@ -3,7 +3,7 @@ public import SlabWatchCore
 
 /// Runs a recording through the same ProcReader → ring → detector path as the
 /// daemon, as fast as it can.
-public struct Replay {
+public struct Replay: Sendable {
     public struct Skipped: Sendable {
         public var path: String
         public var reason: String

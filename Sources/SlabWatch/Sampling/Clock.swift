@@ -2,7 +2,7 @@ import Glibc
 
 /// The two clocks slabwatch uses: monotonic for scheduling and freshness,
 /// wall-clock only for the timestamps it reports.
-public enum Clock {
+public enum Clock: Sendable {
     public static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

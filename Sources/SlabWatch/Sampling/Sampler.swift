@@ -11,7 +11,7 @@ import Synchronization
 /// interval delays the next instead of queueing more; the ticks that did not
 /// happen are counted in `samplesSkipped`. Scheduling uses the monotonic clock,
 /// timestamps the wall clock. Thread-safe: every entry point hops onto the queue.
-public final class Sampler: @unchecked Sendable {
+public final class Sampler: @unchecked Sendable {  // every mutable field is used only on `queue`, which each entry point hops onto
     public struct Settings: Sendable, Equatable {
         public var paths: KernelPaths
         public var intervalSeconds: Double

@@ -16,7 +16,7 @@ public import SlabWatchCore
 /// The content is streamed through zlib to the file in 64 KiB pieces, the
 /// ring's columns straight from its storage: a checkpoint of a 15 MB ring
 /// needs well under a megabyte besides the ring itself.
-public enum StateFile {
+public enum StateFile: Sendable {
     static let magic = Array("SLABWATCH-STATE\n".utf8)
     static let headerSize = 16 + 4 + 4 + 8
     /// Larger content is refused whatever the ring (`maximumContentBytes(for:)` is usually far below).

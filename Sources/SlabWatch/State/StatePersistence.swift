@@ -192,7 +192,7 @@ final class StatePersistence: Sendable {
     }
 
     /// Holds the state until the writer takes it, so nothing keeps it alive after the write.
-    private final class HandOver: @unchecked Sendable {
+    private final class HandOver: @unchecked Sendable {  // `state`: set at init, taken once on the writer's queue
         private var state: SavedState?
         init(_ state: SavedState) { self.state = state }
         func take() -> SavedState {

@@ -1,6 +1,6 @@
 /// An attribution as JSON (`slabwatch attribute --json`, a finding's
 /// `attribution` in /snapshot) and as the table `slabwatch attribute` prints.
-public enum AttributionRenderer {
+public enum AttributionRenderer: Sendable {
     public static func json(_ a: Attribution) -> [UInt8] {
         var json = JSONWriter(reservingCapacity: 2048)
         write(a, &json)

@@ -2,7 +2,7 @@
 /// no event has to be streamed: a hist trigger on `kmem/kmem_cache_alloc` or
 /// `kmem/kmalloc` (CONFIG_HIST_TRIGGERS), and /proc/allocinfo
 /// (CONFIG_MEM_ALLOC_PROFILING, Linux 6.10 and later).
-public enum KernelAllocationTables {
+public enum KernelAllocationTables: Sendable {
     /// One row of a hist trigger keyed on `call_site.sym-offset` with
     /// `bytes_alloc` as a value:
     /// `{ call_site: [ffffffffa00bf6fe] hidraw_send_report+0x2a/0x60 [hid] } hitcount: 1  bytes_alloc: 8`

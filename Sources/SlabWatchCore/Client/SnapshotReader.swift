@@ -2,7 +2,7 @@
 /// `slabwatch top --url` shows of a running daemon. The inverse of
 /// `SnapshotRenderer` for what the screen needs; a finding carries its
 /// figures, phase and classification, not its lifecycle bookkeeping.
-public enum SnapshotReader {
+public enum SnapshotReader: Sendable {
     public struct Snapshot: Sendable {
         public var sample: Sample
         public var findings: [Finding]

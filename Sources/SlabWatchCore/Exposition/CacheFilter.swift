@@ -8,7 +8,7 @@ public import LinearRegex
 /// matching), and decisions are remembered per name, so a tick pays for a
 /// match only the first time a cache name is seen.
 /// Not thread-safe: owned by the sampler.
-public struct CacheFilter {
+public struct CacheFilter: Sendable {
     public let includePattern: String?
     public let excludePattern: String?
     public let minimumMemoryBytes: UInt64

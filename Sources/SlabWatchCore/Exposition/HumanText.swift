@@ -1,6 +1,6 @@
 /// Numbers as a person reads them in a sentence or a journal field, without
 /// Foundation: `32.0 KiB`, `2 h 10 min`, `1,000,000`, `0.998`.
-public enum Human {
+public enum Human: Sendable {
     /// `32.0 KiB`, `31.5 GiB`, `512 B`.
     public static func bytes(_ value: Double) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]

@@ -4,7 +4,7 @@
 /// their labels, so the same input renders byte for byte the same output
 /// (the golden test holds this). A source that is down omits its families and
 /// shows as `slabwatch_source_up{source="…"} 0`; it never fails the scrape.
-public enum MetricsRenderer {
+public enum MetricsRenderer: Sendable {
     public struct Input: Sendable {
         public var sample: Sample
         /// Caches that passed the filter, sorted by name.

@@ -1,6 +1,6 @@
 /// RFC 3339 timestamps (`2026-11-25T12:44:20.123Z`) from Unix milliseconds,
 /// computed without Foundation or the C library so the core stays pure.
-public enum RFC3339 {
+public enum RFC3339: Sendable {
     public static func format(unixMilliseconds: Int64) -> String {
         var text = TextBuffer(reservingCapacity: 24)
         append(unixMilliseconds: unixMilliseconds, to: &text)

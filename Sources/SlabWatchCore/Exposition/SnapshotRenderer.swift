@@ -3,7 +3,7 @@
 /// Keys come in a fixed order and caches are sorted by footprint (largest
 /// first, then by name), so the same sample renders to the same bytes.
 /// A value the kernel did not report is `null`, never a made-up zero.
-public enum SnapshotRenderer {
+public enum SnapshotRenderer: Sendable {
     public static func render(_ sample: Sample, intervalSeconds: Double, report: GrowthDetector.Report = .init()) -> [UInt8] {
         var json = JSONWriter(reservingCapacity: 128 + sample.caches.count * 320)
         json.beginObject()

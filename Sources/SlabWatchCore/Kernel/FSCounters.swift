@@ -36,7 +36,7 @@ public struct FileHandleCounts: Sendable, Equatable {
     }
 }
 
-public enum FSCountersParser {
+public enum FSCountersParser: Sendable {
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case wrongFieldCount(expected: Int, found: Int)
         case notANumber(field: Int)

@@ -33,7 +33,7 @@ public struct Meminfo: Sendable, Equatable {
     public var kernelReclaimableBytes: UInt64? { self["KReclaimable"] }
 }
 
-public enum MeminfoParser {
+public enum MeminfoParser: Sendable {
     public struct Result: Sendable, Equatable {
         public var meminfo: Meminfo
         public var malformedLines: Int

@@ -8,7 +8,7 @@
 /// - 2.x: `name active num objsize objperslab pagesperslab : tunables … : slabdata active_slabs num_slabs …`
 /// - 1.1: `name active num objsize active_slabs num_slabs pagesperslab [: …]`; names may hold spaces.
 /// - 1.0 has no object size, so no footprint can be derived: it is refused.
-public enum SlabInfoParser {
+public enum SlabInfoParser: Sendable {
     public struct Result: Sendable, Equatable {
         /// The version as printed, e.g. `2.1` or `1.1 (SMP)`.
         public var version: String

@@ -1,7 +1,7 @@
 /// Text made safe for HTML and SVG (XML) content and attribute values.
 /// Cache names come from the kernel and can hold any byte: `<`, `&`, quotes
 /// and control characters (which XML 1.0 forbids) must not reach the page raw.
-public enum Markup {
+public enum Markup: Sendable {
     public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)

@@ -6,7 +6,7 @@
 /// scalar can start an escape sequence that sets the title or the colours; a
 /// terminal in an 8-bit mode also reads the second byte of their UTF-8 form
 /// as the control itself). None of them belongs in a name or a message.
-public enum TerminalText {
+public enum TerminalText: Sendable {
     /// True for every C0 control, DEL and C1 control.
     public static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)

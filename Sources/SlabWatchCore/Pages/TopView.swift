@@ -8,7 +8,7 @@ public import LinearRegex
 /// Pure: the terminal handling lives with the command. Lines never exceed
 /// `width` (counted in characters; cache names are ASCII in practice, and any
 /// control character in one is shown as `?` so it cannot move the cursor).
-public enum TopView {
+public enum TopView: Sendable {
     public enum SortKey: String, CaseIterable, Sendable {
         case footprint, growth, objects, size, name
 

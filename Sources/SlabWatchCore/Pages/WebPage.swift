@@ -3,7 +3,7 @@
 /// (one cache's history). Server-rendered HTML with inline SVG; nothing is
 /// fetched from elsewhere, so the page works on an air-gapped node.
 /// Pure: the daemon passes what it has published and a copy of the ring.
-public enum WebPage {
+public enum WebPage: Sendable {
     public struct Inputs: Sendable {
         public var sample: Sample
         public var report: GrowthDetector.Report

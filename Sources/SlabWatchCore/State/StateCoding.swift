@@ -250,7 +250,7 @@ extension StateNode {
 // MARK: Encoder
 
 /// Encodes a Codable value to a `StateNode`.
-public enum StateEncoder {
+public enum StateEncoder: Sendable {
     public static func encode<T: Encodable>(_ value: T) throws -> StateNode {
         let root = NodeRef()
         try root.store(value, codingPath: [])
@@ -407,7 +407,7 @@ private struct SingleNodeEncoder: SingleValueEncodingContainer {
 
 /// Decodes a Codable value from a `StateNode`; a node of the wrong shape is a
 /// `DecodingError`, never a trap.
-public enum StateDecoder {
+public enum StateDecoder: Sendable {
     public static func decode<T: Decodable>(_ type: T.Type, from node: StateNode) throws -> T {
         try NodeDecoder(node: node, codingPath: []).decodeValue(type)
     }
