@@ -1,6 +1,6 @@
 /// Reproducible random numbers for property tests: SplitMix64, so a failing
 /// seed printed by a test gives the same inputs again.
-public struct SeededGenerator: RandomNumberGenerator {
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     public init(seed: UInt64) { state = seed }
@@ -17,7 +17,7 @@ public struct SeededGenerator: RandomNumberGenerator {
 /// Text an attacker would put in a cache name or a server's answer: mostly
 /// controls (C0, ESC, DEL, C1 such as CSI U+009B and OSC U+009D), escape
 /// sequences, CRLF, combining marks and other scripts, with plain ASCII between.
-public enum HostileText {
+public enum HostileText: Sendable {
     public static func make(length: Int, using generator: inout SeededGenerator) -> String {
         var scalars = String.UnicodeScalarView()
         while scalars.count < length {

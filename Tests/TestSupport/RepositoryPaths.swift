@@ -2,7 +2,7 @@ public import Foundation
 
 /// Where the test data lives: everything under Tests/Fixtures, found from
 /// this file's own path so any test target, run from anywhere, agrees.
-public enum RepositoryPaths {
+public enum RepositoryPaths: Sendable {
     public static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     public static let fixtures = root.appendingPathComponent("Tests/Fixtures")
@@ -12,7 +12,8 @@ public enum RepositoryPaths {
     public static let captures = fixtures.appendingPathComponent("captures")
 }
 
-/// A scratch directory removed when the test is done with it.
+/// A scratch directory removed when the test is done with it, by the test
+/// that made it (not Sendable: its lifetime is that test's).
 public final class TemporaryDirectory {
     public let url: URL
 
@@ -31,3 +32,6 @@ public final class TemporaryDirectory {
 
     public func path(_ relative: String) -> String { url.appendingPathComponent(relative).path }
 }
+
+@available(*, unavailable)
+extension TemporaryDirectory: Sendable {}
