@@ -23,9 +23,11 @@ public struct AttributionSettings: Sendable, Equatable {
     public var bufferKiBPerCPU = 4096
     /// At most one session per cache in this long.
     public var cooldownSeconds = 3600.0
+    /// `attribution.source`: the path a session takes.
     public var source = Source.auto
-    /// Objects a BPF session follows to their free at most (its live-object
-    /// map; kernel memory is taken per object followed, not up front).
+    /// Objects a BPF session follows to their free at most: its live-object
+    /// map, 16 bytes of buckets per entry when the session starts and about
+    /// 96 bytes per object followed (README, "The BPF session").
     public var maxLiveObjects = 1 << 20
     /// The BTF a BPF session needs (a test points it at a missing file).
     public var btfPath = BPFSession.kernelBTF

@@ -15,7 +15,8 @@ enum BPFSession {
     static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
                     cancelled: () -> Bool) throws(Tracefs.Failure) -> Attribution {
         guard faccessat(AT_FDCWD, settings.btfPath, R_OK, AT_EACCESS) == 0 else {
-            throw .unavailable("\(settings.btfPath) \(errno == ENOENT ? "missing (a kernel without CONFIG_DEBUG_INFO_BTF)" : "unreadable: \(String(cString: strerror(errno)))")")
+            let code = errno
+            throw .unavailable("\(settings.btfPath) \(code == ENOENT ? "missing (a kernel without CONFIG_DEBUG_INFO_BTF)" : "unreadable: \(String(cString: strerror(code)))")")
         }
         var config = try filter(cache)
         let session = try start(&config, settings: settings)
