@@ -36,7 +36,7 @@ command -v openssl >/dev/null || need+=(openssl)  # the TLS tests' certificates
 # bpftrace (the benchmark's one-liner).
 command -v bpftool >/dev/null || need+=(bpftool)
 [ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
-ldconfig -p | grep -q 'libbpf\.so\.1 ' || need+=(libbpf1)
+ldconfig -p | grep 'libbpf\.so\.1 ' >/dev/null || need+=(libbpf1)  # (no -q: an early exit would fail the pipe)
 command -v bpftrace >/dev/null || need+=(bpftrace)
 # journald, journalctl, systemd-analyze and systemd-socket-activate
 { [ -x /lib/systemd/systemd-journald ] && command -v systemd-analyze >/dev/null \
