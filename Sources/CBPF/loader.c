@@ -74,16 +74,19 @@ int slabwatch_bpf_load(char *why, size_t size) {
 }
 
 // libbpf's messages (a verifier log, a failed relocation) would go to stderr;
-// the last warning is kept instead and becomes part of the one-line reason.
+// one is kept instead and becomes part of the one-line reason: the first about
+// a program ("prog 'kfree': BPF program load failed: …") names the cause, else
+// the first of all; the ones after it are consequences ("failed to load object").
 static pthread_mutex_t message_lock = PTHREAD_MUTEX_INITIALIZER;
-static char last_warning[256];
+static char first_warning[256], program_warning[256];
 
 static int keep_warning(enum libbpf_print_level level, const char *format, va_list args) {
     if (level != LIBBPF_WARN) return 0;
     char line[256];
     vsnprintf(line, sizeof line, format, args);
     line[strcspn(line, "\n")] = 0;
-    if (line[0]) snprintf(last_warning, sizeof last_warning, "%s", line);
+    if (!first_warning[0]) snprintf(first_warning, sizeof first_warning, "%s", line);
+    if (!program_warning[0] && strstr(line, "prog '")) snprintf(program_warning, sizeof program_warning, "%s", line);
     return 0;
 }
 
@@ -103,7 +106,9 @@ static slabwatch_bpf_session *fail(slabwatch_bpf_session *session, int code, int
                                    const char *step) {
     if (code == 0) code = EINVAL;
     *error = code;
-    if (last_warning[0]) snprintf(why, size, "%s: %s (%s)", step, strerror(code), last_warning);
+    // Refused for want of privileges, libbpf's own guesses (RLIMIT_MEMLOCK, CONFIG_BPF_SYSCALL) only mislead.
+    const char *warning = code == EPERM || code == EACCES ? "" : program_warning[0] ? program_warning : first_warning;
+    if (warning[0]) snprintf(why, size, "%s: %s (%s)", step, strerror(code), warning);
     else snprintf(why, size, "%s: %s", step, strerror(code));
     p_libbpf_set_print(NULL);
     pthread_mutex_unlock(&message_lock);
@@ -117,7 +122,7 @@ slabwatch_bpf_session *slabwatch_bpf_start(const struct slabwatch_bpf_config *co
     slabwatch_bpf_session *session = calloc(1, sizeof *session);
     if (!session) { *error = ENOMEM; snprintf(why, size, "out of memory"); return NULL; }
     pthread_mutex_lock(&message_lock);
-    last_warning[0] = 0;
+    first_warning[0] = program_warning[0] = 0;
     p_libbpf_set_print(keep_warning);
     struct open_options options = {.sz = sizeof options, .object_name = "slabwatch", .btf_custom_path = btf_path};
     session->object = p_bpf_object__open_mem(slabwatch_attribution_object, sizeof slabwatch_attribution_object, &options);
