@@ -179,7 +179,7 @@ public struct AlertPolicy: Sendable {
         guard let top = attribution?.callSites.first, top.netBytes > 0 else { return [] }
         var fields: [Alert.Field] = [.init(name: "SLABWATCH_CALL_SITE", value: top.function), .init(name: "SLABWATCH_MODULE", value: top.module ?? "vmlinux"),
                                      .init(name: "SLABWATCH_CALL_SITE_SHARE", value: Human.decimal(top.share, 3))]
-        if let owner = top.owners?.first(where: { $0.netBytes > 0 }) {
+        if let owner = top.processes?.first(where: { $0.netBytes > 0 }) {
             fields.append(.init(name: "SLABWATCH_PID", value: "\(owner.pid)"))
             if let comm = owner.comm { fields.append(.init(name: "SLABWATCH_COMM", value: comm)) }
             if let cgroup = owner.cgroup { fields.append(.init(name: "SLABWATCH_CGROUP", value: cgroup)) }

@@ -32,7 +32,7 @@ public struct Attribution: Sendable, Equatable, Codable {
     }
 
     /// Who allocated a call site's objects: one process in one cgroup.
-    public struct Owner: Sendable, Equatable, Codable {
+    public struct AllocatingProcess: Sendable, Equatable, Codable {
         /// The process (thread group) id.
         public var pid: Int32
         /// Its command when it first allocated; nil when the session could not keep it.
@@ -96,7 +96,7 @@ public struct Attribution: Sendable, Equatable, Codable {
         public var stacks: [Stack]
         /// The processes and cgroups behind it, most net bytes first (at most
         /// five; BPF sessions only, nil from the other sources).
-        public var owners: [Owner]? = nil
+        public var processes: [AllocatingProcess]? = nil
 
         /// `foo_attach_inode+0x2a [foo]`, as the kernel prints it.
         public var symbol: String { module.map { "\(function) [\($0)]" } ?? function }
@@ -142,7 +142,7 @@ public struct Attribution: Sendable, Equatable, Codable {
         let percent = Int((top.share * 100).rounded())
         switch source {
         case .bpf:
-            let owner = top.owners?.first { $0.netBytes > 0 }
+            let owner = top.processes?.first { $0.netBytes > 0 }
             return "Allocated mostly by \(top.symbol) (\(percent) % of net bytes)" + (owner.map { ", from \($0.phrase)." } ?? ".")
         case .trace: return "Allocated mostly by \(top.symbol) (\(percent) % of net bytes)."
         case .hist: return "Allocated mostly by \(top.symbol) (\(percent) % of the bytes allocated while traced)."

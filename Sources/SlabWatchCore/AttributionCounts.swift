@@ -2,6 +2,7 @@
 /// kernel (raw addresses, ids), and how it becomes an `Attribution`: call
 /// sites symbolised, processes named, cgroup ids turned into paths.
 public struct AttributionCounts: Sendable, Equatable {
+    /// One row of the `sites` map: a call site's counters.
     public struct Site: Sendable, Equatable {
         public var callSite: UInt64
         public var allocations: UInt64
@@ -18,6 +19,7 @@ public struct AttributionCounts: Sendable, Equatable {
         }
     }
 
+    /// One row of the `owners` map: a call site's part allocated by one process in one cgroup.
     public struct Owner: Sendable, Equatable {
         public var callSite: UInt64
         public var tgid: UInt32
@@ -36,6 +38,7 @@ public struct AttributionCounts: Sendable, Equatable {
         }
     }
 
+    /// One row of the `stack_counts` map, with the stack's frames.
     public struct Stack: Sendable, Equatable {
         public var callSite: UInt64
         /// Return addresses, innermost first (the BPF program and the allocator above the call site).
@@ -70,8 +73,8 @@ public struct AttributionCounts: Sendable, Equatable {
     /// Every cgroup id that needs a path.
     public var cgroupIDs: Set<UInt64> { Set(owners.map(\.cgroupID)) }
 
-    /// Owners kept per call site: the few that hold most of its memory.
-    static let ownersPerSite = 5
+    /// Processes kept per call site: the few that hold most of its memory.
+    static let processesPerSite = 5
 
     /// The attribution: `symbol` names an address (`shmem_alloc_inode+0x1d`
     /// and its module; nil: shown as hex), `cgroupPaths` names cgroup ids.
@@ -93,12 +96,12 @@ public struct AttributionCounts: Sendable, Equatable {
                 return Attribution.Stack(frames: trimmed, allocations: stack.allocations, net: UInt64(max(0, stack.net)))
             }.sorted { ($0.net, $0.allocations, $1.frames.joined()) > ($1.net, $1.allocations, $0.frames.joined()) }
             let owners = (ownersBySite[site.callSite] ?? []).map { owner in
-                Attribution.Owner(pid: Int32(bitPattern: owner.tgid), comm: comms[owner.tgid], cgroup: cgroupPaths[owner.cgroupID],
+                Attribution.AllocatingProcess(pid: Int32(bitPattern: owner.tgid), comm: comms[owner.tgid], cgroup: cgroupPaths[owner.cgroupID],
                                   cgroupID: owner.cgroupID, allocations: owner.allocations, netCount: owner.netCount, netBytes: owner.netBytes)
             }.sorted { ($0.netBytes, $0.allocations, $1.pid) > ($1.netBytes, $1.allocations, $0.pid) }
             return Attribution.CallSite(function: named.function, module: named.module, allocations: site.allocations, frees: site.frees,
                                         netCount: site.netCount, netBytes: site.netBytes, share: 0, stacks: Array(stacks.prefix(3)),
-                                        owners: Array(owners.prefix(Self.ownersPerSite)))
+                                        processes: Array(owners.prefix(Self.processesPerSite)))
         }
         let allocations = sites.reduce(UInt64(0)) { $0 + $1.allocations }
         var result = Attribution(cache: cache, source: .bpf, callSites: Attribution.ranked(callSites), events: allocations + frees, dropped: 0,

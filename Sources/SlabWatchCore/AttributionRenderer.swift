@@ -50,7 +50,7 @@ public enum AttributionRenderer {
             }
             json.endArray()
             json.key("processes"); json.beginArray()
-            for owner in site.owners ?? [] {
+            for owner in site.processes ?? [] {
                 json.beginObject()
                 json.key("pid"); json.number(Double(owner.pid))
                 json.key("comm"); json.string(owner.comm)
@@ -89,7 +89,7 @@ public enum AttributionRenderer {
                 lines.append("      \(Human.grouped(Double(stack.net))) net of \(Human.grouped(Double(stack.allocations))): "
                              + stack.frames.prefix(8).joined(separator: " < "))
             }
-            for owner in (site.owners ?? []).prefix(3) {
+            for owner in (site.processes ?? []).prefix(3) {
                 lines.append("      \(Human.bytes(Double(owner.netBytes))) net (\(Human.grouped(Double(owner.netCount))) of "
                              + "\(Human.grouped(Double(owner.allocations)))) from \(owner.phrase)")
             }

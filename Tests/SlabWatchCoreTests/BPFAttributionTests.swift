@@ -87,7 +87,7 @@ struct AttributionCountsTests {
         #expect(a.source == .bpf && a.events == 20_500 + 5_500 && a.dropped == 0 && a.limits?.stacksLost == 2)
         let top = try #require(a.callSites.first)
         #expect(top.function == "shmem_alloc_inode+0x1d" && top.netCount == 15_000 && top.share == 1 && a.callSites.last?.netBytes == 0)
-        let owners = try #require(top.owners)
+        let owners = try #require(top.processes)
         #expect(owners.map(\.pid) == [4121, 7, 99])
         #expect(owners[0].comm == "python3" && owners[0].cgroup == "/system.slice/foo.service" && owners[0].netCount == 14_900)
         #expect(owners[2].comm == nil && owners[2].cgroup == nil && owners[2].phrase == "pid 99 in cgroup 6000 (gone)")
@@ -100,7 +100,7 @@ struct AttributionCountsTests {
         #expect(Self.attribution().sentence
                 == "Allocated mostly by shmem_alloc_inode+0x1d (100 % of net bytes), from python3 (pid 4121) in /system.slice/foo.service.")
         var unknown = Self.attribution()
-        unknown.callSites[0].owners = []
+        unknown.callSites[0].processes = []
         #expect(unknown.sentence == "Allocated mostly by shmem_alloc_inode+0x1d (100 % of net bytes).")
     }
 
@@ -135,8 +135,7 @@ struct AttributionCountsTests {
         guard case .object(var members) = try StateEncoder.encode(old) else { Issue.record("not an object"); return }
         #expect(members["fallback"] == nil && members["limits"] == nil)
         guard case .array(var sites) = members["callSites"], case .object(var site) = sites.first else { Issue.record("no sites"); return }
-        #expect(site["owners"] == nil)
-        site["owners"] = nil
+        #expect(site["processes"] == nil)
         sites[0] = .object(site)
         members["callSites"] = .array(sites)
         #expect(try StateDecoder.decode(Attribution.self, from: .object(members)) == old)
