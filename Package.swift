@@ -36,6 +36,10 @@ let package = Package(
         // OpenSSL (TLS) and libcrypt (bcrypt), loaded with dlopen when a web
         // configuration needs them (see CTLS.h); their headers at build time.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
+        // The BPF attribution session: the program (bpf/, built by
+        // scripts/bpf.sh, embedded as bytes) and a loader over libbpf, which is
+        // dlopen'ed when a session starts (see CBPF.h); no libbpf at build time.
+        .target(name: "CBPF", linkerSettings: [.linkedLibrary("dl")]),
         // The small HTTP/1.1 server; knows nothing about slabs.
         .target(
             name: "SlabWatchHTTP",
@@ -45,7 +49,7 @@ let package = Package(
         .target(
             name: "SlabWatch",
             dependencies: [
-                "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc",
+                "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc", "CBPF",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -76,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP"], swiftSettings: strict),
         .testTarget(
-            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "TestSupport"],
+            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "CBPF", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["SlabWatchCore", "TestSupport"], swiftSettings: strict),

@@ -387,7 +387,8 @@ extension EndToEndTests {
             .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
         #expect(try #require(score) <= 2.0, "\(security.output)")
         // The attribution drop-in, activated as README says: the unit still
-        // verifies with it, and keeps its exposure score.
+        // verifies with it, and stays "OK" (1.9; 1.5 without it) while it
+        // grants what a BPF session needs.
         let dropIn = stage.appendingPathComponent("etc/systemd/system/slabwatch.service.d/attribution.conf")
         try FileManager.default.createDirectory(at: dropIn.deletingLastPathComponent(), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: stage.appendingPathComponent("usr/local/share/doc/slabwatch/slabwatch-attribution.conf"), to: dropIn)
@@ -398,6 +399,7 @@ extension EndToEndTests {
             .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
         #expect(try #require(dropInScore) <= 2.0, "\(securityDropIn.output)")
         #expect(securityDropIn.output.contains("✓ CapabilityBoundingSet=~CAP_SYS_ADMIN"), "the drop-in must not need CAP_SYS_ADMIN")
+        #expect(securityDropIn.output.contains("✗ CapabilityBoundingSet=~CAP_BPF"), "the drop-in grants CAP_BPF: \(securityDropIn.output)")
         try FileManager.default.removeItem(at: stage.appendingPathComponent("etc/systemd"))
         let uninstall = try DaemonProcess.run("/usr/bin/env", [
             "DESTDIR=\(stage.path)", Paths.repositoryRoot.appendingPathComponent("scripts/install.sh").path, "uninstall",
