@@ -36,10 +36,11 @@ let package = Package(
         // OpenSSL (TLS) and libcrypt (bcrypt), loaded with dlopen when a web
         // configuration needs them (see CTLS.h); their headers at build time.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
-        // The small HTTP/1.1 server; knows nothing about slabs.
+        // The small HTTP/1.1 server; knows nothing about slabs (it counts in
+        // the core's `ServerStatistics`, the one type `/metrics` renders).
         .target(
             name: "SlabWatchHTTP",
-            dependencies: ["CZlib", "CTLS", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SlabWatchCore", "CZlib", "CTLS", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // The daemon: reading /proc and /sys, the sampler, config, wiring.
         .target(
@@ -74,7 +75,7 @@ let package = Package(
             name: "SlabWatchCoreTests", dependencies: ["SlabWatchCore", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP"], swiftSettings: strict),
+            name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP", "SlabWatchCore"], swiftSettings: strict),
         .testTarget(
             name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "TestSupport"],
             swiftSettings: strict),

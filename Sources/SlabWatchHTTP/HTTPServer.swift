@@ -1,6 +1,8 @@
 import Dispatch
 import Glibc
 public import Logging
+// For `ServerStatistics` only: the server counts in the type `/metrics` renders.
+public import SlabWatchCore
 import Synchronization
 
 /// Limits that keep a misbehaving or hostile client from holding the server.
@@ -20,28 +22,15 @@ public struct HTTPServerLimits: Sendable, Equatable {
     public init() {}
 }
 
-/// Counters about the server itself; read with `HTTPServer.statistics`.
-public struct HTTPServerStatistics: Sendable, Equatable {
-    public var requests: UInt64 = 0
-    public var connectionsAccepted: UInt64 = 0
-    public var connectionsRejected: UInt64 = 0
-    /// Idle or head-less connections closed to make room at the cap.
-    public var connectionsShed: UInt64 = 0
-    public var connectionsTimedOut: UInt64 = 0
-    public var acceptErrors: UInt64 = 0
-    public var badRequests: UInt64 = 0
-    /// TLS handshakes that failed or did not finish (plain HTTP to a TLS port among them).
-    public var tlsHandshakeFailures: UInt64 = 0
-    /// Requests refused for missing or wrong credentials.
-    public var authenticationFailures: UInt64 = 0
-}
-
 /// A small HTTP/1.1 server: keep-alive, `GET`/`HEAD` routing left to the
 /// handler, no request bodies, bounded heads, deadlines and a connection cap.
 ///
 /// All connection state lives on one serial queue; the handler runs there too,
-/// so it must be fast and must not block (slabwatch's handler copies bytes
-/// rendered once per sampler tick). Requests `isPage` picks (pages for people,
+/// so it must be fast and must not block. (slabwatch's handler renders
+/// `/metrics` or `/snapshot` at most once per sampler tick, on the first request
+/// after it, and gzips it at most once; every later request of the tick copies
+/// those bytes. Each request on this queue, `/healthz` too, can wait for that
+/// one render.) Requests `isPage` picks (pages for people,
 /// slower to render) are handed to the handler on a serial queue of their own,
 /// so `/metrics` and `/healthz` never wait behind a page. `start` and `stop`
 /// may be called from any thread.
@@ -71,7 +60,7 @@ public final class HTTPServer: @unchecked Sendable {
     var receiveBuffer = [UInt8](repeating: 0, count: 16 * 1024)
     private var connections: [Int32: Connection] = [:]
     private var sweeper: (any DispatchSourceTimer)?
-    private let stats = Mutex(HTTPServerStatistics())
+    private let stats = Mutex(ServerStatistics())
     private var security = WebSecurity.open
     /// bcrypt runs here, one check at a time (as exporter-toolkit does), so a
     /// stream of made-up passwords costs one core at most and never holds the
@@ -88,7 +77,8 @@ public final class HTTPServer: @unchecked Sendable {
         self.handler = handler
     }
 
-    public var statistics: HTTPServerStatistics { stats.withLock { $0 } }
+    /// The server's counters so far (`slabwatch_http_*`).
+    public var statistics: ServerStatistics { stats.withLock { $0 } }
 
     /// TLS, credentials and headers for connections accepted from now on
     /// (and for every request's credentials check). Credentials the running

@@ -6,10 +6,10 @@ struct MetricsRendererTests {
     static func render(_ caches: [SlabCache], sample: Sample? = nil, report: GrowthDetector.Report = .init()) -> String {
         let sample = sample ?? Sample(timestampMilliseconds: 1_000, caches: caches)
         let bytes = MetricsRenderer.render(.init(
-            sample: sample, exportedCaches: caches, statistics: SamplerStatistics(),
-            process: ProcessStatistics(cpuSeconds: 1.5, residentBytes: 1, virtualBytes: 2, openFileDescriptors: 3,
-                                       maxFileDescriptors: 4, startTimeSeconds: 5),
-            version: "test", report: report, server: ServerStatistics()))
+            sample: sample, exportedCaches: caches, version: "test", report: report,
+            own: SelfStatistics(process: ProcessStatistics(cpuSeconds: 1.5, residentBytes: 1, virtualBytes: 2, openFileDescriptors: 3,
+                                                           maxFileDescriptors: 4, startTimeSeconds: 5),
+                                server: ServerStatistics())))
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -62,8 +62,8 @@ struct MetricsRendererTests {
             for outcome in reversed ? outcomes.reversed() : outcomes {
                 alerts[outcome] = UInt64(outcome.sink.count * 10 + outcome.result.count)
             }
-            return .init(sample: sample, exportedCaches: caches, statistics: statistics, process: nil, version: "test",
-                         report: Self.threeFindings, alerts: alerts, server: ServerStatistics())
+            return .init(sample: sample, exportedCaches: caches, version: "test", report: Self.threeFindings,
+                         own: SelfStatistics(sampler: statistics, alerts: alerts, server: ServerStatistics()))
         }
         #expect(Self.threeFindings.findings.filter { $0.state == .open }.count == 3)
         let first = String(decoding: MetricsRenderer.render(input(reversed: false, spare: 0)), as: UTF8.self)
@@ -170,8 +170,7 @@ struct DownSourceRenderingTests {
     /// README: a failing source never fails the scrape; its families are left out, HELP and TYPE included.
     @Test func slabinfoDownLeavesNoSlabFamilies() {
         let sample = Sample(timestampMilliseconds: 0, sources: [.slabinfo: SourceStatus(up: false, error: "denied")])
-        let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], statistics: .init(),
-                                                                  process: nil, version: "t")), as: UTF8.self)
+        let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], version: "t")), as: UTF8.self)
         #expect(!text.contains("slabwatch_slab_"))
         #expect(!text.contains("slabwatch_memory_") && !text.contains("slabwatch_fs_"))
         #expect(text.contains("slabwatch_source_up{source=\"slabinfo\"} 0"))
