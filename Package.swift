@@ -69,8 +69,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
-        // Paths to Tests/Fixtures and scratch directories, shared by every test target.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Paths to Tests/Fixtures, scratch directories and synthetic machines
+        // (`Scenario`), shared by every test target.
+        .target(name: "TestSupport", dependencies: ["SlabWatchCore"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "SlabWatchCoreTests", dependencies: ["SlabWatchCore", "TestSupport"],
             swiftSettings: strict),

@@ -42,11 +42,9 @@ struct AlertRouterTests {
         let kept = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
     }
 
-    /// The story's finding opening, from a real replay of its recording.
-    static func storyEvents() throws -> [GrowthDetector.Event] {
-        let dir = try TemporaryDirectory()
-        try FindingLifecycleTests.seedStory(dir, then: [])
-        return try FindingLifecycleTests.replay(dir).events.filter { $0.kind == .opened }
+    /// The seed story's finding opening, replayed through the real ring and detector.
+    static func storyEvents() -> [GrowthDetector.Event] {
+        Scenario.seed().replay().1.filter { $0.kind == .opened }
     }
 
     static func router(_ journal: TestJournal, cooldownSeconds: Double = 600) -> (AlertRouter, Lines) {
@@ -60,7 +58,7 @@ struct AlertRouterTests {
     @Test func alertsGoToTheJournalWithTheirFields() throws {
         let journal = TestJournal()
         let (router, lines) = Self.router(journal)
-        let opened = try Self.storyEvents()
+        let opened = Self.storyEvents()
         try #require(opened.count == 1)
         router.route(opened, now: opened[0].timestampMilliseconds)
         router.drain()
@@ -77,14 +75,15 @@ struct AlertRouterTests {
         let journal = TestJournal()
         journal.failing.store(true, ordering: .relaxed)
         let (router, lines) = Self.router(journal)
-        let opened = try Self.storyEvents()
+        let opened = Self.storyEvents()
         router.route(opened, now: opened[0].timestampMilliseconds)
         router.drain()
         #expect(router.outcomes == [AlertOutcome(sink: "journal", result: "failed"): 1, AlertOutcome(sink: "stderr", result: "sent"): 1])
         let kept = lines.kept.withLock { $0 }
         #expect(kept.map(\.message).contains("journal send failed, alert goes to stderr"))
         let alert = try #require(kept.first { $0.metadata["message_id"] != nil })
-        #expect(alert.level == .warning)
+        // The seed story's finding is critical: its journal PRIORITY 2 logs at critical.
+        #expect(alert.metadata["priority"] == "2" && alert.level == .critical)
         #expect(alert.metadata["slabwatch_slab"] == .string(opened[0].finding.slab))
     }
 
@@ -92,7 +91,7 @@ struct AlertRouterTests {
         let journal = TestJournal()
         journal.available.store(false, ordering: .relaxed)
         let (router, lines) = Self.router(journal)
-        let opened = try Self.storyEvents()
+        let opened = Self.storyEvents()
         router.route(opened, now: opened[0].timestampMilliseconds)
         router.drain()
         #expect(journal.entries.withLock { $0.isEmpty })
@@ -105,7 +104,7 @@ struct AlertRouterTests {
     @Test func aReopeningWithinTheCooldownIsSuppressed() throws {
         let journal = TestJournal()
         let (router, _) = Self.router(journal, cooldownSeconds: 600)
-        let opened = try Self.storyEvents()
+        let opened = Self.storyEvents()
         let at = opened[0].timestampMilliseconds
         router.route(opened, now: at)
         router.route(opened, now: at + 60_000)
