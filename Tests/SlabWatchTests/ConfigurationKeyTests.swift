@@ -72,9 +72,10 @@ struct ReadmeTruthTests {
         #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
         let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0)
         let metrics = MetricsRenderer.render(.init(
-            sample: sample, exportedCaches: sample.caches, statistics: .init(),
-            process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
-            version: "t", report: report, server: .init(), persistence: .init()))
+            sample: sample, exportedCaches: sample.caches, version: "t", report: report,
+            own: SelfStatistics(
+                process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
+                server: .init(), persistence: .init())))
         let rendered = Set(String(decoding: metrics, as: UTF8.self).split(separator: "\n")
             .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
         let section = Self.readme.components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""
