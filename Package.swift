@@ -46,16 +46,21 @@ let package = Package(
         // OpenSSL (TLS) and libcrypt (bcrypt), loaded with dlopen when a web
         // configuration needs them (see CTLS.h); their headers at build time.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
-        // The small HTTP/1.1 server; knows nothing about slabs.
+        // The BPF attribution session: the program (bpf/, built by
+        // scripts/bpf.sh, embedded as bytes) and a loader over libbpf, which is
+        // dlopen'ed when a session starts (see CBPF.h); no libbpf at build time.
+        .target(name: "CBPF", linkerSettings: [.linkedLibrary("dl")]),
+        // The small HTTP/1.1 server; knows nothing about slabs (it counts in
+        // the core's `ServerStatistics`, the one type `/metrics` renders).
         .target(
             name: "SlabWatchHTTP",
-            dependencies: ["CZlib", "CTLS", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SlabWatchCore", "CZlib", "CTLS", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // The daemon: reading /proc and /sys, the sampler, config, wiring.
         .target(
             name: "SlabWatch",
             dependencies: [
-                "LinearRegex", "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc",
+                "LinearRegex", "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc", "CBPF",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -78,16 +83,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
-        // Paths to Tests/Fixtures and scratch directories, shared by every test target.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Paths to Tests/Fixtures, scratch directories and synthetic machines
+        // (`Scenario`), shared by every test target.
+        .target(name: "TestSupport", dependencies: ["SlabWatchCore"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
         .testTarget(
             name: "SlabWatchCoreTests", dependencies: ["LinearRegex", "SlabWatchCore", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP"], swiftSettings: strict),
+            name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP", "SlabWatchCore"], swiftSettings: strict),
         .testTarget(
-            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "TestSupport"],
+            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "CBPF", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["SlabWatchCore", "TestSupport"], swiftSettings: strict),

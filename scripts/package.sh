@@ -43,10 +43,11 @@ printf 'slabwatch (%s) unstable; urgency=medium\n\n  * Package built by scripts/
 shlib=$(mktemp -d) && trap 'rm -rf "$shlib"' EXIT
 mkdir -p "$shlib/debian" && printf 'Source: slabwatch\n' >"$shlib/debian/control"
 depends=$(cd "$shlib" && dpkg-shlibdeps -O -e"$stage/usr/bin/slabwatch" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
-# Loaded with dlopen when a web configuration asks for TLS or passwords, so
-# dpkg-shlibdeps cannot see them. Recommends: a node without them runs
-# everything else and says so at start-up if the file needs them.
-recommends="libssl3, libcrypt1"
+# Loaded with dlopen when a web configuration asks for TLS or passwords, or
+# (libbpf) when a BPF attribution session starts, so dpkg-shlibdeps cannot see
+# them. Recommends: a node without them runs everything else, says so at
+# start-up if the file needs TLS, and attributes with tracefs without libbpf.
+recommends="libssl3, libcrypt1, libbpf1"
 
 echo /etc/slabwatch/slabwatch.yml >"$stage/DEBIAN/conffiles"
 cat >"$stage/DEBIAN/control" <<CONTROL

@@ -31,6 +31,13 @@ pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)   # TLS
 pkg-config --exists libcrypt 2>/dev/null || need+=(libcrypt-dev) # bcrypt
 command -v openssl >/dev/null || need+=(openssl)  # the TLS tests' certificates
+# The BPF attribution tests: bpftool (prog/map lists, vmlinux.h for
+# scripts/bpf.sh), libbpf-dev (its BPF headers), libbpf1 (loaded at run time),
+# bpftrace (the benchmark's one-liner).
+command -v bpftool >/dev/null || need+=(bpftool)
+[ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+ldconfig -p | grep 'libbpf\.so\.1 ' >/dev/null || need+=(libbpf1)  # (no -q: an early exit would fail the pipe)
+command -v bpftrace >/dev/null || need+=(bpftrace)
 # journald, journalctl, systemd-analyze and systemd-socket-activate
 { [ -x /lib/systemd/systemd-journald ] && command -v systemd-analyze >/dev/null \
   && command -v systemd-socket-activate >/dev/null; } || need+=(systemd)

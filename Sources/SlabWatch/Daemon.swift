@@ -127,32 +127,29 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
         hooks.checkpoint = { [unowned self] ring, detector, now in
             persistence.checkpoint(savedState(ring, detector, alerts), now: now)
         }
-        hooks.persistenceStatistics = { persistence.statistics }
-        hooks.serverStatistics = {
-            let s = server.statistics
-            var exported = ServerStatistics()
-            exported.requests = s.requests
-            exported.badRequests = s.badRequests
-            exported.connectionsAccepted = s.connectionsAccepted
-            exported.connectionsRejected = s.connectionsRejected
-            exported.connectionsShed = s.connectionsShed
-            exported.connectionsTimedOut = s.connectionsTimedOut
-            exported.acceptErrors = s.acceptErrors
-            exported.tlsHandshakeFailures = s.tlsHandshakeFailures
-            exported.authenticationFailures = s.authenticationFailures
-            return exported
-        }
+        hooks.selfStatistics = Self.selfStatistics(alerts, server, persistence)
         let attribution = attribution
         hooks.evaluated = { report, now in
             alerts.route(report, now: now)
             attribution?.consider(report)
         }
         hooks.transitions = { events, now in alerts.route(events, now: now) }
-        hooks.alertOutcomes = { alerts.outcomes }
         let readiness = readiness
         let interval = configuration.sampler.intervalSeconds
         hooks.published = { state in readiness.ticked(state, intervalSeconds: interval) }
         return hooks
+    }
+
+    /// slabwatch's figures about itself, assembled here, where every owner
+    /// is known: each keeps its own counters, and they are read together
+    /// when a tick's `/metrics` is first rendered.
+    private static func selfStatistics(_ alerts: AlertRouter, _ server: HTTPServer, _ persistence: StatePersistence)
+        -> @Sendable (SamplerStatistics) -> SelfStatistics {
+        let process = ProcessStatsReader()
+        return { sampler in
+            SelfStatistics(sampler: sampler, process: process.read(), alerts: alerts.outcomes,
+                           server: server.statistics, persistence: persistence.statistics)
+        }
     }
 
     private func logStart() {

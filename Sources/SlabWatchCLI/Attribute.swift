@@ -2,9 +2,10 @@ import Glibc
 import SlabWatch
 import SlabWatchCore
 
-/// `slabwatch attribute CACHE`: one bounded tracing session, printed as a
-/// table or JSON. Exit codes: 2 unknown cache or bad flag, 4 no tracefs,
-/// 5 not permitted (tracefs needs root).
+/// `slabwatch attribute CACHE`: one bounded session (BPF, else tracefs),
+/// printed as a table or JSON. Exit codes: 2 unknown cache or bad flag, 4 no
+/// way to trace (no tracefs; `--source bpf` where BPF cannot run), 5 not
+/// permitted (tracefs needs root; BPF needs CAP_BPF and CAP_PERFMON).
 enum Attribute {
     nonisolated(unsafe) static var interrupted: sig_atomic_t = 0
 
@@ -20,6 +21,12 @@ enum Attribute {
         if let text = command.options["max-events"] {
             guard let count = Int(text), count > 0 else { SlabWatchCommand.fail(.badConfiguration, "--max-events: '\(text)' is not a positive number") }
             settings.maxEvents = count
+        }
+        if let text = command.options["source"] {
+            guard let source = AttributionSettings.Source(rawValue: text) else {
+                SlabWatchCommand.fail(.badConfiguration, "--source: '\(text)' is not one of \(AttributionSettings.Source.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.source = source
         }
         guard cacheExists(cache, sysfs: configuration.sampler.paths.sysfs, procfs: configuration.sampler.paths.procfs) else {
             SlabWatchCommand.fail(.badConfiguration, "no slab cache named '\(cache)' (see /sys/kernel/slab or slabwatch top)")

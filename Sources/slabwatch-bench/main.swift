@@ -96,8 +96,7 @@ var ring = SampleRing()
 var filter = CacheFilter.all
 let renderCost = measure("slabwatch: ring append + /metrics + /snapshot") {
     ring.append(sample)
-    _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: filter.exported(sample.caches),
-                                     statistics: SamplerStatistics(), process: nil, version: "bench"))
+    _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: filter.exported(sample.caches), version: "bench"))
     _ = SnapshotRenderer.render(sample, intervalSeconds: 5)
 }
 

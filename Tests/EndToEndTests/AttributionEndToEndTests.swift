@@ -52,12 +52,19 @@ enum AttributionTesting {
         }
     }
 
+    /// BPF links the process holds: its programs are attached once it has them.
+    static func bpfLinks(_ pid: Int32) -> Int {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:bpf_link" }.count
+    }
+
     static func slabwatchInstances() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(tracing)/instances")) ?? []).filter { $0.hasPrefix("slabwatch-") }
     }
 
     /// Starts `slabwatch attribute`, runs `workload` while it traces, returns its result.
-    static func attribute(_ arguments: [String], whileRunning workload: () -> Void) throws -> DaemonProcess.RunResult {
+    static func attribute(_ arguments: [String], started: (Int32) -> Void = { _ in },
+                          whileRunning workload: () -> Void) throws -> DaemonProcess.RunResult {
         let process = Process()
         process.executableURL = DaemonProcess.binary
         process.arguments = ["attribute"] + arguments
@@ -65,9 +72,10 @@ enum AttributionTesting {
         process.standardOutput = output
         process.standardError = error
         try process.run()
+        started(process.processIdentifier)
         let deadline = Date().addingTimeInterval(10)
-        while slabwatchInstances().isEmpty && Date() < deadline { usleep(20_000) }
-        usleep(300_000)  // events enabled after the instance appears
+        while slabwatchInstances().isEmpty && bpfLinks(process.processIdentifier) < 3 && Date() < deadline { usleep(20_000) }
+        usleep(300_000)  // events enabled after the instance appears (the last link after the third)
         workload()
         let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -103,7 +111,9 @@ extension EndToEndTests {
         defer { withExtendedLifetime(tracefs) {} }
         let fs = try AttributionTesting.Tmpfs()
         let expected = try AttributionTesting.kernelsOwnCallSite(fs)
-        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) { fs.create(2000, prefix: "grow") }
+        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--source", "trace", "--duration", "3s", "--json"]) {
+            fs.create(2000, prefix: "grow")
+        }
         #expect(result.status == 0, "\(result.error)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         let sites = try #require(json["call_sites"] as? [[String: Any]])
@@ -121,7 +131,7 @@ extension EndToEndTests {
 
     @Test func churnNetsToAboutZero() throws {
         let fs = try AttributionTesting.Tmpfs()
-        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--duration", "3s", "--json"]) {
+        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--source", "trace", "--duration", "3s", "--json"]) {
             fs.create(1500, prefix: "churn", removeEach: true)
             usleep(1_000_000)  // inode frees wait for an RCU grace period
         }
@@ -139,7 +149,7 @@ extension EndToEndTests {
         // SIGTERM: the session stops early, reports, and removes its instance.
         let process = Process()
         process.executableURL = DaemonProcess.binary
-        process.arguments = ["attribute", "dentry", "--duration", "60s"]
+        process.arguments = ["attribute", "dentry", "--source", "trace", "--duration", "60s"]
         process.standardOutput = Pipe()
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -154,7 +164,7 @@ extension EndToEndTests {
         // SIGKILL leaves it; the next session removes it and says so.
         let killed = Process()
         killed.executableURL = DaemonProcess.binary
-        killed.arguments = ["attribute", "dentry", "--duration", "60s"]
+        killed.arguments = ["attribute", "dentry", "--source", "trace", "--duration", "60s"]
         killed.standardOutput = FileHandle.nullDevice
         killed.standardError = FileHandle.nullDevice
         try killed.run()
@@ -163,7 +173,7 @@ extension EndToEndTests {
         killed.waitUntilExit()
         let left = AttributionTesting.slabwatchInstances()
         #expect(left.count == 1)
-        let next = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--duration", "200ms"])
+        let next = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "trace", "--duration", "200ms"])
         #expect(next.status == 0 && next.error.contains("removed tracefs instances") && next.error.contains(left.first ?? "?"), "\(next.error)")
         #expect(AttributionTesting.slabwatchInstances().isEmpty)
     }
@@ -204,6 +214,15 @@ extension EndToEndTests {
         #expect((top["function"] as? String)?.hasPrefix("shmem_alloc_inode+") == true, "\(top)")
         #expect((top["net_count"] as? Double ?? 0) > 1000, "\(top)")
         #expect((finding["message"] as? String)?.contains("Allocated mostly by shmem_alloc_inode+") == true)
+        // Where the kernel has BPF and BTF (this one), the daemon's session is the BPF one, and names who allocates.
+        if BPFTesting.available {
+            #expect(attribution["source"] as? String == "bpf" && attribution["fallback"] is NSNull, "\(attribution)")
+            let writerProcess = (top["processes"] as? [[String: Any]])?.first { $0["pid"] as? Double == Double(getpid()) }
+            #expect((writerProcess?["net_count"] as? Double ?? 0) > 1000, "\(top)")
+            #expect((finding["message"] as? String)?.contains(" (pid \(getpid())) in /") == true, "\(finding["message"] ?? "")")
+            let maps = try DaemonProcess.run("/bin/cat", ["/proc/\(daemon.pid)/maps"]).output
+            #expect(maps.contains("libbpf.so.1"), "loaded when the session started")
+        }
         try daemon.waitFor("the attributed alert") {
             daemon.log.contains("message_id=ecfc041e121a42ac9decc0aa0fcfb3c1") && daemon.log.contains("slabwatch_call_site=shmem_alloc_inode+")
         }

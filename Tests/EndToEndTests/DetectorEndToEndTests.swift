@@ -26,8 +26,8 @@ extension EndToEndTests {
         return (json?["findings"] as? [[String: Any]])?.first { $0["slab"] as? String == slab }
     }
 
-    @Test func liveTmpfsInodesAreFlaggedThenTrackEviction() throws {
-        guard getuid() == 0 else { return }  // mounting needs root
+    @Test(.enabled(if: getuid() == 0, "mounts a tmpfs"))
+    func liveTmpfsInodesAreFlaggedThenTrackEviction() throws {
         let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-tmpfs-\(UUID().uuidString)")
         let recording = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-rec-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)

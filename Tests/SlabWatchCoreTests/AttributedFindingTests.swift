@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import SlabWatchCore
 
 /// An attribution attached to an open finding: in its sentence, its alerts,

@@ -1,3 +1,4 @@
+import TestSupport
 @testable import SlabWatchCore
 
 /// A machine with several filesystems, for the detector on a busy day: each
@@ -120,20 +121,4 @@ struct BusyMachine {
 
     /// The time of the newest sample so far.
     var now: Int64 { samples.last?.timestampMilliseconds ?? 0 }
-}
-
-extension Meminfo {
-    /// MemTotal and MemAvailable as given, and Slab, SReclaimable and
-    /// SUnreclaim as the sums of `caches`' footprints.
-    static func slabTotals(of caches: [SlabCache], memTotal: UInt64, memAvailable: UInt64) -> Meminfo {
-        let unreclaimable = caches.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.memoryBytes }
-        let reclaimable = caches.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.memoryBytes }
-        return Meminfo(fields: [
-            .init(name: "MemTotal", value: memTotal, isBytes: true),
-            .init(name: "MemAvailable", value: memAvailable, isBytes: true),
-            .init(name: "Slab", value: unreclaimable + reclaimable, isBytes: true),
-            .init(name: "SReclaimable", value: reclaimable, isBytes: true),
-            .init(name: "SUnreclaim", value: unreclaimable, isBytes: true),
-        ])
-    }
 }

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import SlabWatchCore
 
 struct LinearFitTests {
@@ -28,10 +29,4 @@ struct LinearFitTests {
         #expect(LinearFit.fit([1, 2, 3], [7, 7, 7]) == nil)  // constant series
         #expect(LinearFit.fit([1, 2], [1, .infinity]) == nil)
     }
-}
-
-/// A small deterministic generator (no Foundation randomness), uniform in -1...1.
-func nextNoise(_ state: inout UInt64) -> Double {
-    state = state &* 6364136223846793005 &+ 1442695040888963407
-    return Double(state >> 11) / Double(1 << 53) * 2 - 1
 }

@@ -1,16 +1,17 @@
 import Foundation
 import LinearRegex
 import Testing
+import TestSupport
 @testable import SlabWatchCore
 
 struct MetricsRendererTests {
     static func render(_ caches: [SlabCache], sample: Sample? = nil, report: GrowthDetector.Report = .init()) -> String {
         let sample = sample ?? Sample(timestampMilliseconds: 1_000, caches: caches)
         let bytes = MetricsRenderer.render(.init(
-            sample: sample, exportedCaches: caches, statistics: SamplerStatistics(),
-            process: ProcessStatistics(cpuSeconds: 1.5, residentBytes: 1, virtualBytes: 2, openFileDescriptors: 3,
-                                       maxFileDescriptors: 4, startTimeSeconds: 5),
-            version: "test", report: report, server: ServerStatistics()))
+            sample: sample, exportedCaches: caches, version: "test", report: report,
+            own: SelfStatistics(process: ProcessStatistics(cpuSeconds: 1.5, residentBytes: 1, virtualBytes: 2, openFileDescriptors: 3,
+                                                           maxFileDescriptors: 4, startTimeSeconds: 5),
+                                server: ServerStatistics())))
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -41,10 +42,54 @@ struct MetricsRendererTests {
         #expect(text.contains(#"slabwatch_slab_slabs{slab="we\"ird\\name\nx"} 1"#))
     }
 
+    /// Equal inputs built apart render the same bytes. Swift seeds each
+    /// dictionary's order by its storage, so the two inputs' sources, parse
+    /// errors and alert counts (filled in opposite orders, at other
+    /// capacities) iterate differently: output that followed a dictionary's
+    /// order, the input's or the renderer's own, would differ here.
     @Test func sameInputSameBytes() {
-        let caches = (0..<50).map { SampleRingTests.cache("c\($0)", slabs: UInt64($0)) }
-        #expect(Self.render(caches) == Self.render(caches))
+        func input(reversed: Bool, spare: Int) -> MetricsRenderer.Input {
+            let caches = (0..<50).map { SampleRingTests.cache("c\($0)", slabs: UInt64($0)) }.sorted { $0.name < $1.name }
+            var sample = Sample(timestampMilliseconds: 1_000, caches: reversed ? caches.reversed() : caches)
+            sample.sources = .init(minimumCapacity: spare)
+            var statistics = SamplerStatistics()
+            statistics.parseErrors = .init(minimumCapacity: spare)
+            for source in reversed ? Source.allCases.reversed() : Source.allCases {
+                let rank = Source.allCases.firstIndex(of: source)!
+                sample.sources[source] = SourceStatus(up: rank % 2 == 0, error: rank % 2 == 0 ? nil : "down \(rank)")
+                statistics.parseErrors[source] = UInt64(rank + 1)
+            }
+            var alerts = [AlertOutcome: UInt64](minimumCapacity: spare)
+            let outcomes = ["journal", "stderr"].flatMap { sink in ["failed", "sent", "suppressed"].map { AlertOutcome(sink: sink, result: $0) } }
+            for outcome in reversed ? outcomes.reversed() : outcomes {
+                alerts[outcome] = UInt64(outcome.sink.count * 10 + outcome.result.count)
+            }
+            return .init(sample: sample, exportedCaches: caches, version: "test", report: Self.threeFindings,
+                         own: SelfStatistics(sampler: statistics, alerts: alerts, server: ServerStatistics()))
+        }
+        #expect(Self.threeFindings.findings.filter { $0.state == .open }.count == 3)
+        let first = String(decoding: MetricsRenderer.render(input(reversed: false, spare: 0)), as: UTF8.self)
+        #expect(first.contains("slabwatch_parse_errors_total{source=\"slabinfo\"} 1"))
+        for spare in [0, 16, 64, 256] {
+            #expect(String(decoding: MetricsRenderer.render(input(reversed: true, spare: spare)), as: UTF8.self) == first)
+        }
     }
+
+    /// Three caches that rise with inodes, each with an open finding.
+    static let threeFindings: GrowthDetector.Report = {
+        var s = Scenario()
+        var inodes = 40_000.0
+        for step in 0..<150 {
+            if step >= 24 { inodes += 1_000_000 / 120 }
+            let rise = max(0, inodes - 40_000)
+            s.add(inodes: inodes + s.jitter(300), caches: [
+                ("kmalloc-32", 200e6 + 32 * 1024 * rise + s.jitter(1e6), false),
+                ("kmalloc-64", 100e6 + 16 * 1024 * rise + s.jitter(1e6), false),
+                ("module_cache", 50e6 + 8 * 1024 * rise + s.jitter(1e6), false),
+            ] + s.background())
+        }
+        return s.replay().0
+    }()
 
     @Test func downSourceOmitsItsFamiliesAndShowsDown() {
         var sample = Sample(timestampMilliseconds: 0)
@@ -127,8 +172,7 @@ struct DownSourceRenderingTests {
     /// README: a failing source never fails the scrape; its families are left out, HELP and TYPE included.
     @Test func slabinfoDownLeavesNoSlabFamilies() {
         let sample = Sample(timestampMilliseconds: 0, sources: [.slabinfo: SourceStatus(up: false, error: "denied")])
-        let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], statistics: .init(),
-                                                                  process: nil, version: "t")), as: UTF8.self)
+        let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], version: "t")), as: UTF8.self)
         #expect(!text.contains("slabwatch_slab_"))
         #expect(!text.contains("slabwatch_memory_") && !text.contains("slabwatch_fs_"))
         #expect(text.contains("slabwatch_source_up{source=\"slabinfo\"} 0"))

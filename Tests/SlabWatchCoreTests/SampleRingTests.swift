@@ -11,12 +11,12 @@ struct SampleRingTests {
         Sample(timestampMilliseconds: t, caches: caches, inodes: inodes.map { InodeCounts(inodes: $0, freeInodes: 0) })
     }
 
-    @Test func fineTierKeepsTheNewestSamplesInOrder() {
+    @Test func fineTierKeepsTheNewestSamplesInOrder() throws {
         var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 2))
         for t in 0..<10 { ring.append(Self.sample(Int64(t), [Self.cache("a", slabs: UInt64(t))], inodes: UInt64(t * 10))) }
         #expect(ring.fine.count == 4)
         #expect((0..<4).map { ring.fine.time(at: $0) } == [6, 7, 8, 9])
-        let a = try! #require(ring.series(named: "a"))
+        let a = try #require(ring.series(named: "a"))
         #expect((0..<4).map { ring.fine.footprint(series: a, at: $0) } == [6, 7, 8, 9].map { UInt64($0) * 4096 })
         #expect(ring.fine.counter(.inodes, at: 3) == 90)
         #expect(ring.fine.counter(.dentries, at: 3) == nil)
@@ -30,12 +30,12 @@ struct SampleRingTests {
         #expect(ring.coarse.footprint(series: 0, at: 2) == 4096)
     }
 
-    @Test func cachesThatAppearAndVanishReadAsAbsent() {
+    @Test func cachesThatAppearAndVanishReadAsAbsent() throws {
         var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 2, coarseEvery: 100))
         ring.append(Self.sample(0, [Self.cache("a", slabs: 1)]))
         ring.append(Self.sample(1, [Self.cache("a", slabs: 2), Self.cache("module_cache", slabs: 5)]))
         ring.append(Self.sample(2, [Self.cache("a", slabs: 3)]))
-        let module = try! #require(ring.series(named: "module_cache"))
+        let module = try #require(ring.series(named: "module_cache"))
         #expect((0..<3).map { ring.fine.footprint(series: module, at: $0) } == [nil, 5 * 4096, nil])
     }
 

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import SlabWatchCore
 
 /// The `slabwatch top` screen: what floats up, how it sorts and filters, and

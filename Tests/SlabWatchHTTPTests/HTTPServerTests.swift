@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Logging
+import SlabWatchCore  // ServerStatistics, which the server counts in
 import Testing
 @testable import SlabWatchHTTP
 

@@ -63,7 +63,7 @@ struct ConfigurationKeyUseTests {
     /// Texts to try as a key's other value; the first the key accepts that
     /// changes the configuration is used.
     static let candidates = ["false", "true", "2", "3", "100", "0.5", "0.8", "7s", "3m", "1h", "20ms", "1MiB", "64KiB",
-                             ":10078", "/tmp/slabwatch-other", "x.*", "debug", "2m, 20m"]
+                             ":10078", "/tmp/slabwatch-other", "x.*", "debug", "2m, 20m", "bpf", "4096"]
 
     /// `key` set to a value other than its default, or nil when no candidate fits.
     static func changed(_ key: ConfigurationKey) -> Configuration? {
@@ -127,9 +127,10 @@ struct ReadmeTruthTests {
         #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
         let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0)
         let metrics = MetricsRenderer.render(.init(
-            sample: sample, exportedCaches: sample.caches, statistics: .init(),
-            process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
-            version: "t", report: report, server: .init(), persistence: .init()))
+            sample: sample, exportedCaches: sample.caches, version: "t", report: report,
+            own: SelfStatistics(
+                process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
+                server: .init(), persistence: .init())))
         let rendered = Set(String(decoding: metrics, as: UTF8.self).split(separator: "\n")
             .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
         let section = Self.readme.components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""

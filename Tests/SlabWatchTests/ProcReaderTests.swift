@@ -113,7 +113,7 @@ struct GoldenMetricsTests {
         statistics.lastDurationSeconds = 0.0125
         var filter = CacheFilter.all
         return MetricsRenderer.render(.init(sample: sample, exportedCaches: filter.exported(sample.caches),
-                                            statistics: statistics, process: nil, version: "golden"))
+                                            version: "golden", own: SelfStatistics(sampler: statistics)))
     }
 
     @Test func metricsMatchGoldenFile() throws {

@@ -106,8 +106,8 @@ enum RestoredState {
         }
         var statistics = PersistenceStatistics()
         statistics.restore = .sameBoot
-        _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: sample.caches, statistics: SamplerStatistics(),
-                                         process: nil, version: "fuzz", report: report, persistence: statistics))
+        _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: sample.caches, version: "fuzz", report: report,
+                                         own: SelfStatistics(persistence: statistics)))
         _ = SnapshotRenderer.render(sample, intervalSeconds: 5, report: report)
         _ = SnapshotRenderer.renderFindings(report.findings)
         let inputs = WebPage.Inputs(sample: sample, report: report, ring: ring, sampleAgeSeconds: 1, intervalSeconds: 5, version: "fuzz")

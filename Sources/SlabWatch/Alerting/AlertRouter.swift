@@ -11,13 +11,28 @@ final class AlertRouter: Sendable {
     private let queue = DispatchQueue(label: "slabwatch.alerts")
     /// Used from the sampler queue (route) and the signal queue (apply on SIGHUP).
     private let policy: Mutex<AlertPolicy>
-    private let journalSocket: String
+    private let journal: JournalSink
     private let logger: Logger
     private let counts = Mutex<[AlertOutcome: UInt64]>([:])
 
-    init(settings: AlertPolicy.Settings, journalSocket: String, logger: Logger) {
+    /// The journal alerts go to while it listens: the system's, or one a test controls.
+    struct JournalSink: Sendable {
+        var isAvailable: @Sendable () -> Bool
+        var send: @Sendable ([(name: String, value: String)]) throws -> Void
+
+        /// journald at `socketPath` (`sd_journal_sendv` itself always writes to the default socket).
+        static func system(socketPath: String) -> JournalSink {
+            JournalSink(isAvailable: { Journal.isAvailable(socketPath: socketPath) }, send: { try Journal.send($0) })
+        }
+    }
+
+    convenience init(settings: AlertPolicy.Settings, journalSocket: String, logger: Logger) {
+        self.init(settings: settings, journal: .system(socketPath: journalSocket), logger: logger)
+    }
+
+    init(settings: AlertPolicy.Settings, journal: JournalSink, logger: Logger) {
         policy = Mutex(AlertPolicy(settings: settings))
-        self.journalSocket = journalSocket
+        self.journal = journal
         self.logger = logger
     }
 
@@ -50,12 +65,12 @@ final class AlertRouter: Sendable {
 
     var outcomes: [AlertOutcome: UInt64] { counts.withLock { $0 } }
 
-    private var currentSink: String { Journal.isAvailable(socketPath: journalSocket) ? "journal" : "stderr" }
+    private var currentSink: String { journal.isAvailable() ? "journal" : "stderr" }
 
     private func deliver(_ alert: Alert) {
-        if Journal.isAvailable(socketPath: journalSocket) {
+        if journal.isAvailable() {
             do {
-                try Journal.send(alert.fields.map { ($0.name, $0.value) })
+                try journal.send(alert.fields.map { ($0.name, $0.value) })
                 count(AlertOutcome(sink: "journal", result: "sent"))
                 return
             } catch {

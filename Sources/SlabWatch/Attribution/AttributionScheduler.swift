@@ -9,7 +9,8 @@ import Synchronization
 /// one per cache per `attribution.cooldown` — and the result is attached to
 /// the finding. Where the kernel keeps /proc/allocinfo (and this process can
 /// read it) the session is two reads of it, with no tracing, and runs even
-/// without `attribution.enabled`; otherwise a tracefs session, only with it.
+/// without `attribution.enabled`; otherwise a BPF session (a tracefs one
+/// where BPF cannot run, and the result says why), only with it.
 /// Failures are logged once per kind and never stop the daemon.
 final class AttributionScheduler: Sendable {
     private struct State {
@@ -66,7 +67,7 @@ final class AttributionScheduler: Sendable {
 
     private func start(_ slab: String, _ settings: AttributionSettings, allocInfo: Bool) {
         logger.info("attribution session started", metadata: [
-            "slab": "\(slab)", "duration": "\(settings.durationSeconds)s", "source": "\(allocInfo ? "allocinfo" : "tracefs")",
+            "slab": "\(slab)", "duration": "\(settings.durationSeconds)s", "source": "\(allocInfo ? "allocinfo" : settings.source.rawValue)",
         ])
         done.enter()
         DispatchQueue.global(qos: .utility).async { [self] in
@@ -81,9 +82,10 @@ final class AttributionScheduler: Sendable {
                     : try AttributionSession.run(cache: slab, settings: settings, say: { [logger] in logger.notice("\($0)") },
                                                  cancelled: cancelled)
                 logger.info("attribution session finished", metadata: [
-                    "slab": "\(slab)", "events": "\(result.events)", "dropped": "\(result.dropped)",
+                    "slab": "\(slab)", "source": "\(result.source.rawValue)", "events": "\(result.events)", "dropped": "\(result.dropped)",
                     "call_site": "\(result.callSites.first?.symbol ?? "-")",
                 ])
+                if let fallback = result.fallback { logger.notice("\(fallback)", metadata: ["slab": "\(slab)"]) }
                 attach(result)
             } catch {
                 let kind = "\(error)"

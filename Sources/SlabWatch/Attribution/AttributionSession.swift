@@ -1,8 +1,20 @@
 import Glibc
 public import SlabWatchCore
 
-/// How long and how much one attribution session may trace.
+/// How long and how much one attribution session may trace, and how.
 public struct AttributionSettings: Sendable, Equatable {
+    /// Which way a session counts: the best the machine allows, or one forced.
+    public enum Source: String, Sendable, CaseIterable {
+        /// BPF where it can run, else a hist trigger, else the tracefs stream.
+        case auto
+        /// The BPF program only; a session fails where it cannot run.
+        case bpf
+        /// tracefs, with a hist trigger where the kernel has them.
+        case hist
+        /// The tracefs event stream (net bytes, and events lost at high rates).
+        case trace
+    }
+
     /// Run sessions from the daemon (needs root or the drop-in's privileges).
     public var enabled = false
     public var durationSeconds = 10.0
@@ -11,13 +23,23 @@ public struct AttributionSettings: Sendable, Equatable {
     public var bufferKiBPerCPU = 4096
     /// At most one session per cache in this long.
     public var cooldownSeconds = 3600.0
+    /// `attribution.source`: the path a session takes.
+    public var source = Source.auto
+    /// Objects a BPF session follows to their free at most: its live-object
+    /// map, 16 bytes of buckets per entry when the session starts and about
+    /// 96 bytes per object followed (README, "The BPF session").
+    public var maxLiveObjects = 1 << 20
+    /// The BTF a BPF session needs (a test points it at a missing file).
+    public var btfPath = BPFSession.kernelBTF
 
     public init() {}
 }
 
-/// One bounded tracefs session for one cache: a private instance with the
-/// cache's kmem events filtered in the kernel, stack traces on, read from
-/// `trace_pipe` until the duration or the event limit, then removed.
+/// One bounded attribution session for one cache. The BPF path where the
+/// kernel and the privileges allow it (see `BPFSession`); else a tracefs
+/// session: a private instance with the cache's kmem events filtered in the
+/// kernel, stack traces on, read from `trace_pipe` until the duration or the
+/// event limit (or a hist trigger read once), then removed.
 public enum AttributionSession: Sendable {
     /// Stack traces per allocation event per session.
     static let stackLimit = 5000
@@ -54,11 +76,28 @@ public enum AttributionSession: Sendable {
         return Plan(filters: filters)
     }
 
-    /// Runs a session. `cancelled` is polled between reads (SIGINT, daemon stop).
-    /// Where the kernel has hist triggers and `stream` is false, the kernel
-    /// aggregates allocations by call site itself (gross, not net).
+    /// Runs a session by the best path `settings.source` allows: BPF, else
+    /// (saying why in the result's `fallback`) tracefs. `cancelled` is polled
+    /// while it runs (SIGINT, daemon stop). Where the kernel has hist triggers
+    /// and neither `stream` nor `source: trace` asks for the event stream,
+    /// the kernel aggregates allocations by call site itself (gross, not net).
     public static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
                            cancelled: () -> Bool = { false }, stream: Bool = false) throws(Tracefs.Failure) -> Attribution {
+        let stream = stream || settings.source == .trace
+        var fallback: String?
+        if settings.source == .bpf || (settings.source == .auto && !stream) {
+            do { return try BPFSession.run(cache: cache, settings: settings, say: say, cancelled: cancelled) } catch {
+                if settings.source == .bpf { throw error }
+                fallback = "bpf unavailable: \(error)"
+            }
+        }
+        var result = try traced(cache: cache, settings: settings, say: say, cancelled: cancelled, stream: stream)
+        result.fallback = fallback.map { "\($0); traced with \(result.source == .hist ? "a tracefs hist trigger" : "tracefs")" }
+        return result
+    }
+
+    static func traced(cache: String, settings: AttributionSettings, say: (String) -> Void,
+                       cancelled: () -> Bool, stream: Bool) throws(Tracefs.Failure) -> Attribution {
         let tracefs = try Tracefs.locate(say: say)
         defer { tracefs.unmountIfMounted() }
         let stale = tracefs.removeStaleInstances()
@@ -167,7 +206,10 @@ public enum AttributionSession: Sendable {
     /// `__GFP_*` bit numbers from the kmalloc event's own print format, so the
     /// filter stays right on kernels that renumber them.
     static func gfpBits(_ instance: TraceInstance) -> [String: Int] {
-        guard let format = instance.read("events/kmem/kmalloc/format") else { return [:] }
+        gfpBits(kmallocFormat: instance.read("events/kmem/kmalloc/format") ?? "")
+    }
+
+    static func gfpBits(kmallocFormat format: String) -> [String: Int] {
         var bits: [String: Int] = [:]
         for name in ["__GFP_ACCOUNT", "__GFP_RECLAIMABLE", "__GFP_DMA"] {
             // …<< (22))), "__GFP_ACCOUNT"}

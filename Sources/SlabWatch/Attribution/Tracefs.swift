@@ -8,6 +8,8 @@ public struct Tracefs: Sendable {
     /// tracefs was not mounted and this process mounted it (unmount when done).
     public let mountedHere: Bool
 
+    /// Why an attribution session could not run — through tracefs or BPF —
+    /// in one line: no way to trace here, not permitted, or failed.
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case unavailable(String)
         case permission(String)

@@ -228,6 +228,22 @@ extension Configuration {
               "at most one session per cache in this long") { config, values throws(InvalidValue) in
             config.attribution.cooldownSeconds = try duration(values, in: 0...86_400 * 7)
         },
+        .init("attribution.source", default: "auto", reloadable: true,
+              "`auto` (BPF where the kernel and privileges allow, else tracefs; the result says why), or one forced: `bpf`, `hist`, `trace`") { config, values throws(InvalidValue) in
+            let text = try single(values)
+            guard let source = AttributionSettings.Source(rawValue: text) else {
+                throw InvalidValue(message: "'\(text)' is not one of \(AttributionSettings.Source.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.attribution.source = source
+        },
+        .init("attribution.max-live-objects", default: "1048576", reloadable: true,
+              "objects a BPF session follows to their free at most (about 100 bytes of kernel memory each while followed; more are counted, not followed, and reported)") { config, values throws(InvalidValue) in
+            config.attribution.maxLiveObjects = try integer(values, in: 1024...(1 << 26))
+        },
+        .init("attribution.btf", default: "/sys/kernel/btf/vmlinux", reloadable: true,
+              "the kernel's BTF, which a BPF session needs; where it is missing, sessions trace with tracefs") { config, values throws(InvalidValue) in
+            config.attribution.btfPath = try path(values)
+        },
         .init("log.level", default: "info", reloadable: false,
               "`trace` … `critical`") { config, values throws(InvalidValue) in
             let text = try single(values)

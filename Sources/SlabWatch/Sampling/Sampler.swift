@@ -5,7 +5,8 @@ public import SlabWatchCore
 import Synchronization
 
 /// Takes a sample every interval on its own serial queue: read → parse →
-/// append to the ring → render → publish one immutable state.
+/// append to the ring → detect → publish one immutable state, whose bodies
+/// are rendered later, on the first request for them (see `PublishedState`).
 ///
 /// The timer and the tick share one serial queue, so a tick that overruns the
 /// interval delays the next instead of queueing more; the ticks that did not
@@ -48,7 +49,6 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     /// Locked so `/snapshot?history=` can read it between ticks without waiting for one.
     private let ring: Mutex<SampleRing>
     private var detector: GrowthDetector
-    private let process = ProcessStatsReader()  // read when /metrics is rendered
     private var statistics = SamplerStatistics()
     private var timer: (any DispatchSourceTimer)?
     private var lastTickNanoseconds: UInt64?
@@ -63,18 +63,16 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         public var evaluated: (@Sendable (GrowthDetector.Report, Int64) -> Void)?
         /// Finding transitions outside a tick (an attribution attached).
         public var transitions: (@Sendable ([GrowthDetector.Event], Int64) -> Void)?
-        /// Alert outcomes so far, for `slabwatch_alerts_total`.
-        public var alertOutcomes: (@Sendable () -> [AlertOutcome: UInt64])?
-        /// The HTTP server's counters, for `slabwatch_http_*`.
-        public var serverStatistics: (@Sendable () -> ServerStatistics)?
         /// After each publish (readiness, watchdog, status).
         public var published: (@Sendable (PublishedState) -> Void)?
         /// Asked after each evaluation with the sample's time; when it says a
         /// checkpoint is due, `checkpoint` gets the ring and the detector's memory.
         public var checkpointDue: (@Sendable (Int64) -> Bool)?
         public var checkpoint: (@Sendable (SampleRing, GrowthDetector.Memory, Int64) -> Void)?
-        /// The state's counters, for `slabwatch_state_*`.
-        public var persistenceStatistics: (@Sendable () -> PersistenceStatistics)?
+        /// slabwatch's figures about itself for `/metrics`, given the sampler's
+        /// as of the tick; called when that tick's body is first rendered, on
+        /// the requesting thread. Without it: the sampler's and the process's.
+        public var selfStatistics: (@Sendable (SamplerStatistics) -> SelfStatistics)?
 
         public init() {}
     }
@@ -246,26 +244,31 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     }
 
     /// The tick's state with what rendering needs captured by value; the
-    /// bodies are rendered on first request (see `PublishedState`), with the
-    /// process, alert and server figures read then, not every tick.
+    /// bodies are rendered on first request (see `PublishedState`), with
+    /// slabwatch's own figures (`hooks.selfStatistics`) read then, not every tick.
     private func publishable(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
         let exported = filter.exported(sample.caches)
         let statistics = statistics, interval = settings.intervalSeconds
-        let alerts = hooks.alertOutcomes, server = hooks.serverStatistics, persistence = hooks.persistenceStatistics
-        let process = process, sizeHint = metricsSizeHint
+        let own = hooks.selfStatistics ?? Self.samplerAndProcess, sizeHint = metricsSizeHint
         return PublishedState(
             sample: sample, report: report, publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: interval,
             metrics: {
                 let bytes = MetricsRenderer.render(
-                    .init(sample: sample, exportedCaches: exported, statistics: statistics, process: process.read(),
-                          version: Host.version, report: report, alerts: alerts?() ?? [:], server: server?(),
-                          persistence: persistence?()),
+                    .init(sample: sample, exportedCaches: exported, version: Host.version, report: report,
+                          own: own(statistics)),
                     sizeHint: sizeHint.value)
                 sizeHint.value = bytes.count + bytes.count / 8
                 return bytes
             },
             snapshot: { SnapshotRenderer.render(sample, intervalSeconds: interval, report: report) })
     }
+
+    /// What a sampler without a daemon around it (one-shot output, the bench)
+    /// reports about itself.
+    private static let samplerAndProcess: @Sendable (SamplerStatistics) -> SelfStatistics = {
+        let process = ProcessStatsReader()
+        return { SelfStatistics(sampler: $0, process: process.read()) }
+    }()
 
     private var downSources: Set<Source> = []
     private var overLimit = false

@@ -180,11 +180,18 @@ public struct AlertPolicy: Sendable {
     /// Once per approach: fires when the projection comes within the horizon,
     /// re-arms when it recedes past twice the horizon or the trend stops rising.
     /// The top call site of an attribution with net bytes; `vmlinux` for
-    /// code built into the kernel (perf's name for it).
+    /// code built into the kernel (perf's name for it). With the process and
+    /// cgroup that hold most of its net bytes, where the session knew them (BPF).
     static func callSiteFields(_ attribution: Attribution?) -> [Alert.Field] {
         guard let top = attribution?.callSites.first, top.netBytes > 0 else { return [] }
-        return [.init(name: "SLABWATCH_CALL_SITE", value: top.function), .init(name: "SLABWATCH_MODULE", value: top.module ?? "vmlinux"),
-                .init(name: "SLABWATCH_CALL_SITE_SHARE", value: Human.decimal(top.share, 3))]
+        var fields: [Alert.Field] = [.init(name: "SLABWATCH_CALL_SITE", value: top.function), .init(name: "SLABWATCH_MODULE", value: top.module ?? "vmlinux"),
+                                     .init(name: "SLABWATCH_CALL_SITE_SHARE", value: Human.decimal(top.share, 3))]
+        if let owner = top.processes?.first(where: { $0.netBytes > 0 }) {
+            fields.append(.init(name: "SLABWATCH_PID", value: "\(owner.pid)"))
+            if let comm = owner.comm { fields.append(.init(name: "SLABWATCH_COMM", value: comm)) }
+            if let cgroup = owner.cgroup { fields.append(.init(name: "SLABWATCH_CGROUP", value: cgroup)) }
+        }
+        return fields
     }
 
     private mutating func trendAlert(_ trend: SlabTrend?) -> Alert? {

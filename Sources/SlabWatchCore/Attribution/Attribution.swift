@@ -1,9 +1,14 @@
 /// Who allocates a cache's memory: call sites ranked by the bytes they
 /// allocated during a window and had not freed by its end (net), each with
-/// its most common stacks. Built from a tracefs session's events, from a
-/// kernel hist trigger, or from two reads of /proc/allocinfo.
+/// its most common stacks. Built from a BPF session's maps, from a tracefs
+/// session's events, from a kernel hist trigger, or from two reads of
+/// /proc/allocinfo. Fields added after the first release are optional, so
+/// attributions kept in an older state file still decode.
 public struct Attribution: Sendable, Equatable, Codable {
     public enum Source: String, Sendable, Codable {
+        /// A BPF program on the kmem tracepoints: every allocation counted and
+        /// followed to its free in the kernel (exact net), with processes and cgroups.
+        case bpf
         /// Streamed kmem events: allocations matched with their frees.
         case trace
         /// A hist trigger's totals: allocations only (frees cannot be matched).
@@ -26,6 +31,55 @@ public struct Attribution: Sendable, Equatable, Codable {
         public var net: UInt64
     }
 
+    /// Who allocated a call site's objects: one process in one cgroup.
+    public struct AllocatingProcess: Sendable, Equatable, Codable {
+        /// The process (thread group) id.
+        public var pid: Int32
+        /// Its command when it first allocated; nil when the session could not keep it.
+        public var comm: String?
+        /// The cgroup's path under the cgroup2 mount (`/system.slice/foo.service`);
+        /// nil when it was gone before the session ended.
+        public var cgroup: String?
+        public var cgroupID: UInt64
+        public var allocations: UInt64
+        public var netCount: Int64
+        public var netBytes: Int64
+
+        public init(pid: Int32, comm: String?, cgroup: String?, cgroupID: UInt64, allocations: UInt64, netCount: Int64, netBytes: Int64) {
+            self.pid = pid
+            self.comm = comm
+            self.cgroup = cgroup
+            self.cgroupID = cgroupID
+            self.allocations = allocations
+            self.netCount = netCount
+            self.netBytes = netBytes
+        }
+
+        /// `python3 (pid 4121) in /system.slice/foo.service`
+        public var phrase: String {
+            "\(comm ?? "pid \(pid)")\(comm == nil ? "" : " (pid \(pid))") in \(cgroup ?? "cgroup \(cgroupID) (gone)")"
+        }
+    }
+
+    /// The BPF session's bounded maps: how often each had no room (never silent).
+    public struct Limits: Sendable, Equatable, Codable {
+        /// Allocations counted but not followed to their free: the live-object map was full.
+        public var notFollowed: UInt64 = 0
+        /// Sampled allocations whose stack the stack map could not keep.
+        public var stacksLost: UInt64 = 0
+        /// Allocations at call sites the site map had no room for (not counted at all).
+        public var sitesFull: UInt64 = 0
+        /// Allocations whose (site, process, cgroup) the owner map had no room for.
+        public var ownersFull: UInt64 = 0
+
+        public init(notFollowed: UInt64 = 0, stacksLost: UInt64 = 0, sitesFull: UInt64 = 0, ownersFull: UInt64 = 0) {
+            self.notFollowed = notFollowed
+            self.stacksLost = stacksLost
+            self.sitesFull = sitesFull
+            self.ownersFull = ownersFull
+        }
+    }
+
     public struct CallSite: Sendable, Equatable, Codable {
         /// `foo_attach_inode+0x2a` (the allocation's return address).
         public var function: String
@@ -40,6 +94,9 @@ public struct Attribution: Sendable, Equatable, Codable {
         public var share: Double
         /// At most three, most net first.
         public var stacks: [Stack]
+        /// The processes and cgroups behind it, most net bytes first (at most
+        /// five; BPF sessions only, nil from the other sources).
+        public var processes: [AllocatingProcess]? = nil
 
         /// `foo_attach_inode+0x2a [foo]`, as the kernel prints it.
         public var symbol: String { module.map { "\(function) [\($0)]" } ?? function }
@@ -58,6 +115,11 @@ public struct Attribution: Sendable, Equatable, Codable {
     public var malformedLines: UInt64
     /// When the window ended (Unix milliseconds).
     public var endedMilliseconds: Int64
+    /// Why a better source did not run, in one line ("bpf unavailable: … ;
+    /// traced with tracefs"); nil when the best one this kernel allows ran.
+    public var fallback: String? = nil
+    /// The BPF session's map limits; nil from the other sources.
+    public var limits: Limits? = nil
 
     public init(cache: String, source: Source, callSites: [CallSite], events: UInt64, dropped: UInt64, windowSeconds: Double,
                 stopReason: StopReason, malformedLines: UInt64 = 0, endedMilliseconds: Int64 = 0) {
@@ -79,6 +141,9 @@ public struct Attribution: Sendable, Equatable, Codable {
         guard let top = callSites.first, top.netBytes > 0 else { return nil }
         let percent = Int((top.share * 100).rounded())
         switch source {
+        case .bpf:
+            let owner = top.processes?.first { $0.netBytes > 0 }
+            return "Allocated mostly by \(top.symbol) (\(percent) % of net bytes)" + (owner.map { ", from \($0.phrase)." } ?? ".")
         case .trace: return "Allocated mostly by \(top.symbol) (\(percent) % of net bytes)."
         case .hist: return "Allocated mostly by \(top.symbol) (\(percent) % of the bytes allocated while traced)."
         case .allocinfo: return "Meanwhile /proc/allocinfo grew most at \(top.symbol) (\(percent) % of the growth)."

@@ -18,6 +18,16 @@ public enum AttributionRenderer: Sendable {
         json.key("stopped_by"); json.string(a.stopReason.rawValue)
         json.key("malformed_lines"); json.number(a.malformedLines)
         json.key("ended"); json.string(a.endedMilliseconds > 0 ? RFC3339.format(unixMilliseconds: a.endedMilliseconds) : nil)
+        json.key("fallback"); json.string(a.fallback)
+        json.key("allocations"); json.number(a.callSites.reduce(UInt64(0)) { $0 + $1.allocations })
+        json.key("frees"); json.number(a.callSites.reduce(UInt64(0)) { $0 + $1.frees })
+        json.key("net_count"); json.number(Double(a.callSites.reduce(Int64(0)) { $0 + $1.netCount }))
+        json.key("net_bytes"); json.number(Double(a.callSites.reduce(Int64(0)) { $0 + $1.netBytes }))
+        let limits = a.limits ?? .init()
+        json.key("not_followed"); json.number(limits.notFollowed)
+        json.key("stacks_lost"); json.number(limits.stacksLost)
+        json.key("sites_full"); json.number(limits.sitesFull)
+        json.key("owners_full"); json.number(limits.ownersFull)
         json.key("call_sites"); json.beginArray()
         for site in a.callSites {
             json.beginObject()
@@ -39,6 +49,19 @@ public enum AttributionRenderer: Sendable {
                 json.endObject()
             }
             json.endArray()
+            json.key("processes"); json.beginArray()
+            for owner in site.processes ?? [] {
+                json.beginObject()
+                json.key("pid"); json.number(Double(owner.pid))
+                json.key("comm"); json.string(owner.comm)
+                json.key("cgroup"); json.string(owner.cgroup)
+                json.key("cgroup_id"); json.number(owner.cgroupID)
+                json.key("allocations"); json.number(owner.allocations)
+                json.key("net_count"); json.number(Double(owner.netCount))
+                json.key("net_bytes"); json.number(Double(owner.netBytes))
+                json.endObject()
+            }
+            json.endArray()
             json.endObject()
         }
         json.endArray()
@@ -50,6 +73,12 @@ public enum AttributionRenderer: Sendable {
         var lines = ["\(a.cache): \(Human.decimal(a.windowSeconds, 1)) s traced (\(a.source.rawValue)), \(Human.grouped(Double(a.events))) events, "
                      + "\(Human.grouped(Double(a.dropped))) lost, stopped by \(a.stopReason.rawValue)"]
         if a.dropped > 0 { lines.append("  (events were lost: counts are lower bounds; raise attribution.buffer-size or shorten the window)") }
+        if let fallback = a.fallback { lines.append("  (\(fallback))") }
+        if let limits = a.limits, limits != .init() {
+            lines.append("  (maps full: \(Human.grouped(Double(limits.notFollowed))) allocations not followed (attribution.max-live-objects), "
+                         + "\(Human.grouped(Double(limits.stacksLost))) stacks lost, \(Human.grouped(Double(limits.sitesFull))) at sites not kept, "
+                         + "\(Human.grouped(Double(limits.ownersFull))) without their process)")
+        }
         guard !a.callSites.isEmpty else { return (lines + ["no allocation from this cache was seen in the window"]).joined(separator: "\n") + "\n" }
         lines.append(pad("NET BYTES", 11) + pad("SHARE", 7) + pad("ALLOCS", 10) + pad("FREES", 10) + pad("NET", 10) + "  CALL SITE")
         for site in a.callSites.prefix(limit) {
@@ -59,6 +88,10 @@ public enum AttributionRenderer: Sendable {
             for stack in site.stacks {
                 lines.append("      \(Human.grouped(Double(stack.net))) net of \(Human.grouped(Double(stack.allocations))): "
                              + stack.frames.prefix(8).joined(separator: " < "))
+            }
+            for owner in (site.processes ?? []).prefix(3) {
+                lines.append("      \(Human.bytes(Double(owner.netBytes))) net (\(Human.grouped(Double(owner.netCount))) of "
+                             + "\(Human.grouped(Double(owner.allocations)))) from \(owner.phrase)")
             }
         }
         if let sentence = a.sentence { lines.append(sentence) }

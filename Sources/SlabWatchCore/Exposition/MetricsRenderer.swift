@@ -9,43 +9,31 @@ public enum MetricsRenderer: Sendable {
         public var sample: Sample
         /// Caches that passed the filter, sorted by name.
         public var exportedCaches: [SlabCache]
-        public var statistics: SamplerStatistics
-        public var process: ProcessStatistics?
         public var version: String
         public var report: GrowthDetector.Report
-        public var alerts: [AlertOutcome: UInt64]
-        public var server: ServerStatistics?
-        /// Nil in one-shot output (`slabwatch snapshot`), which keeps no state.
-        public var persistence: PersistenceStatistics?
+        /// slabwatch's figures about itself.
+        public var own: SelfStatistics
 
-        public init(
-            sample: Sample, exportedCaches: [SlabCache], statistics: SamplerStatistics,
-            process: ProcessStatistics?, version: String, report: GrowthDetector.Report = .init(),
-            alerts: [AlertOutcome: UInt64] = [:], server: ServerStatistics? = nil,
-            persistence: PersistenceStatistics? = nil
-        ) {
+        public init(sample: Sample, exportedCaches: [SlabCache], version: String,
+                    report: GrowthDetector.Report = .init(), own: SelfStatistics = .init()) {
             self.sample = sample
-            self.persistence = persistence
-            self.server = server
-            self.alerts = alerts
-            self.report = report
             self.exportedCaches = exportedCaches
-            self.statistics = statistics
-            self.process = process
             self.version = version
+            self.report = report
+            self.own = own
         }
     }
 
     public static func render(_ input: Input, sizeHint: Int = 64 * 1024) -> [UInt8] {
         var out = PrometheusText(reservingCapacity: sizeHint)
-        if let process = input.process { renderProcess(process, &out) }
-        renderAlerts(input.alerts, &out)
+        if let process = input.own.process { renderProcess(process, &out) }
+        renderAlerts(input.own.alerts, &out)
         out.family("slabwatch_build_info", .gauge, help: "A metric with a constant '1' value labelled by the slabwatch version.")
         out.sample("slabwatch_build_info", label: "version", input.version, 1 as UInt64)
         renderCacheCounts(input, &out)
         renderFindings(input.report, &out)
         renderFS(input.sample, &out)
-        if let server = input.server { renderServer(server, &out) }
+        if let server = input.own.server { renderServer(server, &out) }
         renderMemory(input.sample.meminfo, &out)
         renderSampler(input, &out)
         renderCaches(input.exportedCaches, &out)
@@ -54,7 +42,7 @@ public enum MetricsRenderer: Sendable {
             out.sample("slabwatch_source_up", label: "source", source.rawValue,
                        input.sample.status(of: source).up ? 1 as UInt64 : 0)
         }
-        if let persistence = input.persistence { renderPersistence(persistence, &out) }
+        if let persistence = input.own.persistence { renderPersistence(persistence, &out) }
         renderTrend(input.report.trend, &out)
         return out.bytes
     }
@@ -232,7 +220,7 @@ public enum MetricsRenderer: Sendable {
     }
 
     private static func renderSampler(_ input: Input, _ out: inout PrometheusText) {
-        let stats = input.statistics
+        let stats = input.own.sampler
         out.family("slabwatch_parse_errors_total", .counter, help: "Malformed lines skipped while parsing, by source.")
         for source in Source.allCases.sorted() {
             out.sample("slabwatch_parse_errors_total", label: "source", source.rawValue, stats.parseErrors[source] ?? 0)

@@ -1,7 +1,33 @@
-// The figures the daemon keeps about itself, handed to `MetricsRenderer`
-// as plain values: the sampler's, the alert router's, the HTTP server's
-// (mirrored here, since the core may not import the server module) and the
-// process's own.
+// The figures the daemon keeps about itself, handed to `MetricsRenderer` as
+// one plain value (`SelfStatistics`): the sampler's, the alert router's, the
+// HTTP server's (which counts in `ServerStatistics` itself), the state's and
+// the process's own.
+
+/// Everything `/metrics` says about slabwatch itself, as of one render: one
+/// value, assembled where its owners meet (the daemon) and passed to
+/// `MetricsRenderer`; a part that is nil is not rendered (HELP and TYPE too).
+public struct SelfStatistics: Sendable, Equatable {
+    /// `slabwatch_samples_*`, `slabwatch_parse_errors_total`, …: as of the tick.
+    public var sampler: SamplerStatistics
+    /// `process_*`; nil when /proc/self could not be read.
+    public var process: ProcessStatistics?
+    /// `slabwatch_alerts_total`; every sink × result is rendered, absent ones as 0.
+    public var alerts: [AlertOutcome: UInt64]
+    /// `slabwatch_http_*`; nil where no server runs (one-shot output, the bench).
+    public var server: ServerStatistics?
+    /// `slabwatch_state_*`; nil in one-shot output, which keeps no state.
+    public var persistence: PersistenceStatistics?
+
+    public init(sampler: SamplerStatistics = .init(), process: ProcessStatistics? = nil,
+                alerts: [AlertOutcome: UInt64] = [:], server: ServerStatistics? = nil,
+                persistence: PersistenceStatistics? = nil) {
+        self.sampler = sampler
+        self.process = process
+        self.alerts = alerts
+        self.server = server
+        self.persistence = persistence
+    }
+}
 
 /// Counters the sampler keeps about itself, exported as `slabwatch_*` metrics.
 public struct SamplerStatistics: Sendable, Equatable {
@@ -31,9 +57,13 @@ public struct AlertOutcome: Sendable, Hashable {
     }
 }
 
-/// The HTTP server's own counters, exported as `slabwatch_http_*`.
+/// The HTTP server's own counters, exported as `slabwatch_http_*`: kept by
+/// `HTTPServer` in this very type (read with `HTTPServer.statistics`), so a
+/// counter it adds is one the renderer can see.
 public struct ServerStatistics: Sendable, Equatable {
+    /// Requests answered by a route (pages included).
     public var requests: UInt64 = 0
+    /// Answered 400, 408, 413, 431 or 505.
     public var badRequests: UInt64 = 0
     public var connectionsAccepted: UInt64 = 0
     /// Refused with 503 at the connection cap.
@@ -42,6 +72,7 @@ public struct ServerStatistics: Sendable, Equatable {
     public var connectionsShed: UInt64 = 0
     /// Closed at the header, idle or write deadline.
     public var connectionsTimedOut: UInt64 = 0
+    /// accept() failures, running out of descriptors among them.
     public var acceptErrors: UInt64 = 0
     /// Failed or unfinished TLS handshakes (plain HTTP to the TLS port among them).
     public var tlsHandshakeFailures: UInt64 = 0

@@ -1,0 +1,155 @@
+import Testing
+@testable import SlabWatchCore
+
+/// Kernel addresses named as the kernel's traces name them, from kallsyms lines.
+struct KernelSymbolsTests {
+    /// This machine's (6.18) kallsyms around shmem_alloc_inode, a module's symbol, and data symbols.
+    static let kallsyms = """
+        ffffffff815c98f0 t shmem_free_in_core_inode
+        ffffffff815c99d0 t __pfx_shmem_alloc_inode
+        ffffffff815c99e0 t shmem_alloc_inode
+        ffffffff81705e70 T alloc_inode
+        ffffffff81705f50 T new_inode
+        ffffffff82a00000 D init_task
+        ffffffffc0a01000 t foo_attach_inode\t[foo]
+        ffffffffc0a01100 t foo_lookup\t[foo]
+        """
+
+    static func resolve(_ addresses: Set<UInt64>, _ text: String = kallsyms) -> [UInt64: (function: String, module: String?)] {
+        var symbols = KernelSymbols(resolving: addresses)
+        for line in text.split(separator: "\n") { symbols.take(line) }
+        return symbols.resolved()
+    }
+
+    @Test(arguments: [
+        (UInt64(0xffffffff815c99fd), "shmem_alloc_inode+0x1d", String?.none),
+        (0xffffffff815c99e0, "shmem_alloc_inode+0x0", nil),
+        (0xffffffff815c99df, "__pfx_shmem_alloc_inode+0xf", nil),
+        (0xffffffff81705e8e, "alloc_inode+0x1e", nil),
+        (0xffffffff81705f60, "new_inode+0x10", nil),
+        (0xffffffffc0a0102a, "foo_attach_inode+0x2a", "foo"),
+        (0xffffffffc0a01111, "foo_lookup+0x11", "foo"),
+    ])
+    func namesTheNearestSymbolAtOrBelow(address: UInt64, function: String, module: String?) {
+        let named = Self.resolve([address])[address]
+        #expect(named?.function == function && named?.module == module)
+    }
+
+    @Test func manyAddressesInOnePassInAnyLineOrder() {
+        let addresses: Set<UInt64> = [0xffffffff815c99fd, 0xffffffff81705e8e, 0xffffffffc0a0102a, 0xffffffff815c9900]
+        let shuffled = Self.kallsyms.split(separator: "\n").reversed().joined(separator: "\n")
+        let named = Self.resolve(addresses, shuffled)
+        #expect(named[0xffffffff815c99fd]?.function == "shmem_alloc_inode+0x1d")
+        #expect(named[0xffffffff81705e8e]?.function == "alloc_inode+0x1e")
+        #expect(named[0xffffffffc0a0102a]?.function == "foo_attach_inode+0x2a")
+        #expect(named[0xffffffff815c9900]?.function == "shmem_free_in_core_inode+0x10")
+    }
+
+    @Test func belowEverySymbolIsUnnamedAndHiddenAddressesAreNoticed() {
+        #expect(Self.resolve([0x1000])[0x1000] == nil)
+        var hidden = KernelSymbols(resolving: [0xffffffff815c99fd])
+        for line in ["0000000000000000 t shmem_alloc_inode", "0000000000000000 T alloc_inode"] { hidden.take(Substring(line)) }
+        #expect(hidden.addressesHidden && hidden.resolved().isEmpty)
+        var shown = KernelSymbols(resolving: [0xffffffff815c99fd])
+        for line in Self.kallsyms.split(separator: "\n") { shown.take(line) }
+        #expect(!shown.addressesHidden)
+    }
+}
+
+/// A BPF session's maps as an attribution: ranked sites, their processes and
+/// cgroups, stacks trimmed to the call site, and the sentence that names them.
+struct AttributionCountsTests {
+    static let site: UInt64 = 0xffffffff815c99fd, other: UInt64 = 0xffffffff81705e8e
+
+    static var counts: AttributionCounts {
+        var counts = AttributionCounts()
+        counts.sites = [.init(callSite: other, allocations: 500, frees: 500, netCount: 0, netBytes: 0),
+                        .init(callSite: site, allocations: 20_000, frees: 5_000, netCount: 15_000, netBytes: 15_000 * 752)]
+        counts.owners = [.init(callSite: site, tgid: 7, cgroupID: 1, allocations: 100, netCount: 100, netBytes: 100 * 752),
+                         .init(callSite: site, tgid: 4121, cgroupID: 5000, allocations: 19_900, netCount: 14_900, netBytes: 14_900 * 752),
+                         .init(callSite: site, tgid: 99, cgroupID: 6000, allocations: 1, netCount: 1, netBytes: 752)]
+        counts.comms = [4121: "python3", 7: "kworker/0:1"]
+        counts.stacks = [.init(callSite: site, frames: [0xffffffffc0000100, 0xffffffff815c99fd, 0xffffffff81705e8e, 0xffffffff81705f60],
+                               allocations: 5000, net: 3700)]
+        counts.frees = 5_500
+        counts.limits = .init(notFollowed: 0, stacksLost: 2)
+        return counts
+    }
+
+    static func attribution() -> Attribution {
+        let names = KernelSymbolsTests.resolve(counts.addresses)
+        return counts.attribution(cache: "shmem_inode_cache", symbol: { names[$0] }, cgroupPaths: [1: "/", 5000: "/system.slice/foo.service"],
+                                  windowSeconds: 5, stopReason: .duration, endedMilliseconds: 1)
+    }
+
+    @Test func sitesRankedWithTheirProcessesAndCgroups() throws {
+        let a = Self.attribution()
+        #expect(a.source == .bpf && a.events == 20_500 + 5_500 && a.dropped == 0 && a.limits?.stacksLost == 2)
+        let top = try #require(a.callSites.first)
+        #expect(top.function == "shmem_alloc_inode+0x1d" && top.netCount == 15_000 && top.share == 1 && a.callSites.last?.netBytes == 0)
+        let owners = try #require(top.processes)
+        #expect(owners.map(\.pid) == [4121, 7, 99])
+        #expect(owners[0].comm == "python3" && owners[0].cgroup == "/system.slice/foo.service" && owners[0].netCount == 14_900)
+        #expect(owners[2].comm == nil && owners[2].cgroup == nil && owners[2].phrase == "pid 99 in cgroup 6000 (gone)")
+        // The BPF program's and the allocator's frames above the call site are dropped; an unnamed address is hex.
+        #expect(top.stacks.first?.frames == ["shmem_alloc_inode+0x1d", "alloc_inode+0x1e", "new_inode+0x10"])
+        #expect(top.stacks.first?.net == 3700)
+    }
+
+    @Test func theSentenceNamesTheProcessAndCgroupThatHoldMost() {
+        #expect(Self.attribution().sentence
+                == "Allocated mostly by shmem_alloc_inode+0x1d (100 % of net bytes), from python3 (pid 4121) in /system.slice/foo.service.")
+        var unknown = Self.attribution()
+        unknown.callSites[0].processes = []
+        #expect(unknown.sentence == "Allocated mostly by shmem_alloc_inode+0x1d (100 % of net bytes).")
+    }
+
+    @Test func journalFieldsNameTheProcessAndCgroup() {
+        let fields = Dictionary(uniqueKeysWithValues: AlertPolicy.callSiteFields(Self.attribution()).map { ($0.name, $0.value) })
+        #expect(fields["SLABWATCH_CALL_SITE"] == "shmem_alloc_inode+0x1d" && fields["SLABWATCH_PID"] == "4121")
+        #expect(fields["SLABWATCH_COMM"] == "python3" && fields["SLABWATCH_CGROUP"] == "/system.slice/foo.service")
+    }
+
+    @Test func jsonAndTableCarryProcessesLimitsAndTheFallback() throws {
+        var a = Self.attribution()
+        let json = try JSONValue.parse(AttributionRenderer.json(a))
+        #expect(json["source"]?.string == "bpf" && json["fallback"] == .null && json["stacks_lost"]?.number == 2)
+        #expect(json["allocations"]?.number == 20_500 && json["net_count"]?.number == 15_000 && json["not_followed"]?.number == 0)
+        let process = json["call_sites"]?.array?.first?["processes"]?.array?.first
+        #expect(process?["pid"]?.number == 4121 && process?["comm"]?.string == "python3" && process?["cgroup"]?.string == "/system.slice/foo.service")
+        #expect(process?["net_bytes"]?.number == 14_900 * 752 && process?["cgroup_id"]?.number == 5000)
+        let table = AttributionRenderer.text(a)
+        #expect(table.contains("from python3 (pid 4121) in /system.slice/foo.service") && table.contains("2 stacks lost"), "\(table)")
+        a.fallback = "bpf unavailable: /sys/kernel/btf/vmlinux missing; traced with tracefs"
+        #expect(try JSONValue.parse(AttributionRenderer.json(a))["fallback"]?.string == a.fallback)
+        #expect(AttributionRenderer.text(a).contains("  (bpf unavailable: /sys/kernel/btf/vmlinux missing; traced with tracefs)"))
+    }
+
+    /// Attributions are kept in the state file: one written before processes,
+    /// limits and fallbacks existed still decodes, and a new one round-trips.
+    @Test func olderSavedAttributionsStillDecode() throws {
+        let old = Attribution(cache: "kmalloc-32", source: .trace,
+                              callSites: [.init(function: "x+0x1", module: nil, allocations: 5, frees: 1, netCount: 4, netBytes: 128, share: 1, stacks: [])],
+                              events: 6, dropped: 0, windowSeconds: 1, stopReason: .duration)
+        // What an older slabwatch wrote: the same object without the new keys.
+        guard case .object(var members) = try StateEncoder.encode(old) else { Issue.record("not an object"); return }
+        #expect(members["fallback"] == nil && members["limits"] == nil)
+        guard case .array(var sites) = members["callSites"], case .object(var site) = sites.first else { Issue.record("no sites"); return }
+        #expect(site["processes"] == nil)
+        sites[0] = .object(site)
+        members["callSites"] = .array(sites)
+        #expect(try StateDecoder.decode(Attribution.self, from: .object(members)) == old)
+        let new = Self.attribution()
+        #expect(try StateDecoder.decode(Attribution.self, from: StateEncoder.encode(new)) == new)
+    }
+
+    @Test(arguments: [
+        ("41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup/unified"),
+        ("32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n29 1 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n", "/sys/fs/cgroup"),
+        ("50 29 0:26 /kubepods /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n60 29 0:26 / /mnt/cg\\040v2 rw - cgroup2 cgroup2 rw\n", "/mnt/cg v2"),
+        ("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n", nil),
+    ] as [(String, String?)])
+    func cgroup2MountFromMountinfo(mountinfo: String, expected: String?) {
+        #expect(AttributionCounts.cgroup2MountPoint(mountinfo: Substring(mountinfo)) == expected)
+    }
+}

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+// slabwatch's attribution session in the kernel: counts one slab cache's
+// allocations per call site, follows each allocated object until its free (so
+// the net is exact, not allocations seen minus frees seen), and keeps who
+// allocated it (process, cgroup) and, for a bounded sample, the stack. Nothing
+// is sent to user space per event: slabwatch reads the maps when the session
+// ends. BTF tracepoints, not kprobes: the kmem tracepoints kept their
+// arguments when the allocator functions were renamed (`*_noprof`, 6.10).
+//
+// Built by scripts/bpf.sh against the running kernel's vmlinux.h; the object
+// is committed as Sources/CBPF/attribution_object.h.
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "slabwatch_bpf_maps.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct slabwatch_bpf_config);
+} session_config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, SLABWATCH_BPF_COUNTERS);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+// Sized by the loader (attribution.max-live-objects); elements are allocated
+// as objects are followed, not up front.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, 1 << 20);
+    __type(key, __u64);
+    __type(value, struct slabwatch_bpf_object);
+} live SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u64);
+    __type(value, struct slabwatch_bpf_site);
+} sites SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct slabwatch_bpf_owner_key);
+    __type(value, struct slabwatch_bpf_owner);
+} owners SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct slabwatch_bpf_stack_key);
+    __type(value, struct slabwatch_bpf_stack);
+} stack_counts SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+    __uint(max_entries, 2048);
+    __uint(key_size, sizeof(__u32));
+    __uint(value_size, SLABWATCH_BPF_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+// The command of each allocating process, taken at its first allocation.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32);
+    __type(value, char[16]);
+} comms SEC(".maps");
+
+// Caches whose name was compared and did not match, so a name is read at most
+// once per cache; once the target's pointer is known, only pointers are compared.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, __u64);
+    __type(value, __u8);
+} other_caches SEC(".maps");
+
+__u64 target_cache = 0;
+__u32 stacks_taken = 0;
+
+static __always_inline void count(__u32 which) {
+    __u64 *value = bpf_map_lookup_elem(&counters, &which);
+    if (value) *value += 1;  // per CPU: no atomics needed
+}
+
+static __always_inline struct slabwatch_bpf_config *settings(void) {
+    __u32 zero = 0;
+    return bpf_map_lookup_elem(&session_config, &zero);
+}
+
+static __always_inline int is_target(struct kmem_cache *s, struct slabwatch_bpf_config *cfg) {
+    __u64 pointer = (__u64)s;
+    if (target_cache) return pointer == target_cache;
+    if (bpf_map_lookup_elem(&other_caches, &pointer)) return 0;
+    char name[SLABWATCH_BPF_NAME_MAX];
+    const char *text = BPF_CORE_READ(s, name);
+    if (bpf_probe_read_kernel_str(name, sizeof name, text) < 0) return 0;
+    for (int i = 0; i < SLABWATCH_BPF_NAME_MAX; i++) {
+        if (name[i] != cfg->cache_name[i]) {
+            __u8 one = 1;
+            bpf_map_update_elem(&other_caches, &pointer, &one, BPF_ANY);
+            return 0;
+        }
+        if (name[i] == 0) break;
+    }
+    target_cache = pointer;
+    return 1;
+}
+
+// Finds or creates the value for `key`; NULL when the map is full.
+static __always_inline void *entry(void *map, const void *key, const void *zero) {
+    void *value = bpf_map_lookup_elem(map, key);
+    if (value) return value;
+    bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+    return bpf_map_lookup_elem(map, key);
+}
+
+// Undoes a followed object's part of the net (its free, or an untraced free).
+static __always_inline void forget(const struct slabwatch_bpf_object *object) {
+    struct slabwatch_bpf_site *site = bpf_map_lookup_elem(&sites, &object->call_site);
+    if (site) {
+        __sync_fetch_and_add(&site->frees, 1);
+        __sync_fetch_and_sub(&site->net_count, 1);
+        __sync_fetch_and_sub(&site->net_bytes, (__s64)object->bytes);
+    }
+    struct slabwatch_bpf_owner_key owner_key = {.call_site = object->call_site, .cgroup = object->cgroup, .tgid = object->tgid};
+    struct slabwatch_bpf_owner *owner = bpf_map_lookup_elem(&owners, &owner_key);
+    if (owner) {
+        __sync_fetch_and_sub(&owner->net_count, 1);
+        __sync_fetch_and_sub(&owner->net_bytes, (__s64)object->bytes);
+    }
+    if (object->stack_id >= 0) {
+        struct slabwatch_bpf_stack_key stack_key = {.call_site = object->call_site, .stack_id = object->stack_id};
+        struct slabwatch_bpf_stack *stack = bpf_map_lookup_elem(&stack_counts, &stack_key);
+        if (stack) __sync_fetch_and_sub(&stack->net, 1);
+    }
+}
+
+static __always_inline void allocated(void *ctx, __u64 call_site, const void *ptr, __u32 bytes,
+                                      struct slabwatch_bpf_config *cfg) {
+    count(SLABWATCH_BPF_ALLOCATIONS);
+    __u64 address = (__u64)ptr;
+    struct slabwatch_bpf_object *previous = bpf_map_lookup_elem(&live, &address);
+    if (previous) {
+        count(SLABWATCH_BPF_REUSED);
+        forget(previous);
+        bpf_map_delete_elem(&live, &address);
+    }
+    struct slabwatch_bpf_site zero_site = {};
+    struct slabwatch_bpf_site *site = entry(&sites, &call_site, &zero_site);
+    if (!site) {
+        count(SLABWATCH_BPF_SITES_FULL);
+        return;
+    }
+    __sync_fetch_and_add(&site->allocations, 1);
+
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    struct slabwatch_bpf_object object = {
+        .call_site = call_site, .cgroup = bpf_get_current_cgroup_id(), .tgid = pid_tgid >> 32, .bytes = bytes, .stack_id = -1,
+    };
+    if (bpf_map_update_elem(&live, &address, &object, BPF_NOEXIST) != 0) {
+        count(SLABWATCH_BPF_LIVE_FULL);
+        return;
+    }
+    if (stacks_taken < cfg->stack_limit && __sync_fetch_and_add(&stacks_taken, 1) < cfg->stack_limit) {
+        long id = bpf_get_stackid(ctx, &stacks, 0);
+        if (id >= 0) {
+            object.stack_id = (__s32)id;
+            bpf_map_update_elem(&live, &address, &object, BPF_EXIST);
+            struct slabwatch_bpf_stack zero_stack = {};
+            struct slabwatch_bpf_stack_key stack_key = {.call_site = call_site, .stack_id = object.stack_id};
+            struct slabwatch_bpf_stack *stack = entry(&stack_counts, &stack_key, &zero_stack);
+            if (stack) {
+                __sync_fetch_and_add(&stack->allocations, 1);
+                __sync_fetch_and_add(&stack->net, 1);
+            }
+        } else {
+            count(SLABWATCH_BPF_STACKS_LOST);
+        }
+    }
+    __sync_fetch_and_add(&site->net_count, 1);
+    __sync_fetch_and_add(&site->net_bytes, (__s64)bytes);
+
+    struct slabwatch_bpf_owner_key owner_key = {.call_site = call_site, .cgroup = object.cgroup, .tgid = object.tgid};
+    struct slabwatch_bpf_owner zero_owner = {};
+    struct slabwatch_bpf_owner *owner = entry(&owners, &owner_key, &zero_owner);
+    if (owner) {
+        __sync_fetch_and_add(&owner->allocations, 1);
+        __sync_fetch_and_add(&owner->net_count, 1);
+        __sync_fetch_and_add(&owner->net_bytes, (__s64)bytes);
+    } else {
+        count(SLABWATCH_BPF_OWNERS_FULL);
+    }
+    if (!bpf_map_lookup_elem(&comms, &object.tgid)) {
+        char comm[16];
+        bpf_get_current_comm(comm, sizeof comm);
+        bpf_map_update_elem(&comms, &object.tgid, comm, BPF_NOEXIST);
+    }
+}
+
+static __always_inline void freed(const void *ptr) {
+    __u64 address = (__u64)ptr;
+    struct slabwatch_bpf_object *object = bpf_map_lookup_elem(&live, &address);
+    if (!object) return;  // allocated before the session, or another cache's
+    struct slabwatch_bpf_object copy = *object;
+    // Only the CPU whose delete succeeds undoes the object (two frees race only in a buggy kernel).
+    if (bpf_map_delete_elem(&live, &address) != 0) return;
+    count(SLABWATCH_BPF_FREES);
+    forget(&copy);
+}
+
+SEC("tp_btf/kmem_cache_alloc")
+int BPF_PROG(kmem_cache_alloc, unsigned long call_site, const void *ptr, struct kmem_cache *s, gfp_t gfp_flags, int node) {
+    struct slabwatch_bpf_config *cfg = settings();
+    if (!cfg || !ptr || !is_target(s, cfg)) return 0;
+    allocated(ctx, call_site, ptr, BPF_CORE_READ(s, size), cfg);
+    return 0;
+}
+
+SEC("tp_btf/kmalloc")
+int BPF_PROG(kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req, size_t bytes_alloc, gfp_t gfp_flags, int node) {
+    struct slabwatch_bpf_config *cfg = settings();
+    if (!cfg || !ptr || cfg->kmalloc_size == 0 || bytes_alloc != cfg->kmalloc_size) return 0;
+    if ((gfp_flags & cfg->gfp_mask) != cfg->gfp_value) return 0;
+    allocated(ctx, call_site, ptr, (__u32)bytes_alloc, cfg);
+    return 0;
+}
+
+SEC("tp_btf/kmem_cache_free")
+int BPF_PROG(kmem_cache_free, unsigned long call_site, const void *ptr, const struct kmem_cache *s) {
+    // Until the target's pointer is known nothing of it was followed.
+    if (!target_cache || (__u64)s != target_cache) return 0;
+    freed(ptr);
+    return 0;
+}
+
+// kfree names no cache: any kmalloc'ed object (and, since 6.4, any cache's)
+// may come here. A lookup, not an event to user space.
+SEC("tp_btf/kfree")
+int BPF_PROG(kfree, unsigned long call_site, const void *ptr) {
+    if (ptr) freed(ptr);
+    return 0;
+}
