@@ -15,6 +15,19 @@ struct MetricsRendererTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Every sink × result is a series, zeros included, labelled with the
+    /// names the router counts under.
+    @Test func alertSeriesAreEverySinkAndResult() {
+        let sample = Sample(timestampMilliseconds: 1_000)
+        let bytes = MetricsRenderer.render(.init(
+            sample: sample, exportedCaches: [], version: "test", report: .init(),
+            own: SelfStatistics(alerts: [AlertOutcome(sink: .stderr, result: .suppressed): 3], server: ServerStatistics())))
+        let series = String(decoding: bytes, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("slabwatch_alerts_total{") }
+        #expect(series.count == AlertOutcome.Sink.allCases.count * AlertOutcome.Result.allCases.count)
+        #expect(series.contains("slabwatch_alerts_total{result=\"suppressed\",sink=\"stderr\"} 3"))
+        #expect(series.filter { $0.hasSuffix(" 0") }.count == series.count - 1)
+    }
+
     @Test func familiesAreSortedAndEachHasHelpAndType() {
         var seed = Scenario.seed()
         seed.samples = Array(seed.samples.prefix(150))  // a finding is open, the trend is rising
@@ -60,9 +73,9 @@ struct MetricsRendererTests {
                 statistics.parseErrors[source] = UInt64(rank + 1)
             }
             var alerts = [AlertOutcome: UInt64](minimumCapacity: spare)
-            let outcomes = ["journal", "stderr"].flatMap { sink in ["failed", "sent", "suppressed"].map { AlertOutcome(sink: sink, result: $0) } }
+            let outcomes = AlertOutcome.Sink.allCases.flatMap { sink in AlertOutcome.Result.allCases.map { AlertOutcome(sink: sink, result: $0) } }
             for outcome in reversed ? outcomes.reversed() : outcomes {
-                alerts[outcome] = UInt64(outcome.sink.count * 10 + outcome.result.count)
+                alerts[outcome] = UInt64(outcome.sink.rawValue.count * 10 + outcome.result.rawValue.count)
             }
             return .init(sample: sample, exportedCaches: caches, version: "test", report: Self.threeFindings,
                          own: SelfStatistics(sampler: statistics, alerts: alerts, server: ServerStatistics()))

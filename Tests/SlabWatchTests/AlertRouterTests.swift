@@ -67,7 +67,7 @@ struct AlertRouterTests {
         #expect(entry["MESSAGE_ID"] == "aaecc68b8b2e4066a6955852ef5fcbf7")
         #expect(entry["SLABWATCH_SLAB"] == opened[0].finding.slab)
         #expect(entry["PRIORITY"] != nil && entry["MESSAGE"] != nil)
-        #expect(router.outcomes == [AlertOutcome(sink: "journal", result: "sent"): 1])
+        #expect(router.outcomes == [AlertOutcome(sink: .journal, result: .sent): 1])
         #expect(lines.kept.withLock { $0.isEmpty })
     }
 
@@ -78,7 +78,7 @@ struct AlertRouterTests {
         let opened = Self.storyEvents()
         router.route(opened, now: opened[0].timestampMilliseconds)
         router.drain()
-        #expect(router.outcomes == [AlertOutcome(sink: "journal", result: "failed"): 1, AlertOutcome(sink: "stderr", result: "sent"): 1])
+        #expect(router.outcomes == [AlertOutcome(sink: .journal, result: .failed): 1, AlertOutcome(sink: .stderr, result: .sent): 1])
         let kept = lines.kept.withLock { $0 }
         #expect(kept.map(\.message).contains("journal send failed, alert goes to stderr"))
         let alert = try #require(kept.first { $0.metadata["message_id"] != nil })
@@ -95,7 +95,7 @@ struct AlertRouterTests {
         router.route(opened, now: opened[0].timestampMilliseconds)
         router.drain()
         #expect(journal.entries.withLock { $0.isEmpty })
-        #expect(router.outcomes == [AlertOutcome(sink: "stderr", result: "sent"): 1])
+        #expect(router.outcomes == [AlertOutcome(sink: .stderr, result: .sent): 1])
         #expect(lines.kept.withLock { $0.count } == 1)
     }
 
@@ -110,6 +110,6 @@ struct AlertRouterTests {
         router.route(opened, now: at + 60_000)
         router.drain()
         #expect(journal.entries.withLock { $0.count } == 1)
-        #expect(router.outcomes == [AlertOutcome(sink: "journal", result: "sent"): 1, AlertOutcome(sink: "journal", result: "suppressed"): 1])
+        #expect(router.outcomes == [AlertOutcome(sink: .journal, result: .sent): 1, AlertOutcome(sink: .journal, result: .suppressed): 1])
     }
 }

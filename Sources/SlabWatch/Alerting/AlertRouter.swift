@@ -39,7 +39,7 @@ final class AlertRouter: Sendable {
     /// Called on the sampler queue after each evaluation; returns at once.
     func route(_ report: GrowthDetector.Report, now: Int64) {
         let (alerts, suppressed) = policy.withLock { $0.alerts(for: report, now: now) }
-        if suppressed > 0 { count(AlertOutcome(sink: currentSink, result: "suppressed"), by: UInt64(suppressed)) }
+        if suppressed > 0 { count(AlertOutcome(sink: currentSink, result: .suppressed), by: UInt64(suppressed)) }
         guard !alerts.isEmpty else { return }
         queue.async { [self] in alerts.forEach(deliver) }
     }
@@ -47,7 +47,7 @@ final class AlertRouter: Sendable {
     /// Transitions outside a tick (an attribution attached to a finding).
     func route(_ events: [GrowthDetector.Event], now: Int64) {
         let (alerts, suppressed) = policy.withLock { $0.alerts(for: events, now: now) }
-        if suppressed > 0 { count(AlertOutcome(sink: currentSink, result: "suppressed"), by: UInt64(suppressed)) }
+        if suppressed > 0 { count(AlertOutcome(sink: currentSink, result: .suppressed), by: UInt64(suppressed)) }
         guard !alerts.isEmpty else { return }
         queue.async { [self] in alerts.forEach(deliver) }
     }
@@ -65,16 +65,16 @@ final class AlertRouter: Sendable {
 
     var outcomes: [AlertOutcome: UInt64] { counts.withLock { $0 } }
 
-    private var currentSink: String { journal.isAvailable() ? "journal" : "stderr" }
+    private var currentSink: AlertOutcome.Sink { journal.isAvailable() ? .journal : .stderr }
 
     private func deliver(_ alert: Alert) {
         if journal.isAvailable() {
             do {
                 try journal.send(alert.fields.map { ($0.name, $0.value) })
-                count(AlertOutcome(sink: "journal", result: "sent"))
+                count(AlertOutcome(sink: .journal, result: .sent))
                 return
             } catch {
-                count(AlertOutcome(sink: "journal", result: "failed"))
+                count(AlertOutcome(sink: .journal, result: .failed))
                 logger.warning("journal send failed, alert goes to stderr", metadata: ["error": "\(error)"])
             }
         }
@@ -83,7 +83,7 @@ final class AlertRouter: Sendable {
             metadata[field.name.lowercased()] = "\(field.value)"
         }
         logger.log(level: Self.level(alert.priority), "\(alert.message)", metadata: metadata)
-        count(AlertOutcome(sink: "stderr", result: "sent"))
+        count(AlertOutcome(sink: .stderr, result: .sent))
     }
 
     /// The log level of an alert on stderr: its syslog priority's namesake.

@@ -83,9 +83,9 @@ public enum MetricsRenderer: Sendable {
     /// Every sink × result, zeros included, so rate() works from the first alert.
     private static func renderAlerts(_ alerts: [AlertOutcome: UInt64], _ out: inout PrometheusText) {
         out.family("slabwatch_alerts_total", .counter, help: "Alerts by sink (journal, stderr) and result (sent, failed, suppressed by the per-cache cooldown).")
-        for result in ["failed", "sent", "suppressed"] {
-            for sink in ["journal", "stderr"] {
-                out.sample("slabwatch_alerts_total", labels: ["result": result, "sink": sink],
+        for result in AlertOutcome.Result.allCases {
+            for sink in AlertOutcome.Sink.allCases {
+                out.sample("slabwatch_alerts_total", labels: ["result": result.rawValue, "sink": sink.rawValue],
                            alerts[AlertOutcome(sink: sink, result: result)] ?? 0)
             }
         }

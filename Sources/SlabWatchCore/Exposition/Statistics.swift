@@ -46,12 +46,22 @@ public struct SamplerStatistics: Sendable, Equatable {
 
 /// How many alerts went to a sink with a result (`slabwatch_alerts_total`).
 public struct AlertOutcome: Sendable, Hashable {
-    /// `journal` or `stderr`.
-    public var sink: String
-    /// `sent`, `failed` or `suppressed` (held back by the per-cache cooldown).
-    public var result: String
+    /// Where an alert went; the raw value is the `sink` label.
+    public enum Sink: String, Sendable, CaseIterable {
+        case journal, stderr
+    }
 
-    public init(sink: String, result: String) {
+    /// What became of it; the raw value is the `result` label.
+    public enum Result: String, Sendable, CaseIterable {
+        case failed, sent
+        /// Held back by the per-cache cooldown.
+        case suppressed
+    }
+
+    public var sink: Sink
+    public var result: Result
+
+    public init(sink: Sink, result: Result) {
         self.sink = sink
         self.result = result
     }
