@@ -181,6 +181,10 @@ extension EndToEndTests {
             (["diff", "/proc/self/status", report.path], "invalid JSON"),
             (["top", "--", "x"], "'top' runs no command"),
         ]
+        let help = try DaemonProcess.run(DaemonProcess.binary.path, ["--help"])
+        #expect(help.output.contains("  measure ") && help.output.contains("  diff "))
+        let measureHelp = try DaemonProcess.run(DaemonProcess.binary.path, ["measure", "--help"])
+        #expect(measureHelp.output.contains("[--budget LIMIT]") && measureHelp.output.contains("-- COMMAND [ARGS...]"), "\(measureHelp.output)")
         for (arguments, message) in cases {
             let run = try DaemonProcess.run(DaemonProcess.binary.path, arguments)
             #expect(run.status == 2, "\(arguments): \(run.status) \(run.error)")
