@@ -182,13 +182,10 @@ enum Measure {
     // MARK: output
 
     static func emit(_ bytes: [UInt8], to path: String?) {
-        guard let path else {
-            _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-            return
-        }
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = path.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 2
+        let path = path ?? "stderr"
         guard fd >= 0 else { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(path)': \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        defer { if fd != 2 { close(fd) } }
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }

@@ -190,9 +190,10 @@ extension Measurement {
 
         var caches: [CacheReport] = []
         let afterByName = Dictionary(after.caches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for cache in before.caches {
-            let peak = since.compactMap { $0.caches.first { $0.name == cache.name }?.memoryBytes }.max() ?? cache.memoryBytes
-            let footprints = Footprints(beforeBytes: cache.memoryBytes, peakBytes: peak,
+        for cache in before.caches + appeared(since, before: before) {
+            let beforeBytes = before.caches.contains { $0.name == cache.name } ? cache.memoryBytes : 0
+            let peak = since.compactMap { $0.caches.first { $0.name == cache.name }?.memoryBytes }.max() ?? beforeBytes
+            let footprints = Footprints(beforeBytes: beforeBytes, peakBytes: peak,
                                         afterBytes: afterByName[cache.name]?.memoryBytes ?? 0)
             let slabBytes = cache.memoryBytes / max(1, cache.slabs)
             let noise = Double(max(settings.noiseBytes, settings.noiseSlabs * slabBytes))
@@ -201,11 +202,13 @@ extension Measurement {
             let series = ring.series(named: cache.name)
             let present = series.map { window.tier.copyFootprints(series: $0, start: 0, count: window.count, into: &values) } ?? false
             let peakIndex = peakIndex(since, ended: ended - started) { s in s.caches.first { $0.name == cache.name }.map { Double($0.memoryBytes) } }
-            caches.append(judged(
+            var report = judged(
                 slab: cache.name, reclaimable: (afterByName[cache.name] ?? cache).reclaimable, footprints: footprints,
                 values: present ? values : [], peakIndex: peakIndex,
                 isInodeCache: ring.inodeCacheColumn(named: cache.name) != nil,
-                window: window, detector: &detector, settings: settings))
+                window: window, detector: &detector, settings: settings)
+            if !present { report.notJudged = "the cache was not there for the whole run (created or destroyed during it)" }
+            caches.append(report)
         }
         caches.sort { a, b in
             a.footprints.movedBytes != b.footprints.movedBytes ? a.footprints.movedBytes > b.footprints.movedBytes : a.slab < b.slab
@@ -262,6 +265,20 @@ extension Measurement {
             return "noisy fit: the best R² is \(Human.decimal(best, 3)), below \(Human.decimal(settings.minRSquared, 2))"
         }
         return "no driver's cost reached \(Human.decimal(settings.minBytesPerUnit, 0)) B per unit"
+    }
+
+    /// Caches that were not there before the command (a module loaded, a
+    /// cache created), once each, as first seen.
+    private static func appeared(_ since: ArraySlice<Sample>, before: Sample) -> [SlabCache] {
+        var seen = Set(before.caches.map(\.name))
+        var appeared: [SlabCache] = []
+        for sample in since {
+            for cache in sample.caches where !seen.contains(cache.name) {
+                seen.insert(cache.name)
+                appeared.append(cache)
+            }
+        }
+        return appeared
     }
 
     /// Where within the run the series peaked (index into the window), for the before → peak ratio.

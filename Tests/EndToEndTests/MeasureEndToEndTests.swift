@@ -133,6 +133,29 @@ extension EndToEndTests {
         #expect(missing.error.contains("cannot run '/nonexistent/slabwatch-command'"))
     }
 
+    /// SIGTERM to slabwatch goes to the command; slabwatch reports once it has exited, with its status.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func sigtermIsPassedOnToTheCommand() throws {
+        let process = Process()
+        process.executableURL = DaemonProcess.binary
+        process.arguments = ["measure", "--baseline", "0s", "--settle", "0s", "--",
+                             "/bin/sh", "-c", "trap 'echo caught; exit 42' TERM; echo ready; while :; do sleep 0.05; done"]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("ready") { seen += output.fileHandleForReading.availableData }
+        usleep(300_000)
+        kill(process.processIdentifier, SIGTERM)
+        seen += output.fileHandleForReading.readDataToEndOfFile()
+        let report = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 42, "\(report)")
+        #expect(String(decoding: seen, as: UTF8.self) == "ready\ncaught\n")
+        #expect(report.contains("failed with status 42"), "\(report)")
+    }
+
     @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
     func aCommandThatTouchesNothingGivesAnEmptyPassingReport() throws {
         let (report, run) = try Self.measureJSON(["--settle", "1s", "--budget", "kept=16MiB"], ["/bin/true"])

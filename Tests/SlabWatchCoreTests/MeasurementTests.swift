@@ -140,6 +140,25 @@ struct MeasurementTests {
         #expect(cost.inodeCache == "shmem_inode_cache")
     }
 
+    /// A module loaded by the workload creates its cache during the run: it
+    /// counts from nothing, and says why it has no fit.
+    @Test func aCacheCreatedDuringTheRunCountsFromNothing() throws {
+        var workload = WorkloadRun()
+        workload.step(to: 0, samples: 5)
+        let started = workload.samples.count - 1
+        workload.step(to: 40_000, samples: 15)
+        for i in (started + 3)..<workload.samples.count {
+            workload.samples[i].caches.append(BusyMachine.cache("mystor_meta", bytes: 8e6, reclaimable: false))
+        }
+        let m = try #require(Measurement.report(samples: workload.samples, started: started, ended: workload.samples.count - 1,
+                                                command: .init(arguments: ["modprobe"], exitStatus: 0, wallSeconds: 3),
+                                                intervalSeconds: 0.2, settleSeconds: 0))
+        let created = try #require(m.caches.first { $0.slab == "mystor_meta" })
+        #expect(created.footprints.beforeBytes == 0)
+        #expect(created.footprints.keptBytes == 8e6 - 8e6.truncatingRemainder(dividingBy: 4096))
+        #expect(created.cost == nil && created.notJudged?.contains("not there for the whole run") == true)
+    }
+
     @Test func indicesOutsideTheSamplesGiveNoReport() {
         let run = WorkloadRun()
         #expect(Measurement.report(samples: run.samples, started: 0, ended: 1, command: .init(arguments: ["x"], exitStatus: 0, wallSeconds: 0),
@@ -204,7 +223,10 @@ struct MeasurementReaderTests {
                       #"{"command":["x"],"exit_status":"0","wall_seconds":1}"#,
                       #"{"command":["x"],"exit_status":0,"wall_seconds":1,"drivers":[{"driver":"bogus","before":1,"peak":1,"after":1}]}"#,
                       #"{"command":["x"],"exit_status":0,"wall_seconds":1,"drivers":[],"caches":[{"slab":"a","before_bytes":-1}]}"#,
-                      #"{"command":["x"],"exit_status":1e300,"wall_seconds":1,"drivers":[],"caches":[]}"#])
+                      #"{"command":["x"],"exit_status":1e300,"wall_seconds":1,"drivers":[],"caches":[]}"#,
+                      #"{"command":["x"],"exit_status":0,"wall_seconds":1,"interval_seconds":1,"settle_seconds":1,"samples":-1e300,"run_samples":1,"noise_bytes":1,"drivers":[],"caches":[]}"#,
+                      #"{"command":["x"],"exit_status":0,"wall_seconds":1,"interval_seconds":1,"settle_seconds":1,"samples":1,"run_samples":1,"noise_bytes":1e30,"drivers":[],"caches":[]}"#,
+                      #"{"command":["x"],"exit_status":0.5,"wall_seconds":1,"drivers":[],"caches":[]}"#])
     func refusesWhatIsNotAMeasurement(_ text: String) {
         #expect(throws: MeasurementReader.ReadError.self) { try MeasurementReader.read(Array(text.utf8)) }
     }
