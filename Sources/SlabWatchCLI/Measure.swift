@@ -35,52 +35,17 @@ enum Measure {
 
     static func run(_ command: ParsedCommand, configuration: Configuration) -> Never {
         let options = parse(command, configuration: configuration)
-        let reader = ProcReader(paths: configuration.sampler.paths, pageSize: Host.pageSize, limits: configuration.sampler.limits)
+        var run = Run(reader: ProcReader(paths: configuration.sampler.paths, pageSize: Host.pageSize, limits: configuration.sampler.limits),
+                      intervalSeconds: options.intervalSeconds)
         forwardSignals()
-        var samples: [Sample] = []
-        let baselineCount = max(1, Int((options.baselineSeconds / options.intervalSeconds).rounded()))
-        for i in 0..<baselineCount {
-            if i > 0 { sleep(seconds: options.intervalSeconds) }
-            samples.append(reader.sample(timestampMilliseconds: wallMilliseconds()))
-        }
-        let started = samples.count - 1
-        let spawnedAt = Clock.monotonicNanoseconds()
-        let pid = spawn(command.command)
-        child = pid
-        if pendingSignal != 0 { kill(pid, pendingSignal) }
+        run.sampleBaseline(seconds: options.baselineSeconds)
         var attribution = AttributionRun(cache: options.attribute == "auto" ? nil : options.attribute, settings: configuration.attribution)
-        attribution.startIfNamed()
-
-        var status: Int32 = 0
-        var next = spawnedAt
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid || (reaped < 0 && errno == ECHILD) { break }
-            let now = Clock.monotonicNanoseconds()
-            if now >= next {
-                samples.append(reader.sample(timestampMilliseconds: wallMilliseconds()))
-                next += UInt64(options.intervalSeconds * 1e9)
-                if options.attribute == "auto", now - spawnedAt >= 1_000_000_000 {
-                    attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1])
-                }
-            }
-            usleep(5000)
-        }
-        let exitedAt = Clock.monotonicNanoseconds()
-        commandExited.store(true, ordering: .relaxed)
-        child = 0
-        samples.append(reader.sample(timestampMilliseconds: wallMilliseconds()))
-        let ended = samples.count - 1
-        while Double(Clock.monotonicNanoseconds() - exitedAt) / 1e9 < options.settleSeconds {
-            sleep(seconds: min(options.intervalSeconds, options.settleSeconds - Double(Clock.monotonicNanoseconds() - exitedAt) / 1e9))
-            samples.append(reader.sample(timestampMilliseconds: wallMilliseconds()))
-        }
+        let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto")
+        run.sampleSettling(seconds: options.settleSeconds)
         let attributions = attribution.finish()
 
-        let exitStatus = decode(status)
-        let ran = Measurement.Command(arguments: command.command, exitStatus: exitStatus,
-                                      wallSeconds: Double(exitedAt - spawnedAt) / 1e9)
-        guard let measurement = Measurement.report(samples: samples, started: started, ended: ended, command: ran,
+        let ran = Measurement.Command(arguments: command.command, exitStatus: status, wallSeconds: wallSeconds)
+        guard let measurement = Measurement.report(samples: run.samples, started: run.started, ended: run.ended, command: ran,
                                                    intervalSeconds: options.intervalSeconds,
                                                    settleSeconds: options.settleSeconds, settings: options.settings)
         else { SlabWatchCommand.fail(.runtimeFailure, "too few samples to measure") }
@@ -89,7 +54,78 @@ enum Measure {
             ? MeasurementRenderer.json(measurement, budgets: judged, attributions: attributions)
             : Array(MeasurementRenderer.text(measurement, budgets: judged, attributions: attributions).utf8)
         emit(bytes, to: options.output)
-        exit(outcome(exitStatus, judged.map(\.1)))
+        exit(outcome(status, judged.map(\.1)))
+    }
+
+    /// The samples of one run, and where the command started and ended among them.
+    struct Run {
+        let reader: ProcReader
+        let intervalSeconds: Double
+        private(set) var samples: [Sample] = []
+        /// The last sample taken before the command started.
+        private(set) var started = 0
+        /// The first sample taken after it exited.
+        private(set) var ended = 0
+        private var exitedAt: UInt64 = 0
+
+        init(reader: ProcReader, intervalSeconds: Double) {
+            self.reader = reader
+            self.intervalSeconds = intervalSeconds
+        }
+
+        mutating func sample() { samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) }
+
+        /// At least one sample, the last just before the command starts.
+        mutating func sampleBaseline(seconds: Double) {
+            let count = max(1, Int((seconds / intervalSeconds).rounded()))
+            for i in 0..<count {
+                if i > 0 { Measure.sleep(seconds: intervalSeconds) }
+                sample()
+            }
+            started = samples.count - 1
+        }
+
+        /// Runs the command, sampling every interval until it exits (checked
+        /// every 5 ms, so the wall time is the command's), then once more.
+        /// - Returns: its exit status (128 + signal) and wall time.
+        mutating func sampleCommand(_ arguments: [String], attribution: inout AttributionRun, auto: Bool) -> (Int32, Double) {
+            let spawnedAt = Clock.monotonicNanoseconds()
+            let pid = spawn(arguments)
+            child = pid
+            if pendingSignal != 0 { kill(pid, pendingSignal) }
+            attribution.startIfNamed()
+            let interval = UInt64(intervalSeconds * 1e9)
+            var status: Int32 = 0
+            var next = spawnedAt
+            while true {
+                let reaped = waitpid(pid, &status, WNOHANG)
+                if reaped == pid || (reaped < 0 && errno == ECHILD) { break }
+                let now = Clock.monotonicNanoseconds()
+                if now >= next {
+                    sample()
+                    next = max(next + interval, now)  // a slow read skips a beat rather than sampling in a burst
+                    if auto, now - spawnedAt >= 1_000_000_000 {
+                        attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1])
+                    }
+                }
+                usleep(5000)
+            }
+            exitedAt = Clock.monotonicNanoseconds()
+            commandExited.store(true, ordering: .relaxed)
+            child = 0
+            sample()
+            ended = samples.count - 1
+            return (decode(status), Double(exitedAt - spawnedAt) / 1e9)
+        }
+
+        /// Every interval until `seconds` after the command exited.
+        mutating func sampleSettling(seconds: Double) {
+            func elapsed() -> Double { Double(Clock.monotonicNanoseconds() - exitedAt) / 1e9 }
+            while elapsed() < seconds {
+                Measure.sleep(seconds: min(intervalSeconds, seconds - elapsed()))
+                sample()
+            }
+        }
     }
 
     /// The command's failure first (CI must see the workload broke), then

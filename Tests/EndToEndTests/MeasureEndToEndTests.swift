@@ -148,6 +148,16 @@ extension EndToEndTests {
         while !String(decoding: seen, as: UTF8.self).contains("ready") { seen += output.fileHandleForReading.availableData }
         usleep(300_000)
         kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            // Not passed on: the command still loops. Stop both rather than hang the suite.
+            let pid = process.processIdentifier
+            let children = (try? DaemonProcess.run("/bin/cat", ["/proc/\(pid)/task/\(pid)/children"]).output) ?? ""
+            for child in children.split(separator: " ").compactMap({ Int32($0) }) { kill(child, SIGKILL) }
+            kill(pid, SIGKILL)
+            Issue.record("slabwatch measure did not end after SIGTERM: the command did not get it")
+        }
         seen += output.fileHandleForReading.readDataToEndOfFile()
         let report = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
