@@ -38,7 +38,7 @@ enum SlabWatchCommand {
                               ("attribute", "CACHE", "trace who allocates CACHE during the command, or 'auto' for the cache grown most after 1s (root)"),
                               configOption],
                     flags: [("json", "write the report as JSON (the /snapshot vocabulary; 'slabwatch diff' reads it)")],
-                    keyPrefixes: ["path.", "detector.inode-caches", "attribution.", "log."],
+                    keyPrefixes: ["path.", "detector.inode-caches", "attribution.max-events", "attribution.buffer-size"],
                     command: ("COMMAND [ARGS...]", "the workload; its stdio, environment and exit status are its own")),
         CommandSpec(name: "diff", abstract: "Compare two 'measure --json' reports (before and after a change), per cache and in total.",
                     arguments: [("before", "the report of the run before the change"), ("after", "the report of the run after it")]),
