@@ -81,6 +81,11 @@ enum Measure {
             for i in 0..<count {
                 if i > 0 { Measure.sleep(seconds: intervalSeconds) }
                 sample()
+                // Without caches every report would be empty, and pass: refuse before the command runs.
+                if i == 0, samples[0].caches.isEmpty {
+                    let why = samples[0].status(of: .slabinfo).error ?? "no slab caches listed"
+                    SlabWatchCommand.fail(.runtimeFailure, "cannot read the slab caches (\(why)): measure needs root or CAP_DAC_READ_SEARCH")
+                }
             }
             started = samples.count - 1
         }

@@ -227,6 +227,16 @@ extension EndToEndTests {
         }
     }
 
+    /// An unprivileged user reads no slab caches: every report would be empty and pass, so measure refuses.
+    @Test(.enabled(if: getuid() == 0, "drops to an unprivileged user"))
+    func withoutSlabinfoMeasureRefusesBeforeRunning() throws {
+        let run = try DaemonProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                             DaemonProcess.binary.path, "measure", "--", "/bin/echo", "ran"])
+        #expect(run.status == 1, "\(run.error)")
+        #expect(run.output.isEmpty, "the command must not run")
+        #expect(run.error.contains("measure needs root or CAP_DAC_READ_SEARCH") && run.error.filter { $0 == "\n" }.count == 1, "\(run.error)")
+    }
+
     /// The culprit's cost with a `find` over the ext4 root after
     /// `drop_caches` beside it (ext4 inodes and dentries coming and going)
     /// and a core kept busy.
