@@ -84,7 +84,8 @@ enum Measure {
                 // Without caches every report would be empty, and pass: refuse before the command runs.
                 if i == 0, samples[0].caches.isEmpty {
                     let why = samples[0].status(of: .slabinfo).error ?? "no slab caches listed"
-                    SlabWatchCommand.fail(.runtimeFailure, "cannot read the slab caches (\(why)): measure needs root or CAP_DAC_READ_SEARCH")
+                    let hint = why.contains("needs root") ? "" : " (needs root or CAP_DAC_READ_SEARCH)"
+                    SlabWatchCommand.fail(.runtimeFailure, "measure cannot read the slab caches: \(why)\(hint)")
                 }
             }
             started = samples.count - 1
