@@ -39,6 +39,7 @@ enum Measure {
                       intervalSeconds: options.intervalSeconds)
         forwardSignals()
         run.sampleBaseline(seconds: options.baselineSeconds)
+        let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples[0].caches) }
         var attribution = AttributionRun(cache: options.attribute == "auto" ? nil : options.attribute, settings: configuration.attribution)
         let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto")
         run.sampleSettling(seconds: options.settleSeconds)
@@ -49,7 +50,7 @@ enum Measure {
                                                    intervalSeconds: options.intervalSeconds,
                                                    settleSeconds: options.settleSeconds, settings: options.settings)
         else { SlabWatchCommand.fail(.runtimeFailure, "too few samples to measure") }
-        let judged = options.budgets.map { ($0, $0.judge(measurement)) }
+        let judged = budgets.map { ($0, $0.judge(measurement)) }
         let bytes = options.json
             ? MeasurementRenderer.json(measurement, budgets: judged, attributions: attributions)
             : Array(MeasurementRenderer.text(measurement, budgets: judged, attributions: attributions).utf8)

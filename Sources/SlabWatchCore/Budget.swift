@@ -39,6 +39,18 @@ public struct Budget: Sendable, Equatable {
         return Budget(subject: name == "unreclaimable" ? .unreclaimable : .cache(name), limitBytes: bytes, unit: unit, text: text)
     }
 
+    /// The budget of the cache the kernel merged `subject` into, when it
+    /// names an alias (SLUB merges caches of one size and flags; the report
+    /// names only the merged cache); itself otherwise.
+    public func resolvingAlias(in caches: [SlabCache]) -> Budget {
+        guard case .cache(let name) = subject, !caches.contains(where: { $0.name == name }),
+              let merged = caches.first(where: { $0.aliases.contains(name) })
+        else { return self }
+        var resolved = self
+        resolved.subject = .cache(merged.name)
+        return resolved
+    }
+
     /// How a budget fared.
     public enum Verdict: Sendable, Equatable {
         case within(measuredBytes: Double)

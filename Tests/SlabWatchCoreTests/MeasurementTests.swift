@@ -189,6 +189,16 @@ struct BudgetTests {
         #expect(throws: Budget.ParseError.self) { try Budget.parse(text) }
     }
 
+    /// SLUB merged `fsnotify_mark_connector` into `lsm_file_cache`: the report names only the latter.
+    @Test func aBudgetOnAnAliasJudgesTheMergedCache() throws {
+        var merged = BusyMachine.cache("lsm_file_cache", bytes: 1e6, reclaimable: false)
+        merged.aliases = ["fsnotify_mark_connector"]
+        let caches = [merged, BusyMachine.cache("kmalloc-32", bytes: 1e6, reclaimable: false)]
+        #expect(try Budget.parse("fsnotify_mark_connector=8B/inode").resolvingAlias(in: caches).subject == .cache("lsm_file_cache"))
+        #expect(try Budget.parse("kmalloc-32=8B/inode").resolvingAlias(in: caches).subject == .cache("kmalloc-32"))
+        #expect(try Budget.parse("kept=8B").resolvingAlias(in: caches).subject == .kept)
+    }
+
     @Test func judgesTheCostOfItsOwnUnit() throws {
         let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
         #expect(try Budget.parse("kmalloc-cg-512=256B/inode").judge(m).isExceeded)
