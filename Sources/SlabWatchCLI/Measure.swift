@@ -47,7 +47,7 @@ enum Measure {
 
         let ran = Measurement.Command(arguments: command.command, exitStatus: status, wallSeconds: wallSeconds)
         guard let measurement = Measurement.report(samples: run.samples, started: run.started, ended: run.ended, command: ran,
-                                                   intervalSeconds: options.intervalSeconds,
+                                                   intervalSeconds: run.meanIntervalSeconds,
                                                    settleSeconds: options.settleSeconds, settings: options.settings)
         else { SlabWatchCommand.fail(.runtimeFailure, "too few samples to measure") }
         let judged = budgets.map { ($0, $0.judge(measurement)) }
@@ -61,8 +61,12 @@ enum Measure {
     /// The samples of one run, and where the command started and ended among them.
     struct Run {
         let reader: ProcReader
-        let intervalSeconds: Double
+        private(set) var intervalSeconds: Double
         private(set) var samples: [Sample] = []
+        /// A long command is thinned beyond this many samples (every other
+        /// one dropped, the interval doubled): a sample of a few hundred
+        /// caches is tens of KiB, and an hour at 200 ms would hold GiBs.
+        static let maximumRunSamples = 1000
         /// The last sample taken before the command started.
         private(set) var started = 0
         /// The first sample taken after it exited.
@@ -72,6 +76,12 @@ enum Measure {
         init(reader: ProcReader, intervalSeconds: Double) {
             self.reader = reader
             self.intervalSeconds = intervalSeconds
+        }
+
+        /// The time between samples as it was (a read can take longer than a short interval; a long run is thinned).
+        var meanIntervalSeconds: Double {
+            guard let first = samples.first, let last = samples.last, samples.count > 1 else { return intervalSeconds }
+            return Double(last.timestampMilliseconds - first.timestampMilliseconds) / 1000 / Double(samples.count - 1)
         }
 
         mutating func sample() { samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) }
@@ -101,7 +111,6 @@ enum Measure {
             child = pid
             if pendingSignal != 0 { kill(pid, pendingSignal) }
             attribution.startIfNamed()
-            let interval = UInt64(intervalSeconds * 1e9)
             var status: Int32 = 0
             var next = spawnedAt
             while true {
@@ -110,7 +119,8 @@ enum Measure {
                 let now = Clock.monotonicNanoseconds()
                 if now >= next {
                     sample()
-                    next = max(next + interval, now)  // a slow read skips a beat rather than sampling in a burst
+                    if samples.count - started > Self.maximumRunSamples { thin() }
+                    next = max(next + UInt64(intervalSeconds * 1e9), now)  // a slow read skips a beat rather than sampling in a burst
                     if auto, now - spawnedAt >= 1_000_000_000 {
                         attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1])
                     }
@@ -123,6 +133,15 @@ enum Measure {
             sample()
             ended = samples.count - 1
             return (decode(status), Double(exitedAt - spawnedAt) / 1e9)
+        }
+
+        /// Drops every other sample of the run so far (keeping the last before
+        /// the command and the latest) and doubles the interval.
+        private mutating func thin() {
+            let run = samples[(started + 1)...]
+            let kept = run.enumerated().filter { $0.offset % 2 == 1 || $0.offset == run.count - 1 }.map(\.element)
+            samples = Array(samples[...started]) + kept
+            intervalSeconds *= 2
         }
 
         /// Every interval until `seconds` after the command exited.

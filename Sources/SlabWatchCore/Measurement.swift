@@ -109,6 +109,7 @@ public struct Measurement: Sendable, Equatable {
     }
 
     public var command: Command
+    /// The mean time between samples, as taken.
     public var intervalSeconds: Double
     public var settleSeconds: Double
     /// Samples taken in all: baseline, run and settling.
@@ -186,13 +187,15 @@ extension Measurement {
         var window = FittedWindow(kind: .fine, tier: ring.fine, start: 0)
         window.addInodeCaches(ring.inodeCacheNames, minDriverChange: settings.detector.minDriverChange)
         var detector = GrowthDetector(settings: settings.detector)
-        let drivers = movements(window: window, ring: ring, before: before, since: since)
+        // Each sample's caches by name, once: a long run has thousands of samples of hundreds of caches.
+        let byName = since.map { sample in Dictionary(sample.caches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+        let drivers = movements(window: window, before: before, since: since, byName: byName)
 
         var caches: [CacheReport] = []
         let afterByName = Dictionary(after.caches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for cache in before.caches + appeared(since, before: before) {
             let beforeBytes = before.caches.contains { $0.name == cache.name } ? cache.memoryBytes : 0
-            let peak = since.compactMap { $0.caches.first { $0.name == cache.name }?.memoryBytes }.max() ?? beforeBytes
+            let peak = byName.compactMap { $0[cache.name]?.memoryBytes }.max() ?? beforeBytes
             let footprints = Footprints(beforeBytes: beforeBytes, peakBytes: peak,
                                         afterBytes: afterByName[cache.name]?.memoryBytes ?? 0)
             let slabBytes = cache.memoryBytes / max(1, cache.slabs)
@@ -201,7 +204,7 @@ extension Measurement {
             var values = [Double](repeating: 0, count: window.count)
             let series = ring.series(named: cache.name)
             let present = series.map { window.tier.copyFootprints(series: $0, start: 0, count: window.count, into: &values) } ?? false
-            let peakIndex = peakIndex(since, ended: ended - started) { s in s.caches.first { $0.name == cache.name }.map { Double($0.memoryBytes) } }
+            let peakIndex = peakIndex(byName.prefix(ended - started + 1)) { $0[cache.name].map { Double($0.memoryBytes) } }
             var report = judged(
                 slab: cache.name, reclaimable: (afterByName[cache.name] ?? cache).reclaimable, footprints: footprints,
                 values: present ? values : [], peakIndex: peakIndex,
@@ -217,7 +220,7 @@ extension Measurement {
         var unreclaimable: CacheReport?
         if let first = before.meminfo?.slabUnreclaimableBytes, let last = after.meminfo?.slabUnreclaimableBytes {
             let peak = since.compactMap { $0.meminfo?.slabUnreclaimableBytes }.max() ?? first
-            let peakIndex = peakIndex(since, ended: ended - started) { $0.meminfo?.slabUnreclaimableBytes.map(Double.init) }
+            let peakIndex = peakIndex(since.prefix(ended - started + 1)) { $0.meminfo?.slabUnreclaimableBytes.map(Double.init) }
             unreclaimable = judged(
                 slab: "slab_unreclaimable", reclaimable: false,
                 footprints: Footprints(beforeBytes: first, peakBytes: peak, afterBytes: last),
@@ -282,18 +285,18 @@ extension Measurement {
     }
 
     /// Where within the run the series peaked (index into the window), for the before → peak ratio.
-    private static func peakIndex(_ since: ArraySlice<Sample>, ended: Int, _ value: (Sample) -> Double?) -> Int? {
+    private static func peakIndex<Run: Collection>(_ run: Run, _ value: (Run.Element) -> Double?) -> Int? {
         var best: (index: Int, value: Double)?
-        for (offset, sample) in since.prefix(ended + 1).enumerated() {
-            guard let v = value(sample) else { continue }
+        for (offset, element) in run.enumerated() {
+            guard let v = value(element) else { continue }
             if best == nil || v > best!.value { best = (offset, v) }
         }
         return best?.index
     }
 
     /// The file drivers and every moved inode cache: before, highest since, after settling.
-    private static func movements(window: FittedWindow, ring: SampleRing, before: Sample, since: ArraySlice<Sample>)
-        -> [DriverMovement]
+    private static func movements(window: FittedWindow, before: Sample, since: ArraySlice<Sample>,
+                                  byName: [[String: SlabCache]]) -> [DriverMovement]
     {
         var movements: [DriverMovement] = []
         for driver in GrowthDriver.allCases where driver != .time {
@@ -303,7 +306,7 @@ extension Measurement {
         }
         for column in window.drivers where column.inodeCache != nil {
             let name = column.inodeCache!
-            let values = since.compactMap { $0.caches.first { $0.name == name }.map { Double($0.activeObjects) } }
+            let values = byName.compactMap { $0[name].map { Double($0.activeObjects) } }
             guard let first = values.first, let last = values.last else { continue }
             movements.append(DriverMovement(driver: .inodes, inodeCache: name, before: first, peak: values.max() ?? first, after: last))
         }

@@ -104,7 +104,7 @@ public enum MeasurementRenderer {
         var lines: [String] = []
         let ended = m.command.exitStatus == 0 ? "exited 0" : "failed with status \(m.command.exitStatus)"
         lines.append("measured `\(m.command.arguments.joined(separator: " "))`: \(ended) after \(Human.decimal(m.command.wallSeconds, 2)) s; "
-                     + "\(m.samples) samples every \(Human.decimal(m.intervalSeconds * 1000, 0)) ms, \(m.runSamples) during the run, settled \(Human.decimal(m.settleSeconds, 1)) s")
+                     + "\(m.samples) samples, one every \(Human.decimal(m.intervalSeconds * 1000, 0)) ms, \(m.runSamples) during the run, settled \(Human.decimal(m.settleSeconds, 1)) s")
         let moved = m.drivers.filter { $0.peak != $0.before || $0.after != $0.before }
         if !moved.isEmpty {
             lines.append("drivers (before → peak → after):")
