@@ -179,57 +179,77 @@ extension Measurement {
     public static func report(samples: [Sample], started: Int, ended: Int, command: Command, intervalSeconds: Double,
                               settleSeconds: Double, settings: MeasurementSettings = .init()) -> Measurement? {
         guard started >= 0, started < ended, ended < samples.count else { return nil }
-        let before = samples[started], after = samples[samples.count - 1]
-        let since = samples[started...]
-        var ring = SampleRing(configuration: .init(fineCapacity: ended - started + 1, coarseCapacity: 1, coarseEvery: Int.max))
-        ring.inodeCaches = settings.detector.inodeCaches
-        for sample in samples[started...ended] { ring.append(sample) }
-        var window = FittedWindow(kind: .fine, tier: ring.fine, start: 0)
-        window.addInodeCaches(ring.inodeCacheNames, minDriverChange: settings.detector.minDriverChange)
-        var detector = GrowthDetector(settings: settings.detector)
-        // Each sample's caches by name, once: a long run has thousands of samples of hundreds of caches.
-        let byName = since.map { sample in Dictionary(sample.caches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
-        let drivers = movements(window: window, before: before, since: since, byName: byName)
-
-        var caches: [CacheReport] = []
-        let afterByName = Dictionary(after.caches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for cache in before.caches + appeared(since, before: before) {
-            let beforeBytes = before.caches.contains { $0.name == cache.name } ? cache.memoryBytes : 0
-            let peak = byName.compactMap { $0[cache.name]?.memoryBytes }.max() ?? beforeBytes
-            let footprints = Footprints(beforeBytes: beforeBytes, peakBytes: peak,
-                                        afterBytes: afterByName[cache.name]?.memoryBytes ?? 0)
-            let slabBytes = cache.memoryBytes / max(1, cache.slabs)
-            let noise = Double(max(settings.noiseBytes, settings.noiseSlabs * slabBytes))
-            guard footprints.movedBytes >= noise else { continue }
-            var values = [Double](repeating: 0, count: window.count)
-            let series = ring.series(named: cache.name)
-            let present = series.map { window.tier.copyFootprints(series: $0, start: 0, count: window.count, into: &values) } ?? false
-            let peakIndex = peakIndex(byName.prefix(ended - started + 1)) { $0[cache.name].map { Double($0.memoryBytes) } }
-            var report = judged(
-                slab: cache.name, reclaimable: (afterByName[cache.name] ?? cache).reclaimable, footprints: footprints,
-                values: present ? values : [], peakIndex: peakIndex,
-                isInodeCache: ring.inodeCacheColumn(named: cache.name) != nil,
-                window: window, detector: &detector, settings: settings)
-            if !present { report.notJudged = "the cache was not there for the whole run (created or destroyed during it)" }
-            caches.append(report)
-        }
-        caches.sort { a, b in
+        var run = Run(samples: samples, started: started, ended: ended, settings: settings)
+        let moved = (run.before.caches + appeared(run.since, before: run.before)).compactMap { run.report($0) }
+        let caches = moved.sorted { a, b in
             a.footprints.movedBytes != b.footprints.movedBytes ? a.footprints.movedBytes > b.footprints.movedBytes : a.slab < b.slab
         }
-
-        var unreclaimable: CacheReport?
-        if let first = before.meminfo?.slabUnreclaimableBytes, let last = after.meminfo?.slabUnreclaimableBytes {
-            let peak = since.compactMap { $0.meminfo?.slabUnreclaimableBytes }.max() ?? first
-            let peakIndex = peakIndex(since.prefix(ended - started + 1)) { $0.meminfo?.slabUnreclaimableBytes.map(Double.init) }
-            unreclaimable = judged(
-                slab: "slab_unreclaimable", reclaimable: false,
-                footprints: Footprints(beforeBytes: first, peakBytes: peak, afterBytes: last),
-                values: window.memory(.slabUnreclaimableBytes) ?? [], peakIndex: peakIndex, isInodeCache: false,
-                window: window, detector: &detector, settings: settings)
-        }
         return Measurement(command: command, intervalSeconds: intervalSeconds, settleSeconds: settleSeconds,
-                           samples: samples.count, runSamples: window.count, noiseBytes: settings.noiseBytes,
-                           drivers: drivers, caches: caches, unreclaimable: unreclaimable)
+                           samples: samples.count, runSamples: run.window.count, noiseBytes: settings.noiseBytes,
+                           drivers: movements(window: run.window, before: run.before, since: run.since, byName: run.byName),
+                           caches: caches, unreclaimable: run.unreclaimableReport())
+    }
+
+    /// One run's samples as the fits read them: the run's window (from the
+    /// last sample before the command to the first after it) in a ring of
+    /// its own, and every sample since the start by cache name.
+    private struct Run {
+        let before: Sample
+        let after: Sample
+        let since: ArraySlice<Sample>
+        /// Each sample's caches by name, once: a long run has thousands of samples of hundreds of caches.
+        let byName: [[String: SlabCache]]
+        let ring: SampleRing
+        let window: FittedWindow
+        let settings: MeasurementSettings
+        var detector: GrowthDetector
+
+        init(samples: [Sample], started: Int, ended: Int, settings: MeasurementSettings) {
+            before = samples[started]
+            after = samples[samples.count - 1]
+            since = samples[started...]
+            byName = since.map { sample in Dictionary(sample.caches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+            var ring = SampleRing(configuration: .init(fineCapacity: ended - started + 1, coarseCapacity: 1, coarseEvery: Int.max))
+            ring.inodeCaches = settings.detector.inodeCaches
+            for sample in samples[started...ended] { ring.append(sample) }
+            var window = FittedWindow(kind: .fine, tier: ring.fine, start: 0)
+            window.addInodeCaches(ring.inodeCacheNames, minDriverChange: settings.detector.minDriverChange)
+            self.ring = ring
+            self.window = window
+            self.settings = settings
+            detector = GrowthDetector(settings: settings.detector)
+        }
+
+        /// The cache's report, nil when it did not move beyond noise.
+        mutating func report(_ cache: SlabCache) -> CacheReport? {
+            let name = cache.name
+            let beforeBytes = before.caches.contains { $0.name == name } ? cache.memoryBytes : 0
+            let last = byName.last?[name]
+            let footprints = Footprints(beforeBytes: beforeBytes, peakBytes: byName.compactMap { $0[name]?.memoryBytes }.max() ?? beforeBytes,
+                                        afterBytes: last?.memoryBytes ?? 0)
+            let slabBytes = cache.memoryBytes / max(1, cache.slabs)
+            guard footprints.movedBytes >= Double(max(settings.noiseBytes, settings.noiseSlabs * slabBytes)) else { return nil }
+            var values = [Double](repeating: 0, count: window.count)
+            let present = ring.series(named: name).map { window.tier.copyFootprints(series: $0, start: 0, count: window.count, into: &values) } ?? false
+            var report = judged(slab: name, reclaimable: (last ?? cache).reclaimable, footprints: footprints,
+                                values: present ? values : [],
+                                peakIndex: peakIndex(byName.prefix(window.count)) { $0[name].map { Double($0.memoryBytes) } },
+                                isInodeCache: ring.inodeCacheColumn(named: name) != nil,
+                                window: window, detector: &detector, settings: settings)
+            if !present { report.notJudged = "the cache was not there for the whole run (created or destroyed during it)" }
+            return report
+        }
+
+        /// SUnreclaim as one more cache; nil when meminfo did not say.
+        mutating func unreclaimableReport() -> CacheReport? {
+            guard let first = before.meminfo?.slabUnreclaimableBytes, let last = after.meminfo?.slabUnreclaimableBytes else { return nil }
+            let peak = since.compactMap { $0.meminfo?.slabUnreclaimableBytes }.max() ?? first
+            return judged(slab: "slab_unreclaimable", reclaimable: false,
+                          footprints: Footprints(beforeBytes: first, peakBytes: peak, afterBytes: last),
+                          values: window.memory(.slabUnreclaimableBytes) ?? [],
+                          peakIndex: peakIndex(since.prefix(window.count)) { $0.meminfo?.slabUnreclaimableBytes.map(Double.init) },
+                          isInodeCache: false, window: window, detector: &detector, settings: settings)
+        }
     }
 
     /// One moved cache (or total) with the cost of its best driver, or why it has none.
