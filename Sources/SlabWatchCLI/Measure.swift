@@ -13,7 +13,7 @@ import Synchronization
 /// Exit codes: the command's own status when it failed (128 + the signal
 /// that ended it; 127 when it cannot be found, 126 when it cannot be run),
 /// else 6 when a budget is exceeded, 7 when one cannot be judged, 0;
-/// 2 for bad usage.
+/// 2 for bad usage; 1 when no slab cache can be read (before the command runs).
 enum Measure {
     struct Options {
         var intervalSeconds = 0.2
