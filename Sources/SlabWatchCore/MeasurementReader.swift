@@ -17,7 +17,7 @@ public enum MeasurementReader {
             guard let text = value.string else { throw ReadError(description: "command: not a list of strings") }
             return text
         }
-        let command = Measurement.Command(arguments: arguments, exitStatus: Int32(try integer(document, "exit_status", below: 1 << 31)),
+        let command = Measurement.Command(arguments: arguments, exitStatus: Int32(try integer(document, "exit_status", in: Int(Int32.min)..<Int(Int32.max))),
                                           wallSeconds: try number(document, "wall_seconds"))
         let drivers = try array(document, "drivers").map { value throws(ReadError) in
             Measurement.DriverMovement(driver: try driver(value, "driver"), inodeCache: try optionalString(value, "inode_cache"),
@@ -28,8 +28,8 @@ public enum MeasurementReader {
         let total = document["slab_unreclaimable"]
         return Measurement(
             command: command, intervalSeconds: try number(document, "interval_seconds"),
-            settleSeconds: try number(document, "settle_seconds"), samples: try integer(document, "samples", below: 1 << 40),
-            runSamples: try integer(document, "run_samples", below: 1 << 40),
+            settleSeconds: try number(document, "settle_seconds"), samples: try integer(document, "samples", in: 0..<(1 << 40)),
+            runSamples: try integer(document, "run_samples", in: 0..<(1 << 40)),
             noiseBytes: try Self.bytes(document, "noise_bytes"),
             drivers: drivers, caches: caches, unreclaimable: total == nil || total == .null ? nil : try cache(total!))
     }
@@ -60,10 +60,10 @@ public enum MeasurementReader {
         return number
     }
 
-    /// A whole number in `-below..<below` (a Double beyond Int's range would trap on conversion).
-    private static func integer(_ value: JSONValue, _ key: String, below limit: Int) throws(ReadError) -> Int {
+    /// A whole number in `range` (a Double beyond Int's range would trap on conversion).
+    private static func integer(_ value: JSONValue, _ key: String, in range: Range<Int>) throws(ReadError) -> Int {
         let number = try number(value, key)
-        guard number == number.rounded(), abs(number) < Double(limit) else {
+        guard number == number.rounded(), number >= Double(range.lowerBound), number < Double(range.upperBound) else {
             throw ReadError(description: "not a measurement: '\(key)' is not a whole number in range")
         }
         return Int(number)

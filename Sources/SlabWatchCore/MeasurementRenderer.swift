@@ -16,8 +16,8 @@ public enum MeasurementRenderer {
         json.key("wall_seconds"); json.number(m.command.wallSeconds)
         json.key("interval_seconds"); json.number(m.intervalSeconds)
         json.key("settle_seconds"); json.number(m.settleSeconds)
-        json.key("samples"); json.number(UInt64(m.samples))
-        json.key("run_samples"); json.number(UInt64(m.runSamples))
+        json.key("samples"); json.number(Double(m.samples))
+        json.key("run_samples"); json.number(Double(m.runSamples))
         json.key("noise_bytes"); json.number(m.noiseBytes)
         json.key("drivers"); json.beginArray()
         for d in m.drivers {
@@ -36,8 +36,8 @@ public enum MeasurementRenderer {
         json.endArray()
         json.key("slab_unreclaimable")
         if let total = m.unreclaimable { write(total, &json) } else { json.string(nil) }
-        json.key("kept_bytes"); json.number(UInt64(max(0, m.keptBytes)))
-        json.key("kept_unreclaimable_bytes"); json.number(UInt64(max(0, m.keptUnreclaimableBytes)))
+        json.key("kept_bytes"); json.number(m.keptBytes)
+        json.key("kept_unreclaimable_bytes"); json.number(m.keptUnreclaimableBytes)
         json.key("budgets"); json.beginArray()
         for (budget, verdict) in budgets {
             json.beginObject()

@@ -242,6 +242,36 @@ struct MeasurementReaderTests {
     }
 }
 
+extension MeasurementReaderTests {
+    /// Every cut of a real report, and every number in it replaced by one
+    /// out of range, is refused or read; what is read diffs and judges
+    /// without trapping (a report's 1e300 once crashed the reader).
+    @Test func damagedReportsNeverTrap() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let text = String(decoding: MeasurementRenderer.json(m), as: UTF8.self)
+        let bytes = Array(text.utf8)
+        var read = 0
+        for cut in stride(from: 0, to: bytes.count, by: 5) where (try? MeasurementReader.read(Array(bytes[..<cut]))) != nil { read += 1 }
+        #expect(read == 0, "a cut report is never whole")
+        let numbers = text.split(separator: ",").indices
+        for replacement in ["1e300", "-1e300", "-1", "0.5", "1e19", "\"x\"", "null"] {
+            for index in numbers {
+                var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard index < parts.count, let colon = parts[index].lastIndex(of: ":"),
+                      parts[index][parts[index].index(after: colon)...].first.map({ $0.isNumber || $0 == "-" }) == true
+                else { continue }
+                let tail = parts[index][parts[index].index(after: colon)...].drop { $0.isNumber || $0 == "-" || $0 == "." || $0 == "e" }
+                parts[index] = parts[index][...colon] + replacement + tail
+                guard let damaged = try? MeasurementReader.read(Array(parts.joined(separator: ",").utf8)) else { continue }
+                _ = MeasurementDiff.text(before: damaged, after: m)
+                _ = MeasurementRenderer.text(damaged)
+                _ = MeasurementRenderer.json(damaged)
+                _ = try Budget.parse("kmalloc-cg-512=1B/inode").judge(damaged)
+            }
+        }
+    }
+}
+
 struct MeasurementDiffTests {
     /// The fix of the example: 400-byte xattrs (kmalloc-cg-512) against 100-byte ones (kmalloc-cg-192).
     @Test func showsTheCostMovingBetweenSizeClassesAndTheTotalFalling() throws {
