@@ -173,6 +173,10 @@ extension EndToEndTests {
         #expect((report["caches"] as? [Any])?.isEmpty == true, "\(report["caches"] ?? [])")
         #expect(report["kept_bytes"] as? Double == 0)
         #expect((report["budgets"] as? [[String: Any]])?.first?["verdict"] as? String == "within")
+        // A cost per inode of a run that made no inodes cannot be judged: it must not pass.
+        let unjudged = try Self.measure(["--settle", "0s", "--budget", "kmalloc-cg-512=256B/inode"], ["/bin/true"])
+        #expect(unjudged.status == 7, "\(unjudged.error)")
+        #expect(unjudged.error.contains("budget kmalloc-cg-512=256B/inode: cannot judge, "), "\(unjudged.error)")
     }
 
     @Test(.enabled(if: getuid() == 0, "mounts a tmpfs"))
