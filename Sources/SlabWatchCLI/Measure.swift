@@ -23,7 +23,7 @@ enum Measure {
         var budgets: [Budget] = []
         var output: String?
         var json = false
-        /// A cache to attribute during the run, or `auto` (the one grown most after the first second).
+        /// A cache to attribute during the run, or `auto` (the unreclaimable one grown most in the first second).
         var attribute: String?
     }
 
@@ -41,7 +41,8 @@ enum Measure {
         run.sampleBaseline(seconds: options.baselineSeconds)
         let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples[0].caches) }
         var attribution = AttributionRun(cache: options.attribute == "auto" ? nil : options.attribute, settings: configuration.attribution)
-        let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto")
+        let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto",
+                                                      inodeCaches: options.settings.detector.inodeCaches)
         run.sampleSettling(seconds: options.settleSeconds)
         let attributions = attribution.finish()
 
@@ -105,7 +106,8 @@ enum Measure {
         /// Runs the command, sampling every interval until it exits (checked
         /// every 5 ms, so the wall time is the command's), then once more.
         /// - Returns: its exit status (128 + signal) and wall time.
-        mutating func sampleCommand(_ arguments: [String], attribution: inout AttributionRun, auto: Bool) -> (Int32, Double) {
+        mutating func sampleCommand(_ arguments: [String], attribution: inout AttributionRun, auto: Bool,
+                                    inodeCaches: InodeCacheSelector) -> (Int32, Double) {
             let spawnedAt = Clock.monotonicNanoseconds()
             let pid = spawn(arguments)
             child = pid
@@ -122,7 +124,7 @@ enum Measure {
                     if samples.count - started > Self.maximumRunSamples { thin() }
                     next = max(next + UInt64(intervalSeconds * 1e9), now)  // a slow read skips a beat rather than sampling in a burst
                     if auto, now - spawnedAt >= 1_000_000_000 {
-                        attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1])
+                        attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1], inodeCaches: inodeCaches)
                     }
                 }
                 usleep(5000)
@@ -321,11 +323,14 @@ struct AttributionRun {
         if let cache { start(cache) }
     }
 
-    /// `auto`: attributes the cache that grew most since `before`, once.
-    mutating func startOnGrowthSince(_ before: Sample, latest: Sample) {
+    /// `auto`: attributes the cache that grew most since `before`, once:
+    /// of the unreclaimable caches that are not inode caches (the memory a
+    /// module hangs off its inodes, as in the story), as the daemon attributes
+    /// unreclaimable caches.
+    mutating func startOnGrowthSince(_ before: Sample, latest: Sample, inodeCaches: InodeCacheSelector) {
         guard done == nil else { return }
         var grown: (name: String, bytes: Double)?
-        for cache in latest.caches {
+        for cache in latest.caches where cache.reclaimable != true && !inodeCaches.selects(cache) {
             let was = before.caches.first { $0.name == cache.name }?.memoryBytes ?? 0
             let growth = Double(cache.memoryBytes) - Double(was)
             if growth > (grown?.bytes ?? 0) { grown = (cache.name, growth) }

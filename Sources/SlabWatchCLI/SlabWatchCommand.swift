@@ -35,7 +35,7 @@ enum SlabWatchCommand {
                               ("noise", "SIZE", "a cache moved when its footprint moved by this much, and by 16 slabs (default 1MiB)"),
                               ("budget", "LIMIT", "CACHE=SIZE/UNIT, unreclaimable=SIZE/UNIT or kept=SIZE (UNIT inode, dentry, open_file); repeatable"),
                               ("output", "FILE", "write the report to FILE instead of stderr"),
-                              ("attribute", "CACHE", "trace who allocates CACHE during the command, or 'auto' for the cache grown most after 1s (root)"),
+                              ("attribute", "CACHE", "trace who allocates CACHE during the command, or 'auto': the unreclaimable cache grown most in the first second (root)"),
                               configOption],
                     flags: [("json", "write the report as JSON (the /snapshot vocabulary; 'slabwatch diff' reads it)")],
                     keyPrefixes: ["path.", "detector.inode-caches", "attribution.max-events", "attribution.buffer-size"],
