@@ -6,7 +6,9 @@ import Testing
 /// with user xattrs of one size, each test on a tmpfs of its own. The cost
 /// measure reports must be what /proc/slabinfo says the kernel spent per
 /// file, read by the test itself before and after. Part of the serialized
-/// end-to-end suite: other tmpfs growth beside it would be its noise.
+/// end-to-end suite: other tmpfs growth beside it would be its noise (a
+/// tmpfs test of another checkout running at the same time makes them fail:
+/// its inodes are `shmem_inode_cache`'s too).
 extension EndToEndTests {
     /// Creates `count` files with a `size`-byte user xattr each, at about
     /// 20,000 a second (so the run spans several samples), and deletes them
