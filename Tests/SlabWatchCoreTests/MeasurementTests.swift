@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import SlabWatchCore
 
 /// A run of a workload as `slabwatch measure` samples it, every 200 ms:
