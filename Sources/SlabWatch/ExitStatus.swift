@@ -9,6 +9,10 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case tracingUnavailable = 4
     /// `attribute`: tracefs needs root (or CAP_SYS_ADMIN / CAP_DAC_OVERRIDE).
     case notPermitted = 5
+    /// `measure`: a budget was exceeded (the command itself succeeded).
+    case budgetExceeded = 6
+    /// `measure`: a budget could not be judged (its driver did not move enough, a noisy fit).
+    case cannotJudge = 7
 
     /// For `--help` and README: `0 stopped cleanly`, ….
     public var meaning: String {
@@ -19,6 +23,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .cannotListen: "cannot listen on an address"
         case .tracingUnavailable: "no tracefs (attribute)"
         case .notPermitted: "not permitted to trace (attribute)"
+        case .budgetExceeded: "a budget exceeded (measure)"
+        case .cannotJudge: "a budget that cannot be judged (measure)"
         }
     }
 

@@ -9,18 +9,26 @@ struct CommandSpec {
     var options: [(name: String, value: String, help: String)] = []
     var flags: [(name: String, help: String)] = []
     var arguments: [(name: String, help: String)] = []
-    /// The configuration keys the command reads, by section.
+    /// The configuration keys the command reads: whole sections, and single
+    /// keys (or key prefixes) from others.
     var keySections: [Configuration.Section] = []
-    var keyPrefixes: [String] { keySections.map(\.prefix) }
+    var keys: [String] = []
+    var keyPrefixes: [String] { keySections.map(\.prefix) + keys }
+    /// What follows `--` is a command to run (`measure -- COMMAND [ARGS…]`), for `--help`.
+    var command: (name: String, help: String)?
 }
 
 /// One parsed command line.
 struct ParsedCommand {
     var spec: CommandSpec
     var options: [String: String] = [:]
+    /// Every value of each option, in order (`--budget` may be given more than once).
+    var repeated: [String: [String]] = [:]
     var flags: Set<String> = []
     var arguments: [String] = []
     var keyOverrides: [(key: String, value: String)] = []
+    /// The words after `--`, for a spec with a `command`; not parsed at all.
+    var command: [String] = []
 }
 
 /// A small command-line parser: subcommand, `--option VALUE` (or `=VALUE`),
@@ -41,6 +49,10 @@ enum CommandLineParser {
     /// - Throws: `UsageError` naming what is wrong.
     static func parse(_ arguments: [String], commands: [CommandSpec], defaultCommand: String,
                       overview: String, version: String) throws(UsageError) -> Outcome {
+        // Nothing after `--` is slabwatch's: a workload's own `--flags` stay its own.
+        let separator = arguments.firstIndex(of: "--")
+        let trailing = separator.map { Array(arguments[($0 + 1)...]) }
+        let arguments = separator.map { Array(arguments[..<$0]) } ?? arguments
         let keys: KeyFlags
         do { keys = try KeyFlags.split(arguments) } catch { throw UsageError(description: error.description) }
         var rest = keys.rest[...]
@@ -55,6 +67,10 @@ enum CommandLineParser {
             rest = rest.dropFirst()
         }
         var parsed = ParsedCommand(spec: spec, keyOverrides: keys.overrides)
+        if let trailing {
+            guard spec.command != nil else { throw UsageError(description: "'\(spec.name)' runs no command: unexpected '--'") }
+            parsed.command = trailing
+        }
         while let argument = rest.popFirst() {
             if argument == "--help" || argument == "-h" { return .print(help(spec)) }
             guard argument.hasPrefix("-"), argument != "-" else { parsed.arguments.append(argument); continue }
@@ -63,13 +79,16 @@ enum CommandLineParser {
             if spec.flags.contains(where: { $0.name == name }) {
                 parsed.flags.insert(name)
             } else if spec.options.contains(where: { $0.name == name }) {
+                let value: String
                 if let equals = body.firstIndex(of: "=") {
-                    parsed.options[name] = String(body[body.index(after: equals)...])
-                } else if let value = rest.popFirst() {
-                    parsed.options[name] = value
+                    value = String(body[body.index(after: equals)...])
+                } else if let next = rest.popFirst() {
+                    value = next
                 } else {
                     throw UsageError(description: "--\(name) needs a value")
                 }
+                parsed.options[name] = value
+                parsed.repeated[name, default: []].append(value)
             } else {
                 throw UsageError(description: "unknown option '\(argument)' for '\(spec.name)'; see 'slabwatch \(spec.name) --help'")
             }
@@ -86,9 +105,11 @@ enum CommandLineParser {
 
     static func help(_ spec: CommandSpec) -> String {
         let usage = (["slabwatch", spec.name] + spec.arguments.map { "<\($0.name)>" }
-            + spec.options.map { "[--\($0.name) \($0.value)]" } + spec.flags.map { "[--\($0.name)]" }).joined(separator: " ")
+            + spec.options.map { "[--\($0.name) \($0.value)]" } + spec.flags.map { "[--\($0.name)]" }
+            + (spec.command.map { ["-- \($0.name)"] } ?? [])).joined(separator: " ")
         var text = "\(spec.abstract)\n\nUsage: \(usage)"
         let lines = spec.arguments.map { "  <\($0.name)>".padded(28) + " " + $0.help }
+            + (spec.command.map { ["  \($0.name)".padded(28) + " " + $0.help] } ?? [])
             + spec.options.map { "  --\($0.name) \($0.value)".padded(28) + " " + $0.help }
             + spec.flags.map { "  --\($0.name)".padded(28) + " " + $0.help }
         if !lines.isEmpty { text += "\n\n" + lines.joined(separator: "\n") }

@@ -29,6 +29,20 @@ enum SlabWatchCommand {
                             ("allocinfo", "rank call sites by /proc/allocinfo growth over the duration instead of tracing (kernels with CONFIG_MEM_ALLOC_PROFILING)")],
                     arguments: [("cache", "the slab cache, e.g. kmalloc-32 or shmem_inode_cache")],
                     keySections: [.attribution, .path, .log]),
+        CommandSpec(name: "measure", abstract: "Run a command and report what it cost the slab caches: cost per inode, dentry or open file, and what stayed after it exited (see README, Measuring a change).",
+                    options: [("interval", "DURATION", "time between samples while it runs and settles (default 200ms)"),
+                              ("settle", "DURATION", "how long to keep sampling after it exits (default 10s)"),
+                              ("baseline", "DURATION", "how long to sample before it starts (default 1s)"),
+                              ("noise", "SIZE", "a cache moved when its footprint moved by this much, and by 16 slabs (default 1MiB)"),
+                              ("budget", "LIMIT", "CACHE=SIZE/UNIT, unreclaimable=SIZE/UNIT or kept=SIZE (UNIT inode, dentry, open_file); repeatable"),
+                              ("output", "FILE", "write the report to FILE instead of stderr"),
+                              ("attribute", "CACHE", "trace who allocates CACHE during the command, or 'auto': the unreclaimable cache grown most in the first second (root)"),
+                              configOption],
+                    flags: [("json", "write the report as JSON (the /snapshot vocabulary; 'slabwatch diff' reads it)")],
+                    keySections: [.path], keys: ["detector.inode-caches", "attribution.max-events", "attribution.buffer-size"],
+                    command: ("COMMAND [ARGS...]", "the workload; its stdio, environment and exit status are its own")),
+        CommandSpec(name: "diff", abstract: "Compare two 'measure --json' reports (before and after a change), per cache and in total.",
+                    arguments: [("before", "the report of the run before the change"), ("after", "the report of the run after it")]),
         CommandSpec(name: "check-config", abstract: "Validate a configuration file (and the web configuration it names) and exit (0 valid, 2 invalid).",
                     arguments: [("file", "the YAML configuration file to check")]),
         CommandSpec(name: "record", abstract: "Record samples of this machine into DIR (one subdirectory per sample) for replay anywhere.",
@@ -75,6 +89,8 @@ enum SlabWatchCommand {
         case "record": record(command)
         case "top": top(command)
         case "attribute": Attribute.run(command, configuration: load(configurationSource(command)))
+        case "measure": Measure.run(command, configuration: load(configurationSource(command)))
+        case "diff": diff(command.arguments[0], command.arguments[1])
         default: replay(command)
         }
     }
@@ -172,6 +188,14 @@ enum SlabWatchCommand {
         } else {
             print(Timeline.summary(outcome))
         }
+    }
+
+    /// Two measurements side by side; a file that is not one is one line and exit 2.
+    static func diff(_ before: String, _ after: String) {
+        func read(_ path: String) -> Measurement {
+            do { return try MeasurementReader.read(Measure.readReport(path)) } catch { fail(.badConfiguration, "\(path): \(error.description)") }
+        }
+        print(MeasurementDiff.text(before: read(before), after: read(after)), terminator: "")
     }
 
     /// `--config FILE`, else /etc/slabwatch/slabwatch.yml when present (like

@@ -164,6 +164,19 @@ public struct GrowthDetector: Sendable {
         return passing
     }
 
+    /// The fits of `values` (a cache's footprints, or a slab total) over all
+    /// of `window`, by the rules a finding's window is fitted with, but
+    /// without the growth threshold: every driver's fit, and the best one
+    /// (`bestDriver`), nil when no driver passes. For `slabwatch measure`,
+    /// whose window is one run of a workload.
+    mutating func fitsOverWindow(_ values: [Double], window: FittedWindow, isInodeCache: Bool)
+        -> (fits: [Finding.DriverFit], best: Finding.DriverFit?)
+    {
+        guard values.count == window.count, scratch.load(values: values) else { return ([], nil) }
+        let fits = fitDrivers(window, isInodeCache: isInodeCache)
+        return (fits.sorted(by: Self.fitOrder), bestDriver(fits))
+    }
+
     /// The driver that explains a window's growth best. File drivers within
     /// `nearTieRSquared` of the best tie, won by the driver listed first
     /// (inodes, dentries, open files: inodes and dentries usually rise
@@ -415,6 +428,16 @@ private struct Scratch: Sendable {
     var count = 0
     var minimum = 0.0
     var maximum = 0.0
+
+    /// Loads values given directly (`fitsOverWindow`); false when empty.
+    mutating func load(values given: [Double]) -> Bool {
+        guard !given.isEmpty else { return false }
+        values = given
+        count = given.count
+        minimum = given.min() ?? 0
+        maximum = given.max() ?? 0
+        return true
+    }
 
     /// False when the cache is absent from any slot of the window.
     mutating func load(series: Int, from window: FittedWindow) -> Bool {

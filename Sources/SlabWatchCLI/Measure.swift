@@ -1,0 +1,366 @@
+import Dispatch
+import Glibc
+import SlabWatch
+import SlabWatchCore
+import Synchronization
+
+/// `slabwatch measure [options] -- COMMAND [ARGS…]`: samples the machine
+/// before the command (a baseline), while it runs and while it settles
+/// after it exits, then reports what it cost the slab caches
+/// (`Measurement.report`) and judges the budgets. The command's stdin,
+/// stdout and stderr are its own; SIGINT and SIGTERM are passed on to it.
+///
+/// Exit codes: the command's own status when it failed (128 + the signal
+/// that ended it; 127 when it cannot be found, 126 when it cannot be run),
+/// else 6 when a budget is exceeded, 7 when one cannot be judged, 0;
+/// 2 for bad usage; 1 when no slab cache can be read (before the command runs).
+enum Measure {
+    struct Options {
+        var intervalSeconds = 0.2
+        var settleSeconds = 10.0
+        var baselineSeconds = 1.0
+        var settings = MeasurementSettings()
+        var budgets: [Budget] = []
+        var output: String?
+        var json = false
+        /// A cache to attribute during the run, or `auto` (the unreclaimable one grown most in the first second).
+        var attribute: String?
+    }
+
+    /// The running command, for the signal handlers (0 before it starts).
+    nonisolated(unsafe) static var child: pid_t = 0
+    /// A signal that arrived before the command started, passed on once it has.
+    nonisolated(unsafe) static var pendingSignal: sig_atomic_t = 0
+    static let commandExited = Atomic<Bool>(false)
+
+    static func run(_ command: ParsedCommand, configuration: Configuration) -> Never {
+        let options = parse(command, configuration: configuration)
+        var run = Run(reader: ProcReader(paths: configuration.sampler.paths, pageSize: Host.pageSize, limits: configuration.sampler.limits),
+                      intervalSeconds: options.intervalSeconds)
+        forwardSignals()
+        run.sampleBaseline(seconds: options.baselineSeconds)
+        let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples[0].caches) }
+        var attribution = AttributionRun(cache: options.attribute == "auto" ? nil : options.attribute, settings: configuration.attribution)
+        let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto",
+                                                      inodeCaches: options.settings.detector.inodeCaches)
+        run.sampleSettling(seconds: options.settleSeconds)
+        let attributions = attribution.finish()
+
+        let ran = Measurement.Command(arguments: command.command, exitStatus: status, wallSeconds: wallSeconds)
+        guard let measurement = Measurement.report(samples: run.samples, started: run.started, ended: run.ended, command: ran,
+                                                   intervalSeconds: run.meanIntervalSeconds,
+                                                   settleSeconds: options.settleSeconds, settings: options.settings)
+        else { SlabWatchCommand.fail(.runtimeFailure, "too few samples to measure") }
+        let judged = budgets.map { ($0, $0.judge(measurement)) }
+        let bytes = options.json
+            ? MeasurementRenderer.json(measurement, budgets: judged, attributions: attributions)
+            : Array(MeasurementRenderer.text(measurement, budgets: judged, attributions: attributions).utf8)
+        emit(bytes, to: options.output)
+        exit(outcome(status, judged.map(\.1)))
+    }
+
+    /// The samples of one run, and where the command started and ended among them.
+    struct Run {
+        let reader: ProcReader
+        private(set) var intervalSeconds: Double
+        private(set) var samples: [Sample] = []
+        /// A long command is thinned beyond this many samples (every other
+        /// one dropped, the interval doubled): a sample of a few hundred
+        /// caches is tens of KiB, and an hour at 200 ms would hold GiBs.
+        static let maximumRunSamples = 1000
+        /// The last sample taken before the command started.
+        private(set) var started = 0
+        /// The first sample taken after it exited.
+        private(set) var ended = 0
+        private var exitedAt: UInt64 = 0
+
+        init(reader: ProcReader, intervalSeconds: Double) {
+            self.reader = reader
+            self.intervalSeconds = intervalSeconds
+        }
+
+        /// The time between samples as it was (a read can take longer than a short interval; a long run is thinned).
+        var meanIntervalSeconds: Double {
+            guard let first = samples.first, let last = samples.last, samples.count > 1 else { return intervalSeconds }
+            return Double(last.timestampMilliseconds - first.timestampMilliseconds) / 1000 / Double(samples.count - 1)
+        }
+
+        mutating func sample() { samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) }
+
+        /// At least one sample, the last just before the command starts.
+        mutating func sampleBaseline(seconds: Double) {
+            let count = max(1, Int((seconds / intervalSeconds).rounded()))
+            for i in 0..<count {
+                if i > 0 { Measure.sleep(seconds: intervalSeconds) }
+                sample()
+                // Without caches every report would be empty, and pass: refuse before the command runs.
+                if i == 0, samples[0].caches.isEmpty {
+                    let why = samples[0].status(of: .slabinfo).error ?? "no slab caches listed"
+                    let hint = why.contains("needs root") ? "" : " (needs root or CAP_DAC_READ_SEARCH)"
+                    SlabWatchCommand.fail(.runtimeFailure, "measure cannot read the slab caches: \(why)\(hint)")
+                }
+            }
+            started = samples.count - 1
+        }
+
+        /// Runs the command, sampling every interval until it exits (checked
+        /// every 5 ms, so the wall time is the command's), then once more.
+        /// - Returns: its exit status (128 + signal) and wall time.
+        mutating func sampleCommand(_ arguments: [String], attribution: inout AttributionRun, auto: Bool,
+                                    inodeCaches: InodeCacheSelector) -> (Int32, Double) {
+            let spawnedAt = Clock.monotonicNanoseconds()
+            let pid = spawn(arguments)
+            child = pid
+            if pendingSignal != 0 { kill(pid, pendingSignal) }
+            attribution.startIfNamed()
+            var status: Int32 = 0
+            var next = spawnedAt
+            while true {
+                let reaped = waitpid(pid, &status, WNOHANG)
+                if reaped == pid || (reaped < 0 && errno == ECHILD) { break }
+                let now = Clock.monotonicNanoseconds()
+                if now >= next {
+                    sample()
+                    if samples.count - started > Self.maximumRunSamples { thin() }
+                    next = max(next + UInt64(intervalSeconds * 1e9), now)  // a slow read skips a beat rather than sampling in a burst
+                    if auto, now - spawnedAt >= 1_000_000_000 {
+                        attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1], inodeCaches: inodeCaches)
+                    }
+                }
+                usleep(5000)
+            }
+            exitedAt = Clock.monotonicNanoseconds()
+            commandExited.store(true, ordering: .relaxed)
+            child = 0
+            sample()
+            ended = samples.count - 1
+            return (decode(status), Double(exitedAt - spawnedAt) / 1e9)
+        }
+
+        /// Drops every other sample of the run so far (keeping the last before
+        /// the command and the latest) and doubles the interval.
+        private mutating func thin() {
+            let run = samples[(started + 1)...]
+            let kept = run.enumerated().filter { $0.offset % 2 == 1 || $0.offset == run.count - 1 }.map(\.element)
+            samples = Array(samples[...started]) + kept
+            intervalSeconds *= 2
+        }
+
+        /// Every interval until `seconds` after the command exited.
+        mutating func sampleSettling(seconds: Double) {
+            func elapsed() -> Double { Double(Clock.monotonicNanoseconds() - exitedAt) / 1e9 }
+            while elapsed() < seconds {
+                Measure.sleep(seconds: min(intervalSeconds, seconds - elapsed()))
+                sample()
+            }
+        }
+    }
+
+    /// The command's failure first (CI must see the workload broke), then
+    /// an exceeded budget, then one that cannot be judged.
+    static func outcome(_ exitStatus: Int32, _ verdicts: [Budget.Verdict]) -> Int32 {
+        if exitStatus != 0 { return exitStatus }
+        if verdicts.contains(where: { if case .exceeded = $0 { true } else { false } }) { return ExitStatus.budgetExceeded.rawValue }
+        if verdicts.contains(where: { if case .cannotJudge = $0 { true } else { false } }) { return ExitStatus.cannotJudge.rawValue }
+        return ExitStatus.success.rawValue
+    }
+
+    // MARK: options
+
+    static func parse(_ command: ParsedCommand, configuration: Configuration) -> Options {
+        var options = Options()
+        guard !command.command.isEmpty, !command.command[0].isEmpty else {
+            SlabWatchCommand.fail(.badConfiguration, "measure needs a command: slabwatch measure [options] -- COMMAND [ARGS...]")
+        }
+        func duration(_ name: String, minimum: Double, maximum: Double) -> Double? {
+            guard let text = command.options[name] else { return nil }
+            guard let seconds = Units.seconds(text), seconds >= minimum, seconds <= maximum else {
+                SlabWatchCommand.fail(.badConfiguration, "--\(name): '\(text)' is not a duration from \(Human.duration(minimum)) to \(Human.duration(maximum))")
+            }
+            return seconds
+        }
+        if let seconds = duration("interval", minimum: 0.01, maximum: 60) { options.intervalSeconds = seconds }
+        if let seconds = duration("settle", minimum: 0, maximum: 3600) { options.settleSeconds = seconds }
+        if let seconds = duration("baseline", minimum: 0, maximum: 600) { options.baselineSeconds = seconds }
+        if let text = command.options["noise"] {
+            guard let bytes = Units.bytes(text) else { SlabWatchCommand.fail(.badConfiguration, "--noise: '\(text)' is not a size (e.g. 64KiB)") }
+            options.settings.noiseBytes = bytes
+        }
+        options.settings.detector.inodeCaches = configuration.sampler.detector.inodeCaches
+        let paths = configuration.sampler.paths
+        for text in command.repeated["budget"] ?? [] {
+            let budget: Budget
+            do { budget = try Budget.parse(text) } catch { SlabWatchCommand.fail(.badConfiguration, "--budget: \(error.description)") }
+            if case .cache(let name) = budget.subject, !Attribute.cacheExists(name, sysfs: paths.sysfs, procfs: paths.procfs) {
+                SlabWatchCommand.fail(.badConfiguration, "--budget: no slab cache named '\(name)' (see /sys/kernel/slab or slabwatch top)")
+            }
+            options.budgets.append(budget)
+        }
+        if let cache = command.options["attribute"] {
+            guard cache == "auto" || Attribute.cacheExists(cache, sysfs: paths.sysfs, procfs: paths.procfs) else {
+                SlabWatchCommand.fail(.badConfiguration, "--attribute: no slab cache named '\(cache)' (see /sys/kernel/slab or slabwatch top)")
+            }
+            options.attribute = cache
+        }
+        options.output = command.options["output"]
+        options.json = command.flags.contains("json")
+        return options
+    }
+
+    // MARK: the command
+
+    /// Starts `arguments` with this process's stdio and environment, found on
+    /// PATH. A command that cannot be found or run exits 127 or 126 as a shell's would.
+    static func spawn(_ arguments: [String]) -> pid_t {
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let error = posix_spawnp(&pid, arguments[0], nil, nil, &argv, environ)
+        guard error == 0 else {
+            let reason = String(cString: strerror(error))
+            printError("cannot run '\(arguments[0])': \(reason)")
+            exit(error == ENOENT ? 127 : 126)
+        }
+        return pid
+    }
+
+    /// Exit code, or 128 + the signal, as a shell reports it.
+    static func decode(_ status: Int32) -> Int32 {
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+
+    /// SIGINT and SIGTERM go to the command; slabwatch keeps sampling until it exits, and reports.
+    static func forwardSignals() {
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { number in
+                if Measure.child > 0 { kill(Measure.child, number) } else { Measure.pendingSignal = number }
+            }
+            sigaddset(&handled, signalNumber)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
+    }
+
+    // MARK: output
+
+    static func emit(_ bytes: [UInt8], to path: String?) {
+        let fd = path.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 2
+        let path = path ?? "stderr"
+        guard fd >= 0 else { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(path)': \(String(cString: strerror(errno)))") }
+        defer { if fd != 2 { close(fd) } }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(path)': \(String(cString: strerror(errno)))") }
+            offset += written
+        }
+    }
+
+    /// A report written by `--json`, for `diff`: a regular file of at most
+    /// 64 MiB (a report of every cache of a large machine is well under one).
+    static func readReport(_ path: String) throws(MeasurementReader.ReadError) -> [UInt8] {
+        func failure(_ call: String) -> MeasurementReader.ReadError {
+            MeasurementReader.ReadError(description: "cannot \(call): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw failure("open") }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw failure("stat") }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw MeasurementReader.ReadError(description: "not a regular file") }
+        let limit = 64 << 20
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw failure("read") }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+            guard bytes.count <= limit else { throw MeasurementReader.ReadError(description: "larger than 64 MiB: not a report") }
+        }
+    }
+
+    static func sleep(seconds: Double) {
+        guard seconds > 0 else { return }
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+
+    static func wallMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+/// An attribution session during the command (`--attribute`), on a
+/// background queue, ended when the command exits. A session that cannot run
+/// (no tracefs, not root) says why on stderr and the measurement goes on.
+struct AttributionRun {
+    private(set) var cache: String?
+    let settings: AttributionSettings
+    private var done: DispatchSemaphore?
+    private let result = Found()
+
+    /// The session's result, handed from its queue to the main thread.
+    final class Found: Sendable {
+        let attribution = Mutex<Attribution?>(nil)
+    }
+
+    init(cache: String?, settings: AttributionSettings) {
+        self.cache = cache
+        var settings = settings
+        settings.durationSeconds = 3600  // the command's exit ends it
+        self.settings = settings
+    }
+
+    mutating func startIfNamed() {
+        if let cache { start(cache) }
+    }
+
+    /// `auto`: attributes the cache that grew most since `before`, once:
+    /// of the unreclaimable caches that are not inode caches (the memory a
+    /// module hangs off its inodes, as in the story), as the daemon attributes
+    /// unreclaimable caches.
+    mutating func startOnGrowthSince(_ before: Sample, latest: Sample, inodeCaches: InodeCacheSelector) {
+        guard done == nil else { return }
+        var grown: (name: String, bytes: Double)?
+        for cache in latest.caches where cache.reclaimable != true && !inodeCaches.selects(cache) {
+            let was = before.caches.first { $0.name == cache.name }?.memoryBytes ?? 0
+            let growth = Double(cache.memoryBytes) - Double(was)
+            if growth > (grown?.bytes ?? 0) { grown = (cache.name, growth) }
+        }
+        guard let grown else { return }
+        cache = grown.name
+        start(grown.name)
+    }
+
+    private mutating func start(_ cache: String) {
+        let semaphore = DispatchSemaphore(value: 0)
+        done = semaphore
+        let settings = settings
+        let result = self.result
+        DispatchQueue.global().async {
+            do {
+                let attribution = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) },
+                                                             cancelled: { Measure.commandExited.load(ordering: .relaxed) })
+                result.attribution.withLock { $0 = attribution }
+            } catch {
+                printError("--attribute \(cache): \(error)")
+            }
+            semaphore.signal()
+        }
+    }
+
+    /// Waits for the session (it ends when the command has exited) and returns what it found.
+    func finish() -> [Attribution] {
+        guard let done else { return [] }
+        done.wait()
+        return result.attribution.withLock { $0 }.map { [$0] } ?? []
+    }
+}

@@ -1,0 +1,300 @@
+import Testing
+import TestSupport
+@testable import SlabWatchCore
+
+/// A run of a workload as `slabwatch measure` samples it, every 200 ms:
+/// tmpfs files whose inodes (`shmem_inode_cache`, 768 B each) carry one
+/// xattr object each in `xattrCache`, beside a cache that stays put.
+/// What the generator puts in is what the tests assert.
+struct WorkloadRun {
+    var xattrCache = "kmalloc-cg-512"
+    var xattrBytes = 512.0
+    var files = 0.0
+    var otherInodes = 50_000.0
+    var samples: [Sample] = []
+    var noise: UInt64 = 7
+
+    /// Moves the file count linearly to `target` over `steps` samples (a hold when it is already there).
+    mutating func step(to target: Double, samples steps: Int) {
+        let from = files
+        for i in 1...steps {
+            files = from + (target - from) * Double(i) / Double(steps)
+            addSample()
+        }
+    }
+
+    private mutating func addSample() {
+        let t = 1_700_000_000_000 + Int64(samples.count) * 200
+        let jitter = 4096 * (nextNoise(&noise) * 8).rounded()
+        let inodeSlabs = UInt64((files / 21).rounded(.up)) + 10
+        var caches = [
+            SlabCache(name: "shmem_inode_cache", activeObjects: UInt64(files) + 200, objects: inodeSlabs * 21, objectSize: 768,
+                      objectsPerSlab: 21, pagesPerSlab: 4, activeSlabs: inodeSlabs, slabs: inodeSlabs, pageSize: 4096, reclaimable: false),
+            BusyMachine.cache(xattrCache, bytes: 1e6 + xattrBytes * files + jitter, reclaimable: false),
+            BusyMachine.cache("kmalloc-64", bytes: 40e6 + jitter, reclaimable: false),
+        ]
+        caches.append(BusyMachine.cache("dentry", bytes: 20e6 + 192 * files, reclaimable: true))
+        samples.append(Sample(
+            timestampMilliseconds: t, caches: caches,
+            meminfo: .slabTotals(of: caches, memTotal: 64 << 30, memAvailable: 48 << 30),
+            inodes: InodeCounts(inodes: UInt64(otherInodes + files), freeInodes: 0),
+            dentries: DentryCounts(dentries: UInt64(otherInodes + files), unusedDentries: 0),
+            fileHandles: FileHandleCounts(allocated: 2000, maximum: 1 << 20)))
+    }
+
+    /// Five samples of baseline, the run (`run` steps the files), then settling.
+    static func measured(_ run: (inout WorkloadRun) -> Void, settle: Int = 10, xattrBytes: Double = 512,
+                         cache: String = "kmalloc-cg-512", settings: MeasurementSettings = .init()) -> Measurement? {
+        var workload = WorkloadRun(xattrCache: cache, xattrBytes: xattrBytes)
+        workload.step(to: 0, samples: 5)
+        let started = workload.samples.count - 1
+        run(&workload)
+        let ended = workload.samples.count - 1
+        workload.step(to: workload.files, samples: settle)
+        return Measurement.report(samples: workload.samples, started: started, ended: ended,
+                                  command: .init(arguments: ["workload"], exitStatus: 0, wallSeconds: 3),
+                                  intervalSeconds: 0.2, settleSeconds: 2, settings: settings)
+    }
+}
+
+struct MeasurementTests {
+    @Test func filesLeftBehindCostTheirBytesPerInodeAndStay() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let xattrs = try #require(m.caches.first { $0.slab == "kmalloc-cg-512" })
+        let cost = try #require(xattrs.cost)
+        #expect(abs(cost.bytesPerUnit - 512) < 2, "\(cost)")
+        #expect(cost.driver == .inodes && cost.inodeCache == "shmem_inode_cache" && cost.filesystem == "tmpfs")
+        #expect(cost.rSquared > 0.99)
+        #expect(abs(try #require(cost.peakBytesPerUnit) - 512) < 5)
+        #expect(abs(xattrs.footprints.keptBytes - 40_000 * 512) < 100_000)
+        #expect(m.caches.contains { $0.slab == "shmem_inode_cache" })
+        #expect(!m.caches.contains { $0.slab == "kmalloc-64" }, "a cache that only wobbles is noise")
+        // Unreclaimable slab as a whole: the xattr and the inode, per file.
+        let total = try #require(m.unreclaimable?.cost)
+        #expect(abs(total.bytesPerUnit - (512 + 4 * 4096 / 21)) < 10, "\(total)")
+        #expect(m.keptUnreclaimableBytes > 0.9 * m.keptBytes - 192 * 40_000)
+        #expect(m.drivers.contains { $0.inodeCache == "shmem_inode_cache" && $0.peak - $0.before == 40_000 })
+    }
+
+    @Test func filesDeletedBeforeExitKeepNothing() throws {
+        let m = try #require(WorkloadRun.measured {
+            $0.step(to: 40_000, samples: 10)
+            $0.step(to: 0, samples: 5)
+        })
+        let xattrs = try #require(m.caches.first { $0.slab == "kmalloc-cg-512" })
+        #expect(abs(try #require(xattrs.cost).bytesPerUnit - 512) < 5)
+        #expect(xattrs.footprints.peakBytes > xattrs.footprints.beforeBytes + 19 << 20)
+        #expect(abs(xattrs.footprints.keptBytes) < Double(m.noiseBytes))
+        #expect(m.keptBytes < Double(m.noiseBytes) * 4)
+    }
+
+    @Test func aCommandThatTouchesNothingReportsNoCache() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 0, samples: 10) })
+        #expect(m.caches.isEmpty)
+        #expect(m.keptBytes == 0)
+        #expect(m.unreclaimable?.cost == nil)
+        #expect(try Budget.parse("kept=1MiB").judge(m) == .within(measuredBytes: 0))
+        #expect(MeasurementRenderer.text(m).contains("no cache moved by more than 1.0 MiB"))
+    }
+
+    @Test func aDriverThatBarelyMovedIsNotJudged() throws {
+        var settings = MeasurementSettings()
+        settings.noiseBytes = 64 << 10
+        let m = try #require(WorkloadRun.measured({ $0.step(to: 300, samples: 10) }, xattrBytes: 4096, settings: settings))
+        let xattrs = try #require(m.caches.first { $0.slab == "kmalloc-cg-512" })
+        #expect(xattrs.cost == nil)
+        #expect(xattrs.notJudged?.hasPrefix("no driver moved by 1,000") == true, "\(xattrs.notJudged ?? "")")
+        if case .cannotJudge(let why) = try Budget.parse("kmalloc-cg-512=256B/inode").judge(m) {
+            #expect(why.contains("no driver moved"))
+        } else {
+            Issue.record("a budget over a driver that did not move must not pass")
+        }
+    }
+
+    @Test func aRunTooShortForAFitSaysSo() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 2) })
+        let xattrs = try #require(m.caches.first { $0.slab == "kmalloc-cg-512" })
+        #expect(xattrs.cost == nil)
+        #expect(xattrs.notJudged?.contains("the fit needs 5") == true)
+    }
+
+    /// The busy machine of the detector's tests, sampled as `measure` does:
+    /// the culprit's cost per tmpfs inode comes out beside ext4 inodes coming
+    /// and going and caches wandering on their own.
+    @Test func theCulpritsCostHoldsOnABusyMachine() throws {
+        var machine = BusyMachine(interval: 0.2)
+        machine.culprits = [.init(cache: "kmalloc-cg-512", filesystem: .tmpfs, bytesPerInode: 512)]
+        machine.run(1)
+        let started = machine.samples.count - 1
+        // A find over ext4 beside the workload: its inodes come, and go again.
+        machine.run(2, to: [.tmpfs: 30_000, .ext4: 90_000])
+        machine.run(2, to: [.tmpfs: 60_000, .ext4: 50_000])
+        let ended = machine.samples.count - 1
+        machine.run(2)
+        var settings = MeasurementSettings()
+        settings.noiseBytes = 8 << 20
+        let m = try #require(Measurement.report(samples: machine.samples, started: started, ended: ended,
+                                                command: .init(arguments: ["busy"], exitStatus: 0, wallSeconds: 4),
+                                                intervalSeconds: 0.2, settleSeconds: 2, settings: settings))
+        let cost = try #require(m.caches.first { $0.slab == "kmalloc-cg-512" }?.cost)
+        #expect(abs(cost.bytesPerUnit - 512) / 512 < 0.05, "\(cost)")
+        #expect(cost.inodeCache == "shmem_inode_cache")
+    }
+
+    /// A module loaded by the workload creates its cache during the run: it
+    /// counts from nothing, and says why it has no fit.
+    @Test func aCacheCreatedDuringTheRunCountsFromNothing() throws {
+        var workload = WorkloadRun()
+        workload.step(to: 0, samples: 5)
+        let started = workload.samples.count - 1
+        workload.step(to: 40_000, samples: 15)
+        for i in (started + 3)..<workload.samples.count {
+            workload.samples[i].caches.append(BusyMachine.cache("mystor_meta", bytes: 8e6, reclaimable: false))
+        }
+        let m = try #require(Measurement.report(samples: workload.samples, started: started, ended: workload.samples.count - 1,
+                                                command: .init(arguments: ["modprobe"], exitStatus: 0, wallSeconds: 3),
+                                                intervalSeconds: 0.2, settleSeconds: 0))
+        let created = try #require(m.caches.first { $0.slab == "mystor_meta" })
+        #expect(created.footprints.beforeBytes == 0)
+        #expect(created.footprints.keptBytes == 8e6 - 8e6.truncatingRemainder(dividingBy: 4096))
+        #expect(created.cost == nil && created.notJudged?.contains("not there for the whole run") == true)
+    }
+
+    @Test func indicesOutsideTheSamplesGiveNoReport() {
+        let run = WorkloadRun()
+        #expect(Measurement.report(samples: run.samples, started: 0, ended: 1, command: .init(arguments: ["x"], exitStatus: 0, wallSeconds: 0),
+                                   intervalSeconds: 0.2, settleSeconds: 0) == nil)
+    }
+}
+
+struct BudgetTests {
+    @Test(arguments: [
+        ("kmalloc-32=256B/inode", Budget.Subject.cache("kmalloc-32"), 256.0, GrowthDriver?.some(.inodes)),
+        ("unreclaimable=2KiB/inode", .unreclaimable, 2048, .inodes),
+        ("kept=16MiB", .kept, 16 * 1_048_576, nil),
+        ("dentry=1.5KiB/dentry", .cache("dentry"), 1536, .dentries),
+        ("kmalloc-cg-64=64/open_files", .cache("kmalloc-cg-64"), 64, .openFiles),
+        ("x=10kB/inodes", .cache("x"), 10_000, .inodes),
+    ])
+    func parses(_ text: String, _ subject: Budget.Subject, _ bytes: Double, _ unit: GrowthDriver?) throws {
+        let budget = try Budget.parse(text)
+        #expect(budget.subject == subject)
+        #expect(budget.limitBytes == bytes)
+        #expect(budget.unit == unit)
+    }
+
+    @Test(arguments: ["", "kmalloc-32", "=1B/inode", "kmalloc-32=", "kmalloc-32=256B", "kmalloc-32=256B/file",
+                      "kmalloc-32=-1B/inode", "kmalloc-32=1e3B/inode", "kmalloc-32=abc/inode", "kept=1MiB/inode",
+                      "kmalloc-32=1B/inode/x", "kmalloc-32=nanB/inode", "kmalloc-32=ＫB/inode"])
+    func refuses(_ text: String) {
+        #expect(throws: Budget.ParseError.self) { try Budget.parse(text) }
+    }
+
+    /// SLUB merged `fsnotify_mark_connector` into `lsm_file_cache`: the report names only the latter.
+    @Test func aBudgetOnAnAliasJudgesTheMergedCache() throws {
+        var merged = BusyMachine.cache("lsm_file_cache", bytes: 1e6, reclaimable: false)
+        merged.aliases = ["fsnotify_mark_connector"]
+        let caches = [merged, BusyMachine.cache("kmalloc-32", bytes: 1e6, reclaimable: false)]
+        #expect(try Budget.parse("fsnotify_mark_connector=8B/inode").resolvingAlias(in: caches).subject == .cache("lsm_file_cache"))
+        #expect(try Budget.parse("kmalloc-32=8B/inode").resolvingAlias(in: caches).subject == .cache("kmalloc-32"))
+        #expect(try Budget.parse("kept=8B").resolvingAlias(in: caches).subject == .kept)
+    }
+
+    @Test func judgesTheCostOfItsOwnUnit() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        #expect(try Budget.parse("kmalloc-cg-512=256B/inode").judge(m).isExceeded)
+        #expect(try Budget.parse("kmalloc-cg-512=600B/inode").judge(m).isWithin)
+        #expect(try Budget.parse("unreclaimable=2KiB/inode").judge(m).isWithin)
+        #expect(try Budget.parse("unreclaimable=1KiB/inode").judge(m).isExceeded)
+        #expect(try Budget.parse("kept=1MiB").judge(m).isExceeded)
+        #expect(try Budget.parse("kept=1GiB").judge(m).isWithin)
+        // A cache that did not move costs nothing, while the driver moved.
+        #expect(try Budget.parse("kmalloc-64=1B/inode").judge(m) == .within(measuredBytes: 0))
+        // Dentries moved as much as inodes here: judged per dentry too.
+        #expect(try Budget.parse("kmalloc-cg-512=256B/dentry").judge(m).isExceeded)
+        let sentence = try Budget.parse("kmalloc-cg-512=256B/inode").sentence(.exceeded(measuredBytes: 512))
+        #expect(sentence == "budget kmalloc-cg-512=256B/inode: exceeded, 512 B per inode is 256 B (100.0 %) over")
+    }
+}
+
+extension Budget.Verdict {
+    var isWithin: Bool { if case .within = self { true } else { false } }
+    var isExceeded: Bool { if case .exceeded = self { true } else { false } }
+}
+
+struct MeasurementReaderTests {
+    @Test func readsBackWhatMeasureWrites() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let budgets: [MeasurementRenderer.Judged] = [(try Budget.parse("kept=1MiB"), .exceeded(measuredBytes: 3))]
+        let read = try MeasurementReader.read(MeasurementRenderer.json(m, budgets: budgets))
+        #expect(read == m)
+    }
+
+    @Test(arguments: ["", "{", "[]", "{}", "null", "{\"command\":[1]}",
+                      #"{"command":["x"],"exit_status":"0","wall_seconds":1}"#,
+                      #"{"command":["x"],"exit_status":0,"wall_seconds":1,"drivers":[{"driver":"bogus","before":1,"peak":1,"after":1}]}"#,
+                      #"{"command":["x"],"exit_status":0,"wall_seconds":1,"drivers":[],"caches":[{"slab":"a","before_bytes":-1}]}"#,
+                      #"{"command":["x"],"exit_status":1e300,"wall_seconds":1,"drivers":[],"caches":[]}"#,
+                      #"{"command":["x"],"exit_status":0,"wall_seconds":1,"interval_seconds":1,"settle_seconds":1,"samples":-1e300,"run_samples":1,"noise_bytes":1,"drivers":[],"caches":[]}"#,
+                      #"{"command":["x"],"exit_status":0,"wall_seconds":1,"interval_seconds":1,"settle_seconds":1,"samples":1,"run_samples":1,"noise_bytes":1e30,"drivers":[],"caches":[]}"#,
+                      #"{"command":["x"],"exit_status":0.5,"wall_seconds":1,"drivers":[],"caches":[]}"#])
+    func refusesWhatIsNotAMeasurement(_ text: String) {
+        #expect(throws: MeasurementReader.ReadError.self) { try MeasurementReader.read(Array(text.utf8)) }
+    }
+}
+
+extension MeasurementReaderTests {
+    /// Every cut of a real report, and every number in it replaced by one
+    /// out of range, is refused or read; what is read diffs and judges
+    /// without trapping (a report's 1e300 once crashed the reader).
+    @Test func damagedReportsNeverTrap() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let text = String(decoding: MeasurementRenderer.json(m), as: UTF8.self)
+        let bytes = Array(text.utf8)
+        var read = 0
+        for cut in stride(from: 0, to: bytes.count, by: 5) where (try? MeasurementReader.read(Array(bytes[..<cut]))) != nil { read += 1 }
+        #expect(read == 0, "a cut report is never whole")
+        let numbers = text.split(separator: ",").indices
+        for replacement in ["1e300", "-1e300", "-1", "0.5", "1e19", "\"x\"", "null"] {
+            for index in numbers {
+                var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard index < parts.count, let colon = parts[index].lastIndex(of: ":"),
+                      parts[index][parts[index].index(after: colon)...].first.map({ $0.isNumber || $0 == "-" }) == true
+                else { continue }
+                let tail = parts[index][parts[index].index(after: colon)...].drop { $0.isNumber || $0 == "-" || $0 == "." || $0 == "e" }
+                parts[index] = parts[index][...colon] + replacement + tail
+                guard let damaged = try? MeasurementReader.read(Array(parts.joined(separator: ",").utf8)) else { continue }
+                _ = MeasurementDiff.text(before: damaged, after: m)
+                _ = MeasurementRenderer.text(damaged)
+                _ = MeasurementRenderer.json(damaged)
+                _ = try Budget.parse("kmalloc-cg-512=1B/inode").judge(damaged)
+            }
+        }
+    }
+}
+
+struct MeasurementDiffTests {
+    /// The fix of the issue's example: 400-byte xattrs (kmalloc-cg-512) against 100-byte ones (kmalloc-cg-192).
+    @Test func showsTheCostMovingBetweenSizeClassesAndTheTotalFalling() throws {
+        let before = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let after = try #require(WorkloadRun.measured({ $0.step(to: 40_000, samples: 15) }, xattrBytes: 192, cache: "kmalloc-cg-192"))
+        let text = MeasurementDiff.text(before: before, after: after)
+        #expect(text.contains("kmalloc-cg-512: 512 B per inode of shmem_inode_cache (tmpfs) → nothing (did not move)"), "\(text)")
+        #expect(text.contains("kmalloc-cg-192: nothing (did not move) → 192 B per inode of shmem_inode_cache (tmpfs) (new)"), "\(text)")
+        let total = try #require(text.split(separator: "\n").first { $0.hasPrefix("unreclaimable slab:") })
+        #expect(total.contains("(−"), "the total per file falls: \(total)")
+        #expect(!text.contains("note:"), "\(text)")
+    }
+
+    @Test func notesRunsWhoseDriversDiffer() throws {
+        let before = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let smaller = try #require(WorkloadRun.measured { $0.step(to: 5_000, samples: 15) })
+        #expect(MeasurementDiff.text(before: before, after: smaller).contains("note: the driver rose by 40,000 inodes before and 5,000 after"))
+    }
+
+    @Test func percentages() {
+        #expect(MeasurementDiff.change(32 * 1024, 208) == " (−99.4 %)")
+        #expect(MeasurementDiff.change(100, 150) == " (+50.0 %)")
+        #expect(MeasurementDiff.change(0, 150) == "")
+    }
+}
