@@ -9,7 +9,8 @@
 # Needs: clang that targets bpf (the Swift toolchain's does), bpftool (vmlinux.h
 # from the running kernel's BTF; linking strips the DWARF, keeps the BTF) and
 # libbpf-dev (bpf_helpers.h, bpf_tracing.h, bpf_core_read.h). The same kernel
-# and clang give the same bytes (AttributionObjectTests checks it).
+# and clang give the same bytes wherever the checkout is (the debug prefix map
+# takes its path out of the BTF line info; BPFSessionTests checks it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 output=${1:-Sources/CBPF/attribution_object.h}
@@ -21,7 +22,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 bpftool btf dump file "$btf" format c > "$work/vmlinux.h"
-"$clang" -target bpf -mcpu=v3 -g -O2 -D__TARGET_ARCH_x86 -I"$work" -ISources/CBPF/include \
+"$clang" -target bpf -mcpu=v3 -g -O2 -fdebug-prefix-map="$PWD"=. -D__TARGET_ARCH_x86 -I"$work" -ISources/CBPF/include \
   -c bpf/attribution.bpf.c -o "$work/attribution.bpf.o"
 bpftool gen object "$work/linked.o" "$work/attribution.bpf.o"
 
