@@ -117,7 +117,13 @@ enum Measure {
             var next = spawnedAt
             while true {
                 let reaped = waitpid(pid, &status, WNOHANG)
-                if reaped == pid || (reaped < 0 && errno == ECHILD) { break }
+                if reaped == pid { break }
+                if reaped < 0 && errno == ECHILD {
+                    // Reaped by someone else: its status is lost, and a lost status must not pass CI.
+                    printError("measure: the command's exit status was lost (something else reaped it); counting it as failed")
+                    status = 1 << 8
+                    break
+                }
                 let now = Clock.monotonicNanoseconds()
                 if now >= next {
                     sample()
@@ -232,6 +238,9 @@ enum Measure {
 
     /// SIGINT and SIGTERM go to the command; slabwatch keeps sampling until it exits, and reports.
     static func forwardSignals() {
+        // An ignored SIGCHLD, inherited from whatever started us, would have
+        // the kernel reap the command itself and lose its exit status.
+        signal(SIGCHLD, SIG_DFL)
         var handled = sigset_t()
         sigemptyset(&handled)
         for signalNumber in [SIGINT, SIGTERM] {

@@ -135,6 +135,17 @@ extension EndToEndTests {
         #expect(missing.error.contains("cannot run '/nonexistent/slabwatch-command'"))
     }
 
+    /// Started with SIGCHLD ignored (a CI runner or wrapper can leave it so),
+    /// the kernel would reap the command itself and its failure would read as 0.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func aFailureStillFailsWhenSIGCHLDWasIgnored() throws {
+        // python3, not sh: a shell keeps SIGCHLD for itself and passes it on as default.
+        let ignoring = "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])"
+        let run = try DaemonProcess.run("/usr/bin/python3", ["-c", ignoring, DaemonProcess.binary.path,
+                                                             "measure", "--baseline", "0s", "--settle", "0s", "--", "/bin/sh", "-c", "exit 3"])
+        #expect(run.status == 3, "\(run.error)")
+    }
+
     /// SIGTERM to slabwatch goes to the command; slabwatch reports once it has exited, with its status.
     @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
     func sigtermIsPassedOnToTheCommand() throws {
