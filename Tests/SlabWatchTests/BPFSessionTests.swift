@@ -29,6 +29,14 @@ struct BPFSessionTests {
         #expect(throws: Tracefs.Failure.self) { try BPFSession.filter(String(repeating: "x", count: 64)) }
     }
 
+    /// Before 6.1 the kmem tracepoints passed no `struct kmem_cache *`: the
+    /// program would load and count nothing, so such a kernel is not offered it.
+    @Test(arguments: [("6.18.0", true), ("6.1.0-18-amd64", true), ("10.0", true), ("6.0.19", false),
+                      ("5.15.0-91-generic", false), ("4.19.0", false), ("6", false), ("", false), ("x.y", false)])
+    func onlyKernelsWhoseTracepointsPassTheCacheRunIt(release: String, fits: Bool) {
+        #expect(BPFSession.tracepointsFit(release: release) == fits)
+    }
+
     /// The committed object is what scripts/bpf.sh builds from bpf/attribution.bpf.c,
     /// checked where the tools are and the kernel and clang are the ones it was built with.
     static let header = TestPaths.repositoryRoot.appendingPathComponent("Sources/CBPF/attribution_object.h")

@@ -12,8 +12,26 @@ enum BPFSession {
     /// The kernel's own BTF: CO-RE and BTF tracepoints need it.
     static let kernelBTF = "/sys/kernel/btf/vmlinux"
 
+    /// The kmem tracepoints pass the `struct kmem_cache *` the program reads
+    /// since Linux 6.1; before it `kmem_cache_alloc` passed sizes and
+    /// `kmem_cache_free` a name, and the program would load and count nothing.
+    static let oldestRelease = (major: 6, minor: 1)
+
+    /// Whether a kernel release (`uname -r`, "6.1.0-18-amd64") is `oldestRelease` or later.
+    static func tracepointsFit(release: String) -> Bool {
+        let numbers = release.split(separator: ".", maxSplits: 2).prefix(2).map { Int($0.prefix { $0.isNumber }) }
+        guard numbers.count == 2, let major = numbers[0], let minor = numbers[1] else { return false }
+        return (major, minor) >= oldestRelease
+    }
+
     static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
                     cancelled: () -> Bool) throws(Tracefs.Failure) -> Attribution {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard tracepointsFit(release: release) else {
+            throw .unavailable("Linux \(release) is older than \(oldestRelease.major).\(oldestRelease.minor), whose kmem tracepoints the program reads")
+        }
         guard faccessat(AT_FDCWD, settings.btfPath, R_OK, AT_EACCESS) == 0 else {
             let code = errno
             throw .unavailable("\(settings.btfPath) \(code == ENOENT ? "missing (a kernel without CONFIG_DEBUG_INFO_BTF)" : "unreadable: \(String(cString: strerror(code)))")")
@@ -82,7 +100,8 @@ enum BPFSession {
         func counter(_ which: slabwatch_bpf_counter) -> UInt64 { counters[Int(which.rawValue)] }
         counts.frees = counter(SLABWATCH_BPF_FREES)
         counts.limits = .init(notFollowed: counter(SLABWATCH_BPF_LIVE_FULL), stacksLost: counter(SLABWATCH_BPF_STACKS_LOST),
-                              sitesFull: counter(SLABWATCH_BPF_SITES_FULL), ownersFull: counter(SLABWATCH_BPF_OWNERS_FULL))
+                              sitesFull: counter(SLABWATCH_BPF_SITES_FULL), ownersFull: counter(SLABWATCH_BPF_OWNERS_FULL),
+                              freesUnseen: counter(SLABWATCH_BPF_REUSED))
 
         var siteKeys = [UInt64](repeating: 0, count: 4096), sites = [slabwatch_bpf_site](repeating: .init(), count: 4096)
         let siteCount = Int(slabwatch_bpf_sites(session, &siteKeys, &sites, Int32(sites.count)))
@@ -113,8 +132,10 @@ enum BPFSession {
         return counts
     }
 
+    /// A tracepoint's format or this process's mountinfo (which runs to
+    /// megabytes on a node with thousands of container mounts).
     static func readText(_ path: String) -> String? {
-        guard let bytes = try? FileReader(initialCapacity: 16 << 10, maximumSize: 1 << 20).read(path) else { return nil }
+        guard let bytes = try? FileReader(initialCapacity: 16 << 10, maximumSize: 64 << 20).read(path) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
