@@ -62,7 +62,8 @@ static void load(void) {
     if (!libbpf) { snprintf(load_error, sizeof load_error, "%s (Debian: apt-get install libbpf1)", dlerror()); return; }
 #define RESOLVE(ret, name, args) \
     if (!(p_##name = (ret(*) args)dlsym(libbpf, #name))) { \
-        snprintf(load_error, sizeof load_error, "libbpf.so.1 has no %s (libbpf 1.0 or later is needed)", #name); return; }
+        snprintf(load_error, sizeof load_error, "libbpf.so.1 has no %s (libbpf 1.0 or later is needed; restart slabwatch after upgrading it)", #name); \
+        dlclose(libbpf); return; }
     LIBBPF_FUNCTIONS(RESOLVE)
     loaded = 1;
 }

@@ -125,6 +125,22 @@ struct AttributionCountsTests {
         #expect(AttributionRenderer.text(a).contains("  (bpf unavailable: /sys/kernel/btf/vmlinux missing; traced with tracefs)"))
     }
 
+    /// A free the tracepoints did not show (a bulk or RCU-batched free) leaves
+    /// its object counted as net until the address comes back: the result says
+    /// how often that was seen, so a net read as exact is not.
+    @Test func freesNotSeenAreReportedAndMakeTheNetAnUpperBound() throws {
+        var a = Self.attribution()
+        #expect(try JSONValue.parse(AttributionRenderer.json(a))["frees_unseen"]?.number == 0)
+        #expect(!AttributionRenderer.text(a).contains("frees were not seen"))
+        a.limits?.freesUnseen = 1_234
+        #expect(try JSONValue.parse(AttributionRenderer.json(a))["frees_unseen"]?.number == 1_234)
+        let table = AttributionRenderer.text(a)
+        #expect(table.contains("1,234 frees were not seen") && table.contains("net is an upper bound"), "\(table)")
+        // Not a map that was full.
+        a.limits = .init(freesUnseen: 5)
+        #expect(!AttributionRenderer.text(a).contains("maps full"))
+    }
+
     /// Attributions are kept in the state file: one written before processes,
     /// limits and fallbacks existed still decodes, and a new one round-trips.
     @Test func olderSavedAttributionsStillDecode() throws {

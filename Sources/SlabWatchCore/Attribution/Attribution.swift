@@ -71,13 +71,23 @@ public struct Attribution: Sendable, Equatable, Codable {
         public var sitesFull: UInt64 = 0
         /// Allocations whose (site, process, cgroup) the owner map had no room for.
         public var ownersFull: UInt64 = 0
+        /// Frees the tracepoints did not show (bulk and RCU-batched frees fire
+        /// none), found when their address was allocated again. Objects freed so
+        /// and not reused in the window still count as net: net is an upper bound
+        /// when this is not 0. Optional: attributions saved before it decode.
+        public var freesUnseen: UInt64? = nil
 
-        public init(notFollowed: UInt64 = 0, stacksLost: UInt64 = 0, sitesFull: UInt64 = 0, ownersFull: UInt64 = 0) {
+        public init(notFollowed: UInt64 = 0, stacksLost: UInt64 = 0, sitesFull: UInt64 = 0, ownersFull: UInt64 = 0,
+                    freesUnseen: UInt64? = nil) {
             self.notFollowed = notFollowed
             self.stacksLost = stacksLost
             self.sitesFull = sitesFull
             self.ownersFull = ownersFull
+            self.freesUnseen = freesUnseen
         }
+
+        /// Whether a map had no room for something (what the "maps full" line says).
+        var anyFull: Bool { notFollowed + stacksLost + sitesFull + ownersFull > 0 }
     }
 
     public struct CallSite: Sendable, Equatable, Codable {

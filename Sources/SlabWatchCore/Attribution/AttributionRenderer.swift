@@ -28,6 +28,7 @@ public enum AttributionRenderer: Sendable {
         json.key("stacks_lost"); json.number(limits.stacksLost)
         json.key("sites_full"); json.number(limits.sitesFull)
         json.key("owners_full"); json.number(limits.ownersFull)
+        json.key("frees_unseen"); json.number(limits.freesUnseen ?? 0)
         json.key("call_sites"); json.beginArray()
         for site in a.callSites {
             json.beginObject()
@@ -74,10 +75,14 @@ public enum AttributionRenderer: Sendable {
                      + "\(Human.grouped(Double(a.dropped))) lost, stopped by \(a.stopReason.rawValue)"]
         if a.dropped > 0 { lines.append("  (events were lost: counts are lower bounds; raise attribution.buffer-size or shorten the window)") }
         if let fallback = a.fallback { lines.append("  (\(fallback))") }
-        if let limits = a.limits, limits != .init() {
+        if let limits = a.limits, limits.anyFull {
             lines.append("  (maps full: \(Human.grouped(Double(limits.notFollowed))) allocations not followed (attribution.max-live-objects), "
                          + "\(Human.grouped(Double(limits.stacksLost))) stacks lost, \(Human.grouped(Double(limits.sitesFull))) at sites not kept, "
                          + "\(Human.grouped(Double(limits.ownersFull))) without their process)")
+        }
+        if let unseen = a.limits?.freesUnseen, unseen > 0 {
+            lines.append("  (\(Human.grouped(Double(unseen))) frees were not seen — bulk or RCU-batched frees fire no tracepoint — "
+                         + "and showed when their address came back: net is an upper bound)")
         }
         guard !a.callSites.isEmpty else { return (lines + ["no allocation from this cache was seen in the window"]).joined(separator: "\n") + "\n" }
         lines.append(pad("NET BYTES", 11) + pad("SHARE", 7) + pad("ALLOCS", 10) + pad("FREES", 10) + pad("NET", 10) + "  CALL SITE")
