@@ -97,6 +97,20 @@ struct MeasurementTests {
         #expect(MeasurementRenderer.text(m).contains("no cache moved by more than 1.0 MiB"))
     }
 
+    /// `--attribute`: the report says which path traced and who allocated most.
+    @Test func attributedCallSitesNameTheirSourceAndProcess() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 0, samples: 10) })
+        var site = Attribution.CallSite(function: "simple_xattr_alloc+0x32", module: nil, allocations: 3, frees: 0, netCount: 3,
+                                        netBytes: 1536, share: 1, stacks: [])
+        site.processes = [.init(pid: 4121, comm: "python3", cgroup: "/demo.slice", cgroupID: 9, allocations: 3, netCount: 3, netBytes: 1536)]
+        var attribution = Attribution(cache: "kmalloc-cg-512", source: .bpf, callSites: [site], events: 3, dropped: 0,
+                                      windowSeconds: 1.25, stopReason: .duration)
+        attribution.fallback = nil
+        let text = MeasurementRenderer.text(m, attributions: [attribution])
+        #expect(text.contains("call sites of kmalloc-cg-512 (bpf, 1.3 s traced):"), "\(text)")
+        #expect(text.contains("  simple_xattr_alloc+0x32: 1.5 KiB net, 100.0 %, mostly from python3 (pid 4121) in /demo.slice"), "\(text)")
+    }
+
     @Test func aDriverThatBarelyMovedIsNotJudged() throws {
         var settings = MeasurementSettings()
         settings.noiseBytes = 64 << 10

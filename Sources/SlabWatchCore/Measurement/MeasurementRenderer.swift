@@ -121,10 +121,14 @@ public enum MeasurementRenderer: Sendable {
         let share = m.keptBytes > 0 ? " (\(Human.decimal(100 * m.keptUnreclaimableBytes / m.keptBytes, 0)) % of it)" : ""
         lines.append("kept after exit, moved caches: \(Human.bytes(m.keptBytes)), unreclaimable \(Human.bytes(m.keptUnreclaimableBytes))\(share)")
         for attribution in attributions {
-            lines.append("call sites of \(attribution.cache):")
+            // Which path traced, and who allocated most: a tracefs session's
+            // net is a lower bound where events were lost, and only BPF names processes.
+            lines.append("call sites of \(attribution.cache) (\(attribution.source.rawValue), \(Human.decimal(attribution.windowSeconds, 1)) s traced):")
+            if let fallback = attribution.fallback { lines.append("  (\(fallback))") }
             for site in attribution.callSites.prefix(5) {
-                lines.append("  \(site.function)\(site.module.map { " [\($0)]" } ?? ""): \(Human.bytes(Double(site.netBytes))) net, "
-                             + "\(Human.decimal(100 * site.share, 1)) %")
+                let owner = site.processes?.first.map { ", mostly from \($0.phrase)" } ?? ""
+                lines.append("  \(site.symbol): \(Human.bytes(Double(site.netBytes))) net, "
+                             + "\(Human.decimal(100 * site.share, 1)) %\(owner)")
             }
         }
         for (budget, verdict) in budgets { lines.append(budget.sentence(verdict)) }
