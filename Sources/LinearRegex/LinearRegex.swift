@@ -4,7 +4,8 @@
 ///
 /// Matching is of the **whole** string (Prometheus's anchoring). Supported:
 /// literals, `.`, `[...]` classes with ranges and negation, `\d \D \w \W \s \S`,
-/// escaped punctuation, `\n \t \r`, groups `(...)`, `(?:...)`, `(?P<name>...)`,
+/// escaped punctuation, `\n \t \r`, code points `\xHH` and `\x{H…}` (up to
+/// `\x{10FFFF}`), groups `(...)`, `(?:...)`, `(?P<name>...)`,
 /// alternation `|`, quantifiers `* + ? {n} {n,} {n,m}` (lazy `?` suffixes are
 /// accepted; they change nothing for a yes/no match), `^` and `$`, and the
 /// `(?i)` flag. Backreferences and lookaround are refused with a clear error:
@@ -330,6 +331,7 @@ public struct LinearRegex: Sendable {
             case "n": return literal(0x0A)
             case "t": return literal(0x09)
             case "r": return literal(0x0D)
+            case "x": return literal(try parseCodePoint())
             case "1"..."9":
                 throw Failure(message: "backreferences are not supported (RE2 syntax: they need backtracking)")
             default:
@@ -337,6 +339,42 @@ public struct LinearRegex: Sendable {
                     throw Failure(message: "unknown escape '\\\(c)'")
                 }
                 return literal(c.value)
+            }
+        }
+
+        /// After `\x`: two hex digits, or one or more in braces up to 10FFFF, as
+        /// RE2 reads them; anything else (`\x4`, `\x{}`, `\x{110000}`, an
+        /// unclosed brace) is refused, naming the escape.
+        private mutating func parseCodePoint() throws(Failure) -> UInt32 {
+            let start = index - 2  // at the backslash
+            func invalid(_ p: Parser) -> Failure {
+                let text = String(String.UnicodeScalarView(p.scalars[start..<min(p.index, p.scalars.count)]))
+                return Failure(message: "invalid escape '\(text)': expected \\xHH or \\x{H…} up to 10FFFF")
+            }
+            guard peek == "{" else {
+                guard let high = take().flatMap(Self.hexValue), let low = take().flatMap(Self.hexValue) else { throw invalid(self) }
+                return high << 4 | low
+            }
+            index += 1
+            var value: UInt32 = 0
+            var digits = 0
+            while let digit = peek.flatMap(Self.hexValue) {
+                index += 1
+                digits += 1
+                value = value << 4 | digit
+                guard value <= 0x10FFFF else { throw invalid(self) }
+            }
+            let closing = take()  // taken first, so the message shows the character that is wrong
+            guard digits > 0, closing == "}" else { throw invalid(self) }
+            return value
+        }
+
+        private static func hexValue(_ scalar: Unicode.Scalar) -> UInt32? {
+            switch scalar {
+            case "0"..."9": scalar.value - 0x30
+            case "a"..."f": scalar.value - 0x61 + 10
+            case "A"..."F": scalar.value - 0x41 + 10
+            default: nil
             }
         }
     }

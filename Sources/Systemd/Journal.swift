@@ -1,43 +1,39 @@
-import CSystemd
 import Glibc
 
-/// Structured entries to the systemd journal, one Swift call per C call.
+/// Structured entries to a journald, written in its native protocol to the
+/// socket the caller names: the system journal's, or a journal namespace's
+/// (`/run/systemd/journal.<namespace>/socket`). What `sd_journal_sendv` does,
+/// except that it always writes to the system journal's socket and reports
+/// success when that socket is missing; here every failure is an error.
 public enum Journal: Sendable {
-    /// The socket journald listens on; `sd_journal_sendv` always writes here.
+    /// The socket the system journal listens on.
     public static let defaultSocketPath = "/run/systemd/journal/socket"
 
-    /// Sends one entry of `FIELD=value` pairs (field names upper-case, as journald requires).
-    ///
-    /// `sd_journal_sendv` returns success even when no journald listens, so
-    /// callers check `isAvailable` first.
-    /// - Throws: `SystemdError` with the errno libsystemd reported.
-    public static func send(_ fields: [(name: String, value: String)]) throws(SystemdError) {
-        let entries = fields.map { Array("\($0.name)=\($0.value)".utf8) }
-        let result = entries.withUnsafeIovecs { iovecs in
-            sd_journal_sendv(iovecs.baseAddress, Int32(iovecs.count))
+    /// The longest socket path an AF_UNIX address holds, in bytes (107 on Linux).
+    public static let maximumSocketPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+    /// Sends one entry of `NAME=value` fields to the journald at `socketPath`.
+    /// An entry too large for one datagram goes as a sealed memfd, as
+    /// systemd's `journal-send.c` does, so a field of any size arrives whole.
+    /// Blocks while journald's receive queue is full (as libsystemd does).
+    /// - Throws: `SystemdError` with the errno of the call that failed:
+    ///   ENOENT (no socket there), ECONNREFUSED (a socket nobody listens on),
+    ///   EACCES, ENAMETOOLONG, EINVAL (no fields, or a name journald would
+    ///   drop: A-Z, 0-9 and _, not first a digit or _, at most 64), EMSGSIZE…
+    public static func send(_ fields: [(name: String, value: String)], to socketPath: String = defaultSocketPath) throws(SystemdError) {
+        let entry = try JournalEntry(fields)
+        let socket = try UnixDatagramSocket()
+        do throws(SystemdError) {
+            try socket.send(entry.bytes, to: socketPath)
+        } catch let error where error.errno == EMSGSIZE || error.errno == ENOBUFS {
+            let file = try SealedMemoryFile(entry.bytes, name: "journal-entry")
+            try socket.send(passing: file, to: socketPath)
         }
-        _ = try SystemdError.check(result, "sd_journal_sendv")
     }
 
-    /// Whether a socket exists at `path` (journald is there to receive entries).
+    /// Whether a socket exists at `path` (a journald may be there to receive entries).
     public static func isAvailable(socketPath: String = defaultSocketPath) -> Bool {
         var info = stat()
         return stat(socketPath, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
-    }
-}
-
-extension Array where Element == [UInt8] {
-    /// Calls `body` with iovecs pointing at each element's bytes.
-    fileprivate func withUnsafeIovecs<R>(_ body: (UnsafeBufferPointer<iovec>) -> R) -> R {
-        var vectors: [iovec] = []
-        vectors.reserveCapacity(count)
-        func build(_ index: Int) -> R {
-            if index == count { return vectors.withUnsafeBufferPointer(body) }
-            return self[index].withUnsafeBytes { raw in
-                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count))
-                return build(index + 1)
-            }
-        }
-        return build(0)
     }
 }

@@ -179,18 +179,7 @@ extension EndToEndTests {
             !(try TestJournald.entries([opened, "SLABWATCH_SLAB=\(cache)"])).isEmpty
         }
         let entry = try #require(try TestJournald.entries([opened, "SLABWATCH_SLAB=\(cache)"]).first)
-        #expect(entry["PRIORITY"] as? String == "4")
-        #expect(entry["SYSLOG_IDENTIFIER"] as? String == "slabwatch")
-        #expect((entry["MESSAGE"] as? String)?.hasPrefix("\(cache) grows 4.0 KiB per cached inode") == true)
-        #expect(entry["SLABWATCH_DRIVER"] as? String == "inodes")
-        #expect(abs((Double(entry["SLABWATCH_BYTES_PER_UNIT"] as? String ?? "") ?? 0) - 4096) < 41)
-        #expect(Double(entry["SLABWATCH_R_SQUARED"] as? String ?? "") ?? 0 > 0.99)
-        #expect(Double(entry["SLABWATCH_GROWTH_BYTES"] as? String ?? "") ?? 0 >= 8 * 1024 * 1024)
-        #expect(entry["SLABWATCH_RECLAIMABLE"] as? String == "false")
-        #expect(entry["SLABWATCH_CLASSIFICATION"] as? String == "undetermined")
-        #expect(entry["SLABWATCH_STATE"] as? String == "open")
-        #expect(entry["SLABWATCH_SEVERITY"] as? String == "warning")
-        #expect(entry["SLABWATCH_PHASE"] as? String == "rising")
+        try Self.expectOpenedEntry(entry, cache: cache)
 
         proc.evict()  // a finding resolves once its memory is back, not when growth stops
         let resolved = "MESSAGE_ID=658cdcdd33714f8e9e921425b5c7783a"
@@ -225,6 +214,64 @@ extension EndToEndTests {
         let startedHere = journald.startedHere
         journald.stop()
         if startedHere { #expect(!FileManager.default.fileExists(atPath: TestJournald.socketPath)) }
+    }
+
+    /// The opening of `GrowingProcRoot`'s story as journald stored it: the
+    /// figures the fake kernel grew, and every field the catalog says such an
+    /// entry carries, no more (journald's own fields begin with `_`).
+    static func expectOpenedEntry(_ entry: [String: Any], cache: String) throws {
+        #expect(entry["PRIORITY"] as? String == "4")
+        #expect(entry["SYSLOG_IDENTIFIER"] as? String == "slabwatch")
+        #expect((entry["MESSAGE"] as? String)?.hasPrefix("\(cache) grows 4.0 KiB per cached inode") == true)
+        #expect(entry["SLABWATCH_DRIVER"] as? String == "inodes")
+        #expect(abs((Double(entry["SLABWATCH_BYTES_PER_UNIT"] as? String ?? "") ?? 0) - 4096) < 41)
+        #expect(Double(entry["SLABWATCH_R_SQUARED"] as? String ?? "") ?? 0 > 0.99)
+        #expect(Double(entry["SLABWATCH_GROWTH_BYTES"] as? String ?? "") ?? 0 >= 8 * 1024 * 1024)
+        #expect(entry["SLABWATCH_RECLAIMABLE"] as? String == "false")
+        #expect(entry["SLABWATCH_CLASSIFICATION"] as? String == "undetermined")
+        #expect(entry["SLABWATCH_STATE"] as? String == "open")
+        #expect(entry["SLABWATCH_SEVERITY"] as? String == "warning")
+        #expect(entry["SLABWATCH_PHASE"] as? String == "rising")
+        let catalog = try JournalCatalog.shipped()
+        let id = try #require(entry["MESSAGE_ID"] as? String)
+        let sent = Set(entry.keys.filter { !$0.hasPrefix("_") })
+        #expect(sent.subtracting(catalog.names(id)).isEmpty, "sent, not in the catalog: \(sent.subtracting(catalog.names(id)).sorted())")
+        #expect(catalog.alwaysNames(id).subtracting(sent).isEmpty, "missing: \(catalog.alwaysNames(id).subtracting(sent).sorted())")
+    }
+
+    /// `alerts.journal-socket` names a journal namespace's socket: alerts go
+    /// there with every field, and none to the system journal running beside
+    /// it. When that socket vanishes mid-run, an alert is counted failed,
+    /// logged with the reason and written to stderr.
+    @Test(.enabled(if: getuid() == 0, "starts journalds of its own"))
+    func alertsGoToTheConfiguredJournalSocketOnly() throws {
+        let system = try TestJournald()
+        defer { system.stop() }
+        let namespace = try NamespaceJournald()
+        defer { namespace.stop() }
+        let cache = "swtest_\(UInt32.random(in: 0...UInt32.max))"
+        let proc = try GrowingProcRoot(cache: cache)
+        defer { proc.stop() }
+        let daemon = try DaemonProcess(arguments: ["--path.procfs", proc.procfs, "--path.sysfs", proc.sysfs,
+                                                   "--alerts.journal-socket", namespace.socketPath] + Self.fastDetector)
+        let opened = ["MESSAGE_ID=aaecc68b8b2e4066a6955852ef5fcbf7", "SLABWATCH_SLAB=\(cache)"]
+        try daemon.waitFor("the opened alert in the namespace's journal", timeout: 40) { !(try namespace.entries(opened)).isEmpty }
+        try Self.expectOpenedEntry(try #require(try namespace.entries(opened).first), cache: cache)
+        #expect(try TestJournald.entries(["SLABWATCH_SLAB=\(cache)"]).isEmpty)
+
+        namespace.stop()  // journald gone, and its socket with it
+        proc.evict()  // reclassified and resolved while the socket is gone
+        try daemon.waitFor("the resolved alert on stderr", timeout: 30) {
+            daemon.log.contains("message_id=658cdcdd33714f8e9e921425b5c7783a") && daemon.log.contains("slabwatch_slab=\(cache)")
+        }
+        let failure = try #require(daemon.log.split(separator: "\n").first { $0.contains("journal send failed, alert goes to stderr") })
+        #expect(failure.contains("sendmsg to \(namespace.socketPath) failed: No such file or directory"), "\(failure)")
+        let metrics = samples(try daemon.get("/metrics").body)
+        #expect(metrics["slabwatch_alerts_total{result=\"sent\",sink=\"journal\"}"] ?? 0 >= 1)
+        #expect(metrics["slabwatch_alerts_total{result=\"failed\",sink=\"journal\"}"] ?? 0 >= 1)
+        #expect(metrics["slabwatch_alerts_total{result=\"sent\",sink=\"stderr\"}"] ?? 0 >= 1)
+        #expect(try TestJournald.entries(["SLABWATCH_SLAB=\(cache)"]).isEmpty)
+        #expect(daemon.terminate().status == 0)
     }
 
     /// journald dies mid-run: alerts go to stderr meanwhile (counted as failed

@@ -4,25 +4,37 @@ import SlabWatchCore
 import Synchronization
 import Systemd
 
-/// Delivers alerts to the journal (or, with no journald, as one structured
-/// line on stderr) on its own queue, so a slow or missing journal never delays
-/// the sampler. Counts every outcome for `slabwatch_alerts_total`.
+/// Delivers alerts to the journal at `alerts.journal-socket` (or, with no
+/// journal, as one structured line on stderr) on its own queue, so a slow or
+/// missing journal never delays the sampler. Counts every outcome for
+/// `slabwatch_alerts_total`.
+///
+/// The journal is where alerts belong from the first time a socket is at its
+/// path (at start, or later: a namespace's journald may start after us).
+/// Until then this host has no journal there and stderr is the sink; after,
+/// an alert the journal does not take (socket gone, nobody listening) is
+/// counted `failed`, logged with the reason, and written to stderr instead.
 final class AlertRouter: Sendable {
     private let queue = DispatchQueue(label: "slabwatch.alerts")
     /// Used from the sampler queue (route) and the signal queue (apply on SIGHUP).
     private let policy: Mutex<AlertPolicy>
     private let journal: JournalSink
+    /// Whether a socket has been seen at the journal's path (never unset).
+    private let journalSeen = Atomic(false)
     private let logger: Logger
     private let counts = Mutex<[AlertOutcome: UInt64]>([:])
 
-    /// The journal alerts go to while it listens: the system's, or one a test controls.
+    /// The journal alerts go to: the one at a socket path, or one a test controls.
     struct JournalSink: Sendable {
+        /// Where it listens, for log lines.
+        var socketPath: String
         var isAvailable: @Sendable () -> Bool
         var send: @Sendable ([(name: String, value: String)]) throws -> Void
 
-        /// journald at `socketPath` (`sd_journal_sendv` itself always writes to the default socket).
+        /// The journald listening at `socketPath`, written to in its native protocol.
         static func system(socketPath: String) -> JournalSink {
-            JournalSink(isAvailable: { Journal.isAvailable(socketPath: socketPath) }, send: { try Journal.send($0) })
+            JournalSink(socketPath: socketPath, isAvailable: { Journal.isAvailable(socketPath: socketPath) },
+                        send: { try Journal.send($0, to: socketPath) })
         }
     }
 
@@ -34,6 +46,11 @@ final class AlertRouter: Sendable {
         policy = Mutex(AlertPolicy(settings: settings))
         self.journal = journal
         self.logger = logger
+        if journal.isAvailable() {
+            journalSeen.store(true, ordering: .relaxed)
+        } else {
+            logger.notice("no journal socket: alerts go to stderr until one appears", metadata: ["socket": "\(journal.socketPath)"])
+        }
     }
 
     /// Called on the sampler queue after each evaluation; returns at once.
@@ -65,10 +82,20 @@ final class AlertRouter: Sendable {
 
     var outcomes: [AlertOutcome: UInt64] { counts.withLock { $0 } }
 
-    private var currentSink: AlertOutcome.Sink { journal.isAvailable() ? .journal : .stderr }
+    private var currentSink: AlertOutcome.Sink { journalIsTheSink() ? .journal : .stderr }
+
+    /// Whether alerts belong in the journal: once its socket has been seen, always.
+    private func journalIsTheSink() -> Bool {
+        if journalSeen.load(ordering: .relaxed) { return true }
+        guard journal.isAvailable() else { return false }
+        if !journalSeen.exchange(true, ordering: .relaxed) {
+            logger.notice("journal socket appeared: alerts go there", metadata: ["socket": "\(journal.socketPath)"])
+        }
+        return true
+    }
 
     private func deliver(_ alert: Alert) {
-        if journal.isAvailable() {
+        if journalIsTheSink() {
             do {
                 try journal.send(alert.fields.map { ($0.name, $0.value) })
                 count(AlertOutcome(sink: .journal, result: .sent))

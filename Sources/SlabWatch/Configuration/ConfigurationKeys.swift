@@ -196,8 +196,8 @@ extension Configuration {
             config.alerts.trendHorizonSeconds = try duration(values, in: 60...86_400 * 365)
         },
         .init("alerts.journal-socket", default: Journal.defaultSocketPath, reloadable: false,
-              "where journald is expected; with no socket there, or nobody listening, alerts go to stderr") { config, values throws(InvalidValue) in
-            config.journalSocket = try path(values)
+              "the journald socket alerts are sent to (a namespace's is `/run/systemd/journal.NAME/socket`); until a socket is there they go to stderr; once one has been, an alert it does not take is counted `failed`, logged, and written to stderr") { config, values throws(InvalidValue) in
+            config.journalSocket = try socketPath(values)
         },
         .init("state.directory", default: "/var/lib/slabwatch", reloadable: false,
               "where history, findings and alert cooldowns are kept across restarts (the unit's `StateDirectory=`); empty: not kept") { config, values throws(InvalidValue) in
@@ -345,5 +345,14 @@ extension Configuration {
         let text = try single(values)
         guard text.hasPrefix("/") else { throw InvalidValue(message: "'\(text)' must be an absolute path") }
         return text.count > 1 && text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    /// An absolute path short enough for an AF_UNIX address to hold.
+    private static func socketPath(_ values: [String]) throws(InvalidValue) -> String {
+        let text = try path(values)
+        guard text.utf8.count <= Journal.maximumSocketPathBytes else {
+            throw InvalidValue(message: "'\(text)' is longer than a socket address holds (\(Journal.maximumSocketPathBytes) bytes)")
+        }
+        return text
     }
 }

@@ -1,0 +1,118 @@
+import CSystemd
+import Glibc
+
+/// An unbound AF_UNIX datagram socket (close-on-exec), closed when it goes
+/// out of scope; it sends to a socket named by its path. One Swift function
+/// per C call, each failure a `SystemdError` naming the path.
+struct UnixDatagramSocket: ~Copyable {
+    private let descriptor: Int32
+
+    init() throws(SystemdError) {
+        let type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        descriptor = try SystemdError.check(syscall: socket(AF_UNIX, type, 0), "socket(AF_UNIX, SOCK_DGRAM)")
+    }
+
+    deinit { close(descriptor) }
+
+    /// Sends `bytes` as one datagram to the socket at `path` (EMSGSIZE when
+    /// they do not fit in one).
+    func send(_ bytes: [UInt8], to path: String) throws(SystemdError) {
+        try sendMessage(bytes, passing: nil, to: path)
+    }
+
+    /// Passes `file` to the socket at `path` (SCM_RIGHTS) in a datagram of no bytes.
+    func send(passing file: borrowing SealedMemoryFile, to path: String) throws(SystemdError) {
+        try sendMessage([], passing: file.descriptor, to: path)
+    }
+
+    private func sendMessage(_ bytes: [UInt8], passing file: Int32?, to path: String) throws(SystemdError) {
+        var address = try Self.address(path)
+        let control = file.map(Self.rightsMessage)
+        defer { control?.deallocate() }
+        var result = 0
+        var failure: Int32 = 0
+        repeat {
+            result = withUnsafeMutablePointer(to: &address) { name in
+                bytes.withUnsafeBytes { raw in
+                    var vector = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count)
+                    return withUnsafeMutablePointer(to: &vector) { vectors in
+                        var message = msghdr()
+                        message.msg_name = UnsafeMutableRawPointer(name)
+                        message.msg_namelen = socklen_t(MemoryLayout<sockaddr_un>.size)
+                        message.msg_iov = vectors
+                        message.msg_iovlen = 1
+                        message.msg_control = control?.baseAddress
+                        message.msg_controllen = control?.count ?? 0
+                        let sent = sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
+                        failure = errno
+                        return sent
+                    }
+                }
+            }
+        } while result < 0 && failure == EINTR
+        if result < 0 { throw SystemdError(call: "sendmsg to \(path)", errno: failure) }
+    }
+
+    /// The address of the socket file at `path`.
+    private static func address(_ path: String) throws(SystemdError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count <= Journal.maximumSocketPathBytes else { throw SystemdError(call: "sendmsg to \(path)", errno: ENAMETOOLONG) }
+        guard !bytes.contains(0) else { throw SystemdError(call: "sendmsg to \(path)", errno: EINVAL) }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }  // the rest stays 0: the path's end
+        return address
+    }
+
+    /// One SCM_RIGHTS control message carrying `descriptor`, laid out as the
+    /// CMSG_* macros (which Swift cannot import) lay it out: a `cmsghdr`, then
+    /// the data, each padded to the size of `size_t`.
+    private static func rightsMessage(_ descriptor: Int32) -> UnsafeMutableRawBufferPointer {
+        func aligned(_ length: Int) -> Int { (length + MemoryLayout<Int>.size - 1) & ~(MemoryLayout<Int>.size - 1) }
+        let headerLength = aligned(MemoryLayout<cmsghdr>.size)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: headerLength + aligned(MemoryLayout<Int32>.size), alignment: MemoryLayout<cmsghdr>.alignment)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        let header = buffer.baseAddress!.bindMemory(to: cmsghdr.self, capacity: 1)
+        header.pointee.cmsg_len = headerLength + MemoryLayout<Int32>.size  // CMSG_LEN(sizeof(int))
+        header.pointee.cmsg_level = SOL_SOCKET
+        header.pointee.cmsg_type = Int32(SCM_RIGHTS)
+        buffer.storeBytes(of: descriptor, toByteOffset: headerLength, as: Int32.self)
+        return buffer
+    }
+}
+
+/// A memfd holding some bytes, sealed against every change (shrinking,
+/// growing, writing, more seals): journald maps such a file instead of
+/// copying it, and accepts it from an unprivileged sender. Closed when it
+/// goes out of scope.
+struct SealedMemoryFile: ~Copyable {
+    fileprivate let descriptor: Int32
+
+    /// Exactly these four seals: journald before systemd 254 takes a memfd as
+    /// sealed only when its seals are exactly these (no F_SEAL_EXEC, hence no MFD_NOEXEC_SEAL).
+    private static let seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL
+
+    init(_ bytes: [UInt8], name: String) throws(SystemdError) {
+        let file = try SystemdError.check(syscall: memfd_create(name, UInt32(MFD_ALLOW_SEALING | MFD_CLOEXEC)), "memfd_create")
+        do throws(SystemdError) {
+            try Self.write(bytes, to: file)
+            try SystemdError.check(syscall: fcntl(file, F_ADD_SEALS, Self.seals), "fcntl(F_ADD_SEALS) on a memfd")
+        } catch {
+            close(file)
+            throw error
+        }
+        descriptor = file
+    }
+
+    deinit { close(descriptor) }
+
+    private static func write(_ bytes: [UInt8], to file: Int32) throws(SystemdError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            offset += try SystemdError.check(syscall: written, "write to a memfd")
+        }
+    }
+}
