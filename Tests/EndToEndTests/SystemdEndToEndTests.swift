@@ -375,9 +375,14 @@ extension EndToEndTests {
     /// connection starts the daemon with the socket as fd 3, LISTEN_FDS and LISTEN_PID.
     @Test func socketActivationServesOnThePassedSocket() throws {
         let port = freePort()
+        let defaultState = "/var/lib/slabwatch"
+        let defaultStateExisted = FileManager.default.fileExists(atPath: defaultState)
         let activator = Process()
         activator.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+        // No state directory: started without DaemonProcess, the daemon would
+        // otherwise keep its state in /var/lib/slabwatch, and tests leave /var as they found it.
         activator.arguments = ["-l", "127.0.0.1:\(port)", DaemonProcess.binary.path] + Self.fixtureArguments
+            + ["--state.directory", ""]
         let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-activate-\(UUID().uuidString).log")
         #expect(FileManager.default.createFile(atPath: logFile.path, contents: nil))
         defer { try? FileManager.default.removeItem(at: logFile) }
@@ -401,6 +406,7 @@ extension EndToEndTests {
         let text = try String(contentsOf: logFile, encoding: .utf8)
         #expect(text.contains("msg=listening activated=true address=127.0.0.1:\(port)"), "\(text)")
         #expect(activator.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: defaultState) == defaultStateExisted, "the test left \(defaultState)")
     }
 
     @Test func unitsVerifyAndRateWellAndInstallStaged() throws {
