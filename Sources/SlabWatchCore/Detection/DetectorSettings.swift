@@ -7,7 +7,9 @@ public struct DetectorSettings: Sendable, Equatable {
     public var minRSquared = 0.9
     /// The footprint must grow by at least this much over the window.
     public var minGrowthBytes: Double = 64 * 1024 * 1024
-    /// A file driver (inodes, dentries, open files) must move by at least this much.
+    /// A file driver (inodes, dentries, open files) must move by at least this
+    /// much; so must an inode cache's count to take the ring column of one
+    /// that moved less (`SampleRing`'s "inode-cache columns").
     public var minDriverChange: Double = 10_000
     /// A file driver's slope must be at least this many bytes per unit.
     public var minBytesPerUnit: Double = 16

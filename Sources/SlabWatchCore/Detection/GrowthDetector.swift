@@ -155,7 +155,7 @@ public struct GrowthDetector: Sendable {
             else { continue }
             let growth = scratch.values[scratch.count - 1] - scratch.values[0]
             guard growth >= settings.minGrowthBytes else { continue }
-            let isInodeCache = ring.inodeCacheColumn(named: cache) != nil
+            let isInodeCache = ring.isInodeCache(named: cache)
             let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
             let fits = fitDrivers(window, isInodeCache: isInodeCache)
             guard let best = bestDriver(fits) else { continue }
@@ -376,7 +376,7 @@ public struct GrowthDetector: Sendable {
     /// their inodes is not a fall of this finding's driver.
     private func unrelatedInodeCaches(of cache: String, fits: [Finding.DriverFit], ring: SampleRing) -> [String] {
         let related = Set(fits.compactMap { $0.flagged ? $0.inodeCache : nil })
-        return ring.inodeCacheNames.filter { $0 != cache && !related.contains($0) }
+        return ring.inodeCacheNames.compactMap { $0 }.filter { $0 != cache && !related.contains($0) }
     }
 
     /// Moves a resolved finding to the remembered list. Its evidence is spent:
