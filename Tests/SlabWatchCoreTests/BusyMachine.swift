@@ -46,6 +46,15 @@ struct BusyMachine {
     var noise: UInt64 = 23
     var memTotal: UInt64 = 64 << 30
     var memAvailable: UInt64 = 48 << 30
+    /// Short-lived inode caches present at once (a module that makes one per
+    /// mount, a hostile one): each holds a few inodes and lives
+    /// `churnLifetime` samples, and a name comes back once `churnNames` others
+    /// were made (with 200 at once, 13 samples later: never in step with the
+    /// ring's coarse copies, every 12th sample). /proc/slabinfo lists the
+    /// newest caches first, so they come before the filesystems'.
+    var churningInodeCaches = 0
+    var churnLifetime = 4
+    var churnNames = 650
 
     mutating func jitter(_ amplitude: Double) -> Double { amplitude * nextNoise(&noise) }
 
@@ -68,7 +77,8 @@ struct BusyMachine {
 
     private mutating func addSample() {
         let t = Int64(Double(samples.count) * interval * 1000) + 1_700_000_000_000
-        var caches: [SlabCache] = []
+        var caches = churningCaches()
+        let churned = caches.reduce(0.0) { $0 + Double($1.activeObjects) }
         for fs in filesystems {
             let objects = UInt64(max(0, count(fs)).rounded())
             let slabs = (objects + fs.objectsPerSlab - 1) / fs.objectsPerSlab
@@ -77,7 +87,7 @@ struct BusyMachine {
                                     pagesPerSlab: fs.pagesPerSlab, activeSlabs: slabs, slabs: slabs, pageSize: 4096,
                                     reclaimable: fs.reclaimable))
         }
-        let total = filesystems.reduce(otherInodes) { $0 + count($1) } + jitter(300)
+        let total = filesystems.reduce(otherInodes + churned) { $0 + count($1) } + jitter(300)
         let dentries = 1.1 * total + jitter(2000)
         caches.append(Self.cache("dentry", bytes: 192 * dentries + 20e6 + jitter(1e6), reclaimable: true))
         for culprit in culprits {
@@ -95,6 +105,21 @@ struct BusyMachine {
             fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50)), maximum: 1 << 20)))
     }
 
+    /// The churning inode caches of the next sample: cache `k` lives from
+    /// sample `k × churnLifetime / churningInodeCaches` for `churnLifetime`
+    /// samples, so a share of the names changes every sample.
+    private func churningCaches() -> [SlabCache] {
+        guard churningInodeCaches > 0 else { return [] }
+        let step = samples.count
+        let perSample = max(1, churningInodeCaches / churnLifetime)
+        let newest = (step + 1) * perSample - 1
+        return (max(0, newest - churningInodeCaches + 1)...newest).reversed().map { k in
+            let objects = UInt64(1 + k % 40)
+            return SlabCache(name: "bad\(k % churnNames)_inode_cache", activeObjects: objects, objects: objects, objectSize: 1024,
+                             objectsPerSlab: 32, pagesPerSlab: 8, activeSlabs: 1, slabs: 1, pageSize: 4096, reclaimable: true)
+        }
+    }
+
     /// A kmalloc-like cache of 32-byte objects holding `bytes`.
     static func cache(_ name: String, bytes: Double, reclaimable: Bool) -> SlabCache {
         let slabs = UInt64(max(0, bytes) / 4096)
@@ -105,8 +130,16 @@ struct BusyMachine {
     /// Every sample through ring and detector: the report after each sample
     /// (by time) and every event in order.
     func replay(_ settings: DetectorSettings = .init()) -> (reports: [Int64: GrowthDetector.Report], events: [GrowthDetector.Event]) {
+        replay(settings, restartingAfter: .min) { _, _ in }
+    }
+
+    func replay<Failure: Error>(_ settings: DetectorSettings = .init(), restartingAfter restartTime: Int64,
+                                restart: (inout SampleRing, inout GrowthDetector) throws(Failure) -> Void) throws(Failure)
+        -> (reports: [Int64: GrowthDetector.Report], events: [GrowthDetector.Event])
+    {
+        // After the sample at `restartTime`, `restart` may replace both, as a restart of the daemon does.
         var ring = SampleRing()
-        ring.inodeCaches = settings.inodeCaches
+        ring.follow(settings)
         var detector = GrowthDetector(settings: settings)
         var reports: [Int64: GrowthDetector.Report] = [:]
         var events: [GrowthDetector.Event] = []
@@ -115,8 +148,23 @@ struct BusyMachine {
             let report = detector.evaluate(ring, latest: sample)
             reports[sample.timestampMilliseconds] = report
             events += report.events
+            if sample.timestampMilliseconds == restartTime { try restart(&ring, &detector) }
         }
         return (reports, events)
+    }
+
+    /// A restart through the state file: the ring and the detector's memory
+    /// written, read back, and taken up as the daemon takes them up.
+    static func restartFromState(_ ring: inout SampleRing, _ detector: inout GrowthDetector) throws {
+        let saved = SavedState(metadata: .init(pageSize: 4096, bootID: "busy-machine", version: "test",
+                                               lastSampleMilliseconds: ring.fine.time(at: ring.fine.count - 1)),
+                               ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
+        let restored = try SavedState.parse(saved.serialized())
+        let settings = detector.settings
+        ring = restored.ring
+        ring.follow(settings)
+        detector = GrowthDetector(settings: settings)
+        detector.memory = restored.detector
     }
 
     /// The time of the newest sample so far.

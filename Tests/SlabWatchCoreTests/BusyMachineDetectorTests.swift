@@ -166,6 +166,46 @@ struct BusyMachineDetectorTests {
         #expect(held.classification == .leakLike)  // what the inode caches prevent
     }
 
+    // MARK: inode caches that come and go
+
+    /// 200 inode caches whose names keep changing (a quarter of them every
+    /// sample), listed before the filesystems' as /proc/slabinfo lists the
+    /// newest first, while 200,000 tmpfs files with 400-byte xattrs are
+    /// created beside a build: the global inode count rises by half as much
+    /// again, so only shmem_inode_cache's count gives the cost per file.
+    static func tmpfsRiseBesideInodeCacheChurn() -> (BusyMachine, plateauEnd: Int64) {
+        var m = BusyMachine()
+        m.churningInodeCaches = 200
+        m.culprits = [.init(cache: "kmalloc-cg-512", filesystem: .tmpfs, bytesPerInode: 512, base: 20e6)]
+        m.run(300)
+        m.run(240, to: [.tmpfs: 202_000, .ext4: 160_000])
+        m.run(600)
+        let plateauEnd = m.now
+        m.run(60, to: [.tmpfs: 2_000])
+        m.run(600)
+        return (m, plateauEnd)
+    }
+
+    static func expectTheCulpritsOwnFilesystem(_ reports: [Int64: GrowthDetector.Report], _ m: BusyMachine, plateauEnd: Int64) throws {
+        let xattrs = try #require(Self.finding(reports[plateauEnd], "kmalloc-cg-512"))
+        #expect(xattrs.inodeCache == "shmem_inode_cache" && Self.within(xattrs.bytesPerUnit, 512), "\(xattrs.message)")
+        #expect(xattrs.message.hasPrefix("kmalloc-cg-512 grows 512 B per cached inode of shmem_inode_cache (R² "), "\(xattrs.message)")
+        #expect(Self.finding(reports[m.now], "kmalloc-cg-512")?.classification == .tracksEviction)
+    }
+
+    @Test func inodeCachesThatComeAndGoLeaveTheirColumnsToTheCulpritsFilesystem() throws {
+        let (m, plateauEnd) = Self.tmpfsRiseBesideInodeCacheChurn()
+        try Self.expectTheCulpritsOwnFilesystem(m.replay().reports, m, plateauEnd: plateauEnd)
+    }
+
+    @Test(arguments: [0.1, 0.3, 0.5, 0.9])
+    func andSoAfterARestartFromState(at share: Double) throws {
+        let (m, plateauEnd) = Self.tmpfsRiseBesideInodeCacheChurn()
+        let restart = m.samples[Int(Double(m.samples.count) * share)].timestampMilliseconds
+        let reports = try m.replay(restartingAfter: restart, restart: BusyMachine.restartFromState).reports
+        try Self.expectTheCulpritsOwnFilesystem(reports, m, plateauEnd: plateauEnd)
+    }
+
     // MARK: two culprits, two batches, a wandering cache
 
     @Test func twoCachesGrowingAtOnceNameTheirOwnFilesystems() throws {
