@@ -27,18 +27,26 @@ struct BusyMachine {
         var footprintPerInode: Double { Double(pagesPerSlab * 4096) / Double(objectsPerSlab) }
     }
 
-    /// A cache that holds `bytesPerInode` for every inode of `filesystem` (above `base`).
+    /// A cache that holds `bytesPerInode` for every inode of `filesystem` (above `base`)
+    /// but others' (`others`); when it `leaks`, for every inode it ever had.
     struct Culprit {
         var cache: String
         var filesystem: Filesystem
         var bytesPerInode: Double
         var base: Double = 100e6
+        var leaks = false
     }
 
     var interval = 5.0
     var filesystems: [Filesystem] = [.ext4, .tmpfs, .mystor]
     var culprits: [Culprit] = []
     var inodes: [Filesystem: Double] = [.ext4: 60_000, .tmpfs: 2_000, .mystor: 0]
+    /// Inodes another workload keeps on a filesystem (its own files on the
+    /// same tmpfs): counted by the filesystem's inode cache and the global
+    /// count like any other, carrying none of a culprit's memory.
+    var others: [Filesystem: Double] = [:]
+    /// The most inodes each leaking culprit's filesystem held, by cache.
+    var leaked: [String: Double] = [:]
     /// Inodes of no inode cache the machine names (pipes, sockets, …).
     var otherInodes = 20_000.0
     var wandering = 300e6
@@ -58,22 +66,22 @@ struct BusyMachine {
 
     mutating func jitter(_ amplitude: Double) -> Double { amplitude * nextNoise(&noise) }
 
-    /// Moves each named filesystem's inode count linearly to its target over
-    /// `seconds`, one sample per interval (a hold when `to` is empty).
-    mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:]) {
+    /// Moves each named filesystem's inode count (and the other workload's
+    /// on it) linearly to its target over `seconds`, one sample per interval
+    /// (a hold when both are empty).
+    mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:], others otherTargets: [Filesystem: Double] = [:]) {
         let steps = max(1, Int((seconds / interval).rounded()))
-        let from = inodes
+        let (from, othersFrom) = (inodes, others)
         for step in 1...steps {
-            for (fs, target) in targets {
-                let start = from[fs] ?? 0
-                inodes[fs] = start + (target - start) * Double(step) / Double(steps)
-            }
+            let done = Double(step) / Double(steps)
+            for (fs, target) in targets { inodes[fs] = (from[fs] ?? 0) + (target - (from[fs] ?? 0)) * done }
+            for (fs, target) in otherTargets { others[fs] = (othersFrom[fs] ?? 0) + (target - (othersFrom[fs] ?? 0)) * done }
             addSample()
         }
     }
 
-    /// The inode count of `fs` now.
-    func count(_ fs: Filesystem) -> Double { inodes[fs] ?? 0 }
+    /// The inode count of `fs` now, the other workload's included.
+    func count(_ fs: Filesystem) -> Double { (inodes[fs] ?? 0) + (others[fs] ?? 0) }
 
     private mutating func addSample() {
         let t = Int64(Double(samples.count) * interval * 1000) + 1_700_000_000_000
@@ -91,7 +99,12 @@ struct BusyMachine {
         let dentries = 1.1 * total + jitter(2000)
         caches.append(Self.cache("dentry", bytes: 192 * dentries + 20e6 + jitter(1e6), reclaimable: true))
         for culprit in culprits {
-            let bytes = culprit.base + culprit.bytesPerInode * count(culprit.filesystem) + jitter(1e6)
+            var own = inodes[culprit.filesystem] ?? 0
+            if culprit.leaks {
+                own = max(own, leaked[culprit.cache] ?? 0)
+                leaked[culprit.cache] = own
+            }
+            let bytes = culprit.base + culprit.bytesPerInode * own + jitter(1e6)
             caches.append(Self.cache(culprit.cache, bytes: bytes, reclaimable: false))
         }
         wandering += jitter(3e6)  // a random walk: tens of MiB over an hour, for no reason

@@ -62,8 +62,14 @@ public struct DetectorSettings: Sendable, Equatable {
     /// `minDriverChange`): a quarter of the inodes evicted is an eviction.
     public var driverFallShare = 0.25
     /// The cache tracks eviction once it has fallen this share of what its
-    /// line predicts for the driver's fall.
+    /// line predicts for the driver's fall (for no more units than its rise
+    /// accounts for: others' units that went carried none of its memory).
     public var followShare = 0.5
+    /// A fall of the driver is evidence of a leak only once the driver is
+    /// below the units the finding's rise accounts for by this share of them
+    /// (and of `minDriverChange`): whoever else's units went, at least that
+    /// many of its own must have gone too, since nothing else was left to.
+    public var leakEvidenceShare = 0.25
     /// A window covers a finding's rise when its footprint gain is within
     /// this share of the largest gain any passing window of the finding saw;
     /// among covering windows the higher R² is reported. A window that saw

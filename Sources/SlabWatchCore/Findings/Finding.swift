@@ -134,6 +134,11 @@ public struct Finding: Sendable, Equatable, Codable {
     var footprintAtPeakDriver: UInt64
     var driverFellAt: Int64?
     var fallTrail: EvidenceTrail
+    /// Once the driver fell: the value it must fall to for a cache that
+    /// stays to be evidence of a leak (`leakEvidenceShare`), and when it did;
+    /// the leak grace counts from then.
+    var leakEvidenceBelow: Double?
+    var leakEvidenceAt: Int64?
     var phaseLevel: UInt64
     var lastFallMilliseconds: Int64 = .min
     var backSince: Int64?

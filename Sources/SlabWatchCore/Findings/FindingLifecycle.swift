@@ -98,12 +98,21 @@ extension Finding {
 
     /// Follows the driver's peak; once it has fallen clearly from there, did
     /// the cache fall along the fitted line?
+    ///
+    /// The driver counts every unit of its kind, the finding's own and
+    /// others' (files another workload makes on the same filesystem), so a
+    /// fall says only that some units went. The cache falling with it is
+    /// evidence enough; the cache staying is evidence of a leak only when the
+    /// finding's own units must have gone (`leakEvidenceShare`): otherwise the
+    /// finding stays `undetermined`, and says what would decide it.
     private mutating func followDriver(_ value: Double, now: Int64, settings: DetectorSettings) {
         if value > peakDriver {
             peakDriver = value
             peakDriverAt = now
             footprintAtPeakDriver = footprintBytes
             driverFellAt = nil
+            leakEvidenceBelow = nil
+            leakEvidenceAt = nil
             fallTrail.removeAll()
         }
         let rise = peakDriver - driverBaseline
@@ -115,14 +124,27 @@ extension Finding {
                                    footprintBytes: footprintAtPeakDriver, segment: .fall))
         }
         fallTrail.append(.init(timestampMilliseconds: now, driver: value, footprintBytes: footprintBytes, segment: .fall))
-        let predicted = bytesPerUnit * fall
+        let own = ownUnitsAtPeak
+        let predicted = bytesPerUnit * min(fall, own)
         let fallen = Double(footprintAtPeakDriver) - Double(footprintBytes)
+        let evidenceBelow = own - settings.leakEvidenceShare * max(settings.minDriverChange, own)
+        leakEvidenceBelow = evidenceBelow
         if predicted > 0 && fallen >= settings.followShare * predicted {
             classification = .tracksEviction
-        } else if classification == .undetermined,
-                  Double(elapsedMilliseconds(now, since: driverFellAt ?? now)) / 1000 >= settings.leakGraceSeconds {
-            classification = .leakLike
+        } else if classification == .undetermined {
+            // Units that went stay gone: the evidence holds even if others' units come back.
+            if value <= evidenceBelow { leakEvidenceAt = leakEvidenceAt ?? now }
+            if let since = leakEvidenceAt, Double(elapsedMilliseconds(now, since: since)) / 1000 >= settings.leakGraceSeconds {
+                classification = .leakLike
+            }
         }
+    }
+
+    /// The units the finding's rise accounts for at the driver's peak: what
+    /// the cache gained by then over the bytes each unit costs.
+    var ownUnitsAtPeak: Double {
+        guard bytesPerUnit > 0, footprintAtPeakDriver > baselineBytes else { return 0 }
+        return Double(footprintAtPeakDriver - baselineBytes) / bytesPerUnit
     }
 
     // MARK: the fit

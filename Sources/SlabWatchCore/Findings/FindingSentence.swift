@@ -67,8 +67,22 @@ extension Finding {
         case .leakLike:
             return "The \(countNoun) fell but it did not: leak-like. Its allocating code can be named by tracing kmem:kmem_cache_alloc (or kmem:kmalloc) with stack traces."
         case .undetermined:
-            return nextStep
+            return othersMayHaveGone ?? nextStep
         }
+    }
+
+    /// Once the driver fell without taking enough of the finding's own units
+    /// to tell (`DetectorSettings.leakEvidenceShare`): what was seen, and what
+    /// would decide it.
+    private var othersMayHaveGone: String? {
+        guard driverFellAt != nil, leakEvidenceAt == nil, let below = leakEvidenceBelow,
+              let now = fallTrail.latest?.driver else { return nil }
+        let own = Human.grouped(ownUnitsAtPeak)
+        let attached = driver == .openFiles ? driver.plural : "cached \(driver.plural)"
+        return "The \(countNoun) fell by \(Human.grouped(peakDriver - now)) and it did not follow, but with \(Human.grouped(now)) still "
+            + "counted those that went may all be other \(driver.plural) than the \(own) it grew with. "
+            + "A fall below \(Human.grouped(max(0, below))) that it does not follow would be leak-like; "
+            + "one it follows, memory attached to \(attached)."
     }
 
     /// What tells a per-object cache from a leak, for each driver.
