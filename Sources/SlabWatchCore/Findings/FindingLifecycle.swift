@@ -30,6 +30,7 @@ extension Finding {
         fallTrail = EvidenceTrail(capacity: settings.evidencePoints / 3)
         phaseLevel = cache.memoryBytes
         evidenceLimit = settings.evidencePoints
+        riseBeganMilliseconds = fit.points.first?.timestampMilliseconds ?? now
     }
 
     // MARK: the driver
@@ -149,31 +150,59 @@ extension Finding {
 
     // MARK: the fit
 
-    /// Keeps `stronger` as the finding's fit; the level before the rise only goes down.
+    /// Keeps `stronger` as the finding's fit; the level before the rise, and
+    /// when it began, only go back.
     mutating func keep(_ stronger: RiseFit) {
         fit = stronger
         baselineBytes = min(baselineBytes, stronger.footprintFloor)
         driverBaseline = min(driverBaseline, stronger.driverFloor)
+        if let start = stronger.points.first?.timestampMilliseconds {
+            riseBeganMilliseconds = min(riseBeganMilliseconds ?? start, start)
+        }
     }
 
     // MARK: severity and resolution
 
-    /// `info` for reclaimable caches; `critical` for a large share of
-    /// MemTotal, or while rising fast enough to use up MemAvailable soon —
-    /// judged by the recent rate, not the rise's average: a cache that has
-    /// slowed down is no longer about to exhaust memory.
-    func assessedSeverity(_ meminfo: Meminfo?, settings: DetectorSettings) -> Severity {
-        if reclaimable == true { return .info }
+    /// `info` for reclaimable caches, and for a finding whose memory came
+    /// back (severity follows the memory still held); `critical` for a large
+    /// share of MemTotal, or while rising at a rate held long enough to use up
+    /// MemAvailable soon (`exhaustionLookahead`); else `warning`.
+    func assessedSeverity(_ meminfo: Meminfo?, now: Int64, settings: DetectorSettings) -> Severity {
+        if reclaimable == true || isBack(settings) { return .info }
         if let total = meminfo?.totalBytes, total > 0,
            Double(footprintBytes) >= settings.criticalMemoryShare * Double(total) {
             return .critical
         }
-        let rate = recentBytesPerSecond ?? bytesPerSecond
-        if phase == .rising, rate > 0, let available = meminfo?.availableBytes,
-           Double(available) / rate < settings.criticalExhaustionSeconds {
+        if phase == .rising, let available = meminfo?.availableBytes,
+           let seconds = secondsToExhaustion(Double(available), now: now, settings: settings),
+           seconds < settings.criticalExhaustionSeconds {
             return .critical
         }
         return .warning
+    }
+
+    /// Its memory has come back (`resolveShare` of its gain); once `info` for
+    /// that, it stays so until it holds more again by the phase band, so a
+    /// footprint wobbling at the line does not flap.
+    private func isBack(_ settings: DetectorSettings) -> Bool {
+        if hasComeBack(settings) { return true }
+        guard severity == .info, gainedBytes > 0 else { return false }
+        let fallen = Double(peakBytes - min(peakBytes, footprintBytes))
+        return fallen >= (settings.resolveShare - settings.phaseBandShare) * Double(gainedBytes)
+    }
+
+    /// When the footprint would consume `available` bytes: at the rate it held
+    /// since the rise began, or the recent one if lower (a cache that slowed
+    /// down is no longer about to exhaust memory); nil beyond
+    /// `exhaustionLookahead` times as long as it has been rising, or when not rising.
+    func secondsToExhaustion(_ available: Double, now: Int64, settings: DetectorSettings) -> Double? {
+        let began = riseBeganMilliseconds ?? fit.points.first?.timestampMilliseconds ?? firstSeenMilliseconds
+        let rising = Double(elapsedMilliseconds(now, since: began)) / 1000
+        guard rising > 0, heldBytes > 0 else { return nil }
+        let rate = min(Double(heldBytes) / rising, recentBytesPerSecond ?? .infinity)
+        guard rate > 0 else { return nil }
+        let seconds = available / rate
+        return seconds <= settings.exhaustionLookahead * rising ? seconds : nil
     }
 
     /// Why the finding should resolve now, if it should. Held memory never
