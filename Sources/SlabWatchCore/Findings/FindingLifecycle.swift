@@ -3,10 +3,12 @@
 ///
 /// 1. `follow`: footprint, peak and phase (rising ⇄ holding ⇄ falling); the
 ///    driver's peak, and once the driver has fallen, the classification
-///    (undetermined → tracks-eviction | leak-like, however late).
+///    (undetermined → tracks-eviction | leak-like, however late; leak-like
+///    only once the finding's own units must have gone).
 /// 2. `keep`: the fit that describes the rise replaces the reported one, only
 ///    while the driver has not fallen (the detector chooses it).
-/// 3. `assessedSeverity`: escalates at once, calms down after a while.
+/// 3. `assessedSeverity`: follows the memory still held; escalates at once,
+///    calms down after a while (at once when the memory came back).
 /// 4. `dueResolution`: the memory came back and stayed back; for reclaimable
 ///    caches also no growth for a while. (A vanished cache resolves in the
 ///    detector, which sees the whole sample.)
