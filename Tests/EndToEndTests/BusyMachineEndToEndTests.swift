@@ -194,6 +194,9 @@ extension EndToEndTests {
         let reported = try #require(opened["bytes_per_unit"] as? Double)
         #expect(abs(reported - spent) / spent < 0.05, "reported \(reported) B per file, the kernel spent \(spent)")
         #expect(opened["inode_cache"] as? String == "shmem_inode_cache", "\(opened)")
+        // 30 MB in a few seconds on a machine with a few GiB available: a rate
+        // that has held for seconds is no exhaustion within 6 h (it read critical).
+        #expect(opened["severity"] as? String == "warning", "\(opened)")
 
         // The other user's files come and go for four leak graces.
         let otherUser = try UnrelatedWork(["cd '\(other.path)' && while :; do seq 1 40000 | xargs touch; find . -mindepth 1 -delete; sleep 1; done"])
@@ -204,7 +207,7 @@ extension EndToEndTests {
             let finding = try #require(try Self.detectorFinding(daemon, "kmalloc-cg-512"))
             let message = finding["message"] as? String ?? ""
             if finding["classification"] as? String == "leak-like" { leakLike = message }
-            saidWhy = saidWhy || message.contains("those that went may all be other inodes than the ")
+            saidWhy = saidWhy || message.contains("that leaves too many to be sure any of the ")
             if let shmem = try Self.liveSlabs(["shmem_inode_cache"])["shmem_inode_cache"] { counts.append(shmem.activeObjects) }
             usleep(500_000)
         }
