@@ -27,18 +27,26 @@ struct BusyMachine {
         var footprintPerInode: Double { Double(pagesPerSlab * 4096) / Double(objectsPerSlab) }
     }
 
-    /// A cache that holds `bytesPerInode` for every inode of `filesystem` (above `base`).
+    /// A cache that holds `bytesPerInode` for every inode of `filesystem` (above `base`)
+    /// but others' (`others`); when it `leaks`, for every inode it ever had.
     struct Culprit {
         var cache: String
         var filesystem: Filesystem
         var bytesPerInode: Double
         var base: Double = 100e6
+        var leaks = false
     }
 
     var interval = 5.0
     var filesystems: [Filesystem] = [.ext4, .tmpfs, .mystor]
     var culprits: [Culprit] = []
     var inodes: [Filesystem: Double] = [.ext4: 60_000, .tmpfs: 2_000, .mystor: 0]
+    /// Inodes another workload keeps on a filesystem (its own files on the
+    /// same tmpfs): counted by the filesystem's inode cache and the global
+    /// count like any other, carrying none of a culprit's memory.
+    var others: [Filesystem: Double] = [:]
+    /// The most inodes each leaking culprit's filesystem held, by cache.
+    var leaked: [String: Double] = [:]
     /// Inodes of no inode cache the machine names (pipes, sockets, …).
     var otherInodes = 20_000.0
     var wandering = 300e6
@@ -46,29 +54,39 @@ struct BusyMachine {
     var noise: UInt64 = 23
     var memTotal: UInt64 = 64 << 30
     var memAvailable: UInt64 = 48 << 30
+    /// Short-lived inode caches present at once (a module that makes one per
+    /// mount, a hostile one): each holds a few inodes and lives
+    /// `churnLifetime` samples, and a name comes back once `churnNames` others
+    /// were made (with 200 at once, 13 samples later: never in step with the
+    /// ring's coarse copies, every 12th sample). /proc/slabinfo lists the
+    /// newest caches first, so they come before the filesystems'.
+    var churningInodeCaches = 0
+    var churnLifetime = 4
+    var churnNames = 650
 
     mutating func jitter(_ amplitude: Double) -> Double { amplitude * nextNoise(&noise) }
 
-    /// Moves each named filesystem's inode count linearly to its target over
-    /// `seconds`, one sample per interval (a hold when `to` is empty).
-    mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:]) {
+    /// Moves each named filesystem's inode count (and the other workload's
+    /// on it) linearly to its target over `seconds`, one sample per interval
+    /// (a hold when both are empty).
+    mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:], others otherTargets: [Filesystem: Double] = [:]) {
         let steps = max(1, Int((seconds / interval).rounded()))
-        let from = inodes
+        let (from, othersFrom) = (inodes, others)
         for step in 1...steps {
-            for (fs, target) in targets {
-                let start = from[fs] ?? 0
-                inodes[fs] = start + (target - start) * Double(step) / Double(steps)
-            }
+            let done = Double(step) / Double(steps)
+            for (fs, target) in targets { inodes[fs] = (from[fs] ?? 0) + (target - (from[fs] ?? 0)) * done }
+            for (fs, target) in otherTargets { others[fs] = (othersFrom[fs] ?? 0) + (target - (othersFrom[fs] ?? 0)) * done }
             addSample()
         }
     }
 
-    /// The inode count of `fs` now.
-    func count(_ fs: Filesystem) -> Double { inodes[fs] ?? 0 }
+    /// The inode count of `fs` now, the other workload's included.
+    func count(_ fs: Filesystem) -> Double { (inodes[fs] ?? 0) + (others[fs] ?? 0) }
 
     private mutating func addSample() {
         let t = Int64(Double(samples.count) * interval * 1000) + 1_700_000_000_000
-        var caches: [SlabCache] = []
+        var caches = churningCaches()
+        let churned = caches.reduce(0.0) { $0 + Double($1.activeObjects) }
         for fs in filesystems {
             let objects = UInt64(max(0, count(fs)).rounded())
             let slabs = (objects + fs.objectsPerSlab - 1) / fs.objectsPerSlab
@@ -77,11 +95,16 @@ struct BusyMachine {
                                     pagesPerSlab: fs.pagesPerSlab, activeSlabs: slabs, slabs: slabs, pageSize: 4096,
                                     reclaimable: fs.reclaimable))
         }
-        let total = filesystems.reduce(otherInodes) { $0 + count($1) } + jitter(300)
+        let total = filesystems.reduce(otherInodes + churned) { $0 + count($1) } + jitter(300)
         let dentries = 1.1 * total + jitter(2000)
         caches.append(Self.cache("dentry", bytes: 192 * dentries + 20e6 + jitter(1e6), reclaimable: true))
         for culprit in culprits {
-            let bytes = culprit.base + culprit.bytesPerInode * count(culprit.filesystem) + jitter(1e6)
+            var own = inodes[culprit.filesystem] ?? 0
+            if culprit.leaks {
+                own = max(own, leaked[culprit.cache] ?? 0)
+                leaked[culprit.cache] = own
+            }
+            let bytes = culprit.base + culprit.bytesPerInode * own + jitter(1e6)
             caches.append(Self.cache(culprit.cache, bytes: bytes, reclaimable: false))
         }
         wandering += jitter(3e6)  // a random walk: tens of MiB over an hour, for no reason
@@ -95,6 +118,21 @@ struct BusyMachine {
             fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50)), maximum: 1 << 20)))
     }
 
+    /// The churning inode caches of the next sample: cache `k` lives from
+    /// sample `k × churnLifetime / churningInodeCaches` for `churnLifetime`
+    /// samples, so a share of the names changes every sample.
+    private func churningCaches() -> [SlabCache] {
+        guard churningInodeCaches > 0 else { return [] }
+        let step = samples.count
+        let perSample = max(1, churningInodeCaches / churnLifetime)
+        let newest = (step + 1) * perSample - 1
+        return (max(0, newest - churningInodeCaches + 1)...newest).reversed().map { k in
+            let objects = UInt64(1 + k % 40)
+            return SlabCache(name: "bad\(k % churnNames)_inode_cache", activeObjects: objects, objects: objects, objectSize: 1024,
+                             objectsPerSlab: 32, pagesPerSlab: 8, activeSlabs: 1, slabs: 1, pageSize: 4096, reclaimable: true)
+        }
+    }
+
     /// A kmalloc-like cache of 32-byte objects holding `bytes`.
     static func cache(_ name: String, bytes: Double, reclaimable: Bool) -> SlabCache {
         let slabs = UInt64(max(0, bytes) / 4096)
@@ -105,8 +143,16 @@ struct BusyMachine {
     /// Every sample through ring and detector: the report after each sample
     /// (by time) and every event in order.
     func replay(_ settings: DetectorSettings = .init()) -> (reports: [Int64: GrowthDetector.Report], events: [GrowthDetector.Event]) {
+        replay(settings, restartingAfter: .min) { _, _ in }
+    }
+
+    func replay<Failure: Error>(_ settings: DetectorSettings = .init(), restartingAfter restartTime: Int64,
+                                restart: (inout SampleRing, inout GrowthDetector) throws(Failure) -> Void) throws(Failure)
+        -> (reports: [Int64: GrowthDetector.Report], events: [GrowthDetector.Event])
+    {
+        // After the sample at `restartTime`, `restart` may replace both, as a restart of the daemon does.
         var ring = SampleRing()
-        ring.inodeCaches = settings.inodeCaches
+        ring.follow(settings)
         var detector = GrowthDetector(settings: settings)
         var reports: [Int64: GrowthDetector.Report] = [:]
         var events: [GrowthDetector.Event] = []
@@ -115,8 +161,23 @@ struct BusyMachine {
             let report = detector.evaluate(ring, latest: sample)
             reports[sample.timestampMilliseconds] = report
             events += report.events
+            if sample.timestampMilliseconds == restartTime { try restart(&ring, &detector) }
         }
         return (reports, events)
+    }
+
+    /// A restart through the state file: the ring and the detector's memory
+    /// written, read back, and taken up as the daemon takes them up.
+    static func restartFromState(_ ring: inout SampleRing, _ detector: inout GrowthDetector) throws {
+        let saved = SavedState(metadata: .init(pageSize: 4096, bootID: "busy-machine", version: "test",
+                                               lastSampleMilliseconds: ring.fine.time(at: ring.fine.count - 1)),
+                               ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
+        let restored = try SavedState.parse(saved.serialized())
+        let settings = detector.settings
+        ring = restored.ring
+        ring.follow(settings)
+        detector = GrowthDetector(settings: settings)
+        detector.memory = restored.detector
     }
 
     /// The time of the newest sample so far.

@@ -229,6 +229,114 @@ struct SampleRingInodeCacheTests {
         #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
     }
 
+    // MARK: which caches hold the 32 columns
+
+    /// `count` inode caches named `prefix0_inode_cache`, … with `objects` each.
+    static func inodeCaches(_ prefix: String, _ count: Int, objects: (Int) -> UInt64 = { _ in 10 }) -> [SlabCache] {
+        (0..<count).map { Self.inodeCache("\(prefix)\($0)_inode_cache", objects: objects($0)) }
+    }
+
+    @Test func aVanishedCachesColumnIsFreedOnceNeitherTiersNewestSlotHoldsIt() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 3))
+        let gone = Self.inodeCaches("gone", 32)
+        let shmem = Self.inodeCache("shmem_inode_cache", objects: 500)
+        ring.append(SampleRingTests.sample(0, gone + [shmem]))  // a coarse copy: the 32 are its newest slot
+        #expect(ring.inodeCacheNames.compactMap { $0 }.count == 32 && ring.inodeCacheColumn(named: "shmem_inode_cache") == nil)
+        #expect(ring.isInodeCache(named: "shmem_inode_cache"), "an inode cache waiting for a column is still one")
+        ring.append(SampleRingTests.sample(1, [shmem]))
+        ring.append(SampleRingTests.sample(2, [shmem]))
+        #expect(ring.inodeCacheColumn(named: "shmem_inode_cache") == nil, "a coarse window could still use them")
+        ring.append(SampleRingTests.sample(3, [shmem]))  // the next coarse copy lacks them: no window can
+        let taken = ring.inodeCacheColumn(named: "shmem_inode_cache")
+        let column = try #require(taken)
+        #expect(ring.inodeCacheNames.compactMap { $0 } == ["shmem_inode_cache"])
+        // The column starts with no past: the vanished cache's counts are gone.
+        #expect((0..<ring.fine.count).map { ring.fine.inodeObjects(column: column, at: $0) } == [nil, nil, nil, 500])
+        #expect((0..<ring.coarse.count).map { ring.coarse.inodeObjects(column: column, at: $0) } == [nil, 500])
+        // A sample in which no cache could be read frees nothing.
+        ring.append(SampleRingTests.sample(4, []))
+        let afterSourceDown = ring.inodeCacheColumn(named: "shmem_inode_cache")
+        #expect(afterSourceDown == column)
+    }
+
+    @Test func freeColumnsGoToCachesThatMovedThenToTheLongestWaiting() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2))
+        let first = Self.inodeCaches("first", 32)
+        ring.append(SampleRingTests.sample(0, first + [Self.inodeCache("old_inode_cache", objects: 10)]))
+        // Newcomers are listed first, as /proc/slabinfo lists the newest caches.
+        ring.append(SampleRingTests.sample(1, Self.inodeCaches("new", 3) + [Self.inodeCache("mover_inode_cache", objects: 100)]
+                                             + first + [Self.inodeCache("old_inode_cache", objects: 10)]))
+        ring.append(SampleRingTests.sample(2, Self.inodeCaches("new", 3) + [Self.inodeCache("mover_inode_cache", objects: 20_100)]
+                                             + Array(first.dropFirst(2)) + [Self.inodeCache("old_inode_cache", objects: 10)]))
+        // Two of the first are gone from both tiers' newest slots (a coarse copy): two columns free.
+        #expect(first.dropFirst(2).allSatisfy { ring.inodeCacheColumn(named: $0.name) != nil })
+        #expect(ring.inodeCacheColumn(named: "mover_inode_cache") != nil, "it moved by min-driver-change while it waited")
+        #expect(ring.inodeCacheColumn(named: "old_inode_cache") != nil, "it waited longest")
+        #expect((0..<3).allSatisfy { ring.inodeCacheColumn(named: "new\($0)_inode_cache") == nil })
+    }
+
+    @Test func withNoColumnFreeACacheThatMovesTakesTheColumnOfOneThatStandsStill() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 100))
+        var settings = DetectorSettings()
+        settings.minDriverChange = 5_000
+        ring.follow(settings)
+        let still = Self.inodeCaches("still", 32)
+        let quiet = Self.inodeCache("quiet_inode_cache", objects: 7)
+        for t in 0..<8 { ring.append(SampleRingTests.sample(Int64(t), still + [quiet])) }
+        var tmpfs: UInt64 = 2_000
+        for t in 8..<20 {
+            tmpfs += 1_000
+            let movers = [Self.inodeCache("shmem_inode_cache", objects: tmpfs), Self.inodeCache("xfs_inode", objects: 2 * tmpfs)]
+            ring.append(SampleRingTests.sample(Int64(t), still + [quiet] + movers))
+            if t == 12 { #expect(ring.inodeCacheColumn(named: "shmem_inode_cache") == nil, "moved 4,000 so far: not yet") }
+        }
+        let columns = (ring.inodeCacheColumn(named: "shmem_inode_cache"), ring.inodeCacheColumn(named: "xfs_inode"))
+        let shmem = try #require(columns.0)
+        #expect(columns.1 != nil)
+        #expect(ring.fine.inodeObjects(column: shmem, at: ring.fine.count - 1) == tmpfs)
+        #expect(ring.inodeCacheNames.compactMap { $0 }.filter { $0.hasPrefix("still") }.count == 30)
+        #expect(ring.inodeCacheColumn(named: "quiet_inode_cache") == nil, "a waiting count that stands still takes nothing")
+    }
+
+    @Test func amongCachesThatAllMoveNoneTakesAnothersColumn() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 100))
+        for t in 0..<20 {
+            ring.append(SampleRingTests.sample(Int64(t), Self.inodeCaches("busy", 33, objects: { _ in UInt64(t * 2_000) })))
+        }
+        #expect(ring.inodeCacheNames == (0..<32).map { "busy\($0)_inode_cache" })
+    }
+
+    @Test func aNameListedTwiceTakesOneColumn() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 4, coarseEvery: 1))
+        let twice = [Self.inodeCache("twice_inode_cache", objects: 3), Self.inodeCache("twice_inode_cache", objects: 4)]
+        ring.append(SampleRingTests.sample(0, twice))
+        ring.append(SampleRingTests.sample(1, [Self.inodeCache("other_inode_cache", objects: 5)]))
+        ring.append(SampleRingTests.sample(2, twice))
+        #expect(ring.inodeCacheNames.filter { $0 == "twice_inode_cache" }.count == 1)
+        #expect(try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring)).inodeCacheNames == ring.inodeCacheNames)
+    }
+
+    @Test func aStateFromBeforeColumnsWereFreedLetsTheWaitingCacheIn() throws {
+        // Written as slabwatch wrote it before: 32 columns of caches since
+        // gone, shmem_inode_cache marked as no inode cache for want of room.
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2))
+        let shmem = Self.inodeCache("shmem_inode_cache", objects: 500)
+        ring.append(SampleRingTests.sample(0, Self.inodeCaches("gone", 32) + [shmem]))
+        guard case .object(var members) = try StateEncoder.encode(ring), case .array(var columns) = members["inodeColumn"],
+              let series = ring.series(named: "shmem_inode_cache") else {
+            Issue.record("ring does not encode as expected"); return
+        }
+        columns[series] = .integer(Int64(SampleRing.notInodeCache))
+        members["inodeColumn"] = .array(columns)
+        var restored = try StateDecoder.decode(SampleRing.self, from: .object(members))
+        for t in 1...3 { restored.append(SampleRingTests.sample(Int64(t), [shmem])) }
+        #expect(restored.inodeCacheColumn(named: "shmem_inode_cache") != nil)
+        #expect(restored.inodeCacheNames.compactMap { $0 } == ["shmem_inode_cache"], "the dead columns are freed")
+        // Free columns survive a round trip.
+        let again = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(restored))
+        #expect(again.inodeCacheNames == restored.inodeCacheNames)
+    }
+
     @Test(arguments: [("shmem_inode_cache", "tmpfs"), ("ext4_inode_cache", "ext4"), ("xfs_inode", "xfs"),
                       ("mystor_inode_cache", "mystor"), ("ceph_inode_info", "ceph")])
     func filesystemNames(cache: String, filesystem: String) {

@@ -87,8 +87,8 @@ struct AlertRouterTests {
         let kept = lines.kept.withLock { $0 }
         #expect(kept.map(\.message).contains("journal send failed, alert goes to stderr"))
         let alert = try #require(kept.first { $0.metadata["message_id"] != nil })
-        // The seed story's finding is critical: its journal PRIORITY 2 logs at critical.
-        #expect(alert.metadata["priority"] == "2" && alert.level == .critical)
+        // The seed story's finding opens at warning: its journal PRIORITY 4 logs at warning.
+        #expect(alert.metadata["priority"] == "4" && alert.level == .warning)
         #expect(alert.metadata["slabwatch_slab"] == .string(opened[0].finding.slab))
     }
 

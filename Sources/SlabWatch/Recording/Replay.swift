@@ -33,7 +33,7 @@ public struct Replay: Sendable {
                     onEvent: (GrowthDetector.Event, Int64) -> Void = { _, _ in }) throws(FileError) -> Outcome {
         let pageSize = Self.pageSize(of: directory, warn: warn)
         var ring = SampleRing(configuration: ring)
-        ring.inodeCaches = settings.inodeCaches
+        ring.follow(settings)
         var detector = GrowthDetector(settings: settings)
         var report = GrowthDetector.Report()
         var skipped: [Skipped] = []

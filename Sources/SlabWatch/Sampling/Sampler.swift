@@ -85,7 +85,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         self.filter = try settings.makeFilter()
         self.reader = ProcReader(paths: settings.paths, pageSize: Host.pageSize, limits: settings.limits)
         var emptyRing = SampleRing(configuration: Self.bounded(ring, settings.limits))
-        emptyRing.inodeCaches = settings.detector.inodeCaches
+        emptyRing.follow(settings.detector)
         self.ring = Mutex(emptyRing)
         self.detector = GrowthDetector(settings: settings.detector)
     }
@@ -120,9 +120,8 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         queue.sync {
             let ringKept = ring.withLock { ring in
                 guard saved.ring.configuration == ring.configuration else { return false }
-                let selector = ring.inodeCaches
                 ring = saved.ring
-                ring.inodeCaches = selector
+                ring.follow(settings.detector)
                 return true
             }
             detector.memory = saved.detector
@@ -168,7 +167,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             settings = new
             filter = newFilter
             detector.settings = new.detector
-            ring.withLock { $0.inodeCaches = new.detector.inodeCaches }
+            ring.withLock { $0.follow(new.detector) }
             if intervalChanged && timer != nil { schedule() }
         }
     }

@@ -34,6 +34,15 @@ public struct Alert: Sendable, Equatable {
         case warning = 4
         case notice = 5
         case info = 6
+
+        /// The priority of a finding's severity.
+        init(_ severity: Finding.Severity) {
+            switch severity {
+            case .critical: self = .critical
+            case .warning: self = .warning
+            case .info: self = .info
+            }
+        }
     }
 
     public var kind: Kind
@@ -135,10 +144,11 @@ public struct AlertPolicy: Sendable {
         switch event.kind {
         case .opened:
             kind = .findingOpened
-            priority = f.severity == .critical ? .critical : f.severity == .info ? .info : .warning
+            priority = Alert.Priority(f.severity)
         case .escalated:
+            // To warning when memory that had come back is held again; to critical otherwise.
             kind = .findingEscalated
-            priority = .critical
+            priority = Alert.Priority(f.severity)
         case .reclassified:
             kind = .findingReclassified
             priority = f.classification == .leakLike ? .warning : .notice

@@ -7,7 +7,9 @@ public struct DetectorSettings: Sendable, Equatable {
     public var minRSquared = 0.9
     /// The footprint must grow by at least this much over the window.
     public var minGrowthBytes: Double = 64 * 1024 * 1024
-    /// A file driver (inodes, dentries, open files) must move by at least this much.
+    /// A file driver (inodes, dentries, open files) must move by at least this
+    /// much; so must an inode cache's count to take the ring column of one
+    /// that moved less (`SampleRing`'s "inode-cache columns").
     public var minDriverChange: Double = 10_000
     /// A file driver's slope must be at least this many bytes per unit.
     public var minBytesPerUnit: Double = 16
@@ -17,7 +19,9 @@ public struct DetectorSettings: Sendable, Equatable {
     /// reclaimable caches, how long without growth resolves one).
     public var resolveAfterSeconds: Double = 600
     /// The footprint has come back once it fell by this share of what it
-    /// gained, from its peak towards its level before the rise.
+    /// gained, from its peak towards its level before the rise; severity
+    /// follows the memory still held, so such a finding is `info` until it
+    /// resolves or holds more again.
     public var resolveShare = 0.75
     /// A finding is `holding` once its footprint has neither risen nor fallen for this long.
     public var holdAfterSeconds: Double = 120
@@ -25,7 +29,8 @@ public struct DetectorSettings: Sendable, Equatable {
     public var leakGraceSeconds: Double = 300
     /// Critical when the cache holds this share of MemTotal …
     public var criticalMemoryShare = 0.10
-    /// … or would consume MemAvailable within this many seconds at its current rate.
+    /// … or would consume MemAvailable within this many seconds at the rate
+    /// it has held (see `exhaustionLookahead`).
     public var criticalExhaustionSeconds: Double = 6 * 3600
     /// Whether reclaimable caches (dentry, inode caches) are reported at all (severity info).
     public var reportReclaimable = true
@@ -60,8 +65,14 @@ public struct DetectorSettings: Sendable, Equatable {
     /// `minDriverChange`): a quarter of the inodes evicted is an eviction.
     public var driverFallShare = 0.25
     /// The cache tracks eviction once it has fallen this share of what its
-    /// line predicts for the driver's fall.
+    /// line predicts for the driver's fall (for no more units than its rise
+    /// accounts for: others' units that went carried none of its memory).
     public var followShare = 0.5
+    /// A fall of the driver is evidence of a leak only once the driver is
+    /// below the units the finding's rise accounts for by this share of them
+    /// (and of `minDriverChange`): whoever else's units went, at least that
+    /// many of its own must have gone too, since nothing else was left to.
+    public var leakEvidenceShare = 0.25
     /// A window covers a finding's rise when its footprint gain is within
     /// this share of the largest gain any passing window of the finding saw;
     /// among covering windows the higher R² is reported. A window that saw
@@ -69,8 +80,15 @@ public struct DetectorSettings: Sendable, Equatable {
     /// better evidence, and a short window at the end of a rise never covers it.
     public var riseCoverShare = 0.1
     /// A finding's severity comes down only after the lower one has held this
-    /// long (memory that came mostly back; a rise that slowed), so it cannot flap.
+    /// long (a cache that shrank below the critical share; a rise that
+    /// slowed), so it cannot flap; memory that came back calms it at once.
     public var deescalateAfterSeconds: Double = 300
+    /// Exhaustion is projected at most this many times as far ahead as the
+    /// finding has been rising, at the rate it held since the rise began (or
+    /// its recent one, if lower): a rate seen for 20 s says nothing about the
+    /// next 6 h (node_exporter's mixin warns when a disk's 6 h trend runs out
+    /// within 24 h).
+    public var exhaustionLookahead = 4.0
     /// Moves smaller than this share of a finding's gain (or of
     /// `minGrowthBytes`) are noise, not a change of phase.
     public var phaseBandShare = 0.05

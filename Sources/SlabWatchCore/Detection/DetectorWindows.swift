@@ -55,14 +55,15 @@ struct FittedWindow: Sendable {
         drivers = columns
     }
 
-    /// Adds the inode caches (the ring's columns, by name) whose object count
-    /// moved by `minDriverChange` here and was present in every slot. Once.
-    mutating func addInodeCaches(_ names: [String], minDriverChange: Double) {
+    /// Adds the inode caches (the ring's columns, by name; nil for a free
+    /// column) whose object count moved by `minDriverChange` here and was
+    /// present in every slot. Once.
+    mutating func addInodeCaches(_ names: [String?], minDriverChange: Double) {
         guard !inodeCachesAdded else { return }
         inodeCachesAdded = true
         var values = [Double](repeating: 0, count: count)
         for (index, name) in names.enumerated() {
-            guard tier.copyInodeObjects(column: index, start: start, count: count, into: &values),
+            guard let name, tier.copyInodeObjects(column: index, start: start, count: count, into: &values),
                   let low = values.min(), let high = values.max(), high - low >= minDriverChange,
                   let column = Self.column(.inodes, name, values, count)
             else { continue }
@@ -112,7 +113,7 @@ struct FittedWindow: Sendable {
 /// daemon has no one-hour trend to report).
 struct WindowSet: Sendable {
     private(set) var windows: [FittedWindow]
-    private let inodeCaches: [String]
+    private let inodeCaches: [String?]
     private let minDriverChange: Double
 
     /// The window at `index`, with the inode caches' drivers added.

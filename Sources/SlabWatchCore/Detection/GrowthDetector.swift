@@ -155,7 +155,7 @@ public struct GrowthDetector: Sendable {
             else { continue }
             let growth = scratch.values[scratch.count - 1] - scratch.values[0]
             guard growth >= settings.minGrowthBytes else { continue }
-            let isInodeCache = ring.inodeCacheColumn(named: cache) != nil
+            let isInodeCache = ring.isInodeCache(named: cache)
             let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
             let fits = fitDrivers(window, isInodeCache: isInodeCache)
             guard let best = bestDriver(fits) else { continue }
@@ -315,7 +315,7 @@ public struct GrowthDetector: Sendable {
             }
             finding.largestRiseGain = candidate.growthBytes
             finding.follow(cache, driverValue: finding.driverValue(in: latest, caches: cachesByName), now: now, settings: settings)
-            finding.severity = finding.assessedSeverity(latest.meminfo, settings: settings)
+            finding.severity = finding.assessedSeverity(latest.meminfo, now: now, settings: settings)
             open[name] = finding
             events.append(Event(kind: .opened, finding: finding, timestampMilliseconds: now))
         }
@@ -329,16 +329,18 @@ public struct GrowthDetector: Sendable {
         let classification = finding.classification
         finding.follow(cache, driverValue: finding.driverValue(in: latest, caches: caches), now: now, settings: settings)
         keepFitDescribingRise(&finding, candidates)
-        let severity = finding.assessedSeverity(latest.meminfo, settings: settings)
+        let severity = finding.assessedSeverity(latest.meminfo, now: now, settings: settings)
         if severity > finding.severity {
             finding.severity = severity
             finding.calmerSince = nil
             events.append(Event(kind: .escalated, finding: finding, timestampMilliseconds: now))
         } else if severity < finding.severity {
-            // Calms down quietly, once the lower severity has held for a while: no alert says "less bad".
+            // Calms down quietly, once the lower severity has held for a while
+            // (at once when the memory came back): no alert says "less bad".
             let since = finding.calmerSince ?? now
             finding.calmerSince = since
-            if Double(elapsedMilliseconds(now, since: since)) / 1000 >= settings.deescalateAfterSeconds {
+            let memoryBack = severity == .info && finding.reclaimable != true
+            if memoryBack || Double(elapsedMilliseconds(now, since: since)) / 1000 >= settings.deescalateAfterSeconds {
                 finding.severity = severity
                 finding.calmerSince = nil
             }
@@ -376,7 +378,7 @@ public struct GrowthDetector: Sendable {
     /// their inodes is not a fall of this finding's driver.
     private func unrelatedInodeCaches(of cache: String, fits: [Finding.DriverFit], ring: SampleRing) -> [String] {
         let related = Set(fits.compactMap { $0.flagged ? $0.inodeCache : nil })
-        return ring.inodeCacheNames.filter { $0 != cache && !related.contains($0) }
+        return ring.inodeCacheNames.compactMap { $0 }.filter { $0 != cache && !related.contains($0) }
     }
 
     /// Moves a resolved finding to the remembered list. Its evidence is spent:

@@ -134,6 +134,11 @@ public struct Finding: Sendable, Equatable, Codable {
     var footprintAtPeakDriver: UInt64
     var driverFellAt: Int64?
     var fallTrail: EvidenceTrail
+    /// Once the driver fell: the value it must fall to for a cache that
+    /// stays to be evidence of a leak (`leakEvidenceShare`), and when it did;
+    /// the leak grace counts from then.
+    var leakEvidenceBelow: Double?
+    var leakEvidenceAt: Int64?
     var phaseLevel: UInt64
     var lastFallMilliseconds: Int64 = .min
     var backSince: Int64?
@@ -144,6 +149,9 @@ public struct Finding: Sendable, Equatable, Codable {
     var largestRiseGain: Double?
     /// The footprint's rate over the shortest window, at the latest evaluation.
     public internal(set) var recentBytesPerSecond: Double?
+    /// When the rise began: the start of the earliest window whose fit the
+    /// finding kept (nil in a state written before it was kept).
+    var riseBeganMilliseconds: Int64?
     /// Since when the assessed severity has been below the finding's.
     var calmerSince: Int64?
     /// For the global inode count: inode caches whose changes since the

@@ -3,10 +3,12 @@
 ///
 /// 1. `follow`: footprint, peak and phase (rising ⇄ holding ⇄ falling); the
 ///    driver's peak, and once the driver has fallen, the classification
-///    (undetermined → tracks-eviction | leak-like, however late).
+///    (undetermined → tracks-eviction | leak-like, however late; leak-like
+///    only once the finding's own units must have gone).
 /// 2. `keep`: the fit that describes the rise replaces the reported one, only
 ///    while the driver has not fallen (the detector chooses it).
-/// 3. `assessedSeverity`: escalates at once, calms down after a while.
+/// 3. `assessedSeverity`: follows the memory still held; escalates at once,
+///    calms down after a while (at once when the memory came back).
 /// 4. `dueResolution`: the memory came back and stayed back; for reclaimable
 ///    caches also no growth for a while. (A vanished cache resolves in the
 ///    detector, which sees the whole sample.)
@@ -30,6 +32,7 @@ extension Finding {
         fallTrail = EvidenceTrail(capacity: settings.evidencePoints / 3)
         phaseLevel = cache.memoryBytes
         evidenceLimit = settings.evidencePoints
+        riseBeganMilliseconds = fit.points.first?.timestampMilliseconds ?? now
     }
 
     // MARK: the driver
@@ -98,12 +101,21 @@ extension Finding {
 
     /// Follows the driver's peak; once it has fallen clearly from there, did
     /// the cache fall along the fitted line?
+    ///
+    /// The driver counts every unit of its kind, the finding's own and
+    /// others' (files another workload makes on the same filesystem), so a
+    /// fall says only that some units went. The cache falling with it is
+    /// evidence enough; the cache staying is evidence of a leak only when the
+    /// finding's own units must have gone (`leakEvidenceShare`): otherwise the
+    /// finding stays `undetermined`, and says what would decide it.
     private mutating func followDriver(_ value: Double, now: Int64, settings: DetectorSettings) {
         if value > peakDriver {
             peakDriver = value
             peakDriverAt = now
             footprintAtPeakDriver = footprintBytes
             driverFellAt = nil
+            leakEvidenceBelow = nil
+            leakEvidenceAt = nil
             fallTrail.removeAll()
         }
         let rise = peakDriver - driverBaseline
@@ -115,43 +127,84 @@ extension Finding {
                                    footprintBytes: footprintAtPeakDriver, segment: .fall))
         }
         fallTrail.append(.init(timestampMilliseconds: now, driver: value, footprintBytes: footprintBytes, segment: .fall))
-        let predicted = bytesPerUnit * fall
+        let own = ownUnitsAtPeak
+        let predicted = bytesPerUnit * min(fall, own)
         let fallen = Double(footprintAtPeakDriver) - Double(footprintBytes)
+        let evidenceBelow = own - settings.leakEvidenceShare * max(settings.minDriverChange, own)
+        leakEvidenceBelow = evidenceBelow
         if predicted > 0 && fallen >= settings.followShare * predicted {
             classification = .tracksEviction
-        } else if classification == .undetermined,
-                  Double(elapsedMilliseconds(now, since: driverFellAt ?? now)) / 1000 >= settings.leakGraceSeconds {
-            classification = .leakLike
+        } else if classification == .undetermined {
+            // Units that went stay gone: the evidence holds even if others' units come back.
+            if value <= evidenceBelow { leakEvidenceAt = leakEvidenceAt ?? now }
+            if let since = leakEvidenceAt, Double(elapsedMilliseconds(now, since: since)) / 1000 >= settings.leakGraceSeconds {
+                classification = .leakLike
+            }
         }
+    }
+
+    /// The units the finding's rise accounts for at the driver's peak: what
+    /// the cache gained by then over the bytes each unit costs.
+    var ownUnitsAtPeak: Double {
+        guard bytesPerUnit > 0, footprintAtPeakDriver > baselineBytes else { return 0 }
+        return Double(footprintAtPeakDriver - baselineBytes) / bytesPerUnit
     }
 
     // MARK: the fit
 
-    /// Keeps `stronger` as the finding's fit; the level before the rise only goes down.
+    /// Keeps `stronger` as the finding's fit; the level before the rise, and
+    /// when it began, only go back.
     mutating func keep(_ stronger: RiseFit) {
         fit = stronger
         baselineBytes = min(baselineBytes, stronger.footprintFloor)
         driverBaseline = min(driverBaseline, stronger.driverFloor)
+        if let start = stronger.points.first?.timestampMilliseconds {
+            riseBeganMilliseconds = min(riseBeganMilliseconds ?? start, start)
+        }
     }
 
     // MARK: severity and resolution
 
-    /// `info` for reclaimable caches; `critical` for a large share of
-    /// MemTotal, or while rising fast enough to use up MemAvailable soon —
-    /// judged by the recent rate, not the rise's average: a cache that has
-    /// slowed down is no longer about to exhaust memory.
-    func assessedSeverity(_ meminfo: Meminfo?, settings: DetectorSettings) -> Severity {
-        if reclaimable == true { return .info }
+    /// `info` for reclaimable caches, and for a finding whose memory came
+    /// back (severity follows the memory still held); `critical` for a large
+    /// share of MemTotal, or while rising at a rate held long enough to use up
+    /// MemAvailable soon (`exhaustionLookahead`); else `warning`.
+    func assessedSeverity(_ meminfo: Meminfo?, now: Int64, settings: DetectorSettings) -> Severity {
+        if reclaimable == true || isBack(settings) { return .info }
         if let total = meminfo?.totalBytes, total > 0,
            Double(footprintBytes) >= settings.criticalMemoryShare * Double(total) {
             return .critical
         }
-        let rate = recentBytesPerSecond ?? bytesPerSecond
-        if phase == .rising, rate > 0, let available = meminfo?.availableBytes,
-           Double(available) / rate < settings.criticalExhaustionSeconds {
+        if phase == .rising, let available = meminfo?.availableBytes,
+           let seconds = secondsToExhaustion(Double(available), now: now, settings: settings),
+           seconds < settings.criticalExhaustionSeconds {
             return .critical
         }
         return .warning
+    }
+
+    /// Its memory has come back (`resolveShare` of its gain); once `info` for
+    /// that, it stays so until it holds more again by the phase band, so a
+    /// footprint wobbling at the line does not flap.
+    private func isBack(_ settings: DetectorSettings) -> Bool {
+        if hasComeBack(settings) { return true }
+        guard severity == .info, gainedBytes > 0 else { return false }
+        let fallen = Double(peakBytes - min(peakBytes, footprintBytes))
+        return fallen >= (settings.resolveShare - settings.phaseBandShare) * Double(gainedBytes)
+    }
+
+    /// When the footprint would consume `available` bytes: at the rate it held
+    /// since the rise began, or the recent one if lower (a cache that slowed
+    /// down is no longer about to exhaust memory); nil beyond
+    /// `exhaustionLookahead` times as long as it has been rising, or when not rising.
+    func secondsToExhaustion(_ available: Double, now: Int64, settings: DetectorSettings) -> Double? {
+        let began = riseBeganMilliseconds ?? fit.points.first?.timestampMilliseconds ?? firstSeenMilliseconds
+        let rising = Double(elapsedMilliseconds(now, since: began)) / 1000
+        guard rising > 0, heldBytes > 0 else { return nil }
+        let rate = min(Double(heldBytes) / rising, recentBytesPerSecond ?? .infinity)
+        guard rate > 0 else { return nil }
+        let seconds = available / rate
+        return seconds <= settings.exhaustionLookahead * rising ? seconds : nil
     }
 
     /// Why the finding should resolve now, if it should. Held memory never

@@ -67,8 +67,22 @@ extension Finding {
         case .leakLike:
             return "The \(countNoun) fell but it did not: leak-like. Its allocating code can be named by tracing kmem:kmem_cache_alloc (or kmem:kmalloc) with stack traces."
         case .undetermined:
-            return nextStep
+            return othersMayHaveGone ?? nextStep
         }
+    }
+
+    /// Once the driver fell without taking enough of the finding's own units
+    /// to tell (`DetectorSettings.leakEvidenceShare`): what was seen, and what
+    /// would decide it.
+    private var othersMayHaveGone: String? {
+        guard driverFellAt != nil, leakEvidenceAt == nil, let below = leakEvidenceBelow,
+              let now = fallTrail.latest?.driver else { return nil }
+        let own = Human.grouped(ownUnitsAtPeak)
+        let attached = driver == .openFiles ? driver.plural : "cached \(driver.plural)"
+        return "The \(countNoun) fell by \(Human.grouped(peakDriver - now)) to \(Human.grouped(now)) and it did not follow; "
+            + "that leaves too many to be sure any of the \(own) \(driver.plural) it grew with went. "
+            + "A fall below \(Human.grouped(max(0, below))) that it does not follow would be leak-like; "
+            + "one it follows, memory attached to \(attached)."
     }
 
     /// What tells a per-object cache from a leak, for each driver.

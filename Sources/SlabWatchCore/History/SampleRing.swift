@@ -3,9 +3,11 @@
 /// Two tiers share one layout: a **fine** tier with every sample for a recent
 /// window, and a **coarse** tier with every `coarseEvery`-th sample for hours.
 /// Each slot stores the sample's time, its counters (VFS counters, slab totals),
-/// the footprint of every known cache, and the active objects of every inode
-/// cache (`inodeCaches`): those counts are drivers too, one per filesystem. Caches are **series** with stable ids;
-/// a cache that appears later gets a new series, one that vanishes reads as absent.
+/// the footprint of every known cache, and the active objects of up to 32
+/// inode caches (`inodeCaches`): those counts are drivers too, one per
+/// filesystem (see "inode-cache columns" below for which caches hold them).
+/// Caches are **series** with stable ids; a cache that appears later gets a
+/// new series, one that vanishes reads as absent.
 ///
 /// Memory is fixed by the configuration and the number of series:
 /// `(fine + coarse) × (8 + 6 × 8 + series × 4 + inode caches × 4)` bytes (see `storageBytes`).
@@ -75,14 +77,23 @@ public struct SampleRing: Sendable {
     /// Series whose history was dropped to make room (`maxSeries`).
     public private(set) var evictedSeries = 0
     /// Each series' inode-cache column: `undecided` until the series' cache
-    /// is next appended, then a column or `notInodeCache`. Deciding once per
+    /// is next appended, then a column, `notInodeCache`, or `waiting` (an
+    /// inode cache that no column has been given yet). Deciding once per
     /// name keeps the regex off the per-tick path.
     private var inodeColumn: [Int] = []
     static let undecided = -2
     static let notInodeCache = -1
-    /// The inode caches whose object counts the tiers keep, by column.
-    public private(set) var inodeCacheNames: [String] = []
+    static let waiting = -3
+    /// The inode caches whose object counts the tiers keep, by column; nil
+    /// where a column is free (its cache vanished).
+    public private(set) var inodeCacheNames: [String?] = []
     private var inodeCacheIndex: [String: Int] = [:]
+    /// Inode caches waiting for a column, by name: since which append, and
+    /// the range their count moved meanwhile. Only caches of the latest
+    /// sample: one that vanishes stops waiting (its count starts afresh).
+    private var waitingInodeCaches: [String: WaitingInodeCache] = [:]
+    /// The waiting caches present in the sample being appended (reused).
+    private var waitingNow: [WaitingCandidate] = []
     /// Which caches count inodes. Changing it forgets the counts kept so far:
     /// a column means one cache for as long as the ring holds it.
     public var inodeCaches = InodeCacheSelector.standard {
@@ -90,10 +101,22 @@ public struct SampleRing: Sendable {
             guard inodeCaches != oldValue else { return }
             inodeCacheNames = []
             inodeCacheIndex = [:]
+            waitingInodeCaches = [:]
             inodeColumn = Array(repeating: Self.undecided, count: seriesNames.count)
             fine.clearObjects()
             coarse.clearObjects()
         }
+    }
+    /// How far an inode cache's count must move to count as moving when
+    /// columns are scarce (`DetectorSettings.minDriverChange`, see `follow`).
+    public private(set) var inodeCacheMinimumMove = DetectorSettings().minDriverChange
+
+    /// Takes what the detector's settings say about inode caches: which
+    /// caches count inodes, and how far a count must move before it can
+    /// drive a finding (and so deserves a column more than one that did not).
+    public mutating func follow(_ settings: DetectorSettings) {
+        inodeCaches = settings.inodeCaches
+        inodeCacheMinimumMove = settings.minDriverChange
     }
 
     public init(configuration: Configuration = .init(), initialSeriesCapacity: Int = 256) {
@@ -113,6 +136,13 @@ public struct SampleRing: Sendable {
 
     /// The tiers' column holding `name`'s object count, if it is a followed inode cache.
     public func inodeCacheColumn(named name: String) -> Int? { inodeCacheIndex[name] }
+
+    /// Whether `name` counts inodes: an inode cache the selector chose, with
+    /// a column or waiting for one.
+    public func isInodeCache(named name: String) -> Bool {
+        guard let series = seriesIndex[name] else { return false }
+        return inodeColumn[series] >= 0 || inodeColumn[series] == Self.waiting
+    }
 
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
     public mutating func append(_ sample: Sample) {
@@ -140,8 +170,18 @@ public struct SampleRing: Sendable {
             lastSeen[series] = appended
             if toCoarse { lastCoarse[series] = coarseCopies }
             if inodeColumn[series] == Self.undecided { inodeColumn[series] = decideInodeColumn(cache) }
-            if inodeColumn[series] >= 0 { fine.setObjects(row: row, column: inodeColumn[series], value: cache.activeObjects) }
+            if inodeColumn[series] >= 0 {
+                fine.setObjects(row: row, column: inodeColumn[series], value: cache.activeObjects)
+            } else if inodeColumn[series] == Self.waiting {
+                noteWaiting(cache, series: series)
+            }
         }
+        // No cache at all means the cache sources are down, not that every cache vanished.
+        if !sample.caches.isEmpty {
+            freeVanishedColumns(toCoarse: toCoarse)
+            if !waitingInodeCaches.isEmpty { giveColumnsToWaiting(row: row) }
+        }
+        waitingNow.removeAll(keepingCapacity: true)
         if toCoarse {
             coarse.copyRow(row, from: fine)
             coarseCopies += 1
@@ -186,19 +226,13 @@ public struct SampleRing: Sendable {
         return true
     }
 
-    /// The column for `cache`'s object count: its own when it is an inode
-    /// cache (a new one while there is room), else `notInodeCache`.
+    /// The column for `cache`'s object count when it has one; `waiting` for
+    /// an inode cache without (`giveColumnsToWaiting` decides), else `notInodeCache`.
     private mutating func decideInodeColumn(_ cache: SlabCache) -> Int {
         if let column = inodeCacheIndex[cache.name] { return column }
-        guard inodeCaches.selects(cache), inodeCacheNames.count < InodeCacheSelector.maximumCaches else {
-            return Self.notInodeCache
-        }
-        let column = inodeCacheNames.count
-        inodeCacheNames.append(cache.name)
-        inodeCacheIndex[cache.name] = column
-        fine.widenObjects(to: inodeCacheNames.count)
-        coarse.widenObjects(to: inodeCacheNames.count)
-        return column
+        guard inodeCaches.selects(cache) else { return Self.notInodeCache }
+        waitingInodeCaches[cache.name] = WaitingInodeCache(since: appended, count: cache.activeObjects)
+        return Self.waiting
     }
 
     /// The series not in the sample under way that was seen longest ago, among
@@ -237,6 +271,142 @@ public struct SampleRing: Sendable {
         lastCoarse = live.map { lastCoarse[$0] }
         inodeColumn = live.map { inodeColumn[$0] }
         seriesIndex = Dictionary(uniqueKeysWithValues: seriesNames.enumerated().map { ($1, $0) })
+    }
+}
+
+// MARK: inode-cache columns
+
+/// Which inode caches hold the tiers' 32 columns, decided at every append by
+/// three rules (README's "Per-filesystem inode drivers" says the same):
+///
+/// 1. **A column is freed once the newest slot of each tier lacks its
+///    cache**: every window the detector fits ends at its tier's newest slot
+///    and needs the count in all of its slots, so no window can use it any
+///    more. A freed column is cleared, so its next cache starts with no past.
+/// 2. **Free columns go to waiting inode caches, those whose count has moved
+///    by `inodeCacheMinimumMove` while they waited first, then the longest
+///    waiting** (then in the sample's order): a cache that vanished gives its
+///    column to one that was there before the newcomers.
+/// 3. **With none free, a waiting cache whose count moved that much takes the
+///    column of the followed cache whose count moved least over the fine tier,
+///    if that one moved less over at least as many samples as the other
+///    waited (or the whole tier)**: a count that stands still can drive no
+///    finding, and one only just followed has not yet had the time to move.
+///
+/// A restored state brings back no waiting cache (each is decided again at
+/// its next append), and its columns of vanished caches are freed by rule 1.
+extension SampleRing {
+    /// An inode cache without a column: since which append it waits, and the
+    /// lowest and highest count it had since.
+    struct WaitingInodeCache: Sendable {
+        var since: Int
+        var low: UInt64
+        var high: UInt64
+
+        init(since: Int, count: UInt64) {
+            self.since = since
+            low = count
+            high = count
+        }
+
+        var moved: UInt64 { high - low }
+    }
+
+    /// A waiting cache present in the sample being appended, and its count there.
+    struct WaitingCandidate: Sendable {
+        var name: String
+        var series: Int
+        var count: UInt64
+        var since: Int
+        var moved: Bool
+    }
+
+    private mutating func noteWaiting(_ cache: SlabCache, series: Int) {
+        var waiting = waitingInodeCaches[cache.name] ?? WaitingInodeCache(since: appended, count: cache.activeObjects)
+        waiting.low = min(waiting.low, cache.activeObjects)
+        waiting.high = max(waiting.high, cache.activeObjects)
+        waitingInodeCaches[cache.name] = waiting
+        waitingNow.append(WaitingCandidate(name: cache.name, series: series, count: cache.activeObjects, since: waiting.since,
+                                           moved: Double(waiting.moved) >= inodeCacheMinimumMove))
+    }
+
+    /// Rule 1, after the sample's counts are in the fine tier's newest slot
+    /// (and, when `toCoarse`, about to be the coarse tier's).
+    private mutating func freeVanishedColumns(toCoarse: Bool) {
+        for column in inodeCacheNames.indices where inodeCacheNames[column] != nil {
+            guard fine.inodeObjects(column: column, at: fine.count - 1) == nil,
+                  toCoarse || coarse.count == 0 || coarse.inodeObjects(column: column, at: coarse.count - 1) == nil
+            else { continue }
+            release(column)
+        }
+    }
+
+    /// Rules 2 and 3 for the waiting caches present in this sample.
+    private mutating func giveColumnsToWaiting(row: Int) {
+        if waitingNow.count < waitingInodeCaches.count {
+            let present = Set(waitingNow.map(\.name))
+            waitingInodeCaches = waitingInodeCaches.filter { present.contains($0.key) }
+        }
+        let room = InodeCacheSelector.maximumCaches - inodeCacheNames.count
+        let anyFree = room > 0 || inodeCacheNames.contains(nil)
+        guard anyFree || waitingNow.contains(where: \.moved) else { return }
+        // Movers first, then the longest waiting; the sort is stable, so then the sample's order.
+        let ordered = waitingNow.enumerated().sorted { a, b in
+            if a.element.moved != b.element.moved { return a.element.moved }
+            if a.element.since != b.element.since { return a.element.since < b.element.since }
+            return a.offset < b.offset
+        }.map(\.element)
+        var taken: Set<Int> = []
+        for candidate in ordered where inodeCacheIndex[candidate.name] == nil {  // a name listed twice takes one
+            var column = freeColumn()
+            if column == nil, candidate.moved {
+                column = stillestColumn(waited: appended - candidate.since, sparing: taken)
+                if let column { release(column) }
+            }
+            guard let column else { if candidate.moved { continue } else { break } }
+            taken.insert(column)
+            inodeCacheNames[column] = candidate.name
+            inodeCacheIndex[candidate.name] = column
+            inodeColumn[candidate.series] = column
+            waitingInodeCaches[candidate.name] = nil
+            fine.setObjects(row: row, column: column, value: candidate.count)
+        }
+    }
+
+    /// A free column, widening the tiers while there are fewer than 32.
+    private mutating func freeColumn() -> Int? {
+        if let free = inodeCacheNames.firstIndex(of: nil) { return free }
+        guard inodeCacheNames.count < InodeCacheSelector.maximumCaches else { return nil }
+        inodeCacheNames.append(nil)
+        fine.widenObjects(to: inodeCacheNames.count)
+        coarse.widenObjects(to: inodeCacheNames.count)
+        return inodeCacheNames.count - 1
+    }
+
+    /// Rule 3's column: the followed cache whose count moved least over the
+    /// fine tier, among those that moved less than `inodeCacheMinimumMove`
+    /// over at least `waited` samples (or the whole tier); nil when none did.
+    private func stillestColumn(waited: Int, sparing: Set<Int>) -> Int? {
+        let needed = min(waited, fine.count)
+        var stillest: (column: Int, moved: UInt64)?
+        for column in inodeCacheNames.indices where inodeCacheNames[column] != nil && !sparing.contains(column) {
+            guard let movement = fine.objectMovement(column: column), movement.slots >= needed,
+                  Double(movement.range) < inodeCacheMinimumMove, movement.range < stillest?.moved ?? .max
+            else { continue }
+            stillest = (column, movement.range)
+        }
+        return stillest?.column
+    }
+
+    /// Frees `column`: its cache is decided again when next appended, and
+    /// its counts so far are forgotten.
+    private mutating func release(_ column: Int) {
+        guard let name = inodeCacheNames[column] else { return }
+        inodeCacheNames[column] = nil
+        inodeCacheIndex[name] = nil
+        if let series = seriesIndex[name], inodeColumn[series] == column { inodeColumn[series] = Self.undecided }
+        fine.clearObjects(column: column)
+        coarse.clearObjects(column: column)
     }
 }
 
@@ -390,6 +560,26 @@ extension SampleRing {
             objectColumns = 0
         }
 
+        /// Marks one inode-cache column absent in every slot.
+        mutating func clearObjects(column: Int) {
+            guard column < objectColumns else { return }
+            for slot in 0..<capacity { objects[column * capacity + slot] = SampleRing.absentFootprint }
+        }
+
+        /// How far an inode cache's count moved (highest − lowest) over the
+        /// slots that hold it, and how many slots there are from the oldest
+        /// of them to the newest slot; nil when none holds it.
+        func objectMovement(column: Int) -> (range: UInt64, slots: Int)? {
+            var low = UInt64.max, high = UInt64.min, first: Int?
+            for position in 0..<count {
+                guard let value = inodeObjects(column: column, at: position) else { continue }
+                first = first ?? position
+                low = min(low, value)
+                high = max(high, value)
+            }
+            return first.map { (high - low, count - $0) }
+        }
+
         /// Adds room for more series; existing series keep their slots as they are.
         mutating func widen(to newCapacity: Int) {
             footprints.append(contentsOf: repeatElement(SampleRing.absentFootprint, count: (newCapacity - seriesCapacity) * capacity))
@@ -438,7 +628,8 @@ extension SampleRing: Codable {
         try c.encode(coarseCopies, forKey: .coarseCopies)
         try c.encode(initialWidth, forKey: .initialWidth)
         try c.encode(evictedSeries, forKey: .evictedSeries)
-        try c.encode(inodeColumn, forKey: .inodeColumn)
+        // A waiting cache is decided again after a restore (older readers know no `waiting`).
+        try c.encode(inodeColumn.map { $0 == Self.waiting ? Self.undecided : $0 }, forKey: .inodeColumn)
         try c.encode(inodeCacheNames, forKey: .inodeCacheNames)
         try c.encode(inodeCaches.pattern, forKey: .inodeCachesPattern)
         try c.encode(inodeCaches.excludePattern, forKey: .inodeCachesExclude)
@@ -461,8 +652,14 @@ extension SampleRing: Codable {
         // State written before inode caches were followed has neither: every series is undecided.
         inodeColumn = try c.decodeIfPresent([Int].self, forKey: .inodeColumn)
             ?? Array(repeating: Self.undecided, count: seriesNames.count)
-        inodeCacheNames = try c.decodeIfPresent([String].self, forKey: .inodeCacheNames) ?? []
-        inodeCacheIndex = Dictionary(inodeCacheNames.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        inodeCacheNames = try c.decodeIfPresent([String?].self, forKey: .inodeCacheNames) ?? []
+        let followed = inodeCacheNames.enumerated().compactMap { column, name in name.map { ($0, column) } }
+        inodeCacheIndex = Dictionary(followed, uniquingKeysWith: { first, _ in first })
+        // Before columns were freed, an inode cache that found all 32 taken
+        // was marked as none: with every column taken, each such mark is decided again.
+        if inodeCacheNames.count == InodeCacheSelector.maximumCaches && !inodeCacheNames.contains(nil) {
+            inodeColumn = inodeColumn.map { $0 == Self.notInodeCache ? Self.undecided : $0 }
+        }
         // The selector that chose these columns, so a restart with the same
         // configuration keeps them (an owner with another one starts afresh).
         if let pattern = try c.decodeIfPresent(String.self, forKey: .inodeCachesPattern),
@@ -484,7 +681,9 @@ extension SampleRing: Codable {
         try check(initialWidth >= 1 && initialWidth <= fine.seriesCapacity, "initial width out of range")
         try check(inodeColumn.count == seriesNames.count
                   && inodeColumn.allSatisfy { $0 >= Self.undecided && $0 < inodeCacheNames.count }, "inode-cache columns out of range")
-        try check(inodeCacheIndex.count == inodeCacheNames.count && inodeCacheNames.count <= InodeCacheSelector.maximumCaches,
+        try check(inodeColumn.indices.allSatisfy { inodeColumn[$0] < 0 || inodeCacheNames[inodeColumn[$0]] == seriesNames[$0] },
+                  "a series' inode-cache column holds another cache")
+        try check(inodeCacheIndex.count == followed.count && inodeCacheNames.count <= InodeCacheSelector.maximumCaches,
                   "duplicate or too many inode caches")
         try check(fine.objectColumns == inodeCacheNames.count && coarse.objectColumns == inodeCacheNames.count,
                   "inode-cache columns differ from the tiers'")
