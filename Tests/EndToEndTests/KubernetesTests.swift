@@ -3,11 +3,12 @@ import Glibc
 import Testing
 import TestSupport
 
-/// deploy/kubernetes, offline: kustomize renders the base and the attribution
-/// overlay, every object validates against the Kubernetes schemas or the
-/// prometheus-operator CRDs, and the daemon started the way the DaemonSet runs
-/// it (its user, its one capability, no new privileges, a read-only root)
-/// reads /proc/slabinfo. Also the dashboard against Grafana's schema models.
+/// deploy/kubernetes: kustomize renders every kustomization, every object
+/// validates against the Kubernetes schemas or the prometheus-operator CRDs,
+/// and the binary runs as each manifest's container would (KubernetesContainer:
+/// its user, capabilities, no new privileges, read-only root and volumes): it
+/// reads every source, and cannot open a file of the node by handle. Also the
+/// dashboard against Grafana's schema models.
 extension EndToEndTests {
     static let kubernetes = Paths.repositoryRoot.appendingPathComponent("deploy/kubernetes")
     /// kubernetes-validate and grafana-foundation-sdk, installed by scripts/test.sh.
@@ -26,7 +27,33 @@ extension EndToEndTests {
         return (render.output, objects)
     }
 
-    @Test(arguments: ["base", "overlays/attribution"], kubectls)
+    /// Every kustomization under deploy/kubernetes.
+    static let kustomizations = ["base", "overlays/attribution"]
+
+    /// The manifest's arguments, listening on an ephemeral loopback port
+    /// instead of its own: the container's network namespace is not emulated.
+    static func loopback(_ arguments: [String]) -> [String] {
+        guard let listen = arguments.firstIndex(of: "--web.listen-address") else { return arguments }
+        return Array(arguments[..<listen] + arguments[(listen + 2)...])
+    }
+
+    /// `objects` with the DaemonSet's first container changed by `edit`.
+    static func editingContainer(_ objects: [[String: Any]], _ edit: (inout [String: Any]) -> Void) -> [[String: Any]] {
+        objects.map { object in
+            guard object["kind"] as? String == "DaemonSet", var spec = object["spec"] as? [String: Any],
+                  var template = spec["template"] as? [String: Any], var podSpec = template["spec"] as? [String: Any],
+                  var containers = podSpec["containers"] as? [[String: Any]], !containers.isEmpty else { return object }
+            edit(&containers[0])
+            podSpec["containers"] = containers
+            template["spec"] = podSpec
+            spec["template"] = template
+            var edited = object
+            edited["spec"] = spec
+            return edited
+        }
+    }
+
+    @Test(arguments: kustomizations, kubectls)
     func manifestsRenderAndValidate(_ directory: String, kubectl: String) throws {
         let (yaml, objects) = try Self.rendered(directory, kubectl: kubectl)
         #expect(Set(objects.compactMap { $0["kind"] as? String }) ==
@@ -63,41 +90,86 @@ extension EndToEndTests {
         #expect(check.error.contains("PodMonitor/slabwatch") && check.error.contains("podMetricEndpoints"), "\(check.error)")
     }
 
-    /// The DaemonSet's user, capabilities and read-only root, applied with
-    /// setpriv in a private mount namespace: slabinfo and sysfs are read.
-    @Test(.enabled(if: getuid() == 0, "sets a uid and a read-only root"))
-    func daemonReadsSlabinfoAsTheDaemonSetRunsIt() throws {
-        let daemonSet = try #require(try Self.rendered("base").objects.first { $0["kind"] as? String == "DaemonSet" })
-        let pod = try #require((daemonSet["spec"] as? [String: Any])?["template"] as? [String: Any])
-        let podSpec = try #require(pod["spec"] as? [String: Any])
-        let podSecurity = try #require(podSpec["securityContext"] as? [String: Any])
-        let container = try #require((podSpec["containers"] as? [[String: Any]])?.first)
-        let security = try #require(container["securityContext"] as? [String: Any])
-        let capabilities = try #require(security["capabilities"] as? [String: [String]])
-        #expect(capabilities["drop"] == ["ALL"])
-        #expect(security["allowPrivilegeEscalation"] as? Bool == false)
-        #expect(security["readOnlyRootFilesystem"] as? Bool == true)
-        let uid = try #require(podSecurity["runAsUser"] as? Int), gid = try #require(podSecurity["runAsGroup"] as? Int)
-        let added = (capabilities["add"] ?? []).map { "+" + $0.lowercased() }.joined(separator: ",")
-
-        // The runtime's grant: that user, no groups, only the added capabilities
-        // in the bounding set (uid 0 gains exactly those at exec), no new
-        // privileges, and / mounted read-only in the pod's own mount namespace.
-        let grant = "setpriv --reuid=\(uid) --regid=\(gid) --clear-groups --inh-caps=-all --bounding-set=-all,\(added) --no-new-privs"
+    /// The DaemonSet's container as its runtime runs it (its user, its
+    /// capabilities, no new privileges, a read-only root, its volumes; see
+    /// KubernetesContainer): every source is up, the state is kept, and
+    /// SIGTERM to its PID 1 stops it cleanly, as the kubelet stops a pod.
+    @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"), arguments: kustomizations)
+    func daemonReadsEverySourceAsTheManifestRunsIt(_ directory: String) throws {
+        let container = try KubernetesContainer(renderedObjects: try Self.rendered(directory).objects)
+        let scratch = try ScratchDirectory()
+        let stateVolume = try #require(container.volume(at: "/var/lib/slabwatch"))
         let daemon = try DaemonProcess(
-            arguments: ["--sampler.interval", "500ms"],
-            wrapper: ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-                      "mount -o remount,bind,ro / && exec \(grant) \"$@\"", "sh"])
-        let status = try String(contentsOfFile: "/proc/\(daemon.pid)/status", encoding: .utf8)
-        #expect(status.contains("CapEff:\t0000000000000004\n") && status.contains("CapBnd:\t0000000000000004\n"), "\(status)")
-        #expect(status.contains("NoNewPrivs:\t1"))
-        let mounts = try String(contentsOfFile: "/proc/\(daemon.pid)/mountinfo", encoding: .utf8)
+            arguments: Self.loopback(container.arguments) + ["--sampler.interval", "500ms"],
+            wrapper: try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
+                                           sources: [stateVolume: try scratch.make("state")]))
+        // What the manifests may grant at most: what a BPF attribution session needs.
+        #expect(container.capabilities.isSubset(of: ["BPF", "PERFMON", "SYSLOG"]), "\(container.capabilities)")
+        let pid = try KubernetesContainer.containerProcess(of: daemon.pid)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.contains("CapEff:\t\(container.capabilityMask)\n") && status.contains("CapBnd:\t\(container.capabilityMask)\n"), "\(status)")
+        #expect(status.contains("NoNewPrivs:\t1") && status.contains("Uid:\t0\t0\t0\t0"))
+        let mounts = try String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8)
         let root = try #require(mounts.split(separator: "\n").first { $0.split(separator: " ")[4] == "/" })
         #expect(root.split(separator: " ")[5].hasPrefix("ro"), "\(root)")
+
         let values = samples(try daemon.get("/metrics").body)
-        #expect(values["slabwatch_source_up{source=\"slabinfo\"}"] == 1, "\(daemon.log)")
-        #expect(values["slabwatch_source_up{source=\"sysfs_slab\"}"] == 1)
+        let sources = values.filter { $0.key.hasPrefix("slabwatch_source_up{") }
+        #expect(sources.count == 6 && sources.values.allSatisfy { $0 == 1 }, "\(sources)\n\(daemon.log)")
+        #expect(values["slabwatch_state_enabled"] == 1)
         #expect(values["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] ?? 0 > 0)
+
+        let stop = daemon.terminate()
+        #expect(stop.status == 0 && daemon.log.contains("msg=stopped"), "\(daemon.log)")
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.path("state"))).isEmpty, "a last checkpoint")
+    }
+
+    /// Why uid 0: a non-root user cannot read /proc/slabinfo in a pod even
+    /// with CAP_DAC_READ_SEARCH added, because Kubernetes gives it no ambient
+    /// capabilities (the same manifest with runAsUser 65534).
+    @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"))
+    func aNonRootUserCannotReadSlabinfoEvenWithTheCapability() throws {
+        let objects = Self.editingContainer(try Self.rendered("base").objects) { container in
+            container["securityContext"] = ["runAsUser": 65534, "runAsGroup": 65534, "allowPrivilegeEscalation": false,
+                                            "readOnlyRootFilesystem": true, "capabilities": ["drop": ["ALL"], "add": ["DAC_READ_SEARCH"]]]
+        }
+        let container = try KubernetesContainer(renderedObjects: objects)
+        let scratch = try ScratchDirectory()
+        let daemon = try DaemonProcess(
+            arguments: Self.loopback(container.arguments) + ["--sampler.interval", "500ms", "--state.directory", ""],
+            wrapper: try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
+                                           sources: [try #require(container.volume(at: "/var/lib/slabwatch")): try scratch.make("state")]))
+        let status = try String(contentsOfFile: "/proc/\(try KubernetesContainer.containerProcess(of: daemon.pid))/status", encoding: .utf8)
+        #expect(status.contains("CapEff:\t0000000000000000\n") && status.contains("CapBnd:\t0000000000000004\n"), "\(status)")
+        let values = samples(try daemon.get("/metrics").body)
+        #expect(values["slabwatch_source_up{source=\"slabinfo\"}"] == 0 && values["slabwatch_source_up{source=\"meminfo\"}"] == 1)
+    }
+
+    /// The "shocker" escape (Tests/Fixtures/kubernetes/open-by-handle.c) from
+    /// a jail whose only directory of the node is the state volume, with the
+    /// manifest's grant: open_by_handle_at(2) is refused (EPERM), whatever the
+    /// seccomp profile, because the kernel asks for CAP_DAC_READ_SEARCH.
+    @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"), arguments: kustomizations)
+    func theManifestsGrantCannotOpenAFileByHandle(_ directory: String) throws {
+        let container = try KubernetesContainer(renderedObjects: try Self.rendered(directory).objects)
+        let result = try HandleEscape().run(in: container)
+        #expect(result.status == 3 && result.output == "open_by_handle_at: Operation not permitted\n", "\(result.output)\(result.error)")
+    }
+
+    /// The same jail and program with CAP_DAC_READ_SEARCH added back to the
+    /// base manifest (the grant it had before): it reads a file of the node
+    /// outside the jail. Where the state directory is on ext4, whose root
+    /// directory's handle needs no guessing.
+    @Test(.enabled(if: getuid() == 0 && HandleEscape.rootHandleIsKnown, "root, and /tmp on ext4"))
+    func aManifestThatAddsDACReadSearchEscapesThroughTheStateVolume() throws {
+        let objects = Self.editingContainer(try Self.rendered("base").objects) { container in
+            var security = container["securityContext"] as? [String: Any] ?? [:]
+            security["capabilities"] = ["drop": ["ALL"], "add": ["DAC_READ_SEARCH"]]
+            container["securityContext"] = security
+        }
+        let escape = try HandleEscape()
+        let result = try escape.run(in: try KubernetesContainer(renderedObjects: objects))
+        #expect(result.status == 0 && result.output == "escaped: \(escape.secret)\n", "\(result.output)\(result.error)")
     }
 
     /// Every field of the dashboard is one Grafana's schema knows (see the script for what it cannot check).
@@ -107,5 +179,84 @@ extension EndToEndTests {
             Paths.repositoryRoot.appendingPathComponent("mixin/dashboards_out/slabwatch.json").path,
         ])
         #expect(check.status == 0, "\(check.output)\(check.error)")
+    }
+}
+
+/// A directory of the test's own in the temporary directory, removed with
+/// everything in it when released. (A container's root is mounted on one of
+/// its subdirectories only inside the container's mount namespace.)
+final class ScratchDirectory {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-k8s-\(UUID().uuidString)")
+
+    init() throws { try FileManager.default.createDirectory(at: base, withIntermediateDirectories: false) }
+
+    deinit { try? FileManager.default.removeItem(at: base) }
+
+    func path(_ name: String) -> String { base.appendingPathComponent(name).path }
+
+    /// Creates the subdirectory `name` and returns its path.
+    func make(_ name: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: path(name), withIntermediateDirectories: false)
+        return path(name)
+    }
+}
+
+/// The "shocker" escape, set up on this machine: the program
+/// (Tests/Fixtures/kubernetes/open-by-handle.c, built statically), a secret
+/// file outside every jail, and a stand-in for the node's state directory
+/// beside it, on the same file system.
+final class HandleEscape {
+    static let source = Paths.repositoryRoot.appendingPathComponent("Tests/Fixtures/kubernetes/open-by-handle.c").path
+
+    /// The temporary directory's file system: its type, where it is mounted,
+    /// and which of its directories that mount shows.
+    static let temporaryFileSystem: (type: String, target: String, root: String)? = {
+        let found = try? DaemonProcess.run("/usr/bin/findmnt", ["-n", "-r", "-o", "FSTYPE,TARGET,FSROOT", "-T",
+                                                                FileManager.default.temporaryDirectory.path])
+        let fields = found?.output.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? []
+        return fields.count == 3 ? (fields[0], fields[1], fields[2]) : nil
+    }()
+
+    /// On ext4 the root directory is inode 2, which the program opens without guessing.
+    static var rootHandleIsKnown: Bool { temporaryFileSystem?.type == "ext4" }
+
+    let scratch: ScratchDirectory
+    let secret = "outside the jail \(UUID().uuidString)"
+    let program: String
+
+    init() throws {
+        scratch = try ScratchDirectory()
+        try replaceFile(URL(fileURLWithPath: scratch.path("secret")), with: secret + "\n")
+        program = scratch.path("open-by-handle")
+        let compiler = try #require(Self.compiler(), "no clang or cc on PATH")
+        let build = try DaemonProcess.run(compiler, ["-static", "-O2", "-o", program, Self.source])
+        guard build.status == 0 else { throw DaemonProcess.Failure(message: "\(compiler) open-by-handle.c: \(build.error)") }
+    }
+
+    /// Runs the program in `container`, jailed: its root holds copies of the
+    /// program and of setpriv with its libraries, and its volumes; the state
+    /// volume is the stand-in directory.
+    func run(in container: KubernetesContainer) throws -> DaemonProcess.RunResult {
+        let stateVolume = try #require(container.volume(at: "/var/lib/slabwatch"))
+        let setprivLibraries = try KubernetesContainer.libraries(of: "/usr/bin/setpriv")
+        let wrapper = try container.wrapper(image: .files([program, "/usr/bin/setpriv"] + setprivLibraries),
+                                            root: try scratch.make("jail"), sources: [stateVolume: try scratch.make("state")])
+        return try DaemonProcess.run(wrapper[0], Array(wrapper.dropFirst()) + [program, "/var/lib/slabwatch", try secretFromFileSystemRoot()])
+    }
+
+    /// The secret's path from the root directory of its file system.
+    private func secretFromFileSystemRoot() throws -> String {
+        let fileSystem = try #require(Self.temporaryFileSystem)
+        let path = scratch.path("secret")
+        let inMount = path.dropFirst(fileSystem.target == "/" ? 1 : fileSystem.target.count + 1)
+        return fileSystem.root == "/" ? String(inMount) : String(fileSystem.root.dropFirst()) + "/" + inMount
+    }
+
+    private static func compiler() -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        for name in ["clang", "cc"] {
+            for directory in path.split(separator: ":") where access("\(directory)/\(name)", X_OK) == 0 { return "\(directory)/\(name)" }
+        }
+        return nil
     }
 }
