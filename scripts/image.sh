@@ -3,7 +3,7 @@
 # scripts/build-static.sh, the shared libraries it links (as ldd resolves them
 # here, with the dynamic loader), and libssl/libcrypto/libcrypt, which it
 # dlopens only for TLS and basic auth. No shell, no package manager, no
-# /etc/passwd: the user is numeric (0:0, with one capability in the DaemonSet;
+# /etc/passwd: the user is numeric (0:0, with no capability in the DaemonSet;
 # README, "Running on Kubernetes").
 # Usage: scripts/image.sh [OUT]  writes OUT (default .build-image/slabwatch.oci.tar),
 # an oci-archive for `podman load`, `skopeo copy` or a registry push. Uses
@@ -41,8 +41,8 @@ done
 for lib in $(sort -u <<<"$libraries"); do
   install -D -m "$(stat -c %a "$(realpath "$lib")")" "$(realpath "$lib")" "$rootfs$lib"  # ld.so must stay executable
 done
-# Mount points the DaemonSet fills: the host's /proc and /sys, the state directory.
-mkdir -p "$rootfs/host/proc" "$rootfs/host/sys" "$rootfs/var/lib/slabwatch" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp"
+# Mount points: the runtime's /proc and /sys, the DaemonSet's state directory.
+mkdir -p "$rootfs/var/lib/slabwatch" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 
 container=$(buildah "${store[@]}" from scratch)
@@ -50,7 +50,7 @@ buildah "${store[@]}" copy "$container" "$rootfs" / >/dev/null
 buildah "${store[@]}" config \
   --user 0:0 \
   --entrypoint '["/usr/bin/slabwatch"]' \
-  --cmd '["--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--state.directory=/var/lib/slabwatch"]' \
+  --cmd '["--state.directory=/var/lib/slabwatch"]' \
   --port 10077/tcp \
   --label org.opencontainers.image.title=slabwatch \
   --label org.opencontainers.image.version="$version" \

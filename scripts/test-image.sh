@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the OCI image (scripts/image.sh), unpacks it, checks what it holds,
 # and proves it runs on nothing but its own files: its entrypoint and command,
-# chrooted into its root filesystem (read-only), with the host's /proc and /sys
-# mounted where the DaemonSet mounts them, in a mount namespace of its own
+# chrooted into its root filesystem (read-only), with /proc and a read-only
+# /sys mounted as a container runtime mounts them, in a mount namespace of its own
 # (podman's crun cannot set rlimits in some sandboxes; a chroot needs nothing).
 # Scrapes it on loopback and stops it. Run as root.
 set -euo pipefail
@@ -59,7 +59,7 @@ root=$tmp/rootfs
 unshare --mount --propagation private /bin/sh -c '
   root=$1; shift
   mount --bind "$root" "$root" && mount -o remount,bind,ro "$root"
-  mount --bind /proc "$root/proc" && mount --bind /proc "$root/host/proc" && mount --bind /sys "$root/host/sys"
+  mount --bind /proc "$root/proc" && mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
   mount -t tmpfs -o size=16m slabwatch-state "$root/var/lib/slabwatch"
   exec chroot "$root" "$@"' sh "$root" "${argv[@]}" --web.listen-address 127.0.0.1:0 2>"$tmp/log" &
 pid=$!

@@ -124,6 +124,37 @@ extension EndToEndTests {
         #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.path("state"))).isEmpty, "a last checkpoint")
     }
 
+    /// Nothing of the node is writable in the container but its state volume
+    /// (and the node's tracefs, where an overlay grants it): every other mount
+    /// it sees is read-only, down to the submounts of a read-only volume,
+    /// except the runtime's own /proc (whose /proc/sys is) and /dev. (A
+    /// volume's `readOnly` covers only its own mount: the node's /sys mounted
+    /// so left the node's cgroup hierarchies writable below it.) The state
+    /// volume is a directory of its own below one the pod cannot see, so the
+    /// node decides who reaches it.
+    @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"), arguments: kustomizations)
+    func nothingButTheStateIsWritableInTheContainer(_ directory: String) throws {
+        let container = try KubernetesContainer(renderedObjects: try Self.rendered(directory).objects)
+        let writableVolumes = container.volumeMounts.filter { !$0.readOnly }.map(\.mountPath)
+        #expect(writableVolumes.filter { $0 != "/sys/kernel/tracing" } == ["/var/lib/slabwatch"], "\(writableVolumes)")
+        let stateVolume = try #require(container.volume(at: "/var/lib/slabwatch"))
+        let node = try #require(container.hostPaths[stateVolume])
+        #expect((node as NSString).deletingLastPathComponent == "/var/lib/slabwatch", "\(node)")
+
+        let scratch = try ScratchDirectory()
+        let wrapper = try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
+                                            sources: [stateVolume: try scratch.make("state")])
+        let mountinfo = try DaemonProcess.run(wrapper[0], Array(wrapper.dropFirst()) + ["/usr/bin/cat", "/proc/self/mountinfo"])
+        #expect(mountinfo.status == 0, "\(mountinfo.error)")
+        let writable = mountinfo.output.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count > 5, !fields[5].split(separator: ",").contains("ro") else { return nil }
+            return String(fields[4])
+        }
+        let theRuntimes = { (mountPoint: String) in mountPoint == "/proc" || mountPoint == "/dev" || mountPoint.hasPrefix("/dev/") }
+        #expect(writable.filter { !theRuntimes($0) }.sorted() == writableVolumes.sorted(), "\(mountinfo.output)")
+    }
+
     /// Why uid 0: a non-root user cannot read /proc/slabinfo in a pod even
     /// with CAP_DAC_READ_SEARCH added, because Kubernetes gives it no ambient
     /// capabilities (the same manifest with runAsUser 65534).
