@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds slabwatch's OCI image from scratch, pulling nothing: the binary of
 # scripts/build-static.sh, the shared libraries it links (as ldd resolves them
-# here, with the dynamic loader), and libssl/libcrypto/libcrypt, which it
-# dlopens only for TLS and basic auth. No shell, no package manager, no
-# /etc/passwd: the user is numeric (0:0, with no capability in the DaemonSet;
-# README, "Running on Kubernetes").
+# here, with the dynamic loader), libssl/libcrypto/libcrypt, which it dlopens
+# only for TLS and basic auth, and libbpf (with libelf), which it dlopens when a
+# BPF attribution session starts. No shell, no package manager, no
+# /etc/passwd: the user is numeric (0:0; README, "Running on Kubernetes").
 # Usage: scripts/image.sh [OUT]  writes OUT (default .build-image/slabwatch.oci.tar),
 # an oci-archive for `podman load`, `skopeo copy` or a registry push. Uses
 # Debian's buildah as root, with storage of its own under .build-image, removed
@@ -34,7 +34,7 @@ trap cleanup EXIT
 rootfs=$work/rootfs
 install -D -m 0755 "$binary" "$rootfs/usr/bin/slabwatch"
 libraries=$(ldd "$binary" | awk '/=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }')
-for lib in $(ldconfig -p | awk '/(libssl\.so\.3|libcrypto\.so\.3|libcrypt\.so\.1) \(libc6,x86-64\)/ { print $NF }'); do
+for lib in $(ldconfig -p | awk '/(libssl\.so\.3|libcrypto\.so\.3|libcrypt\.so\.1|libbpf\.so\.1) \(libc6,x86-64\)/ { print $NF }'); do
   libraries+=$'\n'$lib
   libraries+=$'\n'$(ldd "$lib" | awk '/=> \// { print $3 }')
 done

@@ -179,10 +179,13 @@ struct KubernetesContainer {
         sys.exit(runtime.wait())
         """
 
-    /// The container's PID 1, the process its runtime started, found below `wrapper`'s process.
-    static func containerProcess(of wrapper: Int32) throws -> Int32 {
+    /// The container's PID 1, the process its runtime started, found below
+    /// `wrapper`'s process; nil once the wrapper has ended.
+    static func containerProcess(of wrapper: Int32) throws -> Int32? {
         let deadline = Date().addingTimeInterval(10)  // the runtime forks at once; only a hung machine takes this long
         while Date() < deadline {
+            let state = (try? String(contentsOfFile: "/proc/\(wrapper)/stat", encoding: .utf8))?.split(separator: ")").last?.split(separator: " ").first
+            guard let state, state != "Z" else { return nil }
             var pending = [wrapper]
             while let pid = pending.popLast() {
                 let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""

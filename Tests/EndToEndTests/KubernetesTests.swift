@@ -28,7 +28,7 @@ extension EndToEndTests {
     }
 
     /// Every kustomization under deploy/kubernetes.
-    static let kustomizations = ["base", "overlays/attribution"]
+    static let kustomizations = ["base", "overlays/attribution", "overlays/attribution-tracefs"]
 
     /// The manifest's arguments, listening on an ephemeral loopback port
     /// instead of its own: the container's network namespace is not emulated.
@@ -68,9 +68,8 @@ extension EndToEndTests {
             "--crd", crds.appendingPathComponent("monitoring.coreos.com_prometheusrules.yaml").path, file.path,
         ])
         #expect(check.status == 0 && check.output.contains("7 objects checked, 0 failed"), "\(check.output)\(check.error)")
-        if directory.hasPrefix("overlays/attribution") {
-            #expect(yaml.contains("--attribution.enabled=true") && yaml.contains("mountPath: /sys/kernel/tracing"))
-        }
+        #expect(yaml.contains("--attribution.enabled=true") == directory.hasPrefix("overlays/attribution"))
+        #expect(yaml.contains("mountPath: /sys/kernel/tracing") == (directory == "overlays/attribution-tracefs"))
     }
 
     /// The validator can fail: a misspelt field in the DaemonSet and in the PodMonitor.
@@ -105,7 +104,7 @@ extension EndToEndTests {
                                            sources: [stateVolume: try scratch.make("state")]))
         // What the manifests may grant at most: what a BPF attribution session needs.
         #expect(container.capabilities.isSubset(of: ["BPF", "PERFMON", "SYSLOG"]), "\(container.capabilities)")
-        let pid = try KubernetesContainer.containerProcess(of: daemon.pid)
+        let pid = try #require(try KubernetesContainer.containerProcess(of: daemon.pid))
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         #expect(status.contains("CapEff:\t\(container.capabilityMask)\n") && status.contains("CapBnd:\t\(container.capabilityMask)\n"), "\(status)")
         #expect(status.contains("NoNewPrivs:\t1") && status.contains("Uid:\t0\t0\t0\t0"))
@@ -170,7 +169,8 @@ extension EndToEndTests {
             arguments: Self.loopback(container.arguments) + ["--sampler.interval", "500ms", "--state.directory", ""],
             wrapper: try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
                                            sources: [try #require(container.volume(at: "/var/lib/slabwatch")): try scratch.make("state")]))
-        let status = try String(contentsOfFile: "/proc/\(try KubernetesContainer.containerProcess(of: daemon.pid))/status", encoding: .utf8)
+        let pid = try #require(try KubernetesContainer.containerProcess(of: daemon.pid))
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         #expect(status.contains("CapEff:\t0000000000000000\n") && status.contains("CapBnd:\t0000000000000004\n"), "\(status)")
         let values = samples(try daemon.get("/metrics").body)
         #expect(values["slabwatch_source_up{source=\"slabinfo\"}"] == 0 && values["slabwatch_source_up{source=\"meminfo\"}"] == 1)
@@ -201,6 +201,88 @@ extension EndToEndTests {
         let escape = try HandleEscape()
         let result = try escape.run(in: try KubernetesContainer(renderedObjects: objects))
         #expect(result.status == 0 && result.output == "escaped: \(escape.secret)\n", "\(result.output)\(result.error)")
+    }
+
+    /// The attribution overlay's grant, exactly (uid 0, CAP_BPF, CAP_PERFMON,
+    /// CAP_SYSLOG, no new privileges, its volumes and its attribution
+    /// settings): a session takes the BPF path and names the call site, the
+    /// process and its exact net. kmalloc-cg-512: a 400-byte user xattr on
+    /// tmpfs is one simple_xattr_alloc of 512 bytes.
+    @Test(.enabled(if: BPFTesting.available, "root, BTF and bpftool"))
+    func theAttributionOverlaysGrantTracesWithBPF() throws {
+        let container = try KubernetesContainer(renderedObjects: try Self.rendered("overlays/attribution").objects)
+        let fs = try AttributionTesting.Tmpfs()
+        let result = try Self.attribute(in: container, ["kmalloc-cg-512", "--duration", "3s", "--json"]) {
+            Self.createFilesWithXattrs(URL(fileURLWithPath: fs.path), count: 3000, perSecond: 100_000)
+        }
+        #expect(result.status == 0, "\(result.error)")
+        let json = try BPFTesting.json(result)
+        #expect(json["source"] as? String == "bpf" && json["fallback"] is NSNull, "\(json)")
+        let sites = try BPFTesting.sites(json)
+        let xattr = try #require(sites.first { ($0["function"] as? String)?.hasPrefix("simple_xattr_alloc+") == true }, "\(sites)\n\(result.error)")
+        let mine = try #require(BPFTesting.processes(xattr).first { $0["pid"] as? Double == Double(getpid()) }, "\(xattr)")
+        #expect(mine["net_count"] as? Double == 3000 && mine["net_bytes"] as? Double == 3000 * 512, "\(mine)")
+    }
+
+    /// The base grants none of it: forced onto the BPF path, a session is refused (exit 5).
+    @Test(.enabled(if: BPFTesting.available, "root, BTF and bpftool"))
+    func theBasesGrantCannotLoadBPF() throws {
+        let container = try KubernetesContainer(renderedObjects: try Self.rendered("base").objects)
+        let result = try Self.attribute(in: container, ["dentry", "--source", "bpf", "--duration", "1s"]) {}
+        #expect(result.status == 5 && result.error.contains("CAP_BPF and CAP_PERFMON"), "\(result.error)")
+    }
+
+    /// The tracefs overlay's grant, exactly (uid 0, no capability, the node's
+    /// tracefs read-write): a session through tracefs names the call site the
+    /// kernel's own trace prints, and removes its instance.
+    @Test(.enabled(if: getuid() == 0, "mounts tracefs, sets a uid"))
+    func theTracefsOverlaysGrantTracesWithTheNodesTracefs() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
+        let container = try KubernetesContainer(renderedObjects: try Self.rendered("overlays/attribution-tracefs").objects)
+        #expect(container.capabilities.isEmpty)
+        let fs = try AttributionTesting.Tmpfs()
+        let expected = try AttributionTesting.kernelsOwnCallSite(fs)
+        let result = try Self.attribute(in: container, ["shmem_inode_cache", "--duration", "3s", "--json"]) {
+            fs.create(2000, prefix: "grow")
+        }
+        #expect(result.status == 0, "\(result.error)")
+        let json = try BPFTesting.json(result)
+        #expect(json["source"] as? String == "trace", "\(json)")
+        let top = try #require(try BPFTesting.sites(json).first)
+        #expect(top["function"] as? String == expected && (top["net_count"] as? Double ?? 0) >= 1900, "\(top)")
+        #expect(AttributionTesting.slabwatchInstances().isEmpty)
+    }
+
+    /// `slabwatch attribute` run in `container` with the manifest's
+    /// attribution settings, `workload` running here once it traces.
+    static func attribute(in container: KubernetesContainer, _ arguments: [String],
+                          whileRunning workload: () -> Void) throws -> DaemonProcess.RunResult {
+        let scratch = try ScratchDirectory()
+        let stateVolume = try #require(container.volume(at: "/var/lib/slabwatch"))
+        let wrapper = try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
+                                            sources: [stateVolume: try scratch.make("state")])
+        var settings: [String] = []
+        for (index, argument) in container.arguments.enumerated() where argument.hasPrefix("--attribution.") {
+            settings += container.arguments[index...].prefix(2)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: wrapper[0])
+        process.arguments = Array(wrapper.dropFirst()) + [DaemonProcess.binary.path, "attribute"] + arguments + settings
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        if let session = try KubernetesContainer.containerProcess(of: process.processIdentifier) {
+            let deadline = Date().addingTimeInterval(10)  // a session is ready in well under a second; only a hung machine takes this long
+            while AttributionTesting.slabwatchInstances().isEmpty && AttributionTesting.bpfLinks(session) < 3
+                    && kill(session, 0) == 0 && Date() < deadline { usleep(20_000) }
+        }
+        usleep(300_000)  // events are enabled after the instance appears (the last link after the third)
+        workload()
+        let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return .init(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), error: String(decoding: err, as: UTF8.self))
     }
 
     /// Every field of the dashboard is one Grafana's schema knows (see the script for what it cannot check).
