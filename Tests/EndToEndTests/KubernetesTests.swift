@@ -57,7 +57,7 @@ extension EndToEndTests {
     func manifestsRenderAndValidate(_ directory: String, kubectl: String) throws {
         let (yaml, objects) = try Self.rendered(directory, kubectl: kubectl)
         #expect(Set(objects.compactMap { $0["kind"] as? String }) ==
-                ["Namespace", "ServiceAccount", "PriorityClass", "DaemonSet", "Service", "PodMonitor", "PrometheusRule"])
+                ["Namespace", "ServiceAccount", "PriorityClass", "DaemonSet", "Service", "NetworkPolicy", "PodMonitor", "PrometheusRule"])
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-k8s-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }
         try replaceFile(file, with: yaml)
@@ -67,9 +67,64 @@ extension EndToEndTests {
             "--crd", crds.appendingPathComponent("monitoring.coreos.com_podmonitors.yaml").path,
             "--crd", crds.appendingPathComponent("monitoring.coreos.com_prometheusrules.yaml").path, file.path,
         ])
-        #expect(check.status == 0 && check.output.contains("7 objects checked, 0 failed"), "\(check.output)\(check.error)")
+        #expect(check.status == 0 && check.output.contains("8 objects checked, 0 failed"), "\(check.output)\(check.error)")
         #expect(yaml.contains("--attribution.enabled=true") == directory.hasPrefix("overlays/attribution"))
         #expect(yaml.contains("mountPath: /sys/kernel/tracing") == (directory == "overlays/attribution-tracefs"))
+    }
+
+    /// The NetworkPolicy selects the DaemonSet's pods, lets in only their
+    /// metrics port from the namespace named `monitoring`, and lets nothing
+    /// out; the patch README gives names another namespace, with both
+    /// kubectls. (Checked offline: no network plugin enforces it here.)
+    @Test(arguments: kubectls)
+    func theNetworkPolicyAdmitsScrapesFromOneNamespaceOnly(kubectl: String) throws {
+        let objects = try Self.rendered("base", kubectl: kubectl).objects
+        let policy = try #require(objects.first { $0["kind"] as? String == "NetworkPolicy" }?["spec"] as? [String: Any])
+        let template = try #require((objects.first { $0["kind"] as? String == "DaemonSet" }?["spec"] as? [String: Any])?["template"] as? [String: Any])
+        let podLabels = try #require((template["metadata"] as? [String: Any])?["labels"] as? [String: String])
+        let selected = try #require((policy["podSelector"] as? [String: Any])?["matchLabels"] as? [String: String])
+        #expect(!selected.isEmpty && selected.allSatisfy { podLabels[$0.key] == $0.value }, "\(selected) \(podLabels)")
+        #expect(policy["policyTypes"] as? [String] == ["Ingress", "Egress"] && policy["egress"] == nil)
+        let ingress = try #require(policy["ingress"] as? [[String: Any]])
+        #expect(ingress.count == 1)
+        #expect(Self.scrapingNamespace(ingress) == "monitoring", "\(ingress)")
+        let ports = try #require(ingress.first?["ports"] as? [[String: String]])
+        let containerPorts = ((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first?["ports"] as? [[String: Any]] ?? []
+        #expect(ports == [["port": "http-metrics", "protocol": "TCP"]] && containerPorts.contains { $0["name"] as? String == "http-metrics" })
+
+        // README's overlay of one's own: the base, and a patch naming the namespace.
+        let scratch = try ScratchDirectory()
+        let overlay = try scratch.make("overlay")
+        let base = String(repeating: "../", count: URL(fileURLWithPath: overlay).pathComponents.count - 1)
+            + Self.kubernetes.appendingPathComponent("base").path.dropFirst()
+        try replaceFile(URL(fileURLWithPath: overlay + "/kustomization.yaml"), with: """
+            bases:
+              - \(base)
+            patchesJson6902:
+              - path: scrapers.yaml
+                target: { group: networking.k8s.io, version: v1, kind: NetworkPolicy, name: slabwatch, namespace: slabwatch }
+
+            """)
+        try replaceFile(URL(fileURLWithPath: overlay + "/scrapers.yaml"), with: """
+            - op: replace
+              path: /spec/ingress/0/from/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name
+              value: observability
+
+            """)
+        let render = try DaemonProcess.run(kubectl, ["kustomize", overlay])
+        #expect(render.status == 0, "\(render.error)")
+        let patched = try #require(try JSONSerialization.jsonObject(with: Data(try DaemonProcess.run(Self.venvPython, [
+            "-c", "import json, sys, yaml; print(json.dumps([o for o in yaml.safe_load_all(sys.stdin) if o['kind'] == 'NetworkPolicy']))",
+        ], input: Data(render.output.utf8)).output.utf8)) as? [[String: Any]])
+        #expect(Self.scrapingNamespace((patched.first?["spec"] as? [String: Any])?["ingress"] as? [[String: Any]] ?? []) == "observability")
+    }
+
+    /// The namespace a NetworkPolicy's first ingress rule admits, by name.
+    static func scrapingNamespace(_ ingress: [[String: Any]]) -> String? {
+        let from = ingress.first?["from"] as? [[String: Any]]
+        guard from?.count == 1, let selector = from?.first?["namespaceSelector"] as? [String: Any], from?.first?["podSelector"] == nil,
+              let labels = selector["matchLabels"] as? [String: String], labels.count == 1 else { return nil }
+        return labels["kubernetes.io/metadata.name"]
     }
 
     /// The validator can fail: a misspelt field in the DaemonSet and in the PodMonitor.
