@@ -28,7 +28,9 @@ extension EndToEndTests {
     }
 
     /// Every kustomization under deploy/kubernetes.
-    static let kustomizations = ["base", "overlays/attribution", "overlays/attribution-tracefs"]
+    static let kustomizations = ["base", "overlays/attribution", "overlays/attribution-tracefs", "overlays/web-config"]
+    /// Those whose daemon runs without a Secret (web-config's has a test of its own).
+    static let withoutSecrets = kustomizations.filter { $0 != "overlays/web-config" }
 
     /// The manifest's arguments, listening on an ephemeral loopback port
     /// instead of its own: the container's network namespace is not emulated.
@@ -148,7 +150,7 @@ extension EndToEndTests {
     /// capabilities, no new privileges, a read-only root, its volumes; see
     /// KubernetesContainer): every source is up, the state is kept, and
     /// SIGTERM to its PID 1 stops it cleanly, as the kubelet stops a pod.
-    @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"), arguments: kustomizations)
+    @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"), arguments: withoutSecrets)
     func daemonReadsEverySourceAsTheManifestRunsIt(_ directory: String) throws {
         let container = try KubernetesContainer(renderedObjects: try Self.rendered(directory).objects)
         let scratch = try ScratchDirectory()
@@ -197,7 +199,7 @@ extension EndToEndTests {
 
         let scratch = try ScratchDirectory()
         let wrapper = try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
-                                            sources: [stateVolume: try scratch.make("state")])
+                                            sources: try Self.standIns(for: container, in: scratch))
         let mountinfo = try DaemonProcess.run(wrapper[0], Array(wrapper.dropFirst()) + ["/usr/bin/cat", "/proc/self/mountinfo"])
         #expect(mountinfo.status == 0, "\(mountinfo.error)")
         let writable = mountinfo.output.split(separator: "\n").compactMap { line -> String? in
@@ -207,6 +209,14 @@ extension EndToEndTests {
         }
         let theRuntimes = { (mountPoint: String) in mountPoint == "/proc" || mountPoint == "/dev" || mountPoint.hasPrefix("/dev/") }
         #expect(writable.filter { !theRuntimes($0) }.sorted() == writableVolumes.sorted(), "\(mountinfo.output)")
+    }
+
+    /// Empty directories of `scratch` standing in for the container's state
+    /// volume and for each of its Secrets.
+    static func standIns(for container: KubernetesContainer, in scratch: ScratchDirectory) throws -> [String: String] {
+        var sources = [try #require(container.volume(at: "/var/lib/slabwatch")): try scratch.make("state")]
+        for volume in container.secrets.keys { sources[volume] = try scratch.make("secret-\(volume)") }
+        return sources
     }
 
     /// Why uid 0: a non-root user cannot read /proc/slabinfo in a pod even
@@ -309,6 +319,57 @@ extension EndToEndTests {
         #expect(AttributionTesting.slabwatchInstances().isEmpty)
     }
 
+    /// The web-config overlay's container with its Secret made as README
+    /// says (the overlay's web.yml with a bcrypt hash, a certificate for the
+    /// name the PodMonitor checks, files mode 0400): a client configured as
+    /// the PodMonitor says (that CA and name, a user and password) scrapes
+    /// over TLS, one without credentials is refused, and the kubelet's probes,
+    /// as the manifest writes them, are answered without.
+    @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"))
+    func theWebConfigOverlayServesOverTLSToWhoeverLogsIn() throws {
+        let objects = try Self.rendered("overlays/web-config").objects
+        let container = try KubernetesContainer(renderedObjects: objects)
+        let podMonitor = try #require(objects.first { $0["kind"] as? String == "PodMonitor" }?["spec"] as? [String: Any])
+        let endpoint = try #require((podMonitor["podMetricsEndpoints"] as? [[String: Any]])?.first)
+        let serverName = try #require((endpoint["tlsConfig"] as? [String: Any])?["serverName"] as? String)
+        #expect(endpoint["scheme"] as? String == "https" && endpoint["basicAuth"] != nil)
+
+        let pki = try TestPKI()
+        try pki.issue("tls", subject: "/CN=\(serverName)", san: "DNS:\(serverName)")
+        let scratch = try ScratchDirectory()
+        let sources = try Self.standIns(for: container, in: scratch)
+        let secretVolume = try #require(container.volume(at: "/etc/slabwatch/web"))
+        let secret = try #require(sources[secretVolume])
+        let example = try String(contentsOf: Self.kubernetes.appendingPathComponent("overlays/web-config/web.yml"), encoding: .utf8)
+        #expect(example.contains("prometheus: REPLACE-WITH-A-BCRYPT-HASH"))
+        try replaceFile(URL(fileURLWithPath: secret + "/web.yml"),
+                        with: example.replacingOccurrences(of: "REPLACE-WITH-A-BCRYPT-HASH", with: TLSEndToEndTests.helloHash))
+        for name in ["tls.crt", "tls.key"] { try FileManager.default.copyItem(atPath: pki.path(name), toPath: secret + "/" + name) }
+        for name in ["web.yml", "tls.crt", "tls.key"] { chmod(secret + "/" + name, 0o400) }
+        let daemon = try DaemonProcess(
+            arguments: Self.loopback(container.arguments) + ["--sampler.interval", "500ms"],
+            wrapper: try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
+                                           sources: sources),
+            scheme: "https", clientOptions: ["--insecure"])  // the kubelet's probes do not verify
+
+        func scrape(_ path: String, _ options: [String]) throws -> String {
+            try DaemonProcess.run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                                                    "--resolve", "\(serverName):\(daemon.port):127.0.0.1"]
+                                  + options + ["https://\(serverName):\(daemon.port)\(path)"]).output
+        }
+        #expect(try scrape("/metrics", ["--cacert", pki.path("ca.crt"), "-u", "prometheus:hello"]) == "200")
+        #expect(try scrape("/metrics", ["--cacert", pki.path("ca.crt")]) == "401")
+        #expect(try scrape("/snapshot", ["--cacert", pki.path("ca.crt"), "-u", "prometheus:nope"]) == "401")
+        let probes = try #require(((objects.first { $0["kind"] as? String == "DaemonSet" }?["spec"] as? [String: Any])?["template"]
+            as? [String: Any]).flatMap { (($0["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first })
+        for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+            let get = try #require((probes[probe] as? [String: Any])?["httpGet"] as? [String: Any])
+            #expect(get["scheme"] as? String == "HTTPS", "\(probe)")
+            let path = try #require(get["path"] as? String)
+            #expect(try scrape(path, ["--insecure"]) == "200", "\(probe)")
+        }
+    }
+
     /// `slabwatch attribute` run in `container` with the manifest's
     /// attribution settings, `workload` running here once it traces.
     static func attribute(in container: KubernetesContainer, _ arguments: [String],
@@ -403,12 +464,11 @@ final class HandleEscape {
 
     /// Runs the program in `container`, jailed: its root holds copies of the
     /// program and of setpriv with its libraries, and its volumes; the state
-    /// volume is the stand-in directory.
+    /// volume is the stand-in directory beside the secret.
     func run(in container: KubernetesContainer) throws -> DaemonProcess.RunResult {
-        let stateVolume = try #require(container.volume(at: "/var/lib/slabwatch"))
         let setprivLibraries = try KubernetesContainer.libraries(of: "/usr/bin/setpriv")
-        let wrapper = try container.wrapper(image: .files([program, "/usr/bin/setpriv"] + setprivLibraries),
-                                            root: try scratch.make("jail"), sources: [stateVolume: try scratch.make("state")])
+        let wrapper = try container.wrapper(image: .files([program, "/usr/bin/setpriv"] + setprivLibraries), root: try scratch.make("jail"),
+                                            sources: try EndToEndTests.standIns(for: container, in: scratch))
         return try DaemonProcess.run(wrapper[0], Array(wrapper.dropFirst()) + [program, "/var/lib/slabwatch", try secretFromFileSystemRoot()])
     }
 
