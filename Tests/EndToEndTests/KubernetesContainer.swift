@@ -7,8 +7,8 @@ import TestSupport
 /// (containerd with runc) runs it, with this machine's tools: `unshare` for a
 /// mount and PID namespace of its own, a tmpfs root holding the image, the
 /// runtime's own /proc (its read-only paths) and a read-only sysfs at /sys,
-/// the pod's volumes bind-mounted where its volumeMounts say (read-only, and
-/// recursively so, as they say), the root remounted read-only for
+/// the pod's volumes bind-mounted where its volumeMounts say (`readOnly` at
+/// their own mount only, as runc does), the root remounted read-only for
 /// `readOnlyRootFilesystem`, then `chroot` and `setpriv`: the user and group,
 /// the capability set the runtime computes from its defaults and the
 /// manifest's `add` and `drop`, and no_new_privs for
@@ -18,7 +18,8 @@ import TestSupport
 /// tested: the seccomp profile (RuntimeDefault; the tests rely on the
 /// kernel's own capability checks, which hold under any profile), the
 /// network namespace (callers listen on loopback instead), cgroups and the
-/// cgroup namespace, AppArmor.
+/// cgroup namespace, AppArmor, `recursiveReadOnly` (no manifest here uses it;
+/// taken as absent, the tests would find a writable submount).
 struct KubernetesContainer {
     /// containerd's default capability set (Docker's), which `drop` and `add` change.
     static let runtimeDefaultCapabilities: Set<String> = [
@@ -51,8 +52,6 @@ struct KubernetesContainer {
         let volume: String
         let mountPath: String
         let readOnly: Bool
-        /// `recursiveReadOnly: Enabled` or `IfPossible` (this kernel supports it).
-        let recursive: Bool
     }
 
     let uid: Int
@@ -86,8 +85,7 @@ struct KubernetesContainer {
         arguments = (container["args"] as? [String] ?? []).flatMap(Self.separated)
         volumeMounts = (container["volumeMounts"] as? [[String: Any]] ?? []).map {
             VolumeMount(volume: $0["name"] as? String ?? "", mountPath: $0["mountPath"] as? String ?? "",
-                        readOnly: $0["readOnly"] as? Bool ?? false,
-                        recursive: ["Enabled", "IfPossible"].contains($0["recursiveReadOnly"] as? String ?? ""))
+                        readOnly: $0["readOnly"] as? Bool ?? false)
         }
         var hostPaths: [String: String] = [:], secrets: [String: String] = [:]
         for volume in podSpec["volumes"] as? [[String: Any]] ?? [] {
@@ -146,14 +144,9 @@ struct KubernetesContainer {
                                       "volume \(mount.volume) (a Secret) needs a directory to stand in for it")
             let target = "\"$root\"" + Self.quoted(mount.mountPath)
             script += ["mkdir -p \(target)", "mount --rbind \(Self.quoted(source)) \(target)"]
-            // runc remounts only the volume's own mount read-only unless asked
-            // for recursion (mount_setattr with AT_RECURSIVE): its submounts
-            // keep their own flags, as here.
-            if mount.readOnly {
-                script.append(mount.recursive
-                    ? "findmnt -R -n -r -o TARGET \(target) | while read -r m; do mount -o remount,bind,ro \"$m\"; done"
-                    : "mount -o remount,bind,ro \(target)")
-            }
+            // runc remounts only the volume's own mount read-only: its
+            // submounts keep their own flags, as here.
+            if mount.readOnly { script.append("mount -o remount,bind,ro \(target)") }
         }
         if readOnlyRoot { script.append("mount -o remount,ro \"$root\"") }
         let bounding = (["-all"] + capabilities.sorted().map { "+" + $0.lowercased() }).joined(separator: ",")

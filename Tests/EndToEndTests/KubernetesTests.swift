@@ -157,18 +157,19 @@ extension EndToEndTests {
         @Test(.enabled(if: getuid() == 0, "sets a uid, mounts and namespaces"), arguments: withoutSecrets)
         func daemonReadsEverySourceAsTheManifestRunsIt(_ directory: String) throws {
             let container = try KubernetesContainer(renderedObjects: try Self.rendered(directory).objects)
+            // What the manifests may grant at most: what a BPF attribution session needs.
+            #expect(container.capabilities.isSubset(of: ["BPF", "PERFMON", "SYSLOG"]), "\(container.capabilities)")
             let scratch = try ScratchDirectory()
             let stateVolume = try #require(container.volume(at: "/var/lib/slabwatch"))
             let daemon = try DaemonProcess(
                 arguments: Self.loopback(container.arguments) + ["--sampler.interval", "500ms"],
                 wrapper: try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"),
                                                sources: [stateVolume: try scratch.make("state")]))
-            // What the manifests may grant at most: what a BPF attribution session needs.
-            #expect(container.capabilities.isSubset(of: ["BPF", "PERFMON", "SYSLOG"]), "\(container.capabilities)")
             let pid = try #require(try KubernetesContainer.containerProcess(of: daemon.pid))
             let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
             #expect(status.contains("CapEff:\t\(container.capabilityMask)\n") && status.contains("CapBnd:\t\(container.capabilityMask)\n"), "\(status)")
-            #expect(status.contains("NoNewPrivs:\t1") && status.contains("Uid:\t0\t0\t0\t0"))
+            let uid = container.uid
+            #expect(status.contains("NoNewPrivs:\t1") && status.contains("Uid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)\n"))
             let mounts = try String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8)
             let root = try #require(mounts.split(separator: "\n").first { $0.split(separator: " ")[4] == "/" })
             #expect(root.split(separator: " ")[5].hasPrefix("ro"), "\(root)")
