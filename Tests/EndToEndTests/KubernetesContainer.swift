@@ -218,7 +218,7 @@ struct KubernetesContainer {
         }
     }
 
-    /// `--key=value` as two arguments, the way the tests' helpers look for flags.
+    /// `--key=value` as two arguments, as DaemonProcess looks for flags.
     private static func separated(_ argument: String) -> [String] {
         guard argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") else { return [argument] }
         return [String(argument[..<equals]), String(argument[argument.index(after: equals)...])]
