@@ -486,11 +486,16 @@ final class HandleEscape {
         return fileSystem.root == "/" ? String(inMount) : String(fileSystem.root.dropFirst()) + "/" + inMount
     }
 
+    /// clang or cc on PATH, or the Swift toolchain's clang beside the real `swift` (as scripts/bpf.sh finds it).
     private static func compiler() -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
         for name in ["clang", "cc"] {
-            for directory in path.split(separator: ":") where access("\(directory)/\(name)", X_OK) == 0 { return "\(directory)/\(name)" }
+            if let directory = directories.first(where: { access("\($0)/\(name)", X_OK) == 0 }) { return "\(directory)/\(name)" }
         }
-        return nil
+        guard let directory = directories.first(where: { access("\($0)/swift", X_OK) == 0 }),
+              let swift = realpath("\(directory)/swift", nil) else { return nil }
+        defer { free(swift) }
+        let clang = (String(cString: swift) as NSString).deletingLastPathComponent + "/clang"
+        return access(clang, X_OK) == 0 ? clang : nil
     }
 }
