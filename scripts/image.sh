@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds slabwatch's OCI image from scratch, pulling nothing: the binary of
 # scripts/build-static.sh, the shared libraries it links (as ldd resolves them
-# here, with the dynamic loader), and libssl/libcrypto/libcrypt, which it
-# dlopens only for TLS and basic auth. No shell, no package manager, no
-# /etc/passwd: the user is numeric (0:0, with one capability in the DaemonSet;
-# README, "Running on Kubernetes").
+# here, with the dynamic loader), libssl/libcrypto/libcrypt, which it dlopens
+# only for TLS and basic auth, and libbpf (with libelf), which it dlopens when a
+# BPF attribution session starts. No shell, no package manager, no
+# /etc/passwd: the user is numeric (0:0; README, "Running on Kubernetes").
 # Usage: scripts/image.sh [OUT]  writes OUT (default .build-image/slabwatch.oci.tar),
 # an oci-archive for `podman load`, `skopeo copy` or a registry push. Uses
 # Debian's buildah as root, with storage of its own under .build-image, removed
@@ -34,15 +34,15 @@ trap cleanup EXIT
 rootfs=$work/rootfs
 install -D -m 0755 "$binary" "$rootfs/usr/bin/slabwatch"
 libraries=$(ldd "$binary" | awk '/=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }')
-for lib in $(ldconfig -p | awk '/(libssl\.so\.3|libcrypto\.so\.3|libcrypt\.so\.1) \(libc6,x86-64\)/ { print $NF }'); do
+for lib in $(ldconfig -p | awk '/(libssl\.so\.3|libcrypto\.so\.3|libcrypt\.so\.1|libbpf\.so\.1) \(libc6,x86-64\)/ { print $NF }'); do
   libraries+=$'\n'$lib
   libraries+=$'\n'$(ldd "$lib" | awk '/=> \// { print $3 }')
 done
 for lib in $(sort -u <<<"$libraries"); do
   install -D -m "$(stat -c %a "$(realpath "$lib")")" "$(realpath "$lib")" "$rootfs$lib"  # ld.so must stay executable
 done
-# Mount points the DaemonSet fills: the host's /proc and /sys, the state directory.
-mkdir -p "$rootfs/host/proc" "$rootfs/host/sys" "$rootfs/var/lib/slabwatch" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp"
+# Mount points: the runtime's /proc and /sys, the DaemonSet's state directory.
+mkdir -p "$rootfs/var/lib/slabwatch" "$rootfs/proc" "$rootfs/sys" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 
 container=$(buildah "${store[@]}" from scratch)
@@ -50,7 +50,7 @@ buildah "${store[@]}" copy "$container" "$rootfs" / >/dev/null
 buildah "${store[@]}" config \
   --user 0:0 \
   --entrypoint '["/usr/bin/slabwatch"]' \
-  --cmd '["--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--state.directory=/var/lib/slabwatch"]' \
+  --cmd '["--state.directory=/var/lib/slabwatch"]' \
   --port 10077/tcp \
   --label org.opencontainers.image.title=slabwatch \
   --label org.opencontainers.image.version="$version" \

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the OCI image (scripts/image.sh), unpacks it, checks what it holds,
 # and proves it runs on nothing but its own files: its entrypoint and command,
-# chrooted into its root filesystem (read-only), with the host's /proc and /sys
-# mounted where the DaemonSet mounts them, in a mount namespace of its own
+# chrooted into its root filesystem (read-only), with /proc and a read-only
+# /sys mounted as a container runtime mounts them, in a mount namespace of its own
 # (podman's crun cannot set rlimits in some sandboxes; a chroot needs nothing).
 # Scrapes it on loopback and stops it. Run as root.
 set -euo pipefail
@@ -47,8 +47,8 @@ echo "image holds $(grep -c . <<<"$files") files, $(du -sh "$tmp/rootfs" | cut -
 unexpected=$(grep -vE '^\./usr/bin/slabwatch$|^\./(usr/)?lib(64)?/.*\.so(\.[0-9]+)*$' <<<"$files" || true)
 [ -z "$unexpected" ] || { echo "unexpected files in the image: $unexpected"; exit 1; }
 
-# What TLS and basic auth dlopen resolves inside the image alone (no ld.so.cache there).
-for lib in libssl.so.3 libcrypt.so.1; do
+# What TLS, basic auth and a BPF session dlopen resolves inside the image alone (no ld.so.cache there).
+for lib in libssl.so.3 libcrypt.so.1 libbpf.so.1; do
   resolved=$(chroot "$tmp/rootfs" /lib64/ld-linux-x86-64.so.2 --list "/lib/x86_64-linux-gnu/$lib" 2>&1) \
     && ! grep -q 'not found' <<<"$resolved" || { echo "$lib does not load in the image: $resolved"; exit 1; }
 done
@@ -59,7 +59,7 @@ root=$tmp/rootfs
 unshare --mount --propagation private /bin/sh -c '
   root=$1; shift
   mount --bind "$root" "$root" && mount -o remount,bind,ro "$root"
-  mount --bind /proc "$root/proc" && mount --bind /proc "$root/host/proc" && mount --bind /sys "$root/host/sys"
+  mount --bind /proc "$root/proc" && mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
   mount -t tmpfs -o size=16m slabwatch-state "$root/var/lib/slabwatch"
   exec chroot "$root" "$@"' sh "$root" "${argv[@]}" --web.listen-address 127.0.0.1:0 2>"$tmp/log" &
 pid=$!
@@ -75,7 +75,20 @@ for want in 'slabwatch_source_up{source="slabinfo"} 1' 'slabwatch_source_up{sour
             'slabwatch_state_enabled 1' "slabwatch_build_info{version=\"$version\"} 1"; do
   grep -qF "$want" <<<"$metrics" || { echo "the image's daemon lacks: $want"; cat "$tmp/log"; exit 1; }
 done
-echo "image runs chrooted: $(grep -c '^slabwatch_slab_memory_bytes' <<<"$metrics") caches from the host's /proc, state kept, port $port"
+echo "image runs chrooted: $(grep -c '^slabwatch_slab_memory_bytes' <<<"$metrics") caches from its /proc, state kept, port $port"
 kill "$pid"; wait "$pid" || true; pid=
 grep -q 'msg=stopped' "$tmp/log" || { echo "no clean stop:"; cat "$tmp/log"; exit 1; }
+
+# A BPF attribution session, as the attribution overlay runs one, from the
+# image alone: libbpf is loaded from it, and the program from the binary.
+if [ -e /sys/kernel/btf/vmlinux ]; then
+  session=$(unshare --mount --propagation private /bin/sh -c '
+    root=$1; shift
+    mount --bind "$root" "$root" && mount -o remount,bind,ro "$root"
+    mount --bind /proc "$root/proc" && mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
+    exec chroot "$root" /usr/bin/slabwatch attribute dentry --source bpf --duration 1s --json' sh "$root" 2>&1) \
+    && grep -q '"source":"bpf"' <<<"$session" \
+    || { echo "no BPF session from the image: $session"; exit 1; }
+  echo "image runs a BPF attribution session"
+fi
 echo "test-image.sh: the image runs on its own files"

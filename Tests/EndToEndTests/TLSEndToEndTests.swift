@@ -241,7 +241,7 @@ final class TestPKI {
         return result.error.split(separator: "\n").first { $0.contains("subject:") }.map(String.init) ?? ""
     }
 
-    private func issue(_ name: String, subject: String, san: String) throws {
+    func issue(_ name: String, subject: String, san: String) throws {
         try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("\(name).key"),
                      "-out", path("\(name).csr"), "-subj", subject])
         try write("\(name).ext", "subjectAltName=\(san)\n")
