@@ -11,7 +11,8 @@ import Synchronization
 /// read it) the session is two reads of it, with no tracing, and runs even
 /// without `attribution.enabled`; otherwise a BPF session (a tracefs one
 /// where BPF cannot run, and the result says why), only with it.
-/// Failures are logged once per kind and never stop the daemon.
+/// Failures are logged once per kind and never stop the daemon; a session
+/// that could not remove what it set up in the kernel is logged every time.
 final class AttributionScheduler: Sendable {
     private struct State {
         var settings: AttributionSettings
@@ -77,15 +78,20 @@ final class AttributionScheduler: Sendable {
             }
             do {
                 let cancelled = { self.state.withLock { $0.stopping } }
-                let result = allocInfo
-                    ? try AttributionSession.allocInfo(cache: slab, procfs: procfs, seconds: settings.durationSeconds, cancelled: cancelled)
+                let outcome = allocInfo
+                    ? .init(attribution: try AttributionSession.allocInfo(cache: slab, procfs: procfs, seconds: settings.durationSeconds,
+                                                                          cancelled: cancelled))
                     : try AttributionSession.run(cache: slab, settings: settings, say: { [logger] in logger.notice("\($0)") },
                                                  cancelled: cancelled)
+                let result = outcome.attribution
                 logger.info("attribution session finished", metadata: [
                     "slab": "\(slab)", "source": "\(result.source.rawValue)", "events": "\(result.events)", "dropped": "\(result.dropped)",
                     "call_site": "\(result.callSites.first?.symbol ?? "-")",
                 ])
                 if let fallback = result.fallback { logger.notice("\(fallback)", metadata: ["slab": "\(slab)"]) }
+                if let failure = outcome.cleanupFailure {
+                    logger.error("attribution session left tracing behind", metadata: ["slab": "\(slab)", "error": "\(failure)"])
+                }
                 attach(result)
             } catch {
                 let kind = "\(error)"
