@@ -5,8 +5,8 @@ import SlabWatchCore
 /// `slabwatch attribute CACHE`: one bounded session (BPF, else tracefs),
 /// printed as a table or JSON. Exit codes: 1 the session's tracefs instance
 /// could not be removed (after the result is printed), 2 unknown cache or bad
-/// flag, 4 no way to trace (no tracefs; `--source bpf` where BPF cannot
-/// run), 5 not permitted (tracefs needs root; BPF needs CAP_BPF and CAP_PERFMON).
+/// flag, 4 no way to trace (no tracefs; a forced `--source` that cannot run
+/// here), 5 not permitted (tracefs needs root; BPF needs CAP_BPF and CAP_PERFMON).
 enum Attribute {
     nonisolated(unsafe) static var interrupted: sig_atomic_t = 0
 
@@ -28,6 +28,9 @@ enum Attribute {
                 SlabWatchCommand.fail(.badConfiguration, "--source: '\(text)' is not one of \(AttributionSettings.Source.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             settings.source = source
+            if command.flags.contains("stream") && source != .trace && source != .auto {
+                SlabWatchCommand.fail(.badConfiguration, "--stream is --source trace: it cannot go with --source \(text)")
+            }
         }
         guard cacheExists(cache, sysfs: configuration.sampler.paths.sysfs, procfs: configuration.sampler.paths.procfs) else {
             SlabWatchCommand.fail(.badConfiguration, "no slab cache named '\(cache)' (see /sys/kernel/slab or slabwatch top)")

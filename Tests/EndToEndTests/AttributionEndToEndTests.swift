@@ -340,6 +340,27 @@ extension EndToEndTests {
         #expect(badDuration.status == 2)
     }
 
+    /// `--source hist` runs a hist trigger or nothing: on a kernel without
+    /// them (this one) it is exit 4 and one line, never a silent stream.
+    @Test func forcedHistRunsOnlyWhereTheKernelHasHistTriggers() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
+        let histTriggers = access("\(AttributionTesting.tracing)/events/kmem/kmem_cache_alloc/hist", F_OK) == 0
+        let forced = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "hist", "--duration", "500ms", "--json"])
+        if histTriggers {
+            #expect(forced.status == 0 && forced.output.contains("\"source\":\"hist\""), "\(forced.output)\n\(forced.error)")
+        } else {
+            #expect(forced.status == 4 && forced.output.isEmpty, "\(forced.output)")
+            #expect(forced.error == "slabwatch: --source hist: this kernel has no hist triggers (CONFIG_HIST_TRIGGERS)\n", "\(forced.error)")
+        }
+        let unprivileged = try DaemonProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                                     DaemonProcess.binary.path, "attribute", "dentry", "--source", "hist", "--duration", "1s"])
+        #expect(unprivileged.status == 5 && unprivileged.error.split(separator: "\n").count == 1, "\(unprivileged.error)")
+        let both = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "hist", "--stream"])
+        #expect(both.status == 2 && both.error.contains("--stream is --source trace"), "\(both.error)")
+        #expect(AttributionTesting.slabwatchInstances().isEmpty)
+    }
+
     /// The daemon with `attribution.enabled`: the finding that opens on
     /// shmem_inode_cache gets its attribution, the sentence names the call
     /// site, and an `attributed` alert carries it.

@@ -90,14 +90,16 @@ public enum AttributionSession: Sendable {
         }
     }
 
-    /// Runs a session by the best path `settings.source` allows: BPF, else
-    /// (saying why in the result's `fallback`) tracefs. `cancelled` is polled
-    /// while it runs (SIGINT, daemon stop). Where the kernel has hist triggers
-    /// and neither `stream` nor `source: trace` asks for the event stream,
-    /// the kernel aggregates allocations by call site itself (gross, not net).
+    /// Runs a session by the best path `settings.source` allows: BPF, else a
+    /// hist trigger, else the tracefs stream (saying in the result's
+    /// `fallback` why the better paths did not run). A forced source that
+    /// cannot run throws (`unavailable`, or `permission`). `cancelled` is
+    /// polled while it runs (SIGINT, daemon stop). `stream` (or `source:
+    /// trace`) asks for the event stream, whose net bytes need the frees a
+    /// hist trigger cannot match.
     public static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
                            cancelled: () -> Bool = { false }, stream: Bool = false) throws(Tracefs.Failure) -> Outcome {
-        let stream = stream || settings.source == .trace
+        let stream = settings.source == .trace || (settings.source == .auto && stream)
         var fallback: [String] = []
         if settings.source == .bpf || (settings.source == .auto && !stream) {
             do {
@@ -112,12 +114,18 @@ public enum AttributionSession: Sendable {
         if !stale.removed.isEmpty { say("removed tracefs instances left by slabwatch processes that are gone: \(stale.removed.joined(separator: ", "))") }
         for failure in stale.failures { say(failure) }
         let hist = !stream && tracefs.hasHistTriggers
+        if !stream && !hist {
+            if settings.source == .hist { throw .unavailable("--source hist: \(noHistTriggers)") }
+            fallback.append("hist unavailable: \(noHistTriggers)")
+        }
         var outcome = try traced(cache: cache, in: tracefs, settings: settings, cancelled: cancelled, hist: hist)
-        if !fallback.isEmpty {
+        if !fallback.isEmpty, settings.source == .auto {
             outcome.attribution.fallback = (fallback + ["traced with \(hist ? "a tracefs hist trigger" : "tracefs")"]).joined(separator: "; ")
         }
         return outcome
     }
+
+    static let noHistTriggers = "this kernel has no hist triggers (CONFIG_HIST_TRIGGERS)"
 
     /// A session in a private instance of `tracefs`, removed however the session ends.
     static func traced(cache: String, in tracefs: Tracefs, settings: AttributionSettings,
