@@ -401,6 +401,31 @@ extension EndToEndTests {
         #expect(AttributionTesting.slabwatchInstances().isEmpty)
     }
 
+    /// Two findings that open close together (tmpfs files with 400-byte
+    /// xattrs grow shmem_inode_cache and kmalloc-cg-512): the second opens
+    /// while the first one's session runs, waits, and is attributed when it
+    /// ends — to the xattr's own allocation.
+    @Test func aFindingThatOpensDuringASessionIsAttributedAfterIt() throws {
+        let fs = try AttributionTesting.Tmpfs()
+        let detector = ["--detector.windows", "20s", "--detector.min-growth-bytes", "8MiB", "--detector.min-driver-change", "5000",
+                        "--detector.open-after", "2", "--alerts.journal-socket", "/nonexistent/journal-socket"]
+        // Sessions long enough that the second finding opens during the first.
+        let daemon = try DaemonProcess(arguments: ["--sampler.interval", "250ms", "--attribution.enabled", "true",
+                                                   "--attribution.duration", "5s"] + detector)
+        usleep(2_000_000)  // a quiet baseline
+        let directory = URL(fileURLWithPath: fs.path)
+        let writer = Thread { Self.createFilesWithXattrs(directory, count: 100_000, perSecond: 4000) }
+        writer.start()
+        defer { while writer.isExecuting { usleep(100_000) } }
+        try daemon.waitFor("both findings attributed", timeout: 120) {
+            try ["shmem_inode_cache", "kmalloc-cg-512"].allSatisfy { try Self.detectorFinding(daemon, $0)?["attribution"] is [String: Any] }
+        }
+        let xattr = try #require(try Self.detectorFinding(daemon, "kmalloc-cg-512")?["attribution"] as? [String: Any])
+        let sites = try #require(xattr["call_sites"] as? [[String: Any]])
+        #expect(sites.contains { ($0["function"] as? String)?.hasPrefix("simple_xattr_alloc+") == true }, "\(sites)")
+        #expect(daemon.terminate().status == 0)
+    }
+
     /// A kernel with /proc/allocinfo (a fake procfs here: this one has none):
     /// the daemon attributes without tracing, and without attribution.enabled.
     @Test func daemonReadsAllocInfoWhereTheKernelHasIt() throws {
