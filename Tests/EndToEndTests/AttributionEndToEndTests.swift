@@ -138,9 +138,14 @@ enum AttributionTesting {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(tracing)/instances")) ?? []).filter { $0.hasPrefix("slabwatch-") }
     }
 
-    /// Starts `slabwatch attribute`, runs `workload` while it traces, returns its result.
+    /// Starts `slabwatch attribute`, runs `workload` once its session traces
+    /// (its tracefs instance is there, or its BPF programs are attached),
+    /// returns its result.
     static func attribute(_ arguments: [String], started: (Int32) -> Void = { _ in },
                           whileRunning workload: () -> Void) throws -> DaemonProcess.RunResult {
+        // A session's own tracefs is seen by no one: the test looks through a mount of its own.
+        let tracefs = try TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
         let process = Process()
         process.executableURL = DaemonProcess.binary
         process.arguments = ["attribute"] + arguments
@@ -148,9 +153,16 @@ enum AttributionTesting {
         process.standardOutput = output
         process.standardError = error
         try process.run()
-        started(process.processIdentifier)
-        let deadline = Date().addingTimeInterval(10)
-        while slabwatchInstances().isEmpty && bpfLinks(process.processIdentifier) < 3 && Date() < deadline { usleep(20_000) }
+        let pid = process.processIdentifier
+        started(pid)
+        let deadline = Date().addingTimeInterval(20)  // only a session that never starts takes this long
+        while !slabwatchInstances().contains(where: { $0.hasPrefix("slabwatch-\(pid)-") }) && bpfLinks(pid) < 3 && process.isRunning {
+            guard Date() < deadline else {
+                process.terminate()
+                throw DaemonProcess.Failure(message: "the session of process \(pid) did not start tracing")
+            }
+            usleep(20_000)
+        }
         usleep(300_000)  // events enabled after the instance appears (the last link after the third)
         workload()
         let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
@@ -365,6 +377,8 @@ extension EndToEndTests {
     /// shmem_inode_cache gets its attribution, the sentence names the call
     /// site, and an `attributed` alert carries it.
     @Test func daemonAttributesAFindingItOpens() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)  // to see that no instance is left
+        defer { withExtendedLifetime(tracefs) {} }
         let fs = try AttributionTesting.Tmpfs()
         let detector = ["--detector.windows", "20s", "--detector.min-growth-bytes", "8MiB", "--detector.min-driver-change", "5000",
                         "--detector.open-after", "2", "--alerts.journal-socket", "/nonexistent/journal-socket"]
