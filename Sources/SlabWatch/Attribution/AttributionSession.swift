@@ -145,9 +145,7 @@ public enum AttributionSession: Sendable {
         let cleanupFailure = instance.remove()
         switch result {
         case .success(let attribution): return Outcome(attribution: attribution, cleanupFailure: cleanupFailure)
-        case .failure(let error):
-            guard let cleanupFailure else { throw error }
-            throw .failed("\(error); \(cleanupFailure)")
+        case .failure(let error): throw cleanupFailure.map(error.adding) ?? error
         }
     }
 

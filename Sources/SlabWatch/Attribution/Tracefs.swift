@@ -13,10 +13,10 @@ import Synchronization
 /// (`fsopen`, `fsmount`; Linux 5.2): attached nowhere, in no mount table,
 /// seen by no other process, and gone when its descriptor closes — when the
 /// session ends, and when the process dies however it dies (SIGKILL too).
-/// Closed when released; not to be shared between sessions.
+/// The descriptor closes when the value is released.
 public final class Tracefs: Sendable {
     /// Where it is, for messages: a path, or "tracefs (this session's own mount)".
-    public let root: String
+    let root: String
     /// On tracefs's root directory.
     let descriptor: Int32
 
@@ -30,6 +30,15 @@ public final class Tracefs: Sendable {
         public var description: String {
             switch self {
             case .unavailable(let why), .permission(let why), .failed(let why): why
+            }
+        }
+
+        /// The same failure (and exit code), with what else went wrong after it.
+        func adding(_ more: String) -> Failure {
+            switch self {
+            case .unavailable(let why): .unavailable("\(why); \(more)")
+            case .permission(let why): .permission("\(why); \(more)")
+            case .failed(let why): .failed("\(why); \(more)")
             }
         }
     }
@@ -46,7 +55,7 @@ public final class Tracefs: Sendable {
     /// tracefs where it is mounted (checked with the effective credentials,
     /// so the capabilities of the attribution drop-in count); else a mount
     /// of the session's own, which needs CAP_SYS_ADMIN.
-    public static func acquire() throws(Failure) -> Tracefs {
+    static func acquire() throws(Failure) -> Tracefs {
         for root in candidates {
             if faccessat(AT_FDCWD, root + "/instances", F_OK, AT_EACCESS) == 0 {
                 let descriptor = open(root, O_DIRECTORY | O_RDONLY | O_CLOEXEC)
@@ -136,8 +145,7 @@ final class TraceInstance {
             let instance = TraceInstance(tracefs: tracefs, name: "slabwatch-\(getpid())-\(number)")
             if mkdirat(tracefs.descriptor, instance.relative, 0o700) == 0 {
                 do { try instance.stopWhenThisProcessEnds() } catch {
-                    let left = instance.remove()
-                    throw .failed("\(error)" + (left.map { "; \($0)" } ?? ""))
+                    throw instance.remove().map(error.adding) ?? error
                 }
                 return instance
             }
