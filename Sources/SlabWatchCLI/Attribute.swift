@@ -3,9 +3,10 @@ import SlabWatch
 import SlabWatchCore
 
 /// `slabwatch attribute CACHE`: one bounded session (BPF, else tracefs),
-/// printed as a table or JSON. Exit codes: 2 unknown cache or bad flag, 4 no
-/// way to trace (no tracefs; `--source bpf` where BPF cannot run), 5 not
-/// permitted (tracefs needs root; BPF needs CAP_BPF and CAP_PERFMON).
+/// printed as a table or JSON. Exit codes: 1 the session's tracefs instance
+/// could not be removed (after the result is printed), 2 unknown cache or bad
+/// flag, 4 no way to trace (no tracefs; a forced `--source` that cannot run
+/// here), 5 not permitted (tracefs needs root; BPF needs CAP_BPF and CAP_PERFMON).
 enum Attribute {
     nonisolated(unsafe) static var interrupted: sig_atomic_t = 0
 
@@ -27,6 +28,9 @@ enum Attribute {
                 SlabWatchCommand.fail(.badConfiguration, "--source: '\(text)' is not one of \(AttributionSettings.Source.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             settings.source = source
+            if command.flags.contains("stream") && source != .trace && source != .auto {
+                SlabWatchCommand.fail(.badConfiguration, "--stream is --source trace: it cannot go with --source \(text)")
+            }
         }
         guard cacheExists(cache, sysfs: configuration.sampler.paths.sysfs, procfs: configuration.sampler.paths.procfs) else {
             SlabWatchCommand.fail(.badConfiguration, "no slab cache named '\(cache)' (see /sys/kernel/slab or slabwatch top)")
@@ -40,14 +44,14 @@ enum Attribute {
             sigaddset(&handled, signalNumber)
         }
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
-        let result: Attribution
+        let outcome: AttributionSession.Outcome
         do {
             if command.flags.contains("allocinfo") {
-                result = try AttributionSession.allocInfo(cache: cache, procfs: configuration.sampler.paths.procfs,
-                                                          seconds: settings.durationSeconds, cancelled: { interrupted != 0 })
+                outcome = .init(attribution: try AttributionSession.allocInfo(cache: cache, procfs: configuration.sampler.paths.procfs,
+                                                                              seconds: settings.durationSeconds, cancelled: { interrupted != 0 }))
             } else {
-                result = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) },
-                                                    cancelled: { interrupted != 0 }, stream: command.flags.contains("stream"))
+                outcome = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) },
+                                                     cancelled: { interrupted != 0 }, stream: command.flags.contains("stream"))
             }
         } catch {
             switch error {
@@ -57,11 +61,13 @@ enum Attribute {
             }
         }
         if command.flags.contains("json") {
-            let bytes = AttributionRenderer.json(result)
+            let bytes = AttributionRenderer.json(outcome.attribution)
             _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
         } else {
-            print(AttributionRenderer.text(result), terminator: "")
+            print(AttributionRenderer.text(outcome.attribution), terminator: "")
         }
+        // What the session found stands; what it left in the kernel fails the command.
+        if let failure = outcome.cleanupFailure { SlabWatchCommand.fail(.runtimeFailure, failure) }
         exit(ExitStatus.success.rawValue)
     }
 

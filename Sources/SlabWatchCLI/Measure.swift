@@ -356,9 +356,10 @@ struct AttributionRun {
         let result = self.result
         DispatchQueue.global().async {
             do {
-                let attribution = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) },
-                                                             cancelled: { Measure.commandExited.load(ordering: .relaxed) })
-                result.attribution.withLock { $0 = attribution }
+                let outcome = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) },
+                                                         cancelled: { Measure.commandExited.load(ordering: .relaxed) })
+                result.attribution.withLock { $0 = outcome.attribution }
+                if let failure = outcome.cleanupFailure { printError("--attribute \(cache): \(failure)") }
             } catch {
                 printError("--attribute \(cache): \(error)")
             }

@@ -186,7 +186,7 @@ enum SlabWatchCommand {
             let bytes = SnapshotRenderer.renderFindings(outcome.findings)
             _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
         } else {
-            print(Timeline.summary(outcome))
+            print(Timeline.summary(outcome), terminator: "")
         }
     }
 

@@ -1,22 +1,25 @@
 import SlabWatch
 import SlabWatchCore
 
-/// How `slabwatch replay` tells people what happened, one line per transition.
+/// How `slabwatch replay` tells people what happened, one line per
+/// transition. A recording is anyone's files: its cache names reach the
+/// terminal only through `TerminalText`.
 enum Timeline {
     static func line(_ event: GrowthDetector.Event) -> String {
         let f = event.finding
         let when = RFC3339.format(unixMilliseconds: event.timestampMilliseconds)
         let kind = event.kind.rawValue.padded(12)
-        return "\(when)  \(kind) \(f.severity.rawValue.padded(8)) \(f.classification.rawValue.padded(15)) \(f.message)"
+        return TerminalText.printable("\(when)  \(kind) \(f.severity.rawValue.padded(8)) \(f.classification.rawValue.padded(15)) \(f.message)")
     }
 
+    /// Lines, each ending in a newline.
     static func summary(_ outcome: SlabWatch.Replay.Outcome) -> String {
-        var text = "\(outcome.samplesUsed) samples replayed, \(outcome.skipped.count) skipped; "
         let open = outcome.findings.filter { $0.state == .open }.count
-        text += "\(outcome.findings.count) findings (\(open) still open)"
+        var lines = ["\(outcome.samplesUsed) samples replayed, \(outcome.skipped.count) skipped; "
+                     + "\(outcome.findings.count) findings (\(open) still open)"]
         for finding in outcome.findings {
-            text += "\n  [\(finding.state.rawValue), \(finding.severity.rawValue), \(finding.phase.rawValue), \(finding.classification.rawValue)] \(finding.message)"
+            lines.append("  [\(finding.state.rawValue), \(finding.severity.rawValue), \(finding.phase.rawValue), \(finding.classification.rawValue)] \(finding.message)")
         }
-        return text
+        return TerminalText.printable(lines: lines)
     }
 }

@@ -52,6 +52,82 @@ enum AttributionTesting {
         }
     }
 
+    /// A mount namespace of the test's own where tracefs is not mounted (as
+    /// on a machine that never mounted it), held by a sleeping process, so
+    /// that what a session mounts in it stays to be seen after the session
+    /// ends. The host's mounts are not touched; the namespace goes with its holder.
+    final class NamespaceWithoutTracefs {
+        let holder = Process()
+
+        init() throws {
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            // (sleep: a bound for a test that hangs; the holder is stopped when released.)
+            holder.arguments = ["--mount", "--propagation", "private", "sh", "-c",
+                                "umount -l \(tracing) 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; exec sleep 900"]
+            try holder.run()
+            let deadline = Date().addingTimeInterval(10)
+            while (try? String(contentsOfFile: "/proc/\(holder.processIdentifier)/comm", encoding: .utf8)) != "sleep\n" {
+                guard Date() < deadline, holder.isRunning else { throw DaemonProcess.Failure(message: "the namespace's holder did not start") }
+                usleep(10_000)
+            }
+        }
+
+        deinit {
+            holder.terminate()
+            holder.waitUntilExit()
+        }
+
+        /// The namespace's tracefs mounts, as its mount table lists them.
+        func tracefsMounts() throws -> [String] {
+            try String(contentsOfFile: "/proc/\(holder.processIdentifier)/mountinfo", encoding: .utf8)
+                .split(separator: "\n").filter { $0.contains(" - tracefs ") }.map(String.init)
+        }
+
+        /// `slabwatch attribute` started in the namespace (nsenter execs it: the pid is the session's).
+        func attribute(_ arguments: [String]) throws -> Session {
+            try Session(executable: "/usr/bin/nsenter",
+                        ["--target", "\(holder.processIdentifier)", "--mount", "--", DaemonProcess.binary.path, "attribute"] + arguments)
+        }
+    }
+
+    /// A process whose output is read when it has exited.
+    final class Session {
+        let process = Process()
+        private let output = Pipe(), error = Pipe()
+
+        init(executable: String = DaemonProcess.binary.path, _ arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            process.standardOutput = output
+            process.standardError = error
+            try process.run()
+        }
+
+        var pid: Int32 { process.processIdentifier }
+
+        func wait() -> DaemonProcess.RunResult {
+            let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return .init(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), error: String(decoding: err, as: UTF8.self))
+        }
+    }
+
+    /// The tracefs instance of a session's process, once it has made it.
+    static func instance(of pid: Int32) throws -> String {
+        let deadline = Date().addingTimeInterval(20)  // only a hung session takes this long
+        while Date() < deadline {
+            if let name = slabwatchInstances().first(where: { $0.hasPrefix("slabwatch-\(pid)-") }) { return name }
+            usleep(20_000)
+        }
+        throw DaemonProcess.Failure(message: "no tracefs instance of process \(pid)")
+    }
+
+    /// A control file of an instance, without its newline ("" when it cannot be read).
+    static func control(_ instance: String, _ file: String) -> String {
+        ((try? String(contentsOfFile: "\(tracing)/instances/\(instance)/\(file)", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// BPF links the process holds: its programs are attached once it has them.
     static func bpfLinks(_ pid: Int32) -> Int {
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
@@ -62,9 +138,14 @@ enum AttributionTesting {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(tracing)/instances")) ?? []).filter { $0.hasPrefix("slabwatch-") }
     }
 
-    /// Starts `slabwatch attribute`, runs `workload` while it traces, returns its result.
+    /// Starts `slabwatch attribute`, runs `workload` once its session traces
+    /// (its tracefs instance is there, or its BPF programs are attached),
+    /// returns its result.
     static func attribute(_ arguments: [String], started: (Int32) -> Void = { _ in },
                           whileRunning workload: () -> Void) throws -> DaemonProcess.RunResult {
+        // A session's own tracefs is seen by no one: the test looks through a mount of its own.
+        let tracefs = try TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
         let process = Process()
         process.executableURL = DaemonProcess.binary
         process.arguments = ["attribute"] + arguments
@@ -72,9 +153,16 @@ enum AttributionTesting {
         process.standardOutput = output
         process.standardError = error
         try process.run()
-        started(process.processIdentifier)
-        let deadline = Date().addingTimeInterval(10)
-        while slabwatchInstances().isEmpty && bpfLinks(process.processIdentifier) < 3 && Date() < deadline { usleep(20_000) }
+        let pid = process.processIdentifier
+        started(pid)
+        let deadline = Date().addingTimeInterval(20)  // only a session that never starts takes this long
+        while !slabwatchInstances().contains(where: { $0.hasPrefix("slabwatch-\(pid)-") }) && bpfLinks(pid) < 3 && process.isRunning {
+            guard Date() < deadline else {
+                process.terminate()
+                throw DaemonProcess.Failure(message: "the session of process \(pid) did not start tracing")
+            }
+            usleep(20_000)
+        }
         usleep(300_000)  // events enabled after the instance appears (the last link after the third)
         workload()
         let out = output.fileHandleForReading.readDataToEndOfFile(), err = error.fileHandleForReading.readDataToEndOfFile()
@@ -144,7 +232,7 @@ extension EndToEndTests {
     }
 
     @Test func killedSessionsLeaveNoInstanceBehind() throws {
-        let tracefs = try AttributionTesting.TracefsAsFound()
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)  // to see the instances
         defer { withExtendedLifetime(tracefs) {} }
         // SIGTERM: the session stops early, reports, and removes its instance.
         let process = Process()
@@ -173,9 +261,80 @@ extension EndToEndTests {
         killed.waitUntilExit()
         let left = AttributionTesting.slabwatchInstances()
         #expect(left.count == 1)
+        // Its free_buffer closed with it: the kernel stopped its tracing and shrank its buffer.
+        #expect(AttributionTesting.control(left.first ?? "?", "tracing_on") == "0")
+        #expect((Int(AttributionTesting.control(left.first ?? "?", "buffer_size_kb")) ?? .max) < 64,
+                "\(AttributionTesting.control(left.first ?? "?", "buffer_size_kb")) KiB per CPU left")
         let next = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "trace", "--duration", "200ms"])
         #expect(next.status == 0 && next.error.contains("removed tracefs instances") && next.error.contains(left.first ?? "?"), "\(next.error)")
         #expect(AttributionTesting.slabwatchInstances().isEmpty)
+    }
+
+    /// The issue's repro, where tracefs is not mounted: a kmalloc session,
+    /// and a second session that outlives it. Each traces in tracefs of its
+    /// own (a mount in no mount table), so the first one's end pulls nothing
+    /// from under the second: both remove their instances and exit 0, and
+    /// no mount is left.
+    @Test func overlappingSessionsEachRemoveTheirOwnInstance() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)  // the test's own view of the instances
+        defer { withExtendedLifetime(tracefs) {} }
+        let namespace = try AttributionTesting.NamespaceWithoutTracefs()
+        #expect(try namespace.tracefsMounts().isEmpty)
+        let first = try namespace.attribute(["kmalloc-cg-512", "--duration", "4s", "--source", "trace"])
+        let firstInstance = try AttributionTesting.instance(of: first.pid)
+        // The second runs until told to stop: it is still tracing when the first ends.
+        let second = try namespace.attribute(["dentry", "--duration", "120s", "--source", "trace"])
+        let secondInstance = try AttributionTesting.instance(of: second.pid)
+        #expect(try namespace.tracefsMounts().isEmpty, "a session's own tracefs is in no mount table")
+        let firstResult = first.wait()
+        #expect(firstResult.status == 0, "\(firstResult.error)")
+        #expect(!AttributionTesting.slabwatchInstances().contains(firstInstance))
+        #expect(AttributionTesting.control(secondInstance, "tracing_on") == "1", "the second still traces")
+        kill(second.pid, SIGINT)
+        let secondResult = second.wait()
+        #expect(secondResult.status == 0 && secondResult.output.contains("stopped by interrupted"), "\(secondResult.error)")
+        #expect(!AttributionTesting.slabwatchInstances().contains(secondInstance))
+        #expect(try namespace.tracefsMounts().isEmpty)
+    }
+
+    /// SIGKILL: the session's tracefs mount goes with its descriptor, and the
+    /// instance it leaves records nothing (its free_buffer closed).
+    @Test func aKilledSessionLeavesNoMount() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
+        let namespace = try AttributionTesting.NamespaceWithoutTracefs()
+        let session = try namespace.attribute(["kmalloc-cg-512", "--duration", "120s", "--source", "trace"])
+        let instance = try AttributionTesting.instance(of: session.pid)
+        #expect(try namespace.tracefsMounts().isEmpty)
+        kill(session.pid, SIGKILL)
+        _ = session.wait()
+        #expect(try namespace.tracefsMounts().isEmpty, "nothing mounted is left by a killed session")
+        #expect(AttributionTesting.control(instance, "tracing_on") == "0")
+        let next = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "trace", "--duration", "200ms"])
+        #expect(next.status == 0 && next.error.contains(instance), "\(next.error)")
+        #expect(!AttributionTesting.slabwatchInstances().contains(instance))
+    }
+
+    /// An instance the kernel will not remove (a file of it held open): the
+    /// session still prints what it found, turns every event off, says what
+    /// it left, and exits 1.
+    @Test func aSessionThatCannotRemoveItsInstanceSaysSoAndFails() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
+        let session = try AttributionTesting.Session(["attribute", "kmalloc-cg-512", "--duration", "1s", "--source", "trace"])
+        let instance = try AttributionTesting.instance(of: session.pid)
+        let held = open("\(AttributionTesting.tracing)/instances/\(instance)/tracing_on", O_RDONLY | O_CLOEXEC)
+        #expect(held >= 0)
+        let result = session.wait()
+        #expect(result.status == 1, "\(result.output)\n\(result.error)")
+        #expect(result.output.hasPrefix("kmalloc-cg-512: "), "what it found is still printed: \(result.output)")
+        #expect(result.error.contains("tracefs instance \(instance): could not be removed"), "\(result.error)")
+        for event in ["kmem_cache_alloc", "kmem_cache_free", "kmalloc", "kfree"] {
+            #expect(AttributionTesting.control(instance, "events/kmem/\(event)/enable") == "0", "\(event) left on")
+        }
+        #expect(AttributionTesting.control(instance, "tracing_on") == "0")
+        close(held)
+        #expect(rmdir("\(AttributionTesting.tracing)/instances/\(instance)") == 0)
     }
 
     @Test func badInputGetsOneLineAndItsExitCode() throws {
@@ -184,18 +343,42 @@ extension EndToEndTests {
         let unprivileged = try DaemonProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
                                                                      DaemonProcess.binary.path, "attribute", "dentry", "--duration", "1s"])
         #expect(unprivileged.status == 5 && unprivileged.error.contains("root"), "\(unprivileged.error)")
-        // A kernel without tracefs, as a private mount namespace shows it.
-        let none = try DaemonProcess.run("/usr/bin/unshare", ["-m", "sh", "-c",
-                                                              "mount -t tmpfs none /sys/kernel && exec \(DaemonProcess.binary.path) attribute dentry --duration 1s"])
-        #expect(none.status == 4 && none.error.contains("no tracefs"), "\(none.error)")
+        // Nothing under /sys/kernel (no tracefs mount point, no BTF), as a private
+        // mount namespace shows it: the session traces in tracefs of its own.
+        let bare = try DaemonProcess.run("/usr/bin/unshare", ["-m", "sh", "-c",
+                                                              "mount -t tmpfs none /sys/kernel && exec \(DaemonProcess.binary.path) attribute dentry --duration 1s --json"])
+        #expect(bare.status == 0 && bare.output.contains("\"source\":\"trace\""), "\(bare.error)")
         let badDuration = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--duration", "forever"])
         #expect(badDuration.status == 2)
+    }
+
+    /// `--source hist` runs a hist trigger or nothing: on a kernel without
+    /// them (this one) it is exit 4 and one line, never a silent stream.
+    @Test func forcedHistRunsOnlyWhereTheKernelHasHistTriggers() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)
+        defer { withExtendedLifetime(tracefs) {} }
+        let histTriggers = access("\(AttributionTesting.tracing)/events/kmem/kmem_cache_alloc/hist", F_OK) == 0
+        let forced = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "hist", "--duration", "500ms", "--json"])
+        if histTriggers {
+            #expect(forced.status == 0 && forced.output.contains("\"source\":\"hist\""), "\(forced.output)\n\(forced.error)")
+        } else {
+            #expect(forced.status == 4 && forced.output.isEmpty, "\(forced.output)")
+            #expect(forced.error == "slabwatch: --source hist: this kernel has no hist triggers (CONFIG_HIST_TRIGGERS)\n", "\(forced.error)")
+        }
+        let unprivileged = try DaemonProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                                     DaemonProcess.binary.path, "attribute", "dentry", "--source", "hist", "--duration", "1s"])
+        #expect(unprivileged.status == 5 && unprivileged.error.split(separator: "\n").count == 1, "\(unprivileged.error)")
+        let both = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "hist", "--stream"])
+        #expect(both.status == 2 && both.error.contains("--stream is --source trace"), "\(both.error)")
+        #expect(AttributionTesting.slabwatchInstances().isEmpty)
     }
 
     /// The daemon with `attribution.enabled`: the finding that opens on
     /// shmem_inode_cache gets its attribution, the sentence names the call
     /// site, and an `attributed` alert carries it.
     @Test func daemonAttributesAFindingItOpens() throws {
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)  // to see that no instance is left
+        defer { withExtendedLifetime(tracefs) {} }
         let fs = try AttributionTesting.Tmpfs()
         let detector = ["--detector.windows", "20s", "--detector.min-growth-bytes", "8MiB", "--detector.min-driver-change", "5000",
                         "--detector.open-after", "2", "--alerts.journal-socket", "/nonexistent/journal-socket"]
@@ -230,6 +413,31 @@ extension EndToEndTests {
         while writer.isExecuting { usleep(100_000) }
         #expect(daemon.terminate().status == 0)
         #expect(AttributionTesting.slabwatchInstances().isEmpty)
+    }
+
+    /// Two findings that open close together (tmpfs files with 400-byte
+    /// xattrs grow shmem_inode_cache and kmalloc-cg-512): the second opens
+    /// while the first one's session runs, waits, and is attributed when it
+    /// ends — to the xattr's own allocation.
+    @Test func aFindingThatOpensDuringASessionIsAttributedAfterIt() throws {
+        let fs = try AttributionTesting.Tmpfs()
+        let detector = ["--detector.windows", "20s", "--detector.min-growth-bytes", "8MiB", "--detector.min-driver-change", "5000",
+                        "--detector.open-after", "2", "--alerts.journal-socket", "/nonexistent/journal-socket"]
+        // Sessions long enough that the second finding opens during the first.
+        let daemon = try DaemonProcess(arguments: ["--sampler.interval", "250ms", "--attribution.enabled", "true",
+                                                   "--attribution.duration", "5s"] + detector)
+        usleep(2_000_000)  // a quiet baseline
+        let directory = URL(fileURLWithPath: fs.path)
+        let writer = Thread { Self.createFilesWithXattrs(directory, count: 100_000, perSecond: 4000) }
+        writer.start()
+        defer { while writer.isExecuting { usleep(100_000) } }
+        try daemon.waitFor("both findings attributed", timeout: 120) {
+            try ["shmem_inode_cache", "kmalloc-cg-512"].allSatisfy { try Self.detectorFinding(daemon, $0)?["attribution"] is [String: Any] }
+        }
+        let xattr = try #require(try Self.detectorFinding(daemon, "kmalloc-cg-512")?["attribution"] as? [String: Any])
+        let sites = try #require(xattr["call_sites"] as? [[String: Any]])
+        #expect(sites.contains { ($0["function"] as? String)?.hasPrefix("simple_xattr_alloc+") == true }, "\(sites)")
+        #expect(daemon.terminate().status == 0)
     }
 
     /// A kernel with /proc/allocinfo (a fake procfs here: this one has none):

@@ -197,14 +197,18 @@ extension EndToEndTests {
     /// forced to BPF it fails with that line. Without privileges bpf(2) is refused.
     @Test(.enabled(if: BPFTesting.available))
     func missingBTFFallsBackToTracefsAndSaysSo() throws {
-        let tracefs = try AttributionTesting.TracefsAsFound()
+        let tracefs = try AttributionTesting.TracefsAsFound(mount: true)  // to see whether the kernel has hist triggers
         defer { withExtendedLifetime(tracefs) {} }
         let fallback = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--attribution.btf", "/nonexistent/vmlinux",
                                                                          "--duration", "500ms", "--json"])
         #expect(fallback.status == 0, "\(fallback.error)")
         let json = try BPFTesting.json(fallback)
-        #expect(json["source"] as? String == "trace", "\(json)")
-        #expect(json["fallback"] as? String == "bpf unavailable: /nonexistent/vmlinux missing (a kernel without CONFIG_DEBUG_INFO_BTF); traced with tracefs")
+        // Each better path that could not run, and why: BPF, then a hist trigger where the kernel has none (this one).
+        let histTriggers = access("\(AttributionTesting.tracing)/events/kmem/kmem_cache_alloc/hist", F_OK) == 0
+        #expect(json["source"] as? String == (histTriggers ? "hist" : "trace"), "\(json)")
+        #expect(json["fallback"] as? String == "bpf unavailable: /nonexistent/vmlinux missing (a kernel without CONFIG_DEBUG_INFO_BTF); "
+                + (histTriggers ? "traced with a tracefs hist trigger" : "hist unavailable: this kernel has no hist triggers (CONFIG_HIST_TRIGGERS); traced with tracefs"),
+                "\(json)")
         let text = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--attribution.btf", "/nonexistent/vmlinux", "--duration", "200ms"])
         #expect(text.status == 0 && text.output.contains("(bpf unavailable: /nonexistent/vmlinux missing"), "\(text.output)")
         let forced = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "bpf", "--attribution.btf", "/nonexistent/vmlinux"])

@@ -150,7 +150,7 @@ struct AttributionCountsTests {
         // What an older slabwatch wrote: the same object without the new keys.
         guard case .object(var members) = try StateEncoder.encode(old) else { Issue.record("not an object"); return }
         #expect(members["fallback"] == nil && members["limits"] == nil)
-        guard case .array(var sites) = members["callSites"], case .object(var site) = sites.first else { Issue.record("no sites"); return }
+        guard case .array(var sites) = members["callSites"], case .object(let site) = sites.first else { Issue.record("no sites"); return }
         #expect(site["processes"] == nil)
         sites[0] = .object(site)
         members["callSites"] = .array(sites)

@@ -74,3 +74,93 @@ struct TerminalTextTests {
         return kept
     }
 }
+
+/// Every report a person reads, with each name from elsewhere — a cache, a
+/// process's `comm`, a cgroup, a symbol, a command line, a report given to
+/// `diff` — generated hostile: no control but the line breaks reaches the
+/// text, and no name starts a line of its own (the same report with plain
+/// names has as many lines).
+struct HostileReportTests {
+    /// Names from `next`: hostile ones, or plain ones to count lines against.
+    /// Numbered, so two names never collide (the reports match caches by name).
+    struct Names {
+        var generator: SeededGenerator?
+        var count = 0
+
+        mutating func next() -> String {
+            count += 1
+            guard var random = generator else { return "x\(count)" }
+            defer { generator = random }
+            return HostileText.make(length: Int.random(in: 1...24, using: &random), using: &random) + "\(count)"
+        }
+    }
+
+    static func attribution(_ names: inout Names) -> Attribution {
+        var a = Attribution(cache: names.next(), source: .bpf, callSites: [], events: 10, dropped: 1, windowSeconds: 5, stopReason: .duration)
+        a.fallback = names.next()
+        a.limits = .init(notFollowed: 1, freesUnseen: 2)
+        a.callSites = (0..<3).map { index in
+            Attribution.CallSite(function: names.next(), module: names.next(), allocations: 10, frees: 1, netCount: 9,
+                                 netBytes: Int64(900 - index), share: 0.3,
+                                 stacks: [.init(frames: [names.next(), names.next()], allocations: 5, net: 4)],
+                                 processes: [.init(pid: 7, comm: names.next(), cgroup: names.next(), cgroupID: 1, allocations: 5,
+                                                   netCount: 4, netBytes: 400)])
+        }
+        return a
+    }
+
+    static func measurement(_ base: Measurement, _ names: inout Names) -> Measurement {
+        var m = base
+        m.command.arguments = [names.next(), names.next()]
+        for index in m.caches.indices {
+            m.caches[index].slab = names.next()
+            m.caches[index].notJudged = names.next()
+            if m.caches[index].cost != nil { m.caches[index].cost?.inodeCache = names.next() }
+        }
+        for index in m.drivers.indices where m.drivers[index].inodeCache != nil { m.drivers[index].inodeCache = names.next() }
+        return m
+    }
+
+    /// The reports, for one set of names.
+    static func reports(_ base: Measurement, _ names: inout Names) throws -> [(renderer: String, text: String)] {
+        let attribution = attribution(&names)
+        let measurement = measurement(base, &names)
+        // diff reads what anyone wrote: through the reader, as `slabwatch diff` does.
+        let read = try MeasurementReader.read(MeasurementRenderer.json(measurement))
+        return [("attribute", AttributionRenderer.text(attribution)), ("sentence", (attribution.sentence ?? "") + "\n"),
+                ("measure", MeasurementRenderer.text(measurement, attributions: [attribution])),
+                ("diff", MeasurementDiff.text(before: read, after: measurement))]
+    }
+
+    @Test func noNameReachesATerminalRaw() throws {
+        let base = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        var failures: [String] = []
+        for seed in 0..<300 as Range<UInt64> {
+            var hostile = Names(generator: SeededGenerator(seed: seed)), plain = Names()
+            for (shown, expected) in zip(try Self.reports(base, &hostile), try Self.reports(base, &plain)) {
+                if shown.text.unicodeScalars.contains(where: { HostileText.isControl($0) && $0 != "\n" })
+                    || Self.lineCount(shown.text) != Self.lineCount(expected.text) {
+                    failures.append("\(shown.renderer), seed \(seed): \(shown.text.debugDescription)")
+                }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) of 1,200 reports, first: \(failures.first ?? "")")
+    }
+
+    /// Lines as a terminal starts them: at each "\n" scalar ("\r\n" is one Character).
+    static func lineCount(_ text: String) -> Int { text.unicodeScalars.filter { $0 == "\n" }.count }
+
+    /// JSON may carry DEL and the C1 controls raw; ours escapes them, so a
+    /// document printed on a terminal starts no escape sequence either.
+    @Test func jsonEscapesEveryControl() throws {
+        var generator = SeededGenerator(seed: 4)
+        for _ in 0..<500 {
+            let text = HostileText.make(length: Int.random(in: 0...40, using: &generator), using: &generator)
+            var json = JSONWriter()
+            json.string(text)
+            let document = String(decoding: json.bytes, as: UTF8.self)
+            #expect(!document.unicodeScalars.contains(where: HostileText.isControl), "\(document.debugDescription)")
+            #expect(try JSONValue.parse(json.bytes).string == text, "read back as written")
+        }
+    }
+}

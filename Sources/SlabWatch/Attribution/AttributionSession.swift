@@ -76,41 +76,83 @@ public enum AttributionSession: Sendable {
         return Plan(filters: filters)
     }
 
-    /// Runs a session by the best path `settings.source` allows: BPF, else
-    /// (saying why in the result's `fallback`) tracefs. `cancelled` is polled
-    /// while it runs (SIGINT, daemon stop). Where the kernel has hist triggers
-    /// and neither `stream` nor `source: trace` asks for the event stream,
-    /// the kernel aggregates allocations by call site itself (gross, not net).
-    public static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
-                           cancelled: () -> Bool = { false }, stream: Bool = false) throws(Tracefs.Failure) -> Attribution {
-        let stream = stream || settings.source == .trace
-        var fallback: String?
-        if settings.source == .bpf || (settings.source == .auto && !stream) {
-            do { return try BPFSession.run(cache: cache, settings: settings, say: say, cancelled: cancelled) } catch {
-                if settings.source == .bpf { throw error }
-                fallback = "bpf unavailable: \(error)"
-            }
+    /// What a session found, and what it could not undo in the kernel.
+    public struct Outcome: Sendable {
+        public var attribution: Attribution
+        /// Why a tracefs instance of the session could not be removed (or
+        /// its events turned off), in one line; nil when everything was.
+        /// Never silent: the CLI exits non-zero, the daemon logs an error.
+        public var cleanupFailure: String?
+
+        public init(attribution: Attribution, cleanupFailure: String? = nil) {
+            self.attribution = attribution
+            self.cleanupFailure = cleanupFailure
         }
-        var result = try traced(cache: cache, settings: settings, say: say, cancelled: cancelled, stream: stream)
-        result.fallback = fallback.map { "\($0); traced with \(result.source == .hist ? "a tracefs hist trigger" : "tracefs")" }
-        return result
     }
 
-    static func traced(cache: String, settings: AttributionSettings, say: (String) -> Void,
-                       cancelled: () -> Bool, stream: Bool) throws(Tracefs.Failure) -> Attribution {
-        let tracefs = try Tracefs.locate(say: say)
-        defer { tracefs.unmountIfMounted() }
-        let stale = tracefs.removeStaleInstances()
-        if !stale.isEmpty { say("removed tracefs instances left by slabwatch processes that are gone: \(stale.joined(separator: ", "))") }
-        let instance = try TraceInstance.create(in: tracefs)
-        defer { instance.remove() }
-        try instance.write("tracing_on", "0")
-        try instance.write("buffer_size_kb", "\(settings.bufferKiBPerCPU)")
-        try instance.write("options/sym-offset", "1")
-        let plan = plan(cache: cache, gfpBits: gfpBits(instance))
-        if !stream, instance.read("events/kmem/kmem_cache_alloc/hist") != nil {
-            return try hist(cache: cache, plan: plan, instance: instance, settings: settings, cancelled: cancelled)
+    /// Runs a session by the best path `settings.source` allows: BPF, else a
+    /// hist trigger, else the tracefs stream (saying in the result's
+    /// `fallback` why the better paths did not run). A forced source that
+    /// cannot run throws (`unavailable`, or `permission`). `cancelled` is
+    /// polled while it runs (SIGINT, daemon stop). `stream` (or `source:
+    /// trace`) asks for the event stream, whose net bytes need the frees a
+    /// hist trigger cannot match.
+    public static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
+                           cancelled: () -> Bool = { false }, stream: Bool = false) throws(Tracefs.Failure) -> Outcome {
+        let stream = settings.source == .trace || (settings.source == .auto && stream)
+        var fallback: [String] = []
+        if settings.source == .bpf || (settings.source == .auto && !stream) {
+            do {
+                return Outcome(attribution: try BPFSession.run(cache: cache, settings: settings, say: say, cancelled: cancelled))
+            } catch {
+                if settings.source == .bpf { throw error }
+                fallback.append("bpf unavailable: \(error)")
+            }
         }
+        let tracefs = try Tracefs.acquire()
+        let stale = tracefs.removeStaleInstances()
+        if !stale.removed.isEmpty { say("removed tracefs instances left by slabwatch processes that are gone: \(stale.removed.joined(separator: ", "))") }
+        for failure in stale.failures { say(failure) }
+        let hist = !stream && tracefs.hasHistTriggers
+        if !stream && !hist {
+            if settings.source == .hist { throw .unavailable("--source hist: \(noHistTriggers)") }
+            fallback.append("hist unavailable: \(noHistTriggers)")
+        }
+        var outcome = try traced(cache: cache, in: tracefs, settings: settings, cancelled: cancelled, hist: hist)
+        if !fallback.isEmpty, settings.source == .auto {
+            outcome.attribution.fallback = (fallback + ["traced with \(hist ? "a tracefs hist trigger" : "tracefs")"]).joined(separator: "; ")
+        }
+        return outcome
+    }
+
+    static let noHistTriggers = "this kernel has no hist triggers (CONFIG_HIST_TRIGGERS)"
+
+    /// A session in a private instance of `tracefs`, removed however the session ends.
+    static func traced(cache: String, in tracefs: Tracefs, settings: AttributionSettings,
+                       cancelled: () -> Bool, hist: Bool) throws(Tracefs.Failure) -> Outcome {
+        let instance = try TraceInstance.create(in: tracefs)
+        let result: Result<Attribution, Tracefs.Failure>
+        do {
+            try instance.write("tracing_on", "0")
+            try instance.write("buffer_size_kb", "\(settings.bufferKiBPerCPU)")
+            try instance.write("options/sym-offset", "1")
+            let plan = plan(cache: cache, gfpBits: gfpBits(instance))
+            result = .success(hist ? try Self.hist(cache: cache, plan: plan, instance: instance, settings: settings, cancelled: cancelled)
+                                   : try streamed(cache: cache, plan: plan, instance: instance, settings: settings, cancelled: cancelled))
+        } catch {
+            result = .failure(error)
+        }
+        let cleanupFailure = instance.remove()
+        switch result {
+        case .success(let attribution): return Outcome(attribution: attribution, cleanupFailure: cleanupFailure)
+        case .failure(let error): throw cleanupFailure.map(error.adding) ?? error
+        }
+    }
+
+    /// The event stream: allocations and frees read from `trace_pipe` until
+    /// the duration or the event limit.
+    static func streamed(cache: String, plan: Plan, instance: TraceInstance, settings: AttributionSettings,
+                         cancelled: () -> Bool) throws(Tracefs.Failure) -> Attribution {
         for (event, filter) in plan.filters {
             if let filter { try instance.write("events/\(event)/filter", filter) }
             // Stacks for allocations only (a trigger, not options/stacktrace:
@@ -124,7 +166,7 @@ public enum AttributionSession: Sendable {
             }
             try instance.write("events/\(event)/enable", "1")
         }
-        let fd = open("\(instance.path)/trace_pipe", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = instance.open("trace_pipe", flags: O_NONBLOCK)
         guard fd >= 0 else { throw .failed("cannot read \(instance.path)/trace_pipe: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let started = Clock.monotonicNanoseconds()

@@ -79,14 +79,14 @@ enum BPFSession {
 
     private static func start(_ config: inout slabwatch_bpf_config, settings: AttributionSettings) throws(Tracefs.Failure) -> OpaquePointer {
         var why = [CChar](repeating: 0, count: 512)
-        guard slabwatch_bpf_load(&why, why.count) == 1 else { throw .unavailable(String(cString: why)) }
+        guard slabwatch_bpf_load(&why, why.count) == 1 else { throw .unavailable(String(nulTerminated: why)) }
         var code: Int32 = 0
         let custom = settings.btfPath == kernelBTF ? nil : settings.btfPath
         let session = custom.withOptionalCString { btf in
             slabwatch_bpf_start(&config, UInt32(clamping: settings.maxLiveObjects), btf, &code, &why, why.count)
         }
         guard let session else {
-            let reason = String(cString: why)
+            let reason = String(nulTerminated: why)
             if code == EPERM || code == EACCES { throw .permission("\(reason): needs CAP_BPF and CAP_PERFMON (or root)") }
             throw .unavailable(reason)
         }
@@ -118,7 +118,7 @@ enum BPFSession {
         }
         var comm = [CChar](repeating: 0, count: 16)
         for tgid in Set(counts.owners.map(\.tgid)) where slabwatch_bpf_comm(session, tgid, &comm) == 1 {
-            counts.comms[tgid] = String(cString: comm)
+            counts.comms[tgid] = String(nulTerminated: comm)
         }
 
         var stackKeys = [slabwatch_bpf_stack_key](repeating: .init(), count: 4096), stacks = [slabwatch_bpf_stack](repeating: .init(), count: 4096)
@@ -191,6 +191,14 @@ enum CgroupPaths {
             closedir(directory)
         }
         return paths
+    }
+}
+
+extension String {
+    /// The text of a C buffer up to its first NUL (a process's comm, libbpf's
+    /// message); bytes that are not UTF-8 become U+FFFD.
+    init(nulTerminated buffer: [CChar]) {
+        self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

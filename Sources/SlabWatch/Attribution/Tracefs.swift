@@ -1,12 +1,24 @@
 import Glibc
+import Synchronization
 
-/// The kernel's tracefs: where it is, and private instances in it. An
-/// instance has its own buffer, events, filters and options, so a session
-/// never touches the system's main buffer or another tool's tracing.
-public struct Tracefs: Sendable {
-    public let root: String
-    /// tracefs was not mounted and this process mounted it (unmount when done).
-    public let mountedHere: Bool
+/// The kernel's tracefs as one session holds it: a descriptor on its root
+/// directory, and every path of the session opened relative to it. An
+/// instance in it has its own buffer, events, filters and options, so a
+/// session never touches the system's main buffer or another tool's tracing.
+///
+/// Where tracefs is mounted (`/sys/kernel/tracing`, `/sys/kernel/debug/tracing`),
+/// the descriptor holds that mount: nobody's unmount (another session's, an
+/// operator's `umount -l`) can take it from under the session. Where it is
+/// not, the session makes a mount of its own with the new mount API
+/// (`fsopen`, `fsmount`; Linux 5.2): attached nowhere, in no mount table,
+/// seen by no other process, and gone when its descriptor closes — when the
+/// session ends, and when the process dies however it dies (SIGKILL too).
+/// The descriptor closes when the value is released.
+public final class Tracefs: Sendable {
+    /// Where it is, for messages: a path, or "tracefs (this session's own mount)".
+    let root: String
+    /// On tracefs's root directory.
+    let descriptor: Int32
 
     /// Why an attribution session could not run — through tracefs or BPF —
     /// in one line: no way to trace here, not permitted, or failed.
@@ -20,68 +32,123 @@ public struct Tracefs: Sendable {
             case .unavailable(let why), .permission(let why), .failed(let why): why
             }
         }
+
+        /// The same failure (and exit code), with what else went wrong after it.
+        func adding(_ more: String) -> Failure {
+            switch self {
+            case .unavailable(let why): .unavailable("\(why); \(more)")
+            case .permission(let why): .permission("\(why); \(more)")
+            case .failed(let why): .failed("\(why); \(more)")
+            }
+        }
     }
 
     static let candidates = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
 
-    /// Finds tracefs (checked with the effective credentials, so the
-    /// capabilities of the attribution drop-in count); mounts it at /sys/kernel/tracing only when neither
-    /// usual place has it (and `say` is told).
-    public static func locate(say: (String) -> Void) throws(Failure) -> Tracefs {
+    private init(root: String, descriptor: Int32) {
+        self.root = root
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// tracefs where it is mounted (checked with the effective credentials,
+    /// so the capabilities of the attribution drop-in count); else a mount
+    /// of the session's own, which needs CAP_SYS_ADMIN.
+    static func acquire() throws(Failure) -> Tracefs {
         for root in candidates {
-            if faccessat(AT_FDCWD, root + "/instances", F_OK, AT_EACCESS) == 0 { return Tracefs(root: root, mountedHere: false) }
+            if faccessat(AT_FDCWD, root + "/instances", F_OK, AT_EACCESS) == 0 {
+                let descriptor = open(root, O_DIRECTORY | O_RDONLY | O_CLOEXEC)
+                guard descriptor >= 0 else { throw .failed("cannot open \(root): \(String(cString: strerror(errno)))") }
+                return Tracefs(root: root, descriptor: descriptor)
+            }
             if errno == EACCES {
                 throw .permission("tracefs at \(root) is open to root only: run as root (or under systemd with the attribution drop-in)")
             }
         }
-        guard faccessat(AT_FDCWD, "/sys/kernel/tracing", F_OK, AT_EACCESS) == 0 else {
-            throw .unavailable("no tracefs: neither \(candidates.joined(separator: " nor ")) exists (kernel without CONFIG_TRACING?)")
-        }
-        guard mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nil) == 0 else {
-            let code = errno
-            if code == EPERM || code == EACCES { throw .permission("tracefs is not mounted and mounting it needs CAP_SYS_ADMIN (run as root)") }
-            throw .unavailable("tracefs is not mounted and could not be mounted: \(String(cString: strerror(code)))")
-        }
-        say("mounted tracefs at /sys/kernel/tracing (it was not mounted); it is unmounted again when the session ends")
-        return Tracefs(root: "/sys/kernel/tracing", mountedHere: true)
+        return try privateMount()
     }
 
-    public func unmountIfMounted() {
-        if mountedHere { _ = umount2(root, Int32(MNT_DETACH)) }
+    /// A tracefs mount that only this descriptor reaches.
+    private static func privateMount() throws(Failure) -> Tracefs {
+        let context = fsopen("tracefs", UInt32(FSOPEN_CLOEXEC))
+        guard context >= 0 else {
+            switch errno {
+            case ENODEV: throw .unavailable("no tracefs: this kernel is built without it (CONFIG_TRACING)")
+            case EPERM, EACCES:
+                throw .permission("tracefs is not mounted, and a mount of the session's own needs CAP_SYS_ADMIN (run as root)")
+            case ENOSYS:
+                throw .unavailable("tracefs is not mounted, and this kernel (before Linux 5.2) cannot mount it for one process alone: "
+                                   + "mount it (mount -t tracefs nodev /sys/kernel/tracing)")
+            case let code: throw .unavailable("tracefs is not mounted and could not be mounted: \(String(cString: strerror(code)))")
+            }
+        }
+        defer { close(context) }
+        guard fsconfig(context, FSCONFIG_CMD_CREATE.rawValue, nil, nil, 0) == 0 else {
+            throw .unavailable("tracefs is not mounted and could not be mounted: \(String(cString: strerror(errno)))")
+        }
+        let mount = fsmount(context, UInt32(FSMOUNT_CLOEXEC), 0)
+        guard mount >= 0 else { throw .unavailable("tracefs is not mounted and could not be mounted: \(String(cString: strerror(errno)))") }
+        return Tracefs(root: "tracefs (this session's own mount)", descriptor: mount)
     }
+
+    /// Whether the kernel aggregates in hist triggers (`CONFIG_HIST_TRIGGERS`).
+    var hasHistTriggers: Bool { faccessat(descriptor, "events/kmem/kmem_cache_alloc/hist", F_OK, 0) == 0 }
 
     /// Removes `slabwatch-PID-N` instances whose process is gone (a session
-    /// killed with SIGKILL). Returns their names.
-    @discardableResult
-    public func removeStaleInstances() -> [String] {
-        guard let directory = opendir(root + "/instances") else { return [] }
+    /// killed with SIGKILL). Returns their names, and why any could not be removed.
+    func removeStaleInstances() -> (removed: [String], failures: [String]) {
+        let directory = openat(descriptor, "instances", O_DIRECTORY | O_RDONLY | O_CLOEXEC)
+        guard directory >= 0, let listing = fdopendir(directory) else { return ([], []) }
         var stale: [String] = []
-        while let entry = readdir(directory) {
+        while let entry = readdir(listing) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             let parts = name.split(separator: "-")
             guard parts.count == 3, parts[0] == "slabwatch", let pid = Int32(parts[1]) else { continue }
             if kill(pid, 0) == -1 && errno == ESRCH { stale.append(name) }
         }
-        closedir(directory)
-        for name in stale { TraceInstance(tracefs: self, name: name).remove() }
-        return stale
+        closedir(listing)
+        let failures = stale.compactMap { TraceInstance(tracefs: self, name: $0).remove() }
+        return (stale, failures)
     }
 }
 
 /// One private instance (`instances/slabwatch-PID-N`): created, configured,
-/// read, and removed — whatever happened in between.
-struct TraceInstance {
+/// read, and removed — whatever happened in between. Used by one thread.
+final class TraceInstance {
     let tracefs: Tracefs
     let name: String
+    /// Relative to the tracefs root.
+    var relative: String { "instances/\(name)" }
+    /// For messages.
     var path: String { "\(tracefs.root)/instances/\(name)" }
+    /// The instance's `free_buffer`, open while the session runs. When this
+    /// process ends, however it ends, the kernel closes it and, with
+    /// `options/disable_on_free`, stops the instance's tracing and shrinks
+    /// its buffer: a SIGKILLed session leaves an instance that records
+    /// nothing and holds one page per CPU until the next session removes it.
+    private var freeBuffer: Int32 = -1
 
-    nonisolated(unsafe) private static var counter = 0
+    private static let counter = Atomic(0)
+
+    /// The kmem events a session may enable, all turned off on removal.
+    static let events = ["kmem/kmem_cache_alloc", "kmem/kmem_cache_free", "kmem/kmalloc", "kmem/kfree"]
+
+    init(tracefs: Tracefs, name: String) {
+        self.tracefs = tracefs
+        self.name = name
+    }
 
     static func create(in tracefs: Tracefs) throws(Tracefs.Failure) -> TraceInstance {
         while true {
-            counter += 1
-            let instance = TraceInstance(tracefs: tracefs, name: "slabwatch-\(getpid())-\(counter)")
-            if mkdir(instance.path, 0o700) == 0 { return instance }
+            let number = counter.add(1, ordering: .relaxed).newValue
+            let instance = TraceInstance(tracefs: tracefs, name: "slabwatch-\(getpid())-\(number)")
+            if mkdirat(tracefs.descriptor, instance.relative, 0o700) == 0 {
+                do { try instance.stopWhenThisProcessEnds() } catch {
+                    throw instance.remove().map(error.adding) ?? error
+                }
+                return instance
+            }
             let code = errno
             if code == EEXIST { continue }
             if code == EACCES || code == EPERM || code == EROFS {
@@ -91,33 +158,38 @@ struct TraceInstance {
         }
     }
 
+    /// Before any event is enabled: tie the instance's tracing to this process.
+    private func stopWhenThisProcessEnds() throws(Tracefs.Failure) {
+        try write("options/disable_on_free", "1")
+        freeBuffer = openat(tracefs.descriptor, "\(relative)/free_buffer", O_WRONLY | O_CLOEXEC)
+        guard freeBuffer >= 0 else { throw .failed("cannot open \(path)/free_buffer: \(String(cString: strerror(errno)))") }
+    }
+
     /// Writes `text` to a control file of the instance.
-    func write(_ relative: String, _ text: String) throws(Tracefs.Failure) {
-        let file = "\(path)/\(relative)"
-        let fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == EACCES || code == EPERM { throw .permission("cannot write \(file): \(String(cString: strerror(code)))") }
-            throw .failed("cannot open \(file): \(String(cString: strerror(code)))")
-        }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else {
-            throw .failed("the kernel refused '\(text)' for \(file): \(String(cString: strerror(errno)))")
-        }
+    func write(_ file: String, _ text: String) throws(Tracefs.Failure) {
+        let code = write(file, text, flags: O_TRUNC)
+        guard code != 0 else { return }
+        if code == EACCES || code == EPERM { throw .permission("cannot write \(path)/\(file): \(String(cString: strerror(code)))") }
+        throw .failed("the kernel refused '\(text)' for \(path)/\(file): \(String(cString: strerror(code)))")
     }
 
-    /// Writes without truncating: trigger files take `!trigger` to remove one.
-    func append(_ relative: String, _ text: String) throws(Tracefs.Failure) {
-        let fd = open("\(path)/\(relative)", O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard fd >= 0 else { throw .failed("cannot open \(path)/\(relative)") }
+    /// 0, or the errno of the open or the write. Trigger files take
+    /// `O_APPEND`: `!trigger` removes one, and truncating would remove all.
+    private func write(_ file: String, _ text: String, flags: Int32) -> Int32 {
+        let fd = openat(tracefs.descriptor, "\(relative)/\(file)", O_WRONLY | O_CLOEXEC | flags)
+        guard fd >= 0 else { return errno }
         defer { close(fd) }
         let bytes = Array(text.utf8)
-        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw .failed("the kernel refused '\(text)'") }
+        return Glibc.write(fd, bytes, bytes.count) == bytes.count ? 0 : errno
     }
 
-    func read(_ relative: String) -> String? {
-        let fd = open("\(path)/\(relative)", O_RDONLY | O_CLOEXEC)
+    /// Opens a file of the instance for reading (`trace_pipe`, O_NONBLOCK).
+    func open(_ file: String, flags: Int32 = 0) -> Int32 {
+        openat(tracefs.descriptor, "\(relative)/\(file)", O_RDONLY | O_CLOEXEC | flags)
+    }
+
+    func read(_ file: String) -> String? {
+        let fd = open(file)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var out: [UInt8] = []
@@ -142,23 +214,58 @@ struct TraceInstance {
         return total
     }
 
-    /// Events off, then the directory (the kernel drops its buffer, filters
-    /// and options with it). Safe to call more than once.
-    func remove() {
-        for event in ["kmem/kmem_cache_alloc", "kmem/kmem_cache_free", "kmem/kmalloc", "kmem/kfree"] {
-            try? write("events/\(event)/enable", "0")
+    /// Events off first (a kmalloc session's `kfree` is unfiltered: it must
+    /// not stay on whatever else fails), then their triggers (an event with
+    /// a trigger stays hooked, "0*", when it is off), tracing off, then the
+    /// directory (the kernel drops its buffer, filters and options with it).
+    /// - Returns: what could not be undone, in one line; nil when all was
+    ///   (or the instance was already gone). Safe to call more than once.
+    @discardableResult
+    func remove() -> String? {
+        var problems: [String] = []
+        func undo(_ file: String, _ text: String, flags: Int32, _ what: String) {
+            let code = write(file, text, flags: flags)
+            // ENOENT: the instance is gone already, or this kernel has no such event.
+            if code != 0 && code != ENOENT { problems.append("\(what) (\(String(cString: strerror(code))))") }
         }
-        // Hist triggers are not dropped with the directory on every kernel: remove them first.
-        for event in ["kmem/kmem_cache_alloc", "kmem/kmalloc"] {
-            for trigger in (read("events/\(event)/trigger") ?? "").split(separator: "\n") where trigger.hasPrefix("hist:") {
-                try? append("events/\(event)/trigger", "!" + (trigger.split(separator: " [").first.map(String.init) ?? String(trigger)))
+        for event in Self.events { undo("events/\(event)/enable", "0", flags: O_TRUNC, "\(event) could not be turned off") }
+        for event in Self.events {
+            for trigger in triggers(of: event) {
+                undo("events/\(event)/trigger", "!" + trigger, flags: O_APPEND, "the \(event) trigger \(trigger) could not be removed")
             }
         }
-        try? write("tracing_on", "0")
-        // rmdir fails with EBUSY while a reader holds trace_pipe: retry briefly.
+        undo("tracing_on", "0", flags: O_TRUNC, "tracing could not be stopped")
+        // free_buffer holds the instance: it must be closed before rmdir.
+        if freeBuffer >= 0 {
+            close(freeBuffer)
+            freeBuffer = -1
+        }
+        if let why = removeDirectory() { problems.append("could not be removed (\(why))") }
+        guard !problems.isEmpty else { return nil }
+        return "tracefs instance \(name): \(problems.joined(separator: "; ")); the next session removes it"
+    }
+
+    /// The triggers on an event of the instance, as `!` removes them: a hist
+    /// trigger by its whole definition, any other by its command.
+    private func triggers(of event: String) -> [String] {
+        (read("events/\(event)/trigger") ?? "").split(separator: "\n").compactMap { line in
+            if line.hasPrefix("#") { return nil }  // "# Available triggers:", shown when there are none
+            if line.hasPrefix("hist:") { return line.split(separator: " [").first.map(String.init) }
+            return String(line.prefix { $0 != ":" && $0 != " " })
+        }
+    }
+
+    /// rmdir, retried for a second while EBUSY: the kernel refuses while any
+    /// file of the instance is open (a reader of its `trace_pipe` finishing).
+    private func removeDirectory() -> String? {
+        var code: Int32 = 0
         for _ in 0..<50 {
-            if rmdir(path) == 0 || errno == ENOENT { return }
+            if unlinkat(tracefs.descriptor, relative, AT_REMOVEDIR) == 0 { return nil }
+            code = errno
+            if code == ENOENT { return nil }
+            if code != EBUSY { break }
             usleep(20_000)
         }
+        return String(cString: strerror(code))
     }
 }

@@ -55,9 +55,10 @@ public struct Attribution: Sendable, Equatable, Codable {
             self.netBytes = netBytes
         }
 
-        /// `python3 (pid 4121) in /system.slice/foo.service`
+        /// `python3 (pid 4121) in /system.slice/foo.service`; the command and
+        /// the cgroup are anyone's to name: their controls are shown as `?`.
         public var phrase: String {
-            "\(comm ?? "pid \(pid)")\(comm == nil ? "" : " (pid \(pid))") in \(cgroup ?? "cgroup \(cgroupID) (gone)")"
+            TerminalText.printable("\(comm ?? "pid \(pid)")\(comm == nil ? "" : " (pid \(pid))") in \(cgroup ?? "cgroup \(cgroupID) (gone)")")
         }
     }
 
@@ -146,9 +147,14 @@ public struct Attribution: Sendable, Equatable, Codable {
 
     /// "Allocated mostly by foo_attach_inode+0x2a [foo] (99 % of net bytes)."
     /// allocinfo counts every allocation site, not one cache's: its sentence
-    /// says what grew meanwhile, not who allocated the cache.
+    /// says what grew meanwhile, not who allocated the cache. Read by people
+    /// (the finding's message, the journal): no control character in it.
     public var sentence: String? {
         guard let top = callSites.first, top.netBytes > 0 else { return nil }
+        return TerminalText.printable(sentence(top))
+    }
+
+    private func sentence(_ top: CallSite) -> String {
         let percent = Int((top.share * 100).rounded())
         switch source {
         case .bpf:

@@ -69,7 +69,9 @@ public enum AttributionRenderer: Sendable {
         json.endObject()
     }
 
-    /// The table: one line per call site (the top `limit`), its stacks under it.
+    /// The table: one line per call site (the top `limit`), its stacks under
+    /// it. Names from elsewhere (a process's `comm`, a cgroup directory, a
+    /// module's symbols) reach the terminal only through `TerminalText`.
     public static func text(_ a: Attribution, limit: Int = 10) -> String {
         var lines = ["\(a.cache): \(Human.decimal(a.windowSeconds, 1)) s traced (\(a.source.rawValue)), \(Human.grouped(Double(a.events))) events, "
                      + "\(Human.grouped(Double(a.dropped))) lost, stopped by \(a.stopReason.rawValue)"]
@@ -84,7 +86,7 @@ public enum AttributionRenderer: Sendable {
             lines.append("  (\(Human.grouped(Double(unseen))) frees were not seen — bulk or RCU-batched frees fire no tracepoint — "
                          + "and showed when their address came back: net is an upper bound)")
         }
-        guard !a.callSites.isEmpty else { return (lines + ["no allocation from this cache was seen in the window"]).joined(separator: "\n") + "\n" }
+        guard !a.callSites.isEmpty else { return TerminalText.printable(lines: lines + ["no allocation from this cache was seen in the window"]) }
         lines.append(pad("NET BYTES", 11) + pad("SHARE", 7) + pad("ALLOCS", 10) + pad("FREES", 10) + pad("NET", 10) + "  CALL SITE")
         for site in a.callSites.prefix(limit) {
             lines.append(pad(Human.bytes(Double(site.netBytes)), 11) + pad("\(Int((site.share * 100).rounded())) %", 7)
@@ -100,7 +102,7 @@ public enum AttributionRenderer: Sendable {
             }
         }
         if let sentence = a.sentence { lines.append(sentence) }
-        return lines.joined(separator: "\n") + "\n"
+        return TerminalText.printable(lines: lines)
     }
 
     private static func pad(_ text: String, _ width: Int) -> String {

@@ -58,25 +58,31 @@ public struct JSONWriter: Sendable {
         text.append(value ? "true" : "false")
     }
 
+    /// RFC 8259's escapes, and `\u00XX` for DEL and the C1 controls too,
+    /// which JSON may carry raw: a document printed on a terminal (`curl
+    /// /snapshot`, `attribute --json`) must not start an escape sequence
+    /// (U+009B is CSI) with a process's or a module's name.
     private mutating func escaped(_ value: String) {
         text.append(byte: 0x22)
         defer { text.append(byte: 0x22) }
-        if !containsByte(value, where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+        // 0xC2 leads the UTF-8 of U+0080–U+00BF, the C1 controls among them.
+        if !containsByte(value, where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F || $0 == 0xC2 }) {
             text.append(value)  // the common case: one bulk copy
             return
         }
-        for byte in value.utf8 {
-            switch byte {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        for scalar in value.unicodeScalars {
+            switch scalar.value {
             case 0x22: text.append("\\\"")
             case 0x5C: text.append("\\\\")
             case 0x0A: text.append("\\n")
             case 0x0D: text.append("\\r")
             case 0x09: text.append("\\t")
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            case 0..<0x20, 0x7F...0x9F:
                 text.append("\\u00")
-                text.append(byte: hex[Int(byte >> 4)]); text.append(byte: hex[Int(byte & 0xF)])
-            default: text.append(byte: byte)
+                text.append(byte: hex[Int(scalar.value >> 4)]); text.append(byte: hex[Int(scalar.value & 0xF)])
+            default:
+                UTF8.encode(scalar) { text.append(byte: $0) }
             }
         }
     }

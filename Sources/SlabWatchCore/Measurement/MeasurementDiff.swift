@@ -20,7 +20,7 @@ public enum MeasurementDiff: Sendable {
         let keptChange = before.keptBytes >= Double(before.noiseBytes) ? change(before.keptBytes, after.keptBytes) : ""
         lines.append("kept after exit, moved caches: \(Human.bytes(before.keptBytes)) → \(Human.bytes(after.keptBytes))\(keptChange)")
         lines += notes(before: before, after: after)
-        return lines.joined(separator: "\n") + "\n"
+        return TerminalText.printable(lines: lines)  // a report is anyone's file: its names reach no terminal raw
     }
 
     /// "kmalloc-32: 32.0 KiB → 208 B per inode (−99.4 %), R² 0.999 → 0.998; kept 31.2 MiB → 200 KiB".

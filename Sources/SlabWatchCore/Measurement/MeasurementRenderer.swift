@@ -132,7 +132,7 @@ public enum MeasurementRenderer: Sendable {
             }
         }
         for (budget, verdict) in budgets { lines.append(budget.sentence(verdict)) }
-        return lines.joined(separator: "\n") + "\n"
+        return TerminalText.printable(lines: lines)  // names from the kernel, from processes, from the command line
     }
 
     private static func describe(_ cache: Measurement.CacheReport, name: String? = nil) -> [String] {
