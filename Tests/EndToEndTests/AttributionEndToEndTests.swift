@@ -61,9 +61,13 @@ enum AttributionTesting {
 
         init() throws {
             holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            // Every tracefs mount goes, wherever it is: another tool on the
+            // machine may have one of its own (in /tmp, say), and the copy
+            // of the host's mounts would have it too.
             // (sleep: a bound for a test that hangs; the holder is stopped when released.)
             holder.arguments = ["--mount", "--propagation", "private", "sh", "-c",
-                                "umount -l \(tracing) 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; exec sleep 900"]
+                                "for target in $(grep ' - tracefs ' /proc/self/mountinfo | cut -d' ' -f5); do umount -l \"$target\"; done 2>/dev/null; "
+                                + "umount -l /sys/kernel/debug 2>/dev/null; exec sleep 900"]
             try holder.run()
             let deadline = Date().addingTimeInterval(10)
             while (try? String(contentsOfFile: "/proc/\(holder.processIdentifier)/comm", encoding: .utf8)) != "sleep\n" {
