@@ -150,12 +150,14 @@ extension EndToEndTests {
 
     /// The sweep's rule, case by case, on instances the test makes as
     /// sessions leave them (real instances, in the real tracefs): a live
-    /// process stands in for a live owner, a held `free_buffer` for a live
-    /// session elsewhere. Removed: an owner whose pid now runs a process
-    /// started at another time; an instance elsewhere (or of the older name)
-    /// with `disable_on_free` that nothing holds. Kept, untouched: an owner
-    /// that runs; an instance elsewhere without the option (a session that
-    /// has just made it); one elsewhere that something holds.
+    /// process of this namespace stands in for a live owner, a held
+    /// `free_buffer` for a live session elsewhere. Removed: an owner whose pid
+    /// no process has (even before it set `disable_on_free`); with the option
+    /// set and nothing holding it, one whose pid now runs a process started
+    /// at another time, one elsewhere, one of the older name. Kept, and
+    /// nothing written to them: an owner that runs (its pid decides, not the
+    /// option); one elsewhere without the option (a session that has just
+    /// made it); one elsewhere that something holds.
     @Test func theSweepRemovesOnlyInstancesWhoseSessionIsOver() throws {
         let tracefs = try AttributionTesting.TracefsAsFound(mount: true)
         defer { withExtendedLifetime(tracefs) {} }
@@ -173,41 +175,52 @@ extension EndToEndTests {
         let started = try #require(UInt64(stat[stat.index(after: afterName)...].split(separator: " ")[22 - 3]))
         let here = AttributionTesting.pidNamespace(of: "self"), elsewhere = here + 1_000_000  // a namespace of no process here
         let pid = owner.processIdentifier
-        let instances = (
-            reusedPid: "slabwatch-\(here)-\(pid)-\(started + 1)-1",
-            running: "slabwatch-\(here)-\(pid)-\(started)-1",
-            elsewhereJustMade: "slabwatch-\(elsewhere)-1-5-1",
-            elsewhereHeld: "slabwatch-\(elsewhere)-1-5-2",
-            elsewhereOver: "slabwatch-\(elsewhere)-1-5-3",
-            olderNameOver: "slabwatch-\(pid)-1")
+        let unused = try #require(Self.unusedPid())
+        let removed = [
+            "slabwatch-\(here)-\(unused)-5-1",  // no marker: the pid alone decides
+            "slabwatch-\(here)-\(pid)-\(started + 1)-1",  // the pid reused
+            "slabwatch-\(elsewhere)-1-5-3",
+            "slabwatch-\(pid)-1",  // the older name
+        ]
+        let running = "slabwatch-\(here)-\(pid)-\(started)-1"
+        let elsewhereJustMade = "slabwatch-\(elsewhere)-1-5-1", elsewhereHeld = "slabwatch-\(elsewhere)-1-5-2"
+        let kept = [running, elsewhereJustMade, elsewhereHeld]
         let root = "\(AttributionTesting.tracing)/instances"
-        let all = [instances.reusedPid, instances.running, instances.elsewhereJustMade, instances.elsewhereHeld,
-                   instances.elsewhereOver, instances.olderNameOver]
-        for name in all { try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: false) }
+        for name in removed + kept { try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: false) }
         var held: Int32 = -1
         defer {
             if held >= 0 { close(held) }
-            for name in all { rmdir("\(root)/\(name)") }
+            for name in removed + kept { rmdir("\(root)/\(name)") }
         }
-        for name in [instances.elsewhereHeld, instances.elsewhereOver, instances.olderNameOver] {
+        for name in removed.dropFirst() + [running, elsewhereHeld] {
             try "1".write(toFile: "\(root)/\(name)/options/disable_on_free", atomically: false, encoding: .utf8)
         }
-        held = open("\(root)/\(instances.elsewhereHeld)/free_buffer", O_WRONLY | O_CLOEXEC)
+        held = open("\(root)/\(elsewhereHeld)/free_buffer", O_WRONLY | O_CLOEXEC)
         #expect(held >= 0)
-        // Something on in the held one, to see that the sweep writes nothing to it.
-        try "1".write(toFile: "\(root)/\(instances.elsewhereHeld)/events/kmem/kmem_cache_free/enable", atomically: false, encoding: .utf8)
+        // Something on in the kept ones, to see that the sweep writes nothing to them.
+        for name in kept {
+            try "1".write(toFile: "\(root)/\(name)/events/kmem/kmem_cache_free/enable", atomically: false, encoding: .utf8)
+        }
 
         let sweep = try DaemonProcess.run(DaemonProcess.binary.path, ["attribute", "dentry", "--source", "trace", "--duration", "200ms"])
         #expect(sweep.status == 0, "\(sweep.error)")
         let left = Set(AttributionTesting.slabwatchInstances())
-        for name in [instances.reusedPid, instances.elsewhereOver, instances.olderNameOver] {
+        for name in removed {
             #expect(!left.contains(name) && sweep.error.contains(name), "\(name) should be removed: \(sweep.error)")
         }
-        for name in [instances.running, instances.elsewhereJustMade, instances.elsewhereHeld] {
+        for name in kept {
             #expect(left.contains(name) && !sweep.error.contains(name), "\(name) should be kept: \(sweep.error)")
+            #expect(AttributionTesting.control(name, "events/kmem/kmem_cache_free/enable") == "1"
+                    && AttributionTesting.control(name, "tracing_on") == "1", "\(name) was written to")
         }
-        #expect(AttributionTesting.control(instances.elsewhereHeld, "events/kmem/kmem_cache_free/enable") == "1")
-        #expect(AttributionTesting.control(instances.elsewhereHeld, "tracing_on") == "1")
+    }
+
+    /// A pid no process has, from the top of the range: the kernel hands pids
+    /// out upwards, so it stays free while the test runs (barring a wrap).
+    static func unusedPid() -> Int32? {
+        let max = Int32((try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 32768
+        return stride(from: max - 1, to: max - 1000, by: -1).first { kill($0, 0) == -1 && errno == ESRCH }
     }
 
     /// Waits until the session of `pid` traces, kills it with SIGKILL, and

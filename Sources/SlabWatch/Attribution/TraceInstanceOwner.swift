@@ -52,14 +52,17 @@ struct TraceInstanceOwner: Equatable, Sendable {
 
     /// Whether the owner may still run, as far as a process can tell.
     enum Liveness: Equatable, Sendable {
-        /// Its pid runs the process that made the instance.
+        /// Its pid runs the process that made the instance (the same start time).
         case alive
-        /// No process has its pid, or another process (started at another time) does.
+        /// No process has its pid.
         case gone
         /// Not to be told from here: another PID namespace, a name of the older
         /// form, a /proc of another namespace or one that hides the process,
-        /// or a zombie (a thread-group leader is one while its other threads
-        /// still run). Only what the kernel shows of the instance can decide.
+        /// a zombie (a thread-group leader is one while its other threads
+        /// still run), or a process started at another time — most likely
+        /// the pid was reused, but a reader in another time namespace sees
+        /// every start time shifted, so that proves no death. Only what the
+        /// kernel shows of the instance can decide.
         case unknown
     }
 
@@ -82,18 +85,17 @@ struct TraceInstanceOwner: Equatable, Sendable {
         case .noSuchProcess: return .gone
         case .hidden: return .unknown
         case .process(let state, let started):
-            if started != startTime { return .gone }  // the pid was given to another process
-            return state == "Z" || state == "X" ? .unknown : .alive
+            return started == startTime && state != "Z" && state != "X" ? .alive : .unknown
         }
     }
 }
 
 extension TraceInstanceOwner {
-    /// This process as its instances name it, and as it judges other owners:
-    /// nil where its /proc is not its PID namespace's own (a container with
-    /// the host's /proc shows every process under the host's numbers; no
-    /// /proc at all), and then its sessions' names say namespace 0, which
-    /// no judge shares.
+    /// This process as its instances name it, and as it judges other owners.
+    /// nil where its /proc is not its own PID namespace's (a container given
+    /// the host's /proc sees every process under the host's numbers) or
+    /// there is none: then its instances say namespace 0, which no judge
+    /// shares, and it leaves every owner to the kernel's rule.
     static let thisProcess: TraceInstanceOwner? = readThisProcess()
 
     /// The name a session of this process gives its instance `number`.

@@ -98,11 +98,13 @@ public final class Tracefs: Sendable {
     /// Removes the slabwatch instances whose session is over, and never one
     /// whose session may still run (in this PID namespace or any other: every
     /// container that mounts tracefs sees the same instances). The rule:
-    /// - in this process's PID namespace, the pid decides: no such process,
-    ///   or a process started at another time (the pid was reused), and the
-    ///   owner is gone; the instance is removed with everything it enabled;
+    /// - in this process's PID namespace, the pid decides where it can: the
+    ///   process that made the instance (the same start time) runs, and it
+    ///   is left; no process has the pid, and the instance is removed with
+    ///   everything it enabled;
     /// - where the pid cannot decide (another namespace, an older name, a
-    ///   /proc that hides the process), the kernel does: a session holds its
+    ///   /proc that hides the process, the pid now another process's), the
+    ///   kernel does: a session holds its
     ///   instance's `free_buffer` open from before it sets
     ///   `options/disable_on_free` to the instance's end, and the kernel
     ///   refuses rmdir (EBUSY) while any file of an instance is open. So an
