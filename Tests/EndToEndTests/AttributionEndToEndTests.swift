@@ -61,9 +61,13 @@ enum AttributionTesting {
 
         init() throws {
             holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            // Every tracefs mount goes, wherever it is: another tool on the
+            // machine may have one of its own (in /tmp, say), and the copy
+            // of the host's mounts would have it too.
             // (sleep: a bound for a test that hangs; the holder is stopped when released.)
             holder.arguments = ["--mount", "--propagation", "private", "sh", "-c",
-                                "umount -l \(tracing) 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; exec sleep 900"]
+                                "for target in $(grep ' - tracefs ' /proc/self/mountinfo | cut -d' ' -f5); do umount -l \"$target\"; done 2>/dev/null; "
+                                + "umount -l /sys/kernel/debug 2>/dev/null; exec sleep 900"]
             try holder.run()
             let deadline = Date().addingTimeInterval(10)
             while (try? String(contentsOfFile: "/proc/\(holder.processIdentifier)/comm", encoding: .utf8)) != "sleep\n" {
@@ -116,10 +120,42 @@ enum AttributionTesting {
     static func instance(of pid: Int32) throws -> String {
         let deadline = Date().addingTimeInterval(20)  // only a hung session takes this long
         while Date() < deadline {
-            if let name = slabwatchInstances().first(where: { $0.hasPrefix("slabwatch-\(pid)-") }) { return name }
+            if let name = heldInstance(pid) { return name }
             usleep(20_000)
         }
         throw DaemonProcess.Failure(message: "no tracefs instance of process \(pid)")
+    }
+
+    /// The instance whose `free_buffer` process `pid` holds open, as every
+    /// session holds its own while it runs: the owner, whatever the instance
+    /// is called and whichever namespaces the process is in.
+    static func heldInstance(_ pid: Int32) -> String? {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        for fd in fds {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)") else { continue }
+            let parts = target.split(separator: "/")
+            if parts.count >= 3, parts[parts.count - 1] == "free_buffer", parts[parts.count - 3] == "instances" {
+                return String(parts[parts.count - 2])
+            }
+        }
+        return nil
+    }
+
+    /// Waits until the session of `instance` traces: its events on, then its
+    /// tracing (a new instance's `tracing_on` is 1 until the session turns it
+    /// off to set it up, and the events are enabled only after that).
+    static func waitUntilTracing(_ instance: String) throws {
+        let deadline = Date().addingTimeInterval(20)  // only a hung session takes this long
+        while !isTracing(instance) {
+            guard Date() < deadline else { throw DaemonProcess.Failure(message: "\(instance) did not start tracing") }
+            usleep(20_000)
+        }
+    }
+
+    /// Every session enables kmem_cache_alloc ("1*" with its stack trigger);
+    /// a sweep that turned the instance off leaves "0".
+    static func isTracing(_ instance: String) -> Bool {
+        control(instance, "events/kmem/kmem_cache_alloc/enable").hasPrefix("1") && control(instance, "tracing_on") == "1"
     }
 
     /// A control file of an instance, without its newline ("" when it cannot be read).
@@ -156,7 +192,7 @@ enum AttributionTesting {
         let pid = process.processIdentifier
         started(pid)
         let deadline = Date().addingTimeInterval(20)  // only a session that never starts takes this long
-        while !slabwatchInstances().contains(where: { $0.hasPrefix("slabwatch-\(pid)-") }) && bpfLinks(pid) < 3 && process.isRunning {
+        while heldInstance(pid) == nil && bpfLinks(pid) < 3 && process.isRunning {
             guard Date() < deadline else {
                 process.terminate()
                 throw DaemonProcess.Failure(message: "the session of process \(pid) did not start tracing")

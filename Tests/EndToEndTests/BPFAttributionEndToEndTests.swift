@@ -92,7 +92,7 @@ extension EndToEndTests {
         #expect(stack.first == expected && stack.contains { $0.hasPrefix("shmem_mknod+") }, "\(stack)")
         #expect(json["not_followed"] as? Double == 0 && json["dropped"] as? Double == 0 && json["stopped_by"] as? String == "duration")
         // (Other slabwatch processes on the machine may have instances of their own.)
-        let left = AttributionTesting.slabwatchInstances().filter { $0.hasPrefix("slabwatch-\(session)-") }
+        let left = AttributionTesting.instances(ofPid: session)
         #expect(left.isEmpty, "a BPF session makes no tracefs instance: \(left)")
     }
 

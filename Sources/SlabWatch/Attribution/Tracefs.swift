@@ -95,26 +95,78 @@ public final class Tracefs: Sendable {
     /// Whether the kernel aggregates in hist triggers (`CONFIG_HIST_TRIGGERS`).
     var hasHistTriggers: Bool { faccessat(descriptor, "events/kmem/kmem_cache_alloc/hist", F_OK, 0) == 0 }
 
-    /// Removes `slabwatch-PID-N` instances whose process is gone (a session
-    /// killed with SIGKILL). Returns their names, and why any could not be removed.
+    /// Removes the slabwatch instances whose session is over, and never one
+    /// whose session may still run (in this PID namespace or any other: every
+    /// container that mounts tracefs sees the same instances). The rule:
+    /// - in this process's PID namespace, the pid decides where it can: the
+    ///   process that made the instance (the same start time) runs, and it
+    ///   is left; no process has the pid, and the instance is removed with
+    ///   everything it enabled;
+    /// - where the pid cannot decide (another namespace, an older name, a
+    ///   /proc that hides the process, the pid now another process's), the
+    ///   kernel does: a session holds its
+    ///   instance's `free_buffer` open from before it sets
+    ///   `options/disable_on_free` to the instance's end, and the kernel
+    ///   refuses rmdir (EBUSY) while any file of an instance is open. So an
+    ///   instance with the option set whose rmdir succeeds had no holder: its
+    ///   session is over. One without the option may be a session that has
+    ///   just made it, and is left alone.
+    /// Returns the names removed, and why any could not be.
     func removeStaleInstances() -> (removed: [String], failures: [String]) {
-        let directory = openat(descriptor, "instances", O_DIRECTORY | O_RDONLY | O_CLOEXEC)
-        guard directory >= 0, let listing = fdopendir(directory) else { return ([], []) }
-        var stale: [String] = []
-        while let entry = readdir(listing) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            let parts = name.split(separator: "-")
-            guard parts.count == 3, parts[0] == "slabwatch", let pid = Int32(parts[1]) else { continue }
-            if kill(pid, 0) == -1 && errno == ESRCH { stale.append(name) }
+        var removed: [String] = [], failures: [String] = []
+        for name in instanceNames() {
+            guard let owner = TraceInstanceOwner(instanceName: name) else { continue }
+            switch owner.liveness(seenBy: TraceInstanceOwner.thisProcess, lookup: TraceInstanceOwner.lookUp) {
+            case .alive:
+                continue
+            case .gone:
+                if let failure = TraceInstance(tracefs: self, name: name).remove() { failures.append(failure) } else { removed.append(name) }
+            case .unknown:
+                switch removeIfNobodyHolds(name) {
+                case .removed: removed.append(name)
+                case .kept: continue
+                case .failed(let why): failures.append(why)
+                }
+            }
         }
-        closedir(listing)
-        let failures = stale.compactMap { TraceInstance(tracefs: self, name: $0).remove() }
-        return (stale, failures)
+        return (removed, failures)
+    }
+
+    private func instanceNames() -> [String] {
+        let directory = openat(descriptor, "instances", O_DIRECTORY | O_RDONLY | O_CLOEXEC)
+        guard directory >= 0, let listing = fdopendir(directory) else { return [] }
+        defer { closedir(listing) }
+        var names: [String] = []
+        while let entry = readdir(listing) {
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+        }
+        return names
+    }
+
+    private enum Sweep { case removed, kept, failed(String) }
+
+    /// The kernel's half of the rule: rmdir, once, only with
+    /// `disable_on_free` set; EBUSY means a holder, which may be the session.
+    /// Nothing is written to the instance first: if its session lives, a
+    /// write would change its tracing.
+    private func removeIfNobodyHolds(_ name: String) -> Sweep {
+        let marker = openat(descriptor, "instances/\(name)/options/disable_on_free", O_RDONLY | O_CLOEXEC)
+        guard marker >= 0 else { return .kept }  // gone already
+        var byte: UInt8 = 0
+        let set = Glibc.read(marker, &byte, 1) == 1 && byte == UInt8(ascii: "1")
+        close(marker)  // our own reading holds the instance too
+        guard set else { return .kept }
+        if unlinkat(descriptor, "instances/\(name)", AT_REMOVEDIR) == 0 { return .removed }
+        switch errno {
+        case EBUSY, ENOENT: return .kept
+        case let code: return .failed("tracefs instance \(name): could not be removed (\(String(cString: strerror(code)))); the next session removes it")
+        }
     }
 }
 
-/// One private instance (`instances/slabwatch-PID-N`): created, configured,
-/// read, and removed — whatever happened in between. Used by one thread.
+/// One private instance (`instances/slabwatch-NS-PID-START-N`, named by
+/// `TraceInstanceOwner`): created, configured, read, and removed — whatever
+/// happened in between. Used by one thread.
 final class TraceInstance {
     let tracefs: Tracefs
     let name: String
@@ -142,7 +194,7 @@ final class TraceInstance {
     static func create(in tracefs: Tracefs) throws(Tracefs.Failure) -> TraceInstance {
         while true {
             let number = counter.add(1, ordering: .relaxed).newValue
-            let instance = TraceInstance(tracefs: tracefs, name: "slabwatch-\(getpid())-\(number)")
+            let instance = TraceInstance(tracefs: tracefs, name: TraceInstanceOwner.nameForThisProcess(number: number))
             if mkdirat(tracefs.descriptor, instance.relative, 0o700) == 0 {
                 do { try instance.stopWhenThisProcessEnds() } catch {
                     throw instance.remove().map(error.adding) ?? error
@@ -158,11 +210,15 @@ final class TraceInstance {
         }
     }
 
-    /// Before any event is enabled: tie the instance's tracing to this process.
+    /// Before any event is enabled: tie the instance's tracing to this
+    /// process. `free_buffer` is opened first, the option set second: a set
+    /// option on an instance nobody holds then always means a session that
+    /// is over, which is how sessions in other PID namespaces judge it
+    /// (`Tracefs.removeStaleInstances`).
     private func stopWhenThisProcessEnds() throws(Tracefs.Failure) {
-        try write("options/disable_on_free", "1")
         freeBuffer = openat(tracefs.descriptor, "\(relative)/free_buffer", O_WRONLY | O_CLOEXEC)
         guard freeBuffer >= 0 else { throw .failed("cannot open \(path)/free_buffer: \(String(cString: strerror(errno)))") }
+        try write("options/disable_on_free", "1")
     }
 
     /// Writes `text` to a control file of the instance.
