@@ -1,8 +1,9 @@
-// glibc declares memfd_create, MFD_* and the F_SEAL_* fcntl commands only for
-// _GNU_SOURCE (the journal's native protocol passes large entries in a sealed
-// memfd); it must come before the first system header.
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
+
+// memfd_create(2), for the journal's native protocol (large entries go as a
+// sealed memfd). glibc declares it only under _GNU_SOURCE, and defining that
+// here would give this module other definitions of glibc's types (fd_set's
+// members) than Swift's Glibc module has: a fresh build then fails on them,
+// depending on which module clang builds first. So the declaration is ours.
+extern int memfd_create(const char *name, unsigned int flags);

@@ -89,15 +89,21 @@ struct UnixDatagramSocket: ~Copyable {
 struct SealedMemoryFile: ~Copyable {
     fileprivate let descriptor: Int32
 
+    /// The kernel's values (<linux/memfd.h>, <linux/fcntl.h>, a stable ABI):
+    /// glibc names them only under _GNU_SOURCE, which CSystemd must not define.
+    private static let allowSealing: UInt32 = 0x0002, closeOnExec: UInt32 = 0x0001
+    private static let addSeals: Int32 = 1024 + 9  // F_LINUX_SPECIFIC_BASE + 9
+    private static let sealSeal: Int32 = 0x1, sealShrink: Int32 = 0x2, sealGrow: Int32 = 0x4, sealWrite: Int32 = 0x8
+
     /// Exactly these four seals: journald before systemd 254 takes a memfd as
     /// sealed only when its seals are exactly these (no F_SEAL_EXEC, hence no MFD_NOEXEC_SEAL).
-    private static let seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL
+    static let seals = sealShrink | sealGrow | sealWrite | sealSeal
 
     init(_ bytes: [UInt8], name: String) throws(SystemdError) {
-        let file = try SystemdError.check(syscall: memfd_create(name, UInt32(MFD_ALLOW_SEALING | MFD_CLOEXEC)), "memfd_create")
+        let file = try SystemdError.check(syscall: memfd_create(name, Self.allowSealing | Self.closeOnExec), "memfd_create")
         do throws(SystemdError) {
             try Self.write(bytes, to: file)
-            try SystemdError.check(syscall: fcntl(file, F_ADD_SEALS, Self.seals), "fcntl(F_ADD_SEALS) on a memfd")
+            try SystemdError.check(syscall: fcntl(file, Self.addSeals, Self.seals), "fcntl(F_ADD_SEALS) on a memfd")
         } catch {
             close(file)
             throw error
