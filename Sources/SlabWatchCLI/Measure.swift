@@ -181,7 +181,7 @@ enum Measure {
         func duration(_ name: String, minimum: Double, maximum: Double) -> Double? {
             guard let text = command.options[name] else { return nil }
             guard let seconds = Units.seconds(text), seconds >= minimum, seconds <= maximum else {
-                SlabWatchCommand.fail(.badConfiguration, "--\(name): '\(text)' is not a duration from \(Human.duration(minimum)) to \(Human.duration(maximum))")
+                SlabWatchCommand.fail(.badConfiguration, "--\(name): '\(text)' is not a duration from \(Units.durationText(minimum)) to \(Units.durationText(maximum))")
             }
             return seconds
         }
