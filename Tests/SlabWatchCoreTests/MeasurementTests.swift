@@ -287,6 +287,21 @@ extension MeasurementReaderTests {
     }
 }
 
+extension MeasurementReaderTests {
+    /// A name twice in one object: RFC 8259 leaves it to the reader, and a
+    /// reader that takes the last sees what another reader of the file does not.
+    @Test func refusesAMemberNameGivenTwice() throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let text = String(decoding: MeasurementRenderer.json(m), as: UTF8.self)
+        let twice = text.replacing("\"exit_status\":0,", with: "\"exit_status\":0,\"exit_status\":3,")
+        let second = try #require(twice.ranges(of: "\"exit_status\"").dropFirst().first)
+        let offset = twice.utf8.distance(from: twice.startIndex, to: second.lowerBound)
+        #expect(throws: MeasurementReader.ReadError(description: "invalid JSON at byte \(offset): duplicate member name 'exit_status'")) {
+            try MeasurementReader.read(Array(twice.utf8))
+        }
+    }
+}
+
 struct MeasurementDiffTests {
     /// The fix of the example: 400-byte xattrs (kmalloc-cg-512) against 100-byte ones (kmalloc-cg-192).
     @Test func showsTheCostMovingBetweenSizeClassesAndTheTotalFalling() throws {
