@@ -278,8 +278,11 @@ extension MeasurementReaderTests {
                 let tail = parts[index][parts[index].index(after: colon)...].drop { $0.isNumber || $0 == "-" || $0 == "." || $0 == "e" }
                 parts[index] = parts[index][...colon] + replacement + tail
                 guard let damaged = try? MeasurementReader.read(Array(parts.joined(separator: ",").utf8)) else { continue }
-                _ = MeasurementDiff.text(before: damaged, after: m)
-                _ = MeasurementRenderer.text(damaged)
+                // What is read is shown as numbers a person can read: never "∞ PiB" or "R² -∞".
+                for text in [MeasurementDiff.text(before: damaged, after: m), MeasurementDiff.text(before: m, after: damaged),
+                             MeasurementRenderer.text(damaged)] {
+                    #expect(!text.contains("∞"), "\(replacement) at \(index): \(text)")
+                }
                 _ = MeasurementRenderer.json(damaged)
                 _ = try Budget.parse("kmalloc-cg-512=1B/inode").judge(damaged)
             }
@@ -298,6 +301,33 @@ extension MeasurementReaderTests {
         let offset = twice.utf8.distance(from: twice.startIndex, to: second.lowerBound)
         #expect(throws: MeasurementReader.ReadError(description: "invalid JSON at byte \(offset): duplicate member name 'exit_status'")) {
             try MeasurementReader.read(Array(twice.utf8))
+        }
+    }
+}
+
+extension MeasurementReaderTests {
+    /// A report's text with the first number after `"key":` replaced.
+    static func replacingFirstNumber(of key: String, in text: String, with value: String) -> String? {
+        guard let keyRange = text.firstRange(of: "\"\(key)\":") else { return nil }
+        let rest = text[keyRange.upperBound...]
+        let number = rest.prefix { $0.isNumber || "-+.eE".contains($0) }
+        guard !number.isEmpty else { return nil }
+        return String(text[..<keyRange.upperBound]) + value + rest.dropFirst(number.count)
+    }
+
+    /// Finite but absurd figures are refused, each with its name.
+    @Test(arguments: [("bytes_per_unit", "1e300"), ("bytes_per_unit", "-1e300"), ("r_squared", "-1e300"), ("r_squared", "1.5"),
+                      ("r_squared", "-0.1"), ("peak_bytes_per_unit", "1e300"), ("driver_change", "1e300"), ("wall_seconds", "1e300"),
+                      ("wall_seconds", "-1"), ("interval_seconds", "1e20"), ("settle_seconds", "-5"), ("before", "-1e300"),
+                      ("peak", "1e300")])
+    func refusesAbsurdFigures(_ key: String, _ value: String) throws {
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        let text = try #require(Self.replacingFirstNumber(of: key, in: String(decoding: MeasurementRenderer.json(m), as: UTF8.self), with: value))
+        do {
+            let read = try MeasurementReader.read(Array(text.utf8))
+            Issue.record("\(key): \(value) was read: \(MeasurementDiff.text(before: read, after: m))")
+        } catch {
+            #expect(error.description.hasPrefix("not a measurement: '\(key)' is "), "\(error.description)")
         }
     }
 }
@@ -325,5 +355,9 @@ struct MeasurementDiffTests {
         #expect(MeasurementDiff.change(32 * 1024, 208) == " (−99.4 %)")
         #expect(MeasurementDiff.change(100, 150) == " (+50.0 %)")
         #expect(MeasurementDiff.change(0, 150) == "")
+        // From next to nothing: no percentage of hundreds of digits, or infinity.
+        #expect(MeasurementDiff.change(1e-300, 512) == " (+over 1,000,000 %)")
+        #expect(MeasurementDiff.change(1, 1.8e19) == " (+over 1,000,000 %)")
+        #expect(MeasurementDiff.change(-1e-300, -512) == " (−over 1,000,000 %)")
     }
 }

@@ -48,12 +48,18 @@ public enum MeasurementDiff: Sendable {
         return [line]
     }
 
-    /// " (−99.4 %)"; empty when `from` is zero.
+    /// " (−99.4 %)"; empty when `from` is zero; " (+over 1,000,000 %)"
+    /// beyond that, where a base next to nothing would print a number of
+    /// hundreds of digits (or infinity).
     static func change(_ from: Double, _ to: Double) -> String {
         guard from != 0, from.isFinite, to.isFinite else { return "" }
         let percent = 100 * (to - from) / abs(from)
-        return " (\(percent < 0 ? "−" : "+")\(Human.decimal(abs(percent), 1)) %)"
+        let sign = percent < 0 ? "−" : "+"
+        guard abs(percent) <= largestPercentage else { return " (\(sign)over \(Human.grouped(largestPercentage)) %)" }
+        return " (\(sign)\(Human.decimal(abs(percent), 1)) %)"
     }
+
+    static let largestPercentage = 1e6
 
     /// How far a cost's driver rose in its run (peak − before: a run that
     /// deletes its files ends where it began).
