@@ -360,4 +360,24 @@ struct MeasurementDiffTests {
         #expect(MeasurementDiff.change(1, 1.8e19) == " (+over 1,000,000 %)")
         #expect(MeasurementDiff.change(-1e-300, -512) == " (−over 1,000,000 %)")
     }
+
+    /// 60,000 caches a side, half of them in both: pairing by a search per
+    /// name made 10,000 a side take 4.8 s and this many minutes; by name it is
+    /// linear. Every cache is listed once, in the before run's order, then the after run's.
+    @Test func pairsTensOfThousandsOfCachesByName() throws {
+        func run(_ names: Range<Int>) -> Measurement {
+            let caches = names.map { i in
+                Measurement.CacheReport(slab: "cache-\(i)", reclaimable: false,
+                                        footprints: .init(beforeBytes: 0, peakBytes: 1 << 20, afterBytes: 1 << 20), cost: nil,
+                                        notJudged: "noisy fit", fits: [])
+            }
+            return Measurement(command: .init(arguments: ["x"], exitStatus: 0, wallSeconds: 1), intervalSeconds: 0.2, settleSeconds: 0,
+                               samples: 10, runSamples: 5, noiseBytes: 1 << 20, drivers: [], caches: caches, unreclaimable: nil)
+        }
+        let lines = MeasurementDiff.text(before: run(0..<60_000), after: run(30_000..<90_000)).split(separator: "\n")
+        #expect(lines.count == 1 + 90_000 + 2)
+        #expect(lines[1] == "cache-0: not judged in either run; kept 1.0 MiB → 0.0 B")
+        #expect(lines[30_001] == "cache-30000: not judged in either run; kept 1.0 MiB → 1.0 MiB")
+        #expect(lines[60_001] == "cache-60000: not judged in either run; kept 0.0 B → 1.0 MiB")
+    }
 }
