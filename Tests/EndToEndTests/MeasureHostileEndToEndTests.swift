@@ -1,0 +1,115 @@
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// `measure` (and the cache lookup `attribute` shares with it) where a
+/// caller, a workload or the machine is not what it expects.
+extension EndToEndTests {
+    /// A started `slabwatch` (or a shell that execs it) whose stdout is read
+    /// as it comes, and which a test can signal, wait for and, past a
+    /// deadline, kill.
+    final class Started {
+        let process = Process()
+        private let output = Pipe(), errors = Pipe()
+        private var seen = Data()
+
+        init(_ executable: String, _ arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+        }
+
+        var pid: pid_t { process.processIdentifier }
+
+        /// Waits for `text` on its stdout (read without blocking, so the deadline holds).
+        func waitForOutput(_ text: String, deadline seconds: Double = 60) -> Bool {
+            let descriptor = output.fileHandleForReading.fileDescriptor
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            defer { _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK) }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            return waitUntil(deadline: seconds) {
+                let count = read(descriptor, &buffer, buffer.count)
+                if count > 0 { seen += buffer[0..<count] }
+                return String(decoding: seen, as: UTF8.self).contains(text)
+            }
+        }
+
+        /// Waits until `condition`, polled every 10 ms.
+        func waitUntil(deadline seconds: Double = 60, _ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !condition() {
+                guard Date() < deadline else { return false }
+                usleep(10_000)
+            }
+            return true
+        }
+
+        /// Its signal handlers for `signal` are installed (SigCgt in its status).
+        func catches(_ signal: Int32) -> Bool {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+                  let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16) else { return false }
+            return mask & (1 << UInt64(signal - 1)) != 0
+        }
+
+        /// The processes it started that still run.
+        var children: [pid_t] {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { pid_t($0) }
+        }
+
+        /// How it ended: its exit code, or the signal that ended it; nil when it
+        /// was still running at the deadline (then it and its children are killed).
+        /// The deadline only trips on a process that hangs.
+        func finish(deadline seconds: Double = 120) -> (status: Int32, signalled: Bool, error: String)? {
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning {
+                for child in children { kill(child, SIGKILL) }
+                kill(pid, SIGKILL)
+                process.waitUntilExit()
+                return nil
+            }
+            seen += output.fileHandleForReading.readDataToEndOfFile()
+            let error = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return (process.terminationStatus, process.terminationReason == .uncaughtSignal, error)
+        }
+
+        var stdout: String { String(decoding: seen, as: UTF8.self) }
+    }
+
+    /// A directory under the temporary directory, removed after `body`.
+    static func withDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-hostile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        return try body(directory)
+    }
+
+    // MARK: a FIFO for /proc/slabinfo
+
+    /// `--budget` and `attribute` look a cache up in slabinfo when sysfs
+    /// does not list it: a FIFO there is refused at once, with why.
+    @Test func aFIFOForSlabinfoIsRefusedNotWaitedOn() throws {
+        try Self.withDirectory { directory in
+            let procfs = directory.appendingPathComponent("proc"), sysfs = directory.appendingPathComponent("sys")
+            try FileManager.default.createDirectory(at: procfs, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: sysfs, withIntermediateDirectories: true)
+            #expect(mkfifo(procfs.appendingPathComponent("slabinfo").path, 0o600) == 0)
+            let paths = ["--path.procfs", procfs.path, "--path.sysfs", sysfs.path]
+            for arguments in [["measure"] + paths + ["--budget", "kmalloc-32=1B/inode", "--", "/bin/true"],
+                              ["measure"] + paths + ["--attribute", "kmalloc-32", "--", "/bin/true"],
+                              ["attribute", "kmalloc-32"] + paths] {
+                let started = try Started(DaemonProcess.binary.path, arguments)
+                let run = try #require(started.finish(), "\(arguments) hung on the FIFO")
+                #expect(run.status == 1, "\(arguments): \(run.status) \(run.error)")
+                #expect(run.error.contains("cannot tell whether 'kmalloc-32' is a slab cache: open \(procfs.path)/slabinfo: not a regular file"),
+                        "\(arguments): \(run.error)")
+            }
+        }
+    }
+}
