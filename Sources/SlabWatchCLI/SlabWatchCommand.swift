@@ -70,6 +70,7 @@ enum SlabWatchCommand {
         """
 
     static func main() {
+        StandardStreams.ensureOpen()
         let command: ParsedCommand
         do {
             // `-d 2s`, as slabtop and top spell the refresh delay.

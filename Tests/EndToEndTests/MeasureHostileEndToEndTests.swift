@@ -90,6 +90,25 @@ extension EndToEndTests {
         return try body(directory)
     }
 
+    // MARK: standard streams
+
+    /// Started with stderr closed, measure's report and its command's stderr
+    /// go to /dev/null, not into whatever descriptor was opened next.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func aClosedStderrBecomesDevNull() throws {
+        try Self.withDirectory { directory in
+            let report = directory.appendingPathComponent("report.txt").path
+            let shell = #"exec "$0" measure --baseline 0s --settle 0s "$@" -- /bin/sh -c 'readlink /proc/self/fd/2' 2>&-"#
+            let toFile = try DaemonProcess.run("/bin/sh", ["-c", shell, DaemonProcess.binary.path, "--output", report])
+            #expect(toFile.status == 0, "\(toFile.status)")
+            #expect(toFile.output == "/dev/null\n", "the command's stderr: \(toFile.output)")
+            #expect(try String(contentsOfFile: report, encoding: .utf8).hasPrefix("measured `/bin/sh -c readlink /proc/self/fd/2`: exited 0"))
+            let toStderr = try DaemonProcess.run("/bin/sh", ["-c", shell, DaemonProcess.binary.path])
+            #expect(toStderr.status == 0, "the report to a closed stderr is not an error: \(toStderr.status)")
+            #expect(toStderr.output == "/dev/null\n")
+        }
+    }
+
     // MARK: a FIFO for /proc/slabinfo
 
     /// `--budget` and `attribute` look a cache up in slabinfo when sysfs
