@@ -39,7 +39,7 @@ enum Measure {
                       intervalSeconds: options.intervalSeconds)
         forwardSignals()
         run.sampleBaseline(seconds: options.baselineSeconds)
-        let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples[0].caches) }
+        let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples.kept[0].caches) }
         var attribution = AttributionRun(cache: options.attribute == "auto" ? nil : options.attribute, settings: configuration.attribution)
         let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto",
                                                       inodeCaches: options.settings.detector.inodeCaches)
@@ -47,8 +47,7 @@ enum Measure {
         let attributions = attribution.finish()
 
         let ran = Measurement.Command(arguments: command.command, exitStatus: status, wallSeconds: wallSeconds)
-        guard let measurement = Measurement.report(samples: run.samples, started: run.started, ended: run.ended, command: ran,
-                                                   intervalSeconds: run.meanIntervalSeconds,
+        guard let measurement = run.samples.report(command: ran, intervalSeconds: run.samples.meanIntervalSeconds(else: run.intervalSeconds),
                                                    settleSeconds: options.settleSeconds, settings: options.settings)
         else { SlabWatchCommand.fail(.runtimeFailure, "too few samples to measure") }
         let judged = budgets.map { ($0, $0.judge(measurement)) }
@@ -59,19 +58,12 @@ enum Measure {
         exit(outcome(status, judged.map(\.1)))
     }
 
-    /// The samples of one run, and where the command started and ended among them.
+    /// The samples of one run, and the sampling of each phase.
     struct Run {
         let reader: ProcReader
+        /// Grows as a long run or settling is thinned (`MeasurementSamples`).
         private(set) var intervalSeconds: Double
-        private(set) var samples: [Sample] = []
-        /// A long command is thinned beyond this many samples (every other
-        /// one dropped, the interval doubled): a sample of a few hundred
-        /// caches is tens of KiB, and an hour at 200 ms would hold GiBs.
-        static let maximumRunSamples = 1000
-        /// The last sample taken before the command started.
-        private(set) var started = 0
-        /// The first sample taken after it exited.
-        private(set) var ended = 0
+        private(set) var samples = MeasurementSamples()
         private var exitedAt: UInt64 = 0
 
         init(reader: ProcReader, intervalSeconds: Double) {
@@ -79,13 +71,9 @@ enum Measure {
             self.intervalSeconds = intervalSeconds
         }
 
-        /// The time between samples as it was (a read can take longer than a short interval; a long run is thinned).
-        var meanIntervalSeconds: Double {
-            guard let first = samples.first, let last = samples.last, samples.count > 1 else { return intervalSeconds }
-            return Double(last.timestampMilliseconds - first.timestampMilliseconds) / 1000 / Double(samples.count - 1)
+        private mutating func sample() {
+            if samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) { intervalSeconds *= 2 }
         }
-
-        mutating func sample() { samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) }
 
         /// At least one sample, the last just before the command starts.
         mutating func sampleBaseline(seconds: Double) {
@@ -94,13 +82,13 @@ enum Measure {
                 if i > 0 { Measure.sleep(seconds: intervalSeconds) }
                 sample()
                 // Without caches every report would be empty, and pass: refuse before the command runs.
-                if i == 0, samples[0].caches.isEmpty {
-                    let why = samples[0].status(of: .slabinfo).error ?? "no slab caches listed"
+                if i == 0, samples.kept[0].caches.isEmpty {
+                    let why = samples.kept[0].status(of: .slabinfo).error ?? "no slab caches listed"
                     let hint = why.contains("needs root") ? "" : " (needs root or CAP_DAC_READ_SEARCH)"
                     SlabWatchCommand.fail(.runtimeFailure, "measure cannot read the slab caches: \(why)\(hint)")
                 }
             }
-            started = samples.count - 1
+            samples.commandStarted()
         }
 
         /// Runs the command, sampling every interval until it exits (checked
@@ -127,10 +115,9 @@ enum Measure {
                 let now = Clock.monotonicNanoseconds()
                 if now >= next {
                     sample()
-                    if samples.count - started > Self.maximumRunSamples { thin() }
                     next = max(next + UInt64(intervalSeconds * 1e9), now)  // a slow read skips a beat rather than sampling in a burst
-                    if auto, now - spawnedAt >= 1_000_000_000 {
-                        attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1], inodeCaches: inodeCaches)
+                    if auto, now - spawnedAt >= 1_000_000_000, let latest = samples.kept.last {
+                        attribution.startOnGrowthSince(samples.kept[0], latest: latest, inodeCaches: inodeCaches)
                     }
                 }
                 usleep(5000)
@@ -138,18 +125,8 @@ enum Measure {
             exitedAt = Clock.monotonicNanoseconds()
             commandExited.store(true, ordering: .relaxed)
             child = 0
-            sample()
-            ended = samples.count - 1
+            if samples.commandExited(firstAfter: reader.sample(timestampMilliseconds: wallMilliseconds())) { intervalSeconds *= 2 }
             return (decode(status), Double(exitedAt - spawnedAt) / 1e9)
-        }
-
-        /// Drops every other sample of the run so far (keeping the last before
-        /// the command and the latest) and doubles the interval.
-        private mutating func thin() {
-            let run = samples[(started + 1)...]
-            let kept = run.enumerated().filter { $0.offset % 2 == 1 || $0.offset == run.count - 1 }.map(\.element)
-            samples = Array(samples[...started]) + kept
-            intervalSeconds *= 2
         }
 
         /// Every interval until `seconds` after the command exited.

@@ -381,3 +381,70 @@ struct MeasurementDiffTests {
         #expect(lines[60_001] == "cache-60000: not judged in either run; kept 0.0 B → 1.0 MiB")
     }
 }
+
+struct MeasurementSamplesTests {
+    static func sample(_ index: Int, footprintPages: UInt64) -> Sample {
+        Sample(timestampMilliseconds: 1_700_000_000_000 + Int64(index) * 10,
+               caches: [SlabCache(name: "kmalloc-64", activeObjects: 64, objects: 64, objectSize: 64, objectsPerSlab: 64,
+                                  pagesPerSlab: 1, activeSlabs: footprintPages, slabs: footprintPages, pageSize: 4096)],
+               inodes: InodeCounts(inodes: 1000 + UInt64(index), freeInodes: 0))
+    }
+
+    /// A baseline, a run and a settling of 20,000 samples each (200 s at
+    /// 10 ms): measure held every one of the baseline and of settling.
+    @Test func everyPhaseHoldsABoundedNumberOfSamples() throws {
+        var samples = MeasurementSamples()
+        var index = 0
+        func take(_ count: Int) -> Int {
+            var thinnings = 0
+            for _ in 0..<count {
+                index += 1
+                if samples.append(Self.sample(index, footprintPages: UInt64(index))) { thinnings += 1 }
+            }
+            return thinnings
+        }
+        #expect(take(20_000) == 0)
+        #expect(samples.kept.count == 1, "of the baseline only 'before' is kept")
+        #expect(samples.kept[0].timestampMilliseconds == Self.sample(index, footprintPages: 0).timestampMilliseconds)
+        samples.commandStarted()
+        #expect(take(20_000) > 0)
+        #expect(samples.kept.count <= 1 + MeasurementSamples.maximumPerPhase)
+        index += 1
+        samples.commandExited(firstAfter: Self.sample(index, footprintPages: UInt64(index)))
+        let ended = try #require(samples.ended)
+        #expect(take(20_000) > 0)
+        #expect(samples.kept.count - ended - 1 <= MeasurementSamples.maximumPerPhase, "settling is thinned like the run")
+        #expect(samples.kept.count <= 2 + 2 * MeasurementSamples.maximumPerPhase)
+        #expect(samples.kept.last?.timestampMilliseconds == Self.sample(index, footprintPages: 0).timestampMilliseconds, "the latest is kept")
+        #expect(samples.taken == 60_001)
+        let m = try #require(samples.report(command: .init(arguments: ["x"], exitStatus: 0, wallSeconds: 200), intervalSeconds: 0.01,
+                                            settleSeconds: 200))
+        #expect(m.samples == 60_001)
+        #expect(m.runSamples == ended + 1)
+        let cache = try #require(m.caches.first)
+        #expect(cache.footprints.beforeBytes == 20_000 * 4096 && cache.footprints.afterBytes == UInt64(index) * 4096)
+    }
+
+    /// What is kept of a short run reports as every sample does: the report
+    /// reads nothing of the baseline but its last sample.
+    @Test func keepingTheLastBaselineSampleLosesNothingTheReportReads() throws {
+        var workload = WorkloadRun()
+        workload.step(to: 0, samples: 20)
+        let started = workload.samples.count - 1
+        workload.step(to: 40_000, samples: 15)
+        let ended = workload.samples.count - 1
+        workload.step(to: 40_000, samples: 10)
+        var samples = MeasurementSamples()
+        for (i, sample) in workload.samples.enumerated() {
+            if i == ended { samples.commandExited(firstAfter: sample); continue }
+            _ = samples.append(sample)
+            if i == started { samples.commandStarted() }
+        }
+        let command = Measurement.Command(arguments: ["workload"], exitStatus: 0, wallSeconds: 3)
+        let whole = try #require(Measurement.report(samples: workload.samples, started: started, ended: ended, command: command,
+                                                    intervalSeconds: 0.2, settleSeconds: 2))
+        let kept = try #require(samples.report(command: command, intervalSeconds: 0.2, settleSeconds: 2))
+        #expect(samples.kept.count == workload.samples.count - started)
+        #expect(kept == whole)
+    }
+}
