@@ -10,10 +10,13 @@ import Synchronization
 /// (`Measurement.report`) and judges the budgets. The command's stdin,
 /// stdout and stderr are its own; SIGINT and SIGTERM are passed on to it.
 ///
-/// Exit codes: the command's own status when it failed (128 + the signal
-/// that ended it; 127 when it cannot be found, 126 when it cannot be run),
-/// else 6 when a budget is exceeded, 7 when one cannot be judged, 0;
-/// 2 for bad usage; 1 when no slab cache can be read (before the command runs).
+/// Exit codes are measure's own, never the command's (any of which a
+/// workload can return): 0 when the command succeeded and every budget
+/// holds; 8 when the command failed (its status is in the report), else 6
+/// when a budget is exceeded, 7 when one cannot be judged; 2 for bad usage;
+/// 1 when no slab cache can be read (before the command runs); 127 when the
+/// command cannot be found and 126 when it cannot be run, as env(1) and
+/// timeout(1) say it.
 enum Measure {
     struct Options {
         var intervalSeconds = 0.2
@@ -142,7 +145,7 @@ enum Measure {
     /// The command's failure first (CI must see the workload broke), then
     /// an exceeded budget, then one that cannot be judged.
     static func outcome(_ exitStatus: Int32, _ verdicts: [Budget.Verdict]) -> Int32 {
-        if exitStatus != 0 { return exitStatus }
+        if exitStatus != 0 { return ExitStatus.commandFailed.rawValue }
         if verdicts.contains(where: { if case .exceeded = $0 { true } else { false } }) { return ExitStatus.budgetExceeded.rawValue }
         if verdicts.contains(where: { if case .cannotJudge = $0 { true } else { false } }) { return ExitStatus.cannotJudge.rawValue }
         return ExitStatus.success.rawValue
@@ -193,7 +196,8 @@ enum Measure {
     // MARK: the command
 
     /// Starts `arguments` with this process's stdio and environment, found on
-    /// PATH. A command that cannot be found or run exits 127 or 126 as a shell's would.
+    /// PATH. A command that cannot be found or run exits 127 or 126, as
+    /// env(1) and timeout(1) do.
     static func spawn(_ arguments: [String]) -> pid_t {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }

@@ -40,7 +40,7 @@ enum SlabWatchCommand {
                               configOption],
                     flags: [("json", "write the report as JSON (the /snapshot vocabulary; 'slabwatch diff' reads it)")],
                     keySections: [.path], keys: ["detector.inode-caches", "attribution.max-events", "attribution.buffer-size"],
-                    command: ("COMMAND [ARGS...]", "the workload; its stdio, environment and exit status are its own")),
+                    command: ("COMMAND [ARGS...]", "the workload; its stdio and environment are its own, its exit status goes in the report (measure exits 8 when it failed)")),
         CommandSpec(name: "diff", abstract: "Compare two 'measure --json' reports (before and after a change), per cache and in total.",
                     arguments: [("before", "the report of the run before the change"), ("after", "the report of the run after it")]),
         CommandSpec(name: "check-config", abstract: "Validate a configuration file (and the web configuration it names) and exit (0 valid, 2 invalid).",

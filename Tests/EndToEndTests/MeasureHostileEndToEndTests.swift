@@ -90,6 +90,28 @@ extension EndToEndTests {
         return try body(directory)
     }
 
+    // MARK: exit codes
+
+    /// A workload may exit with any status, 6 and 7 included: measure's own
+    /// codes must never be read as the workload's, nor the other way round.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func measuresExitCodesAreNeverTheCommands() throws {
+        try Self.withDirectory { directory in
+            for status in [1, 2, 6, 7, 8, 126, 127, 255] {
+                let report = directory.appendingPathComponent("\(status).json").path
+                let run = try Self.measure(["--baseline", "0s", "--settle", "0s", "--budget", "kept=1GiB", "--json", "--output", report],
+                                           ["/bin/sh", "-c", "exit \(status)"])
+                #expect(run.status == 8, "a command that exits \(status): \(run.status) \(run.error)")
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+                #expect(json["exit_status"] as? Double == Double(status), "the command's own status is in the report")
+            }
+            let killed = try Self.measure(["--baseline", "0s", "--settle", "0s"], ["/bin/sh", "-c", "kill -KILL $$"])
+            #expect(killed.status == 8 && killed.error.contains("failed with status 137"), "\(killed.status) \(killed.error)")
+            let succeeded = try Self.measure(["--baseline", "0s", "--settle", "0s", "--budget", "kept=1GiB"], ["/bin/true"])
+            #expect(succeeded.status == 0, "\(succeeded.error)")
+        }
+    }
+
     // MARK: standard streams
 
     /// Started with stderr closed, measure's report and its command's stderr
