@@ -13,7 +13,8 @@ import Synchronization
 /// Exit codes are measure's own, never the command's (any of which a
 /// workload can return): 0 when the command succeeded and every budget
 /// holds; 8 when the command failed (its status is in the report), else 6
-/// when a budget is exceeded, 7 when one cannot be judged; 2 for bad usage;
+/// when a budget is exceeded, 7 when one cannot be judged; 2 for bad usage
+/// (an `--output` that cannot be written included, before anything runs);
 /// 1 when no slab cache can be read (before the command runs); 127 when the
 /// command cannot be found and 126 when it cannot be run, as env(1) and
 /// timeout(1) say it.
@@ -38,8 +39,9 @@ enum Measure {
 
     static func run(_ command: ParsedCommand, configuration: Configuration) -> Never {
         let options = parse(command, configuration: configuration)
+        let report = MeasureReportFile.open(options.output)
         var run = Run(reader: ProcReader(paths: configuration.sampler.paths, pageSize: Host.pageSize, limits: configuration.sampler.limits),
-                      intervalSeconds: options.intervalSeconds)
+                      intervalSeconds: options.intervalSeconds, report: report)
         forwardSignals()
         run.sampleBaseline(seconds: options.baselineSeconds)
         let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples.kept[0].caches) }
@@ -57,7 +59,7 @@ enum Measure {
         let bytes = options.json
             ? MeasurementRenderer.json(measurement, budgets: judged, attributions: attributions)
             : Array(MeasurementRenderer.text(measurement, budgets: judged, attributions: attributions).utf8)
-        emit(bytes, to: options.output)
+        report.write(bytes)
         exit(outcome(status, judged.map(\.1)))
     }
 
@@ -67,11 +69,14 @@ enum Measure {
         /// Grows as a long run or settling is thinned (`MeasurementSamples`).
         private(set) var intervalSeconds: Double
         private(set) var samples = MeasurementSamples()
+        /// Discarded when the run ends before the command, or without a report.
+        let report: MeasureReportFile
         private var exitedAt: UInt64 = 0
 
-        init(reader: ProcReader, intervalSeconds: Double) {
+        init(reader: ProcReader, intervalSeconds: Double, report: MeasureReportFile) {
             self.reader = reader
             self.intervalSeconds = intervalSeconds
+            self.report = report
         }
 
         private mutating func sample() {
@@ -88,6 +93,7 @@ enum Measure {
                 if i == 0, samples.kept[0].caches.isEmpty {
                     let why = samples.kept[0].status(of: .slabinfo).error ?? "no slab caches listed"
                     let hint = why.contains("needs root") ? "" : " (needs root or CAP_DAC_READ_SEARCH)"
+                    report.discard()
                     SlabWatchCommand.fail(.runtimeFailure, "measure cannot read the slab caches: \(why)\(hint)")
                 }
             }
@@ -100,7 +106,13 @@ enum Measure {
         mutating func sampleCommand(_ arguments: [String], attribution: inout AttributionRun, auto: Bool,
                                     inodeCaches: InodeCacheSelector) -> (Int32, Double) {
             let spawnedAt = Clock.monotonicNanoseconds()
-            let pid = spawn(arguments)
+            let pid: pid_t
+            switch Measure.spawn(arguments) {
+            case .success(let started): pid = started
+            case .failure(let failure):
+                report.discard()
+                exit(failure.status)
+            }
             child = pid
             if pendingSignal != 0 { kill(pid, pendingSignal) }
             attribution.startIfNamed()
@@ -196,19 +208,22 @@ enum Measure {
     // MARK: the command
 
     /// Starts `arguments` with this process's stdio and environment, found on
-    /// PATH. A command that cannot be found or run exits 127 or 126, as
-    /// env(1) and timeout(1) do.
-    static func spawn(_ arguments: [String]) -> pid_t {
+    /// PATH. A command that cannot be found or run is said on stderr, with
+    /// the status env(1) and timeout(1) give it: 127 or 126.
+    static func spawn(_ arguments: [String]) -> Result<pid_t, SpawnFailure> {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let error = posix_spawnp(&pid, arguments[0], nil, nil, &argv, environ)
         guard error == 0 else {
-            let reason = String(cString: strerror(error))
-            printError("cannot run '\(arguments[0])': \(reason)")
-            exit(error == ENOENT ? 127 : 126)
+            printError("cannot run '\(arguments[0])': \(String(cString: strerror(error)))")
+            return .failure(SpawnFailure(status: error == ENOENT ? 127 : 126))
         }
-        return pid
+        return .success(pid)
+    }
+
+    struct SpawnFailure: Error {
+        var status: Int32
     }
 
     /// Exit code, or 128 + the signal, as a shell reports it.
@@ -234,20 +249,6 @@ enum Measure {
     }
 
     // MARK: output
-
-    static func emit(_ bytes: [UInt8], to path: String?) {
-        let fd = path.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 2
-        let path = path ?? "stderr"
-        guard fd >= 0 else { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(path)': \(String(cString: strerror(errno)))") }
-        defer { if fd != 2 { close(fd) } }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(path)': \(String(cString: strerror(errno)))") }
-            offset += written
-        }
-    }
 
     /// A report written by `--json`, for `diff`: a regular file of at most
     /// 64 MiB (a report of every cache of a large machine is well under one).

@@ -35,7 +35,7 @@ enum SlabWatchCommand {
                               ("baseline", "DURATION", "how long to sample before it starts (default 1s)"),
                               ("noise", "SIZE", "a cache moved when its footprint moved by this much, and by 16 slabs (default 1MiB)"),
                               ("budget", "LIMIT", "CACHE=SIZE/UNIT, unreclaimable=SIZE/UNIT or kept=SIZE (UNIT inode, dentry, open_file); repeatable"),
-                              ("output", "FILE", "write the report to FILE instead of stderr"),
+                              ("output", "FILE", "write the report to FILE instead of stderr (checked before COMMAND runs; never through a symbolic link)"),
                               ("attribute", "CACHE", "trace who allocates CACHE during the command, or 'auto': the unreclaimable cache grown most in the first second (root)"),
                               configOption],
                     flags: [("json", "write the report as JSON (the /snapshot vocabulary; 'slabwatch diff' reads it)")],

@@ -112,6 +112,66 @@ extension EndToEndTests {
         }
     }
 
+    // MARK: --output
+
+    /// An `--output` that cannot be written fails before the command runs,
+    /// and a symbolic link is refused, never written through.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func outputIsCheckedBeforeTheCommandRunsAndNeverFollowsALink() throws {
+        try Self.withDirectory { directory in
+            let marker = directory.appendingPathComponent("ran")
+            let command = ["/bin/sh", "-c", "touch '\(marker.path)'"]
+            let target = directory.appendingPathComponent("precious")
+            try Data("precious\n".utf8).write(to: target)
+            let link = directory.appendingPathComponent("link.json")
+            try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+            let dangling = directory.appendingPathComponent("dangling.json")
+            try FileManager.default.createSymbolicLink(at: dangling, withDestinationURL: directory.appendingPathComponent("made-through-link"))
+            let fifo = directory.appendingPathComponent("fifo")
+            #expect(mkfifo(fifo.path, 0o600) == 0)
+            let cases: [(String, String)] = [
+                (directory.appendingPathComponent("missing/report.json").path, "No such file or directory"),
+                (directory.path, "Is a directory"),
+                (link.path, "it is a symbolic link"),
+                (dangling.path, "it is a symbolic link"),
+                (fifo.path, "not a regular file"),
+            ]
+            for (output, reason) in cases {
+                let started = try Started(DaemonProcess.binary.path, ["measure", "--baseline", "0s", "--settle", "0s", "--output", output, "--"] + command)
+                let run = try #require(started.finish(), "measure --output \(output) hung")
+                #expect(run.status == 2 && !run.signalled, "\(output): \(run.status) \(run.error)")
+                #expect(run.error.contains("--output: cannot write '\(output)': \(reason)") && run.error.filter { $0 == "\n" }.count == 1,
+                        "\(output): \(run.error)")
+                #expect(!FileManager.default.fileExists(atPath: marker.path), "\(output): the command ran before the output was checked")
+            }
+            #expect(try String(contentsOf: target, encoding: .utf8) == "precious\n", "a link was written through")
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("made-through-link").path))
+        }
+    }
+
+    /// An existing report is replaced whole, and only once the new one is
+    /// ready; a file made for a run that ends without a report goes again.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func outputReplacesAnOldReportAndLeavesNothingWhenThereIsNone() throws {
+        try Self.withDirectory { directory in
+            let report = directory.appendingPathComponent("report.txt")
+            try Data(String(repeating: "old report\n", count: 10_000).utf8).write(to: report)
+            let run = try Self.measure(["--baseline", "0s", "--settle", "0s", "--output", report.path], ["/bin/true"])
+            #expect(run.status == 0, "\(run.error)")
+            let text = try String(contentsOf: report, encoding: .utf8)
+            #expect(text.hasPrefix("measured `/bin/true`: exited 0") && !text.contains("old report"), "\(text)")
+
+            // No slab cache can be read here: measure refuses before the command, and leaves no empty report behind.
+            let empty = directory.appendingPathComponent("empty")
+            try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+            let refused = directory.appendingPathComponent("refused.json")
+            let failed = try DaemonProcess.run(DaemonProcess.binary.path, [
+                "measure", "--path.procfs", empty.path, "--path.sysfs", empty.path, "--output", refused.path, "--", "/bin/true"])
+            #expect(failed.status == 1 && failed.error.contains("measure cannot read the slab caches"), "\(failed.error)")
+            #expect(!FileManager.default.fileExists(atPath: refused.path))
+        }
+    }
+
     // MARK: standard streams
 
     /// Started with stderr closed, measure's report and its command's stderr
