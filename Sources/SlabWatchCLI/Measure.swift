@@ -17,7 +17,10 @@ import Synchronization
 /// (an `--output` that cannot be written included, before anything runs);
 /// 1 when no slab cache can be read (before the command runs); 127 when the
 /// command cannot be found and 126 when it cannot be run, as env(1) and
-/// timeout(1) say it.
+/// timeout(1) say it. SIGINT or SIGTERM during the baseline ends measure by
+/// that signal before the command starts; during the run the command gets
+/// it, and when it dies of it measure reports and dies of it too; during
+/// settling it ends settling, and measure reports and dies of it.
 enum Measure {
     struct Options {
         var intervalSeconds = 0.2
@@ -31,35 +34,32 @@ enum Measure {
         var attribute: String?
     }
 
-    /// The running command, for the signal handlers (0 before it starts).
-    nonisolated(unsafe) static var child: pid_t = 0
-    /// A signal that arrived before the command started, passed on once it has.
-    nonisolated(unsafe) static var pendingSignal: sig_atomic_t = 0
     static let commandExited = Atomic<Bool>(false)
 
     static func run(_ command: ParsedCommand, configuration: Configuration) -> Never {
         let options = parse(command, configuration: configuration)
         let report = MeasureReportFile.open(options.output)
+        Interruption.catchSignals()
         var run = Run(reader: ProcReader(paths: configuration.sampler.paths, pageSize: Host.pageSize, limits: configuration.sampler.limits),
                       intervalSeconds: options.intervalSeconds, report: report)
-        forwardSignals()
         run.sampleBaseline(seconds: options.baselineSeconds)
         let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples.kept[0].caches) }
         var attribution = AttributionRun(cache: options.attribute == "auto" ? nil : options.attribute, settings: configuration.attribution)
         let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto",
                                                       inodeCaches: options.settings.detector.inodeCaches)
-        run.sampleSettling(seconds: options.settleSeconds)
+        let settled = run.sampleSettling(seconds: options.settleSeconds)
         let attributions = attribution.finish()
 
         let ran = Measurement.Command(arguments: command.command, exitStatus: status, wallSeconds: wallSeconds)
         guard let measurement = run.samples.report(command: ran, intervalSeconds: run.samples.meanIntervalSeconds(else: run.intervalSeconds),
-                                                   settleSeconds: options.settleSeconds, settings: options.settings)
+                                                   settleSeconds: settled, settings: options.settings)
         else { SlabWatchCommand.fail(.runtimeFailure, "too few samples to measure") }
         let judged = budgets.map { ($0, $0.judge(measurement)) }
         let bytes = options.json
             ? MeasurementRenderer.json(measurement, budgets: judged, attributions: attributions)
             : Array(MeasurementRenderer.text(measurement, budgets: judged, attributions: attributions).utf8)
         report.write(bytes)
+        if Interruption.pending { Interruption.end() }
         exit(outcome(status, judged.map(\.1)))
     }
 
@@ -83,11 +83,13 @@ enum Measure {
             if samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) { intervalSeconds *= 2 }
         }
 
-        /// At least one sample, the last just before the command starts.
+        /// At least one sample, the last just before the command starts. A
+        /// signal ends measure here, before the command ever runs.
         mutating func sampleBaseline(seconds: Double) {
             let count = max(1, Int((seconds / intervalSeconds).rounded()))
             for i in 0..<count {
                 if i > 0 { Measure.sleep(seconds: intervalSeconds) }
+                if Interruption.pending { report.discard(); Interruption.end() }
                 sample()
                 // Without caches every report would be empty, and pass: refuse before the command runs.
                 if i == 0, samples.kept[0].caches.isEmpty {
@@ -105,6 +107,7 @@ enum Measure {
         /// - Returns: its exit status (128 + signal) and wall time.
         mutating func sampleCommand(_ arguments: [String], attribution: inout AttributionRun, auto: Bool,
                                     inodeCaches: InodeCacheSelector) -> (Int32, Double) {
+            if Interruption.pending { report.discard(); Interruption.end() }
             let spawnedAt = Clock.monotonicNanoseconds()
             let pid: pid_t
             switch Measure.spawn(arguments) {
@@ -113,8 +116,7 @@ enum Measure {
                 report.discard()
                 exit(failure.status)
             }
-            child = pid
-            if pendingSignal != 0 { kill(pid, pendingSignal) }
+            Interruption.commandStarted(pid)
             attribution.startIfNamed()
             var status: Int32 = 0
             var next = spawnedAt
@@ -139,18 +141,21 @@ enum Measure {
             }
             exitedAt = Clock.monotonicNanoseconds()
             commandExited.store(true, ordering: .relaxed)
-            child = 0
+            Interruption.commandEnded(diedOfSignal: status & 0x7F != 0)
             if samples.commandExited(firstAfter: reader.sample(timestampMilliseconds: wallMilliseconds())) { intervalSeconds *= 2 }
             return (decode(status), Double(exitedAt - spawnedAt) / 1e9)
         }
 
-        /// Every interval until `seconds` after the command exited.
-        mutating func sampleSettling(seconds: Double) {
+        /// Every interval until `seconds` after the command exited, or until a signal.
+        /// - Returns: how long it settled.
+        mutating func sampleSettling(seconds: Double) -> Double {
             func elapsed() -> Double { Double(Clock.monotonicNanoseconds() - exitedAt) / 1e9 }
-            while elapsed() < seconds {
+            while elapsed() < seconds, !Interruption.pending {
                 Measure.sleep(seconds: min(intervalSeconds, seconds - elapsed()))
+                if Interruption.pending { break }
                 sample()
             }
+            return Interruption.pending ? min(seconds, elapsed()) : seconds
         }
     }
 
@@ -232,22 +237,6 @@ enum Measure {
         return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
     }
 
-    /// SIGINT and SIGTERM go to the command; slabwatch keeps sampling until it exits, and reports.
-    static func forwardSignals() {
-        // An ignored SIGCHLD, inherited from whatever started us, would have
-        // the kernel reap the command itself and lose its exit status.
-        signal(SIGCHLD, SIG_DFL)
-        var handled = sigset_t()
-        sigemptyset(&handled)
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber) { number in
-                if Measure.child > 0 { kill(Measure.child, number) } else { Measure.pendingSignal = number }
-            }
-            sigaddset(&handled, signalNumber)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
-    }
-
     // MARK: output
 
     /// A report written by `--json`, for `diff`: a regular file of at most
@@ -275,11 +264,12 @@ enum Measure {
         }
     }
 
+    /// Sleeps `seconds`, or until a signal measure must act on arrives.
     static func sleep(seconds: Double) {
         guard seconds > 0 else { return }
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR && !Interruption.pending { request = remaining }
     }
 
     static func wallMilliseconds() -> Int64 {
@@ -353,5 +343,67 @@ struct AttributionRun {
         guard let done else { return [] }
         done.wait()
         return result.attribution.withLock { $0 }.map { [$0] } ?? []
+    }
+}
+
+/// SIGINT and SIGTERM during `measure`. Before the command starts, they end
+/// measure at once; while it runs, they are passed on to it, and count as
+/// dealt with when it exits rather than dies of one (a command may catch
+/// SIGINT and finish: measure then reports as usual, as a shell waits for
+/// such a command); after it, they end settling. A signal not dealt with
+/// ends measure by that same signal once the report is out, the convention
+/// that lets a calling shell or CI runner see the interruption.
+enum Interruption {
+    /// The command while it runs (0 before and after), for the handler.
+    nonisolated(unsafe) static var child: pid_t = 0
+    /// Signals received, and the last one.
+    static let received = Atomic<Int32>(0)
+    static let lastSignal = Atomic<Int32>(0)
+    /// Signals the command received and exited after, by its own choice.
+    nonisolated(unsafe) static var dealtWith: Int32 = 0
+
+    /// A signal arrived that no command dealt with.
+    static var pending: Bool { received.load(ordering: .relaxed) > dealtWith }
+
+    static func catchSignals() {
+        // An ignored SIGCHLD, inherited from whatever started us, would have
+        // the kernel reap the command itself and lose its exit status.
+        signal(SIGCHLD, SIG_DFL)
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { number in
+                Interruption.lastSignal.store(number, ordering: .relaxed)
+                Interruption.received.add(1, ordering: .relaxed)
+                if Interruption.child > 0 { kill(Interruption.child, number) }
+            }
+            sigaddset(&handled, signalNumber)
+        }
+        // Unblocked too: a mask inherited from whatever started us would swallow them.
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
+    }
+
+    /// From now on signals go to `pid`; one that arrived as it started goes now.
+    static func commandStarted(_ pid: pid_t) {
+        child = pid
+        if pending { kill(pid, lastSignal.load(ordering: .relaxed)) }
+    }
+
+    /// The command is gone; what it received and survived was dealt with.
+    static func commandEnded(diedOfSignal: Bool) {
+        child = 0
+        if !diedOfSignal { dealtWith = received.load(ordering: .relaxed) }
+    }
+
+    /// Ends the process by the last signal, as if it had not been caught.
+    static func end() -> Never {
+        let number = lastSignal.load(ordering: .relaxed)
+        signal(number, SIG_DFL)
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, number)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        raise(number)
+        exit(128 + number)
     }
 }

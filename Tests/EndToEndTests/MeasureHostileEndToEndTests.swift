@@ -213,4 +213,59 @@ extension EndToEndTests {
             }
         }
     }
+
+    // MARK: signals
+
+    /// SIGINT during the baseline ends measure by SIGINT before the command
+    /// starts; the report file it made for the run goes again.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func sigintDuringTheBaselineEndsMeasureBeforeTheCommand() throws {
+        try Self.withDirectory { directory in
+            let marker = directory.appendingPathComponent("ran"), report = directory.appendingPathComponent("report.txt")
+            let started = try Started(DaemonProcess.binary.path, ["measure", "--baseline", "10m", "--settle", "0s", "--output", report.path,
+                                                                  "--", "/bin/sh", "-c", "touch '\(marker.path)'"])
+            #expect(started.waitUntil { started.catches(SIGINT) }, "measure never handled SIGINT")
+            kill(started.pid, SIGINT)
+            // A 10-minute baseline that goes on would trip this deadline.
+            let run = try #require(started.finish(deadline: 120), "SIGINT did not end the baseline")
+            #expect(run.signalled && run.status == SIGINT, "\(run.status) \(run.error)")
+            #expect(!FileManager.default.fileExists(atPath: marker.path), "the command ran")
+            #expect(!FileManager.default.fileExists(atPath: report.path))
+        }
+    }
+
+    /// SIGTERM while settling ends settling: the report says how long it
+    /// settled, and measure ends by SIGTERM.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func sigtermWhileSettlingReportsAndEndsBySIGTERM() throws {
+        try Self.withDirectory { directory in
+            let report = directory.appendingPathComponent("report.txt")
+            let started = try Started(DaemonProcess.binary.path, ["measure", "--baseline", "0s", "--settle", "10m", "--output", report.path,
+                                                                  "--", "/bin/sh", "-c", "echo ran"])
+            #expect(started.waitForOutput("ran"))
+            #expect(started.waitUntil { started.children.isEmpty }, "the command did not exit")
+            kill(started.pid, SIGTERM)
+            let run = try #require(started.finish(deadline: 120), "SIGTERM did not end settling")
+            #expect(run.signalled && run.status == SIGTERM, "\(run.status) \(run.error)")
+            let text = try String(contentsOf: report, encoding: .utf8)
+            #expect(text.hasPrefix("measured `/bin/sh -c echo ran`: exited 0") && !text.contains("settled 600"), "\(text)")
+        }
+    }
+
+    /// SIGINT while the command runs goes to it; when it dies of it, measure
+    /// reports and dies of it too, as a shell expects of Ctrl-C.
+    @Test(.enabled(if: getuid() == 0, "reads /proc/slabinfo"))
+    func sigintThatKillsTheCommandEndsMeasureBySIGINT() throws {
+        try Self.withDirectory { directory in
+            let report = directory.appendingPathComponent("report.txt")
+            let started = try Started(DaemonProcess.binary.path, ["measure", "--baseline", "0s", "--settle", "10m", "--output", report.path,
+                                                                  "--", "/bin/sh", "-c", "echo ready; exec sleep 600"])
+            #expect(started.waitForOutput("ready"))
+            kill(started.pid, SIGINT)
+            let run = try #require(started.finish(deadline: 120), "measure did not end after its command died of SIGINT")
+            #expect(run.signalled && run.status == SIGINT, "\(run.status) \(run.error)")
+            let text = try String(contentsOf: report, encoding: .utf8)
+            #expect(text.contains("failed with status 130"), "\(text)")
+        }
+    }
 }
