@@ -91,6 +91,22 @@ public struct Measurement: Sendable, Equatable {
         }
     }
 
+    /// A cache that moved less than its noise floor: no fit is made of it,
+    /// so its cost is not measured, only bounded (`Budget.judge`).
+    public struct QuietCache: Sendable, Equatable {
+        public var slab: String
+        /// The least move that would have counted: `--noise`, or 16 of its slabs when that is more.
+        public var noiseFloorBytes: UInt64
+        /// After settling − before, as for a moved cache.
+        public var keptBytes: Double
+
+        public init(slab: String, noiseFloorBytes: UInt64, keptBytes: Double) {
+            self.slab = slab
+            self.noiseFloorBytes = noiseFloorBytes
+            self.keptBytes = keptBytes
+        }
+    }
+
     /// How one driver moved: before the command, its highest, after settling.
     public struct DriverMovement: Sendable, Equatable {
         public var driver: GrowthDriver
@@ -123,9 +139,12 @@ public struct Measurement: Sendable, Equatable {
     public var caches: [CacheReport]
     /// Unreclaimable slab (meminfo SUnreclaim) as a whole, as one more "cache".
     public var unreclaimable: CacheReport?
+    /// Every other cache seen, in the kernel's order.
+    public var quietCaches: [QuietCache]
 
     public init(command: Command, intervalSeconds: Double, settleSeconds: Double, samples: Int, runSamples: Int,
-                noiseBytes: UInt64, drivers: [DriverMovement], caches: [CacheReport], unreclaimable: CacheReport?) {
+                noiseBytes: UInt64, drivers: [DriverMovement], caches: [CacheReport], unreclaimable: CacheReport?,
+                quietCaches: [QuietCache] = []) {
         self.command = command
         self.intervalSeconds = intervalSeconds
         self.settleSeconds = settleSeconds
@@ -135,12 +154,17 @@ public struct Measurement: Sendable, Equatable {
         self.drivers = drivers
         self.caches = caches
         self.unreclaimable = unreclaimable
+        self.quietCaches = quietCaches
     }
 
     /// What the moved caches hold above their level before the command,
     /// summed over those that hold more (a cache the run shrank does not
     /// offset one it grew).
     public var keptBytes: Double { caches.reduce(0) { $0 + max(0, $1.footprints.keptBytes) } }
+    /// What the caches that moved less than their noise floor hold above
+    /// their level before, summed as `keptBytes` is: unrelated activity, or
+    /// the run's own, no one can tell.
+    public var quietKeptBytes: Double { quietCaches.reduce(0) { $0 + max(0, $1.keptBytes) } }
     /// The part of `keptBytes` in caches the kernel cannot reclaim.
     public var keptUnreclaimableBytes: Double {
         caches.filter { $0.reclaimable == false }.reduce(0) { $0 + max(0, $1.footprints.keptBytes) }
@@ -182,13 +206,15 @@ extension Measurement {
         guard started >= 0, started < ended, ended < samples.count else { return nil }
         var run = Run(samples: samples, started: started, ended: ended, settings: settings)
         let moved = run.history.order.compactMap { run.report($0) }
+        let reported = Set(moved.map(\.slab))
+        let quiet = run.history.order.filter { !reported.contains($0) }.compactMap { run.quiet($0) }
         let caches = moved.sorted { a, b in
             a.footprints.movedBytes != b.footprints.movedBytes ? a.footprints.movedBytes > b.footprints.movedBytes : a.slab < b.slab
         }
         return Measurement(command: command, intervalSeconds: intervalSeconds, settleSeconds: settleSeconds,
                            samples: taken ?? samples.count, runSamples: run.window.count, noiseBytes: settings.noiseBytes,
                            drivers: movements(window: run.window, before: run.before, since: run.since, history: run.history),
-                           caches: caches, unreclaimable: run.unreclaimableReport())
+                           caches: caches, unreclaimable: run.unreclaimableReport(), quietCaches: quiet)
     }
 
     /// One run's samples as the fits read them: the run's window (from the
@@ -233,6 +259,12 @@ extension Measurement {
                                 window: window, detector: &detector, settings: settings)
             if !present { report.notJudged = "the cache was not there for the whole run (created or destroyed during it)" }
             return report
+        }
+
+        /// A cache that did not move beyond noise, with how far it could have moved unseen.
+        func quiet(_ name: String) -> QuietCache? {
+            guard let seen = history.caches[name] else { return nil }
+            return QuietCache(slab: name, noiseFloorBytes: noiseFloor(seen.first), keptBytes: footprints(seen).keptBytes)
         }
 
         func footprints(_ seen: CacheHistories.History) -> Footprints {

@@ -25,13 +25,18 @@ public enum MeasurementReader: Sendable {
                                        after: try number(value, "after", in: Plausible.count))
         }
         let caches = try array(document, "caches").map { value throws(ReadError) in try cache(value) }
+        // Reports before quiet caches were recorded have none.
+        let quiet = document["quiet_caches"] == nil ? [] : try array(document, "quiet_caches").map { value throws(ReadError) in
+            Measurement.QuietCache(slab: try string(value, "slab"), noiseFloorBytes: try Self.bytes(value, "noise_floor_bytes"),
+                                   keptBytes: try number(value, "kept_bytes", in: Plausible.signedBytes))
+        }
         let total = document["slab_unreclaimable"]
         return Measurement(
             command: command, intervalSeconds: try number(document, "interval_seconds", in: Plausible.seconds),
             settleSeconds: try number(document, "settle_seconds", in: Plausible.seconds), samples: try integer(document, "samples", in: 0..<(1 << 40)),
             runSamples: try integer(document, "run_samples", in: 0..<(1 << 40)),
             noiseBytes: try Self.bytes(document, "noise_bytes"),
-            drivers: drivers, caches: caches, unreclaimable: total == nil || total == .null ? nil : try cache(total!))
+            drivers: drivers, caches: caches, unreclaimable: total == nil || total == .null ? nil : try cache(total!), quietCaches: quiet)
     }
 
     private static func cache(_ value: JSONValue) throws(ReadError) -> Measurement.CacheReport {
@@ -60,7 +65,7 @@ public enum MeasurementReader: Sendable {
     /// What a figure of a real report can be: anything beyond is a crafted
     /// or damaged file, refused rather than shown as "∞ PiB" or "R² -∞".
     enum Plausible {
-        /// A cost per unit, either way: no cache holds more than 2⁶⁴ bytes.
+        /// A cost per unit, or bytes kept, either way: no cache holds more than 2⁶⁴ bytes.
         static let signedBytes = -1.8e19...1.8e19
         /// A driver's count, or its change: inodes, dentries, files (2⁵³, exact in a Double).
         static let count = -9.0e15...9.0e15
