@@ -203,7 +203,8 @@ struct BudgetTests {
 
     @Test(arguments: ["", "kmalloc-32", "=1B/inode", "kmalloc-32=", "kmalloc-32=256B", "kmalloc-32=256B/file",
                       "kmalloc-32=-1B/inode", "kmalloc-32=1e3B/inode", "kmalloc-32=abc/inode", "kept=1MiB/inode",
-                      "kmalloc-32=1B/inode/x", "kmalloc-32=nanB/inode", "kmalloc-32=ＫB/inode"])
+                      "kmalloc-32=1B/inode/x", "kmalloc-32=nanB/inode", "kmalloc-32=ＫB/inode",
+                      "kmalloc-32=99999999999999999999B/inode", "kept=\(String(repeating: "9", count: 300))B", "kept=20000000000GiB"])
     func refuses(_ text: String) {
         #expect(throws: Budget.ParseError.self) { try Budget.parse(text) }
     }

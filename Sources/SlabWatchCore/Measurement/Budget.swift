@@ -197,7 +197,7 @@ public struct Budget: Sendable, Equatable {
         "open_file": .openFiles, "open_files": .openFiles,
     ]
 
-    /// `256`, `256B`, `2KiB`, `1.5MiB`, `16MB`: bytes, nil for anything else or a negative size.
+    /// `256`, `256B`, `2KiB`, `1.5MiB`, `16MB`: bytes, nil for anything else, a negative size or one beyond 2⁶⁴.
     static func bytes(_ text: Substring) -> Double? {
         let suffixes: [(String, Double)] = [
             ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("kB", 1000), ("KB", 1000), ("MB", 1e6), ("GB", 1e9), ("B", 1),
@@ -209,7 +209,10 @@ public struct Budget: Sendable, Equatable {
             break
         }
         guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              let value = Double(number), value.isFinite else { return nil }
+              let value = Double(number), value.isFinite, value * scale <= largestBytes else { return nil }
         return value * scale
     }
+
+    /// No cache, and no machine, holds more than 2⁶⁴ bytes: a larger limit is a typo, not a budget.
+    static let largestBytes = 1.8e19
 }
