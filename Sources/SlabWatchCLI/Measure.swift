@@ -38,8 +38,9 @@ enum Measure {
 
     static func run(_ command: ParsedCommand, configuration: Configuration) -> Never {
         let options = parse(command, configuration: configuration)
-        let report = MeasureReportFile.open(options.output)
+        // Caught first: a signal as the report file is made ends measure with the file removed again.
         Interruption.catchSignals()
+        let report = MeasureReportFile.open(options.output)
         var run = Run(reader: ProcReader(paths: configuration.sampler.paths, pageSize: Host.pageSize, limits: configuration.sampler.limits),
                       intervalSeconds: options.intervalSeconds, report: report)
         run.sampleBaseline(seconds: options.baselineSeconds)
