@@ -4,8 +4,9 @@
 # the recording reader and its sample directory names, the cache-filter
 # regexes, the state file (restored, ticked and rendered), the web
 # configuration, the Authorization header, a /snapshot read by top --url, the
-# HTTP response top --url reads (status line, fields, body framing), and
-# what an attribution session reads (trace text, hist tables, allocinfo). Each runs SECONDS (default
+# HTTP response top --url reads (status line, fields, body framing),
+# what an attribution session reads (trace text, hist tables, allocinfo), and
+# a measure --json report as diff reads it. Each runs SECONDS (default
 # 60), seeded from Tests/Fixtures. A crash leaves its input in
 # .build-fuzz/artifacts/ and fails the script; replay one with
 #   SLABWATCH_FUZZ_TARGET=slabinfo .build-fuzz/debug/slabwatch-fuzz FILE
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording replay-names regex state web-config basic-auth snapshot http-response attribution"}
+targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording replay-names regex state web-config basic-auth snapshot http-response attribution measurement"}
 work=.build-fuzz
 mkdir -p "$work/artifacts" "$work/tmp"
 export TMPDIR=$PWD/$work/tmp  # the recording harness writes its samples there
@@ -54,6 +55,8 @@ seed() {  # TARGET DIR: fills DIR with starting inputs
                    printf 'HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.0 404 Not Found\nContent-Length: 2\n\nno' >"$dir/interim"
                    printf 'HTTP/1.1 200 OK\r\n\r\n{"timestamp":"2026-11-26T05:40:00.000Z","caches":[]}' >"$dir/until-close" ;;
     attribution) cp "$fixtures"/captures/attribution/*.txt "$dir/" ;;
+    measurement) SLABWATCH_FUZZ_TARGET=measurement SLABWATCH_FUZZ_SEED="$dir/seed" "$binary" >/dev/null 2>&1  # a small report, by the harness
+                 cp "$fixtures"/measure/*.json "$dir/" ;;
     regex) printf 'kmalloc-(\\d+|rcl-\\d+)k?\0kmalloc-rcl-64' >"$dir/r1"; printf '(a+)+$\0aaaaaaaaaaaaaaaaaaaa!' >"$dir/r2" ;;
   esac
 }

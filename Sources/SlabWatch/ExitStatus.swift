@@ -13,6 +13,10 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case budgetExceeded = 6
     /// `measure`: a budget could not be judged (its driver did not move enough, a noisy fit).
     case cannotJudge = 7
+    /// `measure`: the command it ran exited non-zero or was killed (its own
+    /// status is in the report: measure never passes it on as its own, so
+    /// that no status of the command can read as one of measure's).
+    case commandFailed = 8
 
     /// For `--help` and README: `0 stopped cleanly`, ….
     public var meaning: String {
@@ -25,6 +29,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .notPermitted: "not permitted to trace (attribute)"
         case .budgetExceeded: "a budget exceeded (measure)"
         case .cannotJudge: "a budget that cannot be judged (measure)"
+        case .commandFailed: "the command failed (measure)"
         }
     }
 

@@ -72,17 +72,19 @@ enum Attribute {
     }
 
     /// SLUB lists every cache (and every alias) in /sys/kernel/slab; SLAB
-    /// kernels only in /proc/slabinfo.
+    /// kernels only in /proc/slabinfo, read here as the sampler reads it:
+    /// bounded, and a FIFO or device in its place refused rather than waited
+    /// on. When neither lists any cache, the question has no answer: one
+    /// line saying why, and exit 1.
     static func cacheExists(_ name: String, sysfs: String, procfs: String) -> Bool {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return false }
         if faccessat(AT_FDCWD, "\(sysfs)/kernel/slab/\(name)", F_OK, AT_EACCESS) == 0 { return true }
-        guard let file = fopen("\(procfs)/slabinfo", "r") else { return false }
-        defer { fclose(file) }
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, file) > 0 {
-            if let line, String(cString: line).split(separator: " ").first.map(String.init) == name { return true }
+        let reader = ProcReader(paths: KernelPaths(procfs: procfs, sysfs: sysfs), pageSize: Host.pageSize, limits: .init(maxCaches: .max))
+        let sample = reader.sample(timestampMilliseconds: 0)
+        if sample.caches.contains(where: { $0.name == name || $0.aliases.contains(name) }) { return true }
+        guard !sample.caches.isEmpty else {
+            let why = sample.status(of: .slabinfo).error ?? "no slab caches listed"
+            SlabWatchCommand.fail(.runtimeFailure, "cannot tell whether '\(name)' is a slab cache: \(why)")
         }
         return false
     }

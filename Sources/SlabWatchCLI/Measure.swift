@@ -10,10 +10,17 @@ import Synchronization
 /// (`Measurement.report`) and judges the budgets. The command's stdin,
 /// stdout and stderr are its own; SIGINT and SIGTERM are passed on to it.
 ///
-/// Exit codes: the command's own status when it failed (128 + the signal
-/// that ended it; 127 when it cannot be found, 126 when it cannot be run),
-/// else 6 when a budget is exceeded, 7 when one cannot be judged, 0;
-/// 2 for bad usage; 1 when no slab cache can be read (before the command runs).
+/// Exit codes are measure's own, never the command's (any of which a
+/// workload can return): 0 when the command succeeded and every budget
+/// holds; 8 when the command failed (its status is in the report), else 6
+/// when a budget is exceeded, 7 when one cannot be judged; 2 for bad usage
+/// (an `--output` that cannot be written included, before anything runs);
+/// 1 when no slab cache can be read (before the command runs); 127 when the
+/// command cannot be found and 126 when it cannot be run, as env(1) and
+/// timeout(1) say it. SIGINT or SIGTERM during the baseline ends measure by
+/// that signal before the command starts; during the run the command gets
+/// it, and when it dies of it measure reports and dies of it too; during
+/// settling it ends settling, and measure reports and dies of it.
 enum Measure {
     struct Options {
         var intervalSeconds = 0.2
@@ -27,80 +34,73 @@ enum Measure {
         var attribute: String?
     }
 
-    /// The running command, for the signal handlers (0 before it starts).
-    nonisolated(unsafe) static var child: pid_t = 0
-    /// A signal that arrived before the command started, passed on once it has.
-    nonisolated(unsafe) static var pendingSignal: sig_atomic_t = 0
     static let commandExited = Atomic<Bool>(false)
 
     static func run(_ command: ParsedCommand, configuration: Configuration) -> Never {
         let options = parse(command, configuration: configuration)
+        // Caught first: a signal as the report file is made ends measure with the file removed again.
+        Interruption.catchSignals()
+        let report = MeasureReportFile.open(options.output)
         var run = Run(reader: ProcReader(paths: configuration.sampler.paths, pageSize: Host.pageSize, limits: configuration.sampler.limits),
-                      intervalSeconds: options.intervalSeconds)
-        forwardSignals()
+                      intervalSeconds: options.intervalSeconds, report: report)
         run.sampleBaseline(seconds: options.baselineSeconds)
-        let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples[0].caches) }
+        let budgets = options.budgets.map { $0.resolvingAlias(in: run.samples.kept[0].caches) }
         var attribution = AttributionRun(cache: options.attribute == "auto" ? nil : options.attribute, settings: configuration.attribution)
         let (status, wallSeconds) = run.sampleCommand(command.command, attribution: &attribution, auto: options.attribute == "auto",
                                                       inodeCaches: options.settings.detector.inodeCaches)
-        run.sampleSettling(seconds: options.settleSeconds)
+        let settled = run.sampleSettling(seconds: options.settleSeconds)
         let attributions = attribution.finish()
 
         let ran = Measurement.Command(arguments: command.command, exitStatus: status, wallSeconds: wallSeconds)
-        guard let measurement = Measurement.report(samples: run.samples, started: run.started, ended: run.ended, command: ran,
-                                                   intervalSeconds: run.meanIntervalSeconds,
-                                                   settleSeconds: options.settleSeconds, settings: options.settings)
+        guard let measurement = run.samples.report(command: ran, intervalSeconds: run.samples.meanIntervalSeconds(else: run.intervalSeconds),
+                                                   settleSeconds: settled, settings: options.settings)
         else { SlabWatchCommand.fail(.runtimeFailure, "too few samples to measure") }
         let judged = budgets.map { ($0, $0.judge(measurement)) }
         let bytes = options.json
             ? MeasurementRenderer.json(measurement, budgets: judged, attributions: attributions)
             : Array(MeasurementRenderer.text(measurement, budgets: judged, attributions: attributions).utf8)
-        emit(bytes, to: options.output)
+        report.write(bytes)
+        if Interruption.pending { Interruption.end() }
         exit(outcome(status, judged.map(\.1)))
     }
 
-    /// The samples of one run, and where the command started and ended among them.
+    /// The samples of one run, and the sampling of each phase.
     struct Run {
         let reader: ProcReader
+        /// Grows as a long run or settling is thinned (`MeasurementSamples`).
         private(set) var intervalSeconds: Double
-        private(set) var samples: [Sample] = []
-        /// A long command is thinned beyond this many samples (every other
-        /// one dropped, the interval doubled): a sample of a few hundred
-        /// caches is tens of KiB, and an hour at 200 ms would hold GiBs.
-        static let maximumRunSamples = 1000
-        /// The last sample taken before the command started.
-        private(set) var started = 0
-        /// The first sample taken after it exited.
-        private(set) var ended = 0
+        private(set) var samples = MeasurementSamples()
+        /// Discarded when the run ends before the command, or without a report.
+        let report: MeasureReportFile
         private var exitedAt: UInt64 = 0
 
-        init(reader: ProcReader, intervalSeconds: Double) {
+        init(reader: ProcReader, intervalSeconds: Double, report: MeasureReportFile) {
             self.reader = reader
             self.intervalSeconds = intervalSeconds
+            self.report = report
         }
 
-        /// The time between samples as it was (a read can take longer than a short interval; a long run is thinned).
-        var meanIntervalSeconds: Double {
-            guard let first = samples.first, let last = samples.last, samples.count > 1 else { return intervalSeconds }
-            return Double(last.timestampMilliseconds - first.timestampMilliseconds) / 1000 / Double(samples.count - 1)
+        private mutating func sample() {
+            if samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) { intervalSeconds *= 2 }
         }
 
-        mutating func sample() { samples.append(reader.sample(timestampMilliseconds: wallMilliseconds())) }
-
-        /// At least one sample, the last just before the command starts.
+        /// At least one sample, the last just before the command starts. A
+        /// signal ends measure here, before the command ever runs.
         mutating func sampleBaseline(seconds: Double) {
             let count = max(1, Int((seconds / intervalSeconds).rounded()))
             for i in 0..<count {
                 if i > 0 { Measure.sleep(seconds: intervalSeconds) }
+                if Interruption.pending { report.discard(); Interruption.end() }
                 sample()
                 // Without caches every report would be empty, and pass: refuse before the command runs.
-                if i == 0, samples[0].caches.isEmpty {
-                    let why = samples[0].status(of: .slabinfo).error ?? "no slab caches listed"
+                if i == 0, samples.kept[0].caches.isEmpty {
+                    let why = samples.kept[0].status(of: .slabinfo).error ?? "no slab caches listed"
                     let hint = why.contains("needs root") ? "" : " (needs root or CAP_DAC_READ_SEARCH)"
+                    report.discard()
                     SlabWatchCommand.fail(.runtimeFailure, "measure cannot read the slab caches: \(why)\(hint)")
                 }
             }
-            started = samples.count - 1
+            samples.commandStarted()
         }
 
         /// Runs the command, sampling every interval until it exits (checked
@@ -108,10 +108,16 @@ enum Measure {
         /// - Returns: its exit status (128 + signal) and wall time.
         mutating func sampleCommand(_ arguments: [String], attribution: inout AttributionRun, auto: Bool,
                                     inodeCaches: InodeCacheSelector) -> (Int32, Double) {
+            if Interruption.pending { report.discard(); Interruption.end() }
             let spawnedAt = Clock.monotonicNanoseconds()
-            let pid = spawn(arguments)
-            child = pid
-            if pendingSignal != 0 { kill(pid, pendingSignal) }
+            let pid: pid_t
+            switch Measure.spawn(arguments) {
+            case .success(let started): pid = started
+            case .failure(let failure):
+                report.discard()
+                exit(failure.status)
+            }
+            Interruption.commandStarted(pid)
             attribution.startIfNamed()
             var status: Int32 = 0
             var next = spawnedAt
@@ -127,45 +133,37 @@ enum Measure {
                 let now = Clock.monotonicNanoseconds()
                 if now >= next {
                     sample()
-                    if samples.count - started > Self.maximumRunSamples { thin() }
                     next = max(next + UInt64(intervalSeconds * 1e9), now)  // a slow read skips a beat rather than sampling in a burst
-                    if auto, now - spawnedAt >= 1_000_000_000 {
-                        attribution.startOnGrowthSince(samples[started], latest: samples[samples.count - 1], inodeCaches: inodeCaches)
+                    if auto, now - spawnedAt >= 1_000_000_000, let latest = samples.kept.last {
+                        attribution.startOnGrowthSince(samples.kept[0], latest: latest, inodeCaches: inodeCaches)
                     }
                 }
                 usleep(5000)
             }
             exitedAt = Clock.monotonicNanoseconds()
             commandExited.store(true, ordering: .relaxed)
-            child = 0
-            sample()
-            ended = samples.count - 1
+            Interruption.commandEnded(diedOfSignal: status & 0x7F != 0)
+            if samples.commandExited(firstAfter: reader.sample(timestampMilliseconds: wallMilliseconds())) { intervalSeconds *= 2 }
             return (decode(status), Double(exitedAt - spawnedAt) / 1e9)
         }
 
-        /// Drops every other sample of the run so far (keeping the last before
-        /// the command and the latest) and doubles the interval.
-        private mutating func thin() {
-            let run = samples[(started + 1)...]
-            let kept = run.enumerated().filter { $0.offset % 2 == 1 || $0.offset == run.count - 1 }.map(\.element)
-            samples = Array(samples[...started]) + kept
-            intervalSeconds *= 2
-        }
-
-        /// Every interval until `seconds` after the command exited.
-        mutating func sampleSettling(seconds: Double) {
+        /// Every interval until `seconds` after the command exited, or until a signal.
+        /// - Returns: how long it settled.
+        mutating func sampleSettling(seconds: Double) -> Double {
             func elapsed() -> Double { Double(Clock.monotonicNanoseconds() - exitedAt) / 1e9 }
-            while elapsed() < seconds {
+            while elapsed() < seconds, !Interruption.pending {
                 Measure.sleep(seconds: min(intervalSeconds, seconds - elapsed()))
+                if Interruption.pending { break }
                 sample()
             }
+            return Interruption.pending ? min(seconds, elapsed()) : seconds
         }
     }
 
     /// The command's failure first (CI must see the workload broke), then
     /// an exceeded budget, then one that cannot be judged.
     static func outcome(_ exitStatus: Int32, _ verdicts: [Budget.Verdict]) -> Int32 {
-        if exitStatus != 0 { return exitStatus }
+        if exitStatus != 0 { return ExitStatus.commandFailed.rawValue }
         if verdicts.contains(where: { if case .exceeded = $0 { true } else { false } }) { return ExitStatus.budgetExceeded.rawValue }
         if verdicts.contains(where: { if case .cannotJudge = $0 { true } else { false } }) { return ExitStatus.cannotJudge.rawValue }
         return ExitStatus.success.rawValue
@@ -181,7 +179,7 @@ enum Measure {
         func duration(_ name: String, minimum: Double, maximum: Double) -> Double? {
             guard let text = command.options[name] else { return nil }
             guard let seconds = Units.seconds(text), seconds >= minimum, seconds <= maximum else {
-                SlabWatchCommand.fail(.badConfiguration, "--\(name): '\(text)' is not a duration from \(Human.duration(minimum)) to \(Human.duration(maximum))")
+                SlabWatchCommand.fail(.badConfiguration, "--\(name): '\(text)' is not a duration from \(Units.durationText(minimum)) to \(Units.durationText(maximum))")
             }
             return seconds
         }
@@ -216,18 +214,22 @@ enum Measure {
     // MARK: the command
 
     /// Starts `arguments` with this process's stdio and environment, found on
-    /// PATH. A command that cannot be found or run exits 127 or 126 as a shell's would.
-    static func spawn(_ arguments: [String]) -> pid_t {
+    /// PATH. A command that cannot be found or run is said on stderr, with
+    /// the status env(1) and timeout(1) give it: 127 or 126.
+    static func spawn(_ arguments: [String]) -> Result<pid_t, SpawnFailure> {
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let error = posix_spawnp(&pid, arguments[0], nil, nil, &argv, environ)
         guard error == 0 else {
-            let reason = String(cString: strerror(error))
-            printError("cannot run '\(arguments[0])': \(reason)")
-            exit(error == ENOENT ? 127 : 126)
+            printError("cannot run '\(arguments[0])': \(String(cString: strerror(error)))")
+            return .failure(SpawnFailure(status: error == ENOENT ? 127 : 126))
         }
-        return pid
+        return .success(pid)
+    }
+
+    struct SpawnFailure: Error {
+        var status: Int32
     }
 
     /// Exit code, or 128 + the signal, as a shell reports it.
@@ -236,37 +238,7 @@ enum Measure {
         return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
     }
 
-    /// SIGINT and SIGTERM go to the command; slabwatch keeps sampling until it exits, and reports.
-    static func forwardSignals() {
-        // An ignored SIGCHLD, inherited from whatever started us, would have
-        // the kernel reap the command itself and lose its exit status.
-        signal(SIGCHLD, SIG_DFL)
-        var handled = sigset_t()
-        sigemptyset(&handled)
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber) { number in
-                if Measure.child > 0 { kill(Measure.child, number) } else { Measure.pendingSignal = number }
-            }
-            sigaddset(&handled, signalNumber)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
-    }
-
     // MARK: output
-
-    static func emit(_ bytes: [UInt8], to path: String?) {
-        let fd = path.map { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) } ?? 2
-        let path = path ?? "stderr"
-        guard fd >= 0 else { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(path)': \(String(cString: strerror(errno)))") }
-        defer { if fd != 2 { close(fd) } }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(path)': \(String(cString: strerror(errno)))") }
-            offset += written
-        }
-    }
 
     /// A report written by `--json`, for `diff`: a regular file of at most
     /// 64 MiB (a report of every cache of a large machine is well under one).
@@ -293,11 +265,12 @@ enum Measure {
         }
     }
 
+    /// Sleeps `seconds`, or until a signal measure must act on arrives.
     static func sleep(seconds: Double) {
         guard seconds > 0 else { return }
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR && !Interruption.pending { request = remaining }
     }
 
     static func wallMilliseconds() -> Int64 {
@@ -372,5 +345,67 @@ struct AttributionRun {
         guard let done else { return [] }
         done.wait()
         return result.attribution.withLock { $0 }.map { [$0] } ?? []
+    }
+}
+
+/// SIGINT and SIGTERM during `measure`. Before the command starts, they end
+/// measure at once; while it runs, they are passed on to it, and count as
+/// dealt with when it exits rather than dies of one (a command may catch
+/// SIGINT and finish: measure then reports as usual, as a shell waits for
+/// such a command); after it, they end settling. A signal not dealt with
+/// ends measure by that same signal once the report is out, the convention
+/// that lets a calling shell or CI runner see the interruption.
+enum Interruption {
+    /// The command while it runs (0 before and after), for the handler.
+    nonisolated(unsafe) static var child: pid_t = 0
+    /// Signals received, and the last one.
+    static let received = Atomic<Int32>(0)
+    static let lastSignal = Atomic<Int32>(0)
+    /// Signals the command received and exited after, by its own choice.
+    nonisolated(unsafe) static var dealtWith: Int32 = 0
+
+    /// A signal arrived that no command dealt with.
+    static var pending: Bool { received.load(ordering: .relaxed) > dealtWith }
+
+    static func catchSignals() {
+        // An ignored SIGCHLD, inherited from whatever started us, would have
+        // the kernel reap the command itself and lose its exit status.
+        signal(SIGCHLD, SIG_DFL)
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { number in
+                Interruption.lastSignal.store(number, ordering: .relaxed)
+                Interruption.received.add(1, ordering: .relaxed)
+                if Interruption.child > 0 { kill(Interruption.child, number) }
+            }
+            sigaddset(&handled, signalNumber)
+        }
+        // Unblocked too: a mask inherited from whatever started us would swallow them.
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
+    }
+
+    /// From now on signals go to `pid`; one that arrived as it started goes now.
+    static func commandStarted(_ pid: pid_t) {
+        child = pid
+        if pending { kill(pid, lastSignal.load(ordering: .relaxed)) }
+    }
+
+    /// The command is gone; what it received and survived was dealt with.
+    static func commandEnded(diedOfSignal: Bool) {
+        child = 0
+        if !diedOfSignal { dealtWith = received.load(ordering: .relaxed) }
+    }
+
+    /// Ends the process by the last signal, as if it had not been caught.
+    static func end() -> Never {
+        let number = lastSignal.load(ordering: .relaxed)
+        signal(number, SIG_DFL)
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, number)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        raise(number)
+        exit(128 + number)
     }
 }

@@ -35,12 +35,12 @@ enum SlabWatchCommand {
                               ("baseline", "DURATION", "how long to sample before it starts (default 1s)"),
                               ("noise", "SIZE", "a cache moved when its footprint moved by this much, and by 16 slabs (default 1MiB)"),
                               ("budget", "LIMIT", "CACHE=SIZE/UNIT, unreclaimable=SIZE/UNIT or kept=SIZE (UNIT inode, dentry, open_file); repeatable"),
-                              ("output", "FILE", "write the report to FILE instead of stderr"),
+                              ("output", "FILE", "write the report to FILE instead of stderr (checked before COMMAND runs; never through a symbolic link)"),
                               ("attribute", "CACHE", "trace who allocates CACHE during the command, or 'auto': the unreclaimable cache grown most in the first second (root)"),
                               configOption],
                     flags: [("json", "write the report as JSON (the /snapshot vocabulary; 'slabwatch diff' reads it)")],
                     keySections: [.path], keys: ["detector.inode-caches", "attribution.max-events", "attribution.buffer-size"],
-                    command: ("COMMAND [ARGS...]", "the workload; its stdio, environment and exit status are its own")),
+                    command: ("COMMAND [ARGS...]", "the workload; its stdio and environment are its own, its exit status goes in the report (measure exits 8 when it failed)")),
         CommandSpec(name: "diff", abstract: "Compare two 'measure --json' reports (before and after a change), per cache and in total.",
                     arguments: [("before", "the report of the run before the change"), ("after", "the report of the run after it")]),
         CommandSpec(name: "check-config", abstract: "Validate a configuration file (and the web configuration it names) and exit (0 valid, 2 invalid).",
@@ -70,6 +70,7 @@ enum SlabWatchCommand {
         """
 
     static func main() {
+        StandardStreams.ensureOpen()
         let command: ParsedCommand
         do {
             // `-d 2s`, as slabtop and top spell the refresh delay.

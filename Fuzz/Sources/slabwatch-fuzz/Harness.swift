@@ -44,6 +44,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = TopView.render(sample: snapshot.sample, ring: SampleRing(), report: .init(findings: snapshot.findings), options: options)
         }
     case "http-response": HTTPResponse.read(bytes)
+    case "measurement": MeasurementReport.read(bytes)
     case "attribution":
         // trace_pipe text, a hist table and /proc/allocinfo: what a session reads from the kernel.
         let text = Substring(String(decoding: bytes, as: UTF8.self))
@@ -141,11 +142,11 @@ enum RestoredState {
 }
 
 /// libFuzzer calls this once before fuzzing: with SLABWATCH_FUZZ_SEED set it
-/// writes the `state` harness's seed there and exits.
+/// writes the seed of the `state` or `measurement` harness there and exits.
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
     guard let path = getenv("SLABWATCH_FUZZ_SEED") else { return 0 }
-    let seed = RestoredState.seed()
+    let seed = target == "measurement" ? MeasurementReport.seed() : RestoredState.seed()
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { exit(1) }
     _ = seed.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -255,5 +256,57 @@ enum Recording {
         settings.minDriverChange = 0
         let outcome = try? SlabWatch.Replay(settings: settings, ring: .init(fineCapacity: 8, coarseCapacity: 4)).run(namesDirectory)
         for finding in outcome?.findings ?? [] { _ = finding.message }
+    }
+}
+
+/// A `measure --json` report as `slabwatch diff` reads it, now that anyone
+/// can hand one over: what the reader lets through must diff both ways
+/// against a real report, render as text with no infinity in it, judge
+/// budgets, and read back the same once written again.
+enum MeasurementReport {
+    /// A small report, made by `Measurement.report` from samples of a run
+    /// of tmpfs files with an xattr each (the measure tests' workload).
+    static let reference: Measurement = {
+        var samples: [Sample] = []
+        for step in 0..<20 {
+            let files = UInt64(max(0, step - 4) * 1000)
+            let slabs = 244 + files / 8
+            samples.append(Sample(
+                timestampMilliseconds: 1_700_000_000_000 + Int64(step) * 200,
+                caches: [SlabCache(name: "kmalloc-cg-512", activeObjects: slabs * 8, objects: slabs * 8, objectSize: 512, objectsPerSlab: 8,
+                                   pagesPerSlab: 1, activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: false),
+                         SlabCache(name: "shmem_inode_cache", activeObjects: 200 + files, objects: 210 + files, objectSize: 768,
+                                   objectsPerSlab: 21, pagesPerSlab: 4, activeSlabs: 10 + files / 21, slabs: 10 + files / 21,
+                                   pageSize: 4096, reclaimable: false),
+                         SlabCache(name: "kmalloc-64", activeObjects: 6400, objects: 6400, objectSize: 64, objectsPerSlab: 64,
+                                   pagesPerSlab: 1, activeSlabs: 100, slabs: 100, pageSize: 4096, reclaimable: false)],
+                inodes: InodeCounts(inodes: 50_000 + files, freeInodes: 0)))
+        }
+        return Measurement.report(samples: samples, started: 4, ended: 15, command: .init(arguments: ["xattrs", "400"], exitStatus: 0,
+                                                                                          wallSeconds: 2.2),
+                                  intervalSeconds: 0.2, settleSeconds: 0.8)!
+    }()
+
+    static let budgets = ["kmalloc-cg-512=256B/inode", "shmem_inode_cache=1B/dentry", "unreclaimable=2KiB/inode", "kept=16MiB"]
+        .map { try! Budget.parse($0) }
+
+    static func read(_ bytes: [UInt8]) {
+        guard let report = try? MeasurementReader.read(bytes) else { return }
+        for text in [MeasurementDiff.text(before: report, after: reference), MeasurementDiff.text(before: reference, after: report),
+                     MeasurementDiff.text(before: report, after: report), MeasurementRenderer.text(report)] where text.contains("∞") {
+            fatalError("a report the reader accepted prints an infinity:\n\(text)")
+        }
+        // Budgets on the report's own caches too: a name is what a user would type, or nothing.
+        let own = report.caches.prefix(2).compactMap { try? Budget.parse("\($0.slab)=1B/inode") }
+        let judged = (budgets + own).map { ($0, $0.judge(report)) }
+        for (budget, verdict) in judged { _ = budget.sentence(verdict) }
+        let written = MeasurementRenderer.json(report, budgets: judged)
+        guard let again = try? MeasurementReader.read(written), again == report else {
+            fatalError("a report read, written and read again is not the same:\n\(String(decoding: written, as: UTF8.self))")
+        }
+    }
+
+    static func seed() -> [UInt8] {
+        MeasurementRenderer.json(reference, budgets: budgets.map { ($0, $0.judge(reference)) })
     }
 }

@@ -1,7 +1,7 @@
 /// A JSON document as values, for reading what another slabwatch serves
-/// (`slabwatch top --url`). Strict RFC 8259, bounded nesting and value count
-/// (so memory is bounded too), and every failure is an error with the byte
-/// offset, never a crash.
+/// (`slabwatch top --url`, `slabwatch diff`). Strict RFC 8259, no member
+/// name twice in an object, bounded nesting and value count (so memory is
+/// bounded too), and every failure is an error with the byte offset, never a crash.
 public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
@@ -91,7 +91,11 @@ private struct Parser {
         while true {
             skipSpace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let keyOffset = index
             let key = try string()
+            // RFC 8259 leaves a repeated name to the reader; taking the last
+            // would let a crafted document say one thing to us and another to jq.
+            guard members[key] == nil else { throw JSONValue.ParseError(offset: keyOffset, reason: "duplicate member name '\(key.prefix(40))'") }
             skipSpace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1

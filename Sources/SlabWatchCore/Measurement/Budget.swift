@@ -53,54 +53,136 @@ public struct Budget: Sendable, Equatable {
 
     /// How a budget fared.
     public enum Verdict: Sendable, Equatable {
-        case within(measuredBytes: Double)
+        /// Within the limit: as measured, or, where the figure was not
+        /// measured (below the noise floor) or not wholly, no more than
+        /// `atMostBytes`, which is within; `reason` says why it is a bound.
+        case within(measuredBytes: Double?, atMostBytes: Double, reason: String?)
         case exceeded(measuredBytes: Double)
-        /// The measurement cannot say (the driver did not move enough, a noisy fit): why.
+        /// The measurement cannot say: why, and what would decide it.
         case cannotJudge(String)
     }
 
-    /// Judges `measurement`. A per-unit budget reads the fit of its own unit
-    /// (an inode cache's count before the global inode count, as the detector
-    /// prefers), which must have passed; a cache that did not move beyond
-    /// noise costs nothing, provided the unit's driver moved.
+    /// What a measurement says of a budget's figure: measured, and the most it can be.
+    struct Figure: Equatable {
+        /// As measured: a fit's slope, the bytes the moved caches kept; nil when not measured.
+        var measuredBytes: Double?
+        /// The most it can be; nil when nothing bounds it.
+        var atMostBytes: Double?
+        /// Why it is not known exactly (said when it cannot be judged, and beside a bound).
+        var uncertainty: String?
+        /// What would settle it, for a budget that cannot be judged; nil when the uncertainty says.
+        var decider: String?
+
+        static func measured(_ bytes: Double) -> Figure { Figure(measuredBytes: bytes, atMostBytes: bytes) }
+        static func unknown(_ why: String, decider: String? = nil) -> Figure { Figure(uncertainty: why, decider: decider) }
+    }
+
+    /// Judges `measurement`: exceeded only on a measured figure above the
+    /// limit, within only when the most the figure can be is within it,
+    /// and cannot judge otherwise. This is the one place that decides, for
+    /// every kind of budget; `figure(in:)` says what each knows.
     public func judge(_ measurement: Measurement) -> Verdict {
-        guard let unit else {
-            let kept = measurement.keptBytes
-            return kept > limitBytes ? .exceeded(measuredBytes: kept) : .within(measuredBytes: kept)
+        let figure = figure(in: measurement)
+        if let measured = figure.measuredBytes, measured > limitBytes { return .exceeded(measuredBytes: measured) }
+        if let atMost = figure.atMostBytes, atMost <= limitBytes {
+            return .within(measuredBytes: figure.measuredBytes, atMostBytes: atMost, reason: atMost == figure.measuredBytes ? nil : figure.uncertainty)
         }
-        let report: Measurement.CacheReport?
+        var why = figure.uncertainty ?? "not measured"
+        if let atMost = figure.atMostBytes { why += " (at most \(Human.bytes(atMost)), the limit is \(Human.bytes(limitBytes)))" }
+        if let decider = figure.decider { why += "; \(decider) would decide it" }
+        return .cannotJudge(why)
+    }
+
+    /// What `measurement` says of this budget's figure. A per-unit budget
+    /// reads the fit of its own unit (an inode cache's count before the
+    /// global inode count, as the detector prefers), which must have passed.
+    /// Below the noise floor a cost is not zero but unknown: a cache that
+    /// moved less than its floor F costs at most F / N per unit, N the least
+    /// any driver of the unit rose by (the global count, or an inode cache's;
+    /// the cost may follow any of them, and unrelated inodes coming in
+    /// their thousands must not shrink the bound); unreclaimable slab
+    /// likewise with `--noise`. Kept bytes count the moved caches, and at
+    /// most what the quiet ones kept too.
+    func figure(in measurement: Measurement) -> Figure {
+        guard let unit else { return keptFigure(measurement) }
+        let drivers = measurement.drivers.filter { $0.driver == unit }
         switch subject {
-        case .cache(let name): report = measurement.caches.first { $0.slab == name }
         case .unreclaimable:
-            guard let total = measurement.unreclaimable else { return .cannotJudge("meminfo has no SUnreclaim") }
-            report = total
-        case .kept: report = nil
-        }
-        guard let report else {
-            let moved = measurement.drivers.filter { $0.driver == unit }.map { $0.peak - $0.before }.max() ?? 0
-            guard moved >= Self.minimumDriverMove else {
-                return .cannotJudge("\(unit.plural) moved by \(Human.grouped(moved)), too little to judge a cost per \(unit.singular)")
+            guard let total = measurement.unreclaimable else { return .unknown("meminfo has no SUnreclaim") }
+            if total.footprints.movedBytes < Double(measurement.noiseBytes) {
+                return belowNoise("unreclaimable slab", floorBytes: measurement.noiseBytes, isNoiseFlag: true, unit: unit, drivers: drivers)
             }
-            return .within(measuredBytes: 0)
+            return fitFigure(total, unit: unit)
+        case .cache(let name):
+            if let report = measurement.caches.first(where: { $0.slab == name }) { return fitFigure(report, unit: unit) }
+            guard let quiet = measurement.quietCaches.first(where: { $0.slab == name }) else {
+                return .unknown("the report has no cache \(name)")
+            }
+            return belowNoise(name, floorBytes: quiet.noiseFloorBytes, isNoiseFlag: quiet.noiseFloorBytes == measurement.noiseBytes,
+                              unit: unit, drivers: drivers)
+        case .kept:
+            return keptFigure(measurement)
         }
+    }
+
+    /// A fit of `unit` that passed, or why none did.
+    private func fitFigure(_ report: Measurement.CacheReport, unit: GrowthDriver) -> Figure {
         let fits = report.fits.filter { $0.driver == unit && $0.flagged }
         guard let fit = fits.first(where: { $0.inodeCache != nil && $0.inodeCache == report.cost?.inodeCache })
             ?? fits.first(where: { $0.inodeCache != nil }) ?? fits.first
         else {
-            return .cannotJudge("no fit of \(report.slab) per \(unit.singular) passed: \(report.notJudged ?? "its best driver is \(report.cost?.driver.plural ?? "none")")")
+            return .unknown("no fit of \(report.slab) per \(unit.singular) passed: \(report.notJudged ?? "its best driver is \(report.cost?.driver.plural ?? "none")")")
         }
-        return fit.bytesPerUnit > limitBytes ? .exceeded(measuredBytes: fit.bytesPerUnit) : .within(measuredBytes: fit.bytesPerUnit)
+        return .measured(fit.bytesPerUnit)
     }
 
-    /// A unit's driver moved enough to say a cache that did not move costs nothing per unit.
+    /// The bound of a cost below the noise floor: `floorBytes` / the least
+    /// rise of the unit's drivers that rose by `minimumDriverMove`.
+    private func belowNoise(_ subject: String, floorBytes: UInt64, isNoiseFlag: Bool, unit: GrowthDriver,
+                            drivers: [Measurement.DriverMovement]) -> Figure {
+        let floor = Double(floorBytes)
+        func rise(of driver: Measurement.DriverMovement) -> Double { driver.peak - driver.before }
+        guard let fewest = drivers.filter({ rise(of: $0) >= Self.minimumDriverMove }).min(by: { rise(of: $0) < rise(of: $1) }) else {
+            return .unknown("\(subject) moved less than the noise floor (\(Human.bytes(floor))) and \(unit.plural) rose by "
+                            + "\(Human.grouped(drivers.map { rise(of: $0) }.max() ?? 0)), too little to bound a cost per \(unit.singular)",
+                            decider: "a run that makes at least \(Human.grouped(Self.minimumDriverMove)) \(unit.plural)")
+        }
+        let fewestRise = rise(of: fewest)
+        let risen = fewest.inodeCache.map { "\($0) objects" } ?? unit.plural
+        let atMost = floor / fewestRise
+        var decider: String?
+        if limitBytes > 0 {
+            let units = (floor / limitBytes).rounded(.up)
+            decider = "a run of at least \(Human.grouped(units)) \(unit.plural)"
+                + (isNoiseFlag ? ", or a --noise below \(Human.bytes(limitBytes * fewestRise))," : "")
+        }
+        return Figure(atMostBytes: atMost,
+                      uncertainty: "\(subject) moved less than its noise floor (\(Human.bytes(floor))) while \(risen) rose by "
+                          + "\(Human.grouped(fewestRise)): its cost is unknown up to \(Human.bytes(atMost)) per \(unit.singular)",
+                      decider: decider)
+    }
+
+    /// What the moved caches kept, and at most that plus what the quiet ones kept.
+    private func keptFigure(_ measurement: Measurement) -> Figure {
+        let kept = measurement.keptBytes, quiet = measurement.quietKeptBytes
+        return Figure(measuredBytes: kept, atMostBytes: kept + quiet,
+                      uncertainty: "caches that moved less than the noise floor kept \(Human.bytes(quiet)) more, which may be the run's",
+                      decider: "a quieter machine, or a limit above what every cache kept,")
+    }
+
+    /// A unit's driver moved enough to bound the cost of a cache that did not move.
     static let minimumDriverMove = MeasurementSettings().detector.minDriverChange
 
     /// One line: "kmalloc-32=256B/inode: exceeded, 512 B per inode is 256 B (100 %) over".
     public func sentence(_ verdict: Verdict) -> String {
         let per = unit.map { " per \($0.singular)" } ?? ""
         switch verdict {
-        case .within(let measured):
+        case .within(let measured?, let atMost, _) where measured == atMost:
             return "budget \(text): within, \(Human.bytes(measured))\(per)"
+        case .within(let measured?, let atMost, let reason):
+            return "budget \(text): within, \(Human.bytes(measured))\(per), at most \(Human.bytes(atMost)): \(reason ?? "")"
+        case .within(nil, let atMost, let reason):
+            return "budget \(text): within, at most \(Human.bytes(atMost))\(per): \(reason ?? "")"
         case .exceeded(let measured):
             let over = measured - limitBytes
             let share = limitBytes > 0 ? " (\(Human.decimal(100 * over / limitBytes, 1)) %)" : ""
@@ -115,7 +197,7 @@ public struct Budget: Sendable, Equatable {
         "open_file": .openFiles, "open_files": .openFiles,
     ]
 
-    /// `256`, `256B`, `2KiB`, `1.5MiB`, `16MB`: bytes, nil for anything else or a negative size.
+    /// `256`, `256B`, `2KiB`, `1.5MiB`, `16MB`: bytes, nil for anything else, a negative size or one beyond 2⁶⁴.
     static func bytes(_ text: Substring) -> Double? {
         let suffixes: [(String, Double)] = [
             ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("kB", 1000), ("KB", 1000), ("MB", 1e6), ("GB", 1e9), ("B", 1),
@@ -127,7 +209,10 @@ public struct Budget: Sendable, Equatable {
             break
         }
         guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              let value = Double(number), value.isFinite else { return nil }
+              let value = Double(number), value.isFinite, value * scale <= largestBytes else { return nil }
         return value * scale
     }
+
+    /// No cache, and no machine, holds more than 2⁶⁴ bytes: a larger limit is a typo, not a budget.
+    static let largestBytes = 1.8e19
 }

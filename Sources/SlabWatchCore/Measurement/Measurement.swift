@@ -91,6 +91,22 @@ public struct Measurement: Sendable, Equatable {
         }
     }
 
+    /// A cache that moved less than its noise floor: no fit is made of it,
+    /// so its cost is not measured, only bounded (`Budget.judge`).
+    public struct QuietCache: Sendable, Equatable {
+        public var slab: String
+        /// The least move that would have counted: `--noise`, or 16 of its slabs when that is more.
+        public var noiseFloorBytes: UInt64
+        /// After settling − before, as for a moved cache.
+        public var keptBytes: Double
+
+        public init(slab: String, noiseFloorBytes: UInt64, keptBytes: Double) {
+            self.slab = slab
+            self.noiseFloorBytes = noiseFloorBytes
+            self.keptBytes = keptBytes
+        }
+    }
+
     /// How one driver moved: before the command, its highest, after settling.
     public struct DriverMovement: Sendable, Equatable {
         public var driver: GrowthDriver
@@ -123,9 +139,12 @@ public struct Measurement: Sendable, Equatable {
     public var caches: [CacheReport]
     /// Unreclaimable slab (meminfo SUnreclaim) as a whole, as one more "cache".
     public var unreclaimable: CacheReport?
+    /// Every other cache seen, in the kernel's order.
+    public var quietCaches: [QuietCache]
 
     public init(command: Command, intervalSeconds: Double, settleSeconds: Double, samples: Int, runSamples: Int,
-                noiseBytes: UInt64, drivers: [DriverMovement], caches: [CacheReport], unreclaimable: CacheReport?) {
+                noiseBytes: UInt64, drivers: [DriverMovement], caches: [CacheReport], unreclaimable: CacheReport?,
+                quietCaches: [QuietCache] = []) {
         self.command = command
         self.intervalSeconds = intervalSeconds
         self.settleSeconds = settleSeconds
@@ -135,12 +154,17 @@ public struct Measurement: Sendable, Equatable {
         self.drivers = drivers
         self.caches = caches
         self.unreclaimable = unreclaimable
+        self.quietCaches = quietCaches
     }
 
     /// What the moved caches hold above their level before the command,
     /// summed over those that hold more (a cache the run shrank does not
     /// offset one it grew).
     public var keptBytes: Double { caches.reduce(0) { $0 + max(0, $1.footprints.keptBytes) } }
+    /// What the caches that moved less than their noise floor hold above
+    /// their level before, summed as `keptBytes` is: unrelated activity, or
+    /// the run's own, no one can tell.
+    public var quietKeptBytes: Double { quietCaches.reduce(0) { $0 + max(0, $1.keptBytes) } }
     /// The part of `keptBytes` in caches the kernel cannot reclaim.
     public var keptUnreclaimableBytes: Double {
         caches.filter { $0.reclaimable == false }.reduce(0) { $0 + max(0, $1.footprints.keptBytes) }
@@ -175,30 +199,32 @@ extension Measurement {
     /// before the command started and `samples[ended]` the first after it
     /// exited (`started < ended`), so the run's window is `started...ended`.
     /// Before is `samples[started]`, after the last sample; nil when the
-    /// indices do not fit the samples.
+    /// indices do not fit the samples. `taken` is how many samples were
+    /// taken in all (`MeasurementSamples` keeps fewer); `samples.count` when nil.
     public static func report(samples: [Sample], started: Int, ended: Int, command: Command, intervalSeconds: Double,
-                              settleSeconds: Double, settings: MeasurementSettings = .init()) -> Measurement? {
+                              settleSeconds: Double, settings: MeasurementSettings = .init(), taken: Int? = nil) -> Measurement? {
         guard started >= 0, started < ended, ended < samples.count else { return nil }
         var run = Run(samples: samples, started: started, ended: ended, settings: settings)
-        let moved = (run.before.caches + appeared(run.since, before: run.before)).compactMap { run.report($0) }
+        let moved = run.history.order.compactMap { run.report($0) }
+        let reported = Set(moved.map(\.slab))
+        let quiet = run.history.order.filter { !reported.contains($0) }.compactMap { run.quiet($0) }
         let caches = moved.sorted { a, b in
             a.footprints.movedBytes != b.footprints.movedBytes ? a.footprints.movedBytes > b.footprints.movedBytes : a.slab < b.slab
         }
         return Measurement(command: command, intervalSeconds: intervalSeconds, settleSeconds: settleSeconds,
-                           samples: samples.count, runSamples: run.window.count, noiseBytes: settings.noiseBytes,
-                           drivers: movements(window: run.window, before: run.before, since: run.since, byName: run.byName),
-                           caches: caches, unreclaimable: run.unreclaimableReport())
+                           samples: taken ?? samples.count, runSamples: run.window.count, noiseBytes: settings.noiseBytes,
+                           drivers: movements(window: run.window, before: run.before, since: run.since, history: run.history),
+                           caches: caches, unreclaimable: run.unreclaimableReport(), quietCaches: quiet)
     }
 
     /// One run's samples as the fits read them: the run's window (from the
     /// last sample before the command to the first after it) in a ring of
-    /// its own, and every sample since the start by cache name.
+    /// its own, and every cache's history since the start.
     private struct Run {
         let before: Sample
         let after: Sample
         let since: ArraySlice<Sample>
-        /// Each sample's caches by name, once: a long run has thousands of samples of hundreds of caches.
-        let byName: [[String: SlabCache]]
+        let history: CacheHistories
         let ring: SampleRing
         let window: FittedWindow
         let settings: MeasurementSettings
@@ -208,7 +234,7 @@ extension Measurement {
             before = samples[started]
             after = samples[samples.count - 1]
             since = samples[started...]
-            byName = since.map { sample in Dictionary(sample.caches.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+            history = CacheHistories(since, windowCount: ended - started + 1)
             var ring = SampleRing(configuration: .init(fineCapacity: ended - started + 1, coarseCapacity: 1, coarseEvery: Int.max))
             ring.inodeCaches = settings.detector.inodeCaches
             for sample in samples[started...ended] { ring.append(sample) }
@@ -221,23 +247,35 @@ extension Measurement {
         }
 
         /// The cache's report, nil when it did not move beyond noise.
-        mutating func report(_ cache: SlabCache) -> CacheReport? {
-            let name = cache.name
-            let beforeBytes = before.caches.contains { $0.name == name } ? cache.memoryBytes : 0
-            let last = byName.last?[name]
-            let footprints = Footprints(beforeBytes: beforeBytes, peakBytes: byName.compactMap { $0[name]?.memoryBytes }.max() ?? beforeBytes,
-                                        afterBytes: last?.memoryBytes ?? 0)
-            let slabBytes = cache.memoryBytes / max(1, cache.slabs)
-            guard footprints.movedBytes >= Double(max(settings.noiseBytes, settings.noiseSlabs * slabBytes)) else { return nil }
+        mutating func report(_ name: String) -> CacheReport? {
+            guard let seen = history.caches[name] else { return nil }
+            let footprints = footprints(seen)
+            guard footprints.movedBytes >= Double(noiseFloor(seen.first)) else { return nil }
             var values = [Double](repeating: 0, count: window.count)
             let present = ring.series(named: name).map { window.tier.copyFootprints(series: $0, start: 0, count: window.count, into: &values) } ?? false
-            var report = judged(slab: name, reclaimable: (last ?? cache).reclaimable, footprints: footprints,
-                                values: present ? values : [],
-                                peakIndex: peakIndex(byName.prefix(window.count)) { $0[name].map { Double($0.memoryBytes) } },
+            var report = judged(slab: name, reclaimable: (seen.last ?? seen.first).reclaimable, footprints: footprints,
+                                values: present ? values : [], peakIndex: seen.windowPeak?.index,
                                 isInodeCache: ring.inodeCacheColumn(named: name) != nil,
                                 window: window, detector: &detector, settings: settings)
             if !present { report.notJudged = "the cache was not there for the whole run (created or destroyed during it)" }
             return report
+        }
+
+        /// A cache that did not move beyond noise, with how far it could have moved unseen.
+        func quiet(_ name: String) -> QuietCache? {
+            guard let seen = history.caches[name] else { return nil }
+            return QuietCache(slab: name, noiseFloorBytes: noiseFloor(seen.first), keptBytes: footprints(seen).keptBytes)
+        }
+
+        func footprints(_ seen: CacheHistories.History) -> Footprints {
+            Footprints(beforeBytes: seen.wasBefore ? seen.first.memoryBytes : 0, peakBytes: seen.peakBytes, afterBytes: seen.last?.memoryBytes ?? 0)
+        }
+
+        /// A cache moved when its footprint moved by `--noise`, and by 16 of its slabs.
+        func noiseFloor(_ cache: SlabCache) -> UInt64 {
+            let slabBytes = cache.memoryBytes / max(1, cache.slabs)
+            let (slabsBytes, overflow) = settings.noiseSlabs.multipliedReportingOverflow(by: slabBytes)
+            return max(settings.noiseBytes, overflow ? .max : slabsBytes)
         }
 
         /// SUnreclaim as one more cache; nil when meminfo did not say.
@@ -249,6 +287,56 @@ extension Measurement {
                           values: window.memory(.slabUnreclaimableBytes) ?? [],
                           peakIndex: peakIndex(since.prefix(window.count)) { $0.meminfo?.slabUnreclaimableBytes.map(Double.init) },
                           isInodeCache: false, window: window, detector: &detector, settings: settings)
+        }
+    }
+
+    /// Every cache seen from the last sample before the command on, each
+    /// folded over the samples once: what the report reads of it. (A table
+    /// of caches per sample held twice what the samples did.)
+    struct CacheHistories {
+        struct History {
+            /// As first seen: in "before", or when it appeared.
+            var first: SlabCache
+            var wasBefore: Bool
+            /// As in the last sample; nil when it was gone by then.
+            var last: SlabCache?
+            var peakBytes: UInt64
+            /// Where within the run's window its footprint first reached its
+            /// highest there, for the before → peak ratio.
+            var windowPeak: (index: Int, bytes: UInt64)?
+            /// Its object count first, highest and last: an inode cache is a driver.
+            var firstObjects: UInt64
+            var peakObjects: UInt64
+            var lastObjects: UInt64
+        }
+
+        var caches: [String: History] = [:]
+        /// Names in the order they were first seen: before's, then those that appeared.
+        var order: [String] = []
+
+        init(_ since: ArraySlice<Sample>, windowCount: Int) {
+            let lastOffset = since.count - 1
+            for (offset, sample) in since.enumerated() {
+                for cache in sample.caches {
+                    let bytes = cache.memoryBytes
+                    guard var history = caches[cache.name] else {
+                        order.append(cache.name)
+                        caches[cache.name] = History(
+                            first: cache, wasBefore: offset == 0, last: offset == lastOffset ? cache : nil,
+                            peakBytes: bytes, windowPeak: offset < windowCount ? (offset, bytes) : nil,
+                            firstObjects: cache.activeObjects, peakObjects: cache.activeObjects, lastObjects: cache.activeObjects)
+                        continue
+                    }
+                    history.peakBytes = max(history.peakBytes, bytes)
+                    if offset < windowCount, bytes > history.windowPeak?.bytes ?? 0 || history.windowPeak == nil {
+                        history.windowPeak = (offset, bytes)
+                    }
+                    history.peakObjects = max(history.peakObjects, cache.activeObjects)
+                    history.lastObjects = cache.activeObjects
+                    if offset == lastOffset { history.last = cache }
+                    caches[cache.name] = history
+                }
+            }
         }
     }
 
@@ -290,20 +378,6 @@ extension Measurement {
         return "no driver's cost reached \(Human.decimal(settings.minBytesPerUnit, 0)) B per unit"
     }
 
-    /// Caches that were not there before the command (a module loaded, a
-    /// cache created), once each, as first seen.
-    private static func appeared(_ since: ArraySlice<Sample>, before: Sample) -> [SlabCache] {
-        var seen = Set(before.caches.map(\.name))
-        var appeared: [SlabCache] = []
-        for sample in since {
-            for cache in sample.caches where !seen.contains(cache.name) {
-                seen.insert(cache.name)
-                appeared.append(cache)
-            }
-        }
-        return appeared
-    }
-
     /// Where within the run the series peaked (index into the window), for the before → peak ratio.
     private static func peakIndex<Run: Collection>(_ run: Run, _ value: (Run.Element) -> Double?) -> Int? {
         var best: (index: Int, value: Double)?
@@ -316,7 +390,7 @@ extension Measurement {
 
     /// The file drivers and every moved inode cache: before, highest since, after settling.
     private static func movements(window: FittedWindow, before: Sample, since: ArraySlice<Sample>,
-                                  byName: [[String: SlabCache]]) -> [DriverMovement]
+                                  history: CacheHistories) -> [DriverMovement]
     {
         var movements: [DriverMovement] = []
         for driver in GrowthDriver.allCases where driver != .time {
@@ -326,9 +400,9 @@ extension Measurement {
         }
         for column in window.drivers where column.inodeCache != nil {
             let name = column.inodeCache!
-            let values = byName.compactMap { $0[name].map { Double($0.activeObjects) } }
-            guard let first = values.first, let last = values.last else { continue }
-            movements.append(DriverMovement(driver: .inodes, inodeCache: name, before: first, peak: values.max() ?? first, after: last))
+            guard let seen = history.caches[name] else { continue }
+            movements.append(DriverMovement(driver: .inodes, inodeCache: name, before: Double(seen.firstObjects),
+                                            peak: Double(seen.peakObjects), after: Double(seen.lastObjects)))
         }
         return movements
     }

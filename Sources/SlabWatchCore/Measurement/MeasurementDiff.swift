@@ -10,17 +10,32 @@ public enum MeasurementDiff: Sendable {
     public static func text(before: Measurement, after: Measurement) -> String {
         var lines: [String] = []
         lines.append("before: `\(before.command.arguments.joined(separator: " "))`; after: `\(after.command.arguments.joined(separator: " "))`")
-        let names = before.caches.map(\.slab) + after.caches.map(\.slab).filter { name in !before.caches.contains { $0.slab == name } }
-        for name in names {
-            lines += compare(name, before.caches.first { $0.slab == name }, after.caches.first { $0.slab == name })
-        }
-        if names.isEmpty { lines.append("no cache moved beyond noise in either run") }
+        let pairs = paired(before.caches, after.caches)
+        for (name, a, b) in pairs { lines += compare(name, a, b) }
+        if pairs.isEmpty { lines.append("no cache moved beyond noise in either run") }
         lines += compare("unreclaimable slab", before.unreclaimable, after.unreclaimable)
         // A change from next to nothing is no percentage anyone can use.
         let keptChange = before.keptBytes >= Double(before.noiseBytes) ? change(before.keptBytes, after.keptBytes) : ""
         lines.append("kept after exit, moved caches: \(Human.bytes(before.keptBytes)) → \(Human.bytes(after.keptBytes))\(keptChange)")
         lines += notes(before: before, after: after)
         return TerminalText.printable(lines: lines)  // a report is anyone's file: its names reach no terminal raw
+    }
+
+    /// Each cache of either run with its report in both: the before run's
+    /// order, then the caches only the after run moved. Looked up by name
+    /// (a report lists thousands of caches on a large machine; a search per
+    /// name made 10,000 a side take seconds). A name listed twice pairs its first report.
+    static func paired(_ before: [Measurement.CacheReport], _ after: [Measurement.CacheReport])
+        -> [(name: String, before: Measurement.CacheReport?, after: Measurement.CacheReport?)]
+    {
+        let beforeByName = Dictionary(before.map { ($0.slab, $0) }, uniquingKeysWith: { first, _ in first })
+        let afterByName = Dictionary(after.map { ($0.slab, $0) }, uniquingKeysWith: { first, _ in first })
+        var seen = Set<String>()
+        var pairs: [(name: String, before: Measurement.CacheReport?, after: Measurement.CacheReport?)] = []
+        for name in before.map(\.slab) + after.map(\.slab) where seen.insert(name).inserted {
+            pairs.append((name, beforeByName[name], afterByName[name]))
+        }
+        return pairs
     }
 
     /// "kmalloc-32: 32.0 KiB → 208 B per inode (−99.4 %), R² 0.999 → 0.998; kept 31.2 MiB → 200 KiB".
@@ -48,12 +63,18 @@ public enum MeasurementDiff: Sendable {
         return [line]
     }
 
-    /// " (−99.4 %)"; empty when `from` is zero.
+    /// " (−99.4 %)"; empty when `from` is zero; " (+over 1,000,000 %)"
+    /// beyond that, where a base next to nothing would print a number of
+    /// hundreds of digits (or infinity).
     static func change(_ from: Double, _ to: Double) -> String {
         guard from != 0, from.isFinite, to.isFinite else { return "" }
         let percent = 100 * (to - from) / abs(from)
-        return " (\(percent < 0 ? "−" : "+")\(Human.decimal(abs(percent), 1)) %)"
+        let sign = percent < 0 ? "−" : "+"
+        guard abs(percent) <= largestPercentage else { return " (\(sign)over \(Human.grouped(largestPercentage)) %)" }
+        return " (\(sign)\(Human.decimal(abs(percent), 1)) %)"
     }
+
+    static let largestPercentage = 1e6
 
     /// How far a cost's driver rose in its run (peak − before: a run that
     /// deletes its files ends where it began).

@@ -18,20 +18,25 @@ public enum MeasurementReader: Sendable {
             return text
         }
         let command = Measurement.Command(arguments: arguments, exitStatus: Int32(try integer(document, "exit_status", in: Int(Int32.min)..<Int(Int32.max))),
-                                          wallSeconds: try number(document, "wall_seconds"))
+                                          wallSeconds: try number(document, "wall_seconds", in: Plausible.seconds))
         let drivers = try array(document, "drivers").map { value throws(ReadError) in
             Measurement.DriverMovement(driver: try driver(value, "driver"), inodeCache: try optionalString(value, "inode_cache"),
-                                       before: try number(value, "before"), peak: try number(value, "peak"),
-                                       after: try number(value, "after"))
+                                       before: try number(value, "before", in: Plausible.count), peak: try number(value, "peak", in: Plausible.count),
+                                       after: try number(value, "after", in: Plausible.count))
         }
         let caches = try array(document, "caches").map { value throws(ReadError) in try cache(value) }
+        // Reports before quiet caches were recorded have none.
+        let quiet = document["quiet_caches"] == nil ? [] : try array(document, "quiet_caches").map { value throws(ReadError) in
+            Measurement.QuietCache(slab: try string(value, "slab"), noiseFloorBytes: try Self.bytes(value, "noise_floor_bytes"),
+                                   keptBytes: try number(value, "kept_bytes", in: Plausible.signedBytes))
+        }
         let total = document["slab_unreclaimable"]
         return Measurement(
-            command: command, intervalSeconds: try number(document, "interval_seconds"),
-            settleSeconds: try number(document, "settle_seconds"), samples: try integer(document, "samples", in: 0..<(1 << 40)),
+            command: command, intervalSeconds: try number(document, "interval_seconds", in: Plausible.seconds),
+            settleSeconds: try number(document, "settle_seconds", in: Plausible.seconds), samples: try integer(document, "samples", in: 0..<(1 << 40)),
             runSamples: try integer(document, "run_samples", in: 0..<(1 << 40)),
             noiseBytes: try Self.bytes(document, "noise_bytes"),
-            drivers: drivers, caches: caches, unreclaimable: total == nil || total == .null ? nil : try cache(total!))
+            drivers: drivers, caches: caches, unreclaimable: total == nil || total == .null ? nil : try cache(total!), quietCaches: quiet)
     }
 
     private static func cache(_ value: JSONValue) throws(ReadError) -> Measurement.CacheReport {
@@ -42,22 +47,46 @@ public enum MeasurementReader: Sendable {
         if let name = try optionalString(value, "driver") {
             guard let driver = GrowthDriver(rawValue: name) else { throw ReadError(description: "\(slab): unknown driver '\(name)'") }
             cost = Measurement.Cost(driver: driver, inodeCache: try optionalString(value, "inode_cache"),
-                                    bytesPerUnit: try number(value, "bytes_per_unit"), rSquared: try number(value, "r_squared"),
-                                    driverChange: try number(value, "driver_change"),
-                                    peakBytesPerUnit: value["peak_bytes_per_unit"]?.number)
+                                    bytesPerUnit: try number(value, "bytes_per_unit", in: Plausible.signedBytes),
+                                    rSquared: try number(value, "r_squared", in: Plausible.rSquared),
+                                    driverChange: try number(value, "driver_change", in: Plausible.count),
+                                    peakBytesPerUnit: try optionalNumber(value, "peak_bytes_per_unit", in: Plausible.signedBytes))
         }
         let fits = try array(value, "fits").map { fit throws(ReadError) in
             Finding.DriverFit(driver: try driver(fit, "driver"), inodeCache: try optionalString(fit, "inode_cache"),
-                              bytesPerUnit: try number(fit, "bytes_per_unit"), rSquared: try number(fit, "r_squared"),
-                              driverChange: try number(fit, "driver_change"), flagged: fit["flagged"]?.bool ?? false)
+                              bytesPerUnit: try number(fit, "bytes_per_unit", in: Plausible.signedBytes),
+                              rSquared: try number(fit, "r_squared", in: Plausible.rSquared),
+                              driverChange: try number(fit, "driver_change", in: Plausible.count), flagged: fit["flagged"]?.bool ?? false)
         }
         return Measurement.CacheReport(slab: slab, reclaimable: value["reclaimable"]?.bool, footprints: footprints, cost: cost,
                                        notJudged: try optionalString(value, "not_judged"), fits: fits)
     }
 
-    private static func number(_ value: JSONValue, _ key: String) throws(ReadError) -> Double {
+    /// What a figure of a real report can be: anything beyond is a crafted
+    /// or damaged file, refused rather than shown as "∞ PiB" or "R² -∞".
+    enum Plausible {
+        /// A cost per unit, or bytes kept, either way: no cache holds more than 2⁶⁴ bytes.
+        static let signedBytes = -1.8e19...1.8e19
+        /// A driver's count, or its change: inodes, dentries, files (2⁵³, exact in a Double).
+        static let count = -9.0e15...9.0e15
+        /// A fit's R², which the fit clamps to 0…1.
+        static let rSquared = 0.0...1.0
+        /// A wall time, interval or settling: up to about 30 years.
+        static let seconds = 0.0...1e9
+    }
+
+    private static func number(_ value: JSONValue, _ key: String,
+                               in range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws(ReadError) -> Double {
         guard let number = value[key]?.number, number.isFinite else { throw ReadError(description: "not a measurement: '\(key)' is not a number") }
+        guard range.contains(number) else { throw ReadError(description: "not a measurement: '\(key)' is \(number), outside \(range.lowerBound)…\(range.upperBound)") }
         return number
+    }
+
+    private static func optionalNumber(_ value: JSONValue, _ key: String, in range: ClosedRange<Double>) throws(ReadError) -> Double? {
+        switch value[key] {
+        case nil, .null?: return nil
+        default: return try number(value, key, in: range)
+        }
     }
 
     /// A whole number in `range` (a Double beyond Int's range would trap on conversion).

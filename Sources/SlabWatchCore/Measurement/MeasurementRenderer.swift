@@ -7,7 +7,7 @@ public enum MeasurementRenderer: Sendable {
     public typealias Judged = (budget: Budget, verdict: Budget.Verdict)
 
     public static func json(_ m: Measurement, budgets: [Judged] = [], attributions: [Attribution] = []) -> [UInt8] {
-        var json = JSONWriter(reservingCapacity: 4096 + m.caches.count * 1024)
+        var json = JSONWriter(reservingCapacity: 4096 + m.caches.count * 1024 + m.quietCaches.count * 96)
         json.beginObject()
         json.key("command"); json.beginArray()
         for argument in m.command.arguments { json.string(argument) }
@@ -36,6 +36,15 @@ public enum MeasurementRenderer: Sendable {
         json.endArray()
         json.key("slab_unreclaimable")
         if let total = m.unreclaimable { write(total, &json) } else { json.string(nil) }
+        json.key("quiet_caches"); json.beginArray()
+        for quiet in m.quietCaches {
+            json.beginObject()
+            json.key("slab"); json.string(quiet.slab)
+            json.key("noise_floor_bytes"); json.number(quiet.noiseFloorBytes)
+            json.key("kept_bytes"); json.number(quiet.keptBytes)
+            json.endObject()
+        }
+        json.endArray()
         json.key("kept_bytes"); json.number(m.keptBytes)
         json.key("kept_unreclaimable_bytes"); json.number(m.keptUnreclaimableBytes)
         json.key("budgets"); json.beginArray()
@@ -45,15 +54,15 @@ public enum MeasurementRenderer: Sendable {
             json.key("limit_bytes"); json.number(budget.limitBytes)
             json.key("unit"); json.string(budget.unit?.rawValue)
             switch verdict {
-            case .within(let measured):
+            case .within(let measured, let atMost, let reason):
                 json.key("verdict"); json.string("within"); json.key("measured_bytes"); json.number(measured)
-                json.key("reason"); json.string(nil)
+                json.key("at_most_bytes"); json.number(atMost); json.key("reason"); json.string(reason)
             case .exceeded(let measured):
                 json.key("verdict"); json.string("exceeded"); json.key("measured_bytes"); json.number(measured)
-                json.key("reason"); json.string(nil)
+                json.key("at_most_bytes"); json.string(nil); json.key("reason"); json.string(nil)
             case .cannotJudge(let why):
                 json.key("verdict"); json.string("cannot_judge"); json.key("measured_bytes"); json.string(nil)
-                json.key("reason"); json.string(why)
+                json.key("at_most_bytes"); json.string(nil); json.key("reason"); json.string(why)
             }
             json.endObject()
         }
