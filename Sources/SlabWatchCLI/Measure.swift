@@ -313,8 +313,8 @@ struct AttributionRun {
         guard done == nil else { return }
         var grown: (name: String, bytes: Double)?
         for cache in latest.caches where cache.reclaimable != true && !inodeCaches.selects(cache) {
-            let was = before.caches.first { $0.name == cache.name }?.memoryBytes ?? 0
-            let growth = Double(cache.memoryBytes) - Double(was)
+            let was = before.caches.first { $0.name == cache.name }?.footprintBytes ?? 0
+            let growth = Double(cache.footprintBytes) - Double(was)
             if growth > (grown?.bytes ?? 0) { grown = (cache.name, growth) }
         }
         guard let grown else { return }

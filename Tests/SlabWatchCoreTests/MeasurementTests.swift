@@ -73,7 +73,7 @@ struct MeasurementTests {
         #expect(m.caches.contains { $0.slab == "shmem_inode_cache" })
         #expect(!m.caches.contains { $0.slab == "kmalloc-64" }, "a cache that only wobbles is noise")
         // Unreclaimable slab as a whole: the xattr and the inode, per file.
-        let total = try #require(m.unreclaimable?.cost)
+        let total = try #require(m.slabUnreclaimable?.cost)
         #expect(abs(total.bytesPerUnit - (512 + 4 * 4096 / 21)) < 10, "\(total)")
         #expect(m.keptUnreclaimableBytes > 0.9 * m.keptBytes - 192 * 40_000)
         #expect(m.drivers.contains { $0.inodeCache == "shmem_inode_cache" && $0.peak - $0.before == 40_000 })
@@ -95,7 +95,7 @@ struct MeasurementTests {
         let m = try #require(WorkloadRun.measured { $0.step(to: 0, samples: 10) })
         #expect(m.caches.isEmpty)
         #expect(m.keptBytes == 0)
-        #expect(m.unreclaimable?.cost == nil)
+        #expect(m.slabUnreclaimable?.cost == nil)
         let kept = try Budget.parse("kept=1MiB").judge(m)
         guard case .within(0?, let atMost, _) = kept, atMost < 1_048_576 else { Issue.record("\(kept)"); return }
         #expect(MeasurementRenderer.text(m).contains("no cache moved by more than 1.0 MiB"))
@@ -293,7 +293,7 @@ struct BudgetBelowTheNoiseFloorTests {
         var settings = MeasurementSettings()
         settings.noiseBytes = 16 << 20
         let m = try Self.justUnderTheNoise(settings: settings)
-        let total = try #require(m.unreclaimable)
+        let total = try #require(m.slabUnreclaimable)
         #expect(total.footprints.movedBytes < 16_777_216 && total.cost != nil, "the premise: a fit passed below the noise")
         guard case .cannotJudge(let why) = try Budget.parse("unreclaimable=1KiB/inode").judge(m) else {
             Issue.record("a total that moved less than the noise must not pass a budget below noise / driver rise"); return
@@ -469,7 +469,7 @@ struct MeasurementDiffTests {
                                         notJudged: "noisy fit", fits: [])
             }
             return Measurement(command: .init(arguments: ["x"], exitStatus: 0, wallSeconds: 1), intervalSeconds: 0.2, settleSeconds: 0,
-                               samples: 10, runSamples: 5, noiseBytes: 1 << 20, drivers: [], caches: caches, unreclaimable: nil)
+                               samples: 10, runSamples: 5, noiseBytes: 1 << 20, drivers: [], caches: caches, slabUnreclaimable: nil)
         }
         let lines = MeasurementDiff.text(before: run(0..<60_000), after: run(30_000..<90_000)).split(separator: "\n")
         #expect(lines.count == 1 + 90_000 + 2)

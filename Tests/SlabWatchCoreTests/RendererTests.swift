@@ -167,7 +167,7 @@ struct SnapshotRendererTests {
 
 struct CacheFilterTests {
     @Test func includeExcludeAndMinimumFootprint() throws {
-        var filter = try CacheFilter(include: "kmalloc-.*|dentry", exclude: "kmalloc-cg-.*", minimumMemoryBytes: 8192)
+        var filter = try CacheFilter(include: "kmalloc-.*|dentry", exclude: "kmalloc-cg-.*", minimumFootprintBytes: 8192)
         let caches = [
             SampleRingTests.cache("kmalloc-32", slabs: 4), SampleRingTests.cache("kmalloc-cg-32", slabs: 4),
             SampleRingTests.cache("dentry", slabs: 1), SampleRingTests.cache("xdentry", slabs: 9),

@@ -32,7 +32,7 @@ struct SlabInfoParserTests {
         #expect(Set(result.caches.map(\.name)).count == caches)
         for cache in result.caches {
             #expect(cache.activeObjects <= cache.objects || cache.objects == 0, "\(cache.name)")
-            #expect(cache.memoryBytes == cache.slabs * cache.pagesPerSlab * 4096, "\(cache.name)")
+            #expect(cache.footprintBytes == cache.slabs * cache.pagesPerSlab * 4096, "\(cache.name)")
         }
     }
 
@@ -49,7 +49,7 @@ struct SlabInfoParserTests {
         #expect(cache.activeObjects == 36 && cache.objects == 40 && cache.objectSize == 816)
         #expect(cache.objectsPerSlab == 5 && cache.pagesPerSlab == 1)
         #expect(cache.activeSlabs == 8 && cache.slabs == 8)
-        #expect(cache.memoryBytes == 8 * 4096)
+        #expect(cache.footprintBytes == 8 * 4096)
         #expect(cache.wasteBytes == 8 * 4096 - 36 * 816)
     }
 
@@ -87,7 +87,7 @@ struct SlabInfoParserTests {
         let slab = try SlabInfoParser.parse(
             Fixtures.bytes(Fixtures.local.appendingPathComponent("proc/slabinfo")), pageSize: 4096)
         let meminfo = MeminfoParser.parse(try Fixtures.bytes(Fixtures.local.appendingPathComponent("proc/meminfo")))
-        let total = Double(slab.caches.reduce(0) { $0 + $1.memoryBytes })
+        let total = Double(slab.caches.reduce(0) { $0 + $1.footprintBytes })
         let reported = Double(try #require(meminfo.meminfo.slabBytes))
         // Per-cpu partial slabs and in-flight frees make them differ a little.
         #expect(abs(total - reported) / reported < 0.15)
@@ -128,7 +128,7 @@ struct SlabInfoParserTests {
     @Test func footprintSaturatesInsteadOfWrapping() throws {
         let line = "huge 1 1 1 1 \(UInt64.max / 2) : tunables 0 0 0 : slabdata 1 4 0\n"
         let cache = try #require(try Self.parse(Self.header + line).caches.first)
-        #expect(cache.memoryBytes == .max)
+        #expect(cache.footprintBytes == .max)
     }
 
     @Test(arguments: [

@@ -12,7 +12,7 @@ struct SnapshotReaderTests {
         #expect(Set(read.sample.caches.map(\.name)) == Set(sample.caches.map(\.name)))
         for cache in read.sample.caches {
             let original = try #require(sample.caches.first { $0.name == cache.name })
-            #expect(cache.memoryBytes == original.memoryBytes && cache.objects == original.objects
+            #expect(cache.footprintBytes == original.footprintBytes && cache.objects == original.objects
                     && cache.objectSize == original.objectSize && cache.reclaimable == original.reclaimable
                     && cache.wasteBytes == original.wasteBytes)
         }

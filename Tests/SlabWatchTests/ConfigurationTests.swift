@@ -33,7 +33,7 @@ struct ConfigurationTests {
         #expect(c.listenAddresses.map(\.description) == ["127.0.0.1:9999", "[::1]:9999"])
         #expect(c.limits.maxHeaderBytes == 16384)
         #expect(c.sampler.intervalSeconds == 60)
-        #expect(c.sampler.minimumMemoryBytes == 1 << 20)
+        #expect(c.sampler.minimumFootprintBytes == 1 << 20)
     }
 
     @Test(arguments: [

@@ -138,7 +138,7 @@ struct FindingLifecycleTests {
         let f = try #require(r.finding)
         Self.expectRiseFit(f, perUnit: 10_000, rise: 10_000_000)
         #expect(f.classification == .tracksEviction && f.resolution == .memoryReturned)
-        #expect(f.peakBytes > 100_000_000_000)
+        #expect(f.footprintPeak > 100_000_000_000)
     }
 
     @Test func reclaimableCacheResolvesAfterStoppingWhileStillHeld() throws {

@@ -15,6 +15,6 @@ struct ProcReaderLiveTests {
         }
         let dentry = try #require(sample.caches.first { $0.name == "dentry" })
         #expect(dentry.reclaimable == true)
-        #expect(dentry.memoryBytes > 0)
+        #expect(dentry.footprintBytes > 0)
     }
 }

@@ -76,8 +76,8 @@ extension Meminfo {
     /// MemTotal and MemAvailable as given, and Slab, SReclaimable and
     /// SUnreclaim as the sums of `caches`' footprints.
     public static func slabTotals(of caches: [SlabCache], memTotal: UInt64, memAvailable: UInt64) -> Meminfo {
-        let unreclaimable = caches.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.memoryBytes }
-        let reclaimable = caches.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.memoryBytes }
+        let unreclaimable = caches.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.footprintBytes }
+        let reclaimable = caches.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.footprintBytes }
         return Meminfo(fields: [
             .init(name: "MemTotal", value: memTotal, isBytes: true),
             .init(name: "MemAvailable", value: memAvailable, isBytes: true),

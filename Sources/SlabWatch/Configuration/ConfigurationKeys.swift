@@ -113,8 +113,8 @@ extension Configuration {
             config.sampler.exclude = try pattern(values)
         },
         .init("slab.min-memory-bytes", default: "0", reloadable: true,
-              "smaller caches are not exported (`64KiB`, `1MiB`, …)") { config, values throws(InvalidValue) in
-            config.sampler.minimumMemoryBytes = try byteSize(values, in: 0...UInt64.max)
+              "caches with a smaller footprint are not exported (`64KiB`, `1MiB`, …)") { config, values throws(InvalidValue) in
+            config.sampler.minimumFootprintBytes = try byteSize(values, in: 0...UInt64.max)
         },
         .init("detector.min-r-squared", default: "0.9", reloadable: true,
               "R² a fit must reach") { config, values throws(InvalidValue) in

@@ -110,7 +110,7 @@ public final class ProcReader {
     /// kernel's order; a growing cache is large, so the detector loses nothing it needs.
     private func keepLargestCaches(_ sample: inout Sample) {
         guard sample.caches.count > limits.maxCaches else { return }
-        let byFootprint = sample.caches.indices.sorted { sample.caches[$0].memoryBytes > sample.caches[$1].memoryBytes }
+        let byFootprint = sample.caches.indices.sorted { sample.caches[$0].footprintBytes > sample.caches[$1].footprintBytes }
         let kept = Set(byFootprint.prefix(limits.maxCaches))
         sample.cachesOverLimit = sample.caches.count - kept.count
         sample.caches = sample.caches.indices.filter(kept.contains).map { sample.caches[$0] }

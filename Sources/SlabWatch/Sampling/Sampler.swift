@@ -18,12 +18,12 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         public var intervalSeconds: Double
         public var include: String?
         public var exclude: String?
-        public var minimumMemoryBytes: UInt64
+        public var minimumFootprintBytes: UInt64
         public var detector: DetectorSettings
         public var limits: ProcReader.Limits
 
         public init(paths: KernelPaths = .init(), intervalSeconds: Double = 5, include: String? = nil,
-                    exclude: String? = nil, minimumMemoryBytes: UInt64 = 0, detector: DetectorSettings = .init(),
+                    exclude: String? = nil, minimumFootprintBytes: UInt64 = 0, detector: DetectorSettings = .init(),
                     limits: ProcReader.Limits = .init()) {
             self.paths = paths
             self.limits = limits
@@ -31,12 +31,12 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             self.intervalSeconds = intervalSeconds
             self.include = include
             self.exclude = exclude
-            self.minimumMemoryBytes = minimumMemoryBytes
+            self.minimumFootprintBytes = minimumFootprintBytes
         }
 
         /// Compiles the cache filter. - Throws: `LinearRegex.SyntaxError`.
         func makeFilter() throws(LinearRegex.SyntaxError) -> CacheFilter {
-            try CacheFilter(include: include, exclude: exclude, minimumMemoryBytes: minimumMemoryBytes)
+            try CacheFilter(include: include, exclude: exclude, minimumFootprintBytes: minimumFootprintBytes)
         }
     }
 

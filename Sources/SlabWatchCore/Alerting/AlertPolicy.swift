@@ -178,7 +178,7 @@ public struct AlertPolicy: Sendable {
             .init(name: "SLABWATCH_CLASSIFICATION", value: f.classification.rawValue),
             .init(name: "SLABWATCH_PHASE", value: f.phase.rawValue),
             .init(name: "SLABWATCH_HELD_BYTES", value: String(f.heldBytes)),
-            .init(name: "SLABWATCH_PEAK_BYTES", value: String(f.peakBytes)),
+            .init(name: "SLABWATCH_PEAK_BYTES", value: String(f.footprintPeak)),
             .init(name: "SLABWATCH_STATE", value: f.state.rawValue),
             .init(name: "SLABWATCH_SEVERITY", value: f.severity.rawValue),
             .init(name: "SLABWATCH_FIRST_SEEN", value: RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds)),

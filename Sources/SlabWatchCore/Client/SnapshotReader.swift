@@ -44,7 +44,7 @@ public enum SnapshotReader: Sendable {
             objectSize: v["object_size_bytes"]?.unsigned ?? 0, objectsPerSlab: v["objects_per_slab"]?.unsigned ?? 0,
             pagesPerSlab: v["pages_per_slab"]?.unsigned ?? 0, activeSlabs: slabs, slabs: slabs, pageSize: 0,
             reclaimable: v["reclaimable"]?.bool, aliases: v["aliases"]?.array?.compactMap(\.string) ?? [])
-        cache.memoryBytes = footprint  // the daemon's own figure, whatever its page size
+        cache.footprintBytes = footprint  // the daemon's own figure, whatever its page size
         return cache
     }
 
@@ -60,7 +60,7 @@ public enum SnapshotReader: Sendable {
     static func finding(_ v: JSONValue, caches: [SlabCache], now: Int64) -> Finding? {
         guard let slab = v["slab"]?.string, let driver = v["driver"]?.string.flatMap(GrowthDriver.init(rawValue:)),
               let perUnit = v["bytes_per_unit"]?.number, let rSquared = v["r_squared"]?.number else { return nil }
-        let footprint = caches.first { $0.name == slab }?.memoryBytes ?? v["peak_bytes"]?.unsigned ?? 0
+        let footprint = caches.first { $0.name == slab }?.footprintBytes ?? v["peak_bytes"]?.unsigned ?? 0
         let fit = Finding.RiseFit(
             bytesPerUnit: perUnit, rSquared: rSquared, windowSeconds: v["window_seconds"]?.number ?? 0,
             growthBytes: v["growth_bytes"]?.number ?? 0, driverChange: v["driver_change"]?.number ?? 0, fits: [], points: [],

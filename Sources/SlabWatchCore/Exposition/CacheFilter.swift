@@ -4,23 +4,23 @@ public import LinearRegex
 ///
 /// A cache is exported when its name fully matches `include` (if set), does
 /// not fully match `exclude` (if set), and its footprint is at least
-/// `minimumMemoryBytes`. Patterns are `LinearRegex` (RE2 syntax, linear-time
+/// `minimumFootprintBytes`. Patterns are `LinearRegex` (RE2 syntax, linear-time
 /// matching), and decisions are remembered per name, so a tick pays for a
 /// match only the first time a cache name is seen.
 /// Not thread-safe: owned by the sampler.
 public struct CacheFilter: Sendable {
     public let includePattern: String?
     public let excludePattern: String?
-    public let minimumMemoryBytes: UInt64
+    public let minimumFootprintBytes: UInt64
     private let include: LinearRegex?
     private let exclude: LinearRegex?
     private var decisions: [String: Bool] = [:]
 
     /// - Throws: `LinearRegex.SyntaxError` when a pattern does not compile.
-    public init(include: String? = nil, exclude: String? = nil, minimumMemoryBytes: UInt64 = 0) throws(LinearRegex.SyntaxError) {
+    public init(include: String? = nil, exclude: String? = nil, minimumFootprintBytes: UInt64 = 0) throws(LinearRegex.SyntaxError) {
         self.includePattern = include
         self.excludePattern = exclude
-        self.minimumMemoryBytes = minimumMemoryBytes
+        self.minimumFootprintBytes = minimumFootprintBytes
         self.include = try Self.compile(include)
         self.exclude = try Self.compile(exclude)
     }
@@ -37,7 +37,7 @@ public struct CacheFilter: Sendable {
     }
 
     public mutating func admits(_ cache: SlabCache) -> Bool {
-        guard cache.memoryBytes >= minimumMemoryBytes else { return false }
+        guard cache.footprintBytes >= minimumFootprintBytes else { return false }
         if include == nil && exclude == nil { return true }
         if let known = decisions[cache.name] { return known }
         let decision = (include?.wholeMatch(cache.name) ?? true) && !(exclude?.wholeMatch(cache.name) ?? false)

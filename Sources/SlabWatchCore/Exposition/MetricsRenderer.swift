@@ -245,7 +245,7 @@ public enum MetricsRenderer: Sendable {
             out.family(name, .gauge, help: help)
             for cache in caches { out.sample(name, label: "slab", cache.name, value(cache)) }
         }
-        family("slabwatch_slab_memory_bytes", "Footprint of the cache: slabs x pages per slab x page size, in bytes.") { $0.memoryBytes }
+        family("slabwatch_slab_memory_bytes", "Footprint of the cache: slabs x pages per slab x page size, in bytes.") { $0.footprintBytes }
         family("slabwatch_slab_object_size_bytes", "Size of one object in the cache, in bytes.") { $0.objectSize }
         family("slabwatch_slab_objects", "Objects allocated in the cache's slabs (num_objs).") { $0.objects }
         family("slabwatch_slab_objects_active", "Objects in use (active_objs).") { $0.activeObjects }

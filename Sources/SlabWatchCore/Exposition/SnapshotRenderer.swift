@@ -44,7 +44,7 @@ public enum SnapshotRenderer: Sendable {
 
     private static func renderCaches(_ caches: [SlabCache], _ json: inout JSONWriter) {
         let ordered = caches.sorted {
-            $0.memoryBytes != $1.memoryBytes ? $0.memoryBytes > $1.memoryBytes : $0.name < $1.name
+            $0.footprintBytes != $1.footprintBytes ? $0.footprintBytes > $1.footprintBytes : $0.name < $1.name
         }
         json.beginArray()
         for cache in ordered {
@@ -56,7 +56,7 @@ public enum SnapshotRenderer: Sendable {
             json.key("objects_per_slab"); json.number(cache.objectsPerSlab)
             json.key("pages_per_slab"); json.number(cache.pagesPerSlab)
             json.key("slabs"); json.number(cache.slabs)
-            json.key("footprint_bytes"); json.number(cache.memoryBytes)
+            json.key("footprint_bytes"); json.number(cache.footprintBytes)
             json.key("waste_bytes"); json.number(cache.wasteBytes)
             json.key("reclaimable"); json.bool(cache.reclaimable)
             json.key("aliases"); json.beginArray()
@@ -105,8 +105,8 @@ public enum SnapshotRenderer: Sendable {
             json.key("resolution"); json.string(f.resolution?.rawValue)
             json.key("severity"); json.string(f.severity.rawValue)
             json.key("phase"); json.string(f.phase.rawValue)
-            json.key("baseline_bytes"); json.number(f.baselineBytes)
-            json.key("peak_bytes"); json.number(f.peakBytes)
+            json.key("baseline_bytes"); json.number(f.footprintFloor)
+            json.key("peak_bytes"); json.number(f.footprintPeak)
             json.key("held_bytes"); json.number(f.heldBytes)
             json.key("first_seen"); json.string(RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds))
             json.key("last_rise"); json.string(RFC3339.format(unixMilliseconds: f.lastRiseMilliseconds))

@@ -120,18 +120,18 @@ public struct Finding: Sendable, Equatable, Codable {
     /// (`attribution.enabled`); nil until then.
     public var attribution: Attribution?
     /// The footprint's level before the rise.
-    public internal(set) var baselineBytes: UInt64
+    public internal(set) var footprintFloor: UInt64
     /// The highest footprint seen.
-    public internal(set) var peakBytes: UInt64
+    public internal(set) var footprintPeak: UInt64
     /// The footprint at the newest sample.
     public internal(set) var footprintBytes: UInt64
 
     // Lifecycle bookkeeping: lives in the finding, not the ring, so an
     // eviction hours after the rise still classifies.
-    var driverBaseline: Double
-    var peakDriver: Double
-    var peakDriverAt: Int64
-    var footprintAtPeakDriver: UInt64
+    var driverFloor: Double
+    var driverPeak: Double
+    var driverPeakAt: Int64
+    var footprintAtDriverPeak: UInt64
     var driverFellAt: Int64?
     var fallTrail: EvidenceTrail
     /// Once the driver fell: the value it must fall to for a cache that
@@ -160,6 +160,25 @@ public struct Finding: Sendable, Equatable, Codable {
     var discountedInodeCaches: [String]?
     var discountReference: Double?
 
+    /// The stored properties are the state file's format. Six were renamed
+    /// after the rise fit's floor/peak; their raw values are the **old** names,
+    /// so checkpoints written before and after read the same (see
+    /// `FindingCodingTests`). Every stored property must be listed here.
+    enum CodingKeys: String, CodingKey {
+        case slab, driver, inodeCache, fit, reclaimable, classification, state, severity, phase, resolution
+        case firstSeenMilliseconds, lastSeenMilliseconds, lastRiseMilliseconds, attribution
+        case footprintFloor = "baselineBytes"
+        case footprintPeak = "peakBytes"
+        case footprintBytes
+        case driverFloor = "driverBaseline"
+        case driverPeak = "peakDriver"
+        case driverPeakAt = "peakDriverAt"
+        case footprintAtDriverPeak = "footprintAtPeakDriver"
+        case driverFellAt, fallTrail, leakEvidenceBelow, leakEvidenceAt, phaseLevel, lastFallMilliseconds, backSince
+        case evidenceLimit, largestRiseGain, recentBytesPerSecond, riseBeganMilliseconds, calmerSince
+        case discountedInodeCaches, discountReference
+    }
+
     /// The filesystem whose inodes drive the finding, where `inodeCache`'s name says.
     public var filesystem: String? { inodeCache.flatMap(InodeCacheSelector.filesystem(of:)) }
 
@@ -172,9 +191,9 @@ public struct Finding: Sendable, Equatable, Codable {
     public var fits: [DriverFit] { fit.fits }
 
     /// What the cache holds above its level before the rise.
-    public var heldBytes: UInt64 { footprintBytes > baselineBytes ? footprintBytes - baselineBytes : 0 }
+    public var heldBytes: UInt64 { footprintBytes > footprintFloor ? footprintBytes - footprintFloor : 0 }
     /// What it gained from its level before the rise to its peak.
-    public var gainedBytes: UInt64 { peakBytes > baselineBytes ? peakBytes - baselineBytes : 0 }
+    public var gainedBytes: UInt64 { footprintPeak > footprintFloor ? footprintPeak - footprintFloor : 0 }
 
     /// The other drivers that also passed every threshold.
     public var otherDrivers: [DriverFit] {

@@ -22,15 +22,15 @@ extension Finding {
         firstSeenMilliseconds = now
         lastSeenMilliseconds = now
         lastRiseMilliseconds = now
-        baselineBytes = fit.footprintFloor
-        peakBytes = max(cache.memoryBytes, fit.footprintAtDriverPeak)
-        footprintBytes = cache.memoryBytes
-        driverBaseline = fit.driverFloor
-        peakDriver = fit.driverPeak
-        peakDriverAt = fit.driverPeakAt
-        footprintAtPeakDriver = fit.footprintAtDriverPeak
+        footprintFloor = fit.footprintFloor
+        footprintPeak = max(cache.footprintBytes, fit.footprintAtDriverPeak)
+        footprintBytes = cache.footprintBytes
+        driverFloor = fit.driverFloor
+        driverPeak = fit.driverPeak
+        driverPeakAt = fit.driverPeakAt
+        footprintAtDriverPeak = fit.footprintAtDriverPeak
         fallTrail = EvidenceTrail(capacity: settings.evidencePoints / 3)
-        phaseLevel = cache.memoryBytes
+        phaseLevel = cache.footprintBytes
         evidenceLimit = settings.evidencePoints
         riseBeganMilliseconds = fit.points.first?.timestampMilliseconds ?? now
     }
@@ -66,8 +66,8 @@ extension Finding {
     mutating func follow(_ cache: SlabCache, driverValue: Double?, now: Int64, settings: DetectorSettings) {
         lastSeenMilliseconds = now
         reclaimable = cache.reclaimable
-        footprintBytes = cache.memoryBytes
-        peakBytes = max(peakBytes, cache.memoryBytes)
+        footprintBytes = cache.footprintBytes
+        footprintPeak = max(footprintPeak, cache.footprintBytes)
         followPhase(now: now, settings: settings)
         if hasComeBack(settings) { backSince = backSince ?? now } else { backSince = nil }
         if driver != .time, let driverValue { followDriver(driverValue, now: now, settings: settings) }
@@ -96,7 +96,7 @@ extension Finding {
 
     /// The footprint has fallen by `resolveShare` of its gain from the peak.
     func hasComeBack(_ settings: DetectorSettings) -> Bool {
-        gainedBytes > 0 && Double(peakBytes - min(peakBytes, footprintBytes)) >= settings.resolveShare * Double(gainedBytes)
+        gainedBytes > 0 && Double(footprintPeak - min(footprintPeak, footprintBytes)) >= settings.resolveShare * Double(gainedBytes)
     }
 
     /// Follows the driver's peak; once it has fallen clearly from there, did
@@ -109,27 +109,27 @@ extension Finding {
     /// finding's own units must have gone (`leakEvidenceShare`): otherwise the
     /// finding stays `undetermined`, and says what would decide it.
     private mutating func followDriver(_ value: Double, now: Int64, settings: DetectorSettings) {
-        if value > peakDriver {
-            peakDriver = value
-            peakDriverAt = now
-            footprintAtPeakDriver = footprintBytes
+        if value > driverPeak {
+            driverPeak = value
+            driverPeakAt = now
+            footprintAtDriverPeak = footprintBytes
             driverFellAt = nil
             leakEvidenceBelow = nil
             leakEvidenceAt = nil
             fallTrail.removeAll()
         }
-        let rise = peakDriver - driverBaseline
-        let fall = peakDriver - value
+        let rise = driverPeak - driverFloor
+        let fall = driverPeak - value
         guard fall >= settings.driverFallShare * max(settings.minDriverChange, rise) else { return }
         if driverFellAt == nil {
             driverFellAt = now
-            fallTrail.append(.init(timestampMilliseconds: peakDriverAt, driver: peakDriver,
-                                   footprintBytes: footprintAtPeakDriver, segment: .fall))
+            fallTrail.append(.init(timestampMilliseconds: driverPeakAt, driver: driverPeak,
+                                   footprintBytes: footprintAtDriverPeak, segment: .fall))
         }
         fallTrail.append(.init(timestampMilliseconds: now, driver: value, footprintBytes: footprintBytes, segment: .fall))
         let own = ownUnitsAtPeak
         let predicted = bytesPerUnit * min(fall, own)
-        let fallen = Double(footprintAtPeakDriver) - Double(footprintBytes)
+        let fallen = Double(footprintAtDriverPeak) - Double(footprintBytes)
         let evidenceBelow = own - settings.leakEvidenceShare * max(settings.minDriverChange, own)
         leakEvidenceBelow = evidenceBelow
         if predicted > 0 && fallen >= settings.followShare * predicted {
@@ -146,8 +146,8 @@ extension Finding {
     /// The units the finding's rise accounts for at the driver's peak: what
     /// the cache gained by then over the bytes each unit costs.
     var ownUnitsAtPeak: Double {
-        guard bytesPerUnit > 0, footprintAtPeakDriver > baselineBytes else { return 0 }
-        return Double(footprintAtPeakDriver - baselineBytes) / bytesPerUnit
+        guard bytesPerUnit > 0, footprintAtDriverPeak > footprintFloor else { return 0 }
+        return Double(footprintAtDriverPeak - footprintFloor) / bytesPerUnit
     }
 
     // MARK: the fit
@@ -156,8 +156,8 @@ extension Finding {
     /// when it began, only go back.
     mutating func keep(_ stronger: RiseFit) {
         fit = stronger
-        baselineBytes = min(baselineBytes, stronger.footprintFloor)
-        driverBaseline = min(driverBaseline, stronger.driverFloor)
+        footprintFloor = min(footprintFloor, stronger.footprintFloor)
+        driverFloor = min(driverFloor, stronger.driverFloor)
         if let start = stronger.points.first?.timestampMilliseconds {
             riseBeganMilliseconds = min(riseBeganMilliseconds ?? start, start)
         }
@@ -189,7 +189,7 @@ extension Finding {
     private func isBack(_ settings: DetectorSettings) -> Bool {
         if hasComeBack(settings) { return true }
         guard severity == .info, gainedBytes > 0 else { return false }
-        let fallen = Double(peakBytes - min(peakBytes, footprintBytes))
+        let fallen = Double(footprintPeak - min(footprintPeak, footprintBytes))
         return fallen >= (settings.resolveShare - settings.phaseBandShare) * Double(gainedBytes)
     }
 

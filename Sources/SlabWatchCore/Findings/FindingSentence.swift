@@ -79,7 +79,7 @@ extension Finding {
               let now = fallTrail.latest?.driver else { return nil }
         let own = Human.grouped(ownUnitsAtPeak)
         let attached = driver == .openFiles ? driver.plural : "cached \(driver.plural)"
-        return "The \(countNoun) fell by \(Human.grouped(peakDriver - now)) to \(Human.grouped(now)) and it did not follow; "
+        return "The \(countNoun) fell by \(Human.grouped(driverPeak - now)) to \(Human.grouped(now)) and it did not follow; "
             + "that leaves too many to be sure any of the \(own) \(driver.plural) it grew with went. "
             + "A fall below \(Human.grouped(max(0, below))) that it does not follow would be leak-like; "
             + "one it follows, memory attached to \(attached)."

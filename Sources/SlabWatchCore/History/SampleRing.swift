@@ -166,7 +166,7 @@ public struct SampleRing: Sendable {
         let toCoarse = appended % configuration.coarseEvery == 0
         for cache in sample.caches {
             guard let series = seriesIndex[cache.name] else { continue }  // over maxSeries in this very sample
-            fine.set(row: row, series: series, value: cache.memoryBytes)
+            fine.set(row: row, series: series, value: cache.footprintBytes)
             lastSeen[series] = appended
             if toCoarse { lastCoarse[series] = coarseCopies }
             if inodeColumn[series] == Self.undecided { inodeColumn[series] = decideInodeColumn(cache) }

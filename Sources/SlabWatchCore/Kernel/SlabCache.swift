@@ -1,8 +1,8 @@
 /// One kernel kmem cache as reported by one line of /proc/slabinfo (or by its
 /// /sys/kernel/slab directory), with the memory it holds derived once.
 ///
-/// Counts are the kernel's, unconverted. `memoryBytes` is the cache's
-/// **footprint**: `slabs × pagesPerSlab × pageSize`, the memory it really holds;
+/// Counts are the kernel's, unconverted. `footprintBytes` is the cache's
+/// footprint: `slabs × pagesPerSlab × pageSize`, the memory it really holds;
 /// `activeBytes` is `activeObjects × objectSize`; `wasteBytes` is the difference.
 public struct SlabCache: Sendable, Equatable {
     /// The cache name; a second line with the same name gets `#2`, a third `#3`, ….
@@ -15,7 +15,7 @@ public struct SlabCache: Sendable, Equatable {
     public var activeSlabs: UInt64
     public var slabs: UInt64
     /// Footprint in bytes (saturates at `UInt64.max` rather than wrapping).
-    public var memoryBytes: UInt64
+    public var footprintBytes: UInt64
     /// Whether the cache is accounted in SReclaimable; nil when sysfs did not say.
     public var reclaimable: Bool?
     /// Other cache names the kernel merged into this one (from sysfs), sorted.
@@ -44,7 +44,7 @@ public struct SlabCache: Sendable, Equatable {
         self.pagesPerSlab = pagesPerSlab
         self.activeSlabs = activeSlabs
         self.slabs = slabs
-        self.memoryBytes = saturatingProduct(saturatingProduct(slabs, pagesPerSlab), pageSize)
+        self.footprintBytes = saturatingProduct(saturatingProduct(slabs, pagesPerSlab), pageSize)
         self.reclaimable = reclaimable
         self.aliases = aliases
     }
@@ -55,7 +55,7 @@ public struct SlabCache: Sendable, Equatable {
     /// Footprint not used by live objects (slab overhead, free objects, per-cpu slack).
     /// Zero when the kernel's counters are momentarily inconsistent.
     public var wasteBytes: UInt64 {
-        memoryBytes >= activeBytes ? memoryBytes - activeBytes : 0
+        footprintBytes >= activeBytes ? footprintBytes - activeBytes : 0
     }
 }
 

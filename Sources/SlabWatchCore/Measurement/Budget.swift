@@ -108,7 +108,7 @@ public struct Budget: Sendable, Equatable {
         let drivers = measurement.drivers.filter { $0.driver == unit }
         switch subject {
         case .unreclaimable:
-            guard let total = measurement.unreclaimable else { return .unknown("meminfo has no SUnreclaim") }
+            guard let total = measurement.slabUnreclaimable else { return .unknown("meminfo has no SUnreclaim") }
             if total.footprints.movedBytes < Double(measurement.noiseBytes) {
                 return belowNoise("unreclaimable slab", floorBytes: measurement.noiseBytes, isNoiseFlag: true, unit: unit, drivers: drivers)
             }

@@ -138,12 +138,12 @@ public struct Measurement: Sendable, Equatable {
     /// Moved caches, largest move first.
     public var caches: [CacheReport]
     /// Unreclaimable slab (meminfo SUnreclaim) as a whole, as one more "cache".
-    public var unreclaimable: CacheReport?
+    public var slabUnreclaimable: CacheReport?
     /// Every other cache seen, in the kernel's order.
     public var quietCaches: [QuietCache]
 
     public init(command: Command, intervalSeconds: Double, settleSeconds: Double, samples: Int, runSamples: Int,
-                noiseBytes: UInt64, drivers: [DriverMovement], caches: [CacheReport], unreclaimable: CacheReport?,
+                noiseBytes: UInt64, drivers: [DriverMovement], caches: [CacheReport], slabUnreclaimable: CacheReport?,
                 quietCaches: [QuietCache] = []) {
         self.command = command
         self.intervalSeconds = intervalSeconds
@@ -153,7 +153,7 @@ public struct Measurement: Sendable, Equatable {
         self.noiseBytes = noiseBytes
         self.drivers = drivers
         self.caches = caches
-        self.unreclaimable = unreclaimable
+        self.slabUnreclaimable = slabUnreclaimable
         self.quietCaches = quietCaches
     }
 
@@ -214,7 +214,7 @@ extension Measurement {
         return Measurement(command: command, intervalSeconds: intervalSeconds, settleSeconds: settleSeconds,
                            samples: taken ?? samples.count, runSamples: run.window.count, noiseBytes: settings.noiseBytes,
                            drivers: movements(window: run.window, before: run.before, since: run.since, history: run.history),
-                           caches: caches, unreclaimable: run.unreclaimableReport(), quietCaches: quiet)
+                           caches: caches, slabUnreclaimable: run.slabUnreclaimableReport(), quietCaches: quiet)
     }
 
     /// One run's samples as the fits read them: the run's window (from the
@@ -268,18 +268,18 @@ extension Measurement {
         }
 
         func footprints(_ seen: CacheHistories.History) -> Footprints {
-            Footprints(beforeBytes: seen.wasBefore ? seen.first.memoryBytes : 0, peakBytes: seen.peakBytes, afterBytes: seen.last?.memoryBytes ?? 0)
+            Footprints(beforeBytes: seen.wasBefore ? seen.first.footprintBytes : 0, peakBytes: seen.peakBytes, afterBytes: seen.last?.footprintBytes ?? 0)
         }
 
         /// A cache moved when its footprint moved by `--noise`, and by 16 of its slabs.
         func noiseFloor(_ cache: SlabCache) -> UInt64 {
-            let slabBytes = cache.memoryBytes / max(1, cache.slabs)
+            let slabBytes = cache.footprintBytes / max(1, cache.slabs)
             let (slabsBytes, overflow) = settings.noiseSlabs.multipliedReportingOverflow(by: slabBytes)
             return max(settings.noiseBytes, overflow ? .max : slabsBytes)
         }
 
         /// SUnreclaim as one more cache; nil when meminfo did not say.
-        mutating func unreclaimableReport() -> CacheReport? {
+        mutating func slabUnreclaimableReport() -> CacheReport? {
             guard let first = before.meminfo?.slabUnreclaimableBytes, let last = after.meminfo?.slabUnreclaimableBytes else { return nil }
             let peak = since.compactMap { $0.meminfo?.slabUnreclaimableBytes }.max() ?? first
             return judged(slab: "slab_unreclaimable", reclaimable: false,
@@ -318,7 +318,7 @@ extension Measurement {
             let lastOffset = since.count - 1
             for (offset, sample) in since.enumerated() {
                 for cache in sample.caches {
-                    let bytes = cache.memoryBytes
+                    let bytes = cache.footprintBytes
                     guard var history = caches[cache.name] else {
                         order.append(cache.name)
                         caches[cache.name] = History(

@@ -13,7 +13,7 @@ public enum MeasurementDiff: Sendable {
         let pairs = paired(before.caches, after.caches)
         for (name, a, b) in pairs { lines += compare(name, a, b) }
         if pairs.isEmpty { lines.append("no cache moved beyond noise in either run") }
-        lines += compare("unreclaimable slab", before.unreclaimable, after.unreclaimable)
+        lines += compare("unreclaimable slab", before.slabUnreclaimable, after.slabUnreclaimable)
         // A change from next to nothing is no percentage anyone can use.
         let keptChange = before.keptBytes >= Double(before.noiseBytes) ? change(before.keptBytes, after.keptBytes) : ""
         lines.append("kept after exit, moved caches: \(Human.bytes(before.keptBytes)) → \(Human.bytes(after.keptBytes))\(keptChange)")
@@ -85,7 +85,7 @@ public enum MeasurementDiff: Sendable {
     /// Where the runs' drivers differ too much for their figures to compare.
     static func notes(before: Measurement, after: Measurement) -> [String] {
         var notes: [String] = []
-        if let a = before.unreclaimable?.cost, let b = after.unreclaimable?.cost {
+        if let a = before.slabUnreclaimable?.cost, let b = after.slabUnreclaimable?.cost {
             if a.driver != b.driver || a.inodeCache != b.inodeCache {
                 notes.append("note: unreclaimable slab follows \(MeasurementRenderer.perUnit(a.driver, a.inodeCache).dropFirst(4)) before and "
                              + "\(MeasurementRenderer.perUnit(b.driver, b.inodeCache).dropFirst(4)) after: the runs' drivers differ, the totals do not compare")
@@ -97,7 +97,7 @@ public enum MeasurementDiff: Sendable {
                                  + "\(Human.grouped(riseB)) after: costs per unit compare, kept bytes do not")
                 }
             }
-        } else if (before.unreclaimable?.cost == nil) != (after.unreclaimable?.cost == nil) {
+        } else if (before.slabUnreclaimable?.cost == nil) != (after.slabUnreclaimable?.cost == nil) {
             notes.append("note: only one run's unreclaimable slab has a cost per unit: the runs do not compare")
         }
         return notes

@@ -36,7 +36,7 @@ public enum MeasurementReader: Sendable {
             settleSeconds: try number(document, "settle_seconds", in: Plausible.seconds), samples: try integer(document, "samples", in: 0..<(1 << 40)),
             runSamples: try integer(document, "run_samples", in: 0..<(1 << 40)),
             noiseBytes: try Self.bytes(document, "noise_bytes"),
-            drivers: drivers, caches: caches, unreclaimable: total == nil || total == .null ? nil : try cache(total!), quietCaches: quiet)
+            drivers: drivers, caches: caches, slabUnreclaimable: total == nil || total == .null ? nil : try cache(total!), quietCaches: quiet)
     }
 
     private static func cache(_ value: JSONValue) throws(ReadError) -> Measurement.CacheReport {

@@ -35,7 +35,7 @@ public enum MeasurementRenderer: Sendable {
         for cache in m.caches { write(cache, &json) }
         json.endArray()
         json.key("slab_unreclaimable")
-        if let total = m.unreclaimable { write(total, &json) } else { json.string(nil) }
+        if let total = m.slabUnreclaimable { write(total, &json) } else { json.string(nil) }
         json.key("quiet_caches"); json.beginArray()
         for quiet in m.quietCaches {
             json.beginObject()
@@ -126,7 +126,7 @@ public enum MeasurementRenderer: Sendable {
             lines.append("no cache moved by more than \(Human.bytes(Double(m.noiseBytes)))")
         }
         for cache in m.caches { lines += describe(cache) }
-        if let total = m.unreclaimable { lines += describe(total, name: "unreclaimable slab (SUnreclaim)") }
+        if let total = m.slabUnreclaimable { lines += describe(total, name: "unreclaimable slab (SUnreclaim)") }
         let share = m.keptBytes > 0 ? " (\(Human.decimal(100 * m.keptUnreclaimableBytes / m.keptBytes, 0)) % of it)" : ""
         lines.append("kept after exit, moved caches: \(Human.bytes(m.keptBytes)), unreclaimable \(Human.bytes(m.keptUnreclaimableBytes))\(share)")
         for attribution in attributions {

@@ -75,7 +75,7 @@ public enum TopView: Sendable {
     private static func ordered(_ a: Row, _ b: Row, by key: SortKey) -> Bool {
         func tie() -> Bool { a.cache.name < b.cache.name }
         switch key {
-        case .footprint: return a.cache.memoryBytes != b.cache.memoryBytes ? a.cache.memoryBytes > b.cache.memoryBytes : tie()
+        case .footprint: return a.cache.footprintBytes != b.cache.footprintBytes ? a.cache.footprintBytes > b.cache.footprintBytes : tie()
         case .growth:
             let x = a.perMinute5 ?? a.perMinute1 ?? -.infinity, y = b.perMinute5 ?? b.perMinute1 ?? -.infinity
             return x != y ? x > y : tie()
@@ -127,7 +127,7 @@ public enum TopView: Sendable {
             let c = row.cache
             var text = pad((row.finding != nil ? "!" : "") + clean(c.name), nameWidth)
             if wide { text += right("\(compact(c.activeObjects))/\(compact(c.objects))", 15) }
-            text += right(Human.bytes(Double(c.objectSize)), 9) + right(Human.bytes(Double(c.memoryBytes)), 11)
+            text += right(Human.bytes(Double(c.objectSize)), 9) + right(Human.bytes(Double(c.footprintBytes)), 11)
             if wide { text += right(Human.bytes(Double(c.wasteBytes)), 10) }
             text += " " + (c.reclaimable.map { $0 ? "y" : "n" } ?? "?")
             if wide { text += right(row.perMinute1.map(signed) ?? "-", 11) }

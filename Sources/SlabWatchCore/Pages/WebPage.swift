@@ -101,7 +101,7 @@ public enum WebPage: Sendable {
             html += "<p class=\"quiet\">\(findings.count - maxFindingsShown) more findings not shown here: see <a href=\"/snapshot\">/snapshot</a>.</p>\n"
         }
         html += "<h2>Caches</h2>\n<div class=\"tables\">\n"
-        html += table("Largest footprint", rows(inputs, top: 15) { $0.cache.memoryBytes > $1.cache.memoryBytes })
+        html += table("Largest footprint", rows(inputs, top: 15) { $0.cache.footprintBytes > $1.cache.footprintBytes })
         html += table("Fastest growth (5 min)", rows(inputs, top: 15) { ($0.perMinute5 ?? -.infinity) > ($1.perMinute5 ?? -.infinity) })
         html += "</div>\n"
         html += "<p class=\"quiet\"><a href=\"/metrics\">/metrics</a> · <a href=\"/snapshot\">/snapshot</a> · <a href=\"/healthz\">/healthz</a> · refreshes every 30 s</p>\n"
@@ -115,7 +115,7 @@ public enum WebPage: Sendable {
         var html = head(title: "\(shownName(cache.name)) — slabwatch", refreshSeconds: 30)
         html += "<p><a href=\"/\">← slabwatch</a></p>\n<h1>\(Markup.escape(shownName(cache.name)))</h1>\n<table class=\"facts\">\n"
         let facts: [(String, String)] = [
-            ("footprint", Human.bytes(Double(cache.memoryBytes))),
+            ("footprint", Human.bytes(Double(cache.footprintBytes))),
             ("objects (active / total)", "\(Human.grouped(Double(cache.activeObjects))) / \(Human.grouped(Double(cache.objects)))"),
             ("object size", Human.bytes(Double(cache.objectSize))),
             ("waste", Human.bytes(Double(cache.wasteBytes))),
@@ -224,7 +224,7 @@ public enum WebPage: Sendable {
         for row in rows {
             let c = row.cache
             html += "<tr\(row.flagged ? " class=\"flagged\"" : "")><td>\(cacheLink(c.name))</td>"
-            html += "<td>\(Human.bytes(Double(c.memoryBytes)))</td><td>\(Human.grouped(Double(c.objects)))</td>"
+            html += "<td>\(Human.bytes(Double(c.footprintBytes)))</td><td>\(Human.grouped(Double(c.objects)))</td>"
             html += "<td>\(Human.bytes(Double(c.objectSize)))</td><td>\(Markup.escape(perMinute(row.perMinute5)))</td></tr>\n"
         }
         return html + "</table>\n"
