@@ -69,6 +69,73 @@ struct SavedStateTests {
         #expect(restored.fine.footprint(series: restored.series(named: "new")!, at: restored.fine.count - 1) == 5 * 4096)
     }
 
+    /// Every counter of every slot survives the state file, each kept by its name.
+    @Test func everyCounterRoundTripsByName() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
+        for t in 0..<5 { ring.append(Self.countingSample(t)) }
+        let restored = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring))
+        for (tier, copy) in [(ring.fine, restored.fine), (ring.coarse, restored.coarse)] {
+            for position in 0..<tier.count {
+                for counter in SampleRing.Counter.allCases {
+                    #expect(copy.counter(counter, at: position) == tier.counter(counter, at: position))
+                    #expect(copy.counter(counter, at: position) != nil)
+                }
+            }
+        }
+    }
+
+    /// A file that names no counters (written before they were named) holds
+    /// the six of then, in their order; one that names them is read by name:
+    /// a counter it lacks is absent, one this version does not know is dropped.
+    @Test func countersAreReadByTheirNames() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
+        for t in 0..<3 { ring.append(Self.countingSample(t)) }
+        guard case .object(var members) = try StateEncoder.encode(ring), case .object(var fine) = members["fine"],
+              case .words64(let counters) = fine["counters"] else { Issue.record("ring does not encode as expected"); return }
+        #expect(fine["counterNames"] == .array(SampleRing.Counter.allCases.map { .string($0.stateKey) }))
+
+        fine["counterNames"] = nil
+        members["fine"] = .object(fine)
+        let unnamed = try StateDecoder.decode(SampleRing.self, from: .object(members))
+        for position in 0..<3 {
+            for counter in SampleRing.Counter.unnamedStateOrder {
+                #expect(unnamed.fine.counter(counter, at: position) == ring.fine.counter(counter, at: position))
+            }
+        }
+
+        // Three columns a slot: slabBytes, one from a later version, inodes.
+        let width = SampleRing.Counter.allCases.count
+        fine["counterNames"] = .array([.string("slabBytes"), .string("negativeDentries"), .string("inodes")])
+        fine["counters"] = .words64((0..<4).flatMap { slot in
+            [counters[slot * width + SampleRing.Counter.slabBytes.rawValue], 777, counters[slot * width + SampleRing.Counter.inodes.rawValue]]
+        })
+        members["fine"] = .object(fine)
+        let named = try StateDecoder.decode(SampleRing.self, from: .object(members))
+        for position in 0..<3 {
+            #expect(named.fine.counter(.slabBytes, at: position) == ring.fine.counter(.slabBytes, at: position))
+            #expect(named.fine.counter(.inodes, at: position) == ring.fine.counter(.inodes, at: position))
+            #expect(named.fine.counter(.dentries, at: position) == nil && named.fine.counter(.openFiles, at: position) == nil)
+        }
+
+        // Names that repeat, or columns that do not fit them, are refused.
+        fine["counterNames"] = .array([.string("inodes"), .string("inodes"), .string("slabBytes")])
+        members["fine"] = .object(fine)
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+        fine["counterNames"] = .array([.string("inodes"), .string("slabBytes")])
+        members["fine"] = .object(fine)
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+    }
+
+    /// A sample in which every counter has a value of its own.
+    static func countingSample(_ t: Int) -> Sample {
+        let caches = [Self.cache("a", slabs: UInt64(1 + t)), SlabCache(name: "b", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                                                                     pagesPerSlab: 1, activeSlabs: 1, slabs: 2, pageSize: 4096, reclaimable: true)]
+        return Sample(timestampMilliseconds: Int64(t) * 1000, caches: caches,
+                      meminfo: .slabTotals(of: caches, memTotal: 1 << 30, memAvailable: 1 << 29),
+                      inodes: .init(inodes: UInt64(100 + t), freeInodes: 0), dentries: .init(dentries: UInt64(200 + t), unusedDentries: 0),
+                      fileHandles: .init(allocated: UInt64(300 + t), maximum: 1 << 20))
+    }
+
     /// A ring whose numbers decode but disagree with each other is refused,
     /// since appending to it would index out of bounds.
     @Test func inconsistentRingIsRefused() throws {

@@ -10,7 +10,7 @@
 /// new series, one that vanishes reads as absent.
 ///
 /// Memory is fixed by the configuration and the number of series:
-/// `(fine + coarse) × (8 + 6 × 8 + series × 4 + inode caches × 4)` bytes (see `storageBytes`).
+/// `(fine + coarse) × bytesPerSlot(series:inodeCaches:)` bytes (see `storageBytes`).
 /// Appending allocates nothing unless a new cache name needs a series beyond
 /// the current capacity. Not thread-safe: one owner (the sampler) mutates it.
 public struct SampleRing: Sendable {
@@ -37,6 +37,24 @@ public struct SampleRing: Sendable {
     /// open files) and the slab totals the trend fits (Slab, SUnreclaim, SReclaimable).
     public enum Counter: Int, CaseIterable, Sendable {
         case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes
+
+        /// The column's name in a state file, which keeps the counters by
+        /// name: a counter added later reads as absent from an older file.
+        var stateKey: String {
+            switch self {
+            case .inodes: "inodes"
+            case .dentries: "dentries"
+            case .openFiles: "openFiles"
+            case .slabBytes: "slabBytes"
+            case .slabUnreclaimableBytes: "slabUnreclaimableBytes"
+            case .slabReclaimableBytes: "slabReclaimableBytes"
+            }
+        }
+
+        /// The columns of a state file that names none (written before the
+        /// names were): these six, in this order.
+        static let unnamedStateOrder: [Counter] =
+            [.inodes, .dentries, .openFiles, .slabBytes, .slabUnreclaimableBytes, .slabReclaimableBytes]
 
         /// The counter's value in one sample; nil when its source was down.
         /// The one place that says which field of a sample each column holds
@@ -133,6 +151,14 @@ public struct SampleRing: Sendable {
     /// Bytes held by the tiers' storage (excludes series names).
     public var storageBytes: Int { fine.storageBytes + coarse.storageBytes }
 
+    /// Bytes one slot takes with room for `series` caches and `inodeCaches`
+    /// inode-cache columns: its time, one word per `Counter`, a 4 KiB-unit
+    /// footprint per series and an object count per inode cache.
+    public static func bytesPerSlot(series: Int, inodeCaches: Int) -> Int {
+        MemoryLayout<Int64>.size + Counter.allCases.count * MemoryLayout<UInt64>.size
+            + (series + inodeCaches) * MemoryLayout<UInt32>.size
+    }
+
     public func series(named name: String) -> Int? { seriesIndex[name] }
 
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
@@ -146,14 +172,8 @@ public struct SampleRing: Sendable {
             // from scanning every series for each cache over the limit.
             guard register(cache.name) else { break }
         }
-        let counters = (
-            Counter.inodes.value(in: sample) ?? Self.absent,
-            Counter.dentries.value(in: sample) ?? Self.absent,
-            Counter.openFiles.value(in: sample) ?? Self.absent,
-            Counter.slabBytes.value(in: sample) ?? Self.absent,
-            Counter.slabUnreclaimableBytes.value(in: sample) ?? Self.absent,
-            Counter.slabReclaimableBytes.value(in: sample) ?? Self.absent)
-        let row = fine.beginRow(time: sample.timestampMilliseconds, counters: counters)
+        let row = fine.beginRow(time: sample.timestampMilliseconds)
+        for counter in Counter.allCases { fine.set(row: row, counter, value: counter.value(in: sample) ?? Self.absent) }
         let toCoarse = appended % configuration.coarseEvery == 0
         for cache in sample.caches {
             guard let series = seriesIndex[cache.name] else { continue }  // over maxSeries in this very sample
@@ -349,18 +369,13 @@ extension SampleRing {
             }
         }
 
-        mutating func beginRow(
-            time: Int64, counters values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-        ) -> Int {
+        /// Takes the oldest slot (or a free one) for a sample at `time`:
+        /// every counter, footprint and inode-cache count in it absent until set.
+        mutating func beginRow(time: Int64) -> Int {
             let row = head
             times[row] = time
-            let base = row * Counter.allCases.count
-            counters[base] = values.0
-            counters[base + 1] = values.1
-            counters[base + 2] = values.2
-            counters[base + 3] = values.3
-            counters[base + 4] = values.4
-            counters[base + 5] = values.5
+            let width = Counter.allCases.count
+            for counter in 0..<width { counters[row * width + counter] = SampleRing.absent }
             footprints.withUnsafeMutableBufferPointer { buffer in
                 for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absentFootprint }
             }
@@ -368,6 +383,10 @@ extension SampleRing {
             head = (head + 1) % capacity
             count = min(count + 1, capacity)
             return row
+        }
+
+        mutating func set(row: Int, _ counter: Counter, value: UInt64) {
+            counters[row * Counter.allCases.count + counter.rawValue] = value
         }
 
         /// Stores a footprint in bytes (rounded up to whole 4 KiB units; a
@@ -382,7 +401,7 @@ extension SampleRing {
         }
 
         mutating func copyRow(_ row: Int, from other: Tier) {
-            let target = beginRow(time: other.times[row], counters: (0, 0, 0, 0, 0, 0))
+            let target = beginRow(time: other.times[row])
             let width = Counter.allCases.count
             for d in 0..<width { counters[target * width + d] = other.counters[row * width + d] }
             let columns = min(seriesCapacity, other.seriesCapacity)
@@ -552,7 +571,9 @@ extension SampleRing: Codable {
 }
 
 extension SampleRing.Tier: Codable {
-    private enum CodingKeys: String, CodingKey { case capacity, seriesCapacity, count, head, times, counters, footprints, objectColumns, objects }
+    private enum CodingKeys: String, CodingKey {
+        case capacity, seriesCapacity, count, head, times, counters, counterNames, footprints, objectColumns, objects
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -562,6 +583,7 @@ extension SampleRing.Tier: Codable {
         try c.encode(head, forKey: .head)
         try c.encode(StateColumn(times.map { UInt64(bitPattern: $0) }), forKey: .times)
         try c.encode(StateColumn(counters), forKey: .counters)
+        try c.encode(SampleRing.Counter.allCases.map(\.stateKey), forKey: .counterNames)
         try c.encode(StateColumn(footprints), forKey: .footprints)  // shared with the ring, not copied
         try c.encode(objectColumns, forKey: .objectColumns)
         try c.encode(StateColumn(objects), forKey: .objects)
@@ -574,14 +596,34 @@ extension SampleRing.Tier: Codable {
         count = try c.decode(Int.self, forKey: .count)
         head = try c.decode(Int.self, forKey: .head)
         times = try c.decode(StateColumn<UInt64>.self, forKey: .times).words.map { Int64(bitPattern: $0) }
-        counters = try c.decode(StateColumn<UInt64>.self, forKey: .counters).words
+        let names = try c.decodeIfPresent([String].self, forKey: .counterNames)
+            ?? SampleRing.Counter.unnamedStateOrder.map(\.stateKey)
+        let saved = try c.decode(StateColumn<UInt64>.self, forKey: .counters).words
         footprints = try c.decode(StateColumn<UInt32>.self, forKey: .footprints).words
         objectColumns = try c.decodeIfPresent(Int.self, forKey: .objectColumns) ?? 0
         objects = try c.decodeIfPresent(StateColumn<UInt32>.self, forKey: .objects)?.words ?? []
+        let counterCells = capacity.multipliedReportingOverflow(by: names.count)
         guard capacity >= 1, seriesCapacity >= 1, (0...capacity).contains(count), (0..<capacity).contains(head),
-              times.count == capacity, counters.count == capacity * SampleRing.Counter.allCases.count,
+              times.count == capacity, !counterCells.overflow, saved.count == counterCells.partialValue,
+              Set(names).count == names.count,
               footprints.count == capacity * seriesCapacity,
               (0...InodeCacheSelector.maximumCaches).contains(objectColumns), objects.count == capacity * objectColumns
         else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring tier: sizes do not agree")) }
+        counters = Self.counters(saved, named: names, slots: capacity)
+    }
+
+    /// A file's counter columns (slot-major, `names.count` a slot) in this
+    /// version's layout: each counter from the column of its name, absent
+    /// where the file has none; columns this version does not know are dropped.
+    private static func counters(_ saved: [UInt64], named names: [String], slots: Int) -> [UInt64] {
+        let current = SampleRing.Counter.allCases.map(\.stateKey)
+        if names == current { return saved }
+        let source = current.map { names.firstIndex(of: $0) }
+        var counters: [UInt64] = []
+        counters.reserveCapacity(slots * current.count)
+        for slot in 0..<slots {
+            for column in source { counters.append(column.map { saved[slot * names.count + $0] } ?? SampleRing.absent) }
+        }
+        return counters
     }
 }
