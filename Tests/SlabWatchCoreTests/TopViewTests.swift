@@ -15,12 +15,8 @@ struct TopViewTests {
                   caches: [("kmalloc-32", kmalloc, false), ("quiet-big", 90e9, true), ("slow-grower", 50e6 + Double(step) * 0.5e6, false)]
                     + s.background())
         }
-        var ring = SampleRing(), detector = GrowthDetector(), report = GrowthDetector.Report()
-        for sample in s.samples {
-            ring.append(sample)
-            report = detector.evaluate(ring, latest: sample)
-        }
-        return (s.samples.last!, ring, report)
+        let latest = s.run().pipeline.latest!
+        return (latest.sample, latest.ring, latest.report)
     }
 
     static func rows(_ lines: [String]) -> [String] {
