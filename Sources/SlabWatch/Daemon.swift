@@ -48,8 +48,7 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
             logger.error("invalid configuration", metadata: ["error": "\(error)"])
             return .badConfiguration
         }
-        let routes = Routes(store: store, history: { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) },
-                            ring: { [sampler] in sampler.ringSnapshot() })
+        let routes = Routes(store: store, history: sampler.history)
         let server = HTTPServer(limits: configuration.limits, logger: logger, isPage: Routes.isPage) { routes.respond(to: $0) }
         do { webSecurity = try WebSecurityReloader(path: configuration.webConfigFile, server: server, logger: logger) } catch {
             logger.error("invalid web configuration", metadata: ["error": "\(error)"])
@@ -97,7 +96,7 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
     private func restore(_ sampler: Sampler, _ alerts: AlertRouter, _ persistence: StatePersistence) {
         bootID = Host.bootID(procfs: configuration.sampler.paths.procfs)
         let source = StatePersistence.Source(pageSize: Host.pageSize, procfs: configuration.sampler.paths.procfs,
-                                             ring: Sampler.bounded(configuration.ring, configuration.sampler.limits))
+                                             ring: configuration.pipeline.ring)
         guard let saved = persistence.load(source) else { return }
         let sameBoot = saved.metadata.bootID == bootID
         let restored = sampler.restore(saved, sameBoot: sameBoot)
@@ -217,9 +216,8 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
         let samplerStopped = sampler?.stop() != false
         if !samplerStopped { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }
         alerts?.drain()
-        if samplerStopped, let sampler, let alerts, let persistence {
-            let (ring, detector) = sampler.currentState()
-            persistence.checkpointNow(savedState(ring, detector, alerts))
+        if samplerStopped, let alerts, let persistence, let state = sampler?.finalState() {
+            persistence.checkpointNow(savedState(state.ring, state.memory, alerts))
         }
         logger.info("stopped")
     }

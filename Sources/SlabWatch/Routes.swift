@@ -1,21 +1,18 @@
-public import SlabWatchCore
+import SlabWatchCore
 public import SlabWatchHTTP
 
 /// Maps requests to the published state. Never reads /proc and never waits on
 /// the sampler: every answer comes from the last tick's published state
-/// (rendered on its first request, then reused).
+/// (rendered on its first request, then reused) and, for history, from the
+/// one reader of the ring (the pages, `/chart.svg` and `/snapshot?history=`).
 public struct Routes: Sendable {
-    public typealias History = @Sendable (_ slab: String, _ seconds: Double) -> [HistoryPoint]?
-    /// A copy of the ring (copy-on-write: taking it costs nothing until the sampler appends).
-    public typealias Ring = @Sendable () -> SampleRing
     let store: StateStore
-    let history: History?
-    let ring: Ring?
+    let history: HistoryReader
 
-    public init(store: StateStore, history: History? = nil, ring: Ring? = nil) {
+    /// Routes over what a sampler publishes: its ticks in `store`, its ring in `history`.
+    public init(store: StateStore, history: HistoryReader) {
         self.store = store
         self.history = history
-        self.ring = ring
     }
 
     static let paths = ["/", "/metrics", "/snapshot", "/healthz", "/cache", "/chart.svg"]
@@ -47,7 +44,7 @@ public struct Routes: Sendable {
     // MARK: pages
 
     private func inputs(_ state: PublishedState) -> WebPage.Inputs {
-        WebPage.Inputs(sample: state.sample, report: state.report, ring: ring?() ?? SampleRing(configuration: .init()),
+        WebPage.Inputs(sample: state.sample, report: state.report, history: history.read() ?? .empty,
                        sampleAgeSeconds: Double(Clock.monotonicNanoseconds() &- state.publishedAtNanoseconds) / 1e9,
                        intervalSeconds: state.intervalSeconds, version: Host.version)
     }
@@ -71,7 +68,7 @@ public struct Routes: Sendable {
         let chart: SVGChart
         switch kind {
         case "history":
-            chart = WebPage.historyChart(slab: cache.name, points: HistoryPoint.collect(inputs.ring, slab: cache.name, seconds: .infinity) ?? [])
+            chart = WebPage.historyChart(slab: cache.name, points: inputs.history.points(slab: cache.name, seconds: .infinity) ?? [])
         case "evidence":
             guard let finding = inputs.report.findings.first(where: { $0.slab == cache.name }) else {
                 return HTTPResponse(status: 404, text: "no finding for that cache: its evidence chart exists only while one does\n")
@@ -112,7 +109,7 @@ public struct Routes: Sendable {
         }
         // The snapshot lists merged caches' other names as aliases: they find the cache too.
         let name = store.latest?.sample.caches.first { $0.aliases.contains(slab) }?.name ?? slab
-        guard let points = history?(name, seconds) else {
+        guard let points = history.read()?.points(slab: name, seconds: seconds) else {
             return HTTPResponse(status: 404, text: "no cache of that name in the history\n")
         }
         return HTTPResponse(status: 200, contentType: "application/json",

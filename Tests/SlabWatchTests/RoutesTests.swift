@@ -13,8 +13,7 @@ struct RoutesTests {
                           pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(t + 1), pageSize: 4096),
             ]))
         }
-        let frozen = ring
-        return Routes(store: StateStore()) { slab, seconds in HistoryPoint.collect(frozen, slab: slab, seconds: seconds) }
+        return Routes(store: StateStore(), history: HistoryReader(ring))
     }()
 
     static func status(_ query: String) throws -> Int {
@@ -44,7 +43,7 @@ extension RoutesTests {
         let sampler = try Sampler(settings: .init(paths: TestPaths.localKernelPaths),
                                   ring: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2), store: store, logger: quietLogger)
         let sample = sampler.sampleOnce().sample
-        let routes = Routes(store: store, history: { sampler.history(slab: $0, seconds: $1) }, ring: { sampler.ringSnapshot() })
+        let routes = Routes(store: store, history: sampler.history)
         return (routes, sample)
     }
 
@@ -99,7 +98,7 @@ extension RoutesTests {
 
     @Test(arguments: ["/metrics", "/snapshot", "/healthz", "/", "/cache?slab=dentry", "/chart.svg?slab=dentry"])
     func beforeTheFirstSampleEveryRouteIs503(_ target: String) throws {
-        let routes = Routes(store: StateStore())
+        let routes = Routes(store: StateStore(), history: HistoryReader())
         let response = routes.respond(to: try Self.request(target))
         #expect(response.status == 503)
         #expect(Self.text(response) == "no sample taken yet\n")
@@ -184,7 +183,7 @@ extension RoutesTests {
         for source in Source.allCases { sample.sources[source] = SourceStatus(up: source != .meminfo, error: nil) }
         store.publish(PublishedState(sample: sample, report: .init(), publishedAtNanoseconds: 1_000_000_000, intervalSeconds: 5,
                                      metrics: { [] }, snapshot: { [] }))
-        let routes = Routes(store: store)
+        let routes = Routes(store: store, history: HistoryReader())
         let fresh = routes.health(now: 1_000_000_000 + 16_000_000_000)
         #expect(fresh.status == 200)
         #expect(Self.text(fresh) == "ok (sources down: meminfo)\n")

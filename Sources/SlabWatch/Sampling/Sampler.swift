@@ -5,8 +5,9 @@ public import SlabWatchCore
 import Synchronization
 
 /// Takes a sample every interval on its own serial queue: read → parse →
-/// append to the ring → detect → publish one immutable state, whose bodies
-/// are rendered later, on the first request for them (see `PublishedState`).
+/// pipeline step (record in the ring, detect) → publish one immutable state,
+/// whose bodies are rendered later, on the first request for them (see
+/// `PublishedState`). The ring is shared with readers through `history`.
 ///
 /// The timer and the tick share one serial queue, so a tick that overruns the
 /// interval delays the next instead of queueing more; the ticks that did not
@@ -38,6 +39,12 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         func makeFilter() throws(LinearRegex.SyntaxError) -> CacheFilter {
             try CacheFilter(include: include, exclude: exclude, minimumFootprintBytes: minimumFootprintBytes)
         }
+
+        /// The pipeline these settings sample into: their detector, and `ring`
+        /// with room for `sampler.max-caches` (`Pipeline.Settings.ring`).
+        public func pipeline(ring: SampleRing.Configuration) -> Pipeline.Settings {
+            Pipeline.Settings(detector: detector, ring: Pipeline.Settings.ring(ring, maxCaches: limits.maxCaches))
+        }
     }
 
     private let queue = DispatchQueue(label: "slabwatch.sampler")
@@ -46,9 +53,9 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     private var settings: Settings
     private var reader: ProcReader
     private var filter: CacheFilter
-    /// Locked so `/snapshot?history=` can read it between ticks without waiting for one.
-    private let ring: Mutex<SampleRing>
-    private var detector: GrowthDetector
+    private var pipeline: Pipeline
+    /// The pipeline's ring as of the last record, for every reader of history.
+    public let history: HistoryReader
     private var statistics = SamplerStatistics()
     private var timer: (any DispatchSourceTimer)?
     private var lastTickNanoseconds: UInt64?
@@ -77,17 +84,18 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         public init() {}
     }
 
+    /// Samples into a pipeline of `settings.pipeline(ring:)`, publishing each
+    /// tick into `store` and the ring into `history`.
     /// - Throws: `LinearRegex.SyntaxError` for a bad include/exclude regex.
-    public init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, logger: Logger) throws {
+    public init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, history: HistoryReader = HistoryReader(),
+                logger: Logger) throws {
         self.settings = settings
         self.store = store
+        self.history = history
         self.logger = logger
         self.filter = try settings.makeFilter()
         self.reader = ProcReader(paths: settings.paths, pageSize: Host.pageSize, limits: settings.limits)
-        var emptyRing = SampleRing(configuration: Self.bounded(ring, settings.limits))
-        emptyRing.follow(settings.detector)
-        self.ring = Mutex(emptyRing)
-        self.detector = GrowthDetector(settings: settings.detector)
+        self.pipeline = Pipeline(settings: settings.pipeline(ring: ring))
     }
 
     /// Samples immediately, then every interval, calling `hooks` each tick.
@@ -112,22 +120,19 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         return done.wait(timeout: .now() + timeout) == .success
     }
 
-    /// Continues from a saved state (before `start`). The ring is taken when its
-    /// layout matches this configuration's (`ring.*`); the findings always.
-    /// From an earlier boot, open findings resolve (`reboot`) and no window
-    /// reaches back before now. Returns what was restored, for the log.
-    public func restore(_ saved: SavedState, sameBoot: Bool) -> (samples: Int, openFindings: Int, ringKept: Bool) {
+    /// Continues from a saved state (before `start`), as `Pipeline.restore`
+    /// does: from an earlier boot, open findings resolve (`reboot`) and no
+    /// window reaches back before now. Returns what was restored, for the log.
+    public func restore(_ saved: SavedState, sameBoot: Bool) -> Pipeline.Restored {
         queue.sync {
-            let ringKept = ring.withLock { ring in
-                guard saved.ring.configuration == ring.configuration else { return false }
-                ring = saved.ring
-                ring.follow(settings.detector)
-                return true
-            }
-            detector.memory = saved.detector
             clock.continueAfter(saved.metadata.lastSampleMilliseconds)
-            if !sameBoot { detector.forgetBoot(now: clock.now()) }
-            return (ringKept ? saved.ring.fine.count : 0, detector.memory.openFindings.count, ringKept)
+            let rebootSeenAt = sameBoot ? nil : clock.now()
+            return history.replace { shared in
+                shared = nil
+                let restored = pipeline.restore(saved, rebootSeenAt: rebootSeenAt)
+                shared = pipeline.ring
+                return restored
+            }
         }
     }
 
@@ -136,17 +141,24 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     /// `hooks.transitions`. The next tick publishes it.
     public func attach(_ attribution: Attribution) {
         queue.async { [self] in
-            guard let event = detector.attach(attribution, now: clock.now()) else { return }
+            guard let event = pipeline.attach(attribution, now: clock.now()) else { return }
             hooks.transitions?([event], event.timestampMilliseconds)
         }
     }
 
-    /// The ring as of the last tick (`slabwatch top`); shares its storage until the next append.
-    public func ringSnapshot() -> SampleRing { ring.withLock { $0 } }
-
-    /// The ring and the detector's memory as of the last tick (clean stop).
-    public func currentState() -> (ring: SampleRing, detector: GrowthDetector.Memory) {
-        queue.sync { (ring.withLock { $0 }, detector.memory) }
+    /// The last tick's step with the ring and findings as they are now (a
+    /// clean stop's checkpoint); nil before the first tick, and when a tick
+    /// is still stuck after `timeout` seconds (the state it would give is
+    /// then being changed).
+    public func finalState(timeout: Double = 0.5) -> Pipeline.Step? {
+        let latest = Mutex<Pipeline.Step?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        queue.async { [self] in
+            latest.withLock { $0 = pipeline.latest }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + timeout) == .success else { return nil }
+        return latest.withLock { $0 }
     }
 
     /// Takes one sample now, synchronously (for `slabwatch snapshot` and tests).
@@ -166,25 +178,13 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             }
             settings = new
             filter = newFilter
-            detector.settings = new.detector
-            ring.withLock { $0.follow(new.detector) }
+            history.replace { shared in
+                shared = nil
+                pipeline.apply(new.detector)
+                shared = pipeline.ring
+            }
             if intervalChanged && timer != nil { schedule() }
         }
-    }
-
-    /// One cache's footprints (and the drivers) over the last `seconds`, oldest
-    /// first, from the coarse tier where the fine one does not reach back far enough.
-    /// Nil when the cache has never been seen.
-    public func history(slab: String, seconds: Double) -> [HistoryPoint]? {
-        ring.withLock { ring in HistoryPoint.collect(ring, slab: slab, seconds: seconds) }
-    }
-
-    /// Room in the ring for every kept cache plus a quarter for churn; the
-    /// cache that vanished longest ago gives way beyond that.
-    static func bounded(_ ring: SampleRing.Configuration, _ limits: ProcReader.Limits) -> SampleRing.Configuration {
-        var bounded = ring
-        bounded.maxSeries = limits.maxCaches + limits.maxCaches / 4
-        return bounded
     }
 
     private func schedule() {
@@ -205,21 +205,23 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     private func tick() -> PublishedState {
         let started = Clock.monotonicNanoseconds()
         countSkippedTicks(now: started)
-        let sample = reader.sample(timestampMilliseconds: clock.now())
-        // The lock covers the append only: the detector reads a copy (copy on
-        // write, so no bytes are copied unless a reader mutates), and a history
-        // request never waits for it.
-        let snapshot = ring.withLock { ring in
-            ring.append(sample)
-            return ring
+        let read = reader.sample(timestampMilliseconds: clock.now())
+        // The lock covers the record only: the detector runs outside it, so a
+        // history request never waits for it.
+        let recorded = history.replace { shared in
+            shared = nil  // the pipeline's ring is then the only one, and the append writes in place
+            let recorded = pipeline.record(read)
+            shared = pipeline.ring
+            return recorded
         }
-        logRingEvictions(UInt64(snapshot.evictedSeries))
-        let report = detector.evaluate(snapshot, latest: sample)
+        let step = pipeline.evaluate(latest: recorded)
+        logRingEvictions(UInt64(step.evictedSeries))
+        let sample = step.sample, report = step.report
         hooks.evaluated?(report, sample.timestampMilliseconds)
         if let checkpoint = hooks.checkpoint, hooks.checkpointDue?(sample.timestampMilliseconds) == true {
             // The ring is handed over by value: the next append copies it
             // once (copy on write) while the checkpoint is encoded elsewhere.
-            checkpoint(snapshot, detector.memory, sample.timestampMilliseconds)
+            checkpoint(step.ring, step.memory, sample.timestampMilliseconds)
         }
         statistics.samplesTotal += 1
         for (source, status) in sample.sources where status.malformedLines > 0 {
@@ -283,7 +285,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         if evictedNow && !evicting {
             evicting = true
             logger.warning("cache names churn beyond the ring's bound; the histories of caches seen longest ago are dropped",
-                           metadata: ["max_series": "\(settings.limits.maxCaches + settings.limits.maxCaches / 4)"])
+                           metadata: ["max_series": "\(pipeline.settings.ring.maxSeries)"])
         } else if evicting && ticksWithoutEviction >= 100 {
             evicting = false
             logger.info("cache name churn back within the ring's bound")

@@ -113,9 +113,10 @@ public struct SampleRing: Sendable {
     var waitingInodeCaches: [String: WaitingInodeCache] = [:]
     /// The waiting caches present in the sample being appended (reused).
     var waitingNow: [WaitingCandidate] = []
-    /// Which caches count inodes. Changing it forgets the counts kept so far:
-    /// a column means one cache for as long as the ring holds it.
-    public var inodeCaches = InodeCacheSelector.standard {
+    /// Which caches count inodes: `Pipeline.Settings.detector.inodeCaches`,
+    /// which the ring follows (`follow`). Changing it forgets the counts kept
+    /// so far: a column means one cache for as long as the ring holds it.
+    public internal(set) var inodeCaches = InodeCacheSelector.standard {
         didSet {
             guard inodeCaches != oldValue else { return }
             inodeCacheNames = []
@@ -133,7 +134,9 @@ public struct SampleRing: Sendable {
     /// Takes what the detector's settings say about inode caches: which
     /// caches count inodes, and how far a count must move before it can
     /// drive a finding (and so deserves a column more than one that did not).
-    public mutating func follow(_ settings: DetectorSettings) {
+    /// `Pipeline` is the one caller, so the ring never follows other rules
+    /// than its detector's.
+    mutating func follow(_ settings: DetectorSettings) {
         inodeCaches = settings.inodeCaches
         inodeCacheMinimumMove = settings.minDriverChange
     }
