@@ -7,9 +7,10 @@ import Synchronization
 /// Takes a sample every interval on its own serial queue: read → parse →
 /// pipeline step (record in the ring, detect) → publish one immutable state,
 /// whose bodies are rendered later, on the first request for them (see
-/// `PublishedState`). The ring is shared with readers through `history`.
+/// `PublishedState`). The ring is shared with readers through `history`;
+/// each tick goes to `output` (the daemon's alerts, checkpoints, readiness).
 ///
-/// The timer and the tick share one serial queue, so a tick that overruns the
+/// The ticker and the tick share one serial queue, so a tick that overruns the
 /// interval delays the next instead of queueing more; the ticks that did not
 /// happen are counted in `samplesSkipped`. Scheduling uses the monotonic clock,
 /// timestamps the wall clock. Thread-safe: every entry point hops onto the queue.
@@ -49,72 +50,67 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
 
     private let queue = DispatchQueue(label: "slabwatch.sampler")
     private let store: StateStore
+    /// The pipeline's ring as of the last record, for every reader of history.
+    public let history: HistoryReader
+    private let output: any SamplerOutput
+    private let own: any SelfStatisticsSource
+    private let ticker: any Ticker
+    private let time: any TimeSource
     private let logger: Logger
     private var settings: Settings
     private var reader: ProcReader
-    private var filter: CacheFilter
+    private var filter: SharedCacheFilter
     private var pipeline: Pipeline
-    /// The pipeline's ring as of the last record, for every reader of history.
-    public let history: HistoryReader
     private var statistics = SamplerStatistics()
-    private var timer: (any DispatchSourceTimer)?
+    private var ticking = false
     private var lastTickNanoseconds: UInt64?
     private var clock = SampleClock()
     /// The last /metrics body's size, so the next render reserves enough at once.
     private let metricsSizeHint = SizeHint()
-    private var hooks = Hooks()
 
-    /// What the daemon plugs into each tick (all called on the sampler queue).
-    public struct Hooks: Sendable {
-        /// After each detector evaluation, with the sample's time (alerting).
-        public var evaluated: (@Sendable (GrowthDetector.Report, Int64) -> Void)?
-        /// Finding transitions outside a tick (an attribution attached).
-        public var transitions: (@Sendable ([GrowthDetector.Event], Int64) -> Void)?
-        /// After each publish (readiness, watchdog, status).
-        public var published: (@Sendable (PublishedState) -> Void)?
-        /// Asked after each evaluation with the sample's time; when it says a
-        /// checkpoint is due, `checkpoint` gets the ring and the detector's memory.
-        public var checkpointDue: (@Sendable (Int64) -> Bool)?
-        public var checkpoint: (@Sendable (SampleRing, GrowthDetector.Memory, Int64) -> Void)?
-        /// slabwatch's figures about itself for `/metrics`, given the sampler's
-        /// as of the tick; called when that tick's body is first rendered, on
-        /// the requesting thread. Without it: the sampler's and the process's.
-        public var selfStatistics: (@Sendable (SamplerStatistics) -> SelfStatistics)?
-
-        public init() {}
+    /// Samples into a pipeline of `settings.pipeline(ring:)`: each tick's state
+    /// into `store`, the ring into `history`, the step and the state to
+    /// `output`; `/metrics` reads slabwatch's own figures from `statistics`
+    /// (without a daemon: the sampler's and the process's).
+    /// - Throws: `LinearRegex.SyntaxError` for a bad include/exclude regex.
+    public convenience init(settings: Settings, ring: SampleRing.Configuration, store: StateStore,
+                            history: HistoryReader = HistoryReader(), output: any SamplerOutput = NoSamplerOutput(),
+                            statistics: (any SelfStatisticsSource)? = nil, logger: Logger) throws {
+        try self.init(settings: settings, ring: ring, store: store, history: history, output: output,
+                      statistics: statistics ?? ProcessOnlyStatistics(), logger: logger, ticker: DispatchTicker(), time: SystemTime())
     }
 
-    /// Samples into a pipeline of `settings.pipeline(ring:)`, publishing each
-    /// tick into `store` and the ring into `history`.
-    /// - Throws: `LinearRegex.SyntaxError` for a bad include/exclude regex.
-    public init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, history: HistoryReader = HistoryReader(),
-                logger: Logger) throws {
+    /// The same, ticked by `ticker` and timed by `time` (a test's own).
+    init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, history: HistoryReader, output: any SamplerOutput,
+         statistics: any SelfStatisticsSource, logger: Logger, ticker: any Ticker, time: any TimeSource) throws {
         self.settings = settings
         self.store = store
         self.history = history
+        self.output = output
+        self.own = statistics
+        self.ticker = ticker
+        self.time = time
         self.logger = logger
-        self.filter = try settings.makeFilter()
+        self.filter = SharedCacheFilter(try settings.makeFilter())
         self.reader = ProcReader(paths: settings.paths, pageSize: Host.pageSize, limits: settings.limits)
         self.pipeline = Pipeline(settings: settings.pipeline(ring: ring))
     }
 
-    /// Samples immediately, then every interval, calling `hooks` each tick.
-    public func start(hooks: Hooks = Hooks()) {
-        queue.sync {
-            self.hooks = hooks
-            schedule()
-        }
+    /// Samples immediately, then every interval.
+    public func start() {
+        queue.sync { schedule() }
     }
 
-    /// Cancels the timer and waits up to `timeout` seconds for a running tick to
+    /// Stops the ticks and waits up to `timeout` seconds for a running tick to
     /// finish. A tick stuck in the kernel (a hung procfs read) is abandoned so
-    /// shutdown stays prompt. Returns false when it was abandoned.
+    /// shutdown stays prompt; the ticks stop once it returns. Returns false
+    /// when it was abandoned.
     @discardableResult
     public func stop(timeout: Double = 0.5) -> Bool {
         let done = DispatchSemaphore(value: 0)
         queue.async { [self] in
-            timer?.cancel()
-            timer = nil
+            ticker.cancel()
+            ticking = false
             done.signal()
         }
         return done.wait(timeout: .now() + timeout) == .success
@@ -125,8 +121,8 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     /// window reaches back before now. Returns what was restored, for the log.
     public func restore(_ saved: SavedState, sameBoot: Bool) -> Pipeline.Restored {
         queue.sync {
-            clock.continueAfter(saved.metadata.lastSampleMilliseconds)
-            let rebootSeenAt = sameBoot ? nil : clock.now()
+            clock.continueAfter(saved.metadata.lastSampleMilliseconds, monotonicNanoseconds: time.monotonicNanoseconds())
+            let rebootSeenAt = sameBoot ? nil : clock.now(time)
             return history.replace { shared in
                 shared = nil
                 let restored = pipeline.restore(saved, rebootSeenAt: rebootSeenAt)
@@ -138,11 +134,11 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
 
     /// Attaches a tracing session's result to its cache's open finding (on
     /// the sampler's queue, between ticks); the `attributed` event goes to
-    /// `hooks.transitions`. The next tick publishes it.
+    /// `output.transitions`. The next tick publishes it.
     public func attach(_ attribution: Attribution) {
         queue.async { [self] in
-            guard let event = pipeline.attach(attribution, now: clock.now()) else { return }
-            hooks.transitions?([event], event.timestampMilliseconds)
+            guard let event = pipeline.attach(attribution, now: clock.now(time)) else { return }
+            output.transitions([event])
         }
     }
 
@@ -177,35 +173,29 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
                 reader = ProcReader(paths: new.paths, pageSize: Host.pageSize, limits: new.limits)
             }
             settings = new
-            filter = newFilter
+            filter = SharedCacheFilter(newFilter)
             history.replace { shared in
                 shared = nil
                 pipeline.apply(new.detector)
                 shared = pipeline.ring
             }
-            if intervalChanged && timer != nil { schedule() }
+            if intervalChanged && ticking { schedule() }
         }
     }
 
     private func schedule() {
-        timer?.cancel()
-        let interval = DispatchTimeInterval.nanoseconds(Int(settings.intervalSeconds * 1e9))
-        let source = DispatchSource.makeTimerSource(queue: queue)
-        source.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(10))
-        source.setEventHandler { [unowned self] in
-            let published = tick()
-            hooks.published?(published)
-        }
-        timer = source
+        ticking = true
         lastTickNanoseconds = nil
-        source.resume()
+        ticker.start(every: settings.intervalSeconds, on: queue) { [unowned self] in
+            output.published(tick())
+        }
     }
 
     @discardableResult
     private func tick() -> PublishedState {
-        let started = Clock.monotonicNanoseconds()
+        let started = time.monotonicNanoseconds()
         countSkippedTicks(now: started)
-        let read = reader.sample(timestampMilliseconds: clock.now())
+        let read = reader.sample(timestampMilliseconds: clock.now(time))
         // The lock covers the record only: the detector runs outside it, so a
         // history request never waits for it.
         let recorded = history.replace { shared in
@@ -216,22 +206,19 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         }
         let step = pipeline.evaluate(latest: recorded)
         logRingEvictions(UInt64(step.evictedSeries))
-        let sample = step.sample, report = step.report
-        hooks.evaluated?(report, sample.timestampMilliseconds)
-        if let checkpoint = hooks.checkpoint, hooks.checkpointDue?(sample.timestampMilliseconds) == true {
-            // The ring is handed over by value: the next append copies it
-            // once (copy on write) while the checkpoint is encoded elsewhere.
-            checkpoint(step.ring, step.memory, sample.timestampMilliseconds)
-        }
+        output.evaluated(step)
         statistics.samplesTotal += 1
-        for (source, status) in sample.sources where status.malformedLines > 0 {
+        for (source, status) in step.sample.sources where status.malformedLines > 0 {
             statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
         }
-        statistics.lastDurationSeconds = Double(Clock.monotonicNanoseconds() - started) / 1e9
-        let state = publishable(sample, report)
+        statistics.lastDurationSeconds = Double(time.monotonicNanoseconds() - started) / 1e9
+        let state = PublishedState(
+            sample: step.sample, report: step.report, publishedAtNanoseconds: time.monotonicNanoseconds(),
+            intervalSeconds: settings.intervalSeconds,
+            exposition: .init(filter: filter, version: Host.version, sampler: statistics, own: own, sizeHint: metricsSizeHint))
         store.publish(state)
-        logDownSources(sample)
-        logCacheLimit(sample)
+        logDownSources(step.sample)
+        logCacheLimit(step.sample)
         return state
     }
 
@@ -239,37 +226,10 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     /// ticks in between never ran (the previous one overran, or the host stalled).
     private func countSkippedTicks(now: UInt64) {
         defer { lastTickNanoseconds = now }
-        guard let last = lastTickNanoseconds, timer != nil else { return }
+        guard let last = lastTickNanoseconds, ticking else { return }
         let intervals = Double(now - last) / (settings.intervalSeconds * 1e9)
         if intervals >= 2 { statistics.samplesSkipped += UInt64(intervals) - 1 }
     }
-
-    /// The tick's state with what rendering needs captured by value; the
-    /// bodies are rendered on first request (see `PublishedState`), with
-    /// slabwatch's own figures (`hooks.selfStatistics`) read then, not every tick.
-    private func publishable(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
-        let exported = filter.exported(sample.caches)
-        let statistics = statistics, interval = settings.intervalSeconds
-        let own = hooks.selfStatistics ?? Self.samplerAndProcess, sizeHint = metricsSizeHint
-        return PublishedState(
-            sample: sample, report: report, publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: interval,
-            metrics: {
-                let bytes = MetricsRenderer.render(
-                    .init(sample: sample, exportedCaches: exported, version: Host.version, report: report,
-                          own: own(statistics)),
-                    sizeHint: sizeHint.value)
-                sizeHint.value = bytes.count + bytes.count / 8
-                return bytes
-            },
-            snapshot: { SnapshotRenderer.render(sample, intervalSeconds: interval, report: report) })
-    }
-
-    /// What a sampler without a daemon around it (one-shot output, the bench)
-    /// reports about itself.
-    private static let samplerAndProcess: @Sendable (SamplerStatistics) -> SelfStatistics = {
-        let process = ProcessStatsReader()
-        return { SelfStatistics(sampler: $0, process: process.read()) }
-    }()
 
     private var downSources: Set<Source> = []
     private var overLimit = false
@@ -315,14 +275,5 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
                 logger.info("source up again", metadata: ["source": "\(source.rawValue)"])
             }
         }
-    }
-}
-
-/// A size remembered across renders on any thread.
-final class SizeHint: Sendable {
-    private let bytes = Atomic<Int>(64 * 1024)
-    var value: Int {
-        get { bytes.load(ordering: .relaxed) }
-        set { bytes.store(newValue, ordering: .relaxed) }
     }
 }
