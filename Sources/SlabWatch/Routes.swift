@@ -15,29 +15,22 @@ public struct Routes: Sendable {
         self.history = history
     }
 
-    static let paths = ["/", "/metrics", "/snapshot", "/healthz", "/cache", "/chart.svg"]
-    /// Pages for people: rendered per request, on the server's page queue, so
-    /// `/metrics` and `/healthz` never wait behind one.
-    static let pagePaths: Set<String> = ["/", "/cache", "/chart.svg"]
-
     /// Whether the server should render `request` on its page queue.
-    @Sendable public static func isPage(_ request: HTTPRequest) -> Bool { pagePaths.contains(request.path) }
+    @Sendable public static func isPage(_ request: HTTPRequest) -> Bool { Route(rawValue: request.path)?.isPage ?? false }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
-        guard Self.paths.contains(request.path) else {
-            return HTTPResponse(status: 404, text: "not found; try /, /metrics, /snapshot or /healthz\n")
-        }
+        guard let route = Route(rawValue: request.path) else { return HTTPResponse(status: 404, text: Route.notFound) }
         guard request.method == "GET" || request.method == "HEAD" else {
             return HTTPResponse(status: 405, text: "only GET and HEAD are allowed\n", headers: [("Allow", "GET, HEAD")])
         }
-        switch request.path {
-        case "/metrics": return published { encoded(.metrics, of: $0, contentType: PrometheusText.contentType, for: request) }
-        case "/snapshot" where request.query != nil: return cacheHistory(request)
-        case "/snapshot": return published { encoded(.snapshot, of: $0, contentType: "application/json", for: request) }
-        case "/healthz": return health(now: Clock.monotonicNanoseconds())
-        case "/cache": return page(request) { inputs, slab in WebPage.cache(slab, inputs).map(Self.html) }
-        case "/chart.svg": return page(request) { inputs, slab in chart(inputs, slab: slab, request: request) }
-        default: return published { Self.html(WebPage.index(inputs($0))) }
+        switch route {
+        case .metrics: return published { encoded(.metrics, of: $0, contentType: PrometheusText.contentType, for: request) }
+        case .snapshot where request.query != nil: return cacheHistory(request)
+        case .snapshot: return published { encoded(.snapshot, of: $0, contentType: "application/json", for: request) }
+        case .healthz: return health(now: Clock.monotonicNanoseconds())
+        case .cache: return page(request) { inputs, slab in WebPage.cache(slab, inputs).map(Self.html) }
+        case .chart: return page(request) { inputs, slab in chart(inputs, slab: slab, request: request) }
+        case .index: return published { Self.html(WebPage.index(inputs($0))) }
         }
     }
 
@@ -149,4 +142,32 @@ public struct Routes: Sendable {
         let note = down.isEmpty ? "" : " (sources down: \(down.joined(separator: ", ")))"
         return HTTPResponse(status: 200, text: "ok\(note)\n")
     }
+}
+
+/// The paths slabwatch answers.
+enum Route: String, CaseIterable, Sendable {
+    case index = "/"
+    case metrics = "/metrics"
+    case snapshot = "/snapshot"
+    case healthz = "/healthz"
+    case cache = "/cache"
+    case chart = "/chart.svg"
+
+    /// Pages for people: rendered per request, on the server's page queue,
+    /// so `/metrics` and `/healthz` never wait behind one.
+    var isPage: Bool {
+        switch self {
+        case .index, .cache, .chart: true
+        case .metrics, .snapshot, .healthz: false
+        }
+    }
+
+    /// Whether it answers only with a query (`?slab=NAME`).
+    var needsQuery: Bool { self == .cache || self == .chart }
+
+    /// The answer to a path that is none of these: the ones to try, those that need no query.
+    static let notFound: String = {
+        let paths = allCases.filter { !$0.needsQuery }.map(\.rawValue)
+        return "not found; try \(paths.dropLast().joined(separator: ", ")) or \(paths.last ?? "/")\n"
+    }()
 }
