@@ -45,7 +45,7 @@ public struct Replay: Sendable {
             if access("\(path)/sys", F_OK) == 0 { sysfs = "\(path)/sys" }
             let sample = ProcReader(paths: KernelPaths(procfs: "\(path)/proc", sysfs: sysfs), pageSize: pageSize)
                 .sample(timestampMilliseconds: milliseconds)
-            if let broken = Source.allCases.first(where: { $0 != .sysfsSlab && !sample.status(of: $0).up }) {
+            if let broken = Source.allCases.first(where: { $0.requiredForReplay && !sample.status(of: $0).up }) {
                 skipped.append(Skipped(path: path, reason: "\(broken.rawValue): \(sample.status(of: broken).error ?? "down")"))
                 continue
             }
