@@ -238,3 +238,24 @@ final class Counted: SelfStatisticsSource, Sendable {
         return SelfStatistics(sampler: sampler)
     }
 }
+
+/// The daemon's pipeline, from its configuration: the ring has room for
+/// `sampler.max-caches` and a quarter, and the detector's keys (the
+/// inode-cache selector among them) reach the one place the ring reads them.
+struct ConfigurationPipelineTests {
+    @Test func theRingHasRoomForMaxCachesAndAQuarter() throws {
+        #expect(Configuration().pipeline.ring.maxSeries == 2560)
+        var configuration = Configuration()
+        try configuration.set("sampler.max-caches", to: ["4096"], origin: "test")
+        try configuration.set("ring.fine-samples", to: ["100"], origin: "test")
+        #expect(configuration.pipeline.ring == .init(fineCapacity: 100, maxSeries: 5120))
+    }
+
+    @Test func theDetectorKeysReachThePipeline() throws {
+        var configuration = Configuration()
+        try configuration.set("detector.inode-caches", to: ["shmem_inode_cache"], origin: "test")
+        let pipeline = Pipeline(settings: configuration.pipeline)
+        #expect(pipeline.settings.detector == configuration.sampler.detector)
+        #expect(pipeline.ring.inodeCaches.pattern == "shmem_inode_cache")
+    }
+}
