@@ -18,12 +18,12 @@ struct StateFixtureTests {
     /// inode-cache counts; which findings are open, by what and since when
     /// (the detector's rules may change their other details). It fails when
     /// the generator or the decoder drifts. With UPDATE_STATE_FIXTURE=1 it
-    /// writes the file first: only when `SavedState.formatVersion` is raised,
-    /// and then as a new file beside this one (README in that directory).
+    /// first writes the current format's file beside this one (`writeFixture`),
+    /// which fails while that file exists: raise `SavedState.formatVersion` first.
     @Test func theFixtureIsWhatItsGeneratorMakes() throws {
         let generated = try #require(StateStories.busyMachine(attributedBy: Self.attribution(endedMilliseconds: StateStories.busyMachineEnd)))
         if ProcessInfo.processInfo.environment["UPDATE_STATE_FIXTURE"] == "1" {
-            try Data(StateFile.encode(generated)).write(to: Self.fixture)
+            try Self.writeFixture(generated, into: Self.fixture.deletingLastPathComponent())
         }
         let fixture = try StateFile.read(Self.fixture.path)
         #expect(fixture.metadata == generated.metadata)
@@ -45,6 +45,34 @@ struct StateFixtureTests {
             state.detector.openFindings.map { "\($0.slab) \($0.driver) \($0.inodeCache ?? "-") \($0.firstSeenMilliseconds)" }
         }
         #expect(identities(fixture) == identities(generated) && !identities(generated).isEmpty)
+    }
+
+    /// Writes `state` as the fixture of the current `SavedState.formatVersion`
+    /// in `directory`, and never over one already there: a fixture keeps the
+    /// bytes its version wrote (the format-2 file names no counters, which is
+    /// what holds today's reader to such files), so rewriting it in today's
+    /// format would test nothing old.
+    static func writeFixture(_ state: SavedState, into directory: URL) throws {
+        let url = directory.appendingPathComponent("state-format-\(SavedState.formatVersion)")
+        guard !FileManager.default.fileExists(atPath: url.path) else {
+            throw FileError(path: url.path, call: "write", errno: EEXIST,
+                            reason: "a state fixture is written once; raise SavedState.formatVersion for a new one")
+        }
+        try Data(StateFile.encode(state)).write(to: url, options: .withoutOverwriting)
+    }
+
+    /// UPDATE_STATE_FIXTURE=1 adds the current format's file and leaves a
+    /// written one as it is (it rewrote the format-2 file in place).
+    @Test func updatingNeverRewritesAWrittenFixture() throws {
+        let state = try StateFile.read(Self.fixture.path)
+        let dir = try TemporaryDirectory()
+        try Self.writeFixture(state, into: dir.url)
+        let written = dir.url.appendingPathComponent("state-format-\(SavedState.formatVersion)")
+        #expect(try StateFile.read(written.path).metadata == state.metadata)
+
+        try Data("written by an earlier version".utf8).write(to: written)
+        #expect(throws: FileError.self) { try Self.writeFixture(state, into: dir.url) }
+        #expect(try Data(contentsOf: written) == Data("written by an earlier version".utf8))
     }
 
     /// The busy machine's attribution: a module's call site on tmpfs inodes.
