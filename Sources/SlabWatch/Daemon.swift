@@ -23,6 +23,7 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
     private var persistence: StatePersistence?
     private var webSecurity: WebSecurityReloader?
     private var attribution: AttributionScheduler?
+    private var output: DaemonOutput?
     private var bootID = ""
     private let readiness = ServiceNotifier()
 
@@ -41,35 +42,43 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
         // free and keep later ones in its heap: resident memory would stay at
         // every peak.
         mallopt(M_MMAP_THRESHOLD, 1 << 20)
-        let sampler: Sampler
-        do {
-            sampler = try Sampler(settings: configuration.sampler, ring: configuration.ring, store: store, logger: logger)
-        } catch {
-            logger.error("invalid configuration", metadata: ["error": "\(error)"])
-            return .badConfiguration
-        }
-        let routes = Routes(store: store, history: { [sampler] slab, seconds in sampler.history(slab: slab, seconds: seconds) },
-                            ring: { [sampler] in sampler.ringSnapshot() })
+        let history = HistoryReader()
+        let routes = Routes(store: store, history: history)
         let server = HTTPServer(limits: configuration.limits, logger: logger, isPage: Routes.isPage) { routes.respond(to: $0) }
         do { webSecurity = try WebSecurityReloader(path: configuration.webConfigFile, server: server, logger: logger) } catch {
             logger.error("invalid web configuration", metadata: ["error": "\(error)"])
             return .badConfiguration
         }
-        guard listen(server) else { return .cannotListen }
-        webSecurity?.watch(on: signalQueue)
         let alerts = AlertRouter(settings: configuration.alerts, journalSocket: configuration.journalSocket, logger: logger)
         let persistence = StatePersistence(settings: configuration.state, logger: logger)
+        // Sessions start only after ticks: by then `sampler` below is set, and takes their results.
         let attribution = AttributionScheduler(settings: configuration.attribution, procfs: configuration.sampler.paths.procfs,
-                                               logger: logger) { [sampler] in sampler.attach($0) }
+                                               logger: logger) { [unowned self] in self.sampler?.attach($0) }
+        bootID = Host.bootID(procfs: configuration.sampler.paths.procfs)
+        let output = DaemonOutput(alerts: alerts, attribution: attribution, persistence: persistence, readiness: readiness,
+                                  pageSize: Host.pageSize, bootID: bootID, procfs: configuration.sampler.paths.procfs,
+                                  version: Host.version)
+        let sampler: Sampler
+        do {
+            sampler = try Sampler(settings: configuration.sampler, ring: configuration.ring, store: store, history: history,
+                                  output: output, statistics: DaemonStatistics(alerts: alerts, server: server, persistence: persistence),
+                                  logger: logger)
+        } catch {
+            logger.error("invalid configuration", metadata: ["error": "\(error)"])
+            return .badConfiguration
+        }
+        guard listen(server) else { return .cannotListen }
+        webSecurity?.watch(on: signalQueue)
         self.attribution = attribution
         self.sampler = sampler
         self.server = server
         self.alerts = alerts
         self.persistence = persistence
+        self.output = output
         installSignalHandlers()
         logStart()
         restore(sampler, alerts, persistence)
-        sampler.start(hooks: hooks(alerts, server, persistence))
+        sampler.start()
         stopped.wait()
         shutDown()
         return .success
@@ -95,9 +104,8 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
 
     /// Continues from `state.directory` when it holds a usable state.
     private func restore(_ sampler: Sampler, _ alerts: AlertRouter, _ persistence: StatePersistence) {
-        bootID = Host.bootID(procfs: configuration.sampler.paths.procfs)
         let source = StatePersistence.Source(pageSize: Host.pageSize, procfs: configuration.sampler.paths.procfs,
-                                             ring: Sampler.bounded(configuration.ring, configuration.sampler.limits))
+                                             ring: configuration.pipeline.ring)
         guard let saved = persistence.load(source) else { return }
         let sameBoot = saved.metadata.bootID == bootID
         let restored = sampler.restore(saved, sameBoot: sameBoot)
@@ -111,45 +119,6 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
             "samples": "\(restored.samples)", "open_findings": "\(restored.openFindings)",
             "saved_by": "\(saved.metadata.version)",
         ])
-    }
-
-    private func savedState(_ ring: SampleRing, _ detector: GrowthDetector.Memory, _ alerts: AlertRouter) -> SavedState {
-        let newest = ring.fine.count > 0 ? ring.fine.time(at: ring.fine.count - 1) : 0
-        return SavedState(
-            metadata: .init(pageSize: Host.pageSize, bootID: bootID, procfs: configuration.sampler.paths.procfs,
-                            version: Host.version, lastSampleMilliseconds: newest),
-            ring: ring, detector: detector, alerts: alerts.memory)
-    }
-
-    private func hooks(_ alerts: AlertRouter, _ server: HTTPServer, _ persistence: StatePersistence) -> Sampler.Hooks {
-        var hooks = Sampler.Hooks()
-        hooks.checkpointDue = { now in persistence.isDue(now: now) }
-        hooks.checkpoint = { [unowned self] ring, detector, now in
-            persistence.checkpoint(savedState(ring, detector, alerts), now: now)
-        }
-        hooks.selfStatistics = Self.selfStatistics(alerts, server, persistence)
-        let attribution = attribution
-        hooks.evaluated = { report, now in
-            alerts.route(report, now: now)
-            attribution?.consider(report)
-        }
-        hooks.transitions = { events, now in alerts.route(events, now: now) }
-        let readiness = readiness
-        let interval = configuration.sampler.intervalSeconds
-        hooks.published = { state in readiness.ticked(state, intervalSeconds: interval) }
-        return hooks
-    }
-
-    /// slabwatch's figures about itself, assembled here, where every owner
-    /// is known: each keeps its own counters, and they are read together
-    /// when a tick's `/metrics` is first rendered.
-    private static func selfStatistics(_ alerts: AlertRouter, _ server: HTTPServer, _ persistence: StatePersistence)
-        -> @Sendable (SamplerStatistics) -> SelfStatistics {
-        let process = ProcessStatsReader()
-        return { sampler in
-            SelfStatistics(sampler: sampler, process: process.read(), alerts: alerts.outcomes,
-                           server: server.statistics, persistence: persistence.statistics)
-        }
     }
 
     private func logStart() {
@@ -217,9 +186,8 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
         let samplerStopped = sampler?.stop() != false
         if !samplerStopped { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }
         alerts?.drain()
-        if samplerStopped, let sampler, let alerts, let persistence {
-            let (ring, detector) = sampler.currentState()
-            persistence.checkpointNow(savedState(ring, detector, alerts))
+        if samplerStopped, let persistence, let output, let step = sampler?.finalState() {
+            persistence.checkpointNow(output.saved(step))
         }
         logger.info("stopped")
     }

@@ -1,53 +1,43 @@
-public import SlabWatchCore
+import SlabWatchCore
 public import SlabWatchHTTP
 
 /// Maps requests to the published state. Never reads /proc and never waits on
 /// the sampler: every answer comes from the last tick's published state
-/// (rendered on its first request, then reused).
+/// (rendered on its first request, then reused) and, for history, from the
+/// one reader of the ring (the pages, `/chart.svg` and `/snapshot?history=`).
 public struct Routes: Sendable {
-    public typealias History = @Sendable (_ slab: String, _ seconds: Double) -> [HistoryPoint]?
-    /// A copy of the ring (copy-on-write: taking it costs nothing until the sampler appends).
-    public typealias Ring = @Sendable () -> SampleRing
     let store: StateStore
-    let history: History?
-    let ring: Ring?
+    let history: HistoryReader
 
-    public init(store: StateStore, history: History? = nil, ring: Ring? = nil) {
+    /// Routes over what a sampler publishes: its ticks in `store`, its ring in `history`.
+    public init(store: StateStore, history: HistoryReader) {
         self.store = store
         self.history = history
-        self.ring = ring
     }
 
-    static let paths = ["/", "/metrics", "/snapshot", "/healthz", "/cache", "/chart.svg"]
-    /// Pages for people: rendered per request, on the server's page queue, so
-    /// `/metrics` and `/healthz` never wait behind one.
-    static let pagePaths: Set<String> = ["/", "/cache", "/chart.svg"]
-
     /// Whether the server should render `request` on its page queue.
-    @Sendable public static func isPage(_ request: HTTPRequest) -> Bool { pagePaths.contains(request.path) }
+    @Sendable public static func isPage(_ request: HTTPRequest) -> Bool { Route(rawValue: request.path)?.isPage ?? false }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
-        guard Self.paths.contains(request.path) else {
-            return HTTPResponse(status: 404, text: "not found; try /, /metrics, /snapshot or /healthz\n")
-        }
+        guard let route = Route(rawValue: request.path) else { return HTTPResponse(status: 404, text: Route.notFound) }
         guard request.method == "GET" || request.method == "HEAD" else {
             return HTTPResponse(status: 405, text: "only GET and HEAD are allowed\n", headers: [("Allow", "GET, HEAD")])
         }
-        switch request.path {
-        case "/metrics": return published { encoded(.metrics, of: $0, contentType: PrometheusText.contentType, for: request) }
-        case "/snapshot" where request.query != nil: return cacheHistory(request)
-        case "/snapshot": return published { encoded(.snapshot, of: $0, contentType: "application/json", for: request) }
-        case "/healthz": return health(now: Clock.monotonicNanoseconds())
-        case "/cache": return page(request) { inputs, slab in WebPage.cache(slab, inputs).map(Self.html) }
-        case "/chart.svg": return page(request) { inputs, slab in chart(inputs, slab: slab, request: request) }
-        default: return published { Self.html(WebPage.index(inputs($0))) }
+        switch route {
+        case .metrics: return published { encoded(.metrics, of: $0, contentType: PrometheusText.contentType, for: request) }
+        case .snapshot where request.query != nil: return cacheHistory(request)
+        case .snapshot: return published { encoded(.snapshot, of: $0, contentType: "application/json", for: request) }
+        case .healthz: return health(now: Clock.monotonicNanoseconds())
+        case .cache: return page(request) { inputs, slab in WebPage.cache(slab, inputs).map(Self.html) }
+        case .chart: return page(request) { inputs, slab in chart(inputs, slab: slab, request: request) }
+        case .index: return published { Self.html(WebPage.index(inputs($0))) }
         }
     }
 
     // MARK: pages
 
     private func inputs(_ state: PublishedState) -> WebPage.Inputs {
-        WebPage.Inputs(sample: state.sample, report: state.report, ring: ring?() ?? SampleRing(configuration: .init()),
+        WebPage.Inputs(sample: state.sample, report: state.report, history: history.read() ?? .empty,
                        sampleAgeSeconds: Double(Clock.monotonicNanoseconds() &- state.publishedAtNanoseconds) / 1e9,
                        intervalSeconds: state.intervalSeconds, version: Host.version)
     }
@@ -71,7 +61,7 @@ public struct Routes: Sendable {
         let chart: SVGChart
         switch kind {
         case "history":
-            chart = WebPage.historyChart(slab: cache.name, points: HistoryPoint.collect(inputs.ring, slab: cache.name, seconds: .infinity) ?? [])
+            chart = WebPage.historyChart(slab: cache.name, points: inputs.history.points(slab: cache.name, seconds: .infinity) ?? [])
         case "evidence":
             guard let finding = inputs.report.findings.first(where: { $0.slab == cache.name }) else {
                 return HTTPResponse(status: 404, text: "no finding for that cache: its evidence chart exists only while one does\n")
@@ -112,7 +102,7 @@ public struct Routes: Sendable {
         }
         // The snapshot lists merged caches' other names as aliases: they find the cache too.
         let name = store.latest?.sample.caches.first { $0.aliases.contains(slab) }?.name ?? slab
-        guard let points = history?(name, seconds) else {
+        guard let points = history.read()?.points(slab: name, seconds: seconds) else {
             return HTTPResponse(status: 404, text: "no cache of that name in the history\n")
         }
         return HTTPResponse(status: 200, contentType: "application/json",
@@ -152,4 +142,32 @@ public struct Routes: Sendable {
         let note = down.isEmpty ? "" : " (sources down: \(down.joined(separator: ", ")))"
         return HTTPResponse(status: 200, text: "ok\(note)\n")
     }
+}
+
+/// The paths slabwatch answers.
+enum Route: String, CaseIterable, Sendable {
+    case index = "/"
+    case metrics = "/metrics"
+    case snapshot = "/snapshot"
+    case healthz = "/healthz"
+    case cache = "/cache"
+    case chart = "/chart.svg"
+
+    /// Pages for people: rendered per request, on the server's page queue,
+    /// so `/metrics` and `/healthz` never wait behind one.
+    var isPage: Bool {
+        switch self {
+        case .index, .cache, .chart: true
+        case .metrics, .snapshot, .healthz: false
+        }
+    }
+
+    /// Whether it answers only with a query (`?slab=NAME`).
+    var needsQuery: Bool { self == .cache || self == .chart }
+
+    /// The answer to a path that is none of these: the ones to try, those that need no query.
+    static let notFound: String = {
+        let paths = allCases.filter { !$0.needsQuery }.map(\.rawValue)
+        return "not found; try \(paths.dropLast().joined(separator: ", ")) or \(paths.last ?? "/")\n"
+    }()
 }

@@ -172,7 +172,7 @@ enum Measure {
     // MARK: options
 
     static func parse(_ command: ParsedCommand, configuration: Configuration) -> Options {
-        var options = Options()
+        var options = Options(settings: MeasurementSettings(daemon: configuration.sampler.detector))
         guard !command.command.isEmpty, !command.command[0].isEmpty else {
             SlabWatchCommand.fail(.badConfiguration, "measure needs a command: slabwatch measure [options] -- COMMAND [ARGS...]")
         }
@@ -190,7 +190,6 @@ enum Measure {
             guard let bytes = Units.bytes(text) else { SlabWatchCommand.fail(.badConfiguration, "--noise: '\(text)' is not a size (e.g. 64KiB)") }
             options.settings.noiseBytes = bytes
         }
-        options.settings.detector.inodeCaches = configuration.sampler.detector.inodeCaches
         let paths = configuration.sampler.paths
         for text in command.repeated["budget"] ?? [] {
             let budget: Budget

@@ -177,7 +177,7 @@ enum SlabWatchCommand {
         let json = command.flags.contains("json")
         let outcome: Replay.Outcome
         do {
-            outcome = try Replay(settings: configuration.sampler.detector, ring: configuration.ring)
+            outcome = try Replay(settings: configuration.pipeline)
                 .run(command.arguments[0], warn: { printError($0) }) { event, _ in
                     if !json { print(Timeline.line(event)) }
                 }

@@ -27,7 +27,7 @@ enum Top {
                 _ = try feed.next()
                 usleep(useconds_t(options.intervalSeconds * 1e6))
                 let frame = try feed.next()
-                print(TopView.render(sample: frame.sample, ring: frame.ring, report: frame.report, options: options).joined(separator: "\n"))
+                print(TopView.render(sample: frame.sample, history: frame.history, report: frame.report, options: options).joined(separator: "\n"))
             } catch { SlabWatchCommand.fail(.runtimeFailure, error.description) }
             exit(0)
         }
@@ -74,7 +74,7 @@ enum Top {
             let (columns, rows) = terminal.size()
             options.width = columns
             options.height = rows - 1
-            var lines = frame.map { TopView.render(sample: $0.sample, ring: $0.ring, report: $0.report, options: options) }
+            var lines = frame.map { TopView.render(sample: $0.sample, history: $0.history, report: $0.report, options: options) }
                 ?? [TopView.fit("slabwatch top\(options.source.map { " from \(TerminalText.printable($0))" } ?? ""): waiting for the first sample", columns)]
             let hint = problem.map { TopView.fit("! \(TerminalText.printable($0))", columns) } ?? "s: sort  /: filter  q: quit"
             lines.append(prompt.map { "/\($0)" } ?? hint)
@@ -171,7 +171,7 @@ enum Wakeup {
 /// What one screen is drawn from.
 struct TopFrame: Sendable {
     var sample: Sample
-    var ring: SampleRing
+    var history: History
     var report: GrowthDetector.Report
 }
 
@@ -188,7 +188,7 @@ enum TopFeed: Sendable {
         switch self {
         case .local(let sampler):
             let state = sampler.sampleOnce()
-            return TopFrame(sample: state.sample, ring: sampler.ringSnapshot(), report: state.report)
+            return TopFrame(sample: state.sample, history: sampler.history.read() ?? .empty, report: state.report)
         case .remote(let remote):
             do { return try remote.next() } catch { throw TopFailure(description: error.description) }
         }
@@ -210,7 +210,7 @@ final class RemoteTop: @unchecked Sendable {  // `ring`: one fetch at a time, Fr
         // Two polls within one of the daemon's ticks see the same sample.
         let newest = ring.fine.count > 0 ? ring.fine.time(at: ring.fine.count - 1) : Int64.min
         if snapshot.sample.timestampMilliseconds > newest { ring.append(snapshot.sample) }
-        return TopFrame(sample: snapshot.sample, ring: ring, report: GrowthDetector.Report(findings: snapshot.findings))
+        return TopFrame(sample: snapshot.sample, history: History(ring), report: GrowthDetector.Report(findings: snapshot.findings))
     }
 }
 

@@ -151,7 +151,7 @@ let detectorCases: [(Int, Bool)] = arguments.contains("--detector-only")
 for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
     do {
         // Room for every cache: the default ring keeps at most 2,560 series.
-        var ring = SampleRing(configuration: .init(maxSeries: 16 + cacheCount + cacheCount / 4))
+        var pipeline = Pipeline(settings: .init(ring: .init(maxSeries: 16 + cacheCount + cacheCount / 4)))
         var state: UInt64 = 1
         func jitter() -> Double {
             state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -177,13 +177,13 @@ for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
                 inodes: .init(inodes: UInt64(inodes), freeInodes: 0),
                 dentries: .init(dentries: UInt64(inodes), unusedDentries: 0),
                 fileHandles: .init(allocated: 1000, maximum: 100_000))
-            ring.append(latest)
+            pipeline.record(latest)
         }
-        var detector = GrowthDetector()
+        // The step's second half alone, as the sampler runs it outside the ring's lock.
         let rounds = max(3, iterations / (cacheCount >= 5000 ? 400 : 40))
-        for _ in 0..<3 { _ = detector.evaluate(ring, latest: latest) }  // open the findings first
+        for _ in 0..<3 { _ = pipeline.evaluate(latest: latest) }  // open the findings first
         let start = cpuSeconds()
-        for _ in 0..<rounds { _ = detector.evaluate(ring, latest: latest) }
+        for _ in 0..<rounds { _ = pipeline.evaluate(latest: latest) }
         let perEvaluation = (cpuSeconds() - start) / Double(rounds)
         let label = "detector: \(cacheCount) caches, \(growing ? "all growing" : "quiet")"
         print("\(padded(label, 46)) \(fixed(perEvaluation * 1e6, width: 8, places: 1)) µs CPU")

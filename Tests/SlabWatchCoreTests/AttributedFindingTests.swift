@@ -14,30 +14,26 @@ struct AttributedFindingTests {
         ]),
         events: 2470, dropped: 0, windowSeconds: 10, stopReason: .duration, endedMilliseconds: 1_795_671_600_000)
 
-    static func attributedReport() throws -> (GrowthDetector, GrowthDetector.Event) {
-        var detector = try #require(Self.detectorWithAFinding())
-        let event = detector.attach(Self.attribution, now: 5)
-        return (detector, try #require(event))
+    static func attributedReport() throws -> (GrowthDetector.Memory, GrowthDetector.Event) {
+        var pipeline = try #require(Self.pipelineWithAFinding())
+        let event = pipeline.attach(Self.attribution, now: 5)
+        return (try #require(pipeline.latest).memory, try #require(event))
     }
 
     /// kmalloc-32 grows 300 MB per 9,000 inodes for 75 samples: one open finding.
-    static func detectorWithAFinding() -> GrowthDetector? {
+    static func pipelineWithAFinding() -> Pipeline? {
         var s = Scenario()
         for step in 0..<100 {
             s.add(inodes: 40_000 + Double(max(0, step - 24)) * 9000, caches: [("kmalloc-32", 200e6 + Double(max(0, step - 24)) * 300e6, false)])
         }
-        var ring = SampleRing(), detector = GrowthDetector()
-        for sample in s.samples {
-            ring.append(sample)
-            _ = detector.evaluate(ring, latest: sample)
-        }
-        return detector.memory.openFindings.isEmpty ? nil : detector
+        let pipeline = s.run().pipeline
+        return pipeline.latest?.memory.openFindings.isEmpty == false ? pipeline : nil
     }
 
     @Test func attachedAttributionShowsEverywhere() throws {
-        let (detector, event) = try Self.attributedReport()
+        let (memory, event) = try Self.attributedReport()
         #expect(event.kind == .attributed)
-        let finding = try #require(detector.memory.openFindings.first)
+        let finding = try #require(memory.openFindings.first)
         #expect(finding.message.hasSuffix("Allocated mostly by foo_attach_inode+0x2a [foo] (99 % of net bytes)."))
         // The alert, and every later one of the finding, names the call site.
         var policy = AlertPolicy()
@@ -51,13 +47,13 @@ struct AttributedFindingTests {
         #expect(sites.first?["function"]?.string == "foo_attach_inode+0x2a" && sites.first?["module"]?.string == "foo")
         #expect(sites.last?["module"] == .null && sites.first?["stacks"]?.array?.first?["net"]?.number == 990)
         // And it survives a restart.
-        let restored = try StateDecoder.decode(GrowthDetector.Memory.self, from: StateEncoder.encode(detector.memory))
+        let restored = try StateDecoder.decode(GrowthDetector.Memory.self, from: StateEncoder.encode(memory))
         #expect(restored.openFindings.first?.attribution == Self.attribution)
     }
 
     @Test func aGoneFindingTakesNoAttributionAndUnattributedFindingsSayNothing() throws {
-        var detector = GrowthDetector()
-        #expect(detector.attach(Self.attribution, now: 0) == nil)
+        var pipeline = Pipeline()
+        #expect(pipeline.attach(Self.attribution, now: 0) == nil)
         #expect(AlertPolicy.callSiteFields(nil).isEmpty)
         var churnOnly = Self.attribution
         churnOnly.callSites = [.init(function: "x+0x1", module: nil, allocations: 5, frees: 5, netCount: 0, netBytes: 0, share: 0, stacks: [])]

@@ -1,3 +1,4 @@
+import Testing
 import TestSupport
 @testable import SlabWatchCore
 
@@ -140,44 +141,38 @@ struct BusyMachine {
                          pagesPerSlab: 1, activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: reclaimable)
     }
 
-    /// Every sample through ring and detector: the report after each sample
-    /// (by time) and every event in order.
+    /// Every sample through one pipeline: the report after each sample (by
+    /// time) and every event in order.
     func replay(_ settings: DetectorSettings = .init()) -> (reports: [Int64: GrowthDetector.Report], events: [GrowthDetector.Event]) {
-        replay(settings, restartingAfter: .min) { _, _ in }
+        replay(settings, restartingAfter: .min) { _ in }
     }
 
     func replay<Failure: Error>(_ settings: DetectorSettings = .init(), restartingAfter restartTime: Int64,
-                                restart: (inout SampleRing, inout GrowthDetector) throws(Failure) -> Void) throws(Failure)
+                                restart: (inout Pipeline) throws(Failure) -> Void) throws(Failure)
         -> (reports: [Int64: GrowthDetector.Report], events: [GrowthDetector.Event])
     {
-        // After the sample at `restartTime`, `restart` may replace both, as a restart of the daemon does.
-        var ring = SampleRing()
-        ring.follow(settings)
-        var detector = GrowthDetector(settings: settings)
+        // After the sample at `restartTime`, `restart` may replace the pipeline, as a restart of the daemon does.
+        var pipeline = Pipeline(settings: .init(detector: settings))
         var reports: [Int64: GrowthDetector.Report] = [:]
         var events: [GrowthDetector.Event] = []
         for sample in samples {
-            ring.append(sample)
-            let report = detector.evaluate(ring, latest: sample)
+            let report = pipeline.step(sample).report
             reports[sample.timestampMilliseconds] = report
             events += report.events
-            if sample.timestampMilliseconds == restartTime { try restart(&ring, &detector) }
+            if sample.timestampMilliseconds == restartTime { try restart(&pipeline) }
         }
         return (reports, events)
     }
 
-    /// A restart through the state file: the ring and the detector's memory
-    /// written, read back, and taken up as the daemon takes them up.
-    static func restartFromState(_ ring: inout SampleRing, _ detector: inout GrowthDetector) throws {
-        let saved = SavedState(metadata: .init(pageSize: 4096, bootID: "busy-machine", version: "test",
-                                               lastSampleMilliseconds: ring.fine.time(at: ring.fine.count - 1)),
-                               ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
-        let restored = try SavedState.parse(saved.serialized())
-        let settings = detector.settings
-        ring = restored.ring
-        ring.follow(settings)
-        detector = GrowthDetector(settings: settings)
-        detector.memory = restored.detector
+    /// A restart through the state file: the last step written, read back,
+    /// and taken up by a new pipeline as the daemon takes it up.
+    static func restartFromState(_ pipeline: inout Pipeline) throws {
+        let latest = try #require(pipeline.latest)
+        let saved = SavedState(latest, pageSize: 4096, bootID: "busy-machine", procfs: "/proc", version: "test",
+                               alerts: AlertPolicy().memory)
+        var restarted = Pipeline(settings: pipeline.settings)
+        _ = restarted.restore(try SavedState.parse(saved.serialized()), rebootSeenAt: nil)
+        pipeline = restarted
     }
 
     /// The time of the newest sample so far.

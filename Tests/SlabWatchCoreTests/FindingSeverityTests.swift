@@ -95,13 +95,11 @@ struct FindingSeverityTests {
         let s = Self.rise(interval: 5, quiet: 300, seconds: 400, bytesPerSecond: 500_000, hold: 300,
                           memTotal: 64 << 30, memAvailable: 48 << 30, fallTo: 0.1, then: 150e6)
         let settings = DetectorSettings()
-        var ring = SampleRing()
-        var detector = GrowthDetector(settings: settings)
+        var pipeline = Pipeline(settings: .init(detector: settings))
         var events: [GrowthDetector.Event] = []
         var backAt: Int64?, infoAt: Int64?
         for sample in s.samples {
-            ring.append(sample)
-            let report = detector.evaluate(ring, latest: sample)
+            let report = pipeline.step(sample).report
             events += report.events
             guard let finding = report.findings.first(where: { $0.slab == "kmalloc-cg-512" && $0.state == .open }) else { continue }
             if backAt == nil && finding.hasComeBack(settings) { backAt = sample.timestampMilliseconds }

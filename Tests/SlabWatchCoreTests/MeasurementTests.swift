@@ -545,3 +545,107 @@ struct MeasurementSamplesTests {
         #expect(kept == whole)
     }
 }
+
+/// A run's inode caches are decided as the daemon's detector decides them:
+/// the pipeline's ring follows the run's settings, and an inode cache still
+/// waiting for one of the 32 columns is an inode cache all the same.
+struct MeasurementInodeCacheTests {
+    /// 32 inode caches take the columns, `fs00_inode_cache`'s count rising
+    /// 20,000 over the run; `zz_inode_cache`, listed after them, waits (its own
+    /// count barely moves) while its footprint rises 1 KiB per fs00 inode.
+    static func run() -> Measurement? {
+        var samples: [Sample] = []
+        var noise: UInt64 = 3
+        for step in 0..<30 {
+            let moved = Double(min(max(step - 5, 0), 20)) * 1000
+            var caches = (0..<32).map { i in
+                let objects = UInt64(i == 0 ? 5000 + moved : 3000)
+                return SlabCache(name: "fs\(i < 10 ? "0" : "")\(i)_inode_cache", activeObjects: objects, objects: objects,
+                                 objectSize: 1024, objectsPerSlab: 32, pagesPerSlab: 8, activeSlabs: objects / 32,
+                                 slabs: objects / 32, pageSize: 4096, reclaimable: true)
+            }
+            let pages = UInt64((50e6 + 1024 * moved) / 4096)
+            caches.append(SlabCache(name: "zz_inode_cache", activeObjects: 100, objects: 100, objectSize: 1024, objectsPerSlab: 1,
+                                    pagesPerSlab: 1, activeSlabs: pages, slabs: pages, pageSize: 4096, reclaimable: false))
+            let inodes = 200_000 + moved + 3000 * nextNoise(&noise)
+            samples.append(Sample(timestampMilliseconds: 1_700_000_000_000 + Int64(step) * 200, caches: caches,
+                                  meminfo: .slabTotals(of: caches, memTotal: 64 << 30, memAvailable: 48 << 30),
+                                  inodes: InodeCounts(inodes: UInt64(inodes), freeInodes: 0),
+                                  dentries: DentryCounts(dentries: UInt64(inodes), unusedDentries: 0),
+                                  fileHandles: FileHandleCounts(allocated: 2000, maximum: 1 << 20)))
+        }
+        return Measurement.report(samples: samples, started: 4, ended: 26, command: .init(arguments: ["w"], exitStatus: 0, wallSeconds: 4),
+                                  intervalSeconds: 0.2, settleSeconds: 0.6, settings: MeasurementSettings(daemon: DetectorSettings()))
+    }
+
+    /// The daemon fits an inode cache against the global counters only
+    /// (against another filesystem's inodes it could agree only by
+    /// accident); so does a run, for one waiting for a column too. It was
+    /// fitted against fs00_inode_cache's count.
+    @Test func aWaitingInodeCacheIsFittedAgainstTheGlobalCountersOnly() throws {
+        let measurement = try #require(Self.run())
+        #expect(measurement.drivers.contains { $0.inodeCache == "fs00_inode_cache" })
+        let zz = try #require(measurement.caches.first { $0.slab == "zz_inode_cache" })
+        #expect(!zz.fits.contains { $0.inodeCache != nil }, "\(zz.fits)")
+        let cost = try #require(zz.cost, "\(zz.notJudged ?? "")")
+        #expect(cost.driver == .inodes && cost.inodeCache == nil && abs(cost.bytesPerUnit - 1024) < 100, "\(cost)")
+    }
+
+    /// 32 inode caches hold the columns: `fs00_inode_cache`'s count rises
+    /// 5,000 (steps 5 to 20) with kmalloc-cg-512 at 512 B per inode, the 31
+    /// others rise 6,000 early (steps 5 to 10); `zz_inode_cache`, waiting,
+    /// rises 20,000 late (steps 12 to 22).
+    static func crowdedRun() -> Measurement? {
+        func ramp(_ step: Int, from: Int, to: Int, by: Double) -> Double {
+            by * Double(min(max(step - from, 0), to - from)) / Double(to - from)
+        }
+        func cache(_ name: String, objects: Double) -> SlabCache {
+            let objects = UInt64(objects)
+            return SlabCache(name: name, activeObjects: objects, objects: objects, objectSize: 1024, objectsPerSlab: 32,
+                             pagesPerSlab: 8, activeSlabs: objects / 32, slabs: objects / 32, pageSize: 4096, reclaimable: true)
+        }
+        var samples: [Sample] = []
+        for step in 0..<30 {
+            let fs00 = ramp(step, from: 5, to: 20, by: 5000)
+            var caches = [cache("fs00_inode_cache", objects: 3000 + fs00)]
+            caches += (1..<32).map { cache("fs\($0 < 10 ? "0" : "")\($0)_inode_cache", objects: 3000 + ramp(step, from: 5, to: 10, by: 6000)) }
+            let zz = ramp(step, from: 12, to: 22, by: 20_000)
+            caches.append(cache("zz_inode_cache", objects: 3000 + zz))
+            let pages = UInt64((50e6 + 512 * fs00) / 4096)
+            caches.append(SlabCache(name: "kmalloc-cg-512", activeObjects: 100, objects: 100, objectSize: 512, objectsPerSlab: 1,
+                                    pagesPerSlab: 1, activeSlabs: pages, slabs: pages, pageSize: 4096, reclaimable: false))
+            let inodes = caches.filter { $0.name.hasSuffix("_inode_cache") }.reduce(0) { $0 + $1.activeObjects } + 100_000
+            samples.append(Sample(timestampMilliseconds: 1_700_000_000_000 + Int64(step) * 200, caches: caches,
+                                  meminfo: .slabTotals(of: caches, memTotal: 64 << 30, memAvailable: 48 << 30),
+                                  inodes: InodeCounts(inodes: inodes, freeInodes: 0),
+                                  dentries: DentryCounts(dentries: inodes, unusedDentries: 0),
+                                  fileHandles: FileHandleCounts(allocated: 2000, maximum: 1 << 20)))
+        }
+        return Measurement.report(samples: samples, started: 4, ended: 26, command: .init(arguments: ["w"], exitStatus: 0, wallSeconds: 4),
+                                  intervalSeconds: 0.2, settleSeconds: 0.6, settings: MeasurementSettings(daemon: DetectorSettings()))
+    }
+
+    /// The run's ring keeps a column by the run's minimum driver change
+    /// (1,000), not the daemon's (10,000): fs00's count, which moved 5,000
+    /// and drives kmalloc-cg-512, keeps its column when zz's rises past
+    /// 10,000. By the daemon's rule fs00 was the stillest column and gave it
+    /// to zz, and with it the run lost the driver.
+    @Test func aColumnThatMovedByTheRunsRuleIsKept() throws {
+        let measurement = try #require(Self.crowdedRun())
+        #expect(measurement.drivers.contains { $0.inodeCache == "fs00_inode_cache" }, "\(measurement.drivers)")
+        let culprit = try #require(measurement.caches.first { $0.slab == "kmalloc-cg-512" })
+        let cost = try #require(culprit.cost, "\(culprit.notJudged ?? "")")
+        #expect(cost.inodeCache == "fs00_inode_cache" && abs(cost.bytesPerUnit - 512) < 50, "\(cost)")
+    }
+
+    /// The run's settings carry the daemon's selector, and the run's own thresholds.
+    @Test func theRunTakesTheDaemonsSelectorOnly() throws {
+        var daemon = DetectorSettings()
+        daemon.inodeCaches = try InodeCacheSelector(pattern: "xfs_inode")
+        daemon.minRSquared = 0.5
+        let run = MeasurementSettings(daemon: daemon)
+        #expect(run.detector.inodeCaches == daemon.inodeCaches)
+        #expect(run.detector.minRSquared == DetectorSettings().minRSquared)
+        #expect(run.detector.minDriverChange == MeasurementSettings().detector.minDriverChange)
+    }
+}

@@ -128,6 +128,22 @@ struct SampleRingTests {
         let ring = SampleRing(configuration: .init())
         #expect(ring.storageBytes < 4 << 20)
     }
+
+    /// What the tiers really hold is what `bytesPerSlot` says a slot takes
+    /// (the figure the configuration documents), widened, with inode-cache
+    /// columns, and once a counter is added.
+    @Test func storageIsTheSlotsTimesBytesPerSlot() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 4, coarseEvery: 4), initialSeriesCapacity: 8)
+        func agrees() -> Bool {
+            ring.storageBytes == (ring.fine.capacity + ring.coarse.capacity)
+                * SampleRing.bytesPerSlot(series: ring.fine.seriesCapacity, inodeCaches: ring.fine.objectColumns)
+        }
+        #expect(agrees())
+        let inodeCaches = (0..<3).map { SampleRingInodeCacheTests.inodeCache("fs\($0)_inode_cache", objects: 10) }
+        for t in 0..<20 { ring.append(Self.sample(Int64(t), inodeCaches + (0..<(2 * t)).map { Self.cache("c\($0)", slabs: 1) })) }
+        #expect(ring.fine.seriesCapacity > 8 && ring.fine.objectColumns == 3)
+        #expect(agrees())
+    }
 }
 
 /// `/snapshot?slab=&history=SECONDS` takes any number a client sends.

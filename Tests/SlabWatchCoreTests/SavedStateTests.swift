@@ -69,6 +69,73 @@ struct SavedStateTests {
         #expect(restored.fine.footprint(series: restored.series(named: "new")!, at: restored.fine.count - 1) == 5 * 4096)
     }
 
+    /// Every counter of every slot survives the state file, each kept by its name.
+    @Test func everyCounterRoundTripsByName() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
+        for t in 0..<5 { ring.append(Self.countingSample(t)) }
+        let restored = try StateDecoder.decode(SampleRing.self, from: StateEncoder.encode(ring))
+        for (tier, copy) in [(ring.fine, restored.fine), (ring.coarse, restored.coarse)] {
+            for position in 0..<tier.count {
+                for counter in SampleRing.Counter.allCases {
+                    #expect(copy.counter(counter, at: position) == tier.counter(counter, at: position))
+                    #expect(copy.counter(counter, at: position) != nil)
+                }
+            }
+        }
+    }
+
+    /// A file that names no counters (written before they were named) holds
+    /// the six of then, in their order; one that names them is read by name:
+    /// a counter it lacks is absent, one this version does not know is dropped.
+    @Test func countersAreReadByTheirNames() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
+        for t in 0..<3 { ring.append(Self.countingSample(t)) }
+        guard case .object(var members) = try StateEncoder.encode(ring), case .object(var fine) = members["fine"],
+              case .words64(let counters) = fine["counters"] else { Issue.record("ring does not encode as expected"); return }
+        #expect(fine["counterNames"] == .array(SampleRing.Counter.allCases.map { .string($0.stateKey) }))
+
+        fine["counterNames"] = nil
+        members["fine"] = .object(fine)
+        let unnamed = try StateDecoder.decode(SampleRing.self, from: .object(members))
+        for position in 0..<3 {
+            for counter in SampleRing.Counter.unnamedStateOrder {
+                #expect(unnamed.fine.counter(counter, at: position) == ring.fine.counter(counter, at: position))
+            }
+        }
+
+        // Three columns a slot: slabBytes, one from a later version, inodes.
+        let width = SampleRing.Counter.allCases.count
+        fine["counterNames"] = .array([.string("slabBytes"), .string("negativeDentries"), .string("inodes")])
+        fine["counters"] = .words64((0..<4).flatMap { slot in
+            [counters[slot * width + SampleRing.Counter.slabBytes.rawValue], 777, counters[slot * width + SampleRing.Counter.inodes.rawValue]]
+        })
+        members["fine"] = .object(fine)
+        let named = try StateDecoder.decode(SampleRing.self, from: .object(members))
+        for position in 0..<3 {
+            #expect(named.fine.counter(.slabBytes, at: position) == ring.fine.counter(.slabBytes, at: position))
+            #expect(named.fine.counter(.inodes, at: position) == ring.fine.counter(.inodes, at: position))
+            #expect(named.fine.counter(.dentries, at: position) == nil && named.fine.counter(.openFiles, at: position) == nil)
+        }
+
+        // Names that repeat, or columns that do not fit them, are refused.
+        fine["counterNames"] = .array([.string("inodes"), .string("inodes"), .string("slabBytes")])
+        members["fine"] = .object(fine)
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+        fine["counterNames"] = .array([.string("inodes"), .string("slabBytes")])
+        members["fine"] = .object(fine)
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(SampleRing.self, from: .object(members)) }
+    }
+
+    /// A sample in which every counter has a value of its own.
+    static func countingSample(_ t: Int) -> Sample {
+        let caches = [Self.cache("a", slabs: UInt64(1 + t)), SlabCache(name: "b", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
+                                                                     pagesPerSlab: 1, activeSlabs: 1, slabs: 2, pageSize: 4096, reclaimable: true)]
+        return Sample(timestampMilliseconds: Int64(t) * 1000, caches: caches,
+                      meminfo: .slabTotals(of: caches, memTotal: 1 << 30, memAvailable: 1 << 29),
+                      inodes: .init(inodes: UInt64(100 + t), freeInodes: 0), dentries: .init(dentries: UInt64(200 + t), unusedDentries: 0),
+                      fileHandles: .init(allocated: UInt64(300 + t), maximum: 1 << 20))
+    }
+
     /// A ring whose numbers decode but disagree with each other is refused,
     /// since appending to it would index out of bounds.
     @Test func inconsistentRingIsRefused() throws {
@@ -92,30 +159,29 @@ struct SavedStateTests {
         let (uninterrupted, allEvents) = story.replay()
         #expect(allEvents.filter { $0.kind == .opened }.count == 1)
 
-        var ring = SampleRing(), detector = GrowthDetector(), policy = AlertPolicy()
+        var pipeline = Pipeline(), policy = AlertPolicy()
         let half = 100  // the finding is open by then
         var events: [GrowthDetector.Event] = []
         for sample in story.samples[..<half] {
-            ring.append(sample)
-            let report = detector.evaluate(ring, latest: sample)
+            let report = pipeline.step(sample).report
             events += report.events
             _ = policy.alerts(for: report, now: sample.timestampMilliseconds)
         }
         #expect(events.contains { $0.kind == .opened })
-        let saved = SavedState(metadata: .init(pageSize: 4096, bootID: "b", version: "test", lastSampleMilliseconds: 0),
-                               ring: ring, detector: detector.memory, alerts: policy.memory)
+        let latest = try #require(pipeline.latest)
+        let saved = SavedState(latest, pageSize: 4096, bootID: "b", procfs: "/proc", version: "test", alerts: policy.memory)
         let restored = try SavedState.parse(saved.serialized())
-        #expect(restored.detector == detector.memory)
+        #expect(restored.detector == latest.memory)
         #expect(restored.alerts == policy.memory)
+        #expect(restored.metadata.lastSampleMilliseconds == story.samples[half - 1].timestampMilliseconds)
 
-        var ring2 = restored.ring, detector2 = GrowthDetector(), policy2 = AlertPolicy()
-        detector2.memory = restored.detector
+        var pipeline2 = Pipeline(), policy2 = AlertPolicy()
+        #expect(pipeline2.restore(restored, rebootSeenAt: nil) == .init(samples: half, openFindings: 1, ringKept: true))
         policy2.memory = restored.alerts
         var report = GrowthDetector.Report()
         var alerts: [Alert] = []
         for sample in story.samples[half...] {
-            ring2.append(sample)
-            report = detector2.evaluate(ring2, latest: sample)
+            report = pipeline2.step(sample).report
             events += report.events
             alerts += policy2.alerts(for: report, now: sample.timestampMilliseconds).alerts
         }
@@ -130,26 +196,24 @@ struct SavedStateTests {
     /// window reaches back into the old boot's samples.
     @Test func anEarlierBootResolvesOpenFindingsAndFencesTheHistory() throws {
         let story = Scenario.seed()
-        var ring = SampleRing(), detector = GrowthDetector()
-        for sample in story.samples[..<100] {
-            ring.append(sample)
-            _ = detector.evaluate(ring, latest: sample)
-        }
-        #expect(detector.memory.openFindings.count == 1)
+        var s = Scenario()
+        s.samples = Array(story.samples[..<100])
+        let before = try #require(s.run().pipeline.latest)
+        #expect(before.memory.openFindings.count == 1)
         let rebootAt = story.samples[99].timestampMilliseconds + 60_000
-        detector.forgetBoot(now: rebootAt)
-        #expect(detector.memory.openFindings.isEmpty)
+        var pipeline = Pipeline()
+        let saved = SavedState(before, pageSize: 4096, bootID: "earlier", procfs: "/proc", version: "test", alerts: AlertPolicy().memory)
+        #expect(pipeline.restore(saved, rebootSeenAt: rebootAt) == .init(samples: 100, openFindings: 0, ringKept: true))
         // After the reboot kmalloc-32 is small and flat: the old finding
         // stays resolved and nothing new opens.
-        var s = Scenario()
+        var after = Scenario()
         var report = GrowthDetector.Report()
         var events: [GrowthDetector.Event] = []
         for i in 0..<60 {
-            s.add(inodes: 40_000 + s.jitter(300), caches: [("kmalloc-32", 200e6 + s.jitter(1e6), false)])
-            var sample = s.samples[i]
+            after.add(inodes: 40_000 + after.jitter(300), caches: [("kmalloc-32", 200e6 + after.jitter(1e6), false)])
+            var sample = after.samples[i]
             sample.timestampMilliseconds = rebootAt + Int64(i) * 5000
-            ring.append(sample)
-            report = detector.evaluate(ring, latest: sample)
+            report = pipeline.step(sample).report
             events += report.events
         }
         #expect(events.isEmpty)
@@ -164,13 +228,11 @@ struct SavedStateTests {
     @Test func windowsNeverReachBackBeforeTheReboot() throws {
         var s = Scenario()
         for _ in 0..<100 { s.add(inodes: 40_000 + s.jitter(300), caches: [("kmalloc-32", 200e6 + s.jitter(1e6), false)]) }
-        var ring = SampleRing(), detector = GrowthDetector()
-        for sample in s.samples {
-            ring.append(sample)
-            _ = detector.evaluate(ring, latest: sample)
-        }
+        let before = try #require(s.run().pipeline.latest)
         let rebootAt = s.samples.last!.timestampMilliseconds + 5000
-        detector.forgetBoot(now: rebootAt)
+        var pipeline = Pipeline()
+        _ = pipeline.restore(SavedState(before, pageSize: 4096, bootID: "earlier", procfs: "/proc", version: "test",
+                                        alerts: AlertPolicy().memory), rebootSeenAt: rebootAt)
         var inodes = 40_000.0
         var report = GrowthDetector.Report()
         for i in 0..<100 {
@@ -178,8 +240,7 @@ struct SavedStateTests {
             s.add(inodes: inodes + s.jitter(300), caches: [("kmalloc-32", 200e6 + 32768 * (inodes - 40_000) + s.jitter(1e6), false)])
             var sample = s.samples.last!
             sample.timestampMilliseconds = rebootAt + Int64(i) * 5000
-            ring.append(sample)
-            report = detector.evaluate(ring, latest: sample)
+            report = pipeline.step(sample).report
         }
         let finding = try #require(report.findings.first { $0.slab == "kmalloc-32" && $0.state == .open })
         #expect(finding.evidence.allSatisfy { $0.timestampMilliseconds >= rebootAt }, "\(finding.evidence.first!)")
@@ -227,14 +288,12 @@ struct SavedStateTests {
     /// state file) reach the detector's window arithmetic and the page's
     /// timestamps: they saturate instead of trapping.
     @Test func ringTimesAtTheEndsOfInt64DoNotTrap() throws {
-        var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 4, coarseEvery: 4))
-        var detector = GrowthDetector()
+        var pipeline = Pipeline(settings: .init(ring: .init(fineCapacity: 16, coarseCapacity: 4, coarseEvery: 4)))
         var report = GrowthDetector.Report()
         for (i, time) in [Int64.min, .min + 1, -1, 0, 1, .max - 1, .max].enumerated() {
             let sample = Sample(timestampMilliseconds: time, caches: [Self.cache("a", slabs: UInt64(1 + i * 100))],
                                 inodes: .init(inodes: UInt64(1 + i * 1000), freeInodes: 0))
-            ring.append(sample)
-            report = detector.evaluate(ring, latest: sample)
+            report = pipeline.step(sample).report
         }
         #expect(report.findings.allSatisfy { !$0.message.isEmpty })
         #expect(RFC3339.format(unixMilliseconds: .min) == "0000-01-01T00:00:00.000Z")
@@ -248,14 +307,9 @@ struct SavedStateTests {
     }
 
     static func savedState() -> SavedState {
-        var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 8, coarseEvery: 2))
-        var detector = GrowthDetector()
-        for sample in Scenario.seed().samples.prefix(40) {
-            ring.append(sample)
-            _ = detector.evaluate(ring, latest: sample)
-        }
-        return SavedState(metadata: .init(pageSize: 4096, bootID: "boot", version: "test", lastSampleMilliseconds: 1),
-                          ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
+        var pipeline = Pipeline(settings: .init(ring: .init(fineCapacity: 16, coarseCapacity: 8, coarseEvery: 2)))
+        for sample in Scenario.seed().samples.prefix(40) { _ = pipeline.step(sample) }
+        return SavedState(pipeline.latest!, pageSize: 4096, bootID: "boot", procfs: "/proc", version: "test", alerts: AlertPolicy().memory)
     }
 }
 
@@ -271,16 +325,14 @@ struct SavedStateFuzzFindingsTests {
     @Test func extremeFindingTimesDoNotTrap() throws {
         let bytes = try Fixtures.bytes(RepositoryPaths.fixtures.appendingPathComponent("fuzz/state-time-overflow.bin"))
         let state = try SavedState.parse(Array(bytes))
-        var ring = state.ring
-        var detector = GrowthDetector()
-        detector.memory = state.detector
-        #expect(!detector.memory.openFindings.isEmpty)
+        var pipeline = Pipeline(settings: .init(ring: state.ring.configuration))
+        let restored = pipeline.restore(state, rebootSeenAt: nil)
+        #expect(restored.ringKept && restored.openFindings > 0)
         let cache = SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
                               pagesPerSlab: 1, activeSlabs: 1, slabs: 1, pageSize: 4096, reclaimable: false)
         let sample = Sample(timestampMilliseconds: state.metadata.lastSampleMilliseconds &+ 5000, caches: [cache],
                             inodes: .init(inodes: 1, freeInodes: 0))
-        ring.append(sample)
-        let report = detector.evaluate(ring, latest: sample)
+        let report = pipeline.step(sample).report
         #expect(report.findings.count >= 1)
     }
 }

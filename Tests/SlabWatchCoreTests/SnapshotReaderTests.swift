@@ -5,7 +5,7 @@ import Testing
 /// into the screen's figures.
 struct SnapshotReaderTests {
     @Test func snapshotReadsBackToTheSameScreen() throws {
-        let (sample, ring, report) = TopViewTests.story()
+        let (sample, history, report) = TopViewTests.story()
         let bytes = SnapshotRenderer.render(sample, intervalSeconds: 5, report: report)
         let read = try SnapshotReader.parse(bytes)
         #expect(read.sample.timestampMilliseconds == sample.timestampMilliseconds)
@@ -25,8 +25,8 @@ struct SnapshotReaderTests {
         // The screen drawn from the snapshot shows the finding's row as the local one does.
         var options = TopView.Options()
         options.width = 200
-        let local = TopViewTests.rows(TopView.render(sample: sample, ring: ring, report: report, options: options))[0]
-        let remote = TopViewTests.rows(TopView.render(sample: read.sample, ring: SampleRing(), report: .init(findings: read.findings), options: options))[0]
+        let local = TopViewTests.rows(TopView.render(sample: sample, history: history, report: report, options: options))[0]
+        let remote = TopViewTests.rows(TopView.render(sample: read.sample, history: .empty, report: .init(findings: read.findings), options: options))[0]
         #expect(remote.prefix(60) == local.prefix(60), "\(remote)\n\(local)")
         #expect(remote.contains("/inode R² \(Human.decimal(original.rSquared, 2)) \(original.phase.rawValue)"))
     }

@@ -49,10 +49,10 @@ struct TerminalTextTests {
             options.width = 120
             options.source = HostileText.make(length: 20, using: &generator)
             options.filterText = ""
-            let plain = TopView.render(sample: sample, ring: SampleRing(), report: .init(), options: options).joined(separator: "\n")
+            let plain = TopView.render(sample: sample, history: .empty, report: .init(), options: options).joined(separator: "\n")
             if plain.unicodeScalars.contains(where: { HostileText.isControl($0) && $0 != "\n" }) { failures.append(plain.debugDescription) }
             options.color = true
-            let colored = TopView.render(sample: sample, ring: SampleRing(), report: .init(), options: options).joined()
+            let colored = TopView.render(sample: sample, history: .empty, report: .init(), options: options).joined()
             if Self.withoutStyle(colored).contains(where: HostileText.isControl) { failures.append(colored.debugDescription) }
         }
         #expect(failures.isEmpty, "\(failures.count) of 400 screens, first: \(failures.first ?? "")")

@@ -6,8 +6,8 @@ import Testing
 /// that nothing a kernel puts in a cache name can break out of the markup.
 struct WebPageTests {
     static func inputs() -> WebPage.Inputs {
-        let (sample, ring, report) = TopViewTests.story()
-        return WebPage.Inputs(sample: sample, report: report, ring: ring, sampleAgeSeconds: 2, intervalSeconds: 5, version: "test")
+        let (sample, history, report) = TopViewTests.story()
+        return WebPage.Inputs(sample: sample, report: report, history: history, sampleAgeSeconds: 2, intervalSeconds: 5, version: "test")
     }
 
     @Test func indexShowsTheFindingItsChartsAndTheTopCaches() throws {

@@ -23,7 +23,7 @@ struct FindingLifecycleTests {
 
     static func replay(_ dir: TemporaryDirectory, _ settings: DetectorSettings = .init()) throws -> Replayed {
         var events: [GrowthDetector.Event] = []
-        let outcome = try Replay(settings: settings, ring: ring).run(dir.url.path, onEvent: { event, _ in events.append(event) })
+        let outcome = try Replay(settings: .init(detector: settings, ring: ring)).run(dir.url.path, onEvent: { event, _ in events.append(event) })
         #expect(outcome.skipped.isEmpty)
         return Replayed(outcome: outcome, events: events)
     }

@@ -266,21 +266,3 @@ struct SampleClockTests {
         #expect(frozen.timestamp(wallMilliseconds: 10, monotonicNanoseconds: 0) < frozen.timestamp(wallMilliseconds: 10, monotonicNanoseconds: 0))
     }
 }
-
-/// A tick renders nothing; the first request after it renders once, however many ask.
-struct PublishedStateTests {
-    @Test func bodiesAreRenderedOnFirstRequestAndOnlyOnce() async {
-        let renders = Mutex(0)
-        let state = PublishedState(
-            sample: Sample(timestampMilliseconds: 0), report: .init(), publishedAtNanoseconds: 0, intervalSeconds: 5,
-            metrics: { renders.withLock { $0 += 1 }; return Array("m".utf8) },
-            snapshot: { renders.withLock { $0 += 1 }; return Array("s".utf8) })
-        #expect(renders.withLock { $0 } == 0)  // published: nothing rendered yet
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<16 { group.addTask { #expect(state.metrics == Array("m".utf8)) } }
-        }
-        #expect(renders.withLock { $0 } == 1)
-        #expect(state.snapshot == Array("s".utf8) && state.snapshot == Array("s".utf8))
-        #expect(renders.withLock { $0 } == 2)
-    }
-}

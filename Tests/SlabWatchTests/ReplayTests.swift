@@ -7,14 +7,14 @@ import SlabWatchCore
 /// Recordings on disk through the same ProcReader → ring → detector path as the daemon.
 struct ReplayTests {
     static func replay(_ dir: URL, _ settings: DetectorSettings = .init()) throws -> Replay.Outcome {
-        try Replay(settings: settings, ring: .init()).run(dir.path)
+        try Replay(settings: .init(detector: settings)).run(dir.path)
     }
 
     @Test func seedRecordingGivesTheStorysFinding() throws {
         let dir = try TemporaryDirectory()
         try RecordingWriter.seed(at: dir.url)
         var events: [GrowthDetector.Event.Kind] = []
-        let outcome = try Replay(settings: .init(), ring: .init()).run(dir.url.path, onEvent: { event, _ in events.append(event.kind) })
+        let outcome = try Replay(settings: .init()).run(dir.url.path, onEvent: { event, _ in events.append(event.kind) })
         #expect(outcome.samplesUsed == 304 && outcome.skipped.isEmpty)
         let finding = try #require(outcome.findings.first)
         #expect(outcome.findings.count == 1)
@@ -88,16 +88,16 @@ struct ReplayTests {
         let dir = try TemporaryDirectory()
         try RecordingWriter.seed(at: dir.url)
         var warnings: [String] = []
-        let assumed = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        let assumed = try Replay(settings: .init()).run(dir.url.path, warn: { warnings.append($0) })
         #expect(warnings.count == 1 && warnings[0].contains("RECORDING missing: replaying with this machine's page size"))
         try dir.write(Recording.metadataFile, "format=1\npage_size=65536\nkernel=6.1.0-arm64\nrecorder=slabwatch 0.1.0\n")
         warnings = []
-        let recorded = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        let recorded = try Replay(settings: .init()).run(dir.url.path, warn: { warnings.append($0) })
         #expect(warnings.isEmpty)
         let small = try #require(assumed.findings.first), large = try #require(recorded.findings.first)
         #expect(abs(large.bytesPerUnit / small.bytesPerUnit - 65536.0 / Double(Host.pageSize)) < 0.01)
         try dir.write(Recording.metadataFile, "format=9\npage_size=65536\n")  // a newer format: not trusted
-        _ = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        _ = try Replay(settings: .init()).run(dir.url.path, warn: { warnings.append($0) })
         #expect(warnings.first?.contains("unreadable") == true)
     }
 
@@ -127,12 +127,12 @@ struct ReplayTests {
         let metadata = dir.path(Recording.metadataFile)
         #expect(mkfifo(metadata, 0o600) == 0)
         var warnings: [String] = []
-        _ = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        _ = try Replay(settings: .init()).run(dir.url.path, warn: { warnings.append($0) })
         #expect(warnings.count == 1 && warnings[0].contains("RECORDING not read (not a regular file)"), "\(warnings)")
         try FileManager.default.removeItem(atPath: metadata)
         try Data(repeating: 0x61, count: 1 << 20).write(to: URL(fileURLWithPath: metadata))
         warnings = []
-        _ = try Replay(settings: .init(), ring: .init()).run(dir.url.path, warn: { warnings.append($0) })
+        _ = try Replay(settings: .init()).run(dir.url.path, warn: { warnings.append($0) })
         #expect(warnings.count == 1 && warnings[0].contains("RECORDING larger than 65536 bytes, not read"), "\(warnings)")
     }
 

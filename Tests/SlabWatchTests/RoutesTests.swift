@@ -13,8 +13,7 @@ struct RoutesTests {
                           pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(t + 1), pageSize: 4096),
             ]))
         }
-        let frozen = ring
-        return Routes(store: StateStore()) { slab, seconds in HistoryPoint.collect(frozen, slab: slab, seconds: seconds) }
+        return Routes(store: StateStore(), history: HistoryReader(ring))
     }()
 
     static func status(_ query: String) throws -> Int {
@@ -44,7 +43,7 @@ extension RoutesTests {
         let sampler = try Sampler(settings: .init(paths: TestPaths.localKernelPaths),
                                   ring: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2), store: store, logger: quietLogger)
         let sample = sampler.sampleOnce().sample
-        let routes = Routes(store: store, history: { sampler.history(slab: $0, seconds: $1) }, ring: { sampler.ringSnapshot() })
+        let routes = Routes(store: store, history: sampler.history)
         return (routes, sample)
     }
 
@@ -99,7 +98,7 @@ extension RoutesTests {
 
     @Test(arguments: ["/metrics", "/snapshot", "/healthz", "/", "/cache?slab=dentry", "/chart.svg?slab=dentry"])
     func beforeTheFirstSampleEveryRouteIs503(_ target: String) throws {
-        let routes = Routes(store: StateStore())
+        let routes = Routes(store: StateStore(), history: HistoryReader())
         let response = routes.respond(to: try Self.request(target))
         #expect(response.status == 503)
         #expect(Self.text(response) == "no sample taken yet\n")
@@ -109,8 +108,49 @@ extension RoutesTests {
     @Test(arguments: ["/nope", "/metrics/", "/favicon.ico", "/METRICS", "/snapshot.json"])
     func unknownPathsAre404(_ target: String) throws {
         let (routes, _) = try Self.served()
-        #expect(routes.respond(to: try Self.request(target)).status == 404)
+        let response = routes.respond(to: try Self.request(target))
+        #expect(response.status == 404)
+        #expect(Self.text(response) == "not found; try /, /metrics, /snapshot or /healthz\n")
         #expect(routes.respond(to: try Self.request(target, method: "POST")).status == 404)  // the path is looked up first
+    }
+
+    /// Every route answers (with `?slab=` where it needs one), and the pages
+    /// are what the server renders on its page queue.
+    @Test(arguments: Route.allCases)
+    func everyRouteAnswers(_ route: Route) throws {
+        let (routes, _) = try Self.served()
+        let request = try Self.request(route.rawValue + (route.needsQuery ? "?slab=dentry" : ""))
+        #expect(routes.respond(to: request).status == 200)
+        #expect(Routes.isPage(request) == route.isPage)
+    }
+
+    /// The history answers come from the one reader: swapped to a newer ring,
+    /// `/snapshot?history=`, `/chart.svg` and `/cache` all show it.
+    @Test func aNewerRingChangesEveryHistoryAnswerTogether() throws {
+        func ring(samples: Int) -> SampleRing {
+            var pipeline = Pipeline(settings: .init(ring: .init(fineCapacity: 64, coarseCapacity: 8, coarseEvery: 8)))
+            for t in 0..<samples {
+                _ = pipeline.step(Sample(timestampMilliseconds: 1_795_600_000_000 + Int64(t) * 5000, caches: [
+                    SlabCache(name: "dentry", activeObjects: 1, objects: 1, objectSize: 192, objectsPerSlab: 21,
+                              pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(100 + t), pageSize: 4096, reclaimable: true),
+                ]))
+            }
+            return pipeline.ring
+        }
+        let (routes, _) = try Self.served()
+        func answers() throws -> (history: String, chart: String, page: String) {
+            try (Self.text(routes.respond(to: Self.request("/snapshot?slab=dentry&history=3600"))),
+                 Self.text(routes.respond(to: Self.request("/chart.svg?slab=dentry"))),
+                 Self.text(routes.respond(to: Self.request("/cache?slab=dentry"))))
+        }
+        func points(_ json: String) throws -> Int? { try JSONValue.parse(Array(json.utf8))["points"]?.array?.count }
+        routes.history.replace { $0 = ring(samples: 3) }
+        let older = try answers()
+        routes.history.replace { $0 = ring(samples: 9) }
+        let newer = try answers()
+        #expect(try points(older.history) == 3 && points(newer.history) == 9)
+        #expect(newer.chart != older.chart)
+        #expect(older.page.contains(older.chart) && newer.page.contains(newer.chart) && !newer.page.contains(older.chart))
     }
 
     @Test(arguments: ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "get"])
@@ -182,9 +222,8 @@ extension RoutesTests {
         let store = StateStore()
         var sample = Sample(timestampMilliseconds: 0)
         for source in Source.allCases { sample.sources[source] = SourceStatus(up: source != .meminfo, error: nil) }
-        store.publish(PublishedState(sample: sample, report: .init(), publishedAtNanoseconds: 1_000_000_000, intervalSeconds: 5,
-                                     metrics: { [] }, snapshot: { [] }))
-        let routes = Routes(store: store)
+        store.publish(PublishedStateTests.state(sample, publishedAtNanoseconds: 1_000_000_000))
+        let routes = Routes(store: store, history: HistoryReader())
         let fresh = routes.health(now: 1_000_000_000 + 16_000_000_000)
         #expect(fresh.status == 200)
         #expect(Self.text(fresh) == "ok (sources down: meminfo)\n")

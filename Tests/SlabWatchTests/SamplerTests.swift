@@ -1,73 +1,49 @@
 import Dispatch
-import Glibc
 import Logging
 import SlabWatchCore
 import Synchronization
 import Testing
 @testable import SlabWatch
 
-/// The sampler on this machine's capture, driven by its own Dispatch timer.
+/// The sampler on this machine's capture, its ticks fired by the test at the
+/// times the test sets (`ManualTicker`, `ManualTime`): a real timer on a busy
+/// machine fires when it can, and a test that waits for one asserts nothing
+/// exact. The Dispatch ticker itself runs in every end-to-end test.
 struct SamplerTests {
-    /// What the hooks saw, from the sampler's queue.
-    final class Seen: Sendable {
-        let evaluations = Mutex<[Int64]>([])
-        let published = Mutex(0)
-        let statistics = Mutex<SamplerStatistics?>(nil)
-
-        var evaluationCount: Int { evaluations.withLock { $0.count } }
-    }
-
-    static func sampler(interval: Double = 0.05, store: StateStore = StateStore()) throws -> Sampler {
+    static func sampler(interval: Double = 0.05, store: StateStore = StateStore(), output: any SamplerOutput = NoSamplerOutput(),
+                        statistics: any SelfStatisticsSource = Counted(), ticker: ManualTicker = ManualTicker(),
+                        time: ManualTime = ManualTime()) throws -> Sampler {
         try Sampler(settings: .init(paths: TestPaths.localKernelPaths, intervalSeconds: interval),
-                    ring: .init(fineCapacity: 64, coarseCapacity: 8, coarseEvery: 8), store: store, logger: quietLogger)
+                    ring: .init(fineCapacity: 64, coarseCapacity: 8, coarseEvery: 8), store: store, history: HistoryReader(),
+                    output: output, statistics: statistics, logger: quietLogger, ticker: ticker, time: time)
     }
 
-    static func hooks(_ seen: Seen, onEvaluation: @escaping @Sendable (Int) -> Void = { _ in }) -> Sampler.Hooks {
-        var hooks = Sampler.Hooks()
-        hooks.evaluated = { _, now in
-            let count = seen.evaluations.withLock { $0.append(now); return $0.count }
-            onEvaluation(count)
-        }
-        hooks.published = { _ in seen.published.withLock { $0 += 1 } }
-        hooks.selfStatistics = { statistics in
-            seen.statistics.withLock { $0 = statistics }
-            return SelfStatistics(sampler: statistics)
-        }
-        return hooks
-    }
-
-    /// Polls `condition` for up to `seconds` (a shared machine can be slow); true once it holds.
-    static func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
-        let deadline = DispatchTime.now() + seconds
-        while DispatchTime.now() < deadline {
-            if condition() { return true }
-            usleep(10_000)
-        }
-        return condition()
-    }
-
-    @Test func eachTickSamplesEvaluatesAndPublishes() throws {
-        let store = StateStore()
-        let sampler = try Self.sampler(store: store)
-        let seen = Seen()
-        sampler.start(hooks: Self.hooks(seen))
+    @Test func eachTickStepsPublishesAndTellsTheOutputInOrder() throws {
+        let store = StateStore(), output = Recorded(), statistics = Counted(), ticker = ManualTicker(), time = ManualTime()
+        let sampler = try Self.sampler(store: store, output: output, statistics: statistics, ticker: ticker, time: time)
+        sampler.start()
         defer { sampler.stop() }
-        #expect(Self.eventually { seen.evaluationCount >= 3 && seen.published.withLock { $0 } >= 3 })
-        sampler.stop()
-        let times = seen.evaluations.withLock { $0 }
-        #expect(times == times.sorted() && Set(times).count == times.count, "each tick has a later sample time")
+        for _ in 0..<3 {
+            ticker.fire()
+            time.advance(seconds: 0.05)
+        }
+        #expect(output.calls == ["evaluated", "published", "evaluated", "published", "evaluated", "published"])
+        let times = output.evaluatedTimes
+        #expect(times.count == 3 && times == times.sorted() && Set(times).count == 3, "each tick has a later sample time")
         let state = try #require(store.latest)
         #expect(state.sample.caches.contains { $0.name == "dentry" })
-        // The tick's own figures reach the render through the one hook.
+        #expect(sampler.history.read()?.points(slab: "dentry", seconds: .infinity)?.count == 3)
+        // The tick's own figures reach the render through the one source, once.
+        #expect(statistics.calls == 0)
         let metrics = String(decoding: state.metrics, as: UTF8.self)
-        let statistics = try #require(seen.statistics.withLock { $0 })
-        #expect(statistics.samplesTotal == UInt64(seen.evaluationCount))
-        #expect(metrics.contains("slabwatch_samples_total \(statistics.samplesTotal)\n"))
-        #expect(!metrics.contains("process_cpu_seconds_total"))  // the hook said nothing about the process
+        #expect(metrics.contains("slabwatch_samples_total 3\n"))
+        #expect(statistics.calls == 1 && statistics.lastSampler?.samplesTotal == 3)
+        #expect(!metrics.contains("process_cpu_seconds_total"))  // the source said nothing about the process
     }
 
-    @Test func withoutAHookOneShotOutputReportsTheProcess() throws {
-        let sampler = try Self.sampler()
+    @Test func withoutADaemonOneShotOutputReportsTheProcess() throws {
+        let sampler = try Sampler(settings: .init(paths: TestPaths.localKernelPaths), ring: .init(fineCapacity: 8),
+                                  store: StateStore(), logger: quietLogger)
         let metrics = String(decoding: sampler.sampleOnce().metrics, as: UTF8.self)
         #expect(metrics.contains("slabwatch_samples_total 1\n"))
         #expect(metrics.contains("process_cpu_seconds_total"))
@@ -75,55 +51,211 @@ struct SamplerTests {
         #expect(String(decoding: sampler.sampleOnce().metrics, as: UTF8.self).contains("slabwatch_samples_total 2\n"))
     }
 
-    /// A tick that overruns by several intervals: the ticks that did not run are counted.
+    /// Ticks at 0, 0.1 s and 0.9 s of a 0.1 s interval: the third arrives
+    /// eight intervals after the second, so the seven between never ran.
     @Test func ticksAnOverrunSwallowedAreCountedAsSkipped() throws {
-        let store = StateStore()
-        let sampler = try Self.sampler(interval: 0.1, store: store)
-        let seen = Seen()
-        sampler.start(hooks: Self.hooks(seen) { count in if count == 2 { usleep(800_000) } })
+        let store = StateStore(), ticker = ManualTicker(), time = ManualTime()
+        let sampler = try Self.sampler(interval: 0.1, store: store, ticker: ticker, time: time)
+        sampler.start()
         defer { sampler.stop() }
-        #expect(Self.eventually { seen.evaluationCount >= 4 })
-        sampler.stop()
-        _ = store.latest?.metrics
-        let skipped = try #require(seen.statistics.withLock { $0 }).samplesSkipped
-        #expect(skipped >= 3, "an 0.8 s stall at a 0.1 s interval swallows about 7 ticks")
+        ticker.fire()
+        time.advance(seconds: 0.1)
+        ticker.fire()
+        time.advance(seconds: 0.8)
+        ticker.fire()
+        #expect(String(decoding: try #require(store.latest).metrics, as: UTF8.self).contains("slabwatch_samples_skipped_total 7\n"))
     }
 
-    /// `sampleOnce` runs outside the timer: it is never counted as skipping.
+    /// `sampleOnce` runs outside the ticks: it is never counted as skipping.
     @Test func sampleOnceNeverCountsSkips() throws {
-        let sampler = try Self.sampler(interval: 0.01)
+        let time = ManualTime()
+        let sampler = try Self.sampler(interval: 0.01, time: time)
         _ = sampler.sampleOnce()
-        usleep(100_000)
+        time.advance(seconds: 10)
         let metrics = String(decoding: sampler.sampleOnce().metrics, as: UTF8.self)
         #expect(metrics.contains("slabwatch_samples_skipped_total 0\n"))
     }
 
     @Test func stopEndsTheTicks() throws {
-        let sampler = try Self.sampler()
-        let seen = Seen()
-        sampler.start(hooks: Self.hooks(seen))
-        #expect(Self.eventually { seen.evaluationCount >= 2 })
+        let output = Recorded(), ticker = ManualTicker()
+        let sampler = try Self.sampler(output: output, ticker: ticker)
+        sampler.start()
+        ticker.fire()
+        ticker.fire()
+        #expect(!ticker.isCancelled)
         #expect(sampler.stop())
-        let atStop = seen.evaluationCount
-        usleep(300_000)  // six intervals
-        #expect(seen.evaluationCount == atStop)
+        #expect(ticker.isCancelled)
+        ticker.fire()
+        #expect(output.evaluatedTimes.count == 2)
     }
 
-    /// A tick stuck in the kernel (here: in a hook) does not hold shutdown: `stop` gives up after its timeout.
+    /// A tick stuck in the kernel (here: in the output) does not hold
+    /// shutdown: `stop` gives up after its timeout, and so does `finalState`,
+    /// whose state the stuck tick is still changing. Once the tick returns,
+    /// the stop it missed still takes effect.
     @Test func stopAbandonsAStuckTick() throws {
-        let sampler = try Self.sampler()
-        let seen = Seen()
-        let release = DispatchSemaphore(value: 0)
-        sampler.start(hooks: Self.hooks(seen) { count in if count == 1 { release.wait() } })
-        #expect(Self.eventually { seen.evaluationCount == 1 })
-        let started = DispatchTime.now()
+        let output = Recorded(), ticker = ManualTicker()
+        output.holdFirstEvaluation()
+        let sampler = try Self.sampler(output: output, ticker: ticker)
+        sampler.start()
+        ticker.fireWithoutWaiting()
+        #expect(output.waitUntilHeld())
         #expect(!sampler.stop(timeout: 0.2))
-        #expect(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds < 5_000_000_000)
-        release.signal()
-        // Once the tick returns, the stop it missed still takes effect.
-        usleep(300_000)
-        let afterRelease = seen.evaluationCount
-        usleep(300_000)
-        #expect(seen.evaluationCount == afterRelease)
+        #expect(sampler.finalState(timeout: 0.2) == nil)
+        #expect(!ticker.isCancelled)
+        output.release()
+        #expect(ticker.waitUntilCancelled())
+        #expect(output.calls == ["evaluated", "published"])
+        #expect(sampler.finalState() != nil)
+    }
+
+    /// A restored state's history is there before the first tick, and its
+    /// findings are the final state's once a tick has run.
+    @Test func aRestoredRingIsReadableAtOnce() throws {
+        var pipeline = Pipeline(settings: Sampler.Settings().pipeline(ring: .init(fineCapacity: 64, coarseCapacity: 8, coarseEvery: 8)))
+        let reader = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096)
+        for t in 0..<5 { _ = pipeline.step(reader.sample(timestampMilliseconds: 1_795_600_000_000 + Int64(t) * 5000)) }
+        let saved = SavedState(try #require(pipeline.latest), pageSize: 4096, bootID: "b", procfs: "/proc", version: "test",
+                               alerts: AlertPolicy().memory)
+        let sampler = try Self.sampler()
+        #expect(sampler.history.read() == nil && sampler.finalState() == nil)
+        let restored = sampler.restore(saved, sameBoot: true)
+        #expect(restored.ringKept && restored.samples == 5 && restored.openFindings == 0)
+        #expect(sampler.history.read()?.points(slab: "dentry", seconds: .infinity)?.count == 5)
+        sampler.sampleOnce()
+        #expect(try #require(sampler.finalState()).ring.fine.count == 6)
+    }
+}
+
+/// Fires a sampler's ticks when the test says, on the sampler's queue, as a
+/// Dispatch timer would; none once cancelled.
+final class ManualTicker: Ticker, Sendable {
+    private struct State {
+        var queue: DispatchQueue?
+        var tick: (@Sendable () -> Void)?
+        var cancelled = false
+    }
+
+    private let lock = Mutex(State())
+    private let cancelledSignal = DispatchSemaphore(value: 0)
+
+    func start(every seconds: Double, on queue: DispatchQueue, _ tick: @escaping @Sendable () -> Void) {
+        lock.withLock { $0 = State(queue: queue, tick: tick) }
+    }
+
+    func cancel() {
+        lock.withLock { $0.cancelled = true }
+        cancelledSignal.signal()
+    }
+
+    var isCancelled: Bool { lock.withLock { $0.cancelled } }
+
+    /// One tick, run on the sampler's queue; returns when it has.
+    func fire() {
+        guard let (queue, tick) = running() else { return }
+        queue.sync { if !isCancelled { tick() } }
+    }
+
+    /// One tick, queued on the sampler's queue.
+    func fireWithoutWaiting() {
+        guard let (queue, tick) = running() else { return }
+        queue.async { [self] in if !isCancelled { tick() } }
+    }
+
+    /// Waits for `cancel` (generous: only a sampler that never stops trips it).
+    func waitUntilCancelled() -> Bool {
+        cancelledSignal.wait(timeout: .now() + 30) == .success
+    }
+
+    private func running() -> (DispatchQueue, @Sendable () -> Void)? {
+        lock.withLock { state in
+            guard let queue = state.queue, let tick = state.tick, !state.cancelled else { return nil }
+            return (queue, tick)
+        }
+    }
+}
+
+/// Clocks that move only when the test moves them.
+final class ManualTime: TimeSource, Sendable {
+    private let now = Mutex((monotonic: UInt64(1_000_000_000), wall: Int64(1_795_600_000_000)))
+
+    func monotonicNanoseconds() -> UInt64 { now.withLock { $0.monotonic } }
+    func wallMilliseconds() -> Int64 { now.withLock { $0.wall } }
+
+    func advance(seconds: Double) {
+        now.withLock {
+            $0.monotonic += UInt64(seconds * 1e9)
+            $0.wall += Int64(seconds * 1000)
+        }
+    }
+}
+
+/// What a sampler told its output, in order; it can hold the first
+/// evaluation (a tick stuck in the kernel) until released.
+final class Recorded: SamplerOutput, Sendable {
+    private let log = Mutex<(calls: [String], times: [Int64])>(([], []))
+    private let holding = Atomic<Bool>(false)
+    private let held = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+
+    var calls: [String] { log.withLock { $0.calls } }
+    var evaluatedTimes: [Int64] { log.withLock { $0.times } }
+
+    func holdFirstEvaluation() { holding.store(true, ordering: .relaxed) }
+
+    /// Waits for the held evaluation (generous: only a tick that never comes trips it).
+    func waitUntilHeld() -> Bool { held.wait(timeout: .now() + 30) == .success }
+
+    func release() { released.signal() }
+
+    func evaluated(_ step: Pipeline.Step) {
+        log.withLock {
+            $0.calls.append("evaluated")
+            $0.times.append(step.sample.timestampMilliseconds)
+        }
+        if holding.exchange(false, ordering: .relaxed) {
+            held.signal()
+            released.wait()
+        }
+    }
+
+    func published(_ state: PublishedState) { log.withLock { $0.calls.append("published") } }
+    func transitions(_ events: [GrowthDetector.Event]) { log.withLock { $0.calls.append("transitions") } }
+}
+
+/// Counts the reads of slabwatch's own figures, and says only the sampler's.
+final class Counted: SelfStatisticsSource, Sendable {
+    private let seen = Mutex<(calls: Int, sampler: SamplerStatistics?)>((0, nil))
+
+    var calls: Int { seen.withLock { $0.calls } }
+    var lastSampler: SamplerStatistics? { seen.withLock { $0.sampler } }
+
+    func statistics(sampler: SamplerStatistics) -> SelfStatistics {
+        seen.withLock {
+            $0.calls += 1
+            $0.sampler = sampler
+        }
+        return SelfStatistics(sampler: sampler)
+    }
+}
+
+/// The daemon's pipeline, from its configuration: the ring has room for
+/// `sampler.max-caches` and a quarter, and the detector's keys (the
+/// inode-cache selector among them) reach the one place the ring reads them.
+struct ConfigurationPipelineTests {
+    @Test func theRingHasRoomForMaxCachesAndAQuarter() throws {
+        #expect(Configuration().pipeline.ring.maxSeries == 2560)
+        var configuration = Configuration()
+        try configuration.set("sampler.max-caches", to: ["4096"], origin: "test")
+        try configuration.set("ring.fine-samples", to: ["100"], origin: "test")
+        #expect(configuration.pipeline.ring == .init(fineCapacity: 100, maxSeries: 5120))
+    }
+
+    @Test func theDetectorKeysReachThePipeline() throws {
+        var configuration = Configuration()
+        try configuration.set("detector.inode-caches", to: ["shmem_inode_cache"], origin: "test")
+        let pipeline = Pipeline(settings: configuration.pipeline)
+        #expect(pipeline.settings.detector == configuration.sampler.detector)
+        #expect(pipeline.ring.inodeCaches.pattern == "shmem_inode_cache")
     }
 }

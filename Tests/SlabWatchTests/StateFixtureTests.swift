@@ -5,66 +5,77 @@ import TestSupport
 @testable import SlabWatchCore
 
 /// A state file written by an earlier slabwatch must still load: the file in
-/// Tests/Fixtures/state/ was written once, and is never rewritten by a change
-/// that keeps `SavedState.formatVersion` (its README says how it was made).
+/// Tests/Fixtures/state/ was written once (by `StateStories.busyMachine`), and
+/// is never rewritten by a change that keeps `SavedState.formatVersion`.
 /// Reordering `StateNode`'s tags, renaming a coding key or changing how a
 /// column is laid out fails here instead of losing every node's history at
 /// the next upgrade.
 struct StateFixtureTests {
     static let fixture = RepositoryPaths.fixtures.appendingPathComponent("state/state-format-2")
 
-    /// Ten minutes of a machine where kmalloc-32 holds 512 bytes per tmpfs
-    /// inode while ext4's inodes come and go: the ring has inode-cache
-    /// columns, the detector an open finding driven by shmem_inode_cache with
-    /// an attribution, and the alert policy remembers the alerts it sent.
-    static func busyState() throws -> SavedState {
-        let start: Int64 = 1_795_600_000_000  // 2026-11-26T06:13:20Z
-        var ring = SampleRing(configuration: .init(fineCapacity: 180, coarseCapacity: 60, coarseEvery: 12))
-        var detector = GrowthDetector()
-        var policy = AlertPolicy()
-        var noise: UInt64 = 5
-        for step in 0..<120 {
-            let tmpfsInodes = 2_000 + Double(max(0, step - 20)) * 2_000
-            let ext4Inodes = 60_000 + 15_000 * Self.noise(&noise)
-            let kmalloc32 = 100e6 + 512 * tmpfsInodes + 1e6 * Self.noise(&noise)
-            let caches = [
-                Self.cache("ext4_inode_cache", objects: ext4Inodes, objectSize: 1128, perSlab: 29, pages: 8, reclaimable: true),
-                Self.cache("shmem_inode_cache", objects: tmpfsInodes, objectSize: 752, perSlab: 21, pages: 4, reclaimable: false),
-                Self.cache("kmalloc-32", objects: kmalloc32 / 32, objectSize: 32, perSlab: 128, pages: 1, reclaimable: false),
-                Self.cache("dentry", objects: 1.1 * (ext4Inodes + tmpfsInodes), objectSize: 192, perSlab: 21, pages: 1, reclaimable: true),
-            ]
-            let inodes = ext4Inodes + tmpfsInodes + 20_000
-            let sample = Sample(
-                timestampMilliseconds: start + Int64(step) * 5000, caches: caches,
-                inodes: InodeCounts(inodes: UInt64(inodes), freeInodes: 0),
-                dentries: DentryCounts(dentries: UInt64(1.1 * inodes), unusedDentries: 0),
-                fileHandles: FileHandleCounts(allocated: 2000, maximum: 1 << 20))
-            ring.append(sample)
-            let report = detector.evaluate(ring, latest: sample)
-            _ = policy.alerts(for: report, now: sample.timestampMilliseconds)
+    /// The generator's state equals the committed file where it identifies
+    /// the state: the metadata; the ring's times, series, footprints and
+    /// inode-cache counts; which findings are open, by what and since when
+    /// (the detector's rules may change their other details). It fails when
+    /// the generator or the decoder drifts. With UPDATE_STATE_FIXTURE=1 it
+    /// first writes the current format's file beside this one (`writeFixture`),
+    /// which fails while that file exists: raise `SavedState.formatVersion` first.
+    @Test func theFixtureIsWhatItsGeneratorMakes() throws {
+        let generated = try #require(StateStories.busyMachine(attributedBy: Self.attribution(endedMilliseconds: StateStories.busyMachineEnd)))
+        if ProcessInfo.processInfo.environment["UPDATE_STATE_FIXTURE"] == "1" {
+            try Self.writeFixture(generated, into: Self.fixture.deletingLastPathComponent())
         }
-        let now = start + 119 * 5000
-        let event = detector.attach(Self.attribution(endedMilliseconds: now), now: now)
-        let attributed = try #require(event)
-        _ = policy.alerts(for: [attributed], now: now)
-        return SavedState(metadata: .init(pageSize: 4096, bootID: "6f1c9a52-3d0e-4b8f-9a7e-2c5d8e1f4a30", procfs: "/proc",
-                                          version: "0.1.0", lastSampleMilliseconds: now),
-                          ring: ring, detector: detector.memory, alerts: policy.memory)
+        let fixture = try StateFile.read(Self.fixture.path)
+        #expect(fixture.metadata == generated.metadata)
+        let (ring, expected) = (fixture.ring, generated.ring)
+        #expect(ring.seriesNames == expected.seriesNames && ring.inodeCacheNames == expected.inodeCacheNames)
+        for (tier, expectedTier) in [(ring.fine, expected.fine), (ring.coarse, expected.coarse)] {
+            #expect(tier.count == expectedTier.count && tier.count > 0)
+            for position in 0..<min(tier.count, expectedTier.count) {
+                #expect(tier.time(at: position) == expectedTier.time(at: position))
+                for series in expected.seriesNames.indices {
+                    #expect(tier.footprint(series: series, at: position) == expectedTier.footprint(series: series, at: position))
+                }
+                for column in expected.inodeCacheNames.indices {
+                    #expect(tier.inodeObjects(column: column, at: position) == expectedTier.inodeObjects(column: column, at: position))
+                }
+            }
+        }
+        func identities(_ state: SavedState) -> [String] {
+            state.detector.openFindings.map { "\($0.slab) \($0.driver) \($0.inodeCache ?? "-") \($0.firstSeenMilliseconds)" }
+        }
+        #expect(identities(fixture) == identities(generated) && !identities(generated).isEmpty)
     }
 
-    /// A small deterministic generator, uniform in -1...1.
-    static func noise(_ state: inout UInt64) -> Double {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Double(state >> 11) / Double(1 << 53) * 2 - 1
+    /// Writes `state` as the fixture of the current `SavedState.formatVersion`
+    /// in `directory`, and never over one already there: a fixture keeps the
+    /// bytes its version wrote (the format-2 file names no counters, which is
+    /// what holds today's reader to such files), so rewriting it in today's
+    /// format would test nothing old.
+    static func writeFixture(_ state: SavedState, into directory: URL) throws {
+        let url = directory.appendingPathComponent("state-format-\(SavedState.formatVersion)")
+        guard !FileManager.default.fileExists(atPath: url.path) else {
+            throw FileError(path: url.path, call: "write", errno: EEXIST,
+                            reason: "a state fixture is written once; raise SavedState.formatVersion for a new one")
+        }
+        try Data(StateFile.encode(state)).write(to: url, options: .withoutOverwriting)
     }
 
-    static func cache(_ name: String, objects: Double, objectSize: UInt64, perSlab: UInt64, pages: UInt64, reclaimable: Bool) -> SlabCache {
-        let active = UInt64(max(0, objects).rounded())
-        let slabs = (active + perSlab - 1) / perSlab
-        return SlabCache(name: name, activeObjects: active, objects: slabs * perSlab, objectSize: objectSize, objectsPerSlab: perSlab,
-                         pagesPerSlab: pages, activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: reclaimable)
+    /// UPDATE_STATE_FIXTURE=1 adds the current format's file and leaves a
+    /// written one as it is (it rewrote the format-2 file in place).
+    @Test func updatingNeverRewritesAWrittenFixture() throws {
+        let state = try StateFile.read(Self.fixture.path)
+        let dir = try TemporaryDirectory()
+        try Self.writeFixture(state, into: dir.url)
+        let written = dir.url.appendingPathComponent("state-format-\(SavedState.formatVersion)")
+        #expect(try StateFile.read(written.path).metadata == state.metadata)
+
+        try Data("written by an earlier version".utf8).write(to: written)
+        #expect(throws: FileError.self) { try Self.writeFixture(state, into: dir.url) }
+        #expect(try Data(contentsOf: written) == Data("written by an earlier version".utf8))
     }
 
+    /// The busy machine's attribution: a module's call site on tmpfs inodes.
     static func attribution(endedMilliseconds: Int64) -> Attribution {
         Attribution(
             cache: "kmalloc-32", source: .trace,
@@ -76,14 +87,6 @@ struct StateFixtureTests {
                       stacks: []),
             ]),
             events: 20_400, dropped: 0, windowSeconds: 10, stopReason: .duration, endedMilliseconds: endedMilliseconds)
-    }
-
-    /// Writes the fixture; run once, by hand, only when the format version is raised:
-    /// `SLABWATCH_WRITE_STATE_FIXTURE=1 swift test --filter StateFixtureTests`.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SLABWATCH_WRITE_STATE_FIXTURE"] == "1"))
-    func writeFixture() throws {
-        let bytes = try StateFile.encode(Self.busyState())
-        try Data(bytes).write(to: Self.fixture)
     }
 
     @Test func stateWrittenByFormatTwoLoadsWithItsContents() throws {

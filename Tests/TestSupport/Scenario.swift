@@ -34,19 +34,20 @@ public struct Scenario: Sendable {
         (0..<20).map { ("cache\($0)", 50e6 + jitter(2e6), $0 % 2 == 0) }
     }
 
-    /// Runs every sample through ring and detector; returns the last report
-    /// and every event in order.
-    public func replay(_ settings: DetectorSettings = .init()) -> (GrowthDetector.Report, [GrowthDetector.Event]) {
-        var ring = SampleRing()
-        var detector = GrowthDetector(settings: settings)
-        var report = GrowthDetector.Report()
+    /// Runs every sample through one pipeline, as the daemon does; returns
+    /// the pipeline (its ring, its `latest` step) and every event in order.
+    public func run(_ settings: DetectorSettings = .init()) -> (pipeline: Pipeline, events: [GrowthDetector.Event]) {
+        var pipeline = Pipeline(settings: .init(detector: settings))
         var events: [GrowthDetector.Event] = []
-        for sample in samples {
-            ring.append(sample)
-            report = detector.evaluate(ring, latest: sample)
-            events += report.events
-        }
-        return (report, events)
+        for sample in samples { events += pipeline.step(sample).report.events }
+        return (pipeline, events)
+    }
+
+    /// Runs every sample through one pipeline; returns the last report and
+    /// every event in order.
+    public func replay(_ settings: DetectorSettings = .init()) -> (GrowthDetector.Report, [GrowthDetector.Event]) {
+        let (pipeline, events) = run(settings)
+        return (pipeline.latest?.report ?? .init(), events)
     }
 
     /// The seed story: kmalloc-32 rises 32 KiB per inode over 1 M inodes in

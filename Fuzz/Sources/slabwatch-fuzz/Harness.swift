@@ -73,20 +73,21 @@ enum RestoredState {
 
     static func use(_ bytes: [UInt8]) {
         guard let state = try? SavedState.parse(bytes), (try? state.checkTimes(now: now)) != nil else { return }
-        var ring = state.ring
-        var detector = GrowthDetector()
-        detector.memory = state.detector
+        var pipeline = Pipeline(settings: .init(ring: state.ring.configuration))
+        _ = pipeline.restore(state, rebootSeenAt: nil)
         var policy = AlertPolicy()
         policy.memory = state.alerts
         var time = max(now, state.metadata.lastSampleMilliseconds)
         for tick in 0..<3 {
             time = time &+ 5000  // the sample clock continues after the restored newest sample
-            if tick == 2 { detector.forgetBoot(now: time) }  // a restore from an earlier boot
-            let sample = Self.sample(at: time, tick: tick, names: ring.seriesNames.prefix(3))
-            ring.append(sample)
-            let report = detector.evaluate(ring, latest: sample)
-            _ = policy.alerts(for: report, now: time)
-            render(sample, report, ring)
+            if tick == 2 {  // a restore from an earlier boot, of the state as it stands
+                let saved = SavedState(pipeline.latest!, pageSize: 4096, bootID: "earlier", procfs: "/proc", version: "fuzz",
+                                       alerts: policy.memory)
+                _ = pipeline.restore(saved, rebootSeenAt: time)
+            }
+            let step = pipeline.step(Self.sample(at: time, tick: tick, names: pipeline.ring.seriesNames.prefix(3)))
+            _ = policy.alerts(for: step.report, now: time)
+            render(step.sample, step.report, History(step.ring), names: step.ring.seriesNames.prefix(8))
         }
     }
 
@@ -100,7 +101,7 @@ enum RestoredState {
     }
 
     /// Everything the daemon and `top` show of a tick.
-    static func render(_ sample: Sample, _ report: GrowthDetector.Report, _ ring: SampleRing) {
+    static func render(_ sample: Sample, _ report: GrowthDetector.Report, _ history: History, names: ArraySlice<String>) {
         for finding in report.findings {
             _ = finding.message
             _ = WebPage.evidenceChart(finding)
@@ -111,32 +112,30 @@ enum RestoredState {
                                          own: SelfStatistics(persistence: statistics)))
         _ = SnapshotRenderer.render(sample, intervalSeconds: 5, report: report)
         _ = SnapshotRenderer.renderFindings(report.findings)
-        let inputs = WebPage.Inputs(sample: sample, report: report, ring: ring, sampleAgeSeconds: 1, intervalSeconds: 5, version: "fuzz")
+        let inputs = WebPage.Inputs(sample: sample, report: report, history: history, sampleAgeSeconds: 1, intervalSeconds: 5, version: "fuzz")
         _ = WebPage.index(inputs)
-        for name in ring.seriesNames.prefix(8) + report.findings.map(\.slab) {
+        for name in names + report.findings.map(\.slab) {
             _ = WebPage.cache(name, inputs)
-            _ = WebPage.historyChart(slab: name, points: HistoryPoint.collect(ring, slab: name, seconds: .infinity) ?? [])
+            _ = WebPage.historyChart(slab: name, points: history.points(slab: name, seconds: .infinity) ?? [])
         }
         var options = TopView.Options()
         options.width = 120
-        _ = TopView.render(sample: sample, ring: ring, report: report, options: options)
+        _ = TopView.render(sample: sample, history: history, report: report, options: options)
     }
 
     /// A valid state to start the corpus from (fuzz.sh asks for it once).
     static func seed() -> [UInt8] {
         let start = now - 3_600_000  // an hour before the harness's clock: times it restores
-        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2))
-        var detector = GrowthDetector(settings: { var s = DetectorSettings(); s.windowsSeconds = [20]; s.minGrowthBytes = 4096
-                                                  s.minDriverChange = 1; s.openAfterEvaluations = 1; s.minPoints = 3; return s }())
+        let detector = { var s = DetectorSettings(); s.windowsSeconds = [20]; s.minGrowthBytes = 4096
+                         s.minDriverChange = 1; s.openAfterEvaluations = 1; s.minPoints = 3; return s }()
+        var pipeline = Pipeline(settings: .init(detector: detector, ring: .init(fineCapacity: 8, coarseCapacity: 4, coarseEvery: 2)))
         for t in 0..<8 {
             let cache = SlabCache(name: "kmalloc-32", activeObjects: 1, objects: 1, objectSize: 32, objectsPerSlab: 128,
                                   pagesPerSlab: 1, activeSlabs: UInt64(t + 1), slabs: UInt64(10 * t + 1), pageSize: 4096, reclaimable: false)
-            let sample = Sample(timestampMilliseconds: start + Int64(t) * 5000, caches: [cache], inodes: .init(inodes: UInt64(100 * t + 1), freeInodes: 0))
-            ring.append(sample)
-            _ = detector.evaluate(ring, latest: sample)
+            _ = pipeline.step(Sample(timestampMilliseconds: start + Int64(t) * 5000, caches: [cache], inodes: .init(inodes: UInt64(100 * t + 1), freeInodes: 0)))
         }
-        let state = SavedState(metadata: .init(pageSize: 4096, bootID: "seed", version: "fuzz", lastSampleMilliseconds: start + 35_000),
-                               ring: ring, detector: detector.memory, alerts: AlertPolicy().memory)
+        guard let latest = pipeline.latest else { return [] }
+        let state = SavedState(latest, pageSize: 4096, bootID: "seed", procfs: "/proc", version: "fuzz", alerts: AlertPolicy().memory)
         return (try? state.serialized()) ?? []
     }
 }
@@ -186,8 +185,7 @@ enum Query {
                           pagesPerSlab: 1, activeSlabs: 1, slabs: UInt64(t + 1), pageSize: 4096),
             ]))
         }
-        let frozen = ring
-        return Routes(store: StateStore()) { slab, seconds in HistoryPoint.collect(frozen, slab: slab, seconds: seconds) }
+        return Routes(store: StateStore(), history: HistoryReader(ring))
     }()
 
     static func respond(_ bytes: [UInt8]) {
@@ -217,7 +215,7 @@ enum Recording {
             if index < parts.count { _ = parts[index].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
             close(fd)
         }
-        _ = try? SlabWatch.Replay(settings: .init(), ring: .init(fineCapacity: 8, coarseCapacity: 4)).run(directory)
+        _ = try? SlabWatch.Replay(settings: .init(ring: .init(fineCapacity: 8, coarseCapacity: 4))).run(directory)
     }
 
     /// `replay-names`: the input's lines as sample directory names (only
@@ -254,7 +252,7 @@ enum Recording {
         settings.openAfterEvaluations = 1
         settings.minGrowthBytes = 0
         settings.minDriverChange = 0
-        let outcome = try? SlabWatch.Replay(settings: settings, ring: .init(fineCapacity: 8, coarseCapacity: 4)).run(namesDirectory)
+        let outcome = try? SlabWatch.Replay(settings: .init(detector: settings, ring: .init(fineCapacity: 8, coarseCapacity: 4))).run(namesDirectory)
         for finding in outcome?.findings ?? [] { _ = finding.message }
     }
 }

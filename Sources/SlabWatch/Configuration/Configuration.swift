@@ -18,6 +18,7 @@ public struct Configuration: Sendable, Equatable {
     /// exporter-toolkit's web configuration file; empty: plain HTTP, no credentials.
     public var webConfigFile = ""
     public var sampler = Sampler.Settings()
+    /// The `ring.*` keys; the ring's room for series follows `sampler.max-caches` (`pipeline`).
     public var ring = SampleRing.Configuration()
     public var logLevel = Logger.Level.info
     public var alerts = AlertPolicy.Settings()
@@ -29,6 +30,10 @@ public struct Configuration: Sendable, Equatable {
     public static let defaultFile = "/etc/slabwatch/slabwatch.yml"
 
     public init() {}
+
+    /// What the sampler's pipeline runs by, and `replay`'s: the `detector.*`
+    /// keys and the ring of `ring.*` bounded by `sampler.max-caches`.
+    public var pipeline: Pipeline.Settings { sampler.pipeline(ring: ring) }
 
     /// Reads a YAML file over the defaults.
     /// - Throws: `ConfigurationError` naming the key and line of the first problem.

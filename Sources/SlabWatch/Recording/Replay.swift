@@ -1,7 +1,7 @@
 import Glibc
 public import SlabWatchCore
 
-/// Runs a recording through the same ProcReader → ring → detector path as the
+/// Runs a recording through the same ProcReader → pipeline path as the
 /// daemon, as fast as it can.
 public struct Replay: Sendable {
     public struct Skipped: Sendable {
@@ -17,12 +17,11 @@ public struct Replay: Sendable {
         public var findings: [Finding]
     }
 
-    public let settings: DetectorSettings
-    public let ring: SampleRing.Configuration
+    public let settings: Pipeline.Settings
 
-    public init(settings: DetectorSettings, ring: SampleRing.Configuration) {
+    /// A replay by `settings` (the daemon's: `Configuration.pipeline`).
+    public init(settings: Pipeline.Settings) {
         self.settings = settings
-        self.ring = ring
     }
 
     /// - Parameters:
@@ -32,9 +31,7 @@ public struct Replay: Sendable {
     public func run(_ directory: String, warn: (String) -> Void = { _ in },
                     onEvent: (GrowthDetector.Event, Int64) -> Void = { _, _ in }) throws(FileError) -> Outcome {
         let pageSize = Self.pageSize(of: directory, warn: warn)
-        var ring = SampleRing(configuration: ring)
-        ring.follow(settings)
-        var detector = GrowthDetector(settings: settings)
+        var pipeline = Pipeline(settings: settings)
         var report = GrowthDetector.Report()
         var skipped: [Skipped] = []
         var used = 0
@@ -48,12 +45,11 @@ public struct Replay: Sendable {
             if access("\(path)/sys", F_OK) == 0 { sysfs = "\(path)/sys" }
             let sample = ProcReader(paths: KernelPaths(procfs: "\(path)/proc", sysfs: sysfs), pageSize: pageSize)
                 .sample(timestampMilliseconds: milliseconds)
-            if let broken = Source.allCases.first(where: { $0 != .sysfsSlab && !sample.status(of: $0).up }) {
+            if let broken = Source.allCases.first(where: { $0.requiredForReplay && !sample.status(of: $0).up }) {
                 skipped.append(Skipped(path: path, reason: "\(broken.rawValue): \(sample.status(of: broken).error ?? "down")"))
                 continue
             }
-            ring.append(sample)
-            report = detector.evaluate(ring, latest: sample)
+            report = pipeline.step(sample).report
             for event in report.events { onEvent(event, milliseconds) }
             used += 1
         }

@@ -16,6 +16,19 @@ public enum Clock: Sendable {
     }
 }
 
+/// The clocks a sampler reads: `Clock`'s on a machine (`SystemTime`), a
+/// test's own in a test, so no test waits for time to pass.
+protocol TimeSource: Sendable {
+    func monotonicNanoseconds() -> UInt64
+    func wallMilliseconds() -> Int64
+}
+
+/// The machine's clocks.
+struct SystemTime: TimeSource {
+    func monotonicNanoseconds() -> UInt64 { Clock.monotonicNanoseconds() }
+    func wallMilliseconds() -> Int64 { Clock.wallMilliseconds() }
+}
+
 /// Sample timestamps: the wall clock, except that they never run backwards.
 ///
 /// When the wall clock is stepped back (NTP, an operator's `date -s`), the
@@ -39,12 +52,12 @@ struct SampleClock {
 
     /// Timestamps from now on come after `milliseconds` (a restored ring's
     /// newest sample), even if the wall clock was set back while stopped.
-    mutating func continueAfter(_ milliseconds: Int64) {
-        let monotonic = Clock.monotonicNanoseconds()
+    mutating func continueAfter(_ milliseconds: Int64, monotonicNanoseconds monotonic: UInt64) {
         last = (max(milliseconds, last?.wall ?? .min), monotonic)
     }
 
-    mutating func now() -> Int64 {
-        timestamp(wallMilliseconds: Clock.wallMilliseconds(), monotonicNanoseconds: Clock.monotonicNanoseconds())
+    /// The timestamp of a sample taken now by `time`'s clocks.
+    mutating func now(_ time: any TimeSource) -> Int64 {
+        timestamp(wallMilliseconds: time.wallMilliseconds(), monotonicNanoseconds: time.monotonicNanoseconds())
     }
 }

@@ -4,32 +4,47 @@ import Synchronization
 
 /// What one sampler tick publishes: immutable inputs, and the `/metrics` and
 /// `/snapshot` bodies rendered from them at most once, on the first request
-/// after the tick (a tick nobody scrapes renders nothing), and gzipped at
-/// most once too. Rendering runs on
+/// after the tick (a tick nobody scrapes renders nothing, and reads none of
+/// slabwatch's own figures), and gzipped at most once too. Rendering runs on
 /// the requester's thread, never the sampler's, so a scrape never waits on a
-/// tick; a concurrent request waits for the one render instead of repeating it.
+/// tick; a concurrent request waits for the one render instead of repeating
+/// it. It holds no ring: `/metrics` never waits for the history's lock.
 public final class PublishedState: Sendable {
     public let sample: Sample
     public let report: GrowthDetector.Report
     /// Monotonic time of publication (CLOCK_MONOTONIC nanoseconds), for /healthz.
     public let publishedAtNanoseconds: UInt64
     public let intervalSeconds: Double
-    private let renderMetrics: @Sendable () -> [UInt8]
-    private let renderSnapshot: @Sendable () -> [UInt8]
+    private let exposition: Exposition
     private let rendered = Mutex<[Key: [UInt8]]>([:])
 
     /// The two documents a tick publishes.
     public enum Body: Sendable { case metrics, snapshot }
     private struct Key: Hashable { var body: Body; var gzip: Bool }
 
-    public init(sample: Sample, report: GrowthDetector.Report, publishedAtNanoseconds: UInt64, intervalSeconds: Double,
-                metrics: @escaping @Sendable () -> [UInt8], snapshot: @escaping @Sendable () -> [UInt8]) {
+    /// What `/metrics` needs besides the tick, as the sampler had it then.
+    struct Exposition: Sendable {
+        /// Which caches `/metrics` lists (the `slab.*` keys).
+        var filter: SharedCacheFilter
+        var version: String
+        /// The sampler's own figures as of the tick.
+        var sampler: SamplerStatistics
+        /// slabwatch's other figures about itself, read at the first render.
+        var own: any SelfStatisticsSource
+        /// The last body's size, so a render reserves enough at once.
+        var sizeHint: SizeHint
+
+        /// The caches `/metrics` lists for `sample`: the one place that chooses them.
+        func exported(_ sample: Sample) -> [SlabCache] { filter.exported(sample.caches) }
+    }
+
+    init(sample: Sample, report: GrowthDetector.Report, publishedAtNanoseconds: UInt64, intervalSeconds: Double,
+         exposition: Exposition) {
         self.sample = sample
         self.report = report
         self.publishedAtNanoseconds = publishedAtNanoseconds
         self.intervalSeconds = intervalSeconds
-        renderMetrics = metrics
-        renderSnapshot = snapshot
+        self.exposition = exposition
     }
 
     /// The `/metrics` body.
@@ -54,8 +69,15 @@ public final class PublishedState: Sendable {
 
     private func render(_ body: Body) -> [UInt8] {
         switch body {
-        case .metrics: renderMetrics()
-        case .snapshot: renderSnapshot()
+        case .metrics:
+            let input = MetricsRenderer.Input(
+                sample: sample, exportedCaches: exposition.exported(sample), version: exposition.version, report: report,
+                own: exposition.own.statistics(sampler: exposition.sampler))
+            let bytes = MetricsRenderer.render(input, sizeHint: exposition.sizeHint.value)
+            exposition.sizeHint.value = bytes.count + bytes.count / 8
+            return bytes
+        case .snapshot:
+            return SnapshotRenderer.render(sample, intervalSeconds: intervalSeconds, report: report)
         }
     }
 
@@ -77,5 +99,29 @@ public final class StateStore: Sendable {
 
     public func publish(_ state: PublishedState) {
         current.withLock { $0 = state }
+    }
+}
+
+/// A size remembered across renders on any thread.
+final class SizeHint: Sendable {
+    private let bytes = Atomic<Int>(64 * 1024)
+    var value: Int {
+        get { bytes.load(ordering: .relaxed) }
+        set { bytes.store(newValue, ordering: .relaxed) }
+    }
+}
+
+/// A sampler's cache filter, shared by the states it publishes: each render
+/// asks it on the requesting thread, and its per-name decisions are kept
+/// for the next tick's render (a regex runs once per cache name).
+final class SharedCacheFilter: Sendable {
+    private let filter: Mutex<CacheFilter>
+
+    init(_ filter: CacheFilter) {
+        self.filter = Mutex(filter)
+    }
+
+    func exported(_ caches: [SlabCache]) -> [SlabCache] {
+        filter.withLock { $0.exported(caches) }
     }
 }

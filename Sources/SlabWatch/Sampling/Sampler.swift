@@ -5,10 +5,12 @@ public import SlabWatchCore
 import Synchronization
 
 /// Takes a sample every interval on its own serial queue: read → parse →
-/// append to the ring → detect → publish one immutable state, whose bodies
-/// are rendered later, on the first request for them (see `PublishedState`).
+/// pipeline step (record in the ring, detect) → publish one immutable state,
+/// whose bodies are rendered later, on the first request for them (see
+/// `PublishedState`). The ring is shared with readers through `history`;
+/// each tick goes to `output` (the daemon's alerts, checkpoints, readiness).
 ///
-/// The timer and the tick share one serial queue, so a tick that overruns the
+/// The ticker and the tick share one serial queue, so a tick that overruns the
 /// interval delays the next instead of queueing more; the ticks that did not
 /// happen are counted in `samplesSkipped`. Scheduling uses the monotonic clock,
 /// timestamps the wall clock. Thread-safe: every entry point hops onto the queue.
@@ -38,115 +40,121 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         func makeFilter() throws(LinearRegex.SyntaxError) -> CacheFilter {
             try CacheFilter(include: include, exclude: exclude, minimumFootprintBytes: minimumFootprintBytes)
         }
+
+        /// The pipeline these settings sample into: their detector, and `ring`
+        /// with room for `sampler.max-caches` (`Pipeline.Settings.ring`).
+        public func pipeline(ring: SampleRing.Configuration) -> Pipeline.Settings {
+            Pipeline.Settings(detector: detector, ring: Pipeline.Settings.ring(ring, maxCaches: limits.maxCaches))
+        }
     }
 
     private let queue = DispatchQueue(label: "slabwatch.sampler")
     private let store: StateStore
+    /// The pipeline's ring as of the last record, for every reader of history.
+    public let history: HistoryReader
+    private let output: any SamplerOutput
+    private let own: any SelfStatisticsSource
+    private let ticker: any Ticker
+    private let time: any TimeSource
     private let logger: Logger
     private var settings: Settings
     private var reader: ProcReader
-    private var filter: CacheFilter
-    /// Locked so `/snapshot?history=` can read it between ticks without waiting for one.
-    private let ring: Mutex<SampleRing>
-    private var detector: GrowthDetector
+    private var filter: SharedCacheFilter
+    private var pipeline: Pipeline
     private var statistics = SamplerStatistics()
-    private var timer: (any DispatchSourceTimer)?
+    private var ticking = false
     private var lastTickNanoseconds: UInt64?
     private var clock = SampleClock()
     /// The last /metrics body's size, so the next render reserves enough at once.
     private let metricsSizeHint = SizeHint()
-    private var hooks = Hooks()
 
-    /// What the daemon plugs into each tick (all called on the sampler queue).
-    public struct Hooks: Sendable {
-        /// After each detector evaluation, with the sample's time (alerting).
-        public var evaluated: (@Sendable (GrowthDetector.Report, Int64) -> Void)?
-        /// Finding transitions outside a tick (an attribution attached).
-        public var transitions: (@Sendable ([GrowthDetector.Event], Int64) -> Void)?
-        /// After each publish (readiness, watchdog, status).
-        public var published: (@Sendable (PublishedState) -> Void)?
-        /// Asked after each evaluation with the sample's time; when it says a
-        /// checkpoint is due, `checkpoint` gets the ring and the detector's memory.
-        public var checkpointDue: (@Sendable (Int64) -> Bool)?
-        public var checkpoint: (@Sendable (SampleRing, GrowthDetector.Memory, Int64) -> Void)?
-        /// slabwatch's figures about itself for `/metrics`, given the sampler's
-        /// as of the tick; called when that tick's body is first rendered, on
-        /// the requesting thread. Without it: the sampler's and the process's.
-        public var selfStatistics: (@Sendable (SamplerStatistics) -> SelfStatistics)?
-
-        public init() {}
+    /// Samples into a pipeline of `settings.pipeline(ring:)`: each tick's state
+    /// into `store`, the ring into `history`, the step and the state to
+    /// `output`; `/metrics` reads slabwatch's own figures from `statistics`
+    /// (without a daemon: the sampler's and the process's).
+    /// - Throws: `LinearRegex.SyntaxError` for a bad include/exclude regex.
+    public convenience init(settings: Settings, ring: SampleRing.Configuration, store: StateStore,
+                            history: HistoryReader = HistoryReader(), output: any SamplerOutput = NoSamplerOutput(),
+                            statistics: (any SelfStatisticsSource)? = nil, logger: Logger) throws {
+        try self.init(settings: settings, ring: ring, store: store, history: history, output: output,
+                      statistics: statistics ?? ProcessOnlyStatistics(), logger: logger, ticker: DispatchTicker(), time: SystemTime())
     }
 
-    /// - Throws: `LinearRegex.SyntaxError` for a bad include/exclude regex.
-    public init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, logger: Logger) throws {
+    /// The same, ticked by `ticker` and timed by `time` (a test's own).
+    init(settings: Settings, ring: SampleRing.Configuration, store: StateStore, history: HistoryReader, output: any SamplerOutput,
+         statistics: any SelfStatisticsSource, logger: Logger, ticker: any Ticker, time: any TimeSource) throws {
         self.settings = settings
         self.store = store
+        self.history = history
+        self.output = output
+        self.own = statistics
+        self.ticker = ticker
+        self.time = time
         self.logger = logger
-        self.filter = try settings.makeFilter()
+        self.filter = SharedCacheFilter(try settings.makeFilter())
         self.reader = ProcReader(paths: settings.paths, pageSize: Host.pageSize, limits: settings.limits)
-        var emptyRing = SampleRing(configuration: Self.bounded(ring, settings.limits))
-        emptyRing.follow(settings.detector)
-        self.ring = Mutex(emptyRing)
-        self.detector = GrowthDetector(settings: settings.detector)
+        self.pipeline = Pipeline(settings: settings.pipeline(ring: ring))
     }
 
-    /// Samples immediately, then every interval, calling `hooks` each tick.
-    public func start(hooks: Hooks = Hooks()) {
-        queue.sync {
-            self.hooks = hooks
-            schedule()
-        }
+    /// Samples immediately, then every interval.
+    public func start() {
+        queue.sync { schedule() }
     }
 
-    /// Cancels the timer and waits up to `timeout` seconds for a running tick to
+    /// Stops the ticks and waits up to `timeout` seconds for a running tick to
     /// finish. A tick stuck in the kernel (a hung procfs read) is abandoned so
-    /// shutdown stays prompt. Returns false when it was abandoned.
+    /// shutdown stays prompt; the ticks stop once it returns. Returns false
+    /// when it was abandoned.
     @discardableResult
     public func stop(timeout: Double = 0.5) -> Bool {
         let done = DispatchSemaphore(value: 0)
         queue.async { [self] in
-            timer?.cancel()
-            timer = nil
+            ticker.cancel()
+            ticking = false
             done.signal()
         }
         return done.wait(timeout: .now() + timeout) == .success
     }
 
-    /// Continues from a saved state (before `start`). The ring is taken when its
-    /// layout matches this configuration's (`ring.*`); the findings always.
-    /// From an earlier boot, open findings resolve (`reboot`) and no window
-    /// reaches back before now. Returns what was restored, for the log.
-    public func restore(_ saved: SavedState, sameBoot: Bool) -> (samples: Int, openFindings: Int, ringKept: Bool) {
+    /// Continues from a saved state (before `start`), as `Pipeline.restore`
+    /// does: from an earlier boot, open findings resolve (`reboot`) and no
+    /// window reaches back before now. Returns what was restored, for the log.
+    public func restore(_ saved: SavedState, sameBoot: Bool) -> Pipeline.Restored {
         queue.sync {
-            let ringKept = ring.withLock { ring in
-                guard saved.ring.configuration == ring.configuration else { return false }
-                ring = saved.ring
-                ring.follow(settings.detector)
-                return true
+            clock.continueAfter(saved.metadata.lastSampleMilliseconds, monotonicNanoseconds: time.monotonicNanoseconds())
+            let rebootSeenAt = sameBoot ? nil : clock.now(time)
+            return history.replace { shared in
+                shared = nil
+                let restored = pipeline.restore(saved, rebootSeenAt: rebootSeenAt)
+                shared = pipeline.ring
+                return restored
             }
-            detector.memory = saved.detector
-            clock.continueAfter(saved.metadata.lastSampleMilliseconds)
-            if !sameBoot { detector.forgetBoot(now: clock.now()) }
-            return (ringKept ? saved.ring.fine.count : 0, detector.memory.openFindings.count, ringKept)
         }
     }
 
     /// Attaches a tracing session's result to its cache's open finding (on
     /// the sampler's queue, between ticks); the `attributed` event goes to
-    /// `hooks.transitions`. The next tick publishes it.
+    /// `output.transitions`. The next tick publishes it.
     public func attach(_ attribution: Attribution) {
         queue.async { [self] in
-            guard let event = detector.attach(attribution, now: clock.now()) else { return }
-            hooks.transitions?([event], event.timestampMilliseconds)
+            guard let event = pipeline.attach(attribution, now: clock.now(time)) else { return }
+            output.transitions([event])
         }
     }
 
-    /// The ring as of the last tick (`slabwatch top`); shares its storage until the next append.
-    public func ringSnapshot() -> SampleRing { ring.withLock { $0 } }
-
-    /// The ring and the detector's memory as of the last tick (clean stop).
-    public func currentState() -> (ring: SampleRing, detector: GrowthDetector.Memory) {
-        queue.sync { (ring.withLock { $0 }, detector.memory) }
+    /// The last tick's step with the ring and findings as they are now (a
+    /// clean stop's checkpoint); nil before the first tick, and when a tick
+    /// is still stuck after `timeout` seconds (the state it would give is
+    /// then being changed).
+    public func finalState(timeout: Double = 0.5) -> Pipeline.Step? {
+        let latest = Mutex<Pipeline.Step?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        queue.async { [self] in
+            latest.withLock { $0 = pipeline.latest }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + timeout) == .success else { return nil }
+        return latest.withLock { $0 }
     }
 
     /// Takes one sample now, synchronously (for `slabwatch snapshot` and tests).
@@ -165,71 +173,52 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
                 reader = ProcReader(paths: new.paths, pageSize: Host.pageSize, limits: new.limits)
             }
             settings = new
-            filter = newFilter
-            detector.settings = new.detector
-            ring.withLock { $0.follow(new.detector) }
-            if intervalChanged && timer != nil { schedule() }
+            filter = SharedCacheFilter(newFilter)
+            history.replace { shared in
+                shared = nil
+                pipeline.apply(new.detector)
+                shared = pipeline.ring
+            }
+            if intervalChanged && ticking { schedule() }
         }
-    }
-
-    /// One cache's footprints (and the drivers) over the last `seconds`, oldest
-    /// first, from the coarse tier where the fine one does not reach back far enough.
-    /// Nil when the cache has never been seen.
-    public func history(slab: String, seconds: Double) -> [HistoryPoint]? {
-        ring.withLock { ring in HistoryPoint.collect(ring, slab: slab, seconds: seconds) }
-    }
-
-    /// Room in the ring for every kept cache plus a quarter for churn; the
-    /// cache that vanished longest ago gives way beyond that.
-    static func bounded(_ ring: SampleRing.Configuration, _ limits: ProcReader.Limits) -> SampleRing.Configuration {
-        var bounded = ring
-        bounded.maxSeries = limits.maxCaches + limits.maxCaches / 4
-        return bounded
     }
 
     private func schedule() {
-        timer?.cancel()
-        let interval = DispatchTimeInterval.nanoseconds(Int(settings.intervalSeconds * 1e9))
-        let source = DispatchSource.makeTimerSource(queue: queue)
-        source.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(10))
-        source.setEventHandler { [unowned self] in
-            let published = tick()
-            hooks.published?(published)
-        }
-        timer = source
+        ticking = true
         lastTickNanoseconds = nil
-        source.resume()
+        ticker.start(every: settings.intervalSeconds, on: queue) { [unowned self] in
+            output.published(tick())
+        }
     }
 
     @discardableResult
     private func tick() -> PublishedState {
-        let started = Clock.monotonicNanoseconds()
+        let started = time.monotonicNanoseconds()
         countSkippedTicks(now: started)
-        let sample = reader.sample(timestampMilliseconds: clock.now())
-        // The lock covers the append only: the detector reads a copy (copy on
-        // write, so no bytes are copied unless a reader mutates), and a history
-        // request never waits for it.
-        let snapshot = ring.withLock { ring in
-            ring.append(sample)
-            return ring
+        let read = reader.sample(timestampMilliseconds: clock.now(time))
+        // The lock covers the record only: the detector runs outside it, so a
+        // history request never waits for it.
+        let recorded = history.replace { shared in
+            shared = nil  // the pipeline's ring is then the only one, and the append writes in place
+            let recorded = pipeline.record(read)
+            shared = pipeline.ring
+            return recorded
         }
-        logRingEvictions(UInt64(snapshot.evictedSeries))
-        let report = detector.evaluate(snapshot, latest: sample)
-        hooks.evaluated?(report, sample.timestampMilliseconds)
-        if let checkpoint = hooks.checkpoint, hooks.checkpointDue?(sample.timestampMilliseconds) == true {
-            // The ring is handed over by value: the next append copies it
-            // once (copy on write) while the checkpoint is encoded elsewhere.
-            checkpoint(snapshot, detector.memory, sample.timestampMilliseconds)
-        }
+        let step = pipeline.evaluate(latest: recorded)
+        logRingEvictions(UInt64(step.evictedSeries))
+        output.evaluated(step)
         statistics.samplesTotal += 1
-        for (source, status) in sample.sources where status.malformedLines > 0 {
+        for (source, status) in step.sample.sources where status.malformedLines > 0 {
             statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
         }
-        statistics.lastDurationSeconds = Double(Clock.monotonicNanoseconds() - started) / 1e9
-        let state = publishable(sample, report)
+        statistics.lastDurationSeconds = Double(time.monotonicNanoseconds() - started) / 1e9
+        let state = PublishedState(
+            sample: step.sample, report: step.report, publishedAtNanoseconds: time.monotonicNanoseconds(),
+            intervalSeconds: settings.intervalSeconds,
+            exposition: .init(filter: filter, version: Host.version, sampler: statistics, own: own, sizeHint: metricsSizeHint))
         store.publish(state)
-        logDownSources(sample)
-        logCacheLimit(sample)
+        logDownSources(step.sample)
+        logCacheLimit(step.sample)
         return state
     }
 
@@ -237,37 +226,10 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     /// ticks in between never ran (the previous one overran, or the host stalled).
     private func countSkippedTicks(now: UInt64) {
         defer { lastTickNanoseconds = now }
-        guard let last = lastTickNanoseconds, timer != nil else { return }
+        guard let last = lastTickNanoseconds, ticking else { return }
         let intervals = Double(now - last) / (settings.intervalSeconds * 1e9)
         if intervals >= 2 { statistics.samplesSkipped += UInt64(intervals) - 1 }
     }
-
-    /// The tick's state with what rendering needs captured by value; the
-    /// bodies are rendered on first request (see `PublishedState`), with
-    /// slabwatch's own figures (`hooks.selfStatistics`) read then, not every tick.
-    private func publishable(_ sample: Sample, _ report: GrowthDetector.Report) -> PublishedState {
-        let exported = filter.exported(sample.caches)
-        let statistics = statistics, interval = settings.intervalSeconds
-        let own = hooks.selfStatistics ?? Self.samplerAndProcess, sizeHint = metricsSizeHint
-        return PublishedState(
-            sample: sample, report: report, publishedAtNanoseconds: Clock.monotonicNanoseconds(), intervalSeconds: interval,
-            metrics: {
-                let bytes = MetricsRenderer.render(
-                    .init(sample: sample, exportedCaches: exported, version: Host.version, report: report,
-                          own: own(statistics)),
-                    sizeHint: sizeHint.value)
-                sizeHint.value = bytes.count + bytes.count / 8
-                return bytes
-            },
-            snapshot: { SnapshotRenderer.render(sample, intervalSeconds: interval, report: report) })
-    }
-
-    /// What a sampler without a daemon around it (one-shot output, the bench)
-    /// reports about itself.
-    private static let samplerAndProcess: @Sendable (SamplerStatistics) -> SelfStatistics = {
-        let process = ProcessStatsReader()
-        return { SelfStatistics(sampler: $0, process: process.read()) }
-    }()
 
     private var downSources: Set<Source> = []
     private var overLimit = false
@@ -283,7 +245,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         if evictedNow && !evicting {
             evicting = true
             logger.warning("cache names churn beyond the ring's bound; the histories of caches seen longest ago are dropped",
-                           metadata: ["max_series": "\(settings.limits.maxCaches + settings.limits.maxCaches / 4)"])
+                           metadata: ["max_series": "\(pipeline.settings.ring.maxSeries)"])
         } else if evicting && ticksWithoutEviction >= 100 {
             evicting = false
             logger.info("cache name churn back within the ring's bound")
@@ -313,14 +275,5 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
                 logger.info("source up again", metadata: ["source": "\(source.rawValue)"])
             }
         }
-    }
-}
-
-/// A size remembered across renders on any thread.
-final class SizeHint: Sendable {
-    private let bytes = Atomic<Int>(64 * 1024)
-    var value: Int {
-        get { bytes.load(ordering: .relaxed) }
-        set { bytes.store(newValue, ordering: .relaxed) }
     }
 }

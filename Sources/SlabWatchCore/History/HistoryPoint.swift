@@ -14,7 +14,7 @@ public struct HistoryPoint: Sendable, Equatable {
     /// The points of `slab` newer than `seconds` before the newest sample,
     /// oldest first: coarse-tier points older than the fine tier, then the fine tier.
     /// Any `seconds` is safe (negative, huge, NaN); nil when the cache was never seen.
-    public static func collect(_ ring: SampleRing, slab: String, seconds: Double) -> [HistoryPoint]? {
+    static func collect(_ ring: SampleRing, slab: String, seconds: Double) -> [HistoryPoint]? {
         guard let series = ring.series(named: slab), ring.fine.count > 0 else { return nil }
         let newest = ring.fine.time(at: ring.fine.count - 1)
         let span = seconds.isNaN ? 0 : min(max(0, seconds), longestSpanSeconds)

@@ -5,12 +5,12 @@
 /// Each slot stores the sample's time, its counters (VFS counters, slab totals),
 /// the footprint of every known cache, and the active objects of up to 32
 /// inode caches (`inodeCaches`): those counts are drivers too, one per
-/// filesystem (see "inode-cache columns" below for which caches hold them).
+/// filesystem (InodeCacheColumns.swift says which caches hold them).
 /// Caches are **series** with stable ids; a cache that appears later gets a
 /// new series, one that vanishes reads as absent.
 ///
 /// Memory is fixed by the configuration and the number of series:
-/// `(fine + coarse) × (8 + 6 × 8 + series × 4 + inode caches × 4)` bytes (see `storageBytes`).
+/// `(fine + coarse) × bytesPerSlot(series:inodeCaches:)` bytes (see `storageBytes`).
 /// Appending allocates nothing unless a new cache name needs a series beyond
 /// the current capacity. Not thread-safe: one owner (the sampler) mutates it.
 public struct SampleRing: Sendable {
@@ -38,6 +38,24 @@ public struct SampleRing: Sendable {
     public enum Counter: Int, CaseIterable, Sendable {
         case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes
 
+        /// The column's name in a state file, which keeps the counters by
+        /// name: a counter added later reads as absent from an older file.
+        var stateKey: String {
+            switch self {
+            case .inodes: "inodes"
+            case .dentries: "dentries"
+            case .openFiles: "openFiles"
+            case .slabBytes: "slabBytes"
+            case .slabUnreclaimableBytes: "slabUnreclaimableBytes"
+            case .slabReclaimableBytes: "slabReclaimableBytes"
+            }
+        }
+
+        /// The columns of a state file that names none (written before the
+        /// names were): these six, in this order.
+        static let unnamedStateOrder: [Counter] =
+            [.inodes, .dentries, .openFiles, .slabBytes, .slabUnreclaimableBytes, .slabReclaimableBytes]
+
         /// The counter's value in one sample; nil when its source was down.
         /// The one place that says which field of a sample each column holds
         /// (the detector's drivers read their values through it too).
@@ -62,41 +80,43 @@ public struct SampleRing: Sendable {
     static let absentFootprint = UInt32.max
 
     public let configuration: Configuration
-    public private(set) var fine: Tier
-    public private(set) var coarse: Tier
+    public internal(set) var fine: Tier
+    public internal(set) var coarse: Tier
     public private(set) var seriesNames: [String] = []
-    private var seriesIndex: [String: Int] = [:]
+    private(set) var seriesIndex: [String: Int] = [:]
     /// The append at which each series' cache was last present, and the
     /// coarse copy it was last present in (`Int.min` for none): together they
     /// say in O(1) whether any stored slot still holds the series.
     private var lastSeen: [Int] = []
     private var lastCoarse: [Int] = []
-    private var appended = 0
+    private(set) var appended = 0
     private var coarseCopies = 0
     private let initialWidth: Int
     /// Series whose history was dropped to make room (`maxSeries`).
     public private(set) var evictedSeries = 0
+    // The inode-cache columns' bookkeeping; their rules are in InodeCacheColumns.swift.
     /// Each series' inode-cache column: `undecided` until the series' cache
     /// is next appended, then a column, `notInodeCache`, or `waiting` (an
     /// inode cache that no column has been given yet). Deciding once per
     /// name keeps the regex off the per-tick path.
-    private var inodeColumn: [Int] = []
+    var inodeColumn: [Int] = []
     static let undecided = -2
     static let notInodeCache = -1
     static let waiting = -3
     /// The inode caches whose object counts the tiers keep, by column; nil
     /// where a column is free (its cache vanished).
-    public private(set) var inodeCacheNames: [String?] = []
-    private var inodeCacheIndex: [String: Int] = [:]
+    public internal(set) var inodeCacheNames: [String?] = []
+    var inodeCacheIndex: [String: Int] = [:]
     /// Inode caches waiting for a column, by name: since which append, and
     /// the range their count moved meanwhile. Only caches of the latest
     /// sample: one that vanishes stops waiting (its count starts afresh).
-    private var waitingInodeCaches: [String: WaitingInodeCache] = [:]
+    var waitingInodeCaches: [String: WaitingInodeCache] = [:]
     /// The waiting caches present in the sample being appended (reused).
-    private var waitingNow: [WaitingCandidate] = []
-    /// Which caches count inodes. Changing it forgets the counts kept so far:
-    /// a column means one cache for as long as the ring holds it.
-    public var inodeCaches = InodeCacheSelector.standard {
+    var waitingNow: [WaitingCandidate] = []
+    /// Which caches count inodes: `Pipeline.Settings.detector.inodeCaches`,
+    /// which the ring follows (`follow`). Changing it forgets the counts kept
+    /// so far: a column means one cache for as long as the ring holds it.
+    public internal(set) var inodeCaches = InodeCacheSelector.standard {
         didSet {
             guard inodeCaches != oldValue else { return }
             inodeCacheNames = []
@@ -114,7 +134,9 @@ public struct SampleRing: Sendable {
     /// Takes what the detector's settings say about inode caches: which
     /// caches count inodes, and how far a count must move before it can
     /// drive a finding (and so deserves a column more than one that did not).
-    public mutating func follow(_ settings: DetectorSettings) {
+    /// `Pipeline` is the one caller, so the ring never follows other rules
+    /// than its detector's.
+    mutating func follow(_ settings: DetectorSettings) {
         inodeCaches = settings.inodeCaches
         inodeCacheMinimumMove = settings.minDriverChange
     }
@@ -132,17 +154,15 @@ public struct SampleRing: Sendable {
     /// Bytes held by the tiers' storage (excludes series names).
     public var storageBytes: Int { fine.storageBytes + coarse.storageBytes }
 
-    public func series(named name: String) -> Int? { seriesIndex[name] }
-
-    /// The tiers' column holding `name`'s object count, if it is a followed inode cache.
-    public func inodeCacheColumn(named name: String) -> Int? { inodeCacheIndex[name] }
-
-    /// Whether `name` counts inodes: an inode cache the selector chose, with
-    /// a column or waiting for one.
-    public func isInodeCache(named name: String) -> Bool {
-        guard let series = seriesIndex[name] else { return false }
-        return inodeColumn[series] >= 0 || inodeColumn[series] == Self.waiting
+    /// Bytes one slot takes with room for `series` caches and `inodeCaches`
+    /// inode-cache columns: its time, one word per `Counter`, a 4 KiB-unit
+    /// footprint per series and an object count per inode cache.
+    public static func bytesPerSlot(series: Int, inodeCaches: Int) -> Int {
+        MemoryLayout<Int64>.size + Counter.allCases.count * MemoryLayout<UInt64>.size
+            + (series + inodeCaches) * MemoryLayout<UInt32>.size
     }
+
+    public func series(named name: String) -> Int? { seriesIndex[name] }
 
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
     public mutating func append(_ sample: Sample) {
@@ -155,14 +175,8 @@ public struct SampleRing: Sendable {
             // from scanning every series for each cache over the limit.
             guard register(cache.name) else { break }
         }
-        let counters = (
-            Counter.inodes.value(in: sample) ?? Self.absent,
-            Counter.dentries.value(in: sample) ?? Self.absent,
-            Counter.openFiles.value(in: sample) ?? Self.absent,
-            Counter.slabBytes.value(in: sample) ?? Self.absent,
-            Counter.slabUnreclaimableBytes.value(in: sample) ?? Self.absent,
-            Counter.slabReclaimableBytes.value(in: sample) ?? Self.absent)
-        let row = fine.beginRow(time: sample.timestampMilliseconds, counters: counters)
+        let row = fine.beginRow(time: sample.timestampMilliseconds)
+        for counter in Counter.allCases { fine.set(row: row, counter, value: counter.value(in: sample) ?? Self.absent) }
         let toCoarse = appended % configuration.coarseEvery == 0
         for cache in sample.caches {
             guard let series = seriesIndex[cache.name] else { continue }  // over maxSeries in this very sample
@@ -226,15 +240,6 @@ public struct SampleRing: Sendable {
         return true
     }
 
-    /// The column for `cache`'s object count when it has one; `waiting` for
-    /// an inode cache without (`giveColumnsToWaiting` decides), else `notInodeCache`.
-    private mutating func decideInodeColumn(_ cache: SlabCache) -> Int {
-        if let column = inodeCacheIndex[cache.name] { return column }
-        guard inodeCaches.selects(cache) else { return Self.notInodeCache }
-        waitingInodeCaches[cache.name] = WaitingInodeCache(since: appended, count: cache.activeObjects)
-        return Self.waiting
-    }
-
     /// The series not in the sample under way that was seen longest ago, among
     /// those still stored somewhere and among those stored nowhere.
     private func reusableSeries() -> (stored: Int?, gone: Int?) {
@@ -271,142 +276,6 @@ public struct SampleRing: Sendable {
         lastCoarse = live.map { lastCoarse[$0] }
         inodeColumn = live.map { inodeColumn[$0] }
         seriesIndex = Dictionary(uniqueKeysWithValues: seriesNames.enumerated().map { ($1, $0) })
-    }
-}
-
-// MARK: inode-cache columns
-
-/// Which inode caches hold the tiers' 32 columns, decided at every append by
-/// three rules (README's "Per-filesystem inode drivers" says the same):
-///
-/// 1. **A column is freed once the newest slot of each tier lacks its
-///    cache**: every window the detector fits ends at its tier's newest slot
-///    and needs the count in all of its slots, so no window can use it any
-///    more. A freed column is cleared, so its next cache starts with no past.
-/// 2. **Free columns go to waiting inode caches, those whose count has moved
-///    by `inodeCacheMinimumMove` while they waited first, then the longest
-///    waiting** (then in the sample's order): a cache that vanished gives its
-///    column to one that was there before the newcomers.
-/// 3. **With none free, a waiting cache whose count moved that much takes the
-///    column of the followed cache whose count moved least over the fine tier,
-///    if that one moved less over at least as many samples as the other
-///    waited (or the whole tier)**: a count that stands still can drive no
-///    finding, and one only just followed has not yet had the time to move.
-///
-/// A restored state brings back no waiting cache (each is decided again at
-/// its next append), and its columns of vanished caches are freed by rule 1.
-extension SampleRing {
-    /// An inode cache without a column: since which append it waits, and the
-    /// lowest and highest count it had since.
-    struct WaitingInodeCache: Sendable {
-        var since: Int
-        var low: UInt64
-        var high: UInt64
-
-        init(since: Int, count: UInt64) {
-            self.since = since
-            low = count
-            high = count
-        }
-
-        var moved: UInt64 { high - low }
-    }
-
-    /// A waiting cache present in the sample being appended, and its count there.
-    struct WaitingCandidate: Sendable {
-        var name: String
-        var series: Int
-        var count: UInt64
-        var since: Int
-        var moved: Bool
-    }
-
-    private mutating func noteWaiting(_ cache: SlabCache, series: Int) {
-        var waiting = waitingInodeCaches[cache.name] ?? WaitingInodeCache(since: appended, count: cache.activeObjects)
-        waiting.low = min(waiting.low, cache.activeObjects)
-        waiting.high = max(waiting.high, cache.activeObjects)
-        waitingInodeCaches[cache.name] = waiting
-        waitingNow.append(WaitingCandidate(name: cache.name, series: series, count: cache.activeObjects, since: waiting.since,
-                                           moved: Double(waiting.moved) >= inodeCacheMinimumMove))
-    }
-
-    /// Rule 1, after the sample's counts are in the fine tier's newest slot
-    /// (and, when `toCoarse`, about to be the coarse tier's).
-    private mutating func freeVanishedColumns(toCoarse: Bool) {
-        for column in inodeCacheNames.indices where inodeCacheNames[column] != nil {
-            guard fine.inodeObjects(column: column, at: fine.count - 1) == nil,
-                  toCoarse || coarse.count == 0 || coarse.inodeObjects(column: column, at: coarse.count - 1) == nil
-            else { continue }
-            release(column)
-        }
-    }
-
-    /// Rules 2 and 3 for the waiting caches present in this sample.
-    private mutating func giveColumnsToWaiting(row: Int) {
-        if waitingNow.count < waitingInodeCaches.count {
-            let present = Set(waitingNow.map(\.name))
-            waitingInodeCaches = waitingInodeCaches.filter { present.contains($0.key) }
-        }
-        let room = InodeCacheSelector.maximumCaches - inodeCacheNames.count
-        let anyFree = room > 0 || inodeCacheNames.contains(nil)
-        guard anyFree || waitingNow.contains(where: \.moved) else { return }
-        // Movers first, then the longest waiting; the sort is stable, so then the sample's order.
-        let ordered = waitingNow.enumerated().sorted { a, b in
-            if a.element.moved != b.element.moved { return a.element.moved }
-            if a.element.since != b.element.since { return a.element.since < b.element.since }
-            return a.offset < b.offset
-        }.map(\.element)
-        var taken: Set<Int> = []
-        for candidate in ordered where inodeCacheIndex[candidate.name] == nil {  // a name listed twice takes one
-            var column = freeColumn()
-            if column == nil, candidate.moved {
-                column = stillestColumn(waited: appended - candidate.since, sparing: taken)
-                if let column { release(column) }
-            }
-            guard let column else { if candidate.moved { continue } else { break } }
-            taken.insert(column)
-            inodeCacheNames[column] = candidate.name
-            inodeCacheIndex[candidate.name] = column
-            inodeColumn[candidate.series] = column
-            waitingInodeCaches[candidate.name] = nil
-            fine.setObjects(row: row, column: column, value: candidate.count)
-        }
-    }
-
-    /// A free column, widening the tiers while there are fewer than 32.
-    private mutating func freeColumn() -> Int? {
-        if let free = inodeCacheNames.firstIndex(of: nil) { return free }
-        guard inodeCacheNames.count < InodeCacheSelector.maximumCaches else { return nil }
-        inodeCacheNames.append(nil)
-        fine.widenObjects(to: inodeCacheNames.count)
-        coarse.widenObjects(to: inodeCacheNames.count)
-        return inodeCacheNames.count - 1
-    }
-
-    /// Rule 3's column: the followed cache whose count moved least over the
-    /// fine tier, among those that moved less than `inodeCacheMinimumMove`
-    /// over at least `waited` samples (or the whole tier); nil when none did.
-    private func stillestColumn(waited: Int, sparing: Set<Int>) -> Int? {
-        let needed = min(waited, fine.count)
-        var stillest: (column: Int, moved: UInt64)?
-        for column in inodeCacheNames.indices where inodeCacheNames[column] != nil && !sparing.contains(column) {
-            guard let movement = fine.objectMovement(column: column), movement.slots >= needed,
-                  Double(movement.range) < inodeCacheMinimumMove, movement.range < stillest?.moved ?? .max
-            else { continue }
-            stillest = (column, movement.range)
-        }
-        return stillest?.column
-    }
-
-    /// Frees `column`: its cache is decided again when next appended, and
-    /// its counts so far are forgotten.
-    private mutating func release(_ column: Int) {
-        guard let name = inodeCacheNames[column] else { return }
-        inodeCacheNames[column] = nil
-        inodeCacheIndex[name] = nil
-        if let series = seriesIndex[name], inodeColumn[series] == column { inodeColumn[series] = Self.undecided }
-        fine.clearObjects(column: column)
-        coarse.clearObjects(column: column)
     }
 }
 
@@ -503,18 +372,13 @@ extension SampleRing {
             }
         }
 
-        mutating func beginRow(
-            time: Int64, counters values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-        ) -> Int {
+        /// Takes the oldest slot (or a free one) for a sample at `time`:
+        /// every counter, footprint and inode-cache count in it absent until set.
+        mutating func beginRow(time: Int64) -> Int {
             let row = head
             times[row] = time
-            let base = row * Counter.allCases.count
-            counters[base] = values.0
-            counters[base + 1] = values.1
-            counters[base + 2] = values.2
-            counters[base + 3] = values.3
-            counters[base + 4] = values.4
-            counters[base + 5] = values.5
+            let width = Counter.allCases.count
+            for counter in 0..<width { counters[row * width + counter] = SampleRing.absent }
             footprints.withUnsafeMutableBufferPointer { buffer in
                 for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absentFootprint }
             }
@@ -522,6 +386,10 @@ extension SampleRing {
             head = (head + 1) % capacity
             count = min(count + 1, capacity)
             return row
+        }
+
+        mutating func set(row: Int, _ counter: Counter, value: UInt64) {
+            counters[row * Counter.allCases.count + counter.rawValue] = value
         }
 
         /// Stores a footprint in bytes (rounded up to whole 4 KiB units; a
@@ -536,7 +404,7 @@ extension SampleRing {
         }
 
         mutating func copyRow(_ row: Int, from other: Tier) {
-            let target = beginRow(time: other.times[row], counters: (0, 0, 0, 0, 0, 0))
+            let target = beginRow(time: other.times[row])
             let width = Counter.allCases.count
             for d in 0..<width { counters[target * width + d] = other.counters[row * width + d] }
             let columns = min(seriesCapacity, other.seriesCapacity)
@@ -706,7 +574,9 @@ extension SampleRing: Codable {
 }
 
 extension SampleRing.Tier: Codable {
-    private enum CodingKeys: String, CodingKey { case capacity, seriesCapacity, count, head, times, counters, footprints, objectColumns, objects }
+    private enum CodingKeys: String, CodingKey {
+        case capacity, seriesCapacity, count, head, times, counters, counterNames, footprints, objectColumns, objects
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -716,6 +586,7 @@ extension SampleRing.Tier: Codable {
         try c.encode(head, forKey: .head)
         try c.encode(StateColumn(times.map { UInt64(bitPattern: $0) }), forKey: .times)
         try c.encode(StateColumn(counters), forKey: .counters)
+        try c.encode(SampleRing.Counter.allCases.map(\.stateKey), forKey: .counterNames)
         try c.encode(StateColumn(footprints), forKey: .footprints)  // shared with the ring, not copied
         try c.encode(objectColumns, forKey: .objectColumns)
         try c.encode(StateColumn(objects), forKey: .objects)
@@ -728,14 +599,34 @@ extension SampleRing.Tier: Codable {
         count = try c.decode(Int.self, forKey: .count)
         head = try c.decode(Int.self, forKey: .head)
         times = try c.decode(StateColumn<UInt64>.self, forKey: .times).words.map { Int64(bitPattern: $0) }
-        counters = try c.decode(StateColumn<UInt64>.self, forKey: .counters).words
+        let names = try c.decodeIfPresent([String].self, forKey: .counterNames)
+            ?? SampleRing.Counter.unnamedStateOrder.map(\.stateKey)
+        let saved = try c.decode(StateColumn<UInt64>.self, forKey: .counters).words
         footprints = try c.decode(StateColumn<UInt32>.self, forKey: .footprints).words
         objectColumns = try c.decodeIfPresent(Int.self, forKey: .objectColumns) ?? 0
         objects = try c.decodeIfPresent(StateColumn<UInt32>.self, forKey: .objects)?.words ?? []
+        let counterCells = capacity.multipliedReportingOverflow(by: names.count)
         guard capacity >= 1, seriesCapacity >= 1, (0...capacity).contains(count), (0..<capacity).contains(head),
-              times.count == capacity, counters.count == capacity * SampleRing.Counter.allCases.count,
+              times.count == capacity, !counterCells.overflow, saved.count == counterCells.partialValue,
+              Set(names).count == names.count,
               footprints.count == capacity * seriesCapacity,
               (0...InodeCacheSelector.maximumCaches).contains(objectColumns), objects.count == capacity * objectColumns
         else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring tier: sizes do not agree")) }
+        counters = Self.counters(saved, named: names, slots: capacity)
+    }
+
+    /// A file's counter columns (slot-major, `names.count` a slot) in this
+    /// version's layout: each counter from the column of its name, absent
+    /// where the file has none; columns this version does not know are dropped.
+    private static func counters(_ saved: [UInt64], named names: [String], slots: Int) -> [UInt64] {
+        let current = SampleRing.Counter.allCases.map(\.stateKey)
+        if names == current { return saved }
+        let source = current.map { names.firstIndex(of: $0) }
+        var counters: [UInt64] = []
+        counters.reserveCapacity(slots * current.count)
+        for slot in 0..<slots {
+            for column in source { counters.append(column.map { saved[slot * names.count + $0] } ?? SampleRing.absent) }
+        }
+        return counters
     }
 }

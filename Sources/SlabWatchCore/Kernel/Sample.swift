@@ -14,6 +14,16 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
 
     /// How many sources there are (`allCases` builds an array on every call).
     public static let count = allCases.count
+
+    /// Whether `replay` skips a recorded sample without it: /sys may be left
+    /// out of a recording made by hand (its first sample's is kept), and a
+    /// source added later must say false here, or no older recording replays.
+    public var requiredForReplay: Bool {
+        switch self {
+        case .slabinfo, .meminfo, .inodeNr, .dentryState, .fileNr: true
+        case .sysfsSlab: false
+        }
+    }
 }
 
 /// Whether one source could be read and parsed in one sample.

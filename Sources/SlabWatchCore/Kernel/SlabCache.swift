@@ -22,13 +22,15 @@ public struct SlabCache: Sendable, Equatable {
     public var aliases: [String]
     /// Who named the cache: /proc/slabinfo (the kernel's own name), a sysfs
     /// directory, or — for a merged cache read from sysfs, which does not say
-    /// which alias the kernel uses — its alphabetically first alias.
+    /// which alias the kernel uses — its alphabetically first alias; or no
+    /// cache at all but a series derived from the sample (`DerivedSeries`).
     public var nameSource = NameSource.slabinfo
 
     public enum NameSource: String, Sendable {
         case slabinfo
         case sysfs
         case sysfsFirstAlias = "sysfs-first-alias"
+        case derived
     }
 
     public init(

@@ -191,6 +191,13 @@ public struct MeasurementSettings: Sendable, Equatable {
     public var noiseSlabs: UInt64 = 16
 
     public init() {}
+
+    /// The rules for a run on a machine whose daemon runs by `daemon`: its
+    /// inode-cache selector (`detector.inode-caches`, the one detector key a
+    /// run follows), with the run's own thresholds above.
+    public init(daemon: DetectorSettings) {
+        detector.inodeCaches = daemon.inodeCaches
+    }
 }
 
 extension Measurement {
@@ -218,32 +225,28 @@ extension Measurement {
     }
 
     /// One run's samples as the fits read them: the run's window (from the
-    /// last sample before the command to the first after it) in a ring of
-    /// its own, and every cache's history since the start.
+    /// last sample before the command to the first after it) recorded by a
+    /// pipeline of its own, and every cache's history since the start.
     private struct Run {
         let before: Sample
         let after: Sample
         let since: ArraySlice<Sample>
         let history: CacheHistories
-        let ring: SampleRing
+        var pipeline: Pipeline
         let window: FittedWindow
         let settings: MeasurementSettings
-        var detector: GrowthDetector
 
         init(samples: [Sample], started: Int, ended: Int, settings: MeasurementSettings) {
             before = samples[started]
             after = samples[samples.count - 1]
             since = samples[started...]
             history = CacheHistories(since, windowCount: ended - started + 1)
-            var ring = SampleRing(configuration: .init(fineCapacity: ended - started + 1, coarseCapacity: 1, coarseEvery: Int.max))
-            ring.inodeCaches = settings.detector.inodeCaches
-            for sample in samples[started...ended] { ring.append(sample) }
-            var window = FittedWindow(kind: .fine, tier: ring.fine, start: 0)
-            window.addInodeCaches(ring.inodeCacheNames, minDriverChange: settings.detector.minDriverChange)
-            self.ring = ring
-            self.window = window
+            pipeline = Pipeline(settings: .init(
+                detector: settings.detector,
+                ring: .init(fineCapacity: ended - started + 1, coarseCapacity: 1, coarseEvery: Int.max)))
+            for sample in samples[started...ended] { pipeline.record(sample) }
+            window = pipeline.recordWindow()
             self.settings = settings
-            detector = GrowthDetector(settings: settings.detector)
         }
 
         /// The cache's report, nil when it did not move beyond noise.
@@ -252,11 +255,11 @@ extension Measurement {
             let footprints = footprints(seen)
             guard footprints.movedBytes >= Double(noiseFloor(seen.first)) else { return nil }
             var values = [Double](repeating: 0, count: window.count)
-            let present = ring.series(named: name).map { window.tier.copyFootprints(series: $0, start: 0, count: window.count, into: &values) } ?? false
+            let present = pipeline.ring.series(named: name)
+                .map { window.tier.copyFootprints(series: $0, start: 0, count: window.count, into: &values) } ?? false
             var report = judged(slab: name, reclaimable: (seen.last ?? seen.first).reclaimable, footprints: footprints,
                                 values: present ? values : [], peakIndex: seen.windowPeak?.index,
-                                isInodeCache: ring.inodeCacheColumn(named: name) != nil,
-                                window: window, detector: &detector, settings: settings)
+                                window: window, pipeline: &pipeline, settings: settings)
             if !present { report.notJudged = "the cache was not there for the whole run (created or destroyed during it)" }
             return report
         }
@@ -286,7 +289,7 @@ extension Measurement {
                           footprints: Footprints(beforeBytes: first, peakBytes: peak, afterBytes: last),
                           values: window.memory(.slabUnreclaimableBytes) ?? [],
                           peakIndex: peakIndex(since.prefix(window.count)) { $0.meminfo?.slabUnreclaimableBytes.map(Double.init) },
-                          isInodeCache: false, window: window, detector: &detector, settings: settings)
+                          window: window, pipeline: &pipeline, settings: settings, isCache: false)
         }
     }
 
@@ -340,11 +343,11 @@ extension Measurement {
         }
     }
 
-    /// One moved cache (or total) with the cost of its best driver, or why it has none.
+    /// One moved cache (or total, `isCache` false) with the cost of its best driver, or why it has none.
     private static func judged(slab: String, reclaimable: Bool?, footprints: Footprints, values: [Double], peakIndex: Int?,
-                               isInodeCache: Bool, window: FittedWindow, detector: inout GrowthDetector,
-                               settings: MeasurementSettings) -> CacheReport {
-        let (fits, best) = detector.fitsOverWindow(values, window: window, isInodeCache: isInodeCache)
+                               window: FittedWindow, pipeline: inout Pipeline, settings: MeasurementSettings,
+                               isCache: Bool = true) -> CacheReport {
+        let (fits, best) = pipeline.fits(values, of: isCache ? slab : nil, over: window)
         var cost: Cost?
         if let best, window.count >= settings.detector.minPoints {
             var ratio: Double?

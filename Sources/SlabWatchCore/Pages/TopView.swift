@@ -1,6 +1,6 @@
 public import LinearRegex
 
-/// `slabwatch top`: one screen of text from the latest sample, the ring and
+/// `slabwatch top`: one screen of text from the latest sample, its history and
 /// the detector's report — slabtop's table with what slabwatch knows on top:
 /// growth per minute over the last 1 and 5 minutes, and for caches with a
 /// finding its bytes per unit, R² and phase. Findings float to the top.
@@ -49,17 +49,17 @@ public enum TopView: Sendable {
         var flagged = false
     }
 
-    public static func render(sample: Sample, ring: SampleRing, report: GrowthDetector.Report, options: Options) -> [String] {
+    public static func render(sample: Sample, history: History, report: GrowthDetector.Report, options: Options) -> [String] {
         let open = Dictionary(report.findings.filter { $0.state == .open }.map { ($0.slab, $0) }, uniquingKeysWith: { a, _ in a })
         var rows = sample.caches.filter { options.filter?.wholeMatch($0.name) ?? true }.map { cache in
-            Row(cache: cache, perMinute1: ring.footprintPerMinute(cache.name, seconds: 60),
-                perMinute5: ring.footprintPerMinute(cache.name, seconds: 300), finding: open[cache.name])
+            Row(cache: cache, perMinute1: history.footprintPerMinute(cache.name, seconds: 60),
+                perMinute5: history.footprintPerMinute(cache.name, seconds: 300), finding: open[cache.name])
         }
         rows.sort { a, b in
             if (a.finding != nil) != (b.finding != nil) { return a.finding != nil }
             return ordered(a, b, by: options.sort)
         }
-        var lines = header(sample: sample, ring: ring, report: report, options: options, shown: rows.count)
+        var lines = header(sample: sample, history: history, report: report, options: options, shown: rows.count)
         let layout = Layout(width: options.width, longestName: rows.map { clean($0.cache.name).count + 1 }.max() ?? 8)
         lines.append(style(fit(layout.header, options.width), bold: true, options))
         let room = options.height.map { max(0, $0 - lines.count) } ?? rows.count
@@ -87,12 +87,12 @@ public enum TopView: Sendable {
 
     // MARK: text
 
-    private static func header(sample: Sample, ring: SampleRing, report: GrowthDetector.Report, options: Options, shown: Int) -> [String] {
+    private static func header(sample: Sample, history: History, report: GrowthDetector.Report, options: Options, shown: Int) -> [String] {
         let m = sample.meminfo
         func bytes(_ value: UInt64?) -> String { value.map { Human.bytes(Double($0)) } ?? "?" }
         func count(_ value: UInt64?) -> String { value.map { Human.grouped(Double($0)) } ?? "?" }
-        let slabTrend = ring.counterPerMinute(.slabBytes, seconds: 300).map { " \(signed($0))/min" } ?? ""
-        let unreclaimableTrend = ring.counterPerMinute(.slabUnreclaimableBytes, seconds: 300).map { " \(signed($0))/min" } ?? ""
+        let slabTrend = history.counterPerMinute(.slabBytes, seconds: 300).map { " \(signed($0))/min" } ?? ""
+        let unreclaimableTrend = history.counterPerMinute(.slabUnreclaimableBytes, seconds: 300).map { " \(signed($0))/min" } ?? ""
         let open = report.findings.filter { $0.state == .open }
         let critical = open.filter { $0.severity == .critical }.count
         let filter = options.filterText.isEmpty ? "" : "  filter: /\(clean(options.filterText))/"

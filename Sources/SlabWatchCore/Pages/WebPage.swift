@@ -2,22 +2,22 @@
 /// finding with its sentence and two charts, the top caches) and `/cache`
 /// (one cache's history). Server-rendered HTML with inline SVG; nothing is
 /// fetched from elsewhere, so the page works on an air-gapped node.
-/// Pure: the daemon passes what it has published and a copy of the ring.
+/// Pure: the daemon passes what it has published and the ring's `History`.
 public enum WebPage: Sendable {
     public struct Inputs: Sendable {
         public var sample: Sample
         public var report: GrowthDetector.Report
-        public var ring: SampleRing
+        public var history: History
         /// Seconds since the sample was published.
         public var sampleAgeSeconds: Double
         public var intervalSeconds: Double
         public var version: String
 
-        public init(sample: Sample, report: GrowthDetector.Report, ring: SampleRing, sampleAgeSeconds: Double,
+        public init(sample: Sample, report: GrowthDetector.Report, history: History, sampleAgeSeconds: Double,
                     intervalSeconds: Double, version: String) {
             self.sample = sample
             self.report = report
-            self.ring = ring
+            self.history = history
             self.sampleAgeSeconds = sampleAgeSeconds
             self.intervalSeconds = intervalSeconds
             self.version = version
@@ -78,7 +78,7 @@ public enum WebPage: Sendable {
         return start < high ? [(start, y(start)), (high, y(high))] : nil
     }
 
-    /// Footprint over time from the ring (coarse tier first, then fine).
+    /// Footprint over time from the history (coarse tier first, then fine).
     public static func historyChart(slab: String, points: [HistoryPoint]) -> SVGChart {
         let line = points.compactMap { p in p.footprintBytes.map { (x: Double(p.timestampMilliseconds), y: Double($0)) } }
         return SVGChart(title: "\(shownName(slab)): footprint over time", x: .time, y: .bytes,
@@ -120,14 +120,14 @@ public enum WebPage: Sendable {
             ("object size", Human.bytes(Double(cache.objectSize))),
             ("waste", Human.bytes(Double(cache.wasteBytes))),
             ("reclaimable", cache.reclaimable.map { $0 ? "yes (SReclaimable)" : "no (SUnreclaim)" } ?? "unknown"),
-            ("growth per minute, 1 / 5 min", "\(perMinute(inputs.ring.footprintPerMinute(cache.name, seconds: 60))) / \(perMinute(inputs.ring.footprintPerMinute(cache.name, seconds: 300)))"),
+            ("growth per minute, 1 / 5 min", "\(perMinute(inputs.history.footprintPerMinute(cache.name, seconds: 60))) / \(perMinute(inputs.history.footprintPerMinute(cache.name, seconds: 300)))"),
         ] + (cache.aliases.isEmpty ? [] : [("also called", aliasList(cache.aliases))])
         for (label, value) in facts { html += "<tr><th>\(Markup.escape(label))</th><td>\(Markup.escape(value))</td></tr>\n" }
         html += "</table>\n"
         if let finding = inputs.report.findings.first(where: { $0.slab == cache.name }) {
             html += section(for: finding, inputs)
         } else {
-            html += chartBlock(historyChart(slab: cache.name, points: HistoryPoint.collect(inputs.ring, slab: cache.name, seconds: .infinity) ?? []),
+            html += chartBlock(historyChart(slab: cache.name, points: inputs.history.points(slab: cache.name, seconds: .infinity) ?? []),
                                link: chartLink(cache.name, kind: "history"))
         }
         return html + "</body></html>\n"
@@ -200,7 +200,7 @@ public enum WebPage: Sendable {
         html += " <small>\(Markup.escape(finding.phase.rawValue)), \(Markup.escape(finding.classification.rawValue))</small></h3>\n"
         html += "<p class=\"sentence\">\(Markup.escape(sentence(finding)))</p>\n<div class=\"charts\">\n"
         html += chartBlock(evidenceChart(finding), link: chartLink(finding.slab, kind: "evidence"))
-        let points = HistoryPoint.collect(inputs.ring, slab: finding.slab, seconds: .infinity) ?? []
+        let points = inputs.history.points(slab: finding.slab, seconds: .infinity) ?? []
         html += chartBlock(historyChart(slab: finding.slab, points: points), link: chartLink(finding.slab, kind: "history"))
         return html + "</div>\n</section>\n"
     }
@@ -213,7 +213,7 @@ public enum WebPage: Sendable {
     private static func rows(_ inputs: Inputs, top: Int, by order: (TopView.Row, TopView.Row) -> Bool) -> [TopView.Row] {
         let open = Set(inputs.report.findings.filter { $0.state == .open }.map(\.slab))
         return inputs.sample.caches.map { cache in
-            TopView.Row(cache: cache, perMinute1: nil, perMinute5: inputs.ring.footprintPerMinute(cache.name, seconds: 300),
+            TopView.Row(cache: cache, perMinute1: nil, perMinute5: inputs.history.footprintPerMinute(cache.name, seconds: 300),
                         finding: nil, flagged: open.contains(cache.name))
         }.sorted { order($0, $1) || (!order($1, $0) && $0.cache.name < $1.cache.name) }.prefix(top).map { $0 }
     }

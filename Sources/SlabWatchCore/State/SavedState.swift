@@ -39,6 +39,18 @@ public struct SavedState: Sendable, Codable {
         self.alerts = alerts
     }
 
+    /// A pipeline's step as a checkpoint keeps it: its ring and the
+    /// detector's memory, the newest sample's time read from that ring, and
+    /// what says where and by whom they were taken.
+    public init(_ step: Pipeline.Step, pageSize: UInt64, bootID: String, procfs: String, version: String,
+                alerts: AlertPolicy.Memory) {
+        let ring = step.ring
+        let newest = ring.fine.count > 0 ? ring.fine.time(at: ring.fine.count - 1) : 0
+        self.init(metadata: .init(pageSize: pageSize, bootID: bootID, procfs: procfs, version: version,
+                                  lastSampleMilliseconds: newest),
+                  ring: ring, detector: step.memory, alerts: alerts)
+    }
+
     public func serialized() throws -> [UInt8] { try StateEncoder.encode(self).serialized() }
 
     /// The same bytes, handed to `sink` piece by piece (the ring's columns

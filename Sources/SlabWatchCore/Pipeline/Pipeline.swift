@@ -1,0 +1,179 @@
+/// One machine's history and verdicts: the ring, the detector, their settings
+/// and the one inode-cache selector. A sample reaches the ring and the
+/// detector only through `step` (or its two halves, `record` and `evaluate`) —
+/// in the daemon's sampler, `replay`, `measure`, `top` and every test
+/// scenario — so a new source or driver plugs in here, once.
+///
+/// Pure: samples in, findings out; the time is the samples'. Not thread-safe:
+/// one owner (the sampler's queue, a replay loop, a test).
+public struct Pipeline: Sendable {
+    /// What a pipeline runs by.
+    public struct Settings: Sendable, Equatable {
+        /// The detector's rules. Its `inodeCaches` is the one inode-cache
+        /// selector: the ring follows it from here and from nowhere else.
+        public var detector: DetectorSettings
+        /// The ring's geometry, fixed for the pipeline's life (`ring.*` keys
+        /// take effect at a restart; `apply` changes the detector's rules only).
+        public var ring: SampleRing.Configuration
+
+        public init(detector: DetectorSettings = .init(), ring: SampleRing.Configuration = .init()) {
+            self.detector = detector
+            self.ring = ring
+        }
+
+        /// `base` with room for every cache a sample keeps (`maxCaches`,
+        /// `sampler.max-caches`) plus a quarter for churn; beyond that the
+        /// cache seen longest ago gives way (`SampleRing.Configuration.maxSeries`).
+        public static func ring(_ base: SampleRing.Configuration, maxCaches: Int) -> SampleRing.Configuration {
+            var bounded = base
+            bounded.maxSeries = maxCaches + maxCaches / 4
+            return bounded
+        }
+    }
+
+    /// What one step did, and what publishing and checkpointing it need.
+    ///
+    /// It holds the ring, copy on write: free while the pipeline is the only
+    /// other holder, but a step kept past the next `record` makes that append
+    /// copy the whole ring. Use it and let it go.
+    public struct Step: Sendable {
+        /// The sample as recorded (`Pipeline.recorded`: derived series included).
+        public let sample: Sample
+        /// The findings, the transitions of this step, the slab trend.
+        public let report: GrowthDetector.Report
+        /// The ring after the step.
+        public let ring: SampleRing
+        /// The detector's memory after the step.
+        public let memory: GrowthDetector.Memory
+
+        /// Series dropped so far to make room for new cache names.
+        public var evictedSeries: Int { ring.evictedSeries }
+    }
+
+    /// What `restore` took from a saved state.
+    public struct Restored: Sendable, Equatable {
+        /// Samples of the ring's fine tier restored; 0 when the ring was not.
+        public var samples: Int
+        public var openFindings: Int
+        /// False when the saved ring's geometry differs from the pipeline's.
+        public var ringKept: Bool
+    }
+
+    public private(set) var settings: Settings
+    public private(set) var ring: SampleRing
+    private var detector: GrowthDetector
+    /// The last evaluated sample and its report (no ring: see `Step`).
+    private var lastEvaluated: (sample: Sample, report: GrowthDetector.Report)?
+
+    public init(settings: Settings = .init()) {
+        self.settings = settings
+        ring = SampleRing(configuration: settings.ring)
+        ring.follow(settings.detector)
+        detector = GrowthDetector(settings: settings.detector)
+    }
+
+    /// Records `sample` and evaluates the ring with it as the latest.
+    public mutating func step(_ sample: Sample) -> Step {
+        evaluate(latest: record(sample))
+    }
+
+    /// The first half of `step`: the sample, as recorded, into the ring.
+    /// Only an owner that publishes the ring before the detector runs calls
+    /// the halves apart (the sampler, so that pages never wait for the
+    /// detector); `measure` records only. Returns the sample as recorded.
+    @discardableResult
+    public mutating func record(_ sample: Sample) -> Sample {
+        let recorded = Self.recorded(sample)
+        ring.append(recorded)
+        return recorded
+    }
+
+    /// The second half of `step`: the detector over the ring, `sample` (what
+    /// `record` returned) being the latest.
+    public mutating func evaluate(latest sample: Sample) -> Step {
+        let report = detector.evaluate(ring, latest: sample)
+        lastEvaluated = (sample, report)
+        return Step(sample: sample, report: report, ring: ring, memory: detector.memory)
+    }
+
+    /// The last step with the ring and the detector's memory as they are now
+    /// (a restore or an attach since shows): what a final checkpoint saves.
+    /// Nil before the first step.
+    public var latest: Step? {
+        lastEvaluated.map { Step(sample: $0.sample, report: $0.report, ring: ring, memory: detector.memory) }
+    }
+
+    /// Continues from a saved state. The ring is taken when its geometry is
+    /// this pipeline's (`settings.ring`), and then follows this pipeline's
+    /// selector (a different one starts the inode-cache columns afresh); the
+    /// findings always. `rebootSeenAt` is nil when the state describes this
+    /// boot; otherwise the machine rebooted since, and as of that time open
+    /// findings resolve (`reboot`) and no window reaches back before it.
+    public mutating func restore(_ saved: SavedState, rebootSeenAt: Int64?) -> Restored {
+        let ringKept = saved.ring.configuration == settings.ring
+        if ringKept {
+            ring = saved.ring
+            ring.follow(settings.detector)
+        }
+        detector.memory = saved.detector
+        if let rebootSeenAt { detector.forgetBoot(now: rebootSeenAt) }
+        return Restored(samples: ringKept ? ring.fine.count : 0, openFindings: detector.memory.openFindings.count,
+                        ringKept: ringKept)
+    }
+
+    /// New rules for the detector (a reload). The ring keeps its history; a
+    /// changed selector starts its inode-cache columns afresh, since a column
+    /// means one cache for as long as the ring holds it.
+    public mutating func apply(_ detector: DetectorSettings) {
+        settings.detector = detector
+        self.detector.settings = detector
+        ring.follow(detector)
+    }
+
+    /// Gives the open finding of `attribution.cache` its attribution; the
+    /// event says so. Nil when that finding is gone.
+    public mutating func attach(_ attribution: Attribution, now: Int64) -> GrowthDetector.Event? {
+        detector.attach(attribution, now: now)
+    }
+
+    /// A sample as the ring records it: the derived series (`DerivedSeries.all`)
+    /// joined as caches. The one place they join; `record` calls it, and so
+    /// does whatever keeps samples for the pipeline to see later (`measure`).
+    public static func recorded(_ sample: Sample) -> Sample {
+        recorded(sample, adding: DerivedSeries.all)
+    }
+
+    static func recorded(_ sample: Sample, adding derived: [DerivedSeries]) -> Sample {
+        guard !derived.isEmpty else { return sample }
+        var recorded = sample
+        for series in derived {
+            if let cache = series.cache(in: sample) { recorded.caches.append(cache) }
+        }
+        return recorded
+    }
+}
+
+// MARK: measure
+
+extension Pipeline {
+    /// Everything recorded, as one window of the fine tier, with each inode
+    /// cache whose count moved by `minDriverChange` as a driver of its own:
+    /// `slabwatch measure`'s run.
+    func recordWindow() -> FittedWindow {
+        var window = FittedWindow(kind: .fine, tier: ring.fine, start: 0)
+        window.addInodeCaches(ring.inodeCacheNames, minDriverChange: settings.detector.minDriverChange)
+        return window
+    }
+
+    /// The detector's fits of `values` over all of `window`, by the rules a
+    /// finding's window is fitted with but without the growth threshold
+    /// (`GrowthDetector.fitsOverWindow`). `cache` names the values' cache; an
+    /// inode cache (`ring.isInodeCache`, with a column or waiting for one) is
+    /// fitted against the global counters only, as the daemon fits it. Nil
+    /// for a figure that is no cache (a slab total).
+    mutating func fits(_ values: [Double], of cache: String?, over window: FittedWindow)
+        -> (fits: [Finding.DriverFit], best: Finding.DriverFit?)
+    {
+        detector.fitsOverWindow(values, window: window, isInodeCache: cache.map(ring.isInodeCache(named:)) ?? false)
+    }
+}
