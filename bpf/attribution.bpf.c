@@ -2,7 +2,7 @@
 // slabwatch's attribution session in the kernel: counts one slab cache's
 // allocations per call site, follows each allocated object until its free (so
 // the net is exact, not allocations seen minus frees seen), and keeps who
-// allocated it (process, cgroup) and, for a bounded sample, the stack. Nothing
+// allocated it (process, cgroup, memory cgroup) and, for a bounded sample, the stack. Nothing
 // is sent to user space per event: slabwatch reads the maps when the session
 // ends. BTF tracepoints, not kprobes: the kmem tracepoints kept their
 // arguments when the allocator functions were renamed (`*_noprof`, 6.10).
@@ -118,6 +118,33 @@ static __always_inline int is_target(struct kmem_cache *s, struct slabwatch_bpf_
     return 1;
 }
 
+// The memory cgroup the kernel charges the current task's accounted
+// allocations to (mm/memcontrol.c, get_mem_cgroup_from_current): the one
+// `current->active_memcg` names while kernel code charges on another's behalf,
+// else the task's own, `task->cgroups->subsys[memory_cgrp_id]`. Its id is its
+// directory's inode in the hierarchy the memory controller is mounted on. That
+// need not be the cgroup bpf_get_current_cgroup_id() names, which is always the
+// cgroup2 one: on a host with the memory controller on v1 beside a cgroup2
+// mount without it, that is `/` for every process, and says nothing about who
+// is charged. A kernel without the memory controller has no memory_cgrp_id
+// (CO-RE leaves the branch out): `cgroup`, the cgroup2 id, stands in. In an
+// interrupt this is the interrupted task's, as the rest of the owner is (the
+// kernel charges such an allocation to its per-CPU int_active_memcg or none).
+static __always_inline __u64 memory_cgroup(__u64 cgroup) {
+    if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) return cgroup;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct cgroup_subsys_state *css = NULL;
+    if (bpf_core_field_exists(task->active_memcg)) {
+        struct mem_cgroup *active = BPF_CORE_READ(task, active_memcg);
+        if (active) css = &active->css;
+    }
+    if (!css) {
+        struct css_set *set = BPF_CORE_READ(task, cgroups);
+        if (set) bpf_core_read(&css, sizeof css, &set->subsys[bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)]);
+    }
+    return css ? BPF_CORE_READ(css, cgroup, kn, id) : 0;
+}
+
 // Finds or creates the value for `key`; NULL when the map is full.
 static __always_inline void *entry(void *map, const void *key, const void *zero) {
     void *value = bpf_map_lookup_elem(map, key);
@@ -134,7 +161,8 @@ static __always_inline void forget(const struct slabwatch_bpf_object *object) {
         __sync_fetch_and_sub(&site->net_count, 1);
         __sync_fetch_and_sub(&site->net_bytes, (__s64)object->bytes);
     }
-    struct slabwatch_bpf_owner_key owner_key = {.call_site = object->call_site, .cgroup = object->cgroup, .tgid = object->tgid};
+    struct slabwatch_bpf_owner_key owner_key = {.call_site = object->call_site, .cgroup = object->cgroup, .memcg = object->memcg,
+                                                .tgid = object->tgid};
     struct slabwatch_bpf_owner *owner = bpf_map_lookup_elem(&owners, &owner_key);
     if (owner) {
         __sync_fetch_and_sub(&owner->net_count, 1);
@@ -166,8 +194,9 @@ static __always_inline void allocated(void *ctx, __u64 call_site, const void *pt
     __sync_fetch_and_add(&site->allocations, 1);
 
     __u64 pid_tgid = bpf_get_current_pid_tgid();
+    __u64 cgroup = bpf_get_current_cgroup_id();
     struct slabwatch_bpf_object object = {
-        .call_site = call_site, .cgroup = bpf_get_current_cgroup_id(), .tgid = pid_tgid >> 32, .bytes = bytes, .stack_id = -1,
+        .call_site = call_site, .cgroup = cgroup, .memcg = memory_cgroup(cgroup), .tgid = pid_tgid >> 32, .bytes = bytes, .stack_id = -1,
     };
     if (bpf_map_update_elem(&live, &address, &object, BPF_NOEXIST) != 0) {
         count(SLABWATCH_BPF_LIVE_FULL);
@@ -192,7 +221,7 @@ static __always_inline void allocated(void *ctx, __u64 call_site, const void *pt
     __sync_fetch_and_add(&site->net_count, 1);
     __sync_fetch_and_add(&site->net_bytes, (__s64)bytes);
 
-    struct slabwatch_bpf_owner_key owner_key = {.call_site = call_site, .cgroup = object.cgroup, .tgid = object.tgid};
+    struct slabwatch_bpf_owner_key owner_key = {.call_site = call_site, .cgroup = object.cgroup, .memcg = object.memcg, .tgid = object.tgid};
     struct slabwatch_bpf_owner zero_owner = {};
     struct slabwatch_bpf_owner *owner = entry(&owners, &owner_key, &zero_owner);
     if (owner) {

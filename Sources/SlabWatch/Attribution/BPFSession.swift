@@ -45,9 +45,10 @@ enum BPFSession {
         let window = Double(Clock.monotonicNanoseconds() - started) / 1e9
         let counts = read(session)
         let symbols = KernelSymbolReader.resolve(counts.addresses, say: say)
-        let cgroups = CgroupPaths.resolve(counts.cgroupIDs)
-        return counts.attribution(cache: cache, symbol: { symbols[$0] }, cgroupPaths: cgroups, windowSeconds: window,
-                                  stopReason: cancelled() ? .interrupted : .duration, endedMilliseconds: Clock.wallMilliseconds())
+        let cgroups = CgroupPaths.resolve(cgroupIDs: counts.cgroupIDs, memoryCgroupIDs: counts.memoryCgroupIDs)
+        return counts.attribution(cache: cache, symbol: { symbols[$0] }, cgroupPaths: cgroups.cgroups, memoryCgroupPaths: cgroups.memoryCgroups,
+                                  windowSeconds: window, stopReason: cancelled() ? .interrupted : .duration,
+                                  endedMilliseconds: Clock.wallMilliseconds())
     }
 
     /// The in-kernel filter: the cache by name (its `struct kmem_cache` pointer
@@ -113,7 +114,7 @@ enum BPFSession {
         var ownerKeys = [slabwatch_bpf_owner_key](repeating: .init(), count: 16384), owners = [slabwatch_bpf_owner](repeating: .init(), count: 16384)
         let ownerCount = Int(slabwatch_bpf_owners(session, &ownerKeys, &owners, Int32(owners.count)))
         counts.owners = (0..<ownerCount).map {
-            .init(callSite: ownerKeys[$0].call_site, tgid: ownerKeys[$0].tgid, cgroupID: ownerKeys[$0].cgroup,
+            .init(callSite: ownerKeys[$0].call_site, tgid: ownerKeys[$0].tgid, cgroupID: ownerKeys[$0].cgroup, memoryCgroupID: ownerKeys[$0].memcg,
                   allocations: owners[$0].allocations, netCount: owners[$0].net_count, netBytes: owners[$0].net_bytes)
         }
         var comm = [CChar](repeating: 0, count: 16)
@@ -166,15 +167,31 @@ enum KernelSymbolReader {
     }
 }
 
-/// Turns cgroup ids (`bpf_get_current_cgroup_id`: the inode of the cgroup's
-/// directory in the cgroup2 hierarchy) into paths, by walking that hierarchy.
+/// Turns the cgroup ids a session read into paths, by walking the
+/// hierarchies they are inodes of: the cgroup2 one for
+/// `bpf_get_current_cgroup_id`, the memory controller's for memory cgroup ids
+/// (v1's memory hierarchy beside a cgroup2 mount, or the cgroup2 one; see
+/// `AttributionCounts.memoryCgroupMountPoint`). Each hierarchy is walked once.
 enum CgroupPaths {
-    /// Directories visited at most: a machine with more cgroups gets ids for the rest.
+    /// Directories visited at most per hierarchy: a machine with more cgroups gets ids for the rest.
     static let walkLimit = 50_000
 
-    static func resolve(_ ids: Set<UInt64>) -> [UInt64: String] {
-        guard !ids.isEmpty, let mountinfo = BPFSession.readText("/proc/self/mountinfo"),
-              let root = AttributionCounts.cgroup2MountPoint(mountinfo: Substring(mountinfo)) else { return [:] }
+    static func resolve(cgroupIDs: Set<UInt64>, memoryCgroupIDs: Set<UInt64>) -> (cgroups: [UInt64: String], memoryCgroups: [UInt64: String]) {
+        guard !(cgroupIDs.isEmpty && memoryCgroupIDs.isEmpty), let mountinfo = BPFSession.readText("/proc/self/mountinfo") else { return ([:], [:]) }
+        let cgroup2 = AttributionCounts.cgroup2MountPoint(mountinfo: Substring(mountinfo))
+        let memory = memoryCgroupIDs.isEmpty ? nil
+            : AttributionCounts.memoryCgroupMountPoint(mountinfo: Substring(mountinfo), procCgroups: BPFSession.readText("/proc/cgroups").map { Substring($0) })
+        if let cgroup2, memory == cgroup2 {
+            let paths = walk(cgroup2, for: cgroupIDs.union(memoryCgroupIDs))
+            return (paths.filter { cgroupIDs.contains($0.key) }, paths.filter { memoryCgroupIDs.contains($0.key) })
+        }
+        return (cgroup2.map { walk($0, for: cgroupIDs) } ?? [:], memory.map { walk($0, for: memoryCgroupIDs) } ?? [:])
+    }
+
+    /// The paths (relative to `root`, `/` for itself) of the directories under
+    /// `root` whose inodes are `ids`.
+    static func walk(_ root: String, for ids: Set<UInt64>) -> [UInt64: String] {
+        guard !ids.isEmpty else { return [:] }
         var paths: [UInt64: String] = [:]
         var pending = [""], visited = 0
         while let relative = pending.popLast(), visited < walkLimit, paths.count < ids.count {

@@ -57,6 +57,8 @@ public enum AttributionRenderer: Sendable {
                 json.key("comm"); json.string(owner.comm)
                 json.key("cgroup"); json.string(owner.cgroup)
                 json.key("cgroup_id"); json.number(owner.cgroupID)
+                json.key("memory_cgroup"); json.string(owner.memoryCgroup)
+                json.key("memory_cgroup_id"); json.number(owner.memoryCgroupID)
                 json.key("allocations"); json.number(owner.allocations)
                 json.key("net_count"); json.number(Double(owner.netCount))
                 json.key("net_bytes"); json.number(Double(owner.netBytes))
