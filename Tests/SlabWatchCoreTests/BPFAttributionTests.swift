@@ -210,6 +210,39 @@ struct AttributionCountsTests {
         #expect(hostile.phrase == "sh (pid 5) in /a.service, memory cgroup /x?]0;owned?")
     }
 
+    /// A large session's maps after 1,000 pipes at 1 MiB: each allocation's
+    /// first event (inside the allocator) was taken back in the kernel, which
+    /// leaves its site, owner and stack rows at zero. They are no call site;
+    /// the result says what was traced and how large.
+    @Test func aLargeSessionShowsTheCallerAndNotTheAllocatorsOwnEvent() throws {
+        let inner: UInt64 = 0xffffffff815c9a00, caller: UInt64 = 0xffffffff81705e8e
+        var counts = AttributionCounts()
+        counts.sites = [.init(callSite: inner, allocations: 0, frees: 0, netCount: 0, netBytes: 0),
+                        .init(callSite: caller, allocations: 1_000, frees: 0, netCount: 1_000, netBytes: 16_384_000)]
+        counts.owners = [.init(callSite: inner, tgid: 4121, cgroupID: 1, memoryCgroupID: 7000, allocations: 0, netCount: 0, netBytes: 0),
+                         .init(callSite: caller, tgid: 4121, cgroupID: 1, memoryCgroupID: 7000, allocations: 1_000, netCount: 1_000,
+                               netBytes: 16_384_000)]
+        counts.stacks = [.init(callSite: inner, frames: [inner, caller], allocations: 0, net: 0),
+                         .init(callSite: caller, frames: [inner, caller, 0xffffffff81705f60], allocations: 1_000, net: 1_000)]
+        let names = KernelSymbolsTests.resolve(counts.addresses)
+        var a = counts.attribution(cache: Attribution.outsideCaches, symbol: { names[$0] }, cgroupPaths: [1: "/"], windowSeconds: 3,
+                                   stopReason: .duration, endedMilliseconds: 1)
+        #expect(a.callSites.map(\.function) == ["alloc_inode+0x1e"], "\(a.callSites)")
+        #expect(a.callSites[0].processes?.count == 1 && a.callSites[0].stacks.count == 1 && a.events == 1_000)
+        a.largerThanBytes = 8192
+        let json = try JSONValue.parse(AttributionRenderer.json(a))
+        #expect(json["cache"]?.string == "(outside caches, unreclaimable)" && json["larger_than_bytes"]?.number == 8192)
+        #expect(json["allocations"]?.number == 1_000 && json["net_bytes"]?.number == 16_384_000)
+        let table = AttributionRenderer.text(a)
+        #expect(table.hasPrefix("(outside caches, unreclaimable): 3.0 s traced (bpf)"), "\(table)")
+        #expect(table.contains("(every kmalloc of more than 8.0 KiB, the largest kmalloc cache: SLUB takes them from the page allocator)"))
+        a.callSites = []
+        #expect(AttributionRenderer.text(a).hasSuffix("no kmalloc of more than 8.0 KiB was seen in the window\n"), "\(AttributionRenderer.text(a))")
+        // A cache's session says neither.
+        #expect(try JSONValue.parse(AttributionRenderer.json(Self.attribution()))["larger_than_bytes"] == .null)
+        #expect(!AttributionRenderer.text(Self.attribution()).contains("every kmalloc of more than"))
+    }
+
     /// Where the memory cgroup ids are inodes of: v1's memory hierarchy when
     /// it is mounted, else cgroup2 — unless /proc/cgroups says the controller
     /// is on a v1 hierarchy this mount table does not show.

@@ -151,6 +151,17 @@ public struct Attribution: Sendable, Equatable, Codable {
     public var fallback: String? = nil
     /// The BPF session's map limits; nil from the other sources.
     public var limits: Limits? = nil
+    /// A large-allocation session's bound: it counted the kmallocs of more
+    /// than this many bytes (the largest kmalloc cache's size), which SLUB
+    /// takes from the page allocator; nil for a cache's session.
+    public var largerThanBytes: UInt64? = nil
+
+    /// The name a large-allocation session goes by, on the command line and
+    /// in its result: the derived series of unreclaimable slab outside every
+    /// cache, whose growth those allocations are. It holds a space and
+    /// parentheses, which no name /proc/slabinfo lists can (its parser splits
+    /// on whitespace): it can never be a cache's.
+    public static let outsideCaches = "(outside caches, unreclaimable)"
 
     public init(cache: String, source: Source, callSites: [CallSite], events: UInt64, dropped: UInt64, windowSeconds: Double,
                 stopReason: StopReason, malformedLines: UInt64 = 0, endedMilliseconds: Int64 = 0) {

@@ -99,9 +99,10 @@ public struct AttributionCounts: Sendable, Equatable {
             let named = name(address)
             return named.module.map { "\(named.function) [\($0)]" } ?? named.function
         }
-        let ownersBySite = Dictionary(grouping: owners, by: \.callSite)
-        let stacksBySite = Dictionary(grouping: stacks, by: \.callSite)
-        let callSites = sites.map { site -> Attribution.CallSite in
+        // Rows whose every allocation was taken back (a large allocation's first event, inside the allocator) are none.
+        let ownersBySite = Dictionary(grouping: owners.filter { $0.allocations > 0 }, by: \.callSite)
+        let stacksBySite = Dictionary(grouping: stacks.filter { $0.allocations > 0 }, by: \.callSite)
+        let callSites = sites.filter { $0.allocations + $0.frees > 0 }.map { site -> Attribution.CallSite in
             let named = name(site.callSite)
             let stacks = (stacksBySite[site.callSite] ?? []).compactMap { stack -> Attribution.Stack? in
                 guard let trimmed = TraceAccumulator.fromCallSite(stack.frames.map(frame), named.function) else { return nil }
