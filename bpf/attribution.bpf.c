@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 // slabwatch's attribution session in the kernel: counts one slab cache's
-// allocations per call site, follows each allocated object until its free (so
+// allocations (or the kmallocs too large for any cache, which SLUB takes from
+// the page allocator) per call site, follows each allocated object until its free (so
 // the net is exact, not allocations seen minus frees seen), and keeps who
 // allocated it (process, cgroup, memory cgroup) and, for a bounded sample, the stack. Nothing
 // is sent to user space per event: slabwatch reads the maps when the session
@@ -153,11 +154,15 @@ static __always_inline void *entry(void *map, const void *key, const void *zero)
     return bpf_map_lookup_elem(map, key);
 }
 
-// Undoes a followed object's part of the net (its free, or an untraced free).
-static __always_inline void forget(const struct slabwatch_bpf_object *object) {
+// Undoes a followed object's part of the net: at its free (or an untraced
+// free found when its address came back), or, `taken_back`, when its event
+// turns out to be the first of a large allocation's two: then it was no
+// allocation either, and its site, owner and stack lose it as one.
+static __always_inline void forget(const struct slabwatch_bpf_object *object, int taken_back) {
     struct slabwatch_bpf_site *site = bpf_map_lookup_elem(&sites, &object->call_site);
     if (site) {
-        __sync_fetch_and_add(&site->frees, 1);
+        if (taken_back) __sync_fetch_and_sub(&site->allocations, 1);
+        else __sync_fetch_and_add(&site->frees, 1);
         __sync_fetch_and_sub(&site->net_count, 1);
         __sync_fetch_and_sub(&site->net_bytes, (__s64)object->bytes);
     }
@@ -165,26 +170,54 @@ static __always_inline void forget(const struct slabwatch_bpf_object *object) {
                                                 .tgid = object->tgid};
     struct slabwatch_bpf_owner *owner = bpf_map_lookup_elem(&owners, &owner_key);
     if (owner) {
+        if (taken_back) __sync_fetch_and_sub(&owner->allocations, 1);
         __sync_fetch_and_sub(&owner->net_count, 1);
         __sync_fetch_and_sub(&owner->net_bytes, (__s64)object->bytes);
     }
     if (object->stack_id >= 0) {
         struct slabwatch_bpf_stack_key stack_key = {.call_site = object->call_site, .stack_id = object->stack_id};
         struct slabwatch_bpf_stack *stack = bpf_map_lookup_elem(&stack_counts, &stack_key);
-        if (stack) __sync_fetch_and_sub(&stack->net, 1);
+        if (stack) {
+            if (taken_back) __sync_fetch_and_sub(&stack->allocations, 1);
+            __sync_fetch_and_sub(&stack->net, 1);
+        }
     }
 }
 
-static __always_inline void allocated(void *ctx, __u64 call_site, const void *ptr, __u32 bytes,
+// A kmalloc too large for any cache fires the kmalloc tracepoint twice with
+// the same pointer (mm/slub.c, 6.1 onwards): __kmalloc_large_node_noprof()
+// traces it with its own return address, inside the allocator
+// (`__kmalloc_noprof+0x4b5`), and __do_kmalloc_node() traces it again for the
+// real caller (`pipe_resize_ring+0x30`), from the same thread, with the same
+// size, before anyone can free it. (A caller that calls kmalloc_large directly,
+// a constant size, gets only the one.) So, in a large session, an allocation of
+// a pointer still live from the same thread with the same size is the first
+// event's allocation: that one is taken back and this one counted, at the later
+// (outer) call site and with the first one's stack. Any other live pointer
+// allocated again was freed where no tracepoint saw it (REUSED).
+static __always_inline int second_event(const struct slabwatch_bpf_object *earlier, __u32 pid, __u32 bytes, int large) {
+    return large && earlier->pid == pid && earlier->bytes == bytes;
+}
+
+static __always_inline void allocated(void *ctx, __u64 call_site, const void *ptr, __u32 bytes, int large,
                                       struct slabwatch_bpf_config *cfg) {
-    count(SLABWATCH_BPF_ALLOCATIONS);
     __u64 address = (__u64)ptr;
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    __s32 stack_id = -1;
     struct slabwatch_bpf_object *previous = bpf_map_lookup_elem(&live, &address);
     if (previous) {
-        count(SLABWATCH_BPF_REUSED);
-        forget(previous);
-        bpf_map_delete_elem(&live, &address);
+        struct slabwatch_bpf_object earlier = *previous;
+        if (bpf_map_delete_elem(&live, &address) == 0) {
+            if (second_event(&earlier, (__u32)pid_tgid, bytes, large)) {
+                forget(&earlier, 1);
+                stack_id = earlier.stack_id;
+            } else {
+                count(SLABWATCH_BPF_REUSED);
+                forget(&earlier, 0);
+            }
+        }
     }
+    count(SLABWATCH_BPF_ALLOCATIONS);
     struct slabwatch_bpf_site zero_site = {};
     struct slabwatch_bpf_site *site = entry(&sites, &call_site, &zero_site);
     if (!site) {
@@ -193,29 +226,31 @@ static __always_inline void allocated(void *ctx, __u64 call_site, const void *pt
     }
     __sync_fetch_and_add(&site->allocations, 1);
 
-    __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u64 cgroup = bpf_get_current_cgroup_id();
     struct slabwatch_bpf_object object = {
-        .call_site = call_site, .cgroup = cgroup, .memcg = memory_cgroup(cgroup), .tgid = pid_tgid >> 32, .bytes = bytes, .stack_id = -1,
+        .call_site = call_site, .cgroup = cgroup, .memcg = memory_cgroup(cgroup), .tgid = pid_tgid >> 32, .pid = (__u32)pid_tgid,
+        .bytes = bytes, .stack_id = stack_id,
     };
     if (bpf_map_update_elem(&live, &address, &object, BPF_NOEXIST) != 0) {
         count(SLABWATCH_BPF_LIVE_FULL);
         return;
     }
-    if (stacks_taken < cfg->stack_limit && __sync_fetch_and_add(&stacks_taken, 1) < cfg->stack_limit) {
+    if (object.stack_id < 0 && stacks_taken < cfg->stack_limit && __sync_fetch_and_add(&stacks_taken, 1) < cfg->stack_limit) {
         long id = bpf_get_stackid(ctx, &stacks, 0);
         if (id >= 0) {
             object.stack_id = (__s32)id;
             bpf_map_update_elem(&live, &address, &object, BPF_EXIST);
-            struct slabwatch_bpf_stack zero_stack = {};
-            struct slabwatch_bpf_stack_key stack_key = {.call_site = call_site, .stack_id = object.stack_id};
-            struct slabwatch_bpf_stack *stack = entry(&stack_counts, &stack_key, &zero_stack);
-            if (stack) {
-                __sync_fetch_and_add(&stack->allocations, 1);
-                __sync_fetch_and_add(&stack->net, 1);
-            }
         } else {
             count(SLABWATCH_BPF_STACKS_LOST);
+        }
+    }
+    if (object.stack_id >= 0) {
+        struct slabwatch_bpf_stack zero_stack = {};
+        struct slabwatch_bpf_stack_key stack_key = {.call_site = call_site, .stack_id = object.stack_id};
+        struct slabwatch_bpf_stack *stack = entry(&stack_counts, &stack_key, &zero_stack);
+        if (stack) {
+            __sync_fetch_and_add(&stack->allocations, 1);
+            __sync_fetch_and_add(&stack->net, 1);
         }
     }
     __sync_fetch_and_add(&site->net_count, 1);
@@ -246,23 +281,32 @@ static __always_inline void freed(const void *ptr) {
     // Only the CPU whose delete succeeds undoes the object (two frees race only in a buggy kernel).
     if (bpf_map_delete_elem(&live, &address) != 0) return;
     count(SLABWATCH_BPF_FREES);
-    forget(&copy);
+    forget(&copy, 0);
 }
 
 SEC("tp_btf/kmem_cache_alloc")
 int BPF_PROG(kmem_cache_alloc, unsigned long call_site, const void *ptr, struct kmem_cache *s, gfp_t gfp_flags, int node) {
     struct slabwatch_bpf_config *cfg = settings();
     if (!cfg || !ptr || !is_target(s, cfg)) return 0;
-    allocated(ctx, call_site, ptr, BPF_CORE_READ(s, size), cfg);
+    allocated(ctx, call_site, ptr, BPF_CORE_READ(s, size), 0, cfg);
     return 0;
 }
 
+// A kmalloc-N session's allocations (by size and gfp class), or a large
+// session's: every kmalloc above the largest cache, whatever its gfp class
+// (SLUB counts them all in SUnreclaim). A large session attaches only this
+// program and kfree.
 SEC("tp_btf/kmalloc")
 int BPF_PROG(kmalloc, unsigned long call_site, const void *ptr, size_t bytes_req, size_t bytes_alloc, gfp_t gfp_flags, int node) {
     struct slabwatch_bpf_config *cfg = settings();
-    if (!cfg || !ptr || cfg->kmalloc_size == 0 || bytes_alloc != cfg->kmalloc_size) return 0;
+    if (!cfg || !ptr) return 0;
+    if (cfg->large_min) {
+        if (bytes_alloc >= cfg->large_min) allocated(ctx, call_site, ptr, (__u32)bytes_alloc, 1, cfg);
+        return 0;
+    }
+    if (cfg->kmalloc_size == 0 || bytes_alloc != cfg->kmalloc_size) return 0;
     if ((gfp_flags & cfg->gfp_mask) != cfg->gfp_value) return 0;
-    allocated(ctx, call_site, ptr, (__u32)bytes_alloc, cfg);
+    allocated(ctx, call_site, ptr, (__u32)bytes_alloc, 0, cfg);
     return 0;
 }
 

@@ -2,9 +2,10 @@ import CBPF
 import Glibc
 import SlabWatchCore
 
-/// One BPF attribution session for one cache: the embedded program attached
-/// to the kmem BTF tracepoints, filtered in the kernel to the cache (and, for
-/// `kmalloc-N`, its size and gfp class), counting every allocation per call
+/// One BPF attribution session for one cache (or for the kmallocs too large
+/// for any): the embedded program attached to the kmem BTF tracepoints,
+/// filtered in the kernel to the cache (and, for `kmalloc-N`, its size and
+/// gfp class; for large ones, their size), counting every allocation per call
 /// site and following each object to its free; its maps read once when the
 /// session ends. Every BPF object lives in this process's descriptors, so
 /// nothing outlives it, however it ends.
@@ -24,7 +25,7 @@ enum BPFSession {
         return (major, minor) >= oldestRelease
     }
 
-    static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
+    static func run(target: AttributionTarget, settings: AttributionSettings, say: (String) -> Void,
                     cancelled: () -> Bool) throws(Tracefs.Failure) -> Attribution {
         var name = utsname()
         uname(&name)
@@ -36,7 +37,7 @@ enum BPFSession {
             let code = errno
             throw .unavailable("\(settings.btfPath) \(code == ENOENT ? "missing (a kernel without CONFIG_DEBUG_INFO_BTF)" : "unreadable: \(String(cString: strerror(code)))")")
         }
-        var config = try filter(cache)
+        var config = try filter(target)
         let session = try start(&config, settings: settings)
         defer { slabwatch_bpf_close(session) }
         let started = Clock.monotonicNanoseconds()
@@ -46,23 +47,31 @@ enum BPFSession {
         let counts = read(session)
         let symbols = KernelSymbolReader.resolve(counts.addresses, say: say)
         let cgroups = CgroupPaths.resolve(cgroupIDs: counts.cgroupIDs, memoryCgroupIDs: counts.memoryCgroupIDs)
-        return counts.attribution(cache: cache, symbol: { symbols[$0] }, cgroupPaths: cgroups.cgroups, memoryCgroupPaths: cgroups.memoryCgroups,
+        return counts.attribution(cache: target.name, symbol: { symbols[$0] }, cgroupPaths: cgroups.cgroups, memoryCgroupPaths: cgroups.memoryCgroups,
                                   windowSeconds: window, stopReason: cancelled() ? .interrupted : .duration,
                                   endedMilliseconds: Clock.wallMilliseconds())
     }
 
     /// The in-kernel filter: the cache by name (its `struct kmem_cache` pointer
     /// once the first allocation shows it), for a kmalloc cache also the size
-    /// class and the gfp class the kernel's kmalloc_type() picks it by.
-    static func filter(_ cache: String) throws(Tracefs.Failure) -> slabwatch_bpf_config {
+    /// class and the gfp class the kernel's kmalloc_type() picks it by; for a
+    /// large session every kmalloc above the largest cache, and no cache.
+    static func filter(_ target: AttributionTarget) throws(Tracefs.Failure) -> slabwatch_bpf_config {
         var config = slabwatch_bpf_config()
+        config.stack_limit = UInt32(AttributionSession.stackLimit)
+        let cache: String
+        switch target {
+        case .cache(let name): cache = name
+        case .large(let largest):
+            config.large_min = UInt32(clamping: largest + 1)
+            return config
+        }
         let name = Array(cache.utf8)
         guard name.count < Int(SLABWATCH_BPF_NAME_MAX) else { throw .failed("cache name longer than \(SLABWATCH_BPF_NAME_MAX - 1) bytes") }
         withUnsafeMutableBytes(of: &config.cache_name) { bytes in
             for (index, byte) in name.enumerated() { bytes[index] = byte }
         }
         config.cache_name_length = UInt32(name.count)
-        config.stack_limit = UInt32(AttributionSession.stackLimit)
         if let kmalloc = KmallocCache(name: cache) {
             let bits = AttributionSession.gfpBits(kmallocFormat: Tracefs.candidates.lazy.compactMap { readText("\($0)/events/kmem/kmalloc/format") }.first ?? "")
             let account = UInt32(1) << (bits["__GFP_ACCOUNT"] ?? 22), reclaimable = UInt32(1) << (bits["__GFP_RECLAIMABLE"] ?? 4)
