@@ -60,6 +60,18 @@ enum BPFTesting {
         return nil
     }
 
+    /// This process's cgroup in the v1 memory hierarchy (/proc/self/cgroup's
+    /// `memory` line), which the processes it starts inherit; nil where the
+    /// memory controller is not on v1.
+    static func ownMemoryCgroupV1() -> String? {
+        guard memoryV1Mount() != nil, let lines = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        for line in lines.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if fields.count == 3, fields[1].split(separator: ",").contains("memory") { return String(fields[2]) }
+        }
+        return nil
+    }
+
     /// A cgroup of the test's own, made in `hierarchy` and removed when
     /// released. A v1 memory cgroup is emptied first (`memory.force_empty`):
     /// one removed while page cache is still charged to it would stay behind
