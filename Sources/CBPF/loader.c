@@ -117,6 +117,17 @@ static slabwatch_bpf_session *fail(slabwatch_bpf_session *session, int code, int
     return NULL;
 }
 
+// Which programs a session runs: kmalloc only for a kmalloc-N or a large
+// session (a named cache's spares every kmalloc a program run), the cache
+// programs not for a large session (it matches no cache, and kmem_cache_alloc
+// is the busiest kmem event), kfree always.
+static int attached(const struct slabwatch_bpf_config *config, const char *program) {
+    int large = config->large_min != 0;
+    if (strcmp(program, "kmalloc") == 0) return large || config->kmalloc_size != 0;
+    if (strncmp(program, "kmem_cache_", strlen("kmem_cache_")) == 0) return !large;
+    return 1;
+}
+
 slabwatch_bpf_session *slabwatch_bpf_start(const struct slabwatch_bpf_config *config, uint32_t max_live_objects,
                                            const char *btf_path, int *error, char *why, size_t size) {
     if (!slabwatch_bpf_load(why, size)) { *error = ENOENT; return NULL; }
@@ -140,10 +151,9 @@ slabwatch_bpf_session *slabwatch_bpf_start(const struct slabwatch_bpf_config *co
     session->stack_counts = map_fd(session->object, "stack_counts");
     session->stacks = map_fd(session->object, "stacks");
     session->comms = map_fd(session->object, "comms");
-    // kmalloc events only for a kmalloc session: a cache's own session spares every kmalloc a program run.
     for (struct bpf_program *program = p_bpf_object__next_program(session->object, NULL); program;
          program = p_bpf_object__next_program(session->object, program)) {
-        if (config->kmalloc_size == 0 && strcmp(p_bpf_program__name(program), "kmalloc") == 0) continue;
+        if (!attached(config, p_bpf_program__name(program))) continue;
         struct bpf_link *link = p_bpf_program__attach(program);
         if (!link) return fail(session, errno, error, why, size, "attaching to the kmem tracepoints");
         if (session->link_count < (int)(sizeof session->links / sizeof session->links[0])) session->links[session->link_count++] = link;

@@ -32,7 +32,8 @@ enum Attribute {
                 SlabWatchCommand.fail(.badConfiguration, "--stream is --source trace: it cannot go with --source \(text)")
             }
         }
-        guard cacheExists(cache, sysfs: configuration.sampler.paths.sysfs, procfs: configuration.sampler.paths.procfs) else {
+        let paths = configuration.sampler.paths
+        guard cache == Attribution.outsideCaches || cacheExists(cache, sysfs: paths.sysfs, procfs: paths.procfs) else {
             SlabWatchCommand.fail(.badConfiguration, "no slab cache named '\(cache)' (see /sys/kernel/slab or slabwatch top)")
         }
         // Ctrl-C ends the session early; it still reports and cleans up.
@@ -50,7 +51,8 @@ enum Attribute {
                 outcome = .init(attribution: try AttributionSession.allocInfo(cache: cache, procfs: configuration.sampler.paths.procfs,
                                                                               seconds: settings.durationSeconds, cancelled: { interrupted != 0 }))
             } else {
-                outcome = try AttributionSession.run(cache: cache, settings: settings, say: { printError($0) },
+                outcome = try AttributionSession.run(target: AttributionTarget(slab: cache, sysfs: paths.sysfs, procfs: paths.procfs),
+                                                     settings: settings, say: { printError($0) },
                                                      cancelled: { interrupted != 0 }, stream: command.flags.contains("stream"))
             }
         } catch {

@@ -27,7 +27,7 @@ enum SlabWatchCommand {
                     flags: [("json", "print the result as JSON"),
                             ("stream", "stream events even where the kernel has hist triggers (net bytes need the frees)"),
                             ("allocinfo", "rank call sites by /proc/allocinfo growth over the duration instead of tracing (kernels with CONFIG_MEM_ALLOC_PROFILING)")],
-                    arguments: [("cache", "the slab cache, e.g. kmalloc-32 or shmem_inode_cache")],
+                    arguments: [("cache", "the slab cache, e.g. kmalloc-32 or shmem_inode_cache; '(outside caches, unreclaimable)': every kmalloc too large for any cache")],
                     keySections: [.attribution, .path, .log]),
         CommandSpec(name: "measure", abstract: "Run a command and report what it cost the slab caches: cost per inode, dentry or open file, and what stayed after it exited (see README, Measuring a change).",
                     options: [("interval", "DURATION", "time between samples while it runs and settles (default 200ms)"),

@@ -50,6 +50,51 @@ enum BPFTesting {
         return nil
     }
 
+    /// Where the cgroup v1 memory hierarchy is mounted here (/sys/fs/cgroup/memory), when it is.
+    static func memoryV1Mount() -> String? {
+        let mountinfo = (try? DaemonProcess.run("/bin/cat", ["/proc/self/mountinfo"]).output) ?? ""
+        for line in mountinfo.split(separator: "\n") where line.contains(" - cgroup cgroup ") {
+            let fields = line.split(separator: " ")
+            if fields.count > 4, fields[3] == "/", fields.last?.split(separator: ",").contains("memory") == true { return String(fields[4]) }
+        }
+        return nil
+    }
+
+    /// This process's cgroup in the v1 memory hierarchy (/proc/self/cgroup's
+    /// `memory` line), which the processes it starts inherit; nil where the
+    /// memory controller is not on v1.
+    static func ownMemoryCgroupV1() -> String? {
+        guard memoryV1Mount() != nil, let lines = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        for line in lines.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if fields.count == 3, fields[1].split(separator: ",").contains("memory") { return String(fields[2]) }
+        }
+        return nil
+    }
+
+    /// A cgroup of the test's own, made in `hierarchy` and removed when
+    /// released. A v1 memory cgroup is emptied first (`memory.force_empty`):
+    /// one removed while page cache is still charged to it would stay behind
+    /// as a dying cgroup. (The tests' processes write no file from it.)
+    final class Cgroup {
+        let path: String
+
+        init(in hierarchy: String, name: String) throws {
+            path = "\(hierarchy)/\(name)"
+            guard mkdir(path, 0o755) == 0 else { throw DaemonProcess.Failure(message: "mkdir \(path): errno \(errno)") }
+        }
+
+        /// Its path as the session names it, from the hierarchy's root.
+        var name: String { "/" + (path.split(separator: "/").last.map(String.init) ?? "") }
+
+        deinit {
+            if access("\(path)/memory.force_empty", W_OK) == 0 { try? "0".write(toFile: "\(path)/memory.force_empty", atomically: false, encoding: .utf8) }
+            // Its processes have exited; the kernel lets them go from cgroup.procs a moment later.
+            let deadline = Date().addingTimeInterval(10)
+            while rmdir(path) != 0 && errno == EBUSY && Date() < deadline { usleep(50_000) }
+        }
+    }
+
     static func json(_ result: DaemonProcess.RunResult) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.output)\n\(result.error)")
     }
@@ -141,28 +186,51 @@ extension EndToEndTests {
         #expect(mine["net_count"] as? Double == 3000 && mine["net_bytes"] as? Double == 3000 * 512, "\(mine)")
     }
 
-    /// A process of its own in a cgroup of its own: the sentence names both.
+    /// A process of its own in a cgroup of its own, and (where the memory
+    /// controller is on v1, as here) in a fresh memory cgroup under
+    /// /sys/fs/cgroup/memory: the sentence names the process, its cgroup
+    /// and its memory cgroup, which on such a host is the only one that
+    /// tells it from every other process (their cgroup2 cgroup is `/`).
     @Test(.enabled(if: BPFTesting.available && BPFTesting.cgroup2Mount() != nil))
-    func bpfNamesTheAllocatingProcessAndItsCgroup() throws {
+    func bpfNamesTheAllocatingProcessItsCgroupAndItsMemoryCgroup() throws {
         let fs = try AttributionTesting.Tmpfs()
-        let mount = try #require(BPFTesting.cgroup2Mount())
-        let name = "slabwatch-test-\(getpid())"
-        guard mkdir("\(mount)/\(name)", 0o755) == 0 else { throw DaemonProcess.Failure(message: "mkdir cgroup: errno \(errno)") }
-        defer { rmdir("\(mount)/\(name)") }
+        let cgroup = try BPFTesting.Cgroup(in: try #require(BPFTesting.cgroup2Mount()), name: "slabwatch-test-\(getpid())")
+        let memory = try BPFTesting.memoryV1Mount().map { try BPFTesting.Cgroup(in: $0, name: "slabwatch-test-memory-\(getpid())") }
         var child: Int32 = 0
-        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--source", "bpf", "--duration", "3s"]) {
+        let result = try AttributionTesting.attribute(["shmem_inode_cache", "--source", "bpf", "--duration", "3s", "--json"]) {
             let script = """
                 import os
-                with open('\(mount)/\(name)/cgroup.procs', 'w') as f: f.write(str(os.getpid()))
+                for group in \([cgroup.path, memory?.path].compactMap { $0 }):
+                    with open(group + '/cgroup.procs', 'w') as f: f.write(str(os.getpid()))
                 print(os.getpid(), flush=True)
                 for i in range(3000): open('\(fs.path)/c%d' % i, 'w').close()
                 """
             if let run = try? DaemonProcess.run("/usr/bin/python3", ["-c", script]) { child = Int32(run.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
         }
         #expect(result.status == 0 && child > 0, "\(result.error)")
-        let sentence = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("Allocated mostly by shmem_alloc_inode+") }, "\(result.output)")
-        #expect(sentence.hasSuffix(", from python3 (pid \(child)) in /\(name)."), "\(sentence)")
-        #expect(result.output.contains("(3,000 of 3,000) from python3 (pid \(child)) in /\(name)"), "\(result.output)")
+        let top = try #require(try BPFTesting.sites(try BPFTesting.json(result)).first { ($0["function"] as? String)?.hasPrefix("shmem_alloc_inode+") == true })
+        let owner = try #require(BPFTesting.processes(top).first { $0["pid"] as? Double == Double(child) }, "\(top)")
+        #expect(owner["net_count"] as? Double == 3000 && owner["cgroup"] as? String == cgroup.name, "\(owner)")
+        if let memory {
+            #expect(owner["memory_cgroup"] as? String == memory.name, "\(owner)")
+            // The memory cgroup's id is its directory's inode in the v1 memory hierarchy, not the cgroup2 one.
+            var status = stat()
+            #expect(stat(memory.path, &status) == 0 && owner["memory_cgroup_id"] as? Double == Double(status.st_ino), "\(owner)")
+        }
+        let text = try AttributionTesting.attribute(["shmem_inode_cache", "--source", "bpf", "--duration", "2s"]) {
+            let script = """
+                import os
+                for group in \([cgroup.path, memory?.path].compactMap { $0 }):
+                    with open(group + '/cgroup.procs', 'w') as f: f.write(str(os.getpid()))
+                print(os.getpid(), flush=True)
+                for i in range(3000): open('\(fs.path)/d%d' % i, 'w').close()
+                """
+            if let run = try? DaemonProcess.run("/usr/bin/python3", ["-c", script]) { child = Int32(run.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+        }
+        let owners = "python3 (pid \(child)) in \(cgroup.name)" + (memory.map { ", memory cgroup \($0.name)" } ?? "")
+        let sentence = try #require(text.output.split(separator: "\n").first { $0.hasPrefix("Allocated mostly by shmem_alloc_inode+") }, "\(text.output)")
+        #expect(sentence.hasSuffix(", from \(owners)."), "\(sentence)")
+        #expect(text.output.contains("(3,000 of 3,000) from \(owners)"), "\(text.output)")
     }
 
     /// Every program, map and link is a descriptor of the session's process:

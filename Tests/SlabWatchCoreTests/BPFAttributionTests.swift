@@ -155,8 +155,115 @@ struct AttributionCountsTests {
         sites[0] = .object(site)
         members["callSites"] = .array(sites)
         #expect(try StateDecoder.decode(Attribution.self, from: .object(members)) == old)
+        // A process kept before memory cgroups were read decodes without them.
+        var withProcess = old
+        withProcess.callSites[0].processes = [.init(pid: 1, comm: "a", cgroup: "/", cgroupID: 1, allocations: 5, netCount: 4, netBytes: 128)]
+        guard case .object(var keptMembers) = try StateEncoder.encode(withProcess), case .array(var keptSites) = keptMembers["callSites"],
+              case .object(var keptSite) = keptSites.first, case .array(let processes) = keptSite["processes"],
+              case .object(var process) = processes.first else { Issue.record("no process"); return }
+        #expect(process.removeValue(forKey: "memoryCgroup") == nil && process.removeValue(forKey: "memoryCgroupID") == nil, "nil is not written")
+        keptSite["processes"] = .array([.object(process)])
+        keptSites[0] = .object(keptSite)
+        keptMembers["callSites"] = .array(keptSites)
+        #expect(try StateDecoder.decode(Attribution.self, from: .object(keptMembers)) == withProcess)
         let new = Self.attribution()
         #expect(try StateDecoder.decode(Attribution.self, from: StateEncoder.encode(new)) == new)
+    }
+
+    /// A host with the memory controller on cgroup v1 (this machine kind):
+    /// every process is in the cgroup2 root, `/`, and only the memory cgroup
+    /// tells two services apart. It is named beside the cgroup, in the JSON,
+    /// the table and the sentence.
+    @Test func theMemoryCgroupIsNamedBesideTheCgroup() throws {
+        var counts = AttributionCounts()
+        counts.sites = [.init(callSite: Self.site, allocations: 1_000, frees: 0, netCount: 1_000, netBytes: 16_384_000)]
+        counts.owners = [.init(callSite: Self.site, tgid: 4121, cgroupID: 1, memoryCgroupID: 7000, allocations: 990, netCount: 990, netBytes: 16_220_160),
+                         .init(callSite: Self.site, tgid: 77, cgroupID: 1, memoryCgroupID: 8000, allocations: 9, netCount: 9, netBytes: 147_456),
+                         .init(callSite: Self.site, tgid: 78, cgroupID: 1, memoryCgroupID: 0, allocations: 1, netCount: 1, netBytes: 16_384)]
+        #expect(counts.cgroupIDs == [1] && counts.memoryCgroupIDs == [7000, 8000], "0 is no id: nothing to resolve")
+        counts.comms = [4121: "python3"]
+        let names = KernelSymbolsTests.resolve(counts.addresses)
+        let a = counts.attribution(cache: "shmem_inode_cache", symbol: { names[$0] }, cgroupPaths: [1: "/"],
+                                   memoryCgroupPaths: [7000: "/system.slice/foo.service"], windowSeconds: 5, stopReason: .duration,
+                                   endedMilliseconds: 1)
+        let owners = try #require(a.callSites.first?.processes)
+        #expect(owners[0].cgroup == "/" && owners[0].memoryCgroup == "/system.slice/foo.service" && owners[0].memoryCgroupID == 7000)
+        #expect(owners[0].phrase == "python3 (pid 4121) in /, memory cgroup /system.slice/foo.service")
+        #expect(owners[1].memoryCgroup == nil && owners[1].phrase == "pid 77 in /, memory cgroup 8000 (gone)")
+        #expect(owners[2].memoryCgroupID == nil && owners[2].phrase == "pid 78 in /", "an id the program could not read is no id")
+        #expect(a.sentence == "Allocated mostly by shmem_alloc_inode+0x1d (100 % of net bytes), from python3 (pid 4121) in /, "
+                + "memory cgroup /system.slice/foo.service.")
+        let json = try JSONValue.parse(AttributionRenderer.json(a))
+        let processes = try #require(json["call_sites"]?.array?.first?["processes"]?.array)
+        #expect(processes[0]["cgroup"]?.string == "/" && processes[0]["memory_cgroup"]?.string == "/system.slice/foo.service")
+        #expect(processes[0]["memory_cgroup_id"]?.number == 7000)
+        #expect(processes[1]["memory_cgroup"] == .null && processes[1]["memory_cgroup_id"]?.number == 8000)
+        #expect(processes[2]["memory_cgroup"] == .null && processes[2]["memory_cgroup_id"] == .null)
+        #expect(AttributionRenderer.text(a).contains("from python3 (pid 4121) in /, memory cgroup /system.slice/foo.service"))
+        // Where the memory cgroup is the cgroup (memory on cgroup2), it is said once.
+        let same = Attribution.AllocatingProcess(pid: 5, comm: "sh", cgroup: "/a.service", cgroupID: 9, allocations: 1, netCount: 1, netBytes: 1,
+                                                 memoryCgroup: "/a.service", memoryCgroupID: 9)
+        #expect(same.phrase == "sh (pid 5) in /a.service")
+        // A memory cgroup's name is anyone's to choose, like a cgroup's.
+        var hostile = same
+        hostile.memoryCgroup = "/x\u{1B}]0;owned\u{07}"
+        #expect(hostile.phrase == "sh (pid 5) in /a.service, memory cgroup /x?]0;owned?")
+    }
+
+    /// A large session's maps after 1,000 pipes at 1 MiB: each allocation's
+    /// first event (inside the allocator) was taken back in the kernel, which
+    /// leaves its site, owner and stack rows at zero. They are no call site;
+    /// the result says what was traced and how large.
+    @Test func aLargeSessionShowsTheCallerAndNotTheAllocatorsOwnEvent() throws {
+        let inner: UInt64 = 0xffffffff815c9a00, caller: UInt64 = 0xffffffff81705e8e
+        var counts = AttributionCounts()
+        counts.sites = [.init(callSite: inner, allocations: 0, frees: 0, netCount: 0, netBytes: 0),
+                        .init(callSite: caller, allocations: 1_000, frees: 0, netCount: 1_000, netBytes: 16_384_000)]
+        counts.owners = [.init(callSite: inner, tgid: 4121, cgroupID: 1, memoryCgroupID: 7000, allocations: 0, netCount: 0, netBytes: 0),
+                         .init(callSite: caller, tgid: 4121, cgroupID: 1, memoryCgroupID: 7000, allocations: 1_000, netCount: 1_000,
+                               netBytes: 16_384_000)]
+        counts.stacks = [.init(callSite: inner, frames: [inner, caller], allocations: 0, net: 0),
+                         .init(callSite: caller, frames: [inner, caller, 0xffffffff81705f60], allocations: 1_000, net: 1_000)]
+        let names = KernelSymbolsTests.resolve(counts.addresses)
+        var a = counts.attribution(cache: Attribution.outsideCaches, symbol: { names[$0] }, cgroupPaths: [1: "/"], windowSeconds: 3,
+                                   stopReason: .duration, endedMilliseconds: 1)
+        #expect(a.callSites.map(\.function) == ["alloc_inode+0x1e"], "\(a.callSites)")
+        #expect(a.callSites[0].processes?.count == 1 && a.callSites[0].stacks.count == 1 && a.events == 1_000)
+        a.largerThanBytes = 8192
+        let json = try JSONValue.parse(AttributionRenderer.json(a))
+        #expect(json["cache"]?.string == "(outside caches, unreclaimable)" && json["larger_than_bytes"]?.number == 8192)
+        #expect(json["allocations"]?.number == 1_000 && json["net_bytes"]?.number == 16_384_000)
+        let table = AttributionRenderer.text(a)
+        #expect(table.hasPrefix("(outside caches, unreclaimable): 3.0 s traced (bpf)"), "\(table)")
+        #expect(table.contains("(every kmalloc of more than 8.0 KiB, the largest kmalloc cache: SLUB takes them from the page allocator)"))
+        a.callSites = []
+        #expect(AttributionRenderer.text(a).hasSuffix("no kmalloc of more than 8.0 KiB was seen in the window\n"), "\(AttributionRenderer.text(a))")
+        // A cache's session says neither.
+        #expect(try JSONValue.parse(AttributionRenderer.json(Self.attribution()))["larger_than_bytes"] == .null)
+        #expect(!AttributionRenderer.text(Self.attribution()).contains("every kmalloc of more than"))
+    }
+
+    /// Where the memory cgroup ids are inodes of: v1's memory hierarchy when
+    /// it is mounted, else cgroup2 — unless /proc/cgroups says the controller
+    /// is on a v1 hierarchy this mount table does not show.
+    @Test(arguments: [
+        // This machine (mountinfo and /proc/cgroups lines as read here).
+        ("35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n",
+         "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t3\t1\t1\nmemory\t4\t24\t1\n", "/sys/fs/cgroup/memory"),
+        // Co-mounted with another controller; a mount of a subtree is passed over.
+        ("36 31 0:33 /docker/ab /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n37 31 0:33 / /mnt/cpu\\040mem rw - cgroup cgroup rw,cpu,memory\n",
+         "memory\t4\t24\t1\n", "/mnt/cpu mem"),
+        // Memory on cgroup2 (hierarchy 0), and a v1 controller whose name only starts with "memory".
+        ("32 31 0:29 / /sys/fs/cgroup/x rw - cgroup cgroup rw,memory_pressure\n29 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n",
+         "memory\t0\t80\t1\n", "/sys/fs/cgroup"),
+        // No memory controller in the kernel: the program records the cgroup2 id.
+        ("29 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t0\t1\t1\n", "/sys/fs/cgroup"),
+        // On a v1 hierarchy this mount namespace does not show: no path is named rather than another tree's.
+        ("41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n", "memory\t4\t24\t1\n", nil),
+        ("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n", "memory\t0\t1\t1\n", nil),
+    ] as [(String, String, String?)])
+    func memoryCgroupMountFromMountinfo(mountinfo: String, procCgroups: String, expected: String?) {
+        #expect(AttributionCounts.memoryCgroupMountPoint(mountinfo: Substring(mountinfo), procCgroups: Substring(procCgroups)) == expected)
     }
 
     @Test(arguments: [

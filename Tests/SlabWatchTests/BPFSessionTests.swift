@@ -17,16 +17,24 @@ struct BPFSessionTests {
         ("dma-kmalloc-64", 64, dma, dma),
     ])
     func kmallocCachesFilterBySizeAndGfpClass(name: String, size: UInt32, mask: UInt32, value: UInt32) throws {
-        let config = try BPFSession.filter(name)
+        let config = try BPFSession.filter(.cache(name))
         #expect(config.kmalloc_size == size && config.gfp_mask == mask && config.gfp_value == value)
         #expect(config.cache_name_length == UInt32(name.utf8.count))
     }
 
     @Test func namedCachesTakeNoKmallocEvents() throws {
-        let config = try BPFSession.filter("shmem_inode_cache")
+        let config = try BPFSession.filter(.cache("shmem_inode_cache"))
         let name = withUnsafeBytes(of: config.cache_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         #expect(name == "shmem_inode_cache" && config.kmalloc_size == 0 && config.stack_limit == UInt32(AttributionSession.stackLimit))
-        #expect(throws: Tracefs.Failure.self) { try BPFSession.filter(String(repeating: "x", count: 64)) }
+        #expect(throws: Tracefs.Failure.self) { try BPFSession.filter(.cache(String(repeating: "x", count: 64))) }
+    }
+
+    /// A large session matches no cache: kmalloc above the largest one, any gfp class.
+    @Test func aLargeSessionTakesEveryKmallocAboveTheLargestCache() throws {
+        let config = try BPFSession.filter(.large(largestKmallocBytes: 8192))
+        #expect(config.large_min == 8193 && config.kmalloc_size == 0 && config.gfp_mask == 0 && config.cache_name_length == 0)
+        #expect(config.stack_limit == UInt32(AttributionSession.stackLimit))
+        #expect(try BPFSession.filter(.cache("kmalloc-8k")).large_min == 0)
     }
 
     /// Before 6.1 the kmem tracepoints passed no `struct kmem_cache *`: the

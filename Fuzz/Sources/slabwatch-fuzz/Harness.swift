@@ -48,9 +48,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case "attribution":
         // trace_pipe text, a hist table and /proc/allocinfo: what a session reads from the kernel.
         let text = Substring(String(decoding: bytes, as: UTF8.self))
-        var accumulator = TraceAccumulator(cache: "kmalloc-32")
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) { accumulator.take(line) }
-        _ = AttributionRenderer.text(accumulator.result(windowSeconds: 1, dropped: 0, stopReason: .duration, endedMilliseconds: 0))
+        // A cache's session, and a large-allocation session, which takes a repeated pointer back.
+        for var accumulator in [TraceAccumulator(cache: "kmalloc-32"), TraceAccumulator(cache: Attribution.outsideCaches, largeAllocations: true)] {
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) { accumulator.take(line) }
+            _ = AttributionRenderer.text(accumulator.result(windowSeconds: 1, dropped: 0, stopReason: .duration, endedMilliseconds: 0))
+        }
         _ = KernelAllocationTables.attribution(cache: "x", hist: KernelAllocationTables.parseHist(text), windowSeconds: 1)
         if let rows = KernelAllocationTables.parseAllocInfo(text)?.rows {
             _ = KernelAllocationTables.attribution(cache: "x", from: rows.reversed(), to: rows, windowSeconds: 1)

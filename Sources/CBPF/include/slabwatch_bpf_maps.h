@@ -21,7 +21,8 @@ struct slabwatch_bpf_config {
     __u32 gfp_mask;                           // kmalloc's gfp class: (gfp_flags & mask) == value
     __u32 gfp_value;
     __u32 stack_limit;                        // allocations that get a stack; the rest are only counted
-    __u32 pad;
+    __u32 large_min;                          // a large-allocation session: kmalloc with bytes_alloc >= this (more than
+                                              // the largest kmalloc cache holds; no cache is matched); 0: a cache's
 };
 
 // Session-wide counters (a per-CPU array, summed by the loader).
@@ -31,8 +32,9 @@ enum slabwatch_bpf_counter {
     SLABWATCH_BPF_LIVE_FULL,        // allocations not followed: the live map was full
     SLABWATCH_BPF_STACKS_LOST,      // sampled allocations whose stack the stack map could not keep
     SLABWATCH_BPF_SITES_FULL,       // allocations of a call site the site map had no room for
-    SLABWATCH_BPF_OWNERS_FULL,      // allocations of a (site, process, cgroup) the owner map had no room for
-    SLABWATCH_BPF_REUSED,           // an address allocated again before its free was seen (freed untraced)
+    SLABWATCH_BPF_OWNERS_FULL,      // allocations of a (site, process, cgroups) the owner map had no room for
+    SLABWATCH_BPF_REUSED,           // an address allocated again before its free was seen (freed untraced),
+                                    // except a large allocation's second event (see attribution.bpf.c)
     SLABWATCH_BPF_COUNTERS,
 };
 
@@ -44,10 +46,11 @@ struct slabwatch_bpf_site {
     __s64 net_bytes;
 };
 
-// Per call site, process and cgroup: who allocates.
+// Per call site, process, cgroup and memory cgroup: who allocates.
 struct slabwatch_bpf_owner_key {
     __u64 call_site;
     __u64 cgroup;  // bpf_get_current_cgroup_id: the cgroup2 directory's inode
+    __u64 memcg;   // the memory cgroup's directory inode, in the hierarchy the memory controller is on (0: unknown)
     __u32 tgid;
     __u32 pad;
 };
@@ -74,10 +77,11 @@ struct slabwatch_bpf_stack {
 struct slabwatch_bpf_object {
     __u64 call_site;
     __u64 cgroup;
+    __u64 memcg;
     __u32 tgid;
+    __u32 pid;       // the thread: a large allocation's second event comes from the same one
     __u32 bytes;
     __s32 stack_id;  // < 0: not sampled
-    __u32 pad;
 };
 
 #endif

@@ -55,8 +55,15 @@ public enum AttributionSession: Sendable {
 
     /// kmem_cache_alloc/free by name; for a kmalloc cache also kmalloc by the
     /// slot size and its gfp class, and kfree, which names no cache (so it is
-    /// not filtered, and a busy machine reaches the event limit sooner).
-    static func plan(cache: String, gfpBits: [String: Int]) -> Plan {
+    /// not filtered, and a busy machine reaches the event limit sooner). A
+    /// large session: kmalloc above the largest cache, whatever its gfp class
+    /// (all of it is in SUnreclaim), and kfree.
+    static func plan(target: AttributionTarget, gfpBits: [String: Int]) -> Plan {
+        let cache: String
+        switch target {
+        case .cache(let name): cache = name
+        case .large(let largest): return Plan(filters: [("kmem/kmalloc", "bytes_alloc > \(largest)"), ("kmem/kfree", nil)])
+        }
         let quoted = cache.filter { $0 != "\"" && $0 != "\\" }
         var filters: [(String, String?)] = [("kmem/kmem_cache_alloc", "name == \"\(quoted)\""), ("kmem/kmem_cache_free", "name == \"\(quoted)\"")]
         if let kmalloc = KmallocCache(name: cache) {
@@ -96,14 +103,25 @@ public enum AttributionSession: Sendable {
     /// cannot run throws (`unavailable`, or `permission`). `cancelled` is
     /// polled while it runs (SIGINT, daemon stop). `stream` (or `source:
     /// trace`) asks for the event stream, whose net bytes need the frees a
-    /// hist trigger cannot match.
+    /// hist trigger cannot match. `Attribution.outsideCaches` as `cache` is a
+    /// large-allocation session (see `AttributionTarget`): the daemon's
+    /// scheduler runs one for a finding on that series as for a cache's.
     public static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
+                           cancelled: () -> Bool = { false }, stream: Bool = false) throws(Tracefs.Failure) -> Outcome {
+        try run(target: AttributionTarget(slab: cache), settings: settings, say: say, cancelled: cancelled, stream: stream)
+    }
+
+    /// `run(cache:…)` for a target already resolved.
+    public static func run(target: AttributionTarget, settings: AttributionSettings, say: (String) -> Void,
                            cancelled: () -> Bool = { false }, stream: Bool = false) throws(Tracefs.Failure) -> Outcome {
         let stream = settings.source == .trace || (settings.source == .auto && stream)
         var fallback: [String] = []
+        var outcome: Outcome
         if settings.source == .bpf || (settings.source == .auto && !stream) {
             do {
-                return Outcome(attribution: try BPFSession.run(cache: cache, settings: settings, say: say, cancelled: cancelled))
+                outcome = Outcome(attribution: try BPFSession.run(target: target, settings: settings, say: say, cancelled: cancelled))
+                outcome.attribution.largerThanBytes = target.largerThanBytes
+                return outcome
             } catch {
                 if settings.source == .bpf { throw error }
                 fallback.append("bpf unavailable: \(error)")
@@ -113,12 +131,14 @@ public enum AttributionSession: Sendable {
         let stale = tracefs.removeStaleInstances()
         if !stale.removed.isEmpty { say("removed tracefs instances left by slabwatch processes that are gone: \(stale.removed.joined(separator: ", "))") }
         for failure in stale.failures { say(failure) }
-        let hist = !stream && tracefs.hasHistTriggers
-        if !stream && !hist {
-            if settings.source == .hist { throw .unavailable("--source hist: \(noHistTriggers)") }
-            fallback.append("hist unavailable: \(noHistTriggers)")
+        let noHist = histUnusable(for: target, kernelHasHistTriggers: tracefs.hasHistTriggers)
+        let hist = !stream && noHist == nil
+        if !stream, let noHist {
+            if settings.source == .hist { throw .unavailable("--source hist: \(noHist)") }
+            fallback.append("hist unavailable: \(noHist)")
         }
-        var outcome = try traced(cache: cache, in: tracefs, settings: settings, cancelled: cancelled, hist: hist)
+        outcome = try traced(target: target, in: tracefs, settings: settings, cancelled: cancelled, hist: hist)
+        outcome.attribution.largerThanBytes = target.largerThanBytes
         if !fallback.isEmpty, settings.source == .auto {
             outcome.attribution.fallback = (fallback + ["traced with \(hist ? "a tracefs hist trigger" : "tracefs")"]).joined(separator: "; ")
         }
@@ -126,9 +146,16 @@ public enum AttributionSession: Sendable {
     }
 
     static let noHistTriggers = "this kernel has no hist triggers (CONFIG_HIST_TRIGGERS)"
+    static let largeAllocationsInHist = "a hist trigger counts each of a large allocation's two kmalloc events and matches no pointer"
+
+    /// Why a hist trigger cannot serve `target` here; nil when it can.
+    static func histUnusable(for target: AttributionTarget, kernelHasHistTriggers: Bool) -> String? {
+        if target.largerThanBytes != nil { return largeAllocationsInHist }
+        return kernelHasHistTriggers ? nil : noHistTriggers
+    }
 
     /// A session in a private instance of `tracefs`, removed however the session ends.
-    static func traced(cache: String, in tracefs: Tracefs, settings: AttributionSettings,
+    static func traced(target: AttributionTarget, in tracefs: Tracefs, settings: AttributionSettings,
                        cancelled: () -> Bool, hist: Bool) throws(Tracefs.Failure) -> Outcome {
         let instance = try TraceInstance.create(in: tracefs)
         let result: Result<Attribution, Tracefs.Failure>
@@ -136,9 +163,9 @@ public enum AttributionSession: Sendable {
             try instance.write("tracing_on", "0")
             try instance.write("buffer_size_kb", "\(settings.bufferKiBPerCPU)")
             try instance.write("options/sym-offset", "1")
-            let plan = plan(cache: cache, gfpBits: gfpBits(instance))
-            result = .success(hist ? try Self.hist(cache: cache, plan: plan, instance: instance, settings: settings, cancelled: cancelled)
-                                   : try streamed(cache: cache, plan: plan, instance: instance, settings: settings, cancelled: cancelled))
+            let plan = plan(target: target, gfpBits: gfpBits(instance))
+            result = .success(hist ? try Self.hist(cache: target.name, plan: plan, instance: instance, settings: settings, cancelled: cancelled)
+                                   : try streamed(target: target, plan: plan, instance: instance, settings: settings, cancelled: cancelled))
         } catch {
             result = .failure(error)
         }
@@ -151,7 +178,7 @@ public enum AttributionSession: Sendable {
 
     /// The event stream: allocations and frees read from `trace_pipe` until
     /// the duration or the event limit.
-    static func streamed(cache: String, plan: Plan, instance: TraceInstance, settings: AttributionSettings,
+    static func streamed(target: AttributionTarget, plan: Plan, instance: TraceInstance, settings: AttributionSettings,
                          cancelled: () -> Bool) throws(Tracefs.Failure) -> Attribution {
         for (event, filter) in plan.filters {
             if let filter { try instance.write("events/\(event)/filter", filter) }
@@ -171,7 +198,7 @@ public enum AttributionSession: Sendable {
         defer { close(fd) }
         let started = Clock.monotonicNanoseconds()
         try instance.write("tracing_on", "1")
-        var reader = TracePipeReader(fd: fd, accumulator: TraceAccumulator(cache: cache))
+        var reader = TracePipeReader(fd: fd, accumulator: TraceAccumulator(cache: target.name, largeAllocations: target.largerThanBytes != nil))
         let stop = reader.read(until: started + UInt64(settings.durationSeconds * 1e9), maxEvents: settings.maxEvents, cancelled: cancelled)
         try? instance.write("tracing_on", "0")
         reader.drain(maxEvents: settings.maxEvents, until: Clock.monotonicNanoseconds() + 1_000_000_000)

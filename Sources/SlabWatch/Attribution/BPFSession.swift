@@ -2,9 +2,10 @@ import CBPF
 import Glibc
 import SlabWatchCore
 
-/// One BPF attribution session for one cache: the embedded program attached
-/// to the kmem BTF tracepoints, filtered in the kernel to the cache (and, for
-/// `kmalloc-N`, its size and gfp class), counting every allocation per call
+/// One BPF attribution session for one cache (or for the kmallocs too large
+/// for any): the embedded program attached to the kmem BTF tracepoints,
+/// filtered in the kernel to the cache (and, for `kmalloc-N`, its size and
+/// gfp class; for large ones, their size), counting every allocation per call
 /// site and following each object to its free; its maps read once when the
 /// session ends. Every BPF object lives in this process's descriptors, so
 /// nothing outlives it, however it ends.
@@ -24,7 +25,7 @@ enum BPFSession {
         return (major, minor) >= oldestRelease
     }
 
-    static func run(cache: String, settings: AttributionSettings, say: (String) -> Void,
+    static func run(target: AttributionTarget, settings: AttributionSettings, say: (String) -> Void,
                     cancelled: () -> Bool) throws(Tracefs.Failure) -> Attribution {
         var name = utsname()
         uname(&name)
@@ -36,7 +37,7 @@ enum BPFSession {
             let code = errno
             throw .unavailable("\(settings.btfPath) \(code == ENOENT ? "missing (a kernel without CONFIG_DEBUG_INFO_BTF)" : "unreadable: \(String(cString: strerror(code)))")")
         }
-        var config = try filter(cache)
+        var config = try filter(target)
         let session = try start(&config, settings: settings)
         defer { slabwatch_bpf_close(session) }
         let started = Clock.monotonicNanoseconds()
@@ -45,23 +46,32 @@ enum BPFSession {
         let window = Double(Clock.monotonicNanoseconds() - started) / 1e9
         let counts = read(session)
         let symbols = KernelSymbolReader.resolve(counts.addresses, say: say)
-        let cgroups = CgroupPaths.resolve(counts.cgroupIDs)
-        return counts.attribution(cache: cache, symbol: { symbols[$0] }, cgroupPaths: cgroups, windowSeconds: window,
-                                  stopReason: cancelled() ? .interrupted : .duration, endedMilliseconds: Clock.wallMilliseconds())
+        let cgroups = CgroupPaths.resolve(cgroupIDs: counts.cgroupIDs, memoryCgroupIDs: counts.memoryCgroupIDs)
+        return counts.attribution(cache: target.name, symbol: { symbols[$0] }, cgroupPaths: cgroups.cgroups, memoryCgroupPaths: cgroups.memoryCgroups,
+                                  windowSeconds: window, stopReason: cancelled() ? .interrupted : .duration,
+                                  endedMilliseconds: Clock.wallMilliseconds())
     }
 
     /// The in-kernel filter: the cache by name (its `struct kmem_cache` pointer
     /// once the first allocation shows it), for a kmalloc cache also the size
-    /// class and the gfp class the kernel's kmalloc_type() picks it by.
-    static func filter(_ cache: String) throws(Tracefs.Failure) -> slabwatch_bpf_config {
+    /// class and the gfp class the kernel's kmalloc_type() picks it by; for a
+    /// large session every kmalloc above the largest cache, and no cache.
+    static func filter(_ target: AttributionTarget) throws(Tracefs.Failure) -> slabwatch_bpf_config {
         var config = slabwatch_bpf_config()
+        config.stack_limit = UInt32(AttributionSession.stackLimit)
+        let cache: String
+        switch target {
+        case .cache(let name): cache = name
+        case .large(let largest):
+            config.large_min = UInt32(clamping: largest + 1)
+            return config
+        }
         let name = Array(cache.utf8)
         guard name.count < Int(SLABWATCH_BPF_NAME_MAX) else { throw .failed("cache name longer than \(SLABWATCH_BPF_NAME_MAX - 1) bytes") }
         withUnsafeMutableBytes(of: &config.cache_name) { bytes in
             for (index, byte) in name.enumerated() { bytes[index] = byte }
         }
         config.cache_name_length = UInt32(name.count)
-        config.stack_limit = UInt32(AttributionSession.stackLimit)
         if let kmalloc = KmallocCache(name: cache) {
             let bits = AttributionSession.gfpBits(kmallocFormat: Tracefs.candidates.lazy.compactMap { readText("\($0)/events/kmem/kmalloc/format") }.first ?? "")
             let account = UInt32(1) << (bits["__GFP_ACCOUNT"] ?? 22), reclaimable = UInt32(1) << (bits["__GFP_RECLAIMABLE"] ?? 4)
@@ -113,7 +123,7 @@ enum BPFSession {
         var ownerKeys = [slabwatch_bpf_owner_key](repeating: .init(), count: 16384), owners = [slabwatch_bpf_owner](repeating: .init(), count: 16384)
         let ownerCount = Int(slabwatch_bpf_owners(session, &ownerKeys, &owners, Int32(owners.count)))
         counts.owners = (0..<ownerCount).map {
-            .init(callSite: ownerKeys[$0].call_site, tgid: ownerKeys[$0].tgid, cgroupID: ownerKeys[$0].cgroup,
+            .init(callSite: ownerKeys[$0].call_site, tgid: ownerKeys[$0].tgid, cgroupID: ownerKeys[$0].cgroup, memoryCgroupID: ownerKeys[$0].memcg,
                   allocations: owners[$0].allocations, netCount: owners[$0].net_count, netBytes: owners[$0].net_bytes)
         }
         var comm = [CChar](repeating: 0, count: 16)
@@ -166,15 +176,31 @@ enum KernelSymbolReader {
     }
 }
 
-/// Turns cgroup ids (`bpf_get_current_cgroup_id`: the inode of the cgroup's
-/// directory in the cgroup2 hierarchy) into paths, by walking that hierarchy.
+/// Turns the cgroup ids a session read into paths, by walking the
+/// hierarchies they are inodes of: the cgroup2 one for
+/// `bpf_get_current_cgroup_id`, the memory controller's for memory cgroup ids
+/// (v1's memory hierarchy beside a cgroup2 mount, or the cgroup2 one; see
+/// `AttributionCounts.memoryCgroupMountPoint`). Each hierarchy is walked once.
 enum CgroupPaths {
-    /// Directories visited at most: a machine with more cgroups gets ids for the rest.
+    /// Directories visited at most per hierarchy: a machine with more cgroups gets ids for the rest.
     static let walkLimit = 50_000
 
-    static func resolve(_ ids: Set<UInt64>) -> [UInt64: String] {
-        guard !ids.isEmpty, let mountinfo = BPFSession.readText("/proc/self/mountinfo"),
-              let root = AttributionCounts.cgroup2MountPoint(mountinfo: Substring(mountinfo)) else { return [:] }
+    static func resolve(cgroupIDs: Set<UInt64>, memoryCgroupIDs: Set<UInt64>) -> (cgroups: [UInt64: String], memoryCgroups: [UInt64: String]) {
+        guard !(cgroupIDs.isEmpty && memoryCgroupIDs.isEmpty), let mountinfo = BPFSession.readText("/proc/self/mountinfo") else { return ([:], [:]) }
+        let cgroup2 = AttributionCounts.cgroup2MountPoint(mountinfo: Substring(mountinfo))
+        let memory = memoryCgroupIDs.isEmpty ? nil
+            : AttributionCounts.memoryCgroupMountPoint(mountinfo: Substring(mountinfo), procCgroups: BPFSession.readText("/proc/cgroups").map { Substring($0) })
+        if let cgroup2, memory == cgroup2 {
+            let paths = walk(cgroup2, for: cgroupIDs.union(memoryCgroupIDs))
+            return (paths.filter { cgroupIDs.contains($0.key) }, paths.filter { memoryCgroupIDs.contains($0.key) })
+        }
+        return (cgroup2.map { walk($0, for: cgroupIDs) } ?? [:], memory.map { walk($0, for: memoryCgroupIDs) } ?? [:])
+    }
+
+    /// The paths (relative to `root`, `/` for itself) of the directories under
+    /// `root` whose inodes are `ids`.
+    static func walk(_ root: String, for ids: Set<UInt64>) -> [UInt64: String] {
+        guard !ids.isEmpty else { return [:] }
         var paths: [UInt64: String] = [:]
         var pending = [""], visited = 0
         while let relative = pending.popLast(), visited < walkLimit, paths.count < ids.count {

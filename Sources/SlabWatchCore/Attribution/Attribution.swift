@@ -31,7 +31,8 @@ public struct Attribution: Sendable, Equatable, Codable {
         public var net: UInt64
     }
 
-    /// Who allocated a call site's objects: one process in one cgroup.
+    /// Who allocated a call site's objects: one process in one cgroup (and
+    /// one memory cgroup).
     public struct AllocatingProcess: Sendable, Equatable, Codable {
         /// The process (thread group) id.
         public var pid: Int32
@@ -44,8 +45,19 @@ public struct Attribution: Sendable, Equatable, Codable {
         public var allocations: UInt64
         public var netCount: Int64
         public var netBytes: Int64
+        /// The memory cgroup its accounted allocations are charged to, as a
+        /// path under the hierarchy the memory controller is mounted on (cgroup
+        /// v1's memory hierarchy, else the cgroup2 mount); nil when it was gone
+        /// before the session ended, or not known. On a host with the memory
+        /// controller on v1 beside a cgroup2 mount, `cgroup` is `/` for every
+        /// process and this is the one that names the service.
+        public var memoryCgroup: String? = nil
+        /// Its directory's inode in that hierarchy; nil when the session did
+        /// not read it (tracefs, or kept by an older slabwatch).
+        public var memoryCgroupID: UInt64? = nil
 
-        public init(pid: Int32, comm: String?, cgroup: String?, cgroupID: UInt64, allocations: UInt64, netCount: Int64, netBytes: Int64) {
+        public init(pid: Int32, comm: String?, cgroup: String?, cgroupID: UInt64, allocations: UInt64, netCount: Int64, netBytes: Int64,
+                    memoryCgroup: String? = nil, memoryCgroupID: UInt64? = nil) {
             self.pid = pid
             self.comm = comm
             self.cgroup = cgroup
@@ -53,12 +65,20 @@ public struct Attribution: Sendable, Equatable, Codable {
             self.allocations = allocations
             self.netCount = netCount
             self.netBytes = netBytes
+            self.memoryCgroup = memoryCgroup
+            self.memoryCgroupID = memoryCgroupID
         }
 
-        /// `python3 (pid 4121) in /system.slice/foo.service`; the command and
-        /// the cgroup are anyone's to name: their controls are shown as `?`.
+        /// `python3 (pid 4121) in /system.slice/foo.service`, and `, memory
+        /// cgroup /x` when that is another; the command and the cgroups are
+        /// anyone's to name: their controls are shown as `?`.
         public var phrase: String {
-            TerminalText.printable("\(comm ?? "pid \(pid)")\(comm == nil ? "" : " (pid \(pid))") in \(cgroup ?? "cgroup \(cgroupID) (gone)")")
+            let process = "\(comm ?? "pid \(pid)")\(comm == nil ? "" : " (pid \(pid))")"
+            let cgroup = self.cgroup ?? "cgroup \(cgroupID) (gone)"
+            guard let memoryCgroupID, memoryCgroup != self.cgroup || self.cgroup == nil else {
+                return TerminalText.printable("\(process) in \(cgroup)")
+            }
+            return TerminalText.printable("\(process) in \(cgroup), memory cgroup \(memoryCgroup ?? "\(memoryCgroupID) (gone)")")
         }
     }
 
@@ -131,6 +151,17 @@ public struct Attribution: Sendable, Equatable, Codable {
     public var fallback: String? = nil
     /// The BPF session's map limits; nil from the other sources.
     public var limits: Limits? = nil
+    /// A large-allocation session's bound: it counted the kmallocs of more
+    /// than this many bytes (the largest kmalloc cache's size), which SLUB
+    /// takes from the page allocator; nil for a cache's session.
+    public var largerThanBytes: UInt64? = nil
+
+    /// The name a large-allocation session goes by, on the command line and
+    /// in its result: the derived series of unreclaimable slab outside every
+    /// cache, whose growth those allocations are. It holds a space and
+    /// parentheses, which no name /proc/slabinfo lists can (its parser splits
+    /// on whitespace): it can never be a cache's.
+    public static let outsideCaches = "(outside caches, unreclaimable)"
 
     public init(cache: String, source: Source, callSites: [CallSite], events: UInt64, dropped: UInt64, windowSeconds: Double,
                 stopReason: StopReason, malformedLines: UInt64 = 0, endedMilliseconds: Int64 = 0) {

@@ -19,6 +19,7 @@ public enum AttributionRenderer: Sendable {
         json.key("malformed_lines"); json.number(a.malformedLines)
         json.key("ended"); json.string(a.endedMilliseconds > 0 ? RFC3339.format(unixMilliseconds: a.endedMilliseconds) : nil)
         json.key("fallback"); json.string(a.fallback)
+        json.key("larger_than_bytes"); json.number(a.largerThanBytes)
         json.key("allocations"); json.number(a.callSites.reduce(UInt64(0)) { $0 + $1.allocations })
         json.key("frees"); json.number(a.callSites.reduce(UInt64(0)) { $0 + $1.frees })
         json.key("net_count"); json.number(Double(a.callSites.reduce(Int64(0)) { $0 + $1.netCount }))
@@ -57,6 +58,8 @@ public enum AttributionRenderer: Sendable {
                 json.key("comm"); json.string(owner.comm)
                 json.key("cgroup"); json.string(owner.cgroup)
                 json.key("cgroup_id"); json.number(owner.cgroupID)
+                json.key("memory_cgroup"); json.string(owner.memoryCgroup)
+                json.key("memory_cgroup_id"); json.number(owner.memoryCgroupID)
                 json.key("allocations"); json.number(owner.allocations)
                 json.key("net_count"); json.number(Double(owner.netCount))
                 json.key("net_bytes"); json.number(Double(owner.netBytes))
@@ -75,6 +78,9 @@ public enum AttributionRenderer: Sendable {
     public static func text(_ a: Attribution, limit: Int = 10) -> String {
         var lines = ["\(a.cache): \(Human.decimal(a.windowSeconds, 1)) s traced (\(a.source.rawValue)), \(Human.grouped(Double(a.events))) events, "
                      + "\(Human.grouped(Double(a.dropped))) lost, stopped by \(a.stopReason.rawValue)"]
+        if let bound = a.largerThanBytes {
+            lines.append("  (every kmalloc of more than \(Human.bytes(Double(bound))), the largest kmalloc cache: SLUB takes them from the page allocator)")
+        }
         if a.dropped > 0 { lines.append("  (events were lost: counts are lower bounds; raise attribution.buffer-size or shorten the window)") }
         if let fallback = a.fallback { lines.append("  (\(fallback))") }
         if let limits = a.limits, limits.anyFull {
@@ -86,7 +92,10 @@ public enum AttributionRenderer: Sendable {
             lines.append("  (\(Human.grouped(Double(unseen))) frees were not seen — bulk or RCU-batched frees fire no tracepoint — "
                          + "and showed when their address came back: net is an upper bound)")
         }
-        guard !a.callSites.isEmpty else { return TerminalText.printable(lines: lines + ["no allocation from this cache was seen in the window"]) }
+        guard !a.callSites.isEmpty else {
+            let none = a.largerThanBytes.map { "no kmalloc of more than \(Human.bytes(Double($0))) was seen in the window" }
+            return TerminalText.printable(lines: lines + [none ?? "no allocation from this cache was seen in the window"])
+        }
         lines.append(pad("NET BYTES", 11) + pad("SHARE", 7) + pad("ALLOCS", 10) + pad("FREES", 10) + pad("NET", 10) + "  CALL SITE")
         for site in a.callSites.prefix(limit) {
             lines.append(pad(Human.bytes(Double(site.netBytes)), 11) + pad("\(Int((site.share * 100).rounded())) %", 7)

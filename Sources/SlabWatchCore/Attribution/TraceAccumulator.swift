@@ -5,6 +5,9 @@
 /// belongs to the last allocation on its own CPU.
 public struct TraceAccumulator: Sendable {
     public let cache: String
+    /// A large-allocation session (kmalloc above the largest cache), where
+    /// each allocation may come as two events: see `isSecondEvent`.
+    public let largeAllocations: Bool
     private var live: [Substring: Live] = [:]
     private var sites: [SiteKey: SiteStats] = [:]
     private var siteOrder: [SiteKey] = []
@@ -19,6 +22,8 @@ public struct TraceAccumulator: Sendable {
         var site: SiteKey
         var bytes: UInt64
         var stack: [String]?
+        /// The allocating thread, from the line's `comm-pid`.
+        var thread: Substring?
     }
 
     private struct SiteKey: Hashable, Sendable {
@@ -32,7 +37,10 @@ public struct TraceAccumulator: Sendable {
         var stackAllocations: [[String]: UInt64] = [:]
     }
 
-    public init(cache: String) { self.cache = cache }
+    public init(cache: String, largeAllocations: Bool = false) {
+        self.cache = cache
+        self.largeAllocations = largeAllocations
+    }
 
     /// How many allocations are being followed (the session bounds this).
     public var liveObjects: Int { live.count }
@@ -53,7 +61,7 @@ public struct TraceAccumulator: Sendable {
             return
         }
         if let fields = Self.fields(after: ": kmem_cache_alloc: ", in: line) ?? Self.fields(after: ": kmalloc: ", in: line) {
-            allocation(fields, cpu: cpu)
+            allocation(fields, cpu: cpu, thread: Self.thread(line))
         } else if let fields = Self.fields(after: ": kmem_cache_free: ", in: line) ?? Self.fields(after: ": kfree: ", in: line) {
             awaitingStack[cpu] = nil  // a stack after a free is the free's
             free(fields)
@@ -80,7 +88,8 @@ public struct TraceAccumulator: Sendable {
             if let stack = object.stack { entry.stacks[stack, default: 0] += 1 }
             liveBySite[object.site] = entry
         }
-        let callSites = siteOrder.map { key -> Attribution.CallSite in
+        // A site whose every event was taken back (a large allocation's first, inside the allocator) is none.
+        let callSites = siteOrder.filter { sites[$0]!.allocations + sites[$0]!.frees > 0 }.map { key -> Attribution.CallSite in
             let stats = sites[key]!
             let still = liveBySite[key] ?? (0, 0, [:])
             let stacks = stats.stackAllocations.map { frames, count in
@@ -98,18 +107,43 @@ public struct TraceAccumulator: Sendable {
 
     // MARK: events
 
-    private mutating func allocation(_ fields: [Substring: Substring], cpu: Int) {
+    private mutating func allocation(_ fields: [Substring: Substring], cpu: Int, thread: Substring?) {
         guard let callSite = fields["call_site"], let ptr = fields["ptr"],
               let bytes = fields["bytes_alloc"].flatMap({ UInt64($0) }) else { malformedLines += 1; return }
         events += 1
         let symbol = Attribution.symbol(callSite, module: fields["call_site.module"])
         let key = SiteKey(function: symbol.function, module: symbol.module)
         if sites[key] == nil { sites[key] = SiteStats(); siteOrder.append(key) }
-        // The same address again: its free was lost or filtered; the old object is gone.
-        if let previous = live.removeValue(forKey: ptr) { sites[previous.site]?.frees += 1 }
+        if let previous = live.removeValue(forKey: ptr) {
+            // (Its stack trace, if it has one, follows this event, as the first one's followed that.)
+            if isSecondEvent(of: previous, thread: thread, bytes: bytes) { takeBack(previous) }
+            // The same address again: its free was lost or filtered; the old object is gone.
+            else { sites[previous.site]?.frees += 1 }
+        }
         sites[key]!.allocations += 1
-        live[ptr] = Live(site: key, bytes: bytes, stack: nil)
+        live[ptr] = Live(site: key, bytes: bytes, stack: nil, thread: thread)
         awaitingStack[cpu] = ptr
+    }
+
+    /// A kmalloc too large for any cache fires the kmalloc event twice with
+    /// the same pointer (mm/slub.c, 6.1 onwards): first from inside the
+    /// allocator (`call_site=__kmalloc_noprof+0x4b5`, the large path's own
+    /// trace), then for the real caller (`call_site=pipe_resize_ring+0x30`),
+    /// from the same thread with the same size, before anyone can free it. So
+    /// in a large session a live pointer allocated again by the same thread
+    /// with the same size is the same allocation: counted once, at the later
+    /// (outer) call site. Anywhere else it is a free this session missed.
+    private func isSecondEvent(of previous: Live, thread: Substring?, bytes: UInt64) -> Bool {
+        largeAllocations && thread != nil && previous.thread == thread && previous.bytes == bytes
+    }
+
+    /// Undoes an allocation that was a large allocation's first event: its
+    /// site (and stack) lose it as an allocation, not as a free.
+    private mutating func takeBack(_ object: Live) {
+        sites[object.site]?.allocations -= 1
+        if let stack = object.stack, let count = sites[object.site]?.stackAllocations[stack] {
+            sites[object.site]?.stackAllocations[stack] = count > 1 ? count - 1 : nil
+        }
     }
 
     private mutating func free(_ fields: [Substring: Substring]) {
@@ -160,6 +194,19 @@ public struct TraceAccumulator: Sendable {
         let head = line[..<colon.lowerBound]
         guard let close = head.lastIndex(of: "]"), let open = head[..<close].lastIndex(of: "[") else { return nil }
         return Int(head[head.index(after: open)..<close])
+    }
+
+    /// The thread of an event line, the pid of its `comm-pid` (`python3-31425
+    /// [000] ….`; a command may hold spaces and dashes, a pid neither).
+    static func thread(_ line: Substring) -> Substring? {
+        guard let colon = line.firstRange(of: ": ") else { return nil }
+        let head = line[..<colon.lowerBound]
+        guard let close = head.lastIndex(of: "]"), let open = head[..<close].lastIndex(of: "[") else { return nil }
+        var task = head[..<open]
+        while task.last == " " { task = task.dropLast() }
+        guard let dash = task.lastIndex(of: "-") else { return nil }
+        let pid = task[task.index(after: dash)...]
+        return !pid.isEmpty && pid.allSatisfy({ $0.isASCII && $0.isNumber }) ? pid : nil
     }
 
     /// `CPU:1 [LOST 123 EVENTS]`
