@@ -5,8 +5,8 @@ import TestSupport
 import SlabWatchCore
 import Systemd
 
-/// Every key is declared once, in `Configuration.keys`; README's table, the
-/// shipped file and the flags are held against it here.
+/// Every key is declared once, in `Configuration.keys`; the documented table,
+/// the shipped file and the flags are held against it here.
 struct ConfigurationKeyTests {
     @Test func everyDefaultTextGivesTheEmbeddedDefault() throws {
         for key in Configuration.keys {
@@ -19,10 +19,11 @@ struct ConfigurationKeyTests {
         }
     }
 
-    @Test func readmeTableIsTheKeyTable() throws {
+    @Test func documentedTableIsTheKeyTable() throws {
         if ProcessInfo.processInfo.environment["PRINT_KEY_TABLE"] != nil { print(Configuration.markdownTable()) }
-        let readme = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains(Configuration.markdownTable()), "README's key table differs from Configuration.keys; it should read:\n\(Configuration.markdownTable())")
+        let document = TestPaths.document(DocumentTruthTests.configuration)
+        #expect(document.contains(Configuration.markdownTable()),
+                "\(DocumentTruthTests.configuration)'s key table differs from Configuration.keys; it should read:\n\(Configuration.markdownTable())")
     }
 
     /// The shipped file lists every key, no other, with its default value.
@@ -110,16 +111,18 @@ struct ConfigurationKeyUseTests {
     }
 }
 
-/// README's other tables, held against what the binary does.
-struct ReadmeTruthTests {
-    static let readme = (try? String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+/// The documentation's other tables, held against what the binary does.
+struct DocumentTruthTests {
+    static let configuration = "docs/operating/configuration.md"
+    static let metrics = "docs/reference/metrics.md"
 
     @Test func exitCodes() {
-        #expect(Self.readme.contains("**Exit codes:** \(ExitStatus.summary)."), "README should say: \(ExitStatus.summary)")
+        #expect(TestPaths.document(Self.configuration).contains("**Exit codes:** \(ExitStatus.summary)."),
+                "\(Self.configuration) should say: \(ExitStatus.summary)")
     }
 
     /// Every family /metrics can render (with a finding, a trend, the server's
-    /// and the process's figures) is in README's table, and nothing else is.
+    /// and the process's figures) is in the metrics table, and nothing else is.
     @Test func metricFamilies() throws {
         let dir = try TemporaryDirectory()
         try FindingLifecycleTests.seedStory(dir, then: [RecordingWriter.hold(600, at: 1_040_000)])
@@ -133,7 +136,7 @@ struct ReadmeTruthTests {
                 server: .init(), persistence: .init())))
         let rendered = Set(String(decoding: metrics, as: UTF8.self).split(separator: "\n")
             .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
-        let section = Self.readme.components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""
+        let section = TestPaths.document(Self.metrics).components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""
         var documented: Set<String> = []
         for row in section.split(separator: "\n") {
             let cells = row.split(separator: "|", omittingEmptySubsequences: false)
@@ -142,7 +145,7 @@ struct ReadmeTruthTests {
                 documented.insert(String(part.prefix { $0 != "{" }))
             }
         }
-        #expect(rendered.subtracting(documented).isEmpty, "rendered but not in README: \(rendered.subtracting(documented).sorted())")
-        #expect(documented.subtracting(rendered).isEmpty, "in README but never rendered: \(documented.subtracting(rendered).sorted())")
+        #expect(rendered.subtracting(documented).isEmpty, "rendered but not in \(Self.metrics): \(rendered.subtracting(documented).sorted())")
+        #expect(documented.subtracting(rendered).isEmpty, "in \(Self.metrics) but never rendered: \(documented.subtracting(rendered).sorted())")
     }
 }
