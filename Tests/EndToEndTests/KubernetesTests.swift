@@ -178,7 +178,7 @@ extension EndToEndTests {
             let sources = values.filter { $0.key.hasPrefix("slabwatch_source_up{") }
             #expect(sources.count == 6 && sources.values.allSatisfy { $0 == 1 }, "\(sources)\n\(daemon.log)")
             #expect(values["slabwatch_state_enabled"] == 1)
-            #expect(values["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] ?? 0 > 0)
+            #expect(values["slabwatch_slab_footprint_bytes{slab=\"dentry\"}"] ?? 0 > 0)
 
             let stop = daemon.terminate()
             #expect(stop.status == 0 && daemon.log.contains("msg=stopped"), "\(daemon.log)")

@@ -57,6 +57,13 @@ public enum SnapshotReader: Sendable {
         return fields.isEmpty ? nil : Meminfo(fields: fields)
     }
 
+    /// A finding's footprint before its rise: `floor_bytes`, or `baseline_bytes`
+    /// from a daemon of 0.1.0, which called it so (CHANGES.md); the old key is
+    /// read for one release, so `top --url` works across an upgrade.
+    static func floorBytes(_ v: JSONValue) -> UInt64? {
+        v["floor_bytes"]?.unsigned ?? v["baseline_bytes"]?.unsigned
+    }
+
     static func finding(_ v: JSONValue, caches: [SlabCache], now: Int64) -> Finding? {
         guard let slab = v["slab"]?.string, let driver = v["driver"]?.string.flatMap(GrowthDriver.init(rawValue:)),
               let perUnit = v["bytes_per_unit"]?.number, let rSquared = v["r_squared"]?.number else { return nil }
@@ -64,7 +71,7 @@ public enum SnapshotReader: Sendable {
         let fit = Finding.RiseFit(
             bytesPerUnit: perUnit, rSquared: rSquared, windowSeconds: v["window_seconds"]?.number ?? 0,
             growthBytes: v["growth_bytes"]?.number ?? 0, driverChange: v["driver_change"]?.number ?? 0, fits: [], points: [],
-            footprintFloor: v["baseline_bytes"]?.unsigned ?? 0, driverFloor: 0, driverPeak: 0, driverPeakAt: now,
+            footprintFloor: floorBytes(v) ?? 0, driverFloor: 0, driverPeak: 0, driverPeakAt: now,
             footprintAtDriverPeak: v["peak_bytes"]?.unsigned ?? footprint)
         let cache = SlabCache(name: slab, activeObjects: 0, objects: 0, objectSize: 0, objectsPerSlab: 0, pagesPerSlab: 0,
                               activeSlabs: 0, slabs: 0, pageSize: 0, reclaimable: v["reclaimable"]?.bool)

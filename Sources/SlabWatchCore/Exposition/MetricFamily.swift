@@ -105,7 +105,7 @@ extension MetricFamily {
                                              help: "Sampler ticks skipped because the previous one overran the interval.")
     static let samples = MetricFamily("slabwatch_samples_total", .counter, help: "Samples taken since start.")
 
-    static let slabFootprint = MetricFamily("slabwatch_slab_memory_bytes", .gauge, labels: ["slab"],
+    static let slabFootprint = MetricFamily("slabwatch_slab_footprint_bytes", .gauge, labels: ["slab"],
                                             help: "Footprint of the cache: slabs x pages per slab x page size, in bytes.")
     static let slabObjectSize = MetricFamily("slabwatch_slab_object_size_bytes", .gauge, labels: ["slab"],
                                              help: "Size of one object in the cache, in bytes.")

@@ -105,7 +105,7 @@ public enum SnapshotRenderer: Sendable {
             json.key("resolution"); json.string(f.resolution?.rawValue)
             json.key("severity"); json.string(f.severity.rawValue)
             json.key("phase"); json.string(f.phase.rawValue)
-            json.key("baseline_bytes"); json.number(f.footprintFloor)
+            json.key("floor_bytes"); json.number(f.footprintFloor)
             json.key("peak_bytes"); json.number(f.footprintPeak)
             json.key("held_bytes"); json.number(f.heldBytes)
             json.key("first_seen"); json.string(RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds))
