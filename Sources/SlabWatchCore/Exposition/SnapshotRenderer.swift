@@ -112,15 +112,7 @@ public enum SnapshotRenderer: Sendable {
             json.key("last_rise"); json.string(RFC3339.format(unixMilliseconds: f.lastRiseMilliseconds))
             json.key("last_seen"); json.string(RFC3339.format(unixMilliseconds: f.lastSeenMilliseconds))
             json.key("other_drivers"); json.beginArray()
-            for other in f.otherDrivers {
-                json.beginObject()
-                json.key("driver"); json.string(other.driver.rawValue)
-                json.key("inode_cache"); json.string(other.inodeCache)
-                json.key("bytes_per_unit"); json.number(other.bytesPerUnit)
-                json.key("r_squared"); json.number(other.rSquared)
-                json.key("driver_change"); json.number(other.driverChange)
-                json.endObject()
-            }
+            for other in f.otherDrivers { json.driverFit(other, includingFlagged: false) }
             json.endArray()
             json.key("message"); json.string(f.message)
             json.key("attribution")
