@@ -50,10 +50,9 @@ public enum SnapshotReader: Sendable {
 
     static func meminfo(_ v: JSONValue?) -> Meminfo? {
         guard let v else { return nil }
-        let names = [("MemTotal", "total_bytes"), ("MemAvailable", "available_bytes"), ("Slab", "slab_bytes"),
-                     ("SReclaimable", "slab_reclaimable_bytes"), ("SUnreclaim", "slab_unreclaimable_bytes"),
-                     ("KReclaimable", "kernel_reclaimable_bytes")]
-        let fields = names.compactMap { kernel, json in v[json]?.unsigned.map { Meminfo.Field(name: kernel, value: $0, isBytes: true) } }
+        let fields = SnapshotSchema.memory.compactMap { key, kernel in
+            v[key]?.unsigned.map { Meminfo.Field(name: kernel, value: $0, isBytes: true) }
+        }
         return fields.isEmpty ? nil : Meminfo(fields: fields)
     }
 

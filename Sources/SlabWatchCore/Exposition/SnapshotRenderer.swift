@@ -1,4 +1,4 @@
-/// Renders one sample as the `/snapshot` JSON document (schema in README).
+/// Renders one sample as the `/snapshot` JSON document (every key is in `SnapshotSchema`).
 ///
 /// Keys come in a fixed order and caches are sorted by footprint (largest
 /// first, then by name), so the same sample renders to the same bytes.
@@ -22,12 +22,7 @@ public enum SnapshotRenderer: Sendable {
 
     private static func renderMemory(_ m: Meminfo?, _ json: inout JSONWriter) {
         json.beginObject()
-        json.key("total_bytes"); json.number(m?.totalBytes)
-        json.key("available_bytes"); json.number(m?.availableBytes)
-        json.key("slab_bytes"); json.number(m?.slabBytes)
-        json.key("slab_reclaimable_bytes"); json.number(m?.slabReclaimableBytes)
-        json.key("slab_unreclaimable_bytes"); json.number(m?.slabUnreclaimableBytes)
-        json.key("kernel_reclaimable_bytes"); json.number(m?.kernelReclaimableBytes)
+        for (key, field) in SnapshotSchema.memory { json.key(key); json.number(m?[field]) }
         json.endObject()
     }
 
