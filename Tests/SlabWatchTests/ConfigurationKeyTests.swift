@@ -5,8 +5,8 @@ import TestSupport
 import SlabWatchCore
 import Systemd
 
-/// Every key is declared once, in `Configuration.keys`; the documented table,
-/// the shipped file and the flags are held against it here.
+/// Every key is declared once, in `Configuration.keys`; the shipped file and
+/// the flags are held against it here (the documented table by `DocsTests`).
 struct ConfigurationKeyTests {
     @Test func everyDefaultTextGivesTheEmbeddedDefault() throws {
         for key in Configuration.keys {
@@ -19,25 +19,16 @@ struct ConfigurationKeyTests {
         }
     }
 
-    @Test func documentedTableIsTheKeyTable() throws {
-        if ProcessInfo.processInfo.environment["PRINT_KEY_TABLE"] != nil { print(Configuration.markdownTable()) }
-        let document = TestPaths.document(DocumentTruthTests.configuration)
-        #expect(document.contains(Configuration.markdownTable()),
-                "\(DocumentTruthTests.configuration)'s key table differs from Configuration.keys; it should read:\n\(Configuration.markdownTable())")
-    }
-
-    /// The shipped file lists every key, no other, with its default value.
-    @Test func shippedFileListsExactlyTheKeys() throws {
+    /// The shipped file is the key table's (`Configuration.exampleYAML`):
+    /// every key, no other, at its default, with its summary. UPDATE_DOCS=1
+    /// rewrites it, as it does the generated blocks of the documentation.
+    @Test func shippedFileIsGenerated() throws {
         let file = TestPaths.repositoryRoot.appendingPathComponent("config/slabwatch.yml")
-        var keys: [String] = []
-        var section = ""
-        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
-            if !line.hasPrefix(" "), line.hasSuffix(":") { section = String(line.dropLast()); continue }
-            let trimmed = line.drop { $0 == " " }
-            guard line.hasPrefix("  "), !trimmed.hasPrefix("#"), let colon = trimmed.firstIndex(of: ":") else { continue }
-            keys.append("\(section).\(trimmed[..<colon])")
+        if ProcessInfo.processInfo.environment["UPDATE_DOCS"] == "1" {
+            try Data(Configuration.exampleYAML().utf8).write(to: file)
         }
-        #expect(keys == Configuration.keys.map(\.name))
+        #expect(try String(contentsOf: file, encoding: .utf8) == Configuration.exampleYAML(),
+                "config/slabwatch.yml is not the key table's; rerun with UPDATE_DOCS=1 and review the diff")
         #expect(try ConfigurationSource(file: file.path, overrides: []).load() == Configuration())
     }
 
@@ -108,33 +99,5 @@ struct ConfigurationKeyUseTests {
     @Test func journalSocketDefaultIsJournals() {
         #expect(Configuration().journalSocket == Journal.defaultSocketPath)
         #expect(Configuration.keys.first { $0.name == "alerts.journal-socket" }?.defaultText == Journal.defaultSocketPath)
-    }
-}
-
-/// The documentation's other tables, held against what the binary does.
-struct DocumentTruthTests {
-    static let configuration = "docs/operating/configuration.md"
-    static let metrics = "docs/reference/metrics.md"
-
-    @Test func exitCodes() {
-        #expect(TestPaths.document(Self.configuration).contains("**Exit codes:** \(ExitStatus.summary)."),
-                "\(Self.configuration) should say: \(ExitStatus.summary)")
-    }
-
-    /// The metrics table lists every family of `MetricsRenderer.families`
-    /// (what /metrics renders: `MetricFamiliesTests`), and nothing else.
-    @Test func metricFamilies() throws {
-        let rendered = Set(MetricsRenderer.families.map { "\($0.name)" })
-        let section = TestPaths.document(Self.metrics).components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""
-        var documented: Set<String> = []
-        for row in section.split(separator: "\n") {
-            let cells = row.split(separator: "|", omittingEmptySubsequences: false)
-            guard cells.count > 2 else { continue }
-            for part in cells[1].split(separator: "`") where part.hasPrefix("slabwatch_") || part.hasPrefix("process_") {
-                documented.insert(String(part.prefix { $0 != "{" }))
-            }
-        }
-        #expect(rendered.subtracting(documented).isEmpty, "a family not in \(Self.metrics): \(rendered.subtracting(documented).sorted())")
-        #expect(documented.subtracting(rendered).isEmpty, "in \(Self.metrics) but no family: \(documented.subtracting(rendered).sorted())")
     }
 }
