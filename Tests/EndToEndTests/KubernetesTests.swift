@@ -59,6 +59,17 @@ extension EndToEndTests {
             }
         }
 
+        /// The base runs the image of this very version: `newTag` is what the
+        /// binary says it is (`slabwatch --version`, the image's version label).
+        @Test func theImageTagIsTheBinarysVersion() throws {
+            let kustomization = try String(contentsOf: Self.kubernetes.appendingPathComponent("base/kustomization.yaml"), encoding: .utf8)
+            let tag = try #require(kustomization.split(separator: "\n").first { $0.contains("newTag:") }?
+                .split(separator: ":").last?.trimmingCharacters(in: .whitespaces))
+            let version = try DaemonProcess.run(DaemonProcess.binary.path, ["--version"])
+            #expect(version.status == 0 && tag == version.output.trimmingCharacters(in: .whitespacesAndNewlines),
+                    "deploy/kubernetes/base/kustomization.yaml runs \(tag); the binary is \(version.output)")
+        }
+
         @Test(arguments: kustomizations, kubectls)
         func manifestsRenderAndValidate(_ directory: String, kubectl: String) throws {
             let (yaml, objects) = try Self.rendered(directory, kubectl: kubectl)
