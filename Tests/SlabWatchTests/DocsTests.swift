@@ -48,6 +48,27 @@ struct DocsTests {
         }
     }
 
+    /// README's table leads to every file of docs/: none is found only by browsing.
+    @Test func readmeLinksEveryDocsFile() throws {
+        let linked = Set(Self.links(in: try Self.text("README.md")).map { String($0.prefix { $0 != "#" }) })
+        for document in try Self.documents() where document.hasPrefix("docs/") {
+            #expect(linked.contains(document), "README.md links no \(document)")
+        }
+    }
+
+    /// What a reader cannot follow: the project's internal names for its
+    /// test story and an example module, and a design file not shipped with it.
+    static let unexplainedNames = ["seed story", "mystor", "DESIGN.md"]
+
+    @Test func userDocsNameNothingTheReaderCannotFind() throws {
+        for document in try Self.documents() where document != "CHANGES.md" {
+            let text = try Self.text(document)
+            for name in Self.unexplainedNames {
+                #expect(!text.localizedCaseInsensitiveContains(name), "\(document) mentions \(name)")
+            }
+        }
+    }
+
     /// Each generated block equals what its generator makes of the code now.
     @Test func generatedBlocksAreCurrent() throws {
         let update = ProcessInfo.processInfo.environment["UPDATE_DOCS"] == "1"
