@@ -91,7 +91,7 @@ extension EndToEndTests {
 
         /// The NetworkPolicy selects the DaemonSet's pods, lets in only their
         /// metrics port from the namespace named `monitoring`, and lets nothing
-        /// out; the patch README gives names another namespace, with both
+        /// out; the patch docs/operating/kubernetes.md gives names another namespace, with both
         /// kubectls. (Checked offline: no network plugin enforces it here.)
         @Test(arguments: kubectls)
         func theNetworkPolicyAdmitsScrapesFromOneNamespaceOnly(kubectl: String) throws {
@@ -109,7 +109,7 @@ extension EndToEndTests {
             let containerPorts = ((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first?["ports"] as? [[String: Any]] ?? []
             #expect(ports == [["port": "http-metrics", "protocol": "TCP"]] && containerPorts.contains { $0["name"] as? String == "http-metrics" })
 
-            // README's overlay of one's own: the base, and a patch naming the namespace.
+            // docs/operating/kubernetes.md's overlay of one's own: the base, and a patch naming the namespace.
             let scratch = try ScratchDirectory()
             let overlay = try scratch.make("overlay")
             let base = String(repeating: "../", count: URL(fileURLWithPath: overlay).pathComponents.count - 1)
@@ -335,7 +335,7 @@ extension EndToEndTests {
             #expect(AttributionTesting.slabwatchInstances().isEmpty)
         }
 
-        /// The web-config overlay's container with its Secret made as README
+        /// The web-config overlay's container with its Secret made as the docs
         /// says (the overlay's web.yml with a bcrypt hash, a certificate for the
         /// name the PodMonitor checks, files mode 0400): a client configured as
         /// the PodMonitor says (that CA and name, a user and password) scrapes
