@@ -24,6 +24,18 @@ extension PrometheusText {
     mutating func family(_ family: MetricFamily) {
         self.family(family.name, family.type, help: family.help)
     }
+
+    /// A family of one series without labels: its `# HELP` and `# TYPE` lines and that series.
+    mutating func single(_ family: MetricFamily, _ value: UInt64) {
+        self.family(family)
+        sample(family.name, value)
+    }
+
+    /// A family of one series without labels, with a fractional value.
+    mutating func single(_ family: MetricFamily, _ value: Double) {
+        self.family(family)
+        sample(family.name, value)
+    }
 }
 
 extension MetricFamily {

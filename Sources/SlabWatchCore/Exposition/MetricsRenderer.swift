@@ -49,17 +49,13 @@ public enum MetricsRenderer: Sendable {
     }
 
     private static func renderPersistence(_ p: PersistenceStatistics, _ out: inout PrometheusText) {
-        out.family(.stateCheckpointBytes)
-        out.sample(MetricFamily.stateCheckpointBytes.name, UInt64(p.lastCheckpointBytes))
-        out.family(.stateCheckpointDuration)
-        out.sample(MetricFamily.stateCheckpointDuration.name, p.lastCheckpointDurationSeconds)
+        out.single(.stateCheckpointBytes, UInt64(p.lastCheckpointBytes))
+        out.single(.stateCheckpointDuration, p.lastCheckpointDurationSeconds)
         out.family(.stateCheckpoints)
         out.sample(MetricFamily.stateCheckpoints.name, label: "result", "failed", p.checkpointsFailed)
         out.sample(MetricFamily.stateCheckpoints.name, label: "result", "written", p.checkpointsWritten)
-        out.family(.stateEnabled)
-        out.sample(MetricFamily.stateEnabled.name, p.enabled ? 1 as UInt64 : 0)
-        out.family(.stateLastCheckpoint)
-        out.sample(MetricFamily.stateLastCheckpoint.name, p.lastCheckpointSeconds ?? 0)
+        out.single(.stateEnabled, p.enabled ? 1 as UInt64 : 0)
+        out.single(.stateLastCheckpoint, p.lastCheckpointSeconds ?? 0)
         out.family(.stateRestored)
         for outcome in PersistenceStatistics.Restore.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
             out.sample(MetricFamily.stateRestored.name, label: "outcome", outcome.rawValue, outcome == p.restore ? 1 as UInt64 : 0)
@@ -67,18 +63,12 @@ public enum MetricsRenderer: Sendable {
     }
 
     private static func renderProcess(_ p: ProcessStatistics, _ out: inout PrometheusText) {
-        out.family(.processCPUSeconds)
-        out.sample(MetricFamily.processCPUSeconds.name, p.cpuSeconds)
-        out.family(.processMaxFDs)
-        out.sample(MetricFamily.processMaxFDs.name, p.maxFileDescriptors)
-        out.family(.processOpenFDs)
-        out.sample(MetricFamily.processOpenFDs.name, p.openFileDescriptors)
-        out.family(.processResidentMemory)
-        out.sample(MetricFamily.processResidentMemory.name, p.residentBytes)
-        out.family(.processStartTime)
-        out.sample(MetricFamily.processStartTime.name, p.startTimeSeconds)
-        out.family(.processVirtualMemory)
-        out.sample(MetricFamily.processVirtualMemory.name, p.virtualBytes)
+        out.single(.processCPUSeconds, p.cpuSeconds)
+        out.single(.processMaxFDs, p.maxFileDescriptors)
+        out.single(.processOpenFDs, p.openFileDescriptors)
+        out.single(.processResidentMemory, p.residentBytes)
+        out.single(.processStartTime, p.startTimeSeconds)
+        out.single(.processVirtualMemory, p.virtualBytes)
     }
 
     /// Every sink × result, zeros included, so rate() works from the first alert.
@@ -159,8 +149,7 @@ public enum MetricsRenderer: Sendable {
             out.sample(MetricFamily.trendBytesPerUnit.name, labels: ["driver": fit.driver.rawValue, "memory": fit.memory.rawValue], fit.bytesPerUnit)
         }
         if let seconds = trend.secondsToLimit {
-            out.family(.trendLimitSeconds)
-            out.sample(MetricFamily.trendLimitSeconds.name, seconds)
+            out.single(.trendLimitSeconds, seconds)
         }
         out.family(.trendRSquared)
         for fit in fits {
@@ -170,47 +159,35 @@ public enum MetricsRenderer: Sendable {
 
     private static func renderFS(_ sample: Sample, _ out: inout PrometheusText) {
         if let d = sample.dentries {
-            out.family(.fsDentries)
-            out.sample(MetricFamily.fsDentries.name, d.dentries)
-            out.family(.fsDentriesUnused)
-            out.sample(MetricFamily.fsDentriesUnused.name, d.unusedDentries)
+            out.single(.fsDentries, d.dentries)
+            out.single(.fsDentriesUnused, d.unusedDentries)
         }
         if let f = sample.fileHandles {
-            out.family(.fsFileHandlesAllocated)
-            out.sample(MetricFamily.fsFileHandlesAllocated.name, f.allocated)
-            out.family(.fsFileHandlesMax)
-            out.sample(MetricFamily.fsFileHandlesMax.name, f.maximum)
+            out.single(.fsFileHandlesAllocated, f.allocated)
+            out.single(.fsFileHandlesMax, f.maximum)
         }
         if let i = sample.inodes {
-            out.family(.fsInodes)
-            out.sample(MetricFamily.fsInodes.name, i.inodes)
-            out.family(.fsInodesFree)
-            out.sample(MetricFamily.fsInodesFree.name, i.freeInodes)
+            out.single(.fsInodes, i.inodes)
+            out.single(.fsInodesFree, i.freeInodes)
         }
     }
 
     private static func renderServer(_ s: ServerStatistics, _ out: inout PrometheusText) {
-        func counter(_ family: MetricFamily, _ value: UInt64) {
-            out.family(family)
-            out.sample(family.name, value)
-        }
-        counter(.httpAcceptErrors, s.acceptErrors)
-        counter(.httpAuthenticationFailures, s.authenticationFailures)
-        counter(.httpBadRequests, s.badRequests)
-        counter(.httpConnectionsAccepted, s.connectionsAccepted)
-        counter(.httpConnectionsRejected, s.connectionsRejected)
-        counter(.httpConnectionsShed, s.connectionsShed)
-        counter(.httpConnectionsTimedOut, s.connectionsTimedOut)
-        counter(.httpRequests, s.requests)
-        counter(.httpTLSHandshakeFailures, s.tlsHandshakeFailures)
+        out.single(.httpAcceptErrors, s.acceptErrors)
+        out.single(.httpAuthenticationFailures, s.authenticationFailures)
+        out.single(.httpBadRequests, s.badRequests)
+        out.single(.httpConnectionsAccepted, s.connectionsAccepted)
+        out.single(.httpConnectionsRejected, s.connectionsRejected)
+        out.single(.httpConnectionsShed, s.connectionsShed)
+        out.single(.httpConnectionsTimedOut, s.connectionsTimedOut)
+        out.single(.httpRequests, s.requests)
+        out.single(.httpTLSHandshakeFailures, s.tlsHandshakeFailures)
     }
 
     private static func renderMemory(_ meminfo: Meminfo?, _ out: inout PrometheusText) {
         guard let m = meminfo else { return }
         func gauge(_ family: MetricFamily, _ value: UInt64?) {
-            guard let value else { return }
-            out.family(family)
-            out.sample(family.name, value)
+            if let value { out.single(family, value) }
         }
         gauge(.memoryAvailable, m.availableBytes)
         gauge(.memoryKernelReclaimable, m.kernelReclaimableBytes)
@@ -226,16 +203,11 @@ public enum MetricsRenderer: Sendable {
         for source in Source.allCases.sorted() {
             out.sample(MetricFamily.parseErrors.name, label: "source", source.rawValue, stats.parseErrors[source] ?? 0)
         }
-        out.family(.ringSeriesEvicted)
-        out.sample(MetricFamily.ringSeriesEvicted.name, stats.seriesEvicted)
-        out.family(.sampleDuration)
-        out.sample(MetricFamily.sampleDuration.name, stats.lastDurationSeconds)
-        out.family(.sampleTimestamp)
-        out.sample(MetricFamily.sampleTimestamp.name, Double(input.sample.timestampMilliseconds) / 1000)
-        out.family(.samplesSkipped)
-        out.sample(MetricFamily.samplesSkipped.name, stats.samplesSkipped)
-        out.family(.samples)
-        out.sample(MetricFamily.samples.name, stats.samplesTotal)
+        out.single(.ringSeriesEvicted, stats.seriesEvicted)
+        out.single(.sampleDuration, stats.lastDurationSeconds)
+        out.single(.sampleTimestamp, Double(input.sample.timestampMilliseconds) / 1000)
+        out.single(.samplesSkipped, stats.samplesSkipped)
+        out.single(.samples, stats.samplesTotal)
     }
 
     /// Families with no series are left out (HELP and TYPE too), as the metrics
