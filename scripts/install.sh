@@ -46,8 +46,12 @@ rm -f /tmp/slabwatch.service.$$
 install -D -m 0644 systemd/slabwatch.socket "$units/slabwatch.socket"
 install -D -m 0644 systemd/slabwatch.catalog "$catalog/slabwatch.catalog"
 install -D -m 0644 README.md "$doc/README.md"
+install -D -m 0644 LICENSE "$doc/LICENSE"
+install -D -m 0644 CHANGES.md "$doc/CHANGES.md"
+# README's links lead into docs/: the same tree beside it.
+find docs -name '*.md' -exec install -D -m 0644 {} "$doc/{}" \;
 # Not active where it is: copied into slabwatch.service.d by an operator who
-# wants the daemon to trace (README, "Attribution").
+# wants the daemon to trace (docs/attribution.md).
 sed "s|/usr/local/bin/slabwatch|$PREFIX/bin/slabwatch|" systemd/slabwatch-attribution.conf > /tmp/slabwatch-attribution.conf.$$
 install -D -m 0644 /tmp/slabwatch-attribution.conf.$$ "$doc/slabwatch-attribution.conf"
 rm -f /tmp/slabwatch-attribution.conf.$$

@@ -13,4 +13,5 @@ fi
 # The same binary the .deb and the OCI image ship (scripts/build-static.sh), so
 # what a new user measures here is what a node runs.
 binary=$(scripts/build-static.sh)
+echo "run.sh: running $binary" >&2
 exec "$binary" "$@"

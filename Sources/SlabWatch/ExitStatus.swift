@@ -1,4 +1,4 @@
-/// How the process ends; README's table of exit codes is held against this.
+/// How the process ends; docs/operating/configuration.md's table of exit codes is generated from this.
 public enum ExitStatus: Int32, CaseIterable, Sendable {
     case success = 0
     case runtimeFailure = 1
@@ -18,7 +18,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     /// that no status of the command can read as one of measure's).
     case commandFailed = 8
 
-    /// For `--help` and README: `0 stopped cleanly`, ….
+    /// For `--help` and the docs: `0 stopped cleanly`, ….
     public var meaning: String {
         switch self {
         case .success: "stopped cleanly"
@@ -33,6 +33,6 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         }
     }
 
-    /// `0 stopped cleanly, 1 runtime failure, …`: for `--help` and README.
+    /// `0 stopped cleanly, 1 runtime failure, …`: for `--help` and the docs.
     public static var summary: String { allCases.map { "\($0.rawValue) \($0.meaning)" }.joined(separator: ", ") }
 }

@@ -1,5 +1,5 @@
 // Measures what one sample costs, next to what the kernel spends producing the
-// same files. Prints a table; asserts nothing. See README "Benchmarks".
+// same files. Prints a table; asserts nothing. See docs/development.md, "Benchmarks".
 //
 //   swift run -c release slabwatch-bench [iterations] [procfs] [sysfs]
 //   swift run -c release slabwatch-bench --state-encoding-only

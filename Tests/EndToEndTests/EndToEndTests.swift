@@ -21,7 +21,7 @@ struct EndToEndTests {
         let values = samples(metrics.body)
         let recorded = try String(contentsOf: Paths.localCapture.appendingPathComponent("proc/slabinfo"), encoding: .utf8)
         let line = try #require(recorded.split(separator: "\n").first { $0.hasPrefix("ext4_inode_cache ") }).split(separator: " ")
-        #expect(values["slabwatch_slab_memory_bytes{slab=\"ext4_inode_cache\"}"] == Double(line[14])! * Double(line[5])! * 4096)
+        #expect(values["slabwatch_slab_footprint_bytes{slab=\"ext4_inode_cache\"}"] == Double(line[14])! * Double(line[5])! * 4096)
         #expect(values["slabwatch_slab_reclaimable{slab=\"ext4_inode_cache\"}"] == 1)
         #expect(values["slabwatch_source_up{source=\"slabinfo\"}"] == 1)
         #expect(values["process_resident_memory_bytes"] ?? 0 > 0)
@@ -104,17 +104,17 @@ struct EndToEndTests {
         try replaceFile(config, with: "slab:\n  include: \"dentry|ext4_.*\"\n")
         let daemon = try DaemonProcess(arguments: Self.fixtureArguments + ["--config", config.path])
         let before = samples(try daemon.get("/metrics").body)
-        #expect(before["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] != nil)
-        #expect(before["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] == nil)
+        #expect(before["slabwatch_slab_footprint_bytes{slab=\"dentry\"}"] != nil)
+        #expect(before["slabwatch_slab_footprint_bytes{slab=\"kmalloc-32\"}"] == nil)
         let samplesBefore = before["slabwatch_samples_total"] ?? 0
 
         try replaceFile(config, with: "slab:\n  include: \"kmalloc-32\"\n")
         daemon.signal(SIGHUP)
         try daemon.waitFor("reload") {
-            samples(try daemon.get("/metrics").body)["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] != nil
+            samples(try daemon.get("/metrics").body)["slabwatch_slab_footprint_bytes{slab=\"kmalloc-32\"}"] != nil
         }
         let after = samples(try daemon.get("/metrics").body)
-        #expect(after["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] == nil)
+        #expect(after["slabwatch_slab_footprint_bytes{slab=\"dentry\"}"] == nil)
         #expect(after["slabwatch_samples_total"] ?? 0 > samplesBefore)  // history and counters kept
         // --web.listen-address came from a flag and did not change: no restart warning.
         #expect(!daemon.log.contains("take effect after a restart"), "\(daemon.log)")
@@ -126,7 +126,7 @@ struct EndToEndTests {
         daemon.signal(SIGHUP)
         try daemon.waitFor("reload failure logged") { daemon.log.contains("reload failed") }
         #expect(daemon.log.contains("YAML syntax error"))
-        #expect(samples(try daemon.get("/metrics").body)["slabwatch_slab_memory_bytes{slab=\"kmalloc-32\"}"] != nil)
+        #expect(samples(try daemon.get("/metrics").body)["slabwatch_slab_footprint_bytes{slab=\"kmalloc-32\"}"] != nil)
         #expect(daemon.terminate().status == 0)
     }
 
@@ -140,7 +140,7 @@ struct EndToEndTests {
             let fields = line.split(separator: " ")
             guard let pages = Double(fields[5]), let slabs = Double(fields[14]), slabs > 100 else { continue }
             let kernel = slabs * pages * pageSize
-            let ours = try #require(values["slabwatch_slab_memory_bytes{slab=\"\(fields[0])\"}"])
+            let ours = try #require(values["slabwatch_slab_footprint_bytes{slab=\"\(fields[0])\"}"])
             #expect(abs(ours - kernel) / kernel < 0.2, "\(fields[0]): \(ours) vs \(kernel)")  // sampled moments apart
             compared += 1
         }
@@ -178,7 +178,7 @@ struct EndToEndTests {
 
             """)
         try daemon.waitFor("Prometheus to scrape", timeout: 60) { try prometheus.value("up{job=\"slabwatch\"}") == "1" }
-        #expect(try prometheus.value("count(slabwatch_slab_memory_bytes)") == "235")
+        #expect(try prometheus.value("count(slabwatch_slab_footprint_bytes)") == "235")
         let failures = try prometheus.query("scrape_samples_post_metric_relabeling{job=\"slabwatch\"} > 0")
         #expect(!failures.isEmpty)
     }
@@ -317,8 +317,8 @@ extension EndToEndTests {
         let metrics = samples(try daemon.get("/metrics").body)
         #expect(metrics["slabwatch_caches{state=\"exported\"}"] == 2048)
         #expect(metrics["slabwatch_caches{state=\"over_limit\"}"] == 7952)
-        #expect(metrics["slabwatch_slab_memory_bytes{slab=\"cache9999\"}"] != nil)  // the largest are kept
-        #expect(metrics["slabwatch_slab_memory_bytes{slab=\"cache0\"}"] == nil)
+        #expect(metrics["slabwatch_slab_footprint_bytes{slab=\"cache9999\"}"] != nil)  // the largest are kept
+        #expect(metrics["slabwatch_slab_footprint_bytes{slab=\"cache0\"}"] == nil)
         #expect(daemon.log.components(separatedBy: "more caches than sampler.max-caches").count == 2)  // said once
         let resident = try #require(metrics["process_resident_memory_bytes"])
         #expect(resident < 120e6, "\(resident / 1e6) MB")  // 229 MB before the limit

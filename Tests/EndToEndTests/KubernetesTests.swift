@@ -59,6 +59,17 @@ extension EndToEndTests {
             }
         }
 
+        /// The base runs the image of this very version: `newTag` is what the
+        /// binary says it is (`slabwatch --version`, the image's version label).
+        @Test func theImageTagIsTheBinarysVersion() throws {
+            let kustomization = try String(contentsOf: Self.kubernetes.appendingPathComponent("base/kustomization.yaml"), encoding: .utf8)
+            let tag = try #require(kustomization.split(separator: "\n").first { $0.contains("newTag:") }?
+                .split(separator: ":").last?.trimmingCharacters(in: .whitespaces))
+            let version = try DaemonProcess.run(DaemonProcess.binary.path, ["--version"])
+            #expect(version.status == 0 && tag == version.output.trimmingCharacters(in: .whitespacesAndNewlines),
+                    "deploy/kubernetes/base/kustomization.yaml runs \(tag); the binary is \(version.output)")
+        }
+
         @Test(arguments: kustomizations, kubectls)
         func manifestsRenderAndValidate(_ directory: String, kubectl: String) throws {
             let (yaml, objects) = try Self.rendered(directory, kubectl: kubectl)
@@ -80,7 +91,7 @@ extension EndToEndTests {
 
         /// The NetworkPolicy selects the DaemonSet's pods, lets in only their
         /// metrics port from the namespace named `monitoring`, and lets nothing
-        /// out; the patch README gives names another namespace, with both
+        /// out; the patch docs/operating/kubernetes.md gives names another namespace, with both
         /// kubectls. (Checked offline: no network plugin enforces it here.)
         @Test(arguments: kubectls)
         func theNetworkPolicyAdmitsScrapesFromOneNamespaceOnly(kubectl: String) throws {
@@ -98,7 +109,7 @@ extension EndToEndTests {
             let containerPorts = ((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first?["ports"] as? [[String: Any]] ?? []
             #expect(ports == [["port": "http-metrics", "protocol": "TCP"]] && containerPorts.contains { $0["name"] as? String == "http-metrics" })
 
-            // README's overlay of one's own: the base, and a patch naming the namespace.
+            // docs/operating/kubernetes.md's overlay of one's own: the base, and a patch naming the namespace.
             let scratch = try ScratchDirectory()
             let overlay = try scratch.make("overlay")
             let base = String(repeating: "../", count: URL(fileURLWithPath: overlay).pathComponents.count - 1)
@@ -178,7 +189,7 @@ extension EndToEndTests {
             let sources = values.filter { $0.key.hasPrefix("slabwatch_source_up{") }
             #expect(sources.count == 6 && sources.values.allSatisfy { $0 == 1 }, "\(sources)\n\(daemon.log)")
             #expect(values["slabwatch_state_enabled"] == 1)
-            #expect(values["slabwatch_slab_memory_bytes{slab=\"dentry\"}"] ?? 0 > 0)
+            #expect(values["slabwatch_slab_footprint_bytes{slab=\"dentry\"}"] ?? 0 > 0)
 
             let stop = daemon.terminate()
             #expect(stop.status == 0 && daemon.log.contains("msg=stopped"), "\(daemon.log)")
@@ -324,7 +335,7 @@ extension EndToEndTests {
             #expect(AttributionTesting.slabwatchInstances().isEmpty)
         }
 
-        /// The web-config overlay's container with its Secret made as README
+        /// The web-config overlay's container with its Secret made as the docs
         /// says (the overlay's web.yml with a bcrypt hash, a certificate for the
         /// name the PodMonitor checks, files mode 0400): a client configured as
         /// the PodMonitor says (that CA and name, a user and password) scrapes

@@ -425,7 +425,9 @@ extension EndToEndTests {
         #expect(install.status == 0, "\(install.error)")
         for file in ["usr/local/bin/slabwatch", "usr/local/lib/systemd/system/slabwatch.service",
                      "usr/local/lib/systemd/system/slabwatch.socket", "usr/local/lib/systemd/catalog/slabwatch.catalog",
-                     "etc/slabwatch/slabwatch.yml"] {
+                     "etc/slabwatch/slabwatch.yml", "usr/local/share/doc/slabwatch/LICENSE",
+                     // README's links resolve beside it.
+                     "usr/local/share/doc/slabwatch/CHANGES.md", "usr/local/share/doc/slabwatch/docs/operating/install.md"] {
             #expect(FileManager.default.fileExists(atPath: stage.appendingPathComponent(file).path), "\(file)")
         }
         // verify needs the rest of the unit tree (sysinit.target, …) inside the root.
@@ -440,7 +442,7 @@ extension EndToEndTests {
         let score = security.output.split(separator: "\n").last { $0.contains("Overall exposure level") }
             .flatMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
         #expect(try #require(score) <= 2.0, "\(security.output)")
-        // The attribution drop-in, activated as README says: the unit still
+        // The attribution drop-in, activated as docs/attribution.md says: the unit still
         // verifies with it, and stays "OK" (1.9; 1.5 without it) while it
         // grants what a BPF session needs.
         let dropIn = stage.appendingPathComponent("etc/systemd/system/slabwatch.service.d/attribution.conf")
@@ -461,6 +463,7 @@ extension EndToEndTests {
         #expect(uninstall.status == 0)
         #expect(!FileManager.default.fileExists(atPath: stage.appendingPathComponent("usr/local/bin/slabwatch").path))
         #expect(!FileManager.default.fileExists(atPath: stage.appendingPathComponent("etc/slabwatch/slabwatch.yml").path))
+        #expect(!FileManager.default.fileExists(atPath: stage.appendingPathComponent("usr/local/share/doc/slabwatch").path))
     }
 }
 

@@ -27,13 +27,13 @@ struct TLSEndToEndTests {
         let daemon = try DaemonProcess(arguments: Self.fixture + ["--web.config.file", web], scheme: "https",
                                        clientOptions: ["--cacert", pki.path("ca.crt"), "-u", "alice:hello"])
         let good = try daemon.get("/metrics")
-        #expect(good.status == 200 && good.body.contains("slabwatch_slab_memory_bytes"))
+        #expect(good.status == 200 && good.body.contains("slabwatch_slab_footprint_bytes"))
         #expect(good.headers.contains("X-Content-Type-Options: nosniff"))
 
         let anonymous = try DaemonProcess.run("/usr/bin/curl", ["-sS", "-D", "-", "--cacert", pki.path("ca.crt"), daemon.url("/metrics")])
         #expect(anonymous.output.hasPrefix("HTTP/1.1 401"))
         #expect(anonymous.output.contains("WWW-Authenticate: Basic"))
-        #expect(!anonymous.output.contains("slabwatch_slab_memory_bytes"))
+        #expect(!anonymous.output.contains("slabwatch_slab_footprint_bytes"))
         let wrong = try DaemonProcess.run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", pki.path("ca.crt"),
                                                             "-u", "alice:nope", daemon.url("/metrics")])
         #expect(wrong.output == "401")
@@ -59,7 +59,7 @@ struct TLSEndToEndTests {
 
             """)
         try daemon.waitFor("Prometheus to scrape over TLS", timeout: 60) { try prometheus.value("up{job=\"slabwatch\"}") == "1" }
-        #expect(try prometheus.value("count(slabwatch_slab_memory_bytes)") == "235")
+        #expect(try prometheus.value("count(slabwatch_slab_footprint_bytes)") == "235")
         let values = samples(try daemon.get("/metrics").body)
         #expect(values["slabwatch_http_authentication_failures_total"] == 3)
         #expect(values["slabwatch_http_tls_handshake_failures_total"] ?? 0 >= 1)

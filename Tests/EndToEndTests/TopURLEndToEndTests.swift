@@ -81,7 +81,7 @@ extension EndToEndTests {
     }
 
     /// A million and more one-element arrays (4 MB) are refused by count,
-    /// not read into hundreds of megabytes (README has the figures).
+    /// not read into hundreds of megabytes (docs/watching.md has the figures).
     @Test func topURLRefusesADocumentWiderThanItsLimit() throws {
         let body = Array("[".utf8) + Array(repeating: Array("[0],".utf8), count: 1_100_000).flatMap { $0 } + Array("0]".utf8)
         let server = try HostileServer {

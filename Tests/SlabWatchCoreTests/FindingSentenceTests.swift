@@ -13,26 +13,127 @@ struct FindingSentenceTests {
         return Finding(slab: "filp", driver: driver, fit: fit, cache: cache, now: 0, settings: .init())
     }
 
-    @Test(arguments: [
-        (GrowthDriver.inodes, "echo 2 > /proc/sys/vm/drop_caches"),
-        (.dentries, "/proc/sys/fs/dentry-state"),
-        (.openFiles, "/proc/*/fd"),
-        (.time, "check for a leak"),
-    ])
-    func nextStepFitsTheDriver(_ driver: GrowthDriver, _ advice: String) {
-        let message = Self.finding(driver).message
-        #expect(message.contains(advice), "\(message)")
-        if driver == .openFiles { #expect(!message.contains("drop_caches")) }  // it closes no file
+    /// Where the driver stands, which decides the next step.
+    enum Standing: CaseIterable, Sendable {
+        /// It has only risen.
+        case risen
+        /// It fell, but not below the units the finding grew with (others' may have gone).
+        case fellUnclear
+        /// It fell far enough to tell; the cache has not followed yet.
+        case fellWaiting
     }
 
-    @Test(arguments: [("shmem_inode_cache", "tmpfs inodes go only when their files are deleted"),
-                      ("mystor_inode_cache", "echo 2 > /proc/sys/vm/drop_caches")])
-    func anInodeCacheDriverIsNamedWithItsNextStep(_ cache: String, _ advice: String) {
+    /// Where the filesystem kind comes from: the driver's inode cache, or the
+    /// finding's own cache when that is an inode cache.
+    enum KindSource: CaseIterable, Sendable { case driversInodeCache, ownCache }
+
+    /// One finding in each combination; nil where the combination cannot be
+    /// (an inode cache drives only inodes; a classified finding's driver fell;
+    /// time never falls).
+    static func finding(_ driver: GrowthDriver, _ kind: FilesystemKind, _ source: KindSource, _ phase: Finding.Phase,
+                        _ classification: Finding.Classification, _ standing: Standing, resolved: Bool) -> Finding? {
+        if source == .driversInodeCache && driver != .inodes { return nil }
+        if classification != .undetermined && standing == .risen { return nil }
+        if driver == .time && (classification != .undetermined || standing != .risen) { return nil }  // time never falls
+        let inodeCaches: [FilesystemKind: String] = [.tmpfs: "shmem_inode_cache", .evictable: "ext4_inode_cache"]
+        var f = Self.finding(driver)
+        if source == .ownCache { f.slab = inodeCaches[kind] ?? "kmalloc-32" } else { f.slab = "kmalloc-cg-512"; f.inodeCache = inodeCaches[kind] }
+        f.phase = phase
+        f.classification = classification
+        if standing != .risen {
+            f.driverFellAt = 1000
+            f.fallTrail.append(.init(timestampMilliseconds: 1000, driver: 500_000, footprintBytes: 3_000_000_000, segment: .fall))
+            f.leakEvidenceBelow = 200_000
+            if standing == .fellWaiting { f.leakEvidenceAt = 1000 }
+        }
+        if resolved { f.state = .resolved; f.resolution = .memoryReturned }
+        return f
+    }
+
+    static let everyFinding: [(String, Finding)] = {
+        var all: [(String, Finding)] = []
+        for driver in GrowthDriver.allCases {
+            for kind in FilesystemKind.allCases {
+                for source in KindSource.allCases {
+                    for phase in Finding.Phase.allCases {
+                        for classification in [Finding.Classification.undetermined, .tracksEviction, .leakLike] {
+                            for standing in Standing.allCases {
+                                for resolved in [false, true] {
+                                    guard let f = finding(driver, kind, source, phase, classification, standing, resolved: resolved) else { continue }
+                                    all.append(("\(driver) \(kind) \(source) \(phase) \(classification) \(standing) \(resolved ? "resolved" : "open")", f))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return all
+    }()
+
+    /// The sentence never contradicts itself, whatever the phase, driver,
+    /// filesystem kind, classification and where the driver stands: no
+    /// "only risen" once the driver fell or the memory falls, "deleted" for
+    /// tmpfs and "evicted" for filesystems the kernel evicts, "closed" for open
+    /// files, and no drop_caches for memory it cannot free.
+    @Test func noSentenceContradictsItself() {
+        #expect(Self.everyFinding.count > 200)
+        for (name, f) in Self.everyFinding {
+            let message = f.message
+            let (driver, kind) = (f.driver, f.filesystemKind)
+            let dropCaches = message.contains("echo 2 > /proc/sys/vm/drop_caches")
+            if f.driverFellAt != nil || f.phase == .falling || f.state == .resolved {
+                #expect(!message.contains("only risen"), "\(name): \(message)")
+            }
+            if kind == .tmpfs || driver == .openFiles || driver == .time {
+                #expect(!dropCaches, "\(name): \(message)")
+                #expect(!message.contains("evict"), "\(name): \(message)")
+            }
+            switch f.classification {
+            case .tracksEviction:
+                #expect(message.contains(", not a leak."), "\(name): \(message)")
+                let verb = driver == .openFiles ? "closed" : kind == .tmpfs ? "deleted" : "evicted"
+                if driver != .time { #expect(message.contains(" were \(verb): "), "\(name): \(message)") }
+            case .leakLike:
+                #expect(message.contains(": leak-like."), "\(name): \(message)")
+            case .undetermined:
+                #expect(!message.contains("not a leak") && !message.contains(": leak-like."), "\(name): \(message)")
+                let advises = message.contains("so far: ") || message.contains("to tell yet: ")
+                #expect(advises == (f.state == .open && f.driverFellAt == nil && driver != .time), "\(name): \(message)")
+            }
+            if f.classification == .undetermined && f.state == .open && f.driverFellAt == nil
+                && (driver == .inodes || driver == .dentries) && kind != .tmpfs {
+                #expect(dropCaches, "\(name): what would tell it from a leak: \(message)")
+            }
+            #expect(message.hasSuffix(".") && !message.contains("  ") && !message.contains(" ."), "\(name): \(message)")
+        }
+    }
+
+    /// A tmpfs inode cache growing with the global inode count: deleting its
+    /// files, not drop_caches, tells (the kind comes from its own name).
+    @Test func aTmpfsInodeCacheOnTheGlobalCountIsNotToldToDropCaches() throws {
+        let f = try #require(Self.finding(.inodes, .tmpfs, .ownCache, .holding, .undetermined, .risen, resolved: false))
+        #expect(f.message.hasPrefix("shmem_inode_cache grows 4.0 KiB per cached inode (R² 0.990"), "\(f.message)")
+        #expect(f.message.hasSuffix("Inodes have only risen so far: tmpfs inodes go only when their files are deleted "
+                                    + "(drop_caches frees none), and a per-inode cache falls with them where a leak does not."), "\(f.message)")
+    }
+
+    @Test(arguments: [("shmem_inode_cache", "their files were deleted: memory attached to tmpfs inodes, not a leak."),
+                      ("ext4_inode_cache", "inodes were evicted: memory attached to cached inodes, not a leak.")])
+    func anInodeCacheDriverIsNamedWithHowItsInodesWent(_ cache: String, _ ending: String) {
         var f = Self.finding(.inodes)
         f.inodeCache = cache
         #expect(f.message.hasPrefix("filp grows 4.0 KiB per cached inode of \(cache) (R² 0.990"), "\(f.message)")
         #expect(f.message.contains("while \(cache) inodes rose by 800,000"))
-        #expect(f.message.contains(advice), "\(f.message)")
+        f.classification = .tracksEviction
+        #expect(f.message.hasSuffix("It fell with the inode count of \(cache) when \(ending)"), "\(f.message)")
+    }
+
+    /// Falling memory while the driver has not fallen far enough: not "only risen".
+    @Test func fallingMemoryWithADriverThatBarelyFellSaysSo() throws {
+        let f = try #require(Self.finding(.inodes, .evictable, .driversInodeCache, .falling, .undetermined, .risen, resolved: false))
+        #expect(f.message.contains("Falling: still holds "))
+        #expect(f.message.contains("Inodes of ext4_inode_cache have not fallen far enough to tell yet: evicting them"), "\(f.message)")
     }
 
     /// A restored finding may hold any times: a state file once trapped the

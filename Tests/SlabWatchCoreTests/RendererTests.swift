@@ -182,7 +182,7 @@ struct CacheFilterTests {
 }
 
 struct DownSourceRenderingTests {
-    /// README: a failing source never fails the scrape; its families are left out, HELP and TYPE included.
+    /// docs/reference/metrics.md: a failing source never fails the scrape; its families are left out, HELP and TYPE included.
     @Test func slabinfoDownLeavesNoSlabFamilies() {
         let sample = Sample(timestampMilliseconds: 0, sources: [.slabinfo: SourceStatus(up: false, error: "denied")])
         let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], version: "t")), as: UTF8.self)

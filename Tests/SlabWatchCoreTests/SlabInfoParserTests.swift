@@ -159,7 +159,7 @@ struct SlabInfoParserTests {
 
     /// 32,000 lines with one name (a hostile or broken source) parse with
     /// every line kept and numbered. The time this takes is measured in
-    /// README (it was quadratic: 54.7 s a sample at this size).
+    /// docs/development.md (it was quadratic: 54.7 s a sample at this size).
     @Test func manyDuplicatesOfOneNameAreNumberedInOrder() throws {
         let line = "dup 1 1 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n"
         let text = Self.header + String(repeating: line, count: 32_000) + "dup#7 1 1 32 128 1 : tunables 0 0 0 : slabdata 9 9 0\n"

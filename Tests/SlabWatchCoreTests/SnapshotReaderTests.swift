@@ -22,6 +22,7 @@ struct SnapshotReaderTests {
         let original = try #require(report.findings.first { $0.slab == "kmalloc-32" })
         #expect(finding.bytesPerUnit == original.bytesPerUnit && finding.rSquared == original.rSquared)
         #expect(finding.phase == original.phase && finding.classification == original.classification && finding.state == original.state)
+        #expect(finding.footprintFloor == original.footprintFloor && finding.heldBytes == original.heldBytes)
         // The screen drawn from the snapshot shows the finding's row as the local one does.
         var options = TopView.Options()
         options.width = 200
@@ -29,6 +30,20 @@ struct SnapshotReaderTests {
         let remote = TopViewTests.rows(TopView.render(sample: read.sample, history: .empty, report: .init(findings: read.findings), options: options))[0]
         #expect(remote.prefix(60) == local.prefix(60), "\(remote)\n\(local)")
         #expect(remote.contains("/inode R² \(Human.decimal(original.rSquared, 2)) \(original.phase.rawValue)"))
+    }
+
+    /// A daemon of 0.1.0 wrote a finding's floor as `baseline_bytes`; the
+    /// reader takes either key, so `top --url` across an upgrade shows what
+    /// the finding holds, not its whole footprint.
+    @Test(arguments: ["floor_bytes", "baseline_bytes"])
+    func theFloorIsReadUnderEitherName(_ key: String) throws {
+        let (sample, _, report) = TopViewTests.story()
+        let rendered = String(decoding: SnapshotRenderer.render(sample, intervalSeconds: 5, report: report), as: UTF8.self)
+        #expect(rendered.contains("\"floor_bytes\":") && !rendered.contains("baseline_bytes"))
+        let read = try SnapshotReader.parse(Array(rendered.replacing("\"floor_bytes\":", with: "\"\(key)\":").utf8))
+        let original = try #require(report.findings.first { $0.slab == "kmalloc-32" })
+        #expect(original.footprintFloor > 0)
+        #expect(read.findings.first { $0.slab == "kmalloc-32" }?.footprintFloor == original.footprintFloor)
     }
 
     @Test func notASnapshotIsAClearError() {

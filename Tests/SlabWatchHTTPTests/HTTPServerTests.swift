@@ -288,7 +288,7 @@ struct GzipTests {
     }
 
     @Test func compressesToAGzipMember() throws {
-        let text = Array(String(repeating: "slabwatch_slab_memory_bytes{slab=\"dentry\"} 18968576\n", count: 2000).utf8)
+        let text = Array(String(repeating: "slabwatch_slab_footprint_bytes{slab=\"dentry\"} 18968576\n", count: 2000).utf8)
         let gz = try #require(Gzip.compress(text))
         #expect(gz.prefix(3) == [0x1F, 0x8B, 0x08])  // gzip magic, deflate
         #expect(gz.count < text.count / 20)

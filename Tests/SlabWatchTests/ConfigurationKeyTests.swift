@@ -5,8 +5,8 @@ import TestSupport
 import SlabWatchCore
 import Systemd
 
-/// Every key is declared once, in `Configuration.keys`; README's table, the
-/// shipped file and the flags are held against it here.
+/// Every key is declared once, in `Configuration.keys`; the shipped file and
+/// the flags are held against it here (the documented table by `DocsTests`).
 struct ConfigurationKeyTests {
     @Test func everyDefaultTextGivesTheEmbeddedDefault() throws {
         for key in Configuration.keys {
@@ -19,24 +19,16 @@ struct ConfigurationKeyTests {
         }
     }
 
-    @Test func readmeTableIsTheKeyTable() throws {
-        if ProcessInfo.processInfo.environment["PRINT_KEY_TABLE"] != nil { print(Configuration.markdownTable()) }
-        let readme = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains(Configuration.markdownTable()), "README's key table differs from Configuration.keys; it should read:\n\(Configuration.markdownTable())")
-    }
-
-    /// The shipped file lists every key, no other, with its default value.
-    @Test func shippedFileListsExactlyTheKeys() throws {
+    /// The shipped file is the key table's (`Configuration.exampleYAML`):
+    /// every key, no other, at its default, with its summary. UPDATE_DOCS=1
+    /// rewrites it, as it does the generated blocks of the documentation.
+    @Test func shippedFileIsGenerated() throws {
         let file = TestPaths.repositoryRoot.appendingPathComponent("config/slabwatch.yml")
-        var keys: [String] = []
-        var section = ""
-        for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
-            if !line.hasPrefix(" "), line.hasSuffix(":") { section = String(line.dropLast()); continue }
-            let trimmed = line.drop { $0 == " " }
-            guard line.hasPrefix("  "), !trimmed.hasPrefix("#"), let colon = trimmed.firstIndex(of: ":") else { continue }
-            keys.append("\(section).\(trimmed[..<colon])")
+        if ProcessInfo.processInfo.environment["UPDATE_DOCS"] == "1" {
+            try Data(Configuration.exampleYAML().utf8).write(to: file)
         }
-        #expect(keys == Configuration.keys.map(\.name))
+        #expect(try String(contentsOf: file, encoding: .utf8) == Configuration.exampleYAML(),
+                "config/slabwatch.yml is not the key table's; rerun with UPDATE_DOCS=1 and review the diff")
         #expect(try ConfigurationSource(file: file.path, overrides: []).load() == Configuration())
     }
 
@@ -107,42 +99,5 @@ struct ConfigurationKeyUseTests {
     @Test func journalSocketDefaultIsJournals() {
         #expect(Configuration().journalSocket == Journal.defaultSocketPath)
         #expect(Configuration.keys.first { $0.name == "alerts.journal-socket" }?.defaultText == Journal.defaultSocketPath)
-    }
-}
-
-/// README's other tables, held against what the binary does.
-struct ReadmeTruthTests {
-    static let readme = (try? String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
-
-    @Test func exitCodes() {
-        #expect(Self.readme.contains("**Exit codes:** \(ExitStatus.summary)."), "README should say: \(ExitStatus.summary)")
-    }
-
-    /// Every family /metrics can render (with a finding, a trend, the server's
-    /// and the process's figures) is in README's table, and nothing else is.
-    @Test func metricFamilies() throws {
-        let dir = try TemporaryDirectory()
-        try FindingLifecycleTests.seedStory(dir, then: [RecordingWriter.hold(600, at: 1_040_000)])
-        let report = try FindingLifecycleTests.replay(dir).outcome.report
-        #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
-        let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0)
-        let metrics = MetricsRenderer.render(.init(
-            sample: sample, exportedCaches: sample.caches, version: "t", report: report,
-            own: SelfStatistics(
-                process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
-                server: .init(), persistence: .init())))
-        let rendered = Set(String(decoding: metrics, as: UTF8.self).split(separator: "\n")
-            .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
-        let section = Self.readme.components(separatedBy: "| metric | type | meaning |").last?.components(separatedBy: "\n\n").first ?? ""
-        var documented: Set<String> = []
-        for row in section.split(separator: "\n") {
-            let cells = row.split(separator: "|", omittingEmptySubsequences: false)
-            guard cells.count > 2 else { continue }
-            for part in cells[1].split(separator: "`") where part.hasPrefix("slabwatch_") || part.hasPrefix("process_") {
-                documented.insert(String(part.prefix { $0 != "{" }))
-            }
-        }
-        #expect(rendered.subtracting(documented).isEmpty, "rendered but not in README: \(rendered.subtracting(documented).sorted())")
-        #expect(documented.subtracting(rendered).isEmpty, "in README but never rendered: \(documented.subtracting(rendered).sorted())")
     }
 }

@@ -111,13 +111,13 @@ local variable(name, label, query, multi=true, includeAll=true) = {
         3, 'Largest caches by footprint',
         'The ten caches holding the most memory (num_slabs x pages per slab x page size) on the chosen nodes.',
         { x: 0, y: 8, w: 12, h: 9 },
-        [target('topk(10, slabwatch_slab_memory_bytes{%s})' % node, '{{instance}} {{slab}}')],
+        [target('topk(10, slabwatch_slab_footprint_bytes{%s})' % node, '{{instance}} {{slab}}')],
       ),
       timeseries(
         4, 'Largest caches by growth',
         'The ten caches whose footprint grew most over the dashboard time range.',
         { x: 12, y: 8, w: 12, h: 9 },
-        [target('topk(10, delta(slabwatch_slab_memory_bytes{%s}[$__range]))' % node, '{{instance}} {{slab}}')],
+        [target('topk(10, delta(slabwatch_slab_footprint_bytes{%s}[$__range]))' % node, '{{instance}} {{slab}}')],
       ),
       table(
         5, 'Open findings',

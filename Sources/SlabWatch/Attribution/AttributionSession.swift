@@ -27,7 +27,7 @@ public struct AttributionSettings: Sendable, Equatable {
     public var source = Source.auto
     /// Objects a BPF session follows to their free at most: its live-object
     /// map, 16 bytes of buckets per entry when the session starts and about
-    /// 96 bytes per object followed (README, "The BPF session").
+    /// 96 bytes per object followed (docs/attribution.md, "The BPF session").
     public var maxLiveObjects = 1 << 20
     /// The BTF a BPF session needs (a test points it at a missing file).
     public var btfPath = BPFSession.kernelBTF

@@ -5,7 +5,7 @@ import LinearRegex
 import Systemd
 
 /// Everything the daemon can be told. Embedded defaults make it run with no
-/// file; a YAML file (keys in README and `config/slabwatch.yml`) overrides
+/// file; a YAML file (keys in docs/operating/configuration.md and `config/slabwatch.yml`) overrides
 /// them; command-line flags, which use the same dotted key names
 /// (`--sampler.interval 1s`), override the file.
 public struct Configuration: Sendable, Equatable {

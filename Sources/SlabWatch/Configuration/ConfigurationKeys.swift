@@ -36,9 +36,9 @@ struct ConfigurationKey: Sendable {
 extension Configuration {
     typealias Setter = @Sendable (inout Configuration, [String]) throws(InvalidValue) -> Void
 
-    /// Every key, in the order README and `config/slabwatch.yml` list them.
-    /// YAML, the dotted flags, `--help`, README's table and the checks of the
-    /// shipped file all come from here.
+    /// Every key, in the order the configuration reference and
+    /// `config/slabwatch.yml` list them. YAML, the dotted flags, `--help`, the
+    /// reference's table and the shipped file (`exampleYAML`) all come from here.
     static let keys: [ConfigurationKey] = [
         .init("web.listen-address", default: ":10077", reloadable: false, list: true,
               "one address or a list: `127.0.0.1:10077`, `[::1]:10077`, `:10077` (all interfaces, IPv6 and IPv4)") { config, values throws(InvalidValue) in
@@ -68,7 +68,7 @@ extension Configuration {
             config.limits.writeTimeoutSeconds = try duration(values, in: 0.1...600)
         },
         .init("web.config-file", default: "\"\"", reloadable: true,
-              "exporter-toolkit web configuration (TLS, client certificates, basic auth, headers; see Security); re-read on SIGHUP and when it or a file it names changes; also `--web.config.file`") { config, values throws(InvalidValue) in
+              "exporter-toolkit web configuration (TLS, client certificates, basic auth, headers; see docs/operating/security.md), the file node_exporter reads with `--web.config.file`; empty: plain HTTP for anyone who can reach the port; re-read on SIGHUP and when it or a file it names changes; also `--web.config.file`") { config, values throws(InvalidValue) in
             let text = try single(values)
             config.webConfigFile = text.isEmpty ? "" : try path(values)
         },
@@ -85,7 +85,7 @@ extension Configuration {
             config.sampler.intervalSeconds = try duration(values, in: 0.1...3600)
         },
         .init("sampler.max-caches", default: "2048", reloadable: false,
-              "caches kept per sample; beyond it the smallest footprints are left out") { config, values throws(InvalidValue) in
+              "caches kept per sample; beyond it the smallest footprints are left out (counted in `slabwatch_caches{state=\"over_limit\"}`)") { config, values throws(InvalidValue) in
             config.sampler.limits.maxCaches = try integer(values, in: 16...1_000_000)
         },
         .init("sampler.max-source-bytes", default: "4MiB", reloadable: true,
@@ -209,7 +209,7 @@ extension Configuration {
             config.state.checkpointIntervalSeconds = try duration(values, in: 1...86_400)
         },
         .init("attribution.enabled", default: "false", reloadable: true,
-              "when a finding on an unreclaimable cache opens or rises again, trace who allocates it (needs root or the attribution drop-in; see Attribution)") { config, values throws(InvalidValue) in
+              "when a finding on an unreclaimable cache opens or rises again, trace who allocates it (needs root or the attribution drop-in; see docs/attribution.md)") { config, values throws(InvalidValue) in
             config.attribution.enabled = try boolean(values)
         },
         .init("attribution.duration", default: "10s", reloadable: true,
@@ -354,5 +354,58 @@ extension Configuration {
             throw InvalidValue(message: "'\(text)' is longer than a socket address holds (\(Journal.maximumSocketPathBytes) bytes)")
         }
         return text
+    }
+}
+
+extension Configuration {
+    /// `config/slabwatch.yml` as shipped: every key at its default, under its
+    /// section, with its summary as the comment above it. Generated from the
+    /// key table so the file cannot contradict it (`ConfigurationKeyTests`).
+    public static func exampleYAML() -> String {
+        var lines = [
+            "# slabwatch configuration, generated from slabwatch's table of keys. Every key",
+            "# is optional: the values below are the embedded defaults, so this file changes",
+            "# nothing as shipped. Command-line flags use the same dotted names",
+            "# (--sampler.interval 1s) and override this file. `slabwatch check-config FILE`",
+            "# validates a file; SIGHUP re-reads it (keys marked 'restart' need a restart).",
+            "# Durations: 500ms, 5s, 1m, 1h. Sizes: 4096, 64KiB, 64MiB, 1GiB (also kB, MB, GB).",
+        ]
+        var section = ""
+        for key in keys {
+            let (name, field) = (String(key.name.prefix { $0 != "." }), String(key.name.drop { $0 != "." }.dropFirst()))
+            if name != section {
+                lines += ["", "\(name):"]
+                section = name
+            }
+            let summary = key.summary.filter { $0 != "`" } + (key.reloadable ? "" : " (restart)")
+            lines += wrapped(summary, width: 80, prefix: "  # ")
+            lines.append("  \(field): \(yamlValue(key))")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A default as YAML: lists and plain words as they are, anything a YAML
+    /// reader could take for syntax (a leading `:`, a regex's `|` or `*`) quoted.
+    private static func yamlValue(_ key: ConfigurationKey) -> String {
+        let text = key.defaultText
+        if text == "\"\"" || (key.isList && text.hasPrefix("[")) { return text }
+        let plain = text.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || "/._-".utf8.contains(byte)
+        }
+        return plain ? text : "\"\(text)\""
+    }
+
+    /// `text` in lines of at most `width` columns (a longer word stands alone), each after `prefix`.
+    private static func wrapped(_ text: String, width: Int, prefix: String) -> [String] {
+        var lines: [String] = []
+        var line = prefix
+        for word in text.split(separator: " ") {
+            if line.count > prefix.count && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = prefix
+            }
+            line += (line.count > prefix.count ? " " : "") + word
+        }
+        return lines + [line]
     }
 }

@@ -52,7 +52,7 @@ extension Configuration {
             .joined(separator: "\n")
     }
 
-    /// README's table of keys, generated: README must hold exactly this.
+    /// The table of keys in docs/operating/configuration.md, generated from this.
     public static func markdownTable() -> String {
         var lines = ["| key | default | reloads on SIGHUP | meaning |", "|---|---|---|---|"]
         for key in keys {

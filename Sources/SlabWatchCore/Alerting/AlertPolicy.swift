@@ -1,6 +1,6 @@
 /// One journal entry to send: the fields journald stores, in order.
 public struct Alert: Sendable, Equatable {
-    /// Alert kinds; each has a fixed MESSAGE_ID (documented in README and the catalog).
+    /// Alert kinds; each has a fixed MESSAGE_ID (documented in docs/operating/journal.md and the catalog).
     public enum Kind: String, Sendable, CaseIterable {
         case findingOpened = "finding-opened"
         case findingEscalated = "finding-escalated"

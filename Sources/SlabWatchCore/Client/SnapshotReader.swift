@@ -50,11 +50,17 @@ public enum SnapshotReader: Sendable {
 
     static func meminfo(_ v: JSONValue?) -> Meminfo? {
         guard let v else { return nil }
-        let names = [("MemTotal", "total_bytes"), ("MemAvailable", "available_bytes"), ("Slab", "slab_bytes"),
-                     ("SReclaimable", "slab_reclaimable_bytes"), ("SUnreclaim", "slab_unreclaimable_bytes"),
-                     ("KReclaimable", "kernel_reclaimable_bytes")]
-        let fields = names.compactMap { kernel, json in v[json]?.unsigned.map { Meminfo.Field(name: kernel, value: $0, isBytes: true) } }
+        let fields = SnapshotSchema.memory.compactMap { key, kernel in
+            v[key]?.unsigned.map { Meminfo.Field(name: kernel, value: $0, isBytes: true) }
+        }
         return fields.isEmpty ? nil : Meminfo(fields: fields)
+    }
+
+    /// A finding's footprint before its rise: `floor_bytes`, or `baseline_bytes`
+    /// from a daemon of 0.1.0, which called it so (CHANGES.md); the old key is
+    /// read for one release, so `top --url` works across an upgrade.
+    static func floorBytes(_ v: JSONValue) -> UInt64? {
+        v["floor_bytes"]?.unsigned ?? v["baseline_bytes"]?.unsigned
     }
 
     static func finding(_ v: JSONValue, caches: [SlabCache], now: Int64) -> Finding? {
@@ -64,7 +70,7 @@ public enum SnapshotReader: Sendable {
         let fit = Finding.RiseFit(
             bytesPerUnit: perUnit, rSquared: rSquared, windowSeconds: v["window_seconds"]?.number ?? 0,
             growthBytes: v["growth_bytes"]?.number ?? 0, driverChange: v["driver_change"]?.number ?? 0, fits: [], points: [],
-            footprintFloor: v["baseline_bytes"]?.unsigned ?? 0, driverFloor: 0, driverPeak: 0, driverPeakAt: now,
+            footprintFloor: floorBytes(v) ?? 0, driverFloor: 0, driverPeak: 0, driverPeakAt: now,
             footprintAtDriverPeak: v["peak_bytes"]?.unsigned ?? footprint)
         let cache = SlabCache(name: slab, activeObjects: 0, objects: 0, objectSize: 0, objectsPerSlab: 0, pagesPerSlab: 0,
                               activeSlabs: 0, slabs: 0, pageSize: 0, reclaimable: v["reclaimable"]?.bool)

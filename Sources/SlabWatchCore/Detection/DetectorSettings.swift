@@ -1,5 +1,7 @@
 /// Thresholds and timings of the growth detector. Defaults are chosen so an
-/// idle or ordinarily busy machine produces no findings (README explains each).
+/// idle or ordinarily busy machine produces no findings. docs/detector.md
+/// lists every one with its default and the sentence above it, generated from
+/// this file: each stored property needs its `///` comment (DocsTests).
 /// The first group are configuration keys (`detector.*`); the rules after
 /// them are named here so they can be read and changed in one place.
 public struct DetectorSettings: Sendable, Equatable {
@@ -29,14 +31,15 @@ public struct DetectorSettings: Sendable, Equatable {
     public var leakGraceSeconds: Double = 300
     /// Critical when the cache holds this share of MemTotal …
     public var criticalMemoryShare = 0.10
-    /// … or would consume MemAvailable within this many seconds at the rate
-    /// it has held (see `exhaustionLookahead`).
+    /// … or would consume MemAvailable within this long at the rate it has
+    /// held (see `exhaustionLookahead`).
     public var criticalExhaustionSeconds: Double = 6 * 3600
     /// Whether reclaimable caches (dentry, inode caches) are reported at all (severity info).
     public var reportReclaimable = true
     /// The global trend projects when SUnreclaim reaches this share of MemTotal.
     public var trendLimitShare = 0.5
-    /// Window lengths evaluated, in seconds; short ones read the fine tier, long ones the coarse.
+    /// Window lengths evaluated; short ones read the fine tier, long ones the
+    /// coarse (a window the ring does not cover at least half of is skipped).
     public var windowsSeconds: [Double] = [300, 900, 3600, 3 * 3600, 12 * 3600]
     /// Points kept as a finding's evidence: the rise's, plus the fall's once the driver falls.
     public var evidencePoints = 60

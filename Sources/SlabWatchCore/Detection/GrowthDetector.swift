@@ -15,6 +15,8 @@ public struct GrowthDetector: Sendable {
     /// memory of an earlier boot (see `forgetBoot`).
     private var historyStart: Int64 = .min
     private var scratch = Scratch()
+    /// Resolved findings remembered (all of them in `replay --json`): a cache's
+    /// next finding fits only samples after its last one resolved.
     static let resolvedKept = 256
 
     public init(settings: DetectorSettings = .init()) {

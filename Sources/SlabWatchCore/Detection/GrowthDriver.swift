@@ -27,35 +27,91 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
     }
 
     /// "per cached inode", for the sentence.
-    var perUnit: String {
-        switch self {
-        case .inodes: "per cached inode"
-        case .dentries: "per dentry"
-        case .openFiles: "per open file"
-        case .time: "per second"
-        }
-    }
-
+    var perUnit: String { description.perUnit }
     /// "inodes".
-    var plural: String {
-        switch self {
-        case .inodes: "inodes"
-        case .dentries: "dentries"
-        case .openFiles: "open files"
-        case .time: "time"
-        }
-    }
-
+    var plural: String { description.plural }
     /// "inode".
-    var singular: String {
+    var singular: String { description.singular }
+
+    /// How a finding's sentence speaks of this driver (`FindingSentence`):
+    /// one row per driver, every filesystem kind answered, so the phase, the
+    /// verb and the next step of a sentence cannot disagree with each other.
+    var description: Description {
         switch self {
-        case .inodes: "inode"
-        case .dentries: "dentry"
-        case .openFiles: "open file"
-        case .time: "second"
+        case .inodes:
+            Description(
+                perUnit: "per cached inode", singular: "inode", plural: "inodes",
+                went: [.tmpfs: "their files were deleted", .evictable: "inodes were evicted", .unknown: "inodes were evicted"],
+                heldBy: [.tmpfs: "tmpfs inodes", .evictable: "cached inodes", .unknown: "cached inodes"],
+                decides: [
+                    .tmpfs: "tmpfs inodes go only when their files are deleted (drop_caches frees none), and a per-inode cache falls with them where a leak does not.",
+                    .evictable: "evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak.",
+                    .unknown: "evicting them (echo 2 > /proc/sys/vm/drop_caches), or deleting the files of an in-memory filesystem such as tmpfs, tells a per-inode cache from a leak.",
+                ])
+        case .dentries:
+            Description(
+                perUnit: "per dentry", singular: "dentry", plural: "dentries",
+                went: [.tmpfs: "their files were deleted", .evictable: "dentries were evicted", .unknown: "dentries were evicted"],
+                heldBy: [.tmpfs: "tmpfs dentries", .evictable: "cached dentries", .unknown: "cached dentries"],
+                decides: [
+                    .tmpfs: "tmpfs dentries go only when their files are deleted (drop_caches frees none), and a per-dentry cache falls with them where a leak does not.",
+                    .evictable: Self.dentryStep,
+                    .unknown: Self.dentryStep,
+                ])
+        case .openFiles:
+            Description(
+                perUnit: "per open file", singular: "open file", plural: "open files",
+                went: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, "open files were closed") }),
+                heldBy: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, "open files") }),
+                decides: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map {
+                    ($0, "find the process holding them (count the entries of /proc/*/fd); when it closes them, a per-file cache falls and a leak does not.")
+                }))
+        case .time:
+            Description(
+                perUnit: "per second", singular: "second", plural: "time",
+                went: [:], heldBy: [:],
+                decides: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, "It does not follow inodes, dentries or open files: check for a leak.") }))
         }
     }
 
-    /// How the driver falls: "evicted", "closed".
-    var fallVerb: String { self == .openFiles ? "closed" : "evicted" }
+    private static let dentryStep = "a large unused count in /proc/sys/fs/dentry-state means negative or unused dentries; evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-dentry cache from a leak."
+
+    /// A driver's words. `went`, `heldBy` and `decides` answer every
+    /// `FilesystemKind` for a driver whose units come and go; time, which
+    /// never falls, has no `went` or `heldBy`.
+    struct Description: Sendable {
+        /// "per cached inode": the unit of a slope.
+        let perUnit: String
+        let singular: String
+        let plural: String
+        /// How its units went when it fell: "inodes were evicted", "their files were deleted".
+        let went: [FilesystemKind: String]
+        /// What memory that follows the driver hangs off: "cached inodes", "tmpfs inodes".
+        let heldBy: [FilesystemKind: String]
+        /// While its units have only risen: what would tell a per-unit cache
+        /// from a leak (a clause after "… so far: ", or, for time, a sentence).
+        let decides: [FilesystemKind: String]
+    }
+}
+
+/// What frees the units a finding grows with, as far as its sentence needs to
+/// know: the filesystem of the driver's inode cache, or of the finding's own
+/// cache when that is an inode cache.
+public enum FilesystemKind: Sendable, CaseIterable, Hashable {
+    /// tmpfs: an inode lives until its file is deleted; drop_caches frees none.
+    case tmpfs
+    /// A filesystem whose cached inodes the kernel evicts (ext4, xfs, nfs, a
+    /// module's own): drop_caches frees them.
+    case evictable
+    /// The global counts, which mix every filesystem.
+    case unknown
+
+    /// The kind of a filesystem named as `InodeCacheSelector.filesystem(of:)` names it.
+    public init(filesystem: String?) {
+        switch filesystem {
+        case nil: self = .unknown
+        case "tmpfs": self = .tmpfs
+        default: self = .evictable
+        }
+    }
 }

@@ -1,4 +1,4 @@
-/// Renders one sample as the `/snapshot` JSON document (schema in README).
+/// Renders one sample as the `/snapshot` JSON document (every key is in `SnapshotSchema`).
 ///
 /// Keys come in a fixed order and caches are sorted by footprint (largest
 /// first, then by name), so the same sample renders to the same bytes.
@@ -22,12 +22,7 @@ public enum SnapshotRenderer: Sendable {
 
     private static func renderMemory(_ m: Meminfo?, _ json: inout JSONWriter) {
         json.beginObject()
-        json.key("total_bytes"); json.number(m?.totalBytes)
-        json.key("available_bytes"); json.number(m?.availableBytes)
-        json.key("slab_bytes"); json.number(m?.slabBytes)
-        json.key("slab_reclaimable_bytes"); json.number(m?.slabReclaimableBytes)
-        json.key("slab_unreclaimable_bytes"); json.number(m?.slabUnreclaimableBytes)
-        json.key("kernel_reclaimable_bytes"); json.number(m?.kernelReclaimableBytes)
+        for (key, field) in SnapshotSchema.memory { json.key(key); json.number(m?[field]) }
         json.endObject()
     }
 
@@ -105,22 +100,14 @@ public enum SnapshotRenderer: Sendable {
             json.key("resolution"); json.string(f.resolution?.rawValue)
             json.key("severity"); json.string(f.severity.rawValue)
             json.key("phase"); json.string(f.phase.rawValue)
-            json.key("baseline_bytes"); json.number(f.footprintFloor)
+            json.key("floor_bytes"); json.number(f.footprintFloor)
             json.key("peak_bytes"); json.number(f.footprintPeak)
             json.key("held_bytes"); json.number(f.heldBytes)
             json.key("first_seen"); json.string(RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds))
             json.key("last_rise"); json.string(RFC3339.format(unixMilliseconds: f.lastRiseMilliseconds))
             json.key("last_seen"); json.string(RFC3339.format(unixMilliseconds: f.lastSeenMilliseconds))
             json.key("other_drivers"); json.beginArray()
-            for other in f.otherDrivers {
-                json.beginObject()
-                json.key("driver"); json.string(other.driver.rawValue)
-                json.key("inode_cache"); json.string(other.inodeCache)
-                json.key("bytes_per_unit"); json.number(other.bytesPerUnit)
-                json.key("r_squared"); json.number(other.rSquared)
-                json.key("driver_change"); json.number(other.driverChange)
-                json.endObject()
-            }
+            for other in f.otherDrivers { json.driverFit(other, includingFlagged: false) }
             json.endArray()
             json.key("message"); json.string(f.message)
             json.key("attribution")

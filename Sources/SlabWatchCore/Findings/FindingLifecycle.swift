@@ -1,5 +1,5 @@
 /// The rules that move a finding, one step each, in the order the detector
-/// applies them every evaluation (README's "Findings" has the same in prose):
+/// applies them every evaluation (docs/detector.md has the same in prose):
 ///
 /// 1. `follow`: footprint, peak and phase (rising ⇄ holding ⇄ falling); the
 ///    driver's peak, and once the driver has fallen, the classification

@@ -1,13 +1,41 @@
 /// The sentence a person reads (snapshot, journal MESSAGE, replay): what grows
 /// per what, where its memory stands, and the next step that fits the driver.
+///
+/// Every word that depends on the driver comes from its row of
+/// `GrowthDriver.Description`, chosen by the filesystem kind that frees its
+/// units (`filesystemKind`), and every next step from where the driver stands
+/// (only risen, fallen, fallen and followed): a sentence never says the driver
+/// has only risen once it fell, "evicted" of deleted tmpfs files, or
+/// drop_caches for memory drop_caches cannot free (`FindingSentenceTests`
+/// holds this over every phase, driver, kind and classification).
 extension Finding {
     public var message: String {
-        ([fitSentence, reclaimSentence, memorySentence, classificationSentence] + [attribution?.sentence].compactMap { $0 })
+        ([fitSentence, reclaimSentence, memorySentence, classificationSentence].compactMap { $0 }
+            + [attribution?.sentence].compactMap { $0 })
             .joined(separator: " ")
     }
 
+    /// What frees the units of the finding's driver: the filesystem of its
+    /// inode cache, or of the finding's own cache when that is an inode cache
+    /// (`shmem_inode_cache` grows with the global inode count, and only
+    /// deleting tmpfs files frees it).
+    public var filesystemKind: FilesystemKind {
+        FilesystemKind(filesystem: filesystem ?? InodeCacheSelector.filesystem(of: slab))
+    }
+
+    /// "evicted", "deleted", "closed": how the driver's units went when it fell.
+    public var fallVerb: String {
+        switch (driver, filesystemKind) {
+        case (.openFiles, _): "closed"
+        case (.inodes, .tmpfs), (.dentries, .tmpfs): "deleted"
+        default: "evicted"
+        }
+    }
+
+    private var words: GrowthDriver.Description { driver.description }
+
     private var fitSentence: String {
-        var text = "\(slab) grows \(Human.bytes(bytesPerUnit)) \(driver.perUnit)"
+        var text = "\(slab) grows \(Human.bytes(bytesPerUnit)) \(words.perUnit)"
         if let inodeCache { text += " of \(inodeCache)" }
         text += " (R² \(Human.decimal(rSquared, 3)) over \(Human.duration(windowSeconds)), "
         text += "\(growthBytes >= 0 ? "+" : "−")\(Human.bytes(abs(growthBytes)))"
@@ -17,13 +45,21 @@ extension Finding {
 
     /// "inodes", or "shmem_inode_cache inodes" for an inode cache.
     private var driverNoun: String {
-        inodeCache.map { "\($0) inodes" } ?? driver.plural
+        inodeCache.map { "\($0) inodes" } ?? words.plural
     }
 
     /// "inode count", or "inode count of shmem_inode_cache".
     private var countNoun: String {
-        "\(driver.singular) count" + (inodeCache.map { " of \($0)" } ?? "")
+        "\(words.singular) count" + (inodeCache.map { " of \($0)" } ?? "")
     }
+
+    /// "Inodes", or "Inodes of shmem_inode_cache": the subject of a next step.
+    private var unitsNoun: String {
+        words.plural.prefix(1).uppercased() + words.plural.dropFirst() + (inodeCache.map { " of \($0)" } ?? "")
+    }
+
+    /// "cached inodes", "tmpfs inodes", "open files".
+    private var heldBy: String { words.heldBy[filesystemKind] ?? words.plural }
 
     private var reclaimSentence: String {
         switch reclaimable {
@@ -58,16 +94,22 @@ extension Finding {
         Double(elapsedMilliseconds(lastSeenMilliseconds, since: lastRiseMilliseconds)) / 1000
     }
 
-    private var classificationSentence: String {
-        let noun = driver.plural
+    /// What the driver's fall said, or, while it has not fallen, what would
+    /// decide. Nothing for a resolved finding that was never classified: its
+    /// memory is gone, and advice about it would be moot.
+    private var classificationSentence: String? {
+        // Time never falls, so a finding against it is never classified.
+        guard driver != .time else { return state == .open ? nextStep : nil }
         switch classification {
         case .tracksEviction:
-            let attached = driver == .openFiles ? noun : "cached \(noun)"
-            return "It fell with the \(countNoun) when \(noun) were \(driver.fallVerb): memory attached to \(attached), not a leak."
+            return "It fell with the \(countNoun) when \(words.went[filesystemKind] ?? ""): memory attached to \(heldBy), not a leak."
         case .leakLike:
-            return "The \(countNoun) fell but it did not: leak-like. Its allocating code can be named by tracing kmem:kmem_cache_alloc (or kmem:kmalloc) with stack traces."
+            let next = attribution == nil ? " Run 'slabwatch attribute \(slab)' to name the code that allocates it." : ""
+            return "The \(countNoun) fell but it did not: leak-like.\(next)"
         case .undetermined:
-            return othersMayHaveGone ?? nextStep
+            guard state == .open else { return nil }
+            guard driverFellAt != nil else { return nextStep }
+            return othersMayHaveGone ?? notFollowedYet
         }
     }
 
@@ -75,31 +117,26 @@ extension Finding {
     /// to tell (`DetectorSettings.leakEvidenceShare`): what was seen, and what
     /// would decide it.
     private var othersMayHaveGone: String? {
-        guard driverFellAt != nil, leakEvidenceAt == nil, let below = leakEvidenceBelow,
-              let now = fallTrail.latest?.driver else { return nil }
+        guard leakEvidenceAt == nil, let below = leakEvidenceBelow, let now = fallTrail.latest?.driver else { return nil }
         let own = Human.grouped(ownUnitsAtPeak)
-        let attached = driver == .openFiles ? driver.plural : "cached \(driver.plural)"
         return "The \(countNoun) fell by \(Human.grouped(driverPeak - now)) to \(Human.grouped(now)) and it did not follow; "
-            + "that leaves too many to be sure any of the \(own) \(driver.plural) it grew with went. "
+            + "that leaves too many to be sure any of the \(own) \(words.plural) it grew with went. "
             + "A fall below \(Human.grouped(max(0, below))) that it does not follow would be leak-like; "
-            + "one it follows, memory attached to \(attached)."
+            + "one it follows, memory attached to \(heldBy)."
     }
 
-    /// What tells a per-object cache from a leak, for each driver.
+    /// The driver fell far enough to tell, and the cache has not followed yet
+    /// (the leak grace runs).
+    private var notFollowedYet: String {
+        "The \(countNoun) fell and it has not followed yet: if it does not, it is leak-like; if it does, memory attached to \(heldBy)."
+    }
+
+    /// While the driver has not fallen: where it stands, and what tells a
+    /// per-unit cache from a leak, for this driver and filesystem kind.
     private var nextStep: String {
-        switch driver {
-        case .inodes where filesystem == "tmpfs":
-            "Inodes of \(inodeCache ?? "") have only risen so far: tmpfs inodes go only when their files are deleted, and a per-inode cache falls with them where a leak does not."
-        case .inodes where inodeCache != nil:
-            "Inodes of \(inodeCache ?? "") have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak."
-        case .inodes:
-            "Inodes have only risen so far: evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak."
-        case .dentries:
-            "Dentries have only risen so far: a large unused count in /proc/sys/fs/dentry-state means negative or unused dentries; evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-dentry cache from a leak."
-        case .openFiles:
-            "Open files have only risen so far: find the process holding them (count the entries of /proc/*/fd); when it closes them, a per-file cache falls and a leak does not."
-        case .time:
-            "It does not follow inodes, dentries or open files: check for a leak."
-        }
+        let decides = words.decides[filesystemKind] ?? ""
+        guard driver != .time else { return decides }
+        let standing = phase == .falling ? "have not fallen far enough to tell yet" : "have only risen so far"
+        return "\(unitsNoun) \(standing): \(decides)"
     }
 }

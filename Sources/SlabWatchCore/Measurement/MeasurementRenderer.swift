@@ -92,16 +92,7 @@ public enum MeasurementRenderer: Sendable {
         json.key("peak_bytes_per_unit"); json.number(cache.cost?.peakBytesPerUnit)
         json.key("not_judged"); json.string(cache.notJudged)
         json.key("fits"); json.beginArray()
-        for fit in cache.fits {
-            json.beginObject()
-            json.key("driver"); json.string(fit.driver.rawValue)
-            json.key("inode_cache"); json.string(fit.inodeCache)
-            json.key("bytes_per_unit"); json.number(fit.bytesPerUnit)
-            json.key("r_squared"); json.number(fit.rSquared)
-            json.key("driver_change"); json.number(fit.driverChange)
-            json.key("flagged"); json.bool(fit.flagged)
-            json.endObject()
-        }
+        for fit in cache.fits { json.driverFit(fit, includingFlagged: true) }
         json.endArray()
         json.endObject()
     }

@@ -57,7 +57,7 @@ public enum WebPage: Sendable {
         series.append(.init(name: "rise", color: rise, style: .points, points: rising.map { (x($0), Double($0.footprintBytes)) }))
         let drivers = finding.inodeCache.map { "\(shownName($0)) inodes" } ?? finding.driver.plural
         if !falling.isEmpty {
-            series.append(.init(name: "\(drivers) \(finding.driver.fallVerb)", color: fall, style: .points,
+            series.append(.init(name: "\(drivers) \(finding.fallVerb)", color: fall, style: .points,
                                 points: falling.map { (x($0), Double($0.footprintBytes)) }))
         }
         return SVGChart(title: "\(shownName(finding.slab)): footprint against \(drivers)",
