@@ -140,6 +140,23 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
         throw Failure(message: "timed out waiting for \(what); log:\n\(log)")
     }
 
+    /// Waits until `count` more ticks have run (`slabwatch_samples_total`
+    /// advanced by that much): the event a "nothing more happened" check
+    /// waits for, rather than a sleep that a loaded machine may not cover.
+    /// Ticks are an interval apart at least, so `count` ticks also span
+    /// `count` − 1 intervals of the daemon's own time. `timeout` only
+    /// catches a daemon that stopped sampling.
+    func waitForSamples(_ count: Int, timeout: Double = 120) throws {
+        func taken() throws -> Double {
+            guard let value = samples(try get("/metrics").body)["slabwatch_samples_total"] else {
+                throw Failure(message: "no slabwatch_samples_total in /metrics")
+            }
+            return value
+        }
+        let target = try taken() + Double(count)
+        try waitFor("\(count) more samples", timeout: timeout) { try taken() >= target }
+    }
+
     struct RunResult {
         var status: Int32
         var output: String

@@ -191,7 +191,7 @@ extension EndToEndTests {
         #expect(closing["PRIORITY"] as? String == "6")
         #expect(closing["SLABWATCH_STATE"] as? String == "resolved")
         #expect(closing["SLABWATCH_RESOLUTION"] as? String == "memory-returned")
-        usleep(1_000_000)
+        try daemon.waitForSamples(5)  // five more ticks, each of which could have sent another
         #expect(try TestJournald.entries([opened, "SLABWATCH_SLAB=\(cache)"]).count == 1)  // never one per tick
         #expect(try TestJournald.entries([resolved, "SLABWATCH_SLAB=\(cache)"]).count == 1)
         let metrics = samples(try daemon.get("/metrics").body)
