@@ -147,14 +147,16 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
     /// `count` − 1 intervals of the daemon's own time. `timeout` only
     /// catches a daemon that stopped sampling.
     func waitForSamples(_ count: Int, timeout: Double = 120) throws {
-        func taken() throws -> Double {
-            guard let value = samples(try get("/metrics").body)["slabwatch_samples_total"] else {
-                throw Failure(message: "no slabwatch_samples_total in /metrics")
-            }
-            return value
+        let target = try samplesTaken() + Double(count)
+        try waitFor("\(count) more samples", timeout: timeout) { try samplesTaken() >= target }
+    }
+
+    /// `slabwatch_samples_total`: the ticks run so far.
+    func samplesTaken() throws -> Double {
+        guard let value = samples(try get("/metrics").body)["slabwatch_samples_total"] else {
+            throw Failure(message: "no slabwatch_samples_total in /metrics")
         }
-        let target = try taken() + Double(count)
-        try waitFor("\(count) more samples", timeout: timeout) { try taken() >= target }
+        return value
     }
 
     struct RunResult {
