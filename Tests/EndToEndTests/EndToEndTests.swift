@@ -202,6 +202,10 @@ struct EndToEndTests {
         // Usage errors exit 2 like configuration errors (ArgumentParser's own code is 64).
         let unknownFlag = try DaemonProcess.run(DaemonProcess.binary.path, ["--no-such-flag"])
         #expect(unknownFlag.status == 2 && unknownFlag.error.contains("no-such-flag"))
+        // A word that is no command never runs the daemon with it as an argument.
+        let unknownCommand = try DaemonProcess.run(DaemonProcess.binary.path, ["frobnicate"])
+        #expect(unknownCommand.status == 2 && unknownCommand.error == "slabwatch: unknown command 'frobnicate'; see 'slabwatch --help'\n",
+                "\(unknownCommand.error)")
         let missingFile = try DaemonProcess.run(DaemonProcess.binary.path, ["check-config"])
         #expect(missingFile.status == 2)
 
