@@ -106,6 +106,8 @@ final class GrowingProcRoot: @unchecked Sendable {  // `growing`, `running`, `in
     private var running = true
     private var inodes = 100_000.0
     private var thread: Thread?
+    /// Signalled by the writer as it ends, so `stop` removes nothing it still writes.
+    private let writerEnded = DispatchSemaphore(value: 0)
 
     init(cache: String) throws {
         self.cache = cache
@@ -120,6 +122,7 @@ final class GrowingProcRoot: @unchecked Sendable {  // `growing`, `running`, `in
                 try? write()
                 usleep(100_000)
             }
+            writerEnded.signal()
         }
         self.thread = thread
         thread.start()
@@ -139,8 +142,8 @@ final class GrowingProcRoot: @unchecked Sendable {  // `growing`, `running`, `in
     func grow() { lock.withLock { growing = true } }
 
     func stop() {
-        lock.withLock { running = false }
-        usleep(200_000)
+        let wasRunning = lock.withLock { defer { running = false }; return running }
+        if wasRunning { writerEnded.wait() }
         try? FileManager.default.removeItem(at: root)
     }
 
