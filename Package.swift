@@ -6,7 +6,8 @@ import PackageDescription
 /// and imports explicit (a file uses only the members of modules it imports
 /// itself), and a warning for every public type that says neither Sendable
 /// nor unavailable-Sendable. (swift-log's NonisolatedNonsendingByDefault is
-/// left out: it changes where nonisolated async functions run.)
+/// left out: it changes where nonisolated async functions run.) Applied to
+/// every target by the loop at the end, so a new target cannot miss them.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -31,12 +32,12 @@ let package = Package(
     targets: [
         // RE2-syntax regular expressions matched in linear time; a leaf that knows
         // nothing about slabs (the cache filter and the inode-cache patterns use it).
-        .target(name: "LinearRegex", swiftSettings: strict),
+        .target(name: "LinearRegex"),
         // Pure: bytes in, values out. No files, clocks, Dispatch or sockets.
-        .target(name: "SlabWatchCore", dependencies: ["LinearRegex"], swiftSettings: strict),
+        .target(name: "SlabWatchCore", dependencies: ["LinearRegex"]),
         // libsystemd's headers; the Swift layer over them holds no policy.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: strict),
+        .target(name: "Systemd", dependencies: ["CSystemd"]),
         // libyaml's header: the configuration is read with its event parser (no Foundation).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // zlib's header, for gzip responses.
@@ -54,16 +55,14 @@ let package = Package(
         // the core's `ServerStatistics`, the one type `/metrics` renders).
         .target(
             name: "SlabWatchHTTP",
-            dependencies: ["SlabWatchCore", "CZlib", "CTLS", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: strict),
+            dependencies: ["SlabWatchCore", "CZlib", "CTLS", .product(name: "Logging", package: "swift-log")]),
         // The daemon: reading /proc and /sys, the sampler, config, wiring.
         .target(
             name: "SlabWatch",
             dependencies: [
                 "LinearRegex", "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc", "CBPF",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict),
+            ]),
         // The `slabwatch` command. (Not a folder named `slabwatch`: it would
         // differ from `SlabWatch` only by case, which breaks case-insensitive disks.)
         .executableTarget(
@@ -71,8 +70,7 @@ let package = Package(
             dependencies: [
                 "SlabWatch", "SlabWatchCore",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict),
+            ]),
         // Counts heap allocations; linked by the bench only (it replaces malloc process-wide).
         .target(name: "CAllocationCounter"),
         // Measures CPU per sample against the kernel's cost of the same reads.
@@ -81,21 +79,22 @@ let package = Package(
             dependencies: [
                 "SlabWatch", "SlabWatchCore", "CAllocationCounter",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict),
+            ]),
         // Paths to Tests/Fixtures, scratch directories and synthetic machines
         // (`Scenario`), shared by every test target.
-        .target(name: "TestSupport", dependencies: ["SlabWatchCore"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"], swiftSettings: strict),
-        .testTarget(
-            name: "SlabWatchCoreTests", dependencies: ["LinearRegex", "SlabWatchCore", "TestSupport"],
-            swiftSettings: strict),
-        .testTarget(
-            name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP", "SlabWatchCore"], swiftSettings: strict),
-        .testTarget(
-            name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "CBPF", "TestSupport"],
-            swiftSettings: strict),
-        .testTarget(
-            name: "EndToEndTests", dependencies: ["SlabWatchCore", "TestSupport"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["SlabWatchCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "LinearRegexTests", dependencies: ["LinearRegex"]),
+        .testTarget(name: "SlabWatchCoreTests", dependencies: ["LinearRegex", "SlabWatchCore", "TestSupport"]),
+        .testTarget(name: "SlabWatchHTTPTests", dependencies: ["SlabWatchHTTP", "SlabWatchCore"]),
+        .testTarget(name: "SlabWatchTests", dependencies: ["SlabWatch", "SlabWatchCore", "CBPF", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SlabWatchCore", "TestSupport"]),
     ]
 )
+
+// Every target gets the strict settings, as swift-log applies its own: one
+// loop, not a copy per target. The C targets (CTLS, CBPF, CAllocationCounter)
+// are regular targets too; SwiftPM passes Swift settings only to Swift
+// compiles, so they build as before. System library targets take no settings.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + strict
+}

@@ -1,3 +1,5 @@
+public import SlabWatchCore
+
 /// How the process ends; docs/operating/configuration.md's table of exit codes is generated from this.
 public enum ExitStatus: Int32, CaseIterable, Sendable {
     case success = 0
@@ -35,4 +37,14 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
 
     /// `0 stopped cleanly, 1 runtime failure, …`: for `--help` and the docs.
     public static var summary: String { allCases.map { "\($0.rawValue) \($0.meaning)" }.joined(separator: ", ") }
+
+    /// `measure`'s own status, never the command's: the command's failure
+    /// first (CI must see the workload broke), then an exceeded budget, then
+    /// one that cannot be judged.
+    public static func measured(commandStatus: Int32, verdicts: [Budget.Verdict]) -> ExitStatus {
+        if commandStatus != 0 { return .commandFailed }
+        if verdicts.contains(where: { if case .exceeded = $0 { true } else { false } }) { return .budgetExceeded }
+        if verdicts.contains(where: { if case .cannotJudge = $0 { true } else { false } }) { return .cannotJudge }
+        return .success
+    }
 }

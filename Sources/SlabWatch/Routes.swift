@@ -78,7 +78,7 @@ public struct Routes: Sendable {
     }
 
     /// Seconds written in decimal digits (`600`, `1.5`). Double's own parser
-    /// also takes `0x10`, `1e3`, `inf` and `nan`, none of which README promises.
+    /// also takes `0x10`, `1e3`, `inf` and `nan`, none of which the HTTP reference promises.
     static func decimalSeconds(_ text: String) -> Double? {
         let parts = text.utf8.split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false)
         let isDigit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }

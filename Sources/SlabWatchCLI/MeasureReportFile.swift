@@ -27,12 +27,12 @@ struct MeasureReportFile {
         var descriptor = Glibc.open(path, flags | O_CREAT | O_EXCL, 0o644)
         let made = descriptor >= 0
         if !made && errno == EEXIST { descriptor = Glibc.open(path, flags) }
-        guard descriptor >= 0 else { SlabWatchCommand.fail(.badConfiguration, "--output: cannot write '\(path)': \(whyNot(path))") }
+        guard descriptor >= 0 else { fail(.badConfiguration, "--output: cannot write '\(path)': \(whyNot(path))") }
         var status = stat()
         let type = fstat(descriptor, &status) == 0 ? status.st_mode & S_IFMT : 0
         guard type == S_IFREG || type == S_IFCHR else {
             close(descriptor)
-            SlabWatchCommand.fail(.badConfiguration, "--output: cannot write '\(path)': not a regular file")
+            fail(.badConfiguration, "--output: cannot write '\(path)': not a regular file")
         }
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         return MeasureReportFile(descriptor: descriptor, name: path,
@@ -53,7 +53,7 @@ struct MeasureReportFile {
 
     /// Replaces what the file held with `bytes`; a failure is one line and exit 1.
     func write(_ bytes: [UInt8]) {
-        func failed() -> Never { SlabWatchCommand.fail(.runtimeFailure, "--output: cannot write '\(name)': \(String(cString: strerror(errno)))") }
+        func failed() -> Never { fail(.runtimeFailure, "--output: cannot write '\(name)': \(String(cString: strerror(errno)))") }
         if isRegular, ftruncate(descriptor, 0) != 0 || lseek(descriptor, 0, SEEK_SET) != 0 { failed() }
         var offset = 0
         while offset < bytes.count {

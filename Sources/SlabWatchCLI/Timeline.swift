@@ -23,3 +23,10 @@ enum Timeline {
         return TerminalText.printable(lines: lines)
     }
 }
+
+extension String {
+    /// The text with spaces after it up to `width` characters: a column of the timeline.
+    fileprivate func padded(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

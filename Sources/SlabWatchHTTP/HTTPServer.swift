@@ -80,6 +80,10 @@ public final class HTTPServer: @unchecked Sendable {
     /// The server's counters so far (`slabwatch_http_*`).
     public var statistics: ServerStatistics { stats.withLock { $0 } }
 
+    /// Pages and credential checks admitted and not yet answered, read on the
+    /// server's queue: the event a test waits for before it fills the queues.
+    var pending: (pages: Int, credentialChecks: Int) { queue.sync { (pendingPages, pendingAuthChecks) } }
+
     /// TLS, credentials and headers for connections accepted from now on
     /// (and for every request's credentials check). Credentials the running
     /// authenticator verified stay verified where the user's hash is unchanged.

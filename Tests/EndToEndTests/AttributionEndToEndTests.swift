@@ -273,16 +273,20 @@ extension EndToEndTests {
         // SIGTERM: the session stops early, reports, and removes its instance.
         let process = Process()
         process.executableURL = DaemonProcess.binary
-        process.arguments = ["attribute", "dentry", "--source", "trace", "--duration", "60s"]
-        process.standardOutput = Pipe()
+        process.arguments = ["attribute", "dentry", "--source", "trace", "--duration", "60s", "--json"]
+        let output = Pipe()
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
         while AttributionTesting.slabwatchInstances().isEmpty { usleep(20_000) }
-        let signalled = Date()
         process.terminate()
+        let report = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
-        #expect(Date().timeIntervalSince(signalled) < 5, "SIGTERM ends the session early")
+        // The session says itself that SIGTERM ended it, before its 60 s: no clock in the test.
+        let json = try #require(try JSONSerialization.jsonObject(with: report) as? [String: Any])
+        #expect(json["stopped_by"] as? String == "interrupted", "\(json)")
+        #expect((json["window_seconds"] as? Double ?? .infinity) < 60, "\(json)")
         #expect(AttributionTesting.slabwatchInstances().isEmpty)
 
         // SIGKILL leaves it; the next session removes it and says so.

@@ -139,15 +139,17 @@ extension EndToEndTests {
         #expect(metrics["slabwatch_finding_flagged{driver=\"inodes\",inode_cache=\"shmem_inode_cache\",slab=\"kmalloc-cg-512\"}"] == 1)
 
         // The plateau: caches dropped (ext4's inodes go, tmpfs's stay) and
-        // held past the leak grace. Neither finding may read as a leak.
+        // held past the leak grace, counted in the daemon's ticks (30 s of
+        // grace and 15 s more at 250 ms), however slowly they come. Neither
+        // finding may read as a leak.
         Self.dropCaches()
-        let plateauEnd = Date().addingTimeInterval(45)
-        while Date() < plateauEnd {
+        let plateauEnd = try daemon.samplesTaken() + (30 + 15) * 4
+        while try daemon.samplesTaken() < plateauEnd {
             for slab in watched {
                 let finding = try Self.detectorFinding(daemon, slab)
                 #expect(finding?["classification"] as? String != "leak-like", "\(slab) while its files exist: \(finding ?? [:])")
             }
-            usleep(1_000_000)
+            usleep(1_000_000)  // between looks; the end is the tick count
         }
         #expect(try Self.detectorFinding(daemon, "kmalloc-cg-512")?["state"] as? String == "open")
 
@@ -202,8 +204,8 @@ extension EndToEndTests {
         let otherUser = try UnrelatedWork(["cd '\(other.path)' && while :; do seq 1 40000 | xargs touch; find . -mindepth 1 -delete; sleep 1; done"])
         defer { otherUser.stop() }
         var counts: [Double] = [], saidWhy = false, leakLike: String?
-        let holdEnd = Date().addingTimeInterval(60)
-        while Date() < holdEnd && leakLike == nil {
+        let holdEnd = try daemon.samplesTaken() + 60 * 4  // four 15 s leak graces of 250 ms ticks
+        while try daemon.samplesTaken() < holdEnd && leakLike == nil {
             let finding = try #require(try Self.detectorFinding(daemon, "kmalloc-cg-512"))
             let message = finding["message"] as? String ?? ""
             if finding["classification"] as? String == "leak-like" { leakLike = message }

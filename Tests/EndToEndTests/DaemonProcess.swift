@@ -15,6 +15,8 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
     private let errors = Pipe()
     private let lock = NSLock()
     private var logText = ""
+    /// The daemon's stderr reached its end (it exited and nothing else holds it).
+    private var logEnded = false
     private(set) var port: UInt16 = 0
     /// How `get` reaches it: `https` and curl's TLS and credential options when
     /// the daemon runs with a web configuration.
@@ -42,9 +44,10 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
+            let data = handle.availableData
             guard let self else { return }
-            lock.lock(); logText += text; lock.unlock()
+            lock.lock(); logText += String(decoding: data, as: UTF8.self); logEnded = logEnded || data.isEmpty; lock.unlock()
+            if data.isEmpty { handle.readabilityHandler = nil }
         }
         try process.run()
         let deadline = Date().addingTimeInterval(20)
@@ -94,12 +97,38 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// Sends SIGTERM and returns the exit status and how long the exit took.
-    func terminate() -> (status: Int32, seconds: Double) {
-        let start = Date()
+    /// How the daemon ended after SIGTERM.
+    struct Stop: CustomStringConvertible {
+        var status: Int32
+        /// Still running at the hang deadline, and killed.
+        var hung: Bool
+        /// Its whole log, read to the end.
+        var log: String
+
+        /// Exit 0, `stopped` logged and no sampler tick left blocked: the
+        /// daemon's own shutdown deadline held, so the stop was as quick as
+        /// that deadline makes it. How long it took is not measured here.
+        var isClean: Bool { status == 0 && !hung && log.contains("msg=stopped") && !log.contains("still blocked") }
+
+        var description: String { "exit \(status)\(hung ? ", hung and killed" : ""); log:\n\(log)" }
+    }
+
+    /// Sends SIGTERM and waits for the exit. `hangDeadline` only catches a
+    /// daemon that never exits (it is killed, and the stop counts as hung):
+    /// it is far beyond any stop that works, so a loaded machine never
+    /// trips it, and the test asserts what the daemon did, not how fast.
+    func terminate(hangDeadline: Double = 30) -> Stop {
         signal(SIGTERM)
+        let deadline = Date().addingTimeInterval(hangDeadline)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        let hung = process.isRunning
+        if hung { signal(SIGKILL) }
         process.waitUntilExit()
-        return (process.terminationStatus, Date().timeIntervalSince(start))
+        // The last lines (msg=stopped) come through the pipe after the exit. A
+        // wrapper's child may hold the pipe open: then the log is what came so far.
+        let logDeadline = Date().addingTimeInterval(5)
+        while Date() < logDeadline, !{ lock.lock(); defer { lock.unlock() }; return logEnded }() { usleep(10_000) }
+        return Stop(status: process.terminationStatus, hung: hung, log: log)
     }
 
     func waitFor(_ what: String, timeout: Double = 15, _ condition: () throws -> Bool) throws {
@@ -109,6 +138,25 @@ final class DaemonProcess: @unchecked Sendable {  // log text guarded by `lock`
             usleep(50_000)
         }
         throw Failure(message: "timed out waiting for \(what); log:\n\(log)")
+    }
+
+    /// Waits until `count` more ticks have run (`slabwatch_samples_total`
+    /// advanced by that much): the event a "nothing more happened" check
+    /// waits for, rather than a sleep that a loaded machine may not cover.
+    /// Ticks are an interval apart at least, so `count` ticks also span
+    /// `count` − 1 intervals of the daemon's own time. `timeout` only
+    /// catches a daemon that stopped sampling.
+    func waitForSamples(_ count: Int, timeout: Double = 120) throws {
+        let target = try samplesTaken() + Double(count)
+        try waitFor("\(count) more samples", timeout: timeout) { try samplesTaken() >= target }
+    }
+
+    /// `slabwatch_samples_total`: the ticks run so far.
+    func samplesTaken() throws -> Double {
+        guard let value = samples(try get("/metrics").body)["slabwatch_samples_total"] else {
+            throw Failure(message: "no slabwatch_samples_total in /metrics")
+        }
+        return value
     }
 
     struct RunResult {

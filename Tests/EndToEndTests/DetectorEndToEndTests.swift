@@ -78,9 +78,10 @@ extension EndToEndTests {
         // user may move shmem_inode_cache meanwhile: what the finding holds
         // is checked against /proc/slabinfo, and the phase only when the
         // cache stood still over the last hold-after.
-        usleep(155_000_000)
+        // Counted in the daemon's 250 ms ticks, however slowly they come.
+        try daemon.waitForSamples(155 * 4, timeout: 600)
         let settled = try #require(try Self.liveSlabs(["shmem_inode_cache"])["shmem_inode_cache"])
-        usleep(25_000_000)
+        try daemon.waitForSamples(25 * 4, timeout: 300)
         let held = try #require(try Self.detectorFinding(daemon, "shmem_inode_cache"))
         let now = try #require(try Self.liveSlabs(["shmem_inode_cache"])["shmem_inode_cache"])
         #expect(held["state"] as? String == "open", "\(held)")

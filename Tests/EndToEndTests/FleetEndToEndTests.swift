@@ -133,6 +133,8 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
     private var growing = true
     private var running = true
     private var thread: Thread?
+    /// Signalled by the writer as it ends, so `stop` removes nothing it still writes.
+    private let writerEnded = DispatchSemaphore(value: 0)
     private(set) var daemon: DaemonProcess!
     /// Samples every 200 ms; a 10 s window opens a finding within seconds of
     /// growth, and memory back for 3 s resolves it.
@@ -155,6 +157,7 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
                     try? write()
                     usleep(100_000)
                 }
+                writerEnded.signal()
             }
             self.thread = thread
             thread.start()
@@ -176,8 +179,8 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
 
     func stop() {
         if daemon?.process.isRunning == true { _ = daemon.terminate() }
-        lock.withLock { running = false }
-        usleep(200_000)
+        let wasRunning = lock.withLock { defer { running = false }; return running }
+        if wasRunning && thread != nil { writerEnded.wait() }
         thread = nil
         try? FileManager.default.removeItem(at: root)
     }

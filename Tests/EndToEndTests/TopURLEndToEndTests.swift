@@ -28,7 +28,11 @@ extension EndToEndTests {
     }
 
     /// A complete answer on a connection the server keeps open was "no
-    /// answer in 5 s"; a chunked one was "cut short". Both are read.
+    /// answer in 5 s"; a chunked one was "cut short". Both are read. The
+    /// open connection is held until the test ends, past top's 10 s
+    /// deadline: a top that waited for the close would end in "no complete
+    /// answer within 10 s" and exit 1, so exit 0 and the screen show that it
+    /// read the answer by its length, with no clock in the test.
     @Test func topURLReadsAnswersFramedByLengthOrByChunks() throws {
         let snapshot = Array(HostileServer.snapshot.utf8)
         let open = try HostileServer(holdOpen: true) {
@@ -50,7 +54,7 @@ extension EndToEndTests {
         for server in [open, chunked] {
             let result = try Self.topOnce(server)
             #expect(result.status == 0, "\(result.error)")
-            #expect(result.output.contains("hostile-cache") && result.seconds < 4, "\(result.seconds) s: \(result.output)")
+            #expect(result.output.contains("hostile-cache"), "\(result.output)")
         }
     }
 
@@ -62,10 +66,11 @@ extension EndToEndTests {
             while HostileServer.send(connection, [UInt8(ascii: " ")]) { sleep(1) }
         }
         defer { server.stop() }
-        let result = try Self.topOnce(server)
+        // 60 s only catches a top that never gives up (it is killed then);
+        // that it gave up at its own deadline is the message it ends with.
+        let result = try Self.topOnce(server, timeout: 60)
         #expect(!result.killed && result.status == 1, "still waiting after \(result.seconds) s")
         #expect(result.error == "slabwatch: \(server.url): no complete answer within 10 s\n", "\(result.error)")
-        #expect(result.seconds < 15, "\(result.seconds) s")
     }
 
     /// A server's error body is shown, but not obeyed: the title-setting

@@ -99,6 +99,8 @@ final class SeedStoryPlayer: @unchecked Sendable {  // `stopped` guarded by `loc
     private let lock = NSLock()
     private var stopped = false
     private var thread: Thread?
+    /// Signalled by the player as it ends, so `stop` returns after its last write.
+    private let playerEnded = DispatchSemaphore(value: 0)
 
     init() throws {
         root = try FakeProcRoot(slabinfo: nil)
@@ -111,6 +113,7 @@ final class SeedStoryPlayer: @unchecked Sendable {  // `stopped` guarded by `loc
                 try? play(sample)
                 usleep(100_000)
             }
+            self.playerEnded.signal()
         }
         thread?.start()
     }
@@ -120,8 +123,8 @@ final class SeedStoryPlayer: @unchecked Sendable {  // `stopped` guarded by `loc
     var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
 
     func stop() {
-        lock.lock(); stopped = true; lock.unlock()
-        usleep(200_000)
+        lock.lock(); let wasPlaying = !stopped; stopped = true; lock.unlock()
+        if wasPlaying { playerEnded.wait() }
         thread = nil
     }
 

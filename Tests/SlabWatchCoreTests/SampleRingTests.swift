@@ -372,7 +372,7 @@ struct GrowthPerMinuteTests {
         var ring = SampleRing()
         #expect(ring.footprintPerMinute("a", seconds: 60) == nil)  // no history
         // a grows one 4 KiB slab every 5 s sample: 48 KiB per minute; the inode count by 10 a sample.
-        for t in 0..<30 {
+        for t in 0..<40 {
             ring.append(SampleRingTests.sample(Int64(t) * 5000, [SampleRingTests.cache("a", slabs: UInt64(10 + t))],
                                                inodes: UInt64(1000 + 10 * t)))
         }
@@ -381,5 +381,25 @@ struct GrowthPerMinuteTests {
             #expect(abs((ring.counterPerMinute(.inodes, seconds: seconds) ?? 0) - 120) < 1e-9)
         }
         #expect(ring.footprintPerMinute("absent", seconds: 60) == nil)
+    }
+
+    /// A figure over a window needs history spanning half of it
+    /// (`WindowCoverage`), the share the detector's windows need: two
+    /// samples a second apart give neither column (top --once -d 1s showed
+    /// both, identical, 60 times the second's noise).
+    @Test(arguments: [
+        (1, 60.0, false), (1, 300, false),  // two samples 5 s apart
+        (5, 60, false), (6, 60, true),  // 25 s and 30 s of a minute
+        (29, 300, false), (30, 300, true),  // 145 s and 150 s of five minutes
+    ])
+    func aWindowNeedsHalfItsLengthOfHistory(steps: Int, seconds: Double, given: Bool) {
+        var ring = SampleRing()
+        for t in 0...steps {
+            ring.append(SampleRingTests.sample(Int64(t) * 5000, [SampleRingTests.cache("a", slabs: UInt64(10 + t))],
+                                               inodes: UInt64(1000 + 10 * t)))
+        }
+        #expect((ring.footprintPerMinute("a", seconds: seconds) != nil) == given)
+        #expect((ring.counterPerMinute(.inodes, seconds: seconds) != nil) == given)
+        if given { #expect(abs((ring.footprintPerMinute("a", seconds: seconds) ?? 0) - 12 * 4096) < 1e-6) }
     }
 }

@@ -31,15 +31,15 @@ struct TopViewTests {
         var rows = Self.rows(TopView.render(sample: sample, history: history, report: report, options: options))
         #expect(rows[0].hasPrefix("!kmalloc-32"))
         #expect(rows[0].contains("/inode R²"), "\(rows[0])")
-        #expect(rows[1].hasPrefix("quiet-big"))  // largest footprint
+        #expect(rows[1].hasPrefix(" quiet-big"))  // largest footprint; the flag column is blank
         options.sort = .growth
         rows = Self.rows(TopView.render(sample: sample, history: history, report: report, options: options))
         #expect(rows[0].hasPrefix("!kmalloc-32"))
-        #expect(rows[1].hasPrefix("slow-grower"), "\(rows[1])")  // +6 MB a minute, too little to flag; quiet-big does not move
+        #expect(rows[1].hasPrefix(" slow-grower"), "\(rows[1])")  // +6 MB a minute, too little to flag; quiet-big does not move
         #expect(rows[1].contains("+5.7 MiB"), "\(rows[1])")
         options.sort = .name
         rows = Self.rows(TopView.render(sample: sample, history: history, report: report, options: options))
-        #expect(rows[1].hasPrefix("cache0 "))
+        #expect(rows[1].hasPrefix(" cache0 "))
         #expect(TopView.SortKey.name.next == .footprint)
     }
 
@@ -86,5 +86,104 @@ struct TopViewTests {
         var colored = TopView.Options()
         colored.color = true
         #expect(TopView.render(sample: sample, history: .empty, report: .init(), options: colored).joined().contains("\u{1b}[1m"))
+    }
+
+    /// The machine of issue 29's xattr run: thirteen kmalloc-cg-* caches,
+    /// names up to 23 characters (and, when asked, two long module names
+    /// alike but for their end), and an open finding on kmalloc-cg-512 per
+    /// tmpfs inode, falling.
+    static func xattrScreen(longNames: Bool = false) -> (Sample, SampleRing, GrowthDetector.Report, Finding) {
+        let names = ["8", "16", "32", "64", "96", "128", "192", "256", "512", "1k", "2k", "4k", "8k"].map { "kmalloc-cg-\($0)" }
+            + ["shmem_inode_cache", "dentry", "ext4_allocation_context", "request_sock_subflow_v4", "request_sock_subflow_v6"]
+            + (longNames ? ["a_module_with_a_rather_long_cache_name_number_1", "a_module_with_a_rather_long_cache_name_number_2"] : [])
+        var s = Scenario()
+        for step in 0..<60 {
+            s.add(inodes: 40_000, caches: names.enumerated().map { ($1, 20e6 + Double($0) * 1e6 + Double(step) * 1e5, $0 % 3 == 0) })
+        }
+        var ring = SampleRing()
+        for sample in s.samples { ring.append(sample) }
+        var finding = Self.story().2.findings.first { $0.slab == "kmalloc-32" }!  // the story opens it (findingsFloatToTheTop…)
+        finding.slab = "kmalloc-cg-512"
+        finding.inodeCache = "shmem_inode_cache"
+        finding.phase = .falling
+        finding.classification = .tracksEviction
+        return (s.samples.last!, ring, GrowthDetector.Report(findings: [finding]), finding)
+    }
+
+    /// Every width from 60 to 250 columns: no line is wider; no two caches
+    /// show the same name; the flagged row's name is whole whenever any
+    /// row's is; the finding loses its R² before anything else, and from 80
+    /// columns on it is never cut. (At 120 columns names were cut to 11
+    /// characters, five rows read `kmalloc-cg-`, the flagged `!kmalloc-cg`,
+    /// and the finding `tracks-ev`.)
+    @Test(arguments: [false, true])
+    func everyWidthGivesNamesTheirRoom(longNames: Bool) {
+        let (sample, ring, report, finding) = Self.xattrScreen(longNames: longNames)
+        let full = TopView.Layout.findingText(finding, rSquared: true)
+        let essential = TopView.Layout.findingText(finding, rSquared: false)
+        var withoutRSquared = 0
+        for width in 60...250 {
+            var options = TopView.Options()
+            options.width = width
+            let lines = TopView.render(sample: sample, history: History(ring), report: report, options: options)
+            #expect(lines.allSatisfy { $0.count <= width }, "\(width): \(lines.map(\.count).max() ?? 0)")
+            let rows = Self.rows(lines)
+            #expect(rows.count == sample.caches.count)
+            let shown = rows.map { String($0.dropFirst().prefix { $0 != " " }) }  // after the flag column
+            #expect(Set(shown).count == shown.count, "\(width): \(shown)")
+            #expect(rows[0].hasPrefix("!kmalloc-cg-512 "), "\(width): \(rows[0])")
+            #expect(rows.dropFirst().allSatisfy { $0.hasPrefix(" ") })
+            #expect(!sample.caches.map(\.name).contains(where: shown.contains) || shown[0] == "kmalloc-cg-512")
+            #expect(rows[0].hasSuffix(full) || !rows[0].contains("R²"), "\(width): \(rows[0])")
+            if width >= 80 { #expect(rows[0].hasSuffix(full) || rows[0].hasSuffix(essential), "\(width): \(rows[0])") }
+            if !rows[0].contains("R²") && rows[0].hasSuffix(essential) { withoutRSquared += 1 }
+        }
+        #expect(withoutRSquared > 0, "some width shows the finding without its R², whole")
+    }
+
+    /// The issue's 120-column terminal: every name whole, and the finding
+    /// whole but for its R² (the columns took the room first).
+    @Test func aHundredTwentyColumnsShowWholeNamesAndTheWholeFinding() throws {
+        let (sample, ring, report, finding) = Self.xattrScreen()
+        var options = TopView.Options()
+        options.width = 120
+        let rows = Self.rows(TopView.render(sample: sample, history: History(ring), report: report, options: options))
+        #expect(rows[0].hasPrefix("!kmalloc-cg-512 ") && rows[0].hasSuffix(TopView.Layout.findingText(finding, rSquared: false)), "\(rows[0])")
+        for cache in sample.caches {
+            #expect(rows.contains { $0.dropFirst().hasPrefix(cache.name + " ") }, "\(cache.name)")
+        }
+        // Names longer than a third of the line keep their start and end.
+        let (long, longRing, longReport, _) = Self.xattrScreen(longNames: true)
+        let longRows = Self.rows(TopView.render(sample: long, history: History(longRing), report: longReport, options: options))
+        #expect(longRows.contains { $0.hasPrefix(" a_module_with_a_rath~cache_name_number_1 ") }, "\(longRows)")
+    }
+
+    /// A flagged name is never cut to the cap: a row is flagged so that
+    /// someone looks that cache up.
+    @Test func aFlaggedNameIsWholeWhateverItsLength() {
+        let (sample, ring, _, opened) = Self.xattrScreen(longNames: true)
+        var finding = opened
+        finding.slab = "a_module_with_a_rather_long_cache_name_number_1"
+        let report = GrowthDetector.Report(findings: [finding])
+        var options = TopView.Options()
+        options.width = 100
+        let rows = Self.rows(TopView.render(sample: sample, history: History(ring), report: report, options: options))
+        #expect(rows[0].hasPrefix("!a_module_with_a_rather_long_cache_name_number_1 "), "\(rows[0])")
+        #expect(rows.contains { $0.hasPrefix(" a_module_with_a_rather_long_cache_name_number_2 ") })
+    }
+
+    /// The columns' order of priority: which ones a narrowing screen keeps.
+    @Test(arguments: [
+        (250, ["OBJS ACT/TOTAL", "OBJSIZE", "FOOTPRINT", "WASTE", "R", "+/min 1m", "+/min 5m", "FINDING"]),
+        (120, ["OBJSIZE", "FOOTPRINT", "R", "+/min 1m", "+/min 5m", "FINDING"]),
+        (80, ["R", "FINDING"]),  // the 5-minute growth does not fit; R does, in what is left
+    ])
+    func narrowerScreensKeepTheFirstColumns(width: Int, titles: [String]) {
+        let (sample, ring, report, _) = Self.xattrScreen()
+        var options = TopView.Options()
+        options.width = width
+        let header = TopView.render(sample: sample, history: History(ring), report: report, options: options).first { $0.hasPrefix("CACHE") } ?? ""
+        let shown = TopView.Layout.Column.allCases.map(\.title).filter { header.contains(" \($0)") } + (header.hasSuffix("FINDING") ? ["FINDING"] : [])
+        #expect(shown == titles, "\(width): \(header)")
     }
 }

@@ -142,7 +142,7 @@ struct HTTPServerTests {
         limits.maxConnections = 2
         let running = try Running(limits: limits)
         let silent = try RawClient(port: running.port)  // connects and never sends a head
-        usleep(50_000)
+        #expect(Self.eventually { running.server.statistics.connectionsAccepted == 1 })  // accepted before `idle`
         let idle = try RawClient(port: running.port)
         idle.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
         _ = idle.receive(until: "-\n")  // both are accepted by now; `silent` has been quiet longest

@@ -27,6 +27,12 @@ final class Gate: Sendable {
 }
 
 extension HTTPServerTests {
+    /// Whether `condition` comes to hold; the 10 s limit only ends the wait on a server that hangs.
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<1000 where !condition() { usleep(10_000) }
+        return condition()
+    }
+
     static func get(_ port: UInt16, _ target: String, user: String? = nil, password: String = "") throws -> String {
         let client = try RawClient(port: port)
         client.send(request(target, user: user, password: password))
@@ -60,7 +66,7 @@ extension HTTPServerTests {
             return client
         }
         #expect(gate.awaitWaiting(1))
-        usleep(200_000)  // the other 15 reach the queue behind it
+        #expect(Self.eventually { running.server.pending.credentialChecks == 16 })  // the other 15 queued behind it
         #expect(try Self.get(running.port, "/echo", user: "mallory", password: "x").hasPrefix("HTTP/1.1 503 "))
         let scrape = try Self.get(running.port, "/echo", user: "alice", password: "hello")
         gate.open()
@@ -99,7 +105,7 @@ extension HTTPServerTests {
         #expect(health.hasSuffix("GET /echo -\n"), "\(health.debugDescription)")
         let queued = try (0..<7).map { _ in try RawClient(port: running.port) }
         for client in queued { client.send(Self.request("/page")) }
-        usleep(200_000)
+        #expect(Self.eventually { running.server.pending.pages == 8 })  // the first, held, and seven behind it
         #expect(try Self.get(running.port, "/page").hasPrefix("HTTP/1.1 503 "))
         gate.open()
         #expect(page.receive().hasSuffix("page\n"))

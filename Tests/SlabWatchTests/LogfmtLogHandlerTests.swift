@@ -1,4 +1,6 @@
+import Glibc
 import Logging
+import SlabWatchCore
 import Testing
 import TestSupport
 @testable import SlabWatch
@@ -36,6 +38,36 @@ struct LogfmtLogHandlerTests {
             }
         }
         #expect(failures.isEmpty, "\(failures.count) of 2000 lines, first: \(failures.first ?? "")")
+    }
+
+    /// A line given a time starts with it, in UTC to the millisecond, and
+    /// reads back as the same fields plus `ts`.
+    @Test func aLineStartsWithItsTime() throws {
+        let line = LogfmtLogHandler.line(level: .info, message: "stopped", metadata: ["slab": "kmalloc-32"],
+                                         timestampMilliseconds: 1_764_074_660_123)
+        #expect(line == "ts=2025-11-25T12:44:20.123Z level=info msg=stopped slab=kmalloc-32\n")
+        let fields = try #require(Self.fields(String(line.dropLast())))
+        #expect(RFC3339.parse(try #require(fields["ts"])) == 1_764_074_660_123)
+    }
+
+    /// Lines are stamped unless stderr is the stream JOURNAL_STREAM names
+    /// (device:inode, as systemd sets it): real descriptors, compared by fstat.
+    @Test func journaldsStreamIsRecognisedByDeviceAndInode() throws {
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        var others: [Int32] = [-1, -1]
+        try #require(pipe(&others) == 0)
+        defer { for fd in ends + others { close(fd) } }
+        var status = stat()
+        try #require(fstat(ends[1], &status) == 0)
+        let stream = "\(status.st_dev):\(status.st_ino)"
+        #expect(LogfmtLogHandler.isJournalStream(stream, descriptor: ends[1]))
+        #expect(!LogfmtLogHandler.isJournalStream(stream, descriptor: others[1]), "inherited by a child whose stderr is elsewhere")
+        #expect(!LogfmtLogHandler.isJournalStream(nil, descriptor: ends[1]), "run by hand")
+        for malformed in ["", "\(status.st_dev)", "\(status.st_dev):\(status.st_ino):1", "x:\(status.st_ino)", " \(stream)"] {
+            #expect(!LogfmtLogHandler.isJournalStream(malformed, descriptor: ends[1]), "\(malformed)")
+        }
+        #expect(!LogfmtLogHandler.isJournalStream(stream, descriptor: -1))
     }
 
     /// A small logfmt reader for the test: key=value pairs, values bare or

@@ -31,6 +31,14 @@ public enum Units: Sendable {
         return (1...2).contains(parts.count) && parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }
     }
 
+    /// `bytes` as a flag would take it, in the largest binary unit that
+    /// keeps it whole (`64KiB`, `1MiB`; `1000` stays bytes), for help texts.
+    public static func sizeText(_ bytes: UInt64) -> String {
+        let units: [(String, UInt64)] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        for (suffix, scale) in units where bytes >= scale && bytes % scale == 0 { return "\(bytes / scale)\(suffix)" }
+        return "\(bytes)"
+    }
+
     public static func bytes(_ text: String) -> UInt64? {
         let suffixes: [(String, UInt64)] = [
             ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),

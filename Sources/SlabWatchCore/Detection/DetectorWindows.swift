@@ -146,7 +146,8 @@ struct WindowSet: Sendable {
             tier.count == 0 ? 0 : Double(elapsedMilliseconds(now, since: tier.time(at: 0))) / 1000
         }
         if let covering = tiers.first(where: { span($0.1) >= 0.9 * seconds }) { return covering }
-        guard let widest = tiers.max(by: { span($0.1) < span($1.1) }), span(widest.1) >= 0.5 * seconds else { return nil }
+        guard let widest = tiers.max(by: { span($0.1) < span($1.1) }),
+              WindowCoverage.covers(spanSeconds: span(widest.1), windowSeconds: seconds) else { return nil }
         return widest
     }
 }

@@ -1,5 +1,5 @@
 /// Which inode caches hold the tiers' 32 columns, decided at every append by
-/// three rules (README's "Per-filesystem inode drivers" says the same):
+/// three rules (docs/detector.md's "Per-filesystem inode drivers" says the same):
 ///
 /// 1. **A column is freed once the newest slot of each tier lacks its
 ///    cache**: every window the detector fits ends at its tier's newest slot

@@ -60,10 +60,11 @@ public enum TopView: Sendable {
             return ordered(a, b, by: options.sort)
         }
         var lines = header(sample: sample, history: history, report: report, options: options, shown: rows.count)
-        let layout = Layout(width: options.width, longestName: rows.map { clean($0.cache.name).count + 1 }.max() ?? 8)
+        let room = options.height.map { max(0, $0 - lines.count - 1) } ?? rows.count
+        let shown = rows.prefix(room)
+        let layout = Layout(width: options.width, rows: shown)
         lines.append(style(fit(layout.header, options.width), bold: true, options))
-        let room = options.height.map { max(0, $0 - lines.count) } ?? rows.count
-        for row in rows.prefix(room) {
+        for row in shown {
             let text = fit(layout.format(row), options.width)
             lines.append(row.finding != nil ? style(text, bold: true, options, color: "31") : text)
         }
@@ -106,37 +107,142 @@ public enum TopView: Sendable {
         return lines.map { fit($0, options.width) }
     }
 
-    /// Which columns fit: all of them from 110 columns, else the essentials
-    /// (an 80×24 terminal over ssh still shows the finding).
+    /// Which columns a screen of `width` holds, and how wide the names are.
+    ///
+    /// Names get their room first: the longest shown, up to `nameCap`, so a
+    /// narrow terminal does not cut `kmalloc-cg-512` to `kmalloc-cg-`.
+    /// A flagged row's `!` has a column of its own, so it never takes a
+    /// character of a name, and a flagged name is never cut to the cap. Then
+    /// the finding, then the other columns in `priority` order while they
+    /// fit; last, the finding's R². A finding too long for its room loses its
+    /// R² first, and only then its end.
     struct Layout {
-        var wide: Bool
-        var nameWidth: Int
+        /// The columns between the name and the finding, in screen order.
+        enum Column: CaseIterable {
+            case objects, size, footprint, waste, reclaimable, growth1, growth5
 
-        init(width: Int, longestName: Int) {
-            wide = width >= 110
-            let fixed = wide ? 78 : 33
-            nameWidth = max(12, min(longestName + 1, width - fixed - 30))  // 30: room for the finding
+            var width: Int {
+                switch self {
+                case .objects: 15
+                case .size: 9
+                case .footprint, .growth1, .growth5: 11
+                case .waste: 10
+                case .reclaimable: 2
+                }
+            }
+
+            var title: String {
+                switch self {
+                case .objects: "OBJS ACT/TOTAL"
+                case .size: "OBJSIZE"
+                case .footprint: "FOOTPRINT"
+                case .waste: "WASTE"
+                case .reclaimable: "R"
+                case .growth1: "+/min 1m"
+                case .growth5: "+/min 5m"
+                }
+            }
+        }
+
+        /// Which columns get room first, after the names and the finding.
+        static let priority: [Column] = [.growth5, .footprint, .reclaimable, .size, .growth1, .objects, .waste]
+        /// Between the finding and the column before it.
+        static let findingGap = 2
+
+        /// 1 when a shown row is flagged (the `!` column), else 0: its room
+        /// is kept either way (after the name), so no column moves when a finding opens.
+        let flagWidth: Int
+        let nameWidth: Int
+        let columns: [Column]
+        /// Room for the finding text; 0 without the column.
+        let findingWidth: Int
+
+        /// The most a name gets unless it is flagged: a third of the line, and
+        /// never fewer than 32 characters (longer than the kernel's own names).
+        static func nameCap(_ width: Int) -> Int { max(32, width / 3) }
+
+        init(width: Int, rows: some Collection<Row>) {
+            let findings = rows.compactMap(\.finding)
+            flagWidth = findings.isEmpty ? 0 : 1
+            nameWidth = Self.nameWidth(rows, width: width)
+            var left = width - nameWidth - 2  // the name, a space, and the flag's room (before the name when drawn, else after it)
+            var finding = 0
+            if !findings.isEmpty {
+                finding = min(max(Self.longest(findings, rSquared: false), "FINDING".count), max(0, left - Self.findingGap))
+                if finding > 0 { left -= Self.findingGap + finding }
+            }
+            var chosen: Set<Column> = []
+            for column in Self.priority where column.width <= left {
+                chosen.insert(column)
+                left -= column.width
+            }
+            if finding > 0 {
+                let full = Self.longest(findings, rSquared: true)
+                if full > finding, full - finding <= left { finding = full }  // R² last, when it fits
+            } else if findings.isEmpty, left >= Self.findingGap + "FINDING".count {
+                finding = "FINDING".count  // the title of an empty column, where there is room
+            }
+            columns = Column.allCases.filter(chosen.contains)
+            findingWidth = finding
+        }
+
+        /// The longest name shown, up to the cap; a flagged name whole; never wider than the line.
+        private static func nameWidth(_ rows: some Collection<Row>, width: Int) -> Int {
+            let longest = rows.map { clean($0.cache.name).count }.max() ?? 0
+            let flagged = rows.filter { $0.finding != nil }.map { clean($0.cache.name).count }.max() ?? 0
+            return max(1, min(max(min(longest, nameCap(width)), flagged), width - 2))
+        }
+
+        private static func longest(_ findings: [Finding], rSquared: Bool) -> Int {
+            findings.map { findingText($0, rSquared: rSquared).count }.max() ?? 0
         }
 
         var header: String {
-            pad("CACHE", nameWidth) + (wide ? right("OBJS ACT/TOTAL", 15) : "") + right("OBJSIZE", 9) + right("FOOTPRINT", 11)
-                + (wide ? right("WASTE", 10) : "") + " R" + (wide ? right("+/min 1m", 11) : "") + right("+/min 5m", 11) + "  FINDING"
+            var text = pad("CACHE", nameWidth + 2)
+            for column in columns { text += right(column.title, column.width) }
+            return findingWidth > 0 ? text + String(repeating: " ", count: Self.findingGap) + "FINDING" : text
         }
 
         func format(_ row: Row) -> String {
             let c = row.cache
-            var text = pad((row.finding != nil ? "!" : "") + clean(c.name), nameWidth)
-            if wide { text += right("\(compact(c.activeObjects))/\(compact(c.objects))", 15) }
-            text += right(Human.bytes(Double(c.objectSize)), 9) + right(Human.bytes(Double(c.footprintBytes)), 11)
-            if wide { text += right(Human.bytes(Double(c.wasteBytes)), 10) }
-            text += " " + (c.reclaimable.map { $0 ? "y" : "n" } ?? "?")
-            if wide { text += right(row.perMinute1.map(signed) ?? "-", 11) }
-            text += right(row.perMinute5.map(signed) ?? "-", 11)
-            if let f = row.finding {
-                text += "  \(Human.bytes(f.bytesPerUnit))/\(f.filesystem.map { "\($0) " } ?? "")\(f.driver.singular) R² \(Human.decimal(f.rSquared, 2)) \(f.phase.rawValue)"
-                    + (f.classification == .undetermined ? "" : " \(f.classification.rawValue)")
+            var text = flagWidth == 0 ? "" : row.finding != nil ? "!" : " "
+            text += pad(Self.shortened(clean(c.name), to: nameWidth), nameWidth + 2 - flagWidth)
+            for column in columns {
+                let cell: String =
+                    switch column {
+                    case .objects: "\(compact(c.activeObjects))/\(compact(c.objects))"
+                    case .size: Human.bytes(Double(c.objectSize))
+                    case .footprint: Human.bytes(Double(c.footprintBytes))
+                    case .waste: Human.bytes(Double(c.wasteBytes))
+                    case .reclaimable: c.reclaimable.map { $0 ? "y" : "n" } ?? "?"
+                    case .growth1: row.perMinute1.map(signed) ?? "-"
+                    case .growth5: row.perMinute5.map(signed) ?? "-"
+                    }
+                text += right(cell, column.width)
+            }
+            if let f = row.finding, findingWidth > 0 {
+                let full = Self.findingText(f, rSquared: true)
+                let shown = full.count <= findingWidth ? full : String(Self.findingText(f, rSquared: false).prefix(findingWidth))
+                text += String(repeating: " ", count: Self.findingGap) + shown
             }
             return text
+        }
+
+        /// `512 B/tmpfs inode R² 0.99 falling tracks-eviction`; without R² when asked.
+        static func findingText(_ f: Finding, rSquared: Bool) -> String {
+            "\(Human.bytes(f.bytesPerUnit))/\(f.filesystem.map { "\($0) " } ?? "")\(f.driver.singular)"
+                + (rSquared ? " R² \(Human.decimal(f.rSquared, 2))" : "") + " \(f.phase.rawValue)"
+                + (f.classification == .undetermined ? "" : " \(f.classification.rawValue)")
+        }
+
+        /// A name longer than `width` keeps its start and its end, joined by
+        /// `~`: caches that differ only at the end (`kmalloc-cg-192`,
+        /// `kmalloc-cg-512`) stay apart.
+        static func shortened(_ name: String, to width: Int) -> String {
+            guard name.count > width else { return name }
+            guard width >= 3 else { return String(name.prefix(width)) }
+            let tail = (width - 1) / 2
+            return String(name.prefix(width - 1 - tail)) + "~" + String(name.suffix(tail))
         }
     }
 

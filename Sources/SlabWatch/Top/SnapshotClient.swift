@@ -1,5 +1,4 @@
 import Glibc
-import SlabWatch
 import SlabWatchCore
 
 /// Fetches `/snapshot` from a running daemon for `slabwatch top --url`:
