@@ -9,9 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 for tool in wrk prometheus-node-exporter openssl; do command -v $tool >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }; done
-swift build -c release --product slabwatch --static-swift-stdlib --scratch-path .build-static >/dev/null
+sw_bin=$(scripts/build-static.sh 2>/dev/null)  # the binary the .deb and the image ship
 swift build -c release --product slabwatch-bench >/dev/null
-sw_bin=.build-static/release/slabwatch
 pids=(); state=""; pki=""
 trap 'kill "${pids[@]}" 2>/dev/null || true; [ -z "$state" ] || rm -rf "$state"; [ -z "$pki" ] || rm -rf "$pki"' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks

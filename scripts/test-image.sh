@@ -76,6 +76,8 @@ for want in 'slabwatch_source_up{source="slabinfo"} 1' 'slabwatch_source_up{sour
   grep -qF "$want" <<<"$metrics" || { echo "the image's daemon lacks: $want"; cat "$tmp/log"; exit 1; }
 done
 echo "image runs chrooted: $(grep -c '^slabwatch_slab_memory_bytes' <<<"$metrics") caches from its /proc, state kept, port $port"
+# What it needs and maps: glibc, libgcc_s, zlib and libyaml from the image, nothing else (no TLS configured).
+scripts/check-linkage.sh "$tmp/rootfs/usr/bin/slabwatch" "$pid"
 kill "$pid"; wait "$pid" || true; pid=
 grep -q 'msg=stopped' "$tmp/log" || { echo "no clean stop:"; cat "$tmp/log"; exit 1; }
 
