@@ -35,9 +35,10 @@ let package = Package(
         .target(name: "LinearRegex"),
         // Pure: bytes in, values out. No files, clocks, Dispatch or sockets.
         .target(name: "SlabWatchCore", dependencies: ["LinearRegex"]),
-        // libsystemd's headers; the Swift layer over them holds no policy.
-        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .target(name: "Systemd", dependencies: ["CSystemd"]),
+        // memfd_create's declaration (glibc hides it); the journal's large entries go as a sealed memfd.
+        .systemLibrary(name: "CMemfd"),
+        // systemd's protocols spoken in Swift (the journal's, sd_notify, socket activation): no libsystemd.
+        .target(name: "Systemd", dependencies: ["CMemfd"]),
         // libyaml's header: the configuration is read with its event parser (no Foundation).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // zlib's header, for gzip responses.

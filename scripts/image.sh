@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds slabwatch's OCI image from scratch, pulling nothing: the binary of
-# scripts/build-static.sh, the shared libraries it links (as ldd resolves them
-# here, with the dynamic loader), libssl/libcrypto/libcrypt, which it dlopens
+# scripts/build-static.sh, the shared libraries it links (glibc, libgcc_s,
+# zlib, libyaml: as ldd resolves them here, with the dynamic loader), libssl/libcrypto/libcrypt, which it dlopens
 # only for TLS and basic auth, and libbpf (with libelf), which it dlopens when a
 # BPF attribution session starts. No shell, no package manager, no
 # /etc/passwd: the user is numeric (0:0; README, "Running on Kubernetes").

@@ -31,9 +31,9 @@ if [ "${1:-install}" = uninstall ]; then
 fi
 
 if [ -z "${BINARY:-}" ]; then
-  command -v pkg-config >/dev/null && pkg-config --exists libsystemd yaml-0.1 zlib openssl libcrypt || {
+  command -v pkg-config >/dev/null && pkg-config --exists yaml-0.1 zlib openssl libcrypt || {
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsystemd-dev libyaml-dev zlib1g-dev \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libyaml-dev zlib1g-dev \
       libssl-dev libcrypt-dev pkg-config >/dev/null
   }
   swift build -c release --product slabwatch

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds slabwatch_VERSION_ARCH.deb into DIR (default .build-package): a release
 # binary with the Swift runtime linked statically (a node needs glibc,
-# libsystemd, libyaml and zlib — no Swift), the units, the journal catalog, the
+# libgcc_s, libyaml and zlib — no Swift; scripts/build-static.sh), the units, the journal catalog, the
 # documented default configuration as a conffile, and README. Depends: is what
 # dpkg-shlibdeps computes. The maintainer scripts refresh systemd and the
 # catalog and never enable or start the service. Prints the .deb's path.

@@ -71,6 +71,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 metrics=$(curl -sS --max-time 5 "http://127.0.0.1:$port/metrics")
+# What it needs and maps: glibc, libgcc_s, zlib and libyaml from the image, nothing else (no TLS configured).
+scripts/check-linkage.sh "$tmp/rootfs/usr/bin/slabwatch" "$pid"
 for want in 'slabwatch_source_up{source="slabinfo"} 1' 'slabwatch_source_up{source="sysfs_slab"} 1' \
             'slabwatch_state_enabled 1' "slabwatch_build_info{version=\"$version\"} 1"; do
   grep -qF "$want" <<<"$metrics" || { echo "the image's daemon lacks: $want"; cat "$tmp/log"; exit 1; }

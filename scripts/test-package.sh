@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 if dpkg -s slabwatch >/dev/null 2>&1; then echo "test-package.sh: slabwatch is installed already; not touching it" >&2; exit 1; fi
 deb=$(scripts/package.sh)
 echo "built $deb ($(du -h "$deb" | cut -f1)); binary $(du -h .build-package/*/usr/bin/slabwatch | cut -f1)"
+# Depends: what the binary needs (check-linkage.sh below), nothing the build linked in.
+depends=$(dpkg-deb -f "$deb" Depends)
+unexpected=$(tr ',' '\n' <<<"$depends" | sed 's/^ *//; s/ .*//' | grep -vxE 'libc6|libgcc-s1|zlib1g|libyaml-0-2' || true)
+[ -z "$unexpected" ] || { echo "Depends: $depends; only libc6, libgcc-s1, zlib1g and libyaml-0-2 expected"; exit 1; }
 
 # lintian must be clean but for tags accepted here, each for a reason:
 #  no-manual-page   `slabwatch --help`, `slabwatch COMMAND --help` and README are its manual
@@ -21,7 +25,8 @@ unexpected=$(grep -vE "($allowed)" <<<"$tags" || true)
 echo "lintian: $(grep -c . <<<"$tags" || true) tags; unexpected: ${unexpected:-none}"
 [ -z "$unexpected" ] || { echo "$tags"; exit 1; }
 
-before=$(mktemp); after=$(mktemp); trap 'rm -f "$before" "$after"' EXIT
+before=$(mktemp); after=$(mktemp); log=$(mktemp); daemon=
+trap '[ -z "$daemon" ] || kill $daemon 2>/dev/null; rm -f "$before" "$after" "$log"' EXIT
 stamp=/run/systemd/systemd-units-load; [ -e $stamp ] && stamp_existed=1 || stamp_existed=0
 find /etc /usr/bin /usr/lib/systemd /usr/share/doc /var/lib/dpkg/info -xdev 2>/dev/null | sort >"$before"
 dpkg -i "$deb" >/dev/null
@@ -35,6 +40,18 @@ env -i /usr/bin/slabwatch --version
 env -i /usr/bin/slabwatch check-config /etc/slabwatch/slabwatch.yml
 env -i /usr/bin/slabwatch snapshot | head -c 120; echo
 if ldd /usr/bin/slabwatch | grep -q swift; then echo "the installed binary links the Swift runtime dynamically"; exit 1; fi
+# As a daemon, scraped once with gzip: it needs and maps glibc, libgcc_s, zlib and libyaml, nothing else.
+env -i /usr/bin/slabwatch --web.listen-address 127.0.0.1:0 --state.directory "" 2>"$log" & daemon=$!
+scraped=0
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*msg=listening.*address=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+  [ -n "$port" ] && curl -sf --max-time 2 --compressed "http://127.0.0.1:$port/metrics" >/dev/null && { scraped=1; break; }
+  kill -0 $daemon 2>/dev/null || break
+  sleep 0.1
+done
+[ $scraped = 1 ] || { echo "the installed daemon did not serve /metrics:"; cat "$log"; exit 1; }
+scripts/check-linkage.sh /usr/bin/slabwatch $daemon
+kill $daemon; wait $daemon || true; daemon=
 systemd-analyze verify /usr/lib/systemd/system/slabwatch.service /usr/lib/systemd/system/slabwatch.socket
 dpkg --purge slabwatch >/dev/null
 [ $stamp_existed = 1 ] || rm -f $stamp  # systemd-analyze's stamp, if it left one

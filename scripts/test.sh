@@ -25,7 +25,6 @@ command -v lintian >/dev/null || need+=(lintian)
 command -v tmux >/dev/null || need+=(tmux)  # slabwatch top in a real terminal
 command -v chromium >/dev/null || need+=(chromium)  # the web page in a real browser
 command -v pkg-config >/dev/null || need+=(pkg-config)
-pkg-config --exists libsystemd 2>/dev/null || need+=(libsystemd-dev)
 pkg-config --exists yaml-0.1 2>/dev/null || need+=(libyaml-dev)
 pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)   # TLS

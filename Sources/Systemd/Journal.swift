@@ -24,10 +24,10 @@ public enum Journal: Sendable {
         let entry = try JournalEntry(fields)
         let socket = try UnixDatagramSocket()
         do throws(SystemdError) {
-            try socket.send(entry.bytes, to: socketPath)
+            try socket.send(entry.bytes, to: .path(socketPath))
         } catch let error where error.errno == EMSGSIZE || error.errno == ENOBUFS {
             let file = try SealedMemoryFile(entry.bytes, name: "journal-entry")
-            try socket.send(passing: file, to: socketPath)
+            try socket.send(passing: file, to: .path(socketPath))
         }
     }
 

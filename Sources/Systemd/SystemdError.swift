@@ -1,7 +1,8 @@
 import Glibc
 
-/// A libsystemd call, or a system call made on systemd's behalf (the journal's
-/// native protocol), that failed with an errno.
+/// A system call made to speak one of systemd's protocols (the journal's
+/// native protocol, sd_notify, socket activation) that failed with an errno,
+/// or a value the service manager passed that is malformed (EINVAL).
 public struct SystemdError: Error, CustomStringConvertible, Equatable {
     /// What failed: the C function, and the socket or file where that helps (`sendmsg to /run/…/socket`).
     public var call: String
@@ -13,13 +14,6 @@ public struct SystemdError: Error, CustomStringConvertible, Equatable {
     }
 
     public var description: String { "\(call) failed: \(String(cString: strerror(errno)))" }
-
-    /// libsystemd returns `-errno`; this and `check(syscall:_:)` are the only
-    /// places an errno becomes a Swift error.
-    static func check(_ result: Int32, _ call: String) throws(SystemdError) -> Int32 {
-        if result < 0 { throw SystemdError(call: call, errno: -result) }
-        return result
-    }
 
     /// A system call returns -1 and leaves the reason in `errno`.
     @discardableResult

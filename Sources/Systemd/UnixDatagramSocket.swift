@@ -1,10 +1,26 @@
-import CSystemd
+import CMemfd
 import Glibc
 
 /// An unbound AF_UNIX datagram socket (close-on-exec), closed when it goes
-/// out of scope; it sends to a socket named by its path. One Swift function
-/// per C call, each failure a `SystemdError` naming the path.
+/// out of scope; it sends to a socket named by its address. One Swift function
+/// per C call, each failure a `SystemdError` naming the address.
 struct UnixDatagramSocket: ~Copyable {
+    /// Where a datagram goes.
+    enum Address: Equatable, Sendable, CustomStringConvertible {
+        /// A socket file (journald's, a notification socket under /run).
+        case path(String)
+        /// A name in Linux's abstract namespace: no file, and the name is
+        /// exactly its bytes (no terminating 0). systemd writes it `@name`.
+        case abstract(String)
+
+        var description: String {
+            switch self {
+            case .path(let path): path
+            case .abstract(let name): "@" + name
+            }
+        }
+    }
+
     private let descriptor: Int32
 
     init() throws(SystemdError) {
@@ -14,19 +30,19 @@ struct UnixDatagramSocket: ~Copyable {
 
     deinit { close(descriptor) }
 
-    /// Sends `bytes` as one datagram to the socket at `path` (EMSGSIZE when
+    /// Sends `bytes` as one datagram to the socket at `address` (EMSGSIZE when
     /// they do not fit in one).
-    func send(_ bytes: [UInt8], to path: String) throws(SystemdError) {
-        try sendMessage(bytes, passing: nil, to: path)
+    func send(_ bytes: [UInt8], to address: Address) throws(SystemdError) {
+        try sendMessage(bytes, passing: nil, to: address)
     }
 
-    /// Passes `file` to the socket at `path` (SCM_RIGHTS) in a datagram of no bytes.
-    func send(passing file: borrowing SealedMemoryFile, to path: String) throws(SystemdError) {
-        try sendMessage([], passing: file.descriptor, to: path)
+    /// Passes `file` to the socket at `address` (SCM_RIGHTS) in a datagram of no bytes.
+    func send(passing file: borrowing SealedMemoryFile, to address: Address) throws(SystemdError) {
+        try sendMessage([], passing: file.descriptor, to: address)
     }
 
-    private func sendMessage(_ bytes: [UInt8], passing file: Int32?, to path: String) throws(SystemdError) {
-        var address = try Self.address(path)
+    private func sendMessage(_ bytes: [UInt8], passing file: Int32?, to destination: Address) throws(SystemdError) {
+        var (address, length) = try Self.socketAddress(destination)
         let control = file.map(Self.rightsMessage)
         defer { control?.deallocate() }
         var result = 0
@@ -38,7 +54,7 @@ struct UnixDatagramSocket: ~Copyable {
                     return withUnsafeMutablePointer(to: &vector) { vectors in
                         var message = msghdr()
                         message.msg_name = UnsafeMutableRawPointer(name)
-                        message.msg_namelen = socklen_t(MemoryLayout<sockaddr_un>.size)
+                        message.msg_namelen = length
                         message.msg_iov = vectors
                         message.msg_iovlen = 1
                         message.msg_control = control?.baseAddress
@@ -50,18 +66,29 @@ struct UnixDatagramSocket: ~Copyable {
                 }
             }
         } while result < 0 && failure == EINTR
-        if result < 0 { throw SystemdError(call: "sendmsg to \(path)", errno: failure) }
+        if result < 0 { throw SystemdError(call: "sendmsg to \(destination)", errno: failure) }
     }
 
-    /// The address of the socket file at `path`.
-    private static func address(_ path: String) throws(SystemdError) -> sockaddr_un {
+    /// The socket address and its length: a path ends at its first 0 (the
+    /// rest of `sun_path` stays 0), an abstract name after its last byte,
+    /// after a leading 0 that says it is abstract.
+    private static func socketAddress(_ destination: Address) throws(SystemdError) -> (sockaddr_un, socklen_t) {
+        let (bytes, prefix): ([UInt8], [UInt8]) = switch destination {
+        case .path(let path): (Array(path.utf8), [])
+        case .abstract(let name): (Array(name.utf8), [0])
+        }
+        guard bytes.count <= Journal.maximumSocketPathBytes else {
+            throw SystemdError(call: "sendmsg to \(destination)", errno: ENAMETOOLONG)
+        }
+        guard !bytes.isEmpty, !bytes.contains(0) else { throw SystemdError(call: "sendmsg to \(destination)", errno: EINVAL) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count <= Journal.maximumSocketPathBytes else { throw SystemdError(call: "sendmsg to \(path)", errno: ENAMETOOLONG) }
-        guard !bytes.contains(0) else { throw SystemdError(call: "sendmsg to \(path)", errno: EINVAL) }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }  // the rest stays 0: the path's end
-        return address
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: prefix + bytes) }
+        let length = switch destination {
+        case .path: MemoryLayout<sockaddr_un>.size
+        case .abstract: MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + prefix.count + bytes.count
+        }
+        return (address, socklen_t(length))
     }
 
     /// One SCM_RIGHTS control message carrying `descriptor`, laid out as the
@@ -90,7 +117,7 @@ struct SealedMemoryFile: ~Copyable {
     fileprivate let descriptor: Int32
 
     /// The kernel's values (<linux/memfd.h>, <linux/fcntl.h>, a stable ABI):
-    /// glibc names them only under _GNU_SOURCE, which CSystemd must not define.
+    /// glibc names them only under _GNU_SOURCE, which CMemfd must not define.
     private static let allowSealing: UInt32 = 0x0002, closeOnExec: UInt32 = 0x0001
     private static let addSeals: Int32 = 1024 + 9  // F_LINUX_SPECIFIC_BASE + 9
     private static let sealSeal: Int32 = 0x1, sealShrink: Int32 = 0x2, sealGrow: Int32 = 0x4, sealWrite: Int32 = 0x8

@@ -417,6 +417,19 @@ extension EndToEndTests {
         #expect(FileManager.default.fileExists(atPath: defaultState) == defaultStateExisted, "the test left \(defaultState)")
     }
 
+    /// A manager that says two descriptors were passed when only the first is
+    /// open: the daemon refuses to start (exit 3), naming the missing one,
+    /// instead of serving on a descriptor that is something else's.
+    @Test func socketActivationWithADescriptorMissingIsRefused() throws {
+        let result = try DaemonProcess.run("/bin/sh", [
+            "-c", #"LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=web:missing exec "$0" "$@" 3</dev/null 4<&-"#,
+            DaemonProcess.binary.path,
+        ] + Self.fixtureArguments + ["--state.directory", ""])
+        #expect(result.status == 3, "\(result.error)")  // cannot listen
+        #expect(result.error.contains("msg=\"cannot listen\" error=\"socket activation: fcntl(4, F_GETFD) failed: Bad file descriptor\""),
+                "\(result.error)")
+    }
+
     @Test func unitsVerifyAndRateWellAndInstallStaged() throws {
         let stage = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-stage-\(UUID().uuidString)")
         // systemd-analyze leaves a stamp under /run/systemd even with --root: remove it if it was not there.

@@ -2,7 +2,6 @@ import Foundation
 import Glibc
 import Testing
 import TestSupport
-import CSystemd
 @testable import Systemd
 
 /// journald's native protocol, byte for byte, and sending over real AF_UNIX

@@ -243,7 +243,7 @@ public final class ProcReader {
         _ parse: (ArraySlice<UInt8>) throws(FSCountersParser.Failure) -> Value
     ) -> Value? {
         do {
-            let value = try parse(try files.read(path))
+            let value = try parse(try files.read(path, readSize: FileReader.sysctlReadSize))
             sample.sources[source] = SourceStatus(up: true)
             return value
         } catch let error as FileError {

@@ -1,8 +1,10 @@
 /// Byte-level scanning shared by the /proc parsers.
 ///
-/// /proc files are ASCII; parsing bytes directly (instead of `String` splitting)
-/// keeps a sample allocation-light. Every function here is total: bad input gives
-/// `nil` or an empty result, never a trap.
+/// /proc files are ASCII; the parsers walk the file's bytes once, through an
+/// `UnsafeBufferPointer`, and take each field's number as its digits go by:
+/// no `String` splitting and no array of slices, so parsing a sample
+/// allocates nothing but the names it has not seen before. Every function here
+/// is total: bad input gives `nil` or an empty result, never a trap.
 
 @usableFromInline let asciiNewline: UInt8 = 0x0A
 @usableFromInline let asciiColon: UInt8 = 0x3A
@@ -11,82 +13,107 @@
     byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0B || byte == 0x0C
 }
 
-/// Iterates the lines of a byte buffer (without their newlines) and allocates
-/// nothing. A final line without a newline is still returned: a truncated file
-/// yields its partial last line, which the parser then rejects on its own merits.
-struct LineCursor {
-    private let bytes: ArraySlice<UInt8>
+/// Iterates the lines of a buffer as index ranges, without their newlines. A
+/// final line without a newline is still returned: a truncated file yields
+/// its partial last line, which the parser then rejects on its own merits.
+struct Lines: IteratorProtocol {
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var position: Int
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
-        self.position = bytes.startIndex
+        position = 0
     }
 
-    mutating func next() -> ArraySlice<UInt8>? {
-        guard position < bytes.endIndex else { return nil }
-        let end = bytes[position...].firstIndex(of: asciiNewline) ?? bytes.endIndex
+    mutating func next() -> Range<Int>? {
+        guard position < bytes.count else { return nil }
+        var end = position
+        while end < bytes.count, bytes[end] != asciiNewline { end += 1 }
         defer { position = end + 1 }
-        return bytes[position..<end]
+        return position..<end
     }
 }
 
-/// Splits a line on runs of any whitespace (spaces and tabs both occur in /proc).
-/// `fields` is cleared and refilled so its storage is reused across lines.
-@inlinable func splitFields(
-    _ line: ArraySlice<UInt8>, into fields: inout [ArraySlice<UInt8>]
-) {
-    fields.removeAll(keepingCapacity: true)
-    var index = line.startIndex
-    while index < line.endIndex {
-        while index < line.endIndex, isBlank(line[index]) { index += 1 }
-        let start = index
-        while index < line.endIndex, !isBlank(line[index]) { index += 1 }
-        if start < index { fields.append(line[start..<index]) }
+/// A field of a line: a run of non-blank bytes (spaces and tabs both separate
+/// fields in /proc), where it lies in the buffer, and its value when it is an
+/// unsigned decimal.
+struct Field {
+    var range: Range<Int>
+    /// The field as an unsigned decimal; nil when it holds anything but digits
+    /// or exceeds `UInt64.max`.
+    var number: UInt64?
+}
+
+/// Iterates the fields of one line, parsing each as a number as its bytes go by.
+struct Fields: IteratorProtocol {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var position: Int
+    private let end: Int
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, in line: Range<Int>) {
+        self.bytes = bytes
+        position = line.lowerBound
+        end = line.upperBound
     }
-}
 
-/// Parses an unsigned decimal that must fill `field` entirely; nil on any other
-/// character, on an empty field and on overflow past `UInt64.max`.
-@inlinable func parseUInt64(_ field: ArraySlice<UInt8>) -> UInt64? {
-    guard !field.isEmpty else { return nil }
-    var value: UInt64 = 0
-    for byte in field {
-        let digit = byte &- 0x30
-        guard digit < 10 else { return nil }
-        let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = times10.addingReportingOverflow(UInt64(digit))
-        if o1 || o2 { return nil }
-        value = sum
-    }
-    return value
-}
-
-/// Parses the leading unsigned decimal of a field and ignores what follows, for
-/// sysfs values such as `1057 N0=1057`.
-@inlinable func parseLeadingUInt64(_ bytes: ArraySlice<UInt8>) -> UInt64? {
-    var fields: [ArraySlice<UInt8>] = []
-    splitFields(bytes.prefix(64), into: &fields)
-    return fields.first.flatMap(parseUInt64)
-}
-
-/// `true` when `field` spells exactly `text` (ASCII).
-@inlinable func fieldEquals(_ field: ArraySlice<UInt8>, _ text: StaticString) -> Bool {
-    guard field.count == text.utf8CodeUnitCount else { return false }
-    return text.withUTF8Buffer { expected in
-        var index = field.startIndex
-        for byte in expected {
-            if field[index] != byte { return false }
-            index += 1
+    mutating func next() -> Field? {
+        while position < end, isBlank(bytes[position]) { position += 1 }
+        guard position < end else { return nil }
+        let start = position
+        var value: UInt64? = 0
+        while position < end, !isBlank(bytes[position]) {
+            let digit = bytes[position] &- 0x30
+            if let current = value {
+                if digit < 10 {
+                    let (times10, o1) = current.multipliedReportingOverflow(by: 10)
+                    let (sum, o2) = times10.addingReportingOverflow(UInt64(digit))
+                    value = o1 || o2 ? nil : sum
+                } else {
+                    value = nil
+                }
+            }
+            position += 1
         }
-        return true
+        return Field(range: start..<position, number: value)
     }
 }
 
-/// Decodes bytes as UTF-8, replacing invalid sequences, so a garbage name can
-/// still be shown (escaped) instead of dropping the whole line.
-@inlinable func decodeName(_ bytes: ArraySlice<UInt8>) -> String {
-    String(decoding: bytes, as: UTF8.self)
+extension UnsafeBufferPointer<UInt8> {
+    /// `true` when the bytes in `range` spell exactly `text` (ASCII).
+    func spells(_ text: StaticString, at range: Range<Int>) -> Bool {
+        guard range.count == text.utf8CodeUnitCount else { return false }
+        return text.withUTF8Buffer { expected in
+            var index = range.lowerBound
+            for byte in expected {
+                if self[index] != byte { return false }
+                index += 1
+            }
+            return true
+        }
+    }
+
+    /// `true` when the bytes in `range` are exactly `name`'s UTF-8.
+    func spells(_ name: String, at range: Range<Int>) -> Bool {
+        let bytes = UnsafeBufferPointer(rebasing: self[range])
+        // A native string (every name a parser made) is contiguous: no copy.
+        return name.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(bytes) }
+            ?? name.utf8.elementsEqual(bytes)
+    }
+
+    /// The bytes in `range` decoded as UTF-8, invalid sequences replaced, so a
+    /// garbage name can still be shown (escaped) instead of dropping its line.
+    func decoded(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: self[range]), as: UTF8.self)
+    }
+}
+
+/// Parses the leading unsigned decimal of a file and ignores what follows, for
+/// sysfs values such as `1057 N0=1057`.
+func parseLeadingUInt64(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+    bytes.prefix(64).withUnsafeBufferPointer { buffer in
+        var fields = Fields(buffer, in: 0..<buffer.count)
+        return fields.next()?.number
+    }
 }
 
 /// Whether any UTF-8 byte of `text` satisfies `test`; scans contiguous storage

@@ -66,27 +66,54 @@ public enum FSCountersParser: Sendable {
         return FileHandleCounts(allocated: n[0], maximum: n[2])
     }
 
+    /// The first numbers of a line: as many as the parsers above read, kept
+    /// in place (these files are read every tick: no array).
+    private struct LeadingNumbers {
+        static let capacity = 5
+        private(set) var count = 0
+        private var values: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+
+        mutating func append(_ value: UInt64) {
+            switch count {
+            case 0: values.0 = value
+            case 1: values.1 = value
+            case 2: values.2 = value
+            case 3: values.3 = value
+            case 4: values.4 = value
+            default: break
+            }
+            count += 1
+        }
+
+        /// Number `index`, below `capacity` and `count`.
+        subscript(index: Int) -> UInt64 {
+            switch index {
+            case 0: values.0
+            case 1: values.1
+            case 2: values.2
+            case 3: values.3
+            default: values.4
+            }
+        }
+    }
+
     /// The first line's fields, all of which must be numbers (extra fields a
     /// newer kernel adds are accepted; fewer than `atLeast` is an error).
-    private static func numbers(_ bytes: ArraySlice<UInt8>, atLeast: Int) throws(Failure) -> [UInt64] {
-        var lines = LineCursor(bytes)
-        let line = lines.next() ?? []
-        // One pass, no array of fields: these files are read every tick.
-        var values: [UInt64] = []
-        values.reserveCapacity(8)
-        var fieldCount = 0
-        var firstBadField: Int?
-        var index = line.startIndex
-        while index < line.endIndex {
-            while index < line.endIndex, isBlank(line[index]) { index += 1 }
-            let start = index
-            while index < line.endIndex, !isBlank(line[index]) { index += 1 }
-            guard start < index else { break }
-            fieldCount += 1
-            if let value = parseUInt64(line[start..<index]) { values.append(value) } else if firstBadField == nil { firstBadField = fieldCount }
+    private static func numbers(_ bytes: ArraySlice<UInt8>, atLeast: Int) throws(Failure) -> LeadingNumbers {
+        let (numbers, fieldCount, firstBadField) = bytes.withUnsafeBufferPointer { buffer in
+            var lines = Lines(buffer)
+            var numbers = LeadingNumbers()
+            var fieldCount = 0
+            var firstBadField: Int?
+            var fields = Fields(buffer, in: lines.next() ?? 0..<0)
+            while let field = fields.next() {
+                fieldCount += 1
+                if let value = field.number { numbers.append(value) } else if firstBadField == nil { firstBadField = fieldCount }
+            }
+            return (numbers, fieldCount, firstBadField)
         }
         guard fieldCount >= atLeast else { throw .wrongFieldCount(expected: atLeast, found: fieldCount) }
         if let firstBadField { throw .notANumber(field: firstBadField) }
-        return values
+        return numbers
     }
 }

@@ -42,53 +42,78 @@ public enum MeminfoParser: Sendable {
     /// Parses `Key:   value [kB]` lines. Linux 2.4's leading `total: used: …`
     /// table rows are recognised and skipped; any other line that does not fit
     /// is skipped and counted. Never throws: an empty file is an empty result.
-    public static func parse(_ bytes: ArraySlice<UInt8>, previous: Meminfo? = nil) -> Result {
-        var lines = LineCursor(bytes)
-        var fields: [ArraySlice<UInt8>] = []
-        fields.reserveCapacity(8)
-        var parsed: [Meminfo.Field] = []
+    /// - Parameters:
+    ///   - previous: the last sample's meminfo; a name whose bytes are unchanged
+    ///     at its position is reused instead of allocated again.
+    ///   - storage: an array whose storage the result's fields reuse (emptied
+    ///     first), so that a steady tick allocates nothing.
+    public static func parse(
+        _ bytes: ArraySlice<UInt8>, previous: Meminfo? = nil, reusing storage: consuming [Meminfo.Field] = []
+    ) -> Result {
+        var parsed = consume storage
+        parsed.removeAll(keepingCapacity: true)
         parsed.reserveCapacity(previous?.fields.count ?? 64)
         var malformed = 0
-        while let line = lines.next() {
-            guard let colon = line.firstIndex(of: asciiColon), colon > line.startIndex else {
-                if line.contains(where: { !isBlank($0) }) { malformed += 1 }
-                continue
+        bytes.withUnsafeBufferPointer { buffer in
+            var lines = Lines(buffer)
+            while let line = lines.next() {
+                var colon = line.lowerBound
+                while colon < line.upperBound, buffer[colon] != asciiColon { colon += 1 }
+                guard colon < line.upperBound, colon > line.lowerBound else {
+                    if line.contains(where: { !isBlank(buffer[$0]) }) { malformed += 1 }
+                    continue
+                }
+                let values = Values(buffer, colon + 1..<line.upperBound)
+                if values.isLegacyTableRow { continue }
+                let reuse = previous.flatMap { parsed.count < $0.fields.count ? $0.fields[parsed.count].name : nil }
+                guard let field = field(buffer, key: line.lowerBound..<colon, values, reusing: reuse)
+                else { malformed += 1; continue }
+                parsed.append(field)
             }
-            splitFields(line[(colon + 1)...], into: &fields)
-            if isLegacyTableRow(fields) { continue }
-            guard let field = field(key: line[..<colon], values: fields, reusing: previous, at: parsed.count)
-            else { malformed += 1; continue }
-            parsed.append(field)
         }
         return Result(meminfo: Meminfo(fields: parsed), malformedLines: malformed)
     }
 
+    /// What the fields after a key's colon say, from one pass over them.
+    private struct Values {
+        var count = 0
+        var first: Field?
+        var second: Field?
+        var allNumbers = true
+        var allEndInColon = true
+
+        init(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
+            var fields = Fields(bytes, in: range)
+            while let field = fields.next() {
+                if count == 0 { first = field } else if count == 1 { second = field }
+                count += 1
+                allNumbers = allNumbers && field.number != nil
+                allEndInColon = allEndInColon && bytes[field.range.upperBound - 1] == asciiColon
+            }
+        }
+
+        /// 2.4 kernels start meminfo with a byte table (`Mem:  3423940608 …`) whose
+        /// rows carry several numbers and no unit; the same data follows as fields.
+        var isLegacyTableRow: Bool { count > 2 && (allNumbers || allEndInColon) }
+    }
+
     private static func field(
-        key: ArraySlice<UInt8>, values: [ArraySlice<UInt8>], reusing previous: Meminfo?, at index: Int
+        _ bytes: UnsafeBufferPointer<UInt8>, key: Range<Int>, _ values: Values, reusing previousName: String?
     ) -> Meminfo.Field? {
-        guard let number = values.first.flatMap(parseUInt64) else { return nil }
+        guard let number = values.first?.number else { return nil }
         let name: String
-        if let previous, index < previous.fields.count,
-           previous.fields[index].name.utf8.elementsEqual(key) {
-            name = previous.fields[index].name
+        if let previousName, bytes.spells(previousName, at: key) {
+            name = previousName
         } else {
-            guard !key.contains(where: isBlank) else { return nil }
-            name = decodeName(key)
+            guard !key.contains(where: { isBlank(bytes[$0]) }) else { return nil }
+            name = bytes.decoded(key)
         }
         switch values.count {
         case 1: return .init(name: name, value: number, isBytes: false)
-        case 2 where fieldEquals(values[1], "kB"):
+        case 2 where bytes.spells("kB", at: values.second!.range):
             let (bytes, overflow) = number.multipliedReportingOverflow(by: 1024)
             return overflow ? nil : .init(name: name, value: bytes, isBytes: true)
         default: return nil
         }
-    }
-
-    /// 2.4 kernels start meminfo with a byte table (`Mem:  3423940608 …`) whose
-    /// rows carry several numbers and no unit; the same data follows as fields.
-    private static func isLegacyTableRow(_ values: [ArraySlice<UInt8>]) -> Bool {
-        values.count > 2
-            && (values.allSatisfy { parseUInt64($0) != nil }
-                || values.allSatisfy { $0.last == asciiColon })
     }
 }

@@ -33,105 +33,174 @@ public enum SlabInfoParser: Sendable {
         }
     }
 
-    private enum Layout { case v1, v2 }
+    private enum Layout {
+        case v1, v2
+
+        /// The numeric columns just before the first `:` (or the line's end),
+        /// taken by position; the name is every field before them.
+        var numericColumns: Int { self == .v2 ? 5 : 6 }
+    }
 
     /// - Parameters:
     ///   - pageSize: bytes per page, to turn slab counts into footprints.
-    ///   - previous: the last sample's caches; names whose bytes are unchanged are
+    ///   - previous: the last sample's caches (whose names are distinct, as in
+    ///     every result); a name whose bytes are unchanged at its position is
     ///     reused instead of allocated again (most ticks see the same caches).
+    ///   - storage: an array whose storage the result's caches reuse (emptied
+    ///     first): the sampler hands back an old sample's, so that a steady
+    ///     tick allocates nothing.
     /// - Throws: `Failure` when the file as a whole is unusable. Bad lines do not throw.
     public static func parse(
-        _ bytes: ArraySlice<UInt8>, pageSize: UInt64, previous: [SlabCache] = []
+        _ bytes: ArraySlice<UInt8>, pageSize: UInt64, previous: [SlabCache] = [], reusing storage: consuming [SlabCache] = []
     ) throws(Failure) -> Result {
-        var lines = LineCursor(bytes)
-        guard let first = lines.next() else { throw .empty }
-        let (layout, version) = try versionLine(first)
-        var fields: [ArraySlice<UInt8>] = []
-        fields.reserveCapacity(32)
-        var caches: [SlabCache] = []
+        var caches = consume storage
+        caches.removeAll(keepingCapacity: true)
         caches.reserveCapacity(max(previous.count, 64))
-        var malformed = 0
-        while let line = lines.next() {
-            splitFields(line, into: &fields)
-            if fields.isEmpty { continue }
-            let reuse = caches.count < previous.count ? previous[caches.count].name : nil
-            let cache = switch layout {
-            case .v2: cacheV2(fields, pageSize: pageSize, reusing: reuse)
-            case .v1: cacheV1(fields, pageSize: pageSize, reusing: reuse)
-            }
-            // The header (`# name <active_objs> …`) is the only comment, and
-            // its columns are not numbers; a cache may well be named `#2`.
-            if let cache { caches.append(cache) } else if fields[0].first != UInt8(ascii: "#") { malformed += 1 }
+        let (version, malformed, namesAsBefore) = try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
+            try parse(buffer, pageSize: pageSize, previous: previous, into: &caches)
         }
-        disambiguateDuplicates(&caches)
+        // Names that are the previous sample's, each at its own position, are
+        // distinct already: only a changed cache set can hold a duplicate.
+        if !namesAsBefore { disambiguateDuplicates(&caches) }
         return Result(version: version, caches: caches, malformedLines: malformed)
     }
 
-    private static func versionLine(
-        _ line: ArraySlice<UInt8>
-    ) throws(Failure) -> (Layout, String) {
-        let prefix = "slabinfo - version:".utf8
-        guard line.starts(with: prefix) else { throw .missingVersionLine }
-        var fields: [ArraySlice<UInt8>] = []
-        fields.reserveCapacity(4)
-        splitFields(line.dropFirst(prefix.count), into: &fields)
+    /// One pass over the file: each line's fields are scanned once, their
+    /// numbers taken as the digits go by.
+    private static func parse(
+        _ bytes: UnsafeBufferPointer<UInt8>, pageSize: UInt64, previous: [SlabCache], into caches: inout [SlabCache]
+    ) throws(Failure) -> (version: String, malformed: Int, namesAsBefore: Bool) {
+        var lines = Lines(bytes)
+        guard let first = lines.next() else { throw .empty }
+        let (layout, version) = try versionLine(bytes, first)
+        var malformed = 0
+        var namesAsBefore = true
+        // The fields before a line's first `:`: a ring of the last eight (the
+        // numeric columns and the name's last field), on the stack.
+        withUnsafeTemporaryAllocation(of: Field.self, capacity: LineFields.ringCapacity) { ring in
+            while let line = lines.next() {
+                let fields = LineFields(bytes, line, ring: ring.baseAddress!, needsSlabdata: layout == .v2)
+                if fields.count == 0 { continue }
+                let reuse = caches.count < previous.count ? previous[caches.count].name : nil
+                if let cache = cache(fields, layout, bytes, pageSize: pageSize, reusing: reuse) {
+                    namesAsBefore = namesAsBefore && reuse == cache.name
+                    caches.append(cache)
+                } else if bytes[fields.first.lowerBound] != UInt8(ascii: "#") {
+                    // The header (`# name <active_objs> …`) is the only comment, and
+                    // its columns are not numbers; a cache may well be named `#2`.
+                    malformed += 1
+                }
+            }
+        }
+        return (version, malformed, namesAsBefore)
+    }
+
+    private static func versionLine(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(Failure) -> (Layout, String) {
+        let prefix: StaticString = "slabinfo - version:"
+        let prefixEnd = line.lowerBound + prefix.utf8CodeUnitCount
+        guard prefixEnd <= line.upperBound, bytes.spells(prefix, at: line.lowerBound..<prefixEnd) else {
+            throw .missingVersionLine
+        }
+        var fields = Fields(bytes, in: prefixEnd..<line.upperBound)
+        guard let number = fields.next() else { throw .unsupportedVersion("") }
         // Usually one short field ("2.1"): a small string, no allocation.
-        let version = fields.count == 1 ? decodeName(fields[0]) : fields.map { decodeName($0) }.joined(separator: " ")
-        guard let number = fields.first else { throw .unsupportedVersion(version) }
-        if number.starts(with: "2.".utf8) { return (.v2, version) }
-        if fieldEquals(number, "1.1") { return (.v1, version) }
+        var version = bytes.decoded(number.range)
+        while let more = fields.next() { version += " " + bytes.decoded(more.range) }
+        if number.range.count >= 2, bytes.spells("2.", at: number.range.lowerBound..<number.range.lowerBound + 2) {
+            return (.v2, version)
+        }
+        if bytes.spells("1.1", at: number.range) { return (.v1, version) }
         throw .unsupportedVersion(version)
     }
 
-    private static func cacheV2(
-        _ fields: [ArraySlice<UInt8>], pageSize: UInt64, reusing: String?
+    /// The cache a line describes, or nil when its columns are not all there
+    /// or not all numbers.
+    /// - 2.x: the five columns before the first `:` are active, num, objsize,
+    ///   objperslab, pagesperslab; the two after the first `slabdata` are
+    ///   active_slabs and num_slabs.
+    /// - 1.1: the six columns before the first `:` (or the line's end) are
+    ///   active, num, objsize, active_slabs, num_slabs, pagesperslab.
+    private static func cache(
+        _ fields: LineFields, _ layout: Layout, _ bytes: UnsafeBufferPointer<UInt8>, pageSize: UInt64, reusing: String?
     ) -> SlabCache? {
-        let colon = fields.firstIndex { fieldEquals($0, ":") } ?? fields.count
-        guard colon >= 6,
-              let slabdata = fields.firstIndex(where: { fieldEquals($0, "slabdata") }),
-              slabdata + 2 < fields.count,
-              let active = parseUInt64(fields[colon - 5]),
-              let total = parseUInt64(fields[colon - 4]),
-              let size = parseUInt64(fields[colon - 3]),
-              let perSlab = parseUInt64(fields[colon - 2]),
-              let pages = parseUInt64(fields[colon - 1]),
-              let activeSlabs = parseUInt64(fields[slabdata + 1]),
-              let slabs = parseUInt64(fields[slabdata + 2])
+        let end = fields.colon ?? fields.count
+        let columns = layout.numericColumns
+        guard end > columns,
+              let c1 = fields.recent(end - columns).number, let c2 = fields.recent(end - columns + 1).number,
+              let c3 = fields.recent(end - columns + 2).number, let c4 = fields.recent(end - columns + 3).number,
+              let c5 = fields.recent(end - columns + 4).number
         else { return nil }
-        return SlabCache(
-            name: name(fields[0..<(colon - 5)], reusing: reusing),
-            activeObjects: active, objects: total, objectSize: size,
-            objectsPerSlab: perSlab, pagesPerSlab: pages,
-            activeSlabs: activeSlabs, slabs: slabs, pageSize: pageSize)
-    }
-
-    private static func cacheV1(
-        _ fields: [ArraySlice<UInt8>], pageSize: UInt64, reusing: String?
-    ) -> SlabCache? {
-        let colon = fields.firstIndex { fieldEquals($0, ":") } ?? fields.count
-        guard colon >= 7,
-              let active = parseUInt64(fields[colon - 6]),
-              let total = parseUInt64(fields[colon - 5]),
-              let size = parseUInt64(fields[colon - 4]),
-              let activeSlabs = parseUInt64(fields[colon - 3]),
-              let slabs = parseUInt64(fields[colon - 2]),
-              let pages = parseUInt64(fields[colon - 1])
-        else { return nil }
-        return SlabCache(
-            name: name(fields[0..<(colon - 6)], reusing: reusing),
-            activeObjects: active, objects: total, objectSize: size,
-            objectsPerSlab: slabs > 0 ? total / slabs : 0, pagesPerSlab: pages,
-            activeSlabs: activeSlabs, slabs: slabs, pageSize: pageSize)
-    }
-
-    /// The name is every field before the numeric columns (2.4 names hold spaces).
-    private static func name(
-        _ parts: ArraySlice<ArraySlice<UInt8>>, reusing: String?
-    ) -> String {
-        if parts.count == 1, let reusing, reusing.utf8.elementsEqual(parts[parts.startIndex]) {
-            return reusing
+        let nameFields = end - columns
+        switch layout {
+        case .v2:
+            guard let activeSlabs = fields.afterSlabdata.0?.number, let slabs = fields.afterSlabdata.1?.number else { return nil }
+            return SlabCache(
+                name: name(fields, nameFields, bytes, reusing: reusing),
+                activeObjects: c1, objects: c2, objectSize: c3, objectsPerSlab: c4, pagesPerSlab: c5,
+                activeSlabs: activeSlabs, slabs: slabs, pageSize: pageSize)
+        case .v1:
+            guard let pages = fields.recent(end - 1).number else { return nil }
+            return SlabCache(
+                name: name(fields, nameFields, bytes, reusing: reusing),
+                activeObjects: c1, objects: c2, objectSize: c3,
+                objectsPerSlab: c5 > 0 ? c2 / c5 : 0, pagesPerSlab: pages,
+                activeSlabs: c4, slabs: c5, pageSize: pageSize)
         }
-        return parts.map { decodeName($0) }.joined(separator: " ")
+    }
+
+    /// The name is every field before the numeric columns (2.4 names hold
+    /// spaces), joined by one space.
+    private static func name(
+        _ fields: LineFields, _ count: Int, _ bytes: UnsafeBufferPointer<UInt8>, reusing: String?
+    ) -> String {
+        guard count > 1 else {
+            if let reusing, bytes.spells(reusing, at: fields.first) { return reusing }
+            return bytes.decoded(fields.first)
+        }
+        var parts = Fields(bytes, in: fields.first.lowerBound..<fields.recent(count - 1).range.upperBound)
+        var name = parts.next().map { bytes.decoded($0.range) } ?? ""
+        while let part = parts.next() { name += " " + bytes.decoded(part.range) }
+        return name
+    }
+
+    /// What one pass over a line keeps: the first field, the index of the
+    /// first `:` field and the fields before it (in a ring of the last eight:
+    /// the numeric columns and the name's last field), and the two fields after
+    /// the first `slabdata`. The pass stops once it has all of these.
+    private struct LineFields {
+        static let ringCapacity = 8
+        private(set) var count = 0
+        private(set) var first: Range<Int> = 0..<0
+        private(set) var colon: Int?
+        private(set) var afterSlabdata: (Field?, Field?) = (nil, nil)
+        private let ring: UnsafeMutablePointer<Field>
+
+        init(_ bytes: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, ring: UnsafeMutablePointer<Field>, needsSlabdata: Bool) {
+            self.ring = ring
+            var slabdata: Int?
+            var fields = Fields(bytes, in: line)
+            while let field = fields.next() {
+                defer { count += 1 }
+                if count == 0 { first = field.range }
+                if colon == nil {
+                    (ring + count & (Self.ringCapacity - 1)).initialize(to: field)
+                    if bytes.spells(":", at: field.range) { colon = count }
+                }
+                guard needsSlabdata else {
+                    if colon != nil { break } else { continue }
+                }
+                if let index = slabdata {
+                    if count == index + 1 { afterSlabdata.0 = field }
+                    if count == index + 2 { afterSlabdata.1 = field }
+                } else if bytes.spells("slabdata", at: field.range) {
+                    slabdata = count
+                }
+                if colon != nil, afterSlabdata.1 != nil { break }
+            }
+        }
+
+        /// Field `index`, one of the last eight before the first `:` (or the line's end).
+        func recent(_ index: Int) -> Field { ring[index & (Self.ringCapacity - 1)] }
     }
 
     /// Two lines with one name must neither break a scrape nor merge silently:
