@@ -26,7 +26,7 @@ struct WebPageEndToEndTests {
         let finding = try #require(try EndToEndTests.detectorFinding(daemon, "kmalloc-32"))
         let sentence = try #require(finding["message"] as? String)
 
-        let browser = try Browser()
+        let browser = Browser()
         let dom = try browser.dumpDOM(daemon.url("/"))
         // The sentence, as the browser parsed it (R² and all).
         #expect(dom.contains(String(sentence.prefix(60))), "\(dom.prefix(2000))")

@@ -41,7 +41,7 @@ struct MetricFamiliesTests {
             var names: [String] = []
             if let open = line.firstIndex(of: "{") {
                 // Label values here are cache names and enum words: no `=` or `"` inside.
-                for pair in line[line.index(after: open)...].prefix { $0 != "}" }.split(separator: ",") {
+                for pair in line[line.index(after: open)...].prefix(while: { $0 != "}" }).split(separator: ",") {
                     names.append(String(pair.prefix { $0 != "=" }))
                 }
             }
