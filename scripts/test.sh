@@ -25,6 +25,8 @@ command -v lintian >/dev/null || need+=(lintian)
 command -v tmux >/dev/null || need+=(tmux)  # slabwatch top in a real terminal
 command -v chromium >/dev/null || need+=(chromium)  # the web page in a real browser
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# scripts/build-static.sh links libstdc++ from its archive (the package tests' binary)
+compgen -G '/usr/lib/gcc/*/*/libstdc++.a' >/dev/null || need+=(libstdc++-12-dev)
 pkg-config --exists yaml-0.1 2>/dev/null || need+=(libyaml-dev)
 pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)   # TLS
