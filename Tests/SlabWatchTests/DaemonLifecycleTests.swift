@@ -39,11 +39,15 @@ struct DaemonLifecycleTests {
         #expect(Self.connects(to: port), "the server listens once started")
         // A generous bound that only trips when the first tick never comes (a hung start), not a timing claim.
         #expect(firstTick.published.wait(timeout: .now() + 60) == .success, "no tick published")
+        // The first tick's checkpoint is already on its way (the first is due at once):
+        // one more sample makes the final checkpoint tell itself apart from it.
+        let second = running.sampler.sampleOnce().sample.timestampMilliseconds
         daemon.stop(running)
 
-        #expect(FileManager.default.fileExists(atPath: directory.path("state/\(StatePersistence.fileName)")),
-                "the final checkpoint is written")
-        #expect(running.sampler.finalState() != nil)
+        let final = try #require(running.sampler.finalState(), "no final state after a clean stop")
+        #expect(final.sample.timestampMilliseconds >= second)
+        let saved = try StateFile.read(directory.path("state/\(StatePersistence.fileName)"))
+        #expect(saved.metadata.lastSampleMilliseconds == final.sample.timestampMilliseconds, "the final checkpoint is written")
         #expect(!Self.connects(to: port), "the port is closed once stopped")
     }
 
