@@ -51,6 +51,24 @@ struct DaemonLifecycleTests {
         #expect(!Self.connects(to: port), "the port is closed once stopped")
     }
 
+    @Test func anAddressInUseFailsTheStartWithItsExitStatus() throws {
+        let directory = try TemporaryDirectory()
+        let taken = HTTPServer(limits: .init(), logger: quietLogger) { _ in HTTPResponse(status: 200) }
+        let port = try #require(taken.start(listeningOn: [ListenAddress(host: .ipv4("127.0.0.1"), port: 0)]).first?.port)
+        defer { taken.stop() }
+        var configuration = Configuration()
+        configuration.sampler.paths = TestPaths.localKernelPaths
+        configuration.listenAddresses = [ListenAddress(host: .ipv4("127.0.0.1"), port: port)]
+        configuration.state.directory = directory.path("state")
+        configuration.journalSocket = directory.path("no-journal")
+        let daemon = Daemon(source: ConfigurationSource(file: nil, overrides: []), configuration: configuration,
+                            logger: quietLogger, observer: nil)
+        let dispositions = SignalDispositions([SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2])
+        defer { dispositions.restore() }
+
+        #expect { _ = try daemon.start() } throws: { ($0 as? ServiceError)?.status == .cannotListen }
+    }
+
     /// Signal dispositions as they were when made.
     struct SignalDispositions {
         private var saved: [(Int32, sigaction)] = []
