@@ -5,6 +5,7 @@ public import Logging
 import SlabWatchCore
 import SlabWatchHTTP
 import Synchronization
+import Systemd
 
 /// The daemon: builds its parts (everything fallible first), starts them in
 /// order through a `ServiceGroup`, runs until SIGTERM or SIGINT and stops
@@ -81,6 +82,13 @@ public final class Daemon: Sendable {
     /// sampler, so /healthz answers until the ticks have ended.
     private func build() throws(ServiceError) -> Running {
         let c = configuration
+        // First, on this thread alone: the descriptors systemd passed are
+        // checked before anything here opens one that could take a missing
+        // one's number, and their variables are unset before other threads run.
+        let inherited: [Int32]
+        do { inherited = try ServiceManager.listenDescriptors() } catch {
+            throw failed(ServiceError(.cannotListen, "cannot listen", metadata: ["error": "\(error)"]))
+        }
         let store = StateStore()
         let history = HistoryReader()
         let routes = Routes(store: store, history: history)
@@ -106,7 +114,7 @@ public final class Daemon: Sendable {
         attached.sampler = sampler
         let signalQueue = DispatchQueue(label: "slabwatch.signals")
         let sampling = SamplingPart(sampler)
-        let listening = ListeningPart(server, addresses: c.listenAddresses, logger: logger)
+        let listening = ListeningPart(server, addresses: c.listenAddresses, inherited: inherited, logger: logger)
         let watching = WebSecurityPart(webSecurity, queue: signalQueue)
         let reload = Reload(source: source, running: c, parts: [sampling, alerts, attribution, watching], readiness: readiness, logger: logger)
         let parts: [any Service] = [

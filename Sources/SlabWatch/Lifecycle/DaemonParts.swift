@@ -2,7 +2,6 @@ import Dispatch
 import Logging
 import SlabWatchHTTP
 import Synchronization
-import Systemd
 
 // The daemon's parts that wrap one object each. Their order lives in
 // `Daemon.parts`.
@@ -35,21 +34,24 @@ final class ListeningPart: Service {
     let name = "server"
     private let server: HTTPServer
     private let addresses: [ListenAddress]
+    private let inherited: [Int32]
     private let logger: Logger
     private let boundAddresses = Mutex<[ListenAddress]>([])
 
     /// The addresses it listens on once started (a port 0 resolved).
     var bound: [ListenAddress] { boundAddresses.withLock { $0 } }
 
-    init(_ server: HTTPServer, addresses: [ListenAddress], logger: Logger) {
+    /// `inherited`: what `ServiceManager.listenDescriptors()` gave, claimed
+    /// before anything else opens a descriptor (see `Daemon`).
+    init(_ server: HTTPServer, addresses: [ListenAddress], inherited: [Int32], logger: Logger) {
         self.server = server
         self.addresses = addresses
+        self.inherited = inherited
         self.logger = logger
     }
 
     func start() throws(ServiceError) {
         do {
-            let inherited = try ServiceManager.listenDescriptors()
             let bound = inherited.isEmpty ? try server.start(listeningOn: addresses) : server.start(listeningDescriptors: inherited)
             boundAddresses.withLock { $0 = bound }
             for address in bound {
