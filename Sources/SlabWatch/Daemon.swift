@@ -7,30 +7,31 @@ import SlabWatchHTTP
 import Synchronization
 import Systemd
 
-/// Owns the daemon's long-lived parts — sampler, HTTP server, signal sources —
-/// starts them in order and stops them in reverse.
-public final class Daemon: @unchecked Sendable {  // fields set in run() before the signal sources start, then changed only on signalQueue
-    private let source: ConfigurationSource
-    private var configuration: Configuration
-    private let logger: Logger
-    private let store = StateStore()
-    private let signalQueue = DispatchQueue(label: "slabwatch.signals")
-    private var signalSources: [any DispatchSourceSignal] = []
-    private let stopped = DispatchSemaphore(value: 0)
-    private var sampler: Sampler?
-    private var server: HTTPServer?
-    private var alerts: AlertRouter?
-    private var persistence: StatePersistence?
-    private var webSecurity: WebSecurityReloader?
-    private var attribution: AttributionScheduler?
-    private var output: DaemonOutput?
-    private var bootID = ""
-    private let readiness = ServiceNotifier()
+/// The daemon: builds its parts (everything fallible first), starts them in
+/// order through a `ServiceGroup`, runs until SIGTERM or SIGINT and stops
+/// them in reverse under one deadline.
+public final class Daemon: Sendable {
+    /// How long the parts get to stop: a tick stuck in a hung procfs read
+    /// is abandoned after it, so a stop stays prompt.
+    static let stopSeconds = 1.0
 
-    public init(source: ConfigurationSource, configuration: Configuration, logger: Logger) {
+    private let source: ConfigurationSource
+    private let configuration: Configuration
+    private let logger: Logger
+    private let stopRequest = DispatchSemaphore(value: 0)
+    private let readiness = ServiceNotifier()
+    /// Also told of every tick (a test's own); nil in the daemon.
+    private let observer: (any SamplerOutput)?
+
+    public convenience init(source: ConfigurationSource, configuration: Configuration, logger: Logger) {
+        self.init(source: source, configuration: configuration, logger: logger, observer: nil)
+    }
+
+    init(source: ConfigurationSource, configuration: Configuration, logger: Logger, observer: (any SamplerOutput)?) {
         self.source = source
         self.configuration = configuration
         self.logger = logger
+        self.observer = observer
     }
 
     /// Runs until SIGTERM or SIGINT. Returns the exit code.
@@ -42,83 +43,92 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
         // free and keep later ones in its heap: resident memory would stay at
         // every peak.
         mallopt(M_MMAP_THRESHOLD, 1 << 20)
-        let history = HistoryReader()
-        let routes = Routes(store: store, history: history)
-        let server = HTTPServer(limits: configuration.limits, logger: logger, isPage: Routes.isPage) { routes.respond(to: $0) }
-        do { webSecurity = try WebSecurityReloader(path: configuration.webConfigFile, server: server, logger: logger) } catch {
-            logger.error("invalid web configuration", metadata: ["error": "\(error)"])
-            return .badConfiguration
-        }
-        let alerts = AlertRouter(settings: configuration.alerts, journalSocket: configuration.journalSocket, logger: logger)
-        let persistence = StatePersistence(settings: configuration.state, logger: logger)
-        // Sessions start only after ticks: by then `sampler` below is set, and takes their results.
-        let attribution = AttributionScheduler(settings: configuration.attribution, procfs: configuration.sampler.paths.procfs,
-                                               logger: logger) { [unowned self] in self.sampler?.attach($0) }
-        bootID = Host.bootID(procfs: configuration.sampler.paths.procfs)
-        let output = DaemonOutput(alerts: alerts, attribution: attribution, persistence: persistence, readiness: readiness,
-                                  pageSize: Host.pageSize, bootID: bootID, procfs: configuration.sampler.paths.procfs,
-                                  version: Host.version)
-        let sampler: Sampler
-        do {
-            sampler = try Sampler(settings: configuration.sampler, ring: configuration.ring, store: store, history: history,
-                                  output: output, statistics: DaemonStatistics(alerts: alerts, server: server, persistence: persistence),
-                                  logger: logger)
-        } catch {
-            logger.error("invalid configuration", metadata: ["error": "\(error)"])
-            return .badConfiguration
-        }
-        guard listen(server) else { return .cannotListen }
-        webSecurity?.watch(on: signalQueue)
-        self.attribution = attribution
-        self.sampler = sampler
-        self.server = server
-        self.alerts = alerts
-        self.persistence = persistence
-        self.output = output
-        installSignalHandlers()
-        logStart()
-        restore(sampler, alerts, persistence)
-        sampler.start()
-        stopped.wait()
-        shutDown()
+        let running: Running
+        do { running = try start() } catch { return error.status }
+        stopRequest.wait()
+        stop(running)
         return .success
     }
 
-    /// Serves on sockets passed by systemd (socket activation) when there are
-    /// any, otherwise binds the configured addresses.
-    private func listen(_ server: HTTPServer) -> Bool {
-        do {
-            let inherited = try ServiceManager.listenDescriptors()
-            let bound = inherited.isEmpty
-                ? try server.start(listeningOn: configuration.listenAddresses)
-                : server.start(listeningDescriptors: inherited)
-            for address in bound {
-                logger.info("listening", metadata: ["address": "\(address)", "activated": "\(!inherited.isEmpty)"])
-            }
-            return true
-        } catch {
-            logger.error("cannot listen", metadata: ["error": "\(error)"])
-            return false
-        }
+    /// The started parts, and what a test looks at.
+    struct Running {
+        let group: ServiceGroup
+        let sampler: Sampler
+        let listening: ListeningPart
     }
 
-    /// Continues from `state.directory` when it holds a usable state.
-    private func restore(_ sampler: Sampler, _ alerts: AlertRouter, _ persistence: StatePersistence) {
-        let source = StatePersistence.Source(pageSize: Host.pageSize, procfs: configuration.sampler.paths.procfs,
-                                             ring: configuration.pipeline.ring)
-        guard let saved = persistence.load(source) else { return }
-        let sameBoot = saved.metadata.bootID == bootID
-        let restored = sampler.restore(saved, sameBoot: sameBoot)
-        alerts.memory = saved.alerts
-        persistence.restored(sameBoot ? .sameBoot : .earlierBoot)
-        if !restored.ringKept {
-            logger.warning("ring.* changed since the state was saved; its history is not restored (findings are)")
+    /// Builds the parts and starts them. Nothing is left running when it throws.
+    func start() throws(ServiceError) -> Running {
+        let running = try build()
+        logStart()
+        try running.group.start()
+        return running
+    }
+
+    /// What SIGTERM and SIGINT do.
+    func requestStop() { stopRequest.signal() }
+
+    /// Stops every part in reverse under `stopSeconds`, logging the abandoned ones.
+    func stop(_ running: Running) {
+        readiness.send("STOPPING=1")
+        running.group.logAbandoned(running.group.stop(within: Self.stopSeconds))
+        logger.info("stopped")
+    }
+
+    /// The parts in start order; they stop in reverse. Signals first, so no
+    /// signal meant for the daemon kills it while the rest start; the state
+    /// restored and the socket listening before the sampler's first tick, so
+    /// `READY=1` (after that tick) means both; the server stops after the
+    /// sampler, so /healthz answers until the ticks have ended.
+    private func build() throws(ServiceError) -> Running {
+        let c = configuration
+        // First, on this thread alone: the descriptors systemd passed are
+        // checked before anything here opens one that could take a missing
+        // one's number, and their variables are unset before other threads run.
+        let inherited: [Int32]
+        do { inherited = try ServiceManager.listenDescriptors() } catch {
+            throw failed(ServiceError(.cannotListen, "cannot listen", metadata: ["error": "\(error)"]))
         }
-        logger.info("state restored", metadata: [
-            "file": "\(persistence.directory)/\(StatePersistence.fileName)", "boot": "\(sameBoot ? "same" : "earlier")",
-            "samples": "\(restored.samples)", "open_findings": "\(restored.openFindings)",
-            "saved_by": "\(saved.metadata.version)",
-        ])
+        let store = StateStore()
+        let history = HistoryReader()
+        let routes = Routes(store: store, history: history)
+        let server = HTTPServer(limits: c.limits, logger: logger, isPage: Routes.isPage) { routes.respond(to: $0) }
+        let webSecurity: WebSecurityReloader
+        do { webSecurity = try WebSecurityReloader(path: c.webConfigFile, server: server, logger: logger) } catch {
+            throw failed(ServiceError(.badConfiguration, "invalid web configuration", metadata: ["error": "\(error)"]))
+        }
+        let alerts = AlertRouter(settings: c.alerts, journalSocket: c.journalSocket, logger: logger)
+        let persistence = StatePersistence(settings: c.state, logger: logger)
+        let attached = AttachedSampler()
+        let attribution = AttributionScheduler(settings: c.attribution, procfs: c.sampler.paths.procfs, logger: logger) { attached.attach($0) }
+        let output = DaemonOutput(alerts: alerts, attribution: attribution, persistence: persistence, readiness: readiness,
+                                  pageSize: Host.pageSize, bootID: Host.bootID(procfs: c.sampler.paths.procfs),
+                                  procfs: c.sampler.paths.procfs, version: Host.version, observer: observer)
+        let sampler: Sampler
+        do {
+            sampler = try Sampler(settings: c.sampler, ring: c.ring, store: store, history: history, output: output,
+                                  statistics: DaemonStatistics(alerts: alerts, server: server, persistence: persistence), logger: logger)
+        } catch {
+            throw failed(ServiceError(.badConfiguration, "invalid configuration", metadata: ["error": "\(error)"]))
+        }
+        attached.sampler = sampler
+        let signalQueue = DispatchQueue(label: "slabwatch.signals")
+        let sampling = SamplingPart(sampler)
+        let listening = ListeningPart(server, addresses: c.listenAddresses, inherited: inherited, logger: logger)
+        let watching = WebSecurityPart(webSecurity, queue: signalQueue)
+        let reload = Reload(source: source, running: c, parts: [sampling, alerts, attribution, watching], readiness: readiness, logger: logger)
+        let parts: [any Service] = [
+            SignalService(queue: signalQueue, reload: reload, stopRequest: stopRequest, logger: logger),
+            PersistencePart(persistence, source: .init(pageSize: Host.pageSize, procfs: c.sampler.paths.procfs, ring: c.pipeline.ring),
+                            sampling: sampling, alerts: alerts, output: output, logger: logger),
+            alerts, listening, sampling, attribution, watching,
+        ]
+        return Running(group: ServiceGroup(parts, logger: logger), sampler: sampler, listening: listening)
+    }
+
+    private func failed(_ error: ServiceError) -> ServiceError {
+        logger.error("\(error.message)", metadata: error.metadata)
+        return error
     }
 
     private func logStart() {
@@ -129,66 +139,18 @@ public final class Daemon: @unchecked Sendable {  // fields set in run() before 
             "ring_bytes": "\(SampleRing(configuration: c.ring).storageBytes)",
         ])
     }
+}
 
-    private func installSignalHandlers() {
-        // SIGUSR1/2 would kill the process by default; a stray `kill -USR1`
-        // (log rotation scripts send it) must not stop a monitoring daemon.
-        for signalNumber in [SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
-            source.setEventHandler { [unowned self] in
-                switch signalNumber {
-                case SIGHUP: reload()
-                case SIGTERM, SIGINT:
-                    logger.info("stopping", metadata: ["signal": "\(signalNumber == SIGTERM ? "SIGTERM" : "SIGINT")"])
-                    stopped.signal()
-                default:
-                    logger.notice("signal ignored (only SIGHUP, SIGTERM and SIGINT mean something)",
-                                  metadata: ["signal": "\(signalNumber == SIGUSR1 ? "SIGUSR1" : "SIGUSR2")"])
-                }
-            }
-            source.resume()
-            signalSources.append(source)
-        }
+/// Where attribution sessions' results go: the sampler, which is built after
+/// the scheduler (the sampler's output needs the scheduler). Sessions start
+/// only after ticks, so by then it is set.
+private final class AttachedSampler: Sendable {
+    private let current = Mutex<Sampler?>(nil)
+
+    var sampler: Sampler? {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
     }
 
-    /// SIGHUP: read the file again. On error keep the old configuration; on
-    /// success apply what can change at run time (the ring keeps its history).
-    private func reload() {
-        readiness.send("RELOADING=1")
-        defer { readiness.send("READY=1") }
-        let new: Configuration
-        do { new = try source.load() } catch {
-            logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
-            return
-        }
-        do { try sampler?.apply(new.sampler) } catch {
-            logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(error)"])
-            return
-        }
-        alerts?.apply(new.alerts)
-        attribution?.apply(new.attribution)
-        webSecurity?.reload(path: new.webConfigFile, reason: "SIGHUP")
-        let restartOnly = configuration.restartOnlyChanges(to: new)
-        if !restartOnly.isEmpty {
-            logger.warning("changed keys that take effect after a restart", metadata: ["keys": "\(restartOnly.joined(separator: ","))"])
-        }
-        configuration.sampler = new.sampler
-        logger.info("configuration reloaded", metadata: ["file": "\(source.file ?? "-")"])
-    }
-
-    private func shutDown() {
-        readiness.send("STOPPING=1")
-        for source in signalSources { source.cancel() }
-        webSecurity?.stop()
-        attribution?.stop()
-        server?.stop()
-        let samplerStopped = sampler?.stop() != false
-        if !samplerStopped { logger.warning("sampler tick still blocked at shutdown; exiting anyway") }
-        alerts?.drain()
-        if samplerStopped, let persistence, let output, let step = sampler?.finalState() {
-            persistence.checkpointNow(output.saved(step))
-        }
-        logger.info("stopped")
-    }
+    func attach(_ attribution: Attribution) { sampler?.attach(attribution) }
 }

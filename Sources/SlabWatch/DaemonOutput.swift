@@ -14,6 +14,8 @@ struct DaemonOutput: SamplerOutput {
     let bootID: String
     let procfs: String
     let version: String
+    /// Also told of every tick: a test's own, nil in the daemon.
+    var observer: (any SamplerOutput)? = nil
 
     func evaluated(_ step: Pipeline.Step) {
         let now = step.sample.timestampMilliseconds
@@ -26,6 +28,7 @@ struct DaemonOutput: SamplerOutput {
 
     func published(_ state: PublishedState) {
         readiness.ticked(state, intervalSeconds: state.intervalSeconds)
+        observer?.published(state)
     }
 
     func transitions(_ events: [GrowthDetector.Event]) {
