@@ -95,6 +95,7 @@ public final class ProcReader {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
         sample.sources.reserveCapacity(Source.count)
         readCaches(into: &sample)
+        sample.cacheTotals = CacheTotals(sample.caches)  // before the cut: a cache left out is no memory outside the caches
         keepLargestCaches(&sample)
         readMeminfo(into: &sample)
         sample.inodes = readCounter(.inodeNr, paths.inodeNr, into: &sample, FSCountersParser.inodeNr)

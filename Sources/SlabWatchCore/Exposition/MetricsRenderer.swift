@@ -85,7 +85,7 @@ public enum MetricsRenderer: Sendable {
     private static func renderCacheCounts(_ input: Input, _ out: inout PrometheusText) {
         out.family(.caches)
         let exported = UInt64(input.exportedCaches.count)
-        let total = UInt64(input.sample.caches.count)
+        let total = UInt64(input.sample.caches.count { !$0.isDerived })
         out.sample(MetricFamily.caches.name, label: "state", "exported", exported)
         out.sample(MetricFamily.caches.name, label: "state", "filtered", total - min(total, exported))
         out.sample(MetricFamily.caches.name, label: "state", "over_limit", UInt64(input.sample.cachesOverLimit))

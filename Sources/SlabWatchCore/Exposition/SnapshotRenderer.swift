@@ -38,7 +38,7 @@ public enum SnapshotRenderer: Sendable {
     }
 
     private static func renderCaches(_ caches: [SlabCache], _ json: inout JSONWriter) {
-        let ordered = caches.sorted {
+        let ordered = caches.filter { !$0.isDerived }.sorted {
             $0.footprintBytes != $1.footprintBytes ? $0.footprintBytes > $1.footprintBytes : $0.name < $1.name
         }
         json.beginArray()

@@ -59,6 +59,13 @@ public struct Sample: Sendable, Equatable {
     /// Caches left out because the kernel listed more than the sampler keeps
     /// (`sampler.max-caches`; the smallest footprints go first).
     public var cachesOverLimit = 0
+    /// Every cache's footprint summed by reclaimability, taken before
+    /// `sampler.max-caches` cut any; nil until a reader or `Pipeline.recorded`
+    /// (from `caches`) sets it.
+    public var cacheTotals: CacheTotals?
+    /// How far the slab counters of `meminfo` may lag the truth; nil when
+    /// unknown (/proc/zoneinfo not read).
+    public var vmstat: VmstatAccuracy?
 
     public init(
         timestampMilliseconds: Int64, caches: [SlabCache] = [], meminfo: Meminfo? = nil,
