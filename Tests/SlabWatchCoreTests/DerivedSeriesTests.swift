@@ -28,7 +28,7 @@ struct DerivedSeriesTests {
     @Test func theUnreclaimableSeriesIsTheOneAttributionNames() {
         #expect(DerivedSeries.outsideUnreclaimable.name == Attribution.outsideCaches)
         #expect(DerivedSeries.all.map(\.name) == ["(outside caches, unreclaimable)", "(outside caches, reclaimable)", "(percpu allocator)"])
-        #expect(DerivedSeries.all.map(\.reclaimable) == [false, true, false])
+        #expect(DerivedSeries.all.map(\.reclaimable) == [false, true, nil])
     }
 
     /// SUnreclaim − Σ unreclaimable caches, SReclaimable − Σ reclaimable

@@ -45,8 +45,11 @@ public struct DerivedSeries: Sendable {
     }
 
     /// The per-CPU allocator (`Percpu` of /proc/meminfo): no slab, but where
-    /// dying memory cgroups pin their per-CPU counters.
-    public static let percpu = DerivedSeries(name: "(percpu allocator)", reclaimable: false) { sample in
+    /// dying memory cgroups pin their per-CPU counters. In neither slab
+    /// counter, so its reclaimability is nil; that also keeps the attribution
+    /// scheduler (which starts sessions for unreclaimable findings) from a
+    /// session no tracepoint serves yet.
+    public static let percpu = DerivedSeries(name: "(percpu allocator)", reclaimable: nil) { sample in
         sample.meminfo?.percpuBytes
     }
 
