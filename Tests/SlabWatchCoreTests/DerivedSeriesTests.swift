@@ -102,6 +102,39 @@ struct DerivedSeriesTests {
     }
 }
 
+/// What `/metrics` and `/snapshot` say of the outside series: their value
+/// as recorded, and nothing (no line, `null`) when a source is down.
+struct OutsideCachesExpositionTests {
+    static func metrics(_ sample: Sample) -> [Substring] {
+        let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], version: "t")), as: UTF8.self)
+        return text.split(separator: "\n").filter { $0.hasPrefix("slabwatch_memory_outside_caches_bytes") || $0.hasPrefix("slabwatch_memory_percpu_bytes") }
+    }
+
+    static func memory(_ sample: Sample) throws -> JSONValue? {
+        try JSONValue.parse(SnapshotRenderer.render(sample, intervalSeconds: 5))["memory"]
+    }
+
+    @Test func bothShowTheRecordedSeries() throws {
+        let recorded = Pipeline.recorded(DerivedSeriesTests.sample(unreclaimableBeside: 6_897_664, reclaimableBeside: 4096))
+        #expect(Self.metrics(recorded) == [#"slabwatch_memory_outside_caches_bytes{memory="reclaimable"} 4096"#,
+                                           #"slabwatch_memory_outside_caches_bytes{memory="unreclaimable"} 6897664"#,
+                                           "slabwatch_memory_percpu_bytes 2400000"])
+        let memory = try #require(try Self.memory(recorded))
+        #expect(memory["outside_caches_unreclaimable_bytes"]?.unsigned == 6_897_664)
+        #expect(memory["outside_caches_reclaimable_bytes"]?.unsigned == 4096)
+        #expect(memory["percpu_bytes"]?.unsigned == 2_400_000)
+    }
+
+    @Test func aSeriesTheSampleLacksIsAbsentNotZero() throws {
+        var noCaches = DerivedSeriesTests.sample(unreclaimableBeside: 7e6)
+        noCaches.caches = []
+        let recorded = Pipeline.recorded(noCaches)
+        #expect(Self.metrics(recorded) == ["slabwatch_memory_percpu_bytes 2400000"])
+        let memory = try #require(try Self.memory(recorded))
+        #expect(memory["outside_caches_unreclaimable_bytes"] == .null && memory["outside_caches_reclaimable_bytes"] == .null)
+    }
+}
+
 /// The outside series on a busy machine: a module hangs 16 KiB outside every
 /// cache on each inode of one tmpfs, while a find walks ext4, a cache wanders
 /// by tens of MiB and meminfo's counters lag by this machine's vmstat error

@@ -107,7 +107,8 @@ struct GoldenMetricsTests {
     static let golden = TestPaths.fixtures.appendingPathComponent("golden/local-6.18.metrics")
 
     static func render() -> [UInt8] {
-        let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 1_795_611_213_889)
+        // As the daemon publishes it: recorded, the derived series joined.
+        let sample = Pipeline.recorded(ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 1_795_611_213_889))
         var statistics = SamplerStatistics()
         statistics.samplesTotal = 1
         statistics.lastDurationSeconds = 0.0125
