@@ -211,6 +211,37 @@ extension SourceFaultTests {
     }
 }
 
+/// /proc/zoneinfo gives the vmstat error: read at the first sample and every
+/// `zoneinfoEvery` after, carried between; without it the sample is whole.
+struct ZoneinfoReadTests {
+    static func zoneinfo(threshold: Int) -> String {
+        "Node 0, zone   Normal\n  pagesets\n    cpu: 0\n  vm stats threshold: \(threshold)\n    cpu: 1\n  vm stats threshold: \(threshold)\n"
+    }
+
+    @Test func readAtTheFirstSampleAndEveryZoneinfoEveryAfter() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/zoneinfo", Self.zoneinfo(threshold: 28))
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+        var sample = reader.sample(timestampMilliseconds: 0)
+        #expect(sample.vmstat?.errorBytes == 229_376 && sample.status(of: .zoneinfo).up)
+        try dir.write("proc/zoneinfo", Self.zoneinfo(threshold: 125))
+        for tick in 1..<ProcReader.zoneinfoEvery {
+            sample = reader.sample(timestampMilliseconds: Int64(tick))
+            #expect(sample.vmstat?.threshold == 28 && sample.status(of: .zoneinfo).up)
+        }
+        #expect(reader.sample(timestampMilliseconds: 60).vmstat?.threshold == 125)
+    }
+
+    @Test func withoutZoneinfoTheSourceIsDownAndTheRestIsRead() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/meminfo", "MemTotal: 1 kB\nSUnreclaim: 8 kB\n")
+        let sample = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+            .sample(timestampMilliseconds: 0)
+        #expect(sample.vmstat == nil && !sample.status(of: .zoneinfo).up && sample.status(of: .zoneinfo).error != nil)
+        #expect(sample.meminfo?.slabUnreclaimableBytes == 8192 && !Source.zoneinfo.requiredForReplay)
+    }
+}
+
 /// What one sample may hold is bounded: a hostile procfs cannot grow the daemon without end.
 struct SampleLimitTests {
     static func slabinfo(caches: Int) -> String {

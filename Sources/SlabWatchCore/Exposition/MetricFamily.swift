@@ -108,6 +108,9 @@ extension MetricFamily {
     static let memorySlabUnreclaimable = MetricFamily("slabwatch_memory_slab_unreclaimable_bytes", .gauge,
                                                       help: "SUnreclaim from /proc/meminfo, in bytes.")
     static let memoryTotal = MetricFamily("slabwatch_memory_total_bytes", .gauge, help: "MemTotal from /proc/meminfo, in bytes.")
+    static let memoryVmstatError = MetricFamily(
+        "slabwatch_memory_vmstat_error_bytes", .gauge,
+        help: "How far SUnreclaim and SReclaimable, and so the memory outside the caches, may lag the truth: the largest vm stats threshold of /proc/zoneinfo x CPUs x page size.")
 
     static let parseErrors = MetricFamily("slabwatch_parse_errors_total", .counter, labels: ["source"],
                                           help: "Malformed lines skipped while parsing, by source.")
@@ -170,7 +173,7 @@ extension MetricsRenderer {
         .fsDentries, .fsDentriesUnused, .fsFileHandlesAllocated, .fsFileHandlesMax, .fsInodes, .fsInodesFree,
         .httpAcceptErrors, .httpAuthenticationFailures, .httpBadRequests, .httpConnectionsAccepted, .httpConnectionsRejected,
         .httpConnectionsShed, .httpConnectionsTimedOut, .httpRequests, .httpTLSHandshakeFailures,
-        .memoryAvailable, .memoryKernelReclaimable, .memoryOutsideCaches, .memoryPercpu, .memorySlab, .memorySlabReclaimable, .memorySlabUnreclaimable, .memoryTotal,
+        .memoryAvailable, .memoryKernelReclaimable, .memoryOutsideCaches, .memoryPercpu, .memorySlab, .memorySlabReclaimable, .memorySlabUnreclaimable, .memoryTotal, .memoryVmstatError,
         .parseErrors, .ringSeriesEvicted, .sampleDuration, .sampleTimestamp, .samplesSkipped, .samples,
         .slabFootprint, .slabObjectSize, .slabObjects, .slabObjectsActive, .slabObjectsPerSlab, .slabPagesPerSlab,
         .slabReclaimable, .slabSlabs, .slabWaste, .sourceUp,

@@ -197,6 +197,7 @@ public enum MetricsRenderer: Sendable {
         gauge(.memorySlabReclaimable, m.slabReclaimableBytes)
         gauge(.memorySlabUnreclaimable, m.slabUnreclaimableBytes)
         gauge(.memoryTotal, m.totalBytes)
+        gauge(.memoryVmstatError, sample.vmstat?.errorBytes)
     }
 
     /// The outside series as the sample recorded them (`Pipeline.recorded`);

@@ -26,6 +26,7 @@ public enum SnapshotRenderer: Sendable {
         for (key, name) in SnapshotSchema.outsideCaches {
             json.key(key); json.number(sample.caches.last { $0.isDerived && $0.name == name }?.footprintBytes)
         }
+        json.key("vmstat_error_bytes"); json.number(sample.vmstat?.errorBytes)
         json.endObject()
     }
 

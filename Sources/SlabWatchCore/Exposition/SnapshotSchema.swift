@@ -48,6 +48,8 @@ public enum SnapshotSchema: Sendable {
               "slab memory outside every cache: `SUnreclaim` less the footprints of every unreclaimable cache, at least 0 (allocations above the largest kmalloc cache, which SLUB takes from the page allocator); `null` when a side is unknown. Off by up to the vmstat error of `SUnreclaim`"),
         .init("memory.outside_caches_reclaimable_bytes", "integer or null",
               "`SReclaimable` less the footprints of every reclaimable cache, at least 0: within the vmstat error of 0 unless a cache is misread"),
+        .init("memory.vmstat_error_bytes", "integer or null",
+              "how far `SUnreclaim` and `SReclaimable` may lag the truth: the largest `vm stats threshold` of `/proc/zoneinfo` × CPUs × page size; `null` when zoneinfo was not read"),
     ]
 
     private static let fs: [Field] = [

@@ -9,6 +9,9 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
     case inodeNr = "inode_nr"
     case dentryState = "dentry_state"
     case fileNr = "file_nr"
+    /// /proc/zoneinfo: the vmstat threshold behind `Sample.vmstat`, re-read
+    /// every `ProcReader.zoneinfoEvery` samples (it grows with CPUs × zones).
+    case zoneinfo
 
     public static func < (a: Source, b: Source) -> Bool { a.rawValue < b.rawValue }
 
@@ -21,7 +24,7 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
     public var requiredForReplay: Bool {
         switch self {
         case .slabinfo, .meminfo, .inodeNr, .dentryState, .fileNr: true
-        case .sysfsSlab: false
+        case .sysfsSlab, .zoneinfo: false
         }
     }
 }
