@@ -18,7 +18,7 @@ final class ServiceNotifier: Sendable {
     func ticked(_ published: PublishedState, intervalSeconds: Double) {
         let counts = published.report.openCounts
         let open = counts.values.reduce(0, +)
-        let status = "STATUS=sampling \(published.sample.caches.count) caches every \(Human.duration(intervalSeconds)); "
+        let status = "STATUS=sampling \(published.sample.caches.count { !$0.isDerived }) caches every \(Human.duration(intervalSeconds)); "
             + "\(open) open findings (\(counts[.critical] ?? 0) critical)"
         let (becameReady, statusChanged) = state.withLock { s -> (Bool, Bool) in
             let first = !s.ready

@@ -36,6 +36,9 @@ struct BusyMachine {
         var bytesPerInode: Double
         var base: Double = 100e6
         var leaks = false
+        /// Its memory lies outside every cache (allocations above kmalloc-8k,
+        /// from the page allocator): in `SUnreclaim`, on no slabinfo line.
+        var outsideCaches = false
     }
 
     var interval = 5.0
@@ -53,6 +56,10 @@ struct BusyMachine {
     var wandering = 300e6
     var samples: [Sample] = []
     var noise: UInt64 = 23
+    /// How far meminfo's slab counters stray from the caches' sums, each
+    /// sample, either way: the per-CPU vmstat deltas not yet folded
+    /// (`VmstatAccuracy.errorBytes`; 0 for exact counters).
+    var vmstatErrorBytes = 0.0
     var memTotal: UInt64 = 64 << 30
     var memAvailable: UInt64 = 48 << 30
     /// Short-lived inode caches present at once (a module that makes one per
@@ -99,6 +106,7 @@ struct BusyMachine {
         let total = filesystems.reduce(otherInodes + churned) { $0 + count($1) } + jitter(300)
         let dentries = 1.1 * total + jitter(2000)
         caches.append(Self.cache("dentry", bytes: 192 * dentries + 20e6 + jitter(1e6), reclaimable: true))
+        var outsideCaches = 0.0
         for culprit in culprits {
             var own = inodes[culprit.filesystem] ?? 0
             if culprit.leaks {
@@ -106,14 +114,17 @@ struct BusyMachine {
                 leaked[culprit.cache] = own
             }
             let bytes = culprit.base + culprit.bytesPerInode * own + jitter(1e6)
-            caches.append(Self.cache(culprit.cache, bytes: bytes, reclaimable: false))
+            if culprit.outsideCaches { outsideCaches += bytes } else { caches.append(Self.cache(culprit.cache, bytes: bytes, reclaimable: false)) }
         }
         wandering += jitter(3e6)  // a random walk: tens of MiB over an hour, for no reason
         caches.append(Self.cache("kmalloc-256", bytes: wandering, reclaimable: false))
         for i in 0..<16 { caches.append(Self.cache("cache\(i)", bytes: 50e6 + jitter(2e6), reclaimable: i % 2 == 0)) }
+        // The lag is drawn only when there is one, so stories without it keep their noise.
+        let lag = vmstatErrorBytes > 0 ? (jitter(vmstatErrorBytes), jitter(vmstatErrorBytes)) : (0, 0)
         samples.append(Sample(
             timestampMilliseconds: t, caches: caches,
-            meminfo: .slabTotals(of: caches, memTotal: memTotal, memAvailable: memAvailable),
+            meminfo: .slabTotals(of: caches, memTotal: memTotal, memAvailable: memAvailable,
+                                 unreclaimableBeside: outsideCaches + lag.0, reclaimableBeside: lag.1),
             inodes: InodeCounts(inodes: UInt64(max(0, total)), freeInodes: 0),
             dentries: DentryCounts(dentries: UInt64(max(0, dentries)), unusedDentries: 0),
             fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50)), maximum: 1 << 20)))
@@ -135,7 +146,7 @@ struct BusyMachine {
     }
 
     /// A kmalloc-like cache of 32-byte objects holding `bytes`.
-    static func cache(_ name: String, bytes: Double, reclaimable: Bool) -> SlabCache {
+    static func cache(_ name: String, bytes: Double, reclaimable: Bool?) -> SlabCache {
         let slabs = UInt64(max(0, bytes) / 4096)
         return SlabCache(name: name, activeObjects: slabs * 128, objects: slabs * 128, objectSize: 32, objectsPerSlab: 128,
                          pagesPerSlab: 1, activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: reclaimable)

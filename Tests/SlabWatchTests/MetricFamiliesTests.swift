@@ -13,9 +13,9 @@ struct MetricFamiliesTests {
         try FindingLifecycleTests.seedStory(dir, then: [RecordingWriter.hold(600, at: 1_040_000)])
         let report = try FindingLifecycleTests.replay(dir).outcome.report
         #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
-        let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0)
+        let sample = Pipeline.recorded(ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0))
         let metrics = MetricsRenderer.render(.init(
-            sample: sample, exportedCaches: sample.caches, version: "t", report: report,
+            sample: sample, exportedCaches: sample.caches.filter { !$0.isDerived }, version: "t", report: report,
             own: SelfStatistics(
                 process: .init(cpuSeconds: 1, residentBytes: 1, virtualBytes: 1, openFileDescriptors: 1, maxFileDescriptors: 1, startTimeSeconds: 1),
                 server: .init(), persistence: .init())))

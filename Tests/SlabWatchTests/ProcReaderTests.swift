@@ -107,7 +107,8 @@ struct GoldenMetricsTests {
     static let golden = TestPaths.fixtures.appendingPathComponent("golden/local-6.18.metrics")
 
     static func render() -> [UInt8] {
-        let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 1_795_611_213_889)
+        // As the daemon publishes it: recorded, the derived series joined.
+        let sample = Pipeline.recorded(ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 1_795_611_213_889))
         var statistics = SamplerStatistics()
         statistics.samplesTotal = 1
         statistics.lastDurationSeconds = 0.0125
@@ -210,6 +211,37 @@ extension SourceFaultTests {
     }
 }
 
+/// /proc/zoneinfo gives the vmstat error: read at the first sample and every
+/// `zoneinfoEvery` after, carried between; without it the sample is whole.
+struct ZoneinfoReadTests {
+    static func zoneinfo(threshold: Int) -> String {
+        "Node 0, zone   Normal\n  pagesets\n    cpu: 0\n  vm stats threshold: \(threshold)\n    cpu: 1\n  vm stats threshold: \(threshold)\n"
+    }
+
+    @Test func readAtTheFirstSampleAndEveryZoneinfoEveryAfter() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/zoneinfo", Self.zoneinfo(threshold: 28))
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+        var sample = reader.sample(timestampMilliseconds: 0)
+        #expect(sample.vmstat?.errorBytes == 229_376 && sample.status(of: .zoneinfo).up)
+        try dir.write("proc/zoneinfo", Self.zoneinfo(threshold: 125))
+        for tick in 1..<ProcReader.zoneinfoEvery {
+            sample = reader.sample(timestampMilliseconds: Int64(tick))
+            #expect(sample.vmstat?.threshold == 28 && sample.status(of: .zoneinfo).up)
+        }
+        #expect(reader.sample(timestampMilliseconds: 60).vmstat?.threshold == 125)
+    }
+
+    @Test func withoutZoneinfoTheSourceIsDownAndTheRestIsRead() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/meminfo", "MemTotal: 1 kB\nSUnreclaim: 8 kB\n")
+        let sample = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+            .sample(timestampMilliseconds: 0)
+        #expect(sample.vmstat == nil && !sample.status(of: .zoneinfo).up && sample.status(of: .zoneinfo).error != nil)
+        #expect(sample.meminfo?.slabUnreclaimableBytes == 8192 && !Source.zoneinfo.requiredForReplay)
+    }
+}
+
 /// What one sample may hold is bounded: a hostile procfs cannot grow the daemon without end.
 struct SampleLimitTests {
     static func slabinfo(caches: Int) -> String {
@@ -226,6 +258,8 @@ struct SampleLimitTests {
         let sample = reader.sample(timestampMilliseconds: 0)
         #expect(sample.caches.count == 30 && sample.cachesOverLimit == 70)
         #expect(sample.caches.map(\.name) == (70..<100).map { "cache\($0)" })  // the largest, in the kernel's order
+        // The sums behind the memory outside the caches still count all 100 (no sysfs: reclaimability unknown).
+        #expect(sample.cacheTotals == CacheTotals(reclaimableBytes: 0, unreclaimableBytes: 0, unknownBytes: 5050 * 4096, caches: 100))
         #expect(sample.status(of: .slabinfo).up)
     }
 

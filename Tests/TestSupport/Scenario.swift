@@ -75,10 +75,17 @@ public struct Scenario: Sendable {
 
 extension Meminfo {
     /// MemTotal and MemAvailable as given, and Slab, SReclaimable and
-    /// SUnreclaim as the sums of `caches`' footprints.
-    public static func slabTotals(of caches: [SlabCache], memTotal: UInt64, memAvailable: UInt64) -> Meminfo {
-        let unreclaimable = caches.filter { $0.reclaimable == false }.reduce(0) { $0 + $1.footprintBytes }
-        let reclaimable = caches.filter { $0.reclaimable == true }.reduce(0) { $0 + $1.footprintBytes }
+    /// SUnreclaim as the sums of `caches`' footprints plus what the kernel
+    /// counts beside them: the slab memory outside every cache and the
+    /// counters' per-CPU lag (either sign; a counter never goes below 0).
+    public static func slabTotals(of caches: [SlabCache], memTotal: UInt64, memAvailable: UInt64,
+                                  unreclaimableBeside: Double = 0, reclaimableBeside: Double = 0) -> Meminfo {
+        func sum(_ reclaimable: Bool, _ beside: Double) -> UInt64 {
+            let caches = caches.filter { $0.reclaimable == reclaimable }.reduce(0) { $0 + $1.footprintBytes }
+            return UInt64(max(0, Double(caches) + beside.rounded()))
+        }
+        let unreclaimable = sum(false, unreclaimableBeside)
+        let reclaimable = sum(true, reclaimableBeside)
         return Meminfo(fields: [
             .init(name: "MemTotal", value: memTotal, isBytes: true),
             .init(name: "MemAvailable", value: memAvailable, isBytes: true),

@@ -16,23 +16,25 @@ public struct KernelPaths: Sendable, Equatable {
     }
 
     /// The files read under `procfs`, relative to it: what a recording copies.
-    public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr]
+    public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr, Files.zoneinfo]
 
     var slabinfo: String { files.slabinfo }
     var meminfo: String { files.meminfo }
     var inodeNr: String { files.inodeNr }
     var dentryState: String { files.dentryState }
     var fileNr: String { files.fileNr }
+    var zoneinfo: String { files.zoneinfo }
     var slabDirectory: String { files.slabDirectory }
 
     private struct Files: Sendable, Equatable {
-        let slabinfo, meminfo, inodeNr, dentryState, fileNr, slabDirectory: String
+        let slabinfo, meminfo, inodeNr, dentryState, fileNr, zoneinfo, slabDirectory: String
 
         static let slabinfo = "slabinfo"
         static let meminfo = "meminfo"
         static let inodeNr = "sys/fs/inode-nr"
         static let dentryState = "sys/fs/dentry-state"
         static let fileNr = "sys/fs/file-nr"
+        static let zoneinfo = "zoneinfo"
 
         init(procfs: String, sysfs: String) {
             slabinfo = procfs + "/" + Self.slabinfo
@@ -40,6 +42,7 @@ public struct KernelPaths: Sendable, Equatable {
             inodeNr = procfs + "/" + Self.inodeNr
             dentryState = procfs + "/" + Self.dentryState
             fileNr = procfs + "/" + Self.fileNr
+            zoneinfo = procfs + "/" + Self.zoneinfo
             slabDirectory = sysfs + "/kernel/slab"
         }
     }
@@ -83,6 +86,11 @@ public final class ProcReader {
     /// does not leave reclaimability unknown for ever.
     private var sysfsRetry = SysfsRetry()
     static let longestSysfsBackoff = 64
+    /// /proc/zoneinfo grows with CPUs × zones (about 200 KB at 256 CPUs) and
+    /// its thresholds change only with memory hotplug, CPUs or pressure: it
+    /// is read at the first sample and every this many after.
+    static let zoneinfoEvery = 60
+    private var zoneinfo: (accuracy: VmstatAccuracy?, status: SourceStatus, age: Int)?
 
     public init(paths: KernelPaths, pageSize: UInt64, limits: Limits = .init()) {
         self.paths = paths
@@ -95,11 +103,13 @@ public final class ProcReader {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
         sample.sources.reserveCapacity(Source.count)
         readCaches(into: &sample)
+        sample.cacheTotals = CacheTotals(sample.caches)  // before the cut: a cache left out is no memory outside the caches
         keepLargestCaches(&sample)
         readMeminfo(into: &sample)
         sample.inodes = readCounter(.inodeNr, paths.inodeNr, into: &sample, FSCountersParser.inodeNr)
         sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
         sample.fileHandles = readCounter(.fileNr, paths.fileNr, into: &sample, FSCountersParser.fileNr)
+        readZoneinfo(into: &sample)
         previous = sample
         return sample
     }
@@ -236,6 +246,23 @@ public final class ProcReader {
         } catch {
             sample.sources[.meminfo] = SourceStatus(up: false, error: error.description)
         }
+    }
+
+    /// Sets `sample.vmstat`, from the last read of /proc/zoneinfo while it is
+    /// younger than `zoneinfoEvery` samples.
+    private func readZoneinfo(into sample: inout Sample) {
+        if let last = zoneinfo, last.age < Self.zoneinfoEvery {
+            zoneinfo?.age += 1
+        } else {
+            do {
+                let accuracy = ZoneinfoParser.accuracy(try files.read(paths.zoneinfo), pageSize: pageSize)
+                zoneinfo = (accuracy, accuracy == nil ? SourceStatus(up: false, error: "no vm stats threshold found") : SourceStatus(up: true), 1)
+            } catch {
+                zoneinfo = (nil, SourceStatus(up: false, error: error.description), 1)
+            }
+        }
+        sample.vmstat = zoneinfo?.accuracy
+        sample.sources[.zoneinfo] = zoneinfo?.status
     }
 
     private func readCounter<Value>(

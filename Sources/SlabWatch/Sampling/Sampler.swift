@@ -256,7 +256,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     private func logCacheLimit(_ sample: Sample) {
         if sample.cachesOverLimit > 0 && !overLimit {
             logger.warning("more caches than sampler.max-caches; the smallest are left out", metadata: [
-                "caches": "\(sample.caches.count + sample.cachesOverLimit)", "max_caches": "\(settings.limits.maxCaches)"])
+                "caches": "\(sample.caches.count { !$0.isDerived } + sample.cachesOverLimit)", "max_caches": "\(settings.limits.maxCaches)"])
         } else if sample.cachesOverLimit == 0 && overLimit {
             logger.info("cache count back under sampler.max-caches")
         }

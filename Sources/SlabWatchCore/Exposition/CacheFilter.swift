@@ -36,8 +36,10 @@ public struct CacheFilter: Sendable {
         return try LinearRegex(pattern)
     }
 
+    /// A derived series is never admitted: `slabwatch_slab_*` are the
+    /// caches, and their sum must stay the caches'.
     public mutating func admits(_ cache: SlabCache) -> Bool {
-        guard cache.footprintBytes >= minimumFootprintBytes else { return false }
+        guard !cache.isDerived, cache.footprintBytes >= minimumFootprintBytes else { return false }
         if include == nil && exclude == nil { return true }
         if let known = decisions[cache.name] { return known }
         let decision = (include?.wholeMatch(cache.name) ?? true) && !(exclude?.wholeMatch(cache.name) ?? false)

@@ -98,12 +98,19 @@ extension MetricFamily {
     static let memoryAvailable = MetricFamily("slabwatch_memory_available_bytes", .gauge, help: "MemAvailable from /proc/meminfo, in bytes.")
     static let memoryKernelReclaimable = MetricFamily("slabwatch_memory_kernel_reclaimable_bytes", .gauge,
                                                       help: "KReclaimable from /proc/meminfo, in bytes.")
+    static let memoryOutsideCaches = MetricFamily(
+        "slabwatch_memory_outside_caches_bytes", .gauge, labels: ["memory"],
+        help: "Slab memory no cache accounts for: SUnreclaim (memory=\"unreclaimable\") or SReclaimable (\"reclaimable\") less the footprints of every cache of that kind, at least 0; allocations above the largest kmalloc cache, from the page allocator, are unreclaimable ones.")
+    static let memoryPercpu = MetricFamily("slabwatch_memory_percpu_bytes", .gauge, help: "Percpu from /proc/meminfo (the per-CPU allocator), in bytes.")
     static let memorySlab = MetricFamily("slabwatch_memory_slab_bytes", .gauge, help: "Slab from /proc/meminfo, in bytes.")
     static let memorySlabReclaimable = MetricFamily("slabwatch_memory_slab_reclaimable_bytes", .gauge,
                                                     help: "SReclaimable from /proc/meminfo, in bytes.")
     static let memorySlabUnreclaimable = MetricFamily("slabwatch_memory_slab_unreclaimable_bytes", .gauge,
                                                       help: "SUnreclaim from /proc/meminfo, in bytes.")
     static let memoryTotal = MetricFamily("slabwatch_memory_total_bytes", .gauge, help: "MemTotal from /proc/meminfo, in bytes.")
+    static let memoryVmstatError = MetricFamily(
+        "slabwatch_memory_vmstat_error_bytes", .gauge,
+        help: "How far SUnreclaim and SReclaimable, and so the memory outside the caches, may lag the truth: the largest vm stats threshold of /proc/zoneinfo x CPUs x page size.")
 
     static let parseErrors = MetricFamily("slabwatch_parse_errors_total", .counter, labels: ["source"],
                                           help: "Malformed lines skipped while parsing, by source.")
@@ -166,7 +173,7 @@ extension MetricsRenderer {
         .fsDentries, .fsDentriesUnused, .fsFileHandlesAllocated, .fsFileHandlesMax, .fsInodes, .fsInodesFree,
         .httpAcceptErrors, .httpAuthenticationFailures, .httpBadRequests, .httpConnectionsAccepted, .httpConnectionsRejected,
         .httpConnectionsShed, .httpConnectionsTimedOut, .httpRequests, .httpTLSHandshakeFailures,
-        .memoryAvailable, .memoryKernelReclaimable, .memorySlab, .memorySlabReclaimable, .memorySlabUnreclaimable, .memoryTotal,
+        .memoryAvailable, .memoryKernelReclaimable, .memoryOutsideCaches, .memoryPercpu, .memorySlab, .memorySlabReclaimable, .memorySlabUnreclaimable, .memoryTotal, .memoryVmstatError,
         .parseErrors, .ringSeriesEvicted, .sampleDuration, .sampleTimestamp, .samplesSkipped, .samples,
         .slabFootprint, .slabObjectSize, .slabObjects, .slabObjectsActive, .slabObjectsPerSlab, .slabPagesPerSlab,
         .slabReclaimable, .slabSlabs, .slabWaste, .sourceUp,

@@ -35,7 +35,7 @@ public enum MetricsRenderer: Sendable {
         renderFindings(input.report, &out)
         renderFS(input.sample, &out)
         if let server = input.own.server { renderServer(server, &out) }
-        renderMemory(input.sample.meminfo, &out)
+        renderMemory(input.sample, &out)
         renderSampler(input, &out)
         renderCaches(input.exportedCaches, &out)
         out.family(.sourceUp)
@@ -85,7 +85,7 @@ public enum MetricsRenderer: Sendable {
     private static func renderCacheCounts(_ input: Input, _ out: inout PrometheusText) {
         out.family(.caches)
         let exported = UInt64(input.exportedCaches.count)
-        let total = UInt64(input.sample.caches.count)
+        let total = UInt64(input.sample.caches.count { !$0.isDerived })
         out.sample(MetricFamily.caches.name, label: "state", "exported", exported)
         out.sample(MetricFamily.caches.name, label: "state", "filtered", total - min(total, exported))
         out.sample(MetricFamily.caches.name, label: "state", "over_limit", UInt64(input.sample.cachesOverLimit))
@@ -184,17 +184,30 @@ public enum MetricsRenderer: Sendable {
         out.single(.httpTLSHandshakeFailures, s.tlsHandshakeFailures)
     }
 
-    private static func renderMemory(_ meminfo: Meminfo?, _ out: inout PrometheusText) {
-        guard let m = meminfo else { return }
+    private static func renderMemory(_ sample: Sample, _ out: inout PrometheusText) {
+        guard let m = sample.meminfo else { return }
         func gauge(_ family: MetricFamily, _ value: UInt64?) {
             if let value { out.single(family, value) }
         }
         gauge(.memoryAvailable, m.availableBytes)
         gauge(.memoryKernelReclaimable, m.kernelReclaimableBytes)
+        renderOutsideCaches(sample, &out)
+        gauge(.memoryPercpu, m.percpuBytes)
         gauge(.memorySlab, m.slabBytes)
         gauge(.memorySlabReclaimable, m.slabReclaimableBytes)
         gauge(.memorySlabUnreclaimable, m.slabUnreclaimableBytes)
         gauge(.memoryTotal, m.totalBytes)
+        gauge(.memoryVmstatError, sample.vmstat?.errorBytes)
+    }
+
+    /// The outside series as the sample recorded them (`Pipeline.recorded`);
+    /// a series absent from the sample (a source down) has no line.
+    private static func renderOutsideCaches(_ sample: Sample, _ out: inout PrometheusText) {
+        let kinds = [("reclaimable", DerivedSeries.outsideReclaimable.name), ("unreclaimable", DerivedSeries.outsideUnreclaimable.name)]
+        let series = kinds.compactMap { kind, name in sample.caches.last { $0.isDerived && $0.name == name }.map { (kind, $0.footprintBytes) } }
+        guard !series.isEmpty else { return }
+        out.family(.memoryOutsideCaches)
+        for (kind, bytes) in series { out.sample(MetricFamily.memoryOutsideCaches.name, label: "memory", kind, bytes) }
     }
 
     private static func renderSampler(_ input: Input, _ out: inout PrometheusText) {

@@ -9,7 +9,7 @@ public enum SnapshotRenderer: Sendable {
         json.beginObject()
         json.key("timestamp"); json.string(RFC3339.format(unixMilliseconds: sample.timestampMilliseconds))
         json.key("interval_seconds"); json.number(intervalSeconds)
-        json.key("memory"); renderMemory(sample.meminfo, &json)
+        json.key("memory"); renderMemory(sample, &json)
         json.key("fs"); renderFS(sample, &json)
         json.key("caches"); renderCaches(sample.caches, &json)
         json.key("sources"); renderSources(sample, &json)
@@ -20,9 +20,13 @@ public enum SnapshotRenderer: Sendable {
         return json.bytes
     }
 
-    private static func renderMemory(_ m: Meminfo?, _ json: inout JSONWriter) {
+    private static func renderMemory(_ sample: Sample, _ json: inout JSONWriter) {
         json.beginObject()
-        for (key, field) in SnapshotSchema.memory { json.key(key); json.number(m?[field]) }
+        for (key, field) in SnapshotSchema.memory { json.key(key); json.number(sample.meminfo?[field]) }
+        for (key, name) in SnapshotSchema.outsideCaches {
+            json.key(key); json.number(sample.caches.last { $0.isDerived && $0.name == name }?.footprintBytes)
+        }
+        json.key("vmstat_error_bytes"); json.number(sample.vmstat?.errorBytes)
         json.endObject()
     }
 
@@ -38,7 +42,7 @@ public enum SnapshotRenderer: Sendable {
     }
 
     private static func renderCaches(_ caches: [SlabCache], _ json: inout JSONWriter) {
-        let ordered = caches.sorted {
+        let ordered = caches.filter { !$0.isDerived }.sorted {
             $0.footprintBytes != $1.footprintBytes ? $0.footprintBytes > $1.footprintBytes : $0.name < $1.name
         }
         json.beginArray()

@@ -25,7 +25,14 @@ public enum SnapshotSchema: Sendable {
     static let memory: [(key: String, meminfo: String)] = [
         ("total_bytes", "MemTotal"), ("available_bytes", "MemAvailable"), ("slab_bytes", "Slab"),
         ("slab_reclaimable_bytes", "SReclaimable"), ("slab_unreclaimable_bytes", "SUnreclaim"),
-        ("kernel_reclaimable_bytes", "KReclaimable"),
+        ("kernel_reclaimable_bytes", "KReclaimable"), ("percpu_bytes", "Percpu"),
+    ]
+
+    /// `memory`'s keys for the derived series of slab memory outside the
+    /// caches, after the meminfo ones: the key and the series' name.
+    static let outsideCaches: [(key: String, series: String)] = [
+        ("outside_caches_unreclaimable_bytes", DerivedSeries.outsideUnreclaimable.name),
+        ("outside_caches_reclaimable_bytes", DerivedSeries.outsideReclaimable.name),
     ]
 
     public static let fields: [Field] = document + memoryFields + fs + caches + sources + findings + attribution + trend
@@ -36,7 +43,14 @@ public enum SnapshotSchema: Sendable {
         .init("memory", "object", "from `/proc/meminfo`, in bytes; a field the kernel did not report is `null`"),
     ]
 
-    private static let memoryFields: [Field] = memory.map { .init("memory.\($0.key)", "integer or null", "`\($0.meminfo)`") }
+    private static let memoryFields: [Field] = memory.map { .init("memory.\($0.key)", "integer or null", "`\($0.meminfo)`") } + [
+        .init("memory.outside_caches_unreclaimable_bytes", "integer or null",
+              "slab memory outside every cache: `SUnreclaim` less the footprints of every unreclaimable cache, at least 0 (allocations above the largest kmalloc cache, which SLUB takes from the page allocator); `null` when a side is unknown. Off by up to the vmstat error of `SUnreclaim`"),
+        .init("memory.outside_caches_reclaimable_bytes", "integer or null",
+              "`SReclaimable` less the footprints of every reclaimable cache, at least 0: within the vmstat error of 0 unless a cache is misread"),
+        .init("memory.vmstat_error_bytes", "integer or null",
+              "how far `SUnreclaim` and `SReclaimable` may lag the truth: the largest `vm stats threshold` of `/proc/zoneinfo` × CPUs × page size; `null` when zoneinfo was not read"),
+    ]
 
     private static let fs: [Field] = [
         .init("fs", "object", "the VFS counters; a counter whose file could not be read is `null`"),

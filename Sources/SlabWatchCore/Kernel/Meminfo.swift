@@ -31,6 +31,8 @@ public struct Meminfo: Sendable, Equatable {
     public var slabReclaimableBytes: UInt64? { self["SReclaimable"] }
     public var slabUnreclaimableBytes: UInt64? { self["SUnreclaim"] }
     public var kernelReclaimableBytes: UInt64? { self["KReclaimable"] }
+    /// The per-CPU allocator's pages (`pcpu_nr_pages()`: exact, no vmstat lag).
+    public var percpuBytes: UInt64? { self["Percpu"] }
 }
 
 public enum MeminfoParser: Sendable {

@@ -9,6 +9,9 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
     case inodeNr = "inode_nr"
     case dentryState = "dentry_state"
     case fileNr = "file_nr"
+    /// /proc/zoneinfo: the vmstat threshold behind `Sample.vmstat`, re-read
+    /// every `ProcReader.zoneinfoEvery` samples (it grows with CPUs × zones).
+    case zoneinfo
 
     public static func < (a: Source, b: Source) -> Bool { a.rawValue < b.rawValue }
 
@@ -21,7 +24,7 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
     public var requiredForReplay: Bool {
         switch self {
         case .slabinfo, .meminfo, .inodeNr, .dentryState, .fileNr: true
-        case .sysfsSlab: false
+        case .sysfsSlab, .zoneinfo: false
         }
     }
 }
@@ -59,6 +62,13 @@ public struct Sample: Sendable, Equatable {
     /// Caches left out because the kernel listed more than the sampler keeps
     /// (`sampler.max-caches`; the smallest footprints go first).
     public var cachesOverLimit = 0
+    /// Every cache's footprint summed by reclaimability, taken before
+    /// `sampler.max-caches` cut any; nil until a reader or `Pipeline.recorded`
+    /// (from `caches`) sets it.
+    public var cacheTotals: CacheTotals?
+    /// How far the slab counters of `meminfo` may lag the truth; nil when
+    /// unknown (/proc/zoneinfo not read).
+    public var vmstat: VmstatAccuracy?
 
     public init(
         timestampMilliseconds: Int64, caches: [SlabCache] = [], meminfo: Meminfo? = nil,

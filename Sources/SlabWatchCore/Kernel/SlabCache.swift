@@ -51,6 +51,11 @@ public struct SlabCache: Sendable, Equatable {
         self.aliases = aliases
     }
 
+    /// Whether this is no kernel cache but a series derived from the sample
+    /// (`DerivedSeries`): the ring, the detector and findings take it for a
+    /// cache; `/metrics`' cache families and the snapshot's `caches` leave it out.
+    public var isDerived: Bool { nameSource == .derived }
+
     /// Bytes held by live objects: `activeObjects × objectSize`.
     public var activeBytes: UInt64 { saturatingProduct(activeObjects, objectSize) }
 

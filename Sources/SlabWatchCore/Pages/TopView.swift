@@ -51,7 +51,8 @@ public enum TopView: Sendable {
 
     public static func render(sample: Sample, history: History, report: GrowthDetector.Report, options: Options) -> [String] {
         let open = Dictionary(report.findings.filter { $0.state == .open }.map { ($0.slab, $0) }, uniquingKeysWith: { a, _ in a })
-        var rows = sample.caches.filter { options.filter?.wholeMatch($0.name) ?? true }.map { cache in
+        // Derived series are left out until their rows can say they are no cache (as the snapshot leaves them out).
+        var rows = sample.caches.filter { !$0.isDerived && options.filter?.wholeMatch($0.name) ?? true }.map { cache in
             Row(cache: cache, perMinute1: history.footprintPerMinute(cache.name, seconds: 60),
                 perMinute5: history.footprintPerMinute(cache.name, seconds: 300), finding: open[cache.name])
         }
@@ -99,7 +100,7 @@ public enum TopView: Sendable {
         let filter = options.filterText.isEmpty ? "" : "  filter: /\(clean(options.filterText))/"
         let source = options.source.map { " from \(clean($0))" } ?? ""
         let lines = [
-            "slabwatch top\(source): \(shown) of \(sample.caches.count) caches, every \(interval(options.intervalSeconds)), \(String(RFC3339.format(unixMilliseconds: sample.timestampMilliseconds).dropFirst(11).prefix(8))) UTC  sort: \(options.sort.rawValue)\(filter)",
+            "slabwatch top\(source): \(shown) of \(sample.caches.count { !$0.isDerived }) caches, every \(interval(options.intervalSeconds)), \(String(RFC3339.format(unixMilliseconds: sample.timestampMilliseconds).dropFirst(11).prefix(8))) UTC  sort: \(options.sort.rawValue)\(filter)",
             "Mem \(bytes(m?.totalBytes)) total, \(bytes(m?.availableBytes)) available | Slab \(bytes(m?.slabBytes))\(slabTrend): reclaimable \(bytes(m?.slabReclaimableBytes)), unreclaimable \(bytes(m?.slabUnreclaimableBytes))\(unreclaimableTrend)",
             "Inodes \(count(sample.inodes?.inodes))  dentries \(count(sample.dentries?.dentries))  open files \(count(sample.fileHandles?.allocated)) | findings: \(open.count) open\(critical > 0 ? " (\(critical) critical)" : "")",
             "",

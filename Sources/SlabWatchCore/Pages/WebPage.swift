@@ -212,7 +212,7 @@ public enum WebPage: Sendable {
 
     private static func rows(_ inputs: Inputs, top: Int, by order: (TopView.Row, TopView.Row) -> Bool) -> [TopView.Row] {
         let open = Set(inputs.report.findings.filter { $0.state == .open }.map(\.slab))
-        return inputs.sample.caches.map { cache in
+        return inputs.sample.caches.filter { !$0.isDerived }.map { cache in
             TopView.Row(cache: cache, perMinute1: nil, perMinute5: inputs.history.footprintPerMinute(cache.name, seconds: 300),
                         finding: nil, flagged: open.contains(cache.name))
         }.sorted { order($0, $1) || (!order($1, $0) && $0.cache.name < $1.cache.name) }.prefix(top).map { $0 }

@@ -146,8 +146,12 @@ public struct Pipeline: Sendable {
     static func recorded(_ sample: Sample, adding derived: [DerivedSeries]) -> Sample {
         guard !derived.isEmpty else { return sample }
         var recorded = sample
+        // A reader sums before its cache limit cuts; a sample made otherwise
+        // (a scenario, an older recording) has every cache it had.
+        if recorded.cacheTotals == nil { recorded.cacheTotals = CacheTotals(sample.caches) }
+        let kernelCaches = recorded
         for series in derived {
-            if let cache = series.cache(in: sample) { recorded.caches.append(cache) }
+            if let cache = series.cache(in: kernelCaches) { recorded.caches.append(cache) }
         }
         return recorded
     }
