@@ -193,6 +193,18 @@ enum Paths {
     static let prometheus = "/usr/bin/prometheus"
 }
 
+/// Every `source` label of `slabwatch_source_up` a daemon on a live /proc
+/// and /sys reports, spelled out so a source added or lost fails the tests
+/// that say "every source is up".
+let everySource = ["slabinfo", "sysfs_slab", "meminfo", "inode_nr", "dentry_state", "file_nr", "zoneinfo"]
+
+/// Whether `metrics` (from `samples`) has every source up and no other.
+func everySourceUp(_ metrics: [String: Double]) -> Bool {
+    let reported = metrics.filter { $0.key.hasPrefix("slabwatch_source_up{") }
+    return reported.count == everySource.count
+        && everySource.allSatisfy { reported["slabwatch_source_up{source=\"\($0)\"}"] == 1 }
+}
+
 /// Parses Prometheus text into `name{labels}` → value, for assertions.
 func samples(_ text: String) -> [String: Double] {
     var result: [String: Double] = [:]

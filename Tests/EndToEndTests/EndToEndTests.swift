@@ -354,9 +354,7 @@ extension EndToEndTests {
         silent.forEach { close($0) }
         silent = []
         try daemon.waitFor("every source up again", timeout: 20) {
-            let m = samples((try? daemon.get("/metrics").body) ?? "")
-            return ["slabinfo", "sysfs_slab", "meminfo", "inode_nr", "dentry_state", "file_nr"]
-                .allSatisfy { m["slabwatch_source_up{source=\"\($0)\"}"] == 1 }
+            everySourceUp(samples((try? daemon.get("/metrics").body) ?? ""))
         }
         #expect(daemon.log.contains("source up again"))
         let snapshot = try daemon.get("/snapshot").body

@@ -42,6 +42,24 @@ struct DerivedSeriesTests {
         #expect(recorded.cacheTotals == CacheTotals(reclaimableBytes: 90e6.pages, unreclaimableBytes: 40e6.pages, unknownBytes: 0, caches: 2))
     }
 
+    /// Where the reader took the counters on both sides of the caches'
+    /// read, their mean is the counter, not meminfo's one reading after it
+    /// (caches moved meanwhile); a recording, which has no such pair, keeps meminfo's.
+    @Test func theCountersReadAroundTheCachesAreTheCounter() throws {
+        var sample = Self.sample(unreclaimableBeside: 6_000_000, reclaimableBeside: 0)
+        let after = try #require(sample.meminfo)
+        var before = after
+        for index in before.fields.indices where before.fields[index].name == "SUnreclaim" { before.fields[index].value -= 2_000_000 }
+        var totals = CacheTotals(sample.caches)
+        totals.counters = try #require(SlabCounters(meanOf: before, after))
+        #expect(totals.counters?.unreclaimableBytes == after.slabUnreclaimableBytes! - 1_000_000)
+        #expect(totals.counters?.reclaimableBytes == after.slabReclaimableBytes)
+        #expect(Self.footprint(of: .outsideUnreclaimable, in: sample) == 6_000_000)
+        sample.cacheTotals = totals
+        #expect(Self.footprint(of: .outsideUnreclaimable, in: sample) == 5_000_000)
+        #expect(SlabCounters(meanOf: nil, after) == nil)
+    }
+
     /// The counters lag the caches by up to the vmstat error either way: a
     /// counter below its caches' sum is 0 outside them, never a wrapped figure.
     @Test func aCounterBelowItsCachesIsZeroOutside() {

@@ -77,6 +77,9 @@ public final class ProcReader {
     public let pageSize: UInt64
     public let limits: Limits
     private let files: FileReader
+    /// /proc/meminfo has a reader of its own: it is read while `files` still
+    /// holds /proc/slabinfo's bytes (see `SlabCounters`).
+    private let meminfoFiles: FileReader
     private var sysfsIndex: SysfsSlabIndex?
     private var indexedNames: [String] = []
     private var fallbackSamplesSinceIndex = 0
@@ -97,15 +100,17 @@ public final class ProcReader {
         self.pageSize = pageSize
         self.limits = limits
         files = FileReader(maximumSize: limits.maxSourceBytes)
+        meminfoFiles = FileReader(initialCapacity: 8 << 10, maximumSize: limits.maxSourceBytes)
     }
 
     public func sample(timestampMilliseconds: Int64) -> Sample {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
         sample.sources.reserveCapacity(Source.count)
+        let before = slabCounters()
         readCaches(into: &sample)
         sample.cacheTotals = CacheTotals(sample.caches)  // before the cut: a cache left out is no memory outside the caches
+        sample.cacheTotals?.counters = SlabCounters(meanOf: before, sample.meminfo)
         keepLargestCaches(&sample)
-        readMeminfo(into: &sample)
         sample.inodes = readCounter(.inodeNr, paths.inodeNr, into: &sample, FSCountersParser.inodeNr)
         sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
         sample.fileHandles = readCounter(.fileNr, paths.fileNr, into: &sample, FSCountersParser.fileNr)
@@ -129,6 +134,7 @@ public final class ProcReader {
     private func readCaches(into sample: inout Sample) {
         do {
             let bytes = try files.read(paths.slabinfo)
+            readMeminfo(into: &sample)  // right after the caches' counts, before their parse: see SlabCounters
             let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [])
             guard !parsed.caches.isEmpty else {
                 // Every kernel has caches: a file none of whose lines parse is garbage, not an empty kernel.
@@ -136,6 +142,7 @@ public final class ProcReader {
                     up: false, error: "\(paths.slabinfo): no cache line could be parsed (\(parsed.malformedLines) malformed)",
                     malformedLines: parsed.malformedLines)
                 readCachesFromSysfs(into: &sample)
+                readMeminfo(into: &sample)  // again, after the counts sysfs gave
                 return
             }
             sample.caches = parsed.caches
@@ -146,9 +153,11 @@ public final class ProcReader {
         } catch let error as FileError {
             sample.sources[.slabinfo] = SourceStatus(up: false, error: error.description)
             readCachesFromSysfs(into: &sample)
+            readMeminfo(into: &sample)
         } catch {
             sample.sources[.slabinfo] = SourceStatus(up: false, error: "\(paths.slabinfo): \(error)")
             readCachesFromSysfs(into: &sample)
+            readMeminfo(into: &sample)
         }
     }
 
@@ -234,9 +243,11 @@ public final class ProcReader {
 
     // MARK: memory and VFS counters
 
+    /// Reads /proc/meminfo into the sample: once per sample, right after
+    /// the caches were read (by `readCaches`, on each of its paths).
     private func readMeminfo(into sample: inout Sample) {
         do {
-            let parsed = MeminfoParser.parse(try files.read(paths.meminfo), previous: previous?.meminfo)
+            let parsed = MeminfoParser.parse(try meminfoFiles.read(paths.meminfo), previous: previous?.meminfo)
             sample.meminfo = parsed.meminfo
             let empty = parsed.meminfo.fields.isEmpty
             sample.sources[.meminfo] = SourceStatus(
@@ -246,6 +257,12 @@ public final class ProcReader {
         } catch {
             sample.sources[.meminfo] = SourceStatus(up: false, error: error.description)
         }
+    }
+
+    /// /proc/meminfo's slab counters now, for `SlabCounters`; nil when unreadable
+    /// (the sample's own read says why).
+    private func slabCounters() -> Meminfo? {
+        (try? meminfoFiles.read(paths.meminfo)).map { MeminfoParser.parse($0, previous: previous?.meminfo).meminfo }
     }
 
     /// Sets `sample.vmstat`, from the last read of /proc/zoneinfo while it is

@@ -31,9 +31,13 @@ public struct DerivedSeries: Sendable {
     /// allocator and counts it in `SUnreclaim`, but no line of /proc/slabinfo
     /// shows it (a pipe resized to 1 MiB holds 16 KiB of it). Its name is the
     /// one a large-allocation attribution session goes by, so a finding on it
-    /// names what to attribute. Off by up to `Sample.vmstat`'s `errorBytes`.
+    /// names what to attribute. Off by up to `Sample.vmstat`'s `errorBytes`;
+    /// `SUnreclaim` is the one read around the caches (`CacheTotals.counters`)
+    /// where the reader took it.
     public static let outsideUnreclaimable = DerivedSeries(name: Attribution.outsideCaches, reclaimable: false) { sample in
-        outside(sample.meminfo?.slabUnreclaimableBytes, of: sample) { $0.unreclaimableBytes }
+        outside(sample.cacheTotals?.counters?.unreclaimableBytes ?? sample.meminfo?.slabUnreclaimableBytes, of: sample) {
+            $0.unreclaimableBytes
+        }
     }
 
     /// Reclaimable slab no cache accounts for: `SReclaimable` − Σ footprints
@@ -41,7 +45,9 @@ public struct DerivedSeries: Sendable {
     /// allocation outside a cache, so it stays within the vmstat error of 0
     /// unless the caches are misread.
     public static let outsideReclaimable = DerivedSeries(name: "(outside caches, reclaimable)", reclaimable: true) { sample in
-        outside(sample.meminfo?.slabReclaimableBytes, of: sample) { $0.reclaimableBytes }
+        outside(sample.cacheTotals?.counters?.reclaimableBytes ?? sample.meminfo?.slabReclaimableBytes, of: sample) {
+            $0.reclaimableBytes
+        }
     }
 
     /// The per-CPU allocator (`Percpu` of /proc/meminfo): no slab, but where
