@@ -169,6 +169,27 @@ struct OutsideCachesStoryTests {
         #expect(others.isEmpty, "\(others.map(\.message))")
     }
 
+    /// The sentence, the journal alert and /snapshot say what the memory is
+    /// (outside every cache, from the page allocator) and name the session
+    /// that finds its callers; none speaks of it as a cache.
+    @Test func itsFindingSaysWhatTheMemoryIsAndHowToAttributeIt() throws {
+        let replay = Self.story(culprit: true).replay()
+        let event = try #require(replay.events.first { $0.finding.slab == Attribution.outsideCaches && $0.kind == .opened },
+                                 "events: \(replay.events.map(\.finding.slab))")
+        let message = event.finding.message
+        let alert = AlertPolicy.alert(event)
+        let snapshot = try JSONValue.parse(SnapshotRenderer.renderFindings([event.finding]))
+        let snapshotMessage = snapshot.array?.first?["message"]?.string
+        for said in [message, alert.value("MESSAGE"), snapshotMessage] {
+            let said = try #require(said)
+            #expect(said.hasPrefix("Unreclaimable memory the kernel holds outside every slab cache (allocations above the "
+                                   + "largest kmalloc cache, served by the page allocator) grows 16.0 KiB per cached inode "
+                                   + "of shmem_inode_cache (R² "), "\(said)")
+            #expect(said.contains("slabwatch attribute '(outside caches, unreclaimable)'"), "\(said)")
+            #expect(!said.contains(" cache falls") && !said.contains(" cache from a leak") && !said.contains("Its cache"), "\(said)")
+        }
+    }
+
     /// The same busy day without the module: the caches' own activity and
     /// the counters' lag open no finding on any derived series.
     @Test func busyCachesAndTheCountersLagOpenNothingOutside() {
