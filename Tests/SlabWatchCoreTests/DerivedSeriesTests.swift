@@ -190,6 +190,30 @@ struct OutsideCachesStoryTests {
         }
     }
 
+    /// A derived series must grow by twice the vmstat error before a window
+    /// passes: on a 256-CPU node (125 pages × 256 CPUs × 4 KiB = 125 MiB) a
+    /// rise of 187.5 MiB outside the caches is within what the counters may
+    /// read off, while the same rise in a cache, and 312.5 MiB outside, open
+    /// a finding. The counters here are exact: only the rule keeps it shut.
+    @Test(arguments: [(12_000.0, true, false), (20_000.0, true, true), (12_000.0, false, true)])
+    func aDerivedRiseWithinTwiceTheVmstatErrorOpensNothing(_ inodes: Double, _ outside: Bool, _ opens: Bool) {
+        let error = VmstatAccuracy(threshold: 125, cpus: 256, pageSize: 4096)
+        #expect(error.errorBytes == 125 << 20)
+        var machine = BusyMachine()
+        machine.culprits = [.init(cache: "kmalloc-cg-8k", filesystem: .tmpfs, bytesPerInode: 16_384, outsideCaches: outside)]
+        machine.run(300)
+        machine.run(600, to: [.tmpfs: 2_000 + inodes])
+        machine.run(300)
+        machine.samples = machine.samples.map { sample in
+            var sample = sample
+            sample.vmstat = error
+            return sample
+        }
+        let name = outside ? Attribution.outsideCaches : "kmalloc-cg-8k"
+        let opened = machine.replay().events.filter { $0.kind == .opened }.map(\.finding.slab)
+        #expect(opened.contains(name) == opens, "opened: \(opened)")
+    }
+
     /// The same busy day without the module: the caches' own activity and
     /// the counters' lag open no finding on any derived series.
     @Test func busyCachesAndTheCountersLagOpenNothingOutside() {
