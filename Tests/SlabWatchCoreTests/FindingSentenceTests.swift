@@ -31,8 +31,11 @@ struct FindingSentenceTests {
     /// (an inode cache drives only inodes; a classified finding's driver fell;
     /// time never falls).
     static func finding(_ driver: GrowthDriver, _ kind: FilesystemKind, _ source: KindSource, _ phase: Finding.Phase,
-                        _ classification: Finding.Classification, _ standing: Standing, resolved: Bool) -> Finding? {
+                        _ classification: Finding.Classification, _ standing: Standing, resolved: Bool,
+                        series: DerivedSeries? = nil) -> Finding? {
         if source == .driversInodeCache && driver != .inodes { return nil }
+        // A derived series is no inode cache: its kind comes from its driver's inode cache, or is unknown.
+        if series != nil && source == .ownCache && kind != .unknown { return nil }
         if classification != .undetermined && standing == .risen { return nil }
         if driver == .time && (classification != .undetermined || standing != .risen) { return nil }  // time never falls
         let inodeCaches: [FilesystemKind: String] = [.tmpfs: "shmem_inode_cache", .evictable: "ext4_inode_cache"]
@@ -47,6 +50,7 @@ struct FindingSentenceTests {
             if standing == .fellWaiting { f.leakEvidenceAt = 1000 }
         }
         if resolved { f.state = .resolved; f.resolution = .memoryReturned }
+        if let series { f.slab = series.name; f.reclaimable = series.reclaimable }
         return f
     }
 
@@ -59,8 +63,12 @@ struct FindingSentenceTests {
                         for classification in [Finding.Classification.undetermined, .tracksEviction, .leakLike] {
                             for standing in Standing.allCases {
                                 for resolved in [false, true] {
-                                    guard let f = finding(driver, kind, source, phase, classification, standing, resolved: resolved) else { continue }
-                                    all.append(("\(driver) \(kind) \(source) \(phase) \(classification) \(standing) \(resolved ? "resolved" : "open")", f))
+                                    for series in [nil] + DerivedSeries.all {
+                                        guard let f = finding(driver, kind, source, phase, classification, standing, resolved: resolved,
+                                                              series: series) else { continue }
+                                        all.append(("\(series?.name ?? "cache") \(driver) \(kind) \(source) \(phase) \(classification) "
+                                                    + "\(standing) \(resolved ? "resolved" : "open")", f))
+                                    }
                                 }
                             }
                         }
@@ -106,7 +114,37 @@ struct FindingSentenceTests {
                 #expect(dropCaches, "\(name): what would tell it from a leak: \(message)")
             }
             #expect(message.hasSuffix(".") && !message.contains("  ") && !message.contains(" ."), "\(name): \(message)")
+            if let series = DerivedSeries.named(f.slab) { Self.expectNoCacheWords(message, of: series, f, name) }
         }
+    }
+
+    /// A derived series' sentence says what the memory is, never calls it a
+    /// cache or advises what only a cache's finding could take (attributing
+    /// it by name), and ends an open finding with its own next step.
+    static func expectNoCacheWords(_ message: String, of series: DerivedSeries, _ f: Finding, _ name: String) {
+        #expect(message.hasPrefix("\(series.subject) grows "), "\(name): \(message)")
+        #expect(!message.contains("Run 'slabwatch attribute"), "\(name): \(message)")
+        for cacheWord in [" cache falls", " cache from a leak", "Its cache", "Unreclaimable.", "Reclaimable (", "Reclaimability"] {
+            #expect(!message.contains(cacheWord), "\(name): \(message)")
+        }
+        #expect(message.contains(series.nextStep) == (f.state == .open), "\(name): \(message)")
+    }
+
+    /// Only the unreclaimable series outside the caches has a session that
+    /// names its callers; Percpu says none does.
+    @Test func eachDerivedSeriesNamesItsOwnNextStep() throws {
+        let outside = try #require(Self.finding(.inodes, .tmpfs, .driversInodeCache, .rising, .leakLike, .fellWaiting, resolved: false,
+                                                series: .outsideUnreclaimable))
+        #expect(outside.message.hasSuffix("leak-like. Its call sites can be named: slabwatch attribute '(outside caches, unreclaimable)' "
+                                          + "traces the kmallocs above the largest kmalloc cache and their frees."), "\(outside.message)")
+        let percpu = try #require(Self.finding(.time, .unknown, .ownCache, .rising, .undetermined, .risen, resolved: false, series: .percpu))
+        #expect(percpu.message.hasPrefix("Memory of the per-CPU allocator (Percpu in /proc/meminfo, per-CPU allocations, no slab cache) grows"),
+                "\(percpu.message)")
+        #expect(percpu.message.contains("No tracepoint attribution names who allocates it"), "\(percpu.message)")
+        var gone = outside
+        gone.state = .resolved
+        gone.resolution = .cacheGone
+        #expect(gone.message.contains("Its series is gone: a source it is derived from stopped answering."), "\(gone.message)")
     }
 
     /// A tmpfs inode cache growing with the global inode count: deleting its

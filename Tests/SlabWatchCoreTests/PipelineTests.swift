@@ -82,7 +82,7 @@ struct PipelineTests {
     /// cache can be, is absent where its source is, and once recorded the
     /// ring keeps it and the detector fits it like any cache.
     @Test func aDerivedSeriesIsRecordedAndFittedLikeACache() throws {
-        let outside = DerivedSeries(name: "outside the caches", reclaimable: false) { sample in
+        let outside = DerivedSeries(name: "outside the caches", reclaimable: false, subject: "Memory outside the caches", nextStep: "Look.") { sample in
             sample.inodes.map { 100_000_000 + 4096 * $0.inodes }  // 4 KiB per inode, above the caches
         }
         let story = Scenario.seed()

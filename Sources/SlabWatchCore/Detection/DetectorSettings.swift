@@ -95,6 +95,20 @@ public struct DetectorSettings: Sendable, Equatable {
     /// Moves smaller than this share of a finding's gain (or of
     /// `minGrowthBytes`) are noise, not a change of phase.
     public var phaseBandShare = 0.05
+    /// A derived series (memory outside the caches, Percpu) must grow by at
+    /// least this many times the vmstat error (`vm stats threshold` × CPUs ×
+    /// page size, from /proc/zoneinfo) as well as by `minGrowthBytes`: the
+    /// kernel's counters it is derived from may lag the truth by that much
+    /// (125 MiB on a 256-CPU node), in either direction.
+    public var derivedVmstatErrors = 2.0
 
     public init() {}
+
+    /// The growth a window of `cache` must show: `minGrowthBytes`, and for a
+    /// derived series at least `derivedVmstatErrors` × the sample's vmstat
+    /// error (none known: `minGrowthBytes`).
+    public func minGrowthBytes(for cache: SlabCache, vmstat: VmstatAccuracy?) -> Double {
+        guard cache.isDerived, let vmstat else { return minGrowthBytes }
+        return max(minGrowthBytes, derivedVmstatErrors * Double(vmstat.errorBytes))
+    }
 }

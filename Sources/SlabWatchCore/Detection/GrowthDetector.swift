@@ -118,7 +118,9 @@ public struct GrowthDetector: Sendable {
             guard let series = ring.series(named: cache.name) else { continue }
             // A resolved finding's window is spent: a new one must fit samples after it.
             let notBefore = open[cache.name] == nil ? resolvedAt[cache.name] ?? .min : .min
-            let passing = passingWindows(series: series, cache: cache.name, ring: ring, windows: &windows, notBefore: notBefore)
+            let minGrowth = settings.minGrowthBytes(for: cache, vmstat: latest.vmstat)
+            let passing = passingWindows(series: series, cache: cache.name, minGrowth: minGrowth, ring: ring, windows: &windows,
+                                         notBefore: notBefore)
             if !passing.isEmpty { candidates[cache.name] = passing }
             if open[cache.name] != nil, let rate = recentRate(series: series, windows: windows) { recentRates[cache.name] = rate }
         }
@@ -144,19 +146,20 @@ public struct GrowthDetector: Sendable {
     }
 
     /// Every window, longest first, in which some driver passes every
-    /// threshold, each with its best-fitting driver there.
-    private mutating func passingWindows(series: Int, cache: String, ring: SampleRing, windows: inout WindowSet,
+    /// threshold (the footprint's growth `minGrowth`, which a derived series
+    /// raises above its counters' error), each with its best-fitting driver there.
+    private mutating func passingWindows(series: Int, cache: String, minGrowth: Double, ring: SampleRing, windows: inout WindowSet,
                                          notBefore: Int64) -> [Candidate] {
         var passing: [Candidate] = []
         for index in windows.windows.indices.reversed() {
             // Most caches do not grow: two reads settle it before any copying.
             guard windows.windows[index].time(0) > notBefore && windows.windows[index].time(0) >= historyStart,
-                  windows.windows[index].grows(series: series, by: settings.minGrowthBytes),
+                  windows.windows[index].grows(series: series, by: minGrowth),
                   scratch.load(series: series, from: windows.windows[index]),
-                  scratch.maximum - scratch.minimum >= settings.minGrowthBytes
+                  scratch.maximum - scratch.minimum >= minGrowth
             else { continue }
             let growth = scratch.values[scratch.count - 1] - scratch.values[0]
-            guard growth >= settings.minGrowthBytes else { continue }
+            guard growth >= minGrowth else { continue }
             let isInodeCache = ring.isInodeCache(named: cache)
             let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
             let fits = fitDrivers(window, isInodeCache: isInodeCache)

@@ -44,9 +44,9 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
                 went: [.tmpfs: "their files were deleted", .evictable: "inodes were evicted", .unknown: "inodes were evicted"],
                 heldBy: [.tmpfs: "tmpfs inodes", .evictable: "cached inodes", .unknown: "cached inodes"],
                 decides: [
-                    .tmpfs: "tmpfs inodes go only when their files are deleted (drop_caches frees none), and a per-inode cache falls with them where a leak does not.",
-                    .evictable: "evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode cache from a leak.",
-                    .unknown: "evicting them (echo 2 > /proc/sys/vm/drop_caches), or deleting the files of an in-memory filesystem such as tmpfs, tells a per-inode cache from a leak.",
+                    .tmpfs: "tmpfs inodes go only when their files are deleted (drop_caches frees none), and a per-inode \(Description.holder) falls with them where a leak does not.",
+                    .evictable: "evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-inode \(Description.holder) from a leak.",
+                    .unknown: "evicting them (echo 2 > /proc/sys/vm/drop_caches), or deleting the files of an in-memory filesystem such as tmpfs, tells a per-inode \(Description.holder) from a leak.",
                 ])
         case .dentries:
             Description(
@@ -54,7 +54,7 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
                 went: [.tmpfs: "their files were deleted", .evictable: "dentries were evicted", .unknown: "dentries were evicted"],
                 heldBy: [.tmpfs: "tmpfs dentries", .evictable: "cached dentries", .unknown: "cached dentries"],
                 decides: [
-                    .tmpfs: "tmpfs dentries go only when their files are deleted (drop_caches frees none), and a per-dentry cache falls with them where a leak does not.",
+                    .tmpfs: "tmpfs dentries go only when their files are deleted (drop_caches frees none), and a per-dentry \(Description.holder) falls with them where a leak does not.",
                     .evictable: Self.dentryStep,
                     .unknown: Self.dentryStep,
                 ])
@@ -64,7 +64,7 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
                 went: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, "open files were closed") }),
                 heldBy: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, "open files") }),
                 decides: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map {
-                    ($0, "find the process holding them (count the entries of /proc/*/fd); when it closes them, a per-file cache falls and a leak does not.")
+                    ($0, "find the process holding them (count the entries of /proc/*/fd); when it closes them, a per-file \(Description.holder) falls and a leak does not.")
                 }))
         case .time:
             Description(
@@ -74,7 +74,7 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
         }
     }
 
-    private static let dentryStep = "a large unused count in /proc/sys/fs/dentry-state means negative or unused dentries; evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-dentry cache from a leak."
+    private static let dentryStep = "a large unused count in /proc/sys/fs/dentry-state means negative or unused dentries; evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-dentry \(Description.holder) from a leak."
 
     /// A driver's words. `went`, `heldBy` and `decides` answer every
     /// `FilesystemKind` for a driver whose units come and go; time, which
@@ -90,7 +90,13 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
         let heldBy: [FilesystemKind: String]
         /// While its units have only risen: what would tell a per-unit cache
         /// from a leak (a clause after "… so far: ", or, for time, a sentence).
+        /// `holder` stands where the sentence names the memory ("a per-inode
+        /// cache"), so a derived series, which is no cache, gets its own word.
         let decides: [FilesystemKind: String]
+
+        /// Where `decides` names what holds the memory: "cache", or for a
+        /// derived series "allocation".
+        static let holder = "{holder}"
     }
 }
 

@@ -10,7 +10,7 @@
 /// holds this over every phase, driver, kind and classification).
 extension Finding {
     public var message: String {
-        ([fitSentence, reclaimSentence, memorySentence, classificationSentence].compactMap { $0 }
+        ([fitSentence, reclaimSentence, memorySentence, classificationSentence, seriesStep].compactMap { $0 }
             + [attribution?.sentence].compactMap { $0 })
             .joined(separator: " ")
     }
@@ -34,8 +34,17 @@ extension Finding {
 
     private var words: GrowthDriver.Description { driver.description }
 
+    /// The derived series the finding is on (memory outside the caches,
+    /// Percpu); nil for a kernel cache. Its sentence says what the memory is
+    /// in place of the name, and never calls it a cache.
+    private var series: DerivedSeries? { DerivedSeries.named(slab) }
+
+    /// What a per-unit memory is called in a next step: "a per-inode cache",
+    /// or, for a derived series, "a per-inode allocation".
+    private var holder: String { series == nil ? "cache" : "allocation" }
+
     private var fitSentence: String {
-        var text = "\(slab) grows \(Human.bytes(bytesPerUnit)) \(words.perUnit)"
+        var text = "\(series?.subject ?? slab) grows \(Human.bytes(bytesPerUnit)) \(words.perUnit)"
         if let inodeCache { text += " of \(inodeCache)" }
         text += " (R² \(Human.decimal(rSquared, 3)) over \(Human.duration(windowSeconds)), "
         text += "\(growthBytes >= 0 ? "+" : "−")\(Human.bytes(abs(growthBytes)))"
@@ -61,8 +70,10 @@ extension Finding {
     /// "cached inodes", "tmpfs inodes", "open files".
     private var heldBy: String { words.heldBy[filesystemKind] ?? words.plural }
 
-    private var reclaimSentence: String {
-        switch reclaimable {
+    /// Nothing for a derived series: its subject already says which memory it is.
+    private var reclaimSentence: String? {
+        guard series == nil else { return nil }
+        return switch reclaimable {
         case true: "Reclaimable (counted in SReclaimable)."
         case false: "Unreclaimable."
         default: "Reclaimability unknown."
@@ -74,6 +85,7 @@ extension Finding {
         let gained = Human.bytes(Double(gainedBytes))
         switch (state, resolution) {
         case (.resolved, .memoryReturned?): return "Its memory came back: \(held) of the \(gained) it gained is still held."
+        case (.resolved, .cacheGone?) where series != nil: return "Its series is gone: a source it is derived from stopped answering."
         case (.resolved, .cacheGone?): return "Its cache is gone (module unloaded or cache destroyed)."
         case (.resolved, .reboot?): return "The machine rebooted while slabwatch was stopped: the \(held) it held then is gone."
         case (.resolved, .stoppedGrowing?):
@@ -104,7 +116,7 @@ extension Finding {
         case .tracksEviction:
             return "It fell with the \(countNoun) when \(words.went[filesystemKind] ?? ""): memory attached to \(heldBy), not a leak."
         case .leakLike:
-            let next = attribution == nil ? " Run 'slabwatch attribute \(slab)' to name the code that allocates it." : ""
+            let next = attribution == nil && series == nil ? " Run 'slabwatch attribute \(slab)' to name the code that allocates it." : ""
             return "The \(countNoun) fell but it did not: leak-like.\(next)"
         case .undetermined:
             guard state == .open else { return nil }
@@ -131,10 +143,17 @@ extension Finding {
         "The \(countNoun) fell and it has not followed yet: if it does not, it is leak-like; if it does, memory attached to \(heldBy)."
     }
 
+    /// A derived series' own next step (its attribution, or that none can
+    /// name its callers), while its finding is open and unattributed.
+    private var seriesStep: String? {
+        guard let series, state == .open, attribution == nil else { return nil }
+        return series.nextStep
+    }
+
     /// While the driver has not fallen: where it stands, and what tells a
     /// per-unit cache from a leak, for this driver and filesystem kind.
     private var nextStep: String {
-        let decides = words.decides[filesystemKind] ?? ""
+        let decides = (words.decides[filesystemKind] ?? "").replacing(GrowthDriver.Description.holder, with: holder)
         guard driver != .time else { return decides }
         let standing = phase == .falling ? "have not fallen far enough to tell yet" : "have only risen so far"
         return "\(unitsNoun) \(standing): \(decides)"

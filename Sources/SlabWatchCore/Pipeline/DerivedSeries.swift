@@ -13,13 +13,29 @@ public struct DerivedSeries: Sendable {
     /// Its footprint in bytes in a sample; nil when the sample cannot say
     /// (a source down): the series is then absent from that sample.
     public let footprint: @Sendable (Sample) -> UInt64?
+    /// What it is, as the subject of a finding's sentence in place of a
+    /// cache's name ("Unreclaimable memory the kernel holds outside every
+    /// slab cache (…)"): a derived series is no cache, and its sentence must
+    /// not read as one.
+    public let subject: String
+    /// What to do next about a finding on it, a sentence of its own (the
+    /// attribution that names its callers, or that none can).
+    public let nextStep: String
 
     /// - Precondition: `name` holds a space (see `name`).
-    public init(name: String, reclaimable: Bool?, footprint: @escaping @Sendable (Sample) -> UInt64?) {
+    public init(name: String, reclaimable: Bool?, subject: String, nextStep: String,
+                footprint: @escaping @Sendable (Sample) -> UInt64?) {
         precondition(name.contains(" "), "a derived series' name must hold a space, so no cache can take it")
         self.name = name
         self.reclaimable = reclaimable
+        self.subject = subject
+        self.nextStep = nextStep
         self.footprint = footprint
+    }
+
+    /// The series of that name; nil for a cache's name.
+    public static func named(_ name: String) -> DerivedSeries? {
+        all.first { $0.name == name }
     }
 
     /// Every series derived from each sample, in the order they join it.
@@ -34,7 +50,11 @@ public struct DerivedSeries: Sendable {
     /// names what to attribute. Off by up to `Sample.vmstat`'s `errorBytes`;
     /// `SUnreclaim` is the one read around the caches (`CacheTotals.counters`)
     /// where the reader took it.
-    public static let outsideUnreclaimable = DerivedSeries(name: Attribution.outsideCaches, reclaimable: false) { sample in
+    public static let outsideUnreclaimable = DerivedSeries(
+        name: Attribution.outsideCaches, reclaimable: false,
+        subject: "Unreclaimable memory the kernel holds outside every slab cache (allocations above the largest kmalloc cache, served by the page allocator)",
+        nextStep: "Its call sites can be named: slabwatch attribute '\(Attribution.outsideCaches)' traces the kmallocs above the largest kmalloc cache and their frees."
+    ) { sample in
         outside(sample.cacheTotals?.counters?.unreclaimableBytes ?? sample.meminfo?.slabUnreclaimableBytes, of: sample) {
             $0.unreclaimableBytes
         }
@@ -44,7 +64,11 @@ public struct DerivedSeries: Sendable {
     /// of the reclaimable caches, at least 0; the kernel has no reclaimable
     /// allocation outside a cache, so it stays within the vmstat error of 0
     /// unless the caches are misread.
-    public static let outsideReclaimable = DerivedSeries(name: "(outside caches, reclaimable)", reclaimable: true) { sample in
+    public static let outsideReclaimable = DerivedSeries(
+        name: "(outside caches, reclaimable)", reclaimable: true,
+        subject: "Reclaimable slab memory no slab cache accounts for (SReclaimable less every reclaimable cache's footprint)",
+        nextStep: "The kernel makes no reclaimable slab allocation outside a cache, so this is the caches misread: compare /proc/slabinfo with SReclaimable in /proc/meminfo."
+    ) { sample in
         outside(sample.cacheTotals?.counters?.reclaimableBytes ?? sample.meminfo?.slabReclaimableBytes, of: sample) {
             $0.reclaimableBytes
         }
@@ -55,7 +79,11 @@ public struct DerivedSeries: Sendable {
     /// counter, so its reclaimability is nil; that also keeps the attribution
     /// scheduler (which starts sessions for unreclaimable findings) from a
     /// session no tracepoint serves yet.
-    public static let percpu = DerivedSeries(name: "(percpu allocator)", reclaimable: nil) { sample in
+    public static let percpu = DerivedSeries(
+        name: "(percpu allocator)", reclaimable: nil,
+        subject: "Memory of the per-CPU allocator (Percpu in /proc/meminfo, per-CPU allocations, no slab cache)",
+        nextStep: "No tracepoint attribution names who allocates it; dying memory cgroups pin per-CPU memory (compare /proc/cgroups), and the allocator returns it lazily, so it can stay after they are released."
+    ) { sample in
         sample.meminfo?.percpuBytes
     }
 
