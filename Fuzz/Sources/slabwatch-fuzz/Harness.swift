@@ -41,7 +41,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if let snapshot = try? SnapshotReader.parse(bytes) {
             var options = TopView.Options()
             options.width = 120
-            _ = TopView.render(sample: snapshot.sample, ring: SampleRing(), report: .init(findings: snapshot.findings), options: options)
+            _ = TopView.render(sample: snapshot.sample, history: .empty, report: .init(findings: snapshot.findings), options: options)
         }
     case "http-response": HTTPResponse.read(bytes)
     case "measurement": MeasurementReport.read(bytes)
