@@ -61,6 +61,26 @@ struct ProcReaderTests {
         #expect(!sample.caches.contains { $0.name.hasPrefix(":") })
     }
 
+    /// A module may name its cache anything; through sysfs (no /proc/slabinfo)
+    /// one named like a derived series must not become that series: its
+    /// spaces read as `_`, and the pipeline's `(outside caches, …)` stays the
+    /// one derived from the counters.
+    @Test func aSysfsCacheNamedLikeADerivedSeriesKeepsItsOwnName() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.copyItem(at: TestPaths.localCapture.appendingPathComponent("sys"), to: dir.url.appendingPathComponent("sys"))
+        let slab = dir.url.appendingPathComponent("sys/kernel/slab")
+        try FileManager.default.copyItem(at: slab.appendingPathComponent("dentry"),
+                                         to: slab.appendingPathComponent("(outside caches, unreclaimable)"))
+        try FileManager.default.copyItem(at: slab.appendingPathComponent("dentry"), to: slab.appendingPathComponent("tab\tname"))
+        try dir.write("proc/meminfo", try String(contentsOf: TestPaths.localCapture.appendingPathComponent("proc/meminfo"), encoding: .utf8))
+        let sample = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096)
+            .sample(timestampMilliseconds: 0)
+        #expect(sample.caches.contains { $0.name == "(outside_caches,_unreclaimable)" && $0.nameSource == .sysfs })
+        #expect(sample.caches.contains { $0.name == "tab_name" })
+        let recorded = Pipeline.recorded(sample).caches.filter { $0.name == Attribution.outsideCaches }
+        #expect(recorded.count == 1 && recorded.first?.nameSource == .derived, "\(recorded)")
+    }
+
     @Test(arguments: [
         ("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\nbroken line\n\u{FF}\u{FE}\n", Source.slabinfo, true, 2),
         ("proc/slabinfo", "", Source.slabinfo, false, 0),

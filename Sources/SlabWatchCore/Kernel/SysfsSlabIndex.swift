@@ -60,10 +60,22 @@ public struct SysfsSlabIndex: Sendable, Equatable {
     /// The name to show for a directory when /proc/slabinfo is unavailable.
     /// sysfs does not say which alias the kernel calls a merged cache, so a
     /// `:`-named directory shows as its alphabetically first alias.
+    /// Spaces and control characters become `_`: /proc/slabinfo cannot show
+    /// such a name (its fields are split at spaces), the derived series take
+    /// names with a space so that no cache can have them, and a module's
+    /// cache named `(outside caches, unreclaimable)` must not become one.
     public func displayName(ofDirectory directory: String) -> String {
-        guard Self.isMergedDirectoryName(directory) else { return directory }
-        return namesByDirectory[directory]?.first ?? directory
+        let name = Self.isMergedDirectoryName(directory) ? namesByDirectory[directory]?.first ?? directory : directory
+        return Self.cacheName(name)
     }
+
+    /// `name` with every space or control character as `_`.
+    static func cacheName(_ name: String) -> String {
+        guard name.utf8.contains(where: isSpaceOrControl) else { return name }
+        return String(decoding: name.utf8.map { isSpaceOrControl($0) ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+    }
+
+    private static func isSpaceOrControl(_ byte: UInt8) -> Bool { byte <= 0x20 || byte == 0x7f }
 
     /// Adds reclaimability and aliases to caches parsed from /proc/slabinfo.
     public func annotate(_ caches: inout [SlabCache]) {
