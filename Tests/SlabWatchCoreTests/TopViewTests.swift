@@ -39,7 +39,9 @@ struct TopViewTests {
         #expect(rows[1].contains("+5.7 MiB"), "\(rows[1])")
         options.sort = .name
         rows = Self.rows(TopView.render(sample: sample, history: history, report: report, options: options))
-        #expect(rows[1].hasPrefix(" cache0 "))
+        // The series outside the caches sort by name too: `(` comes before any letter.
+        #expect(rows[1].hasPrefix(" (outside caches, reclaimable) ") && rows[2].hasPrefix(" (outside caches, unreclaimable) "))
+        #expect(rows[3].hasPrefix(" cache0 "))
         #expect(TopView.SortKey.name.next == .footprint)
     }
 
@@ -53,7 +55,28 @@ struct TopViewTests {
         #expect(lines[0].contains("1 of 23 caches") && lines[0].contains("filter: /grow/"))
         options.filterText = "(unclosed"
         lines = TopView.render(sample: sample, history: history, report: report, options: options)
-        #expect(Self.rows(lines).count == 23)
+        #expect(Self.rows(lines).count == 23 + 2)  // and the two series outside the caches (the story has no Percpu)
+    }
+
+    /// The series derived from the counters have rows that say they are no
+    /// cache: no objects, size or waste; a finding on one floats up like a
+    /// cache's; the header still counts kernel caches.
+    @Test func theMemoryOutsideTheCachesHasRowsThatAreNoCache() throws {
+        var pipeline = Pipeline()
+        for sample in OutsideCachesStoryTests.story(culprit: true).samples { _ = pipeline.step(sample) }
+        let latest = try #require(pipeline.latest)
+        #expect(latest.report.findings.contains { $0.slab == Attribution.outsideCaches && $0.state == .open })
+        var options = TopView.Options()
+        options.width = 200
+        let lines = TopView.render(sample: latest.sample, history: History(latest.ring), report: latest.report, options: options)
+        let rows = Self.rows(lines)
+        let outside = try #require(rows.first { $0.contains(Attribution.outsideCaches) })
+        #expect(outside.hasPrefix("!(outside caches, unreclaimable) "), "\(rows.prefix(3))")
+        let cells = outside.split(separator: " ")
+        #expect(cells[3] == "-" && cells[4] == "-" && cells[7] == "-" && cells[8] == "n", "\(outside)")  // objects, size, waste; R
+        #expect(outside.contains("/tmpfs inode"), "\(outside)")
+        let kernelCaches = latest.sample.caches.count { !$0.isDerived }
+        #expect(lines[0].contains("\(kernelCaches) of \(kernelCaches) caches"), "\(lines[0])")
     }
 
     /// An 80×24 terminal: no line is wider, the rows stop at the height, and

@@ -25,6 +25,25 @@ struct WebPageTests {
         #expect(!html.contains("<script"))
     }
 
+    /// The memory outside the caches has a row in the tables and a page of
+    /// its own that says what it is, not objects, an object size and a
+    /// waste as large as the whole footprint.
+    @Test func theMemoryOutsideTheCachesIsShownAsNoCache() throws {
+        var pipeline = Pipeline()
+        for sample in OutsideCachesStoryTests.story(culprit: true).samples { _ = pipeline.step(sample) }
+        let latest = try #require(pipeline.latest)
+        let inputs = WebPage.Inputs(sample: latest.sample, report: latest.report, history: History(latest.ring), sampleAgeSeconds: 2,
+                                    intervalSeconds: 5, version: "test")
+        let outside = try #require(inputs.sample.caches.first { $0.name == Attribution.outsideCaches })
+        let html = WebPage.index(inputs)
+        let link = "<a href=\"/cache?slab=%28outside%20caches%2C%20unreclaimable%29\">(outside caches, unreclaimable)</a>"
+        #expect(html.contains("<tr class=\"flagged\"><td>\(link)</td><td>\(Human.bytes(Double(outside.footprintBytes)))</td><td>–</td><td>–</td>"),
+                "\(html)")
+        let page = try #require(WebPage.cache(Attribution.outsideCaches, inputs))
+        #expect(page.contains("<th>what</th><td>Unreclaimable memory the kernel holds outside every slab cache"), "\(page)")
+        #expect(!page.contains("<th>waste</th>") && !page.contains("<th>object size</th>") && page.contains("no (SUnreclaim)"))
+    }
+
     @Test func cachePageIsFoundByNameOrAliasAndNilOtherwise() throws {
         var inputs = Self.inputs()
         let index = try #require(inputs.sample.caches.firstIndex { $0.name == "slow-grower" })

@@ -51,8 +51,9 @@ public enum TopView: Sendable {
 
     public static func render(sample: Sample, history: History, report: GrowthDetector.Report, options: Options) -> [String] {
         let open = Dictionary(report.findings.filter { $0.state == .open }.map { ($0.slab, $0) }, uniquingKeysWith: { a, _ in a })
-        // Derived series are left out until their rows can say they are no cache (as the snapshot leaves them out).
-        var rows = sample.caches.filter { !$0.isDerived && options.filter?.wholeMatch($0.name) ?? true }.map { cache in
+        // Derived series (memory outside the caches, Percpu) get rows too: a finding on one must show, and
+        // their rows say they are no cache (no objects, no size, no waste).
+        var rows = sample.caches.filter { options.filter?.wholeMatch($0.name) ?? true }.map { cache in
             Row(cache: cache, perMinute1: history.footprintPerMinute(cache.name, seconds: 60),
                 perMinute5: history.footprintPerMinute(cache.name, seconds: 300), finding: open[cache.name])
         }
@@ -60,7 +61,7 @@ public enum TopView: Sendable {
             if (a.finding != nil) != (b.finding != nil) { return a.finding != nil }
             return ordered(a, b, by: options.sort)
         }
-        var lines = header(sample: sample, history: history, report: report, options: options, shown: rows.count)
+        var lines = header(sample: sample, history: history, report: report, options: options, shown: rows.count { !$0.cache.isDerived })
         let room = options.height.map { max(0, $0 - lines.count - 1) } ?? rows.count
         let shown = rows.prefix(room)
         let layout = Layout(width: options.width, rows: shown)
@@ -211,10 +212,13 @@ public enum TopView: Sendable {
             for column in columns {
                 let cell: String =
                     switch column {
+                    // No cache: no objects to count or size. (A `where` binds to one pattern only.)
+                    case .objects where c.isDerived, .size where c.isDerived, .waste where c.isDerived: "-"
                     case .objects: "\(compact(c.activeObjects))/\(compact(c.objects))"
                     case .size: Human.bytes(Double(c.objectSize))
                     case .footprint: Human.bytes(Double(c.footprintBytes))
                     case .waste: Human.bytes(Double(c.wasteBytes))
+                    case .reclaimable where c.isDerived: c.reclaimable.map { $0 ? "y" : "n" } ?? "-"  // Percpu: in neither counter
                     case .reclaimable: c.reclaimable.map { $0 ? "y" : "n" } ?? "?"
                     case .growth1: row.perMinute1.map(signed) ?? "-"
                     case .growth5: row.perMinute5.map(signed) ?? "-"

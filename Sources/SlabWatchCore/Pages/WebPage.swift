@@ -114,12 +114,14 @@ public enum WebPage: Sendable {
         guard let cache = inputs.sample.caches.first(where: { $0.name == name || $0.aliases.contains(name) }) else { return nil }
         var html = head(title: "\(shownName(cache.name)) — slabwatch", refreshSeconds: 30)
         html += "<p><a href=\"/\">← slabwatch</a></p>\n<h1>\(Markup.escape(shownName(cache.name)))</h1>\n<table class=\"facts\">\n"
-        let facts: [(String, String)] = [
-            ("footprint", Human.bytes(Double(cache.footprintBytes))),
+        // A derived series has no objects, size or waste: it says what it is instead.
+        let objectFacts: [(String, String)] = cache.isDerived ? [("what", DerivedSeries.named(cache.name)?.subject ?? "a series derived from /proc/meminfo")] : [
             ("objects (active / total)", "\(Human.grouped(Double(cache.activeObjects))) / \(Human.grouped(Double(cache.objects)))"),
             ("object size", Human.bytes(Double(cache.objectSize))),
             ("waste", Human.bytes(Double(cache.wasteBytes))),
-            ("reclaimable", cache.reclaimable.map { $0 ? "yes (SReclaimable)" : "no (SUnreclaim)" } ?? "unknown"),
+        ]
+        let facts: [(String, String)] = [("footprint", Human.bytes(Double(cache.footprintBytes)))] + objectFacts + [
+            ("reclaimable", cache.reclaimable.map { $0 ? "yes (SReclaimable)" : "no (SUnreclaim)" } ?? (cache.isDerived ? "in neither slab counter" : "unknown")),
             ("growth per minute, 1 / 5 min", "\(perMinute(inputs.history.footprintPerMinute(cache.name, seconds: 60))) / \(perMinute(inputs.history.footprintPerMinute(cache.name, seconds: 300)))"),
         ] + (cache.aliases.isEmpty ? [] : [("also called", aliasList(cache.aliases))])
         for (label, value) in facts { html += "<tr><th>\(Markup.escape(label))</th><td>\(Markup.escape(value))</td></tr>\n" }
@@ -212,7 +214,7 @@ public enum WebPage: Sendable {
 
     private static func rows(_ inputs: Inputs, top: Int, by order: (TopView.Row, TopView.Row) -> Bool) -> [TopView.Row] {
         let open = Set(inputs.report.findings.filter { $0.state == .open }.map(\.slab))
-        return inputs.sample.caches.filter { !$0.isDerived }.map { cache in
+        return inputs.sample.caches.map { cache in
             TopView.Row(cache: cache, perMinute1: nil, perMinute5: inputs.history.footprintPerMinute(cache.name, seconds: 300),
                         finding: nil, flagged: open.contains(cache.name))
         }.sorted { order($0, $1) || (!order($1, $0) && $0.cache.name < $1.cache.name) }.prefix(top).map { $0 }
@@ -224,8 +226,10 @@ public enum WebPage: Sendable {
         for row in rows {
             let c = row.cache
             html += "<tr\(row.flagged ? " class=\"flagged\"" : "")><td>\(cacheLink(c.name))</td>"
-            html += "<td>\(Human.bytes(Double(c.footprintBytes)))</td><td>\(Human.grouped(Double(c.objects)))</td>"
-            html += "<td>\(Human.bytes(Double(c.objectSize)))</td><td>\(Markup.escape(perMinute(row.perMinute5)))</td></tr>\n"
+            // A derived series (memory outside the caches, Percpu) has no objects and no size.
+            let objects = c.isDerived ? "–" : Human.grouped(Double(c.objects)), size = c.isDerived ? "–" : Human.bytes(Double(c.objectSize))
+            html += "<td>\(Human.bytes(Double(c.footprintBytes)))</td><td>\(objects)</td>"
+            html += "<td>\(size)</td><td>\(Markup.escape(perMinute(row.perMinute5)))</td></tr>\n"
         }
         return html + "</table>\n"
     }
