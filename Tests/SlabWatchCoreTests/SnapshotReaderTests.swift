@@ -9,11 +9,12 @@ struct SnapshotReaderTests {
         let bytes = SnapshotRenderer.render(sample, intervalSeconds: 5, report: report)
         let read = try SnapshotReader.parse(bytes)
         #expect(read.sample.timestampMilliseconds == sample.timestampMilliseconds)
-        // The snapshot's caches are the kernel's: derived series are no cache.
-        #expect(Set(read.sample.caches.map(\.name)) == Set(sample.caches.filter { !$0.isDerived }.map(\.name)))
+        // The snapshot's caches are the kernel's; the derived series come back from `memory`, as no cache.
+        #expect(Set(read.sample.caches.map(\.name)) == Set(sample.caches.map(\.name)))
+        #expect(read.sample.caches.filter(\.isDerived).map(\.name) == sample.caches.filter(\.isDerived).map(\.name))
         for cache in read.sample.caches {
             let original = try #require(sample.caches.first { $0.name == cache.name })
-            #expect(cache.footprintBytes == original.footprintBytes && cache.objects == original.objects
+            #expect(cache.footprintBytes == original.footprintBytes && cache.objects == original.objects && cache.isDerived == original.isDerived
                     && cache.objectSize == original.objectSize && cache.reclaimable == original.reclaimable
                     && cache.wasteBytes == original.wasteBytes)
         }
@@ -31,6 +32,21 @@ struct SnapshotReaderTests {
         let remote = TopViewTests.rows(TopView.render(sample: read.sample, history: .empty, report: .init(findings: read.findings), options: options))[0]
         #expect(remote.prefix(60) == local.prefix(60), "\(remote)\n\(local)")
         #expect(remote.contains("/inode R² \(Human.decimal(original.rSquared, 2)) \(original.phase.rawValue)"))
+    }
+
+    /// A finding on the memory outside the caches shows in `top --url` as in
+    /// the local top: its row is there, flagged, with the daemon's figure.
+    @Test func aFindingOutsideTheCachesShowsInTheRemoteScreen() throws {
+        var pipeline = Pipeline()
+        for sample in OutsideCachesStoryTests.story(culprit: true).samples { _ = pipeline.step(sample) }
+        let latest = try #require(pipeline.latest)
+        let read = try SnapshotReader.parse(SnapshotRenderer.render(latest.sample, intervalSeconds: 5, report: latest.report))
+        let outside = try #require(read.sample.caches.first { $0.name == Attribution.outsideCaches })
+        #expect(outside.isDerived && outside.footprintBytes == latest.sample.caches.first { $0.name == Attribution.outsideCaches }?.footprintBytes)
+        var options = TopView.Options()
+        options.width = 200
+        let rows = TopViewTests.rows(TopView.render(sample: read.sample, history: .empty, report: .init(findings: read.findings), options: options))
+        #expect(rows[0].hasPrefix("!(outside caches, unreclaimable) ") && rows[0].contains("/tmpfs inode"), "\(rows.prefix(2))")
     }
 
     /// A daemon of 0.1.0 wrote a finding's floor as `baseline_bytes`; the

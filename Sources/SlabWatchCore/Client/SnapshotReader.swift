@@ -26,13 +26,14 @@ public enum SnapshotReader: Sendable {
         }
         var sample = Sample(timestampMilliseconds: time, caches: caches)
         sample.meminfo = meminfo(root["memory"])
+        sample.caches += derived(root["memory"], meminfo: sample.meminfo)
         let fs = root["fs"]
         if let inodes = fs?["inodes"]?.unsigned { sample.inodes = InodeCounts(inodes: inodes, freeInodes: fs?["free_inodes"]?.unsigned ?? 0) }
         if let dentries = fs?["dentries"]?.unsigned {
             sample.dentries = DentryCounts(dentries: dentries, unusedDentries: fs?["unused_dentries"]?.unsigned ?? 0)
         }
         if let open = fs?["open_files"]?.unsigned { sample.fileHandles = FileHandleCounts(allocated: open, maximum: fs?["max_files"]?.unsigned ?? 0) }
-        let findings = (root["findings"]?.array ?? []).compactMap { finding($0, caches: caches, now: time) }
+        let findings = (root["findings"]?.array ?? []).compactMap { finding($0, caches: sample.caches, now: time) }
         return Snapshot(sample: sample, findings: findings, intervalSeconds: root["interval_seconds"]?.number ?? 5)
     }
 
@@ -46,6 +47,18 @@ public enum SnapshotReader: Sendable {
             reclaimable: v["reclaimable"]?.bool, aliases: v["aliases"]?.array?.compactMap(\.string) ?? [])
         cache.footprintBytes = footprint  // the daemon's own figure, whatever its page size
         return cache
+    }
+
+    /// The series the daemon derived from its counters, as it published them
+    /// under `memory` (it computed them with every cache, before its cache
+    /// limit, and the counters read around them): rows of their own in top,
+    /// where a finding on one shows.
+    static func derived(_ v: JSONValue?, meminfo: Meminfo?) -> [SlabCache] {
+        var caches = SnapshotSchema.outsideCaches.compactMap { key, name in
+            v?[key]?.unsigned.flatMap { bytes in DerivedSeries.named(name)?.cache(footprint: bytes) }
+        }
+        if let percpu = meminfo?.percpuBytes { caches.append(DerivedSeries.percpu.cache(footprint: percpu)) }
+        return caches
     }
 
     static func meminfo(_ v: JSONValue?) -> Meminfo? {

@@ -100,7 +100,11 @@ public struct DerivedSeries: Sendable {
 
     /// The series in `sample` as a cache: its footprint, no objects.
     func cache(in sample: Sample) -> SlabCache? {
-        guard let bytes = footprint(sample) else { return nil }
+        footprint(sample).map(cache(footprint:))
+    }
+
+    /// The series as a cache of `bytes`, no objects.
+    func cache(footprint bytes: UInt64) -> SlabCache {
         var cache = SlabCache(name: name, activeObjects: 0, objects: 0, objectSize: 0, objectsPerSlab: 0, pagesPerSlab: 0,
                               activeSlabs: 0, slabs: 0, pageSize: 0, reclaimable: reclaimable)
         cache.footprintBytes = bytes
