@@ -204,6 +204,21 @@ struct AttributionCountsTests {
         let same = Attribution.AllocatingProcess(pid: 5, comm: "sh", cgroup: "/a.service", cgroupID: 9, allocations: 1, netCount: 1, netBytes: 1,
                                                  memoryCgroup: "/a.service", memoryCgroupID: 9)
         #expect(same.phrase == "sh (pid 5) in /a.service")
+        // A pod's container is said as the pod and container; the JSON names its owner as kube-state-metrics and cAdvisor do.
+        let uid = CgroupOwnerTests.uid, id = CgroupOwnerTests.id
+        let pod = Attribution.AllocatingProcess(
+            pid: 6, comm: "java", cgroup: "/", cgroupID: 1, allocations: 1, netCount: 1, netBytes: 1,
+            memoryCgroup: "/kubepods/burstable/pod\(uid)/\(id)", memoryCgroupID: 10)
+        #expect(pod.phrase == "java (pid 6) in /, memory cgroup pod \(uid) (burstable), container 3f2a1b9c8d7e")
+        var inPod = a
+        inPod.callSites[0].processes = [pod, same]
+        let podJSON = try JSONValue.parse(AttributionRenderer.json(inPod))
+        let listed = try #require(podJSON["call_sites"]?.array?.first?["processes"]?.array)
+        #expect(listed[0]["owner"]?["pod_uid"]?.string == uid && listed[0]["owner"]?["qos_class"]?.string == "burstable")
+        #expect(listed[0]["owner"]?["container_id"]?.string == id && listed[0]["owner"]?["runtime"] == .null)
+        #expect(listed[0]["memory_cgroup"]?.string == "/kubepods/burstable/pod\(uid)/\(id)", "the path stays in the JSON")
+        #expect(listed[1]["owner"]?["kind"]?.string == "unit" && listed[1]["owner"]?["unit"]?.string == "a.service")
+        #expect(processes[0]["owner"]?["unit"]?.string == "foo.service" && processes[2]["owner"] == .null)
         // A memory cgroup's name is anyone's to choose, like a cgroup's.
         var hostile = same
         hostile.memoryCgroup = "/x\u{1B}]0;owned\u{07}"

@@ -72,13 +72,27 @@ public struct Attribution: Sendable, Equatable, Codable {
         /// `python3 (pid 4121) in /system.slice/foo.service`, and `, memory
         /// cgroup /x` when that is another; the command and the cgroups are
         /// anyone's to name: their controls are shown as `?`.
+        /// A pod's or a container's cgroup is said as the pod and container
+        /// (`pod 1d3a… (burstable), containerd container 3f2a1b9c8d7e`), a
+        /// path of a hundred characters otherwise; a unit's path names it.
         public var phrase: String {
             let process = "\(comm ?? "pid \(pid)")\(comm == nil ? "" : " (pid \(pid))")"
-            let cgroup = self.cgroup ?? "cgroup \(cgroupID) (gone)"
+            let cgroup = self.cgroup.map(Self.named) ?? "cgroup \(cgroupID) (gone)"
             guard let memoryCgroupID, memoryCgroup != self.cgroup || self.cgroup == nil else {
                 return TerminalText.printable("\(process) in \(cgroup)")
             }
-            return TerminalText.printable("\(process) in \(cgroup), memory cgroup \(memoryCgroup ?? "\(memoryCgroupID) (gone)")")
+            return TerminalText.printable("\(process) in \(cgroup), memory cgroup \(memoryCgroup.map(Self.named) ?? "\(memoryCgroupID) (gone)")")
+        }
+
+        /// Whom its memory is charged to: the owner of the memory cgroup, else
+        /// of the cgroup (see `CgroupOwner`); nil for a path of no one in particular.
+        public var owner: CgroupOwner? {
+            (memoryCgroup ?? cgroup).flatMap(CgroupOwner.of)
+        }
+
+        private static func named(_ path: String) -> String {
+            guard let owner = CgroupOwner.of(path), owner.kind != .unit else { return path }
+            return owner.phrase
         }
     }
 

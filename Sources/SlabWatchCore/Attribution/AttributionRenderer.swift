@@ -60,6 +60,7 @@ public enum AttributionRenderer: Sendable {
                 json.key("cgroup_id"); json.number(owner.cgroupID)
                 json.key("memory_cgroup"); json.string(owner.memoryCgroup)
                 json.key("memory_cgroup_id"); json.number(owner.memoryCgroupID)
+                json.key("owner"); ownerObject(owner.owner, &json)
                 json.key("allocations"); json.number(owner.allocations)
                 json.key("net_count"); json.number(Double(owner.netCount))
                 json.key("net_bytes"); json.number(Double(owner.netBytes))
@@ -116,5 +117,18 @@ public enum AttributionRenderer: Sendable {
 
     private static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
+    }
+
+    /// `{kind, pod_uid, qos_class, container_id, runtime, unit}`, or null.
+    private static func ownerObject(_ owner: CgroupOwner?, _ json: inout JSONWriter) {
+        guard let owner else { return json.string(nil) }
+        json.beginObject()
+        json.key("kind"); json.string(owner.kind.rawValue)
+        json.key("pod_uid"); json.string(owner.podUID)
+        json.key("qos_class"); json.string(owner.qosClass)
+        json.key("container_id"); json.string(owner.containerID)
+        json.key("runtime"); json.string(owner.runtime)
+        json.key("unit"); json.string(owner.unit)
+        json.endObject()
     }
 }
