@@ -12,6 +12,8 @@ struct WorkloadRun {
     var files = 0.0
     var otherInodes = 50_000.0
     var samples: [Sample] = []
+    /// Caches that stay put beside the others (e.g. the kmalloc copies a run does not use).
+    var others: [String] = []
     var noise: UInt64 = 7
     /// How far caches wander on their own, in pages either way.
     var jitterPages = 8.0
@@ -36,6 +38,7 @@ struct WorkloadRun {
             BusyMachine.cache("kmalloc-64", bytes: 40e6 + jitter, reclaimable: false),
         ]
         caches.append(BusyMachine.cache("dentry", bytes: 20e6 + 192 * files, reclaimable: true))
+        caches += others.map { BusyMachine.cache($0, bytes: 2e6 + jitter, reclaimable: false) }
         samples.append(Sample(
             timestampMilliseconds: t, caches: caches,
             meminfo: .slabTotals(of: caches, memTotal: 64 << 30, memAvailable: 48 << 30),
@@ -46,8 +49,9 @@ struct WorkloadRun {
 
     /// Five samples of baseline, the run (`run` steps the files), then settling.
     static func measured(_ run: (inout WorkloadRun) -> Void, settle: Int = 10, xattrBytes: Double = 512,
-                         cache: String = "kmalloc-cg-512", settings: MeasurementSettings = .init(), jitterPages: Double = 8) -> Measurement? {
-        var workload = WorkloadRun(xattrCache: cache, xattrBytes: xattrBytes)
+                         cache: String = "kmalloc-cg-512", others: [String] = [], settings: MeasurementSettings = .init(),
+                         jitterPages: Double = 8) -> Measurement? {
+        var workload = WorkloadRun(xattrCache: cache, xattrBytes: xattrBytes, others: others)
         workload.jitterPages = jitterPages
         workload.step(to: 0, samples: 5)
         let started = workload.samples.count - 1
@@ -235,6 +239,40 @@ struct BudgetTests {
         #expect(try Budget.parse("kmalloc-cg-512=256B/dentry").judge(m).isExceeded)
         let sentence = try Budget.parse("kmalloc-cg-512=256B/inode").sentence(.exceeded(measuredBytes: 512))
         #expect(sentence == "budget kmalloc-cg-512=256B/inode: exceeded, 512 B per inode is 256 B (100.0 %) over")
+    }
+}
+
+/// A kernel built with `CONFIG_RANDOM_KMALLOC_CACHES` serves each call site
+/// from one of 16 copies of a kmalloc size class, chosen anew at every boot:
+/// this boot a module's 512-byte xattrs land in `kmalloc-rnd-07-512`, the
+/// next in another. A budget on `kmalloc-512` is a budget on the size class.
+struct RandomKmallocBudgetTests {
+    static let copies = ["kmalloc-512", "kmalloc-rnd-01-512", "kmalloc-rnd-15-512"]
+
+    static func run() throws -> Measurement {
+        try #require(WorkloadRun.measured({ $0.step(to: 40_000, samples: 15) }, xattrBytes: 512, cache: "kmalloc-rnd-07-512", others: copies))
+    }
+
+    @Test func aBudgetOnTheSizeClassCountsTheCopyThatGrew() throws {
+        let m = try Self.run()
+        #expect(m.caches.contains { $0.slab == "kmalloc-rnd-07-512" } && m.quietCaches.contains { $0.slab == "kmalloc-512" }, "the premise")
+        // kmalloc-512 itself did not move: judged alone it passed at 26 B per inode.
+        let over = try Budget.parse("kmalloc-512=256B/inode").judge(m)
+        #expect(over.isExceeded, "\(over)")
+        let within = try Budget.parse("kmalloc-512=1KiB/inode").judge(m)
+        guard case .within(nil, let atMost, let reason?) = within else { Issue.record("\(within)"); return }
+        #expect(atMost > 512 && atMost < 600, "512 B measured, and up to 1 MiB / 40,000 for each of the three quiet copies")
+        #expect(reason.hasPrefix("kmalloc-512 and its 3 random copies (the kernel picks one per call site at boot): 1 moved, "), "\(reason)")
+    }
+
+    @Test func otherCachesAndKernelsWithoutCopiesAreJudgedAlone() throws {
+        #expect(KmallocCache.randomCopies(of: "kmalloc-512", in: Self.copies + ["kmalloc-rnd-07-512", "kmalloc-rnd-07-256"])
+                == ["kmalloc-rnd-01-512", "kmalloc-rnd-07-512", "kmalloc-rnd-15-512"])
+        #expect(KmallocCache.randomCopies(of: "kmalloc-cg-512", in: Self.copies).isEmpty, "accounted kmallocs have no random copies")
+        #expect(KmallocCache.randomCopies(of: "kmalloc-rnd-01-512", in: Self.copies).isEmpty)
+        let m = try #require(WorkloadRun.measured { $0.step(to: 40_000, samples: 15) })
+        #expect(try Budget.parse("kmalloc-64=64B/inode").judge(m) == .within(measuredBytes: nil, atMostBytes: 1_048_576 / 40_000, reason:
+            "kmalloc-64 moved less than its noise floor (1.0 MiB) while inodes rose by 40,000: its cost is unknown up to 26 B per inode"))
     }
 }
 

@@ -291,30 +291,6 @@ public enum AttributionSession: Sendable {
     }
 }
 
-/// The kmalloc cache families: `kmalloc-32`, `kmalloc-1k`, `kmalloc-cg-64`,
-/// `kmalloc-rcl-128`, `dma-kmalloc-256`, `kmalloc-rnd-05-32`.
-struct KmallocCache: Equatable {
-    enum Kind: Equatable { case normal, accounted, reclaimable, dma, random }
-    var size: Int
-    var kind: Kind
-
-    init?(name: String) {
-        var rest = Substring(name)
-        var kind = Kind.normal
-        if rest.hasPrefix("dma-") { kind = .dma; rest = rest.dropFirst(4) }
-        guard rest.hasPrefix("kmalloc-") else { return nil }
-        rest = rest.dropFirst(8)
-        if rest.hasPrefix("cg-") { kind = .accounted; rest = rest.dropFirst(3) }
-        else if rest.hasPrefix("rcl-") { kind = .reclaimable; rest = rest.dropFirst(4) }
-        else if rest.hasPrefix("rnd-"), let dash = rest.dropFirst(4).firstIndex(of: "-") { kind = .random; rest = rest[rest.index(after: dash)...] }
-        var multiplier = 1
-        if rest.hasSuffix("k") { multiplier = 1024; rest = rest.dropLast() }
-        guard let number = Int(rest), number > 0 else { return nil }
-        size = number * multiplier
-        self.kind = kind
-    }
-}
-
 /// Reads `trace_pipe` in chunks, hands whole lines to the accumulator.
 struct TracePipeReader {
     let fd: Int32

@@ -68,6 +68,9 @@ public struct Budget: Sendable, Equatable {
         var measuredBytes: Double?
         /// The most it can be; nil when nothing bounds it.
         var atMostBytes: Double?
+        /// The least it can be, where it was not measured whole (a size class
+        /// whose copies did not all move); nil otherwise.
+        var atLeastBytes: Double?
         /// Why it is not known exactly (said when it cannot be judged, and beside a bound).
         var uncertainty: String?
         /// What would settle it, for a budget that cannot be judged; nil when the uncertainty says.
@@ -84,6 +87,7 @@ public struct Budget: Sendable, Equatable {
     public func judge(_ measurement: Measurement) -> Verdict {
         let figure = figure(in: measurement)
         if let measured = figure.measuredBytes, measured > limitBytes { return .exceeded(measuredBytes: measured) }
+        if let atLeast = figure.atLeastBytes, atLeast > limitBytes { return .exceeded(measuredBytes: atLeast) }
         if let atMost = figure.atMostBytes, atMost <= limitBytes {
             return .within(measuredBytes: figure.measuredBytes, atMostBytes: atMost, reason: atMost == figure.measuredBytes ? nil : figure.uncertainty)
         }
@@ -114,15 +118,43 @@ public struct Budget: Sendable, Equatable {
             }
             return fitFigure(total, unit: unit)
         case .cache(let name):
-            if let report = measurement.caches.first(where: { $0.slab == name }) { return fitFigure(report, unit: unit) }
-            guard let quiet = measurement.quietCaches.first(where: { $0.slab == name }) else {
-                return .unknown("the report has no cache \(name)")
-            }
-            return belowNoise(name, floorBytes: quiet.noiseFloorBytes, isNoiseFlag: quiet.noiseFloorBytes == measurement.noiseBytes,
-                              unit: unit, drivers: drivers)
+            let copies = KmallocCache.randomCopies(of: name, in: measurement.caches.map(\.slab) + measurement.quietCaches.map(\.slab))
+            if !copies.isEmpty { return sizeClassFigure(name, copies: copies, measurement, unit: unit, drivers: drivers) }
+            return cacheFigure(name, measurement, unit: unit, drivers: drivers)
         case .kept:
             return keptFigure(measurement)
         }
+    }
+
+    /// One cache's cost per `unit`: its fit, or a bound below its noise floor.
+    private func cacheFigure(_ name: String, _ measurement: Measurement, unit: GrowthDriver, drivers: [Measurement.DriverMovement]) -> Figure {
+        if let report = measurement.caches.first(where: { $0.slab == name }) { return fitFigure(report, unit: unit) }
+        guard let quiet = measurement.quietCaches.first(where: { $0.slab == name }) else {
+            return .unknown("the report has no cache \(name)")
+        }
+        return belowNoise(name, floorBytes: quiet.noiseFloorBytes, isNoiseFlag: quiet.noiseFloorBytes == measurement.noiseBytes,
+                          unit: unit, drivers: drivers)
+    }
+
+    /// A kmalloc size class the kernel serves from random copies (see
+    /// `KmallocCache.randomCopies`): the cost is the copies' together, since
+    /// which copy a workload's call sites use changes at every boot. The
+    /// copies that moved are measured, each quiet one costs between minus and
+    /// plus its bound: exceeded when the least it can be is over, within when the most is within.
+    private func sizeClassFigure(_ name: String, copies: [String], _ measurement: Measurement, unit: GrowthDriver,
+                                 drivers: [Measurement.DriverMovement]) -> Figure {
+        let parts = ([name] + copies).map { cacheFigure($0, measurement, unit: unit, drivers: drivers) }
+        let together = "\(name) and its \(copies.count) random copies (the kernel picks one per call site at boot)"
+        if let unknown = parts.first(where: { $0.measuredBytes == nil && $0.atMostBytes == nil }) {
+            return .unknown("\(together): \(unknown.uncertainty ?? "not measured")", decider: unknown.decider)
+        }
+        let measured = parts.compactMap(\.measuredBytes).reduce(0, +)
+        let slack = parts.filter { $0.measuredBytes == nil }.compactMap(\.atMostBytes).reduce(0, +)
+        let moved = parts.count { $0.measuredBytes != nil }
+        return Figure(measuredBytes: slack == 0 ? measured : nil, atMostBytes: measured + slack, atLeastBytes: measured - slack,
+                      uncertainty: "\(together): \(moved) moved, \(Human.bytes(measured)) per \(unit.singular); the other "
+                          + "\(parts.count - moved) moved less than their noise floors, up to \(Human.bytes(slack)) per \(unit.singular) together",
+                      decider: parts.first { $0.measuredBytes == nil }?.decider)
     }
 
     /// A fit of `unit` that passed, or why none did.
