@@ -147,6 +147,24 @@ struct FindingSentenceTests {
         #expect(gone.message.contains("Its series is gone: a source it is derived from stopped answering."), "\(gone.message)")
     }
 
+    /// A random kmalloc copy's name is drawn at boot: the sentence names the
+    /// size class that stays, so a node after a reboot, or the next node,
+    /// can be matched; any other kmalloc name is said as it is.
+    @Test func aRandomKmallocCopyIsNamedWithItsSizeClass() {
+        var f = Self.finding(.inodes)
+        f.slab = "kmalloc-rnd-07-512"
+        #expect(f.message.hasPrefix("kmalloc-rnd-07-512 (a random copy of kmalloc-512: which copy a call site uses is drawn at every boot) grows 4.0 KiB per "),
+                "\(f.message)")
+        f.slab = "kmalloc-rnd-15-1k"
+        #expect(f.message.hasPrefix("kmalloc-rnd-15-1k (a random copy of kmalloc-1k: "), "\(f.message)")
+        for name in ["kmalloc-512", "kmalloc-cg-512", "dma-kmalloc-512", "rnd-07-512"] {
+            f.slab = name
+            #expect(f.message.hasPrefix("\(name) grows "), "\(f.message)")
+        }
+        #expect(KmallocCache.sizeClass(ofRandomCopy: "kmalloc-rnd-01-8k") == "kmalloc-8k")
+        #expect(KmallocCache.sizeClass(ofRandomCopy: "kmalloc-rnd-x") == nil)
+    }
+
     /// A tmpfs inode cache growing with the global inode count: deleting its
     /// files, not drop_caches, tells (the kind comes from its own name).
     @Test func aTmpfsInodeCacheOnTheGlobalCountIsNotToldToDropCaches() throws {

@@ -43,8 +43,17 @@ extension Finding {
     /// or, for a derived series, "a per-inode allocation".
     private var holder: String { series == nil ? "cache" : "allocation" }
 
+    /// A random kmalloc copy's name changes at every boot and from node to
+    /// node (`CONFIG_RANDOM_KMALLOC_CACHES`): the sentence names its size
+    /// class too, the name that stays.
+    private var subject: String {
+        if let series { return series.subject }
+        guard let sizeClass = KmallocCache.sizeClass(ofRandomCopy: slab) else { return slab }
+        return "\(slab) (a random copy of \(sizeClass): which copy a call site uses is drawn at every boot)"
+    }
+
     private var fitSentence: String {
-        var text = "\(series?.subject ?? slab) grows \(Human.bytes(bytesPerUnit)) \(words.perUnit)"
+        var text = "\(subject) grows \(Human.bytes(bytesPerUnit)) \(words.perUnit)"
         if let inodeCache { text += " of \(inodeCache)" }
         text += " (R² \(Human.decimal(rSquared, 3)) over \(Human.duration(windowSeconds)), "
         text += "\(growthBytes >= 0 ? "+" : "−")\(Human.bytes(abs(growthBytes)))"

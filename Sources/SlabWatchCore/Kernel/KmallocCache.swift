@@ -21,6 +21,14 @@ public struct KmallocCache: Sendable, Equatable {
         self.kind = kind
     }
 
+    /// `kmalloc-512` for `kmalloc-rnd-07-512`; nil for any name but a random copy's.
+    public static func sizeClass(ofRandomCopy name: String) -> String? {
+        guard KmallocCache(name: name)?.kind == .random, let rnd = name.firstRange(of: "rnd-") else { return nil }
+        let rest = name[rnd.upperBound...]
+        guard let dash = rest.firstIndex(of: "-") else { return nil }
+        return String(name[..<rnd.lowerBound]) + rest[rest.index(after: dash)...]
+    }
+
     /// The random copies of the plain kmalloc cache `name` among `names`
     /// (`kmalloc-rnd-01-32` … `kmalloc-rnd-15-32` for `kmalloc-32`), sorted.
     /// A kernel built with `CONFIG_RANDOM_KMALLOC_CACHES` serves each call
