@@ -13,7 +13,9 @@ struct MetricFamiliesTests {
         try FindingLifecycleTests.seedStory(dir, then: [RecordingWriter.hold(600, at: 1_040_000)])
         let report = try FindingLifecycleTests.replay(dir).outcome.report
         #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
-        let sample = Pipeline.recorded(ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0))
+        var sample = Pipeline.recorded(ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0))
+        sample.cgroupMemory = .largest([.init(path: "/system.slice/a.service", kernelBytes: 3, slabReclaimableBytes: 1, slabUnreclaimableBytes: 2),
+                                        .init(path: "/system.slice/b.service", kernelBytes: 1)], limit: 1, version: .v2)
         let metrics = MetricsRenderer.render(.init(
             sample: sample, exportedCaches: sample.caches.filter { !$0.isDerived }, version: "t", report: report,
             own: SelfStatistics(

@@ -64,6 +64,7 @@ public struct Configuration: Sendable, Equatable {
             ("web.*", new.listenAddresses != listenAddresses || new.limits != limits),
             ("ring.*", new.ring != ring),
             ("sampler.max-caches", new.sampler.limits.maxCaches != sampler.limits.maxCaches),
+            ("sampler.max-cgroups", new.sampler.limits.maxCgroups != sampler.limits.maxCgroups),
             ("alerts.journal-socket", new.journalSocket != journalSocket),
             ("state.*", new.state != state),
             ("log.level", new.logLevel != logLevel),

@@ -88,6 +88,10 @@ extension Configuration {
               "caches kept per sample; beyond it the smallest footprints are left out (counted in `slabwatch_caches{state=\"over_limit\"}`)") { config, values throws(InvalidValue) in
             config.sampler.limits.maxCaches = try integer(values, in: 16...1_000_000)
         },
+        .init("sampler.max-cgroups", default: "50", reloadable: false,
+              "memory cgroups whose kernel memory is exported (`slabwatch_cgroup_kernel_memory_bytes`), the largest; the rest are summed as `cgroup=\"other\"`") { config, values throws(InvalidValue) in
+            config.sampler.limits.maxCgroups = try integer(values, in: 0...10_000)
+        },
         .init("sampler.max-source-bytes", default: "4MiB", reloadable: true,
               "source files larger than this are refused (the source is down)") { config, values throws(InvalidValue) in
             config.sampler.limits.maxSourceBytes = Int(try byteSize(values, in: 64 * 1024...(1 << 30)))

@@ -95,6 +95,16 @@ extension MetricFamily {
         "slabwatch_http_tls_handshake_failures_total", .counter,
         help: "TLS handshakes that failed or did not finish in web.header-timeout, plain HTTP to the TLS port included.")
 
+    static let cgroupKernelMemory = MetricFamily(
+        "slabwatch_cgroup_kernel_memory_bytes", .gauge, labels: ["cgroup", "container_id", "pod_uid", "unit"],
+        help: "Kernel memory charged to a memory cgroup (v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel): the largest sampler.max-cgroups leaves; cgroup=\"other\" sums the rest. cgroup is the path, as cAdvisor's id; pod_uid joins kube-state-metrics' uid.")
+    static let cgroupSlab = MetricFamily(
+        "slabwatch_cgroup_slab_bytes", .gauge, labels: ["cgroup", "memory"],
+        help: "Slab charged to a memory cgroup, reclaimable or unreclaimable (cgroup v2 memory.stat), for the cgroups of slabwatch_cgroup_kernel_memory_bytes.")
+    static let cgroups = MetricFamily(
+        "slabwatch_cgroups", .gauge, labels: ["state"],
+        help: "Memory cgroups at the last walk: leaves exported, summed as other beyond sampler.max-cgroups, or unreadable (gone mid-walk).")
+
     static let memoryAvailable = MetricFamily("slabwatch_memory_available_bytes", .gauge, help: "MemAvailable from /proc/meminfo, in bytes.")
     static let memoryKernelReclaimable = MetricFamily("slabwatch_memory_kernel_reclaimable_bytes", .gauge,
                                                       help: "KReclaimable from /proc/meminfo, in bytes.")
@@ -168,7 +178,7 @@ extension MetricsRenderer {
     /// HELP and TYPE included.
     public static let families: [MetricFamily] = [
         .processCPUSeconds, .processMaxFDs, .processOpenFDs, .processResidentMemory, .processStartTime, .processVirtualMemory,
-        .alerts, .buildInfo, .caches,
+        .alerts, .buildInfo, .caches, .cgroupKernelMemory, .cgroupSlab, .cgroups,
         .findingBytesPerUnit, .findingFlagged, .findingHeldBytes, .findingInfo, .findingPhase, .findingRSquared, .findingsOpen,
         .fsDentries, .fsDentriesUnused, .fsFileHandlesAllocated, .fsFileHandlesMax, .fsInodes, .fsInodesFree,
         .httpAcceptErrors, .httpAuthenticationFailures, .httpBadRequests, .httpConnectionsAccepted, .httpConnectionsRejected,

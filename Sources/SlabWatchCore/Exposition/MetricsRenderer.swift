@@ -32,6 +32,7 @@ public enum MetricsRenderer: Sendable {
         out.family(.buildInfo)
         out.sample(MetricFamily.buildInfo.name, label: "version", input.version, 1 as UInt64)
         renderCacheCounts(input, &out)
+        if let cgroups = input.sample.cgroupMemory { renderCgroups(cgroups, &out) }
         renderFindings(input.report, &out)
         renderFS(input.sample, &out)
         if let server = input.own.server { renderServer(server, &out) }
@@ -198,6 +199,35 @@ public enum MetricsRenderer: Sendable {
         gauge(.memorySlabUnreclaimable, m.slabUnreclaimableBytes)
         gauge(.memoryTotal, m.totalBytes)
         gauge(.memoryVmstatError, sample.vmstat?.errorBytes)
+    }
+
+    /// The largest memory cgroups' kernel memory, the rest as `other`, and
+    /// how many there were: at most `sampler.max-cgroups` + 1 series a family.
+    private static func renderCgroups(_ cgroups: CgroupMemory, _ out: inout PrometheusText) {
+        let entries = cgroups.entries.sorted { $0.path < $1.path }
+        out.family(.cgroupKernelMemory)
+        for entry in entries {
+            let owner = CgroupOwner.of(entry.path)
+            out.sample(MetricFamily.cgroupKernelMemory.name, labels: [
+                "cgroup": entry.path, "container_id": owner?.containerID ?? "", "pod_uid": owner?.podUID ?? "", "unit": owner?.unit ?? "",
+            ], entry.kernelBytes)
+        }
+        if cgroups.others > 0 {
+            out.sample(MetricFamily.cgroupKernelMemory.name, labels: ["cgroup": "other", "container_id": "", "pod_uid": "", "unit": ""],
+                       cgroups.otherKernelBytes)
+        }
+        let slab = entries.filter { $0.slabReclaimableBytes != nil || $0.slabUnreclaimableBytes != nil }
+        if !slab.isEmpty {
+            out.family(.cgroupSlab)
+            for entry in slab {
+                if let bytes = entry.slabReclaimableBytes { out.sample(MetricFamily.cgroupSlab.name, labels: ["cgroup": entry.path, "memory": "reclaimable"], bytes) }
+                if let bytes = entry.slabUnreclaimableBytes { out.sample(MetricFamily.cgroupSlab.name, labels: ["cgroup": entry.path, "memory": "unreclaimable"], bytes) }
+            }
+        }
+        out.family(.cgroups)
+        out.sample(MetricFamily.cgroups.name, label: "state", "exported", UInt64(cgroups.entries.count))
+        out.sample(MetricFamily.cgroups.name, label: "state", "other", UInt64(cgroups.others))
+        out.sample(MetricFamily.cgroups.name, label: "state", "unreadable", UInt64(cgroups.unreadable))
     }
 
     /// The outside series as the sample recorded them (`Pipeline.recorded`);

@@ -69,6 +69,9 @@ public struct Sample: Sendable, Equatable {
     /// How far the slab counters of `meminfo` may lag the truth; nil when
     /// unknown (/proc/zoneinfo not read).
     public var vmstat: VmstatAccuracy?
+    /// Kernel memory of the largest memory cgroups; nil where no memory
+    /// cgroup hierarchy is visible (read every `ProcReader.cgroupsEvery` samples).
+    public var cgroupMemory: CgroupMemory?
 
     public init(
         timestampMilliseconds: Int64, caches: [SlabCache] = [], meminfo: Meminfo? = nil,

@@ -1,0 +1,82 @@
+import Glibc
+import SlabWatchCore
+
+/// Walks the memory controller's hierarchy and reads each leaf's kernel
+/// memory (see `CgroupMemory`). Bounded: at most `maxDirectories` are
+/// visited and `depth` levels descended, symlinks are never followed, and a
+/// leaf that vanishes or cannot be read mid-walk is counted, not fatal.
+final class CgroupMemoryReader {
+    let root: String
+    let version: CgroupMemory.Version
+    let limit: Int
+    let maxDirectories: Int
+    static let depth = 32
+    private let files: FileReader
+
+    init(root: String, version: CgroupMemory.Version, limit: Int, maxDirectories: Int = 20_000) {
+        self.root = root
+        self.version = version
+        self.limit = limit
+        self.maxDirectories = maxDirectories
+        files = FileReader(initialCapacity: 8 << 10, maximumSize: 1 << 20)
+    }
+
+    /// The hierarchy the memory controller is on, from /proc's mountinfo,
+    /// with a path under /sys read under `sysfs` (a recorded root); nil
+    /// where no memory cgroup hierarchy is visible.
+    static func locate(procfs: String, sysfs: String, limit: Int) -> CgroupMemoryReader? {
+        let reader = FileReader(initialCapacity: 64 << 10, maximumSize: 64 << 20)
+        guard let mountinfo = try? reader.read("\(procfs)/self/mountinfo") else { return nil }
+        let cgroups = (try? reader.read("\(procfs)/cgroups")).map { Substring(String(decoding: $0, as: UTF8.self)) }
+        guard var mount = AttributionCounts.memoryCgroupMountPoint(mountinfo: Substring(String(decoding: mountinfo, as: UTF8.self)),
+                                                                   procCgroups: cgroups)
+        else { return nil }
+        if sysfs != "/sys", mount.hasPrefix("/sys/") { mount = sysfs + mount.dropFirst(4) }
+        if access("\(mount)/memory.kmem.usage_in_bytes", F_OK) == 0 {
+            return CgroupMemoryReader(root: mount, version: .v1, limit: limit)
+        }
+        // cgroup2: a hierarchy without the memory controller has no memory.stat below it.
+        guard (try? reader.read("\(mount)/cgroup.controllers")).map({ String(decoding: $0, as: UTF8.self).split(separator: " ")
+            .contains { $0.hasPrefix("memory") } }) == true else { return nil }
+        return CgroupMemoryReader(root: mount, version: .v2, limit: limit)
+    }
+
+    func read() -> CgroupMemory {
+        var leaves: [String] = [], visited = 0
+        walk("", depth: 0, visited: &visited, leaves: &leaves)
+        var entries: [CgroupMemory.Entry] = [], unreadable = 0
+        entries.reserveCapacity(leaves.count)
+        for path in leaves {
+            if let entry = entry(path) { entries.append(entry) } else { unreadable += 1 }
+        }
+        return .largest(entries, limit: limit, version: version, unreadable: unreadable, truncated: visited >= maxDirectories)
+    }
+
+    private func entry(_ path: String) -> CgroupMemory.Entry? {
+        switch version {
+        case .v1: (try? files.read("\(root)\(path)/memory.kmem.usage_in_bytes", readSize: FileReader.sysctlReadSize))
+            .flatMap { CgroupMemory.entry(path: path, kmemUsage: $0) }
+        case .v2: (try? files.read("\(root)\(path)/memory.stat")).flatMap { CgroupMemory.entry(path: path, memoryStat: $0) }
+        }
+    }
+
+    /// Appends the leaves under `path` (relative to the root, `""` for it):
+    /// directories with no directory below them. The root itself is no leaf.
+    private func walk(_ path: String, depth: Int, visited: inout Int, leaves: inout [String]) {
+        guard visited < maxDirectories, let directory = opendir(root + path) else { return }
+        visited += 1
+        var children: [String] = []
+        while let entry = readdir(directory) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { children.append(name) }
+        }
+        closedir(directory)
+        if children.isEmpty {
+            if !path.isEmpty { leaves.append(path) }
+            return
+        }
+        guard depth < Self.depth else { return }
+        for child in children.sorted() { walk("\(path)/\(child)", depth: depth + 1, visited: &visited, leaves: &leaves) }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import SlabWatch
+@testable import SlabWatchCore
+
+/// Kernel memory per memory cgroup from fixture trees made the way the
+/// kernel lays them out (cgroup v1's `memory.kmem.usage_in_bytes`, v2's
+/// `memory.stat` per Documentation/admin-guide/cgroup-v2.rst), found through
+/// a mountinfo line as the kernel writes it, under a recorded /sys.
+struct CgroupMemoryReaderTests {
+    static let uid = "1d3a8e2c-5b6f-4c7d-9e0a-2f4b6c8d0e1f"
+    static let id = "3f2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"
+    static let pod = "/kubepods/burstable/pod\(uid)/\(id)"
+
+    static func v1Tree(_ dir: TemporaryDirectory) throws {
+        try dir.write("proc/self/mountinfo", "25 30 0:23 / /sys rw - sysfs sysfs rw\n35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n")
+        try dir.write("sys/fs/cgroup/memory/memory.kmem.usage_in_bytes", "999999999\n")  // the root: no leaf
+        try dir.write("sys/fs/cgroup/memory/system.slice/a.service/memory.kmem.usage_in_bytes", "30081024\n")
+        try dir.write("sys/fs/cgroup/memory/system.slice/b.service/memory.kmem.usage_in_bytes", "4096\n")
+        try dir.write("sys/fs/cgroup/memory\(pod)/memory.kmem.usage_in_bytes", "26882048\n")
+        try dir.write("sys/fs/cgroup/memory/system.slice/bad\"name\nx/memory.kmem.usage_in_bytes", "8192\n")
+        // A cgroup removed between the walk and the read has no files left.
+        try FileManager.default.createDirectory(atPath: dir.path("sys/fs/cgroup/memory/system.slice/gone.scope"), withIntermediateDirectories: true)
+    }
+
+    static func reader(_ dir: TemporaryDirectory, limit: Int) throws -> CgroupMemoryReader {
+        try #require(CgroupMemoryReader.locate(procfs: dir.path("proc"), sysfs: dir.path("sys"), limit: limit))
+    }
+
+    @Test func v1LeavesAreReadLargestFirstAndTheRestSummed() throws {
+        let dir = try TemporaryDirectory()
+        try Self.v1Tree(dir)
+        let memory = try Self.reader(dir, limit: 2).read()
+        #expect(memory.version == .v1)
+        #expect(memory.entries == [.init(path: "/system.slice/a.service", kernelBytes: 30_081_024), .init(path: Self.pod, kernelBytes: 26_882_048)])
+        #expect(memory.others == 2 && memory.otherKernelBytes == 4096 + 8192)
+        #expect(memory.unreadable == 1 && !memory.truncated)
+    }
+
+    @Test func v2ReadsTheKernelAndSlabLinesOfMemoryStat() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+        try dir.write("sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n")
+        try dir.write("sys/fs/cgroup/system.slice/a.service/memory.stat",
+                      "anon 1\nfile 2\nkernel 5000000\nkernel_stack 16384\nslab_reclaimable 1000000\nslab_unreclaimable 3000000\nslab 4000000\n")
+        try dir.write("sys/fs/cgroup/system.slice/old.service/memory.stat", "anon 1\nslab_reclaimable 10\nslab_unreclaimable 20\n")  // before 5.18: no kernel line
+        try dir.write("sys/fs/cgroup/init.scope/memory.stat", "garbage\n")
+        let memory = try Self.reader(dir, limit: 10).read()
+        #expect(memory.version == .v2)
+        #expect(memory.entries == [.init(path: "/system.slice/a.service", kernelBytes: 5_000_000, slabReclaimableBytes: 1_000_000, slabUnreclaimableBytes: 3_000_000),
+                                   .init(path: "/system.slice/old.service", kernelBytes: 30, slabReclaimableBytes: 10, slabUnreclaimableBytes: 20)])
+        #expect(memory.unreadable == 1, "a memory.stat without the lines says nothing")
+    }
+
+    /// No memory controller anywhere (a cgroup2 tree without it, as this
+    /// machine's unified one): nothing to read, no reader.
+    @Test func withoutAMemoryHierarchyThereIsNoReader() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n")
+        try dir.write("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n")
+        #expect(CgroupMemoryReader.locate(procfs: dir.path("proc"), sysfs: dir.path("sys"), limit: 10) == nil)
+        let empty = try TemporaryDirectory()
+        #expect(CgroupMemoryReader.locate(procfs: empty.path("proc"), sysfs: empty.path("sys"), limit: 10) == nil)
+    }
+
+    /// The walk is bounded: a node with more cgroups than the bound reads
+    /// those it reached and says it stopped.
+    @Test func theWalkStopsAtItsBound() throws {
+        let dir = try TemporaryDirectory()
+        try Self.v1Tree(dir)
+        let root = try Self.reader(dir, limit: 10).root
+        let memory = CgroupMemoryReader(root: root, version: .v1, limit: 10, maxDirectories: 3).read()
+        #expect(memory.truncated && memory.entries.count + memory.unreadable < 5)
+    }
+
+    /// In /metrics: the largest, `other`, the pod's UID and container beside
+    /// the path, and a name with a quote and a newline escaped.
+    @Test func metricsCarryTheOwnerAndEscapeTheName() throws {
+        let dir = try TemporaryDirectory()
+        try Self.v1Tree(dir)
+        var sample = Sample(timestampMilliseconds: 0)
+        sample.cgroupMemory = try Self.reader(dir, limit: 10).read()
+        let text = String(decoding: MetricsRenderer.render(.init(sample: sample, exportedCaches: [], version: "t", report: .init(findings: []),
+                                                                 own: SelfStatistics())), as: UTF8.self)
+        #expect(text.contains("slabwatch_cgroup_kernel_memory_bytes{cgroup=\"\(Self.pod)\",container_id=\"\(Self.id)\",pod_uid=\"\(Self.uid)\",unit=\"\"} 26882048"), "\(text)")
+        #expect(text.contains("slabwatch_cgroup_kernel_memory_bytes{cgroup=\"/system.slice/a.service\",container_id=\"\",pod_uid=\"\",unit=\"a.service\"} 30081024"))
+        #expect(text.contains("{cgroup=\"/system.slice/bad\\\"name\\nx\","), "\(text)")
+        #expect(text.contains("slabwatch_cgroups{state=\"unreadable\"} 1") && !text.contains("slabwatch_cgroup_kernel_memory_bytes{cgroup=\"other\""))
+    }
+}
