@@ -77,7 +77,7 @@ for want in 'slabwatch_source_up{source="slabinfo"} 1' 'slabwatch_source_up{sour
             'slabwatch_state_enabled 1' "slabwatch_build_info{version=\"$version\"} 1"; do
   grep -qF "$want" <<<"$metrics" || { echo "the image's daemon lacks: $want"; cat "$tmp/log"; exit 1; }
 done
-echo "image runs chrooted: $(grep -c '^slabwatch_slab_footprint_bytes' <<<"$metrics") caches from its /proc, state kept, port $port"
+echo "image runs chrooted: $(grep -c '^slabwatch_slab_footprint_bytes' <<<"$metrics") caches exported from its /proc, state kept, port $port"
 kill "$pid"; wait "$pid" || true; pid=
 grep -q 'msg=stopped' "$tmp/log" || { echo "no clean stop:"; cat "$tmp/log"; exit 1; }
 

@@ -109,12 +109,32 @@ let readParse = measure("slabwatch: read + parse (ProcReader)") {
 
 // 3. The rest of a tick: ring append and rendering both bodies.
 var ring = SampleRing()
-var filter = CacheFilter.all
+var everyCache = CacheSelection(filter: .all, bound: .unbounded)
 let renderCost = measure("slabwatch: ring append + /metrics + /snapshot") {
     ring.append(sample)
-    _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: filter.exported(sample.caches), version: "bench"))
+    let choice = everyCache.choose(sample)
+    _ = MetricsRenderer.render(.init(sample: sample, exportedCaches: choice.caches, cachesBeyondTop: choice.beyondTop, version: "bench"))
     _ = SnapshotRenderer.render(sample, intervalSeconds: 5)
 }
+
+// 3b. /metrics alone, as the first request after a tick renders it: the
+//     choice of caches included, bounded (the default) and with every cache.
+func metricsRender(_ bound: ExportBound) -> (seconds: Double, bytes: Int) {
+    var selection = CacheSelection(filter: .all, bound: bound)
+    // The same caches an hour before the sample: every growth is looked up.
+    var hourAgo = SampleRing()
+    hourAgo.append(Sample(timestampMilliseconds: sample.timestampMilliseconds - 3_600_000, caches: sample.caches))
+    let growth = FootprintBaseline(ring: hourAgo, windowSeconds: ExportBound.growthWindowSeconds)
+    var bytes = 0
+    let seconds = measure("slabwatch: /metrics render, slab.export: \(bound.all ? "all" : "bounded")") {
+        let choice = selection.choose(sample, growth: growth)
+        bytes = MetricsRenderer.render(.init(sample: sample, exportedCaches: choice.caches, cachesBeyondTop: choice.beyondTop,
+                                             version: "bench")).count
+    }
+    return (seconds, bytes)
+}
+let boundedRender = metricsRender(ExportBound())
+let allRender = metricsRender(.unbounded)
 
 // 4. A whole tick through the real Sampler (includes /proc/self process stats).
 let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
@@ -131,6 +151,7 @@ let tickAtCadence = measureAtCadence("slabwatch: whole tick, one every 100 ms") 
 let metricsBytes = sampler.sampleOnce().metrics.count
 print("")
 print("caches: \(sample.caches.count), /metrics body: \(metricsBytes) bytes, ring: \(SampleRing().storageBytes) bytes")
+print("/metrics render: bounded \(boundedRender.bytes) bytes, all caches \(allRender.bytes) bytes")
 print("whole tick / kernel read cost: \(Human.decimal(tick / kernel, 2))x back to back, \(Human.decimal(tickAtCadence / kernelAtCadence, 2))x at a 100 ms pace; at a 5 s interval one tick is \(Human.decimal(tick / 5 * 100, 4)) % of one core")
 print("… against the floor as measured before (1 MiB reads): \(Human.decimal(tick / kernelAsBefore, 2))x back to back, \(Human.decimal(tickAtCadence / kernelAsBeforeAtCadence, 2))x at a 100 ms pace")
 _ = readParse

@@ -129,7 +129,7 @@ struct EndToEndTests {
     }
 
     @Test func liveProcFootprintsMatchSlabinfo() throws {
-        let daemon = try DaemonProcess(arguments: ["--sampler.interval", "500ms"])
+        let daemon = try DaemonProcess(arguments: ["--sampler.interval", "500ms", "--slab.export", "all"])
         let values = samples(try daemon.get("/metrics").body)
         let slabinfo = try DaemonProcess.run("/bin/cat", ["/proc/slabinfo"]).output  // /proc sizes read as 0
         let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
@@ -176,7 +176,7 @@ struct EndToEndTests {
 
             """)
         try daemon.waitFor("Prometheus to scrape", timeout: 60) { try prometheus.value("up{job=\"slabwatch\"}") == "1" }
-        #expect(try prometheus.value("count(slabwatch_slab_footprint_bytes)") == "235")
+        #expect(try prometheus.value("count(slabwatch_slab_footprint_bytes)") == "20")  // the bounded default's top 20
         let failures = try prometheus.query("scrape_samples_post_metric_relabeling{job=\"slabwatch\"} > 0")
         #expect(!failures.isEmpty)
     }
@@ -317,7 +317,9 @@ extension EndToEndTests {
             samples(try daemon.get("/metrics").body)["slabwatch_samples_total"] ?? 0 >= 20
         }
         let metrics = samples(try daemon.get("/metrics").body)
-        #expect(metrics["slabwatch_caches{state=\"exported\"}"] == 2048)
+        // Of the 2048 kept, /metrics lists the bounded default's top 20.
+        #expect(metrics["slabwatch_caches{state=\"exported\"}"] == 20)
+        #expect(metrics["slabwatch_caches{state=\"beyond_top\"}"] == 2028)
         #expect(metrics["slabwatch_caches{state=\"over_limit\"}"] == 7952)
         #expect(metrics["slabwatch_slab_footprint_bytes{slab=\"cache9999\"}"] != nil)  // the largest are kept
         #expect(metrics["slabwatch_slab_footprint_bytes{slab=\"cache0\"}"] == nil)

@@ -7,7 +7,8 @@ import TestSupport
 /// real Prometheus loading the mixin's rules, a real Alertmanager, and a webhook
 /// receiver, all on loopback. Node a's kmalloc-32 grows 4 KiB per inode for the
 /// whole test; node b's grew 1 KiB per inode and gave it back (a resolved
-/// finding, remembered); node c is quiet, then its daemon stops.
+/// finding, remembered); node c is quiet, then its daemon stops. Each node has
+/// more caches than the default exports, so the mixin is tested on the bound.
 extension EndToEndTests {
     @Test func fleetAlertReachesTheWebhookAndTheDashboardHasData() throws {
         let a = try FleetNode(bytesPerInode: 4096)
@@ -39,6 +40,8 @@ extension EndToEndTests {
         try a.daemon.waitFor("Prometheus to scrape all three", timeout: 60) {
             try prometheus.value("count(up{job=\"slabwatch\"} == 1)") == "3"
         }
+        // The default bound leaves caches out on every node.
+        #expect(try prometheus.value("count(slabwatch_caches{state=\"beyond_top\"} > 0)") == "3")
 
         // b's cache gives its memory back: its finding resolves, and stays
         // remembered with its bytes per unit, no longer flagged.
@@ -71,10 +74,13 @@ extension EndToEndTests {
         let above = try prometheus.query("instance:slabwatch_finding_bytes_per_unit:above_fleet_median{driver=\"inodes\"}")
         #expect(above.compactMap { ($0["metric"] as? [String: String])?["instance"] } == [a.instance])
 
-        // Every panel's query of the shipped dashboard returns series.
+        // Every panel's query of the shipped dashboard returns series; the
+        // growth panel ranks a's growing cache first.
         for query in try Self.dashboardQueries(instance: a.instance, slab: "kmalloc-32") {
             #expect(!(try prometheus.query(query)).isEmpty, "no series for \(query)")
         }
+        let growth = try prometheus.query("topk(1, delta(slabwatch_slab_footprint_bytes{instance=\"\(a.instance)\"}[1m]))")
+        #expect(growth.compactMap { ($0["metric"] as? [String: String])?["slab"] } == ["kmalloc-32"], "\(growth)")
 
         // c's daemon stops: the down alert reaches the webhook for c.
         _ = c.daemon.terminate()
@@ -143,6 +149,9 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
         "--detector.min-driver-change", "5000", "--detector.open-after", "2", "--detector.resolve-after", "3s",
     ]
 
+    /// Caches besides the three that matter: more than `/metrics` lists by default.
+    static let fillers = 30
+
     init(bytesPerInode: UInt64) throws {
         self.bytesPerInode = bytesPerInode
         do {
@@ -188,12 +197,14 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
     private func write() throws {
         let n = lock.withLock { inodes }
         let slabs = 2048 + (n - 100_000) * bytesPerInode / 4096  // kmalloc-32: one 4 KiB page per slab
-        let slabKiB = slabs * 4 + 800 + 2000
+        let slabKiB = slabs * 4 + 800 + 2000 + UInt64(Self.fillers) * 4
+        // Small steady caches, one 4 KiB slab each: beyond the default's top 20.
+        let fillers = (0..<Self.fillers).map { "filler-\($0) 128 128 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n" }.joined()
         let files = [
             "proc/slabinfo": "slabinfo - version: 2.1\n"
                 + "kmalloc-32 \(slabs * 128) \(slabs * 128) 32 128 1 : tunables 0 0 0 : slabdata \(slabs) \(slabs) 0\n"
                 + "dentry 4200 4200 192 21 1 : tunables 0 0 0 : slabdata 200 200 0\n"
-                + "ext4_inode_cache 7000 7000 1128 14 4 : tunables 0 0 0 : slabdata 500 500 0\n",
+                + "ext4_inode_cache 7000 7000 1128 14 4 : tunables 0 0 0 : slabdata 500 500 0\n" + fillers,
             "proc/meminfo": "MemTotal: 268435456 kB\nMemAvailable: 200000000 kB\nSlab: \(slabKiB) kB\n"
                 + "SReclaimable: 2800 kB\nSUnreclaim: \(slabKiB - 2800) kB\n",
             "proc/sys/fs/inode-nr": "\(n)\t0\n",

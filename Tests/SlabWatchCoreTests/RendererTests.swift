@@ -28,6 +28,20 @@ struct MetricsRendererTests {
         #expect(series.filter { $0.hasSuffix(" 0") }.count == series.count - 1)
     }
 
+    /// Each cache of the sample is counted in one state: exported, left out
+    /// by the bound (`beyond_top`), or by the filters.
+    @Test func cacheCountsSayHowManyTheBoundLeftOut() {
+        let caches = (0..<10).map { SampleRingTests.cache("c\($0)", slabs: UInt64($0 + 1)) }
+        var sample = Sample(timestampMilliseconds: 1_000, caches: caches)
+        sample.cachesOverLimit = 4
+        let bytes = MetricsRenderer.render(.init(sample: sample, exportedCaches: Array(caches.suffix(3)), cachesBeyondTop: 5, version: "test"))
+        let counts = String(decoding: bytes, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("slabwatch_caches{") }
+        #expect(counts == [
+            "slabwatch_caches{state=\"beyond_top\"} 5", "slabwatch_caches{state=\"exported\"} 3",
+            "slabwatch_caches{state=\"filtered\"} 2", "slabwatch_caches{state=\"over_limit\"} 4",
+        ])
+    }
+
     @Test func familiesAreSortedAndEachHasHelpAndType() {
         var seed = Scenario.seed()
         seed.samples = Array(seed.samples.prefix(150))  // a finding is open, the trend is rising

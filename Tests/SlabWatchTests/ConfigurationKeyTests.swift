@@ -55,7 +55,7 @@ struct ConfigurationKeyUseTests {
     /// Texts to try as a key's other value; the first the key accepts that
     /// changes the configuration is used.
     static let candidates = ["false", "true", "2", "3", "100", "0.5", "0.8", "7s", "3m", "1h", "20ms", "1MiB", "64KiB",
-                             ":10078", "/tmp/slabwatch-other", "x.*", "debug", "2m, 20m", "bpf", "4096"]
+                             ":10078", "/tmp/slabwatch-other", "x.*", "debug", "2m, 20m", "bpf", "4096", "all"]
 
     /// `key` set to a value other than its default, or nil when no candidate fits.
     static func changed(_ key: ConfigurationKey) -> Configuration? {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import SlabWatch
+import SlabWatchCore
 import SlabWatchHTTP
 
 struct ConfigurationTests {
@@ -16,6 +17,7 @@ struct ConfigurationTests {
         #expect(loaded.sampler.paths == defaults.sampler.paths)
         #expect(loaded.logLevel == defaults.logLevel)
         #expect(loaded.sampler.detector == defaults.sampler.detector)
+        #expect(loaded.sampler.bound == defaults.sampler.bound)
     }
 
     @Test func fileValuesAndFlagOverrides() throws {
@@ -28,12 +30,14 @@ struct ConfigurationTests {
               interval: 500ms
             slab:
               min-memory-bytes: 1MiB
+              top-by-growth: 0
             """)
-        let c = try ConfigurationSource(file: dir.path("c.yml"), overrides: [("sampler.interval", "1m")]).load()
+        let c = try ConfigurationSource(file: dir.path("c.yml"), overrides: [("sampler.interval", "1m"), ("slab.export", "all")]).load()
         #expect(c.listenAddresses.map(\.description) == ["127.0.0.1:9999", "[::1]:9999"])
         #expect(c.limits.maxHeaderBytes == 16384)
         #expect(c.sampler.intervalSeconds == 60)
         #expect(c.sampler.minimumFootprintBytes == 1 << 20)
+        #expect(c.sampler.bound == ExportBound(all: true, topByFootprint: 20, topByGrowth: 0))
     }
 
     @Test(arguments: [
@@ -55,6 +59,7 @@ struct ConfigurationTests {
         ("detector:\n  min-r-squared: 1.5\n", "c.yml:2: detector.min-r-squared: '1.5' must be a number above 0 and at most 1"),
         ("detector:\n  reclaimable: maybe\n", "c.yml:2: detector.reclaimable: 'maybe' is not true or false"),
         ("detector:\n  windows: [5m, soon]\n", "c.yml:2: detector.windows: 'soon' is not a duration"),
+        ("slab:\n  export: everything\n", "c.yml:2: slab.export: 'everything' is not one of bounded, all"),
     ])
     func badFileIsOneClearLineNamingKeyAndLine(yaml: String, expected: String) throws {
         let dir = try TemporaryDirectory()

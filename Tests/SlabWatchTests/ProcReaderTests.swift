@@ -121,7 +121,11 @@ struct ProcReaderTests {
     }
 }
 
-/// The whole /metrics body for this machine's capture, byte for byte.
+/// The whole /metrics body for this machine's capture, byte for byte, with
+/// every cache (`slab.export: all`): the golden holds every family's lines for
+/// each of a real machine's 235 caches (their names, escaping, reclaimability),
+/// which the bounded default would cut to the 20 largest. Which caches the
+/// default lists is `CacheSelectionTests`' and the bounded end-to-end test's.
 /// Run with UPDATE_GOLDEN=1 to rewrite the golden file after an intended change.
 struct GoldenMetricsTests {
     static let golden = TestPaths.fixtures.appendingPathComponent("golden/local-6.18.metrics")

@@ -11,7 +11,7 @@ struct PublishedStateTests {
     /// A published state of `sample` whose own figures come from `own`.
     static func state(_ sample: Sample, own: any SelfStatisticsSource = Counted(), publishedAtNanoseconds: UInt64 = 0) -> PublishedState {
         PublishedState(sample: sample, report: .init(), publishedAtNanoseconds: publishedAtNanoseconds, intervalSeconds: 5,
-                       exposition: .init(filter: SharedCacheFilter(.all), version: "test", sampler: .init(), own: own, sizeHint: SizeHint()))
+                       exposition: .init(selection: SharedCacheSelection(CacheSelection(filter: .all, bound: .unbounded)), version: "test", sampler: .init(), own: own, sizeHint: SizeHint()))
     }
 
     static let sample = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 1_795_600_000_000)
@@ -31,16 +31,16 @@ struct PublishedStateTests {
         #expect(state.snapshot == state.bytes(.snapshot) && own.calls == 1)
     }
 
-    /// The render lists the caches the filter exports, and the filter keeps
-    /// deciding for the states after it.
-    @Test func theFilterChoosesTheCachesAtRenderTime() throws {
-        let filter = SharedCacheFilter(try CacheFilter(include: "dentry|kmalloc-.*"))
-        let exposition = PublishedState.Exposition(filter: filter, version: "test", sampler: .init(), own: Counted(), sizeHint: SizeHint())
+    /// The render lists the caches the selection exports, and the selection
+    /// keeps deciding for the states after it.
+    @Test func theSelectionChoosesTheCachesAtRenderTime() throws {
+        let selection = SharedCacheSelection(CacheSelection(filter: try CacheFilter(include: "dentry|kmalloc-.*")))
+        let exposition = PublishedState.Exposition(selection: selection, version: "test", sampler: .init(), own: Counted(), sizeHint: SizeHint())
         let metrics = String(decoding: PublishedState(sample: Self.sample, report: .init(), publishedAtNanoseconds: 0, intervalSeconds: 5,
                                                       exposition: exposition).metrics, as: UTF8.self)
         #expect(metrics.contains("slab=\"dentry\""))
         #expect(!metrics.contains("slab=\"inode_cache\""))
-        #expect(filter.exported(Self.sample.caches).allSatisfy { $0.name == "dentry" || $0.name.hasPrefix("kmalloc-") })
+        #expect(selection.choose(Self.sample).caches.allSatisfy { $0.name == "dentry" || $0.name.hasPrefix("kmalloc-") })
     }
 
     /// While the history is locked (a sampler appending, or anything else

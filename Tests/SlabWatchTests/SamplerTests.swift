@@ -3,6 +3,7 @@ import Logging
 import SlabWatchCore
 import Synchronization
 import Testing
+import TestSupport
 @testable import SlabWatch
 
 /// The sampler on this machine's capture, its ticks fired by the test at the
@@ -107,6 +108,34 @@ struct SamplerTests {
         #expect(ticker.waitUntilCancelled())
         #expect(output.calls == ["evaluated", "published"])
         #expect(sampler.finalState() != nil)
+    }
+
+    /// The growth ranking reaches `/metrics` through the sampler: an hour after
+    /// the first tick, a small cache that grew 4 MiB is exported beside the
+    /// largest, read from the ring the sampler keeps (`FootprintBaseline`).
+    @Test func aCacheThatGrewInTheHourIsExported() throws {
+        let root = try TemporaryDirectory()
+        func write(grownSlabs: Int) throws {
+            let lines = (0..<25).map { i in
+                let slabs = i == 24 ? 10_000 : (i == 3 ? 1 + grownSlabs : 1 + i)
+                return "cache\(i) 128 128 32 128 1 : tunables 0 0 0 : slabdata \(slabs) \(slabs) 0\n"
+            }
+            try root.write("proc/slabinfo", "slabinfo - version: 2.1\n" + lines.joined())
+        }
+        try write(grownSlabs: 0)
+        let time = ManualTime()
+        let sampler = try Sampler(settings: .init(paths: KernelPaths(procfs: root.path("proc"), sysfs: root.path("sys")),
+                                                  bound: ExportBound(topByFootprint: 1, topByGrowth: 1)),
+                                  ring: .init(fineCapacity: 8, coarseCapacity: 8, coarseEvery: 1), store: StateStore(), history: HistoryReader(),
+                                  output: NoSamplerOutput(), statistics: Counted(), logger: quietLogger, ticker: ManualTicker(), time: time)
+        func exported() -> [String] {
+            let metrics = String(decoding: sampler.sampleOnce().metrics, as: UTF8.self)
+            return metrics.split(separator: "\n").filter { $0.hasPrefix("slabwatch_slab_footprint_bytes{") }.map { String($0.split(separator: "\"")[1]) }
+        }
+        #expect(exported() == ["cache24"])
+        time.advance(seconds: 3600)
+        try write(grownSlabs: 1024)  // 4 MiB more
+        #expect(exported() == ["cache24", "cache3"])
     }
 
     /// A restored state's history is there before the first tick, and its

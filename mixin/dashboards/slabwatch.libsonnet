@@ -115,7 +115,7 @@ local variable(name, label, query, multi=true, includeAll=true) = {
       ),
       timeseries(
         4, 'Largest caches by growth',
-        'The ten caches whose footprint grew most over the dashboard time range.',
+        'The ten caches whose footprint grew most over the dashboard time range, among those the nodes export: by default each node\'s largest, those that grew most in an hour and every cache with a finding (slab.export: all exports every cache).',
         { x: 12, y: 8, w: 12, h: 9 },
         [target('topk(10, delta(slabwatch_slab_footprint_bytes{%s}[$__range]))' % node, '{{instance}} {{slab}}')],
       ),

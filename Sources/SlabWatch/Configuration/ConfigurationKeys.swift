@@ -120,6 +120,20 @@ extension Configuration {
               "caches with a smaller footprint are not exported (`64KiB`, `1MiB`, …)") { config, values throws(InvalidValue) in
             config.sampler.minimumFootprintBytes = try byteSize(values, in: 0...UInt64.max)
         },
+        .init("slab.export", default: "bounded", reloadable: true,
+              "which of the caches the three keys above admit are exported: `bounded`, every cache with a finding plus the top caches by footprint and by growth (the two keys below); `all`, every one (about nine series per cache)") { config, values throws(InvalidValue) in
+            let text = try single(values)
+            guard text == "bounded" || text == "all" else { throw InvalidValue(message: "'\(text)' is not one of bounded, all") }
+            config.sampler.bound.all = text == "all"
+        },
+        .init("slab.top-by-footprint", default: "20", reloadable: true,
+              "bounded: the largest caches exported; one that falls out of this top stays exported until it has been out for \(Human.duration(ExportBound.holdSeconds)) (0: none by footprint)") { config, values throws(InvalidValue) in
+            config.sampler.bound.topByFootprint = try integer(values, in: 0...100_000)
+        },
+        .init("slab.top-by-growth", default: "10", reloadable: true,
+              "bounded: the caches whose footprint grew most over the last \(Human.duration(ExportBound.growthWindowSeconds)), by at least \(Human.bytes(Double(ExportBound.minimumGrowthBytes))), exported, and held like the largest (0: none by growth)") { config, values throws(InvalidValue) in
+            config.sampler.bound.topByGrowth = try integer(values, in: 0...100_000)
+        },
         .init("detector.min-r-squared", default: "0.9", reloadable: true,
               "R² a fit must reach") { config, values throws(InvalidValue) in
             config.sampler.detector.minRSquared = try fraction(values)

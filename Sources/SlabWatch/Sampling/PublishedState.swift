@@ -25,7 +25,10 @@ public final class PublishedState: Sendable {
     /// What `/metrics` needs besides the tick, as the sampler had it then.
     struct Exposition: Sendable {
         /// Which caches `/metrics` lists (the `slab.*` keys).
-        var filter: SharedCacheFilter
+        var selection: SharedCacheSelection
+        /// Each cache's footprint about an hour before the tick, for the
+        /// growth ranking; nil when nothing ranks by growth.
+        var growth: FootprintBaseline? = nil
         var version: String
         /// The sampler's own figures as of the tick.
         var sampler: SamplerStatistics
@@ -35,7 +38,9 @@ public final class PublishedState: Sendable {
         var sizeHint: SizeHint
 
         /// The caches `/metrics` lists for `sample`: the one place that chooses them.
-        func exported(_ sample: Sample) -> [SlabCache] { filter.exported(sample.caches) }
+        func exported(_ sample: Sample, report: GrowthDetector.Report) -> CacheSelection.Choice {
+            selection.choose(sample, findings: report.findings, growth: growth)
+        }
     }
 
     init(sample: Sample, report: GrowthDetector.Report, publishedAtNanoseconds: UInt64, intervalSeconds: Double,
@@ -70,9 +75,10 @@ public final class PublishedState: Sendable {
     private func render(_ body: Body) -> [UInt8] {
         switch body {
         case .metrics:
+            let choice = exposition.exported(sample, report: report)
             let input = MetricsRenderer.Input(
-                sample: sample, exportedCaches: exposition.exported(sample), version: exposition.version, report: report,
-                own: exposition.own.statistics(sampler: exposition.sampler))
+                sample: sample, exportedCaches: choice.caches, cachesBeyondTop: choice.beyondTop, version: exposition.version,
+                report: report, own: exposition.own.statistics(sampler: exposition.sampler))
             let bytes = MetricsRenderer.render(input, sizeHint: exposition.sizeHint.value)
             exposition.sizeHint.value = bytes.count + bytes.count / 8
             return bytes
@@ -111,17 +117,27 @@ final class SizeHint: Sendable {
     }
 }
 
-/// A sampler's cache filter, shared by the states it publishes: each render
-/// asks it on the requesting thread, and its per-name decisions are kept
-/// for the next tick's render (a regex runs once per cache name).
-final class SharedCacheFilter: Sendable {
-    private let filter: Mutex<CacheFilter>
+/// A sampler's choice of caches, shared by the states it publishes: each
+/// render asks it on the requesting thread, once per state, and it keeps for
+/// the next state's render what it remembers (each name's filter decision,
+/// when each cache was last in a top N).
+final class SharedCacheSelection: Sendable {
+    private let selection: Mutex<CacheSelection>
 
-    init(_ filter: CacheFilter) {
-        self.filter = Mutex(filter)
+    init(_ selection: CacheSelection) {
+        self.selection = Mutex(selection)
     }
 
-    func exported(_ caches: [SlabCache]) -> [SlabCache] {
-        filter.withLock { $0.exported(caches) }
+    func choose(_ sample: Sample, findings: [Finding] = [], growth: FootprintBaseline? = nil) -> CacheSelection.Choice {
+        selection.withLock { $0.choose(sample, findings: findings, growth: growth) }
+    }
+
+    /// New filters and bound (a reload); what it remembers of the top N stays,
+    /// so a reload does not drop the caches it holds.
+    func apply(filter: CacheFilter, bound: ExportBound) {
+        selection.withLock {
+            $0.filter = filter
+            $0.bound = bound
+        }
     }
 }

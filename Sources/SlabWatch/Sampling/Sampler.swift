@@ -21,12 +21,14 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         public var include: String?
         public var exclude: String?
         public var minimumFootprintBytes: UInt64
+        /// How many of the caches the filters admit `/metrics` lists.
+        public var bound: ExportBound
         public var detector: DetectorSettings
         public var limits: ProcReader.Limits
 
         public init(paths: KernelPaths = .init(), intervalSeconds: Double = 5, include: String? = nil,
-                    exclude: String? = nil, minimumFootprintBytes: UInt64 = 0, detector: DetectorSettings = .init(),
-                    limits: ProcReader.Limits = .init()) {
+                    exclude: String? = nil, minimumFootprintBytes: UInt64 = 0, bound: ExportBound = .init(),
+                    detector: DetectorSettings = .init(), limits: ProcReader.Limits = .init()) {
             self.paths = paths
             self.limits = limits
             self.detector = detector
@@ -34,6 +36,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             self.include = include
             self.exclude = exclude
             self.minimumFootprintBytes = minimumFootprintBytes
+            self.bound = bound
         }
 
         /// Compiles the cache filter. - Throws: `LinearRegex.SyntaxError`.
@@ -59,7 +62,10 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     private let logger: Logger
     private var settings: Settings
     private var reader: ProcReader
-    private var filter: SharedCacheFilter
+    private let selection: SharedCacheSelection
+    /// Footprints an hour back for the growth ranking, rebuilt when the
+    /// coarse tier moves (`FootprintBaseline`), not every tick.
+    private var growthBaseline: FootprintBaseline?
     private var pipeline: Pipeline
     private var statistics = SamplerStatistics()
     private var ticking = false
@@ -91,7 +97,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         self.ticker = ticker
         self.time = time
         self.logger = logger
-        self.filter = SharedCacheFilter(try settings.makeFilter())
+        self.selection = SharedCacheSelection(CacheSelection(filter: try settings.makeFilter(), bound: settings.bound))
         self.reader = ProcReader(paths: settings.paths, pageSize: Host.pageSize, limits: settings.limits)
         self.pipeline = Pipeline(settings: settings.pipeline(ring: ring))
     }
@@ -173,7 +179,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
                 reader = ProcReader(paths: new.paths, pageSize: Host.pageSize, limits: new.limits)
             }
             settings = new
-            filter = SharedCacheFilter(newFilter)
+            selection.apply(filter: newFilter, bound: new.bound)
             history.replace { shared in
                 shared = nil
                 pipeline.apply(new.detector)
@@ -205,6 +211,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             return recorded
         }
         let step = pipeline.evaluate(latest: recorded)
+        refreshGrowthBaseline()
         logRingEvictions(UInt64(step.evictedSeries))
         output.evaluated(step)
         statistics.samplesTotal += 1
@@ -215,11 +222,23 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         let state = PublishedState(
             sample: step.sample, report: step.report, publishedAtNanoseconds: time.monotonicNanoseconds(),
             intervalSeconds: settings.intervalSeconds,
-            exposition: .init(filter: filter, version: Host.version, sampler: statistics, own: own, sizeHint: metricsSizeHint))
+            exposition: .init(selection: selection, growth: growthBaseline, version: Host.version, sampler: statistics, own: own,
+                              sizeHint: metricsSizeHint))
         store.publish(state)
         logDownSources(step.sample)
         logCacheLimit(step.sample)
         return state
+    }
+
+    /// Reads the footprints an hour back when the coarse tier has moved since
+    /// the last read, and only while something ranks by growth.
+    private func refreshGrowthBaseline() {
+        guard !settings.bound.all, settings.bound.topByGrowth > 0 else {
+            growthBaseline = nil
+            return
+        }
+        if growthBaseline?.isCurrent(for: pipeline.ring) == true { return }
+        growthBaseline = FootprintBaseline(ring: pipeline.ring, windowSeconds: ExportBound.growthWindowSeconds)
     }
 
     /// A tick that arrives more than one interval after the last means the

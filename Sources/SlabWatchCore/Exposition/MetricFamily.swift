@@ -51,7 +51,7 @@ extension MetricFamily {
     static let buildInfo = MetricFamily("slabwatch_build_info", .gauge, labels: ["version"],
                                         help: "A metric with a constant '1' value labelled by the slabwatch version.")
     static let caches = MetricFamily("slabwatch_caches", .gauge, labels: ["state"],
-                                     help: "Slab caches in the last sample: exported, filtered out by slab.*, or left out beyond sampler.max-caches.")
+                                     help: "Slab caches in the last sample: exported; filtered out by slab.include, slab.exclude or slab.min-memory-bytes; beyond_top, left out by the bound (slab.top-by-footprint, slab.top-by-growth; slab.export: all lists them); over_limit, beyond sampler.max-caches.")
 
     static let findingBytesPerUnit = MetricFamily(
         "slabwatch_finding_bytes_per_unit", .gauge, labels: ["driver", "inode_cache", "slab"],

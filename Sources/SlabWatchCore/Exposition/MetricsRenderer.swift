@@ -8,17 +8,20 @@
 public enum MetricsRenderer: Sendable {
     public struct Input: Sendable {
         public var sample: Sample
-        /// Caches that passed the filter, sorted by name.
+        /// Caches that passed the filter and the bound, sorted by name.
         public var exportedCaches: [SlabCache]
+        /// Caches the filter admitted that the bound left out (`CacheSelection.Choice`).
+        public var cachesBeyondTop: Int
         public var version: String
         public var report: GrowthDetector.Report
         /// slabwatch's figures about itself.
         public var own: SelfStatistics
 
-        public init(sample: Sample, exportedCaches: [SlabCache], version: String,
+        public init(sample: Sample, exportedCaches: [SlabCache], cachesBeyondTop: Int = 0, version: String,
                     report: GrowthDetector.Report = .init(), own: SelfStatistics = .init()) {
             self.sample = sample
             self.exportedCaches = exportedCaches
+            self.cachesBeyondTop = cachesBeyondTop
             self.version = version
             self.report = report
             self.own = own
@@ -83,12 +86,16 @@ public enum MetricsRenderer: Sendable {
         }
     }
 
+    /// Every cache of the sample is in one state: exported, left out by the
+    /// bound (`beyond_top`), or by the filters (`filtered`); `over_limit` are
+    /// the ones the sample itself left out.
     private static func renderCacheCounts(_ input: Input, _ out: inout PrometheusText) {
         out.family(.caches)
-        let exported = UInt64(input.exportedCaches.count)
+        let exported = UInt64(input.exportedCaches.count), beyondTop = UInt64(input.cachesBeyondTop)
         let total = UInt64(input.sample.caches.count { !$0.isDerived })
+        out.sample(MetricFamily.caches.name, label: "state", "beyond_top", beyondTop)
         out.sample(MetricFamily.caches.name, label: "state", "exported", exported)
-        out.sample(MetricFamily.caches.name, label: "state", "filtered", total - min(total, exported))
+        out.sample(MetricFamily.caches.name, label: "state", "filtered", total - min(total, exported + beyondTop))
         out.sample(MetricFamily.caches.name, label: "state", "over_limit", UInt64(input.sample.cachesOverLimit))
     }
 
