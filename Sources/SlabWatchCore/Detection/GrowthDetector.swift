@@ -163,7 +163,7 @@ public struct GrowthDetector: Sendable {
             let isInodeCache = ring.isInodeCache(named: cache)
             let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
             let fits = fitDrivers(window, isInodeCache: isInodeCache)
-            guard let best = bestDriver(fits) else { continue }
+            guard let best = bestDriver(fits, cache: cache) else { continue }
             passing.append(Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series))
         }
         return passing
@@ -174,12 +174,12 @@ public struct GrowthDetector: Sendable {
     /// without the growth threshold: every driver's fit, and the best one
     /// (`bestDriver`), nil when no driver passes. For `slabwatch measure`,
     /// whose window is one run of a workload.
-    mutating func fitsOverWindow(_ values: [Double], window: FittedWindow, isInodeCache: Bool)
+    mutating func fitsOverWindow(_ values: [Double], window: FittedWindow, cache: String?, isInodeCache: Bool)
         -> (fits: [Finding.DriverFit], best: Finding.DriverFit?)
     {
         guard values.count == window.count, scratch.load(values: values) else { return ([], nil) }
         let fits = fitDrivers(window, isInodeCache: isInodeCache)
-        return (fits.sorted(by: Self.fitOrder), bestDriver(fits))
+        return (fits.sorted(by: Self.fitOrder), bestDriver(fits, cache: cache))
     }
 
     /// The driver that explains a window's growth best. File drivers within
@@ -188,13 +188,16 @@ public struct GrowthDetector: Sendable {
     /// together), and within one driver by the part of its count that says
     /// why (`tieRank`): "per inode of shmem_inode_cache" says which
     /// filesystem pays, "per negative dentry" that someone looks up missing
-    /// names, where "dentry grows per dentry" says nothing. Time only wins
-    /// over a file driver that fits clearly worse.
-    private func bestDriver(_ fits: [Finding.DriverFit]) -> Finding.DriverFit? {
+    /// names, where "dentry grows per dentry" says nothing. A driver that
+    /// counts `cache`'s own objects (dentries, for `dentry`) always fits it
+    /// best and explains nothing: it leaves the contest to a part of it that
+    /// passes and says why (`countsItselfOut`). Time only wins over a file
+    /// driver that fits clearly worse.
+    private func bestDriver(_ fits: [Finding.DriverFit], cache: String?) -> Finding.DriverFit? {
         let flagged = fits.filter(\.flagged)
-        let fileFits = flagged.filter { $0.driver != .time }
-        let bestR2 = fileFits.map(\.rSquared).max() ?? 0
         let dentriesChange = fits.first { $0.driver == .dentries }?.driverChange
+        let fileFits = countsItselfOut(flagged.filter { $0.driver != .time }, cache: cache, dentriesChange: dentriesChange)
+        let bestR2 = fileFits.map(\.rSquared).max() ?? 0
         let files = fileFits.filter { $0.rSquared >= bestR2 - settings.nearTieRSquared }.min { a, b in
             if a.driver.whole != b.driver.whole { return a.driver.whole < b.driver.whole }
             let (rankA, rankB) = (tieRank(a, dentriesChange: dentriesChange), tieRank(b, dentriesChange: dentriesChange))
@@ -205,6 +208,21 @@ public struct GrowthDetector: Sendable {
         guard let best = files ?? time else { return nil }
         if let time, let files, time.rSquared > files.rSquared + settings.timeMustFitBetterBy { return time }
         return best
+    }
+
+    /// `fits` without the one that counts `cache`'s own objects (`dentry`
+    /// against dentries) when a part of that count passes and says why
+    /// (negative dentries that account for `negativeDentriesTieShare` of the
+    /// dentries' change): on a live machine any other dentry coming or going
+    /// lowers the part's R² below the tautology's by more than a near tie,
+    /// and the finding would say "per dentry" again. Without such a part the
+    /// fits stay as they are, the tautology among them.
+    private func countsItselfOut(_ fits: [Finding.DriverFit], cache: String?, dentriesChange: Double?) -> [Finding.DriverFit] {
+        guard let cache, fits.contains(where: { part in
+            part.driver.whole != part.driver && part.driver.whole.countedCache == cache
+                && tieRank(part, dentriesChange: dentriesChange) == 0
+        }) else { return fits }
+        return fits.filter { $0.driver.countedCache != cache }
     }
 
     /// Where a fit stands in a near tie with the rest of its driver's count:

@@ -36,6 +36,11 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
     /// the global inode count (`GrowthDetector.bestDriver`). Itself otherwise.
     var whole: GrowthDriver { self == .negativeDentries ? .dentries : self }
 
+    /// The cache whose objects this driver counts: `dentry`'s footprint is
+    /// its dentries, so "dentry grows 192 B per dentry" fits any rise of it
+    /// perfectly and says nothing of why (`GrowthDetector.bestDriver`).
+    var countedCache: String? { self == .dentries ? "dentry" : nil }
+
     /// What frees this driver's units whatever filesystem the finding's cache
     /// belongs to; nil when that filesystem decides. Negative dentries are no
     /// file's: the kernel evicts them (drop_caches, memory pressure), and
