@@ -58,8 +58,8 @@ public struct DetectorSettings: Sendable, Equatable {
     /// global inode count, negative dentries over all dentries.
     public var nearTieRSquared = 0.005
     /// Negative dentries win a near tie with the dentries (of which they are
-    /// a part) only when they account for at least this share of the
-    /// dentries' change in the window: a rise that is mostly positive
+    /// a part), and take the place of `dentry`'s own count, only when they
+    /// account for at least this share of the dentries' change in the window: a rise that is mostly positive
     /// dentries (a `find` beside a trickle of failed lookups, both steady) is
     /// not "per negative dentry", whose slope would then charge every
     /// dentry's bytes to a few.
