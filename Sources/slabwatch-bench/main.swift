@@ -183,7 +183,9 @@ do {
 //    check) and with every cache growing (every cache fitted against every
 //    driver). Beside them, 16 inode caches as on a real machine; while the
 //    caches grow, 4 of them move with the inodes too, so every growing cache
-//    is also fitted against 4 per-filesystem drivers.
+//    is also fitted against 4 per-filesystem drivers. Negative dentries move
+//    with the dentries (half of them), the dearest case: every growing cache
+//    fits them too, and they tie with the dentries.
 print("")
 let detectorCases: [(Int, Bool)] = arguments.contains("--detector-only")
     ? [(5000, true)] : [(250, false), (250, true), (5000, false), (5000, true)]
@@ -214,7 +216,7 @@ for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
                 },
                 meminfo: Meminfo(fields: [.init(name: "MemTotal", value: 1 << 40, isBytes: true)]),
                 inodes: .init(inodes: UInt64(inodes), freeInodes: 0),
-                dentries: .init(dentries: UInt64(inodes), unusedDentries: 0),
+                dentries: .init(dentries: UInt64(inodes), unusedDentries: 0, negativeDentries: UInt64(inodes / 2)),
                 fileHandles: .init(allocated: 1000, maximum: 100_000))
             pipeline.record(latest)
         }

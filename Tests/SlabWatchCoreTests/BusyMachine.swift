@@ -51,6 +51,10 @@ struct BusyMachine {
     var others: [Filesystem: Double] = [:]
     /// The most inodes each leaking culprit's filesystem held, by cache.
     var leaked: [String: Double] = [:]
+    /// Negative dentries (`nr_negative`): lookups of names that do not exist,
+    /// each a 192-byte dentry with no inode. Nil (a kernel before 4.19) in
+    /// the stories that do not look any up, so their noise stays as it was.
+    var negativeDentries: Double?
     /// Inodes of no inode cache the machine names (pipes, sockets, …).
     var otherInodes = 20_000.0
     var wandering = 300e6
@@ -76,12 +80,14 @@ struct BusyMachine {
 
     /// Moves each named filesystem's inode count (and the other workload's
     /// on it) linearly to its target over `seconds`, one sample per interval
-    /// (a hold when both are empty).
-    mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:], others otherTargets: [Filesystem: Double] = [:]) {
+    /// (a hold when both are empty), and the negative dentries to theirs.
+    mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:], others otherTargets: [Filesystem: Double] = [:],
+                      negativeDentries negativeTarget: Double? = nil) {
         let steps = max(1, Int((seconds / interval).rounded()))
-        let (from, othersFrom) = (inodes, others)
+        let (from, othersFrom, negativeFrom) = (inodes, others, negativeDentries ?? 0)
         for step in 1...steps {
             let done = Double(step) / Double(steps)
+            if let negativeTarget { negativeDentries = negativeFrom + (negativeTarget - negativeFrom) * done }
             for (fs, target) in targets { inodes[fs] = (from[fs] ?? 0) + (target - (from[fs] ?? 0)) * done }
             for (fs, target) in otherTargets { others[fs] = (othersFrom[fs] ?? 0) + (target - (othersFrom[fs] ?? 0)) * done }
             addSample()
@@ -104,7 +110,8 @@ struct BusyMachine {
                                     reclaimable: fs.reclaimable))
         }
         let total = filesystems.reduce(otherInodes + churned) { $0 + count($1) } + jitter(300)
-        let dentries = 1.1 * total + jitter(2000)
+        let negative = (negativeDentries ?? 0).rounded()
+        let dentries = 1.1 * total + jitter(2000) + negative
         caches.append(Self.cache("dentry", bytes: 192 * dentries + 20e6 + jitter(1e6), reclaimable: true))
         var outsideCaches = 0.0
         for culprit in culprits {
@@ -126,7 +133,8 @@ struct BusyMachine {
             meminfo: .slabTotals(of: caches, memTotal: memTotal, memAvailable: memAvailable,
                                  unreclaimableBeside: outsideCaches + lag.0, reclaimableBeside: lag.1),
             inodes: InodeCounts(inodes: UInt64(max(0, total)), freeInodes: 0),
-            dentries: DentryCounts(dentries: UInt64(max(0, dentries)), unusedDentries: 0),
+            dentries: DentryCounts(dentries: UInt64(max(0, dentries)), unusedDentries: 0,
+                                   negativeDentries: negativeDentries.map { _ in UInt64(negative) }),
             fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50)), maximum: 1 << 20)))
     }
 

@@ -11,7 +11,7 @@ struct GrowthDriverTests {
                                   .init(name: "SReclaimable", value: 3 << 20, isBytes: true),
                                   .init(name: "SUnreclaim", value: 4 << 20, isBytes: true)]),
         inodes: InodeCounts(inodes: 11, freeInodes: 1),
-        dentries: DentryCounts(dentries: 13, unusedDentries: 2),
+        dentries: DentryCounts(dentries: 13, unusedDentries: 2, negativeDentries: 19),
         fileHandles: FileHandleCounts(allocated: 17, maximum: 100))
 
     @Test(arguments: GrowthDriver.allCases)
@@ -26,9 +26,10 @@ struct GrowthDriverTests {
         }
     }
 
-    /// Each counter is its own field: 11 inodes, 13 dentries, 17 open files, and the slab totals.
+    /// Each counter is its own field: 11 inodes, 13 dentries, 17 open files,
+    /// the slab totals, and 19 negative dentries.
     @Test func eachCounterIsItsOwnField() {
-        #expect(SampleRing.Counter.allCases.map { $0.value(in: Self.sample) } == [11, 13, 17, 7 << 20, 4 << 20, 3 << 20])
+        #expect(SampleRing.Counter.allCases.map { $0.value(in: Self.sample) } == [11, 13, 17, 7 << 20, 4 << 20, 3 << 20, 19])
         #expect(SlabTrend.Memory.allCases.map { $0.counter.value(in: Self.sample) } == [7 << 20, 4 << 20])
         #expect(Set(GrowthDriver.allCases.compactMap(\.ringCounter)).count == GrowthDriver.allCases.count - 1)
     }

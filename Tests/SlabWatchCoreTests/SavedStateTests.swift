@@ -86,7 +86,8 @@ struct SavedStateTests {
 
     /// A file that names no counters (written before they were named) holds
     /// the six of then, in their order; one that names them is read by name:
-    /// a counter it lacks is absent, one this version does not know is dropped.
+    /// a counter it lacks is absent (negative dentries, from a file written
+    /// before they were counted), one this version does not know is dropped.
     @Test func countersAreReadByTheirNames() throws {
         var ring = SampleRing(configuration: .init(fineCapacity: 4, coarseCapacity: 2, coarseEvery: 2))
         for t in 0..<3 { ring.append(Self.countingSample(t)) }
@@ -94,18 +95,24 @@ struct SavedStateTests {
               case .words64(let counters) = fine["counters"] else { Issue.record("ring does not encode as expected"); return }
         #expect(fine["counterNames"] == .array(SampleRing.Counter.allCases.map { .string($0.stateKey) }))
 
+        // Six columns a slot, unnamed: the counters of then, in their order.
+        let width = SampleRing.Counter.allCases.count
         fine["counterNames"] = nil
+        fine["counters"] = .words64((0..<4).flatMap { slot in
+            SampleRing.Counter.unnamedStateOrder.map { counters[slot * width + $0.rawValue] }
+        })
         members["fine"] = .object(fine)
         let unnamed = try StateDecoder.decode(SampleRing.self, from: .object(members))
         for position in 0..<3 {
             for counter in SampleRing.Counter.unnamedStateOrder {
                 #expect(unnamed.fine.counter(counter, at: position) == ring.fine.counter(counter, at: position))
             }
+            #expect(ring.fine.counter(.negativeDentries, at: position) != nil)
+            #expect(unnamed.fine.counter(.negativeDentries, at: position) == nil)
         }
 
         // Three columns a slot: slabBytes, one from a later version, inodes.
-        let width = SampleRing.Counter.allCases.count
-        fine["counterNames"] = .array([.string("slabBytes"), .string("negativeDentries"), .string("inodes")])
+        fine["counterNames"] = .array([.string("slabBytes"), .string("memoryCgroups"), .string("inodes")])
         fine["counters"] = .words64((0..<4).flatMap { slot in
             [counters[slot * width + SampleRing.Counter.slabBytes.rawValue], 777, counters[slot * width + SampleRing.Counter.inodes.rawValue]]
         })
@@ -115,6 +122,7 @@ struct SavedStateTests {
             #expect(named.fine.counter(.slabBytes, at: position) == ring.fine.counter(.slabBytes, at: position))
             #expect(named.fine.counter(.inodes, at: position) == ring.fine.counter(.inodes, at: position))
             #expect(named.fine.counter(.dentries, at: position) == nil && named.fine.counter(.openFiles, at: position) == nil)
+            #expect(named.fine.counter(.negativeDentries, at: position) == nil)
         }
 
         // Names that repeat, or columns that do not fit them, are refused.
@@ -132,7 +140,8 @@ struct SavedStateTests {
                                                                      pagesPerSlab: 1, activeSlabs: 1, slabs: 2, pageSize: 4096, reclaimable: true)]
         return Sample(timestampMilliseconds: Int64(t) * 1000, caches: caches,
                       meminfo: .slabTotals(of: caches, memTotal: 1 << 30, memAvailable: 1 << 29),
-                      inodes: .init(inodes: UInt64(100 + t), freeInodes: 0), dentries: .init(dentries: UInt64(200 + t), unusedDentries: 0),
+                      inodes: .init(inodes: UInt64(100 + t), freeInodes: 0),
+                      dentries: .init(dentries: UInt64(200 + t), unusedDentries: 0, negativeDentries: UInt64(150 + t)),
                       fileHandles: .init(allocated: UInt64(300 + t), maximum: 1 << 20))
     }
 

@@ -112,6 +112,23 @@ struct StateFixtureTests {
         #expect(state.alerts != AlertPolicy().memory)
     }
 
+    /// The format-2 file was written before negative dentries were counted:
+    /// its slots read them as absent and every other counter as written, and
+    /// the ring it restores counts them from the next sample on.
+    @Test func negativeDentriesAreAbsentFromAnOlderFile() throws {
+        var ring = try StateFile.read(Self.fixture.path).ring
+        let last = ring.fine.count - 1
+        #expect(ring.fine.counter(.dentries, at: last) != nil && ring.fine.counter(.inodes, at: last) != nil)
+        #expect((0...last).allSatisfy { ring.fine.counter(.negativeDentries, at: $0) == nil })
+        #expect((0..<ring.coarse.count).allSatisfy { ring.coarse.counter(.negativeDentries, at: $0) == nil })
+        var next = Sample(timestampMilliseconds: ring.fine.time(at: last) + 5_000)
+        next.dentries = DentryCounts(dentries: 90_000, unusedDentries: 80_000, negativeDentries: 70_000)
+        ring.append(next)
+        #expect(ring.fine.counter(.negativeDentries, at: ring.fine.count - 1) == 70_000)
+        #expect(ring.fine.counter(.negativeDentries, at: ring.fine.count - 2) == nil)
+        #expect(ring.fine.counter(.dentries, at: ring.fine.count - 2) != nil)
+    }
+
     /// Written again, the fixture's values read back the same: decoding it
     /// lost nothing the encoder writes.
     @Test func fixtureSurvivesAnotherRoundTrip() throws {

@@ -30,7 +30,8 @@ public enum SnapshotReader: Sendable {
         let fs = root["fs"]
         if let inodes = fs?["inodes"]?.unsigned { sample.inodes = InodeCounts(inodes: inodes, freeInodes: fs?["free_inodes"]?.unsigned ?? 0) }
         if let dentries = fs?["dentries"]?.unsigned {
-            sample.dentries = DentryCounts(dentries: dentries, unusedDentries: fs?["unused_dentries"]?.unsigned ?? 0)
+            sample.dentries = DentryCounts(dentries: dentries, unusedDentries: fs?["unused_dentries"]?.unsigned ?? 0,
+                                           negativeDentries: fs?["negative_dentries"]?.unsigned)
         }
         if let open = fs?["open_files"]?.unsigned { sample.fileHandles = FileHandleCounts(allocated: open, maximum: fs?["max_files"]?.unsigned ?? 0) }
         let findings = (root["findings"]?.array ?? []).compactMap { finding($0, caches: sample.caches, now: time) }

@@ -54,7 +54,16 @@ public struct DetectorSettings: Sendable, Equatable {
     /// File drivers whose R² is within this of the best are a near-tie, won
     /// by the driver listed first (inodes, dentries, open files): inodes and
     /// dentries usually rise together, and "per inode" is the clearer story.
+    /// Within a driver the part that says why wins: an inode cache over the
+    /// global inode count, negative dentries over all dentries.
     public var nearTieRSquared = 0.005
+    /// Negative dentries win a near tie with the dentries (of which they are
+    /// a part), and take the place of `dentry`'s own count, only when they
+    /// account for at least this share of the dentries' change in the window: a rise that is mostly positive
+    /// dentries (a `find` beside a trickle of failed lookups, both steady) is
+    /// not "per negative dentry", whose slope would then charge every
+    /// dentry's bytes to a few.
+    public var negativeDentriesTieShare = 0.5
     /// Time wins over a file driver only when it fits this much better:
     /// "per inode" explains more than "per second".
     public var timeMustFitBetterBy = 0.02

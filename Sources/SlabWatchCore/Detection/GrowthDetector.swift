@@ -163,7 +163,7 @@ public struct GrowthDetector: Sendable {
             let isInodeCache = ring.isInodeCache(named: cache)
             let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
             let fits = fitDrivers(window, isInodeCache: isInodeCache)
-            guard let best = bestDriver(fits) else { continue }
+            guard let best = bestDriver(fits, cache: cache) else { continue }
             passing.append(Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series))
         }
         return passing
@@ -174,33 +174,66 @@ public struct GrowthDetector: Sendable {
     /// without the growth threshold: every driver's fit, and the best one
     /// (`bestDriver`), nil when no driver passes. For `slabwatch measure`,
     /// whose window is one run of a workload.
-    mutating func fitsOverWindow(_ values: [Double], window: FittedWindow, isInodeCache: Bool)
+    mutating func fitsOverWindow(_ values: [Double], window: FittedWindow, cache: String?, isInodeCache: Bool)
         -> (fits: [Finding.DriverFit], best: Finding.DriverFit?)
     {
         guard values.count == window.count, scratch.load(values: values) else { return ([], nil) }
         let fits = fitDrivers(window, isInodeCache: isInodeCache)
-        return (fits.sorted(by: Self.fitOrder), bestDriver(fits))
+        return (fits.sorted(by: Self.fitOrder), bestDriver(fits, cache: cache))
     }
 
     /// The driver that explains a window's growth best. File drivers within
     /// `nearTieRSquared` of the best tie, won by the driver listed first
     /// (inodes, dentries, open files: inodes and dentries usually rise
-    /// together), and among inodes by an inode cache over the global count:
-    /// "per inode of shmem_inode_cache" says which filesystem pays. Time only
-    /// wins over a file driver that fits clearly worse.
-    private func bestDriver(_ fits: [Finding.DriverFit]) -> Finding.DriverFit? {
+    /// together), and within one driver by the part of its count that says
+    /// why (`tieRank`): "per inode of shmem_inode_cache" says which
+    /// filesystem pays, "per negative dentry" that someone looks up missing
+    /// names, where "dentry grows per dentry" says nothing. A driver that
+    /// counts `cache`'s own objects (dentries, for `dentry`) always fits it
+    /// best and explains nothing: it leaves the contest to a part of it that
+    /// passes and says why (`countsItselfOut`). Time only wins over a file
+    /// driver that fits clearly worse.
+    private func bestDriver(_ fits: [Finding.DriverFit], cache: String?) -> Finding.DriverFit? {
         let flagged = fits.filter(\.flagged)
-        let fileFits = flagged.filter { $0.driver != .time }
+        let dentriesChange = fits.first { $0.driver == .dentries }?.driverChange
+        let fileFits = countsItselfOut(flagged.filter { $0.driver != .time }, cache: cache, dentriesChange: dentriesChange)
         let bestR2 = fileFits.map(\.rSquared).max() ?? 0
         let files = fileFits.filter { $0.rSquared >= bestR2 - settings.nearTieRSquared }.min { a, b in
-            if a.driver != b.driver { return a.driver < b.driver }
-            if (a.inodeCache == nil) != (b.inodeCache == nil) { return a.inodeCache != nil }
+            if a.driver.whole != b.driver.whole { return a.driver.whole < b.driver.whole }
+            let (rankA, rankB) = (tieRank(a, dentriesChange: dentriesChange), tieRank(b, dentriesChange: dentriesChange))
+            if rankA != rankB { return rankA < rankB }
             return a.rSquared > b.rSquared
         }
         let time = flagged.first { $0.driver == .time }
         guard let best = files ?? time else { return nil }
         if let time, let files, time.rSquared > files.rSquared + settings.timeMustFitBetterBy { return time }
         return best
+    }
+
+    /// `fits` without the one that counts `cache`'s own objects (`dentry`
+    /// against dentries) when a part of that count passes and says why
+    /// (negative dentries that account for `negativeDentriesTieShare` of the
+    /// dentries' change): on a live machine any other dentry coming or going
+    /// lowers the part's R² below the tautology's by more than a near tie,
+    /// and the finding would say "per dentry" again. Without such a part the
+    /// fits stay as they are, the tautology among them.
+    private func countsItselfOut(_ fits: [Finding.DriverFit], cache: String?, dentriesChange: Double?) -> [Finding.DriverFit] {
+        guard let cache, fits.contains(where: { part in
+            part.driver.whole != part.driver && part.driver.whole.countedCache == cache
+                && tieRank(part, dentriesChange: dentriesChange) == 0
+        }) else { return fits }
+        return fits.filter { $0.driver.countedCache != cache }
+    }
+
+    /// Where a fit stands in a near tie with the rest of its driver's count:
+    /// a part that says why (an inode cache's inodes; negative dentries that
+    /// account for `negativeDentriesTieShare` of the dentries' change) before
+    /// the whole count, and negative dentries that account for less after it.
+    private func tieRank(_ fit: Finding.DriverFit, dentriesChange: Double?) -> Int {
+        if fit.inodeCache != nil { return 0 }
+        guard fit.driver == .negativeDentries else { return 1 }
+        guard let dentriesChange else { return 0 }
+        return fit.driverChange >= settings.negativeDentriesTieShare * dentriesChange ? 0 : 2
     }
 
     /// Of the passing fits, the one that describes the cache's rise: among
@@ -231,20 +264,18 @@ public struct GrowthDetector: Sendable {
     /// fitted against the global counters only: its objects are its own
     /// filesystem's inodes, so against itself it would explain nothing, and
     /// against another filesystem's inodes it could only agree by accident.
-    private func fitDrivers(_ window: FittedWindow, isInodeCache: Bool) -> [Finding.DriverFit] {
-        let values = scratch.values
+    ///
+    /// The footprints are centred once, not once per driver: each driver then
+    /// costs one pass of multiply-adds, which keeps a fifth driver (negative
+    /// dentries) within a few per cent of what four cost at 5,000 growing caches.
+    private mutating func fitDrivers(_ window: FittedWindow, isInodeCache: Bool) -> [Finding.DriverFit] {
         let n = window.count
-        var meanY = 0.0
-        for i in 0..<n { meanY += values[i] }
-        meanY /= Double(n)
+        let (meanY, syy) = scratch.centre()
+        let dy = scratch.centred
         var fits: [Finding.DriverFit] = []
         for column in window.drivers where !(isInodeCache && column.inodeCache != nil) {
-            var sxy = 0.0, syy = 0.0
-            for i in 0..<n {
-                let dy = values[i] - meanY
-                sxy += column.centred[i] * dy
-                syy += dy * dy
-            }
+            var sxy = 0.0
+            for i in 0..<n { sxy += column.centred[i] * dy[i] }
             guard let fit = LinearFit.make(sxx: column.sxx, sxy: sxy, syy: syy, meanX: column.mean, meanY: meanY, count: n)
             else { continue }
             let isTime = column.driver == .time
@@ -432,9 +463,27 @@ public struct GrowthDetector: Sendable {
 /// Footprints of one series over one window, in a buffer reused across caches.
 private struct Scratch: Sendable {
     var values: [Double] = []
+    /// `values` less their mean (`centre`), shared by every driver's fit.
+    var centred: [Double] = []
     var count = 0
     var minimum = 0.0
     var maximum = 0.0
+
+    /// Centres the loaded values into `centred`: their mean, and the sum of
+    /// their squared deviations (syy).
+    mutating func centre() -> (mean: Double, syy: Double) {
+        if centred.count < count { centred = Array(repeating: 0, count: count) }
+        var mean = 0.0
+        for i in 0..<count { mean += values[i] }
+        mean /= Double(count)
+        var syy = 0.0
+        for i in 0..<count {
+            let dy = values[i] - mean
+            centred[i] = dy
+            syy += dy * dy
+        }
+        return (mean, syy)
+    }
 
     /// Loads values given directly (`fitsOverWindow`); false when empty.
     mutating func load(values given: [Double]) -> Bool {

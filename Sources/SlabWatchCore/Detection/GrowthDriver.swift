@@ -2,6 +2,10 @@
 public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
     case inodes
     case dentries
+    /// Dentries of names that do not exist (`nr_negative`): every lookup of a
+    /// missing name leaves one, so their count says someone looks up missing
+    /// files where the dentries' count says only that dentries exist.
+    case negativeDentries = "negative_dentries"
     case openFiles = "open_files"
     case time
 
@@ -14,6 +18,7 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
         switch self {
         case .inodes: .inodes
         case .dentries: .dentries
+        case .negativeDentries: .negativeDentries
         case .openFiles: .openFiles
         case .time: nil
         }
@@ -25,6 +30,22 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
         guard let counter = ringCounter else { return Double(sample.timestampMilliseconds) / 1000 }
         return counter.value(in: sample).map { Double($0) }
     }
+
+    /// The driver whose units this one's are a part of (negative dentries are
+    /// dentries): in a near tie the part wins, as an inode cache wins over
+    /// the global inode count (`GrowthDetector.bestDriver`). Itself otherwise.
+    var whole: GrowthDriver { self == .negativeDentries ? .dentries : self }
+
+    /// The cache whose objects this driver counts: `dentry`'s footprint is
+    /// its dentries, so "dentry grows 192 B per dentry" fits any rise of it
+    /// perfectly and says nothing of why (`GrowthDetector.bestDriver`).
+    var countedCache: String? { self == .dentries ? "dentry" : nil }
+
+    /// What frees this driver's units whatever filesystem the finding's cache
+    /// belongs to; nil when that filesystem decides. Negative dentries are no
+    /// file's: the kernel evicts them (drop_caches, memory pressure), and
+    /// tmpfs keeps none.
+    var unitsKind: FilesystemKind? { self == .negativeDentries ? .evictable : nil }
 
     /// "per cached inode", for the sentence.
     var perUnit: String { description.perUnit }
@@ -58,6 +79,12 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
                     .evictable: Self.dentryStep,
                     .unknown: Self.dentryStep,
                 ])
+        case .negativeDentries:
+            Description(
+                perUnit: "per negative dentry", singular: "negative dentry", plural: "negative dentries",
+                went: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, "negative dentries were evicted") }),
+                heldBy: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, "negative dentries") }),
+                decides: Dictionary(uniqueKeysWithValues: FilesystemKind.allCases.map { ($0, Self.negativeDentryStep) }))
         case .openFiles:
             Description(
                 perUnit: "per open file", singular: "open file", plural: "open files",
@@ -75,6 +102,14 @@ public enum GrowthDriver: String, CaseIterable, Sendable, Comparable, Codable {
     }
 
     private static let dentryStep = "a large unused count in /proc/sys/fs/dentry-state means negative or unused dentries; evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-dentry \(Description.holder) from a leak."
+
+    /// Says why negative dentries pile up, since the count alone does not, and
+    /// who can say whose lookups they are: attribution names the processes
+    /// that allocate them (the curl/NSS story: a health check's stat() of a
+    /// file that does not exist, every few milliseconds, for weeks).
+    private static let negativeDentryStep = "lookups of names that do not exist leave them (a stat() or open() of a missing file, a search along a path); "
+        + "evicting them (echo 2 > /proc/sys/vm/drop_caches) tells a per-dentry \(Description.holder) from a leak, "
+        + "and 'slabwatch attribute' names the processes that look them up."
 
     /// A driver's words. `went`, `heldBy` and `decides` answer every
     /// `FilesystemKind` for a driver whose units come and go; time, which

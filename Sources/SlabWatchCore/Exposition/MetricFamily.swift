@@ -71,6 +71,8 @@ extension MetricFamily {
 
     static let fsDentries = MetricFamily("slabwatch_fs_dentries", .gauge, help: "Allocated dentries (nr_dentry in /proc/sys/fs/dentry-state).")
     static let fsDentriesUnused = MetricFamily("slabwatch_fs_dentries_unused", .gauge, help: "Unused dentries kept in the dentry cache (nr_unused).")
+    static let fsDentriesNegative = MetricFamily("slabwatch_fs_dentries_negative", .gauge,
+                                                 help: "Negative dentries: lookups of names that do not exist (nr_negative; kernels 4.19 and later).")
     static let fsFileHandlesAllocated = MetricFamily("slabwatch_fs_file_handles_allocated", .gauge,
                                                      help: "Allocated file handles (first field of /proc/sys/fs/file-nr).")
     static let fsFileHandlesMax = MetricFamily("slabwatch_fs_file_handles_max", .gauge, help: "Maximum file handles (fs.file-max).")
@@ -180,7 +182,7 @@ extension MetricsRenderer {
         .processCPUSeconds, .processMaxFDs, .processOpenFDs, .processResidentMemory, .processStartTime, .processVirtualMemory,
         .alerts, .buildInfo, .caches, .cgroupKernelMemory, .cgroupSlab, .cgroups,
         .findingBytesPerUnit, .findingFlagged, .findingHeldBytes, .findingInfo, .findingPhase, .findingRSquared, .findingsOpen,
-        .fsDentries, .fsDentriesUnused, .fsFileHandlesAllocated, .fsFileHandlesMax, .fsInodes, .fsInodesFree,
+        .fsDentries, .fsDentriesNegative, .fsDentriesUnused, .fsFileHandlesAllocated, .fsFileHandlesMax, .fsInodes, .fsInodesFree,
         .httpAcceptErrors, .httpAuthenticationFailures, .httpBadRequests, .httpConnectionsAccepted, .httpConnectionsRejected,
         .httpConnectionsShed, .httpConnectionsTimedOut, .httpRequests, .httpTLSHandshakeFailures,
         .memoryAvailable, .memoryKernelReclaimable, .memoryOutsideCaches, .memoryPercpu, .memorySlab, .memorySlabReclaimable, .memorySlabUnreclaimable, .memoryTotal, .memoryVmstatError,

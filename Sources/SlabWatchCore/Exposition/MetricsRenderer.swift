@@ -168,6 +168,7 @@ public enum MetricsRenderer: Sendable {
     private static func renderFS(_ sample: Sample, _ out: inout PrometheusText) {
         if let d = sample.dentries {
             out.single(.fsDentries, d.dentries)
+            if let negative = d.negativeDentries { out.single(.fsDentriesNegative, negative) }
             out.single(.fsDentriesUnused, d.unusedDentries)
         }
         if let f = sample.fileHandles {

@@ -36,6 +36,7 @@ public enum SnapshotRenderer: Sendable {
         json.key("free_inodes"); json.number(sample.inodes?.freeInodes)
         json.key("dentries"); json.number(sample.dentries?.dentries)
         json.key("unused_dentries"); json.number(sample.dentries?.unusedDentries)
+        json.key("negative_dentries"); json.number(sample.dentries?.negativeDentries)
         json.key("open_files"); json.number(sample.fileHandles?.allocated)
         json.key("max_files"); json.number(sample.fileHandles?.maximum)
         json.endObject()

@@ -58,6 +58,7 @@ public enum SnapshotSchema: Sendable {
         .init("fs.free_inodes", "integer or null", "free inodes (`nr_free_inodes`)"),
         .init("fs.dentries", "integer or null", "allocated dentries (`nr_dentry` of `/proc/sys/fs/dentry-state`)"),
         .init("fs.unused_dentries", "integer or null", "unused dentries (`nr_unused`)"),
+        .init("fs.negative_dentries", "integer or null", "negative dentries, of names that do not exist (`nr_negative`; `null` before kernel 4.19)"),
         .init("fs.open_files", "integer or null", "allocated file handles (first field of `/proc/sys/fs/file-nr`)"),
         .init("fs.max_files", "integer or null", "`fs.file-max`"),
     ]
@@ -89,7 +90,7 @@ public enum SnapshotSchema: Sendable {
     private static let findings: [Field] = [
         .init("findings", "array of objects", "open findings first (most severe, then largest `held_bytes`), then resolved ones, newest first (the newest \(SnapshotRenderer.resolvedInSnapshot) in `/snapshot`, all in `replay --json`)"),
         .init("findings[].slab", "string", "the cache"),
-        .init("findings[].driver", "string", "what it grows with: `inodes`, `dentries`, `open_files` or `time`"),
+        .init("findings[].driver", "string", "what it grows with: `inodes`, `dentries`, `negative_dentries`, `open_files` or `time`"),
         .init("findings[].inode_cache", "string or null", "for `inodes`: the inode cache whose object count drives it; `null` for the global count"),
         .init("findings[].filesystem", "string or null", "the filesystem that inode cache's name maps to (`tmpfs`, `ext4`, …); `null` for the global count and the generic `inode_cache`"),
         .init("findings[].bytes_per_unit", "number", "the rise's fit: slope, bytes per inode, dentry, open file, or second"),

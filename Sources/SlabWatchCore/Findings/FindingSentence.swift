@@ -18,9 +18,10 @@ extension Finding {
     /// What frees the units of the finding's driver: the filesystem of its
     /// inode cache, or of the finding's own cache when that is an inode cache
     /// (`shmem_inode_cache` grows with the global inode count, and only
-    /// deleting tmpfs files frees it).
+    /// deleting tmpfs files frees it); for a driver whose units belong to no
+    /// filesystem (negative dentries), what frees those.
     public var filesystemKind: FilesystemKind {
-        FilesystemKind(filesystem: filesystem ?? InodeCacheSelector.filesystem(of: slab))
+        driver.unitsKind ?? FilesystemKind(filesystem: filesystem ?? InodeCacheSelector.filesystem(of: slab))
     }
 
     /// "evicted", "deleted", "closed": how the driver's units went when it fell.

@@ -34,9 +34,11 @@ public struct SampleRing: Sendable {
     }
 
     /// System-wide values stored per slot: the file counters (inodes, dentries,
-    /// open files) and the slab totals the trend fits (Slab, SUnreclaim, SReclaimable).
+    /// open files, negative dentries) and the slab totals the trend fits
+    /// (Slab, SUnreclaim, SReclaimable). New counters go last: a state file
+    /// finds its columns by name, but the order is the slot's layout.
     public enum Counter: Int, CaseIterable, Sendable {
-        case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes
+        case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes, negativeDentries
 
         /// The column's name in a state file, which keeps the counters by
         /// name: a counter added later reads as absent from an older file.
@@ -48,6 +50,7 @@ public struct SampleRing: Sendable {
             case .slabBytes: "slabBytes"
             case .slabUnreclaimableBytes: "slabUnreclaimableBytes"
             case .slabReclaimableBytes: "slabReclaimableBytes"
+            case .negativeDentries: "negativeDentries"
             }
         }
 
@@ -67,6 +70,7 @@ public struct SampleRing: Sendable {
             case .slabBytes: sample.meminfo?.slabBytes
             case .slabUnreclaimableBytes: sample.meminfo?.slabUnreclaimableBytes
             case .slabReclaimableBytes: sample.meminfo?.slabReclaimableBytes
+            case .negativeDentries: sample.dentries?.negativeDentries
             }
         }
     }

@@ -226,6 +226,7 @@ public struct Budget: Sendable, Equatable {
 
     static let units: [String: GrowthDriver] = [
         "inode": .inodes, "inodes": .inodes, "dentry": .dentries, "dentries": .dentries,
+        "negative_dentry": .negativeDentries, "negative_dentries": .negativeDentries,
         "open_file": .openFiles, "open_files": .openFiles,
     ]
 

@@ -178,6 +178,6 @@ extension Pipeline {
     mutating func fits(_ values: [Double], of cache: String?, over window: FittedWindow)
         -> (fits: [Finding.DriverFit], best: Finding.DriverFit?)
     {
-        detector.fitsOverWindow(values, window: window, isInodeCache: cache.map(ring.isInodeCache(named:)) ?? false)
+        detector.fitsOverWindow(values, window: window, cache: cache, isInodeCache: cache.map(ring.isInodeCache(named:)) ?? false)
     }
 }
