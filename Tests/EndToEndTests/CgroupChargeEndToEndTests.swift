@@ -74,6 +74,7 @@ extension EndToEndTests {
         let finding = try #require(try Self.detectorFinding(daemon, "kmalloc-cg-512"))
         #expect((finding["message"] as? String)?.contains("Kernel memory charged to \(xattr) rose") == true, "\(finding["message"] ?? "")")
         #expect((finding["message"] as? String)?.contains("cgroup v1 counts a cgroup's kernel memory as one number") == true)
+        print("sentence: \(finding["message"] ?? "")")
 
         // /snapshot carries the cgroups, the hostile name read back exactly; /metrics stays valid.
         let snapshot = try #require(try JSONSerialization.jsonObject(with: Data(try daemon.get("/snapshot").body.utf8)) as? [String: Any])

@@ -116,6 +116,17 @@ struct ChargeRankingTests {
         #expect(finding.message.contains("kmalloc-512 is not charged to memory cgroups"))
     }
 
+    /// Under the finding on the page: a hostile cgroup name is markup-escaped
+    /// and holds no control; nothing is shown for a finding nobody is charged for.
+    @Test func thePageTableEscapesHostileNames() {
+        let path = "/system.slice/<script>\"x\u{1b}[31m\u{9b}2J.service"
+        let table = WebPage.chargedTable(ChargedCgroups(source: .memcgKmem, windowSeconds: 60,
+                                                        entries: [.init(cgroup: path, riseBytes: 1e7, share: 0.9, rSquared: 0.97)], otherShare: 0.1))
+        #expect(table.hasPrefix("<table class=\"charged\">") && table.contains("&lt;script&gt;") && !table.contains("<script>"))
+        #expect(!table.unicodeScalars.contains { HostileText.isControl($0) && $0 != "\n" } && table.contains("90 %") && table.contains("others"))
+        #expect(WebPage.chargedTable(ChargeRanking.notAccounted(windowSeconds: 60)).isEmpty && WebPage.chargedTable(nil).isEmpty)
+    }
+
     static let xattr = "/system.slice/xattr.service"
 
     /// `cache` rises 512 B per inode over 20 minutes; every 12th sample a
