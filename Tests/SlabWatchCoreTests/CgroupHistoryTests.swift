@@ -68,5 +68,8 @@ struct CgroupHistoryTests {
         members["names"] = try StateEncoder.encode(["/a", ""])
         members["others"] = try StateEncoder.encode([1, 2] as [UInt64])
         #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
+        // Bounds no daemon writes are refused before anything is allocated for them.
+        members["columns"] = try StateEncoder.encode(1_000_000)
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
     }
 }

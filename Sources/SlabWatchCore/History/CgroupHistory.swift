@@ -191,12 +191,11 @@ extension CgroupHistory: Codable {
         }
         let capacity = try c.decode(Int.self, forKey: .capacity)
         let columns = try c.decode(Int.self, forKey: .columns)
-        // The daemon's bounds are far below these; a larger file is not one it wrote.
-        try check((2...100_000).contains(capacity) && (0...100_000).contains(columns) && capacity * columns <= 50_000_000,
+        // The daemon's bounds (sampler.max-cgroups at most 10,000, 720 readings) are
+        // within these; a larger file is not one it wrote, and is refused before
+        // anything is allocated for it.
+        try check((2...100_000).contains(capacity) && (0...10_000).contains(columns) && capacity * columns <= 8_000_000,
                   "capacity \(capacity) × columns \(columns) out of range")
-        self.init(capacity: capacity, columns: columns)
-        version = CgroupMemory.Version(rawValue: try c.decode(String.self, forKey: .version))
-        reusedColumns = try c.decode(Int.self, forKey: .reusedColumns)
         let times = try c.decode([Int64].self, forKey: .times)
         let values = try c.decode([UInt64].self, forKey: .values)
         let others = try c.decode([UInt64].self, forKey: .others)
@@ -205,6 +204,9 @@ extension CgroupHistory: Codable {
         try check(times.count <= capacity && values.count == times.count * columns && others.count == times.count,
                   "sizes do not agree")
         try check(names.count == columns && lastRead.count == columns, "columns do not agree")
+        self.init(capacity: capacity, columns: columns)
+        version = CgroupMemory.Version(rawValue: try c.decode(String.self, forKey: .version))
+        reusedColumns = try c.decode(Int.self, forKey: .reusedColumns)
         try check(zip(times, times.dropFirst()).allSatisfy { $0 < $1 }, "readings out of order")
         let kept = names.filter { !$0.isEmpty }
         try check(Set(kept).count == kept.count, "a cgroup holds two columns")

@@ -107,8 +107,8 @@ extension SavedState {
         } else if metadata.lastSampleMilliseconds != 0 {
             try check(metadata.lastSampleMilliseconds, "metadata.lastSampleMilliseconds")
         }
-        for position in 0..<(cgroups?.count ?? 0) {
-            try check(cgroups!.time(at: position), "cgroups reading \(position)")
+        if let cgroups {
+            for position in 0..<cgroups.count { try check(cgroups.time(at: position), "cgroups reading \(position)") }
         }
         for finding in detector.openFindings {
             try check(finding.firstSeenMilliseconds, "finding \(finding.slab) first seen")
