@@ -108,6 +108,25 @@ struct ChargeRankingTests {
         #expect(pipeline.latest?.memory.openFindings.first { $0.slab == "kmalloc-cg-512" }?.charged == charged)
     }
 
+    /// A BPF attribution attached to the finding ranks first: the attached
+    /// event and the finding name the memory cgroup its net bytes were
+    /// charged to, though xattr.service's kernel memory rose with the cache.
+    @Test func anAttachedBPFAttributionRanksFirst() throws {
+        var (pipeline, _) = Self.story(cache: "kmalloc-cg-512").run()
+        let now = try #require(pipeline.latest).sample.timestampMilliseconds
+        let owner = Attribution.AllocatingProcess(pid: 7, comm: "setfattr", cgroup: "/", cgroupID: 1, allocations: 900, netCount: 900,
+                                                  netBytes: 460_800, memoryCgroup: "/system.slice/attr.service", memoryCgroupID: 42)
+        let site = Attribution.CallSite(function: "simple_xattr_alloc+0x2a", module: nil, allocations: 900, frees: 0, netCount: 900,
+                                        netBytes: 460_800, share: 1, stacks: [], processes: [owner])
+        let attribution = Attribution(cache: "kmalloc-cg-512", source: .bpf, callSites: [site], events: 900, dropped: 0, windowSeconds: 10,
+                                      stopReason: .duration, malformedLines: 0, endedMilliseconds: now)
+        let attached = pipeline.attach(attribution, now: now)
+        let event = try #require(attached)
+        #expect(event.finding.charged?.source == .bpf && event.finding.charged?.top?.cgroup == "/system.slice/attr.service")
+        #expect(pipeline.latest?.memory.openFindings.first { $0.slab == "kmalloc-cg-512" }?.charged == event.finding.charged)
+        #expect(event.finding.message.contains("By BPF attribution (10 s), its net bytes were charged to /system.slice/attr.service 100 %."))
+    }
+
     /// The same story on a plain kmalloc cache: not accounted, nobody named.
     @Test func aPlainKmallocFindingSaysItIsNotCharged() throws {
         let (pipeline, _) = Self.story(cache: "kmalloc-512").run()
