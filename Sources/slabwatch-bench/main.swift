@@ -3,6 +3,7 @@
 //
 //   swift run -c release slabwatch-bench [iterations] [procfs] [sysfs]
 //   swift run -c release slabwatch-bench --state-encoding-only
+//   swift run -c release slabwatch-bench 200 --cgroups-only
 import CAllocationCounter
 import Glibc
 import Logging
@@ -13,6 +14,7 @@ let arguments = CommandLine.arguments
 let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 2000 : 2000
 let detectorOnly = arguments.contains("--detector-only")
 let stateEncodingOnly = arguments.contains("--state-encoding-only")
+let cgroupsOnly = arguments.contains("--cgroups-only")
 let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
                         sysfs: arguments.count > 3 ? arguments[3] : "/sys")
 let files = KernelPaths.procFiles.map { "\(paths.procfs)/\($0)" }
@@ -82,6 +84,58 @@ let floorReads = zip(files, KernelPaths.procFiles).map { path, file in (path, fi
 /// which made each sysctl read cost ≈ 100 µs of zeroing (README's older figures).
 func readFloorAsBefore(into buffer: inout [UInt8]) {
     for path in files { readWhole(path, into: &buffer, chunk: 1 << 20) }
+}
+
+// 0. Memory cgroups: one walk and read of 1,000 leaves in a fixture tree of
+//    each version (plain files under /tmp, so it runs anywhere: cgroupfs
+//    answers from memory, a disk filesystem from its page cache),
+//    and of the live hierarchy as it is; then what a walk's reading costs the
+//    history, and ranking one finding against a full history (720 readings × 50).
+if cgroupsOnly {
+    let scratch = "/tmp/slabwatch-bench-cgroups-\(getpid())"
+    for version in [CgroupMemory.Version.v1, .v2] {
+        let root = "\(scratch)/\(version.rawValue)"
+        mkdir(scratch, 0o755)
+        mkdir(root, 0o755)
+        // 100 pods of 10 containers, as the kubelet's cgroupfs driver lays them out.
+        for pod in 0..<100 {
+            let podPath = "\(root)/pod\(pod)"
+            mkdir(podPath, 0o755)
+            for container in 0..<10 {
+                let path = "\(podPath)/c\(container)"
+                mkdir(path, 0o755)
+                let (file, text) = version == .v1
+                    ? ("memory.kmem.usage_in_bytes", "\(1_000_000 + pod * 10 + container)\n")
+                    : ("memory.stat", "anon 1048576\nfile 4096\nkernel \(1_000_000 + pod)\nkernel_stack 16384\npagetables 8192\n"
+                        + "percpu 0\nsock 0\nvmalloc 0\nshmem 0\nslab_reclaimable 65536\nslab_unreclaimable 131072\nslab 196608\n")
+                let fd = open("\(path)/\(file)", O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+                _ = text.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+                close(fd)
+            }
+        }
+        let reader = CgroupMemoryReader(root: root, version: version, limit: 50)
+        _ = measure("cgroups: walk + read 1,000 leaves (\(version.rawValue) fixture)") { _ = reader.read() }
+    }
+    _ = system("rm -rf \(scratch)")
+    if let live = ["/sys/fs/cgroup/memory"].first(where: { access("\($0)/memory.kmem.usage_in_bytes", R_OK) == 0 }) {
+        let reader = CgroupMemoryReader(root: live, version: .v1, limit: 50)
+        let leaves = reader.read()
+        _ = measure("cgroups: the live v1 hierarchy (\(leaves.entries.count + leaves.others) leaves)") { _ = reader.read() }
+    }
+    var history = CgroupHistory(columns: 50)
+    var time: Int64 = 0
+    let reading = CgroupMemory.largest((0..<1000).map { .init(path: "/kubepods/pod\($0 / 10)/c\($0 % 10)", kernelBytes: UInt64($0) * 4096) },
+                                       limit: 50, version: .v1)
+    _ = measure("cgroups: keep one reading in the history (50 + other)") { time += 1; history.append(reading, at: time) }
+    let footprint: [Double?] = (0..<720).map { Double($0) * 1e6 }
+    let series = (0..<50).map { column in
+        ChargeRanking.Series(cgroup: "/c\(column)", kernelBytes: (0..<720).map { Double($0 * (column % 3)) * 1e5 })
+    }
+    _ = measure("cgroups: rank one finding (720 readings × 50 cgroups)") {
+        _ = ChargeRanking.byKernelMemory(footprint: footprint, cgroups: series, other: footprint, version: .v1, windowSeconds: 43_200)
+    }
+    print("cgroup history: \(history.storageBytes) bytes at 720 readings × 50 cgroups")
+    exit(0)
 }
 
 if !detectorOnly && !stateEncodingOnly {

@@ -9,9 +9,11 @@ import TestSupport
 /// whole test; node b's grew 1 KiB per inode and gave it back (a resolved
 /// finding, remembered); node c is quiet, then its daemon stops. Each node has
 /// more caches than the default exports, so the mixin is tested on the bound.
+/// Node a also has a cgroup v2 tree whose one pod container's kernel memory
+/// keeps rising: its alert reaches the webhook with the pod's labels.
 extension EndToEndTests {
     @Test func fleetAlertReachesTheWebhookAndTheDashboardHasData() throws {
-        let a = try FleetNode(bytesPerInode: 4096)
+        let a = try FleetNode(bytesPerInode: 4096, cgroups: true)
         let b = try FleetNode(bytesPerInode: 1024)
         let c = try FleetNode(bytesPerInode: 0)
         defer { [a, b, c].forEach { $0.stop() } }
@@ -21,7 +23,8 @@ extension EndToEndTests {
         defer { alertmanager.stop() }
         let rules = FleetNode.scratch.appendingPathComponent("fleet-rules-\(UUID().uuidString).yml")
         defer { try? FileManager.default.removeItem(at: rules) }
-        try replaceFile(rules, with: try Self.mixinRules(growsPerFileFor: "10s", slabwatchDownFor: "3s"))
+        try replaceFile(rules, with: try Self.mixinRules(growsPerFileFor: "10s", slabwatchDownFor: "3s",
+                                                         cgroupRise: (bytes: 64 << 20, window: "40s", step: "10s", for: "5s")))
         let prometheus = try PrometheusServer(
             scrapeConfigs: """
               - job_name: slabwatch
@@ -82,6 +85,14 @@ extension EndToEndTests {
         let growth = try prometheus.query("topk(1, delta(slabwatch_slab_footprint_bytes{instance=\"\(a.instance)\"}[1m]))")
         #expect(growth.compactMap { ($0["metric"] as? [String: String])?["slab"] } == ["kmalloc-32"], "\(growth)")
 
+        // a's pod container keeps rising: its alert reaches the webhook with the pod's UID and container id.
+        try a.daemon.waitFor("CgroupKernelMemoryKeepsRising at the webhook", timeout: 90) {
+            !webhook.alerts(named: "CgroupKernelMemoryKeepsRising").isEmpty
+        }
+        let cgroupAlert = try #require(webhook.alerts(named: "CgroupKernelMemoryKeepsRising").first?["labels"] as? [String: String])
+        #expect(cgroupAlert["instance"] == a.instance && cgroupAlert["cgroup"] == FleetNode.container, "\(cgroupAlert)")
+        #expect(cgroupAlert["pod_uid"] == FleetNode.podUID && cgroupAlert["container_id"] == FleetNode.containerID, "\(cgroupAlert)")
+
         // c's daemon stops: the down alert reaches the webhook for c.
         _ = c.daemon.terminate()
         try a.daemon.waitFor("SlabwatchDown at the webhook", timeout: 60) { !webhook.alerts(named: "SlabwatchDown").isEmpty }
@@ -117,9 +128,11 @@ extension EndToEndTests {
 
     /// The mixin's rules as one rule file, with the `for` durations a test can wait for
     /// (in JSON, which Prometheus reads as YAML: jsonnet's YAML writer takes seconds).
-    static func mixinRules(growsPerFileFor: String, slabwatchDownFor: String) throws -> String {
+    static func mixinRules(growsPerFileFor: String, slabwatchDownFor: String,
+                           cgroupRise: (bytes: Int, window: String, step: String, for: String) = (512 << 20, "6h", "30m", "30m")) throws -> String {
         let program = """
-            local mixin = (import "mixin/mixin.libsonnet") + { _config+:: { growsPerFileFor: "\(growsPerFileFor)", slabwatchDownFor: "\(slabwatchDownFor)" } };
+            local mixin = (import "mixin/mixin.libsonnet") + { _config+:: { growsPerFileFor: "\(growsPerFileFor)", slabwatchDownFor: "\(slabwatchDownFor)",
+              cgroupRiseBytes: \(cgroupRise.bytes), cgroupRiseWindow: "\(cgroupRise.window)", cgroupRiseStep: "\(cgroupRise.step)", cgroupRiseFor: "\(cgroupRise.for)" } };
             { groups: mixin.prometheusRules.groups + mixin.prometheusAlerts.groups }
             """
         let result = try DaemonProcess.run("/usr/bin/jsonnet", ["-J", Paths.repositoryRoot.path, "-e", program])
@@ -152,9 +165,26 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
     /// Caches besides the three that matter: more than `/metrics` lists by default.
     static let fillers = 30
 
-    init(bytesPerInode: UInt64) throws {
+    /// With a cgroup v2 tree (the memory controller on, one pod container under the
+    /// kubelet's systemd driver) whose kernel memory rises 512 B per inode.
+    let cgroups: Bool
+    static let podUID = "1d3a5b7c-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+    static let containerID = String(repeating: "3f2a1b9c", count: 8)
+    static let container = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1d3a5b7c_9e0f_4a1b_8c2d_3e4f5a6b7c8d.slice/"
+        + "cri-containerd-\(containerID).scope"
+
+    init(bytesPerInode: UInt64, cgroups: Bool = false) throws {
         self.bytesPerInode = bytesPerInode
+        self.cgroups = cgroups
         do {
+            if cgroups {
+                // /proc/self/mountinfo's line for a cgroup2 mount, as the kernel writes it.
+                try FileManager.default.createDirectory(at: root.appendingPathComponent("proc/self"), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(at: root.appendingPathComponent("sys/fs/cgroup" + Self.container), withIntermediateDirectories: true)
+                try replaceFile(root.appendingPathComponent("proc/self/mountinfo"),
+                                with: "30 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n")
+                try replaceFile(root.appendingPathComponent("sys/fs/cgroup/cgroup.controllers"), with: "cpuset cpu io memory pids\n")
+            }
             let slab = root.appendingPathComponent("sys/kernel/slab/kmalloc-32")
             try FileManager.default.createDirectory(at: slab, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: root.appendingPathComponent("proc/sys/fs"), withIntermediateDirectories: true)
@@ -200,7 +230,7 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
         let slabKiB = slabs * 4 + 800 + 2000 + UInt64(Self.fillers) * 4
         // Small steady caches, one 4 KiB slab each: beyond the default's top 20.
         let fillers = (0..<Self.fillers).map { "filler-\($0) 128 128 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n" }.joined()
-        let files = [
+        var files = [
             "proc/slabinfo": "slabinfo - version: 2.1\n"
                 + "kmalloc-32 \(slabs * 128) \(slabs * 128) 32 128 1 : tunables 0 0 0 : slabdata \(slabs) \(slabs) 0\n"
                 + "dentry 4200 4200 192 21 1 : tunables 0 0 0 : slabdata 200 200 0\n"
@@ -211,6 +241,12 @@ final class FleetNode: @unchecked Sendable {  // inodes and running guarded by `
             "proc/sys/fs/dentry-state": "50000\t0\t45\t0\t0\t0\n",
             "proc/sys/fs/file-nr": "1000\t0\t100000\n",
         ]
+        if cgroups {
+            // memory.stat's keys as cgroup-v2.rst documents them (a few of them; the reader takes these by name).
+            let kernel = 50 << 20 + (n - 100_000) * 512
+            files["sys/fs/cgroup" + Self.container + "/memory.stat"] = "anon 1048576\nfile 4096\nkernel \(kernel)\nkernel_stack 16384\n"
+                + "pagetables 8192\nsock 0\nslab_reclaimable \(kernel / 4)\nslab_unreclaimable \(kernel / 2)\nslab \(kernel / 4 + kernel / 2)\n"
+        }
         for (path, text) in files {
             try replaceFile(root.appendingPathComponent(path), with: text)  // rename: never half a file
         }

@@ -11,6 +11,7 @@ struct FindingCodingTests {
     static let stateKeys: Set<String> = [
         "slab", "driver", "inodeCache", "fit", "reclaimable", "classification", "state", "severity", "phase",
         "resolution", "firstSeenMilliseconds", "lastSeenMilliseconds", "lastRiseMilliseconds", "attribution",
+        "charged",
         "baselineBytes", "peakBytes", "footprintBytes", "driverBaseline", "peakDriver", "peakDriverAt",
         "footprintAtPeakDriver", "driverFellAt", "fallTrail", "leakEvidenceBelow", "leakEvidenceAt", "phaseLevel",
         "lastFallMilliseconds", "backSince", "evidenceLimit", "largestRiseGain", "recentBytesPerSecond",
@@ -76,6 +77,10 @@ struct FindingCodingTests {
         finding.lastRiseMilliseconds = 120_000
         finding.attribution = Attribution(cache: "kmalloc-cg-512", source: .bpf, callSites: [], events: 7, dropped: 1,
                                           windowSeconds: 10, stopReason: .duration, malformedLines: 2, endedMilliseconds: 130_000)
+        finding.charged = ChargedCgroups(source: .memcgKmem, windowSeconds: 600, entries: [
+            .init(cgroup: "/system.slice/foo.service", riseBytes: 3e7, share: 0.9, rSquared: 0.99),
+            .init(cgroup: "/system.slice/bar.service", riseBytes: 2e6, share: 0.06, rSquared: nil),
+        ], otherShare: 0.04)
         finding.footprintFloor = 7 << 20
         finding.footprintPeak = 70 << 20
         finding.footprintBytes = 9 << 20

@@ -17,15 +17,24 @@ struct JournalCatalogTests {
         return kinds
     }()
 
+    static let chargedVariants: [ChargedCgroups?] = [
+        "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1d3a5b7c_9e0f_4a1b_8c2d_3e4f5a6b7c8d.slice/cri-containerd-3f2a1b9c8d7e3f2a1b9c8d7e3f2a1b9c8d7e3f2a1b9c8d7e3f2a1b9c8d7e3f2a.scope",
+        "/system.slice/foo.service",
+    ].map { ChargedCgroups(source: .memcgKmem, windowSeconds: 600, entries: [.init(cgroup: $0, riseBytes: 3e7, share: 0.92, rSquared: 0.99)], otherShare: 0.08) }
+
     /// Field names by MESSAGE_ID, of every alert made from findings with (`full`) or without their optional parts.
     static func sentFields(full: Bool) -> [String: Set<String>] {
         var sent: [String: Set<String>] = [:]
         for kind in eventKinds {
-            var finding = AlertPolicyTests.finding("kmalloc-32", firstSeen: 0, state: kind == .resolved ? .resolved : .open)
-            if full { finding.attribution = AttributionCountsTests.attribution() }
-            var policy = AlertPolicy()
-            for alert in policy.alerts(for: AlertPolicyTests.report([(kind, finding)]), now: 0).alerts {
-                sent[alert.kind.messageID, default: []].formUnion(alert.fields.map(\.name))
+            // Charged to a pod's container, and to a systemd unit: each owner's own fields.
+            for charged in full ? chargedVariants : [nil] {
+                var finding = AlertPolicyTests.finding("kmalloc-32", firstSeen: 0, state: kind == .resolved ? .resolved : .open)
+                if full { finding.attribution = AttributionCountsTests.attribution() }
+                finding.charged = charged
+                var policy = AlertPolicy()
+                for alert in policy.alerts(for: AlertPolicyTests.report([(kind, finding)]), now: 0).alerts {
+                    sent[alert.kind.messageID, default: []].formUnion(alert.fields.map(\.name))
+                }
             }
         }
         var policy = AlertPolicy()

@@ -8,13 +8,21 @@ struct SnapshotSchemaTests {
     /// A snapshot in which every key appears: a finding with other drivers,
     /// evidence and a BPF attribution (stacks and processes), and a trend.
     static func everyKey() throws -> JSONValue {
-        let (sample, _, story) = TopViewTests.story()
+        var (sample, _, story) = TopViewTests.story()
         var report = story
         let index = try #require(report.findings.firstIndex { $0.slab == "kmalloc-32" })
         var attribution = AttributedFindingTests.attribution
         attribution.callSites[0].processes = [.init(pid: 4121, comm: "python3", cgroup: "/system.slice/foo.service", cgroupID: 9,
                                                     allocations: 990, netCount: 990, netBytes: 31_680)]
         report.findings[index].attribution = attribution
+        // A pod's container, so the owner object has every key.
+        let pod = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1d3a5b7c_9e0f_4a1b_8c2d_3e4f5a6b7c8d.slice/cri-containerd-"
+            + String(repeating: "3f2a1b9c", count: 8) + ".scope"
+        report.findings[index].charged = ChargedCgroups(source: .memcgKmem, windowSeconds: 600,
+                                                        entries: [.init(cgroup: pod, riseBytes: 3e7, share: 0.9, rSquared: 0.99)], otherShare: 0.1)
+        sample.cgroupMemory = CgroupMemory.largest([.init(path: pod, kernelBytes: 30 << 20, slabReclaimableBytes: 1 << 20, slabUnreclaimableBytes: 2 << 20),
+                                        .init(path: "/system.slice/foo.service", kernelBytes: 1 << 20)], limit: 1, version: .v2)
+        sample.cgroupMemory?.readAtMilliseconds = sample.timestampMilliseconds
         #expect(!report.findings[index].otherDrivers.isEmpty && !report.findings[index].evidence.isEmpty)
         #expect(report.trend != nil)
         return try JSONValue.parse(SnapshotRenderer.render(sample, intervalSeconds: 5, report: report))

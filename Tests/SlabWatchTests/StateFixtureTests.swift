@@ -129,6 +129,31 @@ struct StateFixtureTests {
         #expect(ring.fine.counter(.dentries, at: ring.fine.count - 2) != nil)
     }
 
+    /// The format-2 file was written before memory cgroups were kept: it
+    /// loads with no cgroup history, and a pipeline restored from it keeps
+    /// one from the next reading on, which a checkpoint then saves and a
+    /// restart restores (on the same boot; another boot's cgroups are gone).
+    @Test func cgroupHistoryIsAbsentFromAnOlderFileAndKeptFromThenOn() throws {
+        let old = try StateFile.read(Self.fixture.path)
+        #expect(old.cgroups == nil)
+        var pipeline = Pipeline(settings: .init(ring: old.ring.configuration))
+        #expect(pipeline.restore(old, rebootSeenAt: nil).ringKept && pipeline.cgroups.count == 0)
+        var next = Sample(timestampMilliseconds: old.metadata.lastSampleMilliseconds + 5_000)
+        next.cgroupMemory = CgroupMemory(version: .v1, entries: [.init(path: "/system.slice/foo.service", kernelBytes: 30 << 20)])
+        _ = pipeline.step(next)
+        #expect(pipeline.cgroups.count == 1)
+        let saved = SavedState(try #require(pipeline.latest), pageSize: 4096, bootID: old.metadata.bootID, procfs: "/proc",
+                               version: "test", alerts: old.alerts)
+        let reread = try StateFile.decode(StateFile.encode(saved))
+        #expect(reread.cgroups == pipeline.cgroups)
+        var restarted = Pipeline(settings: .init(ring: old.ring.configuration))
+        _ = restarted.restore(reread, rebootSeenAt: nil)
+        #expect(restarted.cgroups == pipeline.cgroups)
+        var rebooted = Pipeline(settings: .init(ring: old.ring.configuration))
+        _ = rebooted.restore(reread, rebootSeenAt: next.timestampMilliseconds + 1)
+        #expect(rebooted.cgroups.count == 0)
+    }
+
     /// Written again, the fixture's values read back the same: decoding it
     /// lost nothing the encoder writes.
     @Test func fixtureSurvivesAnotherRoundTrip() throws {

@@ -1,5 +1,6 @@
 // Alerts: a cache growing per file, a critical finding, unreclaimable slab
-// heading for its limit, a source slabwatch cannot read, a node not scraped.
+// heading for its limit, a cgroup whose kernel memory keeps rising, a source
+// slabwatch cannot read, a node not scraped.
 {
   prometheusAlerts+:: {
     local sel = $._config.slabwatchSelector,
@@ -34,6 +35,24 @@
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Unreclaimable slab on {{ $labels.instance }} reaches its limit in {{ $value | humanizeDuration }}',
+            },
+          },
+          {
+            // A service's or a pod's kernel memory (slab, mostly) that keeps
+            // rising: by the threshold over the window, and in each step of it,
+            // so a sawtooth of files made and deleted does not fire. The cgroups
+            // beyond sampler.max-cgroups, summed as cgroup="other", are no one's.
+            alert: 'CgroupKernelMemoryKeepsRising',
+            expr: |||
+              delta(slabwatch_cgroup_kernel_memory_bytes{%(sel)s,cgroup!="other"}[%(window)s]) > %(bytes)d
+              and
+              min_over_time(deriv(slabwatch_cgroup_kernel_memory_bytes{%(sel)s,cgroup!="other"}[%(step)s])[%(window)s:%(step)s]) > 0
+            ||| % { sel: sel, window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep, bytes: $._config.cgroupRiseBytes },
+            'for': $._config.cgroupRiseFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $labels.unit }}{{ $labels.pod_uid }} on {{ $labels.instance }}: kernel memory +{{ $value | humanize1024 }}B in %(window)s, still rising' % { window: $._config.cgroupRiseWindow },
+              description: 'The kernel memory charged to memory cgroup {{ $labels.cgroup }} (pod_uid joins kube-state-metrics uid; container_id its containers) rose in every %(step)s of %(window)s. On cgroup v1 it is all kernel memory, reclaimable slab included; the slab findings on {{ $labels.instance }} say which cache it is (/snapshot findings[].charged).' % { window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep },
             },
           },
           {

@@ -184,6 +184,21 @@ local variable(name, label, query, multi=true, includeAll=true) = {
           }],
         },
       },
+      timeseries(
+        9, 'Kernel memory by pod/service',
+        'The ten memory cgroups (systemd services, pods, containers) holding the most kernel memory on the chosen nodes: slabwatch_cgroup_kernel_memory_bytes, cgroup v1 memory.kmem.usage_in_bytes or v2 memory.stat kernel. On v1 it is all kernel memory as one number, not split by cache; a finding says which cache and whose it is (/snapshot findings[].charged). pod_uid joins kube-state-metrics uid, cgroup cAdvisor id.',
+        { x: 0, y: 42, w: 16, h: 9 },
+        [target('topk(10, slabwatch_cgroup_kernel_memory_bytes{%s, cgroup!="other"})' % node, '{{instance}} {{unit}}{{pod_uid}} {{container_id}}')],
+      ),
+      table(
+        10, 'Kernel memory rise by pod/service',
+        'How far each memory cgroup\'s kernel memory rose over the dashboard time range, largest first (the cgroups beyond sampler.max-cgroups are summed as cgroup="other" and left out).',
+        { x: 16, y: 42, w: 8, h: 9 },
+        [target('topk(20, delta(slabwatch_cgroup_kernel_memory_bytes{%s, cgroup!="other"}[$__range]))' % node, '', 'A', true)],
+        [{ id: 'organize', options: { excludeByName: { Time: true, job: true }, renameByName: { pod_uid: 'pod uid', container_id: 'container', Value: 'rise' } } }],
+      ) + {
+        fieldConfig+: { overrides: [columnUnit('rise', 'bytes')] },
+      },
     ],
   },
 }

@@ -1,11 +1,11 @@
 import Glibc
-import SlabWatchCore
+public import SlabWatchCore
 
 /// Walks the memory controller's hierarchy and reads each leaf's kernel
 /// memory (see `CgroupMemory`). Bounded: at most `maxDirectories` are
 /// visited and `depth` levels descended, symlinks are never followed, and a
 /// leaf that vanishes or cannot be read mid-walk is counted, not fatal.
-final class CgroupMemoryReader {
+public final class CgroupMemoryReader {
     let root: String
     let version: CgroupMemory.Version
     let limit: Int
@@ -13,7 +13,7 @@ final class CgroupMemoryReader {
     static let depth = 32
     private let files: FileReader
 
-    init(root: String, version: CgroupMemory.Version, limit: Int, maxDirectories: Int = 20_000) {
+    public init(root: String, version: CgroupMemory.Version, limit: Int, maxDirectories: Int = 20_000) {
         self.root = root
         self.version = version
         self.limit = limit
@@ -41,7 +41,7 @@ final class CgroupMemoryReader {
         return CgroupMemoryReader(root: mount, version: .v2, limit: limit)
     }
 
-    func read() -> CgroupMemory {
+    public func read() -> CgroupMemory {
         var leaves: [String] = [], visited = 0
         walk("", depth: 0, visited: &visited, leaves: &leaves)
         var entries: [CgroupMemory.Entry] = [], unreadable = 0
@@ -80,3 +80,7 @@ final class CgroupMemoryReader {
         for child in children.sorted() { walk("\(path)/\(child)", depth: depth + 1, visited: &visited, leaves: &leaves) }
     }
 }
+
+/// One owner (the sample reader, or the bench): its file buffer is not shared.
+@available(*, unavailable)
+extension CgroupMemoryReader: Sendable {}

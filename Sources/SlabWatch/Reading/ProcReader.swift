@@ -299,7 +299,9 @@ public final class ProcReader {
             cgroups?.age += 1
         } else {
             let reader = cgroups?.reader ?? CgroupMemoryReader.locate(procfs: paths.procfs, sysfs: paths.sysfs, limit: limits.maxCgroups)
-            cgroups = (reader, reader?.read(), 1)
+            var reading = reader?.read()
+            reading?.readAtMilliseconds = sample.timestampMilliseconds
+            cgroups = (reader, reading, 1)
         }
         sample.cgroupMemory = cgroups?.reading
     }

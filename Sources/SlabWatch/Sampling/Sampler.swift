@@ -47,7 +47,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         /// The pipeline these settings sample into: their detector, and `ring`
         /// with room for `sampler.max-caches` (`Pipeline.Settings.ring`).
         public func pipeline(ring: SampleRing.Configuration) -> Pipeline.Settings {
-            Pipeline.Settings(detector: detector, ring: Pipeline.Settings.ring(ring, maxCaches: limits.maxCaches))
+            Pipeline.Settings(detector: detector, ring: Pipeline.Settings.ring(ring, maxCaches: limits.maxCaches), maxCgroups: limits.maxCgroups)
         }
     }
 

@@ -183,8 +183,34 @@ public struct AlertPolicy: Sendable {
             .init(name: "SLABWATCH_SEVERITY", value: f.severity.rawValue),
             .init(name: "SLABWATCH_FIRST_SEEN", value: RFC3339.format(unixMilliseconds: f.firstSeenMilliseconds)),
         ] + (f.resolution.map { [.init(name: "SLABWATCH_RESOLUTION", value: $0.rawValue)] } ?? [])
-            + callSiteFields(f.attribution)
+            + attributionFields(f)
         return Alert(kind: kind, priority: priority, message: message, fields: fields, slab: f.slab)
+    }
+
+    /// The call site's fields and who is charged. `SLABWATCH_CGROUP` names one
+    /// cgroup per entry: the memory cgroup charged most for the rise where the
+    /// finding was ranked (with BPF first, that is where the attribution's net
+    /// bytes were charged), else the attributed process's cgroup.
+    static func attributionFields(_ finding: Finding) -> [Alert.Field] {
+        let charged = chargedFields(finding.charged)
+        let callSite = callSiteFields(finding.attribution)
+        guard charged.contains(where: { $0.name == "SLABWATCH_CGROUP" }) else { return callSite + charged }
+        return callSite.filter { $0.name != "SLABWATCH_CGROUP" } + charged
+    }
+
+    /// The top charged cgroup, its share, what ranked it, and its owner's
+    /// labels where the path says (as in `/metrics`); only the source for a
+    /// cache not accounted.
+    static func chargedFields(_ charged: ChargedCgroups?) -> [Alert.Field] {
+        guard let charged else { return [] }
+        var fields: [Alert.Field] = [.init(name: "SLABWATCH_CGROUP_SOURCE", value: charged.source.rawValue)]
+        guard let top = charged.top else { return fields }
+        fields += [.init(name: "SLABWATCH_CGROUP", value: top.cgroup), .init(name: "SLABWATCH_CGROUP_SHARE", value: Human.decimal(top.share, 3))]
+        let owner = top.owner
+        if let uid = owner?.podUID { fields.append(.init(name: "SLABWATCH_POD_UID", value: uid)) }
+        if let id = owner?.containerID { fields.append(.init(name: "SLABWATCH_CONTAINER_ID", value: id)) }
+        if let unit = owner?.unit { fields.append(.init(name: "SLABWATCH_UNIT", value: unit)) }
+        return fields
     }
 
     /// Once per approach: fires when the projection comes within the horizon,

@@ -120,7 +120,7 @@ public enum AttributionRenderer: Sendable {
     }
 
     /// `{kind, pod_uid, qos_class, container_id, runtime, unit}`, or null.
-    private static func ownerObject(_ owner: CgroupOwner?, _ json: inout JSONWriter) {
+    static func ownerObject(_ owner: CgroupOwner?, _ json: inout JSONWriter) {
         guard let owner else { return json.string(nil) }
         json.beginObject()
         json.key("kind"); json.string(owner.kind.rawValue)

@@ -109,6 +109,11 @@ public struct GrowthDetector: Sendable {
         return Event(kind: .attributed, finding: finding, timestampMilliseconds: now)
     }
 
+    /// Keeps who is charged for the open finding of `slab` (`Pipeline`'s annotate stage).
+    mutating func charge(_ slab: String, _ charged: ChargedCgroups) {
+        open[slab]?.charged = charged
+    }
+
     public mutating func evaluate(_ ring: SampleRing, latest: Sample) -> Report {
         let now = latest.timestampMilliseconds
         var windows = WindowSet(ring: ring, now: now, settings: settings)

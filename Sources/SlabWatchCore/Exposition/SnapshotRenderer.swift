@@ -13,6 +13,7 @@ public enum SnapshotRenderer: Sendable {
         json.key("fs"); renderFS(sample, &json)
         json.key("caches"); renderCaches(sample.caches, &json)
         json.key("sources"); renderSources(sample, &json)
+        json.key("cgroups"); renderCgroups(sample.cgroupMemory, &json)
         json.key("findings"); renderFindings(Self.snapshotFindings(report.findings), &json)
         json.key("trend"); renderTrend(report.trend, &json)
         json.endObject()
@@ -117,6 +118,7 @@ public enum SnapshotRenderer: Sendable {
             json.key("message"); json.string(f.message)
             json.key("attribution")
             if let attribution = f.attribution { AttributionRenderer.write(attribution, &json) } else { json.string(nil) }
+            json.key("charged"); renderCharged(f.charged, &json)
             json.key("evidence"); json.beginArray()
             for point in f.evidence {
                 json.beginObject()
@@ -130,6 +132,60 @@ public enum SnapshotRenderer: Sendable {
             json.endObject()
         }
         json.endArray()
+    }
+
+    /// Who is charged for a finding (`ChargedCgroups`); `null` until ranked.
+    private static func renderCharged(_ charged: ChargedCgroups?, _ json: inout JSONWriter) {
+        guard let charged else { json.string(nil); return }
+        json.beginObject()
+        json.key("source"); json.string(charged.source.rawValue)
+        json.key("window_seconds"); json.number(charged.windowSeconds)
+        json.key("cgroups"); json.beginArray()
+        for entry in charged.entries {
+            json.beginObject()
+            json.key("cgroup"); json.string(entry.cgroup)
+            renderOwner(entry.cgroup, &json)
+            json.key("rise_bytes"); json.number(entry.riseBytes)
+            json.key("share"); json.number(entry.share)
+            json.key("r_squared"); json.number(entry.rSquared)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("other_share"); json.number(charged.otherShare)
+        json.endObject()
+    }
+
+    /// Whom a cgroup belongs to, as attribution's processes say it (`CgroupOwner`),
+    /// and the name a person reads: the owner's, else the path.
+    private static func renderOwner(_ path: String, _ json: inout JSONWriter) {
+        let owner = CgroupOwner.of(path)
+        json.key("name"); json.string(owner?.phrase ?? path)
+        json.key("owner"); AttributionRenderer.ownerObject(owner, &json)
+    }
+
+    /// The memory cgroups of the last walk: the exported ones with their
+    /// owners and kernel memory, the rest summed; `null` where none is read.
+    private static func renderCgroups(_ cgroups: CgroupMemory?, _ json: inout JSONWriter) {
+        guard let cgroups else { json.string(nil); return }
+        json.beginObject()
+        json.key("version"); json.string(cgroups.version.rawValue)
+        json.key("read_at"); json.string(cgroups.readAtMilliseconds.map { RFC3339.format(unixMilliseconds: $0) })
+        json.key("exported"); json.beginArray()
+        for entry in cgroups.entries {
+            json.beginObject()
+            json.key("cgroup"); json.string(entry.path)
+            renderOwner(entry.path, &json)
+            json.key("kernel_bytes"); json.number(entry.kernelBytes)
+            json.key("slab_reclaimable_bytes"); json.number(entry.slabReclaimableBytes)
+            json.key("slab_unreclaimable_bytes"); json.number(entry.slabUnreclaimableBytes)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("others"); json.number(UInt64(cgroups.others))
+        json.key("other_kernel_bytes"); json.number(cgroups.otherKernelBytes)
+        json.key("unreadable"); json.number(UInt64(cgroups.unreadable))
+        json.key("truncated"); json.bool(cgroups.truncated)
+        json.endObject()
     }
 
     private static func renderTrend(_ trend: SlabTrend?, _ json: inout JSONWriter) {

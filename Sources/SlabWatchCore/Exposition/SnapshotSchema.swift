@@ -35,7 +35,7 @@ public enum SnapshotSchema: Sendable {
         ("outside_caches_reclaimable_bytes", DerivedSeries.outsideReclaimable.name),
     ]
 
-    public static let fields: [Field] = document + memoryFields + fs + caches + sources + findings + attribution + trend
+    public static let fields: [Field] = document + memoryFields + fs + caches + sources + cgroups + findings + attribution + charged + trend
 
     private static let document: [Field] = [
         .init("timestamp", "string", "when the sample was taken: RFC 3339, UTC, milliseconds"),
@@ -175,6 +175,49 @@ public enum SnapshotSchema: Sendable {
         .init("findings[].attribution.call_sites[].processes[].allocations", "integer", "its allocations"),
         .init("findings[].attribution.call_sites[].processes[].net_count", "number", "of them not freed"),
         .init("findings[].attribution.call_sites[].processes[].net_bytes", "number", "their bytes"),
+    ]
+
+    private static let cgroups: [Field] = [
+        .init("cgroups", "object or null", "kernel memory per memory cgroup at the last walk (every `ProcReader.cgroupsEvery` samples); `null` where no memory cgroup hierarchy is visible"),
+        .init("cgroups.version", "string", "`v1` (`memory.kmem.usage_in_bytes`) or `v2` (`memory.stat`)"),
+        .init("cgroups.read_at", "string or null", "RFC 3339: when that walk was taken"),
+        .init("cgroups.exported", "array of objects", "the largest `sampler.max-cgroups` leaves, largest first"),
+        .init("cgroups.exported[].cgroup", "string", "the path in the memory hierarchy, as cAdvisor's `id`"),
+        .init("cgroups.exported[].name", "string", "whom it belongs to as a person reads it (`pod 1d3a…-… (burstable), containerd container 3f2a1b9c8d7e`, `foo.service`), else its path"),
+        .init("cgroups.exported[].owner", "object or null", "its owner read from the path, as `findings[].attribution.call_sites[].processes[].owner`; null for a path of no one in particular"),
+        .init("cgroups.exported[].owner.kind", "string", "`pod`, `container` or `unit`"),
+        .init("cgroups.exported[].owner.pod_uid", "string or null", "the pod's UID, as kube-state-metrics' `uid`"),
+        .init("cgroups.exported[].owner.qos_class", "string or null", "the pod's QoS class"),
+        .init("cgroups.exported[].owner.container_id", "string or null", "the container's id"),
+        .init("cgroups.exported[].owner.runtime", "string or null", "the container runtime"),
+        .init("cgroups.exported[].owner.unit", "string or null", "the systemd unit"),
+        .init("cgroups.exported[].kernel_bytes", "integer", "v1 `memory.kmem.usage_in_bytes` (all kernel memory as one number); v2 `memory.stat` `kernel`, else its slab"),
+        .init("cgroups.exported[].slab_reclaimable_bytes", "integer or null", "v2 `slab_reclaimable`; `null` on v1"),
+        .init("cgroups.exported[].slab_unreclaimable_bytes", "integer or null", "v2 `slab_unreclaimable`; `null` on v1"),
+        .init("cgroups.others", "integer", "leaves beyond `sampler.max-cgroups`"),
+        .init("cgroups.other_kernel_bytes", "integer", "their kernel memory, summed"),
+        .init("cgroups.unreadable", "integer", "leaves whose file could not be read (gone mid-walk, unreadable)"),
+        .init("cgroups.truncated", "boolean", "whether the walk stopped at its bound on directories"),
+    ]
+
+    private static let charged: [Field] = [
+        .init("findings[].charged", "object or null", "whose memory it is: the memory cgroups charged for the rise; `null` until ranked or where no memory cgroup hierarchy is read"),
+        .init("findings[].charged.source", "string", "`bpf` (the attribution's net bytes per memory cgroup), `memcg-kmem` (v1: a cgroup's kernel memory as one number, not split by cache), `memcg-kernel` (v2 `kernel`, likewise) or `not-accounted` (the cache's allocations are charged to no cgroup: plain, reclaimable, DMA kmalloc)"),
+        .init("findings[].charged.window_seconds", "number", "the window ranked over: the cgroup readings of the rise, or the BPF session"),
+        .init("findings[].charged.cgroups", "array of objects", "at most 3 cgroups with at least 5 % each, largest share first; ranked by rise × r² of their kernel memory against the footprint"),
+        .init("findings[].charged.cgroups[].cgroup", "string", "the path in the memory hierarchy"),
+        .init("findings[].charged.cgroups[].name", "string", "whom it belongs to as a person reads it (`pod 1d3a…-… (burstable), containerd container 3f2a1b9c8d7e`, `foo.service`), else its path"),
+        .init("findings[].charged.cgroups[].owner", "object or null", "its owner read from the path, as `findings[].attribution.call_sites[].processes[].owner`; null for a path of no one in particular"),
+        .init("findings[].charged.cgroups[].owner.kind", "string", "`pod`, `container` or `unit`"),
+        .init("findings[].charged.cgroups[].owner.pod_uid", "string or null", "the pod's UID, as kube-state-metrics' `uid`"),
+        .init("findings[].charged.cgroups[].owner.qos_class", "string or null", "the pod's QoS class"),
+        .init("findings[].charged.cgroups[].owner.container_id", "string or null", "the container's id"),
+        .init("findings[].charged.cgroups[].owner.runtime", "string or null", "the container runtime"),
+        .init("findings[].charged.cgroups[].owner.unit", "string or null", "the systemd unit"),
+        .init("findings[].charged.cgroups[].rise_bytes", "number", "its kernel memory's rise over the window (BPF: its net bytes)"),
+        .init("findings[].charged.cgroups[].share", "number", "its share of what the cgroups rising with the finding gained (0 to 1)"),
+        .init("findings[].charged.cgroups[].r_squared", "number or null", "how closely its kernel memory followed the footprint; `null` for BPF"),
+        .init("findings[].charged.other_share", "number", "everyone else's share: smaller cgroups and those beyond `sampler.max-cgroups`"),
     ]
 
     private static let trend: [Field] = [

@@ -119,6 +119,9 @@ public struct Finding: Sendable, Equatable, Codable {
     /// Who allocates the cache's memory, once a tracing session has said
     /// (`attribution.enabled`); nil until then.
     public var attribution: Attribution?
+    /// Whose memory it is: the memory cgroups charged for the rise
+    /// (`ChargeRanking`); nil until ranked, or where no memory cgroup hierarchy is read.
+    public var charged: ChargedCgroups?
     /// The footprint's level before the rise.
     public internal(set) var footprintFloor: UInt64
     /// The highest footprint seen.
@@ -166,7 +169,7 @@ public struct Finding: Sendable, Equatable, Codable {
     /// `FindingCodingTests`). Every stored property must be listed here.
     enum CodingKeys: String, CodingKey {
         case slab, driver, inodeCache, fit, reclaimable, classification, state, severity, phase, resolution
-        case firstSeenMilliseconds, lastSeenMilliseconds, lastRiseMilliseconds, attribution
+        case firstSeenMilliseconds, lastSeenMilliseconds, lastRiseMilliseconds, attribution, charged
         case footprintFloor = "baselineBytes"
         case footprintPeak = "peakBytes"
         case footprintBytes

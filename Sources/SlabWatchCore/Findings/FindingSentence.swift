@@ -11,7 +11,7 @@
 extension Finding {
     public var message: String {
         ([fitSentence, reclaimSentence, memorySentence, classificationSentence, seriesStep].compactMap { $0 }
-            + [attribution?.sentence].compactMap { $0 })
+            + [attribution?.sentence, charged?.sentence(slab: slab)].compactMap { $0 }.filter { !$0.isEmpty })
             .joined(separator: " ")
     }
 

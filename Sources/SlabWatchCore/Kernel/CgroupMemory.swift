@@ -37,6 +37,9 @@ public struct CgroupMemory: Sendable, Equatable {
     public var unreadable: Int
     /// Whether the walk stopped at its bound on directories.
     public var truncated: Bool
+    /// When the walk was taken (the sample's time): later samples carry the
+    /// same reading until the next walk. Nil where unknown.
+    public var readAtMilliseconds: Int64?
 
     public init(version: Version, entries: [Entry], others: Int = 0, otherKernelBytes: UInt64 = 0, unreadable: Int = 0,
                 truncated: Bool = false) {

@@ -204,7 +204,23 @@ public enum WebPage: Sendable {
         html += chartBlock(evidenceChart(finding), link: chartLink(finding.slab, kind: "evidence"))
         let points = inputs.history.points(slab: finding.slab, seconds: .infinity) ?? []
         html += chartBlock(historyChart(slab: finding.slab, points: points), link: chartLink(finding.slab, kind: "history"))
-        return html + "</div>\n</section>\n"
+        return html + "</div>\n" + chargedTable(finding.charged) + "</section>\n"
+    }
+
+    /// Who is charged for the finding: the cgroups named, under its charts.
+    static func chargedTable(_ charged: ChargedCgroups?) -> String {
+        guard let charged, !charged.entries.isEmpty else { return "" }
+        let source = charged.source == .bpf ? "BPF attribution's net bytes" : "kernel memory rising with it"
+        var html = "<table class=\"charged\"><caption>Charged to (\(Markup.escape(source)), \(Human.duration(charged.windowSeconds)))</caption>\n"
+        html += "<tr><th>cgroup</th><th>owner</th><th>share</th><th>rise</th><th>R²</th></tr>\n"
+        for entry in charged.entries {
+            html += "<tr><td>\(Markup.escape(TerminalText.printable(entry.cgroup)))</td>"
+            html += "<td>\(Markup.escape(entry.owner.map { TerminalText.printable($0.phrase) } ?? "–"))</td>"
+            html += "<td>\(Human.decimal(entry.share * 100, 0)) %</td><td>\(Human.bytes(entry.riseBytes))</td>"
+            html += "<td>\(entry.rSquared.map { Human.decimal($0, 2) } ?? "–")</td></tr>\n"
+        }
+        if charged.otherShare >= 0.005 { html += "<tr><td>others</td><td>–</td><td>\(Human.decimal(charged.otherShare * 100, 0)) %</td><td>–</td><td>–</td></tr>\n" }
+        return html + "</table>\n"
     }
 
     private static func chartBlock(_ chart: SVGChart, link: String?) -> String {

@@ -15,10 +15,14 @@ public struct Pipeline: Sendable {
         /// The ring's geometry, fixed for the pipeline's life (`ring.*` keys
         /// take effect at a restart; `apply` changes the detector's rules only).
         public var ring: SampleRing.Configuration
+        /// Memory cgroups kept per reading in the cgroup history
+        /// (`sampler.max-cgroups`: the reader exports no more).
+        public var maxCgroups: Int
 
-        public init(detector: DetectorSettings = .init(), ring: SampleRing.Configuration = .init()) {
+        public init(detector: DetectorSettings = .init(), ring: SampleRing.Configuration = .init(), maxCgroups: Int = 50) {
             self.detector = detector
             self.ring = ring
+            self.maxCgroups = maxCgroups
         }
 
         /// `base` with room for every cache a sample keeps (`maxCaches`,
@@ -45,6 +49,8 @@ public struct Pipeline: Sendable {
         public let ring: SampleRing
         /// The detector's memory after the step.
         public let memory: GrowthDetector.Memory
+        /// Kernel memory per memory cgroup after the step.
+        public let cgroups: CgroupHistory
 
         /// Series dropped so far to make room for new cache names.
         public var evictedSeries: Int { ring.evictedSeries }
@@ -61,7 +67,11 @@ public struct Pipeline: Sendable {
 
     public private(set) var settings: Settings
     public private(set) var ring: SampleRing
+    /// Kernel memory per memory cgroup, one reading every walk of the reader.
+    public private(set) var cgroups: CgroupHistory
     private var detector: GrowthDetector
+    /// The newest cgroup reading the open findings were ranked against.
+    private var chargedAt: Int64?
     /// The last evaluated sample and its report (no ring: see `Step`).
     private var lastEvaluated: (sample: Sample, report: GrowthDetector.Report)?
 
@@ -69,6 +79,7 @@ public struct Pipeline: Sendable {
         self.settings = settings
         ring = SampleRing(configuration: settings.ring)
         ring.follow(settings.detector)
+        cgroups = CgroupHistory(columns: settings.maxCgroups)
         detector = GrowthDetector(settings: settings.detector)
     }
 
@@ -85,22 +96,26 @@ public struct Pipeline: Sendable {
     public mutating func record(_ sample: Sample) -> Sample {
         let recorded = Self.recorded(sample)
         ring.append(recorded)
+        if let reading = sample.cgroupMemory {
+            cgroups.append(reading, at: reading.readAtMilliseconds ?? sample.timestampMilliseconds)
+        }
         return recorded
     }
 
     /// The second half of `step`: the detector over the ring, `sample` (what
     /// `record` returned) being the latest.
     public mutating func evaluate(latest sample: Sample) -> Step {
-        let report = detector.evaluate(ring, latest: sample)
+        var report = detector.evaluate(ring, latest: sample)
+        annotate(&report, now: sample.timestampMilliseconds)
         lastEvaluated = (sample, report)
-        return Step(sample: sample, report: report, ring: ring, memory: detector.memory)
+        return Step(sample: sample, report: report, ring: ring, memory: detector.memory, cgroups: cgroups)
     }
 
     /// The last step with the ring and the detector's memory as they are now
     /// (a restore or an attach since shows): what a final checkpoint saves.
     /// Nil before the first step.
     public var latest: Step? {
-        lastEvaluated.map { Step(sample: $0.sample, report: $0.report, ring: ring, memory: detector.memory) }
+        lastEvaluated.map { Step(sample: $0.sample, report: $0.report, ring: ring, memory: detector.memory, cgroups: cgroups) }
     }
 
     /// Continues from a saved state. The ring is taken when its geometry is
@@ -116,6 +131,10 @@ public struct Pipeline: Sendable {
             ring.follow(settings.detector)
         }
         detector.memory = saved.detector
+        // Cgroups of another boot are gone; a history kept with other bounds is not this one's.
+        if rebootSeenAt == nil, let history = saved.cgroups, history.columns == cgroups.columns, history.capacity == cgroups.capacity {
+            cgroups = history
+        }
         if let rebootSeenAt { detector.forgetBoot(now: rebootSeenAt) }
         return Restored(samples: ringKept ? ring.fine.count : 0, openFindings: detector.memory.openFindings.count,
                         ringKept: ringKept)
@@ -133,7 +152,35 @@ public struct Pipeline: Sendable {
     /// Gives the open finding of `attribution.cache` its attribution; the
     /// event says so. Nil when that finding is gone.
     public mutating func attach(_ attribution: Attribution, now: Int64) -> GrowthDetector.Event? {
-        detector.attach(attribution, now: now)
+        guard var event = detector.attach(attribution, now: now) else { return nil }
+        if let charged = ChargeRanking.charged(for: event.finding, ring: ring, history: cgroups, now: now) {
+            detector.charge(event.finding.slab, charged)
+            event.finding.charged = charged
+        }
+        return event
+    }
+
+    /// The annotate stage: who is charged for each open finding
+    /// (`ChargeRanking`), ranked again whenever a new cgroup reading came
+    /// (every `ProcReader.cgroupsEvery` samples) and at once for a finding
+    /// not ranked yet, so an opened event already carries it. The cost is
+    /// bounded by the open findings, not by the cgroups.
+    private mutating func annotate(_ report: inout GrowthDetector.Report, now: Int64) {
+        let fresh = cgroups.newestTime != chargedAt
+        chargedAt = cgroups.newestTime
+        var ranked: [String: ChargedCgroups] = [:]
+        for finding in report.findings where finding.state == .open && (fresh || finding.charged == nil) {
+            guard let charged = ChargeRanking.charged(for: finding, ring: ring, history: cgroups, now: now) else { continue }
+            detector.charge(finding.slab, charged)
+            ranked[finding.slab] = charged
+        }
+        guard !ranked.isEmpty else { return }
+        for index in report.findings.indices where report.findings[index].state == .open {
+            if let charged = ranked[report.findings[index].slab] { report.findings[index].charged = charged }
+        }
+        for index in report.events.indices where report.events[index].finding.state == .open {
+            if let charged = ranked[report.events[index].finding.slab] { report.events[index].finding.charged = charged }
+        }
     }
 
     /// A sample as the ring records it: the derived series (`DerivedSeries.all`)

@@ -31,12 +31,16 @@ public struct SavedState: Sendable, Codable {
     public var ring: SampleRing
     public var detector: GrowthDetector.Memory
     public var alerts: AlertPolicy.Memory
+    /// Kernel memory per memory cgroup; nil in a file written before it was kept.
+    public var cgroups: CgroupHistory?
 
-    public init(metadata: Metadata, ring: SampleRing, detector: GrowthDetector.Memory, alerts: AlertPolicy.Memory) {
+    public init(metadata: Metadata, ring: SampleRing, detector: GrowthDetector.Memory, alerts: AlertPolicy.Memory,
+                cgroups: CgroupHistory? = nil) {
         self.metadata = metadata
         self.ring = ring
         self.detector = detector
         self.alerts = alerts
+        self.cgroups = cgroups
     }
 
     /// A pipeline's step as a checkpoint keeps it: its ring and the
@@ -48,7 +52,7 @@ public struct SavedState: Sendable, Codable {
         let newest = ring.fine.count > 0 ? ring.fine.time(at: ring.fine.count - 1) : 0
         self.init(metadata: .init(pageSize: pageSize, bootID: bootID, procfs: procfs, version: version,
                                   lastSampleMilliseconds: newest),
-                  ring: ring, detector: step.memory, alerts: alerts)
+                  ring: ring, detector: step.memory, alerts: alerts, cgroups: step.cgroups)
     }
 
     public func serialized() throws -> [UInt8] { try StateEncoder.encode(self).serialized() }
@@ -102,6 +106,9 @@ extension SavedState {
             guard metadata.lastSampleMilliseconds >= newest else { throw StateFormatError("the ring holds samples newer than its metadata says") }
         } else if metadata.lastSampleMilliseconds != 0 {
             try check(metadata.lastSampleMilliseconds, "metadata.lastSampleMilliseconds")
+        }
+        if let cgroups {
+            for position in 0..<cgroups.count { try check(cgroups.time(at: position), "cgroups reading \(position)") }
         }
         for finding in detector.openFindings {
             try check(finding.firstSeenMilliseconds, "finding \(finding.slab) first seen")

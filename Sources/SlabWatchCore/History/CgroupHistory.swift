@@ -1,0 +1,221 @@
+/// Kernel memory per memory cgroup over time: the readings of `CgroupMemory`
+/// (one every `ProcReader.cgroupsEvery` samples), so that a finding can say
+/// whose kernel memory rose with it (`ChargeRanking`).
+///
+/// Bounded whatever the cgroups do: `capacity` readings, each with at most
+/// `columns` cgroups (the reader's `sampler.max-cgroups`, largest first) and
+/// the rest summed in one "other" value. A cgroup keeps its column while it
+/// is read; a cgroup that is no longer read (removed, or fallen out of the
+/// largest) gives its column, and its history with it, to the next new one.
+/// A churning pod population therefore reuses columns and memory stays
+/// `capacity × (columns + 2) × 8` bytes plus the names.
+///
+/// Not thread-safe: one owner (the pipeline).
+public struct CgroupHistory: Sendable, Equatable {
+    /// Readings kept: 720, at one a minute (the sampler's default 5 s × 12),
+    /// the 12 hours of the ring's coarse tier.
+    public static let defaultCapacity = 720
+
+    public let capacity: Int
+    /// Cgroups kept per reading; more in one reading are summed into "other".
+    public let columns: Int
+    /// The cgroup version of the newest reading.
+    public private(set) var version: CgroupMemory.Version?
+    /// Columns given to another cgroup so far (their history dropped).
+    public private(set) var reusedColumns = 0
+    /// Readings held, oldest first from position 0.
+    public private(set) var count = 0
+
+    private var start = 0
+    private var times: [Int64]
+    /// Per slot and column, bytes; `absent` where the cgroup was not read.
+    private var values: [UInt64]
+    private var others: [UInt64]
+    /// Per column: its cgroup's path, nil while free.
+    private var names: [String?]
+    /// Per column: the newest reading that held it.
+    private var lastRead: [Int64]
+    private var index: [String: Int] = [:]
+    private static let absent = UInt64.max
+
+    public init(capacity: Int = defaultCapacity, columns: Int = 50) {
+        self.capacity = max(2, capacity)
+        self.columns = max(0, columns)
+        times = Array(repeating: 0, count: self.capacity)
+        values = Array(repeating: Self.absent, count: self.capacity * self.columns)
+        others = Array(repeating: Self.absent, count: self.capacity)
+        names = Array(repeating: nil, count: self.columns)
+        lastRead = Array(repeating: .min, count: self.columns)
+    }
+
+    /// The time of the reading at `position` (0 the oldest).
+    public func time(at position: Int) -> Int64 { times[slot(position)] }
+
+    /// The newest reading's time; nil while empty.
+    public var newestTime: Int64? { count == 0 ? nil : time(at: count - 1) }
+
+    /// The cgroups that hold a column, by column.
+    public var cgroupNames: [String?] { names }
+
+    /// The column of the cgroup at `path`, while it holds one.
+    public func column(of path: String) -> Int? { index[path] }
+
+    /// `column`'s kernel memory at `position`; nil where it was not read then.
+    public func kernelBytes(column: Int, at position: Int) -> UInt64? {
+        let value = values[slot(position) * columns + column]
+        return value == Self.absent ? nil : value
+    }
+
+    /// The cgroups beyond the kept ones, summed, at `position`.
+    public func otherKernelBytes(at position: Int) -> UInt64? {
+        let value = others[slot(position)]
+        return value == Self.absent ? nil : value
+    }
+
+    /// The first position at or after `time` minus one: the reading just
+    /// before a window that starts at `time` is its baseline. Nil when empty.
+    public func firstPosition(coveringFrom time: Int64) -> Int? {
+        guard count > 0 else { return nil }
+        var (low, high) = (0, count)
+        while low < high {
+            let middle = (low + high) / 2
+            if self.time(at: middle) < time { low = middle + 1 } else { high = middle }
+        }
+        return max(0, low - 1)
+    }
+
+    /// Keeps `reading`, taken at `time`; a reading no newer than the newest
+    /// kept is the same walk carried forward by later samples and is ignored.
+    /// Returns whether it was kept.
+    @discardableResult
+    public mutating func append(_ reading: CgroupMemory, at time: Int64) -> Bool {
+        if let newest = newestTime, time <= newest { return false }
+        let row: Int
+        if count < capacity {
+            row = slot(count)
+            count += 1
+        } else {
+            row = start
+            start = (start + 1) % capacity
+        }
+        times[row] = time
+        let base = row * columns
+        for column in 0..<columns { values[base + column] = Self.absent }
+        version = reading.version
+        var unplaced: UInt64 = 0
+        // Cgroups that hold a column first, so a new one never takes the
+        // column of one read in this same reading.
+        var newcomers: [CgroupMemory.Entry] = []
+        for entry in reading.entries {
+            guard let column = index[entry.path] else { newcomers.append(entry); continue }
+            values[base + column] = entry.kernelBytes
+            lastRead[column] = time
+        }
+        for entry in newcomers {
+            guard let column = claimColumn(for: entry.path, now: time) else {
+                unplaced = unplaced.addingSaturating(entry.kernelBytes)
+                continue
+            }
+            values[base + column] = entry.kernelBytes
+            lastRead[column] = time
+        }
+        others[row] = reading.otherKernelBytes.addingSaturating(unplaced)
+        return true
+    }
+
+    /// A free column, else the one read longest ago (not in this reading),
+    /// cleared of its old cgroup's history.
+    private mutating func claimColumn(for path: String, now: Int64) -> Int? {
+        var chosen: Int?
+        for column in 0..<columns {
+            if names[column] == nil { chosen = column; break }
+            if lastRead[column] < now, chosen.map({ lastRead[column] < lastRead[$0] }) ?? true { chosen = column }
+        }
+        guard let column = chosen else { return nil }
+        if let old = names[column] {
+            index[old] = nil
+            reusedColumns += 1
+            for position in 0..<capacity { values[position * columns + column] = Self.absent }
+        }
+        names[column] = path
+        index[path] = column
+        return column
+    }
+
+    private func slot(_ position: Int) -> Int { (start + position) % capacity }
+
+    /// The same readings of the same cgroups in the same columns, wherever the ring starts.
+    public static func == (a: CgroupHistory, b: CgroupHistory) -> Bool {
+        guard a.capacity == b.capacity, a.columns == b.columns, a.version == b.version, a.reusedColumns == b.reusedColumns,
+              a.count == b.count, a.names == b.names, a.lastRead == b.lastRead
+        else { return false }
+        return (0..<a.count).allSatisfy { position in
+            a.time(at: position) == b.time(at: position) && a.others[a.slot(position)] == b.others[b.slot(position)]
+                && (0..<a.columns).allSatisfy { a.values[a.slot(position) * a.columns + $0] == b.values[b.slot(position) * b.columns + $0] }
+        }
+    }
+
+    /// Bytes the history keeps in its arrays (names aside): what the bound promises.
+    public var storageBytes: Int { (times.count + values.count + others.count + lastRead.count) * 8 }
+}
+
+// MARK: state file
+
+extension CgroupHistory: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case capacity, columns, version, reusedColumns, times, values, others, names, lastRead
+    }
+
+    /// Readings oldest first; a free column's name is empty (a path starts with `/`).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(capacity, forKey: .capacity)
+        try c.encode(columns, forKey: .columns)
+        try c.encode(version?.rawValue ?? "", forKey: .version)
+        try c.encode(reusedColumns, forKey: .reusedColumns)
+        try c.encode((0..<count).map { time(at: $0) }, forKey: .times)
+        try c.encode((0..<count).flatMap { position in values[slot(position) * columns..<(slot(position) + 1) * columns] }, forKey: .values)
+        try c.encode((0..<count).map { others[slot($0)] }, forKey: .others)
+        try c.encode(names.map { $0 ?? "" }, forKey: .names)
+        try c.encode(lastRead, forKey: .lastRead)
+    }
+
+    /// Checks every size and name, so a file that decodes but lies cannot
+    /// make a later append trap.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func check(_ condition: Bool, _ what: String) throws {
+            guard condition else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "cgroup history: \(what)"))
+            }
+        }
+        let capacity = try c.decode(Int.self, forKey: .capacity)
+        let columns = try c.decode(Int.self, forKey: .columns)
+        // The daemon's bounds (sampler.max-cgroups at most 10,000, 720 readings) are
+        // within these; a larger file is not one it wrote, and is refused before
+        // anything is allocated for it.
+        try check((2...100_000).contains(capacity) && (0...10_000).contains(columns) && capacity * columns <= 8_000_000,
+                  "capacity \(capacity) × columns \(columns) out of range")
+        let times = try c.decode([Int64].self, forKey: .times)
+        let values = try c.decode([UInt64].self, forKey: .values)
+        let others = try c.decode([UInt64].self, forKey: .others)
+        let names = try c.decode([String].self, forKey: .names)
+        let lastRead = try c.decode([Int64].self, forKey: .lastRead)
+        try check(times.count <= capacity && values.count == times.count * columns && others.count == times.count,
+                  "sizes do not agree")
+        try check(names.count == columns && lastRead.count == columns, "columns do not agree")
+        self.init(capacity: capacity, columns: columns)
+        version = CgroupMemory.Version(rawValue: try c.decode(String.self, forKey: .version))
+        reusedColumns = try c.decode(Int.self, forKey: .reusedColumns)
+        try check(zip(times, times.dropFirst()).allSatisfy { $0 < $1 }, "readings out of order")
+        let kept = names.filter { !$0.isEmpty }
+        try check(Set(kept).count == kept.count, "a cgroup holds two columns")
+        count = times.count
+        self.times.replaceSubrange(0..<count, with: times)
+        self.values.replaceSubrange(0..<values.count, with: values)
+        self.others.replaceSubrange(0..<count, with: others)
+        self.names = names.map { $0.isEmpty ? nil : $0 }
+        self.lastRead = lastRead
+        index = Dictionary(uniqueKeysWithValues: self.names.enumerated().compactMap { column, name in name.map { ($0, column) } })
+    }
+}
