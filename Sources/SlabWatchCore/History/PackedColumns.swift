@@ -1,0 +1,316 @@
+/// Columns of 32-bit values, one value per slot (a tier's footprints in 4 KiB
+/// units, or its inode caches' object counts), kept in blocks of
+/// `blockSlots` consecutive slots: the newest block raw, every older block
+/// packed per column by **frame of reference** — the block's minimum, a bit
+/// width, and each slot's distance from the minimum in that many bits.
+///
+/// Slab counts move little between samples (on a real machine 96 % of 5 s
+/// footprint deltas are zero), so most packed columns have width 0 and cost
+/// only their 9-byte header; a column that moves costs bits for the range it
+/// moved inside the block, never more than the raw 32 bits a slot. Any slot
+/// reads in O(1) (its block, then `width` bits at `slot × width`).
+///
+/// Slots are numbered by a sequence that only grows (`end` is the next one).
+/// The columns hold at least the newest `capacity` slots; a whole block is
+/// dropped once every slot in it is older than that, so eviction is O(1).
+/// `absent` (`UInt32.max`) is the value of a slot not measured; stored values
+/// must be below it. Sealing a block reuses the buffers of the one it
+/// evicts, so the steady state allocates nothing. A value type: copies share
+/// storage until one of them writes.
+struct PackedColumns: Sendable {
+    static let absent = UInt32.max
+    /// At most this many slots a block: 64 slots are 5 min 20 s at the 5 s
+    /// default, and 64 codes of `width` bits are exactly `width` words.
+    static let maximumBlockShift = 6
+
+    private(set) var columns: Int
+    /// log2 of the slots in a block (smaller for a tier of fewer slots).
+    let blockShift: Int
+    /// The slots every read may ask for: the newest `capacity`.
+    let capacity: Int
+    /// Next slot's sequence number (one past the newest).
+    private(set) var end: Int
+    /// The first sequence number these columns were started at: older slots read as absent.
+    private let start: Int
+    /// First slot of the open block (a multiple of the block size).
+    private var openStart: Int
+    /// The open block: `columns × blockSlots` raw values, column-major.
+    private var open: [UInt32]
+    /// Closed blocks in a circular array: `newest` holds the block just
+    /// before the open one, `newest − k` (wrapping) the k-th before it.
+    private var closed: [PackedBlock]
+    private var newest = -1
+
+    var blockSlots: Int { 1 << blockShift }
+    private var slotMask: Int { blockSlots - 1 }
+
+    /// Empty columns whose first slot will be `start`.
+    init(columns: Int, capacity: Int, start: Int = 0) {
+        var shift = 0
+        while shift < Self.maximumBlockShift && (1 << shift) < capacity { shift += 1 }
+        blockShift = shift
+        self.columns = columns
+        self.capacity = capacity
+        self.start = start
+        end = start
+        openStart = start & ~((1 << shift) - 1)
+        open = Array(repeating: Self.absent, count: columns << shift)
+        // The newest `capacity` slots span the open block (≥ 1 slot once
+        // written) and at most ⌈(capacity − 1) / blockSlots⌉ closed blocks.
+        closed = Array(repeating: PackedBlock(), count: (capacity - 1 + (1 << shift) - 1) >> shift)
+    }
+
+    /// Starts the next slot, absent in every column until `set`.
+    mutating func beginSlot() {
+        if end - openStart == blockSlots { seal() }
+        let offset = end - openStart
+        open.withUnsafeMutableBufferPointer { raw in
+            for column in 0..<columns { raw[column << blockShift | offset] = Self.absent }
+        }
+        end += 1
+    }
+
+    /// Sets `column` in the newest slot (`beginSlot` started it).
+    mutating func setNewest(column: Int, _ value: UInt32) {
+        open[column << blockShift | (end - 1 - openStart)] = value
+    }
+
+    /// Packs the full open block into the slot of the oldest closed block,
+    /// which no read may ask for any more.
+    private mutating func seal() {
+        if !closed.isEmpty {
+            newest = newest + 1 == closed.count ? 0 : newest + 1
+            closed[newest].pack(open, columns: columns, shift: blockShift)
+        }
+        openStart += blockSlots
+    }
+
+    /// The oldest sequence number still stored.
+    private var oldestStored: Int { max(start, openStart - closed.count << blockShift) }
+
+    /// The value of `column` at slot `sequence`; `absent` when not measured,
+    /// for a column added later, or for a slot no longer (or never) stored.
+    func value(column: Int, at sequence: Int) -> UInt32 {
+        guard column < columns, sequence < end, sequence >= oldestStored else { return Self.absent }
+        if sequence >= openStart { return open[column << blockShift | (sequence - openStart)] }
+        return closed[blockIndex(sequence)].value(column: column, slot: sequence & slotMask)
+    }
+
+    private func blockIndex(_ sequence: Int) -> Int {
+        let back = (openStart - 1 - sequence) >> blockShift
+        return newest - back < 0 ? newest - back + closed.count : newest - back
+    }
+
+    /// Writes `column` at slots `from..<from+count` into `out[0..<count]` as
+    /// Doubles times `scale`, block by block; false at the first absent slot
+    /// (`out` then partly written).
+    func copy(column: Int, from: Int, count: Int, scale: Double, into out: UnsafeMutableBufferPointer<Double>) -> Bool {
+        guard column < columns, from >= oldestStored, from + count <= end, count <= out.count else { return count == 0 }
+        var sequence = from, written = 0
+        while written < count, sequence < openStart {
+            let slot = sequence & slotMask
+            let run = min(blockSlots - slot, count - written)
+            guard closed[blockIndex(sequence)].unpack(column: column, slot: slot, count: run, scale: scale,
+                                                      into: out.baseAddress! + written)
+            else { return false }
+            written += run
+            sequence += run
+        }
+        guard written < count else { return true }
+        return open.withUnsafeBufferPointer { raw in
+            let base = column << blockShift | (sequence - openStart)
+            for i in 0..<(count - written) {
+                let value = raw[base + i]
+                if value == Self.absent { return false }
+                out[written + i] = Double(value) * scale
+            }
+            return true
+        }
+    }
+
+    /// Marks `column` absent in every stored slot.
+    mutating func clear(column: Int) {
+        guard column < columns else { return }
+        for offset in 0..<blockSlots { open[column << blockShift | offset] = Self.absent }
+        for index in closed.indices { closed[index].markAbsent(column: column) }
+    }
+
+    /// Adds columns, absent in every slot so far.
+    mutating func widen(to newColumns: Int) {
+        guard newColumns > columns else { return }
+        open.append(contentsOf: repeatElement(Self.absent, count: (newColumns - columns) << blockShift))
+        columns = newColumns
+    }
+
+    /// New columns holding `kept` (renumbered 0, 1, … in that order),
+    /// `width` wide, for the slots from `first` on: packed again from scratch,
+    /// which a rare rebuild can afford.
+    func keeping(_ kept: [Int], width: Int, from first: Int) -> PackedColumns {
+        var copy = PackedColumns(columns: width, capacity: capacity, start: first)
+        for sequence in first..<end {
+            copy.beginSlot()
+            for (newColumn, oldColumn) in kept.enumerated() { copy.setNewest(column: newColumn, value(column: oldColumn, at: sequence)) }
+        }
+        return copy
+    }
+
+    /// Bytes held: what each buffer was sized for, and its 32-byte header.
+    var storageBytes: Int {
+        closed.reduce(heapBytes(open.count, of: UInt32.self) + heapBytes(closed.count, of: PackedBlock.self)) { $0 + $1.storageBytes }
+    }
+}
+
+/// Bytes a Swift array of `count` elements takes on the heap, its header
+/// included; the allocator's rounding (which depends on what was freed
+/// before) left out, so the figure is the same on every run.
+func heapBytes<Element>(_ count: Int, of _: Element.Type) -> Int {
+    count == 0 ? 0 : 32 + count * MemoryLayout<Element>.stride
+}
+
+/// One closed block: per column a header (`minimum`, and the column's first
+/// payload word) and a width byte, then the columns' codes packed into
+/// 64-bit words, each column from a word boundary.
+///
+/// Width byte: 0…32 bits a code; `gaps` set when some slot is absent, whose
+/// code is then the highest (`2^width − 1`, a value no present slot needs);
+/// `allAbsent` when no slot of the block holds the column.
+struct PackedBlock: Sendable {
+    /// Per column: `minimum | firstWord << 32`.
+    private var headers: [UInt64] = []
+    private var widths: [UInt8] = []
+    private var payload: [UInt64] = []
+    /// Columns and words the buffers were last sized for: a block reuses
+    /// them unless they are too small or more than twice what it needs.
+    private var headerRoom = 0
+    private var payloadRoom = 0
+
+    static let allAbsent: UInt8 = 0xFF
+    static let gaps: UInt8 = 0x40
+    static let widthBits: UInt8 = 0x3F
+
+    /// Packs `columns` columns of `1 << shift` raw slots each (column-major),
+    /// reusing this block's buffers when they are not much larger than needed.
+    mutating func pack(_ raw: [UInt32], columns: Int, shift: Int) {
+        if headerRoom < columns || headerRoom > 2 * columns {
+            // Sized exactly: appending would round up to a power of two.
+            headers = []
+            widths = []
+            headers.reserveCapacity(columns)
+            widths.reserveCapacity(columns)
+            headerRoom = columns
+        } else {
+            headers.removeAll(keepingCapacity: true)
+            widths.removeAll(keepingCapacity: true)
+        }
+        var words = 0
+        raw.withUnsafeBufferPointer { raw in
+            for column in 0..<columns {
+                let (minimum, width) = Self.frame(raw[(column << shift)..<((column + 1) << shift)])
+                headers.append(UInt64(minimum) | UInt64(words) << 32)
+                widths.append(width)
+                if width != Self.allAbsent { words += (Int(width & Self.widthBits) << shift + 63) >> 6 }
+            }
+        }
+        if payloadRoom < words || payloadRoom > 2 * words + 64 {
+            payload = []
+            payload.reserveCapacity(words)
+            payloadRoom = words
+        } else {
+            payload.removeAll(keepingCapacity: true)
+        }
+        payload.append(contentsOf: repeatElement(0, count: words))
+        raw.withUnsafeBufferPointer { raw in
+            payload.withUnsafeMutableBufferPointer { payload in
+                for column in 0..<columns where widths[column] != Self.allAbsent && widths[column] & Self.widthBits > 0 {
+                    Self.write(raw[(column << shift)..<((column + 1) << shift)], minimum: UInt32(truncatingIfNeeded: headers[column]),
+                               width: Int(widths[column] & Self.widthBits), at: Int(headers[column] >> 32), into: payload)
+                }
+            }
+        }
+    }
+
+    /// The minimum of the present values and the width byte that codes them.
+    private static func frame(_ values: Slice<UnsafeBufferPointer<UInt32>>) -> (UInt32, UInt8) {
+        var low = UInt32.max, high = UInt32.min, anyAbsent = false
+        for value in values {
+            if value == PackedColumns.absent { anyAbsent = true; continue }
+            low = min(low, value)
+            high = max(high, value)
+        }
+        guard low <= high else { return (0, allAbsent) }
+        // With gaps, the highest code is reserved: codes 0…range and one more.
+        let largestCode = UInt64(high - low) + (anyAbsent ? 1 : 0)
+        let width = UInt8(UInt64.bitWidth - largestCode.leadingZeroBitCount)
+        return (low, anyAbsent ? width | gaps : width)
+    }
+
+    private static func write(_ values: Slice<UnsafeBufferPointer<UInt32>>, minimum: UInt32, width: Int, at firstWord: Int,
+                              into payload: UnsafeMutableBufferPointer<UInt64>) {
+        let mask = UInt64.max >> (64 - width)
+        var bit = 0
+        for value in values {
+            let code = value == PackedColumns.absent ? mask : UInt64(value - minimum)
+            let word = firstWord + bit >> 6, shift = bit & 63
+            payload[word] |= code << shift
+            if shift + width > 64 { payload[word + 1] |= code >> (64 - shift) }
+            bit += width
+        }
+    }
+
+    func value(column: Int, slot: Int) -> UInt32 {
+        guard column < widths.count else { return PackedColumns.absent }
+        let byte = widths[column]
+        if byte == Self.allAbsent { return PackedColumns.absent }
+        let header = headers[column], width = Int(byte & Self.widthBits)
+        let minimum = UInt32(truncatingIfNeeded: header)
+        if width == 0 { return minimum }
+        let code = Self.code(payload, word: Int(header >> 32), bit: slot * width, width: width)
+        if byte & Self.gaps != 0 && code == UInt64.max >> (64 - width) { return PackedColumns.absent }
+        return minimum + UInt32(code)
+    }
+
+    @inline(__always)
+    private static func code(_ payload: [UInt64], word firstWord: Int, bit: Int, width: Int) -> UInt64 {
+        let word = firstWord + bit >> 6, shift = bit & 63
+        var code = payload[word] >> shift
+        if shift + width > 64 { code |= payload[word + 1] << (64 - shift) }
+        return code & (UInt64.max >> (64 - width))
+    }
+
+    /// Writes `count` slots from `slot` on as Doubles times `scale`; false
+    /// at the first absent one. Width 0 is a fill; otherwise one shift and
+    /// mask a slot, walking the bits without a multiply.
+    func unpack(column: Int, slot: Int, count: Int, scale: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
+        guard column < widths.count, widths[column] != Self.allAbsent else { return false }
+        let byte = widths[column], header = headers[column], width = Int(byte & Self.widthBits)
+        let minimum = Double(UInt32(truncatingIfNeeded: header))
+        if width == 0 {
+            out.update(repeating: minimum * scale, count: count)
+            return true
+        }
+        let mask = UInt64.max >> (64 - width), checksGaps = byte & Self.gaps != 0
+        return payload.withUnsafeBufferPointer { payload in
+            var bit = slot * width
+            let firstWord = Int(header >> 32)
+            for i in 0..<count {
+                let word = firstWord + bit >> 6, shift = bit & 63
+                var code = payload[word] >> shift
+                if shift + width > 64 { code |= payload[word + 1] << (64 - shift) }
+                code &= mask
+                if checksGaps && code == mask { return false }
+                out[i] = (minimum + Double(code)) * scale
+                bit += width
+            }
+            return true
+        }
+    }
+
+    /// The column reads as absent in every slot of this block.
+    mutating func markAbsent(column: Int) {
+        if column < widths.count { widths[column] = Self.allAbsent }
+    }
+
+    var storageBytes: Int {
+        heapBytes(headerRoom, of: UInt64.self) + heapBytes(headerRoom, of: UInt8.self) + heapBytes(payloadRoom, of: UInt64.self)
+    }
+}
