@@ -274,3 +274,29 @@ struct PackedTierTests {
         }
     }
 }
+
+extension PackedTierTests {
+    /// The state file keeps each tier's columns unpacked, laid out as every
+    /// version before packing wrote and reads them: `series × capacity`
+    /// 4 KiB units, a sample at its physical slot (the append's number
+    /// modulo the capacity), absent where the cache was.
+    @Test func theStateKeepsTheUnpackedLayoutEveryVersionReads() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 100, coarseCapacity: 4, coarseEvery: 50), initialSeriesCapacity: 2)
+        for t in 0..<230 {
+            let c = t % 3 == 0 ? [] : [SampleRingTests.cache("c", slabs: UInt64(t))]
+            ring.append(SampleRingTests.sample(Int64(t), [SampleRingTests.cache("a", slabs: UInt64(t / 10)),
+                                                          SampleRingTests.cache("b", slabs: 7)] + c))
+        }
+        guard case .object(let members) = try StateEncoder.encode(ring), case .object(let fine) = members["fine"],
+              case .words32(let footprints) = fine["footprints"], case .integer(let head) = fine["head"]
+        else { Issue.record("the ring's state has no fine tier with a footprint column"); return }
+        #expect(head == 30 && footprints.count == 100 * 4)
+        var expected = [UInt32](repeating: .max, count: 100 * 4)
+        for t in 130..<230 {
+            expected[0 * 100 + t % 100] = UInt32(t / 10)
+            expected[1 * 100 + t % 100] = 7
+            if t % 3 != 0 { expected[2 * 100 + t % 100] = UInt32(t) }
+        }
+        #expect(footprints == expected)
+    }
+}

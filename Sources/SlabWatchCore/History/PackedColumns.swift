@@ -23,35 +23,32 @@ struct PackedColumns: Sendable {
     /// default, and 64 codes of `width` bits are exactly `width` words.
     static let maximumBlockShift = 6
 
-    private(set) var columns: Int
     /// log2 of the slots in a block (smaller for a tier of fewer slots).
     let blockShift: Int
-    /// The slots every read may ask for: the newest `capacity`.
-    let capacity: Int
     /// Next slot's sequence number (one past the newest).
     private(set) var end: Int
-    /// The first sequence number these columns were started at: older slots read as absent.
-    private let start: Int
     /// First slot of the open block (a multiple of the block size).
     private var openStart: Int
     /// The open block: `columns × blockSlots` raw values, column-major.
     private var open: [UInt32]
     /// Closed blocks in a circular array: `newest` holds the block just
-    /// before the open one, `newest − k` (wrapping) the k-th before it.
+    /// before the open one, `newest − k` (wrapping) the k-th before it. A
+    /// block not sealed yet holds no column, so slots before the columns'
+    /// start read as absent. (The fields are few on purpose: the detector
+    /// copies the tier, and with it these, for every window it checks.)
     private var closed: [PackedBlock]
     private var newest = -1
+
+    var columns: Int { open.count >> blockShift }
 
     var blockSlots: Int { 1 << blockShift }
     private var slotMask: Int { blockSlots - 1 }
 
-    /// Empty columns whose first slot will be `start`.
+    /// Empty columns for a tier of `capacity` slots, whose first slot will be `start`.
     init(columns: Int, capacity: Int, start: Int = 0) {
         var shift = 0
         while shift < Self.maximumBlockShift && (1 << shift) < capacity { shift += 1 }
         blockShift = shift
-        self.columns = columns
-        self.capacity = capacity
-        self.start = start
         end = start
         openStart = start & ~((1 << shift) - 1)
         open = Array(repeating: Self.absent, count: columns << shift)
@@ -63,9 +60,9 @@ struct PackedColumns: Sendable {
     /// Starts the next slot, absent in every column until `set`.
     mutating func beginSlot() {
         if end - openStart == blockSlots { seal() }
-        let offset = end - openStart
+        let offset = end - openStart, (columns, shift) = (self.columns, blockShift)
         open.withUnsafeMutableBufferPointer { raw in
-            for column in 0..<columns { raw[column << blockShift | offset] = Self.absent }
+            for column in 0..<columns { raw[column << shift | offset] = Self.absent }
         }
         end += 1
     }
@@ -86,16 +83,26 @@ struct PackedColumns: Sendable {
     }
 
     /// The oldest sequence number still stored.
-    private var oldestStored: Int { max(start, openStart - closed.count << blockShift) }
+    @inline(__always)
+    private var oldestStored: Int { openStart - closed.count << blockShift }
 
     /// The value of `column` at slot `sequence`; `absent` when not measured,
     /// for a column added later, or for a slot no longer (or never) stored.
+    @inline(__always)
     func value(column: Int, at sequence: Int) -> UInt32 {
-        guard column < columns, sequence < end, sequence >= oldestStored else { return Self.absent }
-        if sequence >= openStart { return open[column << blockShift | (sequence - openStart)] }
-        return closed[blockIndex(sequence)].value(column: column, slot: sequence & slotMask)
+        guard column < columns, sequence < end else { return Self.absent }
+        // The detector reads a slot of each window for every cache: the
+        // checks above and the invariants of `seal` keep every index below
+        // in bounds, so the reads skip Swift's checks.
+        if sequence >= openStart {
+            return open.withUnsafeBufferPointer { $0[column &<< blockShift | (sequence &- openStart)] }
+        }
+        guard sequence >= oldestStored else { return Self.absent }
+        // Through the buffer: the block is borrowed, not copied (a copy retains its three arrays).
+        return closed.withUnsafeBufferPointer { $0[blockIndex(sequence)].value(column: column, slot: sequence & slotMask) }
     }
 
+    @inline(__always)
     private func blockIndex(_ sequence: Int) -> Int {
         let back = (openStart - 1 - sequence) >> blockShift
         return newest - back < 0 ? newest - back + closed.count : newest - back
@@ -107,15 +114,19 @@ struct PackedColumns: Sendable {
     func copy(column: Int, from: Int, count: Int, scale: Double, into out: UnsafeMutableBufferPointer<Double>) -> Bool {
         guard column < columns, from >= oldestStored, from + count <= end, count <= out.count else { return count == 0 }
         var sequence = from, written = 0
-        while written < count, sequence < openStart {
-            let slot = sequence & slotMask
-            let run = min(blockSlots - slot, count - written)
-            guard closed[blockIndex(sequence)].unpack(column: column, slot: slot, count: run, scale: scale,
-                                                      into: out.baseAddress! + written)
-            else { return false }
-            written += run
-            sequence += run
+        let complete = closed.withUnsafeBufferPointer { closed in
+            while written < count, sequence < openStart {
+                let slot = sequence & slotMask
+                let run = min(blockSlots - slot, count - written)
+                guard closed[blockIndex(sequence)].unpack(column: column, slot: slot, count: run, scale: scale,
+                                                          into: out.baseAddress! + written)
+                else { return false }
+                written += run
+                sequence += run
+            }
+            return true
         }
+        guard complete else { return false }
         guard written < count else { return true }
         return open.withUnsafeBufferPointer { raw in
             let base = column << blockShift | (sequence - openStart)
@@ -126,6 +137,24 @@ struct PackedColumns: Sendable {
             }
             return true
         }
+    }
+
+    /// Writes `column` at slots `from..<from+count` into `out` as stored,
+    /// `absent` where it was not measured (a state file's raw layout).
+    func copyRaw(column: Int, from: Int, count: Int, into out: UnsafeMutableBufferPointer<UInt32>) {
+        for i in 0..<count { out[i] = Self.absent }
+        guard column < columns, from >= oldestStored, from + count <= end, count <= out.count else { return }
+        var sequence = from, written = 0
+        closed.withUnsafeBufferPointer { closed in
+            while written < count, sequence < openStart {
+                let slot = sequence & slotMask
+                let run = min(blockSlots - slot, count - written)
+                closed[blockIndex(sequence)].unpackRaw(column: column, slot: slot, count: run, into: out.baseAddress! + written)
+                written += run
+                sequence += run
+            }
+        }
+        for i in written..<count { out[i] = open[column << blockShift | (sequence + i - written - openStart)] }
     }
 
     /// Marks `column` absent in every stored slot.
@@ -139,19 +168,27 @@ struct PackedColumns: Sendable {
     mutating func widen(to newColumns: Int) {
         guard newColumns > columns else { return }
         open.append(contentsOf: repeatElement(Self.absent, count: (newColumns - columns) << blockShift))
-        columns = newColumns
     }
 
     /// New columns holding `kept` (renumbered 0, 1, … in that order),
-    /// `width` wide, for the slots from `first` on: packed again from scratch,
+    /// `width` wide, for the slots from `first` on (of a tier of `capacity`): packed again from scratch,
     /// which a rare rebuild can afford.
-    func keeping(_ kept: [Int], width: Int, from first: Int) -> PackedColumns {
+    func keeping(_ kept: [Int], width: Int, from first: Int, capacity: Int) -> PackedColumns {
         var copy = PackedColumns(columns: width, capacity: capacity, start: first)
         for sequence in first..<end {
             copy.beginSlot()
             for (newColumn, oldColumn) in kept.enumerated() { copy.setNewest(column: newColumn, value(column: oldColumn, at: sequence)) }
         }
         return copy
+    }
+
+    /// The closed blocks' bytes, and the values they hold (each column
+    /// present in any slot of a block counts a block's worth): what packing
+    /// costs a value, without the open block.
+    var packedSize: (bytes: Int, values: Int) {
+        closed.reduce((0, 0)) { sum, block in
+            (sum.0 + block.storageBytes, sum.1 + block.presentColumns << blockShift)
+        }
     }
 
     /// Bytes held: what each buffer was sized for, and its 32-byte header.
@@ -257,24 +294,24 @@ struct PackedBlock: Sendable {
         }
     }
 
+    @inline(__always)
     func value(column: Int, slot: Int) -> UInt32 {
         guard column < widths.count else { return PackedColumns.absent }
-        let byte = widths[column]
+        let byte = widths.withUnsafeBufferPointer { $0[column] }
         if byte == Self.allAbsent { return PackedColumns.absent }
-        let header = headers[column], width = Int(byte & Self.widthBits)
+        let header = headers.withUnsafeBufferPointer { $0[column] }, width = Int(byte & Self.widthBits)
         let minimum = UInt32(truncatingIfNeeded: header)
         if width == 0 { return minimum }
-        let code = Self.code(payload, word: Int(header >> 32), bit: slot * width, width: width)
-        if byte & Self.gaps != 0 && code == UInt64.max >> (64 - width) { return PackedColumns.absent }
-        return minimum + UInt32(code)
-    }
-
-    @inline(__always)
-    private static func code(_ payload: [UInt64], word firstWord: Int, bit: Int, width: Int) -> UInt64 {
-        let word = firstWord + bit >> 6, shift = bit & 63
-        var code = payload[word] >> shift
-        if shift + width > 64 { code |= payload[word + 1] << (64 - shift) }
-        return code & (UInt64.max >> (64 - width))
+        // `pack` sized the payload for every column's codes: the words read are inside it.
+        let bit = slot &* width, word = Int(truncatingIfNeeded: header &>> 32) &+ bit &>> 6, shift = bit & 63
+        let mask = UInt64.max &>> (64 &- width)
+        let code = payload.withUnsafeBufferPointer { payload in
+            var code = payload[word] &>> shift
+            if shift &+ width > 64 { code |= payload[word &+ 1] &<< (64 &- shift) }
+            return code & mask
+        }
+        if byte & Self.gaps != 0 && code == mask { return PackedColumns.absent }
+        return minimum &+ UInt32(truncatingIfNeeded: code)
     }
 
     /// Writes `count` slots from `slot` on as Doubles times `scale`; false
@@ -305,10 +342,36 @@ struct PackedBlock: Sendable {
         }
     }
 
+    /// Writes `count` slots from `slot` on as stored, `absent` where absent.
+    func unpackRaw(column: Int, slot: Int, count: Int, into out: UnsafeMutablePointer<UInt32>) {
+        guard column < widths.count, widths[column] != Self.allAbsent else { return }  // left absent
+        let byte = widths[column], header = headers[column], width = Int(byte & Self.widthBits)
+        let minimum = UInt32(truncatingIfNeeded: header)
+        if width == 0 {
+            out.update(repeating: minimum, count: count)
+            return
+        }
+        let mask = UInt64.max >> (64 - width), checksGaps = byte & Self.gaps != 0
+        payload.withUnsafeBufferPointer { payload in
+            var bit = slot * width
+            let firstWord = Int(header >> 32)
+            for i in 0..<count {
+                let word = firstWord + bit >> 6, shift = bit & 63
+                var code = payload[word] >> shift
+                if shift + width > 64 { code |= payload[word + 1] << (64 - shift) }
+                code &= mask
+                out[i] = checksGaps && code == mask ? PackedColumns.absent : minimum + UInt32(code)
+                bit += width
+            }
+        }
+    }
+
     /// The column reads as absent in every slot of this block.
     mutating func markAbsent(column: Int) {
         if column < widths.count { widths[column] = Self.allAbsent }
     }
+
+    var presentColumns: Int { widths.count(where: { $0 != Self.allAbsent }) }
 
     var storageBytes: Int {
         heapBytes(headerRoom, of: UInt64.self) + heapBytes(headerRoom, of: UInt8.self) + heapBytes(payloadRoom, of: UInt64.self)

@@ -315,6 +315,11 @@ extension SampleRing {
                 + footprints.storageBytes + objects.storageBytes
         }
 
+        /// The packed footprint blocks' bytes and the footprint values they
+        /// hold (the newest block, kept raw, left out): what a value costs
+        /// packed, as the bench reports it.
+        public var packedFootprints: (bytes: Int, values: Int) { footprints.packedSize }
+
         /// Physical slot of the `age`-th oldest sample (0 = oldest).
         private func slot(_ position: Int) -> Int {
             (head - count + position + capacity) % capacity
@@ -333,6 +338,7 @@ extension SampleRing {
         }
 
         /// A series' footprint at `position`, or nil when the cache was absent.
+        @inline(__always)
         public func footprint(series: Int, at position: Int) -> UInt64? {
             guard (0..<count).contains(position) else { return nil }
             let value = footprints.value(column: series, at: sequence(position))
@@ -457,7 +463,7 @@ extension SampleRing {
         /// A copy holding only `series` (renumbered 0, 1, … in that order), `width` wide.
         func keeping(series: [Int], width: Int) -> Tier {
             var copy = self
-            copy.footprints = footprints.keeping(series, width: width, from: sequence(0))
+            copy.footprints = footprints.keeping(series, width: width, from: sequence(0), capacity: capacity)
             return copy
         }
     }
@@ -587,8 +593,16 @@ extension SampleRing.Tier: Codable {
     /// stored slots at their physical slot, absent in slots not yet filled.
     private func raw(_ columns: PackedColumns) -> [UInt32] {
         var raw = [UInt32](repeating: SampleRing.absentFootprint, count: columns.columns * capacity)
-        for column in 0..<columns.columns {
-            for position in 0..<count { raw[column * capacity + slot(position)] = columns.value(column: column, at: sequence(position)) }
+        // Positions 0..<count sit at slots oldest…capacity−1, then 0…: two runs a column.
+        let oldest = slot(0), firstRun = min(count, capacity - oldest)
+        raw.withUnsafeMutableBufferPointer { raw in
+            for column in 0..<columns.columns {
+                let base = raw.baseAddress! + column * capacity
+                columns.copyRaw(column: column, from: sequence(0), count: firstRun,
+                                into: UnsafeMutableBufferPointer(start: base + oldest, count: firstRun))
+                columns.copyRaw(column: column, from: sequence(firstRun), count: count - firstRun,
+                                into: UnsafeMutableBufferPointer(start: base, count: count - firstRun))
+            }
         }
         return raw
     }
