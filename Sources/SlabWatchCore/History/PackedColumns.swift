@@ -204,50 +204,50 @@ func heapBytes<Element>(_ count: Int, of _: Element.Type) -> Int {
     count == 0 ? 0 : 32 + count * MemoryLayout<Element>.stride
 }
 
-/// One closed block: per column a header (`minimum`, and the column's first
-/// payload word) and a width byte, then the columns' codes packed into
-/// 64-bit words, each column from a word boundary.
+/// One closed block: per column one 64-bit header, then the columns' codes
+/// packed into 64-bit words, each column from a word boundary.
 ///
-/// Width byte: 0…32 bits a code; `gaps` set when some slot is absent, whose
-/// code is then the highest (`2^width − 1`, a value no present slot needs);
-/// `allAbsent` when no slot of the block holds the column.
+/// A header holds the column's minimum (bits 0–31), its first payload word
+/// (bits 32–57) and a 6-bit code (bits 58–63): 0…32 is the bit width of
+/// each slot's distance from the minimum; 33…63 a width of code − 32 in a
+/// block where some slot is absent, whose distance is then the highest
+/// (`2^width − 1`, which no present slot needs). Width 32 always reads the
+/// highest distance as absent: no present value is that far from any
+/// minimum. Width 0 with the absent marker as minimum: no slot holds the
+/// column. One header a column keeps the detector's read of a window's
+/// first slot to one cache line for a column that held still.
 struct PackedBlock: Sendable {
-    /// Per column: `minimum | firstWord << 32`.
     private var headers: [UInt64] = []
-    private var widths: [UInt8] = []
     private var payload: [UInt64] = []
     /// Columns and words the buffers were last sized for: a block reuses
     /// them unless they are too small or more than twice what it needs.
     private var headerRoom = 0
     private var payloadRoom = 0
 
-    static let allAbsent: UInt8 = 0xFF
-    static let gaps: UInt8 = 0x40
-    static let widthBits: UInt8 = 0x3F
+    /// Bits of a header's first payload word: 64 Mi words, room for 2 Mi
+    /// columns of 32-bit codes (`SampleRing.Configuration.maximumSeries`).
+    static let wordBits = 26
+    static let absentColumn = UInt64(PackedColumns.absent)
 
     /// Packs `columns` columns of `1 << shift` raw slots each (column-major),
     /// reusing this block's buffers when they are not much larger than needed.
     mutating func pack(_ raw: [UInt32], columns: Int, shift: Int) {
         if headerRoom < columns || headerRoom > 2 * columns {
-            // Sized exactly: appending would round up to a power of two.
             headers = []
-            widths = []
-            headers.reserveCapacity(columns)
-            widths.reserveCapacity(columns)
+            headers.reserveCapacity(columns)  // exactly: appending would round up to a power of two
             headerRoom = columns
         } else {
             headers.removeAll(keepingCapacity: true)
-            widths.removeAll(keepingCapacity: true)
         }
         var words = 0
         raw.withUnsafeBufferPointer { raw in
             for column in 0..<columns {
-                let (minimum, width) = Self.frame(raw[(column << shift)..<((column + 1) << shift)])
-                headers.append(UInt64(minimum) | UInt64(words) << 32)
-                widths.append(width)
-                if width != Self.allAbsent { words += (Int(width & Self.widthBits) << shift + 63) >> 6 }
+                let (minimum, code) = Self.frame(raw[(column << shift)..<((column + 1) << shift)])
+                headers.append(UInt64(minimum) | (code == 0 ? 0 : UInt64(words) << 32) | UInt64(code) << 58)
+                words += (Self.width(code) << shift + 63) >> 6
             }
         }
+        precondition(words < 1 << Self.wordBits, "a block of more columns than the ring allows")
         if payloadRoom < words || payloadRoom > 2 * words + 64 {
             payload = []
             payload.reserveCapacity(words)
@@ -258,27 +258,36 @@ struct PackedBlock: Sendable {
         payload.append(contentsOf: repeatElement(0, count: words))
         raw.withUnsafeBufferPointer { raw in
             payload.withUnsafeMutableBufferPointer { payload in
-                for column in 0..<columns where widths[column] != Self.allAbsent && widths[column] & Self.widthBits > 0 {
-                    Self.write(raw[(column << shift)..<((column + 1) << shift)], minimum: UInt32(truncatingIfNeeded: headers[column]),
-                               width: Int(widths[column] & Self.widthBits), at: Int(headers[column] >> 32), into: payload)
+                for column in 0..<columns {
+                    let header = headers[column], width = Self.width(Int(header >> 58))
+                    guard width > 0 else { continue }
+                    Self.write(raw[(column << shift)..<((column + 1) << shift)], minimum: UInt32(truncatingIfNeeded: header),
+                               width: width, at: Self.firstWord(header), into: payload)
                 }
             }
         }
     }
 
-    /// The minimum of the present values and the width byte that codes them.
-    private static func frame(_ values: Slice<UnsafeBufferPointer<UInt32>>) -> (UInt32, UInt8) {
+    @inline(__always)
+    static func width(_ code: Int) -> Int { code > 32 ? code &- 32 : code }
+
+    @inline(__always)
+    static func firstWord(_ header: UInt64) -> Int { Int(truncatingIfNeeded: (header &>> 32) & (1 << wordBits - 1)) }
+
+    /// The minimum of the present values and the code of their width (the
+    /// absent marker and 0 when none is present).
+    private static func frame(_ values: Slice<UnsafeBufferPointer<UInt32>>) -> (UInt32, Int) {
         var low = UInt32.max, high = UInt32.min, anyAbsent = false
         for value in values {
             if value == PackedColumns.absent { anyAbsent = true; continue }
             low = min(low, value)
             high = max(high, value)
         }
-        guard low <= high else { return (0, allAbsent) }
-        // With gaps, the highest code is reserved: codes 0…range and one more.
-        let largestCode = UInt64(high - low) + (anyAbsent ? 1 : 0)
-        let width = UInt8(UInt64.bitWidth - largestCode.leadingZeroBitCount)
-        return (low, anyAbsent ? width | gaps : width)
+        guard low <= high else { return (PackedColumns.absent, 0) }
+        // With gaps, the highest distance is reserved: distances 0…range and one more.
+        let largest = UInt64(high - low) + (anyAbsent ? 1 : 0)
+        let width = UInt64.bitWidth - largest.leadingZeroBitCount
+        return (low, anyAbsent && width < 32 ? width + 32 : width)
     }
 
     private static func write(_ values: Slice<UnsafeBufferPointer<UInt32>>, minimum: UInt32, width: Int, at firstWord: Int,
@@ -294,48 +303,47 @@ struct PackedBlock: Sendable {
         }
     }
 
-    @inline(__always)
     func value(column: Int, slot: Int) -> UInt32 {
-        guard column < widths.count else { return PackedColumns.absent }
-        let byte = widths.withUnsafeBufferPointer { $0[column] }
-        if byte == Self.allAbsent { return PackedColumns.absent }
-        let header = headers.withUnsafeBufferPointer { $0[column] }, width = Int(byte & Self.widthBits)
-        let minimum = UInt32(truncatingIfNeeded: header)
-        if width == 0 { return minimum }
+        guard column < headers.count else { return PackedColumns.absent }
+        let header = headers.withUnsafeBufferPointer { $0[column] }
+        let minimum = UInt32(truncatingIfNeeded: header), code = Int(truncatingIfNeeded: header &>> 58)
+        if code == 0 { return minimum }  // held still, or absent throughout
         // `pack` sized the payload for every column's codes: the words read are inside it.
-        let bit = slot &* width, word = Int(truncatingIfNeeded: header &>> 32) &+ bit &>> 6, shift = bit & 63
+        let width = Self.width(code)
+        let bit = slot &* width, word = Self.firstWord(header) &+ bit &>> 6, shift = bit & 63
         let mask = UInt64.max &>> (64 &- width)
-        let code = payload.withUnsafeBufferPointer { payload in
-            var code = payload[word] &>> shift
-            if shift &+ width > 64 { code |= payload[word &+ 1] &<< (64 &- shift) }
-            return code & mask
+        let distance = payload.withUnsafeBufferPointer { payload in
+            var distance = payload[word] &>> shift
+            if shift &+ width > 64 { distance |= payload[word &+ 1] &<< (64 &- shift) }
+            return distance & mask
         }
-        if byte & Self.gaps != 0 && code == mask { return PackedColumns.absent }
-        return minimum &+ UInt32(truncatingIfNeeded: code)
+        if code >= 32 && distance == mask { return PackedColumns.absent }
+        return minimum &+ UInt32(truncatingIfNeeded: distance)
     }
 
     /// Writes `count` slots from `slot` on as Doubles times `scale`; false
     /// at the first absent one. Width 0 is a fill; otherwise one shift and
     /// mask a slot, walking the bits without a multiply.
     func unpack(column: Int, slot: Int, count: Int, scale: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
-        guard column < widths.count, widths[column] != Self.allAbsent else { return false }
-        let byte = widths[column], header = headers[column], width = Int(byte & Self.widthBits)
+        guard column < headers.count else { return false }
+        let header = headers[column], code = Int(header >> 58), width = Self.width(code)
         let minimum = Double(UInt32(truncatingIfNeeded: header))
         if width == 0 {
+            guard header != Self.absentColumn else { return false }
             out.update(repeating: minimum * scale, count: count)
             return true
         }
-        let mask = UInt64.max >> (64 - width), checksGaps = byte & Self.gaps != 0
+        let mask = UInt64.max >> (64 - width), checksGaps = code >= 32
         return payload.withUnsafeBufferPointer { payload in
             var bit = slot * width
-            let firstWord = Int(header >> 32)
+            let firstWord = Self.firstWord(header)
             for i in 0..<count {
                 let word = firstWord + bit >> 6, shift = bit & 63
-                var code = payload[word] >> shift
-                if shift + width > 64 { code |= payload[word + 1] << (64 - shift) }
-                code &= mask
-                if checksGaps && code == mask { return false }
-                out[i] = (minimum + Double(code)) * scale
+                var distance = payload[word] >> shift
+                if shift + width > 64 { distance |= payload[word + 1] << (64 - shift) }
+                distance &= mask
+                if checksGaps && distance == mask { return false }
+                out[i] = (minimum + Double(distance)) * scale
                 bit += width
             }
             return true
@@ -344,23 +352,23 @@ struct PackedBlock: Sendable {
 
     /// Writes `count` slots from `slot` on as stored, `absent` where absent.
     func unpackRaw(column: Int, slot: Int, count: Int, into out: UnsafeMutablePointer<UInt32>) {
-        guard column < widths.count, widths[column] != Self.allAbsent else { return }  // left absent
-        let byte = widths[column], header = headers[column], width = Int(byte & Self.widthBits)
+        guard column < headers.count else { return }  // left absent
+        let header = headers[column], code = Int(header >> 58), width = Self.width(code)
         let minimum = UInt32(truncatingIfNeeded: header)
         if width == 0 {
-            out.update(repeating: minimum, count: count)
+            out.update(repeating: minimum, count: count)  // the absent marker when no slot holds it
             return
         }
-        let mask = UInt64.max >> (64 - width), checksGaps = byte & Self.gaps != 0
+        let mask = UInt64.max >> (64 - width), checksGaps = code >= 32
         payload.withUnsafeBufferPointer { payload in
             var bit = slot * width
-            let firstWord = Int(header >> 32)
+            let firstWord = Self.firstWord(header)
             for i in 0..<count {
                 let word = firstWord + bit >> 6, shift = bit & 63
-                var code = payload[word] >> shift
-                if shift + width > 64 { code |= payload[word + 1] << (64 - shift) }
-                code &= mask
-                out[i] = checksGaps && code == mask ? PackedColumns.absent : minimum + UInt32(code)
+                var distance = payload[word] >> shift
+                if shift + width > 64 { distance |= payload[word + 1] << (64 - shift) }
+                distance &= mask
+                out[i] = checksGaps && distance == mask ? PackedColumns.absent : minimum &+ UInt32(truncatingIfNeeded: distance)
                 bit += width
             }
         }
@@ -368,12 +376,10 @@ struct PackedBlock: Sendable {
 
     /// The column reads as absent in every slot of this block.
     mutating func markAbsent(column: Int) {
-        if column < widths.count { widths[column] = Self.allAbsent }
+        if column < headers.count { headers[column] = Self.absentColumn }
     }
 
-    var presentColumns: Int { widths.count(where: { $0 != Self.allAbsent }) }
+    var presentColumns: Int { headers.count(where: { $0 != Self.absentColumn }) }
 
-    var storageBytes: Int {
-        heapBytes(headerRoom, of: UInt64.self) + heapBytes(headerRoom, of: UInt8.self) + heapBytes(payloadRoom, of: UInt64.self)
-    }
+    var storageBytes: Int { heapBytes(headerRoom, of: UInt64.self) + heapBytes(payloadRoom, of: UInt64.self) }
 }

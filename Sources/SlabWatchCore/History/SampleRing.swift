@@ -26,14 +26,17 @@ public struct SampleRing: Sendable {
         /// Every how many samples one is also kept in the coarse tier.
         public var coarseEvery: Int
         /// At most this many series: beyond it, a new cache takes the series of
-        /// the cache seen longest ago, whose history is dropped.
+        /// the cache seen longest ago, whose history is dropped. At most
+        /// `maximumSeries` (the packed blocks' bound; `sampler.max-caches`
+        /// allows 1.25 million).
         public var maxSeries: Int
+        public static let maximumSeries = 2_000_000
 
         public init(fineCapacity: Int = 720, coarseCapacity: Int = 720, coarseEvery: Int = 12, maxSeries: Int = 2560) {
             self.fineCapacity = max(1, fineCapacity)
             self.coarseCapacity = max(1, coarseCapacity)
             self.coarseEvery = max(1, coarseEvery)
-            self.maxSeries = max(1, maxSeries)
+            self.maxSeries = min(max(1, maxSeries), Self.maximumSeries)
         }
     }
 
@@ -552,7 +555,8 @@ extension SampleRing: Codable {
                   "inode-cache columns differ from the tiers'")
         // The counters follow from the number of appends; a file that says
         // otherwise (or says Int.max, which the next append would overflow) lies.
-        try check(configuration.coarseEvery >= 1 && configuration.maxSeries >= 1, "configuration out of range")
+        try check(configuration.coarseEvery >= 1 && (1...Configuration.maximumSeries).contains(configuration.maxSeries),
+                  "configuration out of range")
         try check(appended <= Self.maximumAppends, "\(appended) appends")
         try check(coarseCopies == (appended + configuration.coarseEvery - 1) / configuration.coarseEvery, "coarse copies disagree with the appends")
         try check(fine.count == min(appended, fine.capacity), "fine tier disagrees with the appends")
