@@ -6,7 +6,7 @@
 ///
 /// Slab counts move little between samples (on a real machine 96 % of 5 s
 /// footprint deltas are zero), so most packed columns have width 0 and cost
-/// only their 9-byte header; a column that moves costs bits for the range it
+/// only their 8-byte header; a column that moves costs bits for the range it
 /// moved inside the block, never more than the raw 32 bits a slot. Any slot
 /// reads in O(1) (its block, then `width` bits at `slot × width`).
 ///
@@ -38,6 +38,12 @@ struct PackedColumns: Sendable {
     /// copies the tier, and with it these, for every window it checks.)
     private var closed: [PackedBlock]
     private var newest = -1
+    /// Closed blocks sealed so far (at most `closed.count`), for `packedSize`.
+    private var sealedBlocks = 0
+    /// Every closed block's header of every column, column by column:
+    /// `headers[column × closed.count + block]` (see `PackedBlock`), so a
+    /// column's headers share a cache line or two whatever block is read.
+    private var headers: [UInt64]
 
     var columns: Int { open.count >> blockShift }
 
@@ -55,6 +61,7 @@ struct PackedColumns: Sendable {
         // The newest `capacity` slots span the open block (≥ 1 slot once
         // written) and at most ⌈(capacity − 1) / blockSlots⌉ closed blocks.
         closed = Array(repeating: PackedBlock(), count: (capacity - 1 + (1 << shift) - 1) >> shift)
+        headers = Array(repeating: PackedBlock.absentColumn, count: columns * closed.count)
     }
 
     /// Starts the next slot, absent in every column until `set`.
@@ -77,7 +84,11 @@ struct PackedColumns: Sendable {
     private mutating func seal() {
         if !closed.isEmpty {
             newest = newest + 1 == closed.count ? 0 : newest + 1
-            closed[newest].pack(open, columns: columns, shift: blockShift)
+            sealedBlocks = min(sealedBlocks + 1, closed.count)
+            let (block, stride, columns, shift, raw) = (newest, closed.count, columns, blockShift, open)
+            headers.withUnsafeMutableBufferPointer { headers in
+                closed[block].pack(raw, columns: columns, shift: shift, headers: headers, stride: stride, block: block)
+            }
         }
         openStart += blockSlots
     }
@@ -98,8 +109,10 @@ struct PackedColumns: Sendable {
             return open.withUnsafeBufferPointer { $0[column &<< blockShift | (sequence &- openStart)] }
         }
         guard sequence >= oldestStored else { return Self.absent }
-        // Through the buffer: the block is borrowed, not copied (a copy retains its three arrays).
-        return closed.withUnsafeBufferPointer { $0[blockIndex(sequence)].value(column: column, slot: sequence & slotMask) }
+        // Through the buffer: the block is borrowed, not copied (a copy retains its payload).
+        let block = blockIndex(sequence)
+        let header = headers.withUnsafeBufferPointer { $0[column &* closed.count &+ block] }
+        return closed.withUnsafeBufferPointer { $0[block].value(header: header, slot: sequence & slotMask) }
     }
 
     @inline(__always)
@@ -118,8 +131,9 @@ struct PackedColumns: Sendable {
             while written < count, sequence < openStart {
                 let slot = sequence & slotMask
                 let run = min(blockSlots - slot, count - written)
-                guard closed[blockIndex(sequence)].unpack(column: column, slot: slot, count: run, scale: scale,
-                                                          into: out.baseAddress! + written)
+                let block = blockIndex(sequence)
+                guard closed[block].unpack(header: headers[column * closed.count + block], slot: slot, count: run, scale: scale,
+                                           into: out.baseAddress! + written)
                 else { return false }
                 written += run
                 sequence += run
@@ -149,7 +163,9 @@ struct PackedColumns: Sendable {
             while written < count, sequence < openStart {
                 let slot = sequence & slotMask
                 let run = min(blockSlots - slot, count - written)
-                closed[blockIndex(sequence)].unpackRaw(column: column, slot: slot, count: run, into: out.baseAddress! + written)
+                let block = blockIndex(sequence)
+                closed[block].unpackRaw(header: headers[column * closed.count + block], slot: slot, count: run,
+                                        into: out.baseAddress! + written)
                 written += run
                 sequence += run
             }
@@ -161,12 +177,13 @@ struct PackedColumns: Sendable {
     mutating func clear(column: Int) {
         guard column < columns else { return }
         for offset in 0..<blockSlots { open[column << blockShift | offset] = Self.absent }
-        for index in closed.indices { closed[index].markAbsent(column: column) }
+        for block in closed.indices { headers[column * closed.count + block] = PackedBlock.absentColumn }
     }
 
     /// Adds columns, absent in every slot so far.
     mutating func widen(to newColumns: Int) {
         guard newColumns > columns else { return }
+        headers.append(contentsOf: repeatElement(PackedBlock.absentColumn, count: (newColumns - columns) * closed.count))
         open.append(contentsOf: repeatElement(Self.absent, count: (newColumns - columns) << blockShift))
     }
 
@@ -186,14 +203,15 @@ struct PackedColumns: Sendable {
     /// present in any slot of a block counts a block's worth): what packing
     /// costs a value, without the open block.
     var packedSize: (bytes: Int, values: Int) {
-        closed.reduce((0, 0)) { sum, block in
-            (sum.0 + block.storageBytes, sum.1 + block.presentColumns << blockShift)
-        }
+        // Blocks not sealed yet hold absent headers and no payload: only the sealed ones count.
+        let present = headers.count(where: { $0 != PackedBlock.absentColumn })
+        return (closed.reduce(sealedBlocks * columns * MemoryLayout<UInt64>.stride) { $0 + $1.storageBytes }, present << blockShift)
     }
 
     /// Bytes held: what each buffer was sized for, and its 32-byte header.
     var storageBytes: Int {
-        closed.reduce(heapBytes(open.count, of: UInt32.self) + heapBytes(closed.count, of: PackedBlock.self)) { $0 + $1.storageBytes }
+        closed.reduce(heapBytes(open.count, of: UInt32.self) + heapBytes(closed.count, of: PackedBlock.self)
+                      + heapBytes(headers.count, of: UInt64.self)) { $0 + $1.storageBytes }
     }
 }
 
@@ -204,8 +222,9 @@ func heapBytes<Element>(_ count: Int, of _: Element.Type) -> Int {
     count == 0 ? 0 : 32 + count * MemoryLayout<Element>.stride
 }
 
-/// One closed block: per column one 64-bit header, then the columns' codes
-/// packed into 64-bit words, each column from a word boundary.
+/// One closed block: its columns' codes packed into 64-bit words, each
+/// column from a word boundary, read through each column's 64-bit header
+/// (which `PackedColumns` keeps, a column's headers side by side).
 ///
 /// A header holds the column's minimum (bits 0–31), its first payload word
 /// (bits 32–57) and a 6-bit code (bits 58–63): 0…32 is the bit width of
@@ -217,11 +236,9 @@ func heapBytes<Element>(_ count: Int, of _: Element.Type) -> Int {
 /// column. One header a column keeps the detector's read of a window's
 /// first slot to one cache line for a column that held still.
 struct PackedBlock: Sendable {
-    private var headers: [UInt64] = []
     private var payload: [UInt64] = []
-    /// Columns and words the buffers were last sized for: a block reuses
-    /// them unless they are too small or more than twice what it needs.
-    private var headerRoom = 0
+    /// Words the payload was last sized for: a block reuses it unless it is
+    /// too small or more than twice what the block needs.
     private var payloadRoom = 0
 
     /// Bits of a header's first payload word: 64 Mi words, room for 2 Mi
@@ -229,21 +246,16 @@ struct PackedBlock: Sendable {
     static let wordBits = 26
     static let absentColumn = UInt64(PackedColumns.absent)
 
-    /// Packs `columns` columns of `1 << shift` raw slots each (column-major),
-    /// reusing this block's buffers when they are not much larger than needed.
-    mutating func pack(_ raw: [UInt32], columns: Int, shift: Int) {
-        if headerRoom < columns || headerRoom > 2 * columns {
-            headers = []
-            headers.reserveCapacity(columns)  // exactly: appending would round up to a power of two
-            headerRoom = columns
-        } else {
-            headers.removeAll(keepingCapacity: true)
-        }
+    /// Packs `columns` columns of `1 << shift` raw slots each (column-major)
+    /// into this block's payload and each column's header at
+    /// `headers[column × stride + block]`, reusing the payload's buffer when
+    /// it is not much larger than needed.
+    mutating func pack(_ raw: [UInt32], columns: Int, shift: Int, headers: UnsafeMutableBufferPointer<UInt64>, stride: Int, block: Int) {
         var words = 0
         raw.withUnsafeBufferPointer { raw in
             for column in 0..<columns {
                 let (minimum, code) = Self.frame(raw[(column << shift)..<((column + 1) << shift)])
-                headers.append(UInt64(minimum) | (code == 0 ? 0 : UInt64(words) << 32) | UInt64(code) << 58)
+                headers[column * stride + block] = UInt64(minimum) | (code == 0 ? 0 : UInt64(words) << 32) | UInt64(code) << 58
                 words += (Self.width(code) << shift + 63) >> 6
             }
         }
@@ -259,7 +271,7 @@ struct PackedBlock: Sendable {
         raw.withUnsafeBufferPointer { raw in
             payload.withUnsafeMutableBufferPointer { payload in
                 for column in 0..<columns {
-                    let header = headers[column], width = Self.width(Int(header >> 58))
+                    let header = headers[column * stride + block], width = Self.width(Int(header >> 58))
                     guard width > 0 else { continue }
                     Self.write(raw[(column << shift)..<((column + 1) << shift)], minimum: UInt32(truncatingIfNeeded: header),
                                width: width, at: Self.firstWord(header), into: payload)
@@ -303,9 +315,7 @@ struct PackedBlock: Sendable {
         }
     }
 
-    func value(column: Int, slot: Int) -> UInt32 {
-        guard column < headers.count else { return PackedColumns.absent }
-        let header = headers.withUnsafeBufferPointer { $0[column] }
+    func value(header: UInt64, slot: Int) -> UInt32 {
         let minimum = UInt32(truncatingIfNeeded: header), code = Int(truncatingIfNeeded: header &>> 58)
         if code == 0 { return minimum }  // held still, or absent throughout
         // `pack` sized the payload for every column's codes: the words read are inside it.
@@ -324,9 +334,8 @@ struct PackedBlock: Sendable {
     /// Writes `count` slots from `slot` on as Doubles times `scale`; false
     /// at the first absent one. Width 0 is a fill; otherwise one shift and
     /// mask a slot, walking the bits without a multiply.
-    func unpack(column: Int, slot: Int, count: Int, scale: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
-        guard column < headers.count else { return false }
-        let header = headers[column], code = Int(header >> 58), width = Self.width(code)
+    func unpack(header: UInt64, slot: Int, count: Int, scale: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
+        let code = Int(header >> 58), width = Self.width(code)
         let minimum = Double(UInt32(truncatingIfNeeded: header))
         if width == 0 {
             guard header != Self.absentColumn else { return false }
@@ -351,9 +360,8 @@ struct PackedBlock: Sendable {
     }
 
     /// Writes `count` slots from `slot` on as stored, `absent` where absent.
-    func unpackRaw(column: Int, slot: Int, count: Int, into out: UnsafeMutablePointer<UInt32>) {
-        guard column < headers.count else { return }  // left absent
-        let header = headers[column], code = Int(header >> 58), width = Self.width(code)
+    func unpackRaw(header: UInt64, slot: Int, count: Int, into out: UnsafeMutablePointer<UInt32>) {
+        let code = Int(header >> 58), width = Self.width(code)
         let minimum = UInt32(truncatingIfNeeded: header)
         if width == 0 {
             out.update(repeating: minimum, count: count)  // the absent marker when no slot holds it
@@ -374,12 +382,5 @@ struct PackedBlock: Sendable {
         }
     }
 
-    /// The column reads as absent in every slot of this block.
-    mutating func markAbsent(column: Int) {
-        if column < headers.count { headers[column] = Self.absentColumn }
-    }
-
-    var presentColumns: Int { headers.count(where: { $0 != Self.absentColumn }) }
-
-    var storageBytes: Int { heapBytes(headerRoom, of: UInt64.self) + heapBytes(payloadRoom, of: UInt64.self) }
+    var storageBytes: Int { heapBytes(payloadRoom, of: UInt64.self) }
 }

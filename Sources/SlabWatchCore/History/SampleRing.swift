@@ -12,7 +12,7 @@
 /// Memory follows the configuration, the number of series and how much they
 /// move (see `storageBytes`): each slot's time and counters raw; per series,
 /// each tier's newest block of up to 64 slots raw (4 bytes a slot) and every
-/// older block packed (`PackedColumns`: 9 bytes, plus the bits the range the
+/// older block packed (`PackedColumns`: 8 bytes, plus the bits the range the
 /// series moved in that block needs, 0 for one that did not move).
 /// Appending allocates nothing in the steady state unless a new cache name
 /// needs a series beyond the current capacity, or a block moves more than
