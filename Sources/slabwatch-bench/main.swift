@@ -4,6 +4,7 @@
 //   swift run -c release slabwatch-bench [iterations] [procfs] [sysfs]
 //   swift run -c release slabwatch-bench --state-encoding-only
 //   swift run -c release slabwatch-bench 200 --cgroups-only
+//   swift run -c release slabwatch-bench --ring-recording RECORDING   (what the ring takes a value of a recording)
 import CAllocationCounter
 import Glibc
 import Logging
@@ -15,6 +16,7 @@ let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 2000 : 2000
 let detectorOnly = arguments.contains("--detector-only")
 let stateEncodingOnly = arguments.contains("--state-encoding-only")
 let cgroupsOnly = arguments.contains("--cgroups-only")
+let ringRecording = arguments.firstIndex(of: "--ring-recording").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
                         sysfs: arguments.count > 3 ? arguments[3] : "/sys")
 let files = KernelPaths.procFiles.map { "\(paths.procfs)/\($0)" }
@@ -138,6 +140,31 @@ if cgroupsOnly {
     exit(0)
 }
 
+// 0. The ring on a recording of a real machine (`slabwatch record`): what a
+//    footprint value costs packed, every sample and every 5th (the default
+//    5 s interval from a 1 s recording), and what a full default ring of
+//    those caches would hold at that cost.
+if let ringRecording {
+    let reader = { (path: String) in ProcReader(paths: KernelPaths(procfs: "\(path)/proc", sysfs: "\(ringRecording)/.none"),
+                                               pageSize: UInt64(sysconf(Int32(_SC_PAGESIZE)))) }
+    let samples = try Recording.sampleDirectories(ringRecording).map { reader($0.path).sample(timestampMilliseconds: $0.milliseconds) }
+    for every in [1, 5] {
+        let kept = samples.indices.filter { $0 % every == 0 }.map { samples[$0] }
+        var ring = SampleRing(configuration: .init(fineCapacity: kept.count, coarseCapacity: 1, coarseEvery: kept.count))
+        for sample in kept { ring.append(sample) }
+        let packed = ring.fine.packedFootprints
+        let perValue = Double(packed.bytes) / Double(max(1, packed.values))
+        // A full default ring: 1,440 slots of time and counters, and per series each tier's raw newest
+        // block and 2 × 12 packed blocks of 64 values at this cost.
+        let series = ring.seriesNames.count
+        let fullRing = 1440 * 64 + series * (2 * 64 * 4 + Int(2 * 12 * 64 * perValue))
+        print("ring, every \(every) of \(samples.count) recorded samples, \(series) caches: \(packed.values) packed values, "
+              + "\(Human.decimal(perValue, 3)) bytes a value (headers included; 4 unpacked); a full default ring of them ≈ "
+              + "\(Human.decimal(Double(fullRing) / 1e6, 2)) MB")
+    }
+    exit(0)
+}
+
 if !detectorOnly && !stateEncodingOnly {
 // 1. The kernel's cost: open, read to EOF and close the same files, no parsing.
 var raw = [UInt8](repeating: 0, count: 1 << 20)
@@ -241,8 +268,11 @@ do {
 //    with the dentries (half of them), the dearest case: every growing cache
 //    fits them too, and they tie with the dentries.
 print("")
-let detectorCases: [(Int, Bool)] = arguments.contains("--detector-only")
-    ? [(5000, true)] : [(250, false), (250, true), (5000, false), (5000, true)]
+// `--detector-only [CACHES] [quiet]`: one case alone (5,000 growing unless told), for a profiler.
+let detectorCases: [(Int, Bool)] = arguments.firstIndex(of: "--detector-only").map { flag in
+    let caches = arguments.count > flag + 1 ? Int(arguments[flag + 1]) ?? 5000 : 5000
+    return [(caches, !arguments.contains("quiet"))]
+} ?? [(250, false), (250, true), (5000, false), (5000, true)]
 for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
     do {
         // Room for every cache: the default ring keeps at most 2,560 series.
@@ -252,8 +282,7 @@ for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             return Double(state >> 11) / Double(1 << 53) - 0.5
         }
-        var latest = Sample(timestampMilliseconds: 0)
-        for step in 0..<(720 * 12) {
+        func sample(_ step: Int) -> Sample {
             let inodes = 100_000 + Double(step) * (growing ? 100 : 0) + jitter() * 1000
             let inodeCaches = (0..<16).map { i in
                 let objects = UInt64(5000 + (growing && i < 4 ? Double(step) * 25 : 0) + jitter() * 100)
@@ -261,7 +290,7 @@ for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
                                  objectsPerSlab: 32, pagesPerSlab: 8, activeSlabs: objects / 32, slabs: objects / 32,
                                  pageSize: 4096, reclaimable: true)
             }
-            latest = Sample(
+            return Sample(
                 timestampMilliseconds: Int64(step) * 5000,
                 caches: inodeCaches + (0..<cacheCount).map { i in
                     let bytes = 10e6 + (growing ? Double(step) * 50_000 : 0) + jitter() * 1e5
@@ -272,6 +301,10 @@ for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
                 inodes: .init(inodes: UInt64(inodes), freeInodes: 0),
                 dentries: .init(dentries: UInt64(inodes), unusedDentries: 0, negativeDentries: UInt64(inodes / 2)),
                 fileHandles: .init(allocated: 1000, maximum: 100_000))
+        }
+        var latest = Sample(timestampMilliseconds: 0)
+        for step in 0..<(720 * 12) {
+            latest = sample(step)
             pipeline.record(latest)
         }
         // The step's second half alone, as the sampler runs it outside the ring's lock.
@@ -282,6 +315,20 @@ for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
         let perEvaluation = (cpuSeconds() - start) / Double(rounds)
         let label = "detector: \(cacheCount) caches, \(growing ? "all growing" : "quiet")"
         print("\(padded(label, 46)) \(fixed(perEvaluation * 1e6, width: 8, places: 1)) µs CPU")
+        // The same full ring's appends: 10 blocks more of the same samples
+        // (built beforehand), each block sealed and one evicted per 64.
+        let more = (0..<64).map { sample(720 * 12 + $0) }
+        let allocationsBefore = slabwatch_allocation_count()
+        let appendStart = cpuSeconds()
+        for round in 0..<640 {
+            var next = more[round % 64]
+            next.timestampMilliseconds = Int64(720 * 12 + round) * 5000
+            pipeline.record(next)
+        }
+        let perAppend = (cpuSeconds() - appendStart) / 640
+        let allocations = Double(slabwatch_allocation_count() - allocationsBefore) / 640
+        print("\(padded("  ring append, same ring", 46)) \(fixed(perAppend * 1e6, width: 8, places: 1)) µs CPU  "
+              + "\(fixed(allocations, width: 7, places: 1)) allocations; ring \(Human.decimal(Double(pipeline.ring.storageBytes) / 1e6, 2)) MB")
     }
 }
 

@@ -50,12 +50,14 @@ struct SampleRingTests {
         #expect(ring.coarse.footprint(series: ring.series(named: "b")!, at: 0) == 2 * 4096)
     }
 
+    /// Once both tiers are full (their blocks too), appending the same kind
+    /// of samples reuses the evicted blocks' buffers.
     @Test func storageStaysConstantInSteadyState() {
         var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 16, coarseEvery: 3))
         let caches = (0..<250).map { Self.cache("cache\($0)", slabs: UInt64($0)) }
-        ring.append(Self.sample(0, caches))
+        for t in 0..<100 { ring.append(Self.sample(Int64(t), caches)) }
         let bytes = ring.storageBytes
-        for t in 1..<200 { ring.append(Self.sample(Int64(t), caches)) }
+        for t in 100..<300 { ring.append(Self.sample(Int64(t), caches)) }
         #expect(ring.storageBytes == bytes)
     }
 
@@ -129,20 +131,24 @@ struct SampleRingTests {
         #expect(ring.storageBytes < 4 << 20)
     }
 
-    /// What the tiers really hold is what `bytesPerSlot` says a slot takes
-    /// (the figure the configuration documents), widened, with inode-cache
-    /// columns, and once a counter is added.
-    @Test func storageIsTheSlotsTimesBytesPerSlot() {
-        var ring = SampleRing(configuration: .init(fineCapacity: 16, coarseCapacity: 4, coarseEvery: 4), initialSeriesCapacity: 8)
-        func agrees() -> Bool {
-            ring.storageBytes == (ring.fine.capacity + ring.coarse.capacity)
-                * SampleRing.bytesPerSlot(series: ring.fine.seriesCapacity, inodeCaches: ring.fine.objectColumns)
+    /// What a full default ring holds follows what its caches moved: quiet
+    /// caches cost a block header each per 64 samples beside the newest
+    /// block kept raw; caches that move all the time cost the bits of the
+    /// range they moved, and never more than the raw 4 bytes a value.
+    @Test func storageFollowsWhatTheCachesMoved() {
+        func fullRing(_ slabs: (_ step: Int, _ cache: Int) -> UInt64) -> SampleRing {
+            var ring = SampleRing()
+            for step in 0..<(720 * 12) {
+                ring.append(Self.sample(Int64(step) * 5000, (0..<250).map { Self.cache("cache\($0)", slabs: slabs(step, $0)) }))
+            }
+            return ring
         }
-        #expect(agrees())
-        let inodeCaches = (0..<3).map { SampleRingInodeCacheTests.inodeCache("fs\($0)_inode_cache", objects: 10) }
-        for t in 0..<20 { ring.append(Self.sample(Int64(t), inodeCaches + (0..<(2 * t)).map { Self.cache("c\($0)", slabs: 1) })) }
-        #expect(ring.fine.seriesCapacity > 8 && ring.fine.objectColumns == 3)
-        #expect(agrees())
+        let raw = 1440 * (8 + 7 * 8 + 256 * 4)  // every slot's time, counters and 256 footprints, unpacked
+        let quiet = fullRing { _, cache in UInt64(100 + cache) }
+        let moving = fullRing { step, cache in UInt64(100 + cache + step * 13 % 4096) }  // 10 to 12 bits a value
+        #expect(quiet.storageBytes < raw / 4, "\(quiet.storageBytes) of \(raw)")
+        #expect(moving.storageBytes > quiet.storageBytes + 2 * 11 * 250 * 64 * 10 / 8, "\(moving.storageBytes)")
+        #expect(moving.storageBytes < raw, "\(moving.storageBytes) of \(raw)")
     }
 }
 
@@ -171,7 +177,6 @@ extension SampleRingTests {
         let c = ring.series(named: "c")!
         #expect((0..<3).map { ring.fine.footprint(series: c, at: $0) } == sizes.prefix(3).map { $0 })
         #expect(ring.fine.footprint(series: c, at: 3) == (UInt64(UInt32.max) - 1) * 4096)  // saturates, never reads as absent
-        #expect(SampleRing(configuration: .init()).storageBytes == 1440 * (8 + 7 * 8 + 256 * 4))
     }
 }
 

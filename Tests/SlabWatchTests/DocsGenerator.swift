@@ -68,43 +68,48 @@ enum DocsGenerator {
 
     // MARK: the ring
 
-    /// The ring's storage at the default configuration, measured on real rings
-    /// rather than restated: a slot's fixed part, what a series and a followed
-    /// inode cache add to it, and the storage at the first width and at the bound.
+    /// The ring's storage at the default configuration, measured on real
+    /// rings filled to the brim rather than restated: what a slot's time and
+    /// counters take, what a series (or a followed inode cache) adds when its
+    /// footprint holds still and when every value needs all 32 bits, and
+    /// those at the first width and at the bound.
     static func ringSizing() -> String {
         let configuration = Configuration()
         let tiers = configuration.pipeline.ring
         let slots = tiers.fineCapacity + tiers.coarseCapacity
-        func perSlot(series: Int) -> Int { SampleRing(configuration: tiers, initialSeriesCapacity: series).storageBytes / slots }
-        let fixed = perSlot(series: 1) - (perSlot(series: 2) - perSlot(series: 1))
-        let perSeries = perSlot(series: 2) - perSlot(series: 1)
-        var ring = SampleRing(configuration: tiers)
-        let first = ring.storageBytes
-        let firstWidth = (first / slots - fixed) / perSeries
-        ring.append(everyInodeCache(series: tiers.maxSeries))
-        let full = ring.storageBytes
-        let perInodeCache = (full / slots - fixed - perSeries * tiers.maxSeries) / InodeCacheSelector.maximumCaches
-        return """
-            Each of the \(Human.grouped(Double(slots))) slots (`ring.fine-samples` + `ring.coarse-samples`) takes \(fixed) bytes for its \
-            time and system-wide counters, \(perSeries) for each series (a cache's footprint) and \(perInodeCache) \
-            for each inode cache followed. At the defaults that is \(megabytes(first)) for the first \
-            \(Human.grouped(Double(firstWidth))) caches, and \
-            \(megabytes(full)) at the ring's bound: \(Human.grouped(Double(tiers.maxSeries))) series, for the \
-            \(Human.grouped(Double(configuration.sampler.limits.maxCaches))) caches `sampler.max-caches` keeps and \
-            names that come and go, with \(InodeCacheSelector.maximumCaches) inode caches followed.
-            """
-    }
-
-    /// One sample with `series` caches, the inode caches among them as many as are followed.
-    static func everyInodeCache(series: Int) -> Sample {
-        let caches = (0..<series).map { index in
-            SlabCache(name: index < InodeCacheSelector.maximumCaches ? "fs\(index)_inode_cache" : "cache\(index)",
-                      activeObjects: 1, objects: 1, objectSize: 64, objectsPerSlab: 64, pagesPerSlab: 1,
-                      activeSlabs: 1, slabs: 1, pageSize: 4096, reclaimable: true)
+        /// A full ring `width` series wide, every series in every sample.
+        func full(width: Int, worst: Bool) -> Int {
+            var ring = SampleRing(configuration: tiers, initialSeriesCapacity: width)
+            var state: UInt64 = 1
+            // A block more than the coarse tier holds: every closed block of both tiers is in use.
+            for step in 0..<((tiers.coarseCapacity + 64) * tiers.coarseEvery) {
+                let caches = (0..<width).map { index in
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    let slabs = worst ? (state >> 32) % (UInt64(UInt32.max) - 1) : 100
+                    return SlabCache(name: "cache\(index)", activeObjects: 1, objects: 1, objectSize: 64, objectsPerSlab: 64,
+                                     pagesPerSlab: 1, activeSlabs: slabs, slabs: slabs, pageSize: 4096, reclaimable: false)
+                }
+                ring.append(Sample(timestampMilliseconds: Int64(step) * 5000, caches: caches))
+            }
+            return ring.storageBytes
         }
-        var sample = Sample(timestampMilliseconds: 1_795_600_000_000, caches: caches)
-        sample.inodes = InodeCounts(inodes: 1, freeInodes: 0)
-        return sample
+        let (quiet16, quiet32) = (full(width: 16, worst: false), full(width: 32, worst: false))
+        let (worst16, worst32) = (full(width: 16, worst: true), full(width: 32, worst: true))
+        let quiet = (quiet32 - quiet16) / 16, worst = (worst32 - worst16) / 16
+        let fixed = quiet16 - 16 * quiet
+        let firstWidth = SampleRing(configuration: tiers).fine.seriesCapacity
+        let bound = tiers.maxSeries + InodeCacheSelector.maximumCaches
+        return """
+            Each of the \(Human.grouped(Double(slots))) slots (`ring.fine-samples` + `ring.coarse-samples`) takes \(fixed / slots) \
+            bytes for its time and system-wide counters. A series (a cache's footprint, or a followed inode cache's \
+            count) takes \(Human.grouped(Double(quiet))) bytes over both tiers when it holds still, and \
+            \(Human.grouped(Double(worst))) when every value needs all 32 bits. At the defaults that is \
+            \(megabytes(fixed + firstWidth * quiet)) to \(megabytes(fixed + firstWidth * worst)) for the first \
+            \(Human.grouped(Double(firstWidth))) caches, and \(megabytes(fixed + bound * quiet)) to \
+            \(megabytes(fixed + bound * worst)) at the ring's bound: \(Human.grouped(Double(tiers.maxSeries))) series, \
+            for the \(Human.grouped(Double(configuration.sampler.limits.maxCaches))) caches `sampler.max-caches` keeps \
+            and names that come and go, with \(InodeCacheSelector.maximumCaches) inode caches followed.
+            """
     }
 
     static func megabytes(_ bytes: Int) -> String { "**\(Human.decimal(Double(bytes) / 1_000_000, 1)) MB**" }

@@ -74,7 +74,9 @@ struct StateFileTests {
         let saved = SavedState(metadata: .init(pageSize: 4096, bootID: "", version: "test", lastSampleMilliseconds: 0),
                                ring: ring, detector: GrowthDetector().memory, alerts: AlertPolicy().memory)
         let bytes = try StateFile.encode(saved)
-        #expect(bytes.count < ring.storageBytes / 10, "\(bytes.count) bytes on disk for \(ring.storageBytes) in memory")
+        // What the file holds unpacked: each slot's time, counters and 256 footprints.
+        let raw = 1440 * (8 + SampleRing.Counter.allCases.count * 8 + 256 * 4)
+        #expect(bytes.count < raw / 10, "\(bytes.count) bytes on disk for \(raw) unpacked")
     }
 
     /// A file that cannot be used is set aside as state.corrupt (one

@@ -9,10 +9,14 @@
 /// Caches are **series** with stable ids; a cache that appears later gets a
 /// new series, one that vanishes reads as absent.
 ///
-/// Memory is fixed by the configuration and the number of series:
-/// `(fine + coarse) × bytesPerSlot(series:inodeCaches:)` bytes (see `storageBytes`).
-/// Appending allocates nothing unless a new cache name needs a series beyond
-/// the current capacity. Not thread-safe: one owner (the sampler) mutates it.
+/// Memory follows the configuration, the number of series and how much they
+/// move (see `storageBytes`): each slot's time and counters raw; per series,
+/// each tier's newest block of up to 64 slots raw (4 bytes a slot) and every
+/// older block packed (`PackedColumns`: 8 bytes, plus the bits the range the
+/// series moved in that block needs, 0 for one that did not move).
+/// Appending allocates nothing in the steady state unless a new cache name
+/// needs a series beyond the current capacity, or a block moves more than
+/// the one it replaces. Not thread-safe: one owner (the sampler) mutates it.
 public struct SampleRing: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Slots in the fine tier (every sample).
@@ -22,14 +26,17 @@ public struct SampleRing: Sendable {
         /// Every how many samples one is also kept in the coarse tier.
         public var coarseEvery: Int
         /// At most this many series: beyond it, a new cache takes the series of
-        /// the cache seen longest ago, whose history is dropped.
+        /// the cache seen longest ago, whose history is dropped. At most
+        /// `maximumSeries` (the packed blocks' bound; `sampler.max-caches`
+        /// allows 1.25 million).
         public var maxSeries: Int
+        public static let maximumSeries = 2_000_000
 
         public init(fineCapacity: Int = 720, coarseCapacity: Int = 720, coarseEvery: Int = 12, maxSeries: Int = 2560) {
             self.fineCapacity = max(1, fineCapacity)
             self.coarseCapacity = max(1, coarseCapacity)
             self.coarseEvery = max(1, coarseEvery)
-            self.maxSeries = max(1, maxSeries)
+            self.maxSeries = min(max(1, maxSeries), Self.maximumSeries)
         }
     }
 
@@ -158,14 +165,6 @@ public struct SampleRing: Sendable {
     /// Bytes held by the tiers' storage (excludes series names).
     public var storageBytes: Int { fine.storageBytes + coarse.storageBytes }
 
-    /// Bytes one slot takes with room for `series` caches and `inodeCaches`
-    /// inode-cache columns: its time, one word per `Counter`, a 4 KiB-unit
-    /// footprint per series and an object count per inode cache.
-    public static func bytesPerSlot(series: Int, inodeCaches: Int) -> Int {
-        MemoryLayout<Int64>.size + Counter.allCases.count * MemoryLayout<UInt64>.size
-            + (series + inodeCaches) * MemoryLayout<UInt32>.size
-    }
-
     public func series(named name: String) -> Int? { seriesIndex[name] }
 
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
@@ -284,38 +283,53 @@ public struct SampleRing: Sendable {
 }
 
 extension SampleRing {
-    /// One tier: a circular buffer of slots, oldest overwritten first.
+    /// One tier: a circular buffer of slots, oldest dropped first. Times and
+    /// counters are kept raw; footprints and inode-cache counts are kept
+    /// packed in blocks (`PackedColumns`), which hold a few more slots than
+    /// `capacity` between two evictions: every read sees exactly the newest
+    /// `count` (at most `capacity`), whatever the blocks still hold.
     public struct Tier: Sendable {
         public let capacity: Int
-        public private(set) var seriesCapacity: Int
+        public var seriesCapacity: Int { footprints.columns }
         /// Number of slots filled (at most `capacity`).
         public private(set) var count = 0
         private var head = 0  // next slot to write
         private var times: [Int64]
         private var counters: [UInt64]  // capacity × Counter.allCases.count
-        /// Series-major: each series' slots are contiguous, so the detector reads
-        /// a cache's history sequentially (slot-major strided by the number of
-        /// caches and thrashed the CPU caches at a few thousand of them).
-        private var footprints: [UInt32]  // seriesCapacity × capacity, in footprintUnits
-        /// Active objects of each inode cache, column-major like `footprints`
+        /// Each series' footprint in footprintUnits, a column per series: the
+        /// detector reads a cache's history a block at a time.
+        private var footprints: PackedColumns
+        /// Active objects of each inode cache, a column each like `footprints`
         /// (saturating just below the absent marker: 4 billion inodes).
-        private var objects: [UInt32] = []  // objectColumns × capacity
-        public private(set) var objectColumns = 0
+        private var objects: PackedColumns
+        public var objectColumns: Int { objects.columns }
 
         init(capacity: Int, seriesCapacity: Int) {
             self.capacity = capacity
-            self.seriesCapacity = seriesCapacity
             times = Array(repeating: 0, count: capacity)
             counters = Array(repeating: SampleRing.absent, count: capacity * Counter.allCases.count)
-            footprints = Array(repeating: SampleRing.absentFootprint, count: capacity * seriesCapacity)
+            footprints = PackedColumns(columns: seriesCapacity, capacity: capacity)
+            objects = PackedColumns(columns: 0, capacity: capacity)
         }
 
-        var storageBytes: Int { (times.count + counters.count) * 8 + (footprints.count + objects.count) * 4 }
+        /// Bytes held: the raw times and counters, and the packed columns as they are now.
+        var storageBytes: Int {
+            heapBytes(times.count, of: Int64.self) + heapBytes(counters.count, of: UInt64.self)
+                + footprints.storageBytes + objects.storageBytes
+        }
+
+        /// The packed footprint blocks' bytes and the footprint values they
+        /// hold (the newest block, kept raw, left out): what a value costs
+        /// packed, as the bench reports it.
+        public var packedFootprints: (bytes: Int, values: Int) { footprints.packedSize }
 
         /// Physical slot of the `age`-th oldest sample (0 = oldest).
         private func slot(_ position: Int) -> Int {
             (head - count + position + capacity) % capacity
         }
+
+        /// The packed columns' sequence number of the sample at `position`.
+        private func sequence(_ position: Int) -> Int { footprints.end - count + position }
 
         /// Time of the sample at `position` (0 = oldest), Unix milliseconds.
         public func time(at position: Int) -> Int64 { times[slot(position)] }
@@ -327,66 +341,51 @@ extension SampleRing {
         }
 
         /// A series' footprint at `position`, or nil when the cache was absent.
+        @inline(__always)
         public func footprint(series: Int, at position: Int) -> UInt64? {
-            guard series < seriesCapacity else { return nil }
-            let value = footprints[series * capacity + slot(position)]
+            guard (0..<count).contains(position) else { return nil }
+            let value = footprints.value(column: series, at: sequence(position))
             return value == SampleRing.absentFootprint ? nil : UInt64(value) * SampleRing.footprintUnit
         }
 
         /// An inode cache's active objects at `position`, or nil when it was absent.
         public func inodeObjects(column: Int, at position: Int) -> UInt64? {
-            guard column < objectColumns else { return nil }
-            let value = objects[column * capacity + slot(position)]
+            guard (0..<count).contains(position) else { return nil }
+            let value = objects.value(column: column, at: sequence(position))
             return value == SampleRing.absentFootprint ? nil : UInt64(value)
         }
 
         /// Copies an inode cache's object counts at positions
         /// `start..<start+count` into `values`; false when absent anywhere there.
         func copyInodeObjects(column: Int, start: Int, count: Int, into values: inout [Double]) -> Bool {
-            column < objectColumns && copy(objects, column: column, start: start, count: count, scale: 1, into: &values)
+            copy(objects, column: column, start: start, count: count, scale: 1, into: &values)
         }
 
         /// Copies a series' footprints at positions `start..<start+count` into
         /// `values` as Doubles. False (and `values` partly written) when the
         /// cache is absent anywhere in the range.
         func copyFootprints(series: Int, start: Int, count: Int, into values: inout [Double]) -> Bool {
-            series < seriesCapacity
-                && copy(footprints, column: series, start: start, count: count,
-                        scale: Double(SampleRing.footprintUnit), into: &values)
+            copy(footprints, column: series, start: start, count: count, scale: Double(SampleRing.footprintUnit), into: &values)
         }
 
-        /// One column of a column-major matrix of this tier's slots, times
-        /// `scale`, in one pass without a modulo per slot; false at the first
-        /// absent slot.
-        private func copy(_ matrix: [UInt32], column: Int, start: Int, count: Int, scale: Double,
+        private func copy(_ columns: PackedColumns, column: Int, start: Int, count: Int, scale: Double,
                           into values: inout [Double]) -> Bool {
-            var slot = self.slot(start)
-            return matrix.withUnsafeBufferPointer { storage in
-                values.withUnsafeMutableBufferPointer { out in
-                    let base = column * capacity
-                    for i in 0..<count {
-                        let value = storage[base + slot]
-                        if value == SampleRing.absentFootprint { return false }
-                        out[i] = Double(value) * scale
-                        slot += 1
-                        if slot == capacity { slot = 0 }
-                    }
-                    return true
-                }
+            guard start >= 0, count >= 0, start + count <= self.count, count <= values.count else { return false }
+            return values.withUnsafeMutableBufferPointer { out in
+                columns.copy(column: column, from: sequence(start), count: count, scale: scale, into: out)
             }
         }
 
         /// Takes the oldest slot (or a free one) for a sample at `time`:
         /// every counter, footprint and inode-cache count in it absent until set.
+        /// The row it returns is the newest: only the newest row can be set.
         mutating func beginRow(time: Int64) -> Int {
             let row = head
             times[row] = time
             let width = Counter.allCases.count
             for counter in 0..<width { counters[row * width + counter] = SampleRing.absent }
-            footprints.withUnsafeMutableBufferPointer { buffer in
-                for series in 0..<seriesCapacity { buffer[series * capacity + row] = SampleRing.absentFootprint }
-            }
-            for column in 0..<objectColumns { objects[column * capacity + row] = SampleRing.absentFootprint }
+            footprints.beginSlot()
+            objects.beginSlot()
             head = (head + 1) % capacity
             count = min(count + 1, capacity)
             return row
@@ -397,45 +396,48 @@ extension SampleRing {
         }
 
         /// Stores a footprint in bytes (rounded up to whole 4 KiB units; a
-        /// footprint beyond 16 TiB saturates just below the absent marker).
+        /// footprint beyond 16 TiB saturates just below the absent marker)
+        /// in the newest row, the one `beginRow` returned.
         mutating func set(row: Int, series: Int, value: UInt64) {
+            assert(row == newestRow, "only the newest row is written")
             let units = value / SampleRing.footprintUnit + (value % SampleRing.footprintUnit == 0 ? 0 : 1)
-            footprints[series * capacity + row] = UInt32(min(units, UInt64(SampleRing.absentFootprint - 1)))
+            footprints.setNewest(column: series, UInt32(min(units, UInt64(SampleRing.absentFootprint - 1))))
         }
 
+        /// Stores an inode cache's object count in the newest row.
         mutating func setObjects(row: Int, column: Int, value: UInt64) {
-            objects[column * capacity + row] = UInt32(min(value, UInt64(SampleRing.absentFootprint - 1)))
+            assert(row == newestRow, "only the newest row is written")
+            objects.setNewest(column: column, UInt32(min(value, UInt64(SampleRing.absentFootprint - 1))))
         }
 
+        private var newestRow: Int { (head - 1 + capacity) % capacity }
+
+        /// Appends `other`'s row `row` (a stored one) as this tier's newest.
         mutating func copyRow(_ row: Int, from other: Tier) {
             let target = beginRow(time: other.times[row])
             let width = Counter.allCases.count
             for d in 0..<width { counters[target * width + d] = other.counters[row * width + d] }
-            let columns = min(seriesCapacity, other.seriesCapacity)
-            for s in 0..<columns {
-                footprints[s * capacity + target] = other.footprints[s * other.capacity + row]
+            let source = other.sequence((row - (other.head - other.count) + 2 * other.capacity) % other.capacity)
+            for s in 0..<min(seriesCapacity, other.seriesCapacity) {
+                footprints.setNewest(column: s, other.footprints.value(column: s, at: source))
             }
             for c in 0..<min(objectColumns, other.objectColumns) {
-                objects[c * capacity + target] = other.objects[c * other.capacity + row]
+                objects.setNewest(column: c, other.objects.value(column: c, at: source))
             }
         }
 
         /// Adds inode-cache columns, absent in every slot so far.
         mutating func widenObjects(to columns: Int) {
-            guard columns > objectColumns else { return }
-            objects.append(contentsOf: repeatElement(SampleRing.absentFootprint, count: (columns - objectColumns) * capacity))
-            objectColumns = columns
+            objects.widen(to: columns)
         }
 
         mutating func clearObjects() {
-            objects = []
-            objectColumns = 0
+            objects = PackedColumns(columns: 0, capacity: capacity, start: footprints.end)
         }
 
         /// Marks one inode-cache column absent in every slot.
         mutating func clearObjects(column: Int) {
-            guard column < objectColumns else { return }
-            for slot in 0..<capacity { objects[column * capacity + slot] = SampleRing.absentFootprint }
+            objects.clear(column: column)
         }
 
         /// How far an inode cache's count moved (highest − lowest) over the
@@ -454,25 +456,17 @@ extension SampleRing {
 
         /// Adds room for more series; existing series keep their slots as they are.
         mutating func widen(to newCapacity: Int) {
-            footprints.append(contentsOf: repeatElement(SampleRing.absentFootprint, count: (newCapacity - seriesCapacity) * capacity))
-            seriesCapacity = newCapacity
+            footprints.widen(to: newCapacity)
         }
 
         mutating func clear(series: Int) {
-            footprints.withUnsafeMutableBufferPointer { buffer in
-                for slot in 0..<capacity { buffer[series * capacity + slot] = SampleRing.absentFootprint }
-            }
+            footprints.clear(column: series)
         }
 
         /// A copy holding only `series` (renumbered 0, 1, … in that order), `width` wide.
         func keeping(series: [Int], width: Int) -> Tier {
             var copy = self
-            copy.seriesCapacity = width
-            copy.footprints = Array(repeating: SampleRing.absentFootprint, count: capacity * width)
-            for (newID, oldID) in series.enumerated() {
-                copy.footprints.replaceSubrange(newID * capacity..<(newID + 1) * capacity,
-                                                with: footprints[oldID * capacity..<(oldID + 1) * capacity])
-            }
+            copy.footprints = footprints.keeping(series, width: width, from: sequence(0), capacity: capacity)
             return copy
         }
     }
@@ -561,7 +555,8 @@ extension SampleRing: Codable {
                   "inode-cache columns differ from the tiers'")
         // The counters follow from the number of appends; a file that says
         // otherwise (or says Int.max, which the next append would overflow) lies.
-        try check(configuration.coarseEvery >= 1 && configuration.maxSeries >= 1, "configuration out of range")
+        try check(configuration.coarseEvery >= 1 && (1...Configuration.maximumSeries).contains(configuration.maxSeries),
+                  "configuration out of range")
         try check(appended <= Self.maximumAppends, "\(appended) appends")
         try check(coarseCopies == (appended + configuration.coarseEvery - 1) / configuration.coarseEvery, "coarse copies disagree with the appends")
         try check(fine.count == min(appended, fine.capacity), "fine tier disagrees with the appends")
@@ -591,24 +586,55 @@ extension SampleRing.Tier: Codable {
         try c.encode(StateColumn(times.map { UInt64(bitPattern: $0) }), forKey: .times)
         try c.encode(StateColumn(counters), forKey: .counters)
         try c.encode(SampleRing.Counter.allCases.map(\.stateKey), forKey: .counterNames)
-        try c.encode(StateColumn(footprints), forKey: .footprints)  // shared with the ring, not copied
+        // Raw, slot-major per column as before the columns were packed, so
+        // a state file reads the same in either version.
+        try c.encode(StateColumn(raw(footprints)), forKey: .footprints)
         try c.encode(objectColumns, forKey: .objectColumns)
-        try c.encode(StateColumn(objects), forKey: .objects)
+        try c.encode(StateColumn(raw(objects)), forKey: .objects)
+    }
+
+    /// `columns` unpacked: `columns × capacity` values, each column's
+    /// stored slots at their physical slot, absent in slots not yet filled.
+    private func raw(_ columns: PackedColumns) -> [UInt32] {
+        var raw = [UInt32](repeating: SampleRing.absentFootprint, count: columns.columns * capacity)
+        // Positions 0..<count sit at slots oldest…capacity−1, then 0…: two runs a column.
+        let oldest = slot(0), firstRun = min(count, capacity - oldest)
+        raw.withUnsafeMutableBufferPointer { raw in
+            for column in 0..<columns.columns {
+                let base = raw.baseAddress! + column * capacity
+                columns.copyRaw(column: column, from: sequence(0), count: firstRun,
+                                into: UnsafeMutableBufferPointer(start: base + oldest, count: firstRun))
+                columns.copyRaw(column: column, from: sequence(firstRun), count: count - firstRun,
+                                into: UnsafeMutableBufferPointer(start: base, count: count - firstRun))
+            }
+        }
+        return raw
+    }
+
+    /// Packed columns holding `raw` (as `raw(_:)` lays it out) for the stored slots.
+    private static func packed(_ raw: [UInt32], columns: Int, capacity: Int, count: Int, head: Int) -> PackedColumns {
+        var packed = PackedColumns(columns: columns, capacity: capacity)
+        for position in 0..<count {
+            let slot = (head - count + position + capacity) % capacity
+            packed.beginSlot()
+            for column in 0..<columns { packed.setNewest(column: column, raw[column * capacity + slot]) }
+        }
+        return packed
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         capacity = try c.decode(Int.self, forKey: .capacity)
-        seriesCapacity = try c.decode(Int.self, forKey: .seriesCapacity)
+        let seriesCapacity = try c.decode(Int.self, forKey: .seriesCapacity)
         count = try c.decode(Int.self, forKey: .count)
         head = try c.decode(Int.self, forKey: .head)
         times = try c.decode(StateColumn<UInt64>.self, forKey: .times).words.map { Int64(bitPattern: $0) }
         let names = try c.decodeIfPresent([String].self, forKey: .counterNames)
             ?? SampleRing.Counter.unnamedStateOrder.map(\.stateKey)
         let saved = try c.decode(StateColumn<UInt64>.self, forKey: .counters).words
-        footprints = try c.decode(StateColumn<UInt32>.self, forKey: .footprints).words
-        objectColumns = try c.decodeIfPresent(Int.self, forKey: .objectColumns) ?? 0
-        objects = try c.decodeIfPresent(StateColumn<UInt32>.self, forKey: .objects)?.words ?? []
+        let footprints = try c.decode(StateColumn<UInt32>.self, forKey: .footprints).words
+        let objectColumns = try c.decodeIfPresent(Int.self, forKey: .objectColumns) ?? 0
+        let objects = try c.decodeIfPresent(StateColumn<UInt32>.self, forKey: .objects)?.words ?? []
         let counterCells = capacity.multipliedReportingOverflow(by: names.count)
         guard capacity >= 1, seriesCapacity >= 1, (0...capacity).contains(count), (0..<capacity).contains(head),
               times.count == capacity, !counterCells.overflow, saved.count == counterCells.partialValue,
@@ -617,6 +643,8 @@ extension SampleRing.Tier: Codable {
               (0...InodeCacheSelector.maximumCaches).contains(objectColumns), objects.count == capacity * objectColumns
         else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "ring tier: sizes do not agree")) }
         counters = Self.counters(saved, named: names, slots: capacity)
+        self.footprints = Self.packed(footprints, columns: seriesCapacity, capacity: capacity, count: count, head: head)
+        self.objects = Self.packed(objects, columns: objectColumns, capacity: capacity, count: count, head: head)
     }
 
     /// A file's counter columns (slot-major, `names.count` a slot) in this
