@@ -80,6 +80,11 @@ extension Configuration {
               "where to read the kernel's sysfs") { config, values throws(InvalidValue) in
             config.sampler.paths.sysfs = try path(values)
         },
+        .init("path.cgroupfs", default: "\"\"", reloadable: true,
+              "where the cgroup file systems are mounted, as /sys/fs/cgroup on the node (v2 there, or v1's `memory` below it): the node's tree mounted into a pod (deploy/kubernetes/overlays/cgroups); empty: the memory hierarchy is found from /proc's mountinfo") { config, values throws(InvalidValue) in
+            let text = try single(values)
+            config.sampler.paths.cgroupfs = text.isEmpty ? "" : try path(values)
+        },
         .init("sampler.interval", default: "5s", reloadable: true,
               "time between samples (`500ms`, `5s`, `1m`)") { config, values throws(InvalidValue) in
             config.sampler.intervalSeconds = try duration(values, in: 0.1...3600)
