@@ -93,8 +93,8 @@ extension Configuration {
               "caches kept per sample; beyond it the smallest footprints are left out (counted in `slabwatch_caches{state=\"over_limit\"}`)") { config, values throws(InvalidValue) in
             config.sampler.limits.maxCaches = try integer(values, in: 16...1_000_000)
         },
-        .init("sampler.max-cgroups", default: "50", reloadable: false,
-              "memory cgroups whose kernel memory is exported (`slabwatch_cgroup_kernel_memory_bytes`), the largest; the rest are summed as `cgroup=\"other\"`") { config, values throws(InvalidValue) in
+        .init("sampler.max-cgroups", default: "512", reloadable: false,
+              "memory cgroups whose kernel memory is exported (`slabwatch_cgroup_kernel_memory_bytes`), the largest; the rest are summed as `cgroup=\"other\"`; who is charged for a finding is ranked among the largest \(CgroupHistory.maxColumns) of them") { config, values throws(InvalidValue) in
             config.sampler.limits.maxCgroups = try integer(values, in: 0...10_000)
         },
         .init("sampler.max-source-bytes", default: "4MiB", reloadable: true,

@@ -68,8 +68,10 @@ public final class ProcReader {
         /// Source files larger than this are refused (the source is down).
         public var maxSourceBytes = defaultMaxSourceBytes
         /// Memory cgroups whose kernel memory is kept per sample, the largest;
-        /// the rest are summed (see `CgroupMemory`).
-        public var maxCgroups = 50
+        /// the rest are summed (see `CgroupMemory`). 512: every container
+        /// (and pod sandbox) of a node at the kubelet's 110 pods with three
+        /// containers each, and 60 services.
+        public var maxCgroups = 512
         /// A real /proc/slabinfo is tens of kilobytes; a few thousand caches with
         /// SLAB statistics stay under a megabyte.
         public static let defaultMaxSourceBytes = 4 << 20
