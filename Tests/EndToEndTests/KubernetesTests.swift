@@ -445,6 +445,7 @@ extension EndToEndTests {
                 return seen.map { abs($0 - Double(charged)) / Double(charged) < 0.02 } ?? false
             }
             #expect(daemon.terminate().status == 0, "\(daemon.log)")
+            #expect(!daemon.log.contains("no memory cgroup hierarchy"), "\(daemon.log)")
         }
 
         /// `slabwatch attribute` run in `container` with the manifest's
