@@ -124,19 +124,34 @@ if cgroupsOnly {
         let leaves = reader.read()
         _ = measure("cgroups: the live v1 hierarchy (\(leaves.entries.count + leaves.others) leaves)") { _ = reader.read() }
     }
-    var history = CgroupHistory(columns: 50)
-    var time: Int64 = 0
-    let reading = CgroupMemory.largest((0..<1000).map { .init(path: "/kubepods/pod\($0 / 10)/c\($0 % 10)", kernelBytes: UInt64($0) * 4096) },
-                                       limit: 50, version: .v1)
-    _ = measure("cgroups: keep one reading in the history (50 + other)") { time += 1; history.append(reading, at: time) }
-    let footprint: [Double?] = (0..<720).map { Double($0) * 1e6 }
-    let series = (0..<50).map { column in
-        ChargeRanking.Series(cgroup: "/c\(column)", kernelBytes: (0..<720).map { Double($0 * (column % 3)) * 1e5 })
+    // sampler.max-cgroups exported, and the history's columns (the largest of them, at most CgroupHistory.maxColumns).
+    for (exported, columns) in [(50, 50), (512, CgroupHistory.maxColumns), (512, 512)] {
+        var history = CgroupHistory(columns: columns)
+        var time: Int64 = 0
+        let reading = CgroupMemory.largest((0..<1000).map { .init(path: "/kubepods/pod\($0 / 10)/c\($0 % 10)", kernelBytes: UInt64($0) * 4096) },
+                                           limit: exported, version: .v1)
+        _ = measure("cgroups: keep one reading of \(exported) in the history (\(columns) + other)") { time += 1; history.append(reading, at: time) }
+        let footprint: [Double?] = (0..<720).map { Double($0) * 1e6 }
+        let series = (0..<columns).map { column in
+            ChargeRanking.Series(cgroup: "/c\(column)", kernelBytes: (0..<720).map { Double($0 * (column % 3)) * 1e5 })
+        }
+        _ = measure("cgroups: rank one finding (720 readings × \(columns) cgroups)") {
+            _ = ChargeRanking.byKernelMemory(footprint: footprint, cgroups: series, other: footprint, version: .v1, windowSeconds: 43_200)
+        }
+        print("cgroup history: \(history.storageBytes) bytes at 720 readings × \(columns) cgroups")
+        let kubelet = CgroupMemory.largest((0..<1000).map {
+            .init(path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod\(String(repeating: "a", count: 8))_5b6f_4c7d_9e0a_\($0 / 10)"
+                    + ".slice/cri-containerd-\(String(repeating: "3f2a1b9c", count: 7))\($0).scope",
+                  kernelBytes: UInt64($0) * 4096, slabReclaimableBytes: UInt64($0) * 1024, slabUnreclaimableBytes: UInt64($0) * 2048)
+        }, limit: exported, version: .v2)
+        var sample = Sample(timestampMilliseconds: 0)
+        sample.cgroupMemory = kubelet
+        var bytes = 0
+        _ = measure("cgroups: /metrics with \(exported) v2 cgroups of kubelet paths") {
+            bytes = MetricsRenderer.render(.init(sample: sample, exportedCaches: [], version: "bench")).count
+        }
+        print("/metrics with \(exported) v2 cgroups: \(bytes) bytes")
     }
-    _ = measure("cgroups: rank one finding (720 readings × 50 cgroups)") {
-        _ = ChargeRanking.byKernelMemory(footprint: footprint, cgroups: series, other: footprint, version: .v1, windowSeconds: 43_200)
-    }
-    print("cgroup history: \(history.storageBytes) bytes at 720 readings × 50 cgroups")
     exit(0)
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import SlabWatchCore
 
 /// Who is charged, on the live kernel's v1 memory controller: two cgroups of
 /// the test's own side by side, `xattr.service` making tmpfs files with
@@ -97,10 +98,10 @@ extension EndToEndTests {
         try daemon.waitForSamples(13, timeout: 60)
         let rssAfter = try Self.residentBytes(daemon.pid)
         let exportedNow = samples(try daemon.get("/metrics").body)["slabwatch_cgroups{state=\"exported\"}"] ?? .infinity
-        #expect(exportedNow <= 50, "sampler.max-cgroups")
-        // The history holds 720 readings × (50 + 2) values of 8 bytes and 50 names (≈ 0.3 MB): what it
+        #expect(exportedNow <= 512, "sampler.max-cgroups")
+        // The history holds 720 readings × (64 + 2) values of 8 bytes and 64 names (≈ 0.4 MB): what it
         // may add is that, twice for the allocator's slack, and a megabyte for everything else that moved.
-        let bound = 2.0 * 720 * 52 * 8 + 1_048_576
+        let bound = 2.0 * 720 * Double(CgroupHistory.maxColumns + 2) * 8 + 1_048_576
         print("resident: \(rssBefore) → \(rssAfter) B over 1,000 cgroups (bound \(bound) B)")
         #expect(Double(rssAfter) - Double(rssBefore) < bound, "RSS \(rssBefore) → \(rssAfter) B over 1,000 cgroups")
         #expect(daemon.terminate().status == 0)

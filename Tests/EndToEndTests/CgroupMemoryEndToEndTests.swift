@@ -49,6 +49,22 @@ extension EndToEndTests {
         withExtendedLifetime(tmpfs) {}
     }
 
+    /// A `path.cgroupfs` with no memory hierarchy under it (the node's tree
+    /// not mounted where the manifest says) is said in the log, once, and the
+    /// daemon serves everything else.
+    @Test func aCgroupfsWithoutAMemoryHierarchyIsSaid() throws {
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("slabwatch-cgroupfs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let daemon = try DaemonProcess(arguments: ["--sampler.interval", "250ms", "--path.cgroupfs", empty])
+        try daemon.waitForSamples(3)
+        let metrics = samples(try daemon.get("/metrics").body)
+        #expect(metrics["slabwatch_source_up{source=\"slabinfo\"}"] == 1 && metrics["slabwatch_cgroups{state=\"exported\"}"] == nil)
+        #expect(daemon.terminate().status == 0)
+        let said = daemon.log.split(separator: "\n").filter { $0.contains("no memory cgroup hierarchy under path.cgroupfs") }
+        #expect(said.count == 1 && said.first?.contains(empty) == true, "\(daemon.log)")
+    }
+
     static func kmemUsage(_ cgroup: String) throws -> UInt64 {
         try #require(UInt64(try String(contentsOfFile: "\(cgroup)/memory.kmem.usage_in_bytes", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)))

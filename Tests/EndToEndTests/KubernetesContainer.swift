@@ -8,7 +8,8 @@ import TestSupport
 /// mount and PID namespace of its own, a tmpfs root holding the image, the
 /// runtime's own /proc (its read-only paths) and a read-only sysfs at /sys,
 /// the pod's volumes bind-mounted where its volumeMounts say (`readOnly` at
-/// their own mount only, as runc does), the root remounted read-only for
+/// their own mount only, as runc does; `recursiveReadOnly: Enabled` down to
+/// every submount, with mount_setattr(2) as runc's `rro` does), the root remounted read-only for
 /// `readOnlyRootFilesystem`, then `chroot` and `setpriv`: the user and group,
 /// the capability set the runtime computes from its defaults and the
 /// manifest's `add` and `drop`, and no_new_privs for
@@ -18,8 +19,8 @@ import TestSupport
 /// tested: the seccomp profile (RuntimeDefault; the tests rely on the
 /// kernel's own capability checks, which hold under any profile), the
 /// network namespace (callers listen on loopback instead), cgroups and the
-/// cgroup namespace, AppArmor, `recursiveReadOnly` (no manifest here uses it;
-/// taken as absent, the tests would find a writable submount).
+/// cgroup namespace, AppArmor. `recursiveReadOnly: IfPossible` is taken as
+/// `Enabled` (this kernel has mount_setattr).
 struct KubernetesContainer {
     /// containerd's default capability set (Docker's), which `drop` and `add` change.
     static let runtimeDefaultCapabilities: Set<String> = [
@@ -52,6 +53,8 @@ struct KubernetesContainer {
         let volume: String
         let mountPath: String
         let readOnly: Bool
+        /// `recursiveReadOnly` set to `Enabled` or `IfPossible` (with `readOnly`).
+        let recursive: Bool
     }
 
     let uid: Int
@@ -85,7 +88,8 @@ struct KubernetesContainer {
         arguments = (container["args"] as? [String] ?? []).flatMap(Self.separated)
         volumeMounts = (container["volumeMounts"] as? [[String: Any]] ?? []).map {
             VolumeMount(volume: $0["name"] as? String ?? "", mountPath: $0["mountPath"] as? String ?? "",
-                        readOnly: $0["readOnly"] as? Bool ?? false)
+                        readOnly: $0["readOnly"] as? Bool ?? false,
+                        recursive: ["Enabled", "IfPossible"].contains($0["recursiveReadOnly"] as? String ?? "Disabled"))
         }
         var hostPaths: [String: String] = [:], secrets: [String: String] = [:]
         for volume in podSpec["volumes"] as? [[String: Any]] ?? [] {
@@ -147,6 +151,7 @@ struct KubernetesContainer {
             // runc remounts only the volume's own mount read-only: its
             // submounts keep their own flags, as here.
             if mount.readOnly { script.append("mount -o remount,bind,ro \(target)") }
+            if mount.readOnly && mount.recursive { script.append("/usr/bin/python3 -c \(Self.quoted(Self.recursivelyReadOnly)) \(target)") }
         }
         if readOnlyRoot { script.append("mount -o remount,ro \"$root\"") }
         let bounding = (["-all"] + capabilities.sorted().map { "+" + $0.lowercased() }).joined(separator: ",")
@@ -155,6 +160,17 @@ struct KubernetesContainer {
         return ["/usr/bin/python3", "-c", Self.runtime, "/usr/bin/unshare", "--mount", "--pid", "--fork", "--kill-child",
                 "--propagation", "private", "/bin/sh", "-c", script.joined(separator: "\n"), "sh", root]
     }
+
+    /// runc's `rro`: mount_setattr(2) (syscall 442 on every architecture)
+    /// with MOUNT_ATTR_RDONLY and AT_RECURSIVE on the mount at argv[1] and
+    /// every mount below it, in one call.
+    static let recursivelyReadOnly = """
+        import ctypes, os, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        attributes = (ctypes.c_uint64 * 4)(1, 0, 0, 0)  # struct mount_attr: attr_set = MOUNT_ATTR_RDONLY
+        if libc.syscall(442, -100, sys.argv[1].encode(), 0x8000, attributes, 32) != 0:  # AT_FDCWD, AT_RECURSIVE
+            sys.exit(f"mount_setattr {sys.argv[1]}: {os.strerror(ctypes.get_errno())}")
+        """
 
     /// Runs its arguments (unshare) and passes SIGTERM and SIGINT on to the
     /// container's PID 1: unshare's forking parent blocks both, and a shell

@@ -32,7 +32,7 @@ extension EndToEndTests {
         }
 
         /// Every kustomization under deploy/kubernetes.
-        static let kustomizations = ["base", "overlays/attribution", "overlays/attribution-tracefs", "overlays/web-config"]
+        static let kustomizations = ["base", "overlays/attribution", "overlays/attribution-tracefs", "overlays/cgroups", "overlays/web-config"]
         /// Those whose daemon runs without a Secret (web-config's has a test of its own).
         static let withoutSecrets = kustomizations.filter { $0 != "overlays/web-config" }
 
@@ -87,6 +87,7 @@ extension EndToEndTests {
             #expect(check.status == 0 && check.output.contains("8 objects checked, 0 failed"), "\(check.output)\(check.error)")
             #expect(yaml.contains("--attribution.enabled=true") == directory.hasPrefix("overlays/attribution"))
             #expect(yaml.contains("mountPath: /sys/kernel/tracing") == (directory == "overlays/attribution-tracefs"))
+            #expect(yaml.contains("--path.cgroupfs=/host/sys/fs/cgroup") == (directory == "overlays/cgroups"))
         }
 
         /// The NetworkPolicy selects the DaemonSet's pods, lets in only their
@@ -384,6 +385,67 @@ extension EndToEndTests {
                 let path = try #require(get["path"] as? String)
                 #expect(try scrape(path, ["--insecure"]) == "200", "\(probe)")
             }
+        }
+
+        /// The cgroups overlay's grant, exactly (uid 0, no capability, the node's
+        /// /sys/fs/cgroup recursively read-only): its daemon names a cgroup of
+        /// this machine's v1 memory hierarchy, made by the test in the kubelet's
+        /// systemd-driver shape and charged by a process making 20,000 tmpfs
+        /// files, by its node path with the pod UID and container id, at what
+        /// the kernel charged it. Neither the volume's own mount (a tmpfs here)
+        /// nor the memory controller's mount below it can be written: EROFS.
+        @Test(.enabled(if: getuid() == 0 && BPFTesting.memoryV1Mount() == "/sys/fs/cgroup/memory", "root, and cgroup v1's memory controller"))
+        func theCgroupsOverlayReadsTheNodesCgroupsByTheirNodePaths() throws {
+            let container = try KubernetesContainer(renderedObjects: try Self.rendered("overlays/cgroups").objects)
+            let volume = try #require(container.volume(at: "/host/sys/fs/cgroup"))
+            #expect(container.hostPaths[volume] == "/sys/fs/cgroup" && container.capabilities.isEmpty)
+            let hierarchy = "/sys/fs/cgroup/memory"
+            let uid = UUID().uuidString.lowercased()
+            let containerID = (UUID().uuidString + UUID().uuidString).lowercased().replacingOccurrences(of: "-", with: "")  // 64 hex digits
+            let parent = "slabwatch-test-\(uid.prefix(8))"
+            let components = [parent, "kubepods.slice", "kubepods-burstable.slice",
+                              "kubepods-burstable-pod\(uid.replacingOccurrences(of: "-", with: "_")).slice", "cri-containerd-\(containerID).scope"]
+            var cgroups: [BPFTesting.Cgroup] = []
+            defer {
+                while !cgroups.isEmpty { cgroups.removeLast() }  // leaves before their parents
+                #expect(access("\(hierarchy)/\(parent)", F_OK) != 0, "the test's cgroups are gone")
+            }
+            for name in components { cgroups.append(try BPFTesting.Cgroup(in: cgroups.last?.path ?? hierarchy, name: name)) }
+            let probe = "\(hierarchy)/\(parent)/written-from-the-pod"
+            defer {  // made only if the mounts were writable
+                rmdir(probe)
+                unlink("/sys/fs/cgroup/written-from-the-pod")
+            }
+            let tmpfs = try AttributionTesting.Tmpfs()
+            let maker = try FileMaker(cgroup: try #require(cgroups.last).path, directory: tmpfs.path, xattr: false)
+            defer {
+                maker.stop()
+                maker.removeFiles()
+                withExtendedLifetime(tmpfs) {}
+            }
+            try maker.waitUntilDone()
+
+            let scratch = try ScratchDirectory()
+            let sources = try Self.standIns(for: container, in: scratch)
+            let probing = try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("probe"), sources: sources)
+            let write = try DaemonProcess.run(probing[0], Array(probing.dropFirst()) + [
+                "/bin/sh", "-c", "mkdir /host/sys/fs/cgroup/memory/\(parent)/written-from-the-pod; touch /host/sys/fs/cgroup/written-from-the-pod; exit 0",
+            ])
+            #expect(write.error.components(separatedBy: "Read-only file system").count - 1 == 2 && access(probe, F_OK) != 0, "\(write.error)")
+
+            let daemon = try DaemonProcess(
+                arguments: Self.loopback(container.arguments) + ["--sampler.interval", "250ms", "--state.directory", ""],
+                wrapper: try container.wrapper(image: .hostSystem(binary: DaemonProcess.binary.path), root: try scratch.make("root"), sources: sources))
+            let path = "/" + components.joined(separator: "/")
+            let key = "slabwatch_cgroup_kernel_memory_bytes{cgroup=\"\(path)\",container_id=\"\(containerID)\",pod_uid=\"\(uid)\",unit=\"\"}"
+            let charged = try EndToEndTests.kmemUsage(try #require(cgroups.last).path)
+            #expect(charged > 20_000 * 500, "the kernel charged \(charged) B for 20,000 files")
+            try daemon.waitFor("\(path) in /metrics within 2 % of the \(charged) B the kernel charged", timeout: 20) {
+                let seen = samples((try? daemon.get("/metrics").body) ?? "")[key]
+                return seen.map { abs($0 - Double(charged)) / Double(charged) < 0.02 } ?? false
+            }
+            #expect(daemon.terminate().status == 0, "\(daemon.log)")
+            #expect(!daemon.log.contains("no memory cgroup hierarchy"), "\(daemon.log)")
         }
 
         /// `slabwatch attribute` run in `container` with the manifest's

@@ -26,6 +26,23 @@ struct CgroupHistoryTests {
         #expect(history.firstPosition(coveringFrom: 2500) == 1)
     }
 
+    /// Readings wider than the history (`sampler.max-cgroups` exports more
+    /// cgroups than the history keeps columns for): each reading's largest
+    /// hold the columns, the rest are other; a small cgroup that rises into
+    /// the largest takes the column of one that fell out, though both are
+    /// still read. (Given the first comers' columns for as long as they were
+    /// read, a pod that began small and rose was never ranked.)
+    @Test func theLargestOfAWiderReadingHoldTheColumns() throws {
+        var history = CgroupHistory(capacity: 8, columns: 2)
+        history.append(Self.reading([("/big", 100), ("/mid", 50), ("/small", 10)], others: 1), at: 1)
+        #expect(history.column(of: "/big") != nil && history.column(of: "/mid") != nil && history.column(of: "/small") == nil)
+        #expect(history.otherKernelBytes(at: 0) == 11)
+        history.append(Self.reading([("/big", 100), ("/small", 80), ("/mid", 50)], others: 1), at: 2)
+        let small = try #require(history.column(of: "/small"), "the risen cgroup has a column")
+        #expect(history.column(of: "/mid") == nil && history.kernelBytes(column: small, at: 1) == 80)
+        #expect(history.otherKernelBytes(at: 1) == 51)
+    }
+
     /// A cgroup no longer read gives its column to the next new one, its
     /// history dropped; one more than the columns hold is summed into other.
     @Test func aVanishedCgroupFreesItsColumn() throws {

@@ -181,6 +181,32 @@ struct TopViewTests {
         #expect(longRows.contains { $0.hasPrefix(" a_module_with_a_rath~cache_name_number_1 ") }, "\(longRows)")
     }
 
+    /// Who is charged ends a finding's row where the screen has room for it
+    /// (`→ foo.service 92 %`, a pod by its UID's start), read from the
+    /// finding here and from a daemon's /snapshot as `top --url` reads it;
+    /// a narrower screen drops it before the R².
+    @Test(arguments: [("/system.slice/foo.service", "foo.service"),
+                      ("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1d3a8e2c_5b6f_4c7d_9e0a_2f4b6c8d0e1f.slice/"
+                       + "cri-containerd-3f2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a.scope", "pod 1d3a8e2c")])
+    func aFindingsRowEndsWithWhoIsChargedWhereThereIsRoom(cgroup: String, name: String) throws {
+        var (sample, ring, _, finding) = Self.xattrScreen()
+        finding.charged = ChargedCgroups(source: .memcgKmem, windowSeconds: 600,
+                                         entries: [.init(cgroup: cgroup, riseBytes: 9e7, share: 0.92, rSquared: 0.99)], otherShare: 0.08)
+        let local = GrowthDetector.Report(findings: [finding])
+        let remote = try SnapshotReader.parse(SnapshotRenderer.render(sample, intervalSeconds: 5, report: local))
+        #expect(remote.findings.first?.charged == finding.charged)
+        let full = TopView.Layout.findingText(finding, rSquared: true)
+        for report in [local, GrowthDetector.Report(findings: remote.findings)] {
+            var options = TopView.Options()
+            options.width = 200
+            let wide = Self.rows(TopView.render(sample: sample, history: History(ring), report: report, options: options))
+            #expect(wide[0].hasSuffix(full + " → \(name) 92 %"), "\(wide[0])")
+            options.width = 120
+            let narrow = Self.rows(TopView.render(sample: sample, history: History(ring), report: report, options: options))
+            #expect(!narrow[0].contains("→") && narrow[0].hasSuffix(TopView.Layout.findingText(finding, rSquared: false)), "\(narrow[0])")
+        }
+    }
+
     /// A flagged name is never cut to the cap: a row is flagged so that
     /// someone looks that cache up.
     @Test func aFlaggedNameIsWholeWhateverItsLength() {

@@ -53,6 +53,31 @@ struct CgroupMemoryReaderTests {
         #expect(memory.unreadable == 1, "a memory.stat without the lines says nothing")
     }
 
+    /// In a pod (deploy/kubernetes/overlays/cgroups): mountinfo shows the
+    /// pod's own cgroup namespace at /sys/fs/cgroup, and the node's tree is
+    /// mounted at `path.cgroupfs`; that one is read, v2 there or v1's `memory`
+    /// below it, and its paths are the node's.
+    @Test func aGivenCgroupfsIsReadInsteadOfTheMountinfosHierarchy() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+        try dir.write("sys/fs/cgroup/cgroup.controllers", "memory pids\n")
+        try dir.write("sys/fs/cgroup/memory.stat", "kernel 1\n")  // the pod's own namespace: no leaf of the node
+        try dir.write("host/v2/cgroup.controllers", "cpuset cpu io memory pids\n")
+        try dir.write("host/v2/kubepods.slice/kubepods-pod\(Self.uid.replacingOccurrences(of: "-", with: "_")).slice/cri-containerd-\(Self.id).scope/memory.stat",
+                      "kernel 5000000\nslab_reclaimable 1000000\nslab_unreclaimable 3000000\n")
+        let v2 = try #require(CgroupMemoryReader.locate(procfs: dir.path("proc"), sysfs: dir.path("sys"), cgroupfs: dir.path("host/v2"), limit: 10))
+        #expect(v2.version == .v2 && v2.read().entries.map(\.path)
+            == ["/kubepods.slice/kubepods-pod\(Self.uid.replacingOccurrences(of: "-", with: "_")).slice/cri-containerd-\(Self.id).scope"])
+        #expect(try #require(CgroupMemoryReader.locate(procfs: dir.path("proc"), sysfs: dir.path("sys"), limit: 10)).root == dir.path("sys/fs/cgroup"))
+
+        try dir.write("host/v1/memory/memory.kmem.usage_in_bytes", "999\n")
+        try dir.write("host/v1/memory\(Self.pod)/memory.kmem.usage_in_bytes", "26882048\n")
+        try dir.write("host/v1/unified/cgroup.controllers", "\n")
+        let v1 = try #require(CgroupMemoryReader.locate(procfs: dir.path("proc"), sysfs: dir.path("sys"), cgroupfs: dir.path("host/v1"), limit: 10))
+        #expect(v1.version == .v1 && v1.read().entries == [.init(path: Self.pod, kernelBytes: 26_882_048)])
+        #expect(CgroupMemoryReader.locate(procfs: dir.path("proc"), sysfs: dir.path("sys"), cgroupfs: dir.path("host/none"), limit: 10) == nil)
+    }
+
     /// No memory controller anywhere (a cgroup2 tree without it, as this
     /// machine's unified one): nothing to read, no reader.
     @Test func withoutAMemoryHierarchyThereIsNoReader() throws {

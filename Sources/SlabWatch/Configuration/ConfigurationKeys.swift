@@ -80,6 +80,11 @@ extension Configuration {
               "where to read the kernel's sysfs") { config, values throws(InvalidValue) in
             config.sampler.paths.sysfs = try path(values)
         },
+        .init("path.cgroupfs", default: "\"\"", reloadable: true,
+              "where the cgroup file systems are mounted, as /sys/fs/cgroup on the node (v2 there, or v1's `memory` below it): the node's tree mounted into a pod (deploy/kubernetes/overlays/cgroups); empty: the memory hierarchy is found from /proc's mountinfo") { config, values throws(InvalidValue) in
+            let text = try single(values)
+            config.sampler.paths.cgroupfs = text.isEmpty ? "" : try path(values)
+        },
         .init("sampler.interval", default: "5s", reloadable: true,
               "time between samples (`500ms`, `5s`, `1m`)") { config, values throws(InvalidValue) in
             config.sampler.intervalSeconds = try duration(values, in: 0.1...3600)
@@ -88,8 +93,8 @@ extension Configuration {
               "caches kept per sample; beyond it the smallest footprints are left out (counted in `slabwatch_caches{state=\"over_limit\"}`)") { config, values throws(InvalidValue) in
             config.sampler.limits.maxCaches = try integer(values, in: 16...1_000_000)
         },
-        .init("sampler.max-cgroups", default: "50", reloadable: false,
-              "memory cgroups whose kernel memory is exported (`slabwatch_cgroup_kernel_memory_bytes`), the largest; the rest are summed as `cgroup=\"other\"`") { config, values throws(InvalidValue) in
+        .init("sampler.max-cgroups", default: "512", reloadable: false,
+              "memory cgroups whose kernel memory is exported (`slabwatch_cgroup_kernel_memory_bytes`), the largest; the rest are summed as `cgroup=\"other\"`; who is charged for a finding is ranked among the largest \(CgroupHistory.maxColumns) of them") { config, values throws(InvalidValue) in
             config.sampler.limits.maxCgroups = try integer(values, in: 0...10_000)
         },
         .init("sampler.max-source-bytes", default: "4MiB", reloadable: true,

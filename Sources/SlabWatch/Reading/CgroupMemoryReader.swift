@@ -21,17 +21,27 @@ public final class CgroupMemoryReader {
         files = FileReader(initialCapacity: 8 << 10, maximumSize: 1 << 20)
     }
 
-    /// The hierarchy the memory controller is on, from /proc's mountinfo,
-    /// with a path under /sys read under `sysfs` (a recorded root); nil
-    /// where no memory cgroup hierarchy is visible.
-    static func locate(procfs: String, sysfs: String, limit: Int) -> CgroupMemoryReader? {
+    /// The hierarchy the memory controller is on: under `cgroupfs` where it
+    /// is given (the node's /sys/fs/cgroup mounted elsewhere: v2 there, or
+    /// v1's `memory` below it), else from /proc's mountinfo, with a path
+    /// under /sys read under `sysfs` (a recorded root); nil where no memory
+    /// cgroup hierarchy is visible.
+    static func locate(procfs: String, sysfs: String, cgroupfs: String = "", limit: Int) -> CgroupMemoryReader? {
         let reader = FileReader(initialCapacity: 64 << 10, maximumSize: 64 << 20)
+        if !cgroupfs.isEmpty {
+            return probe(cgroupfs, reader: reader, limit: limit) ?? probe(cgroupfs + "/memory", reader: reader, limit: limit)
+        }
         guard let mountinfo = try? reader.read("\(procfs)/self/mountinfo") else { return nil }
         let cgroups = (try? reader.read("\(procfs)/cgroups")).map { Substring(String(decoding: $0, as: UTF8.self)) }
         guard var mount = AttributionCounts.memoryCgroupMountPoint(mountinfo: Substring(String(decoding: mountinfo, as: UTF8.self)),
                                                                    procCgroups: cgroups)
         else { return nil }
         if sysfs != "/sys", mount.hasPrefix("/sys/") { mount = sysfs + mount.dropFirst(4) }
+        return probe(mount, reader: reader, limit: limit)
+    }
+
+    /// The memory hierarchy whose root is `mount`, by the files only its root has.
+    private static func probe(_ mount: String, reader: FileReader, limit: Int) -> CgroupMemoryReader? {
         if access("\(mount)/memory.kmem.usage_in_bytes", F_OK) == 0 {
             return CgroupMemoryReader(root: mount, version: .v1, limit: limit)
         }

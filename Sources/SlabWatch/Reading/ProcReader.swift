@@ -6,12 +6,16 @@ public import SlabWatchCore
 public struct KernelPaths: Sendable, Equatable {
     public var procfs: String { didSet { files = .init(procfs: procfs, sysfs: sysfs) } }
     public var sysfs: String { didSet { files = .init(procfs: procfs, sysfs: sysfs) } }
+    /// Where the cgroup file systems are mounted (the node's /sys/fs/cgroup
+    /// mounted into a pod); empty: the memory hierarchy is found from mountinfo.
+    public var cgroupfs: String
     /// The files' paths, joined once: a path built per read is a heap string every tick.
     private var files: Files
 
-    public init(procfs: String = "/proc", sysfs: String = "/sys") {
+    public init(procfs: String = "/proc", sysfs: String = "/sys", cgroupfs: String = "") {
         self.procfs = procfs
         self.sysfs = sysfs
+        self.cgroupfs = cgroupfs
         files = .init(procfs: procfs, sysfs: sysfs)
     }
 
@@ -64,8 +68,10 @@ public final class ProcReader {
         /// Source files larger than this are refused (the source is down).
         public var maxSourceBytes = defaultMaxSourceBytes
         /// Memory cgroups whose kernel memory is kept per sample, the largest;
-        /// the rest are summed (see `CgroupMemory`).
-        public var maxCgroups = 50
+        /// the rest are summed (see `CgroupMemory`). 512: every container
+        /// (and pod sandbox) of a node at the kubelet's 110 pods with three
+        /// containers each, and 60 services.
+        public var maxCgroups = 512
         /// A real /proc/slabinfo is tens of kilobytes; a few thousand caches with
         /// SLAB statistics stay under a megabyte.
         public static let defaultMaxSourceBytes = 4 << 20
@@ -298,7 +304,8 @@ public final class ProcReader {
         if let last = cgroups, last.age < Self.cgroupsEvery {
             cgroups?.age += 1
         } else {
-            let reader = cgroups?.reader ?? CgroupMemoryReader.locate(procfs: paths.procfs, sysfs: paths.sysfs, limit: limits.maxCgroups)
+            let reader = cgroups?.reader ?? CgroupMemoryReader.locate(procfs: paths.procfs, sysfs: paths.sysfs, cgroupfs: paths.cgroupfs,
+                                                                                     limit: limits.maxCgroups)
             var reading = reader?.read()
             reading?.readAtMilliseconds = sample.timestampMilliseconds
             cgroups = (reader, reading, 1)

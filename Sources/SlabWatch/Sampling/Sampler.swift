@@ -227,6 +227,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
         store.publish(state)
         logDownSources(step.sample)
         logCacheLimit(step.sample)
+        logCgroupfs(step.sample)
         return state
     }
 
@@ -252,6 +253,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
 
     private var downSources: Set<Source> = []
     private var overLimit = false
+    private var cgroupfsEmpty = false
     private var evicting = false
     private var ticksWithoutEviction = 0
 
@@ -280,6 +282,20 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             logger.info("cache count back under sampler.max-caches")
         }
         overLimit = sample.cachesOverLimit > 0
+    }
+
+    /// Says once when `path.cgroupfs` holds no memory cgroup hierarchy (the
+    /// node's tree not mounted where the manifest says), and once when it does.
+    private func logCgroupfs(_ sample: Sample) {
+        let path = settings.paths.cgroupfs
+        let empty = !path.isEmpty && sample.cgroupMemory == nil
+        if empty && !cgroupfsEmpty {
+            logger.warning("no memory cgroup hierarchy under path.cgroupfs (neither cgroup v2 with the memory controller nor v1's memory/); kernel memory per cgroup is not read",
+                           metadata: ["path": "\(path)"])
+        } else if !empty && cgroupfsEmpty {
+            logger.info("memory cgroups found under path.cgroupfs", metadata: ["path": "\(path)"])
+        }
+        cgroupfsEmpty = empty
     }
 
     /// Logs when a source goes down or comes back, not on every tick.

@@ -77,6 +77,18 @@ public enum SnapshotReader: Sendable {
         v["floor_bytes"]?.unsigned ?? v["baseline_bytes"]?.unsigned
     }
 
+    /// Who is charged for a finding (`findings[].charged`); nil for `null`,
+    /// an older daemon's finding without it, or an unknown source.
+    static func charged(_ v: JSONValue) -> ChargedCgroups? {
+        guard let source = v["source"]?.string.flatMap(ChargedCgroups.Source.init(rawValue:)) else { return nil }
+        let entries = (v["cgroups"]?.array ?? []).compactMap { e -> ChargedCgroups.Entry? in
+            guard let cgroup = e["cgroup"]?.string, let share = e["share"]?.number else { return nil }
+            return .init(cgroup: cgroup, riseBytes: e["rise_bytes"]?.number ?? 0, share: share, rSquared: e["r_squared"]?.number)
+        }
+        return ChargedCgroups(source: source, windowSeconds: v["window_seconds"]?.number ?? 0, entries: entries,
+                              otherShare: v["other_share"]?.number ?? 0)
+    }
+
     static func finding(_ v: JSONValue, caches: [SlabCache], now: Int64) -> Finding? {
         guard let slab = v["slab"]?.string, let driver = v["driver"]?.string.flatMap(GrowthDriver.init(rawValue:)),
               let perUnit = v["bytes_per_unit"]?.number, let rSquared = v["r_squared"]?.number else { return nil }
@@ -96,6 +108,7 @@ public enum SnapshotReader: Sendable {
         finding.state = v["state"]?.string.flatMap(Finding.State.init(rawValue:)) ?? .open
         finding.severity = v["severity"]?.string.flatMap(Finding.Severity.init(rawValue:)) ?? .warning
         finding.firstSeenMilliseconds = v["first_seen"]?.string.flatMap(RFC3339.parse) ?? now
+        finding.charged = v["charged"].flatMap(charged)
         return finding
     }
 }

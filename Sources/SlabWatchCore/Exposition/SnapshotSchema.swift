@@ -217,7 +217,7 @@ public enum SnapshotSchema: Sendable {
         .init("findings[].charged.cgroups[].rise_bytes", "number", "its kernel memory's rise over the window (BPF: its net bytes)"),
         .init("findings[].charged.cgroups[].share", "number", "its share of what the cgroups rising with the finding gained (0 to 1)"),
         .init("findings[].charged.cgroups[].r_squared", "number or null", "how closely its kernel memory followed the footprint; `null` for BPF"),
-        .init("findings[].charged.other_share", "number", "everyone else's share: smaller cgroups and those beyond `sampler.max-cgroups`"),
+        .init("findings[].charged.other_share", "number", "everyone else's share: smaller cgroups and those beyond the cgroup history's columns (the largest 64 exported)"),
     ]
 
     private static let trend: [Field] = [

@@ -3,10 +3,10 @@
 /// whose kernel memory rose with it (`ChargeRanking`).
 ///
 /// Bounded whatever the cgroups do: `capacity` readings, each with at most
-/// `columns` cgroups (the reader's `sampler.max-cgroups`, largest first) and
-/// the rest summed in one "other" value. A cgroup keeps its column while it
-/// is read; a cgroup that is no longer read (removed, or fallen out of the
-/// largest) gives its column, and its history with it, to the next new one.
+/// `columns` cgroups (a reading's largest: `sampler.max-cgroups`, at most
+/// `maxColumns`) and the rest summed in one "other" value. A cgroup keeps its
+/// column while it is among them; one that is not (removed, or fallen out of
+/// the largest) gives its column, and its history with it, to the next new one.
 /// A churning pod population therefore reuses columns and memory stays
 /// `capacity × (columns + 2) × 8` bytes plus the names.
 ///
@@ -15,6 +15,12 @@ public struct CgroupHistory: Sendable, Equatable {
     /// Readings kept: 720, at one a minute (the sampler's default 5 s × 12),
     /// the 12 hours of the ring's coarse tier.
     public static let defaultCapacity = 720
+    /// The most columns the pipeline gives it, whatever `sampler.max-cgroups`
+    /// exports: a finding is charged to cgroups whose kernel memory rose by
+    /// as much as the cache, which puts them among a node's largest, and each
+    /// column costs `capacity` × 8 bytes in memory and more in the state file
+    /// (docs/cgroups.md, "Cardinality", has the figures).
+    public static let maxColumns = 64
 
     public let capacity: Int
     /// Cgroups kept per reading; more in one reading are summed into "other".
@@ -102,11 +108,15 @@ public struct CgroupHistory: Sendable, Equatable {
         let base = row * columns
         for column in 0..<columns { values[base + column] = Self.absent }
         version = reading.version
-        var unplaced: UInt64 = 0
+        // The reading's largest (it is largest first) are candidates for the
+        // columns; a wider reading's rest is other, so a cgroup that falls
+        // out of the largest frees its column for one that rose into them.
+        let candidates = reading.entries.prefix(columns)
+        var unplaced = reading.entries.dropFirst(candidates.count).reduce(UInt64(0)) { $0.addingSaturating($1.kernelBytes) }
         // Cgroups that hold a column first, so a new one never takes the
         // column of one read in this same reading.
         var newcomers: [CgroupMemory.Entry] = []
-        for entry in reading.entries {
+        for entry in candidates {
             guard let column = index[entry.path] else { newcomers.append(entry); continue }
             values[base + column] = entry.kernelBytes
             lastRead[column] = time

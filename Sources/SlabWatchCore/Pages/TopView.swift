@@ -116,8 +116,9 @@ public enum TopView: Sendable {
     /// A flagged row's `!` has a column of its own, so it never takes a
     /// character of a name, and a flagged name is never cut to the cap. Then
     /// the finding, then the other columns in `priority` order while they
-    /// fit; last, the finding's R². A finding too long for its room loses its
-    /// R² first, and only then its end.
+    /// fit; last, the finding's R², then who is charged for it (`→ foo.service
+    /// 92 %`). A finding too long for its room loses who is charged first,
+    /// then its R², and only then its end.
     struct Layout {
         /// The columns between the name and the finding, in screen order.
         enum Column: CaseIterable {
@@ -181,6 +182,8 @@ public enum TopView: Sendable {
             if finding > 0 {
                 let full = Self.longest(findings, rSquared: true)
                 if full > finding, full - finding <= left { finding = full }  // R² last, when it fits
+                let charged = Self.longest(findings, rSquared: true, charged: true)
+                if finding == full, charged > finding, charged - finding <= left { finding = charged }  // then who is charged
             } else if findings.isEmpty, left >= Self.findingGap + "FINDING".count {
                 finding = "FINDING".count  // the title of an empty column, where there is room
             }
@@ -195,8 +198,8 @@ public enum TopView: Sendable {
             return max(1, min(max(min(longest, nameCap(width)), flagged), width - 2))
         }
 
-        private static func longest(_ findings: [Finding], rSquared: Bool) -> Int {
-            findings.map { findingText($0, rSquared: rSquared).count }.max() ?? 0
+        private static func longest(_ findings: [Finding], rSquared: Bool, charged: Bool = false) -> Int {
+            findings.map { findingText($0, rSquared: rSquared, charged: charged).count }.max() ?? 0
         }
 
         var header: String {
@@ -226,18 +229,34 @@ public enum TopView: Sendable {
                 text += right(cell, column.width)
             }
             if let f = row.finding, findingWidth > 0 {
-                let full = Self.findingText(f, rSquared: true)
-                let shown = full.count <= findingWidth ? full : String(Self.findingText(f, rSquared: false).prefix(findingWidth))
+                let shown = [Self.findingText(f, rSquared: true, charged: true), Self.findingText(f, rSquared: true)].first { $0.count <= findingWidth }
+                    ?? String(Self.findingText(f, rSquared: false).prefix(findingWidth))
                 text += String(repeating: " ", count: Self.findingGap) + shown
             }
             return text
         }
 
-        /// `512 B/tmpfs inode R² 0.99 falling tracks-eviction`; without R² when asked.
-        static func findingText(_ f: Finding, rSquared: Bool) -> String {
+        /// `512 B/tmpfs inode R² 0.99 falling tracks-eviction`; without R² when
+        /// asked, and with the cgroup charged most when asked and known
+        /// (`… → foo.service 92 %`).
+        static func findingText(_ f: Finding, rSquared: Bool, charged: Bool = false) -> String {
             "\(Human.bytes(f.bytesPerUnit))/\(f.filesystem.map { "\($0) " } ?? "")\(f.driver.singular)"
                 + (rSquared ? " R² \(Human.decimal(f.rSquared, 2))" : "") + " \(f.phase.rawValue)"
                 + (f.classification == .undetermined ? "" : " \(f.classification.rawValue)")
+                + (charged ? chargedText(f.charged) : "")
+        }
+
+        /// ` → foo.service 92 %`, ` → pod 1d3a8e2c 92 %`: the cgroup charged
+        /// most by the name its owner knows (a unit, a pod by its UID's start,
+        /// a container by its short id, else the path's last part); empty
+        /// where nobody is named.
+        static func chargedText(_ charged: ChargedCgroups?) -> String {
+            guard let charged, charged.source != .notAccounted, let top = charged.top else { return "" }
+            let owner = top.owner
+            let name = owner?.unit ?? owner?.podUID.map { "pod \($0.prefix(8))" }
+                ?? owner?.containerID.map { "\(owner?.runtime ?? "container") \($0.prefix(12))" }
+                ?? String(top.cgroup.split(separator: "/").last ?? "/")
+            return " → \(clean(name)) \(Human.decimal(top.share * 100, 0)) %"
         }
 
         /// A name longer than `width` keeps its start and its end, joined by

@@ -15,11 +15,11 @@ public struct Pipeline: Sendable {
         /// The ring's geometry, fixed for the pipeline's life (`ring.*` keys
         /// take effect at a restart; `apply` changes the detector's rules only).
         public var ring: SampleRing.Configuration
-        /// Memory cgroups kept per reading in the cgroup history
-        /// (`sampler.max-cgroups`: the reader exports no more).
+        /// Memory cgroups the reader exports (`sampler.max-cgroups`); the
+        /// cgroup history keeps the largest of them, at most `CgroupHistory.maxColumns`.
         public var maxCgroups: Int
 
-        public init(detector: DetectorSettings = .init(), ring: SampleRing.Configuration = .init(), maxCgroups: Int = 50) {
+        public init(detector: DetectorSettings = .init(), ring: SampleRing.Configuration = .init(), maxCgroups: Int = 512) {
             self.detector = detector
             self.ring = ring
             self.maxCgroups = maxCgroups
@@ -79,7 +79,7 @@ public struct Pipeline: Sendable {
         self.settings = settings
         ring = SampleRing(configuration: settings.ring)
         ring.follow(settings.detector)
-        cgroups = CgroupHistory(columns: settings.maxCgroups)
+        cgroups = CgroupHistory(columns: min(settings.maxCgroups, CgroupHistory.maxColumns))
         detector = GrowthDetector(settings: settings.detector)
     }
 
