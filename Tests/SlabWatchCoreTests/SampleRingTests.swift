@@ -171,7 +171,7 @@ extension SampleRingTests {
         let c = ring.series(named: "c")!
         #expect((0..<3).map { ring.fine.footprint(series: c, at: $0) } == sizes.prefix(3).map { $0 })
         #expect(ring.fine.footprint(series: c, at: 3) == (UInt64(UInt32.max) - 1) * 4096)  // saturates, never reads as absent
-        #expect(SampleRing(configuration: .init()).storageBytes == 1440 * (8 + 7 * 8 + 256 * 4))
+        #expect(SampleRing(configuration: .init()).storageBytes == 1440 * (8 + 11 * 8 + 256 * 4))
     }
 }
 

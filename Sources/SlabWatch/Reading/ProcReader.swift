@@ -16,7 +16,8 @@ public struct KernelPaths: Sendable, Equatable {
     }
 
     /// The files read under `procfs`, relative to it: what a recording copies.
-    public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr, Files.zoneinfo]
+    public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr, Files.zoneinfo,
+                                    Files.loadavg, Files.sockstat, Files.cgroups]
 
     var slabinfo: String { files.slabinfo }
     var meminfo: String { files.meminfo }
@@ -24,10 +25,13 @@ public struct KernelPaths: Sendable, Equatable {
     var dentryState: String { files.dentryState }
     var fileNr: String { files.fileNr }
     var zoneinfo: String { files.zoneinfo }
+    var loadavg: String { files.loadavg }
+    var sockstat: String { files.sockstat }
+    var cgroups: String { files.cgroups }
     var slabDirectory: String { files.slabDirectory }
 
     private struct Files: Sendable, Equatable {
-        let slabinfo, meminfo, inodeNr, dentryState, fileNr, zoneinfo, slabDirectory: String
+        let slabinfo, meminfo, inodeNr, dentryState, fileNr, zoneinfo, loadavg, sockstat, cgroups, slabDirectory: String
 
         static let slabinfo = "slabinfo"
         static let meminfo = "meminfo"
@@ -35,6 +39,9 @@ public struct KernelPaths: Sendable, Equatable {
         static let dentryState = "sys/fs/dentry-state"
         static let fileNr = "sys/fs/file-nr"
         static let zoneinfo = "zoneinfo"
+        static let loadavg = "loadavg"
+        static let sockstat = "net/sockstat"
+        static let cgroups = "cgroups"
 
         init(procfs: String, sysfs: String) {
             slabinfo = procfs + "/" + Self.slabinfo
@@ -43,6 +50,9 @@ public struct KernelPaths: Sendable, Equatable {
             dentryState = procfs + "/" + Self.dentryState
             fileNr = procfs + "/" + Self.fileNr
             zoneinfo = procfs + "/" + Self.zoneinfo
+            loadavg = procfs + "/" + Self.loadavg
+            sockstat = procfs + "/" + Self.sockstat
+            cgroups = procfs + "/" + Self.cgroups
             slabDirectory = sysfs + "/kernel/slab"
         }
     }
@@ -102,6 +112,9 @@ public final class ProcReader {
     /// cgroup v1 here, ten times a whole sample's reading of the rest.
     static let cgroupsEvery = 12
     private var cgroups: (reader: CgroupMemoryReader?, reading: CgroupMemory?, age: Int)?
+    /// Live and dying memory cgroups as of the last walk of the hierarchy
+    /// (`readMemoryCgroups`), kept between walks like `cgroups`.
+    private var memoryCgroupWalk: (live: UInt64?, dying: UInt64?)?
 
     public init(paths: KernelPaths, pageSize: UInt64, limits: Limits = .init()) {
         self.paths = paths
@@ -123,7 +136,11 @@ public final class ProcReader {
         sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
         sample.fileHandles = readCounter(.fileNr, paths.fileNr, into: &sample, FSCountersParser.fileNr)
         readZoneinfo(into: &sample)
-        readCgroups(into: &sample)
+        sample.tasks = readObjects(.loadavg, paths.loadavg, into: &sample, KernelObjectParser.loadavg)
+        sample.sockets = readObjects(.sockstat, paths.sockstat, into: &sample, KernelObjectParser.sockstat)
+        let memoryCgroups = readObjects(.cgroups, paths.cgroups, into: &sample, KernelObjectParser.memoryCgroups)
+        let walked = readCgroups(into: &sample)
+        readMemoryCgroups(total: memoryCgroups, walked: walked, into: &sample)
         previous = sample
         return sample
     }
@@ -294,14 +311,59 @@ public final class ProcReader {
     /// Sets `sample.cgroupMemory` from the last walk while it is younger than
     /// `cgroupsEvery` samples; where no memory cgroup hierarchy is visible,
     /// looks for one again at that pace (nil meanwhile).
-    private func readCgroups(into sample: inout Sample) {
+    @discardableResult
+    private func readCgroups(into sample: inout Sample) -> Bool {
+        var walked = false
         if let last = cgroups, last.age < Self.cgroupsEvery {
             cgroups?.age += 1
         } else {
             let reader = cgroups?.reader ?? CgroupMemoryReader.locate(procfs: paths.procfs, sysfs: paths.sysfs, limit: limits.maxCgroups)
             cgroups = (reader, reader?.read(), 1)
+            walked = true
         }
         sample.cgroupMemory = cgroups?.reading
+        return walked
+    }
+
+    /// Sets `sample.memoryCgroups`: every memory cgroup from /proc/cgroups
+    /// (`total`, read each sample), and the live and dying ones from the
+    /// walk that `readCgroups` makes every `cgroupsEvery` samples, taken
+    /// against the count read just before it. The dying count is left out
+    /// where it would be a guess: a walk that did not see the whole hierarchy
+    /// (a pod's cgroup namespace, a bound subdirectory, the walk's bound).
+    private func readMemoryCgroups(total: UInt64?, walked: Bool, into sample: inout Sample) {
+        guard let total else { return }
+        if walked { memoryCgroupWalk = cgroups?.reader.map { liveAndDying($0, total: total) } }
+        let version: MemoryCgroupCounts.Version = cgroups?.reader?.version == .v2 ? .v2 : .v1
+        sample.memoryCgroups = MemoryCgroupCounts(total: total, live: memoryCgroupWalk?.live, dying: memoryCgroupWalk?.dying, version: version)
+    }
+
+    private func liveAndDying(_ reader: CgroupMemoryReader, total: UInt64) -> (live: UInt64?, dying: UInt64?) {
+        guard let walk = reader.lastWalk, walk.whole else { return (nil, nil) }
+        let live = UInt64(walk.directories)
+        switch reader.version {
+        case .v1:
+            return (live, total > live ? total - live : 0)
+        case .v2:
+            let stat = (try? files.read(reader.root + "/cgroup.stat", readSize: FileReader.sysctlReadSize)).flatMap(KernelObjectParser.cgroupStat)
+            return (live, stat?.dyingMemoryCgroups)
+        }
+    }
+
+    /// Reads a small file of counts whose parser answers nil for what is not one.
+    private func readObjects<Value>(_ source: Source, _ path: String, into sample: inout Sample,
+                                    _ parse: (ArraySlice<UInt8>) -> Value?) -> Value? {
+        do {
+            guard let value = parse(try files.read(path, readSize: FileReader.sysctlReadSize)) else {
+                sample.sources[source] = SourceStatus(up: false, error: "\(path): not in the expected format", malformedLines: 1)
+                return nil
+            }
+            sample.sources[source] = SourceStatus(up: true)
+            return value
+        } catch {
+            sample.sources[source] = SourceStatus(up: false, error: error.description)
+            return nil
+        }
     }
 
     private func readCounter<Value>(

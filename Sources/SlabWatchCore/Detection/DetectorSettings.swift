@@ -9,10 +9,20 @@ public struct DetectorSettings: Sendable, Equatable {
     public var minRSquared = 0.9
     /// The footprint must grow by at least this much over the window.
     public var minGrowthBytes: Double = 64 * 1024 * 1024
-    /// A file driver (inodes, dentries, open files) must move by at least this
-    /// much; so must an inode cache's count to take the ring column of one
-    /// that moved less (`SampleRing`'s "inode-cache columns").
+    /// A file driver (inodes, dentries, negative dentries, open files) must
+    /// move by at least this much (a `find` moves tens of thousands); so must
+    /// an inode cache's count to take the ring column of one that moved less
+    /// (`SampleRing`'s "inode-cache columns").
     public var minDriverChange: Double = 10_000
+    /// Sockets must move by at least this much: a busy server holds
+    /// thousands; a leak of a thousand is already one.
+    public var minSocketChange: Double = 1_000
+    /// Threads must move by at least this much: a node runs a few thousand;
+    /// two hundred more that stay is a thread leak's start.
+    public var minTaskChange: Double = 200
+    /// Memory cgroups (all, or dying) must move by at least this much: a node
+    /// has hundreds; a hundred more dying is already unusual.
+    public var minCgroupChange: Double = 100
     /// A file driver's slope must be at least this many bytes per unit.
     public var minBytesPerUnit: Double = 16
     /// Consecutive evaluations a cache must pass before a finding opens.
@@ -119,5 +129,19 @@ public struct DetectorSettings: Sendable, Equatable {
     public func minGrowthBytes(for cache: SlabCache, vmstat: VmstatAccuracy?) -> Double {
         guard cache.isDerived, let vmstat else { return minGrowthBytes }
         return max(minGrowthBytes, derivedVmstatErrors * Double(vmstat.errorBytes))
+    }
+
+    /// How far `driver` must move for a fit against it to pass, and for its
+    /// fall to count (`FindingLifecycle`): a node makes tens of thousands of
+    /// inodes but hundreds of cgroups, so each class of count has its own.
+    /// Time has none (0).
+    public func minimumChange(for driver: GrowthDriver) -> Double {
+        switch driver {
+        case .inodes, .dentries, .negativeDentries, .openFiles: minDriverChange
+        case .sockets: minSocketChange
+        case .tasks: minTaskChange
+        case .memoryCgroups, .dyingMemoryCgroups: minCgroupChange
+        case .time: 0
+        }
     }
 }

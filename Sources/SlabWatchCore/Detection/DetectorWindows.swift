@@ -31,7 +31,10 @@ struct FittedWindow: Sendable {
     private(set) var drivers: [DriverColumn]
     private var inodeCachesAdded = false
 
-    init(kind: TierKind, tier: SampleRing.Tier, start: Int) {
+    /// A driver that `entersWhenMoved` gets a column only when it moved by
+    /// its `minimumChange` here: it could not pass otherwise, and a quiet
+    /// machine then fits only the file counts and time.
+    init(kind: TierKind, tier: SampleRing.Tier, start: Int, settings: DetectorSettings) {
         self.kind = kind
         self.tier = tier
         self.start = start
@@ -50,7 +53,10 @@ struct FittedWindow: Sendable {
                     values.append(Double(elapsedMilliseconds(tier.time(at: position), since: tier.time(at: start))) / 1000)
                 }
             }
-            if let column = Self.column(driver, nil, values, count) { columns.append(column) }
+            guard let column = Self.column(driver, nil, values, count),
+                  !driver.entersWhenMoved || column.range >= settings.minimumChange(for: driver)
+            else { continue }
+            columns.append(column)
         }
         drivers = columns
     }
@@ -124,7 +130,7 @@ struct WindowSet: Sendable {
 
     init(ring: SampleRing, now: Int64, settings: DetectorSettings) {
         inodeCaches = ring.inodeCacheNames
-        minDriverChange = settings.minDriverChange
+        minDriverChange = settings.minimumChange(for: .inodes)
         var chosen: [FittedWindow] = []
         for seconds in settings.windowsSeconds.sorted() {
             guard let (kind, tier) = Self.tier(for: seconds, ring: ring, now: now) else { continue }
@@ -133,7 +139,7 @@ struct WindowSet: Sendable {
             while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
             guard tier.count - start >= settings.minPoints else { continue }
             if chosen.contains(where: { $0.kind == kind && $0.start == start }) { continue }
-            chosen.append(FittedWindow(kind: kind, tier: tier, start: start))
+            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, settings: settings))
         }
         windows = chosen
     }

@@ -162,7 +162,7 @@ public struct GrowthDetector: Sendable {
             guard growth >= minGrowth else { continue }
             let isInodeCache = ring.isInodeCache(named: cache)
             let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
-            let fits = fitDrivers(window, isInodeCache: isInodeCache)
+            let fits = fitDrivers(window, isInodeCache: isInodeCache, cache: cache)
             guard let best = bestDriver(fits, cache: cache) else { continue }
             passing.append(Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series))
         }
@@ -178,7 +178,7 @@ public struct GrowthDetector: Sendable {
         -> (fits: [Finding.DriverFit], best: Finding.DriverFit?)
     {
         guard values.count == window.count, scratch.load(values: values) else { return ([], nil) }
-        let fits = fitDrivers(window, isInodeCache: isInodeCache)
+        let fits = fitDrivers(window, isInodeCache: isInodeCache, cache: cache)
         return (fits.sorted(by: Self.fitOrder), bestDriver(fits, cache: cache))
     }
 
@@ -199,7 +199,7 @@ public struct GrowthDetector: Sendable {
         let fileFits = countsItselfOut(flagged.filter { $0.driver != .time }, cache: cache, dentriesChange: dentriesChange)
         let bestR2 = fileFits.map(\.rSquared).max() ?? 0
         let files = fileFits.filter { $0.rSquared >= bestR2 - settings.nearTieRSquared }.min { a, b in
-            if a.driver.whole != b.driver.whole { return a.driver.whole < b.driver.whole }
+            if a.driver.whole != b.driver.whole { return a.driver.whole.tiePreference < b.driver.whole.tiePreference }
             let (rankA, rankB) = (tieRank(a, dentriesChange: dentriesChange), tieRank(b, dentriesChange: dentriesChange))
             if rankA != rankB { return rankA < rankB }
             return a.rSquared > b.rSquared
@@ -219,10 +219,10 @@ public struct GrowthDetector: Sendable {
     /// fits stay as they are, the tautology among them.
     private func countsItselfOut(_ fits: [Finding.DriverFit], cache: String?, dentriesChange: Double?) -> [Finding.DriverFit] {
         guard let cache, fits.contains(where: { part in
-            part.driver.whole != part.driver && part.driver.whole.countedCache == cache
+            part.driver.whole != part.driver && part.driver.whole.countsObjects(of: cache)
                 && tieRank(part, dentriesChange: dentriesChange) == 0
         }) else { return fits }
-        return fits.filter { $0.driver.countedCache != cache }
+        return fits.filter { !$0.driver.countsObjects(of: cache) }
     }
 
     /// Where a fit stands in a near tie with the rest of its driver's count:
@@ -268,7 +268,12 @@ public struct GrowthDetector: Sendable {
     /// The footprints are centred once, not once per driver: each driver then
     /// costs one pass of multiply-adds, which keeps a fifth driver (negative
     /// dentries) within a few per cent of what four cost at 5,000 growing caches.
-    private mutating func fitDrivers(_ window: FittedWindow, isInodeCache: Bool) -> [Finding.DriverFit] {
+    ///
+    /// A driver that counts `cache`'s own objects and never fits it
+    /// (`GrowthDriver.neverFitsItsOwnCache`: `task_struct` against threads) is
+    /// fitted but never flagged, so the finding's sentence can still say how
+    /// far that count rose.
+    private mutating func fitDrivers(_ window: FittedWindow, isInodeCache: Bool, cache: String?) -> [Finding.DriverFit] {
         let n = window.count
         let (meanY, syy) = scratch.centre()
         let dy = scratch.centred
@@ -281,7 +286,8 @@ public struct GrowthDetector: Sendable {
             let isTime = column.driver == .time
             let flagged = fit.rSquared >= settings.minRSquared
                 && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && hasSteadyDrift(n)
-                           : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minDriverChange)
+                           : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minimumChange(for: column.driver)
+                             && !(column.driver.neverFitsItsOwnCache && column.driver.countsObjects(of: cache)))
             fits.append(.init(driver: column.driver, inodeCache: column.inodeCache, bytesPerUnit: fit.slope,
                               rSquared: fit.rSquared, driverChange: column.change, flagged: flagged))
         }
