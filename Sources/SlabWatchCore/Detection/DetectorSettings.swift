@@ -83,6 +83,16 @@ public struct DetectorSettings: Sendable, Equatable {
     /// A time trend's increments must average this many standard errors above
     /// zero; a driftless random walk fits time with a high R² surprisingly often.
     public var timeMinDriftT = 4.0
+    /// A driver that rose this much like time over the window (R² of the
+    /// driver against time) is no better evidence than time: a fit against
+    /// it must show the same steady drift (`timeMinDriftT`) … Dying cgroups
+    /// climbing at a steady pace for hours otherwise "explained" a cache
+    /// that wandered up by chance (R² 0.92 over an hour, as time did).
+    public var timeLikeRSquared = 0.9
+    /// … unless the driver leaves at most this share of the variance time
+    /// leaves unexplained: then it follows what the clock does not (a socket
+    /// count's ups and downs, that the cache follows too).
+    public var timeLikeUnexplainedShare = 0.5
     /// The driver has fallen once it is down by this share of its rise (and of
     /// `minDriverChange`): a quarter of the inodes evicted is an eviction.
     public var driverFallShare = 0.25

@@ -20,6 +20,8 @@ struct FittedWindow: Sendable {
         var range: Double
         /// last − first.
         var change: Double
+        /// Whether the driver rose like time here (`DetectorSettings.timeLikeRSquared`).
+        var followsTime = false
     }
 
     let kind: TierKind
@@ -59,6 +61,18 @@ struct FittedWindow: Sendable {
             columns.append(column)
         }
         drivers = columns
+        timeLikeRSquared = settings.timeLikeRSquared
+        for index in drivers.indices where drivers[index].driver != .time { markFollowsTime(&drivers[index]) }
+    }
+
+    private let timeLikeRSquared: Double
+
+    /// Sets `followsTime`: the driver's R² against the window's time column.
+    private func markFollowsTime(_ column: inout DriverColumn) {
+        guard let time = drivers.last(where: { $0.driver == .time }), time.sxx > 0, column.sxx > 0 else { return }
+        var sxt = 0.0
+        for i in 0..<min(count, column.centred.count, time.centred.count) { sxt += column.centred[i] * time.centred[i] }
+        column.followsTime = sxt > 0 && sxt * sxt / (column.sxx * time.sxx) >= timeLikeRSquared
     }
 
     /// Adds the inode caches (the ring's columns, by name; nil for a free
@@ -71,8 +85,9 @@ struct FittedWindow: Sendable {
         for (index, name) in names.enumerated() {
             guard let name, tier.copyInodeObjects(column: index, start: start, count: count, into: &values),
                   let low = values.min(), let high = values.max(), high - low >= minDriverChange,
-                  let column = Self.column(.inodes, name, values, count)
+                  var column = Self.column(.inodes, name, values, count)
             else { continue }
+            markFollowsTime(&column)
             drivers.append(column)
         }
     }

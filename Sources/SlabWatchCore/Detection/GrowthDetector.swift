@@ -278,6 +278,7 @@ public struct GrowthDetector: Sendable {
         let (meanY, syy) = scratch.centre()
         let dy = scratch.centred
         var fits: [Finding.DriverFit] = []
+        var timeLike: [Int] = []
         for column in window.drivers where !(isInodeCache && column.inodeCache != nil) {
             var sxy = 0.0
             for i in 0..<n { sxy += column.centred[i] * dy[i] }
@@ -288,10 +289,26 @@ public struct GrowthDetector: Sendable {
                 && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && hasSteadyDrift(n)
                            : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minimumChange(for: column.driver)
                              && !(column.driver.neverFitsItsOwnCache && column.driver.countsObjects(of: cache)))
+            if flagged && column.followsTime { timeLike.append(fits.count) }
             fits.append(.init(driver: column.driver, inodeCache: column.inodeCache, bytesPerUnit: fit.slope,
                               rSquared: fit.rSquared, driverChange: column.change, flagged: flagged))
         }
+        if !timeLike.isEmpty { judgeTimeLike(&fits, timeLike, n) }
         return fits
+    }
+
+    /// A driver that rose like time (`DetectorSettings.timeLikeRSquared`) is
+    /// no better evidence than time: a wandering cache fits it as well as it
+    /// fits the clock. Its fit keeps its flag when the footprint drifts
+    /// steadily (time's own test), or when the driver explains what time
+    /// cannot: it leaves at most `timeLikeUnexplainedShare` of the variance
+    /// time leaves (a socket count's ups and downs that the cache follows).
+    private func judgeTimeLike(_ fits: inout [Finding.DriverFit], _ indices: [Int], _ n: Int) {
+        if hasSteadyDrift(n) { return }
+        let timeUnexplained = 1 - (fits.first { $0.driver == .time }?.rSquared ?? 0)
+        for index in indices where 1 - fits[index].rSquared > settings.timeLikeUnexplainedShare * timeUnexplained {
+            fits[index].flagged = false
+        }
     }
 
     /// A random walk fits time with a high R² surprisingly often. A real trend

@@ -124,7 +124,8 @@ extension Finding {
     /// memory is gone, and advice about it would be moot.
     private var classificationSentence: String? {
         // Time never falls, so a finding against it is never classified.
-        guard driver != .time else { return state == .open ? nextStep : nil }
+        // Time's step says it follows no count; a cache that holds one object per unit of a count was not fitted against it.
+        guard driver != .time else { return state == .open && ownCountSentence == nil ? nextStep : nil }
         switch classification {
         case .tracksEviction:
             return "It fell with the \(countNoun) when \(words.went[filesystemKind] ?? ""): memory attached to \(heldBy), not a leak."
