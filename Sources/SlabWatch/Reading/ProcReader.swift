@@ -112,9 +112,9 @@ public final class ProcReader {
     /// cgroup v1 here, ten times a whole sample's reading of the rest.
     static let cgroupsEvery = 12
     private var cgroups: (reader: CgroupMemoryReader?, reading: CgroupMemory?, age: Int)?
-    /// Live and dying memory cgroups as of the last walk of the hierarchy
-    /// (`readMemoryCgroups`), kept between walks like `cgroups`.
-    private var memoryCgroupWalk: (live: UInt64?, dying: UInt64?)?
+    /// The memory hierarchy's directories at its last walk, when that walk
+    /// saw the whole hierarchy (`readMemoryCgroups`), kept between walks.
+    private var liveMemoryCgroups: UInt64?
 
     public init(paths: KernelPaths, pageSize: UInt64, limits: Limits = .init()) {
         self.paths = paths
@@ -326,28 +326,28 @@ public final class ProcReader {
     }
 
     /// Sets `sample.memoryCgroups`: every memory cgroup from /proc/cgroups
-    /// (`total`, read each sample), and the live and dying ones from the
-    /// walk that `readCgroups` makes every `cgroupsEvery` samples, taken
-    /// against the count read just before it. The dying count is left out
-    /// where it would be a guess: a walk that did not see the whole hierarchy
-    /// (a pod's cgroup namespace, a bound subdirectory, the walk's bound).
+    /// (`total`, read each sample), the live ones from the walk that
+    /// `readCgroups` makes every `cgroupsEvery` samples, and the dying ones
+    /// each sample: on v1 `total` less the live count of the last walk (the
+    /// directories change at the pace pods do; a walk's staircase made the
+    /// dying count fit worse than the total it is part of, on the live
+    /// kernel), on v2 the root's cgroup.stat. Live and dying are left out
+    /// where they would be a guess: a walk that did not see the whole
+    /// hierarchy (a pod's cgroup namespace, a bound subdirectory, the walk's
+    /// bound).
     private func readMemoryCgroups(total: UInt64?, walked: Bool, into sample: inout Sample) {
         guard let total else { return }
-        if walked { memoryCgroupWalk = cgroups?.reader.map { liveAndDying($0, total: total) } }
-        let version: MemoryCgroupCounts.Version = cgroups?.reader?.version == .v2 ? .v2 : .v1
-        sample.memoryCgroups = MemoryCgroupCounts(total: total, live: memoryCgroupWalk?.live, dying: memoryCgroupWalk?.dying, version: version)
-    }
-
-    private func liveAndDying(_ reader: CgroupMemoryReader, total: UInt64) -> (live: UInt64?, dying: UInt64?) {
-        guard let walk = reader.lastWalk, walk.whole else { return (nil, nil) }
-        let live = UInt64(walk.directories)
-        switch reader.version {
-        case .v1:
-            return (live, total > live ? total - live : 0)
-        case .v2:
-            let stat = (try? files.read(reader.root + "/cgroup.stat", readSize: FileReader.sysctlReadSize)).flatMap(KernelObjectParser.cgroupStat)
-            return (live, stat?.dyingMemoryCgroups)
+        let reader = cgroups?.reader
+        if walked { liveMemoryCgroups = reader?.lastWalk.flatMap { $0.whole ? UInt64($0.directories) : nil } }
+        var counts = MemoryCgroupCounts(total: total, live: liveMemoryCgroups, version: reader?.version == .v2 ? .v2 : .v1)
+        if let reader, let live = liveMemoryCgroups {
+            switch reader.version {
+            case .v1: counts.dying = total > live ? total - live : 0
+            case .v2: counts.dying = (try? files.read(reader.root + "/cgroup.stat", readSize: FileReader.sysctlReadSize))
+                .flatMap(KernelObjectParser.cgroupStat)?.dyingMemoryCgroups
+            }
         }
+        sample.memoryCgroups = counts
     }
 
     /// Reads a small file of counts whose parser answers nil for what is not one.
