@@ -172,4 +172,50 @@ struct KernelObjectStoriesTests {
         let (_, events) = m.replay()
         #expect(events.isEmpty, "\(events.map { "\($0.finding.slab) \($0.finding.driver)" })")
     }
+
+    // MARK: random kmalloc caches
+
+    /// The seed's module on a kernel with `CONFIG_RANDOM_KMALLOC_CACHES`: its
+    /// 512 B per inode land in the copy its call site drew at boot
+    /// (`kmalloc-rnd-07-512`), while `kmalloc-512` and the fourteen other
+    /// copies wobble as other callers come and go. The finding is on the copy
+    /// and names the size class it belongs to, the name that is the same on
+    /// the next node and after a reboot. Without the module, nothing opens.
+    static func randomKmalloc(culprit: Bool) -> (BusyMachine, plateauEnd: Int64) {
+        var m = BusyMachine()
+        if culprit { m.culprits = [.init(cache: "kmalloc-rnd-07-512", filesystem: .mystor, bytesPerInode: 512, base: 5e6)] }
+        // The other copies and the class's own cache: 0 B per unit of a count this story does not move, so they only wobble.
+        m.objectCaches = (1...15).filter { $0 != 7 }.map { .init(cache: "kmalloc-rnd-\($0 < 10 ? "0" : "")\($0)-512", unit: .sockets, bytesPerUnit: 0, base: 8e6) }
+            + [.init(cache: "kmalloc-512", unit: .sockets, bytesPerUnit: 0, base: 30e6)]
+        m.run(300)
+        m.run(450, to: [.mystor: 100_000])
+        m.run(60, to: [.ext4: 160_000])  // a find beside it …
+        m.run(30, to: [.ext4: 60_000])   // … evicted
+        m.run(360, to: [.mystor: 200_000])
+        m.run(300)
+        let plateauEnd = m.now
+        m.run(60, to: [.mystor: 10_000])  // drop_caches evicts the module's inodes
+        m.run(600)
+        return (m, plateauEnd)
+    }
+
+    @Test func aRandomKmallocCopyNamesItsSizeClass() throws {
+        let (m, plateauEnd) = Self.randomKmalloc(culprit: true)
+        let (reports, events) = m.replay()
+        let finding = try #require(Stories.finding(reports[plateauEnd], "kmalloc-rnd-07-512"))
+        #expect(finding.driver == .inodes && finding.inodeCache == "mystor_inode_cache", "\(finding.message)")
+        #expect(Stories.within(finding.bytesPerUnit, 512), "\(finding.bytesPerUnit) B per inode")
+        #expect(finding.message.hasPrefix("kmalloc-rnd-07-512 (a random copy of kmalloc-512: which copy a call site uses is drawn at every boot) grows "),
+                "\(finding.message)")
+        let last = try #require(Stories.finding(reports[m.now], "kmalloc-rnd-07-512"))
+        #expect(last.classification == .tracksEviction, "\(last.message)")
+        let stray = Stories.strayFindings(events, expected: ["kmalloc-rnd-07-512"])
+        #expect(stray.isEmpty, "\(stray)")
+    }
+
+    /// The module's own (reclaimable) inode cache still grows; no kmalloc copy does.
+    @Test func randomKmallocCopiesWobblingOpenNothing() {
+        let (_, events) = Self.randomKmalloc(culprit: false).0.replay()
+        #expect(Stories.strayFindings(events, expected: []).isEmpty, "\(events.map { "\($0.finding.slab) \($0.finding.driver)" })")
+    }
 }
