@@ -279,6 +279,7 @@ public struct GrowthDetector: Sendable {
         let dy = scratch.centred
         var fits: [Finding.DriverFit] = []
         var timeLike: [Int] = []
+        lazy var drifts = hasSteadyDrift(n)  // one pass, shared by time and the time-like drivers
         for column in window.drivers where !(isInodeCache && column.inodeCache != nil) {
             var sxy = 0.0
             for i in 0..<n { sxy += column.centred[i] * dy[i] }
@@ -286,25 +287,25 @@ public struct GrowthDetector: Sendable {
             else { continue }
             let isTime = column.driver == .time
             let flagged = fit.rSquared >= settings.minRSquared
-                && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && hasSteadyDrift(n)
+                && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && drifts
                            : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minimumChange(for: column.driver)
                              && !(column.driver.neverFitsItsOwnCache && column.driver.countsObjects(of: cache)))
             if flagged && column.followsTime { timeLike.append(fits.count) }
             fits.append(.init(driver: column.driver, inodeCache: column.inodeCache, bytesPerUnit: fit.slope,
                               rSquared: fit.rSquared, driverChange: column.change, flagged: flagged))
         }
-        if !timeLike.isEmpty { judgeTimeLike(&fits, timeLike, n) }
+        if !timeLike.isEmpty && !drifts { judgeTimeLike(&fits, timeLike) }
         return fits
     }
 
     /// A driver that rose like time (`DetectorSettings.timeLikeRSquared`) is
     /// no better evidence than time: a wandering cache fits it as well as it
-    /// fits the clock. Its fit keeps its flag when the footprint drifts
-    /// steadily (time's own test), or when the driver explains what time
-    /// cannot: it leaves at most `timeLikeUnexplainedShare` of the variance
-    /// time leaves (a socket count's ups and downs that the cache follows).
-    private func judgeTimeLike(_ fits: inout [Finding.DriverFit], _ indices: [Int], _ n: Int) {
-        if hasSteadyDrift(n) { return }
+    /// fits the clock. Called when the footprint does not drift steadily
+    /// (time's own test, which would have kept the flag): the fit keeps it
+    /// only when the driver explains what time cannot, leaving at most
+    /// `timeLikeUnexplainedShare` of the variance time leaves (a socket
+    /// count's ups and downs that the cache follows).
+    private func judgeTimeLike(_ fits: inout [Finding.DriverFit], _ indices: [Int]) {
         let timeUnexplained = 1 - (fits.first { $0.driver == .time }?.rSquared ?? 0)
         for index in indices where 1 - fits[index].rSquared > settings.timeLikeUnexplainedShare * timeUnexplained {
             fits[index].flagged = false
