@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes slabwatch's parsers with libFuzzer: slabinfo, meminfo, the fs
-# counters, the HTTP request head, the /snapshot query, the YAML config loader,
+# counters, loadavg, sockstat, /proc/cgroups and cgroup.stat, the HTTP request head, the /snapshot query, the YAML config loader,
 # the recording reader and its sample directory names, the cache-filter
 # regexes, the state file (restored, ticked and rendered), the web
 # configuration, the Authorization header, a /snapshot read by top --url, the
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-targets=${TARGETS:-"slabinfo meminfo fs http-head query config recording replay-names regex state web-config basic-auth snapshot http-response attribution measurement"}
+targets=${TARGETS:-"slabinfo meminfo fs kernel-objects http-head query config recording replay-names regex state web-config basic-auth snapshot http-response attribution measurement"}
 work=.build-fuzz
 mkdir -p "$work/artifacts" "$work/tmp"
 export TMPDIR=$PWD/$work/tmp  # the recording harness writes its samples there
@@ -37,6 +37,10 @@ seed() {  # TARGET DIR: fills DIR with starting inputs
     slabinfo) find "$fixtures" -name slabinfo -exec sh -c 'cp "$1" "$2/$(echo "$1" | md5sum | cut -c1-12)"' _ {} "$dir" \; ;;
     meminfo) find "$fixtures" -name meminfo -exec sh -c 'cp "$1" "$2/$(echo "$1" | md5sum | cut -c1-12)"' _ {} "$dir" \; ;;
     fs) for f in inode-nr dentry-state file-nr; do cp "$fixtures/local-6.18/proc/sys/fs/$f" "$dir/$f"; done ;;
+    kernel-objects) printf '0.16 0.69 0.73 8/170 31327\n' >"$dir/loadavg"
+                    printf 'sockets: used 34\nTCP: inuse 1 orphan 0 tw 0 alloc 1 mem 17\nUDP: inuse 0 mem 0\n' >"$dir/sockstat"
+                    printf '#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t3\t1\t1\nmemory\t4\t48\t1\n' >"$dir/cgroups"
+                    printf 'nr_descendants 3\nnr_dying_descendants 2\nnr_dying_subsys_memory 1\n' >"$dir/cgroup.stat" ;;
     http-head) printf 'GET /metrics HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n' >"$dir/get"
                printf 'GET http://h:1/snapshot?slab=dentry&history=60 HTTP/1.0\r\nContent-Length: 0\r\n' >"$dir/abs" ;;
     query) printf 'slab=kmalloc-32&history=600' >"$dir/q1"; printf 'slab=%%6bmalloc-32&history=1e16' >"$dir/q2" ;;

@@ -196,7 +196,7 @@ enum Paths {
 /// Every `source` label of `slabwatch_source_up` a daemon on a live /proc
 /// and /sys reports, spelled out so a source added or lost fails the tests
 /// that say "every source is up".
-let everySource = ["slabinfo", "sysfs_slab", "meminfo", "inode_nr", "dentry_state", "file_nr", "zoneinfo"]
+let everySource = ["slabinfo", "sysfs_slab", "meminfo", "inode_nr", "dentry_state", "file_nr", "zoneinfo", "loadavg", "sockstat", "cgroups"]
 
 /// Whether `metrics` (from `samples`) has every source up and no other.
 func everySourceUp(_ metrics: [String: Double]) -> Bool {

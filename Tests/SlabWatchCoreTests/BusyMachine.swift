@@ -57,6 +57,32 @@ struct BusyMachine {
     var negativeDentries: Double?
     /// Inodes of no inode cache the machine names (pipes, sockets, …).
     var otherInodes = 20_000.0
+    /// Counts beyond files, by driver: sockets (every namespace's; each also
+    /// an inode, a dentry and an open file, as a real socket is), threads,
+    /// live memory cgroups (`.memoryCgroups`) and dying ones. A count left
+    /// out is not in the story: its source reads as absent and no noise is
+    /// drawn for it, so the other stories keep theirs.
+    var counts: [GrowthDriver: Double] = [:]
+    /// Caches whose footprint is `base + bytesPerUnit × ` one of `counts`
+    /// (`.memoryCgroups`: every memory cgroup, live or dying).
+    var objectCaches: [ObjectCache] = []
+
+    struct ObjectCache {
+        var cache: String
+        var unit: GrowthDriver
+        var bytesPerUnit: Double
+        var base = 50e6
+        /// How far its footprint wobbles each sample, either way.
+        var wobble = 1e6
+    }
+
+    /// The cache with one object per unit of a count, as the kernel lays it
+    /// out here (slabinfo of this machine): `sock_inode_cache` 832-byte
+    /// objects, 19 to 4 pages (862 B a socket); `task_struct` 5,952, 5 to 8
+    /// pages (6,554 B a thread); `mem_cgroup` 2,240, 14 to 8 pages (2,341 B).
+    static let ownCaches: [GrowthDriver: (name: String, size: UInt64, perSlab: UInt64, pages: UInt64)] = [
+        .sockets: ("sock_inode_cache", 832, 19, 4), .tasks: ("task_struct", 5952, 5, 8), .memoryCgroups: ("mem_cgroup", 2240, 14, 8),
+    ]
     var wandering = 300e6
     var samples: [Sample] = []
     var noise: UInt64 = 23
@@ -82,11 +108,12 @@ struct BusyMachine {
     /// on it) linearly to its target over `seconds`, one sample per interval
     /// (a hold when both are empty), and the negative dentries to theirs.
     mutating func run(_ seconds: Double, to targets: [Filesystem: Double] = [:], others otherTargets: [Filesystem: Double] = [:],
-                      negativeDentries negativeTarget: Double? = nil) {
+                      negativeDentries negativeTarget: Double? = nil, counts countTargets: [GrowthDriver: Double] = [:]) {
         let steps = max(1, Int((seconds / interval).rounded()))
-        let (from, othersFrom, negativeFrom) = (inodes, others, negativeDentries ?? 0)
+        let (from, othersFrom, negativeFrom, countsFrom) = (inodes, others, negativeDentries ?? 0, counts)
         for step in 1...steps {
             let done = Double(step) / Double(steps)
+            for (driver, target) in countTargets { counts[driver] = (countsFrom[driver] ?? 0) + (target - (countsFrom[driver] ?? 0)) * done }
             if let negativeTarget { negativeDentries = negativeFrom + (negativeTarget - negativeFrom) * done }
             for (fs, target) in targets { inodes[fs] = (from[fs] ?? 0) + (target - (from[fs] ?? 0)) * done }
             for (fs, target) in otherTargets { others[fs] = (othersFrom[fs] ?? 0) + (target - (othersFrom[fs] ?? 0)) * done }
@@ -109,7 +136,8 @@ struct BusyMachine {
                                     pagesPerSlab: fs.pagesPerSlab, activeSlabs: slabs, slabs: slabs, pageSize: 4096,
                                     reclaimable: fs.reclaimable))
         }
-        let total = filesystems.reduce(otherInodes + churned) { $0 + count($1) } + jitter(300)
+        let sockets = counts[.sockets].map { ($0 + jitter(20)).rounded() }
+        let total = filesystems.reduce(otherInodes + churned + (sockets ?? 0)) { $0 + count($1) } + jitter(300)
         let negative = (negativeDentries ?? 0).rounded()
         let dentries = 1.1 * total + jitter(2000) + negative
         caches.append(Self.cache("dentry", bytes: 192 * dentries + 20e6 + jitter(1e6), reclaimable: true))
@@ -123,19 +151,53 @@ struct BusyMachine {
             let bytes = culprit.base + culprit.bytesPerInode * own + jitter(1e6)
             if culprit.outsideCaches { outsideCaches += bytes } else { caches.append(Self.cache(culprit.cache, bytes: bytes, reclaimable: false)) }
         }
+        let objects = objectCounts(sockets: sockets)
+        for (driver, own) in Self.ownCaches.sorted(by: { $0.key < $1.key }) {
+            guard let count = objects[driver] else { continue }
+            let objects = UInt64(max(0, count)), slabs = (objects + own.perSlab - 1) / own.perSlab
+            caches.append(SlabCache(name: own.name, activeObjects: objects, objects: slabs * own.perSlab, objectSize: own.size,
+                                    objectsPerSlab: own.perSlab, pagesPerSlab: own.pages, activeSlabs: slabs, slabs: slabs,
+                                    pageSize: 4096, reclaimable: false))
+        }
+        for culprit in objectCaches {
+            let count = objects[culprit.unit] ?? 0
+            caches.append(Self.cache(culprit.cache, bytes: culprit.base + culprit.bytesPerUnit * count + jitter(culprit.wobble), reclaimable: false))
+        }
         wandering += jitter(3e6)  // a random walk: tens of MiB over an hour, for no reason
         caches.append(Self.cache("kmalloc-256", bytes: wandering, reclaimable: false))
         for i in 0..<16 { caches.append(Self.cache("cache\(i)", bytes: 50e6 + jitter(2e6), reclaimable: i % 2 == 0)) }
         // The lag is drawn only when there is one, so stories without it keep their noise.
         let lag = vmstatErrorBytes > 0 ? (jitter(vmstatErrorBytes), jitter(vmstatErrorBytes)) : (0, 0)
-        samples.append(Sample(
+        var sample = Sample(
             timestampMilliseconds: t, caches: caches,
             meminfo: .slabTotals(of: caches, memTotal: memTotal, memAvailable: memAvailable,
                                  unreclaimableBeside: outsideCaches + lag.0, reclaimableBeside: lag.1),
             inodes: InodeCounts(inodes: UInt64(max(0, total)), freeInodes: 0),
             dentries: DentryCounts(dentries: UInt64(max(0, dentries)), unusedDentries: 0,
                                    negativeDentries: negativeDentries.map { _ in UInt64(negative) }),
-            fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50)), maximum: 1 << 20)))
+            fileHandles: FileHandleCounts(allocated: UInt64(2000 + jitter(50) + (sockets ?? 0)), maximum: 1 << 20))
+        if let sockets = objects[.sockets] { sample.sockets = SocketCounts(used: UInt64(max(0, sockets / 10))) }  // this namespace's few
+        if let threads = objects[.tasks] { sample.tasks = TaskCounts(threads: UInt64(max(0, threads)), runnable: 3) }
+        if let all = objects[.memoryCgroups] {
+            let dying = objects[.dyingMemoryCgroups]
+            sample.memoryCgroups = MemoryCgroupCounts(total: UInt64(max(0, all)), live: UInt64(max(0, all - (dying ?? 0))),
+                                                      dying: dying.map { UInt64(max(0, $0)) }, version: .v1)
+        }
+        samples.append(sample)
+    }
+
+    /// This sample's counts, jittered as a live machine's are: sockets as
+    /// given, threads ± 10, every memory cgroup (live + dying), the dying.
+    private mutating func objectCounts(sockets: Double?) -> [GrowthDriver: Double] {
+        var objects: [GrowthDriver: Double] = [:]
+        objects[.sockets] = sockets
+        if let threads = counts[.tasks] { objects[.tasks] = (threads + jitter(10)).rounded() }
+        if let live = counts[.memoryCgroups] {
+            let dying = counts[.dyingMemoryCgroups].map { $0.rounded() }
+            objects[.dyingMemoryCgroups] = dying
+            objects[.memoryCgroups] = (live + jitter(3)).rounded() + (dying ?? 0)
+        }
+        return objects
     }
 
     /// The churning inode caches of the next sample: cache `k` lives from

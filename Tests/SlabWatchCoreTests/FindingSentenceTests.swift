@@ -100,8 +100,15 @@ struct FindingSentenceTests {
             switch f.classification {
             case .tracksEviction:
                 #expect(message.contains(", not a leak."), "\(name): \(message)")
-                let verb = driver == .openFiles ? "closed" : kind == .tmpfs ? "deleted" : "evicted"
-                if driver != .time { #expect(message.contains(" were \(verb): "), "\(name): \(message)") }
+                let verb = switch driver {
+                case .openFiles, .sockets: "closed"
+                case .tasks: "exited"
+                case .memoryCgroups: "removed"
+                case .dyingMemoryCgroups: "released"
+                default: kind == .tmpfs ? "deleted" : "evicted"
+                }
+                let went = driver == .tasks ? " threads \(verb): " : " were \(verb): "
+                if driver != .time { #expect(message.contains(went), "\(name): \(message)") }
             case .leakLike:
                 #expect(message.contains(": leak-like."), "\(name): \(message)")
             case .undetermined:

@@ -143,6 +143,11 @@ struct SavedStateTests {
                       inodes: .init(inodes: UInt64(100 + t), freeInodes: 0),
                       dentries: .init(dentries: UInt64(200 + t), unusedDentries: 0, negativeDentries: UInt64(150 + t)),
                       fileHandles: .init(allocated: UInt64(300 + t), maximum: 1 << 20))
+            .with {
+                $0.sockets = SocketCounts(used: UInt64(400 + t))
+                $0.tasks = TaskCounts(threads: UInt64(500 + t), runnable: 1)
+                $0.memoryCgroups = MemoryCgroupCounts(total: UInt64(600 + t), live: 50, dying: UInt64(550 + t), version: .v1)
+            }
     }
 
     /// A ring whose numbers decode but disagree with each other is refused,

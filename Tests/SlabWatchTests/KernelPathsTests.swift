@@ -7,7 +7,8 @@ import Testing
 struct KernelPathsTests {
     @Test func everyProcFileReadIsRecorded() {
         let paths = KernelPaths(procfs: "/recorded/proc", sysfs: "/recorded/sys")
-        let read = [paths.slabinfo, paths.meminfo, paths.inodeNr, paths.dentryState, paths.fileNr, paths.zoneinfo]
+        let read = [paths.slabinfo, paths.meminfo, paths.inodeNr, paths.dentryState, paths.fileNr, paths.zoneinfo,
+                    paths.loadavg, paths.sockstat, paths.cgroups]
         #expect(read == KernelPaths.procFiles.map { "/recorded/proc/\($0)" })
         #expect(Recording.procFiles == KernelPaths.procFiles)
     }

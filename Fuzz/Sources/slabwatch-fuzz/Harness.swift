@@ -20,6 +20,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? FSCountersParser.inodeNr(bytes[...])
         _ = try? FSCountersParser.dentryState(bytes[...])
         _ = try? FSCountersParser.fileNr(bytes[...])
+    case "kernel-objects":
+        _ = KernelObjectParser.loadavg(bytes[...])
+        _ = KernelObjectParser.sockstat(bytes[...])
+        _ = KernelObjectParser.memoryCgroups(bytes[...])
+        _ = KernelObjectParser.cgroupStat(bytes[...])
     case "http-head":
         if let request = try? HTTPRequest.parse(head: bytes[...]) {
             _ = request.queryItems

@@ -148,8 +148,20 @@ extension Configuration {
             config.sampler.detector.minGrowthBytes = Double(try byteSize(values, in: 1...UInt64.max))
         },
         .init("detector.min-driver-change", default: "10000", reloadable: true,
-              "inodes/dentries/open files the driver must move") { config, values throws(InvalidValue) in
+              "inodes/dentries/negative dentries/open files the driver must move") { config, values throws(InvalidValue) in
             config.sampler.detector.minDriverChange = try number(values, in: 1...1e15)
+        },
+        .init("detector.min-socket-change", default: "1000", reloadable: true,
+              "sockets the driver must move") { config, values throws(InvalidValue) in
+            config.sampler.detector.minSocketChange = try number(values, in: 1...1e15)
+        },
+        .init("detector.min-task-change", default: "200", reloadable: true,
+              "threads the driver must move") { config, values throws(InvalidValue) in
+            config.sampler.detector.minTaskChange = try number(values, in: 1...1e15)
+        },
+        .init("detector.min-cgroup-change", default: "100", reloadable: true,
+              "memory cgroups (all, or dying) the driver must move") { config, values throws(InvalidValue) in
+            config.sampler.detector.minCgroupChange = try number(values, in: 1...1e15)
         },
         .init("detector.min-bytes-per-unit", default: "16", reloadable: true,
               "smallest slope per inode/dentry/open file") { config, values throws(InvalidValue) in

@@ -12,6 +12,10 @@ public final class CgroupMemoryReader {
     let maxDirectories: Int
     static let depth = 32
     private let files: FileReader
+    /// Directories the last `read()` walked, and whether that was the whole
+    /// hierarchy (its root mounted, and no bound cut the walk): only then is
+    /// `/proc/cgroups`' count less these the dying cgroups.
+    private(set) var lastWalk: (directories: Int, whole: Bool)?
 
     public init(root: String, version: CgroupMemory.Version, limit: Int, maxDirectories: Int = 20_000) {
         self.root = root
@@ -51,9 +55,20 @@ public final class CgroupMemoryReader {
         return CgroupMemoryReader(root: mount, version: .v2, limit: limit)
     }
 
+    /// Whether the mount is the hierarchy's root, not a pod's cgroup
+    /// namespace or a bound subdirectory: only the root has v1's
+    /// `release_agent`, and only the root lacks v2's `cgroup.type`.
+    var isHierarchyRoot: Bool {
+        switch version {
+        case .v1: access("\(root)/release_agent", F_OK) == 0
+        case .v2: access("\(root)/cgroup.type", F_OK) != 0 && access("\(root)/cgroup.stat", F_OK) == 0
+        }
+    }
+
     public func read() -> CgroupMemory {
         var leaves: [String] = [], visited = 0
         walk("", depth: 0, visited: &visited, leaves: &leaves)
+        lastWalk = (visited, visited < maxDirectories && isHierarchyRoot)
         var entries: [CgroupMemory.Entry] = [], unreadable = 0
         entries.reserveCapacity(leaves.count)
         for path in leaves {

@@ -20,7 +20,8 @@ public struct KernelPaths: Sendable, Equatable {
     }
 
     /// The files read under `procfs`, relative to it: what a recording copies.
-    public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr, Files.zoneinfo]
+    public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr, Files.zoneinfo,
+                                    Files.loadavg, Files.sockstat, Files.cgroups]
 
     var slabinfo: String { files.slabinfo }
     var meminfo: String { files.meminfo }
@@ -28,10 +29,13 @@ public struct KernelPaths: Sendable, Equatable {
     var dentryState: String { files.dentryState }
     var fileNr: String { files.fileNr }
     var zoneinfo: String { files.zoneinfo }
+    var loadavg: String { files.loadavg }
+    var sockstat: String { files.sockstat }
+    var cgroups: String { files.cgroups }
     var slabDirectory: String { files.slabDirectory }
 
     private struct Files: Sendable, Equatable {
-        let slabinfo, meminfo, inodeNr, dentryState, fileNr, zoneinfo, slabDirectory: String
+        let slabinfo, meminfo, inodeNr, dentryState, fileNr, zoneinfo, loadavg, sockstat, cgroups, slabDirectory: String
 
         static let slabinfo = "slabinfo"
         static let meminfo = "meminfo"
@@ -39,6 +43,9 @@ public struct KernelPaths: Sendable, Equatable {
         static let dentryState = "sys/fs/dentry-state"
         static let fileNr = "sys/fs/file-nr"
         static let zoneinfo = "zoneinfo"
+        static let loadavg = "loadavg"
+        static let sockstat = "net/sockstat"
+        static let cgroups = "cgroups"
 
         init(procfs: String, sysfs: String) {
             slabinfo = procfs + "/" + Self.slabinfo
@@ -47,6 +54,9 @@ public struct KernelPaths: Sendable, Equatable {
             dentryState = procfs + "/" + Self.dentryState
             fileNr = procfs + "/" + Self.fileNr
             zoneinfo = procfs + "/" + Self.zoneinfo
+            loadavg = procfs + "/" + Self.loadavg
+            sockstat = procfs + "/" + Self.sockstat
+            cgroups = procfs + "/" + Self.cgroups
             slabDirectory = sysfs + "/kernel/slab"
         }
     }
@@ -108,6 +118,9 @@ public final class ProcReader {
     /// cgroup v1 here, ten times a whole sample's reading of the rest.
     static let cgroupsEvery = 12
     private var cgroups: (reader: CgroupMemoryReader?, reading: CgroupMemory?, age: Int)?
+    /// The memory hierarchy's directories at its last walk, when that walk
+    /// saw the whole hierarchy (`readMemoryCgroups`), kept between walks.
+    private var liveMemoryCgroups: UInt64?
 
     public init(paths: KernelPaths, pageSize: UInt64, limits: Limits = .init()) {
         self.paths = paths
@@ -129,7 +142,11 @@ public final class ProcReader {
         sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
         sample.fileHandles = readCounter(.fileNr, paths.fileNr, into: &sample, FSCountersParser.fileNr)
         readZoneinfo(into: &sample)
-        readCgroups(into: &sample)
+        sample.tasks = readObjects(.loadavg, paths.loadavg, into: &sample, KernelObjectParser.loadavg)
+        sample.sockets = readObjects(.sockstat, paths.sockstat, into: &sample, KernelObjectParser.sockstat)
+        let memoryCgroups = readObjects(.cgroups, paths.cgroups, into: &sample, KernelObjectParser.memoryCgroups)
+        let walked = readCgroups(into: &sample)
+        readMemoryCgroups(total: memoryCgroups, walked: walked, into: &sample)
         previous = sample
         return sample
     }
@@ -300,7 +317,9 @@ public final class ProcReader {
     /// Sets `sample.cgroupMemory` from the last walk while it is younger than
     /// `cgroupsEvery` samples; where no memory cgroup hierarchy is visible,
     /// looks for one again at that pace (nil meanwhile).
-    private func readCgroups(into sample: inout Sample) {
+    @discardableResult
+    private func readCgroups(into sample: inout Sample) -> Bool {
+        var walked = false
         if let last = cgroups, last.age < Self.cgroupsEvery {
             cgroups?.age += 1
         } else {
@@ -309,8 +328,51 @@ public final class ProcReader {
             var reading = reader?.read()
             reading?.readAtMilliseconds = sample.timestampMilliseconds
             cgroups = (reader, reading, 1)
+            walked = true
         }
         sample.cgroupMemory = cgroups?.reading
+        return walked
+    }
+
+    /// Sets `sample.memoryCgroups`: every memory cgroup from /proc/cgroups
+    /// (`total`, read each sample), the live ones from the walk that
+    /// `readCgroups` makes every `cgroupsEvery` samples, and the dying ones
+    /// each sample: on v1 `total` less the live count of the last walk (the
+    /// directories change at the pace pods do; a walk's staircase made the
+    /// dying count fit worse than the total it is part of, on the live
+    /// kernel), on v2 the root's cgroup.stat. Live and dying are left out
+    /// where they would be a guess: a walk that did not see the whole
+    /// hierarchy (a pod's cgroup namespace, a bound subdirectory, the walk's
+    /// bound).
+    private func readMemoryCgroups(total: UInt64?, walked: Bool, into sample: inout Sample) {
+        guard let total else { return }
+        let reader = cgroups?.reader
+        if walked { liveMemoryCgroups = reader?.lastWalk.flatMap { $0.whole ? UInt64($0.directories) : nil } }
+        var counts = MemoryCgroupCounts(total: total, live: liveMemoryCgroups, version: reader?.version == .v2 ? .v2 : .v1)
+        if let reader, let live = liveMemoryCgroups {
+            switch reader.version {
+            case .v1: counts.dying = total > live ? total - live : 0
+            case .v2: counts.dying = (try? files.read(reader.root + "/cgroup.stat", readSize: FileReader.sysctlReadSize))
+                .flatMap(KernelObjectParser.cgroupStat)?.dyingMemoryCgroups
+            }
+        }
+        sample.memoryCgroups = counts
+    }
+
+    /// Reads a small file of counts whose parser answers nil for what is not one.
+    private func readObjects<Value>(_ source: Source, _ path: String, into sample: inout Sample,
+                                    _ parse: (ArraySlice<UInt8>) -> Value?) -> Value? {
+        do {
+            guard let value = parse(try files.read(path, readSize: FileReader.sysctlReadSize)) else {
+                sample.sources[source] = SourceStatus(up: false, error: "\(path): not in the expected format", malformedLines: 1)
+                return nil
+            }
+            sample.sources[source] = SourceStatus(up: true)
+            return value
+        } catch {
+            sample.sources[source] = SourceStatus(up: false, error: error.description)
+            return nil
+        }
     }
 
     private func readCounter<Value>(

@@ -9,10 +9,20 @@ public struct DetectorSettings: Sendable, Equatable {
     public var minRSquared = 0.9
     /// The footprint must grow by at least this much over the window.
     public var minGrowthBytes: Double = 64 * 1024 * 1024
-    /// A file driver (inodes, dentries, open files) must move by at least this
-    /// much; so must an inode cache's count to take the ring column of one
-    /// that moved less (`SampleRing`'s "inode-cache columns").
+    /// A file driver (inodes, dentries, negative dentries, open files) must
+    /// move by at least this much (a `find` moves tens of thousands); so must
+    /// an inode cache's count to take the ring column of one that moved less
+    /// (`SampleRing`'s "inode-cache columns").
     public var minDriverChange: Double = 10_000
+    /// Sockets must move by at least this much: a busy server holds
+    /// thousands; a leak of a thousand is already one.
+    public var minSocketChange: Double = 1_000
+    /// Threads must move by at least this much: a node runs a few thousand;
+    /// two hundred more that stay is a thread leak's start.
+    public var minTaskChange: Double = 200
+    /// Memory cgroups (all, or dying) must move by at least this much: a node
+    /// has hundreds; a hundred more dying is already unusual.
+    public var minCgroupChange: Double = 100
     /// A file driver's slope must be at least this many bytes per unit.
     public var minBytesPerUnit: Double = 16
     /// Consecutive evaluations a cache must pass before a finding opens.
@@ -73,6 +83,16 @@ public struct DetectorSettings: Sendable, Equatable {
     /// A time trend's increments must average this many standard errors above
     /// zero; a driftless random walk fits time with a high R² surprisingly often.
     public var timeMinDriftT = 4.0
+    /// A driver that rose this much like time over the window (R² of the
+    /// driver against time) is no better evidence than time: a fit against
+    /// it must show the same steady drift (`timeMinDriftT`) … Dying cgroups
+    /// climbing at a steady pace for hours otherwise "explained" a cache
+    /// that wandered up by chance (R² 0.92 over an hour, as time did).
+    public var timeLikeRSquared = 0.9
+    /// … unless the driver leaves at most this share of the variance time
+    /// leaves unexplained: then it follows what the clock does not (a socket
+    /// count's ups and downs, that the cache follows too).
+    public var timeLikeUnexplainedShare = 0.5
     /// The driver has fallen once it is down by this share of its rise (and of
     /// `minDriverChange`): a quarter of the inodes evicted is an eviction.
     public var driverFallShare = 0.25
@@ -119,5 +139,19 @@ public struct DetectorSettings: Sendable, Equatable {
     public func minGrowthBytes(for cache: SlabCache, vmstat: VmstatAccuracy?) -> Double {
         guard cache.isDerived, let vmstat else { return minGrowthBytes }
         return max(minGrowthBytes, derivedVmstatErrors * Double(vmstat.errorBytes))
+    }
+
+    /// How far `driver` must move for a fit against it to pass, and for its
+    /// fall to count (`FindingLifecycle`): a node makes tens of thousands of
+    /// inodes but hundreds of cgroups, so each class of count has its own.
+    /// Time has none (0).
+    public func minimumChange(for driver: GrowthDriver) -> Double {
+        switch driver {
+        case .inodes, .dentries, .negativeDentries, .openFiles: minDriverChange
+        case .sockets: minSocketChange
+        case .tasks: minTaskChange
+        case .memoryCgroups, .dyingMemoryCgroups: minCgroupChange
+        case .time: 0
+        }
     }
 }

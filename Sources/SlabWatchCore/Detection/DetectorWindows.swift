@@ -20,6 +20,8 @@ struct FittedWindow: Sendable {
         var range: Double
         /// last − first.
         var change: Double
+        /// Whether the driver rose like time here (`DetectorSettings.timeLikeRSquared`).
+        var followsTime = false
     }
 
     let kind: TierKind
@@ -31,7 +33,10 @@ struct FittedWindow: Sendable {
     private(set) var drivers: [DriverColumn]
     private var inodeCachesAdded = false
 
-    init(kind: TierKind, tier: SampleRing.Tier, start: Int) {
+    /// A driver that `entersWhenMoved` gets a column only when it moved by
+    /// its `minimumChange` here: it could not pass otherwise, and a quiet
+    /// machine then fits only the file counts and time.
+    init(kind: TierKind, tier: SampleRing.Tier, start: Int, settings: DetectorSettings) {
         self.kind = kind
         self.tier = tier
         self.start = start
@@ -50,9 +55,24 @@ struct FittedWindow: Sendable {
                     values.append(Double(elapsedMilliseconds(tier.time(at: position), since: tier.time(at: start))) / 1000)
                 }
             }
-            if let column = Self.column(driver, nil, values, count) { columns.append(column) }
+            guard let column = Self.column(driver, nil, values, count),
+                  !driver.entersWhenMoved || column.range >= settings.minimumChange(for: driver)
+            else { continue }
+            columns.append(column)
         }
         drivers = columns
+        timeLikeRSquared = settings.timeLikeRSquared
+        for index in drivers.indices where drivers[index].driver != .time { markFollowsTime(&drivers[index]) }
+    }
+
+    private let timeLikeRSquared: Double
+
+    /// Sets `followsTime`: the driver's R² against the window's time column.
+    private func markFollowsTime(_ column: inout DriverColumn) {
+        guard let time = drivers.last(where: { $0.driver == .time }), time.sxx > 0, column.sxx > 0 else { return }
+        var sxt = 0.0
+        for i in 0..<min(count, column.centred.count, time.centred.count) { sxt += column.centred[i] * time.centred[i] }
+        column.followsTime = sxt > 0 && sxt * sxt / (column.sxx * time.sxx) >= timeLikeRSquared
     }
 
     /// Adds the inode caches (the ring's columns, by name; nil for a free
@@ -65,8 +85,9 @@ struct FittedWindow: Sendable {
         for (index, name) in names.enumerated() {
             guard let name, tier.copyInodeObjects(column: index, start: start, count: count, into: &values),
                   let low = values.min(), let high = values.max(), high - low >= minDriverChange,
-                  let column = Self.column(.inodes, name, values, count)
+                  var column = Self.column(.inodes, name, values, count)
             else { continue }
+            markFollowsTime(&column)
             drivers.append(column)
         }
     }
@@ -124,7 +145,7 @@ struct WindowSet: Sendable {
 
     init(ring: SampleRing, now: Int64, settings: DetectorSettings) {
         inodeCaches = ring.inodeCacheNames
-        minDriverChange = settings.minDriverChange
+        minDriverChange = settings.minimumChange(for: .inodes)
         var chosen: [FittedWindow] = []
         for seconds in settings.windowsSeconds.sorted() {
             guard let (kind, tier) = Self.tier(for: seconds, ring: ring, now: now) else { continue }
@@ -133,7 +154,7 @@ struct WindowSet: Sendable {
             while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
             guard tier.count - start >= settings.minPoints else { continue }
             if chosen.contains(where: { $0.kind == kind && $0.start == start }) { continue }
-            chosen.append(FittedWindow(kind: kind, tier: tier, start: start))
+            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, settings: settings))
         }
         windows = chosen
     }

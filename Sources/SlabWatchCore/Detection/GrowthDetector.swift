@@ -167,7 +167,7 @@ public struct GrowthDetector: Sendable {
             guard growth >= minGrowth else { continue }
             let isInodeCache = ring.isInodeCache(named: cache)
             let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
-            let fits = fitDrivers(window, isInodeCache: isInodeCache)
+            let fits = fitDrivers(window, isInodeCache: isInodeCache, cache: cache)
             guard let best = bestDriver(fits, cache: cache) else { continue }
             passing.append(Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series))
         }
@@ -183,7 +183,7 @@ public struct GrowthDetector: Sendable {
         -> (fits: [Finding.DriverFit], best: Finding.DriverFit?)
     {
         guard values.count == window.count, scratch.load(values: values) else { return ([], nil) }
-        let fits = fitDrivers(window, isInodeCache: isInodeCache)
+        let fits = fitDrivers(window, isInodeCache: isInodeCache, cache: cache)
         return (fits.sorted(by: Self.fitOrder), bestDriver(fits, cache: cache))
     }
 
@@ -204,7 +204,7 @@ public struct GrowthDetector: Sendable {
         let fileFits = countsItselfOut(flagged.filter { $0.driver != .time }, cache: cache, dentriesChange: dentriesChange)
         let bestR2 = fileFits.map(\.rSquared).max() ?? 0
         let files = fileFits.filter { $0.rSquared >= bestR2 - settings.nearTieRSquared }.min { a, b in
-            if a.driver.whole != b.driver.whole { return a.driver.whole < b.driver.whole }
+            if a.driver.whole != b.driver.whole { return a.driver.whole.tiePreference < b.driver.whole.tiePreference }
             let (rankA, rankB) = (tieRank(a, dentriesChange: dentriesChange), tieRank(b, dentriesChange: dentriesChange))
             if rankA != rankB { return rankA < rankB }
             return a.rSquared > b.rSquared
@@ -224,10 +224,10 @@ public struct GrowthDetector: Sendable {
     /// fits stay as they are, the tautology among them.
     private func countsItselfOut(_ fits: [Finding.DriverFit], cache: String?, dentriesChange: Double?) -> [Finding.DriverFit] {
         guard let cache, fits.contains(where: { part in
-            part.driver.whole != part.driver && part.driver.whole.countedCache == cache
+            part.driver.whole != part.driver && part.driver.whole.countsObjects(of: cache)
                 && tieRank(part, dentriesChange: dentriesChange) == 0
         }) else { return fits }
-        return fits.filter { $0.driver.countedCache != cache }
+        return fits.filter { !$0.driver.countsObjects(of: cache) }
     }
 
     /// Where a fit stands in a near tie with the rest of its driver's count:
@@ -273,11 +273,18 @@ public struct GrowthDetector: Sendable {
     /// The footprints are centred once, not once per driver: each driver then
     /// costs one pass of multiply-adds, which keeps a fifth driver (negative
     /// dentries) within a few per cent of what four cost at 5,000 growing caches.
-    private mutating func fitDrivers(_ window: FittedWindow, isInodeCache: Bool) -> [Finding.DriverFit] {
+    ///
+    /// A driver that counts `cache`'s own objects and never fits it
+    /// (`GrowthDriver.neverFitsItsOwnCache`: `task_struct` against threads) is
+    /// fitted but never flagged, so the finding's sentence can still say how
+    /// far that count rose.
+    private mutating func fitDrivers(_ window: FittedWindow, isInodeCache: Bool, cache: String?) -> [Finding.DriverFit] {
         let n = window.count
         let (meanY, syy) = scratch.centre()
         let dy = scratch.centred
         var fits: [Finding.DriverFit] = []
+        var timeLike: [Int] = []
+        lazy var drifts = hasSteadyDrift(n)  // one pass, shared by time and the time-like drivers
         for column in window.drivers where !(isInodeCache && column.inodeCache != nil) {
             var sxy = 0.0
             for i in 0..<n { sxy += column.centred[i] * dy[i] }
@@ -285,12 +292,29 @@ public struct GrowthDetector: Sendable {
             else { continue }
             let isTime = column.driver == .time
             let flagged = fit.rSquared >= settings.minRSquared
-                && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && hasSteadyDrift(n)
-                           : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minDriverChange)
+                && (isTime ? fit.slope > 0 && window.seconds >= settings.timeMinWindowSeconds && drifts
+                           : fit.slope >= settings.minBytesPerUnit && column.range >= settings.minimumChange(for: column.driver)
+                             && !(column.driver.neverFitsItsOwnCache && column.driver.countsObjects(of: cache)))
+            if flagged && column.followsTime { timeLike.append(fits.count) }
             fits.append(.init(driver: column.driver, inodeCache: column.inodeCache, bytesPerUnit: fit.slope,
                               rSquared: fit.rSquared, driverChange: column.change, flagged: flagged))
         }
+        if !timeLike.isEmpty && !drifts { judgeTimeLike(&fits, timeLike) }
         return fits
+    }
+
+    /// A driver that rose like time (`DetectorSettings.timeLikeRSquared`) is
+    /// no better evidence than time: a wandering cache fits it as well as it
+    /// fits the clock. Called when the footprint does not drift steadily
+    /// (time's own test, which would have kept the flag): the fit keeps it
+    /// only when the driver explains what time cannot, leaving at most
+    /// `timeLikeUnexplainedShare` of the variance time leaves (a socket
+    /// count's ups and downs that the cache follows).
+    private func judgeTimeLike(_ fits: inout [Finding.DriverFit], _ indices: [Int]) {
+        let timeUnexplained = 1 - (fits.first { $0.driver == .time }?.rSquared ?? 0)
+        for index in indices where 1 - fits[index].rSquared > settings.timeLikeUnexplainedShare * timeUnexplained {
+            fits[index].flagged = false
+        }
     }
 
     /// A random walk fits time with a high R² surprisingly often. A real trend

@@ -107,6 +107,9 @@ extension MetricFamily {
         "slabwatch_cgroups", .gauge, labels: ["state"],
         help: "Memory cgroups at the last walk: leaves exported, summed as other beyond sampler.max-cgroups, or unreadable (gone mid-walk).")
 
+    static let memoryCgroups = MetricFamily(
+        "slabwatch_memory_cgroups", .gauge, labels: ["state"],
+        help: "Memory cgroups: all (live or dying, /proc/cgroups num_cgroups), live (directories of the hierarchy) and dying (removed, still held), the last two only when the whole hierarchy is visible.")
     static let memoryAvailable = MetricFamily("slabwatch_memory_available_bytes", .gauge, help: "MemAvailable from /proc/meminfo, in bytes.")
     static let memoryKernelReclaimable = MetricFamily("slabwatch_memory_kernel_reclaimable_bytes", .gauge,
                                                       help: "KReclaimable from /proc/meminfo, in bytes.")
@@ -151,9 +154,16 @@ extension MetricFamily {
     static let slabSlabs = MetricFamily("slabwatch_slab_slabs", .gauge, labels: ["slab"], help: "Slabs allocated to the cache (num_slabs).")
     static let slabWaste = MetricFamily("slabwatch_slab_waste_bytes", .gauge, labels: ["slab"],
                                         help: "Footprint not used by active objects, in bytes.")
+    static let sockets = MetricFamily(
+        "slabwatch_sockets", .gauge, labels: ["scope"],
+        help: "Sockets: scope kernel is every network namespace's (sock_inode_cache objects, when that cache is not merged), namespace the daemon's own (sockets: used of /proc/net/sockstat).")
+    static let sockstatTCP = MetricFamily(
+        "slabwatch_sockstat_tcp_sockets", .gauge, labels: ["state"],
+        help: "TCP sockets of the daemon's network namespace by state (/proc/net/sockstat: alloc, inuse, orphan, timewait).")
     static let sourceUp = MetricFamily("slabwatch_source_up", .gauge, labels: ["source"],
                                        help: "Whether the last sample read and parsed this source (1) or not (0).")
 
+    static let threads = MetricFamily("slabwatch_threads", .gauge, help: "Threads that exist, every namespace's (the total after / in /proc/loadavg).")
     static let stateCheckpointBytes = MetricFamily("slabwatch_state_checkpoint_bytes", .gauge, help: "Size of the last state file written, in bytes.")
     static let stateCheckpointDuration = MetricFamily("slabwatch_state_checkpoint_duration_seconds", .gauge,
                                                       help: "Time the last state checkpoint took to encode, compress and write.")
@@ -185,11 +195,12 @@ extension MetricsRenderer {
         .fsDentries, .fsDentriesNegative, .fsDentriesUnused, .fsFileHandlesAllocated, .fsFileHandlesMax, .fsInodes, .fsInodesFree,
         .httpAcceptErrors, .httpAuthenticationFailures, .httpBadRequests, .httpConnectionsAccepted, .httpConnectionsRejected,
         .httpConnectionsShed, .httpConnectionsTimedOut, .httpRequests, .httpTLSHandshakeFailures,
-        .memoryAvailable, .memoryKernelReclaimable, .memoryOutsideCaches, .memoryPercpu, .memorySlab, .memorySlabReclaimable, .memorySlabUnreclaimable, .memoryTotal, .memoryVmstatError,
+        .memoryAvailable, .memoryCgroups, .memoryKernelReclaimable, .memoryOutsideCaches, .memoryPercpu, .memorySlab, .memorySlabReclaimable, .memorySlabUnreclaimable, .memoryTotal, .memoryVmstatError,
         .parseErrors, .ringSeriesEvicted, .sampleDuration, .sampleTimestamp, .samplesSkipped, .samples,
         .slabFootprint, .slabObjectSize, .slabObjects, .slabObjectsActive, .slabObjectsPerSlab, .slabPagesPerSlab,
-        .slabReclaimable, .slabSlabs, .slabWaste, .sourceUp,
+        .slabReclaimable, .slabSlabs, .slabWaste, .sockets, .sockstatTCP, .sourceUp,
         .stateCheckpointBytes, .stateCheckpointDuration, .stateCheckpoints, .stateEnabled, .stateLastCheckpoint, .stateRestored,
+        .threads,
         .trendBytesPerUnit, .trendLimitSeconds, .trendRSquared,
     ]
 }

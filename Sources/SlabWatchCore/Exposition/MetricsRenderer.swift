@@ -42,14 +42,42 @@ public enum MetricsRenderer: Sendable {
         renderMemory(input.sample, &out)
         renderSampler(input, &out)
         renderCaches(input.exportedCaches, &out)
+        renderSockets(input.sample, &out)
         out.family(.sourceUp)
         for source in Source.allCases.sorted() {
             out.sample(MetricFamily.sourceUp.name, label: "source", source.rawValue,
                        input.sample.status(of: source).up ? 1 as UInt64 : 0)
         }
         if let persistence = input.own.persistence { renderPersistence(persistence, &out) }
+        if let tasks = input.sample.tasks { out.single(.threads, tasks.threads) }
         renderTrend(input.report.trend, &out)
         return out.bytes
+    }
+
+    /// Memory cgroups by state: `all` always, `live` and `dying` only where
+    /// they are known (`MemoryCgroupCounts`), never a guess.
+    private static func renderMemoryCgroups(_ cgroups: MemoryCgroupCounts, _ out: inout PrometheusText) {
+        out.family(.memoryCgroups)
+        out.sample(MetricFamily.memoryCgroups.name, label: "state", "all", cgroups.total)
+        if let dying = cgroups.dying { out.sample(MetricFamily.memoryCgroups.name, label: "state", "dying", dying) }
+        if let live = cgroups.live { out.sample(MetricFamily.memoryCgroups.name, label: "state", "live", live) }
+    }
+
+    /// Sockets of every namespace (`sock_inode_cache`'s objects, when that
+    /// cache is listed on its own) and of the daemon's (`sockets: used`),
+    /// then the daemon's namespace's TCP counts.
+    private static func renderSockets(_ sample: Sample, _ out: inout PrometheusText) {
+        let kernel = sample.caches.first { $0.name == SampleRing.Counter.socketCache && $0.aliases.isEmpty }?.activeObjects
+        if kernel != nil || sample.sockets != nil {
+            out.family(.sockets)
+            if let kernel { out.sample(MetricFamily.sockets.name, label: "scope", "kernel", kernel) }
+            if let used = sample.sockets?.used { out.sample(MetricFamily.sockets.name, label: "scope", "namespace", used) }
+        }
+        guard let s = sample.sockets, s.tcpInUse != nil else { return }
+        out.family(.sockstatTCP)
+        for (state, value) in [("alloc", s.tcpAllocated), ("inuse", s.tcpInUse), ("orphan", s.tcpOrphan), ("timewait", s.tcpTimeWait)] {
+            if let value { out.sample(MetricFamily.sockstatTCP.name, label: "state", state, value) }
+        }
     }
 
     private static func renderPersistence(_ p: PersistenceStatistics, _ out: inout PrometheusText) {
@@ -194,11 +222,12 @@ public enum MetricsRenderer: Sendable {
     }
 
     private static func renderMemory(_ sample: Sample, _ out: inout PrometheusText) {
-        guard let m = sample.meminfo else { return }
         func gauge(_ family: MetricFamily, _ value: UInt64?) {
             if let value { out.single(family, value) }
         }
-        gauge(.memoryAvailable, m.availableBytes)
+        gauge(.memoryAvailable, sample.meminfo?.availableBytes)
+        if let cgroups = sample.memoryCgroups { renderMemoryCgroups(cgroups, &out) }
+        guard let m = sample.meminfo else { return }
         gauge(.memoryKernelReclaimable, m.kernelReclaimableBytes)
         renderOutsideCaches(sample, &out)
         gauge(.memoryPercpu, m.percpuBytes)

@@ -11,6 +11,7 @@ public enum SnapshotRenderer: Sendable {
         json.key("interval_seconds"); json.number(intervalSeconds)
         json.key("memory"); renderMemory(sample, &json)
         json.key("fs"); renderFS(sample, &json)
+        json.key("kernel_objects"); renderKernelObjects(sample, &json)
         json.key("caches"); renderCaches(sample.caches, &json)
         json.key("sources"); renderSources(sample, &json)
         json.key("cgroups"); renderCgroups(sample.cgroupMemory, &json)
@@ -40,6 +41,17 @@ public enum SnapshotRenderer: Sendable {
         json.key("negative_dentries"); json.number(sample.dentries?.negativeDentries)
         json.key("open_files"); json.number(sample.fileHandles?.allocated)
         json.key("max_files"); json.number(sample.fileHandles?.maximum)
+        json.endObject()
+    }
+
+    private static func renderKernelObjects(_ sample: Sample, _ json: inout JSONWriter) {
+        json.beginObject()
+        json.key("threads"); json.number(sample.tasks?.threads)
+        json.key("sockets"); json.number(SampleRing.Counter.sockets.value(in: sample))
+        json.key("namespace_sockets"); json.number(sample.sockets?.used)
+        json.key("memory_cgroups"); json.number(sample.memoryCgroups?.total)
+        json.key("live_memory_cgroups"); json.number(sample.memoryCgroups?.live)
+        json.key("dying_memory_cgroups"); json.number(sample.memoryCgroups?.dying)
         json.endObject()
     }
 

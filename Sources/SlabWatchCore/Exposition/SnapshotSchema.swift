@@ -35,7 +35,8 @@ public enum SnapshotSchema: Sendable {
         ("outside_caches_reclaimable_bytes", DerivedSeries.outsideReclaimable.name),
     ]
 
-    public static let fields: [Field] = document + memoryFields + fs + caches + sources + cgroups + findings + attribution + charged + trend
+    public static let fields: [Field] = document + memoryFields + fs + kernelObjects + caches + sources + cgroups + findings + attribution + charged
+        + trend
 
     private static let document: [Field] = [
         .init("timestamp", "string", "when the sample was taken: RFC 3339, UTC, milliseconds"),
@@ -61,6 +62,16 @@ public enum SnapshotSchema: Sendable {
         .init("fs.negative_dentries", "integer or null", "negative dentries, of names that do not exist (`nr_negative`; `null` before kernel 4.19)"),
         .init("fs.open_files", "integer or null", "allocated file handles (first field of `/proc/sys/fs/file-nr`)"),
         .init("fs.max_files", "integer or null", "`fs.file-max`"),
+    ]
+
+    private static let kernelObjects: [Field] = [
+        .init("kernel_objects", "object", "counts of kernel objects user space creates beyond files (the drivers `sockets`, `tasks`, `memory_cgroups`, `dying_memory_cgroups`); one not known is `null`"),
+        .init("kernel_objects.threads", "integer or null", "threads that exist, every namespace's (the total after `/` in `/proc/loadavg`)"),
+        .init("kernel_objects.sockets", "integer or null", "sockets, every namespace's (`sock_inode_cache`'s objects; where that cache is merged, `namespace_sockets`): the `sockets` driver"),
+        .init("kernel_objects.namespace_sockets", "integer or null", "sockets of the daemon's network namespace (`sockets: used` of `/proc/net/sockstat`)"),
+        .init("kernel_objects.memory_cgroups", "integer or null", "memory cgroups, live or dying (`/proc/cgroups` memory `num_cgroups`)"),
+        .init("kernel_objects.live_memory_cgroups", "integer or null", "directories of the memory hierarchy; `null` unless the whole hierarchy is visible"),
+        .init("kernel_objects.dying_memory_cgroups", "integer or null", "removed memory cgroups still held (v1: all less live; v2: the root's `cgroup.stat`); `null` unless the whole hierarchy is visible"),
     ]
 
     private static let caches: [Field] = [
@@ -90,7 +101,7 @@ public enum SnapshotSchema: Sendable {
     private static let findings: [Field] = [
         .init("findings", "array of objects", "open findings first (most severe, then largest `held_bytes`), then resolved ones, newest first (the newest \(SnapshotRenderer.resolvedInSnapshot) in `/snapshot`, all in `replay --json`)"),
         .init("findings[].slab", "string", "the cache"),
-        .init("findings[].driver", "string", "what it grows with: `inodes`, `dentries`, `negative_dentries`, `open_files` or `time`"),
+        .init("findings[].driver", "string", "what it grows with: `inodes`, `dentries`, `negative_dentries`, `open_files`, `sockets`, `tasks`, `memory_cgroups`, `dying_memory_cgroups` or `time`"),
         .init("findings[].inode_cache", "string or null", "for `inodes`: the inode cache whose object count drives it; `null` for the global count"),
         .init("findings[].filesystem", "string or null", "the filesystem that inode cache's name maps to (`tmpfs`, `ext4`, …); `null` for the global count and the generic `inode_cache`"),
         .init("findings[].bytes_per_unit", "number", "the rise's fit: slope, bytes per inode, dentry, open file, or second"),

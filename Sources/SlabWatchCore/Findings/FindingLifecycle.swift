@@ -120,7 +120,7 @@ extension Finding {
         }
         let rise = driverPeak - driverFloor
         let fall = driverPeak - value
-        guard fall >= settings.driverFallShare * max(settings.minDriverChange, rise) else { return }
+        guard fall >= settings.driverFallShare * max(settings.minimumChange(for: driver), rise) else { return }
         if driverFellAt == nil {
             driverFellAt = now
             fallTrail.append(.init(timestampMilliseconds: driverPeakAt, driver: driverPeak,
@@ -130,7 +130,7 @@ extension Finding {
         let own = ownUnitsAtPeak
         let predicted = bytesPerUnit * min(fall, own)
         let fallen = Double(footprintAtDriverPeak) - Double(footprintBytes)
-        let evidenceBelow = own - settings.leakEvidenceShare * max(settings.minDriverChange, own)
+        let evidenceBelow = own - settings.leakEvidenceShare * max(settings.minimumChange(for: driver), own)
         leakEvidenceBelow = evidenceBelow
         if predicted > 0 && fallen >= settings.followShare * predicted {
             classification = .tracksEviction

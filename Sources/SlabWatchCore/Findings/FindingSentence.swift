@@ -10,7 +10,7 @@
 /// holds this over every phase, driver, kind and classification).
 extension Finding {
     public var message: String {
-        ([fitSentence, reclaimSentence, memorySentence, classificationSentence, seriesStep].compactMap { $0 }
+        ([fitSentence, ownCountSentence, reclaimSentence, memorySentence, classificationSentence, seriesStep].compactMap { $0 }
             + [attribution?.sentence, charged?.sentence(slab: slab)].compactMap { $0 }.filter { !$0.isEmpty })
             .joined(separator: " ")
     }
@@ -27,7 +27,10 @@ extension Finding {
     /// "evicted", "deleted", "closed": how the driver's units went when it fell.
     public var fallVerb: String {
         switch (driver, filesystemKind) {
-        case (.openFiles, _): "closed"
+        case (.openFiles, _), (.sockets, _): "closed"
+        case (.tasks, _): "exited"
+        case (.memoryCgroups, _): "removed"
+        case (.dyingMemoryCgroups, _): "released"
         case (.inodes, .tmpfs), (.dentries, .tmpfs): "deleted"
         default: "evicted"
         }
@@ -121,7 +124,8 @@ extension Finding {
     /// memory is gone, and advice about it would be moot.
     private var classificationSentence: String? {
         // Time never falls, so a finding against it is never classified.
-        guard driver != .time else { return state == .open ? nextStep : nil }
+        // Time's step says it follows no count; a cache that holds one object per unit of a count was not fitted against it.
+        guard driver != .time else { return state == .open && ownCountSentence == nil ? nextStep : nil }
         switch classification {
         case .tracksEviction:
             return "It fell with the \(countNoun) when \(words.went[filesystemKind] ?? ""): memory attached to \(heldBy), not a leak."
@@ -158,6 +162,23 @@ extension Finding {
     private var seriesStep: String? {
         guard let series, state == .open, attribution == nil else { return nil }
         return series.nextStep
+    }
+
+    /// A cache whose own objects a driver counts (`task_struct`, one per
+    /// thread; `mem_cgroup`, one per memory cgroup) is never fitted against
+    /// that count (`GrowthDriver.neverFitsItsOwnCache`): a fit true by
+    /// construction says nothing of why. When the count rose over the
+    /// finding's window, the sentence says by how much and gives that
+    /// driver's next step, so the reader still learns what to look at.
+    private var ownCountSentence: String? {
+        guard state == .open,
+              let own = fits.filter({ $0.driver != driver && $0.driver.neverFitsItsOwnCache && $0.driver.countsObjects(of: slab) && $0.driverChange > 0 })
+                  .min(by: { $0.driver.tiePreference < $1.driver.tiePreference })
+        else { return nil }
+        let words = own.driver.description
+        let step = (words.decides[.unknown] ?? "").replacing(GrowthDriver.Description.holder, with: holder)
+        return "It holds one object per \(words.singular), so it is not fitted against their count: "
+            + "\(words.plural) rose by \(Human.grouped(own.driverChange)) over the window; \(step)"
     }
 
     /// While the driver has not fallen: where it stands, and what tells a

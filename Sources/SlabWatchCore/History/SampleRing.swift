@@ -41,11 +41,13 @@ public struct SampleRing: Sendable {
     }
 
     /// System-wide values stored per slot: the file counters (inodes, dentries,
-    /// open files, negative dentries) and the slab totals the trend fits
-    /// (Slab, SUnreclaim, SReclaimable). New counters go last: a state file
+    /// open files, negative dentries), the slab totals the trend fits
+    /// (Slab, SUnreclaim, SReclaimable), and the counts of sockets, threads
+    /// and memory cgroups (all, and dying). New counters go last: a state file
     /// finds its columns by name, but the order is the slot's layout.
     public enum Counter: Int, CaseIterable, Sendable {
-        case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes, negativeDentries
+        case inodes, dentries, openFiles, slabBytes, slabUnreclaimableBytes, slabReclaimableBytes, negativeDentries,
+             sockets, tasks, memoryCgroups, dyingMemoryCgroups
 
         /// The column's name in a state file, which keeps the counters by
         /// name: a counter added later reads as absent from an older file.
@@ -58,6 +60,10 @@ public struct SampleRing: Sendable {
             case .slabUnreclaimableBytes: "slabUnreclaimableBytes"
             case .slabReclaimableBytes: "slabReclaimableBytes"
             case .negativeDentries: "negativeDentries"
+            case .sockets: "sockets"
+            case .tasks: "tasks"
+            case .memoryCgroups: "memoryCgroups"
+            case .dyingMemoryCgroups: "dyingMemoryCgroups"
             }
         }
 
@@ -78,7 +84,25 @@ public struct SampleRing: Sendable {
             case .slabUnreclaimableBytes: sample.meminfo?.slabUnreclaimableBytes
             case .slabReclaimableBytes: sample.meminfo?.slabReclaimableBytes
             case .negativeDentries: sample.dentries?.negativeDentries
+            case .sockets: Self.sockets(in: sample)
+            case .tasks: sample.tasks?.threads
+            case .memoryCgroups: sample.memoryCgroups?.total
+            case .dyingMemoryCgroups: sample.memoryCgroups?.dying
             }
+        }
+
+        /// The cache with one object per socket, in every network namespace.
+        public static let socketCache = "sock_inode_cache"
+
+        /// Every socket of the kernel: `sock_inode_cache`'s objects (one
+        /// `socket_alloc` each, whatever the namespace) when that cache is
+        /// listed on its own; merged with others its count is theirs too, and
+        /// the daemon's namespace's `sockets: used` is the best left.
+        static func sockets(in sample: Sample) -> UInt64? {
+            if let cache = sample.caches.first(where: { $0.name == socketCache }), cache.aliases.isEmpty {
+                return cache.activeObjects
+            }
+            return sample.sockets?.used
         }
     }
 
@@ -149,7 +173,7 @@ public struct SampleRing: Sendable {
     /// than its detector's.
     mutating func follow(_ settings: DetectorSettings) {
         inodeCaches = settings.inodeCaches
-        inodeCacheMinimumMove = settings.minDriverChange
+        inodeCacheMinimumMove = settings.minimumChange(for: .inodes)
     }
 
     public init(configuration: Configuration = .init(), initialSeriesCapacity: Int = 256) {

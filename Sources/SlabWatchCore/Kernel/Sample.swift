@@ -12,6 +12,13 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
     /// /proc/zoneinfo: the vmstat threshold behind `Sample.vmstat`, re-read
     /// every `ProcReader.zoneinfoEvery` samples (it grows with CPUs × zones).
     case zoneinfo
+    /// /proc/loadavg: the threads that exist (kernel-wide).
+    case loadavg
+    /// /proc/net/sockstat: sockets of the daemon's network namespace.
+    case sockstat
+    /// /proc/cgroups' memory row (memory cgroups, live or dying), and on
+    /// cgroup v2 the root's cgroup.stat (the dying ones).
+    case cgroups
 
     public static func < (a: Source, b: Source) -> Bool { a.rawValue < b.rawValue }
 
@@ -24,7 +31,7 @@ public enum Source: String, CaseIterable, Sendable, Comparable {
     public var requiredForReplay: Bool {
         switch self {
         case .slabinfo, .meminfo, .inodeNr, .dentryState, .fileNr: true
-        case .sysfsSlab, .zoneinfo: false
+        case .sysfsSlab, .zoneinfo, .loadavg, .sockstat, .cgroups: false
         }
     }
 }
@@ -72,6 +79,12 @@ public struct Sample: Sendable, Equatable {
     /// Kernel memory of the largest memory cgroups; nil where no memory
     /// cgroup hierarchy is visible (read every `ProcReader.cgroupsEvery` samples).
     public var cgroupMemory: CgroupMemory?
+    /// Threads (/proc/loadavg); nil when unread.
+    public var tasks: TaskCounts?
+    /// Sockets of this network namespace (/proc/net/sockstat); nil when unread.
+    public var sockets: SocketCounts?
+    /// Memory cgroups, live and dying; nil where the kernel has no memory controller.
+    public var memoryCgroups: MemoryCgroupCounts?
 
     public init(
         timestampMilliseconds: Int64, caches: [SlabCache] = [], meminfo: Meminfo? = nil,

@@ -169,15 +169,15 @@ public struct Budget: Sendable, Equatable {
     }
 
     /// The bound of a cost below the noise floor: `floorBytes` / the least
-    /// rise of the unit's drivers that rose by `minimumDriverMove`.
+    /// rise of the unit's drivers that rose by `minimumDriverMove(for:)`.
     private func belowNoise(_ subject: String, floorBytes: UInt64, isNoiseFlag: Bool, unit: GrowthDriver,
                             drivers: [Measurement.DriverMovement]) -> Figure {
         let floor = Double(floorBytes)
         func rise(of driver: Measurement.DriverMovement) -> Double { driver.peak - driver.before }
-        guard let fewest = drivers.filter({ rise(of: $0) >= Self.minimumDriverMove }).min(by: { rise(of: $0) < rise(of: $1) }) else {
+        guard let fewest = drivers.filter({ rise(of: $0) >= Self.minimumDriverMove(for: unit) }).min(by: { rise(of: $0) < rise(of: $1) }) else {
             return .unknown("\(subject) moved less than the noise floor (\(Human.bytes(floor))) and \(unit.plural) rose by "
                             + "\(Human.grouped(drivers.map { rise(of: $0) }.max() ?? 0)), too little to bound a cost per \(unit.singular)",
-                            decider: "a run that makes at least \(Human.grouped(Self.minimumDriverMove)) \(unit.plural)")
+                            decider: "a run that makes at least \(Human.grouped(Self.minimumDriverMove(for: unit))) \(unit.plural)")
         }
         let fewestRise = rise(of: fewest)
         let risen = fewest.inodeCache.map { "\($0) objects" } ?? unit.plural
@@ -203,7 +203,7 @@ public struct Budget: Sendable, Equatable {
     }
 
     /// A unit's driver moved enough to bound the cost of a cache that did not move.
-    static let minimumDriverMove = MeasurementSettings().detector.minDriverChange
+    static func minimumDriverMove(for unit: GrowthDriver) -> Double { MeasurementSettings().detector.minimumChange(for: unit) }
 
     /// One line: "kmalloc-32=256B/inode: exceeded, 512 B per inode is 256 B (100 %) over".
     public func sentence(_ verdict: Verdict) -> String {
@@ -228,6 +228,9 @@ public struct Budget: Sendable, Equatable {
         "inode": .inodes, "inodes": .inodes, "dentry": .dentries, "dentries": .dentries,
         "negative_dentry": .negativeDentries, "negative_dentries": .negativeDentries,
         "open_file": .openFiles, "open_files": .openFiles,
+        "socket": .sockets, "sockets": .sockets, "task": .tasks, "tasks": .tasks, "thread": .tasks, "threads": .tasks,
+        "memory_cgroup": .memoryCgroups, "memory_cgroups": .memoryCgroups,
+        "dying_memory_cgroup": .dyingMemoryCgroups, "dying_memory_cgroups": .dyingMemoryCgroups,
     ]
 
     /// `256`, `256B`, `2KiB`, `1.5MiB`, `16MB`: bytes, nil for anything else, a negative size or one beyond 2⁶⁴.

@@ -174,12 +174,17 @@ public struct Measurement: Sendable, Equatable {
 /// The rules `slabwatch measure` reports by, besides the detector's fit rules.
 public struct MeasurementSettings: Sendable, Equatable {
     /// The detector's thresholds for a fit that passes, made for a run of
-    /// seconds rather than a daemon's hours: a driver must move by 1,000
-    /// (a workload of a few thousand files is judged), five samples make a
-    /// window, and any positive cost counts.
+    /// seconds rather than a daemon's hours: each driver's minimum change is
+    /// a tenth of the daemon's (a file driver must move by 1,000, so a
+    /// workload of a few thousand files is judged; sockets 100, threads 20,
+    /// memory cgroups 10), five samples make a window, and any positive
+    /// cost counts.
     public var detector: DetectorSettings = {
         var settings = DetectorSettings()
-        settings.minDriverChange = 1000
+        settings.minDriverChange /= 10
+        settings.minSocketChange /= 10
+        settings.minTaskChange /= 10
+        settings.minCgroupChange /= 10
         settings.minBytesPerUnit = 1
         settings.minPoints = 5
         return settings
@@ -370,7 +375,7 @@ extension Measurement {
             return "the run has \(window.count) samples, the fit needs \(settings.minPoints) (a longer workload or a shorter --interval)"
         }
         let files = window.drivers.filter { $0.driver != .time }
-        guard files.contains(where: { $0.range >= settings.minDriverChange }) else {
+        guard files.contains(where: { $0.range >= settings.minimumChange(for: $0.driver) }) else {
             let most = files.map(\.range).max() ?? 0
             return "no driver moved by \(Human.grouped(settings.minDriverChange)) (the most was \(Human.grouped(most)))"
         }

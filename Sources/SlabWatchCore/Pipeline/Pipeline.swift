@@ -211,8 +211,8 @@ extension Pipeline {
     /// cache whose count moved by `minDriverChange` as a driver of its own:
     /// `slabwatch measure`'s run.
     func recordWindow() -> FittedWindow {
-        var window = FittedWindow(kind: .fine, tier: ring.fine, start: 0)
-        window.addInodeCaches(ring.inodeCacheNames, minDriverChange: settings.detector.minDriverChange)
+        var window = FittedWindow(kind: .fine, tier: ring.fine, start: 0, settings: settings.detector)
+        window.addInodeCaches(ring.inodeCacheNames, minDriverChange: settings.detector.minimumChange(for: .inodes))
         return window
     }
 
