@@ -159,4 +159,23 @@ struct ReplayTests {
         #expect(replayed.caches.first { $0.name == "kmalloc-32" }?.reclaimable == false)
         #expect(try Self.replay(dir.url.appendingPathComponent("rec")).samplesUsed == 2)
     }
+
+    /// A kernel without /proc/net/sockstat (no network stack) or /proc/cgroups
+    /// is still recorded: those files are left out, and the replay reads their
+    /// sources as down, where the recorder used to stop at the first one.
+    @Test func aKernelWithoutAnOptionalFileIsStillRecorded() throws {
+        let dir = try TemporaryDirectory()
+        let procfs = dir.path("proc")
+        try FileManager.default.copyItem(atPath: TestPaths.localKernelPaths.procfs, toPath: procfs)
+        try FileManager.default.removeItem(atPath: procfs + "/net/sockstat")
+        try FileManager.default.removeItem(atPath: procfs + "/cgroups")
+        let recorder = try Recorder(paths: KernelPaths(procfs: procfs, sysfs: TestPaths.localKernelPaths.sysfs), directory: dir.path("rec"))
+        let sample = try recorder.record(timestampMilliseconds: 1000)
+        #expect(FileManager.default.fileExists(atPath: sample + "/proc/slabinfo"))
+        #expect(!FileManager.default.fileExists(atPath: sample + "/proc/net/sockstat"))
+        let replayed = ProcReader(paths: KernelPaths(procfs: sample + "/proc", sysfs: sample + "/sys"), pageSize: 4096)
+            .sample(timestampMilliseconds: 1000)
+        #expect(replayed.sources[.sockstat]?.up == false && replayed.sources[.slabinfo]?.up == true)
+        #expect(try Self.replay(dir.url.appendingPathComponent("rec")).samplesUsed == 1)
+    }
 }

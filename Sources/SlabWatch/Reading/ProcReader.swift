@@ -22,6 +22,9 @@ public struct KernelPaths: Sendable, Equatable {
     /// The files read under `procfs`, relative to it: what a recording copies.
     public static let procFiles = [Files.slabinfo, Files.meminfo, Files.inodeNr, Files.dentryState, Files.fileNr, Files.zoneinfo,
                                     Files.loadavg, Files.sockstat, Files.cgroups]
+    /// The files of `procFiles` a kernel may lack, whose sources replay does
+    /// not need (`Source.requiredForReplay`): a recording leaves them out.
+    public static let optionalProcFiles: Set<String> = [Files.zoneinfo, Files.loadavg, Files.sockstat, Files.cgroups]
 
     var slabinfo: String { files.slabinfo }
     var meminfo: String { files.meminfo }

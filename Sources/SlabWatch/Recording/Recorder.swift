@@ -32,7 +32,15 @@ public final class Recorder {
         let final = "\(directory)/\(timestampMilliseconds)"
         let staging = "\(directory)/.partial-\(timestampMilliseconds)"
         for file in Recording.procFiles {
-            let bytes = try files.read("\(paths.procfs)/\(file)")
+            let bytes: ArraySlice<UInt8>
+            do {
+                bytes = try files.read("\(paths.procfs)/\(file)")
+            } catch where error.errno == ENOENT && KernelPaths.optionalProcFiles.contains(file) {
+                // A kernel without this file (no network stack, no cgroups, an
+                // older /proc): the sample is recorded without it and replays
+                // with that source down, as the daemon reads such a kernel.
+                continue
+            }
             try write(bytes, to: "\(staging)/proc/\(file)")
         }
         let sample = reader.sample(timestampMilliseconds: timestampMilliseconds)

@@ -4,6 +4,7 @@ import Glibc
 /// milliseconds, each laid out like a procfs/sysfs root:
 ///
 ///     DIR/<ms>/proc/slabinfo, proc/meminfo, proc/sys/fs/{inode-nr,dentry-state,file-nr}
+///     DIR/<ms>/proc/zoneinfo, proc/loadavg, proc/net/sockstat, proc/cgroups   (optional)
 ///     DIR/<ms>/sys/kernel/slab/<cache>/reclaim_account   (optional)
 ///
 /// `cp` in a shell loop makes one too. A sample without `sys/` uses the
