@@ -91,6 +91,39 @@ struct CgroupMemoryReaderTests {
 
     /// The walk is bounded: a node with more cgroups than the bound reads
     /// those it reached and says it stopped.
+    /// Memory charged to an interior cgroup itself — a container restarted in
+    /// its pod leaves its slab charged to the pod, a v1 process may sit in an
+    /// interior cgroup — is an entry of its own (its reading less its
+    /// children's), so the entries and "other" add up to what the top-level
+    /// cgroups hold; reading leaves only, it was nowhere. Skew between the
+    /// reads (under `ownPartFloor`) and a parent whose child could not be
+    /// read give no such entry.
+    @Test func anInteriorCgroupsOwnPartIsAnEntry() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("proc/self/mountinfo", "30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+        try dir.write("sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n")
+        func stat(_ path: String, kernel: Int, reclaimable: Int, unreclaimable: Int) throws {
+            try dir.write("sys/fs/cgroup\(path)/memory.stat",
+                          "anon 1\nkernel \(kernel)\nslab_reclaimable \(reclaimable)\nslab_unreclaimable \(unreclaimable)\n")
+        }
+        let pod = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod\(Self.uid.replacingOccurrences(of: "-", with: "_")).slice"
+        try stat("\(pod)/cri-containerd-\(Self.id).scope", kernel: 30_000_000, reclaimable: 4_000_000, unreclaimable: 20_000_000)
+        try stat("\(pod)/cri-containerd-\(String(Self.id.reversed())).scope", kernel: 2_000_000, reclaimable: 0, unreclaimable: 1_000_000)
+        try stat(pod, kernel: 40_000_000, reclaimable: 4_500_000, unreclaimable: 26_000_000)  // 8 MB of a restarted container
+        try stat("/kubepods.slice/kubepods-burstable.slice", kernel: 40_000_000 + 500_000, reclaimable: 4_500_000, unreclaimable: 26_000_000)
+        try stat("/kubepods.slice", kernel: 40_500_000, reclaimable: 4_500_000, unreclaimable: 26_000_000)
+        try stat("/system.slice/a.service", kernel: 3_000_000, reclaimable: 0, unreclaimable: 2_000_000)
+        try FileManager.default.createDirectory(atPath: dir.path("sys/fs/cgroup/system.slice/gone.scope"), withIntermediateDirectories: true)
+        try stat("/system.slice", kernel: 9_000_000, reclaimable: 0, unreclaimable: 6_000_000)  // its child gone.scope unread
+        let memory = try Self.reader(dir, limit: 10).read()
+        let byPath = Dictionary(uniqueKeysWithValues: memory.entries.map { ($0.path, $0) })
+        #expect(byPath[pod] == .init(path: pod, kernelBytes: 8_000_000, slabReclaimableBytes: 500_000, slabUnreclaimableBytes: 5_000_000))
+        #expect(byPath["/kubepods.slice/kubepods-burstable.slice"] == nil, "500 kB apart is under the floor")
+        #expect(byPath["/system.slice"] == nil, "a child unread: its own part cannot be told")
+        #expect(memory.entries.filter { $0.path.hasPrefix("/kubepods.slice") }.reduce(0) { $0 + $1.kernelBytes } == 40_000_000)
+        #expect(memory.unreadable == 1)
+    }
+
     @Test func theWalkStopsAtItsBound() throws {
         let dir = try TemporaryDirectory()
         try Self.v1Tree(dir)

@@ -66,15 +66,23 @@ public final class CgroupMemoryReader {
     }
 
     public func read() -> CgroupMemory {
-        var leaves: [String] = [], visited = 0
-        walk("", depth: 0, visited: &visited, leaves: &leaves)
-        lastWalk = (visited, visited < maxDirectories && isHierarchyRoot)
-        var entries: [CgroupMemory.Entry] = [], unreadable = 0
-        entries.reserveCapacity(leaves.count)
-        for path in leaves {
-            if let entry = entry(path) { entries.append(entry) } else { unreadable += 1 }
-        }
-        return .largest(entries, limit: limit, version: version, unreadable: unreadable, truncated: visited >= maxDirectories)
+        var walk = Walk()
+        _ = self.walk("", depth: 0, &walk)
+        lastWalk = (walk.visited, walk.visited < maxDirectories && isHierarchyRoot)
+        return .largest(walk.entries, limit: limit, version: version, unreadable: walk.unreadable,
+                        truncated: walk.visited >= maxDirectories)
+    }
+
+    /// An interior cgroup's own part is kept only from this size up: the
+    /// parent and its children are read moments apart, so a few pages of
+    /// difference are the reads' skew, not memory of the parent's own.
+    static let ownPartFloor: UInt64 = 1 << 20
+
+    /// What one walk gathers.
+    private struct Walk {
+        var visited = 0
+        var entries: [CgroupMemory.Entry] = []
+        var unreadable = 0
     }
 
     private func entry(_ path: String) -> CgroupMemory.Entry? {
@@ -85,11 +93,19 @@ public final class CgroupMemoryReader {
         }
     }
 
-    /// Appends the leaves under `path` (relative to the root, `""` for it):
-    /// directories with no directory below them. The root itself is no leaf.
-    private func walk(_ path: String, depth: Int, visited: inout Int, leaves: inout [String]) {
-        guard visited < maxDirectories, let directory = opendir(root + path) else { return }
-        visited += 1
+    /// Reads the cgroups under `path` (relative to the root, `""` for it) and
+    /// returns its own reading, which counts its whole subtree (both versions'
+    /// files are hierarchical); nil where unread. A leaf (no directory below
+    /// it) is an entry. So is an interior cgroup's **own part** — its reading
+    /// less its children's — when every child was read and it comes to
+    /// `ownPartFloor`: memory charged to the cgroup itself, by a process in
+    /// it (v1 allows that) or moved up by the kernel from a child that was
+    /// removed (a container restarted in its pod keeps its slab charged to the
+    /// pod). Reading leaves only, that memory was in no entry and no "other".
+    /// The root is neither: its reading is the whole machine.
+    private func walk(_ path: String, depth: Int, _ walk: inout Walk) -> CgroupMemory.Entry? {
+        guard walk.visited < maxDirectories, let directory = opendir(root + path) else { return nil }
+        walk.visited += 1
         var children: [String] = []
         while let entry = readdir(directory) {
             guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
@@ -98,11 +114,21 @@ public final class CgroupMemoryReader {
         }
         closedir(directory)
         if children.isEmpty {
-            if !path.isEmpty { leaves.append(path) }
-            return
+            guard !path.isEmpty else { return nil }
+            let read = entry(path)
+            if let read { walk.entries.append(read) } else { walk.unreadable += 1 }
+            return read
         }
-        guard depth < Self.depth else { return }
-        for child in children.sorted() { walk("\(path)/\(child)", depth: depth + 1, visited: &visited, leaves: &leaves) }
+        guard depth < Self.depth else { return nil }
+        var childrenRead: [CgroupMemory.Entry] = []
+        var everyChildRead = true
+        for child in children.sorted() {
+            if let read = self.walk("\(path)/\(child)", depth: depth + 1, &walk) { childrenRead.append(read) } else { everyChildRead = false }
+        }
+        guard !path.isEmpty, let itself = entry(path) else { return nil }
+        let own = itself.less(childrenRead)
+        if everyChildRead, own.kernelBytes >= Self.ownPartFloor { walk.entries.append(own) }
+        return itself
     }
 }
 

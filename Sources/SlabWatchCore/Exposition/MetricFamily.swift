@@ -99,7 +99,7 @@ extension MetricFamily {
 
     static let cgroupKernelMemory = MetricFamily(
         "slabwatch_cgroup_kernel_memory_bytes", .gauge, labels: ["cgroup", "container_id", "pod_uid", "unit"],
-        help: "Kernel memory charged to a memory cgroup (v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel): the largest sampler.max-cgroups leaves; cgroup=\"other\" sums the rest. cgroup is the path, as cAdvisor's id; pod_uid joins kube-state-metrics' uid.")
+        help: "Kernel memory charged to a memory cgroup (v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel): the largest sampler.max-cgroups leaves and interior cgroups' own parts; cgroup=\"other\" sums the rest. cgroup is the path, as cAdvisor's id; pod_uid joins kube-state-metrics' uid.")
     static let cgroupSlab = MetricFamily(
         "slabwatch_cgroup_slab_bytes", .gauge, labels: ["cgroup", "memory"],
         help: "Slab charged to a memory cgroup, reclaimable or unreclaimable (cgroup v2 memory.stat), for the cgroups of slabwatch_cgroup_kernel_memory_bytes.")

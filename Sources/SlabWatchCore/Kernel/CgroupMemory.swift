@@ -25,10 +25,24 @@ public struct CgroupMemory: Sendable, Equatable {
             self.slabReclaimableBytes = slabReclaimableBytes
             self.slabUnreclaimableBytes = slabUnreclaimableBytes
         }
+
+        /// This interior cgroup's own part: its reading, which counts its
+        /// whole subtree, less its children's; each figure at least zero
+        /// (parent and children are read moments apart).
+        public func less(_ children: [Entry]) -> Entry {
+            func own(_ value: UInt64?, _ part: (Entry) -> UInt64?) -> UInt64? {
+                guard let value else { return nil }
+                let sum = children.reduce(UInt64(0)) { $0.addingSaturating(part($1) ?? 0) }
+                return value > sum ? value - sum : 0
+            }
+            return Entry(path: path, kernelBytes: own(kernelBytes, \.kernelBytes) ?? 0,
+                         slabReclaimableBytes: own(slabReclaimableBytes, \.slabReclaimableBytes),
+                         slabUnreclaimableBytes: own(slabUnreclaimableBytes, \.slabUnreclaimableBytes))
+        }
     }
 
     public var version: Version
-    /// The largest leaves, largest first (then by path).
+    /// The largest leaves (and interior cgroups' own parts), largest first (then by path).
     public var entries: [Entry]
     /// Leaves read beyond the limit, and their kernel memory summed.
     public var others: Int
