@@ -166,7 +166,7 @@ extension EndToEndTests {
         let ready = base.appendingPathComponent("slabwatch-sockets-\(UUID().uuidString)")
         let script = base.appendingPathComponent("slabwatch-sockets-\(UUID().uuidString).py")
         try FileManager.default.createDirectory(at: churn, withIntermediateDirectories: true)
-        try Self.heldSockets.write(to: script, atomically: true, encoding: .utf8)
+        try Self.heldSockets.write(to: script, atomically: false, encoding: .utf8)  // atomically leaves a directory in /tmp (see replaceFile)
         defer { for path in [churn, ready, script] { try? FileManager.default.removeItem(at: path) } }
         let daemon = try DaemonProcess(arguments: Self.kernelObjectDaemon)
         let work = try Self.fileChurn(in: churn)
