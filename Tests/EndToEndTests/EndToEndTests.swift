@@ -210,9 +210,15 @@ struct EndToEndTests {
         #expect(missingFile.status == 2)
 
         let daemon = try DaemonProcess(arguments: Self.fixtureArguments)
-        let clash = try DaemonProcess.run(DaemonProcess.binary.path, Self.fixtureArguments + ["--web.listen-address", "127.0.0.1:\(daemon.port)"])
+        // Its own state directory too: a daemon takes its state lock before it
+        // listens, so without one this run left /var/lib/slabwatch behind.
+        let defaultState = "/var/lib/slabwatch"
+        let defaultStateExisted = FileManager.default.fileExists(atPath: defaultState)
+        let clash = try DaemonProcess.run(DaemonProcess.binary.path, Self.fixtureArguments
+            + ["--web.listen-address", "127.0.0.1:\(daemon.port)", "--state.directory", ""])
         #expect(clash.status == 3)
         #expect(clash.error.contains("Address already in use"))
+        #expect(FileManager.default.fileExists(atPath: defaultState) == defaultStateExisted, "the test left \(defaultState)")
 
         let version = try DaemonProcess.run(DaemonProcess.binary.path, ["--version"])
         #expect(version.status == 0 && !version.output.isEmpty)
