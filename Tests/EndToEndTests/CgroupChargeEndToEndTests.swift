@@ -17,7 +17,7 @@ extension EndToEndTests {
     @Test(.enabled(if: getuid() == 0 && BPFTesting.memoryV1Mount() != nil, "root, and the memory controller on cgroup v1"))
     func liveFindingNamesTheCgroupCharged() throws {
         let hierarchy = try #require(BPFTesting.memoryV1Mount())
-        let cgroupsBefore = try Self.memoryCgroupCount()
+        let cgroupsBefore = try CgroupReading.now(hierarchy)
         let parentName = "slabwatch-test-\(UUID().uuidString.prefix(8))"
         var parent: BPFTesting.Cgroup? = try BPFTesting.Cgroup(in: hierarchy, name: parentName)
         // A hostile name beside them (quotes, backslash, markup, a tab; cgroupfs refuses a newline): escaped where shown.
@@ -111,19 +111,14 @@ extension EndToEndTests {
         withExtendedLifetime(tmpfs) {}
         cgroups = []
         parent = nil
+        func isBack() throws -> Bool { try CgroupReading.now(hierarchy).isBack(to: cgroupsBefore) }
         var deadline = Date().addingTimeInterval(5)
-        while try Self.memoryCgroupCount() > cgroupsBefore && Date() < deadline { usleep(200_000) }
-        if try Self.memoryCgroupCount() > cgroupsBefore { try "2".write(toFile: "/proc/sys/vm/drop_caches", atomically: false, encoding: .utf8) }
+        while try !isBack() && Date() < deadline { usleep(200_000) }
+        if try !isBack() { try "2".write(toFile: "/proc/sys/vm/drop_caches", atomically: false, encoding: .utf8) }
         deadline = Date().addingTimeInterval(30)
-        while try Self.memoryCgroupCount() > cgroupsBefore && Date() < deadline { usleep(200_000) }
-        #expect(try Self.memoryCgroupCount() <= cgroupsBefore, "/proc/cgroups' memory count back to \(cgroupsBefore)")
-    }
-
-    /// /proc/cgroups' `num_cgroups` of the memory controller.
-    static func memoryCgroupCount() throws -> Int {
-        let text = try String(contentsOfFile: "/proc/cgroups", encoding: .utf8)
-        let fields = try #require(text.split(separator: "\n").first { $0.hasPrefix("memory\t") }?.split(separator: "\t"))
-        return try #require(Int(fields[2]))
+        while try !isBack() && Date() < deadline { usleep(200_000) }
+        let cgroupsAfter = try CgroupReading.now(hierarchy)
+        #expect(cgroupsAfter.isBack(to: cgroupsBefore), "/proc/cgroups' memory count back to \(cgroupsBefore): \(cgroupsAfter)")
     }
 
     /// VmRSS of `pid`, bytes.

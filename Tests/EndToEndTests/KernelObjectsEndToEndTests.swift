@@ -61,6 +61,15 @@ extension EndToEndTests {
         var directories: Double
         var dying: Double { total - directories }
 
+        /// Back to `level` but for what the rest of the machine did meanwhile:
+        /// its live cgroups are counted (directories), its dying ones cannot be
+        /// told from the test's, so a few are allowed (the machine's own
+        /// process supervisor makes and removes memory cgroups all the time;
+        /// the test's own are 1,500, far beyond that).
+        func isBack(to level: CgroupReading) -> Bool {
+            total <= level.total + 15 + max(0, directories - level.directories)
+        }
+
         static func now(_ root: String) throws -> CgroupReading {
             let text = try DaemonProcess.run("/bin/cat", ["/proc/cgroups"]).output
             let line = text.split(separator: "\n").first { $0.hasPrefix("memory") }
@@ -130,13 +139,14 @@ extension EndToEndTests {
 
         // Deleting the files uncharges their page cache: the cgroups are released.
         try FileManager.default.removeItem(at: files)
-        try daemon.waitFor("released", timeout: 30) { try CgroupReading.now(hierarchy).total <= cgroupsBefore.total + 5 }
+        try daemon.waitFor("released", timeout: 30) { try CgroupReading.now(hierarchy).isBack(to: cgroupsBefore) }
         try daemon.waitFor("tracks-eviction", timeout: 60) {
             try Self.detectorFinding(daemon, cache)?["classification"] as? String == "tracks-eviction"
         }
         let released = try #require(try Self.detectorFinding(daemon, cache))
         #expect((released["message"] as? String)?.contains("when dying memory cgroups were released") == true, "\(released)")
-        #expect(try CgroupReading.now(hierarchy).total <= start.total + 5, "the memory cgroup count is back to its level")
+        let end = try CgroupReading.now(hierarchy)
+        #expect(end.isBack(to: start), "the memory cgroup count is back to its level: \(start) then \(end)")
     }
 
     // MARK: sockets
@@ -207,9 +217,22 @@ extension EndToEndTests {
 
         holder.stop()  // its sockets close with it
         // Generous: once in six full-suite runs 60 s passed with no verdict while
-        // the suite's builds loaded both cores (socket frees wait for RCU).
-        try daemon.waitFor("tracks-eviction", timeout: 180) {
-            try Self.detectorFinding(daemon, cache)?["classification"] as? String == "tracks-eviction"
+        // the suite's builds loaded both cores; why is not known, so a timeout
+        // says what the daemon and the kernel showed.
+        do {
+            try daemon.waitFor("tracks-eviction", timeout: 180) {
+                seen = try Self.detectorFinding(daemon, cache)
+                return seen?["classification"] as? String == "tracks-eviction"
+            }
+        } catch {
+            let now = try Self.liveSlabs(names)
+            Issue.record("""
+                no tracks-eviction: \(cache) \(before[cache]?.footprint ?? -1) B before, \(after[cache]?.footprint ?? -1) B held, \
+                \(now[cache]?.footprint ?? -1) B now; sock_inode_cache \(before["sock_inode_cache"]?.activeObjects ?? -1) → \
+                \(after["sock_inode_cache"]?.activeObjects ?? -1) → \(now["sock_inode_cache"]?.activeObjects ?? -1) objects; \
+                the last finding: \(seen.map { "\($0)" } ?? "none")
+                """)
+            throw error
         }
         let closed = try #require(try Self.detectorFinding(daemon, cache))
         #expect((closed["message"] as? String)?.contains("when sockets were closed") == true, "\(closed)")
