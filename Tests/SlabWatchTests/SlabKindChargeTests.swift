@@ -31,6 +31,13 @@ struct SlabKindChargeTests {
         #expect(finding.message.contains("of the rise in unreclaimable slab of the cgroups rising with it"))
         let fields = AlertPolicy.chargedFields(charged)
         #expect(fields.contains { $0.name == "SLABWATCH_CGROUP_SOURCE" && $0.value == "memcg-slab-unreclaimable" })
+        // /metrics: the one cgroup named, with its share, and no series for the pod not named.
+        let metrics = String(decoding: MetricsRenderer.render(.init(sample: Sample(timestampMilliseconds: 0), exportedCaches: [], version: "t",
+                                                                    report: .init(findings: [finding]), own: SelfStatistics())), as: UTF8.self)
+        let shares = metrics.split(separator: "\n").filter { $0.hasPrefix("slabwatch_finding_charged_share{") }
+        #expect(shares.count == 1 && shares[0].hasPrefix("slabwatch_finding_charged_share{cgroup=\"\(Self.slabPod)\","), "\(shares)")
+        #expect(shares.first?.contains("slab=\"kmalloc-cg-512\",source=\"memcg-slab-unreclaimable\"") == true, "\(shares)")
+        #expect(Double(shares.first?.split(separator: " ").last ?? "") == charged.top?.share)
     }
 
     /// The mirror: a reclaimable cache, pod A's reclaimable slab rising with
