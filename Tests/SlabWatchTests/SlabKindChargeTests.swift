@@ -54,6 +54,30 @@ struct SlabKindChargeTests {
         #expect(finding.message.contains("Reclaimable slab charged to \(Self.slabPod)"), "\(finding.message)")
     }
 
+    /// v2 readings that tell no slab (as a history restored from a state file
+    /// written before slab was kept holds none): kernel memory ranks, and the
+    /// sentence says it is all of a cgroup's kernel memory.
+    @Test func v2ReadingsWithoutSlabRankByKernelMemory() throws {
+        var s = Scenario()
+        var inodes = 40_000.0
+        var reading: CgroupMemory?
+        for index in 0..<300 {
+            if index >= 24 { inodes += 2000 }
+            let rise = 512 * (inodes - 40_000)
+            s.add(inodes: inodes + s.jitter(50), caches: [("kmalloc-cg-512", 50e6 + rise + s.jitter(2e5), false)] + s.background())
+            if index % 12 == 0 {
+                reading = .largest([.init(path: Self.slabPod, kernelBytes: UInt64(9e6 + rise)), .init(path: Self.idle, kernelBytes: 2_000_000)],
+                                   limit: 50, version: .v2)
+                reading?.readAtMilliseconds = s.samples[index].timestampMilliseconds
+            }
+            s.samples[index].cgroupMemory = reading
+        }
+        let finding = try #require(s.run().pipeline.latest?.report.findings.first { $0.slab == "kmalloc-cg-512" && $0.state == .open })
+        let charged = try #require(finding.charged)
+        #expect(charged.source == .memcgKernel && charged.basis == .kernel && charged.top?.cgroup == Self.slabPod, "\(charged)")
+        #expect(finding.message.contains("this is all of a cgroup's kernel memory, not split by cache"))
+    }
+
     /// A series that is no cache (the memory outside every cache, the per-CPU
     /// allocator) and a cache of unknown reclaimability rank by kernel memory.
     @Test func aSeriesThatIsNoCacheRanksByKernelMemory() {

@@ -116,14 +116,13 @@ public struct CgroupHistory: Sendable, Equatable {
     /// Whether the history holds v2's slab planes (it has seen a v2 reading).
     public var hasSlab: Bool { slab != nil }
 
-    /// Whether the reading at `position` told any slab (a v2 reading kept
-    /// since the planes were).
+    /// Whether any kept cgroup told its slab in the reading at `position` (a
+    /// v2 reading kept since the planes were). "Other" alone does not count:
+    /// its sum is 0 when nobody is beyond the kept ones.
     public func hasSlab(at position: Int) -> Bool {
         guard let slab else { return false }
         let row = slot(position)
-        return SlabKind.allCases.contains { kind in
-            slab.others(kind)[row] != Self.absent || slab.cells(kind)[row * columns..<(row + 1) * columns].contains { $0 != Self.absent }
-        }
+        return SlabKind.allCases.contains { kind in slab.cells(kind)[row * columns..<(row + 1) * columns].contains { $0 != Self.absent } }
     }
 
     /// `column`'s v2 slab of `kind` at `position`; nil where it was not read
