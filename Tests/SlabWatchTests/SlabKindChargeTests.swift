@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TestSupport
 @testable import SlabWatch
@@ -38,6 +39,10 @@ struct SlabKindChargeTests {
         #expect(shares.count == 1 && shares[0].hasPrefix("slabwatch_finding_charged_share{cgroup=\"\(Self.slabPod)\","), "\(shares)")
         #expect(shares.first?.contains("slab=\"kmalloc-cg-512\",source=\"memcg-slab-unreclaimable\"") == true, "\(shares)")
         #expect(Double(shares.first?.split(separator: " ").last ?? "") == charged.top?.share)
+        // /snapshot: the source and the figure ranked by.
+        let snapshot = try #require(try JSONSerialization.jsonObject(with: Data(SnapshotRenderer.renderFindings([finding]))) as? [[String: Any]])
+        let rendered = try #require(snapshot.first?["charged"] as? [String: Any])
+        #expect(rendered["source"] as? String == "memcg-slab-unreclaimable" && rendered["basis"] as? String == "slab_unreclaimable", "\(rendered)")
     }
 
     /// The mirror: a reclaimable cache, pod A's reclaimable slab rising with
