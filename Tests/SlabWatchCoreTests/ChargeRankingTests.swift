@@ -144,6 +144,11 @@ struct ChargeRankingTests {
         #expect(table.hasPrefix("<table class=\"charged\">") && table.contains("&lt;script&gt;") && !table.contains("<script>"))
         #expect(!table.unicodeScalars.contains { HostileText.isControl($0) && $0 != "\n" } && table.contains("90 %") && table.contains("others"))
         #expect(WebPage.chargedTable(ChargeRanking.notAccounted(windowSeconds: 60)).isEmpty && WebPage.chargedTable(nil).isEmpty)
+        #expect(table.contains("<caption>Charged to (kernel memory rising with it, "))
+        // v2's slab of the cache's kind: the caption says which figure ranked.
+        let slab = WebPage.chargedTable(ChargedCgroups(source: .memcgSlabUnreclaimable, windowSeconds: 60,
+                                                       entries: [.init(cgroup: "/a.service", riseBytes: 1e7, share: 1, rSquared: 0.99)], otherShare: 0))
+        #expect(slab.contains("<caption>Charged to (unreclaimable slab rising with it, "), "\(slab)")
     }
 
     static let xattr = "/system.slice/xattr.service"
