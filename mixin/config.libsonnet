@@ -18,9 +18,11 @@
     sourceDownFor: '15m',
     // SlabwatchDown: Prometheus cannot scrape a node's slabwatch this long.
     slabwatchDownFor: '5m',
-    // CgroupKernelMemoryKeepsRising: a memory cgroup's kernel memory
-    // (slabwatch_cgroup_kernel_memory_bytes) rose by cgroupRiseBytes over
-    // cgroupRiseWindow and in every cgroupRiseStep of it, for cgroupRiseFor.
+    // CgroupUnreclaimableSlabKeepsRising (cgroup v2: slabwatch_cgroup_slab_bytes
+    // {memory="unreclaimable"}) and CgroupKernelMemoryKeepsRising (v1:
+    // slabwatch_cgroup_kernel_memory_bytes): a memory cgroup's figure rose by
+    // cgroupRiseBytes over cgroupRiseWindow and in every cgroupRiseStep of it,
+    // for cgroupRiseFor.
     // PromQL has no byte units: jsonnet writes the number.
     cgroupRiseBytes: 512 * 1024 * 1024,
     cgroupRiseWindow: '6h',

@@ -133,7 +133,7 @@ if cgroupsOnly {
         _ = measure("cgroups: keep one reading of \(exported) in the history (\(columns) + other)") { time += 1; history.append(reading, at: time) }
         let footprint: [Double?] = (0..<720).map { Double($0) * 1e6 }
         let series = (0..<columns).map { column in
-            ChargeRanking.Series(cgroup: "/c\(column)", kernelBytes: (0..<720).map { Double($0 * (column % 3)) * 1e5 })
+            ChargeRanking.Series(cgroup: "/c\(column)", bytes: (0..<720).map { Double($0 * (column % 3)) * 1e5 })
         }
         _ = measure("cgroups: rank one finding (720 readings × \(columns) cgroups)") {
             _ = ChargeRanking.byKernelMemory(footprint: footprint, cgroups: series, other: footprint, version: .v1, windowSeconds: 43_200)

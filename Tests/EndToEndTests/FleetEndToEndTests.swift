@@ -9,8 +9,9 @@ import TestSupport
 /// whole test; node b's grew 1 KiB per inode and gave it back (a resolved
 /// finding, remembered); node c is quiet, then its daemon stops. Each node has
 /// more caches than the default exports, so the mixin is tested on the bound.
-/// Node a also has a cgroup v2 tree whose one pod container's kernel memory
-/// keeps rising: its alert reaches the webhook with the pod's labels.
+/// Node a also has a cgroup v2 tree whose one pod container's unreclaimable
+/// slab keeps rising: the v2 alert, which reads that slab, reaches the webhook
+/// with the pod's labels (the v1 one, on kernel memory, is promtool's to test).
 extension EndToEndTests {
     @Test func fleetAlertReachesTheWebhookAndTheDashboardHasData() throws {
         let a = try FleetNode(bytesPerInode: 4096, cgroups: true)
@@ -85,13 +86,16 @@ extension EndToEndTests {
         let growth = try prometheus.query("topk(1, delta(slabwatch_slab_footprint_bytes{instance=\"\(a.instance)\"}[1m]))")
         #expect(growth.compactMap { ($0["metric"] as? [String: String])?["slab"] } == ["kmalloc-32"], "\(growth)")
 
-        // a's pod container keeps rising: its alert reaches the webhook with the pod's UID and container id.
-        try a.daemon.waitFor("CgroupKernelMemoryKeepsRising at the webhook", timeout: 90) {
-            !webhook.alerts(named: "CgroupKernelMemoryKeepsRising").isEmpty
+        // a's pod container's unreclaimable slab keeps rising: the v2 alert reaches the webhook with
+        // the pod's UID and container id; the kernel-memory alert, v1's, is not for a cgroup with slab.
+        try a.daemon.waitFor("CgroupUnreclaimableSlabKeepsRising at the webhook", timeout: 90) {
+            !webhook.alerts(named: "CgroupUnreclaimableSlabKeepsRising").isEmpty
         }
-        let cgroupAlert = try #require(webhook.alerts(named: "CgroupKernelMemoryKeepsRising").first?["labels"] as? [String: String])
+        let cgroupAlert = try #require(webhook.alerts(named: "CgroupUnreclaimableSlabKeepsRising").first?["labels"] as? [String: String])
         #expect(cgroupAlert["instance"] == a.instance && cgroupAlert["cgroup"] == FleetNode.container, "\(cgroupAlert)")
         #expect(cgroupAlert["pod_uid"] == FleetNode.podUID && cgroupAlert["container_id"] == FleetNode.containerID, "\(cgroupAlert)")
+        #expect(cgroupAlert["memory"] == "unreclaimable", "\(cgroupAlert)")
+        #expect(webhook.alerts(named: "CgroupKernelMemoryKeepsRising").isEmpty)
 
         // c's daemon stops: the down alert reaches the webhook for c.
         _ = c.daemon.terminate()

@@ -89,4 +89,74 @@ struct CgroupHistoryTests {
         members["columns"] = try StateEncoder.encode(1_000_000)
         #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
     }
+
+    static func v2(_ entries: [(String, kernel: UInt64, reclaimable: UInt64, unreclaimable: UInt64)], others: Int = 0) -> CgroupMemory {
+        .largest(entries.map { .init(path: $0.0, kernelBytes: $0.kernel, slabReclaimableBytes: $0.reclaimable, slabUnreclaimableBytes: $0.unreclaimable) },
+                 limit: entries.count - others, version: .v2)
+    }
+
+    /// v2's slab is kept per cell beside kernel memory, with "other"'s sums
+    /// (the cgroups beyond the reading's limit and beyond the columns); a v1
+    /// history has no slab planes and its memory is what it was.
+    @Test func v2SlabIsKeptPerCellAndV1PaysNothing() throws {
+        var v1 = CgroupHistory(capacity: 4, columns: 2)
+        let v1Bytes = v1.storageBytes
+        v1.append(Self.reading([("/a", 10), ("/b", 20)]), at: 1)
+        #expect(!v1.hasSlab && v1.storageBytes == v1Bytes && v1.storageBytes == (4 * (2 + 2) + 2) * 8)
+        #expect(v1.slabBytes(.unreclaimable, column: 0, at: 0) == nil && v1.otherSlabBytes(.reclaimable, at: 0) == nil)
+
+        var history = CgroupHistory(capacity: 4, columns: 2)
+        // Four cgroups, the reading's limit three (one summed as its other), two columns.
+        history.append(Self.v2([("/a", 100, 10, 60), ("/b", 90, 20, 50), ("/c", 80, 30, 40), ("/d", 70, 1, 2)], others: 1), at: 1)
+        #expect(history.hasSlab && history.storageBytes == (4 * (3 * 2 + 4) + 2) * 8)
+        let a = try #require(history.column(of: "/a")), b = try #require(history.column(of: "/b"))
+        #expect(history.slabBytes(.reclaimable, column: a, at: 0) == 10 && history.slabBytes(.unreclaimable, column: a, at: 0) == 60)
+        #expect(history.slabBytes(.reclaimable, column: b, at: 0) == 20 && history.slabBytes(.unreclaimable, column: b, at: 0) == 50)
+        #expect(history.otherKernelBytes(at: 0) == 150 && history.otherSlabBytes(.reclaimable, at: 0) == 31
+            && history.otherSlabBytes(.unreclaimable, at: 0) == 42)
+        // /c rises past /b and takes its column: /b's slab history goes with it.
+        history.append(Self.v2([("/a", 100, 11, 61), ("/c", 95, 31, 41), ("/b", 90, 21, 51)]), at: 2)
+        let c = try #require(history.column(of: "/c"))
+        #expect(c == b && history.slabBytes(.reclaimable, column: c, at: 0) == nil && history.slabBytes(.unreclaimable, column: c, at: 1) == 41)
+        #expect(history.hasSlab(at: 0) && history.hasSlab(at: 1))
+    }
+
+    /// With the slab planes: saved and read back, the same history; a cell
+    /// not read is written as the format's null, not a number; a file whose
+    /// slab planes lie about their sizes, or hold only some of them, is refused.
+    @Test func slabPlanesRoundTripAndALyingOneIsRefused() throws {
+        var history = CgroupHistory(capacity: 3, columns: 3)
+        for time in 1...5 {
+            history.append(Self.v2([("/a", UInt64(100 + time), UInt64(time), UInt64(2 * time)), ("/b", 50, 5, 6)]), at: Int64(time))
+        }
+        let node = try StateEncoder.encode(history)
+        #expect(try StateDecoder.decode(CgroupHistory.self, from: node) == history)
+        #expect(try StateDecoder.decode(CgroupHistory.self, from: StateNode.parse(node.serialized())) == history, "through the file's bytes")
+        guard case .object(var members) = node, case .array(let cells)? = members["slabUnreclaimable"], case .array(let values)? = members["values"]
+        else { Issue.record("no slab plane"); return }
+        // Two cgroups in three columns: one column never read, null in every plane.
+        #expect(cells.count == 9 && cells.filter { $0 == .null }.count == 3 && values.filter { $0 == .null }.count == 3)
+        #expect(!values.contains(.unsigned(UInt64.max)))
+        members["slabReclaimable"] = try StateEncoder.encode([1, 2] as [UInt64])
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
+        members["slabReclaimable"] = nil
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
+        members["otherSlabUnreclaimable"] = try StateEncoder.encode([1, 2, 3, 4] as [UInt64])
+        members["slabReclaimable"] = members["slabUnreclaimable"]
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
+    }
+
+    /// A file written before v2's slab was kept (no slab keys, a cell not read
+    /// written as UInt64.max) still loads: the same readings, no slab, and a
+    /// cell it wrote as UInt64.max is not read.
+    @Test func aFileFromBeforeSlabWasKeptStillLoads() throws {
+        var history = CgroupHistory(capacity: 3, columns: 3)
+        for time in 1...2 { history.append(Self.reading([("/a", UInt64(time)), ("/b", 7)]), at: Int64(time)) }
+        guard case .object(var members) = try StateEncoder.encode(history) else { Issue.record("not an object"); return }
+        members["values"] = try StateEncoder.encode([1, 7, UInt64.max, 2, 7, UInt64.max] as [UInt64])
+        members["others"] = try StateEncoder.encode([0, 0] as [UInt64])
+        let decoded = try StateDecoder.decode(CgroupHistory.self, from: .object(members))
+        #expect(decoded == history && !decoded.hasSlab && decoded.kernelBytes(column: 2, at: 1) == nil)
+        #expect(decoded.kernelBytes(column: try #require(decoded.column(of: "/a")), at: 1) == 2)
+    }
 }

@@ -12,7 +12,7 @@ struct ChargeRankingTests {
         return (0..<readings).map { 100e6 + Double($0) * 1e6 + 2e4 * nextNoise(&noise) }
     }
     static func series(_ name: String, _ value: (Int) -> Double) -> ChargeRanking.Series {
-        .init(cgroup: name, kernelBytes: (0..<readings).map { Optional(value($0)) })
+        .init(cgroup: name, bytes: (0..<readings).map { Optional(value($0)) })
     }
 
     /// Two cgroups rising in lockstep with the cache share it: both are named.
@@ -97,7 +97,7 @@ struct ChargeRankingTests {
         let (pipeline, events) = Self.story(cache: "kmalloc-cg-512").run()
         let finding = try #require(pipeline.latest?.report.findings.first { $0.slab == "kmalloc-cg-512" && $0.state == .open })
         let charged = try #require(finding.charged)
-        #expect(charged.source == .memcgKmem && charged.top?.cgroup == Self.xattr && (charged.top?.share ?? 0) >= 0.8)
+        #expect(charged.source == .memcgKmem && charged.basis == .kernel && charged.top?.cgroup == Self.xattr && (charged.top?.share ?? 0) >= 0.8)
         #expect(finding.message.contains("Kernel memory charged to \(Self.xattr) rose"))
         #expect(events.contains { $0.finding.charged?.top?.cgroup == Self.xattr })
         let fields = Dictionary(AlertPolicy.alert(.init(kind: .opened, finding: finding, timestampMilliseconds: 0)).fields.map { ($0.name, $0.value) },
@@ -144,6 +144,11 @@ struct ChargeRankingTests {
         #expect(table.hasPrefix("<table class=\"charged\">") && table.contains("&lt;script&gt;") && !table.contains("<script>"))
         #expect(!table.unicodeScalars.contains { HostileText.isControl($0) && $0 != "\n" } && table.contains("90 %") && table.contains("others"))
         #expect(WebPage.chargedTable(ChargeRanking.notAccounted(windowSeconds: 60)).isEmpty && WebPage.chargedTable(nil).isEmpty)
+        #expect(table.contains("<caption>Charged to (kernel memory rising with it, "))
+        // v2's slab of the cache's kind: the caption says which figure ranked.
+        let slab = WebPage.chargedTable(ChargedCgroups(source: .memcgSlabUnreclaimable, windowSeconds: 60,
+                                                       entries: [.init(cgroup: "/a.service", riseBytes: 1e7, share: 1, rSquared: 0.99)], otherShare: 0))
+        #expect(slab.contains("<caption>Charged to (unreclaimable slab rising with it, "), "\(slab)")
     }
 
     static let xattr = "/system.slice/xattr.service"

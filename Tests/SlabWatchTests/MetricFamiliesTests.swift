@@ -11,8 +11,13 @@ struct MetricFamiliesTests {
     static func everyFamily() throws -> String {
         let dir = try TemporaryDirectory()
         try FindingLifecycleTests.seedStory(dir, then: [RecordingWriter.hold(600, at: 1_040_000)])
-        let report = try FindingLifecycleTests.replay(dir).outcome.report
+        var report = try FindingLifecycleTests.replay(dir).outcome.report
         #expect(!report.findings.isEmpty && report.trend?.secondsToLimit != nil)
+        // Who is charged for the open finding, as a ranking would say.
+        let open = try #require(report.findings.firstIndex { $0.state == .open })
+        report.findings[open].charged = ChargedCgroups(source: .memcgSlabUnreclaimable, windowSeconds: 600,
+                                                       entries: [.init(cgroup: "/system.slice/a.service", riseBytes: 1e6, share: 0.9, rSquared: 0.98)],
+                                                       otherShare: 0.1)
         var sample = Pipeline.recorded(ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096).sample(timestampMilliseconds: 0))
         sample.cgroupMemory = .largest([.init(path: "/system.slice/a.service", kernelBytes: 3, slabReclaimableBytes: 1, slabUnreclaimableBytes: 2),
                                         .init(path: "/system.slice/b.service", kernelBytes: 1)], limit: 1, version: .v2)

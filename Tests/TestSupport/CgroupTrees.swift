@@ -36,6 +36,12 @@ public enum CgroupTrees: Sendable {
         /// `kernel`: slab plus the rest.
         public var kernel: UInt64 { slabReclaimable + slabUnreclaimable + notSlab }
 
+        public init(slabReclaimable: UInt64, slabUnreclaimable: UInt64, notSlab: UInt64 = 3 * 4096) {
+            self.slabReclaimable = slabReclaimable
+            self.slabUnreclaimable = slabUnreclaimable
+            self.notSlab = notSlab
+        }
+
         static func + (a: Charge, b: Charge) -> Charge {
             Charge(slabReclaimable: a.slabReclaimable + b.slabReclaimable, slabUnreclaimable: a.slabUnreclaimable + b.slabUnreclaimable,
                    notSlab: a.notSlab + b.notSlab)
@@ -62,7 +68,9 @@ public enum CgroupTrees: Sendable {
             case "slab_reclaimable": charge.slabReclaimable
             case "slab_unreclaimable": charge.slabUnreclaimable
             case "slab": charge.slabReclaimable + charge.slabUnreclaimable
-            case "kernel_stack", "pagetables", "percpu": 4096
+            case "kernel_stack", "percpu": 4096
+            // The rest of what is not slab, so `kernel` stays the sum of its parts.
+            case "pagetables": charge.notSlab > 2 * 4096 ? charge.notSlab - 2 * 4096 : 4096
             default: 7 * 4096
             }
             return "\(key) \(value)\n"
@@ -111,6 +119,12 @@ public enum CgroupTrees: Sendable {
         }
         try write(leaves, at: root)
         return leaves
+    }
+
+    /// A node of the leaves at `charges`' paths (written again over an earlier
+    /// writing: the same tree at a later reading).
+    public static func node(at root: String, charges: [(path: String, charge: Charge)]) throws {
+        try write(charges.map { Leaf(path: $0.path, charge: $0.charge, podUID: nil, containerID: nil, unit: nil) }, at: root)
     }
 
     /// The leaves' directories and files, every interior cgroup's `memory.stat`

@@ -38,15 +38,41 @@
             },
           },
           {
-            // A service's or a pod's kernel memory (slab, mostly) that keeps
-            // rising: by the threshold over the window, and in each step of it,
-            // so a sawtooth of files made and deleted does not fire. The cgroups
-            // beyond sampler.max-cgroups, summed as cgroup="other", are no one's.
+            // cgroup v2: a service's or a pod's unreclaimable slab (memory.stat
+            // slab_unreclaimable) that keeps rising, by the threshold over the
+            // window and in each step of it, so a sawtooth does not fire. The
+            // slab series has only the cgroup: its owner's labels are joined
+            // from the kernel-memory series of the same cgroup.
+            alert: 'CgroupUnreclaimableSlabKeepsRising',
+            expr: |||
+              (
+                delta(slabwatch_cgroup_slab_bytes{%(sel)s,memory="unreclaimable",cgroup!="other"}[%(window)s]) > %(bytes)d
+                and
+                min_over_time(deriv(slabwatch_cgroup_slab_bytes{%(sel)s,memory="unreclaimable",cgroup!="other"}[%(step)s])[%(window)s:%(step)s]) > 0
+              )
+              + on (job, instance, cgroup) group_left (container_id, pod_uid, unit)
+                0 * slabwatch_cgroup_kernel_memory_bytes{%(sel)s,cgroup!="other"}
+            ||| % { sel: sel, window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep, bytes: $._config.cgroupRiseBytes },
+            'for': $._config.cgroupRiseFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $labels.unit }}{{ $labels.pod_uid }} on {{ $labels.instance }}: unreclaimable slab +{{ $value | humanize1024 }}B in %(window)s, still rising' % { window: $._config.cgroupRiseWindow },
+              description: 'The unreclaimable slab charged to memory cgroup {{ $labels.cgroup }} (cgroup v2 slab_unreclaimable; pod_uid joins kube-state-metrics uid; container_id its containers) rose in every %(step)s of %(window)s: memory the kernel does not give back under pressure. The slab findings on {{ $labels.instance }} say which cache it is (/snapshot findings[].charged).' % { window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep },
+            },
+          },
+          {
+            // cgroup v1 (no slab per cgroup): a service's or a pod's kernel
+            // memory (slab, mostly) that keeps rising, likewise. Not for a
+            // cgroup with v2's slab series: CgroupUnreclaimableSlabKeepsRising
+            // reads those. The cgroups beyond sampler.max-cgroups, summed as
+            // cgroup="other", are no one's.
             alert: 'CgroupKernelMemoryKeepsRising',
             expr: |||
               delta(slabwatch_cgroup_kernel_memory_bytes{%(sel)s,cgroup!="other"}[%(window)s]) > %(bytes)d
               and
               min_over_time(deriv(slabwatch_cgroup_kernel_memory_bytes{%(sel)s,cgroup!="other"}[%(step)s])[%(window)s:%(step)s]) > 0
+              unless on (job, instance, cgroup)
+              slabwatch_cgroup_slab_bytes{%(sel)s,memory="unreclaimable"}
             ||| % { sel: sel, window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep, bytes: $._config.cgroupRiseBytes },
             'for': $._config.cgroupRiseFor,
             labels: { severity: 'warning' },

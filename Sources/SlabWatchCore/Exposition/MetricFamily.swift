@@ -56,6 +56,9 @@ extension MetricFamily {
     static let findingBytesPerUnit = MetricFamily(
         "slabwatch_finding_bytes_per_unit", .gauge, labels: ["driver", "inode_cache", "slab"],
         help: "Slope of the cache's footprint against the driver over the finding's window (bytes per inode, dentry, open file or second).")
+    static let findingChargedShare = MetricFamily(
+        "slabwatch_finding_charged_share", .gauge, labels: ["cgroup", "container_id", "pod_uid", "slab", "source", "unit"],
+        help: "Share (0 to 1) of an open finding's rise charged to a memory cgroup, for the at most 3 cgroups it names; source is what ranked them (bpf; memcg-slab-unreclaimable or memcg-slab-reclaimable, v2's slab of the cache's kind; memcg-kmem or memcg-kernel, all kernel memory), as /snapshot findings[].charged.source.")
     static let findingFlagged = MetricFamily("slabwatch_finding_flagged", .gauge, labels: ["driver", "inode_cache", "slab"],
                                              help: "1 while the finding is open and this driver passes every threshold, else 0.")
     static let findingHeldBytes = MetricFamily("slabwatch_finding_held_bytes", .gauge, labels: ["slab"],
@@ -191,7 +194,7 @@ extension MetricsRenderer {
     public static let families: [MetricFamily] = [
         .processCPUSeconds, .processMaxFDs, .processOpenFDs, .processResidentMemory, .processStartTime, .processVirtualMemory,
         .alerts, .buildInfo, .caches, .cgroupKernelMemory, .cgroupSlab, .cgroups,
-        .findingBytesPerUnit, .findingFlagged, .findingHeldBytes, .findingInfo, .findingPhase, .findingRSquared, .findingsOpen,
+        .findingBytesPerUnit, .findingChargedShare, .findingFlagged, .findingHeldBytes, .findingInfo, .findingPhase, .findingRSquared, .findingsOpen,
         .fsDentries, .fsDentriesNegative, .fsDentriesUnused, .fsFileHandlesAllocated, .fsFileHandlesMax, .fsInodes, .fsInodesFree,
         .httpAcceptErrors, .httpAuthenticationFailures, .httpBadRequests, .httpConnectionsAccepted, .httpConnectionsRejected,
         .httpConnectionsShed, .httpConnectionsTimedOut, .httpRequests, .httpTLSHandshakeFailures,

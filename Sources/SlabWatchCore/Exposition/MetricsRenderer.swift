@@ -147,6 +147,7 @@ public enum MetricsRenderer: Sendable {
             }
         }
         family(.findingBytesPerUnit) { $1.bytesPerUnit }
+        renderCharged(findings.filter { $0.state == .open }, &out)
         family(.findingFlagged) { $0.state == .open && $1.flagged ? 1 : 0 }
         if !findings.isEmpty {
             out.family(.findingHeldBytes)
@@ -236,6 +237,23 @@ public enum MetricsRenderer: Sendable {
         gauge(.memorySlabUnreclaimable, m.slabUnreclaimableBytes)
         gauge(.memoryTotal, m.totalBytes)
         gauge(.memoryVmstatError, sample.vmstat?.errorBytes)
+    }
+
+    /// The cgroups each open finding names (`Finding.charged`) and their
+    /// shares: at most `ChargeRanking.named` series per open finding.
+    private static func renderCharged(_ open: [Finding], _ out: inout PrometheusText) {
+        let named = open.compactMap { finding in finding.charged.map { (finding.slab, $0) } }.filter { !$0.1.entries.isEmpty }
+        guard !named.isEmpty else { return }
+        out.family(.findingChargedShare)
+        for (slab, charged) in named {
+            for entry in charged.entries {
+                let owner = entry.owner
+                out.sample(MetricFamily.findingChargedShare.name, labels: [
+                    "cgroup": entry.cgroup, "container_id": owner?.containerID ?? "", "pod_uid": owner?.podUID ?? "", "slab": slab,
+                    "source": charged.source.rawValue, "unit": owner?.unit ?? "",
+                ], entry.share)
+            }
+        }
     }
 
     /// The largest memory cgroups' kernel memory, the rest as `other`, and

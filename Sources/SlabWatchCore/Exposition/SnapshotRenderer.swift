@@ -151,6 +151,7 @@ public enum SnapshotRenderer: Sendable {
         guard let charged else { json.string(nil); return }
         json.beginObject()
         json.key("source"); json.string(charged.source.rawValue)
+        json.key("basis"); json.string(charged.basis?.rawValue)
         json.key("window_seconds"); json.number(charged.windowSeconds)
         json.key("cgroups"); json.beginArray()
         for entry in charged.entries {

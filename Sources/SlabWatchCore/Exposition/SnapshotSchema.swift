@@ -213,9 +213,10 @@ public enum SnapshotSchema: Sendable {
 
     private static let charged: [Field] = [
         .init("findings[].charged", "object or null", "whose memory it is: the memory cgroups charged for the rise; `null` until ranked or where no memory cgroup hierarchy is read"),
-        .init("findings[].charged.source", "string", "`bpf` (the attribution's net bytes per memory cgroup), `memcg-kmem` (v1: a cgroup's kernel memory as one number, not split by cache), `memcg-kernel` (v2 `kernel`, likewise) or `not-accounted` (the cache's allocations are charged to no cgroup: plain, reclaimable, DMA kmalloc)"),
+        .init("findings[].charged.source", "string", "`bpf` (the attribution's net bytes per memory cgroup), `memcg-kmem` (v1: a cgroup's kernel memory as one number, not split by cache), `memcg-kernel` (v2 `kernel`, likewise), `memcg-slab-unreclaimable` / `memcg-slab-reclaimable` (v2: the cgroup's slab of the cache's own kind, not split by cache) or `not-accounted` (the cache's allocations are charged to no cgroup: plain, reclaimable, DMA kmalloc)"),
+        .init("findings[].charged.basis", "string or null", "the cgroups' figure ranked by: `slab_unreclaimable` or `slab_reclaimable` (v2, a cache of that kind), `kernel` (v1; v2 for the series outside caches, the per-CPU allocator and a cache of unknown reclaimability); null for `bpf` and `not-accounted`"),
         .init("findings[].charged.window_seconds", "number", "the window ranked over: the cgroup readings of the rise, or the BPF session"),
-        .init("findings[].charged.cgroups", "array of objects", "at most 3 cgroups with at least 5 % each, largest share first; ranked by rise × r² of their kernel memory against the footprint"),
+        .init("findings[].charged.cgroups", "array of objects", "at most 3 cgroups with at least 5 % each, largest share first; ranked by rise × r² of their `basis` figure against the footprint"),
         .init("findings[].charged.cgroups[].cgroup", "string", "the path in the memory hierarchy"),
         .init("findings[].charged.cgroups[].name", "string", "whom it belongs to as a person reads it (`pod 1d3a…-… (burstable), containerd container 3f2a1b9c8d7e`, `foo.service`), else its path"),
         .init("findings[].charged.cgroups[].owner", "object or null", "its owner read from the path, as `findings[].attribution.call_sites[].processes[].owner`; null for a path of no one in particular"),

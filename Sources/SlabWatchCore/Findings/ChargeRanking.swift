@@ -6,8 +6,13 @@
 ///    said so, no ranking — a cgroup's kernel memory rising beside it would be
 ///    a coincidence, and the allocating process's cgroup is not charged;
 /// 2. a BPF attribution of the finding: its owners' net bytes summed per memory cgroup;
-/// 3. the kept cgroups' kernel memory over the finding's rise window: each
-///    weighed by its rise ΔK and by r, the correlation of its kernel memory
+/// 3. the kept cgroups over the finding's rise window, by the figure that
+///    holds the cache's kind of memory: on cgroup v2, for a cache of known
+///    reclaimability, their slab of that kind (`slab_reclaimable` or
+///    `slab_unreclaimable`), so a pod whose page tables or stacks grew beside
+///    the cache is not blamed for it; else (v1, a derived series that is no
+///    cache, unknown reclaimability) their kernel memory. Each is
+///    weighed by its rise ΔK and by r, the correlation of that figure
 ///    with the footprint over the same readings, w = max(0, ΔK) × max(0, r)².
 ///    Two cgroups may both rise over a window; only one whose memory rose in
 ///    step with the cache's is named, and two in lockstep are both named,
@@ -41,14 +46,15 @@ public enum ChargeRanking: Sendable {
         return ranked(weights, otherWeight: 0, source: .bpf, windowSeconds: attribution.windowSeconds)
     }
 
-    /// One cgroup's kernel memory at the readings of the window (nil where not read).
+    /// One cgroup's figure ranked by (kernel memory, or v2 slab of one kind)
+    /// at the readings of the window (nil where not read).
     public struct Series: Sendable {
         public var cgroup: String
-        public var kernelBytes: [Double?]
+        public var bytes: [Double?]
 
-        public init(cgroup: String, kernelBytes: [Double?]) {
+        public init(cgroup: String, bytes: [Double?]) {
             self.cgroup = cgroup
-            self.kernelBytes = kernelBytes
+            self.bytes = bytes
         }
     }
 
@@ -57,13 +63,27 @@ public enum ChargeRanking: Sendable {
     /// named, counted in the others' share. Nil with fewer than two readings.
     public static func byKernelMemory(footprint: [Double?], cgroups: [Series], other: [Double?], version: CgroupMemory.Version,
                                       windowSeconds: Double) -> ChargedCgroups? {
+        byFigure(footprint: footprint, cgroups: cgroups, other: other, source: version == .v1 ? .memcgKmem : .memcgKernel,
+                 windowSeconds: windowSeconds)
+    }
+
+    /// Ranks `cgroups` by their v2 slab of `kind` (the cache's own kind), as
+    /// `byKernelMemory` does by kernel memory. Nil with fewer than two readings.
+    public static func bySlab(_ kind: CgroupHistory.SlabKind, footprint: [Double?], cgroups: [Series], other: [Double?],
+                              windowSeconds: Double) -> ChargedCgroups? {
+        byFigure(footprint: footprint, cgroups: cgroups, other: other,
+                 source: kind == .reclaimable ? .memcgSlabReclaimable : .memcgSlabUnreclaimable, windowSeconds: windowSeconds)
+    }
+
+    private static func byFigure(footprint: [Double?], cgroups: [Series], other: [Double?], source: ChargedCgroups.Source,
+                                 windowSeconds: Double) -> ChargedCgroups? {
         guard footprint.compactMap({ $0 }).count >= 2 else { return nil }
         let weighed = cgroups.compactMap { series -> (cgroup: String, rise: Double, weight: Double, rSquared: Double?)? in
-            guard let (rise, weight, r) = weigh(series.kernelBytes, against: footprint) else { return nil }
+            guard let (rise, weight, r) = weigh(series.bytes, against: footprint) else { return nil }
             return (series.cgroup, rise, weight, r * r)
         }
         let otherWeight = weigh(other, against: footprint)?.weight ?? 0
-        return ranked(weighed, otherWeight: otherWeight, source: version == .v1 ? .memcgKmem : .memcgKernel, windowSeconds: windowSeconds)
+        return ranked(weighed, otherWeight: otherWeight, source: source, windowSeconds: windowSeconds)
     }
 
     /// A cache not accounted: said so, nothing ranked.
@@ -120,7 +140,9 @@ extension ChargeRanking {
     /// cgroups when it has them;
     /// else the kept cgroups over the finding's rise (from `riseBeganMilliseconds`,
     /// with the reading just before it as the baseline) against the footprint
-    /// the ring holds at each reading. Nil when there is nothing to rank by.
+    /// the ring holds at each reading, by the slab of the cache's kind where
+    /// the history holds it for at least two of those readings (`slabKind`),
+    /// else by kernel memory. Nil when there is nothing to rank by.
     public static func charged(for finding: Finding, ring: SampleRing, history: CgroupHistory, now: Int64) -> ChargedCgroups? {
         let begin = finding.riseBeganMilliseconds ?? (finding.lastSeenMilliseconds - Int64(finding.windowSeconds * 1000))
         let windowSeconds = max(0, Double(now) - Double(begin)) / 1000
@@ -133,12 +155,31 @@ extension ChargeRanking {
         else { return nil }
         let positions = Array(first..<history.count)
         let footprint = positions.map { ring.footprint(series: series, atOrBefore: history.time(at: $0)).map { Double($0) } }
-        let cgroups = history.cgroupNames.enumerated().compactMap { column, name in
-            name.map { Series(cgroup: $0, kernelBytes: positions.map { history.kernelBytes(column: column, at: $0).map { Double($0) } }) }
-        }
-        let other = positions.map { history.otherKernelBytes(at: $0).map { Double($0) } }
         let readSeconds = max(0, Double(history.time(at: history.count - 1)) - Double(history.time(at: first))) / 1000
-        return byKernelMemory(footprint: footprint, cgroups: cgroups, other: other, version: version, windowSeconds: readSeconds)
+        func cgroups(_ figure: (_ column: Int, _ position: Int) -> UInt64?) -> [Series] {
+            history.cgroupNames.enumerated().compactMap { column, name in
+                name.map { Series(cgroup: $0, bytes: positions.map { figure(column, $0).map { Double($0) } }) }
+            }
+        }
+        // Slab read at fewer than two of the readings (a history restored
+        // from a file written before slab was kept): kernel memory, as before.
+        if let kind = slabKind(slab: finding.slab, reclaimable: finding.reclaimable), positions.filter({ history.hasSlab(at: $0) }).count >= 2 {
+            return bySlab(kind, footprint: footprint, cgroups: cgroups { history.slabBytes(kind, column: $0, at: $1) },
+                          other: positions.map { history.otherSlabBytes(kind, at: $0).map { Double($0) } }, windowSeconds: readSeconds)
+        }
+        return byKernelMemory(footprint: footprint, cgroups: cgroups { history.kernelBytes(column: $0, at: $1) },
+                              other: positions.map { history.otherKernelBytes(at: $0).map { Double($0) } }, version: version,
+                              windowSeconds: readSeconds)
+    }
+
+    /// The part of v2's slab that holds `slab`'s memory: a reclaimable
+    /// cache's is `slab_reclaimable`, an unreclaimable one's
+    /// `slab_unreclaimable`. Nil for a cache of unknown reclaimability and
+    /// for a derived series, which is no cache: the memory outside every
+    /// cache and the per-CPU allocator are ranked by kernel memory.
+    static func slabKind(slab: String, reclaimable: Bool?) -> CgroupHistory.SlabKind? {
+        guard DerivedSeries.named(slab) == nil, let reclaimable else { return nil }
+        return reclaimable ? .reclaimable : .unreclaimable
     }
 }
 

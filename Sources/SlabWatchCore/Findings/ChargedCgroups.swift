@@ -5,8 +5,10 @@
 /// `kmalloc-cg-*`, `__GFP_ACCOUNT` allocations) to the memory cgroup of the
 /// task that allocated them. Where a BPF attribution ran for the finding its
 /// per-memory-cgroup net bytes are the answer; otherwise the cgroups whose
-/// kernel memory rose with the finding's footprint over its rise are, which on
-/// cgroup v1 is all kernel memory as one number, not this cache's part of it.
+/// memory rose with the finding's footprint over its rise are: on cgroup v2,
+/// for a cache of known reclaimability, their slab of the cache's own kind
+/// (`basis`); else their kernel memory, which on cgroup v1 is all kernel
+/// memory as one number, not this cache's part of it.
 public struct ChargedCgroups: Sendable, Equatable, Codable {
     public enum Source: String, Sendable, Codable {
         /// A BPF attribution's net bytes per memory cgroup.
@@ -15,19 +17,45 @@ public struct ChargedCgroups: Sendable, Equatable, Codable {
         case memcgKmem = "memcg-kmem"
         /// cgroup v2 `memory.stat` `kernel` (else its slab): all kernel memory, not split by cache.
         case memcgKernel = "memcg-kernel"
+        /// cgroup v2 `memory.stat` `slab_reclaimable`: the slab of a reclaimable
+        /// cache's kind, not split by cache.
+        case memcgSlabReclaimable = "memcg-slab-reclaimable"
+        /// cgroup v2 `memory.stat` `slab_unreclaimable`: the slab of an
+        /// unreclaimable cache's kind, not split by cache.
+        case memcgSlabUnreclaimable = "memcg-slab-unreclaimable"
         /// The cache's allocations are not charged to memory cgroups at all.
         case notAccounted = "not-accounted"
+    }
+
+    /// Which of a cgroup's figures the memory cgroups were ranked by.
+    public enum Basis: String, Sendable {
+        /// v2 `slab_reclaimable`, for a reclaimable cache.
+        case slabReclaimable = "slab_reclaimable"
+        /// v2 `slab_unreclaimable`, for an unreclaimable cache.
+        case slabUnreclaimable = "slab_unreclaimable"
+        /// All kernel memory: v1, a series that is no cache, or a cache of unknown reclaimability.
+        case kernel
+    }
+
+    /// The figure ranked by; nil where no cgroup figure was (BPF, not accounted).
+    public var basis: Basis? {
+        switch source {
+        case .memcgKmem, .memcgKernel: .kernel
+        case .memcgSlabReclaimable: .slabReclaimable
+        case .memcgSlabUnreclaimable: .slabUnreclaimable
+        case .bpf, .notAccounted: nil
+        }
     }
 
     /// One cgroup named for the rise.
     public struct Entry: Sendable, Equatable, Codable {
         /// Its path in the memory hierarchy (`/system.slice/foo.service`), as cAdvisor's `id`.
         public var cgroup: String
-        /// How much its kernel memory rose over the window (BPF: its net bytes).
+        /// How much the figure ranked by (`basis`) rose over the window (BPF: its net bytes).
         public var riseBytes: Double
         /// Its share of the rise among the cgroups that rose with the finding (0 to 1).
         public var share: Double
-        /// How closely its kernel memory followed the footprint (R², 0 to 1); nil for BPF.
+        /// How closely that figure followed the footprint (R², 0 to 1); nil for BPF.
         public var rSquared: Double?
 
         public init(cgroup: String, riseBytes: Double, share: Double, rSquared: Double?) {
@@ -80,6 +108,15 @@ public struct ChargedCgroups: Sendable, Equatable, Codable {
                 : "this is all of a cgroup's kernel memory, not split by cache"
             return TerminalText.printable("Kernel memory charged to \(Self.name(top.cgroup)) rose \(Human.bytes(top.riseBytes)) with it over "
                 + "\(Human.duration(windowSeconds))\(fit); \(what): of what the cgroups rising with it gained, \(named)\(rest).")
+        case .memcgSlabReclaimable, .memcgSlabUnreclaimable:
+            let kind = source == .memcgSlabReclaimable ? "reclaimable" : "unreclaimable"
+            guard let top else {
+                return "No memory cgroup's \(kind) slab rose with it over the same \(Human.duration(windowSeconds))."
+            }
+            let fit = top.rSquared.map { ", R² \(Human.decimal($0, 2))" } ?? ""
+            return TerminalText.printable("\(kind.prefix(1).uppercased() + kind.dropFirst()) slab charged to \(Self.name(top.cgroup)) rose "
+                + "\(Human.bytes(top.riseBytes)) with it over \(Human.duration(windowSeconds))\(fit); cgroup v2 tells a cgroup's \(kind) slab, "
+                + "not split by cache: of the rise in \(kind) slab of the cgroups rising with it, \(named)\(rest).")
         }
     }
 

@@ -47,6 +47,10 @@ public struct CgroupMemory: Sendable, Equatable {
     /// Leaves read beyond the limit, and their kernel memory summed.
     public var others: Int
     public var otherKernelBytes: UInt64
+    /// v2: their slab, reclaimable and unreclaimable, summed; nil on v1 or
+    /// where one of them did not tell it.
+    public var otherSlabReclaimableBytes: UInt64?
+    public var otherSlabUnreclaimableBytes: UInt64?
     /// Leaves whose file could not be read (gone mid-walk, unreadable).
     public var unreadable: Int
     /// Whether the walk stopped at its bound on directories.
@@ -70,8 +74,16 @@ public struct CgroupMemory: Sendable, Equatable {
         let sorted = read.sorted { $0.kernelBytes != $1.kernelBytes ? $0.kernelBytes > $1.kernelBytes : $0.path < $1.path }
         let kept = Array(sorted.prefix(max(0, limit)))
         let rest = sorted.dropFirst(kept.count)
-        return CgroupMemory(version: version, entries: kept, others: rest.count,
-                            otherKernelBytes: rest.reduce(0) { $0.addingSaturating($1.kernelBytes) }, unreadable: unreadable, truncated: truncated)
+        var memory = CgroupMemory(version: version, entries: kept, others: rest.count,
+                                  otherKernelBytes: rest.reduce(0) { $0.addingSaturating($1.kernelBytes) }, unreadable: unreadable, truncated: truncated)
+        if version == .v2 {
+            func summed(_ part: (Entry) -> UInt64?) -> UInt64? {
+                rest.reduce(UInt64?(0)) { total, entry in total.flatMap { total in part(entry).map { total.addingSaturating($0) } } }
+            }
+            memory.otherSlabReclaimableBytes = summed(\.slabReclaimableBytes)
+            memory.otherSlabUnreclaimableBytes = summed(\.slabUnreclaimableBytes)
+        }
+        return memory
     }
 
     /// One leaf of v2 from its `memory.stat` (`key value` lines, bytes):

@@ -210,7 +210,12 @@ public enum WebPage: Sendable {
     /// Who is charged for the finding: the cgroups named, under its charts.
     static func chargedTable(_ charged: ChargedCgroups?) -> String {
         guard let charged, !charged.entries.isEmpty else { return "" }
-        let source = charged.source == .bpf ? "BPF attribution's net bytes" : "kernel memory rising with it"
+        let source = switch charged.basis {
+        case nil: "BPF attribution's net bytes"
+        case .slabUnreclaimable: "unreclaimable slab rising with it"
+        case .slabReclaimable: "reclaimable slab rising with it"
+        case .kernel: "kernel memory rising with it"
+        }
         var html = "<table class=\"charged\"><caption>Charged to (\(Markup.escape(source)), \(Human.duration(charged.windowSeconds)))</caption>\n"
         html += "<tr><th>cgroup</th><th>owner</th><th>share</th><th>rise</th><th>R²</th></tr>\n"
         for entry in charged.entries {
