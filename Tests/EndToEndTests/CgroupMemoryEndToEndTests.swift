@@ -24,7 +24,7 @@ extension EndToEndTests {
             makers.forEach { $0.stop(); $0.removeFiles() }
             try? FileManager.default.removeItem(atPath: ext4Directory)
             cgroups = []
-            parent = nil
+            withExtendedLifetime(parent) {}; parent = nil  // removed here, after the cgroups inside it
             #expect(access("\(hierarchy)/\(parentName)", F_OK) != 0, "the test's cgroups are gone")
         }
         let daemon = try DaemonProcess(arguments: ["--sampler.interval", "250ms"])

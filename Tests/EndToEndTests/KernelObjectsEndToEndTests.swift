@@ -94,7 +94,7 @@ extension EndToEndTests {
         defer {
             // The files first: their page cache is what keeps the cgroups dying.
             for directory in [files, churn] { try? FileManager.default.removeItem(at: directory) }
-            parent = nil
+            withExtendedLifetime(parent) {}; parent = nil  // removed here, after the files that pinned its children
             #expect(access("\(hierarchy)/\(parentName)", F_OK) != 0, "the test's cgroup is gone")
         }
         let daemon = try DaemonProcess(arguments: Self.kernelObjectDaemon)
