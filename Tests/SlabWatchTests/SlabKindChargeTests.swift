@@ -83,10 +83,11 @@ struct SlabKindChargeTests {
         #expect(finding.message.contains("this is all of a cgroup's kernel memory, not split by cache"))
     }
 
-    /// A series that is no cache (the memory outside every cache, the per-CPU
-    /// allocator) and a cache of unknown reclaimability rank by kernel memory.
-    @Test func aSeriesThatIsNoCacheRanksByKernelMemory() {
-        #expect(ChargeRanking.slabKind(slab: "(outside caches, unreclaimable)", reclaimable: false) == nil)
+    /// The per-CPU allocator (no slab) and a cache of unknown reclaimability
+    /// rank by kernel memory; the memory outside every cache is counted in
+    /// the charged cgroup's slab (a large kmalloc is unreclaimable slab).
+    @Test func thePerCPUAllocatorAndAnUnknownCacheRankByKernelMemory() {
+        #expect(ChargeRanking.slabKind(slab: "(outside caches, unreclaimable)", reclaimable: false) == .unreclaimable)
         #expect(ChargeRanking.slabKind(slab: "(percpu allocator)", reclaimable: nil) == nil)
         #expect(ChargeRanking.slabKind(slab: "mystery_cache", reclaimable: nil) == nil)
         #expect(ChargeRanking.slabKind(slab: "dentry", reclaimable: true) == .reclaimable)

@@ -174,11 +174,13 @@ extension ChargeRanking {
 
     /// The part of v2's slab that holds `slab`'s memory: a reclaimable
     /// cache's is `slab_reclaimable`, an unreclaimable one's
-    /// `slab_unreclaimable`. Nil for a cache of unknown reclaimability and
-    /// for a derived series, which is no cache: the memory outside every
-    /// cache and the per-CPU allocator are ranked by kernel memory.
+    /// `slab_unreclaimable`, and so is the memory outside every cache (SLUB
+    /// counts a kmalloc above its largest cache as unreclaimable slab, in the
+    /// cgroup it charges, as in SUnreclaim). Nil for a cache of unknown
+    /// reclaimability and for the per-CPU allocator, whose memory is no slab
+    /// (memory.stat's `percpu`): those are ranked by kernel memory.
     static func slabKind(slab: String, reclaimable: Bool?) -> CgroupHistory.SlabKind? {
-        guard DerivedSeries.named(slab) == nil, let reclaimable else { return nil }
+        guard slab != DerivedSeries.percpu.name, let reclaimable else { return nil }
         return reclaimable ? .reclaimable : .unreclaimable
     }
 }
