@@ -3,7 +3,8 @@
 # one run on this machine: idle resident memory, CPU per sample with nobody
 # scraping (against the kernel's own cost of producing the files), CPU per
 # scrape and throughput under wrk, and resident memory after a minute of it;
-# then both again behind the same web configuration file (TLS + basic auth).
+# the same with 1,000 memory cgroups to walk (a cgroup v2 fixture tree); then
+# both again behind the same web configuration file (TLS + basic auth).
 # Needs root, wrk and prometheus-node-exporter. SECONDS of wrk (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +12,8 @@ seconds=${1:-60}
 for tool in wrk prometheus-node-exporter openssl; do command -v $tool >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }; done
 sw_bin=$(scripts/build-static.sh 2>/dev/null)  # the binary the .deb and the image ship
 swift build -c release --product slabwatch-bench >/dev/null
-pids=(); state=""; pki=""
-trap 'kill "${pids[@]}" 2>/dev/null || true; [ -z "$state" ] || rm -rf "$state"; [ -z "$pki" ] || rm -rf "$pki"' EXIT
+pids=(); state=""; pki=""; cgroups=""
+trap 'kill "${pids[@]}" 2>/dev/null || true; for d in "$state" "$pki" "$cgroups"; do [ -z "$d" ] || rm -rf "$d"; done' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }  # kB
 anon() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
@@ -34,11 +35,32 @@ state=$(mktemp -d)  # the daemon checkpoints here as it would in /var/lib/slabwa
 sleep 3; a=$(cpu $p); sleep 30; b=$(cpu $p); kill $p
 per_sample=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 * 1e6}')
 
+# The same with 1,000 memory cgroups to walk: a cgroup v2 tree of 1,000
+# Kubernetes pod containers (systemd driver, containerd), each with a whole
+# memory.stat as a 6.x kernel prints it, read through --path.cgroupfs.
+cgroups=$(mktemp -d)
+echo "cpuset cpu io memory pids" >"$cgroups/cgroup.controllers"; : >"$cgroups/cgroup.stat"
+stat_keys="anon file kernel kernel_stack pagetables sec_pagetables percpu sock vmalloc shmem zswap zswapped file_mapped file_dirty file_writeback swapcached anon_thp file_thp shmem_thp inactive_anon active_anon inactive_file active_file unevictable slab_reclaimable slab_unreclaimable slab workingset_refault_anon workingset_refault_file workingset_activate_anon workingset_activate_file workingset_restore_anon workingset_restore_file workingset_nodereclaim pgscan pgsteal pgscan_kswapd pgscan_direct pgscan_khugepaged pgsteal_kswapd pgsteal_direct pgsteal_khugepaged pgfault pgmajfault pgrefill pgactivate pgdeactivate pglazyfree pglazyfreed zswpin zswpout zswpwb thp_fault_alloc thp_collapse_alloc thp_swpout thp_swpout_fallback"
+for i in $(seq 1000); do
+  pod=$(printf '%08x_1234_5678_9abc_%012x' "$i" "$i")
+  dir="$cgroups/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$pod.slice/cri-containerd-$(printf '%064x' "$i").scope"
+  mkdir -p "$dir"
+  for key in $stat_keys; do
+    case $key in kernel) v=$((i * 40960));; slab_reclaimable) v=$((i * 8192));; slab_unreclaimable) v=$((i * 16384));; slab) v=$((i * 24576));; *) v=$((i * 4096));; esac
+    echo "$key $v"
+  done >"$dir/memory.stat"
+done
+"$sw_bin" --web.listen-address 127.0.0.1:10178 --sampler.interval 100ms --state.directory "" --path.cgroupfs "$cgroups" 2>/dev/null & p=$!; pids+=($p)
+sleep 3; a=$(cpu $p); sleep 30; b=$(cpu $p); kill $p
+per_sample_cgroups=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 * 1e6}')
+"$sw_bin" --web.listen-address 127.0.0.1:10079 --state.directory "" --path.cgroupfs "$cgroups" 2>/dev/null & swc=$!; pids+=($swc)
+
 "$sw_bin" --web.listen-address 127.0.0.1:10077 --state.directory "$state" 2>/dev/null & sw=$!; pids+=($sw)
 prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.disable-defaults \
   --collector.slabinfo --collector.meminfo --collector.filefd >/dev/null 2>&1 & ne=$!; pids+=($ne)
 sleep 5
 sw_idle=$(rss $sw); ne_idle=$(rss $ne); sw_private=$(private $sw); ne_private=$(private $ne)
+swc_idle=$(rss $swc); swc_series=$(curl -s http://127.0.0.1:10079/metrics | grep -c '^slabwatch_cgroup_'); kill $swc
 run() {  # PID URL [wrk options] → requests/s and CPU µs per request
   local a b out
   a=$(cpu $1); out=$(wrk -t2 -c16 -d"${seconds}s" -H 'Accept-Encoding: gzip' "${@:3}" "$2"); b=$(cpu $1)
@@ -51,10 +73,12 @@ read -r ne_rps ne_scrape < <(run $ne http://127.0.0.1:9100/metrics)
 printf '| | slabwatch | node_exporter |\n|---|---|---|\n'
 printf '| resident memory, idle | %.1f MB | %.1f MB |\n' "$(bc -l <<<"$sw_idle/1000")" "$(bc -l <<<"$ne_idle/1000")"
 printf '| … of it private to the process, idle | %.1f MB | %.1f MB |\n' "$(bc -l <<<"$sw_private/1000")" "$(bc -l <<<"$ne_private/1000")"
+printf '| resident memory, idle, with 1,000 memory cgroups to walk (%s cgroup series) | %.1f MB | – |\n' "$swc_series" "$(bc -l <<<"$swc_idle/1000")"
 printf '| resident memory after %s s of wrk (anonymous) | %.1f MB (%.1f) | %.1f MB (%.1f) |\n' "$seconds" \
   "$(bc -l <<<"$(rss $sw)/1000")" "$(bc -l <<<"$(anon $sw)/1000")" "$(bc -l <<<"$(rss $ne)/1000")" "$(bc -l <<<"$(anon $ne)/1000")"
 printf '| CPU per sample, nobody scraping (100 ms interval) | %s µs; the kernel reading the same files at the same pace: %s µs (as measured before, 1 MiB reads: %s µs), back to back: %s µs | – |\n' \
   "$per_sample" "$kernel_paced" "$kernel_paced_before" "$kernel"
+printf '| CPU per sample with 1,000 memory cgroups (walked every 12th sample) | %s µs | – |\n' "$per_sample_cgroups"
 printf '| /metrics with gzip, wrk 2×16 | %s requests/s, %s µs CPU each | %s requests/s, %s µs CPU each |\n' \
   "$sw_rps" "$sw_scrape" "$ne_rps" "$ne_scrape"
 
