@@ -144,6 +144,19 @@ struct CgroupHistoryTests {
         members["otherSlabUnreclaimable"] = try StateEncoder.encode([1, 2, 3, 4] as [UInt64])
         members["slabReclaimable"] = members["slabUnreclaimable"]
         #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
+        // A small file claiming a capacity whose three planes would take
+        // 3 × 6 M cells (144 MB) is refused before they are allocated.
+        let empty = try StateEncoder.encode([] as [UInt64])
+        for key in ["times", "values", "others", "slabReclaimable", "slabUnreclaimable", "otherSlabReclaimable", "otherSlabUnreclaimable"] {
+            members[key] = empty
+        }
+        members["capacity"] = try StateEncoder.encode(100_000)
+        members["columns"] = try StateEncoder.encode(60)
+        members["names"] = try StateEncoder.encode(Array(repeating: "", count: 60))
+        members["lastRead"] = try StateEncoder.encode(Array(repeating: Int64(0), count: 60))
+        #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
+        for key in ["slabReclaimable", "slabUnreclaimable", "otherSlabReclaimable", "otherSlabUnreclaimable"] { members[key] = nil }
+        #expect(try StateDecoder.decode(CgroupHistory.self, from: .object(members)).capacity == 100_000, "one plane of 6 M cells is allowed")
     }
 
     /// A file written before v2's slab was kept (no slab keys, a cell not read

@@ -347,6 +347,8 @@ extension CgroupHistory: Codable {
         if slabPlanes.count == slabKeys.count {
             try check(slabPlanes[0].count == values.count && slabPlanes[1].count == values.count
                           && slabPlanes[2].count == times.count && slabPlanes[3].count == times.count, "slab sizes do not agree")
+            // The planes are allocated whole: the bound on cells holds for all three.
+            try check(3 * capacity * columns <= 8_000_000, "capacity \(capacity) × columns \(columns) out of range with slab")
         }
         try check(names.count == columns && lastRead.count == columns, "columns do not agree")
         self.init(capacity: capacity, columns: columns)
