@@ -106,7 +106,14 @@ struct FittedWindow: Sendable {
 
     /// Whether a series' last footprint is at least `bytes` above its first.
     func grows(series: Int, by bytes: Double) -> Bool {
-        guard let first = footprint(series: series, at: 0), let last = footprint(series: series, at: count - 1) else { return false }
+        // The first footprint is at least its block's minimum, which the
+        // block's header holds: a series that did not rise that far from the
+        // minimum fails without its payload being read (a cache miss a
+        // window at thousands of caches), and the answer is the same.
+        guard let last = footprint(series: series, at: count - 1),
+              let floor = tier.footprintFloor(series: series, at: start), Double(last) - Double(floor) >= bytes,
+              let first = footprint(series: series, at: 0)
+        else { return false }
         return Double(last) - Double(first) >= bytes
     }
 

@@ -115,6 +115,23 @@ struct PackedColumns: Sendable {
         return closed.withUnsafeBufferPointer { $0[block].value(header: header, slot: sequence & slotMask) }
     }
 
+    /// A value no present value of `column` at slot `sequence` is below:
+    /// the minimum of the slot's block, read from its header alone (the
+    /// value itself in the open block). `absent` only when the slot is
+    /// absent for certain. The detector's quick growth test rules most
+    /// caches out on it without unpacking a payload word.
+    @inline(__always)
+    func floor(column: Int, at sequence: Int) -> UInt32 {
+        guard column < columns, sequence < end else { return Self.absent }
+        if sequence >= openStart {
+            return open.withUnsafeBufferPointer { $0[column &<< blockShift | (sequence &- openStart)] }
+        }
+        guard sequence >= oldestStored else { return Self.absent }
+        // Bits 0–31 of a header are the block's minimum, the absent marker when no slot holds the column.
+        let header = headers.withUnsafeBufferPointer { $0[column &* closed.count &+ blockIndex(sequence)] }
+        return UInt32(truncatingIfNeeded: header)
+    }
+
     @inline(__always)
     private func blockIndex(_ sequence: Int) -> Int {
         let back = (openStart - 1 - sequence) >> blockShift
