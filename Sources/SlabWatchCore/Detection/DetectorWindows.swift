@@ -154,7 +154,10 @@ struct WindowSet: Sendable {
         inodeCaches = ring.inodeCacheNames
         minDriverChange = settings.minimumChange(for: .inodes)
         var chosen: [FittedWindow] = []
-        for seconds in settings.windowsSeconds.sorted() {
+        // Sorted only when configured out of order: a sorted copy is a heap allocation every evaluation.
+        let configured = settings.windowsSeconds
+        let inOrder = zip(configured, configured.dropFirst()).allSatisfy { $0 <= $1 }
+        for seconds in inOrder ? configured : configured.sorted() {
             guard let (kind, tier) = Self.tier(for: seconds, ring: ring, now: now) else { continue }
             let cutoff = earlier(now, by: saturatingMilliseconds(seconds))
             var start = 0
@@ -169,13 +172,16 @@ struct WindowSet: Sendable {
     private static func tier(for seconds: Double, ring: SampleRing, now: Int64)
         -> (FittedWindow.TierKind, SampleRing.Tier)?
     {
-        let tiers: [(FittedWindow.TierKind, SampleRing.Tier)] = [(.fine, ring.fine), (.coarse, ring.coarse)]
+        // Two tiers, compared directly: an array of them would be a heap allocation a window every evaluation.
         func span(_ tier: SampleRing.Tier) -> Double {
             tier.count == 0 ? 0 : Double(elapsedMilliseconds(now, since: tier.time(at: 0))) / 1000
         }
-        if let covering = tiers.first(where: { span($0.1) >= 0.9 * seconds }) { return covering }
-        guard let widest = tiers.max(by: { span($0.1) < span($1.1) }),
-              WindowCoverage.covers(spanSeconds: span(widest.1), windowSeconds: seconds) else { return nil }
+        let (fine, coarse) = (span(ring.fine), span(ring.coarse))
+        if fine >= 0.9 * seconds { return (.fine, ring.fine) }
+        if coarse >= 0.9 * seconds { return (.coarse, ring.coarse) }
+        // The wider, the fine tier on a tie (as `max` kept the first of equals).
+        let widest: (FittedWindow.TierKind, SampleRing.Tier) = coarse > fine ? (.coarse, ring.coarse) : (.fine, ring.fine)
+        guard WindowCoverage.covers(spanSeconds: max(fine, coarse), windowSeconds: seconds) else { return nil }
         return widest
     }
 }
