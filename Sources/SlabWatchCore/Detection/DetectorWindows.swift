@@ -30,18 +30,29 @@ struct FittedWindow: Sendable {
     let count: Int
     /// Span actually covered, first to last slot.
     let seconds: Double
-    private(set) var drivers: [DriverColumn]
+    private(set) var drivers: [DriverColumn] = []
+    private var driversAdded = false
     private var inodeCachesAdded = false
 
-    /// A driver that `entersWhenMoved` gets a column only when it moved by
-    /// its `minimumChange` here: it could not pass otherwise, and a quiet
-    /// machine then fits only the file counts and time.
-    init(kind: TierKind, tier: SampleRing.Tier, start: Int, settings: DetectorSettings) {
+    /// The window with its drivers' columns (`addDrivers`), or without them
+    /// until asked when `fitsDriversNow` is false.
+    init(kind: TierKind, tier: SampleRing.Tier, start: Int, settings: DetectorSettings, fitsDriversNow: Bool = true) {
         self.kind = kind
         self.tier = tier
         self.start = start
         count = tier.count - start
         seconds = Double(elapsedMilliseconds(tier.time(at: tier.count - 1), since: tier.time(at: start))) / 1000
+        timeLikeRSquared = settings.timeLikeRSquared
+        if fitsDriversNow { addDrivers(settings) }
+    }
+
+    /// Reads the global drivers' columns here, once. A driver that
+    /// `entersWhenMoved` gets a column only when it moved by its
+    /// `minimumChange` here: it could not pass otherwise, and a quiet machine
+    /// then fits only the file counts and time.
+    mutating func addDrivers(_ settings: DetectorSettings) {
+        guard !driversAdded else { return }
+        driversAdded = true
         var columns: [DriverColumn] = []
         for driver in GrowthDriver.allCases {
             var values: [Double] = []
@@ -61,7 +72,6 @@ struct FittedWindow: Sendable {
             columns.append(column)
         }
         drivers = columns
-        timeLikeRSquared = settings.timeLikeRSquared
         for index in drivers.indices where drivers[index].driver != .time { markFollowsTime(&drivers[index]) }
     }
 
@@ -140,12 +150,23 @@ struct FittedWindow: Sendable {
 /// a window covered less than half by either is skipped (a two-minute-old
 /// daemon has no one-hour trend to report).
 struct WindowSet: Sendable {
+    /// The windows, their drivers not read until asked (`withDrivers`).
     private(set) var windows: [FittedWindow]
     private let inodeCaches: [String?]
     private let minDriverChange: Double
+    private let settings: DetectorSettings
 
-    /// The window at `index`, with the inode caches' drivers added.
+    /// The window at `index` with its drivers. They are read on first use:
+    /// an evaluation where no cache grows reads only the trend's window's,
+    /// and reading every window's was most of a quiet evaluation's time.
+    mutating func withDrivers(_ index: Int) -> FittedWindow {
+        windows[index].addDrivers(settings)
+        return windows[index]
+    }
+
+    /// The window at `index`, with its drivers and the inode caches' drivers added.
     mutating func withInodeCaches(_ index: Int) -> FittedWindow {
+        windows[index].addDrivers(settings)
         windows[index].addInodeCaches(inodeCaches, minDriverChange: minDriverChange)
         return windows[index]
     }
@@ -153,6 +174,7 @@ struct WindowSet: Sendable {
     init(ring: SampleRing, now: Int64, settings: DetectorSettings) {
         inodeCaches = ring.inodeCacheNames
         minDriverChange = settings.minimumChange(for: .inodes)
+        self.settings = settings
         var chosen: [FittedWindow] = []
         // Sorted only when configured out of order: a sorted copy is a heap allocation every evaluation.
         let configured = settings.windowsSeconds
@@ -164,7 +186,7 @@ struct WindowSet: Sendable {
             while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
             guard tier.count - start >= settings.minPoints else { continue }
             if chosen.contains(where: { $0.kind == kind && $0.start == start }) { continue }
-            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, settings: settings))
+            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, settings: settings, fitsDriversNow: false))
         }
         windows = chosen
     }
