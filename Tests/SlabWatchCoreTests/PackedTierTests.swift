@@ -221,6 +221,19 @@ struct PackedTierTests {
                 mismatches.append("objects \(column) at \(position)")
             }
         }
+        // The block floor the quick growth test reads: never above a present
+        // value, absent only where the value is.
+        for (position, slot) in model.slots.enumerated() {
+            for series in 0..<model.seriesCapacity {
+                let floor = tier.footprintFloor(series: series, at: position)
+                switch (floor, model.bytes(slot.footprints[series])) {
+                case (nil, nil): break
+                case (let floor?, let value?) where floor <= value: break
+                case (_?, nil): break  // an absent slot in a block that holds the series elsewhere
+                default: mismatches.append("floor of series \(series) at \(position): \(String(describing: floor))")
+                }
+            }
+        }
         // Beyond the stored columns everything reads as absent.
         if model.slots.count > 0 {
             if tier.footprint(series: model.seriesCapacity, at: 0) != nil { mismatches.append("series beyond the width") }
@@ -236,6 +249,19 @@ struct PackedTierTests {
                 let copied = tier.copyFootprints(series: series, start: start, count: count, into: &out)
                 if copied != !expected.contains(nil) || (copied && Array(out[0..<count]) != expected.map { $0! }) {
                     mismatches.append("copyFootprints series \(series) from \(start)")
+                }
+            }
+            // The detector's quick test (floor, then first and last) against the
+            // model's first and last footprints, at thresholds from none to all.
+            let window = FittedWindow(kind: .fine, tier: tier, start: start, settings: DetectorSettings())
+            for series in 0..<model.seriesCapacity {
+                let first = model.bytes(model.slots[start].footprints[series])
+                let last = model.bytes(model.slots[model.slots.count - 1].footprints[series])
+                for bytes in [0, 4096, 5 * 4096, Double(1 << 30), Double(1 << 44)] as [Double] {
+                    let expected = first.flatMap { first in last.map { Double($0) - Double(first) >= bytes } } ?? false
+                    if window.grows(series: series, by: bytes) != expected {
+                        mismatches.append("grows series \(series) from \(start) by \(bytes)")
+                    }
                 }
             }
             for column in 0..<model.objectColumns {

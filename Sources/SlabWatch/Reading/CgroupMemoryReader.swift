@@ -66,8 +66,8 @@ public final class CgroupMemoryReader {
     }
 
     public func read() -> CgroupMemory {
-        var walk = Walk()
-        _ = self.walk("", depth: 0, &walk)
+        var walk = Walk(root: root)
+        _ = self.walk(depth: 0, &walk)
         lastWalk = (walk.visited, walk.visited < maxDirectories && isHierarchyRoot)
         return .largest(walk.entries, limit: limit, version: version, unreadable: walk.unreadable,
                         truncated: walk.visited >= maxDirectories)
@@ -78,54 +78,111 @@ public final class CgroupMemoryReader {
     /// difference are the reads' skew, not memory of the parent's own.
     static let ownPartFloor: UInt64 = 1 << 20
 
-    /// What one walk gathers.
+    /// What one walk gathers, and the buffers it walks with: the directory's
+    /// path (the root's, then the relative one) and the names of the
+    /// children still to walk at every level, as bytes. A path becomes a
+    /// string only for a cgroup read, and a name never: at thousands of
+    /// cgroups, strings for each path and name were most of a walk's heap
+    /// allocations.
     private struct Walk {
         var visited = 0
         var entries: [CgroupMemory.Entry] = []
         var unreadable = 0
-    }
+        var path: [UInt8]
+        let rootLength: Int
+        var names: [UInt8] = []
+        /// Each child's name in `names`, level after level.
+        var children: [Range<Int>] = []
 
-    private func entry(_ path: String) -> CgroupMemory.Entry? {
-        switch version {
-        case .v1: (try? files.read("\(root)\(path)/memory.kmem.usage_in_bytes", readSize: FileReader.sysctlReadSize))
-            .flatMap { CgroupMemory.entry(path: path, kmemUsage: $0) }
-        case .v2: (try? files.read("\(root)\(path)/memory.stat")).flatMap { CgroupMemory.entry(path: path, memoryStat: $0) }
+        init(root: String) {
+            path = Array(root.utf8)
+            rootLength = path.count
+            path.reserveCapacity(rootLength + 256)
+            names.reserveCapacity(4096)
+        }
+
+        /// The path relative to the root ("" for the root itself).
+        var relativePath: String { String(decoding: path[rootLength...], as: UTF8.self) }
+
+        /// Calls `body` with the path and `file` appended, NUL-terminated.
+        mutating func withPath<Result>(_ file: StaticString?, _ body: (UnsafePointer<CChar>) -> Result) -> Result {
+            let length = path.count
+            if let file {
+                path.append(UInt8(ascii: "/"))
+                path.append(contentsOf: UnsafeBufferPointer(start: file.utf8Start, count: file.utf8CodeUnitCount))
+            }
+            path.append(0)
+            defer { path.removeSubrange(length...) }
+            return path.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
         }
     }
 
-    /// Reads the cgroups under `path` (relative to the root, `""` for it) and
-    /// returns its own reading, which counts its whole subtree (both versions'
-    /// files are hierarchical); nil where unread. A leaf (no directory below
-    /// it) is an entry. So is an interior cgroup's **own part** — its reading
-    /// less its children's — when every child was read and it comes to
-    /// `ownPartFloor`: memory charged to the cgroup itself, by a process in
-    /// it (v1 allows that) or moved up by the kernel from a child that was
-    /// removed (a container restarted in its pod keeps its slab charged to the
-    /// pod). Reading leaves only, that memory was in no entry and no "other".
-    /// The root is neither: its reading is the whole machine.
-    private func walk(_ path: String, depth: Int, _ walk: inout Walk) -> CgroupMemory.Entry? {
-        guard walk.visited < maxDirectories, let directory = opendir(root + path) else { return nil }
+    private func entry(_ walk: inout Walk) -> CgroupMemory.Entry? {
+        switch version {
+        case .v1:
+            guard let read = walk.withPath("memory.kmem.usage_in_bytes", { try? files.read(cPath: $0, readSize: FileReader.sysctlReadSize) })
+            else { return nil }
+            return CgroupMemory.entry(path: walk.relativePath, kmemUsage: read)
+        case .v2:
+            guard let read = walk.withPath("memory.stat", { try? files.read(cPath: $0) }) else { return nil }
+            return CgroupMemory.entry(path: walk.relativePath, memoryStat: read)
+        }
+    }
+
+    /// Reads the cgroups under `walk.path` and returns its own reading, which
+    /// counts its whole subtree (both versions' files are hierarchical); nil
+    /// where unread. A leaf (no directory below it) is an entry. So is an
+    /// interior cgroup's **own part** — its reading less its children's —
+    /// when every child was read and it comes to `ownPartFloor`: memory
+    /// charged to the cgroup itself, by a process in it (v1 allows that) or
+    /// moved up by the kernel from a child that was removed (a container
+    /// restarted in its pod keeps its slab charged to the pod). Reading
+    /// leaves only, that memory was in no entry and no "other". The root is
+    /// neither: its reading is the whole machine.
+    private func walk(depth: Int, _ walk: inout Walk) -> CgroupMemory.Entry? {
+        guard walk.visited < maxDirectories, let directory = walk.withPath(nil, { opendir($0) }) else { return nil }
         walk.visited += 1
-        var children: [String] = []
+        let (firstName, firstChild) = (walk.names.count, walk.children.count)
+        defer {
+            walk.names.removeSubrange(firstName...)
+            walk.children.removeSubrange(firstChild...)
+        }
         while let entry = readdir(directory) {
             guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { children.append(name) }
+            let start = walk.names.count
+            withUnsafeBytes(of: entry.pointee.d_name) { walk.names.append(contentsOf: $0.prefix { $0 != 0 }) }
+            let name = walk.names[start...]
+            if name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8) {
+                walk.names.removeSubrange(start...)
+            } else {
+                walk.children.append(start..<walk.names.count)
+            }
         }
         closedir(directory)
-        if children.isEmpty {
-            guard !path.isEmpty else { return nil }
-            let read = entry(path)
+        let isRoot = walk.path.count == walk.rootLength
+        if walk.children.count == firstChild {
+            guard !isRoot else { return nil }
+            let read = entry(&walk)
             if let read { walk.entries.append(read) } else { walk.unreadable += 1 }
             return read
         }
         guard depth < Self.depth else { return nil }
+        do {
+            // In byte order: the order of the names as strings, for the names cgroups have. `names`
+            // goes out of scope before the children's names are appended, which then write in place.
+            let names = walk.names
+            walk.children[firstChild...].sort { names[$0].lexicographicallyPrecedes(names[$1]) }
+        }
         var childrenRead: [CgroupMemory.Entry] = []
         var everyChildRead = true
-        for child in children.sorted() {
-            if let read = self.walk("\(path)/\(child)", depth: depth + 1, &walk) { childrenRead.append(read) } else { everyChildRead = false }
+        for child in firstChild..<walk.children.count {
+            let length = walk.path.count
+            walk.path.append(UInt8(ascii: "/"))
+            walk.path.append(contentsOf: walk.names[walk.children[child]])
+            if let read = self.walk(depth: depth + 1, &walk) { childrenRead.append(read) } else { everyChildRead = false }
+            walk.path.removeSubrange(length...)
         }
-        guard !path.isEmpty, let itself = entry(path) else { return nil }
+        guard !isRoot, let itself = entry(&walk) else { return nil }
         let own = itself.less(childrenRead)
         if everyChildRead, own.kernelBytes >= Self.ownPartFloor { walk.entries.append(own) }
         return itself

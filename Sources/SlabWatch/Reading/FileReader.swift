@@ -53,26 +53,35 @@ final class FileReader {
     /// socket or device put in a source's place is refused at once instead of
     /// blocking the sampler in open(2) or read(2).
     func read(_ path: String, readSize: Int = .max) throws(FileError) -> ArraySlice<UInt8> {
+        // withCString passes the string's own bytes; an implicit String
+        // argument would copy them into a new array on every call.
+        try path.withCString { cPath in Result { () throws(FileError) in try read(cPath: cPath, readSize: readSize) } }.get()
+    }
+
+    /// The same for a NUL-terminated path: a cgroup walk builds its paths in
+    /// a reused buffer, not as strings. The error's path is made on failure only.
+    func read(cPath: UnsafePointer<CChar>, readSize: Int = .max) throws(FileError) -> ArraySlice<UInt8> {
         // A buffer grown for one huge file goes back to its usual size.
         if buffer.count > 4 * initialCapacity && buffer.count >= 1 << 20 {
             buffer = Array(repeating: 0, count: initialCapacity)
         }
-        // withCString passes the string's own bytes; an implicit String
-        // argument would copy them into a new array on every call.
-        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
-        guard fd >= 0 else { throw FileError(path: path, call: "open", errno: errno) }
+        // Made after errno is read: the string's allocation may change errno.
+        func failure(_ call: String, _ code: Int32, reason: String? = nil) -> FileError {
+            FileError(path: String(cString: cPath), call: call, errno: code, reason: reason)
+        }
+        let fd = open(cPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { throw failure("open", errno) }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw FileError(path: path, call: "fstat", errno: errno) }
+        guard fstat(fd, &status) == 0 else { throw failure("fstat", errno) }
         guard status.st_mode & S_IFMT == S_IFREG else {
-            throw FileError(path: path, call: "open", errno: EINVAL, reason: "not a regular file")
+            throw failure("open", EINVAL, reason: "not a regular file")
         }
         var length = 0
         while true {
             if length == buffer.count {
                 guard buffer.count < maximumSize else {
-                    throw FileError(path: path, call: "read", errno: EFBIG,
-                                        reason: "larger than \(maximumSize) bytes (sampler.max-source-bytes); not read")
+                    throw failure("read", EFBIG, reason: "larger than \(maximumSize) bytes (sampler.max-source-bytes); not read")
                 }
                 buffer.append(contentsOf: repeatElement(0, count: min(buffer.count, maximumSize - buffer.count)))
             }
@@ -82,7 +91,7 @@ final class FileReader {
             if n > 0 { length += n; continue }
             if n == 0 { break }
             if errno == EINTR { continue }
-            throw FileError(path: path, call: "read", errno: errno)
+            throw failure("read", errno)
         }
         return buffer[0..<length]
     }

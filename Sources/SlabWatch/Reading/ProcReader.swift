@@ -106,6 +106,10 @@ public final class ProcReader {
     private var indexedNames: [String] = []
     private var fallbackSamplesSinceIndex = 0
     private var previous: Sample?
+    /// The fields of the extra /proc/meminfo read before /proc/slabinfo
+    /// (`slabCounters`), kept for the next sample: that read is used and
+    /// dropped within the sample, so its array is reused, not reallocated.
+    private var counterFields: [Meminfo.Field] = []
     /// After a failed or partial sysfs read: samples until the next try, doubling
     /// up to `longestSysfsBackoff`, so a transient error (out of descriptors)
     /// does not leave reclaimability unknown for ever.
@@ -136,10 +140,14 @@ public final class ProcReader {
     public func sample(timestampMilliseconds: Int64) -> Sample {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
         sample.sources.reserveCapacity(Source.count)
-        let before = slabCounters()
+        var before = slabCounters()
         readCaches(into: &sample)
         sample.cacheTotals = CacheTotals(sample.caches)  // before the cut: a cache left out is no memory outside the caches
         sample.cacheTotals?.counters = SlabCounters(meanOf: before, sample.meminfo)
+        if let fields = before?.fields {
+            before = nil  // the fields' only holder is then `counterFields`, which the next read refills in place
+            counterFields = fields
+        }
         keepLargestCaches(&sample)
         sample.inodes = readCounter(.inodeNr, paths.inodeNr, into: &sample, FSCountersParser.inodeNr)
         sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
@@ -297,7 +305,10 @@ public final class ProcReader {
     /// /proc/meminfo's slab counters now, for `SlabCounters`; nil when unreadable
     /// (the sample's own read says why).
     private func slabCounters() -> Meminfo? {
-        (try? meminfoFiles.read(paths.meminfo)).map { MeminfoParser.parse($0, previous: previous?.meminfo).meminfo }
+        guard let bytes = try? meminfoFiles.read(paths.meminfo) else { return nil }
+        var storage: [Meminfo.Field] = []
+        swap(&storage, &counterFields)
+        return MeminfoParser.parse(bytes, previous: previous?.meminfo, reusing: storage).meminfo
     }
 
     /// Sets `sample.vmstat`, from the last read of /proc/zoneinfo while it is

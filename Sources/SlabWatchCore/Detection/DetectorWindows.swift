@@ -30,18 +30,29 @@ struct FittedWindow: Sendable {
     let count: Int
     /// Span actually covered, first to last slot.
     let seconds: Double
-    private(set) var drivers: [DriverColumn]
+    private(set) var drivers: [DriverColumn] = []
+    private var driversAdded = false
     private var inodeCachesAdded = false
 
-    /// A driver that `entersWhenMoved` gets a column only when it moved by
-    /// its `minimumChange` here: it could not pass otherwise, and a quiet
-    /// machine then fits only the file counts and time.
-    init(kind: TierKind, tier: SampleRing.Tier, start: Int, settings: DetectorSettings) {
+    /// The window with its drivers' columns (`addDrivers`), or without them
+    /// until asked when `fitsDriversNow` is false.
+    init(kind: TierKind, tier: SampleRing.Tier, start: Int, settings: DetectorSettings, fitsDriversNow: Bool = true) {
         self.kind = kind
         self.tier = tier
         self.start = start
         count = tier.count - start
         seconds = Double(elapsedMilliseconds(tier.time(at: tier.count - 1), since: tier.time(at: start))) / 1000
+        timeLikeRSquared = settings.timeLikeRSquared
+        if fitsDriversNow { addDrivers(settings) }
+    }
+
+    /// Reads the global drivers' columns here, once. A driver that
+    /// `entersWhenMoved` gets a column only when it moved by its
+    /// `minimumChange` here: it could not pass otherwise, and a quiet machine
+    /// then fits only the file counts and time.
+    mutating func addDrivers(_ settings: DetectorSettings) {
+        guard !driversAdded else { return }
+        driversAdded = true
         var columns: [DriverColumn] = []
         for driver in GrowthDriver.allCases {
             var values: [Double] = []
@@ -61,7 +72,6 @@ struct FittedWindow: Sendable {
             columns.append(column)
         }
         drivers = columns
-        timeLikeRSquared = settings.timeLikeRSquared
         for index in drivers.indices where drivers[index].driver != .time { markFollowsTime(&drivers[index]) }
     }
 
@@ -106,7 +116,14 @@ struct FittedWindow: Sendable {
 
     /// Whether a series' last footprint is at least `bytes` above its first.
     func grows(series: Int, by bytes: Double) -> Bool {
-        guard let first = footprint(series: series, at: 0), let last = footprint(series: series, at: count - 1) else { return false }
+        // The first footprint is at least its block's minimum, which the
+        // block's header holds: a series that did not rise that far from the
+        // minimum fails without its payload being read (a cache miss a
+        // window at thousands of caches), and the answer is the same.
+        guard let last = footprint(series: series, at: count - 1),
+              let floor = tier.footprintFloor(series: series, at: start), Double(last) - Double(floor) >= bytes,
+              let first = footprint(series: series, at: 0)
+        else { return false }
         return Double(last) - Double(first) >= bytes
     }
 
@@ -133,12 +150,23 @@ struct FittedWindow: Sendable {
 /// a window covered less than half by either is skipped (a two-minute-old
 /// daemon has no one-hour trend to report).
 struct WindowSet: Sendable {
+    /// The windows, their drivers not read until asked (`withDrivers`).
     private(set) var windows: [FittedWindow]
     private let inodeCaches: [String?]
     private let minDriverChange: Double
+    private let settings: DetectorSettings
 
-    /// The window at `index`, with the inode caches' drivers added.
+    /// The window at `index` with its drivers. They are read on first use:
+    /// an evaluation where no cache grows reads only the trend's window's,
+    /// and reading every window's was most of a quiet evaluation's time.
+    mutating func withDrivers(_ index: Int) -> FittedWindow {
+        windows[index].addDrivers(settings)
+        return windows[index]
+    }
+
+    /// The window at `index`, with its drivers and the inode caches' drivers added.
     mutating func withInodeCaches(_ index: Int) -> FittedWindow {
+        windows[index].addDrivers(settings)
         windows[index].addInodeCaches(inodeCaches, minDriverChange: minDriverChange)
         return windows[index]
     }
@@ -146,15 +174,19 @@ struct WindowSet: Sendable {
     init(ring: SampleRing, now: Int64, settings: DetectorSettings) {
         inodeCaches = ring.inodeCacheNames
         minDriverChange = settings.minimumChange(for: .inodes)
+        self.settings = settings
         var chosen: [FittedWindow] = []
-        for seconds in settings.windowsSeconds.sorted() {
+        // Sorted only when configured out of order: a sorted copy is a heap allocation every evaluation.
+        let configured = settings.windowsSeconds
+        let inOrder = zip(configured, configured.dropFirst()).allSatisfy { $0 <= $1 }
+        for seconds in inOrder ? configured : configured.sorted() {
             guard let (kind, tier) = Self.tier(for: seconds, ring: ring, now: now) else { continue }
             let cutoff = earlier(now, by: saturatingMilliseconds(seconds))
             var start = 0
             while start < tier.count && tier.time(at: start) < cutoff { start += 1 }
             guard tier.count - start >= settings.minPoints else { continue }
             if chosen.contains(where: { $0.kind == kind && $0.start == start }) { continue }
-            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, settings: settings))
+            chosen.append(FittedWindow(kind: kind, tier: tier, start: start, settings: settings, fitsDriversNow: false))
         }
         windows = chosen
     }
@@ -162,13 +194,16 @@ struct WindowSet: Sendable {
     private static func tier(for seconds: Double, ring: SampleRing, now: Int64)
         -> (FittedWindow.TierKind, SampleRing.Tier)?
     {
-        let tiers: [(FittedWindow.TierKind, SampleRing.Tier)] = [(.fine, ring.fine), (.coarse, ring.coarse)]
+        // Two tiers, compared directly: an array of them would be a heap allocation a window every evaluation.
         func span(_ tier: SampleRing.Tier) -> Double {
             tier.count == 0 ? 0 : Double(elapsedMilliseconds(now, since: tier.time(at: 0))) / 1000
         }
-        if let covering = tiers.first(where: { span($0.1) >= 0.9 * seconds }) { return covering }
-        guard let widest = tiers.max(by: { span($0.1) < span($1.1) }),
-              WindowCoverage.covers(spanSeconds: span(widest.1), windowSeconds: seconds) else { return nil }
+        let (fine, coarse) = (span(ring.fine), span(ring.coarse))
+        if fine >= 0.9 * seconds { return (.fine, ring.fine) }
+        if coarse >= 0.9 * seconds { return (.coarse, ring.coarse) }
+        // The wider, the fine tier on a tie (as `max` kept the first of equals).
+        let widest: (FittedWindow.TierKind, SampleRing.Tier) = coarse > fine ? (.coarse, ring.coarse) : (.fine, ring.fine)
+        guard WindowCoverage.covers(spanSeconds: max(fine, coarse), windowSeconds: seconds) else { return nil }
         return widest
     }
 }

@@ -136,7 +136,8 @@ public struct GrowthDetector: Sendable {
             return a.heldBytes != b.heldBytes ? a.heldBytes > b.heldBytes : a.slab < b.slab
         } + resolved.reversed()
         return Report(findings: findings, events: events,
-                      trend: SlabTrend.fit(windows.windows.last { $0.time(0) >= historyStart }, latest: latest,
+                      trend: SlabTrend.fit(windows.windows.lastIndex { $0.time(0) >= historyStart }.map { windows.withDrivers($0) },
+                                           latest: latest,
                                            limitShare: settings.trendLimitShare))
     }
 
@@ -166,7 +167,7 @@ public struct GrowthDetector: Sendable {
             let growth = scratch.values[scratch.count - 1] - scratch.values[0]
             guard growth >= minGrowth else { continue }
             let isInodeCache = ring.isInodeCache(named: cache)
-            let window = isInodeCache ? windows.windows[index] : windows.withInodeCaches(index)
+            let window = isInodeCache ? windows.withDrivers(index) : windows.withInodeCaches(index)
             let fits = fitDrivers(window, isInodeCache: isInodeCache, cache: cache)
             guard let best = bestDriver(fits, cache: cache) else { continue }
             passing.append(Candidate(window: window, fits: fits, best: best, growthBytes: growth, series: series))

@@ -29,7 +29,10 @@ struct PackedColumns: Sendable {
     private(set) var end: Int
     /// First slot of the open block (a multiple of the block size).
     private var openStart: Int
-    /// The open block: `columns × blockSlots` raw values, column-major.
+    /// The open block: `blockSlots × columns` raw values, slot-major: the
+    /// newest slot of every column side by side, so the detector's read of
+    /// each cache's latest value walks one array in order instead of taking
+    /// a cache miss a cache (a column-major block put them 256 bytes apart).
     private var open: [UInt32]
     /// Closed blocks in a circular array: `newest` holds the block just
     /// before the open one, `newest − k` (wrapping) the k-th before it. A
@@ -67,16 +70,16 @@ struct PackedColumns: Sendable {
     /// Starts the next slot, absent in every column until `set`.
     mutating func beginSlot() {
         if end - openStart == blockSlots { seal() }
-        let offset = end - openStart, (columns, shift) = (self.columns, blockShift)
+        let columns = self.columns, row = (end - openStart) * columns
         open.withUnsafeMutableBufferPointer { raw in
-            for column in 0..<columns { raw[column << shift | offset] = Self.absent }
+            for column in 0..<columns { raw[row + column] = Self.absent }
         }
         end += 1
     }
 
     /// Sets `column` in the newest slot (`beginSlot` started it).
     mutating func setNewest(column: Int, _ value: UInt32) {
-        open[column << blockShift | (end - 1 - openStart)] = value
+        open[(end - 1 - openStart) * columns + column] = value
     }
 
     /// Packs the full open block into the slot of the oldest closed block,
@@ -106,13 +109,30 @@ struct PackedColumns: Sendable {
         // checks above and the invariants of `seal` keep every index below
         // in bounds, so the reads skip Swift's checks.
         if sequence >= openStart {
-            return open.withUnsafeBufferPointer { $0[column &<< blockShift | (sequence &- openStart)] }
+            return open.withUnsafeBufferPointer { $0[(sequence &- openStart) &* columns &+ column] }
         }
         guard sequence >= oldestStored else { return Self.absent }
         // Through the buffer: the block is borrowed, not copied (a copy retains its payload).
         let block = blockIndex(sequence)
         let header = headers.withUnsafeBufferPointer { $0[column &* closed.count &+ block] }
         return closed.withUnsafeBufferPointer { $0[block].value(header: header, slot: sequence & slotMask) }
+    }
+
+    /// A value no present value of `column` at slot `sequence` is below:
+    /// the minimum of the slot's block, read from its header alone (the
+    /// value itself in the open block). `absent` only when the slot is
+    /// absent for certain. The detector's quick growth test rules most
+    /// caches out on it without unpacking a payload word.
+    @inline(__always)
+    func floor(column: Int, at sequence: Int) -> UInt32 {
+        guard column < columns, sequence < end else { return Self.absent }
+        if sequence >= openStart {
+            return open.withUnsafeBufferPointer { $0[(sequence &- openStart) &* columns &+ column] }
+        }
+        guard sequence >= oldestStored else { return Self.absent }
+        // Bits 0–31 of a header are the block's minimum, the absent marker when no slot holds the column.
+        let header = headers.withUnsafeBufferPointer { $0[column &* closed.count &+ blockIndex(sequence)] }
+        return UInt32(truncatingIfNeeded: header)
     }
 
     @inline(__always)
@@ -143,9 +163,9 @@ struct PackedColumns: Sendable {
         guard complete else { return false }
         guard written < count else { return true }
         return open.withUnsafeBufferPointer { raw in
-            let base = column << blockShift | (sequence - openStart)
+            let (base, stride) = ((sequence - openStart) * columns + column, columns)
             for i in 0..<(count - written) {
-                let value = raw[base + i]
+                let value = raw[base + i * stride]
                 if value == Self.absent { return false }
                 out[written + i] = Double(value) * scale
             }
@@ -170,13 +190,14 @@ struct PackedColumns: Sendable {
                 sequence += run
             }
         }
-        for i in written..<count { out[i] = open[column << blockShift | (sequence + i - written - openStart)] }
+        for i in written..<count { out[i] = open[(sequence + i - written - openStart) * columns + column] }
     }
 
     /// Marks `column` absent in every stored slot.
     mutating func clear(column: Int) {
         guard column < columns else { return }
-        for offset in 0..<blockSlots { open[column << blockShift | offset] = Self.absent }
+        let columns = self.columns
+        for offset in 0..<blockSlots { open[offset * columns + column] = Self.absent }
         for block in closed.indices { headers[column * closed.count + block] = PackedBlock.absentColumn }
     }
 
@@ -184,7 +205,13 @@ struct PackedColumns: Sendable {
     mutating func widen(to newColumns: Int) {
         guard newColumns > columns else { return }
         headers.append(contentsOf: repeatElement(PackedBlock.absentColumn, count: (newColumns - columns) * closed.count))
-        open.append(contentsOf: repeatElement(Self.absent, count: (newColumns - columns) << blockShift))
+        // Slot-major: each slot's row gets the new columns at its end.
+        var widened = [UInt32](repeating: Self.absent, count: newColumns << blockShift)
+        let columns = self.columns
+        for offset in 0..<blockSlots {
+            widened[(offset * newColumns)..<(offset * newColumns + columns)] = open[(offset * columns)..<((offset + 1) * columns)]
+        }
+        open = widened
     }
 
     /// New columns holding `kept` (renumbered 0, 1, … in that order),
@@ -246,18 +273,16 @@ struct PackedBlock: Sendable {
     static let wordBits = 26
     static let absentColumn = UInt64(PackedColumns.absent)
 
-    /// Packs `columns` columns of `1 << shift` raw slots each (column-major)
-    /// into this block's payload and each column's header at
+    /// Packs `columns` columns of `1 << shift` raw slots each (slot-major:
+    /// slot `i` of column `c` at `i × columns + c`) into this block's payload and each column's header at
     /// `headers[column × stride + block]`, reusing the payload's buffer when
     /// it is not much larger than needed.
     mutating func pack(_ raw: [UInt32], columns: Int, shift: Int, headers: UnsafeMutableBufferPointer<UInt64>, stride: Int, block: Int) {
         var words = 0
-        raw.withUnsafeBufferPointer { raw in
-            for column in 0..<columns {
-                let (minimum, code) = Self.frame(raw[(column << shift)..<((column + 1) << shift)])
-                headers[column * stride + block] = UInt64(minimum) | (code == 0 ? 0 : UInt64(words) << 32) | UInt64(code) << 58
-                words += (Self.width(code) << shift + 63) >> 6
-            }
+        Self.withColumns(raw, columns: columns, shift: shift) { column, values in
+            let (minimum, code) = Self.frame(values)
+            headers[column * stride + block] = UInt64(minimum) | (code == 0 ? 0 : UInt64(words) << 32) | UInt64(code) << 58
+            words += (Self.width(code) << shift + 63) >> 6
         }
         precondition(words < 1 << Self.wordBits, "a block of more columns than the ring allows")
         if payloadRoom < words || payloadRoom > 2 * words + 64 {
@@ -268,13 +293,25 @@ struct PackedBlock: Sendable {
             payload.removeAll(keepingCapacity: true)
         }
         payload.append(contentsOf: repeatElement(0, count: words))
-        raw.withUnsafeBufferPointer { raw in
-            payload.withUnsafeMutableBufferPointer { payload in
-                for column in 0..<columns {
-                    let header = headers[column * stride + block], width = Self.width(Int(header >> 58))
-                    guard width > 0 else { continue }
-                    Self.write(raw[(column << shift)..<((column + 1) << shift)], minimum: UInt32(truncatingIfNeeded: header),
-                               width: width, at: Self.firstWord(header), into: payload)
+        payload.withUnsafeMutableBufferPointer { payload in
+            Self.withColumns(raw, columns: columns, shift: shift) { column, values in
+                let header = headers[column * stride + block], width = Self.width(Int(header >> 58))
+                guard width > 0 else { return }
+                Self.write(values, minimum: UInt32(truncatingIfNeeded: header), width: width, at: Self.firstWord(header), into: payload)
+            }
+        }
+    }
+
+    /// Calls `body` with each column of a slot-major block, gathered into a
+    /// buffer on the stack (a block has at most 64 slots).
+    private static func withColumns(_ raw: [UInt32], columns: Int, shift: Int,
+                             _ body: (Int, Slice<UnsafeBufferPointer<UInt32>>) -> Void) {
+        let slots = 1 << shift
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: slots) { column in
+            raw.withUnsafeBufferPointer { raw in
+                for c in 0..<columns {
+                    for slot in 0..<slots { column[slot] = raw[slot * columns + c] }
+                    body(c, UnsafeBufferPointer(column)[0..<slots])
                 }
             }
         }

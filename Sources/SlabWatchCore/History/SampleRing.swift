@@ -372,6 +372,16 @@ extension SampleRing {
             return value == SampleRing.absentFootprint ? nil : UInt64(value) * SampleRing.footprintUnit
         }
 
+        /// A footprint no present footprint of the series at `position` is
+        /// below (its packed block's minimum), nil when it is absent for
+        /// certain: a cheap bound that never unpacks.
+        @inline(__always)
+        func footprintFloor(series: Int, at position: Int) -> UInt64? {
+            guard (0..<count).contains(position) else { return nil }
+            let value = footprints.floor(column: series, at: sequence(position))
+            return value == SampleRing.absentFootprint ? nil : UInt64(value) * SampleRing.footprintUnit
+        }
+
         /// An inode cache's active objects at `position`, or nil when it was absent.
         public func inodeObjects(column: Int, at position: Int) -> UInt64? {
             guard (0..<count).contains(position) else { return nil }

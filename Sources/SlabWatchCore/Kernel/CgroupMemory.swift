@@ -91,19 +91,48 @@ public struct CgroupMemory: Sendable, Equatable {
     /// two parts; nil when it has neither.
     public static func entry(path: String, memoryStat: ArraySlice<UInt8>) -> Entry? {
         var kernel: UInt64?, reclaimable: UInt64?, unreclaimable: UInt64?
-        for line in memoryStat.split(separator: UInt8(ascii: "\n")) {
-            let fields = line.split(separator: UInt8(ascii: " "))
-            guard fields.count == 2, let value = UInt64(String(decoding: fields[1], as: UTF8.self)) else { continue }
-            switch String(decoding: fields[0], as: UTF8.self) {
-            case "kernel": kernel = value
-            case "slab_reclaimable": reclaimable = value
-            case "slab_unreclaimable": unreclaimable = value
-            default: continue
+        // Over the bytes, no array or string a line: a v2 walk reads this
+        // file in every leaf, and a line split into strings cost ~35 heap
+        // allocations a leaf. A line is two space-separated words, the
+        // second a decimal number; any other line is skipped.
+        var line = memoryStat.startIndex
+        while line < memoryStat.endIndex {
+            let end = memoryStat[line...].firstIndex(of: UInt8(ascii: "\n")) ?? memoryStat.endIndex
+            if let (key, value) = keyAndValue(memoryStat[line..<end]) {
+                if key.elementsEqual("kernel".utf8) { kernel = value }
+                else if key.elementsEqual("slab_reclaimable".utf8) { reclaimable = value }
+                else if key.elementsEqual("slab_unreclaimable".utf8) { unreclaimable = value }
             }
+            line = end + 1
         }
         let slab = reclaimable.flatMap { r in unreclaimable.map { r.addingSaturating($0) } }
         guard let bytes = kernel ?? slab else { return nil }
         return Entry(path: path, kernelBytes: bytes, slabReclaimableBytes: reclaimable, slabUnreclaimableBytes: unreclaimable)
+    }
+
+    /// A `key value` line's key and value: exactly two words between runs
+    /// of spaces, the value digits that fit 64 bits; nil otherwise.
+    private static func keyAndValue(_ line: ArraySlice<UInt8>) -> (ArraySlice<UInt8>, UInt64)? {
+        let space = UInt8(ascii: " ")
+        guard let keyStart = line.firstIndex(where: { $0 != space }) else { return nil }
+        let keyEnd = line[keyStart...].firstIndex(of: space) ?? line.endIndex
+        guard let valueStart = line[keyEnd...].firstIndex(where: { $0 != space }) else { return nil }
+        let valueEnd = line[valueStart...].firstIndex(of: space) ?? line.endIndex
+        guard !line[valueEnd...].contains(where: { $0 != space }) else { return nil }
+        // As `UInt64(_: String)` reads it: a sign, then at least one digit ("-" only before a zero).
+        let sign = line[valueStart] == UInt8(ascii: "+") || line[valueStart] == UInt8(ascii: "-") ? line[valueStart] : nil
+        let digits = line[(sign == nil ? valueStart : valueStart + 1)..<valueEnd]
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for digit in digits {
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(UInt64(digit - UInt8(ascii: "0")))
+            guard !overflow, !carry else { return nil }
+            value = sum
+        }
+        guard sign != UInt8(ascii: "-") || value == 0 else { return nil }
+        return (line[keyStart..<keyEnd], value)
     }
 
     /// One leaf of v1 from its `memory.kmem.usage_in_bytes` (one number).
