@@ -53,14 +53,16 @@ done
 "$sw_bin" --web.listen-address 127.0.0.1:10178 --sampler.interval 100ms --state.directory "" --path.cgroupfs "$cgroups" 2>/dev/null & p=$!; pids+=($p)
 sleep 3; a=$(cpu $p); sleep 30; b=$(cpu $p); kill $p
 per_sample_cgroups=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 * 1e6}')
-"$sw_bin" --web.listen-address 127.0.0.1:10079 --state.directory "" --path.cgroupfs "$cgroups" 2>/dev/null & swc=$!; pids+=($swc)
 
 "$sw_bin" --web.listen-address 127.0.0.1:10077 --state.directory "$state" 2>/dev/null & sw=$!; pids+=($sw)
 prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.disable-defaults \
   --collector.slabinfo --collector.meminfo --collector.filefd >/dev/null 2>&1 & ne=$!; pids+=($ne)
 sleep 5
 sw_idle=$(rss $sw); ne_idle=$(rss $ne); sw_private=$(private $sw); ne_private=$(private $ne)
-swc_idle=$(rss $swc); swc_series=$(curl -s http://127.0.0.1:10079/metrics | grep -c '^slabwatch_cgroup_'); kill $swc
+# Idle with the cgroups, after the figures above: a second process mapping the
+# same binary would make its pages shared, not private, in them.
+"$sw_bin" --web.listen-address 127.0.0.1:10079 --state.directory "" --path.cgroupfs "$cgroups" 2>/dev/null & swc=$!; pids+=($swc)
+sleep 5; swc_idle=$(rss $swc); swc_series=$(curl -s http://127.0.0.1:10079/metrics | grep -c '^slabwatch_cgroup_'); kill $swc
 run() {  # PID URL [wrk options] → requests/s and CPU µs per request
   local a b out
   a=$(cpu $1); out=$(wrk -t2 -c16 -d"${seconds}s" -H 'Accept-Encoding: gzip' "${@:3}" "$2"); b=$(cpu $1)
