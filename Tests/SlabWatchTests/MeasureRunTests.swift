@@ -79,6 +79,35 @@ struct MeasureRunTests {
         mutating func workloadEnded() { ended += 1 }
     }
 
+    /// A watcher that takes `attachSeconds` to get ready, as a BPF session does.
+    struct AttachingWatcher: RunWatcher {
+        let time: FakeTime
+        var readyAt: Double?
+        mutating func workloadStarting() {
+            time.advance(0.3)
+            readyAt = time.seconds
+        }
+        mutating func workloadStarted() {}
+        mutating func sampled(_ samples: MeasurementSamples, secondsSinceStart: Double) {}
+        mutating func workloadEnded() {}
+    }
+
+    /// What watches the workload is ready before it starts (measure's
+    /// `--attribute` session attaches first): started after it, the session
+    /// missed a short workload's allocations, or all of them. The time it
+    /// takes is not the workload's.
+    @Test func theWatcherIsReadyBeforeTheWorkloadStarts() throws {
+        let time = FakeTime()
+        var run = Self.run(time)
+        try run.sampleBaseline(seconds: 0)
+        var workload = FakeWorkload(time: time, after: 1)
+        var watcher = AttachingWatcher(time: time)
+        let (_, wallSeconds) = try run.sampleWorkload(&workload, watcher: &watcher)
+        let ready = try #require(watcher.readyAt), started = try #require(workload.startedAt)
+        #expect(ready <= started)
+        #expect(wallSeconds == 1)
+    }
+
     static func run(_ time: FakeTime, interval: Double = 0.2, signalAt: Double? = nil, caches: Bool = true) -> MeasureRun {
         MeasureRun(source: GrowingMachine(caches: caches), clock: FakeClock(time: time), interruptions: FakeSignals(time: time, at: signalAt),
                    intervalSeconds: interval)

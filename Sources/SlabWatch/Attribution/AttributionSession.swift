@@ -101,7 +101,9 @@ public enum AttributionSession: Sendable {
     /// hist trigger, else the tracefs stream (saying in the result's
     /// `fallback` why the better paths did not run). A forced source that
     /// cannot run throws (`unavailable`, or `permission`). `cancelled` is
-    /// polled while it runs (SIGINT, daemon stop). `stream` (or `source:
+    /// polled while it runs (SIGINT, daemon stop), and first asked once the
+    /// session counts, whatever its path: a caller that must not start its
+    /// workload before then (measure) waits for that first call. `stream` (or `source:
     /// trace`) asks for the event stream, whose net bytes need the frees a
     /// hist trigger cannot match. `Attribution.outsideCaches` as `cache` is a
     /// large-allocation session (see `AttributionTarget`): the daemon's

@@ -20,6 +20,14 @@ public struct AttributionRun: RunWatcher {
     private final class Found: Sendable {
         let attribution = Mutex<Attribution?>(nil)
         let workloadEnded = Atomic<Bool>(false)
+        /// Signalled once: when the session counts (it first asks whether it
+        /// is cancelled once attached), or when it ended without.
+        let counting = DispatchSemaphore(value: 0)
+        private let countingSaid = Atomic<Bool>(false)
+
+        func sayCounting() {
+            if !countingSaid.exchange(true, ordering: .relaxed) { counting.signal() }
+        }
     }
 
     /// - Parameters:
@@ -37,9 +45,22 @@ public struct AttributionRun: RunWatcher {
         self.say = say
     }
 
-    public mutating func workloadStarted() {
-        if let cache { start(cache) }
+    /// A named cache's session attaches before the workload starts, so a
+    /// short workload (a module load takes a tenth of a second) is traced
+    /// whole: started after it, the session missed its first allocations, or
+    /// all of them. Waits at most `attachSeconds`.
+    public mutating func workloadStarting() {
+        guard let cache else { return }
+        start(cache)
+        _ = result.counting.wait(timeout: .now() + Self.attachSeconds)
     }
+
+    /// How long the workload waits for its session to attach: longer than a
+    /// BPF load on a busy machine, short enough that a stuck one delays
+    /// little (the measurement goes on without it).
+    static let attachSeconds = 10.0
+
+    public mutating func workloadStarted() {}
 
     public mutating func sampled(_ samples: MeasurementSamples, secondsSinceStart: Double) {
         guard auto, done == nil, secondsSinceStart >= 1, let before = samples.kept.first, let latest = samples.kept.last else { return }
@@ -71,13 +92,16 @@ public struct AttributionRun: RunWatcher {
         let (settings, result, say) = (settings, result, say)
         DispatchQueue.global().async {
             do {
-                let outcome = try AttributionSession.run(cache: cache, settings: settings, say: say,
-                                                         cancelled: { result.workloadEnded.load(ordering: .relaxed) })
+                let outcome = try AttributionSession.run(cache: cache, settings: settings, say: say, cancelled: {
+                    result.sayCounting()
+                    return result.workloadEnded.load(ordering: .relaxed)
+                })
                 result.attribution.withLock { $0 = outcome.attribution }
                 if let failure = outcome.cleanupFailure { say("--attribute \(cache): \(failure)") }
             } catch {
                 say("--attribute \(cache): \(error)")
             }
+            result.sayCounting()
             semaphore.signal()
         }
     }

@@ -80,6 +80,7 @@ public struct MeasureRun {
         -> (Termination, Double)
     {
         if interruptions.pending { throw .stopped(.interrupted) }
+        watcher.workloadStarting()
         let startedAt = clock.monotonicNanoseconds()
         do { try workload.start() } catch { throw .cannotStart(error) }
         watcher.workloadStarted()
@@ -133,6 +134,9 @@ extension ProcReader: SampleSource {}
 
 /// Told what happens while the workload runs (measure's `--attribute`).
 public protocol RunWatcher {
+    /// Before the workload is started: what must see all of it gets ready
+    /// here (an attribution session of a named cache attaches first).
+    mutating func workloadStarting()
     mutating func workloadStarted()
     /// After each sample: every sample kept so far, and the time since the workload started.
     mutating func sampled(_ samples: MeasurementSamples, secondsSinceStart: Double)
@@ -140,7 +144,12 @@ public protocol RunWatcher {
 }
 
 /// No watcher (measure without `--attribute`): nothing is told.
+extension RunWatcher {
+    public mutating func workloadStarting() {}
+}
+
 extension Optional: RunWatcher where Wrapped: RunWatcher {
+    public mutating func workloadStarting() { self?.workloadStarting() }
     public mutating func workloadStarted() { self?.workloadStarted() }
     public mutating func sampled(_ samples: MeasurementSamples, secondsSinceStart: Double) { self?.sampled(samples, secondsSinceStart: secondsSinceStart) }
     public mutating func workloadEnded() { self?.workloadEnded() }
