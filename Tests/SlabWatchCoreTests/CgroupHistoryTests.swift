@@ -122,7 +122,7 @@ struct CgroupHistoryTests {
     }
 
     /// With the slab planes: saved and read back, the same history; a cell
-    /// not read is written as the format's null, not a number; a file whose
+    /// not read is written as UInt64.max, as every version reads it; a file whose
     /// slab planes lie about their sizes, or hold only some of them, is refused.
     @Test func slabPlanesRoundTripAndALyingOneIsRefused() throws {
         var history = CgroupHistory(capacity: 3, columns: 3)
@@ -134,9 +134,14 @@ struct CgroupHistoryTests {
         #expect(try StateDecoder.decode(CgroupHistory.self, from: StateNode.parse(node.serialized())) == history, "through the file's bytes")
         guard case .object(var members) = node, case .array(let cells)? = members["slabUnreclaimable"], case .array(let values)? = members["values"]
         else { Issue.record("no slab plane"); return }
-        // Two cgroups in three columns: one column never read, null in every plane.
-        #expect(cells.count == 9 && cells.filter { $0 == .null }.count == 3 && values.filter { $0 == .null }.count == 3)
-        #expect(!values.contains(.unsigned(UInt64.max)))
+        // Two cgroups in three columns: one column never read, UInt64.max in every plane (what
+        // every earlier version reads: a daemon rolled back keeps its history) ...
+        #expect(cells.count == 9 && cells.filter { $0 == .unsigned(UInt64.max) }.count == 3)
+        #expect(values.filter { $0 == .unsigned(UInt64.max) }.count == 3 && !values.contains(.null))
+        // ... and the format's null reads as not read too.
+        var nulls = members
+        nulls["values"] = .array(values.map { $0 == .unsigned(UInt64.max) ? .null : $0 })
+        #expect(try StateDecoder.decode(CgroupHistory.self, from: .object(nulls)) == history)
         members["slabReclaimable"] = try StateEncoder.encode([1, 2] as [UInt64])
         #expect(throws: DecodingError.self) { try StateDecoder.decode(CgroupHistory.self, from: .object(members)) }
         members["slabReclaimable"] = nil

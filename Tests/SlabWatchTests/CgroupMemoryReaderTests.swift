@@ -124,6 +124,31 @@ struct CgroupMemoryReaderTests {
         #expect(memory.unreadable == 1)
     }
 
+    /// Directory names that are not UTF-8 (a delegated subtree's owner can
+    /// make them) are not read: decoded, `a\xff` and `a\xfe` would both be
+    /// `a\u{FFFD}`, one cgroup twice in the history, and a state file that
+    /// holds one name in two columns is refused whole.
+    @Test func namesThatAreNotUTF8AreNotRead() throws {
+        let dir = try TemporaryDirectory()
+        try Self.v1Tree(dir)
+        for byte: UInt8 in [0xFF, 0xFE] {
+            var path = Array(dir.path("sys/fs/cgroup/memory/system.slice/a").utf8) + [byte, 0]
+            #expect(path.withUnsafeBufferPointer { mkdir(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 0o755) } == 0)
+            path.removeLast()
+            path += Array("/memory.kmem.usage_in_bytes".utf8) + [0]
+            let fd = path.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
+            #expect(fd >= 0)
+            #expect(write(fd, "20480000\n", 9) == 9)
+            close(fd)
+        }
+        let memory = try Self.reader(dir, limit: 10).read()
+        #expect(memory.entries.allSatisfy { !$0.path.contains("\u{FFFD}") }, "\(memory.entries)")
+        #expect(memory.unreadable == 3, "gone.scope and the two names")
+        var history = CgroupHistory(capacity: 4, columns: 8)
+        history.append(memory, at: 1)
+        #expect(try StateDecoder.decode(CgroupHistory.self, from: StateEncoder.encode(history)) == history)
+    }
+
     @Test func theWalkStopsAtItsBound() throws {
         let dir = try TemporaryDirectory()
         try Self.v1Tree(dir)

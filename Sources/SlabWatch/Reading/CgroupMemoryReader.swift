@@ -176,6 +176,14 @@ public final class CgroupMemoryReader {
         var childrenRead: [CgroupMemory.Entry] = []
         var everyChildRead = true
         for child in firstChild..<walk.children.count {
+            // A name that is not UTF-8 would read as another name once decoded
+            // (two such names as one: a history column twice, a state file
+            // refused): not read, counted as unreadable, as before byte paths.
+            guard Self.isUTF8(walk.names[walk.children[child]]) else {
+                walk.unreadable += 1
+                everyChildRead = false
+                continue
+            }
             let length = walk.path.count
             walk.path.append(UInt8(ascii: "/"))
             walk.path.append(contentsOf: walk.names[walk.children[child]])
@@ -186,6 +194,14 @@ public final class CgroupMemoryReader {
         let own = itself.less(childrenRead)
         if everyChildRead, own.kernelBytes >= Self.ownPartFloor { walk.entries.append(own) }
         return itself
+    }
+}
+
+extension CgroupMemoryReader {
+    /// Whether a directory name is UTF-8; without a string for the ASCII
+    /// names cgroups have.
+    static func isUTF8(_ name: ArraySlice<UInt8>) -> Bool {
+        name.allSatisfy { $0 < 0x80 } || String(validating: name, as: UTF8.self) != nil
     }
 }
 

@@ -177,7 +177,8 @@ public struct CgroupHistory: Sendable, Equatable {
         // columns; a wider reading's rest is other, so a cgroup that falls
         // out of the largest frees its column for one that rose into them.
         let candidates = reading.entries.prefix(columns)
-        var unplaced = Array(reading.entries.dropFirst(candidates.count))
+        var other = OtherSums(reading)
+        for entry in reading.entries.dropFirst(candidates.count) { other.add(entry) }
         // Cgroups that hold a column first, so a new one never takes the
         // column of one read in this same reading.
         var newcomers: [CgroupMemory.Entry] = []
@@ -186,16 +187,17 @@ public struct CgroupHistory: Sendable, Equatable {
             place(entry, row: row, column: column, at: time)
         }
         for entry in newcomers {
-            guard let column = claimColumn(for: entry.path, now: time) else {
-                unplaced.append(entry)
+            // One path, one column: a reading naming a cgroup twice sums the second into other.
+            guard index[entry.path] == nil, let column = claimColumn(for: entry.path, now: time) else {
+                other.add(entry)
                 continue
             }
             place(entry, row: row, column: column, at: time)
         }
-        others[row] = unplaced.reduce(reading.otherKernelBytes) { $0.addingSaturating($1.kernelBytes) }
+        others[row] = other.kernel
         if slab != nil {
-            slab?.otherReclaimable[row] = Self.sum(reading.otherSlabReclaimableBytes, unplaced.map(\.slabReclaimableBytes))
-            slab?.otherUnreclaimable[row] = Self.sum(reading.otherSlabUnreclaimableBytes, unplaced.map(\.slabUnreclaimableBytes))
+            slab?.otherReclaimable[row] = Self.stored(other.reclaimable)
+            slab?.otherUnreclaimable[row] = Self.stored(other.unreclaimable)
         }
         return true
     }
@@ -222,14 +224,31 @@ public struct CgroupHistory: Sendable, Equatable {
         slab?.otherUnreclaimable[row] = Self.absent
     }
 
-    /// `other` plus `parts`, `absent` where any is unknown.
-    private static func sum(_ other: UInt64?, _ parts: [UInt64?]) -> UInt64 {
-        guard var total = other else { return absent }
-        for part in parts {
-            guard let part else { return absent }
-            total = total.addingSaturating(part)
+    /// "Other"'s figures as the cgroups beyond the kept ones are added to
+    /// it, without an array: a slab sum is unknown once any part is.
+    private struct OtherSums {
+        var kernel: UInt64
+        var reclaimable: UInt64?
+        var unreclaimable: UInt64?
+
+        init(_ reading: CgroupMemory) {
+            kernel = reading.otherKernelBytes
+            reclaimable = reading.otherSlabReclaimableBytes
+            unreclaimable = reading.otherSlabUnreclaimableBytes
         }
-        return total == absent ? absent - 1 : total
+
+        mutating func add(_ entry: CgroupMemory.Entry) {
+            kernel = kernel.addingSaturating(entry.kernelBytes)
+            reclaimable = reclaimable.flatMap { total in entry.slabReclaimableBytes.map { total.addingSaturating($0) } }
+            unreclaimable = unreclaimable.flatMap { total in entry.slabUnreclaimableBytes.map { total.addingSaturating($0) } }
+        }
+    }
+
+    /// A figure as a cell holds it: `absent` when unknown, a known one never
+    /// taken for `absent`.
+    private static func stored(_ value: UInt64?) -> UInt64 {
+        guard let value else { return absent }
+        return value == absent ? absent - 1 : value
     }
 
     /// A free column, else the one read longest ago (not in this reading),
@@ -285,9 +304,9 @@ extension CgroupHistory: Codable {
     }
 
     /// Readings oldest first; a free column's name is empty (a path starts
-    /// with `/`); a cell not read is the format's null (files written before
-    /// held `UInt64.max` there, which still reads as not read). v2's slab
-    /// planes only where the history has them.
+    /// with `/`); a cell not read is `UInt64.max`, which every version reads
+    /// (a daemon rolled back keeps its history), and the format's null reads
+    /// as not read too. v2's slab planes only where the history has them.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(capacity, forKey: .capacity)
@@ -307,15 +326,13 @@ extension CgroupHistory: Codable {
         try c.encode(lastRead, forKey: .lastRead)
     }
 
-    /// A plane's cells, readings oldest first, nil where not read.
-    private func cells(_ plane: [UInt64]) -> [UInt64?] {
-        (0..<count).flatMap { position in plane[slot(position) * columns..<(slot(position) + 1) * columns].map(Self.known) }
+    /// A plane's cells, readings oldest first, `UInt64.max` where not read.
+    private func cells(_ plane: [UInt64]) -> [UInt64] {
+        (0..<count).flatMap { position in plane[slot(position) * columns..<(slot(position) + 1) * columns] }
     }
 
-    /// One value per reading, oldest first, nil where not known.
-    private func perReading(_ plane: [UInt64]) -> [UInt64?] { (0..<count).map { Self.known(plane[slot($0)]) } }
-
-    private static func known(_ value: UInt64) -> UInt64? { value == absent ? nil : value }
+    /// One value per reading, oldest first, `UInt64.max` where not known.
+    private func perReading(_ plane: [UInt64]) -> [UInt64] { (0..<count).map { plane[slot($0)] } }
 
     /// Checks every size and name, so a file that decodes but lies cannot
     /// make a later append trap.
