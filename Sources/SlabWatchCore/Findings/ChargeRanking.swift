@@ -8,10 +8,11 @@
 /// 2. a BPF attribution of the finding: its owners' net bytes summed per memory cgroup;
 /// 3. the kept cgroups over the finding's rise window, by the figure that
 ///    holds the cache's kind of memory: on cgroup v2, for a cache of known
-///    reclaimability, their slab of that kind (`slab_reclaimable` or
+///    reclaimability (and the memory outside the caches, which the kernel
+///    counts as slab), their slab of that kind (`slab_reclaimable` or
 ///    `slab_unreclaimable`), so a pod whose page tables or stacks grew beside
-///    the cache is not blamed for it; else (v1, a derived series that is no
-///    cache, unknown reclaimability) their kernel memory. Each is
+///    the cache is not blamed for it; else (v1, the per-CPU allocator,
+///    unknown reclaimability) their kernel memory. Each is
 ///    weighed by its rise ΔK and by r, the correlation of that figure
 ///    with the footprint over the same readings, w = max(0, ΔK) × max(0, r)².
 ///    Two cgroups may both rise over a window; only one whose memory rose in

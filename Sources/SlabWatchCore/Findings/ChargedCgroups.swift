@@ -33,7 +33,7 @@ public struct ChargedCgroups: Sendable, Equatable, Codable {
         case slabReclaimable = "slab_reclaimable"
         /// v2 `slab_unreclaimable`, for an unreclaimable cache.
         case slabUnreclaimable = "slab_unreclaimable"
-        /// All kernel memory: v1, a series that is no cache, or a cache of unknown reclaimability.
+        /// All kernel memory: v1, the per-CPU allocator (no slab), or a cache of unknown reclaimability.
         case kernel
     }
 
