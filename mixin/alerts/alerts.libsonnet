@@ -62,11 +62,13 @@
           },
           {
             // A service's or a pod's kernel memory that keeps rising, likewise:
-            // on cgroup v1 all of it (no slab per cgroup there); on v2 what is
-            // outside slab (stacks, page tables, sockets: a thread or socket
-            // leak), since CgroupUnreclaimableSlabKeepsRising reads its slab and
-            // reclaimable slab is given back under pressure. So no cgroup fires
-            // both for one rise, and nothing rising steadily is missed. The
+            // on cgroup v1 all of it (no slab per cgroup there); on v2 all but
+            // its unreclaimable slab, which CgroupUnreclaimableSlabKeepsRising
+            // reads (reclaimable slab such as a dentry or inode leak; stacks,
+            // page tables, sockets: a thread or socket leak), and not for a
+            // cgroup that alert is about: an inode leak grows both kinds of
+            // slab, and one alert says it. So no cgroup fires both, and
+            // nothing rising steadily is missed. The
             // cgroups beyond sampler.max-cgroups, summed as cgroup="other", are no one's.
             alert: 'CgroupKernelMemoryKeepsRising',
             expr: |||
@@ -79,16 +81,22 @@
               )
               or
               (
-                delta(cgroup:slabwatch_cgroup_kernel_memory_bytes:outside_slab{%(sel)s}[%(window)s]) > %(bytes)d
+                delta(cgroup:slabwatch_cgroup_kernel_memory_bytes:without_unreclaimable_slab{%(sel)s}[%(window)s]) > %(bytes)d
                 and
-                min_over_time(deriv(cgroup:slabwatch_cgroup_kernel_memory_bytes:outside_slab{%(sel)s}[%(step)s])[%(window)s:%(step)s]) > 0
+                min_over_time(deriv(cgroup:slabwatch_cgroup_kernel_memory_bytes:without_unreclaimable_slab{%(sel)s}[%(step)s])[%(window)s:%(step)s]) > 0
+                unless on (job, instance, cgroup)
+                (
+                  delta(slabwatch_cgroup_slab_bytes{%(sel)s,memory="unreclaimable",cgroup!="other"}[%(window)s]) > %(bytes)d
+                  and
+                  min_over_time(deriv(slabwatch_cgroup_slab_bytes{%(sel)s,memory="unreclaimable",cgroup!="other"}[%(step)s])[%(window)s:%(step)s]) > 0
+                )
               )
             ||| % { sel: sel, window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep, bytes: $._config.cgroupRiseBytes },
             'for': $._config.cgroupRiseFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: '{{ $labels.unit }}{{ $labels.pod_uid }} on {{ $labels.instance }}: kernel memory +{{ $value | humanize1024 }}B in %(window)s, still rising' % { window: $._config.cgroupRiseWindow },
-              description: 'The kernel memory charged to memory cgroup {{ $labels.cgroup }} (pod_uid joins kube-state-metrics uid; container_id its containers) rose in every %(step)s of %(window)s. On cgroup v1 it is all kernel memory, reclaimable slab included, and the slab findings on {{ $labels.instance }} say which cache it is (/snapshot findings[].charged); on cgroup v2 it is the part outside slab (kernel stacks, page tables, sockets, per-CPU, vmalloc: memory.stat of the cgroup says which).' % { window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep },
+              description: 'The kernel memory charged to memory cgroup {{ $labels.cgroup }} (pod_uid joins kube-state-metrics uid; container_id its containers) rose in every %(step)s of %(window)s. On cgroup v1 it is all kernel memory, reclaimable slab included, and the slab findings on {{ $labels.instance }} say which cache it is (/snapshot findings[].charged); on cgroup v2 it is all but its unreclaimable slab (reclaimable slab, kernel stacks, page tables, sockets, per-CPU, vmalloc: memory.stat of the cgroup says which).' % { window: $._config.cgroupRiseWindow, step: $._config.cgroupRiseStep },
             },
           },
           {

@@ -17,13 +17,14 @@
             record: 'slabwatch:findings_open:sum',
             expr: 'sum by (severity) (slabwatch_findings_open{%(sel)s})' % { sel: sel },
           },
-          // cgroup v2: a memory cgroup's kernel memory outside slab (stacks,
-          // page tables, sockets, per-CPU, vmalloc), which the kernel-memory
-          // alert reads there, since its slab has an alert of its own. None
-          // on v1, whose cgroups have no slab series.
+          // cgroup v2: a memory cgroup's kernel memory but its unreclaimable
+          // slab (reclaimable slab, stacks, page tables, sockets, per-CPU,
+          // vmalloc), which the kernel-memory alert reads there, since the
+          // unreclaimable slab has an alert of its own. None on v1, whose
+          // cgroups have no slab series.
           {
-            record: 'cgroup:slabwatch_cgroup_kernel_memory_bytes:outside_slab',
-            expr: 'slabwatch_cgroup_kernel_memory_bytes{%(sel)s,cgroup!="other"} - on (job, instance, cgroup) group_left () sum by (job, instance, cgroup) (slabwatch_cgroup_slab_bytes{%(sel)s})' % { sel: sel },
+            record: 'cgroup:slabwatch_cgroup_kernel_memory_bytes:without_unreclaimable_slab',
+            expr: 'slabwatch_cgroup_kernel_memory_bytes{%(sel)s,cgroup!="other"} - on (job, instance, cgroup) group_left () slabwatch_cgroup_slab_bytes{%(sel)s,memory="unreclaimable"}' % { sel: sel },
           },
           // Unreclaimable slab as a share of memory, per node.
           {
