@@ -21,6 +21,21 @@ struct ProcReaderTests {
         #expect(merged.reclaimable == false)
     }
 
+    /// While the cache set is unchanged, later samples take each cache's
+    /// reclaimability and aliases by its position from the last index read:
+    /// the same as the first sample got by name.
+    @Test func laterSamplesOfTheSameCachesKeepTheirReclaimabilityAndAliases() {
+        let reader = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096)
+        let first = reader.sample(timestampMilliseconds: 0)
+        for t in 1...2 {
+            let later = reader.sample(timestampMilliseconds: Int64(t))
+            #expect(later.caches.map(\.name) == first.caches.map(\.name))
+            #expect(later.caches.map(\.reclaimable) == first.caches.map(\.reclaimable))
+            #expect(later.caches.map(\.aliases) == first.caches.map(\.aliases))
+        }
+        #expect(first.caches.contains { !$0.aliases.isEmpty } && first.caches.contains { $0.reclaimable == true })
+    }
+
     @Test func otherKernelWithoutSysfsStillServesEverythingElse() throws {
         let root = TestPaths.captures.appendingPathComponent("coreos-sosreport-4.18.0-80.11.2.el8_0.x86_64")
         let reader = ProcReader(paths: KernelPaths(procfs: root.appendingPathComponent("proc").path, sysfs: root.appendingPathComponent("sys").path), pageSize: 4096)

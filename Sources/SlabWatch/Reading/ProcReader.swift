@@ -104,6 +104,9 @@ public final class ProcReader {
     private let meminfoFiles: FileReader
     private var sysfsIndex: SysfsSlabIndex?
     private var indexedNames: [String] = []
+    /// What `sysfsIndex` gave each cache of `indexedNames`, by position: while
+    /// the names are those, a sample takes them from here, not by hashing each name.
+    private var indexedAnnotations: [(reclaimable: Bool?, aliases: [String])] = []
     private var fallbackSamplesSinceIndex = 0
     private var previous: Sample?
     /// The fields of the extra /proc/meminfo read before /proc/slabinfo
@@ -207,11 +210,16 @@ public final class ProcReader {
     private func annotateFromSysfs(_ sample: inout Sample) {
         if sysfsIndex == nil || !namesMatchIndex(sample.caches) || sysfsRetry.isDue() {
             refreshSysfsIndex(&sample)
+            sysfsIndex?.annotate(&sample.caches)
             indexedNames = sample.caches.map(\.name)
+            indexedAnnotations = sample.caches.map { ($0.reclaimable, $0.aliases) }
         } else {
             sample.sources[.sysfsSlab] = previous?.sources[.sysfsSlab]
+            for index in sample.caches.indices {
+                sample.caches[index].reclaimable = indexedAnnotations[index].reclaimable
+                sample.caches[index].aliases = indexedAnnotations[index].aliases
+            }
         }
-        sysfsIndex?.annotate(&sample.caches)
     }
 
     private func namesMatchIndex(_ caches: [SlabCache]) -> Bool {
@@ -220,6 +228,7 @@ public final class ProcReader {
     }
 
     private func refreshSysfsIndex(_ sample: inout Sample) {
+        indexedNames = []  // annotations by position are the old index's
         do {
             let listing = try files.listDirectory(paths.slabDirectory)
             var reclaimable: [String: Bool] = [:]
