@@ -123,6 +123,45 @@ struct ProcReaderTests {
         }
     }
 
+    /// A reader refills the arrays of the sample it read two reads back
+    /// (its caches and meminfo fields) once nothing else holds them, so a
+    /// steady tick allocates none; a sample someone still holds (a request
+    /// serving it) is never written, however the files change: it stays
+    /// what a reader of its own read then.
+    @Test func theSampleTwoReadsBackIsRefilledUnlessItIsHeld() throws {
+        let dir = try TemporaryDirectory()
+        let slabinfo = { (objects: Int) in
+            "slabinfo - version: 2.1\ndentry \(objects) \(objects) 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+                + "kmalloc-64 \(objects * 2) \(objects * 2) 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+        }
+        let write = { (objects: Int) in
+            try dir.write("proc/slabinfo", slabinfo(objects))
+            try dir.write("proc/meminfo", "MemTotal: \(objects) kB\nSlab: \(objects * 4) kB\n")
+        }
+        let paths = KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys"))
+        let storage = { (sample: Sample) in
+            (sample.caches.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) },
+             sample.meminfo?.fields.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) })
+        }
+        let reader = ProcReader(paths: paths, pageSize: 4096)
+        try write(1)
+        var first: Sample? = reader.sample(timestampMilliseconds: 0)
+        let firstStorage = storage(first!)
+        _ = reader.sample(timestampMilliseconds: 1)
+        first = nil
+        let held = reader.sample(timestampMilliseconds: 2)
+        let heldStorage = storage(held)
+        #expect(heldStorage == firstStorage)
+        let asRead = ProcReader(paths: paths, pageSize: 4096).sample(timestampMilliseconds: 2)
+        for objects in 2...4 {
+            try write(objects)
+            let next = reader.sample(timestampMilliseconds: Int64(objects + 1))
+            #expect(storage(next).0 != heldStorage.0 && storage(next).1 != heldStorage.1)
+            #expect(next.caches.first?.activeObjects == UInt64(objects) && next.meminfo?.totalBytes == UInt64(objects) * 1024)
+        }
+        #expect(held.caches == asRead.caches && held.meminfo == asRead.meminfo && held.sources == asRead.sources)
+    }
+
     @Test func sysfsIsReadAgainOnlyWhenTheCacheSetChanges() throws {
         let dir = try TemporaryDirectory()
         try dir.write("proc/slabinfo", "slabinfo - version: 2.1\ndentry 1 2 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n")

@@ -109,6 +109,14 @@ public final class ProcReader {
     private var indexedAnnotations: [(reclaimable: Bool?, aliases: [String])] = []
     private var fallbackSamplesSinceIndex = 0
     private var previous: Sample?
+    /// The sample before `previous`, whose arrays the next sample refills in
+    /// place: by then the sampler, the pipeline and the published state have
+    /// moved on from it, so a steady tick allocates none. Whoever still holds
+    /// it (a request being served) keeps it intact: the refill then makes new
+    /// arrays, copy on write.
+    private var recycled: Sample?
+    /// The recycled meminfo fields, for the sample's read of /proc/meminfo.
+    private var spareMeminfoFields: [Meminfo.Field] = []
     /// The fields of the extra /proc/meminfo read before /proc/slabinfo
     /// (`slabCounters`), kept for the next sample: that read is used and
     /// dropped within the sample, so its array is reused, not reallocated.
@@ -142,6 +150,7 @@ public final class ProcReader {
 
     public func sample(timestampMilliseconds: Int64) -> Sample {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
+        recycle(into: &sample)
         sample.sources.reserveCapacity(Source.count)
         var before = slabCounters()
         readCaches(into: &sample)
@@ -161,8 +170,25 @@ public final class ProcReader {
         let memoryCgroups = readObjects(.cgroups, paths.cgroups, into: &sample, KernelObjectParser.memoryCgroups)
         let walked = readCgroups(into: &sample)
         readMemoryCgroups(total: memoryCgroups, walked: walked, into: &sample)
+        recycled = previous
         previous = sample
         return sample
+    }
+
+    /// Hands the recycled sample's arrays, emptied, to `sample` (its caches
+    /// and sources) and to `spareMeminfoFields`, each taken out of the
+    /// recycled sample first, so that nothing here holds a second reference.
+    private func recycle(into sample: inout Sample) {
+        guard var old = recycled else { return }
+        recycled = nil
+        sample.caches = old.caches
+        old.caches = []
+        sample.caches.removeAll(keepingCapacity: true)
+        sample.sources = old.sources
+        old.sources = [:]
+        sample.sources.removeAll(keepingCapacity: true)
+        spareMeminfoFields = old.meminfo?.fields ?? []
+        old.meminfo = nil
     }
 
     // MARK: slab caches
@@ -181,7 +207,9 @@ public final class ProcReader {
         do {
             let bytes = try files.read(paths.slabinfo)
             readMeminfo(into: &sample)  // right after the caches' counts, before their parse: see SlabCounters
-            let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [])
+            let storage = sample.caches
+            sample.caches = []
+            let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [], reusing: consume storage)
             guard !parsed.caches.isEmpty else {
                 // Every kernel has caches: a file none of whose lines parse is garbage, not an empty kernel.
                 sample.sources[.slabinfo] = SourceStatus(
@@ -299,7 +327,9 @@ public final class ProcReader {
     /// the caches were read (by `readCaches`, on each of its paths).
     private func readMeminfo(into sample: inout Sample) {
         do {
-            let parsed = MeminfoParser.parse(try meminfoFiles.read(paths.meminfo), previous: previous?.meminfo)
+            let storage = spareMeminfoFields
+            spareMeminfoFields = []
+            let parsed = MeminfoParser.parse(try meminfoFiles.read(paths.meminfo), previous: previous?.meminfo, reusing: consume storage)
             sample.meminfo = parsed.meminfo
             let empty = parsed.meminfo.fields.isEmpty
             sample.sources[.meminfo] = SourceStatus(
