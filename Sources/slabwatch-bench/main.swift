@@ -5,7 +5,9 @@
 //   swift run -c release slabwatch-bench --state-encoding-only
 //   swift run -c release slabwatch-bench 200 --cgroups-only
 //   swift run -c release slabwatch-bench --ring-recording RECORDING   (what the ring takes a value of a recording)
+//   swift run -c release slabwatch-bench 20000 --tick-only   (whole sampler ticks alone, for a profiler)
 import CAllocationCounter
+import Dispatch
 import Glibc
 import Logging
 import SlabWatch
@@ -16,6 +18,7 @@ let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 2000 : 2000
 let detectorOnly = arguments.contains("--detector-only")
 let stateEncodingOnly = arguments.contains("--state-encoding-only")
 let cgroupsOnly = arguments.contains("--cgroups-only")
+let tickOnly = arguments.contains("--tick-only")
 let ringRecording = arguments.firstIndex(of: "--ring-recording").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
                         sysfs: arguments.count > 3 ? arguments[3] : "/sys")
@@ -177,6 +180,20 @@ if let ringRecording {
               + "\(Human.decimal(perValue, 3)) bytes a value (headers included; 4 unpacked); a full default ring of them ≈ "
               + "\(Human.decimal(Double(fullRing) / 1e6, 2)) MB")
     }
+    exit(0)
+}
+
+// 0. Whole sampler ticks alone, `iterations` of them back to back (for
+//    `perf record`): CPU and heap allocations per tick, and how many of
+//    those are `sampleOnce`'s own `DispatchQueue.sync`, which the daemon's
+//    timer does not make (a `sync` of an empty closure, measured the same way).
+if tickOnly {
+    let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
+                              logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+    _ = measure("slabwatch: whole sampler tick") { sampler.sampleOnce() }
+    let queue = DispatchQueue(label: "bench")
+    var published = 0
+    _ = measure("  of which DispatchQueue.sync, as sampleOnce calls it") { published += queue.sync { 1 } }
     exit(0)
 }
 

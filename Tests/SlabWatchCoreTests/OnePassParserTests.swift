@@ -128,7 +128,7 @@ private struct HostileLines: RandomNumberGenerator {
     }
 
     static let names = ["dentry", "kmalloc-32", "a", "file lock cache", "size-4096(DMA)", "#2", "#", "slabdata", "tunables",
-                        ":", "é", "\u{FF}", "dup", "dup#2", "x\u{00}y", "1.1", "2.1", ""]
+                        ":", ":x", "x:", "::", "slabdata:", "é", "\u{FF}", "dup", "dup#2", "x\u{00}y", "1.1", "2.1", ""]
     static let numbers = ["0", "1", "7", "42", "4096", "18446744073709551615", "18446744073709551616",
                           "99999999999999999999", "-1", "+1", "1O", "0x10", "00012"]
     static let separators = [" ", " ", " ", "  ", "\t", " \t ", "\r", "\u{0B}", "\u{0C}"]

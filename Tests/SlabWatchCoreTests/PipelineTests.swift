@@ -20,6 +20,30 @@ struct PipelineTests {
         #expect(stepped.ring.seriesNames == halves.ring.seriesNames && stepped.ring.fine.count == halves.ring.fine.count)
     }
 
+    /// A record refills the caches array of the sample recorded two records
+    /// back once nothing else holds it, so a steady tick allocates none; an
+    /// array someone still holds (a request serving that sample) is never
+    /// written: the record then makes a new one.
+    @Test func aRecordRefillsTheArrayOfTwoRecordsBackUnlessItIsHeld() {
+        var samples = Scenario.seed().samples
+        // The first sample has many more caches: an array refilled from its
+        // storage keeps that capacity, which a new one would not have.
+        samples[0].caches += (0..<200).map { SlabCache(name: "module\($0)", activeObjects: 1, objects: 1, objectSize: 64, objectsPerSlab: 64,
+                                                          pagesPerSlab: 1, activeSlabs: 1, slabs: 1, pageSize: 4096) }
+        let storage = { (sample: Sample) in sample.caches.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }
+        var pipeline = Pipeline()
+        var first: Sample? = pipeline.step(samples[0]).sample
+        let firstStorage = storage(first!)
+        _ = pipeline.step(samples[1])
+        first = nil
+        let held = pipeline.step(samples[2]).sample
+        #expect(storage(held) == firstStorage && held.caches.capacity >= samples[0].caches.count)
+        _ = pipeline.step(samples[3])
+        let fifth = pipeline.step(samples[4]).sample
+        #expect(storage(fifth) != storage(held))
+        #expect(held.caches == Pipeline.recorded(samples[2]).caches && fifth.caches == Pipeline.recorded(samples[4]).caches)
+    }
+
     /// The ring takes the detector's selector and its minimum driver change
     /// from the pipeline's settings: at the start, at a reload, and over a
     /// restored ring that another selector chose.

@@ -22,6 +22,25 @@ struct SampleRingTests {
         #expect(ring.fine.counter(.dentries, at: 3) == nil)
     }
 
+    /// An append finds each cache's series by its position in the last
+    /// sample, checked by name: caches that change places, and a new name at
+    /// a place whose series was given to another cache, still land in their own.
+    @Test func cachesThatChangePlacesKeepTheirOwnSeries() throws {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 2, coarseEvery: 100, maxSeries: 3))
+        ring.append(Self.sample(0, [Self.cache("a", slabs: 1), Self.cache("b", slabs: 2), Self.cache("c", slabs: 3)]))
+        ring.append(Self.sample(1, [Self.cache("c", slabs: 30), Self.cache("a", slabs: 10), Self.cache("b", slabs: 20)]))
+        // "a" is evicted for "d", which takes its series; "a" comes back at d's place.
+        ring.append(Self.sample(2, [Self.cache("d", slabs: 400), Self.cache("c", slabs: 300), Self.cache("b", slabs: 200)]))
+        ring.append(Self.sample(3, [Self.cache("a", slabs: 5000), Self.cache("c", slabs: 3000), Self.cache("b", slabs: 2000)]))
+        let footprints = { (name: String) in
+            try (0..<4).map { ring.fine.footprint(series: try #require(ring.series(named: name)), at: $0).map { $0 / 4096 } }
+        }
+        #expect(try footprints("b") == [2, 20, 200, 2000])
+        #expect(try footprints("c") == [3, 30, 300, 3000])
+        #expect(try footprints("a") == [nil, nil, nil, 5000])  // a new series: its old history went with the eviction
+        #expect(ring.series(named: "d") == nil)
+    }
+
     @Test func coarseTierKeepsEveryNthSample() {
         var ring = SampleRing(configuration: .init(fineCapacity: 3, coarseCapacity: 3, coarseEvery: 4))
         for t in 0..<13 { ring.append(Self.sample(Int64(t), [Self.cache("a", slabs: 1)])) }

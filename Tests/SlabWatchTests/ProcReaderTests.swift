@@ -21,6 +21,21 @@ struct ProcReaderTests {
         #expect(merged.reclaimable == false)
     }
 
+    /// While the cache set is unchanged, later samples take each cache's
+    /// reclaimability and aliases by its position from the last index read:
+    /// the same as the first sample got by name.
+    @Test func laterSamplesOfTheSameCachesKeepTheirReclaimabilityAndAliases() {
+        let reader = ProcReader(paths: TestPaths.localKernelPaths, pageSize: 4096)
+        let first = reader.sample(timestampMilliseconds: 0)
+        for t in 1...2 {
+            let later = reader.sample(timestampMilliseconds: Int64(t))
+            #expect(later.caches.map(\.name) == first.caches.map(\.name))
+            #expect(later.caches.map(\.reclaimable) == first.caches.map(\.reclaimable))
+            #expect(later.caches.map(\.aliases) == first.caches.map(\.aliases))
+        }
+        #expect(first.caches.contains { !$0.aliases.isEmpty } && first.caches.contains { $0.reclaimable == true })
+    }
+
     @Test func otherKernelWithoutSysfsStillServesEverythingElse() throws {
         let root = TestPaths.captures.appendingPathComponent("coreos-sosreport-4.18.0-80.11.2.el8_0.x86_64")
         let reader = ProcReader(paths: KernelPaths(procfs: root.appendingPathComponent("proc").path, sysfs: root.appendingPathComponent("sys").path), pageSize: 4096)
@@ -106,6 +121,45 @@ struct ProcReaderTests {
         for other in [Source.meminfo, .inodeNr, .dentryState, .fileNr] where other != source {
             #expect(sample.status(of: other).up, "\(other)")
         }
+    }
+
+    /// A reader refills the arrays of the sample it read two reads back
+    /// (its caches and meminfo fields) once nothing else holds them, so a
+    /// steady tick allocates none; a sample someone still holds (a request
+    /// serving it) is never written, however the files change: it stays
+    /// what a reader of its own read then.
+    @Test func theSampleTwoReadsBackIsRefilledUnlessItIsHeld() throws {
+        let dir = try TemporaryDirectory()
+        let slabinfo = { (objects: Int) in
+            "slabinfo - version: 2.1\ndentry \(objects) \(objects) 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+                + "kmalloc-64 \(objects * 2) \(objects * 2) 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+        }
+        let write = { (objects: Int) in
+            try dir.write("proc/slabinfo", slabinfo(objects))
+            try dir.write("proc/meminfo", "MemTotal: \(objects) kB\nSlab: \(objects * 4) kB\n")
+        }
+        let paths = KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys"))
+        let storage = { (sample: Sample) in
+            (sample.caches.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) },
+             sample.meminfo?.fields.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) })
+        }
+        let reader = ProcReader(paths: paths, pageSize: 4096)
+        try write(1)
+        var first: Sample? = reader.sample(timestampMilliseconds: 0)
+        let firstStorage = storage(first!)
+        _ = reader.sample(timestampMilliseconds: 1)
+        first = nil
+        let held = reader.sample(timestampMilliseconds: 2)
+        let heldStorage = storage(held)
+        #expect(heldStorage == firstStorage)
+        let asRead = ProcReader(paths: paths, pageSize: 4096).sample(timestampMilliseconds: 2)
+        for objects in 2...4 {
+            try write(objects)
+            let next = reader.sample(timestampMilliseconds: Int64(objects + 1))
+            #expect(storage(next).0 != heldStorage.0 && storage(next).1 != heldStorage.1)
+            #expect(next.caches.first?.activeObjects == UInt64(objects) && next.meminfo?.totalBytes == UInt64(objects) * 1024)
+        }
+        #expect(held.caches == asRead.caches && held.meminfo == asRead.meminfo && held.sources == asRead.sources)
     }
 
     @Test func sysfsIsReadAgainOnlyWhenTheCacheSetChanges() throws {

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 import SlabWatchCore
 import Synchronization
@@ -154,6 +155,71 @@ struct SamplerTests {
         sampler.sampleOnce()
         #expect(try #require(sampler.finalState()).ring.fine.count == 6)
     }
+
+    /// A tick refills the arrays of the samples two ticks old (`ProcReader`,
+    /// `Pipeline.record`). Requests that hold published states on other
+    /// threads while the sampler ticks over changing files each see their
+    /// state's sample whole (every count from one read) and unchanged for as
+    /// long as they keep it.
+    @Test func statesHeldByRequestsStayWholeWhileTheSamplerTicks() async throws {
+        let root = try TemporaryDirectory()
+        try root.write("proc/slabinfo", "")
+        let proc = root.url.appendingPathComponent("proc")
+        @Sendable func write(_ tick: UInt64) throws {
+            let lines = (0..<64).map { "cache\($0) \(tick) \(tick) 32 128 1 : tunables 0 0 0 : slabdata 1 1 0\n" }
+            try Data(("slabinfo - version: 2.1\n" + lines.joined()).utf8).write(to: proc.appendingPathComponent("slabinfo"))
+            try Data("MemTotal: \(tick) kB\nSlab: 4 kB\n".utf8).write(to: proc.appendingPathComponent("meminfo"))
+        }
+        /// The tick a sample was read at, when every cache and meminfo agree on it.
+        @Sendable func tick(of sample: Sample) -> UInt64? {
+            let caches = sample.caches.filter { !$0.isDerived }
+            guard caches.count == 64, let objects = caches.first?.activeObjects, caches.allSatisfy({ $0.activeObjects == objects }),
+                  sample.meminfo?.totalBytes == objects * 1024 else { return nil }
+            return objects
+        }
+        try write(1)
+        let store = StateStore(), time = ManualTime()
+        let sampler = try Sampler(settings: .init(paths: KernelPaths(procfs: root.path("proc"), sysfs: root.path("sys"))),
+                                  ring: .init(fineCapacity: 8, coarseCapacity: 8, coarseEvery: 1), store: store, history: HistoryReader(),
+                                  output: NoSamplerOutput(), statistics: Counted(), logger: quietLogger, ticker: ManualTicker(), time: time)
+        sampler.sampleOnce()
+        let ticking = Flag()
+        let problems = try await withThrowingTaskGroup(of: [String].self) { group in
+            group.addTask {
+                defer { ticking.lower() }
+                for t in 2...300 as ClosedRange<UInt64> {
+                    try write(t)
+                    time.advance(seconds: 1)
+                    sampler.sampleOnce()
+                }
+                return []
+            }
+            for _ in 0..<3 {
+                group.addTask {
+                    var problems: [String] = [], held: [(state: PublishedState, tick: UInt64)] = []
+                    while ticking.isRaised {
+                        guard let state = store.latest else { continue }
+                        guard let read = tick(of: state.sample) else { problems.append("a published sample is not whole"); continue }
+                        held.append((state, read))
+                        if held.count > 16 { held.removeFirst() }
+                        for (state, read) in held where tick(of: state.sample) != read { problems.append("a held sample changed") }
+                        await Task.yield()
+                    }
+                    return problems
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(problems.isEmpty, "\(Set(problems))")
+        #expect(store.latest.flatMap { tick(of: $0.sample) } == 300)
+    }
+}
+
+/// A flag one thread lowers and others watch.
+final class Flag: Sendable {
+    private let raised = Atomic(true)
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
+    func lower() { raised.store(false, ordering: .releasing) }
 }
 
 /// Fires a sampler's ticks when the test says, on the sampler's queue, as a

@@ -104,8 +104,19 @@ public final class ProcReader {
     private let meminfoFiles: FileReader
     private var sysfsIndex: SysfsSlabIndex?
     private var indexedNames: [String] = []
+    /// What `sysfsIndex` gave each cache of `indexedNames`, by position: while
+    /// the names are those, a sample takes them from here, not by hashing each name.
+    private var indexedAnnotations: [(reclaimable: Bool?, aliases: [String])] = []
     private var fallbackSamplesSinceIndex = 0
     private var previous: Sample?
+    /// The sample before `previous`, whose arrays the next sample refills in
+    /// place: by then the sampler, the pipeline and the published state have
+    /// moved on from it, so a steady tick allocates none. Whoever still holds
+    /// it (a request being served) keeps it intact: the refill then makes new
+    /// arrays, copy on write.
+    private var recycled: Sample?
+    /// The recycled meminfo fields, for the sample's read of /proc/meminfo.
+    private var spareMeminfoFields: [Meminfo.Field] = []
     /// The fields of the extra /proc/meminfo read before /proc/slabinfo
     /// (`slabCounters`), kept for the next sample: that read is used and
     /// dropped within the sample, so its array is reused, not reallocated.
@@ -139,6 +150,7 @@ public final class ProcReader {
 
     public func sample(timestampMilliseconds: Int64) -> Sample {
         var sample = Sample(timestampMilliseconds: timestampMilliseconds)
+        recycle(into: &sample)
         sample.sources.reserveCapacity(Source.count)
         var before = slabCounters()
         readCaches(into: &sample)
@@ -158,8 +170,25 @@ public final class ProcReader {
         let memoryCgroups = readObjects(.cgroups, paths.cgroups, into: &sample, KernelObjectParser.memoryCgroups)
         let walked = readCgroups(into: &sample)
         readMemoryCgroups(total: memoryCgroups, walked: walked, into: &sample)
+        recycled = previous
         previous = sample
         return sample
+    }
+
+    /// Hands the recycled sample's arrays, emptied, to `sample` (its caches
+    /// and sources) and to `spareMeminfoFields`, each taken out of the
+    /// recycled sample first, so that nothing here holds a second reference.
+    private func recycle(into sample: inout Sample) {
+        guard var old = recycled else { return }
+        recycled = nil
+        sample.caches = old.caches
+        old.caches = []
+        sample.caches.removeAll(keepingCapacity: true)
+        sample.sources = old.sources
+        old.sources = [:]
+        sample.sources.removeAll(keepingCapacity: true)
+        spareMeminfoFields = old.meminfo?.fields ?? []
+        old.meminfo = nil
     }
 
     // MARK: slab caches
@@ -178,7 +207,9 @@ public final class ProcReader {
         do {
             let bytes = try files.read(paths.slabinfo)
             readMeminfo(into: &sample)  // right after the caches' counts, before their parse: see SlabCounters
-            let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [])
+            let storage = sample.caches
+            sample.caches = []
+            let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [], reusing: consume storage)
             guard !parsed.caches.isEmpty else {
                 // Every kernel has caches: a file none of whose lines parse is garbage, not an empty kernel.
                 sample.sources[.slabinfo] = SourceStatus(
@@ -207,11 +238,16 @@ public final class ProcReader {
     private func annotateFromSysfs(_ sample: inout Sample) {
         if sysfsIndex == nil || !namesMatchIndex(sample.caches) || sysfsRetry.isDue() {
             refreshSysfsIndex(&sample)
+            sysfsIndex?.annotate(&sample.caches)
             indexedNames = sample.caches.map(\.name)
+            indexedAnnotations = sample.caches.map { ($0.reclaimable, $0.aliases) }
         } else {
             sample.sources[.sysfsSlab] = previous?.sources[.sysfsSlab]
+            for index in sample.caches.indices {
+                sample.caches[index].reclaimable = indexedAnnotations[index].reclaimable
+                sample.caches[index].aliases = indexedAnnotations[index].aliases
+            }
         }
-        sysfsIndex?.annotate(&sample.caches)
     }
 
     private func namesMatchIndex(_ caches: [SlabCache]) -> Bool {
@@ -220,6 +256,7 @@ public final class ProcReader {
     }
 
     private func refreshSysfsIndex(_ sample: inout Sample) {
+        indexedNames = []  // annotations by position are the old index's
         do {
             let listing = try files.listDirectory(paths.slabDirectory)
             var reclaimable: [String: Bool] = [:]
@@ -290,7 +327,9 @@ public final class ProcReader {
     /// the caches were read (by `readCaches`, on each of its paths).
     private func readMeminfo(into sample: inout Sample) {
         do {
-            let parsed = MeminfoParser.parse(try meminfoFiles.read(paths.meminfo), previous: previous?.meminfo)
+            let storage = spareMeminfoFields
+            spareMeminfoFields = []
+            let parsed = MeminfoParser.parse(try meminfoFiles.read(paths.meminfo), previous: previous?.meminfo, reusing: consume storage)
             sample.meminfo = parsed.meminfo
             let empty = parsed.meminfo.fields.isEmpty
             sample.sources[.meminfo] = SourceStatus(

@@ -156,6 +156,19 @@ struct WindowSet: Sendable {
     private let minDriverChange: Double
     private let settings: DetectorSettings
 
+    /// Whether window `index` starts after `notBefore` and at or after
+    /// `historyStart`, and `series` grows there by `bytes`
+    /// (`FittedWindow.grows`): the quick test every cache takes in every
+    /// window, read in place. Through `windows[index]` each of its three
+    /// reads copied the whole window out of the array (perf: the detector's
+    /// largest cost on a quiet machine).
+    func quickTest(_ index: Int, series: Int, grows bytes: Double, after notBefore: Int64, from historyStart: Int64) -> Bool {
+        windows.withUnsafeBufferPointer { windows in
+            let start = windows[index].time(0)
+            return start > notBefore && start >= historyStart && windows[index].grows(series: series, by: bytes)
+        }
+    }
+
     /// The window at `index` with its drivers. They are read on first use:
     /// an evaluation where no cache grows reads only the trend's window's,
     /// and reading every window's was most of a quiet evaluation's time.

@@ -122,12 +122,14 @@ public struct GrowthDetector: Sendable {
         for cache in latest.caches where settings.reportReclaimable || cache.reclaimable != true {
             guard let series = ring.series(named: cache.name) else { continue }
             // A resolved finding's window is spent: a new one must fit samples after it.
-            let notBefore = open[cache.name] == nil ? resolvedAt[cache.name] ?? .min : .min
+            // `index(forKey:)`: a finding is large, and `open[name] == nil` copied it out to compare.
+            let isOpen = open.index(forKey: cache.name) != nil
+            let notBefore = isOpen ? .min : resolvedAt[cache.name] ?? .min
             let minGrowth = settings.minGrowthBytes(for: cache, vmstat: latest.vmstat)
             let passing = passingWindows(series: series, cache: cache.name, minGrowth: minGrowth, ring: ring, windows: &windows,
                                          notBefore: notBefore)
             if !passing.isEmpty { candidates[cache.name] = passing }
-            if open[cache.name] != nil, let rate = recentRate(series: series, windows: windows) { recentRates[cache.name] = rate }
+            if isOpen, let rate = recentRate(series: series, windows: windows) { recentRates[cache.name] = rate }
         }
         var events: [Event] = []
         advanceLifecycles(candidates, recentRates: recentRates, ring: ring, latest: latest, events: &events)
@@ -159,8 +161,7 @@ public struct GrowthDetector: Sendable {
         var passing: [Candidate] = []
         for index in windows.windows.indices.reversed() {
             // Most caches do not grow: two reads settle it before any copying.
-            guard windows.windows[index].time(0) > notBefore && windows.windows[index].time(0) >= historyStart,
-                  windows.windows[index].grows(series: series, by: minGrowth),
+            guard windows.quickTest(index, series: series, grows: minGrowth, after: notBefore, from: historyStart),
                   scratch.load(series: series, from: windows.windows[index]),
                   scratch.maximum - scratch.minimum >= minGrowth
             else { continue }

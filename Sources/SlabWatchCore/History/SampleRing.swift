@@ -129,6 +129,10 @@ public struct SampleRing: Sendable {
     private let initialWidth: Int
     /// Series whose history was dropped to make room (`maxSeries`).
     public private(set) var evictedSeries = 0
+    /// The series of each cache of the last append, by its position in that
+    /// sample (`findSeries`); a hint checked on use, never saved.
+    private var seriesByPosition: [Int] = []
+    private static let noSeries = -1
     // The inode-cache columns' bookkeeping; their rules are in InodeCacheColumns.swift.
     /// Each series' inode-cache column: `undecided` until the series' cache
     /// is next appended, then a column, `notInodeCache`, or `waiting` (an
@@ -195,18 +199,21 @@ public struct SampleRing: Sendable {
     public mutating func append(_ sample: Sample) {
         shrinkIfSparse()
         // Caches of this sample are present now: none of them may give its series away.
-        for cache in sample.caches { if let series = seriesIndex[cache.name] { lastSeen[series] = appended } }
-        for cache in sample.caches where seriesIndex[cache.name] == nil {
+        findSeries(of: sample.caches)
+        for (position, cache) in sample.caches.enumerated() where seriesByPosition[position] == Self.noSeries {
             // Once one cache finds no room, none after it can: every series
             // left belongs to this sample. Stopping keeps an oversized sample
             // from scanning every series for each cache over the limit.
-            guard register(cache.name) else { break }
+            // A name listed twice (not by the parser) has its series after the first.
+            if seriesIndex[cache.name] == nil, !register(cache.name) { break }
+            seriesByPosition[position] = seriesIndex[cache.name] ?? Self.noSeries
         }
         let row = fine.beginRow(time: sample.timestampMilliseconds)
         for counter in Counter.allCases { fine.set(row: row, counter, value: counter.value(in: sample) ?? Self.absent) }
         let toCoarse = appended % configuration.coarseEvery == 0
-        for cache in sample.caches {
-            guard let series = seriesIndex[cache.name] else { continue }  // over maxSeries in this very sample
+        for (position, cache) in sample.caches.enumerated() {
+            let series = seriesByPosition[position]
+            guard series != Self.noSeries else { continue }  // over maxSeries in this very sample
             fine.set(row: row, series: series, value: cache.footprintBytes)
             lastSeen[series] = appended
             if toCoarse { lastCoarse[series] = coarseCopies }
@@ -228,6 +235,26 @@ public struct SampleRing: Sendable {
             coarseCopies += 1
         }
         appended += 1
+    }
+
+    /// Sets `seriesByPosition` to each cache's series (`noSeries` for none
+    /// yet) and marks each as seen now. A cache at the position it held in
+    /// the last append is checked against that series' name, the same string
+    /// on a steady tick (one pointer compare), and hashed only when it moved
+    /// or is new: `seriesNames` and `seriesIndex` map each other one to one,
+    /// so a name that matches is that series whatever happened in between
+    /// (a shrink, a restore, an eviction).
+    private mutating func findSeries(of caches: [SlabCache]) {
+        let known = min(seriesByPosition.count, caches.count)
+        seriesByPosition.removeLast(seriesByPosition.count - known)
+        for position in caches.indices {
+            let name = caches[position].name
+            let guess = position < known ? seriesByPosition[position] : Self.noSeries
+            let series = guess >= 0 && guess < seriesNames.count && seriesNames[guess] == name
+                ? guess : seriesIndex[name] ?? Self.noSeries
+            if position < known { seriesByPosition[position] = series } else { seriesByPosition.append(series) }
+            if series != Self.noSeries { lastSeen[series] = appended }
+        }
     }
 
     /// A series whose cache has left both tiers is reused first; at

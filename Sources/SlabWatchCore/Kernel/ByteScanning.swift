@@ -96,8 +96,13 @@ extension UnsafeBufferPointer<UInt8> {
     func spells(_ name: String, at range: Range<Int>) -> Bool {
         let bytes = UnsafeBufferPointer(rebasing: self[range])
         // A native string (every name a parser made) is contiguous: no copy.
-        return name.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(bytes) }
-            ?? name.utf8.elementsEqual(bytes)
+        return name.utf8.withContiguousStorageIfAvailable { expected in
+            // Lengths first, then a plain loop: most names differ in length or
+            // early, and `elementsEqual`'s iterators cost more than the bytes.
+            guard expected.count == bytes.count else { return false }
+            for index in 0..<bytes.count where expected[index] != bytes[index] { return false }
+            return true
+        } ?? name.utf8.elementsEqual(bytes)
     }
 
     /// The bytes in `range` decoded as UTF-8, invalid sequences replaced, so a

@@ -184,7 +184,7 @@ public enum SlabInfoParser: Sendable {
                 if count == 0 { first = field.range }
                 if colon == nil {
                     (ring + count & (Self.ringCapacity - 1)).initialize(to: field)
-                    if bytes.spells(":", at: field.range) { colon = count }
+                    if field.range.count == 1, bytes[field.range.lowerBound] == asciiColon { colon = count }
                 }
                 guard needsSlabdata else {
                     if colon != nil { break } else { continue }
@@ -192,7 +192,7 @@ public enum SlabInfoParser: Sendable {
                 if let index = slabdata {
                     if count == index + 1 { afterSlabdata.0 = field }
                     if count == index + 2 { afterSlabdata.1 = field }
-                } else if bytes.spells("slabdata", at: field.range) {
+                } else if field.number == nil, bytes.spells("slabdata" as StaticString, at: field.range) {
                     slabdata = count
                 }
                 if colon != nil, afterSlabdata.1 != nil { break }

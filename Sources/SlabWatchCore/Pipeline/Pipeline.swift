@@ -74,6 +74,10 @@ public struct Pipeline: Sendable {
     private var chargedAt: Int64?
     /// The last evaluated sample and its report (no ring: see `Step`).
     private var lastEvaluated: (sample: Sample, report: GrowthDetector.Report)?
+    /// The caches array of the sample recorded before the last one, whose
+    /// storage the next record refills: by then its step and published state
+    /// are gone, unless a reader still holds them (copy on write keeps theirs).
+    private var recycledCaches: [SlabCache] = []
 
     public init(settings: Settings = .init()) {
         self.settings = settings
@@ -94,7 +98,9 @@ public struct Pipeline: Sendable {
     /// detector); `measure` records only. Returns the sample as recorded.
     @discardableResult
     public mutating func record(_ sample: Sample) -> Sample {
-        let recorded = Self.recorded(sample)
+        let storage = recycledCaches
+        recycledCaches = lastEvaluated?.sample.caches ?? []
+        let recorded = Self.recorded(sample, adding: DerivedSeries.all, reusing: consume storage)
         ring.append(recorded)
         if let reading = sample.cgroupMemory {
             cgroups.append(reading, at: reading.readAtMilliseconds ?? sample.timestampMilliseconds)
@@ -190,16 +196,23 @@ public struct Pipeline: Sendable {
         recorded(sample, adding: DerivedSeries.all)
     }
 
-    static func recorded(_ sample: Sample, adding derived: [DerivedSeries]) -> Sample {
+    /// - Parameter storage: an array whose storage the recorded caches
+    ///   reuse (emptied first), so that a steady record allocates nothing.
+    static func recorded(_ sample: Sample, adding derived: [DerivedSeries], reusing storage: consuming [SlabCache] = []) -> Sample {
         guard !derived.isEmpty else { return sample }
         var recorded = sample
         // A reader sums before its cache limit cuts; a sample made otherwise
         // (a scenario, an older recording) has every cache it had.
         if recorded.cacheTotals == nil { recorded.cacheTotals = CacheTotals(sample.caches) }
         let kernelCaches = recorded
+        var caches = consume storage
+        caches.removeAll(keepingCapacity: true)
+        caches.reserveCapacity(sample.caches.count + derived.count)
+        caches.append(contentsOf: sample.caches)
         for series in derived {
-            if let cache = series.cache(in: kernelCaches) { recorded.caches.append(cache) }
+            if let cache = series.cache(in: kernelCaches) { caches.append(cache) }
         }
+        recorded.caches = caches
         return recorded
     }
 }
