@@ -9,26 +9,41 @@ import Systemd
 final class ServiceNotifier: Sendable {
     private struct State {
         var ready = false
-        var status = ""
+        var shown: Shown?
+    }
+
+    /// What `STATUS=` says: its text is built only when one of these changed,
+    /// not every tick (a string of this length is a heap allocation).
+    private struct Shown: Equatable {
+        var caches: Int
+        var open = 0
+        var critical = 0
+        var intervalSeconds: Double
     }
 
     private let state = Mutex(State())
     private let watchdog = ServiceManager.watchdogMicroseconds() != nil
 
     func ticked(_ published: PublishedState, intervalSeconds: Double) {
-        let counts = published.report.openCounts
-        let open = counts.values.reduce(0, +)
-        let status = "STATUS=sampling \(published.sample.caches.count { !$0.isDerived }) caches every \(Human.duration(intervalSeconds)); "
-            + "\(open) open findings (\(counts[.critical] ?? 0) critical)"
+        var shown = Shown(caches: published.sample.caches.count { !$0.isDerived }, intervalSeconds: intervalSeconds)
+        for finding in published.report.findings where finding.state == .open {
+            shown.open += 1
+            if finding.severity == .critical { shown.critical += 1 }
+        }
         let (becameReady, statusChanged) = state.withLock { s -> (Bool, Bool) in
             let first = !s.ready
             s.ready = true
-            let changed = s.status != status
-            s.status = status
+            let changed = s.shown != shown
+            s.shown = shown
             return (first, changed)
         }
-        if becameReady { send("READY=1\n" + status) } else if statusChanged { send(status) }
+        if becameReady { send("READY=1\n" + Self.status(shown)) } else if statusChanged { send(Self.status(shown)) }
         if watchdog { send("WATCHDOG=1") }
+    }
+
+    private static func status(_ shown: Shown) -> String {
+        "STATUS=sampling \(shown.caches) caches every \(Human.duration(shown.intervalSeconds)); "
+            + "\(shown.open) open findings (\(shown.critical) critical)"
     }
 
     func send(_ message: String) {
