@@ -184,33 +184,39 @@ struct SamplerTests {
                                   output: NoSamplerOutput(), statistics: Counted(), logger: quietLogger, ticker: ManualTicker(), time: time)
         sampler.sampleOnce()
         let ticking = Flag()
-        let problems = try await withThrowingTaskGroup(of: [String].self) { group in
+        // Each reader returns what it found wrong and how many states it checked:
+        // a reader that never ran (a one-thread pool) must not pass for one that saw nothing wrong.
+        let readers = try await withThrowingTaskGroup(of: (problems: [String], checked: Int)?.self) { group in
             group.addTask {
                 defer { ticking.lower() }
                 for t in 2...300 as ClosedRange<UInt64> {
                     try write(t)
                     time.advance(seconds: 1)
                     sampler.sampleOnce()
+                    await Task.yield()  // the readers run between ticks even on a pool of one thread
                 }
-                return []
+                return nil
             }
             for _ in 0..<3 {
                 group.addTask {
-                    var problems: [String] = [], held: [(state: PublishedState, tick: UInt64)] = []
+                    var problems: [String] = [], held: [(state: PublishedState, tick: UInt64)] = [], checked = 0
                     while ticking.isRaised {
+                        await Task.yield()
                         guard let state = store.latest else { continue }
+                        checked += 1
                         guard let read = tick(of: state.sample) else { problems.append("a published sample is not whole"); continue }
                         held.append((state, read))
                         if held.count > 16 { held.removeFirst() }
                         for (state, read) in held where tick(of: state.sample) != read { problems.append("a held sample changed") }
-                        await Task.yield()
                     }
-                    return problems
+                    return (problems, checked)
                 }
             }
-            return try await group.reduce(into: []) { $0 += $1 }
+            return try await group.reduce(into: [(problems: [String], checked: Int)]()) { if let reader = $1 { $0.append(reader) } }
         }
+        let problems = readers.flatMap(\.problems)
         #expect(problems.isEmpty, "\(Set(problems))")
+        #expect(readers.count == 3 && readers.allSatisfy { $0.checked > 0 }, "states checked by each reader: \(readers.map(\.checked))")
         #expect(store.latest.flatMap { tick(of: $0.sample) } == 300)
     }
 }
