@@ -178,9 +178,15 @@ public struct MeasurementSettings: Sendable, Equatable {
     /// a tenth of the daemon's (a file driver must move by 1,000, so a
     /// workload of a few thousand files is judged; sockets 100, threads 20,
     /// memory cgroups 10), five samples make a window, and any positive
-    /// cost counts.
+    /// cost counts. No driver counts as rising like time: that rule is for a
+    /// daemon's hours, where a count climbing steadily on its own can match a
+    /// cache that wandered up; in a run the command moves its counts, and a
+    /// paced workload's inode count is a straight line in time, so the rule
+    /// set aside a perfect fit whenever time fitted as well (the total of
+    /// unreclaimable slab, 1,300 B an inode at R² 0.9999, "not judged").
     public var detector: DetectorSettings = {
         var settings = DetectorSettings()
+        settings.timeLikeRSquared = .infinity
         settings.minDriverChange /= 10
         settings.minSocketChange /= 10
         settings.minTaskChange /= 10
