@@ -45,6 +45,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // glibc's <malloc.h>: malloc_trim gives a checkpoint's freed buffers back.
         .systemLibrary(name: "CMalloc"),
+        // Linux calls the Glibc module lacks: fstatfs (a procfs file's kept descriptor), eventfd (the ticking thread).
+        .systemLibrary(name: "CLinux"),
         // OpenSSL (TLS) and libcrypt (bcrypt), loaded with dlopen when a web
         // configuration needs them (see CTLS.h); their headers at build time.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "SlabWatch",
             dependencies: [
-                "LinearRegex", "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc", "CBPF",
+                "LinearRegex", "SlabWatchCore", "SlabWatchHTTP", "Systemd", "CYAML", "CZlib", "CMalloc", "CLinux", "CBPF",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The `slabwatch` command. (Not a folder named `slabwatch`: it would

@@ -25,6 +25,72 @@ struct KernelFileTests {
         #expect(Array(try FileReader().read(directory.path("inode-nr"), readSize: FileReader.sysctlReadSize)) == Array(text.utf8))
     }
 
+    /// A procfs file is read through the descriptor it keeps, afresh each
+    /// time: /proc/self/io counts the bytes this process read, so the
+    /// second read must show more than the first (a read that did not
+    /// start again at offset 0 would see the end of the file, and a reader
+    /// that kept the bytes the same count).
+    @Test func aKeptProcfsFileIsReadAfreshThroughOneDescriptor() throws {
+        let file = KeptFile("/proc/self/io")
+        let reader = FileReader()
+        let first = try #require(Self.bytesRead(try reader.read(file, readSize: FileReader.sysctlReadSize)))
+        let descriptor = file.descriptor
+        #expect(descriptor >= 0)
+        let second = try #require(Self.bytesRead(try reader.read(file, readSize: FileReader.sysctlReadSize)))
+        #expect(second > first)
+        #expect(file.descriptor == descriptor)
+    }
+
+    /// A file outside procfs is opened for every read and not kept: a
+    /// fixture replaced by a rename is read as it is now.
+    @Test func aFileOutsideProcfsIsOpenedForEveryRead() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("slabinfo", "before\n")
+        let file = KeptFile(directory.path("slabinfo"))
+        let reader = FileReader()
+        #expect(Array(try reader.read(file)) == Array("before\n".utf8))
+        #expect(file.descriptor == -1)
+        try directory.write("slabinfo.new", "after\n")
+        #expect(rename(directory.path("slabinfo.new"), directory.path("slabinfo")) == 0)
+        #expect(Array(try reader.read(file)) == Array("after\n".utf8))
+    }
+
+    /// A kept file that is gone says so and is opened again once it is back.
+    @Test func aKeptFileThatFailsIsOpenedAgain() throws {
+        let directory = try TemporaryDirectory()
+        let file = KeptFile(directory.path("meminfo"))
+        let reader = FileReader()
+        #expect(throws: FileError.self) { try reader.read(file) }
+        try directory.write("meminfo", "MemTotal: 1 kB\n")
+        #expect(Array(try reader.read(file)) == Array("MemTotal: 1 kB\n".utf8))
+    }
+
+    /// The sampler's reader keeps one descriptor for each procfs file it
+    /// reads every sample, the same ones sample after sample.
+    @Test func theLiveReaderKeepsItsDescriptorsAcrossSamples() {
+        let reader = ProcReader(paths: KernelPaths(), pageSize: 4096)
+        _ = reader.sample(timestampMilliseconds: 0)
+        let kept = reader.keptDescriptors
+        _ = reader.sample(timestampMilliseconds: 1)
+        #expect(reader.keptDescriptors == kept)
+        for (path, descriptor) in kept {
+            var target = [CChar](repeating: 0, count: 256)
+            let n = readlink("/proc/self/fd/\(descriptor)", &target, 255)
+            let opened = n > 0 ? String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            // /proc/net is /proc/self/net: the descriptor names the process.
+            #expect(opened == path || (path == "/proc/net/sockstat" && opened.hasSuffix("/net/sockstat")), "\(path) → \(opened)")
+        }
+        #expect(kept.keys.contains("/proc/slabinfo") || getuid() != 0)  // root can read it
+        #expect(kept.keys.contains("/proc/meminfo") && kept.keys.contains("/proc/sys/fs/inode-nr"))
+    }
+
+    /// The `rchar` count of /proc/self/io.
+    private static func bytesRead(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+        String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("rchar:") }
+            .flatMap { UInt64($0.dropFirst("rchar:".count).trimmingCharacters(in: .whitespaces)) }
+    }
+
     /// The live sysctl files the sampler reads are one line, well inside one page
     /// (the premise of reading them a page at a time).
     @Test(arguments: ["sys/fs/inode-nr", "sys/fs/dentry-state", "sys/fs/file-nr"])

@@ -102,6 +102,8 @@ public final class ProcReader {
     /// /proc/meminfo has a reader of its own: it is read while `files` still
     /// holds /proc/slabinfo's bytes (see `SlabCounters`).
     private let meminfoFiles: FileReader
+    /// The procfs files read every sample, each through a descriptor kept open.
+    private let kept: KeptFiles
     private var sysfsIndex: SysfsSlabIndex?
     private var indexedNames: [String] = []
     /// What `sysfsIndex` gave each cache of `indexedNames`, by position: while
@@ -146,6 +148,32 @@ public final class ProcReader {
         self.limits = limits
         files = FileReader(maximumSize: limits.maxSourceBytes)
         meminfoFiles = FileReader(initialCapacity: 8 << 10, maximumSize: limits.maxSourceBytes)
+        kept = KeptFiles(paths)
+    }
+
+    /// The descriptors kept open, by path (for tests).
+    var keptDescriptors: [String: Int32] {
+        let files = [kept.slabinfo, kept.meminfo, kept.inodeNr, kept.dentryState, kept.fileNr, kept.zoneinfo, kept.loadavg,
+                     kept.sockstat, kept.cgroups]
+        return Dictionary(files.filter { $0.descriptor >= 0 }.map { ($0.path, $0.descriptor) }) { first, _ in first }
+    }
+
+    /// The files of every sample, as `KeptFile`s: opened at the first
+    /// sample and kept while they are procfs files.
+    private struct KeptFiles {
+        let slabinfo, meminfo, inodeNr, dentryState, fileNr, zoneinfo, loadavg, sockstat, cgroups: KeptFile
+
+        init(_ paths: KernelPaths) {
+            slabinfo = KeptFile(paths.slabinfo)
+            meminfo = KeptFile(paths.meminfo)
+            inodeNr = KeptFile(paths.inodeNr)
+            dentryState = KeptFile(paths.dentryState)
+            fileNr = KeptFile(paths.fileNr)
+            zoneinfo = KeptFile(paths.zoneinfo)
+            loadavg = KeptFile(paths.loadavg)
+            sockstat = KeptFile(paths.sockstat)
+            cgroups = KeptFile(paths.cgroups)
+        }
     }
 
     public func sample(timestampMilliseconds: Int64) -> Sample {
@@ -161,13 +189,13 @@ public final class ProcReader {
             counterFields = fields
         }
         keepLargestCaches(&sample)
-        sample.inodes = readCounter(.inodeNr, paths.inodeNr, into: &sample, FSCountersParser.inodeNr)
-        sample.dentries = readCounter(.dentryState, paths.dentryState, into: &sample, FSCountersParser.dentryState)
-        sample.fileHandles = readCounter(.fileNr, paths.fileNr, into: &sample, FSCountersParser.fileNr)
+        sample.inodes = readCounter(.inodeNr, kept.inodeNr, into: &sample, FSCountersParser.inodeNr)
+        sample.dentries = readCounter(.dentryState, kept.dentryState, into: &sample, FSCountersParser.dentryState)
+        sample.fileHandles = readCounter(.fileNr, kept.fileNr, into: &sample, FSCountersParser.fileNr)
         readZoneinfo(into: &sample)
-        sample.tasks = readObjects(.loadavg, paths.loadavg, into: &sample, KernelObjectParser.loadavg)
-        sample.sockets = readObjects(.sockstat, paths.sockstat, into: &sample, KernelObjectParser.sockstat)
-        let memoryCgroups = readObjects(.cgroups, paths.cgroups, into: &sample, KernelObjectParser.memoryCgroups)
+        sample.tasks = readObjects(.loadavg, kept.loadavg, into: &sample, KernelObjectParser.loadavg)
+        sample.sockets = readObjects(.sockstat, kept.sockstat, into: &sample, KernelObjectParser.sockstat)
+        let memoryCgroups = readObjects(.cgroups, kept.cgroups, into: &sample, KernelObjectParser.memoryCgroups)
         let walked = readCgroups(into: &sample)
         readMemoryCgroups(total: memoryCgroups, walked: walked, into: &sample)
         recycled = previous
@@ -205,7 +233,7 @@ public final class ProcReader {
 
     private func readCaches(into sample: inout Sample) {
         do {
-            let bytes = try files.read(paths.slabinfo)
+            let bytes = try files.read(kept.slabinfo)
             readMeminfo(into: &sample)  // right after the caches' counts, before their parse: see SlabCounters
             let storage = sample.caches
             sample.caches = []
@@ -329,7 +357,7 @@ public final class ProcReader {
         do {
             let storage = spareMeminfoFields
             spareMeminfoFields = []
-            let parsed = MeminfoParser.parse(try meminfoFiles.read(paths.meminfo), previous: previous?.meminfo, reusing: consume storage)
+            let parsed = MeminfoParser.parse(try meminfoFiles.read(kept.meminfo), previous: previous?.meminfo, reusing: consume storage)
             sample.meminfo = parsed.meminfo
             let empty = parsed.meminfo.fields.isEmpty
             sample.sources[.meminfo] = SourceStatus(
@@ -344,7 +372,7 @@ public final class ProcReader {
     /// /proc/meminfo's slab counters now, for `SlabCounters`; nil when unreadable
     /// (the sample's own read says why).
     private func slabCounters() -> Meminfo? {
-        guard let bytes = try? meminfoFiles.read(paths.meminfo) else { return nil }
+        guard let bytes = try? meminfoFiles.read(kept.meminfo) else { return nil }
         var storage: [Meminfo.Field] = []
         swap(&storage, &counterFields)
         return MeminfoParser.parse(bytes, previous: previous?.meminfo, reusing: storage).meminfo
@@ -357,7 +385,7 @@ public final class ProcReader {
             zoneinfo?.age += 1
         } else {
             do {
-                let accuracy = ZoneinfoParser.accuracy(try files.read(paths.zoneinfo), pageSize: pageSize)
+                let accuracy = ZoneinfoParser.accuracy(try files.read(kept.zoneinfo), pageSize: pageSize)
                 zoneinfo = (accuracy, accuracy == nil ? SourceStatus(up: false, error: "no vm stats threshold found") : SourceStatus(up: true), 1)
             } catch {
                 zoneinfo = (nil, SourceStatus(up: false, error: error.description), 1)
@@ -413,11 +441,11 @@ public final class ProcReader {
     }
 
     /// Reads a small file of counts whose parser answers nil for what is not one.
-    private func readObjects<Value>(_ source: Source, _ path: String, into sample: inout Sample,
+    private func readObjects<Value>(_ source: Source, _ file: KeptFile, into sample: inout Sample,
                                     _ parse: (ArraySlice<UInt8>) -> Value?) -> Value? {
         do {
-            guard let value = parse(try files.read(path, readSize: FileReader.sysctlReadSize)) else {
-                sample.sources[source] = SourceStatus(up: false, error: "\(path): not in the expected format", malformedLines: 1)
+            guard let value = parse(try files.read(file, readSize: FileReader.sysctlReadSize)) else {
+                sample.sources[source] = SourceStatus(up: false, error: "\(file.path): not in the expected format", malformedLines: 1)
                 return nil
             }
             sample.sources[source] = SourceStatus(up: true)
@@ -429,17 +457,17 @@ public final class ProcReader {
     }
 
     private func readCounter<Value>(
-        _ source: Source, _ path: String, into sample: inout Sample,
+        _ source: Source, _ file: KeptFile, into sample: inout Sample,
         _ parse: (ArraySlice<UInt8>) throws(FSCountersParser.Failure) -> Value
     ) -> Value? {
         do {
-            let value = try parse(try files.read(path, readSize: FileReader.sysctlReadSize))
+            let value = try parse(try files.read(file, readSize: FileReader.sysctlReadSize))
             sample.sources[source] = SourceStatus(up: true)
             return value
         } catch let error as FileError {
             sample.sources[source] = SourceStatus(up: false, error: error.description)
         } catch {
-            sample.sources[source] = SourceStatus(up: false, error: "\(path): \(error)", malformedLines: 1)
+            sample.sources[source] = SourceStatus(up: false, error: "\(file.path): \(error)", malformedLines: 1)
         }
         return nil
     }
