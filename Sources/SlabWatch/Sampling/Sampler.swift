@@ -83,7 +83,7 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
                             history: HistoryReader = HistoryReader(), output: any SamplerOutput = NoSamplerOutput(),
                             statistics: (any SelfStatisticsSource)? = nil, logger: Logger) throws {
         try self.init(settings: settings, ring: ring, store: store, history: history, output: output,
-                      statistics: statistics ?? ProcessOnlyStatistics(), logger: logger, ticker: DispatchTicker(), time: SystemTime())
+                      statistics: statistics ?? ProcessOnlyStatistics(), logger: logger, ticker: ThreadTicker(), time: SystemTime())
     }
 
     /// The same, ticked by `ticker` and timed by `time` (a test's own).
