@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # slabwatch beside node_exporter (slabinfo, meminfo and filefd collectors) in
 # one run on this machine: idle resident memory, CPU per sample with nobody
-# scraping (against the kernel's own cost of producing the files), CPU per
+# scraping (against a process that only reads the same files at the same
+# pace, and against the reads' own cost inside the bench), CPU per
 # scrape and throughput under wrk, and resident memory after a minute of it;
 # the same with 1,000 memory cgroups to walk (a cgroup v2 fixture tree); then
 # both again behind the same web configuration file (TLS + basic auth).
@@ -15,6 +16,9 @@ swift build -c release --product slabwatch-bench >/dev/null
 pids=(); state=""; pki=""; cgroups=""
 trap 'kill "${pids[@]}" 2>/dev/null || true; for d in "$state" "$pki" "$cgroups"; do [ -z "$d" ] || rm -rf "$d"; done' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
+# Nanoseconds on a CPU, every thread of the process summed (a tick is 10 ms;
+# a 100 ms sample costs about one).
+run_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {print s}'; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }  # kB
 anon() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
 # Private: pages no other process shares (what the node gains by stopping it);
@@ -29,11 +33,27 @@ kernel_paced=$(awk '/kernel: the 5 files, one read every 100 ms/ {print $(NF-2)}
 # sysctl read then zeroes 1 MiB in the kernel), printed beside the honest one.
 kernel_paced_before=$(awk '/kernel, as measured before: 1 MiB reads, every 100 ms/ {print $(NF-2)}' <<<"$bench")
 
-# CPU per sample, nobody scraping: a 100 ms interval for 30 s.
+# CPU per sample, nobody scraping: a 100 ms interval, 20 s a run, three runs
+# of each of these in turn (the kernel's cost of /proc/slabinfo moves with
+# the machine's partial slabs, so only runs side by side compare): the
+# daemon; the floor as a process that reads the same files at the same pace
+# and does nothing else (the bench's --floor-process: open, read, close);
+# the same floor through descriptors kept open, as the daemon reads them.
+# Each figure is the median of its three runs.
 state=$(mktemp -d)  # the daemon checkpoints here as it would in /var/lib/slabwatch
-"$sw_bin" --web.listen-address 127.0.0.1:10177 --sampler.interval 100ms --state.directory "$state" 2>/dev/null & p=$!; pids+=($p)
-sleep 3; a=$(cpu $p); sleep 30; b=$(cpu $p); kill $p
-per_sample=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 * 1e6}')
+per_run() {  # VARIABLE COMMAND…: sets VARIABLE to the µs of CPU per 100 ms over 20 s
+  "${@:2}" 2>/dev/null & local p=$!; pids+=($p)
+  sleep 3; local a; a=$(run_ns $p); sleep 20; local b; b=$(run_ns $p); kill $p; wait $p 2>/dev/null || true
+  printf -v "$1" '%s' "$(awk -v d=$((b - a)) 'BEGIN {printf "%.0f", d / 200 / 1000}')"
+}
+median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+daemon_runs=(); floor_runs=(); kept_runs=()
+for _ in 1 2 3; do
+  per_run us "$sw_bin" --web.listen-address 127.0.0.1:10177 --sampler.interval 100ms --state.directory "$state"; daemon_runs+=("$us")
+  per_run us .build/release/slabwatch-bench 0 --floor-process; floor_runs+=("$us")
+  per_run us .build/release/slabwatch-bench 0 --floor-process kept; kept_runs+=("$us")
+done
+per_sample=$(median "${daemon_runs[@]}"); floor_process=$(median "${floor_runs[@]}"); floor_kept=$(median "${kept_runs[@]}")
 
 # The same with 1,000 memory cgroups to walk: a cgroup v2 tree of 1,000
 # Kubernetes pod containers (systemd driver, containerd), each with a whole
@@ -50,9 +70,8 @@ for i in $(seq 1000); do
     echo "$key $v"
   done >"$dir/memory.stat"
 done
-"$sw_bin" --web.listen-address 127.0.0.1:10178 --sampler.interval 100ms --state.directory "" --path.cgroupfs "$cgroups" 2>/dev/null & p=$!; pids+=($p)
-sleep 3; a=$(cpu $p); sleep 30; b=$(cpu $p); kill $p
-per_sample_cgroups=$(awk -v d=$((b - a)) -v t=$tick 'BEGIN {printf "%.0f", d / t / 300 * 1e6}')
+per_run per_sample_cgroups "$sw_bin" --web.listen-address 127.0.0.1:10178 --sampler.interval 100ms --state.directory "" \
+  --path.cgroupfs "$cgroups"
 
 "$sw_bin" --web.listen-address 127.0.0.1:10077 --state.directory "$state" 2>/dev/null & sw=$!; pids+=($sw)
 prometheus-node-exporter --web.listen-address=127.0.0.1:9100 --collector.disable-defaults \
@@ -78,8 +97,12 @@ printf '| … of it private to the process, idle | %.1f MB | %.1f MB |\n' "$(bc 
 printf '| resident memory, idle, with 1,000 memory cgroups to walk (%s cgroup series) | %.1f MB | – |\n' "$swc_series" "$(bc -l <<<"$swc_idle/1000")"
 printf '| resident memory after %s s of wrk (anonymous) | %.1f MB (%.1f) | %.1f MB (%.1f) |\n' "$seconds" \
   "$(bc -l <<<"$(rss $sw)/1000")" "$(bc -l <<<"$(anon $sw)/1000")" "$(bc -l <<<"$(rss $ne)/1000")" "$(bc -l <<<"$(anon $ne)/1000")"
-printf '| CPU per sample, nobody scraping (100 ms interval) | %s µs; the kernel reading the same files at the same pace: %s µs (as measured before, 1 MiB reads: %s µs), back to back: %s µs | – |\n' \
-  "$per_sample" "$kernel_paced" "$kernel_paced_before" "$kernel"
+printf '| CPU per sample, nobody scraping (100 ms interval; runs: %s) | %s µs | – |\n' "${daemon_runs[*]}" "$per_sample"
+printf '| … a process reading the same files at that pace, nothing else (runs: %s) | %s µs (%s×); through kept descriptors (runs: %s): %s µs (%s×) | – |\n' \
+  "${floor_runs[*]}" "$floor_process" "$(awk -v a="$per_sample" -v b="$floor_process" 'BEGIN {printf "%.2f", a / b}')" \
+  "${kept_runs[*]}" "$floor_kept" "$(awk -v a="$per_sample" -v b="$floor_kept" 'BEGIN {printf "%.2f", a / b}')"
+printf '| … the reads alone, timed inside the bench (its wake not counted): paced | %s µs (%s×); back to back: %s µs; as measured before (1 MiB reads), paced: %s µs | – |\n' \
+  "$kernel_paced" "$(awk -v a="$per_sample" -v b="$kernel_paced" 'BEGIN {printf "%.2f", a / b}')" "$kernel" "$kernel_paced_before"
 printf '| CPU per sample with 1,000 memory cgroups (walked every 12th sample) | %s µs | – |\n' "$per_sample_cgroups"
 printf '| /metrics with gzip, wrk 2×16 | %s requests/s, %s µs CPU each | %s requests/s, %s µs CPU each |\n' \
   "$sw_rps" "$sw_scrape" "$ne_rps" "$ne_scrape"

@@ -6,6 +6,7 @@
 //   swift run -c release slabwatch-bench 200 --cgroups-only
 //   swift run -c release slabwatch-bench --ring-recording RECORDING   (what the ring takes a value of a recording)
 //   swift run -c release slabwatch-bench 20000 --tick-only   (whole sampler ticks alone, for a profiler)
+//   swift run -c release slabwatch-bench 0 --floor-process [kept]   (reads the files every 100 ms until killed)
 import CAllocationCounter
 import Dispatch
 import Glibc
@@ -23,6 +24,37 @@ let ringRecording = arguments.firstIndex(of: "--ring-recording").flatMap { $0 + 
 let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
                         sysfs: arguments.count > 3 ? arguments[3] : "/sys")
 let files = KernelPaths.procFiles.map { "\(paths.procfs)/\($0)" }
+
+// The kernel's floor as a whole process, for scripts/compare.sh: reads the
+// files every 100 ms (sysctl files 4 KiB a read, the rest 64 KiB, as
+// `readFloor` below), sleeping to each deadline, and nothing else, until
+// killed. Its CPU, taken from outside as the daemon's is, is what any
+// sampler at that pace pays, the wake included. With `kept`: through
+// descriptors kept open, read from offset 0, as the daemon reads them.
+if let index = arguments.firstIndex(of: "--floor-process") {
+    let kept = arguments.dropFirst(index + 1).first == "kept"
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    let reads = files.map { path in
+        (path: path, chunk: path.contains("/sys/") ? 4 << 10 : 64 << 10, fd: kept ? open(path, O_RDONLY | O_CLOEXEC) : -1)
+    }
+    var deadline = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &deadline)
+    while true {
+        for read in reads {
+            let fd = kept ? read.fd : open(read.path, O_RDONLY | O_CLOEXEC)
+            var length = 0
+            while true {
+                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + length, min(read.chunk, $0.count - length), off_t(length)) }
+                guard n > 0 else { break }
+                length += n
+            }
+            if !kept { close(fd) }
+        }
+        deadline.tv_nsec += 100_000_000
+        if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil)
+    }
+}
 
 /// CPU seconds (user + system) of this process so far.
 func cpuSeconds() -> Double {
