@@ -41,6 +41,24 @@ struct SampleRingTests {
         #expect(ring.series(named: "d") == nil)
     }
 
+    /// A cache's series by its place in the last sample is its series by
+    /// name: after reorders and an eviction, for a name asked at another
+    /// place, past the sample's end, and for a name the ring does not hold.
+    @Test func aSeriesByPlaceIsTheSeriesByName() {
+        var ring = SampleRing(configuration: .init(fineCapacity: 8, coarseCapacity: 2, coarseEvery: 100, maxSeries: 3))
+        ring.append(Self.sample(0, [Self.cache("a", slabs: 1), Self.cache("b", slabs: 2), Self.cache("c", slabs: 3)]))
+        ring.append(Self.sample(1, [Self.cache("c", slabs: 30), Self.cache("a", slabs: 10), Self.cache("b", slabs: 20)]))
+        ring.append(Self.sample(2, [Self.cache("d", slabs: 400), Self.cache("c", slabs: 300), Self.cache("b", slabs: 200)]))
+        let last = ["d", "c", "b"]
+        for (position, name) in last.enumerated() {
+            #expect(ring.series(ofCacheAt: position, named: name) == ring.series(named: name))
+        }
+        #expect(ring.series(ofCacheAt: 0, named: "c") == ring.series(named: "c"))  // at another place
+        #expect(ring.series(ofCacheAt: 7, named: "b") == ring.series(named: "b"))  // past the end
+        #expect(ring.series(ofCacheAt: 0, named: "a") == nil)  // evicted for "d", whose series sits at 0
+        #expect(Set(last.compactMap { ring.series(named: $0) }).count == 3)
+    }
+
     @Test func coarseTierKeepsEveryNthSample() {
         var ring = SampleRing(configuration: .init(fineCapacity: 3, coarseCapacity: 3, coarseEvery: 4))
         for t in 0..<13 { ring.append(Self.sample(Int64(t), [Self.cache("a", slabs: 1)])) }

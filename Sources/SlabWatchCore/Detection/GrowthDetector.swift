@@ -119,12 +119,15 @@ public struct GrowthDetector: Sendable {
         var windows = WindowSet(ring: ring, now: now, settings: settings)
         var candidates: [String: [Candidate]] = [:]
         var recentRates: [String: Double] = [:]
-        for cache in latest.caches where settings.reportReclaimable || cache.reclaimable != true {
-            guard let series = ring.series(named: cache.name) else { continue }
+        // `latest` is the sample the ring appended last, so a cache's series is
+        // found by its position, and a name is hashed only where a finding
+        // is open or was resolved: hashing every name each tick was nearly half the detector's time.
+        for (position, cache) in latest.caches.enumerated() where settings.reportReclaimable || cache.reclaimable != true {
+            guard let series = ring.series(ofCacheAt: position, named: cache.name) else { continue }
             // A resolved finding's window is spent: a new one must fit samples after it.
             // `index(forKey:)`: a finding is large, and `open[name] == nil` copied it out to compare.
-            let isOpen = open.index(forKey: cache.name) != nil
-            let notBefore = isOpen ? .min : resolvedAt[cache.name] ?? .min
+            let isOpen = !open.isEmpty && open.index(forKey: cache.name) != nil
+            let notBefore = isOpen || resolvedAt.isEmpty ? .min : resolvedAt[cache.name] ?? .min
             let minGrowth = settings.minGrowthBytes(for: cache, vmstat: latest.vmstat)
             let passing = passingWindows(series: series, cache: cache.name, minGrowth: minGrowth, ring: ring, windows: &windows,
                                          notBefore: notBefore)

@@ -195,6 +195,17 @@ public struct SampleRing: Sendable {
 
     public func series(named name: String) -> Int? { seriesIndex[name] }
 
+    /// The series of the cache at `position` of the last appended sample,
+    /// which is `name`: taken from where `append` found it, without hashing
+    /// the name, when that series is the name's; else as `series(named:)`.
+    public func series(ofCacheAt position: Int, named name: String) -> Int? {
+        if position < seriesByPosition.count {
+            let guess = seriesByPosition[position]
+            if guess >= 0 && guess < seriesNames.count && seriesNames[guess] == name { return guess }
+        }
+        return seriesIndex[name]
+    }
+
     /// Records one sample in the fine tier and, every `coarseEvery` samples, in the coarse one.
     public mutating func append(_ sample: Sample) {
         shrinkIfSparse()
