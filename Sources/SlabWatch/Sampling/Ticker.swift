@@ -109,15 +109,18 @@ private final class Run: Sendable {
     }
 
     /// The thread's life: a tick at once, then one each interval, until cancelled.
-    func loop(every interval: UInt64, on queue: DispatchQueue, _ tick: @Sendable () -> Void) {
+    func loop(every interval: UInt64, on queue: DispatchQueue, _ tick: @escaping @Sendable () -> Void) {
+        // One work item, run again at every tick: a closure handed to `sync`
+        // is made into a block on the heap each time (two allocations a
+        // tick), a work item's block once. (Run any number of times and never
+        // waited on, as Dispatch allows.)
+        let work = DispatchWorkItem { [self] in
+            if !cancelled.load(ordering: .acquiring) { tick() }
+        }
         var deadline = Clock.monotonicNanoseconds()
         while true {
-            let ticked = queue.sync { () -> Bool in
-                guard !cancelled.load(ordering: .acquiring) else { return false }
-                tick()
-                return true
-            }
-            guard ticked else { return }
+            queue.sync(execute: work)
+            guard !cancelled.load(ordering: .acquiring) else { return }
             deadline = ThreadTicker.next(after: deadline, every: interval, now: Clock.monotonicNanoseconds())
             guard sleep(until: deadline) else { return }
         }
