@@ -34,6 +34,11 @@ func cpuSeconds() -> Double {
 
 /// CPU and heap allocations per run of `body`, run back to back (warm caches).
 func measure(_ label: String, _ body: () -> Void) -> Double {
+    measured(label, body).seconds
+}
+
+/// The same, returning both.
+func measured(_ label: String, _ body: () -> Void) -> (seconds: Double, allocations: Double) {
     for _ in 0..<min(50, iterations) { body() }  // warm caches and buffers
     let allocationsBefore = slabwatch_allocation_count()
     let start = cpuSeconds()
@@ -41,7 +46,21 @@ func measure(_ label: String, _ body: () -> Void) -> Double {
     let perIteration = (cpuSeconds() - start) / Double(iterations)
     let allocations = Double(slabwatch_allocation_count() - allocationsBefore) / Double(iterations)
     report(label, perIteration, allocations: allocations)
-    return perIteration
+    return (perIteration, allocations)
+}
+
+/// Whole sampler ticks through `sampleOnce`, which runs each on the
+/// sampler's queue with a `DispatchQueue.sync`; beside them that sync alone
+/// (of an empty closure, measured the same way), and the difference: what the
+/// daemon's tick costs, its timer already on the queue. Returns the first.
+func measureTicks(_ sampler: Sampler) -> Double {
+    let tick = measured("slabwatch: whole sampler tick") { sampler.sampleOnce() }
+    let queue = DispatchQueue(label: "bench")
+    var answers = 0
+    let sync = measured("  of which DispatchQueue.sync, as sampleOnce calls it") { answers += queue.sync { 1 } }
+    report("  the tick less that sync (the daemon's timer makes none)", tick.seconds - sync.seconds,
+           allocations: tick.allocations - sync.allocations)
+    return tick.seconds
 }
 
 /// The same, one run every `intervalMilliseconds` as the daemon does: between
@@ -184,16 +203,12 @@ if let ringRecording {
 }
 
 // 0. Whole sampler ticks alone, `iterations` of them back to back (for
-//    `perf record`): CPU and heap allocations per tick, and how many of
-//    those are `sampleOnce`'s own `DispatchQueue.sync`, which the daemon's
-//    timer does not make (a `sync` of an empty closure, measured the same way).
+//    `perf record`): CPU and heap allocations per tick, less those of
+//    `sampleOnce`'s own `DispatchQueue.sync` (see `measureTicks`).
 if tickOnly {
     let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
                               logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-    _ = measure("slabwatch: whole sampler tick") { sampler.sampleOnce() }
-    let queue = DispatchQueue(label: "bench")
-    var published = 0
-    _ = measure("  of which DispatchQueue.sync, as sampleOnce calls it") { published += queue.sync { 1 } }
+    _ = measureTicks(sampler)
     exit(0)
 }
 
@@ -252,7 +267,7 @@ let allRender = metricsRender(.unbounded)
 // 4. A whole tick through the real Sampler (includes /proc/self process stats).
 let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
                           logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-let tick = measure("slabwatch: whole sampler tick") { sampler.sampleOnce() }
+let tick = measureTicks(sampler)
 
 // 5. The same at the daemon's pace (one every 100 ms), kernel reads and tick alike.
 let kernelAtCadence = measureAtCadence("kernel: the 5 files, one read every 100 ms") { readFloor(into: &raw) }
