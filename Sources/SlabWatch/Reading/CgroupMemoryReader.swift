@@ -267,8 +267,9 @@ extension CgroupMemoryReader {
                 // Records of struct linux_dirent64: d_ino (8 bytes), d_off (8),
                 // d_reclen (2), d_type (1), d_name (NUL-terminated), padding.
                 var record = 0
-                while record < count {
+                while record + 19 < count {
                     let length = Int(buffer.loadUnaligned(fromByteOffset: record + 16, as: UInt16.self))
+                    guard length > 19, record + length <= count else { return }  // never from a kernel
                     if buffer[record + 18] == UInt8(DT_DIR) {
                         let name = UnsafeRawBufferPointer(rebasing: buffer[(record + 19)..<(record + length)])
                         walk.addChild(UnsafeRawBufferPointer(rebasing: name.prefix { $0 != 0 }))
@@ -295,7 +296,7 @@ extension CgroupMemoryReader {
     /// variadic `syscall`. Reading a directory with it into one buffer
     /// allocates nothing, where opendir allocates a stream of 32 KiB.
     static let getdents64: (@convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int)? =
-        dlsym(nil, "getdents64").map { unsafeBitCast($0, to: (@convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int).self) }
+        dlsym(nil /* RTLD_DEFAULT */, "getdents64").map { unsafeBitCast($0, to: (@convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int).self) }
 
     /// Whether a directory name is UTF-8; without a string for the ASCII
     /// names cgroups have.
