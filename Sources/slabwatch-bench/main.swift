@@ -51,8 +51,10 @@ func measured(_ label: String, _ body: () -> Void) -> (seconds: Double, allocati
 
 /// Whole sampler ticks through `sampleOnce`, which runs each on the
 /// sampler's queue with a `DispatchQueue.sync`; beside them that sync alone
-/// (of an empty closure, measured the same way), and the difference: what the
-/// daemon's tick costs, its timer already on the queue. Returns the first.
+/// (of a closure returning a value, as sampleOnce's does, measured the same
+/// way), and the difference: what the tick itself costs, whatever runs it on
+/// the queue (a sync of any closure allocates 2 or 3 times: the block made of
+/// it, and the box of its result). Returns the first.
 func measureTicks(_ sampler: Sampler) -> Double {
     let tick = measured("slabwatch: whole sampler tick") { sampler.sampleOnce() }
     let queue = DispatchQueue(label: "bench")
@@ -60,7 +62,7 @@ func measureTicks(_ sampler: Sampler) -> Double {
     let sync = measured("  of which DispatchQueue.sync, as sampleOnce calls it") { answers += queue.sync { 1 } }
     // Two places: what is left is a walk of the memory cgroups every 12th
     // tick, and the hour-back footprints when the coarse tier moves.
-    report("  less that sync: the daemon's tick", tick.seconds - sync.seconds,
+    report("  less that sync: the tick itself", tick.seconds - sync.seconds,
            allocations: tick.allocations - sync.allocations, places: 2)
     return tick.seconds
 }
@@ -205,8 +207,8 @@ if let ringRecording {
 }
 
 // 0. Whole sampler ticks alone, `iterations` of them back to back (for
-//    `perf record`): CPU and heap allocations per tick, less those of
-//    `sampleOnce`'s own `DispatchQueue.sync` (see `measureTicks`).
+//    `perf record`): CPU and heap allocations per tick, and without those
+//    of the `DispatchQueue.sync` that runs it (see `measureTicks`).
 if tickOnly {
     let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
                               logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
