@@ -109,7 +109,8 @@ public struct PublishedState: Sendable {
 /// bodies at most, held longer when nobody scrapes. A request for an older
 /// tick than the one kept (it took its state before the sampler published
 /// the next, and asked after a request rendered that one) renders outside
-/// the lock and keeps nothing: that tick is rendered again, for it alone.
+/// the lock and keeps nothing: that tick is rendered again, for it alone,
+/// after waiting at most for a render of the newer tick to learn it is older.
 final class RenderedBodies: Sendable {
     struct Key: Hashable { var body: PublishedState.Body; var gzip: Bool }
 
