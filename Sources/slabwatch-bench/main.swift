@@ -66,6 +66,11 @@ func cpuSeconds() -> Double {
 
 /// CPU and heap allocations per run of `body`, run back to back (warm caches).
 func measure(_ label: String, _ body: () -> Void) -> Double {
+    measured(label, body).seconds
+}
+
+/// The same, returning both.
+func measured(_ label: String, _ body: () -> Void) -> (seconds: Double, allocations: Double) {
     for _ in 0..<min(50, iterations) { body() }  // warm caches and buffers
     let allocationsBefore = slabwatch_allocation_count()
     let start = cpuSeconds()
@@ -73,7 +78,25 @@ func measure(_ label: String, _ body: () -> Void) -> Double {
     let perIteration = (cpuSeconds() - start) / Double(iterations)
     let allocations = Double(slabwatch_allocation_count() - allocationsBefore) / Double(iterations)
     report(label, perIteration, allocations: allocations)
-    return perIteration
+    return (perIteration, allocations)
+}
+
+/// Whole sampler ticks through `sampleOnce`, which runs each on the
+/// sampler's queue with a `DispatchQueue.sync`; beside them that sync alone
+/// (of a closure returning a value, as sampleOnce's does, measured the same
+/// way), and the difference: what the tick itself costs, whatever runs it on
+/// the queue (a sync of any closure allocates 2 or 3 times: the block made of
+/// it, and the box of its result). Returns the first.
+func measureTicks(_ sampler: Sampler) -> Double {
+    let tick = measured("slabwatch: whole sampler tick") { sampler.sampleOnce() }
+    let queue = DispatchQueue(label: "bench")
+    var answers = 0
+    let sync = measured("  of which DispatchQueue.sync, as sampleOnce calls it") { answers += queue.sync { 1 } }
+    // Two places: what is left is a walk of the memory cgroups every 12th
+    // tick, and the hour-back footprints when the coarse tier moves.
+    report("  less that sync: the tick itself", tick.seconds - sync.seconds,
+           allocations: tick.allocations - sync.allocations, places: 2)
+    return tick.seconds
 }
 
 /// The same, one run every `intervalMilliseconds` as the daemon does: between
@@ -90,8 +113,8 @@ func measureAtCadence(_ label: String, runs: Int = 100, intervalMilliseconds: In
     return total / Double(runs)
 }
 
-func report(_ label: String, _ seconds: Double, allocations: Double?) {
-    let allocationText = allocations.map { "  \(fixed($0, width: 7, places: 1)) allocations" } ?? ""
+func report(_ label: String, _ seconds: Double, allocations: Double?, places: Int = 1) {
+    let allocationText = allocations.map { "  \(fixed($0, width: 7, places: places)) allocations" } ?? ""
     print("\(padded(label, 52)) \(fixed(seconds * 1e6, width: 8, places: 1)) µs CPU\(allocationText)")
 }
 
@@ -216,16 +239,12 @@ if let ringRecording {
 }
 
 // 0. Whole sampler ticks alone, `iterations` of them back to back (for
-//    `perf record`): CPU and heap allocations per tick, and how many of
-//    those are `sampleOnce`'s own `DispatchQueue.sync`, which the daemon's
-//    timer does not make (a `sync` of an empty closure, measured the same way).
+//    `perf record`): CPU and heap allocations per tick, and without those
+//    of the `DispatchQueue.sync` that runs it (see `measureTicks`).
 if tickOnly {
     let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
                               logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-    _ = measure("slabwatch: whole sampler tick") { sampler.sampleOnce() }
-    let queue = DispatchQueue(label: "bench")
-    var published = 0
-    _ = measure("  of which DispatchQueue.sync, as sampleOnce calls it") { published += queue.sync { 1 } }
+    _ = measureTicks(sampler)
     exit(0)
 }
 
@@ -284,7 +303,7 @@ let allRender = metricsRender(.unbounded)
 // 4. A whole tick through the real Sampler (includes /proc/self process stats).
 let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: StateStore(),
                           logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-let tick = measure("slabwatch: whole sampler tick") { sampler.sampleOnce() }
+let tick = measureTicks(sampler)
 
 // 5. The same at the daemon's pace (one every 100 ms), kernel reads and tick alike.
 let kernelAtCadence = measureAtCadence("kernel: the 5 files, one read every 100 ms") { readFloor(into: &raw) }

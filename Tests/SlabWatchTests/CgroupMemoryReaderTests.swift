@@ -149,6 +149,48 @@ struct CgroupMemoryReaderTests {
         #expect(try StateDecoder.decode(CgroupHistory.self, from: StateEncoder.encode(history)) == history)
     }
 
+    /// A reader keeps its paths from one walk to the next: an unchanged
+    /// cgroup's path is the last walk's string, not a new one, and a tree
+    /// that changed between walks (cgroups gone, new ones beside them) reads
+    /// as a new reader reads it.
+    @Test func aSecondWalkReusesThePathsOfTheFirst() throws {
+        let dir = try TemporaryDirectory()
+        try Self.v1Tree(dir)
+        let reader = try Self.reader(dir, limit: 10)
+        let first = reader.read(), second = reader.read()
+        #expect(second == first)
+        func storage(_ path: String) -> UnsafePointer<UInt8>? { path.utf8.withContiguousStorageIfAvailable { $0.baseAddress } ?? nil }
+        let long = first.entries.filter { $0.path.utf8.count > 15 }  // shorter ones are stored inline, no storage to share
+        #expect(long.count == 4)
+        #expect(long.allSatisfy { entry in storage(entry.path) == second.entries.first { $0.path == entry.path }.flatMap { storage($0.path) } })
+
+        let root = reader.root
+        try FileManager.default.removeItem(atPath: root + "/system.slice/a.service")
+        for name in ["a.service", "a.servicf", "aa.service"] {
+            try dir.write("sys/fs/cgroup/memory/system.slice/\(name).d/memory.kmem.usage_in_bytes", "\(name.utf8.count * 4096)\n")
+        }
+        let changed = reader.read()
+        #expect(changed == CgroupMemoryReader(root: root, version: .v1, limit: 10).read())
+        #expect(changed.entries.contains { $0.path == "/system.slice/a.servicf.d" } && !changed.entries.contains { $0.path == "/system.slice/a.service" })
+    }
+
+    /// Directories are listed with getdents64 into one buffer, refilled
+    /// until the directory ends: a directory of more names than one buffer
+    /// holds lists as readdir lists it.
+    @Test func getdentsListsADirectoryLargerThanItsBufferAsReaddirDoes() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("memory/memory.kmem.usage_in_bytes", "1\n")
+        for pod in 0..<600 {
+            try dir.write("memory/kubepods/pod\(pod)-\(Self.id)/memory.kmem.usage_in_bytes", "\(4096 * (pod + 1))\n")
+        }
+        let reader = CgroupMemoryReader(root: dir.path("memory"), version: .v1, limit: 1000)
+        try #require(reader.listsWithGetdents, "this glibc has getdents64")
+        let listed = reader.read()
+        reader.listsWithGetdents = false
+        #expect(listed.entries.count == 600 && listed.unreadable == 0)
+        #expect(listed == reader.read())
+    }
+
     @Test func theWalkStopsAtItsBound() throws {
         let dir = try TemporaryDirectory()
         try Self.v1Tree(dir)

@@ -222,7 +222,7 @@ extension RoutesTests {
         let store = StateStore()
         var sample = Sample(timestampMilliseconds: 0)
         for source in Source.allCases { sample.sources[source] = SourceStatus(up: source != .meminfo, error: nil) }
-        store.publish(PublishedStateTests.state(sample, publishedAtNanoseconds: 1_000_000_000))
+        PublishedStateTests.state(sample, publishedAtNanoseconds: 1_000_000_000, in: store)
         let routes = Routes(store: store, history: HistoryReader())
         let fresh = routes.health(now: 1_000_000_000 + 16_000_000_000)
         #expect(fresh.status == 200)

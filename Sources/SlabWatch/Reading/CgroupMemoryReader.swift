@@ -12,6 +12,13 @@ public final class CgroupMemoryReader {
     let maxDirectories: Int
     static let depth = 32
     private let files: FileReader
+    /// The walk's buffers, kept from one `read()` to the next with the
+    /// paths it read (see `Walk`), and the one `getdents64` reads directories into.
+    private var buffers: Walk
+    private var directoryBuffer = [UInt8](repeating: 0, count: 32 << 10)
+    /// Whether directories are listed with `getdents64` (else with readdir,
+    /// where glibc lacks it); a test lists a tree both ways.
+    var listsWithGetdents = CgroupMemoryReader.getdents64 != nil
     /// Directories the last `read()` walked, and whether that was the whole
     /// hierarchy (its root mounted, and no bound cut the walk): only then is
     /// `/proc/cgroups`' count less these the dying cgroups.
@@ -23,6 +30,7 @@ public final class CgroupMemoryReader {
         self.limit = limit
         self.maxDirectories = maxDirectories
         files = FileReader(initialCapacity: 8 << 10, maximumSize: 1 << 20)
+        buffers = Walk(root: root)
     }
 
     /// The hierarchy the memory controller is on: under `cgroupfs` where it
@@ -58,19 +66,22 @@ public final class CgroupMemoryReader {
     /// Whether the mount is the hierarchy's root, not a pod's cgroup
     /// namespace or a bound subdirectory: only the root has v1's
     /// `release_agent`, and only the root lacks v2's `cgroup.type`.
+    /// (Its paths are made in the walk's buffer, which holds the root's
+    /// between walks: a string a walk was two heap allocations.)
     var isHierarchyRoot: Bool {
-        switch version {
-        case .v1: access("\(root)/release_agent", F_OK) == 0
-        case .v2: access("\(root)/cgroup.type", F_OK) != 0 && access("\(root)/cgroup.stat", F_OK) == 0
+        func exists(_ file: StaticString) -> Bool { buffers.withPath(file) { access($0, F_OK) } == 0 }
+        return switch version {
+        case .v1: exists("release_agent")
+        case .v2: !exists("cgroup.type") && exists("cgroup.stat")
         }
     }
 
     public func read() -> CgroupMemory {
-        var walk = Walk(root: root)
-        _ = self.walk(depth: 0, &walk)
-        lastWalk = (walk.visited, walk.visited < maxDirectories && isHierarchyRoot)
-        return .largest(walk.entries, limit: limit, version: version, unreadable: walk.unreadable,
-                        truncated: walk.visited >= maxDirectories)
+        buffers.start()
+        _ = walk(depth: 0, &buffers)
+        lastWalk = (buffers.visited, buffers.visited < maxDirectories && isHierarchyRoot)
+        return .largest(buffers.entries, limit: limit, version: version, unreadable: buffers.unreadable,
+                        truncated: buffers.visited >= maxDirectories)
     }
 
     /// An interior cgroup's own part is kept only from this size up: the
@@ -78,12 +89,15 @@ public final class CgroupMemoryReader {
     /// difference are the reads' skew, not memory of the parent's own.
     static let ownPartFloor: UInt64 = 1 << 20
 
-    /// What one walk gathers, and the buffers it walks with: the directory's
-    /// path (the root's, then the relative one) and the names of the
-    /// children still to walk at every level, as bytes. A path becomes a
-    /// string only for a cgroup read, and a name never: at thousands of
-    /// cgroups, strings for each path and name were most of a walk's heap
-    /// allocations.
+    /// What one walk gathers, and the buffers it walks with, kept from one
+    /// walk to the next so that a walk of an unchanged tree allocates only
+    /// its reading: the directory's path (the root's, then the relative
+    /// one), the names of the children still to walk at every level, and
+    /// the children read at every level, as bytes and entries. A path
+    /// becomes a string only for a cgroup read, and a name never; the string
+    /// is the last walk's where it read the same path (`relativePath`). At
+    /// thousands of cgroups, strings for each path and name were most of a
+    /// walk's heap allocations.
     private struct Walk {
         var visited = 0
         var entries: [CgroupMemory.Entry] = []
@@ -93,6 +107,18 @@ public final class CgroupMemoryReader {
         var names: [UInt8] = []
         /// Each child's name in `names`, level after level.
         var children: [Range<Int>] = []
+        /// The readings of an interior cgroup's children, one array a level.
+        var childrenRead: [[CgroupMemory.Entry]] = []
+        /// The paths of the cgroups read, in the order read: this walk's,
+        /// the last walk's, and where in the last walk's the next is looked for.
+        var paths: [String] = []
+        var lastPaths: [String] = []
+        var lastPathsNext = 0
+
+        /// How far past the last match a path is looked for in the last walk's:
+        /// as many cgroups as may go between two walks (a pod's few) and still
+        /// find the rest; a path not found is a string of its own.
+        static let pathLookahead = 16
 
         init(root: String) {
             path = Array(root.utf8)
@@ -101,8 +127,42 @@ public final class CgroupMemoryReader {
             names.reserveCapacity(4096)
         }
 
-        /// The path relative to the root ("" for the root itself).
-        var relativePath: String { String(decoding: path[rootLength...], as: UTF8.self) }
+        /// Empties what the last walk gathered, keeping the storage, and
+        /// keeps its paths to find this walk's in.
+        mutating func start() {
+            visited = 0
+            unreadable = 0
+            entries.removeAll(keepingCapacity: true)
+            swap(&paths, &lastPaths)
+            paths.removeAll(keepingCapacity: true)
+            lastPathsNext = 0
+        }
+
+        /// The path relative to the root ("" for the root itself) of a cgroup
+        /// read: the last walk's string where it read the same path at about
+        /// the same place (walks read in the names' order, so an unchanged
+        /// tree reads every path at the same place), else a new one.
+        mutating func relativePath() -> String {
+            let bytes = path[rootLength...]
+            let nearby = lastPathsNext..<min(lastPathsNext + Self.pathLookahead, lastPaths.count)
+            let string: String
+            if let found = nearby.first(where: { lastPaths[$0].utf8.elementsEqual(bytes) }) {
+                string = lastPaths[found]
+                lastPathsNext = found + 1
+            } else {
+                string = String(decoding: bytes, as: UTF8.self)
+            }
+            paths.append(string)
+            return string
+        }
+
+        /// Adds a child directory's name to the names still to walk; `.` and `..` are none.
+        mutating func addChild(_ name: UnsafeRawBufferPointer) {
+            if name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8) { return }
+            let start = names.count
+            names.append(contentsOf: name)
+            children.append(start..<names.count)
+        }
 
         /// Calls `body` with the path and `file` appended, NUL-terminated.
         mutating func withPath<Result>(_ file: StaticString?, _ body: (UnsafePointer<CChar>) -> Result) -> Result {
@@ -122,10 +182,10 @@ public final class CgroupMemoryReader {
         case .v1:
             guard let read = walk.withPath("memory.kmem.usage_in_bytes", { try? files.read(cPath: $0, readSize: FileReader.sysctlReadSize) })
             else { return nil }
-            return CgroupMemory.entry(path: walk.relativePath, kmemUsage: read)
+            return CgroupMemory.entry(path: walk.relativePath(), kmemUsage: read)
         case .v2:
             guard let read = walk.withPath("memory.stat", { try? files.read(cPath: $0) }) else { return nil }
-            return CgroupMemory.entry(path: walk.relativePath, memoryStat: read)
+            return CgroupMemory.entry(path: walk.relativePath(), memoryStat: read)
         }
     }
 
@@ -140,25 +200,14 @@ public final class CgroupMemoryReader {
     /// leaves only, that memory was in no entry and no "other". The root is
     /// neither: its reading is the whole machine.
     private func walk(depth: Int, _ walk: inout Walk) -> CgroupMemory.Entry? {
-        guard walk.visited < maxDirectories, let directory = walk.withPath(nil, { opendir($0) }) else { return nil }
-        walk.visited += 1
+        guard walk.visited < maxDirectories else { return nil }
         let (firstName, firstChild) = (walk.names.count, walk.children.count)
         defer {
             walk.names.removeSubrange(firstName...)
             walk.children.removeSubrange(firstChild...)
         }
-        while let entry = readdir(directory) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let start = walk.names.count
-            withUnsafeBytes(of: entry.pointee.d_name) { walk.names.append(contentsOf: $0.prefix { $0 != 0 }) }
-            let name = walk.names[start...]
-            if name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8) {
-                walk.names.removeSubrange(start...)
-            } else {
-                walk.children.append(start..<walk.names.count)
-            }
-        }
-        closedir(directory)
+        guard listSubdirectories(&walk) else { return nil }
+        walk.visited += 1
         let isRoot = walk.path.count == walk.rootLength
         if walk.children.count == firstChild {
             guard !isRoot else { return nil }
@@ -170,10 +219,15 @@ public final class CgroupMemoryReader {
         do {
             // In byte order: the order of the names as strings, for the names cgroups have. `names`
             // goes out of scope before the children's names are appended, which then write in place.
+            // Sorted through a pointer: a slice of the array sorted in place is a copy of it.
             let names = walk.names
-            walk.children[firstChild...].sort { names[$0].lexicographicallyPrecedes(names[$1]) }
+            walk.children.withUnsafeMutableBufferPointer { children in
+                var level = UnsafeMutableBufferPointer(rebasing: children[firstChild...])
+                level.sort { names[$0].lexicographicallyPrecedes(names[$1]) }
+            }
         }
-        var childrenRead: [CgroupMemory.Entry] = []
+        if walk.childrenRead.count <= depth { walk.childrenRead.append([]) }
+        defer { walk.childrenRead[depth].removeAll(keepingCapacity: true) }
         var everyChildRead = true
         for child in firstChild..<walk.children.count {
             // A name that is not UTF-8 would read as another name once decoded
@@ -187,17 +241,63 @@ public final class CgroupMemoryReader {
             let length = walk.path.count
             walk.path.append(UInt8(ascii: "/"))
             walk.path.append(contentsOf: walk.names[walk.children[child]])
-            if let read = self.walk(depth: depth + 1, &walk) { childrenRead.append(read) } else { everyChildRead = false }
+            if let read = self.walk(depth: depth + 1, &walk) { walk.childrenRead[depth].append(read) } else { everyChildRead = false }
             walk.path.removeSubrange(length...)
         }
         guard !isRoot, let itself = entry(&walk) else { return nil }
-        let own = itself.less(childrenRead)
+        let own = itself.less(walk.childrenRead[depth])
         if everyChildRead, own.kernelBytes >= Self.ownPartFloor { walk.entries.append(own) }
         return itself
     }
 }
 
 extension CgroupMemoryReader {
+    /// Appends the names of the directories in `walk.path` to the names
+    /// still to walk (symlinks and files are none); false where it cannot be
+    /// opened. An error while listing ends the list, as readdir's does.
+    private func listSubdirectories(_ walk: inout Walk) -> Bool {
+        guard listsWithGetdents, let getdents64 = Self.getdents64 else { return listWithReaddir(&walk) }
+        let fd = walk.withPath(nil) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        while true {
+            let count = directoryBuffer.withUnsafeMutableBytes { getdents64(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { return true }
+            directoryBuffer.withUnsafeBytes { buffer in
+                // Records of struct linux_dirent64: d_ino (8 bytes), d_off (8),
+                // d_reclen (2), d_type (1), d_name (NUL-terminated), padding.
+                var record = 0
+                while record + 19 < count {
+                    let length = Int(buffer.loadUnaligned(fromByteOffset: record + 16, as: UInt16.self))
+                    guard length > 19, record + length <= count else { return }  // never from a kernel
+                    if buffer[record + 18] == UInt8(DT_DIR) {
+                        let name = UnsafeRawBufferPointer(rebasing: buffer[(record + 19)..<(record + length)])
+                        walk.addChild(UnsafeRawBufferPointer(rebasing: name.prefix { $0 != 0 }))
+                    }
+                    record += length
+                }
+            }
+        }
+    }
+
+    /// The same with opendir and readdir, which allocate a stream a directory.
+    private func listWithReaddir(_ walk: inout Walk) -> Bool {
+        guard let directory = walk.withPath(nil, { opendir($0) }) else { return false }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            withUnsafeBytes(of: entry.pointee.d_name) { walk.addChild(UnsafeRawBufferPointer(rebasing: $0.prefix { $0 != 0 })) }
+        }
+        return true
+    }
+
+    /// glibc's getdents64 (2.30 and later), looked up once: the Glibc module
+    /// does not declare it (it is a GNU extension) and Swift cannot call the
+    /// variadic `syscall`. Reading a directory with it into one buffer
+    /// allocates nothing, where opendir allocates a stream of 32 KiB.
+    static let getdents64: (@convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int)? =
+        dlsym(nil /* RTLD_DEFAULT */, "getdents64").map { unsafeBitCast($0, to: (@convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int).self) }
+
     /// Whether a directory name is UTF-8; without a string for the ASCII
     /// names cgroups have.
     static func isUTF8(_ name: ArraySlice<UInt8>) -> Bool {

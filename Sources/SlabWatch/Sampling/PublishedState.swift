@@ -9,18 +9,25 @@ import Synchronization
 /// the requester's thread, never the sampler's, so a scrape never waits on a
 /// tick; a concurrent request waits for the one render instead of repeating
 /// it. It holds no ring: `/metrics` never waits for the history's lock.
-public final class PublishedState: Sendable {
+///
+/// A value made only by `StateStore.publish`: publishing one allocates
+/// nothing (its sample and report are the step's storage, already made), and
+/// its bodies are kept in its store's `RenderedBodies` under its `tick`. A
+/// request still holding a state after a newer tick's body was rendered gets
+/// that state's bodies rendered for it alone (see `RenderedBodies`).
+public struct PublishedState: Sendable {
     public let sample: Sample
     public let report: GrowthDetector.Report
     /// Monotonic time of publication (CLOCK_MONOTONIC nanoseconds), for /healthz.
     public let publishedAtNanoseconds: UInt64
     public let intervalSeconds: Double
     private let exposition: Exposition
-    private let rendered = Mutex<[Key: [UInt8]]>([:])
+    /// Which of its store's ticks this is, from 1: the key of its bodies.
+    let tick: UInt64
+    private let bodies: RenderedBodies
 
     /// The two documents a tick publishes.
     public enum Body: Sendable { case metrics, snapshot }
-    private struct Key: Hashable { var body: Body; var gzip: Bool }
 
     /// What `/metrics` needs besides the tick, as the sampler had it then.
     struct Exposition: Sendable {
@@ -43,13 +50,15 @@ public final class PublishedState: Sendable {
         }
     }
 
-    init(sample: Sample, report: GrowthDetector.Report, publishedAtNanoseconds: UInt64, intervalSeconds: Double,
-         exposition: Exposition) {
+    fileprivate init(sample: Sample, report: GrowthDetector.Report, publishedAtNanoseconds: UInt64, intervalSeconds: Double,
+                     exposition: Exposition, tick: UInt64, bodies: RenderedBodies) {
         self.sample = sample
         self.report = report
         self.publishedAtNanoseconds = publishedAtNanoseconds
         self.intervalSeconds = intervalSeconds
         self.exposition = exposition
+        self.tick = tick
+        self.bodies = bodies
     }
 
     /// The `/metrics` body.
@@ -60,14 +69,14 @@ public final class PublishedState: Sendable {
 
     /// A body, rendered on first use.
     public func bytes(_ body: Body) -> [UInt8] {
-        rendered.withLock { cache in Self.cached(Key(body: body, gzip: false), in: &cache) { render(body) } }
+        bodies.withBodies(of: self) { kept in RenderedBodies.cached(.init(body: body, gzip: false), in: &kept) { render(body) } }
     }
 
     /// A body gzip-compressed, compressed on first use (nil if zlib failed).
     public func gzipped(_ body: Body) -> [UInt8]? {
-        rendered.withLock { cache in
-            let plain = Self.cached(Key(body: body, gzip: false), in: &cache) { render(body) }
-            let compressed = Self.cached(Key(body: body, gzip: true), in: &cache) { Gzip.compress(plain) ?? [] }
+        bodies.withBodies(of: self) { kept in
+            let plain = RenderedBodies.cached(.init(body: body, gzip: false), in: &kept) { render(body) }
+            let compressed = RenderedBodies.cached(.init(body: body, gzip: true), in: &kept) { Gzip.compress(plain) ?? [] }
             return compressed.isEmpty ? nil : compressed
         }
     }
@@ -86,25 +95,76 @@ public final class PublishedState: Sendable {
             return SnapshotRenderer.render(sample, intervalSeconds: intervalSeconds, report: report)
         }
     }
+}
 
-    private static func cached(_ key: Key, in cache: inout [Key: [UInt8]], _ make: () -> [UInt8]) -> [UInt8] {
-        if let bytes = cache[key] { return bytes }
+/// The bodies of the newest tick a request rendered, for every state of one
+/// store: one object for all its ticks, so a tick allocates no box of its
+/// own. Rendering runs under the lock, so a concurrent request for the same
+/// tick waits for the one render; the sampler never takes it, so a scrape
+/// never waits on a tick nor a tick on a scrape.
+///
+/// A newer tick's first request drops the bodies kept (keeping the
+/// dictionary's storage): they stay resident until then, not until the next
+/// tick is published, as they did in a state of their own — the same
+/// bodies at most, held longer when nobody scrapes. A request for an older
+/// tick than the one kept (it took its state before the sampler published
+/// the next, and asked after a request rendered that one) renders outside
+/// the lock and keeps nothing: that tick is rendered again, for it alone,
+/// after waiting at most for a render of the newer tick to learn it is older.
+final class RenderedBodies: Sendable {
+    struct Key: Hashable { var body: PublishedState.Body; var gzip: Bool }
+
+    private struct Kept {
+        var tick: UInt64 = 0
+        var bodies: [Key: [UInt8]] = [:]
+    }
+
+    private let kept = Mutex(Kept())
+
+    /// Calls `use` with the bodies kept for `state`'s tick, under the lock;
+    /// for an older tick than the one kept, with bodies of its own.
+    func withBodies<Result: Sendable>(of state: PublishedState, _ use: (inout [Key: [UInt8]]) -> Result) -> Result {
+        let result: Result? = kept.withLock { kept in
+            if state.tick > kept.tick {
+                kept.tick = state.tick
+                kept.bodies.removeAll(keepingCapacity: true)
+            }
+            return state.tick == kept.tick ? use(&kept.bodies) : nil
+        }
+        if let result { return result }
+        var own: [Key: [UInt8]] = [:]
+        return use(&own)
+    }
+
+    static func cached(_ key: Key, in bodies: inout [Key: [UInt8]], _ make: () -> [UInt8]) -> [UInt8] {
+        if let bytes = bodies[key] { return bytes }
         let bytes = make()
-        cache[key] = bytes
+        bodies[key] = bytes
         return bytes
     }
 }
 
-/// Holds the latest `PublishedState`; swapped once per tick, read by any thread.
+/// Holds the latest `PublishedState`; swapped once per tick, read by any
+/// thread. The one maker of states: each is the next tick of its store.
 public final class StateStore: Sendable {
     private let current = Mutex<PublishedState?>(nil)
+    private let bodies = RenderedBodies()
 
     public init() {}
 
     public var latest: PublishedState? { current.withLock { $0 } }
 
-    public func publish(_ state: PublishedState) {
-        current.withLock { $0 = state }
+    /// Publishes a tick's state and returns it: the store's next tick,
+    /// its bodies kept in the store's `RenderedBodies`.
+    func publish(sample: Sample, report: GrowthDetector.Report, publishedAtNanoseconds: UInt64, intervalSeconds: Double,
+                 exposition: PublishedState.Exposition) -> PublishedState {
+        current.withLock { latest in
+            let state = PublishedState(sample: sample, report: report, publishedAtNanoseconds: publishedAtNanoseconds,
+                                       intervalSeconds: intervalSeconds, exposition: exposition, tick: (latest?.tick ?? 0) + 1,
+                                       bodies: bodies)
+            latest = state
+            return state
+        }
     }
 }
 

@@ -219,12 +219,11 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             statistics.parseErrors[source, default: 0] += UInt64(status.malformedLines)
         }
         statistics.lastDurationSeconds = Double(time.monotonicNanoseconds() - started) / 1e9
-        let state = PublishedState(
+        let state = store.publish(
             sample: step.sample, report: step.report, publishedAtNanoseconds: time.monotonicNanoseconds(),
             intervalSeconds: settings.intervalSeconds,
             exposition: .init(selection: selection, growth: growthBaseline, version: Host.version, sampler: statistics, own: own,
                               sizeHint: metricsSizeHint))
-        store.publish(state)
         logDownSources(step.sample)
         logCacheLimit(step.sample)
         logCgroupfs(step.sample)
