@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 public import SlabWatchCore
 
@@ -16,9 +17,6 @@ public final class CgroupMemoryReader {
     /// paths it read (see `Walk`), and the one `getdents64` reads directories into.
     private var buffers: Walk
     private var directoryBuffer = [UInt8](repeating: 0, count: 32 << 10)
-    /// Whether directories are listed with `getdents64` (else with readdir,
-    /// where glibc lacks it); a test lists a tree both ways.
-    var listsWithGetdents = CgroupMemoryReader.getdents64 != nil
     /// Directories the last `read()` walked, and whether that was the whole
     /// hierarchy (its root mounted, and no bound cut the walk): only then is
     /// `/proc/cgroups`' count less these the dying cgroups.
@@ -256,12 +254,11 @@ extension CgroupMemoryReader {
     /// still to walk (symlinks and files are none); false where it cannot be
     /// opened. An error while listing ends the list, as readdir's does.
     private func listSubdirectories(_ walk: inout Walk) -> Bool {
-        guard listsWithGetdents, let getdents64 = Self.getdents64 else { return listWithReaddir(&walk) }
         let fd = walk.withPath(nil) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else { return false }
         defer { close(fd) }
         while true {
-            let count = directoryBuffer.withUnsafeMutableBytes { getdents64(fd, $0.baseAddress, $0.count) }
+            let count = directoryBuffer.withUnsafeMutableBytes { slabwatch_getdents64(fd, $0.baseAddress, UInt($0.count)) }
             guard count > 0 else { return true }
             directoryBuffer.withUnsafeBytes { buffer in
                 // Records of struct linux_dirent64: d_ino (8 bytes), d_off (8),
@@ -279,24 +276,6 @@ extension CgroupMemoryReader {
             }
         }
     }
-
-    /// The same with opendir and readdir, which allocate a stream a directory.
-    private func listWithReaddir(_ walk: inout Walk) -> Bool {
-        guard let directory = walk.withPath(nil, { opendir($0) }) else { return false }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            withUnsafeBytes(of: entry.pointee.d_name) { walk.addChild(UnsafeRawBufferPointer(rebasing: $0.prefix { $0 != 0 })) }
-        }
-        return true
-    }
-
-    /// glibc's getdents64 (2.30 and later), looked up once: the Glibc module
-    /// does not declare it (it is a GNU extension) and Swift cannot call the
-    /// variadic `syscall`. Reading a directory with it into one buffer
-    /// allocates nothing, where opendir allocates a stream of 32 KiB.
-    static let getdents64: (@convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int)? =
-        dlsym(nil /* RTLD_DEFAULT */, "getdents64").map { unsafeBitCast($0, to: (@convention(c) (Int32, UnsafeMutableRawPointer?, Int) -> Int).self) }
 
     /// Whether a directory name is UTF-8; without a string for the ASCII
     /// names cgroups have.
