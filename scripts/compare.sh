@@ -27,8 +27,8 @@ private() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/sm
 tick=$(getconf CLK_TCK)
 
 bench=$(.build/release/slabwatch-bench 500)
-kernel=$(awk '/kernel: read the 5 files/ {print $(NF-4)}' <<<"$bench")
-kernel_paced=$(awk '/kernel: the 5 files, one read every 100 ms/ {print $(NF-2)}' <<<"$bench")
+kernel=$(awk '/kernel: read the sample.s [0-9]+ files/ {print $(NF-4)}' <<<"$bench")
+kernel_paced=$(awk '/kernel: the [0-9]+ files, one read every 100 ms/ {print $(NF-2)}' <<<"$bench")
 # The floor as the bench measured it before (every file with 1 MiB reads: each
 # sysctl read then zeroes 1 MiB in the kernel), printed beside the honest one.
 kernel_paced_before=$(awk '/kernel, as measured before: 1 MiB reads, every 100 ms/ {print $(NF-2)}' <<<"$bench")

@@ -129,7 +129,7 @@ func readWhole(_ path: String, into buffer: inout [UInt8], chunk: Int) -> Int {
     return calls
 }
 
-/// The kernel's floor: open, read to EOF and close the five files, as a
+/// The kernel's floor: open, read to EOF and close the sample's files, as a
 /// reader that knows them would. The one-line sysctl files (/proc/sys/fs/*)
 /// are read with 4 KiB: the kernel allocates and zeroes a buffer of the size
 /// asked for on every sysctl read, so asking for more only costs more. The
@@ -251,7 +251,7 @@ if tickOnly {
 if !detectorOnly && !stateEncodingOnly {
 // 1. The kernel's cost: open, read to EOF and close the same files, no parsing.
 var raw = [UInt8](repeating: 0, count: 1 << 20)
-let kernel = measure("kernel: read the 5 files (no parsing)") { readFloor(into: &raw) }
+let kernel = measure("kernel: read the sample's \(files.count) files (no parsing)") { readFloor(into: &raw) }
 let kernelAsBefore = measure("kernel, as measured before: 1 MiB reads") { readFloorAsBefore(into: &raw) }
 
 // 1b. seq_file hands /proc/slabinfo out at most a page per read(2) and formats
@@ -306,7 +306,7 @@ let sampler = try Sampler(settings: .init(paths: paths), ring: .init(), store: S
 let tick = measureTicks(sampler)
 
 // 5. The same at the daemon's pace (one every 100 ms), kernel reads and tick alike.
-let kernelAtCadence = measureAtCadence("kernel: the 5 files, one read every 100 ms") { readFloor(into: &raw) }
+let kernelAtCadence = measureAtCadence("kernel: the \(files.count) files, one read every 100 ms") { readFloor(into: &raw) }
 let kernelAsBeforeAtCadence = measureAtCadence("kernel, as measured before: 1 MiB reads, every 100 ms") {
     readFloorAsBefore(into: &raw)
 }
