@@ -176,7 +176,7 @@ struct CgroupMemoryReaderTests {
 
     /// Directories are listed with getdents64 into one buffer, refilled
     /// until the directory ends: a directory of more names than one buffer
-    /// holds (600 of about 64 bytes, in 32 KiB) is listed whole.
+    /// holds (600 records of about 96 bytes, in 32 KiB) is listed whole.
     @Test func getdentsListsADirectoryLargerThanItsBuffer() throws {
         let dir = try TemporaryDirectory()
         try dir.write("memory/memory.kmem.usage_in_bytes", "1\n")

@@ -55,14 +55,22 @@ struct KernelFileTests {
         #expect(Array(try reader.read(file)) == Array("after\n".utf8))
     }
 
-    /// A kept file that is gone says so and is opened again once it is back.
-    @Test func aKeptFileThatFailsIsOpenedAgain() throws {
-        let directory = try TemporaryDirectory()
-        let file = KeptFile(directory.path("meminfo"))
+    /// A read through a kept descriptor that fails lets the descriptor go
+    /// and says why from a fresh open: a process's /proc file, kept, fails
+    /// once the process is gone (the reopen then finds no file).
+    @Test func aKeptDescriptorThatFailsIsLetGo() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["60"]
+        try child.run()
+        let file = KeptFile("/proc/\(child.processIdentifier)/stat")
         let reader = FileReader()
+        #expect(try reader.read(file).count > 0)
+        #expect(file.descriptor >= 0)
+        kill(child.processIdentifier, SIGKILL)  // (a SIGTERM the test process ignores, the child ignores too)
+        child.waitUntilExit()
         #expect(throws: FileError.self) { try reader.read(file) }
-        try directory.write("meminfo", "MemTotal: 1 kB\n")
-        #expect(Array(try reader.read(file)) == Array("MemTotal: 1 kB\n".utf8))
+        #expect(file.descriptor == -1)
     }
 
     /// The sampler's reader keeps one descriptor for each procfs file it

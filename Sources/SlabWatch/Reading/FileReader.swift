@@ -74,6 +74,8 @@ final class FileReader {
         if file.descriptor >= 0 {
             do {
                 return try readWhole(file.descriptor, readSize: readSize) { file.path }
+            } catch where error.errno == EFBIG {
+                throw error  // the file, not the descriptor: reading it again would only cost as much again
             } catch {
                 file.forget()  // not trusted again: the open below says what is wrong now
             }
