@@ -14,11 +14,20 @@ for tool in wrk prometheus-node-exporter openssl; do command -v $tool >/dev/null
 sw_bin=$(scripts/build-static.sh 2>/dev/null)  # the binary the .deb and the image ship
 swift build -c release --product slabwatch-bench >/dev/null
 pids=(); state=""; pki=""; cgroups=""
-trap 'kill "${pids[@]}" 2>/dev/null || true; for d in "$state" "$pki" "$cgroups"; do [ -z "$d" ] || rm -rf "$d"; done' EXIT
+groups=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; for g in "${groups[@]}"; do rmdir "$g" 2>/dev/null || true; done
+      for d in "$state" "$pki" "$cgroups"; do [ -z "$d" ] || rm -rf "$d"; done' EXIT
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # clock ticks
-# Nanoseconds on a CPU, every thread of the process summed (a tick is 10 ms;
-# a 100 ms sample costs about one).
-run_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {print s}'; }
+# CPU of a process in nanoseconds, exited threads included: from the
+# cpu.stat of a cgroup v2 directory of its own (there without the cpu
+# controller), else the live threads' schedstat (a thread that exits takes
+# its time with it). /proc/PID/stat's clock ticks are 10 ms, and 300
+# samples of about a millisecond each would read to ±33 µs.
+v2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+run_ns() {  # PID [GROUP]
+  if [ -n "${2:-}" ]; then awk '/^usage_usec/ {printf "%.0f\n", $2 * 1000}' "$2/cpu.stat"
+  else cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {print s}'; fi
+}
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }  # kB
 anon() { awk '/RssAnon/ {print $2}' "/proc/$1/status"; }
 # Private: pages no other process shares (what the node gains by stopping it);
@@ -43,7 +52,12 @@ kernel_paced_before=$(awk '/kernel, as measured before: 1 MiB reads, every 100 m
 state=$(mktemp -d)  # the daemon checkpoints here as it would in /var/lib/slabwatch
 per_run() {  # VARIABLE COMMAND…: sets VARIABLE to the µs of CPU per 100 ms over 20 s
   "${@:2}" 2>/dev/null & local p=$!; pids+=($p)
-  sleep 3; local a; a=$(run_ns $p); sleep 20; local b; b=$(run_ns $p); kill $p; wait $p 2>/dev/null || true
+  local group=""
+  if [ -n "$v2" ] && mkdir "$v2/slabwatch-compare-$p" 2>/dev/null; then
+    group="$v2/slabwatch-compare-$p"; groups+=("$group"); echo $p >"$group/cgroup.procs"
+  fi
+  sleep 3; local a; a=$(run_ns $p $group); sleep 20; local b; b=$(run_ns $p $group); kill $p; wait $p 2>/dev/null || true
+  [ -z "$group" ] || rmdir "$group"
   printf -v "$1" '%s' "$(awk -v d=$((b - a)) 'BEGIN {printf "%.0f", d / 200 / 1000}')"
 }
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }

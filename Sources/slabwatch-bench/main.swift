@@ -26,21 +26,28 @@ let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("
 let files = KernelPaths.procFiles.map { "\(paths.procfs)/\($0)" }
 
 // The kernel's floor as a whole process, for scripts/compare.sh: reads the
-// files every 100 ms (sysctl files 4 KiB a read, the rest 64 KiB, as
-// `readFloor` below), sleeping to each deadline, and nothing else, until
-// killed. Its CPU, taken from outside as the daemon's is, is what any
-// sampler at that pace pays, the wake included. With `kept`: through
-// descriptors kept open, read from offset 0, as the daemon reads them.
+// files every 100 ms as a daemon's sample does (/proc/meminfo twice,
+// /proc/zoneinfo every 60th time; sysctl files 4 KiB a read, the rest
+// 64 KiB), sleeping to each deadline, and nothing else, until killed. Its
+// CPU, taken from outside as the daemon's is, is what any sampler at that
+// pace pays, the wake included. With `kept`: through descriptors kept open,
+// read from offset 0, as the daemon reads them.
 if let index = arguments.firstIndex(of: "--floor-process") {
     let kept = arguments.dropFirst(index + 1).first == "kept"
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    let reads = files.map { path in
-        (path: path, chunk: path.contains("/sys/") ? 4 << 10 : 64 << 10, fd: kept ? open(path, O_RDONLY | O_CLOEXEC) : -1)
+    let meminfo = "\(paths.procfs)/\(KernelPaths.procFiles[1])", zoneinfo = "\(paths.procfs)/\(KernelPaths.procFiles[5])"
+    let reads = ([meminfo] + files).map { path in
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { print("--floor-process: cannot open \(path): \(String(cString: strerror(errno)))"); exit(1) }
+        if !kept { close(fd) }
+        return (path: path, chunk: path.contains("/sys/") ? 4 << 10 : 64 << 10, fd: kept ? fd : -1)
     }
     var deadline = timespec()
     clock_gettime(CLOCK_MONOTONIC, &deadline)
+    var round = 0
     while true {
-        for read in reads {
+        defer { round += 1 }
+        for read in reads where read.path != zoneinfo || round % 60 == 0 {
             let fd = kept ? read.fd : open(read.path, O_RDONLY | O_CLOEXEC)
             var length = 0
             while true {
