@@ -188,6 +188,41 @@ struct CgroupMemoryReaderTests {
         #expect(Set(listed.entries.map(\.path)) == Set((0..<600).map { "/kubepods/pod\($0)-\(Self.id)" }))
     }
 
+    /// Each cgroup's file is opened relative to its directory, open from
+    /// the walk, not by its full path (the kernel then looked up every
+    /// directory from the root again): a leaf whose full path is longer
+    /// than the kernel takes in one path (PATH_MAX, 4,096 bytes) is read.
+    @Test func aCgroupWhosePathIsLongerThanAPathIsRead() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("memory/memory.kmem.usage_in_bytes", "1\n")
+        let name = String(repeating: "n", count: 250), levels = 20  // 5,020 bytes below the root
+        var fd = open(dir.path("memory"), O_RDONLY | O_DIRECTORY)
+        for _ in 0..<levels {
+            #expect(mkdirat(fd, name, 0o755) == 0)
+            let child = openat(fd, name, O_RDONLY | O_DIRECTORY)
+            close(fd)
+            fd = child
+        }
+        let file = openat(fd, "memory.kmem.usage_in_bytes", O_CREAT | O_WRONLY, 0o644)
+        #expect(file >= 0 && write(file, "8192\n", 5) == 5)
+        close(file)
+        close(fd)
+        let memory = CgroupMemoryReader(root: dir.path("memory"), version: .v1, limit: 10).read()
+        #expect(memory.unreadable == 0)
+        #expect(memory.entries.map(\.kernelBytes) == [8192], "the one leaf")
+        #expect(memory.entries.first.map { $0.path == String(repeating: "/" + name, count: levels) } == true)
+        // Taken down here, each level relative to its parent: a removal by full paths would fail.
+        func remove(in parent: Int32, levels: Int) {
+            let directory = openat(parent, name, O_RDONLY | O_DIRECTORY)
+            if levels > 1 { remove(in: directory, levels: levels - 1) } else { unlinkat(directory, "memory.kmem.usage_in_bytes", 0) }
+            close(directory)
+            #expect(unlinkat(parent, name, AT_REMOVEDIR) == 0)
+        }
+        let root = open(dir.path("memory"), O_RDONLY | O_DIRECTORY)
+        remove(in: root, levels: levels)
+        close(root)
+    }
+
     @Test func theWalkStopsAtItsBound() throws {
         let dir = try TemporaryDirectory()
         try Self.v1Tree(dir)

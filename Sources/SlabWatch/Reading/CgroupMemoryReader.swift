@@ -76,7 +76,12 @@ public final class CgroupMemoryReader {
 
     public func read() -> CgroupMemory {
         buffers.start()
-        _ = walk(depth: 0, &buffers)
+        // The root by its path, a symlink followed (a distribution may link `memory` to a joint mount).
+        let root = buffers.withPath(nil) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        if root >= 0 {
+            _ = walk(depth: 0, &buffers, in: root)
+            close(root)
+        }
         lastWalk = (buffers.visited, buffers.visited < maxDirectories && isHierarchyRoot)
         return .largest(buffers.entries, limit: limit, version: version, unreadable: buffers.unreadable,
                         truncated: buffers.visited >= maxDirectories)
@@ -154,12 +159,28 @@ public final class CgroupMemoryReader {
             return string
         }
 
-        /// Adds a child directory's name to the names still to walk; `.` and `..` are none.
+        /// Adds a child directory's name to the names still to walk; `.` and
+        /// `..` are none. Kept NUL-terminated (the range leaves the NUL out)
+        /// for `openat`.
         mutating func addChild(_ name: UnsafeRawBufferPointer) {
             if name.elementsEqual(".".utf8) || name.elementsEqual("..".utf8) { return }
             let start = names.count
             names.append(contentsOf: name)
             children.append(start..<names.count)
+            names.append(0)
+        }
+
+        /// Opens the child directory `child` of the directory open as `parent`; -1 where it cannot.
+        func openChild(_ child: Int, in parent: Int32) -> Int32 {
+            names.withUnsafeBufferPointer { names in
+                let name = UnsafeRawPointer(names.baseAddress! + children[child].lowerBound)
+                return openat(parent, name.assumingMemoryBound(to: CChar.self), CgroupMemoryReader.directoryFlags)
+            }
+        }
+
+        /// The path of `file` in the directory walked, for an error.
+        func describe(_ file: StaticString) -> String {
+            String(decoding: path, as: UTF8.self) + "/" + file.description
         }
 
         /// Calls `body` with the path and `file` appended, NUL-terminated.
@@ -175,14 +196,24 @@ public final class CgroupMemoryReader {
         }
     }
 
-    private func entry(_ walk: inout Walk) -> CgroupMemory.Entry? {
+    /// Directories below the root are opened only as directories, and a
+    /// symlink put in a directory's place after it was listed is refused, not followed.
+    static let directoryFlags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW
+
+    /// Reads the cgroup open as `directory`, its file named relative to it:
+    /// opened by its full path, the kernel looked up every directory from
+    /// the root again for each cgroup, most of a walk's CPU on a deep
+    /// Kubernetes tree.
+    private func entry(_ walk: inout Walk, in directory: Int32) -> CgroupMemory.Entry? {
         switch version {
         case .v1:
-            guard let read = walk.withPath("memory.kmem.usage_in_bytes", { try? files.read(cPath: $0, readSize: FileReader.sysctlReadSize) })
+            let file: StaticString = "memory.kmem.usage_in_bytes"
+            guard let read = try? files.read(in: directory, file, readSize: FileReader.sysctlReadSize, path: { walk.describe(file) })
             else { return nil }
             return CgroupMemory.entry(path: walk.relativePath(), kmemUsage: read)
         case .v2:
-            guard let read = walk.withPath("memory.stat", { try? files.read(cPath: $0) }) else { return nil }
+            let file: StaticString = "memory.stat"
+            guard let read = try? files.read(in: directory, file, path: { walk.describe(file) }) else { return nil }
             return CgroupMemory.entry(path: walk.relativePath(), memoryStat: read)
         }
     }
@@ -197,19 +228,19 @@ public final class CgroupMemoryReader {
     /// restarted in its pod keeps its slab charged to the pod). Reading
     /// leaves only, that memory was in no entry and no "other". The root is
     /// neither: its reading is the whole machine.
-    private func walk(depth: Int, _ walk: inout Walk) -> CgroupMemory.Entry? {
+    private func walk(depth: Int, _ walk: inout Walk, in directory: Int32) -> CgroupMemory.Entry? {
         guard walk.visited < maxDirectories else { return nil }
         let (firstName, firstChild) = (walk.names.count, walk.children.count)
         defer {
             walk.names.removeSubrange(firstName...)
             walk.children.removeSubrange(firstChild...)
         }
-        guard listSubdirectories(&walk) else { return nil }
+        listSubdirectories(directory, &walk)
         walk.visited += 1
         let isRoot = walk.path.count == walk.rootLength
         if walk.children.count == firstChild {
             guard !isRoot else { return nil }
-            let read = entry(&walk)
+            let read = entry(&walk, in: directory)
             if let read { walk.entries.append(read) } else { walk.unreadable += 1 }
             return read
         }
@@ -236,13 +267,19 @@ public final class CgroupMemoryReader {
                 everyChildRead = false
                 continue
             }
+            let childDirectory = walk.openChild(child, in: directory)
+            guard childDirectory >= 0 else {
+                everyChildRead = false  // gone since it was listed, as before it was opened by name
+                continue
+            }
             let length = walk.path.count
             walk.path.append(UInt8(ascii: "/"))
             walk.path.append(contentsOf: walk.names[walk.children[child]])
-            if let read = self.walk(depth: depth + 1, &walk) { walk.childrenRead[depth].append(read) } else { everyChildRead = false }
+            if let read = self.walk(depth: depth + 1, &walk, in: childDirectory) { walk.childrenRead[depth].append(read) } else { everyChildRead = false }
             walk.path.removeSubrange(length...)
+            close(childDirectory)
         }
-        guard !isRoot, let itself = entry(&walk) else { return nil }
+        guard !isRoot, let itself = entry(&walk, in: directory) else { return nil }
         let own = itself.less(walk.childrenRead[depth])
         if everyChildRead, own.kernelBytes >= Self.ownPartFloor { walk.entries.append(own) }
         return itself
@@ -250,16 +287,13 @@ public final class CgroupMemoryReader {
 }
 
 extension CgroupMemoryReader {
-    /// Appends the names of the directories in `walk.path` to the names
-    /// still to walk (symlinks and files are none); false where it cannot be
-    /// opened. An error while listing ends the list, as readdir's does.
-    private func listSubdirectories(_ walk: inout Walk) -> Bool {
-        let fd = walk.withPath(nil) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+    /// Appends the names of the directories in the directory open as `fd`
+    /// to the names still to walk (symlinks and files are none). An error
+    /// while listing ends the list, as readdir's does.
+    private func listSubdirectories(_ fd: Int32, _ walk: inout Walk) {
         while true {
             let count = directoryBuffer.withUnsafeMutableBytes { slabwatch_getdents64(fd, $0.baseAddress, UInt($0.count)) }
-            guard count > 0 else { return true }
+            guard count > 0 else { return }
             directoryBuffer.withUnsafeBytes { buffer in
                 // Records of struct linux_dirent64: d_ino (8 bytes), d_off (8),
                 // d_reclen (2), d_type (1), d_name (NUL-terminated), padding.

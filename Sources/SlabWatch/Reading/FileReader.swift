@@ -67,6 +67,17 @@ final class FileReader {
         return try readWhole(fd, readSize: readSize) { String(cString: cPath) }
     }
 
+    /// The same for a file named relative to an open directory: the kernel
+    /// looks up one name, not every directory of a long path again (a
+    /// cgroup walk reads a file in each directory it lists). `path` names
+    /// the file in an error.
+    func read(in directory: Int32, _ name: StaticString, readSize: Int = .max,
+              path: () -> String) throws(FileError) -> ArraySlice<UInt8> {
+        let fd = try openRegular(at: directory, UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), path: path)
+        defer { close(fd) }
+        return try readWhole(fd, readSize: readSize, path: path)
+    }
+
     /// Reads `file` whole through the descriptor it keeps, opening it on the
     /// first read (and again after a read through it failed). A descriptor
     /// that cannot be kept is closed after the read, as `read(_:)` does.
@@ -97,11 +108,17 @@ final class FileReader {
     /// Opens a file for reading, non-blocking, and refuses what is not a
     /// regular file (a FIFO, socket or device put in a source's place).
     private func openRegular(_ cPath: UnsafePointer<CChar>) throws(FileError) -> Int32 {
+        try openRegular(at: AT_FDCWD, cPath) { String(cString: cPath) }
+    }
+
+    /// `cPath` relative to the directory `directory` (`AT_FDCWD`: the working
+    /// directory, as `open` takes it); `path` names it in an error.
+    private func openRegular(at directory: Int32, _ cPath: UnsafePointer<CChar>, path: () -> String) throws(FileError) -> Int32 {
         // Made after errno is read: the string's allocation may change errno.
         func failure(_ call: String, _ code: Int32, reason: String? = nil) -> FileError {
-            FileError(path: String(cString: cPath), call: call, errno: code, reason: reason)
+            FileError(path: path(), call: call, errno: code, reason: reason)
         }
-        let fd = open(cPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        let fd = openat(directory, cPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw failure("open", errno) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
