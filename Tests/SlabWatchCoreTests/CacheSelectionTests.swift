@@ -138,4 +138,25 @@ struct FootprintBaselineTests {
         ring.append(SampleRingTests.sample(101 * 60_000, [SampleRingTests.cache("a", slabs: 101)]))  // fine only
         #expect(!baseline.isCurrent(for: ring) && FootprintBaseline(ring: ring, windowSeconds: 3600)?.isCurrent(for: ring) == true)
     }
+
+    /// A baseline refilled from a ring that moved on reads as a new one, in
+    /// the storage it had (the sampler refills the one of two moves back
+    /// rather than make a dictionary), and a copy taken before keeps what it read.
+    @Test func aRefilledBaselineReadsAsANewOneInItsOwnStorage() throws {
+        var ring = SampleRing(configuration: .init(coarseEvery: 1))
+        let many = (0..<300).map { SampleRingTests.cache("c\($0)", slabs: 1) }
+        for minute in 0..<3 { ring.append(SampleRingTests.sample(Int64(minute) * 60_000, many)) }
+        var baseline = try #require(FootprintBaseline(ring: ring, windowSeconds: 3600))
+        let before = baseline, capacity = baseline.capacity
+        var later = SampleRing(configuration: .init(coarseEvery: 1))
+        for minute in 0..<3 { later.append(SampleRingTests.sample(Int64(minute) * 60_000, [SampleRingTests.cache("a", slabs: UInt64(minute))])) }
+        let refilled = baseline.refill(ring: later, windowSeconds: 3600)
+        #expect(refilled)
+        #expect(baseline == FootprintBaseline(ring: later, windowSeconds: 3600))
+        #expect(baseline.capacity == capacity, "refilled in the storage a copy no longer shares")
+        #expect(before.growthBytes(of: SampleRingTests.cache("c7", slabs: 2), at: 40 * 60_000, windowSeconds: 3600) == 4096)
+        #expect(baseline.growthBytes(of: SampleRingTests.cache("c7", slabs: 2), at: 40 * 60_000, windowSeconds: 3600) == nil)
+        let fromEmpty = baseline.refill(ring: SampleRing(configuration: .init(coarseEvery: 1)), windowSeconds: 3600)
+        #expect(!fromEmpty && baseline.isCurrent(for: later), "a tier holding nothing leaves the baseline as it was")
+    }
 }

@@ -223,6 +223,27 @@ struct CgroupMemoryReaderTests {
         close(root)
     }
 
+    /// A reading's largest entries are kept in the array of the reading two
+    /// walks back, once nothing holds that one (a sample holds the last):
+    /// a walk then makes no array. One still held keeps what it read.
+    @Test func aWalkKeepsItsEntriesInTheArrayOfTwoReadingsBack() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("memory/memory.kmem.usage_in_bytes", "1\n")
+        for cgroup in 0..<40 { try dir.write("memory/c\(cgroup)/memory.kmem.usage_in_bytes", "\(4096 * (cgroup + 1))\n") }
+        let reader = CgroupMemoryReader(root: dir.path("memory"), version: .v1, limit: 50)
+        var first: CgroupMemory? = reader.read()
+        #expect(first?.entries.count == 40)
+        for cgroup in 2..<40 { try FileManager.default.removeItem(atPath: dir.path("memory/c\(cgroup)")) }
+        let held = reader.read()  // two entries now, and held, as a sample holds the last reading
+        first = nil
+        let third = reader.read()
+        #expect(third.entries == held.entries && held.entries.count == 2)
+        #expect(third.entries.capacity >= 40, "the first reading's storage, refilled")
+        let fourth = reader.read()  // the second reading is still held: its entries are left as they are
+        #expect(fourth.entries == held.entries && held.entries.capacity < 40)
+        withExtendedLifetime(first) {}
+    }
+
     @Test func theWalkStopsAtItsBound() throws {
         let dir = try TemporaryDirectory()
         try Self.v1Tree(dir)

@@ -17,6 +17,10 @@ public final class CgroupMemoryReader {
     /// paths it read (see `Walk`), and the one `getdents64` reads directories into.
     private var buffers: Walk
     private var directoryBuffer = [UInt8](repeating: 0, count: 32 << 10)
+    /// The entries of the last two readings returned: the older one's storage
+    /// is refilled by the next walk, a new array only where something still
+    /// holds that reading.
+    private var lastEntries: [CgroupMemory.Entry] = [], olderEntries: [CgroupMemory.Entry] = []
     /// Directories the last `read()` walked, and whether that was the whole
     /// hierarchy (its root mounted, and no bound cut the walk): only then is
     /// `/proc/cgroups`' count less these the dying cgroups.
@@ -83,8 +87,14 @@ public final class CgroupMemoryReader {
             close(root)
         }
         lastWalk = (buffers.visited, buffers.visited < maxDirectories && isHierarchyRoot)
-        return .largest(buffers.entries, limit: limit, version: version, unreadable: buffers.unreadable,
-                        truncated: buffers.visited >= maxDirectories)
+        // The entries of two readings back: by now no sample holds that reading (a sample holds the last one).
+        var kept = olderEntries
+        olderEntries = []
+        let memory = CgroupMemory.largest(sorting: &buffers.entries, into: &kept, limit: limit, version: version,
+                                          unreadable: buffers.unreadable, truncated: buffers.visited >= maxDirectories)
+        olderEntries = lastEntries
+        lastEntries = memory.entries
+        return memory
     }
 
     /// An interior cgroup's own part is kept only from this size up: the

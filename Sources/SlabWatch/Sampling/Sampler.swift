@@ -66,6 +66,8 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
     /// Footprints an hour back for the growth ranking, rebuilt when the
     /// coarse tier moves (`FootprintBaseline`), not every tick.
     private var growthBaseline: FootprintBaseline?
+    /// The baseline before `growthBaseline`, refilled at the next move.
+    private var spareGrowthBaseline: FootprintBaseline?
     private var pipeline: Pipeline
     private var statistics = SamplerStatistics()
     private var ticking = false
@@ -238,7 +240,15 @@ public final class Sampler: @unchecked Sendable {  // every mutable field is use
             return
         }
         if growthBaseline?.isCurrent(for: pipeline.ring) == true { return }
-        growthBaseline = FootprintBaseline(ring: pipeline.ring, windowSeconds: ExportBound.growthWindowSeconds)
+        // Refills the baseline of two moves back (the last one is still in the published state).
+        var next = spareGrowthBaseline
+        spareGrowthBaseline = growthBaseline
+        growthBaseline = nil
+        if next?.refill(ring: pipeline.ring, windowSeconds: ExportBound.growthWindowSeconds) == true {
+            growthBaseline = next
+        } else {
+            growthBaseline = FootprintBaseline(ring: pipeline.ring, windowSeconds: ExportBound.growthWindowSeconds)
+        }
     }
 
     /// A tick that arrives more than one interval after the last means the

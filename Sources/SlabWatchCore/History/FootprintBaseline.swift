@@ -5,34 +5,46 @@
 /// Read from the coarse tier: its newest slot changes once every
 /// `coarseEvery` samples (a minute at defaults), so the sampler rebuilds a
 /// baseline only then (`isCurrent`), not every tick, and a growth figure is
-/// off by at most that spacing. Immutable; thread-safe.
-public struct FootprintBaseline: Sendable {
+/// off by at most that spacing. A value: a copy handed to a reader stays as it was.
+public struct FootprintBaseline: Sendable, Equatable {
     /// When the footprints were taken (Unix milliseconds).
-    public let timestampMilliseconds: Int64
+    public private(set) var timestampMilliseconds: Int64 = 0
     /// The coarse tier's newest sample when this was read: the ring has moved
     /// on once it differs.
-    let newestCoarseMilliseconds: Int64
-    private let footprints: [String: UInt64]
+    private(set) var newestCoarseMilliseconds: Int64 = 0
+    private var footprints: [String: UInt64] = [:]
 
     /// The footprints of the oldest coarse sample at most `windowSeconds`
     /// before the coarse tier's newest; nil while the tier holds none.
     public init?(ring: SampleRing, windowSeconds: Double) {
+        guard refill(ring: ring, windowSeconds: windowSeconds) else { return nil }
+    }
+
+    /// Reads the baseline again, into this one's storage: the sampler
+    /// refills the baseline of two coarse moves back, which no published
+    /// state holds any more, so a move costs no new dictionary (it was the
+    /// last allocation a steady tick made). False, and unchanged, while the
+    /// tier holds none.
+    public mutating func refill(ring: SampleRing, windowSeconds: Double) -> Bool {
         let tier = ring.coarse
-        guard tier.count > 0 else { return nil }
+        guard tier.count > 0 else { return false }
         let newest = tier.time(at: tier.count - 1)
         var position = tier.count - 1
         while position > 0 && Double(elapsedMilliseconds(newest, since: tier.time(at: position - 1))) / 1000 <= windowSeconds {
             position -= 1
         }
-        var footprints: [String: UInt64] = [:]
+        footprints.removeAll(keepingCapacity: true)
         footprints.reserveCapacity(ring.seriesNames.count)
         for (series, name) in ring.seriesNames.enumerated() {
             if let bytes = tier.footprint(series: series, at: position) { footprints[name] = bytes }
         }
-        self.timestampMilliseconds = tier.time(at: position)
-        self.newestCoarseMilliseconds = newest
-        self.footprints = footprints
+        timestampMilliseconds = tier.time(at: position)
+        newestCoarseMilliseconds = newest
+        return true
     }
+
+    /// How many footprints the storage holds without growing (tests: a refill keeps it).
+    var capacity: Int { footprints.capacity }
 
     /// Whether `ring`'s coarse tier is as it was when this was read.
     public func isCurrent(for ring: SampleRing) -> Bool {

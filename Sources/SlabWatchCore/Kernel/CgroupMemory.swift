@@ -71,9 +71,20 @@ public struct CgroupMemory: Sendable, Equatable {
 
     /// `read` entries cut to the largest `limit`, the rest summed as others.
     public static func largest(_ read: [Entry], limit: Int, version: Version, unreadable: Int = 0, truncated: Bool = false) -> CgroupMemory {
-        let sorted = read.sorted { $0.kernelBytes != $1.kernelBytes ? $0.kernelBytes > $1.kernelBytes : $0.path < $1.path }
-        let kept = Array(sorted.prefix(max(0, limit)))
-        let rest = sorted.dropFirst(kept.count)
+        var read = read, kept: [Entry] = []
+        return largest(sorting: &read, into: &kept, limit: limit, version: version, unreadable: unreadable, truncated: truncated)
+    }
+
+    /// The same, sorting `read` in place and keeping the largest in `kept`'s
+    /// storage (emptied first): a reader that hands back the entries of a
+    /// reading nothing holds any more makes its next reading without a new
+    /// array (a sort of up to 64 entries needs no buffer either).
+    public static func largest(sorting read: inout [Entry], into kept: inout [Entry], limit: Int, version: Version,
+                               unreadable: Int = 0, truncated: Bool = false) -> CgroupMemory {
+        read.sort { $0.kernelBytes != $1.kernelBytes ? $0.kernelBytes > $1.kernelBytes : $0.path < $1.path }
+        kept.removeAll(keepingCapacity: true)
+        kept.append(contentsOf: read.prefix(max(0, limit)))
+        let rest = read.dropFirst(kept.count)
         var memory = CgroupMemory(version: version, entries: kept, others: rest.count,
                                   otherKernelBytes: rest.reduce(0) { $0.addingSaturating($1.kernelBytes) }, unreadable: unreadable, truncated: truncated)
         if version == .v2 {
