@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Glibc
 import Synchronization
 import Testing
@@ -47,5 +48,25 @@ struct ThreadTickerTests {
         try await Task.sleep(nanoseconds: 100_000_000)  // twenty intervals
         #expect(ticks.load(ordering: .relaxed) == atCancel)
         #expect(offQueue.load(ordering: .relaxed) == 0)
+    }
+
+    /// The ticking thread carries a name of its own, so that `top -H` or a
+    /// profile tells it from the web side's threads.
+    @Test func theTickingThreadIsNamed() async throws {
+        func named() -> Bool {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            return tasks.contains { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)) == ThreadTicker.threadName + "\n" }
+        }
+        let queue = DispatchQueue(label: "ticker-name-test")
+        let ticker = ThreadTicker()
+        let ticked = Atomic<Bool>(false)
+        queue.sync { ticker.start(every: 60, on: queue) { ticked.store(true, ordering: .relaxed) } }
+        var waited = 0
+        while !(ticked.load(ordering: .relaxed) && named()) && waited < 2_000 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+            waited += 1
+        }
+        #expect(named(), "a thread named \(ThreadTicker.threadName)")
+        queue.sync { ticker.cancel() }
     }
 }

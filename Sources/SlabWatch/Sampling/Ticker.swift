@@ -68,6 +68,7 @@ final class ThreadTicker: Ticker, Sendable {
         let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { context in
+            nameThisThread()
             Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().body()
             return nil
         }, context)
@@ -149,6 +150,22 @@ private final class Run: Sendable {
             }
         }
     }
+}
+
+/// Names the calling thread `threadName`, for `top -H`, `perf` and
+/// `/proc/PID/task`: written to /proc/thread-self/comm, as
+/// `pthread_setname_np` (which Glibc's Swift module leaves out) does.
+/// Where /proc is not mounted the thread keeps the process's name.
+private func nameThisThread() {
+    let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    _ = ThreadTicker.threadName.withCString { write(fd, $0, strlen($0)) }
+    close(fd)
+}
+
+extension ThreadTicker {
+    /// The ticking thread's name: at most 15 bytes, the kernel's limit.
+    static let threadName = "slabwatch-tick"
 }
 
 /// A thread's body, handed to pthread_create as its one pointer.
