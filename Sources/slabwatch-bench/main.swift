@@ -394,8 +394,7 @@ for (cacheCount, growing) in stateEncodingOnly ? [] : detectorCases {
         }
         var latest = Sample(timestampMilliseconds: 0)
         for step in 0..<(720 * 12) {
-            latest = sample(step)
-            pipeline.record(latest)
+            latest = pipeline.record(sample(step))  // as recorded (the derived series joined), as the sampler evaluates it
         }
         // The step's second half alone, as the sampler runs it outside the ring's lock.
         let rounds = max(3, iterations / (cacheCount >= 5000 ? 400 : 40))
