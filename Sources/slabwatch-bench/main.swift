@@ -6,7 +6,7 @@
 //   swift run -c release slabwatch-bench 200 --cgroups-only
 //   swift run -c release slabwatch-bench --ring-recording RECORDING   (what the ring takes a value of a recording)
 //   swift run -c release slabwatch-bench 20000 --tick-only   (whole sampler ticks alone, for a profiler)
-//   swift run -c release slabwatch-bench 0 --floor-process [kept]   (reads the files every 100 ms until killed)
+//   swift run -c release slabwatch-bench 0 [procfs] --floor-process [kept]   (reads the files every 100 ms until killed)
 import CAllocationCounter
 import Dispatch
 import Glibc
@@ -15,14 +15,16 @@ import SlabWatch
 import SlabWatchCore
 
 let arguments = CommandLine.arguments
-let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 2000 : 2000
+// [iterations] [procfs] [sysfs]: the arguments before the first flag, so that
+// `0 DIR --floor-process` reads DIR and does not take the flag for a sysfs path.
+let positional = Array(arguments.dropFirst().prefix { !$0.hasPrefix("--") })
+let iterations = positional.first.flatMap { Int($0) } ?? 2000
 let detectorOnly = arguments.contains("--detector-only")
 let stateEncodingOnly = arguments.contains("--state-encoding-only")
 let cgroupsOnly = arguments.contains("--cgroups-only")
 let tickOnly = arguments.contains("--tick-only")
 let ringRecording = arguments.firstIndex(of: "--ring-recording").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
-let paths = KernelPaths(procfs: arguments.count > 2 && !arguments[2].hasPrefix("--") ? arguments[2] : "/proc",
-                        sysfs: arguments.count > 3 ? arguments[3] : "/sys")
+let paths = KernelPaths(procfs: positional.count > 1 ? positional[1] : "/proc", sysfs: positional.count > 2 ? positional[2] : "/sys")
 let files = KernelPaths.procFiles.map { "\(paths.procfs)/\($0)" }
 
 // The kernel's floor as a whole process, for scripts/compare.sh: reads the
@@ -35,12 +37,13 @@ let files = KernelPaths.procFiles.map { "\(paths.procfs)/\($0)" }
 if let index = arguments.firstIndex(of: "--floor-process") {
     let kept = arguments.dropFirst(index + 1).first == "kept"
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    let meminfo = "\(paths.procfs)/\(KernelPaths.procFiles[1])", zoneinfo = "\(paths.procfs)/\(KernelPaths.procFiles[5])"
-    let reads = ([meminfo] + files).map { path in
+    let zoneinfo = "\(paths.procfs)/\(KernelPaths.procFiles[5])"
+    let reads = ([KernelPaths.procFiles[1]] + KernelPaths.procFiles).map { file in
+        let path = "\(paths.procfs)/\(file)"
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { print("--floor-process: cannot open \(path): \(String(cString: strerror(errno)))"); exit(1) }
         if !kept { close(fd) }
-        return (path: path, chunk: path.contains("/sys/") ? 4 << 10 : 64 << 10, fd: kept ? fd : -1)
+        return (path: path, chunk: file.hasPrefix("sys/") ? 4 << 10 : 64 << 10, fd: kept ? fd : -1)
     }
     var deadline = timespec()
     clock_gettime(CLOCK_MONOTONIC, &deadline)
