@@ -341,6 +341,24 @@ struct SampleLimitTests {
         #expect(sample.status(of: .slabinfo).up)
     }
 
+    /// Of caches as large as the smallest kept, the first in the kernel's
+    /// order are kept; the caches are cut in the array they were read into.
+    @Test func theLimitKeepsTheFirstOfEqualCachesInPlace() throws {
+        let dir = try TemporaryDirectory()
+        var text = "slabinfo - version: 2.1\n"
+        for (i, slabs) in [5, 3, 5, 3, 3, 1, 3].enumerated() {
+            text += "cache\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(slabs) \(slabs) 0\n"
+        }
+        try dir.write("proc/slabinfo", text)
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096,
+                                limits: .init(maxCaches: 4))
+        for _ in 0..<2 {  // the second sample refills the first one's storage
+            let sample = reader.sample(timestampMilliseconds: 0)
+            #expect(sample.caches.map(\.name) == ["cache0", "cache1", "cache2", "cache3"] && sample.cachesOverLimit == 3)
+            #expect(sample.caches.capacity >= 7, "cut in place, not copied into an array of four")
+        }
+    }
+
     @Test func sourceLargerThanTheLimitIsDownWithTheReason() throws {
         let dir = try TemporaryDirectory()
         try dir.write("proc/slabinfo", Self.slabinfo(caches: 3000))  // ~200 KB
