@@ -30,6 +30,29 @@ struct KernelFileTests {
     /// second read must show more than the first (a read that did not
     /// start again at offset 0 would see the end of the file, and a reader
     /// that kept the bytes the same count).
+    /// A file read every sample that needs a megabyte of buffer (slabinfo
+    /// at 5,000 caches) keeps it: the buffer is not given back and grown
+    /// again between its reads. One huge file is a burst: the buffer goes
+    /// back to its usual size once the reads after it need no more.
+    @Test func theBufferIsKeptForAFileReadEverySampleAndGivenBackAfterABurst() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("slabinfo", String(repeating: "x", count: 700 << 10))
+        try dir.write("huge", String(repeating: "y", count: 5 << 20))
+        try dir.write("small", "1 2 3\n")
+        let reader = FileReader(maximumSize: 16 << 20)
+        _ = try reader.read(dir.path("slabinfo"))
+        let grown = reader.timesGrown
+        for _ in 0..<(3 * FileReader.readsRemembered) {
+            #expect(try reader.read(dir.path("slabinfo")).count == 700 << 10)
+            for _ in 0..<3 { _ = try reader.read(dir.path("small")) }
+        }
+        #expect(reader.timesGrown == grown, "grown again between reads of the same file")
+        #expect(try reader.read(dir.path("huge")).count == 5 << 20)
+        #expect(reader.bufferSize >= 5 << 20)
+        for _ in 0..<(2 * FileReader.readsRemembered + 1) { _ = try reader.read(dir.path("small")) }
+        #expect(reader.bufferSize == 64 << 10, "back to its usual size after the burst")
+    }
+
     @Test func aKeptProcfsFileIsReadAfreshThroughOneDescriptor() throws {
         let file = KeptFile("/proc/self/io")
         let reader = FileReader()

@@ -138,10 +138,7 @@ final class FileReader {
     /// read from offset 0, so a kept descriptor reads the kernel's figures
     /// of now. `path` names the file in an error.
     private func readWhole(_ fd: Int32, readSize: Int, path: () -> String) throws(FileError) -> ArraySlice<UInt8> {
-        // A buffer grown for one huge file goes back to its usual size.
-        if buffer.count > 4 * initialCapacity && buffer.count >= 1 << 20 {
-            buffer = Array(repeating: 0, count: initialCapacity)
-        }
+        shrinkAfterABurst()
         var length = 0
         while true {
             if length == buffer.count {
@@ -150,6 +147,7 @@ final class FileReader {
                                     reason: "larger than \(maximumSize) bytes (sampler.max-source-bytes); not read")
                 }
                 buffer.append(contentsOf: repeatElement(0, count: min(buffer.count, maximumSize - buffer.count)))
+                timesGrown += 1
             }
             let n = buffer.withUnsafeMutableBytes { raw in
                 pread(fd, raw.baseAddress! + length, min(readSize, raw.count - length), off_t(length))
@@ -160,8 +158,35 @@ final class FileReader {
             if code == EINTR { continue }
             throw FileError(path: path(), call: "read", errno: code)
         }
+        recentLargest = max(recentLargest, length)
         return buffer[0..<length]
     }
+
+    /// Reads since `recentLargest` began, and how many it spans before it
+    /// starts again (from the largest of the reads before, so a file read
+    /// every sample is never forgotten between two of its reads).
+    private var reads = 0, recentLargest = 0, earlierLargest = 0
+    static let readsRemembered = 64
+
+    /// A buffer grown for a burst (one huge file) goes back to its usual size
+    /// once the recent reads would fit in a quarter of it; one that a file
+    /// read every sample needs is kept. (It went back whenever it was a
+    /// megabyte or more: with 5,000 caches, /proc/slabinfo's 700 KB grew it
+    /// back through four copies and an mmap every sample.)
+    private func shrinkAfterABurst() {
+        reads += 1
+        if reads >= Self.readsRemembered {
+            (earlierLargest, recentLargest, reads) = (recentLargest, 0, 0)
+        }
+        let needed = max(initialCapacity, recentLargest, earlierLargest)
+        if buffer.count >= 1 << 20 && buffer.count > 4 * needed {
+            buffer = Array(repeating: 0, count: initialCapacity)
+        }
+    }
+
+    /// The buffer's size now, and how many times a read grew it (tests).
+    var bufferSize: Int { buffer.count }
+    private(set) var timesGrown = 0
 
     /// The entries of a directory with the targets of those that are symlinks.
     func listDirectory(_ path: String) throws(FileError) -> [(name: String, linkTarget: String?)] {
