@@ -116,7 +116,6 @@ public final class HTTPServer: @unchecked Sendable {
     public func start(listeningDescriptors fds: [Int32]) -> [ListenAddress] {
         queue.sync {
             for fd in fds { addListener(fd) }
-            startSweeper()
         }
         return fds.compactMap(Socket.localAddress)
     }
@@ -171,6 +170,7 @@ public final class HTTPServer: @unchecked Sendable {
             Socket.prepareAccepted(fd)
             let connection = Connection(fd: fd, server: self, tls: security.tls)
             connections[fd] = connection
+            startSweeper()
             connection.start()
         }
     }
@@ -217,6 +217,11 @@ public final class HTTPServer: @unchecked Sendable {
 
     // MARK: deadlines
 
+    /// The deadlines are checked four times a second while a connection is
+    /// open, and not at all while none is: an idle daemon's process wakes
+    /// only to sample (the timer woke Dispatch's threads four times a
+    /// second, 5 % of a daemon's CPU at a 100 ms interval, most of its wakes
+    /// at the default 5 s).
     private func startSweeper() {
         guard sweeper == nil else { return }
         let timer = DispatchSource.makeTimerSource(queue: queue)
@@ -237,7 +242,16 @@ public final class HTTPServer: @unchecked Sendable {
 
     // MARK: called by connections (on `queue`)
 
-    func closed(_ fd: Int32) { connections[fd] = nil }
+    func closed(_ fd: Int32) {
+        connections[fd] = nil
+        if connections.isEmpty {
+            sweeper?.cancel()
+            sweeper = nil
+        }
+    }
+
+    /// Whether the deadlines are being checked (tests).
+    var isSweeping: Bool { queue.sync { sweeper != nil } }
     var serverLimits: HTTPServerLimits { limits }
     var serverQueue: DispatchQueue { queue }
 

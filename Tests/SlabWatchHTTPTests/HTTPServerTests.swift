@@ -127,6 +127,22 @@ struct HTTPServerTests {
         #expect(silent.isClosedByPeer())
     }
 
+    /// The deadlines' timer runs only while a connection is open: an idle
+    /// server does not wake its process.
+    @Test func theDeadlinesAreCheckedOnlyWhileAConnectionIsOpen() throws {
+        let running = try Running()
+        #expect(!running.server.isSweeping, "no connection yet")
+        do {
+            let client = try RawClient(port: running.port)
+            client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(client.receive().hasPrefix("HTTP/1.1 200 "))
+            withExtendedLifetime(client) { #expect(running.server.isSweeping, "a connection is open") }
+        }
+        var waited = 0
+        while running.server.isSweeping && waited < 500 { usleep(10_000); waited += 1 }
+        #expect(!running.server.isSweeping, "the last connection closed")
+    }
+
     @Test func idleKeepAliveConnectionIsClosed() throws {
         var limits = HTTPServerLimits()
         limits.idleTimeoutSeconds = 0.3
