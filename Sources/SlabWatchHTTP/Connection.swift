@@ -33,7 +33,11 @@ final class Connection {
     var isLingering: Bool { lingering }
     /// The client shut down its side: answer what it sent, then close.
     private var peerFinished = false
-    private(set) var deadline: DispatchTime
+    /// When the server closes it unless something happens first; the
+    /// server's sweeper is told of each new one (it fires by the earliest).
+    private(set) var deadline: DispatchTime {
+        didSet { server.deadlineSet(deadline) }
+    }
     /// When bytes last arrived or a response was last finished.
     private(set) var lastActivity: DispatchTime = .now()
 

@@ -60,6 +60,10 @@ public final class HTTPServer: @unchecked Sendable {
     var receiveBuffer = [UInt8](repeating: 0, count: 16 * 1024)
     private var connections: [Int32: Connection] = [:]
     private var sweeper: (any DispatchSourceTimer)?
+    /// When `sweeper` fires next; nil while it is not set to.
+    private var sweepAt: DispatchTime?
+    private var sweeps = 0
+    private var stopped = false
     private let stats = Mutex(ServerStatistics())
     private var security = WebSecurity.open
     /// bcrypt runs here, one check at a time (as exporter-toolkit does), so a
@@ -115,6 +119,7 @@ public final class HTTPServer: @unchecked Sendable {
     @discardableResult
     public func start(listeningDescriptors fds: [Int32]) -> [ListenAddress] {
         queue.sync {
+            stopped = false
             for fd in fds { addListener(fd) }
         }
         return fds.compactMap(Socket.localAddress)
@@ -132,7 +137,8 @@ public final class HTTPServer: @unchecked Sendable {
             for connection in connections.values { connection.close() }
             connections.removeAll()
             sweeper?.cancel()
-            sweeper = nil
+            (sweeper, sweepAt) = (nil, nil)
+            stopped = true
         }
     }
 
@@ -170,7 +176,7 @@ public final class HTTPServer: @unchecked Sendable {
             Socket.prepareAccepted(fd)
             let connection = Connection(fd: fd, server: self, tls: security.tls)
             connections[fd] = connection
-            startSweeper()
+            deadlineSet(connection.deadline)
             connection.start()
         }
     }
@@ -217,27 +223,39 @@ public final class HTTPServer: @unchecked Sendable {
 
     // MARK: deadlines
 
-    /// The deadlines are checked four times a second while a connection is
-    /// open, and not at all while none is: an idle daemon's process wakes
-    /// only to sample (the timer woke Dispatch's threads four times a
-    /// second, 5 % of a daemon's CPU at a 100 ms interval, most of its wakes
-    /// at the default 5 s).
-    private func startSweeper() {
-        guard sweeper == nil else { return }
+    /// The sweeper fires at the earliest of the connections' deadlines and
+    /// at no other time: an idle daemon, or one whose scraper keeps its
+    /// connection open between scrapes, wakes only to sample and to answer.
+    /// (A 250 ms timer woke Dispatch's threads four times a second, 5 % of a
+    /// daemon's CPU at a 100 ms interval and most of its wakes at the
+    /// default 5 s.) A deadline that moves later lets the sweeper fire early
+    /// once, find nothing due, and wait for the new earliest.
+    func deadlineSet(_ deadline: DispatchTime) {
+        if stopped { return }  // a connection closing after `stop` sets no timer that would outlive the server
+        if let next = sweepAt, next <= deadline { return }
+        let timer = sweeper ?? makeSweeper()
+        timer.schedule(deadline: deadline, leeway: .milliseconds(50))
+        sweepAt = deadline
+    }
+
+    private func makeSweeper() -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250), leeway: .milliseconds(50))
         timer.setEventHandler { [unowned self] in sweep() }
-        sweeper = timer
         timer.resume()
+        sweeper = timer
+        return timer
     }
 
     private func sweep() {
+        sweepAt = nil
         let now = DispatchTime.now()
-        for connection in connections.values where connection.deadline < now {
+        for connection in connections.values where connection.deadline <= now {
             // A client that keeps its side open after our last response is not late: it is done.
             if !connection.isLingering { stats.withLock { $0.connectionsTimedOut += 1 } }
             connection.timeOut()
         }
+        sweeps += 1
+        if let next = connections.values.lazy.map(\.deadline).min() { deadlineSet(next) }
     }
 
     // MARK: called by connections (on `queue`)
@@ -246,12 +264,13 @@ public final class HTTPServer: @unchecked Sendable {
         connections[fd] = nil
         if connections.isEmpty {
             sweeper?.cancel()
-            sweeper = nil
+            (sweeper, sweepAt) = (nil, nil)
         }
     }
 
-    /// Whether the deadlines are being checked (tests).
-    var isSweeping: Bool { queue.sync { sweeper != nil } }
+    /// Whether the sweeper is set to fire, and how many times it has (tests).
+    var isSweeping: Bool { queue.sync { sweepAt != nil } }
+    var sweepsRun: Int { queue.sync { sweeps } }
     var serverLimits: HTTPServerLimits { limits }
     var serverQueue: DispatchQueue { queue }
 

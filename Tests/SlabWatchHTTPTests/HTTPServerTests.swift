@@ -143,6 +143,36 @@ struct HTTPServerTests {
         #expect(!running.server.isSweeping, "the last connection closed")
     }
 
+    /// A connection kept open between requests (as Prometheus keeps its
+    /// scrape connection) wakes the server at its deadline, not before: a
+    /// timer of its own at every deadline, none in between.
+    @Test func aKeptAliveConnectionWakesTheServerOnlyAtItsDeadline() throws {
+        let running = try Running()  // idle deadline 60 s
+        let client = try RawClient(port: running.port)
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.receive(until: "GET /echo -\n").hasSuffix("GET /echo -\n"))
+        let before = running.server.sweepsRun
+        usleep(1_200_000)
+        withExtendedLifetime(client) {
+            #expect(running.server.sweepsRun - before <= 1, "woken \(running.server.sweepsRun - before) times in 1.2 s")
+            #expect(running.server.isSweeping, "set for the connection's deadline")
+        }
+    }
+
+    /// The sweeper stops with the last connection and starts again with the next.
+    @Test func aConnectionAfterTheLastClosedStillTimesOut() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeoutSeconds = 0.3
+        let running = try Running(limits: limits)
+        for _ in 0..<2 {
+            let client = try RawClient(port: running.port)
+            client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(client.receive(until: "GET /echo -\n").hasSuffix("GET /echo -\n"))
+            #expect(client.isClosedByPeer())
+            #expect(Self.eventually { !running.server.isSweeping })
+        }
+    }
+
     @Test func idleKeepAliveConnectionIsClosed() throws {
         var limits = HTTPServerLimits()
         limits.idleTimeoutSeconds = 0.3
