@@ -212,8 +212,8 @@ public final class CgroupMemoryReader {
 
     /// Reads the cgroup open as `directory`, its file named relative to it:
     /// opened by its full path, the kernel looked up every directory from
-    /// the root again for each cgroup, most of a walk's CPU on a deep
-    /// Kubernetes tree.
+    /// the root again for each cgroup, and a path longer than PATH_MAX could
+    /// not be read at all.
     private func entry(_ walk: inout Walk, in directory: Int32) -> CgroupMemory.Entry? {
         switch version {
         case .v1:
@@ -276,6 +276,10 @@ public final class CgroupMemoryReader {
                 walk.unreadable += 1
                 everyChildRead = false
                 continue
+            }
+            guard walk.visited < maxDirectories else {  // the bound: the rest are not opened
+                everyChildRead = false
+                break
             }
             let childDirectory = walk.openChild(child, in: directory)
             guard childDirectory >= 0 else {

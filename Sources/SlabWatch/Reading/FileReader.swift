@@ -68,11 +68,13 @@ final class FileReader {
     }
 
     /// The same for a file named relative to an open directory: the kernel
-    /// looks up one name, not every directory of a long path again (a
-    /// cgroup walk reads a file in each directory it lists). `path` names
-    /// the file in an error.
+    /// looks up one name, not every directory of the path again, and a path
+    /// longer than PATH_MAX can be read (a cgroup walk reads a file in each
+    /// directory it lists). `path` names the file in an error.
     func read(in directory: Int32, _ name: StaticString, readSize: Int = .max,
               path: () -> String) throws(FileError) -> ArraySlice<UInt8> {
+        // A string literal's bytes end in a NUL, as openat needs.
+        precondition(name.hasPointerRepresentation, "a file name is a string literal")
         let fd = try openRegular(at: directory, UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self), path: path)
         defer { close(fd) }
         return try readWhole(fd, readSize: readSize, path: path)
@@ -171,7 +173,7 @@ final class FileReader {
     /// A buffer grown for a burst (one huge file) goes back to its usual size
     /// once the recent reads would fit in a quarter of it; one that a file
     /// read every sample needs is kept. (It went back whenever it was a
-    /// megabyte or more: with 5,000 caches, /proc/slabinfo's 700 KB grew it
+    /// megabyte or more: with 5,000 caches, /proc/slabinfo's 540 KB grew it
     /// back through four copies and an mmap every sample.)
     private func shrinkAfterABurst() {
         reads += 1
