@@ -149,14 +149,18 @@ extension EndToEndTests {
 
         // Deleting the files uncharges their page cache: the cgroups are released.
         // Should a page the script did not foresee stay charged to a few of them
-        // (another test's files may share their ext4 metadata blocks),
-        // force_empty on the parent moves it up, as the kernel does for a child
-        // at rmdir on v2 and on v1 leaves to reclaim: an idle machine with no
-        // memory pressure kept such pages, and their cgroups, for minutes.
+        // (another test's files may share their ext4 metadata blocks), an idle
+        // machine with no memory pressure keeps it, and its cgroup, for minutes:
+        // after 20 s, force_empty on the parent reclaims what is left.
         try FileManager.default.removeItem(at: files)
-        try daemon.waitFor("released", timeout: 60) {
-            try? "0".write(toFile: "\(hierarchy)/\(parentName)/memory.force_empty", atomically: false, encoding: .utf8)
-            return try CgroupReading.now(hierarchy).isBack(to: cgroupsBefore)
+        do {
+            try daemon.waitFor("released by deleting the files", timeout: 20) { try CgroupReading.now(hierarchy).isBack(to: cgroupsBefore) }
+        } catch {
+            print("dying cgroups left 20 s after their files were deleted: \((try? CgroupReading.now(hierarchy)).map { "\($0)" } ?? "?"); forcing")
+            try daemon.waitFor("released after force_empty", timeout: 40) {
+                try? "0".write(toFile: "\(hierarchy)/\(parentName)/memory.force_empty", atomically: false, encoding: .utf8)
+                return try CgroupReading.now(hierarchy).isBack(to: cgroupsBefore)
+            }
         }
         try daemon.waitFor("tracks-eviction", timeout: 60) {
             try Self.detectorFinding(daemon, cache)?["classification"] as? String == "tracks-eviction"
