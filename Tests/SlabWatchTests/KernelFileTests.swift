@@ -25,11 +25,6 @@ struct KernelFileTests {
         #expect(Array(try FileReader().read(directory.path("inode-nr"), readSize: FileReader.sysctlReadSize)) == Array(text.utf8))
     }
 
-    /// A procfs file is read through the descriptor it keeps, afresh each
-    /// time: /proc/self/io counts the bytes this process read, so the
-    /// second read must show more than the first (a read that did not
-    /// start again at offset 0 would see the end of the file, and a reader
-    /// that kept the bytes the same count).
     /// A file read every sample that needs a megabyte of buffer (slabinfo
     /// at 5,000 caches) keeps it: the buffer is not given back and grown
     /// again between its reads. One huge file is a burst: the buffer goes
@@ -53,6 +48,11 @@ struct KernelFileTests {
         #expect(reader.bufferSize == 64 << 10, "back to its usual size after the burst")
     }
 
+    /// A procfs file is read through the descriptor it keeps, afresh each
+    /// time: /proc/self/io counts the bytes this process read, so the
+    /// second read must show more than the first (a read that did not
+    /// start again at offset 0 would see the end of the file, and a reader
+    /// that kept the bytes the same count).
     @Test func aKeptProcfsFileIsReadAfreshThroughOneDescriptor() throws {
         let file = KeptFile("/proc/self/io")
         let reader = FileReader()
