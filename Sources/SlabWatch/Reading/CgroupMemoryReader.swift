@@ -188,11 +188,6 @@ public final class CgroupMemoryReader {
             }
         }
 
-        /// The path of `file` in the directory walked, for an error.
-        func describe(_ file: StaticString) -> String {
-            String(decoding: path, as: UTF8.self) + "/" + file.description
-        }
-
         /// Calls `body` with the path and `file` appended, NUL-terminated.
         mutating func withPath<Result>(_ file: StaticString?, _ body: (UnsafePointer<CChar>) -> Result) -> Result {
             let length = path.count
@@ -217,13 +212,11 @@ public final class CgroupMemoryReader {
     private func entry(_ walk: inout Walk, in directory: Int32) -> CgroupMemory.Entry? {
         switch version {
         case .v1:
-            let file: StaticString = "memory.kmem.usage_in_bytes"
-            guard let read = try? files.read(in: directory, file, readSize: FileReader.sysctlReadSize, path: { walk.describe(file) })
+            guard let read = files.readIfPossible(in: directory, "memory.kmem.usage_in_bytes", readSize: FileReader.sysctlReadSize)
             else { return nil }
             return CgroupMemory.entry(path: walk.relativePath(), kmemUsage: read)
         case .v2:
-            let file: StaticString = "memory.stat"
-            guard let read = try? files.read(in: directory, file, path: { walk.describe(file) }) else { return nil }
+            guard let read = files.readIfPossible(in: directory, "memory.stat") else { return nil }
             return CgroupMemory.entry(path: walk.relativePath(), memoryStat: read)
         }
     }

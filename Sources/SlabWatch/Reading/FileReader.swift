@@ -80,6 +80,13 @@ final class FileReader {
         return try readWhole(fd, readSize: readSize, path: path)
     }
 
+    /// The same, nil where the file cannot be read, and no error made for a
+    /// caller that only counts what it could not read (naming the file in an
+    /// error was three heap allocations a failed read).
+    func readIfPossible(in directory: Int32, _ name: StaticString, readSize: Int = .max) -> ArraySlice<UInt8>? {
+        try? read(in: directory, name, readSize: readSize, path: { "" })
+    }
+
     /// Reads `file` whole through the descriptor it keeps, opening it on the
     /// first read (and again after a read through it failed). A descriptor
     /// that cannot be kept is closed after the read, as `read(_:)` does.
