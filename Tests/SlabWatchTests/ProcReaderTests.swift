@@ -359,6 +359,25 @@ struct SampleLimitTests {
         }
     }
 
+    /// A cut sample's names are reused by the next parse, as an uncut
+    /// one's are: the next sample's names are the same strings, not new ones.
+    @Test func aCutSamplesNamesAreReusedByTheNextParse() throws {
+        let dir = try TemporaryDirectory()
+        var text = "slabinfo - version: 2.1\n"
+        for (i, slabs) in [1, 5, 2, 6, 3, 7, 4].enumerated() {
+            text += "a-long-cache-name-\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(slabs) \(slabs) 0\n"
+        }
+        try dir.write("proc/slabinfo", text)
+        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096,
+                                limits: .init(maxCaches: 3))
+        let first = reader.sample(timestampMilliseconds: 0), second = reader.sample(timestampMilliseconds: 1)
+        #expect(first.caches.map(\.name) == ["a-long-cache-name-1", "a-long-cache-name-3", "a-long-cache-name-5"])
+        #expect(second.caches.map(\.name) == first.caches.map(\.name))
+        func storage(_ name: String) -> UnsafePointer<UInt8>? { name.utf8.withContiguousStorageIfAvailable { $0.baseAddress } ?? nil }
+        #expect(zip(first.caches, second.caches).allSatisfy { storage($0.name) != nil && storage($0.name) == storage($1.name) },
+                "the same strings")
+    }
+
     @Test func sourceLargerThanTheLimitIsDownWithTheReason() throws {
         let dir = try TemporaryDirectory()
         try dir.write("proc/slabinfo", Self.slabinfo(caches: 3000))  // ~200 KB

@@ -144,6 +144,11 @@ public final class ProcReader {
     /// The caches' footprints, while more than `limits.maxCaches` are cut
     /// to the largest (`keepLargestCaches`): kept from one sample to the next.
     private var footprints: [UInt64] = []
+    /// The last sample's names as the file listed them, before that cut:
+    /// the next parse reuses each name at its position (the cut sample's
+    /// names are at other positions, and each was made anew, 5,000 strings
+    /// a sample at 5,000 caches). Empty while no cut is made.
+    private var uncutNames: [String] = []
 
     public init(paths: KernelPaths, pageSize: UInt64, limits: Limits = .init()) {
         self.paths = paths
@@ -233,7 +238,9 @@ public final class ProcReader {
     /// at 5,000 caches, and half a megabyte mapped and unmapped each sample.)
     private func keepLargestCaches(_ sample: inout Sample) {
         let limit = max(0, limits.maxCaches)
+        uncutNames.removeAll(keepingCapacity: true)
         guard sample.caches.count > limit else { return }
+        uncutNames.append(contentsOf: sample.caches.lazy.map(\.name))
         footprints.removeAll(keepingCapacity: true)
         footprints.append(contentsOf: sample.caches.lazy.map(\.footprintBytes))
         let smallest = limit > 0 ? LargestValues.kthLargest(&footprints, limit) : .max
@@ -256,7 +263,9 @@ public final class ProcReader {
             readMeminfo(into: &sample)  // right after the caches' counts, before their parse: see SlabCounters
             let storage = sample.caches
             sample.caches = []
-            let parsed = try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [], reusing: consume storage)
+            let parsed = uncutNames.isEmpty
+                ? try SlabInfoParser.parse(bytes, pageSize: pageSize, previous: previous?.caches ?? [], reusing: consume storage)
+                : try SlabInfoParser.parse(bytes, pageSize: pageSize, previousNames: uncutNames, reusing: consume storage)
             guard !parsed.caches.isEmpty else {
                 // Every kernel has caches: a file none of whose lines parse is garbage, not an empty kernel.
                 sample.sources[.slabinfo] = SourceStatus(

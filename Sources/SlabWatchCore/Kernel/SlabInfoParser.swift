@@ -53,11 +53,27 @@ public enum SlabInfoParser: Sendable {
     public static func parse(
         _ bytes: ArraySlice<UInt8>, pageSize: UInt64, previous: [SlabCache] = [], reusing storage: consuming [SlabCache] = []
     ) throws(Failure) -> Result {
+        try parse(bytes, pageSize: pageSize, previousCount: previous.count, previousName: { previous[$0].name }, reusing: storage)
+    }
+
+    /// The same with the last file's names, in its order, given apart: a
+    /// reader that cuts its samples to the largest caches keeps the whole
+    /// file's names, since the cut sample's are at other positions.
+    public static func parse(
+        _ bytes: ArraySlice<UInt8>, pageSize: UInt64, previousNames: [String], reusing storage: consuming [SlabCache] = []
+    ) throws(Failure) -> Result {
+        try parse(bytes, pageSize: pageSize, previousCount: previousNames.count, previousName: { previousNames[$0] }, reusing: storage)
+    }
+
+    private static func parse(
+        _ bytes: ArraySlice<UInt8>, pageSize: UInt64, previousCount: Int, previousName: (Int) -> String,
+        reusing storage: consuming [SlabCache]
+    ) throws(Failure) -> Result {
         var caches = consume storage
         caches.removeAll(keepingCapacity: true)
-        caches.reserveCapacity(max(previous.count, 64))
+        caches.reserveCapacity(max(previousCount, 64))
         let (version, malformed, namesAsBefore) = try bytes.withUnsafeBufferPointer { buffer throws(Failure) in
-            try parse(buffer, pageSize: pageSize, previous: previous, into: &caches)
+            try parse(buffer, pageSize: pageSize, previousCount: previousCount, previousName: previousName, into: &caches)
         }
         // Names that are the previous sample's, each at its own position, are
         // distinct already: only a changed cache set can hold a duplicate.
@@ -68,7 +84,8 @@ public enum SlabInfoParser: Sendable {
     /// One pass over the file: each line's fields are scanned once, their
     /// numbers taken as the digits go by.
     private static func parse(
-        _ bytes: UnsafeBufferPointer<UInt8>, pageSize: UInt64, previous: [SlabCache], into caches: inout [SlabCache]
+        _ bytes: UnsafeBufferPointer<UInt8>, pageSize: UInt64, previousCount: Int, previousName: (Int) -> String,
+        into caches: inout [SlabCache]
     ) throws(Failure) -> (version: String, malformed: Int, namesAsBefore: Bool) {
         var lines = Lines(bytes)
         guard let first = lines.next() else { throw .empty }
@@ -81,7 +98,7 @@ public enum SlabInfoParser: Sendable {
             while let line = lines.next() {
                 let fields = LineFields(bytes, line, ring: ring.baseAddress!, needsSlabdata: layout == .v2)
                 if fields.count == 0 { continue }
-                let reuse = caches.count < previous.count ? previous[caches.count].name : nil
+                let reuse = caches.count < previousCount ? previousName(caches.count) : nil
                 if let cache = cache(fields, layout, bytes, pageSize: pageSize, reusing: reuse) {
                     namesAsBefore = namesAsBefore && reuse == cache.name
                     caches.append(cache)
