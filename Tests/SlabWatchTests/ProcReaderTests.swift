@@ -341,17 +341,23 @@ struct SampleLimitTests {
         #expect(sample.status(of: .slabinfo).up)
     }
 
+    /// A reader of a slabinfo whose caches, `name` and their number, hold
+    /// `slabs` one-page slabs each, keeping `maxCaches`.
+    static func reader(_ dir: TemporaryDirectory, name: String, slabs: [Int], maxCaches: Int) throws -> ProcReader {
+        var text = "slabinfo - version: 2.1\n"
+        for (i, count) in slabs.enumerated() {
+            text += "\(name)\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(count) \(count) 0\n"
+        }
+        try dir.write("proc/slabinfo", text)
+        return ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096,
+                          limits: .init(maxCaches: maxCaches))
+    }
+
     /// Of caches as large as the smallest kept, the first in the kernel's
     /// order are kept; the caches are cut in the array they were read into.
     @Test func theLimitKeepsTheFirstOfEqualCachesInPlace() throws {
         let dir = try TemporaryDirectory()
-        var text = "slabinfo - version: 2.1\n"
-        for (i, slabs) in [5, 3, 5, 3, 3, 1, 3].enumerated() {
-            text += "cache\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(slabs) \(slabs) 0\n"
-        }
-        try dir.write("proc/slabinfo", text)
-        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096,
-                                limits: .init(maxCaches: 4))
+        let reader = try Self.reader(dir, name: "cache", slabs: [5, 3, 5, 3, 3, 1, 3], maxCaches: 4)
         for _ in 0..<2 {  // the second sample refills the first one's storage
             let sample = reader.sample(timestampMilliseconds: 0)
             #expect(sample.caches.map(\.name) == ["cache0", "cache1", "cache2", "cache3"] && sample.cachesOverLimit == 3)
@@ -363,13 +369,7 @@ struct SampleLimitTests {
     /// one's are: the next sample's names are the same strings, not new ones.
     @Test func aCutSamplesNamesAreReusedByTheNextParse() throws {
         let dir = try TemporaryDirectory()
-        var text = "slabinfo - version: 2.1\n"
-        for (i, slabs) in [1, 5, 2, 6, 3, 7, 4].enumerated() {
-            text += "a-long-cache-name-\(i) 1 1 32 128 1 : tunables 0 0 0 : slabdata \(slabs) \(slabs) 0\n"
-        }
-        try dir.write("proc/slabinfo", text)
-        let reader = ProcReader(paths: KernelPaths(procfs: dir.path("proc"), sysfs: dir.path("sys")), pageSize: 4096,
-                                limits: .init(maxCaches: 3))
+        let reader = try Self.reader(dir, name: "a-long-cache-name-", slabs: [1, 5, 2, 6, 3, 7, 4], maxCaches: 3)
         let first = reader.sample(timestampMilliseconds: 0), second = reader.sample(timestampMilliseconds: 1)
         #expect(first.caches.map(\.name) == ["a-long-cache-name-1", "a-long-cache-name-3", "a-long-cache-name-5"])
         #expect(second.caches.map(\.name) == first.caches.map(\.name))
