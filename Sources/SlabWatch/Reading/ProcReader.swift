@@ -235,7 +235,7 @@ public final class ProcReader {
     /// place: the smallest footprint kept is selected from a reused array,
     /// and the caches kept move down over those dropped. (Sorting every
     /// cache's index into a set and a new array cost 12 % of a sample's CPU
-    /// at 5,000 caches, and half a megabyte mapped and unmapped each sample.)
+    /// at 5,000 caches, and an array of the kept caches each sample.)
     private func keepLargestCaches(_ sample: inout Sample) {
         let limit = max(0, limits.maxCaches)
         uncutNames.removeAll(keepingCapacity: true)
